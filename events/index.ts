@@ -1,0 +1,5 @@
+export * from './dataset-ready.ts';
+export * from './envelope.ts';
+export * from './pipeline-failed.ts';
+export * from './s3-object-created.ts';
+export * from './sfn-execution-status-change.ts';

@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+
+/** Names of the JSON samples beside this file. */
+export type SampleName =
+  | 's3-object-created'
+  | 's3-object-created-multipart'
+  | 'sfn-execution-failed'
+  | 'dataset-ready'
+  | 'pipeline-failed';
+
+/** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */
+export function loadSample<S extends z.ZodType>(name: SampleName, schema: S): z.infer<S> {
+  const raw: unknown = JSON.parse(readFileSync(new URL(`./samples/${name}.json`, import.meta.url), 'utf8'));
+  return schema.parse(raw);
+}
+
+/** The raw JSON of a sample, unparsed. */
+export function rawSample(name: SampleName): unknown {
+  return JSON.parse(readFileSync(new URL(`./samples/${name}.json`, import.meta.url), 'utf8'));
+}

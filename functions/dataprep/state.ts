@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { datasetCounts, s3Location } from '../../events/dataset-ready.ts';
+import { InvalidEventError } from '../../layers/aws/src/errors.ts';
+
+/**
+ * Schemas of the payloads that pass between the DataPrep state machine's tasks. Each task parses its
+ * input with these, so a definition that drifts from the handlers fails with a named field.
+ */
+export const purposeSchema = z.enum(['finetune', 'preference', 'rag', 'golden']);
+
+export const sourceRef = z.object({
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  versionId: z.string().optional(),
+  etag: z.string().min(1),
+  size: z.number().int().nonnegative(),
+});
+export type SourceRef = z.infer<typeof sourceRef>;
+
+export const datasetRef = z.object({
+  name: z.string().min(1),
+  purpose: purposeSchema,
+  version: z.number().int().positive(),
+});
+export type DatasetRef = z.infer<typeof datasetRef>;
+
+export const partRange = z.object({
+  index: z.number().int().nonnegative(),
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+});
+export type PartRange = z.infer<typeof partRange>;
+
+const countsByName = z.record(z.string(), z.number().int().nonnegative());
+
+export const planNew = z.object({
+  status: z.literal('NEW'),
+  runId: z.string().min(1),
+  dataset: datasetRef,
+  source: sourceRef,
+  /** Where this version's curated files go in the curated bucket, ending in `/`. */
+  outputPrefix: z.string().min(1),
+  parts: z.array(partRange).min(1),
+});
+export type PlanNew = z.infer<typeof planNew>;
+
+export const planDuplicate = z.object({
+  status: z.literal('DUPLICATE'),
+  runId: z.string().min(1),
+  source: sourceRef,
+  existing: z.object({
+    name: z.string(),
+    purpose: purposeSchema,
+    version: z.number().int().positive(),
+    state: z.enum(['REGISTERED', 'IN_PROGRESS']),
+    runId: z.string(),
+  }),
+});
+
+export const planOutput = z.discriminatedUnion('status', [planNew, planDuplicate]);
+export type PlanOutput = z.infer<typeof planOutput>;
+
+export const processPartInput = z.object({
+  part: partRange,
+  runId: z.string().min(1),
+  source: sourceRef,
+  dataset: datasetRef,
+});
+export type ProcessPartInput = z.infer<typeof processPartInput>;
+
+export const partResult = z.object({
+  index: z.number().int().nonnegative(),
+  /** Lines this part owns, blank and oversize ones included: absolute line number = offset + relative. */
+  lines: z.number().int().nonnegative(),
+  blank: z.number().int().nonnegative(),
+  good: z.number().int().nonnegative(),
+  quarantined: z.number().int().nonnegative(),
+  quarantineCodes: countsByName,
+  redactions: countsByName,
+  bytes: z.number().int().nonnegative(),
+  staging: s3Location,
+  quarantine: s3Location.nullable(),
+});
+export type PartResult = z.infer<typeof partResult>;
+
+export const finalizeInput = planNew.extend({ partResults: z.array(partResult).min(1) });
+export type FinalizeInput = z.infer<typeof finalizeInput>;
+
+export const finalizeOutput = z.object({
+  runId: z.string().min(1),
+  dataset: datasetRef,
+  source: sourceRef,
+  manifest: s3Location,
+  files: z.record(z.string(), s3Location),
+  counts: datasetCounts,
+  contentHash: z.string(),
+  createdAt: z.string(),
+});
+export type FinalizeOutput = z.infer<typeof finalizeOutput>;
+
+export const registerOutput = z.object({
+  status: z.literal('REGISTERED'),
+  outcome: z.enum(['created', 'unchanged']),
+  dataset: datasetRef,
+  manifest: s3Location,
+  eventId: z.string(),
+});
+export type RegisterOutput = z.infer<typeof registerOutput>;
+
+/** Parses a task's input, turning a schema failure into an error that names the field and the rule. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    throw new InvalidEventError(`Invalid ${what}: ${problems}`);
+  }
+  return result.data;
+}
+
+/** Key layout of the curated bucket and of the staging area in the artifacts bucket. */
+export const layout = {
+  outputPrefix: (d: DatasetRef) => `datasets/${d.purpose}/${d.name}/v${String(d.version).padStart(6, '0')}/`,
+  staging: (runId: string, index: number) =>
+    `staging/dataprep/${runId}/part-${String(index).padStart(5, '0')}.tsv`,
+  stagingQuarantine: (runId: string, index: number) =>
+    `staging/dataprep/${runId}/part-${String(index).padStart(5, '0')}.quarantine.jsonl`,
+};

@@ -1,0 +1,276 @@
+/**
+ * DataPrep: a raw upload (S3 Object Created under `raw/`, on the default bus) starts a state machine
+ * that plans the upload into parts, processes the parts in an inline Map (validate, redact PII, dedupe
+ * within the part), finalizes (cross-part dedupe, split, manifest, curated/) and registers the dataset
+ * version (DynamoDB registry + `llmops.DatasetReady` on the project bus).
+ *
+ *   Plan → AlreadyProcessed? ─DUPLICATE→ AlreadyProcessed (Succeed)
+ *                            └otherwise→ ProcessParts (Map: ProcessPart) → Finalize → Register → Done
+ *
+ * JSONPath and an INLINE Map only: the local runner (aws-local-stepfunctions) ignores JSONata and cannot
+ * run a distributed Map.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { LlmOpsConfig } from '../config.ts';
+import type { LlmOpsAlerts } from './alerts.ts';
+import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
+import { LlmOpsFunction } from './llmops-function.ts';
+import { acknowledge } from './nag.ts';
+import { PipelineStateMachine } from './pipeline-state-machine.ts';
+
+/** Key prefix of raw uploads that start DataPrep. */
+export const RAW_PREFIX = 'raw/';
+/** Key prefix of per-part intermediate output in the artifacts bucket. */
+export const STAGING_PREFIX = 'staging/';
+/** Name of the registry table's global secondary index. */
+export const REGISTRY_GSI = 'gsi1';
+
+/** Lambda errors worth retrying (throttling and service-side faults); never `States.Timeout`. */
+export const LAMBDA_TRANSIENT_ERRORS = [
+  'Lambda.TooManyRequestsException',
+  'Lambda.ServiceException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+] as const;
+/** The error name handlers throw for retryable downstream failures. */
+export const HANDLER_TRANSIENT_ERROR = 'TransientError';
+
+export interface DataPrepProps {
+  /** The validated app configuration (`config.dataPrep`). */
+  readonly config: LlmOpsConfig;
+  /** Raw uploads (read only). */
+  readonly rawBucket: s3.IBucket;
+  /** Curated datasets (written by Finalize, read by Register). */
+  readonly curatedBucket: s3.IBucket;
+  /** Artifacts; DataPrep uses only `staging/`. */
+  readonly artifactsBucket: s3.IBucket;
+  /** The project key (registry table, log groups, queues). */
+  readonly encryptionKey: kms.IKey;
+  /** The project bus, where Register emits `llmops.DatasetReady`. */
+  readonly eventBus: events.IEventBus;
+  /** Pages on failures and dead letters. */
+  readonly alerts: LlmOpsAlerts;
+  /** The stack's shared failure handler. */
+  readonly failureHandler: lambda.IFunction;
+}
+
+/** The DataPrep pipeline. */
+export class DataPrep extends Construct {
+  /** Dataset registry: `pk`/`sk`, GSI `gsi1` (`gsi1pk`/`gsi1sk`), TTL `ttl`. */
+  public readonly table: dynamodb.Table;
+  public readonly planFunction: LlmOpsFunction;
+  public readonly processPartFunction: LlmOpsFunction;
+  public readonly finalizeFunction: LlmOpsFunction;
+  public readonly registerFunction: LlmOpsFunction;
+  public readonly pipeline: PipelineStateMachine;
+  public readonly stateMachine: sfn.StateMachine;
+  /** Default-bus rule: raw upload → state machine. */
+  public readonly triggerRule: events.Rule;
+  /** Dead-letter queue of the trigger rule's target. */
+  public readonly triggerDeadLetterQueue: LlmOpsDeadLetterQueue;
+
+  constructor(scope: Construct, id: string, props: DataPrepProps) {
+    super(scope, id);
+    const { config, encryptionKey, alerts } = props;
+    const dp = config.dataPrep;
+    if (dp.maxConcurrency < 1 || dp.maxConcurrency > 40) {
+      throw new Error(
+        `DataPrep: dataPrep.maxConcurrency must be 1..40 (inline Map), got ${dp.maxConcurrency}`,
+      );
+    }
+
+    this.table = new dynamodb.Table(this, 'DatasetsTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.removal.pointInTimeRecovery },
+      deletionProtection: config.removal.deletionProtection,
+      timeToLiveAttribute: 'ttl',
+      removalPolicy: config.removal.data,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: REGISTRY_GSI,
+      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    if (!config.removal.pointInTimeRecovery) {
+      acknowledge(
+        this.table,
+        'AwsSolutions-DDB3',
+        `Profile ${config.profile} holds disposable test datasets; point-in-time recovery is enabled in prod.`,
+      );
+    }
+
+    const common = { config, encryptionKey } as const;
+    this.planFunction = new LlmOpsFunction(this, 'PlanFunction', {
+      ...common,
+      entry: 'functions/dataprep/plan.ts',
+      description:
+        'DataPrep Plan: checks the upload, dedupes the run and splits the object into byte-range parts',
+      timeout: Duration.minutes(2),
+    })
+      .bindBucket(props.rawBucket, 'RAW_BUCKET', 'read')
+      .bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI])
+      .bindString('PART_SIZE_BYTES', String(dp.partSizeBytes))
+      .bindString('MAX_PARTS', String(dp.maxParts));
+
+    this.processPartFunction = new LlmOpsFunction(this, 'ProcessPartFunction', {
+      ...common,
+      entry: 'functions/dataprep/process-part.ts',
+      description: 'DataPrep ProcessPart: validates, redacts PII and dedupes one part into staging/',
+      memorySize: dp.processMemoryMb,
+      timeout: Duration.minutes(15),
+    })
+      .bindBucket(props.rawBucket, 'RAW_BUCKET', 'read')
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', STAGING_PREFIX)
+      .bindString('MAX_RECORD_BYTES', String(dp.maxRecordBytes))
+      .bindString('PII_COMPREHEND', String(dp.comprehendPii));
+    if (dp.comprehendPii) {
+      this.processPartFunction.addUnscopedPolicy(
+        'ComprehendPiiPolicy',
+        ['comprehend:DetectPiiEntities'],
+        'comprehend:DetectPiiEntities has no resource-level permissions (the IAM service reference lists no resource type).',
+      );
+    }
+
+    this.finalizeFunction = new LlmOpsFunction(this, 'FinalizeFunction', {
+      ...common,
+      entry: 'functions/dataprep/finalize.ts',
+      description:
+        'DataPrep Finalize: merges parts, dedupes across parts, splits train/validation, writes the manifest',
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+    })
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', STAGING_PREFIX)
+      .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'write')
+      .bindString('VALIDATION_RATIO', String(dp.validationRatio))
+      .bindString('NEAR_DUP_THRESHOLD', String(dp.nearDuplicateThreshold));
+
+    this.registerFunction = new LlmOpsFunction(this, 'RegisterFunction', {
+      ...common,
+      entry: 'functions/dataprep/register.ts',
+      description: 'DataPrep Register: records the dataset version and emits llmops.DatasetReady',
+    })
+      .bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI])
+      .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
+      .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'read');
+
+    const steps = new Construct(this, 'Steps');
+    const invoke = (stateName: string, fn: LlmOpsFunction, payload?: sfn.TaskInput): tasks.LambdaInvoke => {
+      const task = new tasks.LambdaInvoke(steps, stateName, {
+        lambdaFunction: fn,
+        payload,
+        payloadResponseOnly: false,
+        outputPath: '$.Payload',
+        retryOnServiceExceptions: false,
+      });
+      task.addRetry({
+        errors: [...LAMBDA_TRANSIENT_ERRORS],
+        interval: Duration.seconds(2),
+        maxAttempts: 6,
+        backoffRate: 2,
+        jitterStrategy: sfn.JitterType.FULL,
+      });
+      task.addRetry({
+        errors: [HANDLER_TRANSIENT_ERROR],
+        interval: Duration.seconds(2),
+        maxAttempts: 3,
+        backoffRate: 2,
+      });
+      return task;
+    };
+
+    const processParts = new sfn.Map(steps, 'ProcessParts', {
+      itemsPath: '$.parts',
+      maxConcurrency: dp.maxConcurrency,
+      itemSelector: {
+        part: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        source: sfn.JsonPath.objectAt('$.source'),
+        dataset: sfn.JsonPath.objectAt('$.dataset'),
+      },
+      resultPath: '$.partResults',
+    }).itemProcessor(invoke('ProcessPart', this.processPartFunction));
+
+    // Plan gets the execution name too: it identifies the run, so a retried Plan keeps its claim.
+    const planPayload = sfn.TaskInput.fromObject({
+      event: sfn.JsonPath.entirePayload,
+      executionName: sfn.JsonPath.executionName,
+    });
+    const definition = invoke('Plan', this.planFunction, planPayload).next(
+      new sfn.Choice(steps, 'AlreadyProcessed?')
+        .when(sfn.Condition.stringEquals('$.status', 'DUPLICATE'), new sfn.Succeed(steps, 'AlreadyProcessed'))
+        .otherwise(
+          processParts
+            .next(invoke('Finalize', this.finalizeFunction))
+            .next(invoke('Register', this.registerFunction))
+            .next(new sfn.Succeed(steps, 'Done')),
+        ),
+    );
+
+    this.pipeline = new PipelineStateMachine(this, 'Pipeline', {
+      pipelineName: 'DataPrep',
+      definition,
+      timeout: Duration.hours(2),
+      alerts,
+      failureHandler: props.failureHandler,
+      config,
+      encryptionKey,
+      comment: 'Raw upload → parts → curated dataset version → llmops.DatasetReady',
+    });
+    this.stateMachine = this.pipeline.stateMachine;
+    const rolePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
+    if (rolePolicy) {
+      for (const fn of [
+        this.planFunction,
+        this.processPartFunction,
+        this.finalizeFunction,
+        this.registerFunction,
+      ]) {
+        const logicalId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
+        acknowledge(
+          rolePolicy,
+          `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+          'tasks.LambdaInvoke grants lambda:InvokeFunction on the function and its versions/aliases (ARN:*) of this one function.',
+        );
+      }
+    }
+
+    this.triggerDeadLetterQueue = new LlmOpsDeadLetterQueue(this, 'TriggerDeadLetterQueue', {
+      alerts,
+      description: 'the DataPrep trigger rule (raw uploads whose execution could not be started)',
+      encryptionKey,
+      allowEventBridge: true,
+    });
+    this.triggerRule = new events.Rule(this, 'RawObjectCreatedRule', {
+      description: `DataPrep: Object Created under ${RAW_PREFIX} in the raw bucket → state machine`,
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [props.rawBucket.bucketName] },
+          object: { key: [{ prefix: RAW_PREFIX }] },
+        },
+      },
+      targets: [
+        new targets.SfnStateMachine(this.stateMachine, {
+          deadLetterQueue: this.triggerDeadLetterQueue.queue,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
+    });
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * The house Lambda function: Node.js 24 on arm64, bundled locally with esbuild (minified ESM with source
+ * maps, AWS SDK v3 bundled so its version is pinned), X-Ray active tracing, an explicit (encrypted) log
+ * group with the profile's retention, a least-privilege role of its own, and bind helpers that grant
+ * access AND set the matching environment variable in one call.
+ *
+ * The CloudFormation resource records where its code comes from (`llmops:entry`, `llmops:handler`
+ * metadata), so the local runner and the tests map a synthesized function back to its handler module
+ * without keeping a list of their own.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import type { LlmOpsConfig } from '../config.ts';
+import type { LlmOpsAlerts } from './alerts.ts';
+import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
+import { acknowledge, iam5ResourceFinding } from './nag.ts';
+
+/** Absolute path of the repository root (this file is `infra/constructs/llmops-function.ts`). */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Metadata keys recorded on every function's CloudFormation resource. */
+export const ENTRY_METADATA = 'llmops:entry';
+export const HANDLER_METADATA = 'llmops:handler';
+
+/** The Lambda runtime of every house function. */
+export const LLMOPS_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+export type BucketAccess = 'read' | 'write' | 'readwrite';
+export type TableAccess = 'read' | 'readwrite';
+
+export interface LlmOpsFunctionProps {
+  /** Handler module, relative to the repository root with forward slashes, e.g. `functions/dataprep/plan.ts`. */
+  readonly entry: string;
+  /**
+   * Name of the exported handler function.
+   *
+   * @default 'handler'
+   */
+  readonly handler?: string;
+  /** What the function does (shown in the console). */
+  readonly description: string;
+  /** The validated app configuration. */
+  readonly config: LlmOpsConfig;
+  /**
+   * Memory in MB.
+   *
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * Timeout.
+   *
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Extra environment variables (prefer the bind helpers, which also grant access).
+   *
+   * @default - none
+   */
+  readonly environment?: Record<string, string>;
+  /**
+   * The function is invoked asynchronously (EventBridge, S3...): failed events are retried twice and then
+   * land in an encrypted dead-letter queue whose visible messages page on-call. Requires `alerts`.
+   *
+   * @default false
+   */
+  readonly async?: boolean;
+  /**
+   * Pages for the async dead-letter queue.
+   *
+   * @default - none (required when `async` is true)
+   */
+  readonly alerts?: LlmOpsAlerts;
+  /**
+   * Key that encrypts the log group and the async dead-letter queue.
+   *
+   * @default - log group: CloudWatch Logs default encryption; dead-letter queue: SSE-SQS
+   */
+  readonly encryptionKey?: kms.IKey;
+}
+
+const ENV_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+const RESERVED_ENV = /^(AWS_|LAMBDA_|_)/;
+const ENTRY = /^[A-Za-z0-9_-][A-Za-z0-9_./-]*\.(ts|mts|js|mjs)$/;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const PREFIX = /^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*\/$/;
+
+const S3_READ = ['s3:GetObject', 's3:GetObjectVersion'];
+const S3_WRITE = ['s3:PutObject', 's3:AbortMultipartUpload'];
+const DDB_READ = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DescribeTable',
+];
+const DDB_WRITE = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+];
+
+function validate(props: LlmOpsFunctionProps, id: string): void {
+  const where = `LlmOpsFunction ${id}`;
+  if (!ENTRY.test(props.entry) || props.entry.split('/').includes('..')) {
+    throw new Error(
+      `${where}: entry must be a repo-relative path with forward slashes ending in .ts/.mts/.js/.mjs, got "${props.entry}"`,
+    );
+  }
+  if (!existsSync(join(REPO_ROOT, 'node_modules', 'esbuild', 'package.json'))) {
+    // NodejsFunction silently falls back to Docker when esbuild is missing; this project never does.
+    throw new Error(
+      `${where}: esbuild is not installed under ${REPO_ROOT}node_modules (run npm ci); bundling never uses Docker`,
+    );
+  }
+  if (!existsSync(join(REPO_ROOT, props.entry))) {
+    throw new Error(`${where}: entry "${props.entry}" does not exist under ${REPO_ROOT}`);
+  }
+  if (props.handler !== undefined && !IDENTIFIER.test(props.handler)) {
+    throw new Error(`${where}: handler must be the name of an exported function, got "${props.handler}"`);
+  }
+  if (props.description.trim().length === 0) throw new Error(`${where}: description must not be empty`);
+  const memory = props.memorySize;
+  if (memory !== undefined && (!Number.isInteger(memory) || memory < 128 || memory > 10_240)) {
+    throw new Error(`${where}: memorySize must be an integer from 128 to 10240 MB, got ${memory}`);
+  }
+  const timeout = props.timeout;
+  if (timeout && !timeout.isUnresolved() && (timeout.toSeconds() < 1 || timeout.toSeconds() > 900)) {
+    throw new Error(`${where}: timeout must be 1 second to 15 minutes, got ${timeout.toHumanString()}`);
+  }
+  if (props.async && !props.alerts) {
+    throw new Error(
+      `${where}: async functions need alerts, to page when events land in the dead-letter queue`,
+    );
+  }
+}
+
+/**
+ * Grants use of a KMS key only through one AWS service (`kms:ViaService`): the role can have S3 or
+ * DynamoDB decrypt data for it, but cannot call KMS with the project key directly.
+ */
+function grantKeyVia(
+  role: iam.IRole,
+  key: kms.IKey,
+  service: 's3' | 'dynamodb' | 'sqs',
+  actions: string[],
+): void {
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions,
+      resources: [key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `${service}.${Aws.REGION}.amazonaws.com` } },
+    }),
+  );
+}
+
+function houseEnvironment(config: LlmOpsConfig): Record<string, string> {
+  return {
+    NODE_OPTIONS: '--enable-source-maps',
+    POWERTOOLS_SERVICE_NAME: 'llmops',
+    POWERTOOLS_METRICS_NAMESPACE: 'LLMOps',
+    POWERTOOLS_LOG_LEVEL: config.observability.powertoolsLogLevel,
+    LLMOPS_PROFILE: config.profile,
+  };
+}
+
+/** A Lambda function with the house defaults and bind helpers. */
+export class LlmOpsFunction extends NodejsFunction {
+  /** Repo-relative handler module. */
+  public readonly entry: string;
+  /** Exported handler name. */
+  public readonly handlerName: string;
+  /** The function's own role (no managed policies). */
+  public readonly serviceRole: iam.Role;
+  /** The function's log group. */
+  public readonly functionLogGroup: logs.LogGroup;
+  /** Dead-letter queue of asynchronous invocations (only when `async`). */
+  public readonly asyncDeadLetterQueue?: LlmOpsDeadLetterQueue;
+  private readonly boundEnv: Map<string, string>;
+
+  constructor(scope: Construct, id: string, props: LlmOpsFunctionProps) {
+    validate(props, id);
+    const { config } = props;
+    const handlerName = props.handler ?? 'handler';
+    const environment = { ...houseEnvironment(config) };
+    for (const [name, value] of Object.entries(props.environment ?? {})) {
+      if (!ENV_NAME.test(name) || RESERVED_ENV.test(name) || name in environment) {
+        throw new Error(
+          `LlmOpsFunction ${id}: environment variable ${name} is invalid, reserved or set by the house`,
+        );
+      }
+      environment[name] = value;
+    }
+
+    // Role, log group and DLQ are created beside the function: a subclass cannot create children
+    // before super(), and the function's props need them.
+    const role = new iam.Role(scope, `${id}ServiceRole`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${id}: only the grants bound to it`,
+    });
+    const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
+      retention: config.logRetention,
+      removalPolicy: config.removal.logs,
+      encryptionKey: props.encryptionKey,
+    });
+    const asyncDlq =
+      props.async && props.alerts
+        ? new LlmOpsDeadLetterQueue(scope, `${id}AsyncDeadLetterQueue`, {
+            alerts: props.alerts,
+            description: `async invocations of ${id}`,
+            encryptionKey: props.encryptionKey,
+          })
+        : undefined;
+
+    super(scope, id, {
+      entry: join(REPO_ROOT, props.entry),
+      handler: handlerName,
+      description: props.description,
+      runtime: LLMOPS_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      tracing: lambda.Tracing.ACTIVE,
+      role,
+      logGroup,
+      environment,
+      ...(asyncDlq
+        ? { deadLetterQueue: asyncDlq.queue, retryAttempts: 2, maxEventAge: Duration.hours(6) }
+        : {}),
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      awsSdkConnectionReuse: false,
+      bundling: {
+        format: OutputFormat.ESM,
+        minify: true,
+        sourceMap: true,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        externalModules: [],
+        bundleAwsSDK: true,
+        forceDockerBundling: false,
+      },
+    });
+    this.entry = props.entry;
+    this.handlerName = handlerName;
+    this.serviceRole = role;
+    this.functionLogGroup = logGroup;
+    this.boundEnv = new Map(Object.entries(environment));
+    this.asyncDeadLetterQueue = asyncDlq;
+
+    const cfn = this.node.defaultChild as lambda.CfnFunction;
+    cfn.addMetadata(ENTRY_METADATA, props.entry);
+    cfn.addMetadata(HANDLER_METADATA, handlerName);
+
+    logGroup.grantWrite(role);
+    const defaultPolicy = role.node.tryFindChild('DefaultPolicy');
+    if (defaultPolicy) {
+      acknowledge(
+        defaultPolicy,
+        'AwsSolutions-IAM5[Resource::*]',
+        'Only xray:PutTraceSegments/PutTelemetryRecords use "*": X-Ray has no resource-level permissions (see test/infra IAM allowlist).',
+      );
+    }
+
+    if (asyncDlq && props.encryptionKey) {
+      grantKeyVia(role, props.encryptionKey, 'sqs', ['kms:GenerateDataKey', 'kms:Decrypt']);
+    }
+  }
+
+  /** Sets an environment variable; setting the same name twice to different values is an error. */
+  public bindString(envName: string, value: string): this {
+    if (!ENV_NAME.test(envName) || RESERVED_ENV.test(envName)) {
+      throw new Error(`${this.node.path}: invalid or reserved environment variable name "${envName}"`);
+    }
+    const existing = this.boundEnv.get(envName);
+    if (existing !== undefined) {
+      if (Stack.of(this).resolve(existing) === Stack.of(this).resolve(value)) return this;
+      throw new Error(`${this.node.path}: environment variable ${envName} is already bound to another value`);
+    }
+    this.boundEnv.set(envName, value);
+    this.addEnvironment(envName, value);
+    return this;
+  }
+
+  /**
+   * Grants access to a bucket (optionally only under a prefix) and sets `envName` to its name.
+   *
+   * - read: GetObject/GetObjectVersion (HeadObject included) on the objects, ListBucket on the bucket
+   *   (limited to the prefix), kms:Decrypt.
+   * - write: PutObject/AbortMultipartUpload, kms:GenerateDataKey + kms:Decrypt (multipart uploads).
+   * - readwrite: both, plus DeleteObject (under the prefix).
+   *
+   * KMS permissions on the bucket key are conditioned on `kms:ViaService` = S3.
+   *
+   * @param prefix key prefix ending in `/`, e.g. `staging/`
+   */
+  public bindBucket(bucket: s3.IBucket, envName: string, access: BucketAccess, prefix?: string): this {
+    if (prefix !== undefined && !PREFIX.test(prefix)) {
+      throw new Error(
+        `${this.node.path}: bucket prefix must be a relative key prefix ending in "/", got "${prefix}"`,
+      );
+    }
+    this.bindString(envName, bucket.bucketName);
+    const objects = bucket.arnForObjects(`${prefix ?? ''}*`);
+    const read = access === 'read' || access === 'readwrite';
+    const write = access === 'write' || access === 'readwrite';
+    const objectActions = [...(read ? S3_READ : []), ...(write ? S3_WRITE : [])];
+    if (access === 'readwrite') objectActions.push('s3:DeleteObject');
+    this.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: objectActions, resources: [objects] }),
+    );
+    if (read) {
+      this.serviceRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [bucket.bucketArn],
+          ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
+        }),
+      );
+    }
+    const key = bucket.encryptionKey;
+    if (key) {
+      grantKeyVia(
+        this.serviceRole,
+        key,
+        's3',
+        write ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:Decrypt'],
+      );
+    }
+    acknowledge(
+      this.serviceRole.node.findChild('DefaultPolicy'),
+      iam5ResourceFinding(this, objects),
+      `Object-level S3 actions (${objectActions.join(', ')}) need an object ARN pattern; it is limited to ${prefix ? `the ${prefix} prefix of` : 'the objects of'} this one bucket.`,
+    );
+    return this;
+  }
+
+  /**
+   * Grants item-level access to a table (and the named indexes) and sets `envName` to its name.
+   *
+   * KMS permissions on the table key are conditioned on `kms:ViaService` = DynamoDB.
+   *
+   * @param indexNames global/local secondary indexes the function queries (explicit ARNs, no wildcard)
+   */
+  public bindTable(
+    table: dynamodb.ITable,
+    envName: string,
+    access: TableAccess,
+    indexNames: readonly string[] = [],
+  ): this {
+    this.bindString(envName, table.tableName);
+    const actions = access === 'readwrite' ? [...DDB_READ, ...DDB_WRITE] : [...DDB_READ];
+    this.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions,
+        resources: [table.tableArn, ...indexNames.map((name) => `${table.tableArn}/index/${name}`)],
+      }),
+    );
+    const key = table.encryptionKey;
+    if (key) {
+      const keyActions =
+        access === 'readwrite'
+          ? ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']
+          : ['kms:Decrypt', 'kms:DescribeKey'];
+      grantKeyVia(this.serviceRole, key, 'dynamodb', keyActions);
+    }
+    return this;
+  }
+
+  /** Grants events:PutEvents on the bus and sets `envName` to its name. */
+  public bindEventBus(bus: events.IEventBus, envName: string): this {
+    this.bindString(envName, bus.eventBusName);
+    bus.grantPutEventsTo(this.serviceRole);
+    return this;
+  }
+
+  /**
+   * Grants actions of a service that has no resource-level permissions (resource `*`), in a policy of
+   * their own so the cdk-nag acknowledgement covers exactly these actions.
+   *
+   * @param id construct id of the policy
+   * @param actions the actions, e.g. `['comprehend:DetectPiiEntities']` (no wildcards)
+   * @param reason why `*` is unavoidable (at least 20 characters)
+   */
+  public addUnscopedPolicy(id: string, actions: readonly string[], reason: string): iam.Policy {
+    if (actions.length === 0 || actions.some((a) => a.includes('*') || !a.includes(':'))) {
+      throw new Error(
+        `${this.node.path}: addUnscopedPolicy needs explicit service:Action names, got ${actions.join(', ')}`,
+      );
+    }
+    const policy = new iam.Policy(this, id, {
+      statements: [new iam.PolicyStatement({ actions: [...actions], resources: ['*'] })],
+    });
+    policy.attachToRole(this.serviceRole);
+    acknowledge(policy, 'AwsSolutions-IAM5[Resource::*]', reason);
+    return policy;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * A pipeline's state machine with the house guarantees: STANDARD type, JSONPath, X-Ray tracing, logs in
+ * an encrypted log group, a paging alarm on failed/timed-out/aborted executions, and an EventBridge rule
+ * that sends every failed execution to the stack's shared failure handler (which emits
+ * `llmops.PipelineFailed`).
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { LlmOpsConfig } from '../config.ts';
+import type { LlmOpsAlerts } from './alerts.ts';
+import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
+import { acknowledge } from './nag.ts';
+
+/** Metadata key recorded on the CloudFormation state machine. */
+export const PIPELINE_METADATA = 'llmops:pipeline';
+
+/** Execution statuses that count as a pipeline failure. */
+export const FAILED_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
+
+export interface PipelineStateMachineProps {
+  /** Pipeline name (PascalCase, e.g. `DataPrep`); recorded as `llmops:pipeline` metadata. */
+  readonly pipelineName: string;
+  /** The definition (JSONPath states). */
+  readonly definition: sfn.IChainable;
+  /** Execution timeout. */
+  readonly timeout: Duration;
+  /** Pages on failed executions. */
+  readonly alerts: LlmOpsAlerts;
+  /** The stack's shared failure handler, invoked for every failed/timed-out/aborted execution. */
+  readonly failureHandler: lambda.IFunction;
+  /** The validated app configuration (log level, retention, removal). */
+  readonly config: LlmOpsConfig;
+  /** Encrypts the execution log group and the failure rule's dead-letter queue. */
+  readonly encryptionKey: kms.IKey;
+  /**
+   * Description shown in the console.
+   *
+   * @default - none
+   */
+  readonly comment?: string;
+}
+
+const PIPELINE_NAME = /^[A-Z][A-Za-z0-9]{0,63}$/;
+
+/** A STANDARD state machine with logging, tracing, a failure alarm and a failure rule. */
+export class PipelineStateMachine extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly logGroup: logs.LogGroup;
+  /** ALARM on at least one failed, timed-out or aborted execution in 5 minutes. */
+  public readonly failureAlarm: cloudwatch.Alarm;
+  /** Default-bus rule sending failed executions to the failure handler. */
+  public readonly failureRule: events.Rule;
+  /** Dead-letter queue of the failure rule's target. */
+  public readonly failureRuleDeadLetterQueue: LlmOpsDeadLetterQueue;
+
+  constructor(scope: Construct, id: string, props: PipelineStateMachineProps) {
+    super(scope, id);
+    const { config, pipelineName } = props;
+    if (!PIPELINE_NAME.test(pipelineName)) {
+      throw new Error(
+        `PipelineStateMachine ${id}: pipelineName must be PascalCase (A-Z first), got "${pipelineName}"`,
+      );
+    }
+    const timeout = props.timeout;
+    if (!timeout.isUnresolved() && (timeout.toSeconds() < 1 || timeout.toSeconds() > 365 * 24 * 3600)) {
+      throw new Error(
+        `PipelineStateMachine ${id}: timeout must be 1 second to 1 year, got ${timeout.toHumanString()}`,
+      );
+    }
+
+    // The /aws/vendedlogs/ prefix keeps Step Functions log delivery from growing the account-wide
+    // CloudWatch Logs resource policy.
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${config.stackName}-${pipelineName}`,
+      retention: config.logRetention,
+      removalPolicy: config.removal.logs,
+      encryptionKey: props.encryptionKey,
+    });
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      definitionBody: sfn.DefinitionBody.fromChainable(props.definition),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      // No queryLanguage: the ASL default, JSONPath (the local runner ignores JSONata).
+      timeout,
+      comment: props.comment,
+      tracingEnabled: true,
+      logs: {
+        destination: this.logGroup,
+        level: config.observability.stateMachineLogLevel === 'ALL' ? sfn.LogLevel.ALL : sfn.LogLevel.ERROR,
+        includeExecutionData: config.observability.stateMachineIncludeExecutionData,
+      },
+    });
+    (this.stateMachine.node.defaultChild as sfn.CfnStateMachine).addMetadata(PIPELINE_METADATA, pipelineName);
+    const rolePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
+    if (rolePolicy) {
+      acknowledge(
+        rolePolicy,
+        'AwsSolutions-IAM5[Resource::*]',
+        'Only X-Ray (PutTraceSegments, GetSamplingRules...) and CloudWatch Logs delivery actions use "*": neither supports resource-level permissions.',
+      );
+    }
+    if (config.observability.stateMachineLogLevel !== 'ALL') {
+      acknowledge(
+        this.stateMachine,
+        'AwsSolutions-SF1',
+        'Profile logs ERROR events only, without execution data (user data stays out of logs); X-Ray traces every execution.',
+      );
+    }
+
+    const period = Duration.minutes(5);
+    const failures = new cloudwatch.MathExpression({
+      expression: 'failed + timedOut + aborted',
+      label: `${pipelineName} failed + timed out + aborted executions`,
+      period,
+      usingMetrics: {
+        failed: this.stateMachine.metricFailed({ period, statistic: cloudwatch.Stats.SUM }),
+        timedOut: this.stateMachine.metricTimedOut({ period, statistic: cloudwatch.Stats.SUM }),
+        aborted: this.stateMachine.metricAborted({ period, statistic: cloudwatch.Stats.SUM }),
+      },
+    });
+    this.failureAlarm = new cloudwatch.Alarm(this, 'ExecutionsFailed', {
+      alarmDescription: `${pipelineName} executions failed, timed out or were aborted. See the execution history and the llmops.PipelineFailed event.`,
+      metric: failures,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    props.alerts.page(this.failureAlarm);
+
+    this.failureRuleDeadLetterQueue = new LlmOpsDeadLetterQueue(this, 'FailureRuleDeadLetterQueue', {
+      alerts: props.alerts,
+      description: `the ${pipelineName} failure rule (failed executions not delivered to the failure handler)`,
+      encryptionKey: props.encryptionKey,
+      allowEventBridge: true,
+    });
+    this.failureRule = new events.Rule(this, 'ExecutionFailedRule', {
+      description: `${pipelineName}: failed, timed-out or aborted executions → failure handler`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          status: [...FAILED_STATUSES],
+          stateMachineArn: [this.stateMachine.stateMachineArn],
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(props.failureHandler, {
+          deadLetterQueue: this.failureRuleDeadLetterQueue.queue,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
+    });
+  }
+}

@@ -1,0 +1,320 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { isPurpose, PURPOSES } from '../../layers/core/src/dataprep/records.ts';
+import { LocalStack, REPO_ROOT } from './runner.ts';
+
+/**
+ * `npm start`: the lifecycle on this machine, offline, with no AWS account.
+ *
+ *   npm start                                   upload the bundled samples (one per purpose) and report
+ *   npm start -- --upload FILE --purpose P      prepare your own file
+ *                [--out DIR]                    write the curated files, quarantine and manifest to DIR
+ *                [--json]                       last line of stdout: the summary as one JSON object
+ *                [--verbose]                    show the handlers' logs
+ *
+ * Progress goes to stderr; summaries to stdout.
+ */
+const USAGE = `Usage: npm start [-- --upload FILE --purpose ${PURPOSES.join('|')} [--out DIR] [--json] [--verbose]]`;
+
+const SAMPLES: ReadonlyArray<{ file: string; purpose: string }> = [
+  { file: 'support-chats.jsonl', purpose: 'finetune' },
+  { file: 'helpfulness.jsonl', purpose: 'preference' },
+  { file: 'lambda-docs.jsonl', purpose: 'rag' },
+  { file: 'lambda-qa.jsonl', purpose: 'golden' },
+];
+
+interface QuarantinedLine {
+  line: number;
+  code: string;
+  reason: string;
+}
+
+/** The summary of one upload, as printed (and as `--json` emits it). */
+export interface DatasetSummary {
+  status: 'READY' | 'FAILED' | 'DUPLICATE' | 'NOT_STARTED';
+  source: { bucket: string; key: string };
+  dataset?: { name: string; purpose: string; version: number };
+  records?: number;
+  blank?: number;
+  kept?: number;
+  quarantined?: number;
+  duplicates?: { exact: number; near: number };
+  splits?: Record<string, number>;
+  redactions?: Record<string, number>;
+  tokens?: Record<string, unknown>;
+  quarantineReasons?: QuarantinedLine[];
+  manifest?: string;
+  event?: unknown;
+  failure?: unknown;
+  out?: string;
+}
+
+async function readObject(stack: LocalStack, bucket: string, key: string): Promise<string | undefined> {
+  try {
+    const response = await stack.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await response.Body?.transformToString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Finds the manifest a run wrote for a source key (also for rejected uploads, which register nothing). */
+async function findManifest(
+  stack: LocalStack,
+  curated: string,
+  purpose: string,
+  sourceKey: string,
+): Promise<{ key: string; manifest: Record<string, unknown> } | undefined> {
+  const listed = await stack.s3.send(
+    new ListObjectsV2Command({ Bucket: curated, Prefix: `datasets/${purpose}/` }),
+  );
+  const keys = (listed.Contents ?? [])
+    .map((o) => o.Key ?? '')
+    .filter((k) => k.endsWith('/manifest.json'))
+    .sort()
+    .reverse();
+  for (const key of keys) {
+    const text = await readObject(stack, curated, key);
+    const manifest = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+    if ((manifest?.source as { key?: string } | undefined)?.key === sourceKey)
+      return { key, manifest: manifest ?? {} };
+  }
+  return undefined;
+}
+
+async function summarize(stack: LocalStack, sourceKey: string, rawBucket: string): Promise<DatasetSummary> {
+  const source = { bucket: rawBucket, key: sourceKey };
+  const ready = stack.events.find(
+    (e) =>
+      e.event['detail-type'] === 'llmops.DatasetReady' &&
+      (e.event.detail as { source?: { key?: string } }).source?.key === sourceKey,
+  );
+  const failed = stack.events.find(
+    (e) =>
+      e.event['detail-type'] === 'llmops.PipelineFailed' &&
+      (e.event.detail as { inputReference?: { key?: string } | null }).inputReference?.key === sourceKey,
+  );
+  const execution = stack.deliveries.find(
+    (d) =>
+      (d.execution?.input as { detail?: { object?: { key?: string } } } | undefined)?.detail?.object?.key ===
+      sourceKey,
+  )?.execution;
+  const curated = stack.output('CuratedBucketName');
+  const purpose = sourceKey.split('/')[1] ?? '';
+  const found = await findManifest(stack, curated, purpose, sourceKey);
+  const summary: DatasetSummary = {
+    status: ready ? 'READY' : failed ? 'FAILED' : execution ? 'DUPLICATE' : 'NOT_STARTED',
+    source,
+  };
+  if (found) {
+    const m = found.manifest as {
+      dataset: { name: string; purpose: string; version: number };
+      counts: {
+        records: number;
+        blank: number;
+        kept: number;
+        quarantined: number;
+        duplicates: { exact: number; near: number };
+        splits: Record<string, number>;
+      };
+      redactions: Record<string, number>;
+      tokens: Record<string, unknown>;
+      files: Record<string, { bucket: string; key: string }>;
+    };
+    Object.assign(summary, {
+      dataset: m.dataset,
+      ...m.counts,
+      redactions: Object.fromEntries(Object.entries(m.redactions).filter(([, n]) => n > 0)),
+      tokens: m.tokens,
+      manifest: `s3://${curated}/${found.key}`,
+    });
+    const quarantine = m.files.quarantine;
+    if (quarantine) {
+      const text = (await readObject(stack, quarantine.bucket, quarantine.key)) ?? '';
+      summary.quarantineReasons = text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const entry = JSON.parse(line) as QuarantinedLine;
+          return { line: entry.line, code: entry.code, reason: entry.reason };
+        });
+    }
+  }
+  if (ready) summary.event = ready.event;
+  if (failed) summary.failure = failed.event.detail;
+  return summary;
+}
+
+async function writeOut(stack: LocalStack, summary: DatasetSummary, dir: string): Promise<void> {
+  if (!summary.manifest) return;
+  mkdirSync(dir, { recursive: true });
+  const [, , bucket = '', ...rest] = summary.manifest.split('/');
+  const manifestText = (await readObject(stack, bucket, rest.join('/'))) ?? '{}';
+  writeFileSync(join(dir, 'manifest.json'), manifestText);
+  const files =
+    (JSON.parse(manifestText) as { files?: Record<string, { bucket: string; key: string }> }).files ?? {};
+  for (const [name, location] of Object.entries(files)) {
+    writeFileSync(join(dir, `${name}.jsonl`), (await readObject(stack, location.bucket, location.key)) ?? '');
+  }
+  summary.out = resolve(dir);
+}
+
+function printSummary(summary: DatasetSummary): void {
+  const name = summary.dataset
+    ? `${summary.dataset.purpose}/${summary.dataset.name} v${summary.dataset.version}`
+    : summary.source.key;
+  console.log(`\n● ${name}  [${summary.status}]  from s3://${summary.source.bucket}/${summary.source.key}`);
+  if (summary.records !== undefined) {
+    const splits = Object.entries(summary.splits ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    console.log(
+      `  records ${summary.records} (+${summary.blank} blank) → kept ${summary.kept} (${splits}), ` +
+        `quarantined ${summary.quarantined}, duplicates ${summary.duplicates?.exact} exact + ${summary.duplicates?.near} near`,
+    );
+  }
+  const redactions = Object.entries(summary.redactions ?? {});
+  console.log(
+    `  redactions: ${redactions.length ? redactions.map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`,
+  );
+  if (summary.tokens) {
+    const t = summary.tokens as {
+      tokenizer?: string;
+      total?: number;
+      mean?: number;
+      p95?: number;
+      max?: number;
+    };
+    console.log(
+      `  tokens (${t.tokenizer}): total ${t.total}, mean ${t.mean?.toFixed(1)}, p95 ${t.p95}, max ${t.max}`,
+    );
+  }
+  for (const q of summary.quarantineReasons ?? [])
+    console.log(`  quarantined line ${q.line}: ${q.code} — ${q.reason}`);
+  if (summary.manifest) console.log(`  manifest: ${summary.manifest}`);
+  if (summary.event) {
+    const e = summary.event as {
+      'detail-type': string;
+      detail: { name: string; version: number; contentHash: string };
+    };
+    console.log(
+      `  event: ${e['detail-type']} ${e.detail.name} v${e.detail.version} ${e.detail.contentHash.slice(0, 23)}…`,
+    );
+  }
+  if (summary.failure) {
+    const f = summary.failure as { error?: string; cause?: string };
+    console.log(`  event: llmops.PipelineFailed ${f.error}: ${f.cause}`);
+  }
+  if (summary.out) console.log(`  written to ${summary.out}`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      upload: { type: 'string' },
+      purpose: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if ((values.upload === undefined) !== (values.purpose === undefined)) {
+    console.error(`--upload and --purpose go together.\n${USAGE}`);
+    return 2;
+  }
+  if (values.purpose !== undefined && !isPurpose(values.purpose)) {
+    console.error(`--purpose must be one of ${PURPOSES.join(', ')} (got "${values.purpose}").\n${USAGE}`);
+    return 2;
+  }
+  const uploads = values.upload
+    ? [{ path: resolve(values.upload), purpose: values.purpose ?? '' }]
+    : SAMPLES.map((s) => ({ path: join(REPO_ROOT, 'infra/local/samples', s.file), purpose: s.purpose }));
+  const bodies = uploads.map((u) => {
+    try {
+      return readFileSync(u.path);
+    } catch (error) {
+      throw new Error(`Cannot read ${u.path}: ${(error as Error).message}`);
+    }
+  });
+
+  const progress = (message: string) => process.stderr.write(`  … ${message}\n`);
+  process.stderr.write(
+    'Synthesizing the stack and starting local DynamoDB, S3 and EventBridge on 127.0.0.1\n',
+  );
+  const stack = await LocalStack.start({
+    onProgress: progress,
+    handlerLogLevel: values.verbose ? 'INFO' : 'SILENT',
+  });
+  try {
+    const raw = stack.output('RawBucketName');
+    const keys: string[] = [];
+    for (const [i, upload] of uploads.entries()) {
+      const key = `raw/${upload.purpose}/${basename(upload.path)}`;
+      keys.push(key);
+      process.stderr.write(`Uploading ${basename(upload.path)} to s3://${raw}/${key}\n`);
+      await stack.s3.send(new PutObjectCommand({ Bucket: raw, Key: key, Body: bodies[i] }));
+      await stack.idle();
+    }
+    if (!values.upload) {
+      // At-least-once delivery: replay the first upload's event; it must change nothing.
+      const first = stack.events.find((e) => e.event['detail-type'] === 'Object Created');
+      if (first) {
+        process.stderr.write('Replaying the first upload event (duplicate delivery)\n');
+        stack.publish(first.bus, { ...first.event, id: `${first.event.id}-replay` });
+        await stack.idle();
+      }
+    }
+    const summaries: DatasetSummary[] = [];
+    for (const key of keys) {
+      const summary = await summarize(stack, key, raw);
+      if (values.out)
+        await writeOut(
+          stack,
+          summary,
+          keys.length > 1 ? join(values.out, summary.dataset?.name ?? basename(key)) : values.out,
+        );
+      summaries.push(summary);
+    }
+    const replays = stack.deliveries.filter(
+      (d) => d.execution?.output && (d.execution.output as { status?: string }).status === 'DUPLICATE',
+    );
+    if (!values.json) {
+      for (const summary of summaries) printSummary(summary);
+      if (!values.upload) {
+        console.log(
+          `\n● replayed event: ${replays.length} execution(s) ended AlreadyProcessed; no new dataset version`,
+        );
+        const ready = summaries.filter((s) => s.status === 'READY').length;
+        console.log(
+          `\nLifecycle ran: ${ready}/${summaries.length} datasets ready, ${stack.events.length} events routed.`,
+        );
+      }
+    } else {
+      console.log(
+        JSON.stringify(
+          values.upload ? summaries[0] : { datasets: summaries, replayedDuplicates: replays.length },
+        ),
+      );
+    }
+    if (values.upload) return summaries[0]?.status === 'READY' ? 0 : 1;
+    return summaries.every((s) => s.status === 'READY') && replays.length > 0 ? 0 : 1;
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`Error: ${(error as Error).message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,332 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { buildApp } from '../stacks/llmops-stack.ts';
+import {
+  createDynamoClient,
+  createS3Client,
+  type Emulators,
+  localAwsEnv,
+  provision,
+  startEmulators,
+} from './emulators.ts';
+import { matchesPattern } from './event-pattern.ts';
+import { LocalLambdas } from './lambda-registry.ts';
+import {
+  type EventEnvelope,
+  type LocalEventBridge,
+  startLocalEventBridge,
+  toEventEnvelope,
+} from './local-eventbridge.ts';
+import {
+  type ExecutionResult,
+  executionStatusChangeEvent,
+  runStateMachine,
+  type TransitionInfo,
+} from './state-machines.ts';
+import { type LocalRule, type LocalRuleTarget, LocalTemplate } from './template.ts';
+
+/**
+ * The local runner: the synthesized stack on one machine, offline. It synthesizes the CDK app, starts
+ * DynamoDB and S3 emulators on 127.0.0.1, creates what the template declares, turns S3 writes into the
+ * "Object Created" events S3 sends to EventBridge, routes every event by the synthesized rules'
+ * patterns, and runs state machines and Lambda targets with the real handler modules in this process.
+ * Nothing here knows the stack's names: buckets, tables, rules, definitions, environment variables and
+ * entry points all come from the template.
+ */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Every event the local buses saw, in order. */
+export interface RoutedEvent {
+  readonly bus: string;
+  readonly event: EventEnvelope;
+  readonly matchedRules: readonly string[];
+}
+
+/** What happened to one rule target delivery. */
+export interface Delivery {
+  readonly rule: string;
+  readonly target: string;
+  readonly targetType: string;
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly execution?: ExecutionResult;
+}
+
+export interface LocalStackOptions {
+  /** Configuration profile to synthesize. @default 'dev' */
+  readonly profile?: string;
+  /** Called with progress lines (state transitions, deliveries). */
+  readonly onProgress?: (message: string) => void;
+  /** Log level for the handlers' Powertools logger. @default 'SILENT' */
+  readonly handlerLogLevel?: string;
+}
+
+const ACCOUNT = '000000000000';
+const REGION = 'us-east-1';
+
+/** Synthesizes the stack's template without bundling (the runner imports handler sources directly). */
+export function synthesizeTemplate(profile = 'dev'): { template: unknown; stackName: string } {
+  const outdir = mkdtempSync(join(tmpdir(), 'llmops-synth-'));
+  try {
+    const { app, stack } = buildApp({ context: { profile, 'aws:cdk:bundling-stacks': [] }, outdir });
+    const assembly = app.synth();
+    return { template: assembly.getStackByName(stack.stackName).template, stackName: stack.stackName };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+function busNameOf(value: string | undefined): string {
+  if (!value) return 'default';
+  const arn = /^arn:[^:]+:events:[^:]+:[^:]+:event-bus\/(.+)$/.exec(value);
+  return arn?.[1] ?? value;
+}
+
+function jsonPath(value: unknown, path: string): unknown {
+  if (path === '$') return value;
+  let current: unknown = value;
+  for (const segment of path.replace(/^\$\.?/, '').split('.')) {
+    if (segment === '') continue;
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string, unknown>)[segment];
+  }
+  return current;
+}
+
+/** What a rule target receives: the whole event, a constant `Input`, an `InputPath`, or a transformer. */
+export function targetInput(target: LocalRuleTarget, event: EventEnvelope): unknown {
+  if (target.Input !== undefined) return JSON.parse(target.Input);
+  if (target.InputPath !== undefined) return jsonPath(event, target.InputPath);
+  if (target.InputTransformer) {
+    let text = target.InputTransformer.InputTemplate;
+    for (const [name, path] of Object.entries(target.InputTransformer.InputPathsMap ?? {})) {
+      const value = jsonPath(event, path);
+      text = text.replaceAll(`<${name}>`, typeof value === 'string' ? value : JSON.stringify(value));
+    }
+    text = text.replaceAll('<aws.events.event>', JSON.stringify(event));
+    return JSON.parse(text);
+  }
+  return event;
+}
+
+export class LocalStack {
+  readonly events: RoutedEvent[] = [];
+  readonly deliveries: Delivery[] = [];
+  readonly s3: S3Client;
+  readonly dynamo: DynamoDBClient;
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #rules: LocalRule[];
+  readonly #progress: (message: string) => void;
+  readonly #eventBridgeBuckets: Set<string>;
+  #unsubscribe: (() => void) | undefined;
+
+  private constructor(
+    readonly template: LocalTemplate,
+    readonly emulators: Emulators,
+    readonly eventBridge: LocalEventBridge,
+    readonly lambdas: LocalLambdas,
+    options: LocalStackOptions,
+  ) {
+    this.s3 = createS3Client(emulators.s3Endpoint);
+    this.dynamo = createDynamoClient(emulators.dynamoEndpoint);
+    this.#rules = template.rules().filter((rule) => rule.state === 'ENABLED' && rule.pattern !== undefined);
+    this.#progress = options.onProgress ?? (() => undefined);
+    this.#eventBridgeBuckets = new Set(
+      template
+        .resourcesOfType('AWS::S3::Bucket')
+        .filter(({ resource }) => {
+          const config = (resource.Properties?.NotificationConfiguration ?? {}) as {
+            EventBridgeConfiguration?: { EventBridgeEnabled?: boolean };
+          };
+          return config.EventBridgeConfiguration?.EventBridgeEnabled === true;
+        })
+        .map(({ logicalId }) => template.ref(logicalId)),
+    );
+  }
+
+  /** Synthesizes, starts the emulators and the local EventBridge endpoint, and provisions the template. */
+  static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
+    const { template: raw, stackName } = synthesizeTemplate(options.profile ?? 'dev');
+    const template = new LocalTemplate(raw, {
+      region: REGION,
+      account: ACCOUNT,
+      namePrefix: 'llmops-local',
+      stackName,
+      // CDK's own custom-resource providers (auto-delete objects, ...) have no part in the local run.
+      ignoreFunctions: (_id, resource) => resource.Metadata?.['llmops:entry'] === undefined,
+    });
+    const emulators = await startEmulators();
+    let stack: LocalStack | undefined;
+    const eventBridge = await startLocalEventBridge((entries) => {
+      for (const entry of entries) {
+        const envelope = toEventEnvelope(entry, { account: ACCOUNT, region: REGION });
+        stack?.publish(busNameOf(entry.EventBusName), envelope);
+      }
+    });
+    try {
+      await provision(template, {
+        s3: createS3Client(emulators.s3Endpoint),
+        dynamo: createDynamoClient(emulators.dynamoEndpoint),
+      });
+      const lambdas = new LocalLambdas(template.lambdaFunctions(), {
+        repoRoot: REPO_ROOT,
+        baseEnv: {
+          ...localAwsEnv(emulators, eventBridge.endpoint),
+          AWS_EC2_METADATA_DISABLED: 'true',
+          POWERTOOLS_METRICS_DISABLED: 'true',
+          POWERTOOLS_TRACE_ENABLED: 'false',
+          POWERTOOLS_LOG_LEVEL: options.handlerLogLevel ?? 'SILENT',
+        },
+      });
+      stack = new LocalStack(template, emulators, eventBridge, lambdas, options);
+      stack.#subscribeToS3();
+      return stack;
+    } catch (error) {
+      await eventBridge.stop();
+      await emulators.stop();
+      throw error;
+    }
+  }
+
+  /** The physical (local) value of a stack output, e.g. `RawBucketName`. */
+  output(name: string): string {
+    const value = this.template.outputs()[name];
+    if (typeof value !== 'string') throw new Error(`The template has no output ${name}`);
+    return value;
+  }
+
+  /** S3 sends "Object Created" to EventBridge for buckets that enable it; s3rver tells us of each write. */
+  #subscribeToS3(): void {
+    this.#unsubscribe = this.emulators.onS3Event((notification) => {
+      const records = (notification as { Records?: unknown[] }).Records ?? [];
+      for (const record of records) {
+        const r = record as {
+          eventName?: string;
+          eventTime?: string;
+          s3?: {
+            bucket?: { name?: string };
+            object?: { key?: string; size?: number; eTag?: string; sequencer?: string; versionId?: string };
+          };
+        };
+        const bucket = r.s3?.bucket?.name;
+        if (!bucket || !this.#eventBridgeBuckets.has(bucket) || !r.eventName?.startsWith('ObjectCreated'))
+          continue;
+        const object = r.s3?.object ?? {};
+        const key = decodeURIComponent((object.key ?? '').replace(/\+/g, ' '));
+        this.publish('default', {
+          version: '0',
+          id: randomUUID(),
+          'detail-type': 'Object Created',
+          source: 'aws.s3',
+          account: ACCOUNT,
+          time: r.eventTime
+            ? new Date(r.eventTime).toISOString().replace(/\.\d{3}Z$/, 'Z')
+            : new Date().toISOString(),
+          region: REGION,
+          resources: [`arn:aws:s3:::${bucket}`],
+          detail: {
+            version: '0',
+            bucket: { name: bucket },
+            object: {
+              key,
+              size: object.size ?? 0,
+              etag: (object.eTag ?? '').replace(/"/g, ''),
+              ...(object.versionId ? { 'version-id': object.versionId } : {}),
+              sequencer: object.sequencer ?? Date.now().toString(16).toUpperCase(),
+            },
+            'request-id': randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase(),
+            requester: ACCOUNT,
+            'source-ip-address': '127.0.0.1',
+            reason:
+              r.eventName === 'ObjectCreated:CompleteMultipartUpload'
+                ? 'CompleteMultipartUpload'
+                : 'PutObject',
+          },
+        });
+      }
+    });
+  }
+
+  /** Puts an event on a bus: recorded, then routed to every matching rule in the background. */
+  publish(bus: string, event: EventEnvelope): void {
+    const matched = this.#rules.filter((rule) => rule.busName === bus && matchesPattern(rule.pattern, event));
+    this.events.push({ bus, event, matchedRules: matched.map((r) => r.logicalId) });
+    for (const rule of matched) {
+      for (const target of rule.targets) this.#track(this.#deliver(rule, target, event));
+    }
+  }
+
+  #track(promise: Promise<unknown>): void {
+    const tracked = promise.finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+  }
+
+  async #deliver(rule: LocalRule, target: LocalRuleTarget, event: EventEnvelope): Promise<void> {
+    const input = targetInput(target, event);
+    const base = {
+      rule: rule.logicalId,
+      target: target.targetLogicalId ?? target.Arn,
+      targetType: target.targetType ?? 'unknown',
+    };
+    if (target.targetType === 'AWS::StepFunctions::StateMachine') {
+      const machine = this.template.stateMachines().find((sm) => sm.arn === target.Arn);
+      if (!machine) throw new Error(`Rule ${rule.logicalId} targets an unknown state machine ${target.Arn}`);
+      const name = randomUUID();
+      this.#progress(`${machine.pipeline ?? machine.logicalId}: execution ${name.slice(0, 8)} started`);
+      const execution = await runStateMachine(machine, input, {
+        lambdas: this.lambdas,
+        executionName: name,
+        onTransition: (info: TransitionInfo) => {
+          if (info.type === 'StateEntered' && info.stateName) {
+            this.#progress(
+              `${machine.pipeline ?? machine.logicalId}: ${info.stateName}${info.index !== undefined ? ` [${info.index}]` : ''}`,
+            );
+          }
+        },
+      });
+      this.deliveries.push({ ...base, ok: execution.status === 'SUCCEEDED', execution });
+      this.#progress(
+        `${machine.pipeline ?? machine.logicalId}: execution ${name.slice(0, 8)} ${execution.status}`,
+      );
+      // Step Functions reports every status change on the default bus.
+      this.publish(
+        'default',
+        executionStatusChangeEvent(execution, {
+          account: ACCOUNT,
+          region: REGION,
+        }) as unknown as EventEnvelope,
+      );
+      return;
+    }
+    if (target.targetType === 'AWS::Lambda::Function') {
+      try {
+        await this.lambdas.invoke(target.Arn, input);
+        this.deliveries.push({ ...base, ok: true });
+      } catch (error) {
+        // On AWS the event would be retried, then sent to the target's dead-letter queue.
+        this.deliveries.push({ ...base, ok: false, error: (error as Error).message });
+      }
+      return;
+    }
+    this.deliveries.push({ ...base, ok: true });
+  }
+
+  /** Waits until every event routed so far, and everything it caused, has been handled. */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  async stop(): Promise<void> {
+    await this.idle();
+    this.#unsubscribe?.();
+    await this.eventBridge.stop();
+    await this.emulators.stop();
+    this.s3.destroy();
+    this.dynamo.destroy();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The LLMOps stack: config → storage → alerts → project bus → shared failure handler → pipelines.
+ *
+ * Environment-agnostic (no account/region) and free of lookups, so `cdk synth` works offline with no
+ * credentials. `buildApp()` is the single way to build the app: `infra/app.ts`, the tests and the local
+ * runner all call it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { type LlmOpsConfig, loadConfig } from '../config.ts';
+import { LlmOpsAlerts } from '../constructs/alerts.ts';
+import { DataPrep } from '../constructs/data-prep.ts';
+import { LlmOpsEventBus } from '../constructs/event-bus.ts';
+import { LlmOpsFunction, REPO_ROOT } from '../constructs/llmops-function.ts';
+import { LlmOpsStorage } from '../constructs/storage.ts';
+
+export interface LlmOpsStackProps extends StackProps {
+  /** The validated app configuration. */
+  readonly config: LlmOpsConfig;
+}
+
+/** The whole LLMOps lifecycle as one stack. */
+export class LlmOpsStack extends Stack {
+  public readonly config: LlmOpsConfig;
+  public readonly storage: LlmOpsStorage;
+  public readonly alerts: LlmOpsAlerts;
+  public readonly eventBus: LlmOpsEventBus;
+  /** Shared by every pipeline: turns failed executions into `llmops.PipelineFailed`. */
+  public readonly pipelineFailedFunction: LlmOpsFunction;
+  public readonly dataPrep: DataPrep;
+
+  constructor(scope: Construct, id: string, props: LlmOpsStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    this.config = config;
+
+    this.storage = new LlmOpsStorage(this, 'Storage', { config });
+    const encryptionKey = this.storage.key;
+    this.alerts = new LlmOpsAlerts(this, 'Alerts', { config, encryptionKey });
+    this.eventBus = new LlmOpsEventBus(this, 'Events', { config, encryptionKey, alerts: this.alerts });
+
+    this.pipelineFailedFunction = new LlmOpsFunction(this, 'PipelineFailedFunction', {
+      config,
+      encryptionKey,
+      entry: 'functions/pipeline-failed/handler.ts',
+      description: 'Turns failed, timed-out or aborted pipeline executions into llmops.PipelineFailed events',
+      async: true,
+      alerts: this.alerts,
+    }).bindEventBus(this.eventBus.bus, 'EVENT_BUS_NAME');
+
+    this.dataPrep = new DataPrep(this, 'DataPrep', {
+      config,
+      rawBucket: this.storage.raw,
+      curatedBucket: this.storage.curated,
+      artifactsBucket: this.storage.artifacts,
+      encryptionKey,
+      eventBus: this.eventBus.bus,
+      alerts: this.alerts,
+      failureHandler: this.pipelineFailedFunction,
+    });
+
+    new CfnOutput(this, 'RawBucketName', {
+      value: this.storage.raw.bucketName,
+      description: 'Upload raw data under raw/ here',
+    });
+    new CfnOutput(this, 'CuratedBucketName', { value: this.storage.curated.bucketName });
+    new CfnOutput(this, 'EventBusName', { value: this.eventBus.bus.eventBusName });
+    new CfnOutput(this, 'DataPrepStateMachineArn', { value: this.dataPrep.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'PagingTopicArn', { value: this.alerts.topic.topicArn });
+
+    Tags.of(this).add('project', 'llmops');
+    Tags.of(this).add('profile', config.profile);
+  }
+}
+
+export interface BuildAppOptions {
+  /**
+   * Context values (e.g. `{ profile: 'prod' }`, or `{ 'aws:cdk:bundling-stacks': [] }` to skip bundling).
+   *
+   * @default - none (cdk.json / CLI context only)
+   */
+  readonly context?: Record<string, unknown>;
+  /**
+   * Cloud assembly directory.
+   *
+   * @default - CDK's default (the CLI's, or a temporary directory)
+   */
+  readonly outdir?: string;
+}
+
+/** The `context` of `cdk.json` (feature flags, default profile), so in-process builds match `cdk synth`. */
+export function cdkJsonContext(): Record<string, unknown> {
+  const file = join(REPO_ROOT, 'cdk.json');
+  if (!existsSync(file)) return {};
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { context?: Record<string, unknown> };
+  return parsed.context ?? {};
+}
+
+/**
+ * Builds the app and its one stack. The context starts from `cdk.json` (so tests and the local runner
+ * get the same feature flags as `cdk synth`), then `opts.context`; CLI `-c` values still win.
+ * Adds no validation plugins: `infra/app.ts` adds cdk-nag.
+ */
+export function buildApp(opts: BuildAppOptions = {}): { app: App; stack: LlmOpsStack; config: LlmOpsConfig } {
+  const app = new App({
+    context: { ...cdkJsonContext(), ...opts.context },
+    ...(opts.outdir ? { outdir: opts.outdir } : {}),
+  });
+  const config = loadConfig(app);
+  const stack = new LlmOpsStack(app, config.stackName, {
+    config,
+    description: `LLMOps lifecycle (${config.profile}): data preparation, RAG, fine-tuning, evaluation, drift`,
+  });
+  return { app, stack, config };
+}

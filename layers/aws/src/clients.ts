@@ -1,0 +1,34 @@
+import { ComprehendClient } from '@aws-sdk/client-comprehend';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/**
+ * AWS SDK client factories. Handlers call these once at module scope and accept replacements through
+ * `makeHandler(deps)`. Endpoints come from the SDK's standard `AWS_ENDPOINT_URL_<SERVICE>` variables, so
+ * the same code talks to AWS or to local emulators; retries use the SDK's adaptive mode.
+ */
+const common = { maxAttempts: 5, retryMode: 'adaptive' as const };
+
+export function createS3Client(): S3Client {
+  return new S3Client({
+    ...common,
+    // Local S3 emulators only understand path-style addressing.
+    forcePathStyle: process.env.LLMOPS_S3_FORCE_PATH_STYLE === 'true',
+  });
+}
+
+export function createDocumentClient(): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(new DynamoDBClient(common), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+}
+
+export function createEventBridgeClient(): EventBridgeClient {
+  return new EventBridgeClient(common);
+}
+
+export function createComprehendClient(): ComprehendClient {
+  return new ComprehendClient(common);
+}

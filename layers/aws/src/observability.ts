@@ -1,0 +1,71 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { LlmOpsError, TransientError } from './errors.ts';
+
+/**
+ * The one observability module: a shared Logger, Metrics and Tracer (service name from
+ * POWERTOOLS_SERVICE_NAME, namespace from POWERTOOLS_METRICS_NAMESPACE), and the middleware stack every
+ * handler uses. Outside Lambda the tracer is off by itself; the local runner turns metrics off with
+ * POWERTOOLS_METRICS_DISABLED.
+ */
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops' });
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LLMOps',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops',
+});
+export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops' });
+
+const TRANSIENT_AWS_ERRORS = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'InternalServerError',
+  'RequestTimeout',
+  'TimeoutError',
+  'ECONNRESET',
+]);
+
+/**
+ * Maps errors in exactly one place: throttling and transient AWS errors become `TransientError` (which
+ * the state machines retry with backoff); named project errors pass through; everything is logged with
+ * its name and cause before it is re-thrown, so Lambda reports the failure and nothing is swallowed.
+ */
+export function errorMapping(): MiddlewareObj {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (!error) return;
+      let mapped: Error = error;
+      if (!(error instanceof LlmOpsError)) {
+        const code = (error as { name?: string; code?: string }).name ?? '';
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (TRANSIENT_AWS_ERRORS.has(code) || (status !== undefined && status >= 500)) {
+          mapped = new TransientError(`Transient AWS error ${code}: ${error.message}`, { cause: error });
+        }
+      }
+      logger.error('Handler failed', { errorName: mapped.name, error: mapped });
+      metrics.addMetric('HandlerErrors', 'Count', 1);
+      request.error = mapped;
+    },
+  };
+}
+
+/** Wraps a handler body with the project's middleware: logger context, metrics, tracing, error mapping. */
+export function withObservability<E, R>(handler: (event: E, context: Context) => Promise<R>) {
+  return middy(handler)
+    .use(captureLambdaHandler(tracer, { captureResponse: false }))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use(errorMapping());
+}

@@ -1,0 +1,298 @@
+/**
+ * Regex-based PII and secret redaction with typed placeholders.
+ *
+ * Detectors run in a fixed order, most specific first (private key blocks, tokens with well-known
+ * shapes, AWS keys, key/value assignments, e-mail, then the digit-based detectors), and each one
+ * replaces what it finds with a placeholder that no later detector matches. Every detector is guarded
+ * by a cheap pre-check (a substring or a short regex) so that ordinary text pays for a few scans only.
+ *
+ * Precision over recall where the two conflict: digit runs are only redacted when they have the shape
+ * of the kind (separators, a valid Luhn checksum and card prefix, valid SSN areas, valid IP octets),
+ * so ids, versions, timestamps and dates stay. Known gaps: national phone formats without a `+`
+ * country code (other than North American ones), SSNs written without dashes, and secrets that have
+ * neither a known shape nor a key name next to them.
+ */
+import { isIPv6 } from 'node:net';
+
+/** The kinds of PII and secrets that {@link redactPii} detects. */
+export const PII_KINDS = [
+  'EMAIL',
+  'PHONE',
+  'CREDIT_CARD',
+  'SSN',
+  'IPV4',
+  'IPV6',
+  'AWS_ACCESS_KEY',
+  'AWS_SECRET_KEY',
+  'SECRET',
+] as const;
+
+/** A kind of PII or secret. */
+export type PiiKind = (typeof PII_KINDS)[number];
+
+/** The placeholder that replaces each kind (IPv4 and IPv6 share one, their counts stay separate). */
+export const PII_PLACEHOLDERS: Readonly<Record<PiiKind, string>> = {
+  EMAIL: '[EMAIL]',
+  PHONE: '[PHONE]',
+  CREDIT_CARD: '[CREDIT_CARD]',
+  SSN: '[SSN]',
+  IPV4: '[IP_ADDRESS]',
+  IPV6: '[IP_ADDRESS]',
+  AWS_ACCESS_KEY: '[AWS_ACCESS_KEY]',
+  AWS_SECRET_KEY: '[AWS_SECRET_KEY]',
+  SECRET: '[SECRET]',
+};
+
+/** A zeroed count per kind. */
+export function emptyPiiCounts(): Record<PiiKind, number> {
+  return {
+    EMAIL: 0,
+    PHONE: 0,
+    CREDIT_CARD: 0,
+    SSN: 0,
+    IPV4: 0,
+    IPV6: 0,
+    AWS_ACCESS_KEY: 0,
+    AWS_SECRET_KEY: 0,
+    SECRET: 0,
+  };
+}
+
+/** Result of {@link redactPii}. */
+export interface RedactionResult {
+  text: string;
+  /** The counts object passed in (incremented), or a new one. */
+  counts: Record<PiiKind, number>;
+}
+
+/**
+ * Luhn checksum over the digits of `digits` (any non-digit characters are ignored).
+ * Returns false when there are no digits.
+ */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let n = 0;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    const c = digits.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) continue;
+    if (n % 2 === 1) {
+      const d = c * 2;
+      sum += d > 9 ? d - 9 : d;
+    } else sum += c;
+    n++;
+  }
+  return n > 0 && sum % 10 === 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Secrets with well-known shapes.
+
+const PRIVATE_KEY =
+  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g;
+const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+const OPENAI = /(?<![A-Za-z0-9_-])sk-(?:[A-Za-z0-9]+-)*[A-Za-z0-9_-]{20,}/g;
+const GITHUB = /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})\b/g;
+const SLACK = /\bxox[abprse]-[A-Za-z0-9-]{10,}/g;
+const GOOGLE = /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g;
+const BEARER = /\b(Bearer\s+)([A-Za-z0-9._~+/-]{20,}=*)/g;
+
+// AWS.
+const AWS_ACCESS_KEY = /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b/g;
+const AWS_ACCESS_KEY_HINT = /A(?:KI|SI|GP|ID|RO|NP|NV|IP)A/;
+/** A 40-character AWS secret key right after a key name such as `aws_secret_access_key =`. */
+const AWS_SECRET_ASSIGNED =
+  /\b((?:aws_?)?secret(?:_?access)?(?:_?key)?["']?\s*[:=]\s*["']?)([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/gi;
+/** Any standalone 40-character base64-ish token; accepted only when it looks random (see below). */
+const AWS_SECRET_STANDALONE = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
+
+// Secrets in key/value assignments: `password=...`, `"api_key": "..."`, `token: ...`. The key and
+// separator stay, the value is replaced. Values already redacted (`[SECRET]`) are left alone.
+const PLACEHOLDER = /^\[[A-Z_]+\]$/;
+const ASSIGNMENT_HINT = /pass|pwd|secret|key|token/i;
+const ASSIGNMENT =
+  /\b((?:password|passwd|passphrase|pwd|secret|client_?secret|api[_-]?key|apikey|access[_-]?key|private[_-]?key|(?:access|auth|refresh|api|bearer)?[_-]?token)["']?\s*[:=]\s*)(?:"([^"\n]+)"|'([^'\n]+)'|(?!\[[A-Z_]+\])([^\s"',;]{3,}))/gi;
+
+// E-mail: the look-behind anchors the local part at a token start, which keeps matching linear.
+const EMAIL =
+  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9_%+-](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g;
+
+// ---------------------------------------------------------------------------------------------------
+// Digit-based detectors, guarded by: seven digits with at most two separator characters between them.
+const SEVEN_DIGITS = /\d(?:[\s().+/-]{0,2}\d){6}/;
+
+/**
+ * 13-19 digits, either ungrouped or in the printed groupings (4-4-4-4[-1..3], 4-6-4/5 for Amex and
+ * Diners) with one separator character; validated by {@link cardLike}.
+ */
+const CARD =
+  /(?<![\w.+-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\w]|[.-]\d)/g;
+const SSN = /(?<![\w.-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w]|[.-]\d)/g;
+/** North American numbers: separators or parentheses are required, so bare digit runs never match. */
+const PHONE_NA =
+  /(?<![\w+.-])(?:\+1[\s.-]?|1[\s.-])?(?:\(\d{3}\)[\s.-]?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w]|[.-]\d)/g;
+/** International numbers: a leading `+` country code, then groups; 8-15 digits in all (E.164). */
+const PHONE_INTL = /(?<![\w+])\+[1-9]\d{0,2}(?:[\s.-]?\(\d{1,4}\))?(?:[\s.-]?\d{1,5}){1,6}(?![\w]|[.-]\d)/g;
+
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = new RegExp(`(?<![\\w.])${OCTET}(?:\\.${OCTET}){3}(?![\\w]|\\.\\d)`, 'g');
+const IPV4_HINT = /\d\.\d{1,3}\.\d/;
+/** IPv6 candidates: hex groups with at least two colons (validated with `net.isIPv6`). */
+const IPV6 = /(?<![\w:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*(?:%[0-9A-Za-z]+)?(?![\w:])/g;
+const IPV6_HINT = /::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]/;
+
+/**
+ * Replaces PII and secrets in `text` with typed placeholders (`[EMAIL]`, `[PHONE]`, `[CREDIT_CARD]`,
+ * `[SSN]`, `[IP_ADDRESS]`, `[AWS_ACCESS_KEY]`, `[AWS_SECRET_KEY]`, `[SECRET]`) and counts each kind.
+ * When `counts` is given it is incremented in place (and returned), which avoids an allocation per call.
+ */
+export function redactPii(text: string, counts?: Record<PiiKind, number>): RedactionResult {
+  const c = counts ?? emptyPiiCounts();
+  let t = text;
+  const has = (s: string) => t.includes(s);
+
+  // Secrets with well-known shapes.
+  if (has('PRIVATE KEY')) t = replaceAll(t, PRIVATE_KEY, 'SECRET', c);
+  if (has('eyJ')) t = replaceAll(t, JWT, 'SECRET', c);
+  if (has('sk-')) t = replaceAll(t, OPENAI, 'SECRET', c);
+  if (has('_') && (has('gh') || has('github_pat_'))) t = replaceAll(t, GITHUB, 'SECRET', c);
+  if (has('xox')) t = replaceAll(t, SLACK, 'SECRET', c);
+  if (has('AIza')) t = replaceAll(t, GOOGLE, 'SECRET', c);
+  if (has('earer')) t = replaceValue(t, BEARER, 'SECRET', c);
+
+  // AWS keys.
+  if (AWS_ACCESS_KEY_HINT.test(t)) t = replaceAll(t, AWS_ACCESS_KEY, 'AWS_ACCESS_KEY', c);
+  if (t.length >= 40) {
+    if (/secret/i.test(t)) t = replaceValue(t, AWS_SECRET_ASSIGNED, 'AWS_SECRET_KEY', c);
+    if (hasBase64Run(t, 40)) {
+      t = t.replace(AWS_SECRET_STANDALONE, (m) => {
+        if (!looksRandom(m)) return m;
+        c.AWS_SECRET_KEY++;
+        return PII_PLACEHOLDERS.AWS_SECRET_KEY;
+      });
+    }
+  }
+
+  // Key/value assignments.
+  if (ASSIGNMENT_HINT.test(t)) {
+    t = t.replace(ASSIGNMENT, (m, key: string, dq?: string, sq?: string, bare?: string) => {
+      // Already redacted (by an earlier detector or an earlier pass).
+      if (PLACEHOLDER.test(dq ?? sq ?? bare ?? '')) return m;
+      // After `:` an unquoted all-letter value is more likely prose ("password: required") than a secret.
+      if (bare !== undefined && key.includes(':') && /^[A-Za-z]+$/.test(bare)) return m;
+      // A bare `token`/`secret` key is common in prose about tokenizers ("token: 50256"): demand length.
+      if (bare !== undefined && bare.length < 8 && /^(?:token|secret)\W/i.test(key)) return m;
+      c.SECRET++;
+      if (dq !== undefined) return `${key}"${PII_PLACEHOLDERS.SECRET}"`;
+      if (sq !== undefined) return `${key}'${PII_PLACEHOLDERS.SECRET}'`;
+      return `${key}${PII_PLACEHOLDERS.SECRET}`;
+    });
+  }
+
+  if (has('@')) t = replaceAll(t, EMAIL, 'EMAIL', c);
+
+  // Digit-based detectors. IPv6 before IPv4 so that `::ffff:192.0.2.1` is one address.
+  if (has(':') && IPV6_HINT.test(t)) {
+    t = t.replace(IPV6, (m) => {
+      // A sentence may end right after an address: keep trailing dots out of it.
+      const core = m.replace(/\.+$/, '');
+      if (core.length < 2 || core.length > 60 || !/\d/.test(core) || !isIPv6(core)) return m;
+      c.IPV6++;
+      return PII_PLACEHOLDERS.IPV6 + m.slice(core.length);
+    });
+  }
+  if (IPV4_HINT.test(t)) t = replaceAll(t, IPV4, 'IPV4', c);
+  if (SEVEN_DIGITS.test(t)) {
+    t = t.replace(CARD, (m) => {
+      if (!cardLike(m)) return m;
+      c.CREDIT_CARD++;
+      return PII_PLACEHOLDERS.CREDIT_CARD;
+    });
+    t = replaceAll(t, SSN, 'SSN', c);
+    t = replaceAll(t, PHONE_NA, 'PHONE', c);
+    if (has('+')) {
+      t = t.replace(PHONE_INTL, (m) => {
+        const digits = countDigits(m);
+        if (digits < 8 || digits > 15) return m;
+        c.PHONE++;
+        return PII_PLACEHOLDERS.PHONE;
+      });
+    }
+  }
+  return { text: t, counts: c };
+}
+
+function replaceAll(text: string, re: RegExp, kind: PiiKind, counts: Record<PiiKind, number>): string {
+  const placeholder = PII_PLACEHOLDERS[kind];
+  return text.replace(re, () => {
+    counts[kind]++;
+    return placeholder;
+  });
+}
+
+/** Replaces the second capture group, keeping the first (a key name or a scheme) in place. */
+function replaceValue(text: string, re: RegExp, kind: PiiKind, counts: Record<PiiKind, number>): string {
+  const placeholder = PII_PLACEHOLDERS[kind];
+  return text.replace(re, (_m, prefix: string) => {
+    counts[kind]++;
+    return prefix + placeholder;
+  });
+}
+
+function countDigits(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) n++;
+  }
+  return n;
+}
+
+/**
+ * A card number candidate: an issuer prefix in use (first digit 2-6: Mastercard, Amex, Diners, JCB,
+ * Visa, Discover, UnionPay, Maestro; this keeps out millisecond timestamps and most ids) and a valid
+ * Luhn checksum.
+ */
+function cardLike(m: string): boolean {
+  const first = m.charCodeAt(0) - 48;
+  return first >= 2 && first <= 6 && luhnValid(m);
+}
+
+/**
+ * Whether a 40-character token looks like a random base64 secret: upper case, lower case and digits
+ * all present, and at least 22 distinct characters (a random 40-character base64 string has about 29, and
+ * fewer than 22 in 0.03% of cases;
+ * paths, words and hex digests have far fewer or lack a class).
+ */
+/** Whether `s` holds at least `min` consecutive characters of [A-Za-z0-9/+]. */
+function hasBase64Run(s: string, min: number): boolean {
+  let run = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 47 && c <= 57) || c === 43) {
+      if (++run >= min) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
+const SEEN = new Uint8Array(128);
+
+function looksRandom(s: string): boolean {
+  let upper = 0;
+  let lower = 0;
+  let digit = 0;
+  let distinct = 0;
+  const seen = SEEN;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch >= 65 && ch <= 90) upper++;
+    else if (ch >= 97 && ch <= 122) lower++;
+    else if (ch >= 48 && ch <= 57) digit++;
+    if (seen[ch & 127] === 0) {
+      seen[ch & 127] = 1;
+      distinct++;
+    }
+  }
+  seen.fill(0);
+  return upper > 0 && lower > 0 && digit > 0 && distinct >= 22;
+}

@@ -1,0 +1,259 @@
+/**
+ * Zod schemas for dataset records: one JSON object per JSONL line, one shape per dataset purpose.
+ *
+ * Unknown keys are REJECTED (strict objects) for every purpose, at every level. A misspelt optional
+ * key (`refrence`, `titel`, `contexs`) would otherwise be dropped silently and change what the record
+ * means (an evaluation item without its reference, a document without its title). The error names the
+ * key and lists the allowed ones, so an uploader can fix the export. Free-form data has one explicit
+ * home: `metadata` (flat string/number/boolean/null values) on `rag` and `golden` records.
+ *
+ * Required text fields must be non-empty strings here; `processLine` additionally rejects text that
+ * becomes empty after normalization (code `EMPTY_TEXT`).
+ */
+import { z } from 'zod';
+
+/** The purposes a dataset can be prepared for. */
+export const PURPOSES = ['finetune', 'preference', 'rag', 'golden'] as const;
+
+/** A dataset purpose. */
+export type Purpose = (typeof PURPOSES)[number];
+
+/** Type guard for {@link Purpose}. */
+export function isPurpose(x: unknown): x is Purpose {
+  return typeof x === 'string' && (PURPOSES as readonly string[]).includes(x);
+}
+
+/** Chat roles accepted in `messages`. */
+export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
+
+/** A chat role. */
+export type ChatRole = (typeof CHAT_ROLES)[number];
+
+const nonEmptyText = z.string().min(1);
+
+function strict<T extends z.core.$ZodLooseShape>(shape: T) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown key (allowed: ${allowed})` : undefined),
+  });
+}
+
+/** One chat message: `{ role, content }`. */
+export const chatMessageSchema = strict({
+  role: z.enum(CHAT_ROLES),
+  content: nonEmptyText,
+});
+
+/** A chat message. */
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+/** Fine-tuning record in chat form: at least one user and one assistant message, the last from the assistant. */
+export const chatRecordSchema = strict({
+  messages: z.array(chatMessageSchema).superRefine((messages, ctx) => {
+    if (!messages.some((m) => m.role === 'user')) {
+      ctx.addIssue({ code: 'custom', message: 'must contain at least one user message' });
+    }
+    if (!messages.some((m) => m.role === 'assistant')) {
+      ctx.addIssue({ code: 'custom', message: 'must contain at least one assistant message' });
+    }
+    const last = messages.at(-1);
+    if (last && last.role !== 'assistant') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [messages.length - 1, 'role'],
+        message: `the last message must be from the assistant (got ${last.role})`,
+      });
+    }
+  }),
+});
+
+/** A fine-tuning record in chat form. */
+export type ChatRecord = z.infer<typeof chatRecordSchema>;
+
+/** Fine-tuning record in completion form. */
+export const promptCompletionRecordSchema = strict({
+  prompt: nonEmptyText,
+  completion: nonEmptyText,
+});
+
+/** A fine-tuning record in completion form. */
+export type PromptCompletionRecord = z.infer<typeof promptCompletionRecordSchema>;
+
+/** A fine-tuning record: chat or completion form. */
+export type FinetuneRecord = ChatRecord | PromptCompletionRecord;
+
+/**
+ * Fine-tuning record. The form is chosen by the keys present (`messages` → chat, `prompt` or
+ * `completion` → completion), so errors describe the form the uploader meant instead of a union dump.
+ */
+export const finetuneRecordSchema = z.custom<FinetuneRecord>().superRefine((value, ctx) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an object' });
+    return;
+  }
+  let branch: z.ZodType;
+  if ('messages' in value) branch = chatRecordSchema;
+  else if ('prompt' in value || 'completion' in value) branch = promptCompletionRecordSchema;
+  else {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a chat record {messages: [...]} or a completion record {prompt, completion}',
+    });
+    return;
+  }
+  const result = branch.safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) ctx.addIssue(issue as z.core.$ZodRawIssue);
+  }
+});
+
+/** Preference (DPO) record: a prompt with a chosen and a rejected answer, which must differ. */
+export const preferenceRecordSchema = strict({
+  prompt: nonEmptyText,
+  chosen: nonEmptyText,
+  rejected: nonEmptyText,
+}).superRefine((record, ctx) => {
+  if (record.chosen === record.rejected) {
+    ctx.addIssue({ code: 'custom', path: ['rejected'], message: 'must differ from chosen' });
+  }
+});
+
+/** A preference record. */
+export type PreferenceRecord = z.infer<typeof preferenceRecordSchema>;
+
+const metadataValue = z.union([z.string(), z.number(), z.boolean(), z.null()], {
+  error: 'expected a string, number, boolean or null',
+});
+
+/** Flat metadata: string keys, scalar values. */
+export const metadataSchema = z.record(z.string(), metadataValue);
+
+/** A RAG document. `metadata` is the place for any extra fields. */
+export const ragRecordSchema = strict({
+  id: nonEmptyText.optional(),
+  text: nonEmptyText,
+  title: z.string().optional(),
+  source: z.string().optional(),
+  metadata: metadataSchema.optional(),
+});
+
+/** A RAG document record. */
+export type RagRecord = z.infer<typeof ragRecordSchema>;
+
+/**
+ * An evaluation item: exactly one of `input` (a single prompt) or `messages` (a conversation, with at
+ * least one user message). `id` and `metadata` are optional additions to name and tag items in reports.
+ */
+export const goldenRecordSchema = strict({
+  id: nonEmptyText.optional(),
+  input: nonEmptyText.optional(),
+  messages: z
+    .array(chatMessageSchema)
+    .min(1)
+    .superRefine((messages, ctx) => {
+      if (!messages.some((m) => m.role === 'user')) {
+        ctx.addIssue({ code: 'custom', message: 'must contain at least one user message' });
+      }
+    })
+    .optional(),
+  reference: z.string().optional(),
+  references: z.array(nonEmptyText).optional(),
+  contexts: z.array(nonEmptyText).optional(),
+  reference_context_ids: z.array(nonEmptyText).optional(),
+  tags: z.array(nonEmptyText).optional(),
+  metadata: metadataSchema.optional(),
+}).superRefine((record, ctx) => {
+  const hasInput = record.input !== undefined;
+  const hasMessages = record.messages !== undefined;
+  if (hasInput === hasMessages) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected exactly one of input or messages, got ${hasInput ? 'both' : 'neither'}`,
+    });
+  }
+});
+
+/** An evaluation (golden) record. */
+export type GoldenRecord = z.infer<typeof goldenRecordSchema>;
+
+/** The schema of a record for each purpose. */
+export const recordSchemas: Record<Purpose, z.ZodType> = {
+  finetune: finetuneRecordSchema,
+  preference: preferenceRecordSchema,
+  rag: ragRecordSchema,
+  golden: goldenRecordSchema,
+};
+
+/** The most issues {@link formatZodIssues} lists before summarising the rest. */
+export const MAX_LISTED_ISSUES = 5;
+
+/**
+ * Renders a Zod error as one line that names each field path and the rule it broke, e.g.
+ * `messages.1.role: expected one of system|user|assistant; prompt: required (expected string)`.
+ * The root path is written `record`. At most {@link MAX_LISTED_ISSUES} issues are listed.
+ */
+export function formatZodIssues(error: z.ZodError | { issues: readonly z.core.$ZodIssue[] }): string {
+  const parts: string[] = [];
+  for (const issue of error.issues) collectIssue(issue, [], parts);
+  if (parts.length <= MAX_LISTED_ISSUES) return parts.join('; ');
+  return `${parts.slice(0, MAX_LISTED_ISSUES).join('; ')}; (+${parts.length - MAX_LISTED_ISSUES} more)`;
+}
+
+function collectIssue(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[], out: string[]): void {
+  const path = [...prefix, ...issue.path];
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      for (const key of issue.keys) {
+        out.push(
+          `${formatPath([...path, key])}: ${issue.message.startsWith('Unrecognized') ? 'unknown key' : issue.message}`,
+        );
+      }
+      return;
+    case 'invalid_union': {
+      const custom = !issue.message.startsWith('Invalid input');
+      const best = issue.errors.reduce<readonly z.core.$ZodIssue[] | undefined>(
+        (acc, branch) => (acc === undefined || branch.length < acc.length ? branch : acc),
+        undefined,
+      );
+      if (custom || best === undefined) out.push(`${formatPath(path)}: ${issue.message}`);
+      else for (const sub of best) collectIssue(sub, path, out);
+      return;
+    }
+    default:
+      out.push(`${formatPath(path)}: ${describeRule(issue)}`);
+  }
+}
+
+function describeRule(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type': {
+      const received = /received (\w+)/.exec(issue.message)?.[1];
+      if (received === 'undefined') return `required (expected ${issue.expected})`;
+      return received ? `expected ${issue.expected}, got ${received}` : issue.message;
+    }
+    case 'invalid_value':
+      return `expected one of ${issue.values.map(String).join('|')}`;
+    case 'too_small': {
+      const min = Number(issue.minimum);
+      if (issue.origin === 'string')
+        return min <= 1 ? 'must not be empty' : `must have at least ${min} characters`;
+      if (issue.origin === 'array' || issue.origin === 'set') {
+        return `must have at least ${min} item${min === 1 ? '' : 's'}`;
+      }
+      return `must be ${issue.inclusive ? '>=' : '>'} ${min}`;
+    }
+    case 'too_big': {
+      const max = Number(issue.maximum);
+      if (issue.origin === 'string') return `must have at most ${max} characters`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must have at most ${max} items`;
+      return `must be ${issue.inclusive ? '<=' : '<'} ${max}`;
+    }
+    default:
+      return issue.message;
+  }
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return 'record';
+  return path.map((p) => String(p)).join('.');
+}

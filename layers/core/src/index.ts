@@ -1,0 +1,13 @@
+/**
+ * Core logic shared by the functions, with no AWS imports.
+ */
+export * from './dataprep/dedupe.ts';
+export * from './dataprep/errors.ts';
+export * from './dataprep/lines.ts';
+export * from './dataprep/minhash.ts';
+export * from './dataprep/normalize.ts';
+export * from './dataprep/pii.ts';
+export * from './dataprep/process.ts';
+export * from './dataprep/records.ts';
+export * from './dataprep/split.ts';
+export * from './dataprep/tokens.ts';

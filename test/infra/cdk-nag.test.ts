@@ -1,0 +1,163 @@
+/**
+ * The cdk-nag gate: the AwsSolutions pack, registered as in `infra/app.ts`, finds nothing that is not
+ * acknowledged, in dev, in prod, and in prod with the optional features on (Comprehend PII, alert
+ * subscriptions); every acknowledgement is specific and carries a written reason.
+ */
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MIN_REASON_LENGTH } from '../../infra/constructs/nag.ts';
+import { type CfnJson, flatten, resourcesOfType, type Synthesized, synth } from './support/synth.ts';
+
+let builds: Record<'dev' | 'prod' | 'prodWithOptions', Synthesized>;
+
+beforeAll(() => {
+  builds = {
+    dev: synth({ profile: 'dev' }, { cfnValidation: false }),
+    prod: synth({ profile: 'prod' }, { cfnValidation: false }),
+    prodWithOptions: synth(
+      {
+        profile: 'prod',
+        comprehendPii: 'true',
+        alertEmails: 'oncall@example.com, ml-team@example.com',
+        alertHttpsEndpoints: 'https://events.pagerduty.example/integration/abc',
+      },
+      { cfnValidation: false },
+    ),
+  };
+});
+
+interface Ack {
+  path: string;
+  id: string;
+  reason: string;
+}
+
+function acknowledgements(root: IConstruct): Ack[] {
+  const out: Ack[] = [];
+  for (const c of root.node.findAll()) {
+    for (const entry of c.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY || !entry.data) continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        out.push({ path: c.node.path, id: id.replace(/^annotation::/i, ''), reason });
+      }
+    }
+  }
+  return out;
+}
+
+const names = ['dev', 'prod', 'prodWithOptions'] as const;
+
+describe('cdk-nag AwsSolutions gate', () => {
+  it.each(names)('%s: synthesis under the plugin reports no error and no warning', (name) => {
+    const violations = builds[name].validationViolations;
+    expect(violations, JSON.stringify(violations, null, 2)).toEqual([]);
+  });
+
+  it.each(names)('%s: zero unacknowledged findings (errors and warnings)', (name) => {
+    const report = new AwsSolutionsChecks().validateScope(builds[name].app);
+    const summary = report.violations.map(
+      (v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+    );
+    expect(summary).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it.each(names)(
+    '%s: every acknowledgement names one rule on one construct and has a written reason',
+    (name) => {
+      const acks = acknowledgements(builds[name].app);
+      expect(acks.length).toBeGreaterThan(0);
+      const stackPath = builds[name].stack.node.path;
+      for (const ack of acks) {
+        expect(ack.id, ack.path).toMatch(/^AwsSolutions-[A-Z]+\d+(\[.+\])?$/);
+        expect(ack.reason.trim().length, `${ack.id} on ${ack.path}: "${ack.reason}"`).toBeGreaterThanOrEqual(
+          MIN_REASON_LENGTH,
+        );
+        // No blanket acknowledgements on the app or the stack.
+        expect(ack.path.startsWith(`${stackPath}/`), `${ack.id} on ${ack.path}`).toBe(true);
+      }
+    },
+  );
+
+  it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions and Resource::*', () => {
+    for (const name of names) {
+      for (const ack of acknowledgements(builds[name].app).filter((a) =>
+        a.id.startsWith('AwsSolutions-IAM5'),
+      )) {
+        expect(ack.id, ack.path).toMatch(
+          /^AwsSolutions-IAM5\[Resource::(\*|<[A-Za-z0-9]+\.Arn>(\/[a-z0-9/-]*)?\/\*|<[A-Za-z0-9]+\.Arn>:\*)\]$/,
+        );
+      }
+    }
+  });
+
+  it('prod acknowledges the ERROR log level (SF1) and dev acknowledges no PITR (DDB3), not the other way round', () => {
+    const ids = (name: (typeof names)[number]) => acknowledgements(builds[name].app).map((a) => a.id);
+    expect(ids('prod')).toContain('AwsSolutions-SF1');
+    expect(ids('prod')).not.toContain('AwsSolutions-DDB3');
+    expect(ids('dev')).toContain('AwsSolutions-DDB3');
+    expect(ids('dev')).not.toContain('AwsSolutions-SF1');
+  });
+
+  it('the gate fails synthesis on an unacknowledged finding', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Bad');
+    new sqs.Queue(stack, 'QueueWithoutTls');
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const previous = process.env.CDK_VALIDATION;
+    process.env.CDK_VALIDATION = 'false';
+    try {
+      expect(() => Template.fromStack(stack)).toThrow(/AwsSolutions-SQS4/);
+    } finally {
+      if (previous === undefined) delete process.env.CDK_VALIDATION;
+      else process.env.CDK_VALIDATION = previous;
+    }
+  });
+});
+
+describe('optional features (prod with comprehendPii and alert subscriptions)', () => {
+  it('ProcessPart gets comprehend:DetectPiiEntities in a policy of its own, and PII_COMPREHEND=true', () => {
+    const { json } = builds.prodWithOptions;
+    const processPart = resourcesOfType(json, 'AWS::Lambda::Function').find(
+      ([, r]) => r.Metadata?.['llmops:entry'] === 'functions/dataprep/process-part.ts',
+    );
+    expect(processPart).toBeDefined();
+    const [, fn] = processPart as [string, { Properties: Record<string, CfnJson> }];
+    expect(fn.Properties.Environment.Variables.PII_COMPREHEND).toBe('true');
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+    const comprehend = resourcesOfType(json, 'AWS::IAM::Policy').filter(([, p]) =>
+      JSON.stringify(p.Properties).includes('comprehend:'),
+    );
+    expect(comprehend).toHaveLength(1);
+    const [, policy] = comprehend[0] as [string, { Properties: Record<string, CfnJson> }];
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      { Action: 'comprehend:DetectPiiEntities', Effect: 'Allow', Resource: '*' },
+    ]);
+    expect(policy.Properties.Roles).toEqual([{ Ref: roleId }]);
+    // Not granted when the option is off.
+    expect(JSON.stringify(builds.prod.json)).not.toContain('comprehend:');
+  });
+
+  it('subscribes each e-mail and HTTPS endpoint to the paging topic', () => {
+    const { template, json } = builds.prodWithOptions;
+    const [topicId] = resourcesOfType(json, 'AWS::SNS::Topic')[0] as [string, unknown];
+    template.resourceCountIs('AWS::SNS::Subscription', 3);
+    for (const endpoint of ['oncall@example.com', 'ml-team@example.com']) {
+      template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'email',
+        Endpoint: endpoint,
+        TopicArn: { Ref: topicId },
+      });
+    }
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      Endpoint: 'https://events.pagerduty.example/integration/abc',
+      TopicArn: { Ref: topicId },
+    });
+    expect(flatten({ Ref: topicId })).toBe(`<${topicId}>`);
+  });
+});

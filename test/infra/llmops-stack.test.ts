@@ -1,0 +1,765 @@
+/**
+ * The synthesized LLMOps stack, dev and prod, asserted on what matters: event patterns, the DataPrep
+ * state machine, function defaults and where their code comes from, IAM, encryption, retention,
+ * alarms and paging. Each profile is synthesized once (with the cdk-nag plugin and CDK's offline
+ * CloudFormation validator) and shared by all tests.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/constructs/llmops-function.ts';
+import {
+  type CfnJson,
+  type CfnResource,
+  type CfnTemplate,
+  flatten,
+  logicalIdsOfType,
+  resourcesOfType,
+  type Synthesized,
+  synth,
+} from './support/synth.ts';
+
+let dev: Synthesized;
+let prod: Synthesized;
+
+beforeAll(() => {
+  dev = synth({ profile: 'dev' });
+  prod = synth({ profile: 'prod' });
+});
+
+const profiles = () =>
+  [
+    ['dev', dev],
+    ['prod', prod],
+  ] as const;
+
+function only(
+  json: CfnTemplate,
+  type: string,
+  predicate: (r: CfnResource, id: string) => boolean = () => true,
+) {
+  const found = resourcesOfType(json, type).filter(([id, r]) => predicate(r, id));
+  expect(found, `exactly one ${type}`).toHaveLength(1);
+  return found[0] as [string, CfnResource];
+}
+
+const props = (r: CfnResource) => (r.Properties ?? {}) as Record<string, CfnJson>;
+const ref = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+function keyId(json: CfnTemplate): string {
+  return only(json, 'AWS::KMS::Key')[0];
+}
+
+function bucketId(json: CfnTemplate, name: 'Raw' | 'Curated' | 'Artifacts' | 'AccessLogs'): string {
+  const ids = logicalIdsOfType(json, 'AWS::S3::Bucket').filter((id) => id.startsWith(`Storage${name}`));
+  expect(ids).toHaveLength(1);
+  return ids[0] as string;
+}
+
+/** House functions: the ones that record their entry. */
+function houseFunctions(json: CfnTemplate): [string, CfnResource][] {
+  return resourcesOfType(json, 'AWS::Lambda::Function').filter(([, r]) => r.Metadata?.['llmops:entry']);
+}
+
+function functionByEntry(json: CfnTemplate, entry: string): [string, CfnResource] {
+  const found = houseFunctions(json).filter(([, r]) => r.Metadata?.['llmops:entry'] === entry);
+  expect(found, entry).toHaveLength(1);
+  return found[0] as [string, CfnResource];
+}
+
+function stateMachineDefinition(json: CfnTemplate): CfnJson {
+  const [, sm] = only(json, 'AWS::StepFunctions::StateMachine');
+  return JSON.parse(flatten(props(sm).DefinitionString));
+}
+
+describe('DataPrep trigger', () => {
+  it.each(['dev', 'prod'] as const)(
+    '%s: S3 Object Created under raw/ in the raw bucket starts the state machine',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const [smId] = only(s.json, 'AWS::StepFunctions::StateMachine');
+      const [, rule] = only(s.json, 'AWS::Events::Rule', (r) =>
+        JSON.stringify(props(r).EventPattern).includes('aws.s3'),
+      );
+      expect(props(rule).EventBusName).toBeUndefined(); // the default bus, where S3 sends its events
+      expect(props(rule).EventPattern).toEqual({
+        source: ['aws.s3'],
+        'detail-type': ['Object Created'],
+        detail: { bucket: { name: [ref(bucketId(s.json, 'Raw'))] }, object: { key: [{ prefix: 'raw/' }] } },
+      });
+      const targets = props(rule).Targets as CfnJson[];
+      expect(targets).toHaveLength(1);
+      expect(targets[0].Arn).toEqual(ref(smId));
+      expect(targets[0].Input ?? targets[0].InputPath ?? targets[0].InputTransformer).toBeUndefined(); // whole event
+      expect(targets[0].DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(/^DataPrepTriggerDeadLetterQueue/);
+      expect(targets[0].RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+    },
+  );
+
+  it('the raw bucket sends events to EventBridge natively (no notifications custom resource)', () => {
+    const raw = dev.json.Resources[bucketId(dev.json, 'Raw')] as CfnResource;
+    expect(props(raw).NotificationConfiguration).toEqual({
+      EventBridgeConfiguration: { EventBridgeEnabled: true },
+    });
+    expect(logicalIdsOfType(dev.json, 'Custom::S3BucketNotifications')).toEqual([]);
+  });
+});
+
+describe('DataPrep state machine', () => {
+  it('is STANDARD, traced, with a 2 hour timeout and the llmops:pipeline metadata', () => {
+    const [, sm] = only(dev.json, 'AWS::StepFunctions::StateMachine');
+    expect(props(sm).StateMachineType).toBe('STANDARD');
+    expect(props(sm).TracingConfiguration).toEqual({ Enabled: true });
+    expect(sm.Metadata?.['llmops:pipeline']).toBe('DataPrep');
+    expect(stateMachineDefinition(dev.json).TimeoutSeconds).toBe(7200);
+  });
+
+  it('has the expected states, in order, in JSONPath', () => {
+    const def = stateMachineDefinition(dev.json);
+    expect(def.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
+    expect(JSON.stringify(def)).not.toMatch(/JSONata|\{%/);
+    expect(def.StartAt).toBe('Plan');
+    expect(Object.keys(def.States).sort()).toEqual(
+      [
+        'AlreadyProcessed',
+        'AlreadyProcessed?',
+        'Done',
+        'Finalize',
+        'Plan',
+        'ProcessParts',
+        'Register',
+      ].sort(),
+    );
+    expect(def.States.Plan.Next).toBe('AlreadyProcessed?');
+    const choice = def.States['AlreadyProcessed?'];
+    expect(choice.Type).toBe('Choice');
+    expect(choice.Choices).toEqual([
+      { Variable: '$.status', StringEquals: 'DUPLICATE', Next: 'AlreadyProcessed' },
+    ]);
+    expect(choice.Default).toBe('ProcessParts');
+    expect(def.States.AlreadyProcessed.Type).toBe('Succeed');
+    expect(def.States.ProcessParts.Next).toBe('Finalize');
+    expect(def.States.Finalize.Next).toBe('Register');
+    expect(def.States.Register.Next).toBe('Done');
+    expect(def.States.Done.Type).toBe('Succeed');
+  });
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: ProcessParts is an inline Map over $.parts with the profile concurrency',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const map = stateMachineDefinition(s.json).States.ProcessParts;
+      expect(map.Type).toBe('Map');
+      expect(map.MaxConcurrency).toBe(s.config.dataPrep.maxConcurrency);
+      expect(map.MaxConcurrency).toBe(p === 'dev' ? 4 : 16);
+      expect(map.ItemsPath).toBe('$.parts');
+      expect(map.ResultPath).toBe('$.partResults');
+      expect(map.ItemSelector).toEqual({
+        'part.$': '$$.Map.Item.Value',
+        'runId.$': '$.runId',
+        'source.$': '$.source',
+        'dataset.$': '$.dataset',
+      });
+      expect(map.ItemReader).toBeUndefined();
+      expect(map.ItemProcessor.ProcessorConfig?.Mode ?? 'INLINE').toBe('INLINE');
+      expect(map.ItemProcessor.StartAt).toBe('ProcessPart');
+      expect(Object.keys(map.ItemProcessor.States)).toEqual(['ProcessPart']);
+    },
+  );
+
+  it('invokes each function with the full response, keeps the Payload, and retries only transient errors', () => {
+    const def = stateMachineDefinition(dev.json);
+    const tasks = {
+      Plan: def.States.Plan,
+      ProcessPart: def.States.ProcessParts.ItemProcessor.States.ProcessPart,
+      Finalize: def.States.Finalize,
+      Register: def.States.Register,
+    };
+    const entries = {
+      Plan: 'functions/dataprep/plan.ts',
+      ProcessPart: 'functions/dataprep/process-part.ts',
+      Finalize: 'functions/dataprep/finalize.ts',
+      Register: 'functions/dataprep/register.ts',
+    };
+    for (const [name, task] of Object.entries(tasks)) {
+      expect(task.Type, name).toBe('Task');
+      expect(task.Resource, name).toMatch(/:states:::lambda:invoke$/);
+      expect(task.OutputPath, name).toBe('$.Payload');
+      expect(task.Parameters['Payload.$'], name).toBe('$');
+      const [fnId] = functionByEntry(dev.json, entries[name as keyof typeof entries]);
+      expect(task.Parameters.FunctionName, name).toBe(`<${fnId}.Arn>`);
+      const errors = (task.Retry as { ErrorEquals: string[] }[]).flatMap((r) => r.ErrorEquals);
+      expect(errors, name).toEqual(
+        expect.arrayContaining([
+          'Lambda.TooManyRequestsException',
+          'Lambda.ServiceException',
+          'Lambda.SdkClientException',
+          'Lambda.ClientExecutionTimeoutException',
+          'TransientError',
+        ]),
+      );
+      expect(errors, name).not.toContain('States.Timeout');
+      expect(errors, name).not.toContain('States.ALL');
+      const transient = task.Retry.find((r: { ErrorEquals: string[] }) =>
+        r.ErrorEquals.includes('TransientError'),
+      );
+      expect(transient, name).toMatchObject({ MaxAttempts: 3, BackoffRate: 2 });
+    }
+  });
+
+  it.each(['dev', 'prod'] as const)('%s: logs to an encrypted log group at the profile level', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    const [, sm] = only(s.json, 'AWS::StepFunctions::StateMachine');
+    const logging = props(sm).LoggingConfiguration;
+    expect(logging.Level).toBe(p === 'dev' ? 'ALL' : 'ERROR');
+    expect(logging.IncludeExecutionData).toBe(p === 'dev');
+    const logGroupId = logging.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
+    const logGroup = s.json.Resources[logGroupId] as CfnResource;
+    expect(props(logGroup).KmsKeyId).toEqual(arnOf(keyId(s.json)));
+    expect(props(logGroup).RetentionInDays).toBe(p === 'dev' ? 14 : 365);
+    expect(props(logGroup).LogGroupName).toMatch(/^\/aws\/vendedlogs\/states\//);
+  });
+});
+
+describe('pipeline failures', () => {
+  it('failed, timed-out and aborted executions go to the shared failure handler, with a DLQ and retries', () => {
+    const [smId] = only(dev.json, 'AWS::StepFunctions::StateMachine');
+    const [, rule] = only(dev.json, 'AWS::Events::Rule', (r) =>
+      JSON.stringify(props(r).EventPattern).includes('aws.states'),
+    );
+    expect(props(rule).EventBusName).toBeUndefined();
+    expect(props(rule).EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [ref(smId)] },
+    });
+    const [handlerId] = functionByEntry(dev.json, 'functions/pipeline-failed/handler.ts');
+    const target = (props(rule).Targets as CfnJson[])[0];
+    expect(target.Arn).toEqual(arnOf(handlerId));
+    expect(target.DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(/FailureRuleDeadLetterQueue/);
+    expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+    dev.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: arnOf(handlerId),
+      Principal: 'events.amazonaws.com',
+      SourceArn: arnOf(
+        only(dev.json, 'AWS::Events::Rule', (r) =>
+          JSON.stringify(props(r).EventPattern).includes('aws.states'),
+        )[0],
+      ),
+    });
+  });
+
+  it('the failure handler is async: 2 retries, then an encrypted DLQ', () => {
+    const [handlerId, handler] = functionByEntry(dev.json, 'functions/pipeline-failed/handler.ts');
+    const dlqId = props(handler).DeadLetterConfig.TargetArn['Fn::GetAtt'][0];
+    expect(dev.json.Resources[dlqId]?.Type).toBe('AWS::SQS::Queue');
+    expect(props(dev.json.Resources[dlqId] as CfnResource).KmsMasterKeyId).toEqual(arnOf(keyId(dev.json)));
+    dev.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: ref(handlerId),
+      MaximumRetryAttempts: 2,
+    });
+    expect(props(handler).Environment.Variables.EVENT_BUS_NAME).toEqual(
+      ref(only(dev.json, 'AWS::Events::EventBus')[0]),
+    );
+  });
+
+  it('a math alarm on failed + timed-out + aborted executions pages on ALARM and OK', () => {
+    const [smId] = only(dev.json, 'AWS::StepFunctions::StateMachine');
+    const [, alarm] = only(dev.json, 'AWS::CloudWatch::Alarm', (r) => Array.isArray(props(r).Metrics));
+    const p = props(alarm);
+    expect(p.Threshold).toBe(1);
+    expect(p.EvaluationPeriods).toBe(1);
+    expect(p.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+    expect(p.TreatMissingData).toBe('notBreaching');
+    const expression = p.Metrics.find((m: CfnJson) => m.Expression);
+    expect(expression.Expression).toBe('failed + timedOut + aborted');
+    const metrics = p.Metrics.filter((m: CfnJson) => m.MetricStat);
+    expect(metrics.map((m: CfnJson) => m.MetricStat.Metric.MetricName).sort()).toEqual([
+      'ExecutionsAborted',
+      'ExecutionsFailed',
+      'ExecutionsTimedOut',
+    ]);
+    for (const m of metrics) {
+      expect(m.MetricStat.Period).toBe(300);
+      expect(m.MetricStat.Stat).toBe('Sum');
+      expect(m.MetricStat.Metric.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: ref(smId) }]);
+    }
+  });
+});
+
+describe('functions', () => {
+  it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    const fns = houseFunctions(s.json);
+    expect(fns).toHaveLength(5);
+    for (const [id, fn] of fns) {
+      const fp = props(fn);
+      expect(fp.Runtime, id).toBe('nodejs24.x');
+      expect(fp.Architectures, id).toEqual(['arm64']);
+      expect(fp.TracingConfig, id).toEqual({ Mode: 'Active' });
+      expect(fp.Handler, id).toBe(`index.${fn.Metadata?.['llmops:handler']}`);
+      const env = fp.Environment.Variables;
+      expect(env, id).toMatchObject({
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'llmops',
+        POWERTOOLS_METRICS_NAMESPACE: 'LLMOps',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        LLMOPS_PROFILE: p,
+      });
+      const logGroupId = fp.LoggingConfig.LogGroup.Ref as string;
+      const logGroup = s.json.Resources[logGroupId] as CfnResource;
+      expect(logGroup.Type, id).toBe('AWS::Logs::LogGroup');
+      expect(props(logGroup).RetentionInDays, id).toBe(p === 'dev' ? 14 : 365);
+      expect(props(logGroup).KmsKeyId, id).toEqual(arnOf(keyId(s.json)));
+      expect(logGroup.DeletionPolicy, id).toBe(p === 'dev' ? 'Delete' : 'Retain');
+      const role = s.json.Resources[fp.Role['Fn::GetAtt'][0]] as CfnResource;
+      expect(props(role).ManagedPolicyArns, `${id} role has no managed policies`).toBeUndefined();
+    }
+  });
+
+  it('the only other functions are CDK custom-resource providers (dev auto-delete)', () => {
+    for (const [, s] of profiles()) {
+      const others = resourcesOfType(s.json, 'AWS::Lambda::Function')
+        .filter(([, r]) => !r.Metadata?.['llmops:entry'])
+        .map(([id]) => id);
+      for (const id of others) expect(id).toMatch(/^Custom.*CustomResourceProvider/);
+      if (s.config.profile === 'prod') expect(others).toEqual([]);
+    }
+  });
+
+  it('each llmops:entry is a file in the repo that exports its handler', () => {
+    const entries = houseFunctions(dev.json).map(([, r]) => [
+      r.Metadata?.['llmops:entry'],
+      r.Metadata?.['llmops:handler'],
+    ]);
+    expect(entries.map(([e]) => e).sort()).toEqual([
+      'functions/dataprep/finalize.ts',
+      'functions/dataprep/plan.ts',
+      'functions/dataprep/process-part.ts',
+      'functions/dataprep/register.ts',
+      'functions/pipeline-failed/handler.ts',
+    ]);
+    for (const [entry, handler] of entries as [string, string][]) {
+      const file = join(REPO_ROOT, entry);
+      expect(existsSync(file), entry).toBe(true);
+      const source = readFileSync(file, 'utf8');
+      const exported = new RegExp(
+        `export\\s+(?:const|let|var)\\s+${handler}\\b|export\\s+(?:async\\s+)?function\\s+${handler}\\b|export\\s*\\{[^}]*\\b(?:as\\s+)?${handler}\\b[^}]*\\}`,
+      );
+      expect(source, `${entry} exports ${handler}`).toMatch(exported);
+    }
+  });
+
+  it('env vars name the resources they were granted', () => {
+    const rawId = bucketId(dev.json, 'Raw');
+    const curatedId = bucketId(dev.json, 'Curated');
+    const artifactsId = bucketId(dev.json, 'Artifacts');
+    const [tableId] = only(dev.json, 'AWS::DynamoDB::Table');
+    const [busId] = only(dev.json, 'AWS::Events::EventBus');
+    const env = (entry: string) => props(functionByEntry(dev.json, entry)[1]).Environment.Variables;
+
+    expect(env('functions/dataprep/plan.ts')).toMatchObject({
+      RAW_BUCKET: ref(rawId),
+      DATASETS_TABLE: ref(tableId),
+      PART_SIZE_BYTES: String(64 * 1024 * 1024),
+      MAX_PARTS: '256',
+    });
+    expect(env('functions/dataprep/process-part.ts')).toMatchObject({
+      RAW_BUCKET: ref(rawId),
+      ARTIFACTS_BUCKET: ref(artifactsId),
+      MAX_RECORD_BYTES: String(1024 * 1024),
+      PII_COMPREHEND: 'false',
+    });
+    expect(env('functions/dataprep/finalize.ts')).toMatchObject({
+      ARTIFACTS_BUCKET: ref(artifactsId),
+      CURATED_BUCKET: ref(curatedId),
+      VALIDATION_RATIO: '0.1',
+      NEAR_DUP_THRESHOLD: '0.8',
+    });
+    expect(env('functions/dataprep/register.ts')).toMatchObject({
+      DATASETS_TABLE: ref(tableId),
+      EVENT_BUS_NAME: ref(busId),
+      CURATED_BUCKET: ref(curatedId),
+    });
+  });
+
+  it.each(['dev', 'prod'] as const)('%s: memory and timeouts follow the profile', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    const process = props(functionByEntry(s.json, 'functions/dataprep/process-part.ts')[1]);
+    expect(process.MemorySize).toBe(p === 'dev' ? 1024 : 2048);
+    expect(process.Timeout).toBe(900);
+    const finalize = props(functionByEntry(s.json, 'functions/dataprep/finalize.ts')[1]);
+    expect(finalize.MemorySize).toBe(2048);
+    expect(finalize.Timeout).toBe(900);
+  });
+});
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+function allStatements(json: CfnTemplate): { policy: string; statement: Statement }[] {
+  const out: { policy: string; statement: Statement }[] = [];
+  for (const [id, r] of resourcesOfType(json, 'AWS::IAM::Policy')) {
+    for (const statement of props(r).PolicyDocument.Statement as Statement[])
+      out.push({ policy: id, statement });
+  }
+  for (const [id, r] of resourcesOfType(json, 'AWS::IAM::Role')) {
+    for (const inline of (props(r).Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]) {
+      for (const statement of inline.PolicyDocument.Statement) out.push({ policy: id, statement });
+    }
+  }
+  return out;
+}
+
+const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+/** Actions allowed on Resource "*": services without resource-level permissions. */
+const UNSCOPED_ALLOWLIST = new Set([
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+  'comprehend:DetectPiiEntities',
+]);
+
+describe('IAM', () => {
+  it.each(['dev', 'prod'] as const)('%s: no wildcard actions anywhere in identity policies', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    const statements = allStatements(s.json).filter(({ statement }) => statement.Effect === 'Allow');
+    expect(statements.length).toBeGreaterThan(10);
+    for (const { policy, statement } of statements) {
+      for (const action of list(statement.Action)) {
+        expect(action, `${policy}: ${action}`).not.toBe('*');
+        expect(action, `${policy}: ${action}`).not.toMatch(/\*/);
+      }
+    }
+  });
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: Resource "*" only for services without resource-level permissions',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      for (const { policy, statement } of allStatements(s.json)) {
+        if (statement.Effect !== 'Allow' || !list(statement.Resource).includes('*')) continue;
+        for (const action of list(statement.Action)) {
+          expect(UNSCOPED_ALLOWLIST.has(action), `${policy}: ${action} on *`).toBe(true);
+        }
+      }
+    },
+  );
+
+  it('data actions are scoped: raw is read-only, staging/ is the only artifacts prefix, KMS only via services', () => {
+    const rawId = bucketId(dev.json, 'Raw');
+    const artifactsId = bucketId(dev.json, 'Artifacts');
+    for (const { policy, statement } of allStatements(dev.json)) {
+      const actions = list(statement.Action);
+      const resources = list(statement.Resource).map(flatten);
+      if (resources.some((r) => r.startsWith(`<${rawId}.Arn>`))) {
+        for (const a of actions)
+          expect(
+            ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'],
+            `${policy}: ${a} on raw`,
+          ).toContain(a);
+      }
+      for (const r of resources.filter((x) => x.startsWith(`<${artifactsId}.Arn>/`))) {
+        expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/*`);
+      }
+      if (actions.some((a) => a.startsWith('kms:')) && !policy.includes('CustomResourceProvider')) {
+        expect(
+          statement.Condition?.StringEquals?.['kms:ViaService'],
+          `${policy}: kms without ViaService`,
+        ).toBeDefined();
+      }
+      if (actions.some((a) => a.startsWith('dynamodb:'))) {
+        for (const r of resources) expect(r, policy).not.toMatch(/\*/);
+      }
+    }
+  });
+});
+
+describe('encryption', () => {
+  it.each(['dev', 'prod'] as const)(
+    '%s: data buckets use the project key with a bucket key; access logs use SSE-S3',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const key = arnOf(keyId(s.json));
+      for (const name of ['Raw', 'Curated', 'Artifacts'] as const) {
+        const bucket = props(s.json.Resources[bucketId(s.json, name)] as CfnResource);
+        expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration, name).toEqual([
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: key },
+          },
+        ]);
+        expect(bucket.VersioningConfiguration, name).toEqual({ Status: 'Enabled' });
+        expect(bucket.PublicAccessBlockConfiguration, name).toEqual({
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        });
+        expect(bucket.LoggingConfiguration.DestinationBucketName, name).toEqual(
+          ref(bucketId(s.json, 'AccessLogs')),
+        );
+      }
+      const logs = props(s.json.Resources[bucketId(s.json, 'AccessLogs')] as CfnResource);
+      expect(
+        logs.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+      ).toBe('AES256');
+    },
+  );
+
+  it('every bucket denies non-TLS requests', () => {
+    for (const [, policy] of resourcesOfType(dev.json, 'AWS::S3::BucketPolicy')) {
+      expect(props(policy).PolicyDocument.Statement).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      );
+    }
+    expect(logicalIdsOfType(dev.json, 'AWS::S3::BucketPolicy')).toHaveLength(4);
+  });
+
+  it('the table, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
+    const key = arnOf(keyId(dev.json));
+    const [, table] = only(dev.json, 'AWS::DynamoDB::Table');
+    expect(props(table).SSESpecification).toEqual({ KMSMasterKeyId: key, SSEEnabled: true, SSEType: 'KMS' });
+    const [, topic] = only(dev.json, 'AWS::SNS::Topic');
+    expect(props(topic).KmsMasterKeyId).toEqual(key);
+    const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
+    expect(queues).toHaveLength(4);
+    for (const [id, q] of queues) {
+      if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
+      else expect(props(q).KmsMasterKeyId, id).toEqual(key);
+    }
+    for (const [, policy] of resourcesOfType(dev.json, 'AWS::SQS::QueuePolicy')) {
+      expect(JSON.stringify(props(policy).PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+    }
+    const [, bus] = only(dev.json, 'AWS::Events::EventBus');
+    expect(props(bus).KmsKeyIdentifier).toEqual(key);
+    const [, archive] = only(dev.json, 'AWS::Events::Archive');
+    expect(props(archive).KmsKeyIdentifier).toEqual(key);
+    expect(props(archive).RetentionDays).toBe(7);
+    expect(props(only(prod.json, 'AWS::Events::Archive')[1]).RetentionDays).toBe(90);
+  });
+
+  it('the key rotates, is retained, and lets CloudWatch/EventBridge publish to encrypted topics and queues', () => {
+    const [, key] = only(dev.json, 'AWS::KMS::Key');
+    expect(props(key).EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+    const statements = props(key).KeyPolicy.Statement as CfnJson[];
+    const forService = (service: string) =>
+      statements.filter(
+        (st) => JSON.stringify(st.Principal).includes(service) && list(st.Action).includes('kms:Decrypt'),
+      );
+    const cw = forService('cloudwatch.amazonaws.com');
+    expect(cw).toHaveLength(1);
+    expect(list(cw[0].Action).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+    expect(Object.keys(cw[0].Condition.ArnLike)).toEqual(['kms:EncryptionContext:aws:sns:topicArn']);
+    const events = forService('events.amazonaws.com');
+    expect(events.map((st) => Object.keys(Object.values(st.Condition)[0] as object)[0]).sort()).toEqual(
+      expect.arrayContaining(['kms:EncryptionContext:aws:sns:topicArn', 'kms:EncryptionContext:aws:sqs:arn']),
+    );
+    dev.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/LlmOps-dev' });
+  });
+});
+
+describe('retention and removal', () => {
+  it.each(['dev', 'prod'] as const)('%s: the raw bucket and access logs are always retained', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    for (const name of ['Raw', 'AccessLogs'] as const) {
+      const bucket = s.json.Resources[bucketId(s.json, name)] as CfnResource;
+      expect(bucket.DeletionPolicy, name).toBe('Retain');
+      expect(bucket.UpdateReplacePolicy, name).toBe('Retain');
+    }
+    const rawId = bucketId(s.json, 'Raw');
+    for (const [, cr] of resourcesOfType(s.json, 'Custom::S3AutoDeleteObjects')) {
+      expect(props(cr).BucketName).not.toEqual(ref(rawId));
+    }
+  });
+
+  it('dev: curated, artifacts and the table are destroyed with the stack (buckets emptied first)', () => {
+    for (const name of ['Curated', 'Artifacts'] as const) {
+      expect((dev.json.Resources[bucketId(dev.json, name)] as CfnResource).DeletionPolicy, name).toBe(
+        'Delete',
+      );
+    }
+    const autoDeleted = resourcesOfType(dev.json, 'Custom::S3AutoDeleteObjects').map(
+      ([, r]) => props(r).BucketName,
+    );
+    expect(autoDeleted).toEqual(
+      expect.arrayContaining([ref(bucketId(dev.json, 'Curated')), ref(bucketId(dev.json, 'Artifacts'))]),
+    );
+    expect(autoDeleted).toHaveLength(2);
+    const [, table] = only(dev.json, 'AWS::DynamoDB::Table');
+    expect(table.DeletionPolicy).toBe('Delete');
+    expect(props(table).DeletionProtectionEnabled).toBe(false);
+  });
+
+  it('prod: everything holding data is retained; the table has PITR and deletion protection', () => {
+    for (const name of ['Raw', 'Curated', 'Artifacts', 'AccessLogs'] as const) {
+      expect((prod.json.Resources[bucketId(prod.json, name)] as CfnResource).DeletionPolicy, name).toBe(
+        'Retain',
+      );
+    }
+    expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
+    const [, table] = only(prod.json, 'AWS::DynamoDB::Table');
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(props(table).PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(props(table).DeletionProtectionEnabled).toBe(true);
+    for (const [id, lg] of resourcesOfType(prod.json, 'AWS::Logs::LogGroup')) {
+      expect(props(lg).RetentionInDays, id).toBe(365);
+      expect(lg.DeletionPolicy, id).toBe('Retain');
+    }
+  });
+
+  it('the registry table: pk/sk, gsi1 on gsi1pk/gsi1sk, on-demand, TTL on ttl', () => {
+    dev.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'gsi1',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+        }),
+      ],
+    });
+    expect(props(only(dev.json, 'AWS::DynamoDB::Table')[1]).PointInTimeRecoverySpecification).toEqual({
+      PointInTimeRecoveryEnabled: false,
+    });
+  });
+
+  it('artifacts staging/ expires after the configured days', () => {
+    const rules = props(dev.json.Resources[bucketId(dev.json, 'Artifacts')] as CfnResource)
+      .LifecycleConfiguration.Rules;
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Prefix: 'staging/', ExpirationInDays: 7, Status: 'Enabled' }),
+      ]),
+    );
+    const raw = props(dev.json.Resources[bucketId(dev.json, 'Raw')] as CfnResource).LifecycleConfiguration
+      .Rules as CfnJson[];
+    for (const rule of raw) {
+      expect(rule.ExpirationInDays, 'raw objects never expire').toBeUndefined();
+      expect(rule.NoncurrentVersionExpiration, 'raw versions never expire').toBeUndefined();
+    }
+  });
+});
+
+describe('alarms and paging', () => {
+  it.each(['dev', 'prod'] as const)('%s: every alarm pages the topic on ALARM and OK', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    const [topicId] = only(s.json, 'AWS::SNS::Topic');
+    const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
+    // state machine failures + DLQs of: the bus, the failure handler, the failure rule, the trigger rule
+    expect(alarms).toHaveLength(5);
+    for (const [id, alarm] of alarms) {
+      expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
+      expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
+    }
+  });
+
+  it('every queue has a visible-messages alarm at >= 1', () => {
+    const queues = logicalIdsOfType(dev.json, 'AWS::SQS::Queue');
+    for (const queueId of queues) {
+      dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Namespace: 'AWS/SQS',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+  });
+
+  it("the topic enforces TLS and lets only this account's alarms publish", () => {
+    const [, policy] = only(dev.json, 'AWS::SNS::TopicPolicy');
+    const statements = props(policy).PolicyDocument.Statement as CfnJson[];
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        expect.objectContaining({
+          Effect: 'Allow',
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Action: 'sns:Publish',
+        }),
+      ]),
+    );
+    expect(logicalIdsOfType(dev.json, 'AWS::SNS::Subscription')).toEqual([]);
+  });
+});
+
+describe('stack', () => {
+  it('has the outputs the README and the local runner read', () => {
+    expect(Object.keys(dev.json.Outputs ?? {}).sort()).toEqual(
+      [
+        'CuratedBucketName',
+        'DataPrepStateMachineArn',
+        'EventBusName',
+        'PagingTopicArn',
+        'RawBucketName',
+      ].sort(),
+    );
+    expect(dev.stack.stackName).toBe('LlmOps-dev');
+    expect(prod.stack.stackName).toBe('LlmOps-prod');
+  });
+
+  it.each(['dev', 'prod'] as const)(
+    "%s: CDK's offline CloudFormation validator and cdk-nag report nothing",
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      // e.g. the validator finds dependency cycles (key policy ↔ bus ↔ queue) that synth alone accepts
+      expect(s.validationViolations, JSON.stringify(s.validationViolations, null, 2)).toEqual([]);
+    },
+  );
+
+  it('is environment-agnostic', () => {
+    expect(dev.stack.environment).toBe('aws://unknown-account/unknown-region');
+  });
+
+  it.each(['dev', 'prod'] as const)('%s: resources are tagged project and profile', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    for (const type of [
+      'AWS::S3::Bucket',
+      'AWS::DynamoDB::Table',
+      'AWS::Lambda::Function',
+      'AWS::StepFunctions::StateMachine',
+    ]) {
+      for (const [id, r] of resourcesOfType(s.json, type)) {
+        if (id.startsWith('Custom')) continue;
+        const tags = props(r).Tags as { Key: string; Value: string }[] | undefined;
+        expect(tags, id).toEqual(
+          expect.arrayContaining([
+            { Key: 'project', Value: 'llmops' },
+            { Key: 'profile', Value: p },
+          ]),
+        );
+      }
+    }
+  });
+});

@@ -1,0 +1,22 @@
+/**
+ * Environment for every test tier: no AWS credentials or metadata lookups ever leave the machine, and
+ * handler modules (which read their configuration at import time, as at a Lambda cold start) find
+ * placeholder values. Integration tests point the SDK at their own emulators.
+ */
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+process.env.AWS_REGION ??= 'us-east-1';
+process.env.AWS_ACCESS_KEY_ID ??= 'test';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+process.env.POWERTOOLS_TRACE_ENABLED = 'false';
+process.env.DATASETS_TABLE ??= 'datasets-test';
+process.env.RAW_BUCKET ??= 'raw-test';
+process.env.CURATED_BUCKET ??= 'curated-test';
+process.env.ARTIFACTS_BUCKET ??= 'artifacts-test';
+process.env.EVENT_BUS_NAME ??= 'bus-test';
+process.env.PART_SIZE_BYTES ??= String(64 * 1024 * 1024);
+process.env.MAX_PARTS ??= '256';
+process.env.MAX_RECORD_BYTES ??= String(1024 * 1024);
+process.env.VALIDATION_RATIO ??= '0.1';
+process.env.NEAR_DUP_THRESHOLD ??= '0.8';

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { datasetReadyEvent } from '../../../events/dataset-ready.ts';
+import { pipelineFailedEvent } from '../../../events/pipeline-failed.ts';
+import { s3ObjectCreatedEvent } from '../../../events/s3-object-created.ts';
+import { loadSample, rawSample } from '../../../events/samples.ts';
+import { sfnExecutionStatusChangeEvent } from '../../../events/sfn-execution-status-change.ts';
+
+describe('event samples parse with their schemas', () => {
+  it('S3 Object Created (PutObject)', () => {
+    const event = loadSample('s3-object-created', s3ObjectCreatedEvent);
+    expect(event.detail.object.key).toBe('raw/finetune/support-chats.jsonl');
+  });
+
+  it('S3 Object Created from a multipart upload keeps fields the schema does not name', () => {
+    const event = loadSample('s3-object-created-multipart', s3ObjectCreatedEvent);
+    expect(event.detail.object.etag).toMatch(/-12$/);
+    expect(event.detail['event-version']).toBe('2.5');
+    expect(event.detail['aws-generated-tags']).toEqual([{ key: 'aws:s3:object-size-class', value: 'large' }]);
+  });
+
+  it('Step Functions execution failure', () => {
+    const event = loadSample('sfn-execution-failed', sfnExecutionStatusChangeEvent);
+    expect(event.detail.status).toBe('FAILED');
+  });
+
+  it('llmops.DatasetReady and llmops.PipelineFailed', () => {
+    expect(loadSample('dataset-ready', datasetReadyEvent).detail.counts.duplicates).toEqual({
+      exact: 7,
+      near: 3,
+    });
+    expect(loadSample('pipeline-failed', pipelineFailedEvent).detail.pipeline).toBe('DataPrep');
+  });
+
+  it('rejects an S3 event without an object key, naming the field', () => {
+    const raw = structuredClone(rawSample('s3-object-created')) as {
+      detail: { object: Record<string, unknown> };
+    };
+    delete raw.detail.object.key;
+    const result = s3ObjectCreatedEvent.safeParse(raw);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['detail', 'object', 'key']);
+  });
+
+  it('rejects a DatasetReady detail with a malformed content hash', () => {
+    const raw = structuredClone(rawSample('dataset-ready')) as { detail: { contentHash: string } };
+    raw.detail.contentHash = 'md5:abc';
+    expect(datasetReadyEvent.safeParse(raw).success).toBe(false);
+  });
+});
