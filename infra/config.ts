@@ -2,7 +2,7 @@
  * One typed, validated configuration for the whole CDK app.
  *
  * The profile (`dev` by default, or `prod`) is chosen with `-c profile=dev|prod`. A few values can be
- * overridden from context (`alertEmails`, `alertHttpsEndpoints`, `comprehendPii`); everything else is
+ * overridden from context (`alertEmails`, `alertHttpsEndpoints`, `comprehendPii`, `dataPrepPartSizeMiB`); everything else is
  * decided by the profile so that a deploy is reproducible from the profile name alone.
  *
  * Every value is validated with Zod; a bad value fails synthesis with an error that names the context
@@ -23,6 +23,7 @@ export const CONTEXT_KEYS = {
   alertEmails: 'alertEmails',
   alertHttpsEndpoints: 'alertHttpsEndpoints',
   comprehendPii: 'comprehendPii',
+  partSizeMiB: 'dataPrepPartSizeMiB',
 } as const;
 
 /** How resources that hold data behave on `cdk destroy`. The RAW bucket is RETAIN in every profile. */
@@ -207,6 +208,10 @@ const ContextSchema = z.object({
     z.array(z.url({ protocol: /^https$/, error: (iss) => `must be an https:// URL${got(iss.input)}` })),
   ),
   [CONTEXT_KEYS.comprehendPii]: contextBoolean,
+  [CONTEXT_KEYS.partSizeMiB]: z.coerce
+    .number({ error: (iss) => `expected a whole number of MiB${got(iss.input)}` })
+    .int({ error: 'expected a whole number of MiB' })
+    .optional(),
 });
 
 const RETENTION_VALUES = new Set<number>(
@@ -297,7 +302,11 @@ export function loadConfig(source: Construct | Record<string, unknown>): LlmOpsC
     ...defaults,
     logRetention: defaults.logRetentionDays as logs.RetentionDays,
     alerts: { emails: ctx.alertEmails, httpsEndpoints: ctx.alertHttpsEndpoints },
-    dataPrep: { ...defaults.dataPrep, comprehendPii: ctx.comprehendPii ?? defaults.dataPrep.comprehendPii },
+    dataPrep: {
+      ...defaults.dataPrep,
+      comprehendPii: ctx.comprehendPii ?? defaults.dataPrep.comprehendPii,
+      partSizeBytes: ctx.dataPrepPartSizeMiB !== undefined ? ctx.dataPrepPartSizeMiB * MiB : defaults.dataPrep.partSizeBytes,
+    },
   };
   const checked = ConfigSchema.safeParse(candidate);
   if (!checked.success) {

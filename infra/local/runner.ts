@@ -64,16 +64,21 @@ export interface LocalStackOptions {
   readonly onProgress?: (message: string) => void;
   /** Log level for the handlers' Powertools logger. @default 'SILENT' */
   readonly handlerLogLevel?: string;
+  /** Extra CDK context for synthesis (e.g. `{ dataPrepPartSizeMiB: 5 }`). */
+  readonly context?: Record<string, unknown>;
 }
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 
 /** Synthesizes the stack's template without bundling (the runner imports handler sources directly). */
-export function synthesizeTemplate(profile = 'dev'): { template: unknown; stackName: string } {
+export function synthesizeTemplate(
+  profile = 'dev',
+  context: Record<string, unknown> = {},
+): { template: unknown; stackName: string } {
   const outdir = mkdtempSync(join(tmpdir(), 'llmops-synth-'));
   try {
-    const { app, stack } = buildApp({ context: { profile, 'aws:cdk:bundling-stacks': [] }, outdir });
+    const { app, stack } = buildApp({ context: { ...context, profile, 'aws:cdk:bundling-stacks': [] }, outdir });
     const assembly = app.synth();
     return { template: assembly.getStackByName(stack.stackName).template, stackName: stack.stackName };
   } finally {
@@ -151,7 +156,7 @@ export class LocalStack {
 
   /** Synthesizes, starts the emulators and the local EventBridge endpoint, and provisions the template. */
   static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
-    const { template: raw, stackName } = synthesizeTemplate(options.profile ?? 'dev');
+    const { template: raw, stackName } = synthesizeTemplate(options.profile ?? 'dev', options.context);
     const template = new LocalTemplate(raw, {
       region: REGION,
       account: ACCOUNT,

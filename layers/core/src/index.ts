@@ -7,6 +7,7 @@ export * from './dataprep/lines.ts';
 export * from './dataprep/minhash.ts';
 export * from './dataprep/normalize.ts';
 export * from './dataprep/pii.ts';
+export * from './dataprep/pipeline.ts';
 export * from './dataprep/process.ts';
 export * from './dataprep/records.ts';
 export * from './dataprep/split.ts';

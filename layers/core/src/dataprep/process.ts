@@ -4,11 +4,12 @@
  * across lines) is the caller's, with {@link Deduper}.
  */
 import { exactHash as computeExactHash } from './dedupe.ts';
+import { InvalidArgumentError } from './errors.ts';
 import { isOversize, type OversizeLine, type RawLine } from './lines.ts';
 import { minhashSignature } from './minhash.ts';
 import { normalizeText } from './normalize.ts';
 import { emptyPiiCounts, PII_KINDS, type PiiKind, redactPii } from './pii.ts';
-import { formatZodIssues, type Purpose, recordSchemas } from './records.ts';
+import { formatZodIssues, PURPOSES, type Purpose, recordSchemas } from './records.ts';
 import { countTokens } from './tokens.ts';
 
 /** Options for {@link processLine}. */
@@ -115,7 +116,7 @@ function fieldPath(field: TextField, index: number): string {
  *
  * `redactionCounts` is incremented only for lines that come out `good` (quarantined lines are never
  * redacted: the caller keeps the raw line), including good records that the caller later drops as
- * duplicates. The returned record is a fresh object; the input is not modified.
+ * duplicates. The line's bytes are never modified.
  */
 export function processLine(
   line: RawLine | OversizeLine,
@@ -151,7 +152,10 @@ export function processLine(
     const got = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`;
     return bad('NOT_AN_OBJECT', `expected a JSON object, got ${got}`);
   }
-  const result = recordSchemas[opts.purpose].safeParse(parsed);
+  const schema = recordSchemas[opts.purpose];
+  if (!schema)
+    throw new InvalidArgumentError('opts.purpose', `must be one of ${PURPOSES.join('|')}`, opts.purpose);
+  const result = schema.safeParse(parsed);
   if (!result.success) return bad('SCHEMA', formatZodIssues(result.error));
 
   // The parsed object is ours alone (fresh from JSON.parse, or zod's copy of it): edit it in place.
@@ -170,7 +174,13 @@ export function processLine(
   const redact = opts.redact ?? defaultRedact;
   for (const field of fields) {
     const value = getText(field);
-    if (value.length > 0) setText(field, redact(value, pending));
+    if (value.length === 0) continue;
+    const redacted = redact(value, pending);
+    if (redacted.length === 0 && field.required) {
+      // Only a custom redactor can do this; the regex one always leaves a placeholder.
+      return bad('EMPTY_TEXT', `${fieldPath(field, listIndex(fields, field))}: is empty after redaction`);
+    }
+    setText(field, redacted);
   }
   dropEmptyOptional(opts.purpose, record);
   if (opts.purpose === 'preference' && record.chosen === record.rejected) {
