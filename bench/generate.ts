@@ -44,7 +44,8 @@ export async function generateDataset(path: string, bytes: number, seed = 42): P
         messages: { content: string }[];
       };
       const last = base.messages[base.messages.length - 1];
-      if (last) last.content = last.content.replace(/\b\w+$/, 'variant');
+      // One word changed near the end: a near duplicate, not an exact one.
+      if (last) last.content = last.content.replace(/\b\w+(\.?)$/, 'variant$1');
       line = JSON.stringify(base);
     } else {
       const pii =

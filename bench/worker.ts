@@ -3,7 +3,8 @@ import { createReadStream, createWriteStream, statSync, type WriteStream } from 
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { planRanges, splitLines } from '../layers/core/src/dataprep/lines.ts';
-import { type LineSink, mergeParts, processPart } from '../layers/core/src/dataprep/pipeline.ts';
+import { mergeParts } from '../layers/core/src/dataprep/merge.ts';
+import { type LineSink, processPart } from '../layers/core/src/dataprep/part.ts';
 
 /**
  * One benchmark measurement in a fresh process (so peak RSS belongs to it alone):

@@ -305,7 +305,10 @@ export function loadConfig(source: Construct | Record<string, unknown>): LlmOpsC
     dataPrep: {
       ...defaults.dataPrep,
       comprehendPii: ctx.comprehendPii ?? defaults.dataPrep.comprehendPii,
-      partSizeBytes: ctx.dataPrepPartSizeMiB !== undefined ? ctx.dataPrepPartSizeMiB * MiB : defaults.dataPrep.partSizeBytes,
+      partSizeBytes:
+        ctx.dataPrepPartSizeMiB !== undefined
+          ? ctx.dataPrepPartSizeMiB * MiB
+          : defaults.dataPrep.partSizeBytes,
     },
   };
   const checked = ConfigSchema.safeParse(candidate);

@@ -7,9 +7,9 @@ import { envVar, readConfig } from '../../layers/aws/src/config.ts';
 import { NoValidRecordsError } from '../../layers/aws/src/errors.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
 import { readFrom, S3LineWriter, textLines, type WrittenObject } from '../../layers/aws/src/s3-io.ts';
+import { mergeParts, outputNames } from '../../layers/core/src/dataprep/merge.ts';
 import { PII_KINDS } from '../../layers/core/src/dataprep/pii.ts';
-import { mergeParts, outputNames } from '../../layers/core/src/dataprep/pipeline.ts';
-import { TOKENIZER } from '../../layers/core/src/dataprep/tokens.ts';
+import { TOKENIZER } from '../../layers/core/src/dataprep/token-stats.ts';
 import { type FinalizeOutput, finalizeInput, parseInput } from './state.ts';
 
 /**

@@ -5,7 +5,7 @@ import { ComprehendRedactor } from '../../layers/aws/src/comprehend-pii.ts';
 import { envVar, readConfig } from '../../layers/aws/src/config.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
 import { readFrom, S3LineWriter } from '../../layers/aws/src/s3-io.ts';
-import { processPart } from '../../layers/core/src/dataprep/pipeline.ts';
+import { processPart } from '../../layers/core/src/dataprep/part.ts';
 import { layout, type PartResult, parseInput, processPartInput } from './state.ts';
 
 /**

@@ -78,7 +78,10 @@ export function synthesizeTemplate(
 ): { template: unknown; stackName: string } {
   const outdir = mkdtempSync(join(tmpdir(), 'llmops-synth-'));
   try {
-    const { app, stack } = buildApp({ context: { ...context, profile, 'aws:cdk:bundling-stacks': [] }, outdir });
+    const { app, stack } = buildApp({
+      context: { ...context, profile, 'aws:cdk:bundling-stacks': [] },
+      outdir,
+    });
     const assembly = app.synth();
     return { template: assembly.getStackByName(stack.stackName).template, stackName: stack.stackName };
   } finally {

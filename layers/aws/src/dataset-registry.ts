@@ -55,6 +55,9 @@ const datasetPk = (purpose: string, name: string) => `DATASET#${purpose}#${name}
 const sourcePk = (s: SourceKey) => `SOURCE#${s.bucket}/${s.key}`;
 const sourceSk = (s: SourceKey) => (s.versionId ? `V#${s.versionId}` : `E#${s.etag}`);
 
+/** Drops undefined fields (an object without a version id, say), whatever the client's marshalling options. */
+const defined = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+
 function isConditionFailure(error: unknown): boolean {
   return (
     error instanceof ConditionalCheckFailedException ||
@@ -175,14 +178,14 @@ export class DatasetRegistry {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: {
+          Item: defined({
             pk: datasetPk(item.purpose, item.name),
             sk: `VERSION#${pad(item.version)}`,
             gsi1pk: `PURPOSE#${item.purpose}`,
             gsi1sk: `${item.name}#${pad(item.version)}`,
             type: 'DatasetVersion',
             ...item,
-          },
+          }),
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );

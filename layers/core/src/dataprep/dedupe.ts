@@ -37,6 +37,13 @@ const MAX_LOAD = 0.75;
 const GROWTH = 1.5;
 const RECORDS_PER_CHUNK = 4096;
 const MAX_REMEMBERED_CANDIDATES = 64;
+/**
+ * At most this many records are indexed under one band value. Text collections with a large shared
+ * boilerplate make many records collide in a band without being near duplicates; without a cap, each
+ * check would scan every earlier record of that bucket (quadratic time). A record whose band bucket is
+ * full is still indexed in its other bands, so recall barely changes.
+ */
+const BUCKET_CAP = 32;
 const EXACT_HASH = /^[0-9a-fA-F]{16}$/;
 
 /** 16 bits of a band hash that are independent of its slot (which comes from `hash mod capacity`). */
@@ -255,12 +262,14 @@ export class Deduper {
       this.#bandHashes[band] = h;
       const fp = fingerprint(h);
       let i = (h >>> 0) % cap;
+      let inBucket = 0;
       for (;;) {
         const entry = ((table[3 * i] as number) | ((table[3 * i + 1] as number) << 16)) >>> 0;
         if (entry === 0) break;
         if (table[3 * i + 2] === fp) {
           const record = Math.floor((entry - 1) / bands);
           if (entry - 1 - record * bands === band) {
+            if (++inBucket > BUCKET_CAP) break;
             const chunk = this.#chunk(record);
             const base = this.#offset(record);
             if (agreement(chunk, base + bandOffset, sig, bandOffset, rows) === rows) {
@@ -286,7 +295,17 @@ export class Deduper {
 
   #insertEntry(table: Uint16Array, cap: number, hash: number, entry: number): void {
     let i = (hash >>> 0) % cap;
-    while (table[3 * i] !== 0 || table[3 * i + 1] !== 0) if (++i === cap) i = 0;
+    const fp = fingerprint(hash);
+    const band = entry % this.bands;
+    let inBucket = 0;
+    while (table[3 * i] !== 0 || table[3 * i + 1] !== 0) {
+      if (table[3 * i + 2] === fp) {
+        const stored = ((table[3 * i] as number) | ((table[3 * i + 1] as number) << 16)) >>> 0;
+        // The bucket is full: this record stays findable through its other bands.
+        if ((stored - 1) % this.bands === band && ++inBucket >= BUCKET_CAP) return;
+      }
+      if (++i === cap) i = 0;
+    }
     const stored = entry + 1;
     table[3 * i] = stored & 0xffff;
     table[3 * i + 1] = stored >>> 16;

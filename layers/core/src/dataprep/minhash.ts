@@ -2,13 +2,19 @@
  * b-bit MinHash signatures (b = 8) over word 3-gram shingles, for near-duplicate detection.
  *
  * Each shingle is hashed to 32 bits (FNV-1a over UTF-16 code units, finished with the murmur3 mixer).
- * Permutation `i` is the universal multiply-add hash `h_i(x) = (a_i·x + b_i) mod 2^32` (`a_i` odd,
- * computed with `Math.imul`, exact in 32-bit arithmetic); the signature keeps the low 8 bits of each
- * permutation's minimum. Because the inputs are already well-mixed 32-bit hashes, this family gives
- * the same estimator error as `(a·x + b) mod p` with a 31-bit prime (measured: RMSE 0.035 at J = 0.8
- * with 128 permutations, no measurable bias) at a fraction of the cost. Coefficients come from a fixed
- * seed, so signatures are identical across processes and releases; the first k coefficients do not
- * depend on `numPerm`, so a signature with fewer permutations is a prefix of one with more.
+ * Signatures use One Permutation Hashing with optimal densification (Shrivastava, "Optimal
+ * Densification for Fast and Accurate Minwise Hashing", ICML 2017) instead of `numPerm` independent
+ * permutations: each shingle hash is mixed once more with a fixed seed, its high bits pick one of
+ * `numPerm` equal-width bins and each bin keeps its smallest hash. A bin that no shingle fell into
+ * borrows the minimum of the first non-empty bin on its own probe sequence (seeded pseudo-random
+ * probes, the same for every text), so for two texts the values of bin `i` are equal exactly when
+ * the smallest hash of the union's first non-empty bin on that sequence is a shared shingle: the
+ * collision probability is the Jaccard similarity, for every bin, whatever the texts' sizes. Byte `i`
+ * is the low 8 bits of a seeded per-bin mix of bin `i`'s value, so different values (also one value
+ * copied into several bins) agree in a byte with probability 1/256 independently of the other bytes.
+ * The cost is one hash per shingle plus a few per empty bin, instead of `numPerm` per shingle. Everything
+ * comes from fixed seeds, so signatures are identical across processes; they depend on `numPerm` as a
+ * whole (a shorter signature is not a prefix of a longer one).
  */
 import { assertInteger, InvalidArgumentError } from './errors.ts';
 
@@ -52,46 +58,49 @@ for (let c = 0; c < 128; c++) {
   WORD_UNIT[c] = isWord ? 1 : 2;
 }
 
-function isWordUnit(c: number): boolean {
-  let k = WORD_UNIT[c] ?? 2;
-  if (k === 0) {
-    k = WORD_CHAR.test(String.fromCharCode(c)) ? 1 : 2;
-    WORD_UNIT[c] = k;
-  }
-  return k === 1;
+/** Classifies a BMP code unit not yet in {@link WORD_UNIT} (and caches the answer). */
+function classifyUnit(c: number): boolean {
+  const word = WORD_CHAR.test(String.fromCharCode(c));
+  WORD_UNIT[c] = word ? 1 : 2;
+  return word;
 }
 
 /** Fills the module scratch buffer with the shingle hashes of `text`; returns how many. */
 function fillShingles(text: string): number {
   const s = text.toLowerCase();
   const len = s.length;
+  let wh = wordHashes;
   let words = 0;
   // Start/end of the first three words, for the character-gram fallback.
   const bounds = [0, 0, 0, 0, 0, 0];
   let h = 0;
   let start = -1;
-  for (let i = 0; i <= len; i++) {
-    let width = 1;
-    let word = false;
-    if (i < len) {
-      const c = s.charCodeAt(i);
-      if (c < 0xd800 || c > 0xdfff) word = isWordUnit(c);
-      else if (c <= 0xdbff && i + 1 < len) {
-        // A surrogate pair: test the whole code point.
-        width = 2;
-        word = WORD_CHAR.test(s.slice(i, i + 2));
-      }
-    }
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    let word: boolean;
+    let pair = false;
+    if (c < 0xd800 || c > 0xdfff) {
+      const k = WORD_UNIT[c] as number;
+      word = k === 1 || (k === 0 && classifyUnit(c));
+    } else if (c <= 0xdbff && i + 1 < len) {
+      // A surrogate pair: test the whole code point (a non-word pair's low half is then skipped as a
+      // lone surrogate, which is not a word character either).
+      word = WORD_CHAR.test(s.slice(i, i + 2));
+      pair = word;
+    } else word = false;
     if (word) {
       if (start < 0) {
         start = i;
         h = 0x811c9dc5;
       }
-      for (let k = 0; k < width; k++) h = Math.imul(h ^ s.charCodeAt(i + k), 0x01000193);
-      i += width - 1;
+      h = Math.imul(h ^ c, 0x01000193);
+      if (pair) h = Math.imul(h ^ s.charCodeAt(++i), 0x01000193);
     } else if (start >= 0) {
-      if (words === wordHashes.length) wordHashes = grow(wordHashes);
-      wordHashes[words] = h;
+      if (words === wh.length) {
+        wordHashes = grow(wh);
+        wh = wordHashes;
+      }
+      wh[words] = h;
       if (words < 3) {
         bounds[2 * words] = start;
         bounds[2 * words + 1] = i;
@@ -100,11 +109,22 @@ function fillShingles(text: string): number {
       start = -1;
     }
   }
+  if (start >= 0) {
+    if (words === wh.length) {
+      wordHashes = grow(wh);
+      wh = wordHashes;
+    }
+    wh[words] = h;
+    if (words < 3) {
+      bounds[2 * words] = start;
+      bounds[2 * words + 1] = len;
+    }
+    words++;
+  }
   let n = 0;
   if (words >= 3) {
     if (words - 2 > scratch.length) scratch = new Int32Array(words * 2);
     const xs = scratch;
-    const wh = wordHashes;
     let h1 = wh[0] ?? 0;
     let h2 = wh[1] ?? 0;
     for (let i = 2; i < words; i++) {
@@ -149,101 +169,174 @@ export function shingles(text: string): Uint32Array {
   return new Uint32Array(scratch.buffer.slice(0, n * 4));
 }
 
-interface Coefficients {
-  a: Int32Array;
-  /** b_i + 2^31 (mod 2^32), see {@link minhashSignature}. */
-  b: Int32Array;
+/** Seeds of the shingle mix and of the densification probes. */
+const BIN_SEED = 0x3c6e_f372;
+const PROBE_SEED = 0x7f4a_7c15;
+/**
+ * Pseudo-random probes an empty bin tries before it walks the bins in order from its last probe. The
+ * walk keeps every bin's probe sequence data-independent (so collisions stay unbiased) and bounds the
+ * work for texts with very few shingles; with 128 bins it is only reached when fewer than about 8 bins
+ * are occupied.
+ */
+const MAX_RANDOM_PROBES = 64;
+/** Probes per bin kept in a table (the rest are computed when needed); the test below is unrolled for 8. */
+const TABLED_PROBES = 8;
+const ROW = 1 + TABLED_PROBES;
+const TWO_POW_32 = 4294967296;
+
+/** Probe `t` of bin `i` among `numPerm` bins (`scale` = numPerm / 2^32). */
+function probe(i: number, t: number, scale: number): number {
+  return ((fmix32(Math.imul(i * MAX_RANDOM_PROBES + t, 0x9e3779b1) ^ PROBE_SEED) >>> 0) * scale) | 0;
 }
 
-const coefficientCache = new Map<number, Coefficients>();
-const UNROLL = 8;
+/** By `numPerm`: for each bin `i`, a row of {@link ROW} bins: `i` itself, then its first probes. */
+const probeTables = new Map<number, Uint16Array>();
 
-function coefficients(numPerm: number): Coefficients {
-  let c = coefficientCache.get(numPerm);
-  if (!c) {
-    // Padded to a multiple of UNROLL for the unrolled loop; the extra permutations are computed and dropped.
-    const padded = Math.ceil(numPerm / UNROLL) * UNROLL;
-    const a = new Int32Array(padded);
-    const b = new Int32Array(padded);
-    for (let i = 0; i < padded; i++) {
-      a[i] = fmix32(SEED + 2 * i + 1) | 1;
-      b[i] = (fmix32(SEED + 2 * i + 2) + 0x80000000) | 0;
+function probeTable(numPerm: number): Uint16Array {
+  let table = probeTables.get(numPerm);
+  if (!table) {
+    const scale = numPerm / TWO_POW_32;
+    table = new Uint16Array(numPerm * ROW);
+    for (let i = 0; i < numPerm; i++) {
+      table[i * ROW] = i;
+      for (let t = 0; t < TABLED_PROBES; t++) table[i * ROW + 1 + t] = probe(i, t, scale);
     }
-    c = { a, b };
-    coefficientCache.set(numPerm, c);
+    probeTables.set(numPerm, table);
   }
-  return c;
+  return table;
+}
+
+/** Per-bin byte-mix coefficients `a_i` (odd) and `b_i`; they do not depend on `numPerm`. */
+let mixA: Int32Array = new Int32Array(0);
+let mixB: Int32Array = new Int32Array(0);
+
+function ensureMix(numPerm: number): void {
+  if (mixA.length >= numPerm) return;
+  const size = Math.min(MAX_NUM_PERM, Math.max(numPerm, 2 * mixA.length, DEFAULT_NUM_PERM));
+  mixA = new Int32Array(size);
+  mixB = new Int32Array(size);
+  for (let i = 0; i < size; i++) {
+    mixA[i] = fmix32(SEED + 2 * i + 1) | 1;
+    mixB[i] = fmix32(SEED + 2 * i + 2);
+  }
+}
+
+/** Per-bin minima (as `h XOR 2^31`, so that the signed order is the unsigned order of `h`). */
+let binMin: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
+/** 1 where a shingle fell into the bin. */
+let binFull: Uint8Array = new Uint8Array(DEFAULT_NUM_PERM);
+/** For the rare in-order walk: the first occupied bin at or after each bin (cyclically). */
+let nextFull: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
+
+/**
+ * Signatures are carved out of shared 8 KiB slabs, as `Buffer.allocUnsafe` does: a standalone
+ * 128-byte typed array costs V8 an off-heap backing store (about as much time as the whole hashing).
+ */
+const SLAB_BYTES = 8192;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+function allocSignature(numPerm: number): Uint8Array {
+  if (numPerm > SLAB_BYTES / 8) return new Uint8Array(numPerm);
+  if (slabUsed + numPerm > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, numPerm);
+  slabUsed += (numPerm + 7) & ~7;
+  return out;
 }
 
 /**
- * The b-bit (8-bit) MinHash signature of `text`: byte `i` is the low 8 bits of the minimum of
- * permutation `i` over the text's {@link shingles}. A text without shingles (empty) gets all 0xFF.
+ * The b-bit (8-bit) MinHash signature of `text`: byte `i` is the low 8 bits of a per-bin mix of bin
+ * `i`'s minimum over the text's {@link shingles} (bin `i` borrows another bin's minimum when no shingle
+ * fell into it, see the module comment). A text without shingles (empty) gets all 0xFF. Small
+ * signatures are views into a shared slab (`byteOffset` may be non-zero; the bytes are the caller's).
  */
 export function minhashSignature(text: string, numPerm: number = DEFAULT_NUM_PERM): Uint8Array {
   assertInteger('numPerm', numPerm, 1, MAX_NUM_PERM);
   const n = fillShingles(text);
-  const { a, b } = coefficients(numPerm);
-  const xs = scratch;
-  const padded = a.length;
-  const out = new Uint8Array(padded);
-  // The unsigned minimum of h = a·x + b (mod 2^32) is tracked as the signed minimum of h XOR 2^31,
-  // which equals a·x + (b + 2^31) (mod 2^32): the stored b already includes the 2^31, so everything
-  // stays in int32 arithmetic, and the low 8 bits are those of h. Eight permutations per pass over
-  // the shingles give the CPU independent work.
-  for (let i = 0; i < padded; i += UNROLL) {
-    const a0 = a[i] as number;
-    const a1 = a[i + 1] as number;
-    const a2 = a[i + 2] as number;
-    const a3 = a[i + 3] as number;
-    const a4 = a[i + 4] as number;
-    const a5 = a[i + 5] as number;
-    const a6 = a[i + 6] as number;
-    const a7 = a[i + 7] as number;
-    const b0 = b[i] as number;
-    const b1 = b[i + 1] as number;
-    const b2 = b[i + 2] as number;
-    const b3 = b[i + 3] as number;
-    const b4 = b[i + 4] as number;
-    const b5 = b[i + 5] as number;
-    const b6 = b[i + 6] as number;
-    const b7 = b[i + 7] as number;
-    let m0 = 0x7fffffff;
-    let m1 = m0;
-    let m2 = m0;
-    let m3 = m0;
-    let m4 = m0;
-    let m5 = m0;
-    let m6 = m0;
-    let m7 = m0;
-    for (let j = 0; j < n; j++) {
-      const x = xs[j] as number;
-      const v0 = (Math.imul(a0, x) + b0) | 0;
-      const v1 = (Math.imul(a1, x) + b1) | 0;
-      const v2 = (Math.imul(a2, x) + b2) | 0;
-      const v3 = (Math.imul(a3, x) + b3) | 0;
-      const v4 = (Math.imul(a4, x) + b4) | 0;
-      const v5 = (Math.imul(a5, x) + b5) | 0;
-      const v6 = (Math.imul(a6, x) + b6) | 0;
-      const v7 = (Math.imul(a7, x) + b7) | 0;
-      if (v0 < m0) m0 = v0;
-      if (v1 < m1) m1 = v1;
-      if (v2 < m2) m2 = v2;
-      if (v3 < m3) m3 = v3;
-      if (v4 < m4) m4 = v4;
-      if (v5 < m5) m5 = v5;
-      if (v6 < m6) m6 = v6;
-      if (v7 < m7) m7 = v7;
-    }
-    out[i] = m0;
-    out[i + 1] = m1;
-    out[i + 2] = m2;
-    out[i + 3] = m3;
-    out[i + 4] = m4;
-    out[i + 5] = m5;
-    out[i + 6] = m6;
-    out[i + 7] = m7;
+  const out = allocSignature(numPerm);
+  if (n === 0) return out.fill(0xff);
+  ensureMix(numPerm);
+  if (binMin.length < numPerm) {
+    binMin = new Int32Array(numPerm);
+    binFull = new Uint8Array(numPerm);
+    nextFull = new Int32Array(numPerm);
   }
-  return padded === numPerm ? out : out.slice(0, numPerm);
+  const mins = binMin;
+  const full = binFull;
+  full.fill(0, 0, numPerm);
+  // Bin of an unsigned 32-bit hash u: floor(u · numPerm / 2^32), exact in doubles (u · numPerm < 2^44).
+  const scale = numPerm / TWO_POW_32;
+  const xs = scratch;
+  let filled = 0;
+  for (let j = 0; j < n; j++) {
+    const h = fmix32((xs[j] as number) ^ BIN_SEED);
+    const bin = ((h >>> 0) * scale) | 0;
+    const v = h ^ 0x80000000;
+    if (full[bin] === 0) {
+      full[bin] = 1;
+      mins[bin] = v;
+      filled++;
+    } else if (v < (mins[bin] as number)) mins[bin] = v;
+  }
+  const a = mixA;
+  const b = mixB;
+  if (filled === numPerm) {
+    for (let i = 0; i < numPerm; i++) {
+      out[i] = fmix32((Math.imul(mins[i] as number, a[i] as number) + (b[i] as number)) | 0);
+    }
+    return out;
+  }
+  // Densification. Bin i takes the minimum of the first occupied bin of the row i, p(i, 0), p(i, 1), ...
+  // (optimal densification: the probes depend only on (i, t), never on the text). The first ROW
+  // candidates are tested without branches: bit j of `m` says whether row entry j is occupied.
+  const table = probeTable(numPerm);
+  let walkReady = false;
+  for (let i = 0; i < numPerm; i++) {
+    const r = i * ROW;
+    const m =
+      (full[i] as number) |
+      ((full[table[r + 1] as number] as number) << 1) |
+      ((full[table[r + 2] as number] as number) << 2) |
+      ((full[table[r + 3] as number] as number) << 3) |
+      ((full[table[r + 4] as number] as number) << 4) |
+      ((full[table[r + 5] as number] as number) << 5) |
+      ((full[table[r + 6] as number] as number) << 6) |
+      ((full[table[r + 7] as number] as number) << 7) |
+      ((full[table[r + 8] as number] as number) << 8);
+    let src: number;
+    if (m !== 0) src = table[r + 31 - Math.clz32(m & -m)] as number;
+    else {
+      let t = TABLED_PROBES;
+      do src = probe(i, t, scale);
+      while (full[src] === 0 && ++t < MAX_RANDOM_PROBES);
+      if (full[src] === 0) {
+        // Still nothing: walk the bins in order from the last probe.
+        if (!walkReady) {
+          fillNextFull(numPerm);
+          walkReady = true;
+        }
+        src = nextFull[src] as number;
+      }
+    }
+    out[i] = fmix32((Math.imul(mins[src] as number, a[i] as number) + (b[i] as number)) | 0);
+  }
+  return out;
+}
+
+/** Fills {@link nextFull}[0, numPerm) from {@link binFull} (at least one bin is occupied). */
+function fillNextFull(numPerm: number): void {
+  const full = binFull;
+  let next = -1;
+  for (let i = numPerm - 1; i >= 0; i--) {
+    if (full[i] === 1) next = i;
+    nextFull[i] = next;
+  }
+  // Bins after the last occupied one wrap around to the first occupied bin.
+  const first = nextFull[0] as number;
+  for (let i = numPerm - 1; nextFull[i] === -1; i--) nextFull[i] = first;
 }
 
 const COLLISION = 1 / 256;

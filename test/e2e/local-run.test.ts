@@ -1,0 +1,85 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/local/runner.ts';
+
+/** `npm start` end to end, as a user runs it: a fresh process, real output, real exit codes. */
+const work = mkdtempSync(join(tmpdir(), 'llmops-e2e-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function start(...args: string[]) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'infra/local/cli.ts'), ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 240_000,
+    env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('npm start', () => {
+  it('runs the lifecycle on the bundled samples and exits 0', () => {
+    const run = start();
+    expect(run.stderr).toContain('DataPrep: ProcessPart');
+    expect(run.code, run.stderr).toBe(0);
+    for (const name of ['finetune/support-chats v1', 'preference/helpfulness v1', 'rag/lambda-docs v1', 'golden/lambda-qa v1']) {
+      expect(run.stdout).toContain(`● ${name}  [READY]`);
+    }
+    expect(run.stdout).toMatch(/quarantined line 21: INVALID_JSON/);
+    expect(run.stdout).toMatch(/redactions: EMAIL \d+, PHONE \d+, CREDIT_CARD 1/);
+    expect(run.stdout).toContain('event: llmops.DatasetReady support-chats v1 sha256:');
+    expect(run.stdout).toContain('replayed event: 1 execution(s) ended AlreadyProcessed');
+    expect(run.stdout).toContain('Lifecycle ran: 4/4 datasets ready');
+  });
+
+  it('prepares a user file with --upload, --out and --json', () => {
+    const file = join(work, 'my-pairs.jsonl');
+    writeFileSync(
+      file,
+      [
+        '{"prompt":"What is an idempotent handler?","chosen":"One whose repeated runs have the effect of one run.","rejected":"A fast one."}',
+        '{"prompt":"What is an idempotent handler?","chosen":"One whose repeated runs have the effect of one run.","rejected":"A fast one."}',
+        '{"prompt":"Who do I call?","chosen":"Call 415-555-0134 or mail ops@example.com.","rejected":"Nobody."}',
+        '{"prompt":"broken"',
+        '',
+      ].join('\n'),
+    );
+    const out = join(work, 'out');
+    const run = start('--upload', file, '--purpose', 'preference', '--out', out, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
+    expect(summary).toMatchObject({
+      status: 'READY',
+      dataset: { name: 'my-pairs', purpose: 'preference', version: 1 },
+      kept: 2,
+      quarantined: 1,
+      duplicates: { exact: 1, near: 0 },
+      redactions: { EMAIL: 1, PHONE: 1 },
+      quarantineReasons: [{ line: 4, code: 'INVALID_JSON' }],
+      event: { 'detail-type': 'llmops.DatasetReady' },
+    });
+    for (const name of ['manifest.json', 'train.jsonl', 'validation.jsonl', 'quarantine.jsonl']) {
+      expect(existsSync(join(out, name)), name).toBe(true);
+    }
+    const curated = readFileSync(join(out, 'train.jsonl'), 'utf8') + readFileSync(join(out, 'validation.jsonl'), 'utf8');
+    expect(curated).toContain('[EMAIL]');
+    expect(curated).not.toContain('ops@example.com');
+  });
+
+  it('exits 1 with the reason when nothing in the file is valid', () => {
+    const file = join(work, 'junk.jsonl');
+    writeFileSync(file, 'not json\n{"text": ""}\n');
+    const run = start('--upload', file, '--purpose', 'rag', '--json');
+    expect(run.code).toBe(1);
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
+    expect(summary).toMatchObject({ status: 'FAILED', kept: 0, quarantined: 2, failure: { error: 'NoValidRecordsError' } });
+  });
+
+  it('rejects bad arguments with usage', () => {
+    const run = start('--upload', 'x.jsonl', '--purpose', 'pretraining');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--purpose must be one of finetune, preference, rag, golden (got "pretraining")');
+  });
+});
