@@ -1,43 +1,21 @@
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, statSync, type WriteStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Worker } from 'node:worker_threads';
 import { planRanges, splitLines } from '../layers/core/src/dataprep/lines.ts';
 import { mergeParts } from '../layers/core/src/dataprep/merge.ts';
-import { type LineSink, processPart } from '../layers/core/src/dataprep/part.ts';
+import { type PartStats, processPart } from '../layers/core/src/dataprep/part.ts';
+import { FileSink } from './file-sink.ts';
 
 /**
  * One benchmark measurement in a fresh process (so peak RSS belongs to it alone):
  *   worker.ts plain    FILE OUTDIR   read, split lines, JSON.parse, JSON.stringify, write
- *   worker.ts pipeline FILE OUTDIR   the DataPrep core: parts (ProcessPart) then merge (Finalize)
+ *   worker.ts pipeline FILE OUTDIR   the DataPrep core: parts (ProcessPart) one after another, then merge
+ *   worker.ts parallel FILE OUTDIR   the same, with parts spread over one worker thread per core, as the
+ *                                    Map state spreads them over Lambda invocations
  * Prints one JSON line: { mode, seconds, bytes, records, maxRssMb }.
  */
-class FileSink implements LineSink {
-  readonly #out: WriteStream;
-  #buffer: string[] = [];
-  #size = 0;
-  constructor(path: string) {
-    this.#out = createWriteStream(path);
-  }
-  async writeLine(line: string): Promise<void> {
-    this.#buffer.push(line, '\n');
-    this.#size += line.length + 1;
-    if (this.#size >= 256 * 1024) await this.flush();
-  }
-  async flush(): Promise<void> {
-    if (this.#buffer.length === 0) return;
-    const ok = this.#out.write(this.#buffer.join(''));
-    this.#buffer = [];
-    this.#size = 0;
-    if (!ok) await once(this.#out, 'drain');
-  }
-  async close(): Promise<void> {
-    await this.flush();
-    this.#out.end();
-    await once(this.#out, 'finish');
-  }
-}
-
 async function* fileLines(path: string): AsyncGenerator<string> {
   yield* createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
 }
@@ -60,10 +38,17 @@ async function plain(file: string, outDir: string): Promise<number> {
   return records;
 }
 
-async function pipeline(file: string, outDir: string): Promise<number> {
-  const size = statSync(file).size;
-  const parts = planRanges(size, { partSize: 64 * 1024 * 1024, maxParts: 256 });
-  const results = [];
+type PartOutcome = {
+  part: { index: number; start: number; end: number };
+  stats: PartStats;
+  hasQuarantine: boolean;
+};
+
+const PART_SIZE = 32 * 1024 * 1024;
+
+async function sequentialParts(file: string, outDir: string): Promise<PartOutcome[]> {
+  const parts = planRanges(statSync(file).size, { partSize: PART_SIZE, maxParts: 256 });
+  const results: PartOutcome[] = [];
   for (const part of parts) {
     const staging = new FileSink(join(outDir, `part-${part.index}.tsv`));
     let quarantine: FileSink | undefined;
@@ -82,6 +67,31 @@ async function pipeline(file: string, outDir: string): Promise<number> {
     await quarantine?.close();
     results.push({ part, stats, hasQuarantine: quarantine !== undefined });
   }
+  return results;
+}
+
+async function parallelParts(file: string, outDir: string): Promise<PartOutcome[]> {
+  const parts = planRanges(statSync(file).size, { partSize: PART_SIZE, maxParts: 256 });
+  const workers = Math.min(availableParallelism(), parts.length);
+  const jobs = Array.from({ length: workers }, (_, w) => parts.filter((p) => p.index % workers === w));
+  const outcomes = await Promise.all(
+    jobs.map(
+      (jobParts) =>
+        new Promise<PartOutcome[]>((resolve, reject) => {
+          const worker = new Worker(new URL('./part-worker.ts', import.meta.url), {
+            workerData: { file, outDir, parts: jobParts },
+            execArgv: ['--import', 'tsx'],
+          });
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        }),
+    ),
+  );
+  return outcomes.flat().sort((a, b) => a.part.index - b.part.index);
+}
+
+async function pipeline(file: string, outDir: string, parallel: boolean): Promise<number> {
+  const results = parallel ? await parallelParts(file, outDir) : await sequentialParts(file, outDir);
   const sinks = new Map<string, FileSink>();
   const merged = await mergeParts(
     results.map(({ part, stats, hasQuarantine }) => ({
@@ -103,12 +113,13 @@ async function pipeline(file: string, outDir: string): Promise<number> {
 }
 
 const [mode, file, outDir] = process.argv.slice(2);
-if (!file || !outDir || (mode !== 'plain' && mode !== 'pipeline')) {
-  console.error('usage: worker.ts plain|pipeline FILE OUTDIR');
+if (!file || !outDir || (mode !== 'plain' && mode !== 'pipeline' && mode !== 'parallel')) {
+  console.error('usage: worker.ts plain|pipeline|parallel FILE OUTDIR');
   process.exit(2);
 }
 const started = performance.now();
-const records = mode === 'plain' ? await plain(file, outDir) : await pipeline(file, outDir);
+const records =
+  mode === 'plain' ? await plain(file, outDir) : await pipeline(file, outDir, mode === 'parallel');
 const seconds = (performance.now() - started) / 1000;
 console.log(
   JSON.stringify({

@@ -10,12 +10,16 @@ const work = mkdtempSync(join(tmpdir(), 'llmops-e2e-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function start(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'infra/local/cli.ts'), ...args], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    timeout: 240_000,
-    env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' },
-  });
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'infra/local/cli.ts'), ...args],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 240_000,
+      env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' },
+    },
+  );
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -24,7 +28,12 @@ describe('npm start', () => {
     const run = start();
     expect(run.stderr).toContain('DataPrep: ProcessPart');
     expect(run.code, run.stderr).toBe(0);
-    for (const name of ['finetune/support-chats v1', 'preference/helpfulness v1', 'rag/lambda-docs v1', 'golden/lambda-qa v1']) {
+    for (const name of [
+      'finetune/support-chats v1',
+      'preference/helpfulness v1',
+      'rag/lambda-docs v1',
+      'golden/lambda-qa v1',
+    ]) {
       expect(run.stdout).toContain(`● ${name}  [READY]`);
     }
     expect(run.stdout).toMatch(/quarantined line 21: INVALID_JSON/);
@@ -63,7 +72,8 @@ describe('npm start', () => {
     for (const name of ['manifest.json', 'train.jsonl', 'validation.jsonl', 'quarantine.jsonl']) {
       expect(existsSync(join(out, name)), name).toBe(true);
     }
-    const curated = readFileSync(join(out, 'train.jsonl'), 'utf8') + readFileSync(join(out, 'validation.jsonl'), 'utf8');
+    const curated =
+      readFileSync(join(out, 'train.jsonl'), 'utf8') + readFileSync(join(out, 'validation.jsonl'), 'utf8');
     expect(curated).toContain('[EMAIL]');
     expect(curated).not.toContain('ops@example.com');
   });
@@ -74,12 +84,19 @@ describe('npm start', () => {
     const run = start('--upload', file, '--purpose', 'rag', '--json');
     expect(run.code).toBe(1);
     const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
-    expect(summary).toMatchObject({ status: 'FAILED', kept: 0, quarantined: 2, failure: { error: 'NoValidRecordsError' } });
+    expect(summary).toMatchObject({
+      status: 'FAILED',
+      kept: 0,
+      quarantined: 2,
+      failure: { error: 'NoValidRecordsError' },
+    });
   });
 
   it('rejects bad arguments with usage', () => {
     const run = start('--upload', 'x.jsonl', '--purpose', 'pretraining');
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('--purpose must be one of finetune, preference, rag, golden (got "pretraining")');
+    expect(run.stderr).toContain(
+      '--purpose must be one of finetune, preference, rag, golden (got "pretraining")',
+    );
   });
 });

@@ -187,7 +187,15 @@ describe('DataPrep state machine', () => {
       expect(task.Type, name).toBe('Task');
       expect(task.Resource, name).toMatch(/:states:::lambda:invoke$/);
       expect(task.OutputPath, name).toBe('$.Payload');
-      expect(task.Parameters['Payload.$'], name).toBe('$');
+      if (name === 'Plan') {
+        // Plan also gets the execution name, which identifies the run across retries.
+        expect(task.Parameters.Payload, name).toEqual({
+          'event.$': '$',
+          'executionName.$': '$$.Execution.Name',
+        });
+      } else {
+        expect(task.Parameters['Payload.$'], name).toBe('$');
+      }
       const [fnId] = functionByEntry(dev.json, entries[name as keyof typeof entries]);
       expect(task.Parameters.FunctionName, name).toBe(`<${fnId}.Arn>`);
       const errors = (task.Retry as { ErrorEquals: string[] }[]).flatMap((r) => r.ErrorEquals);

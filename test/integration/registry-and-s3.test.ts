@@ -1,10 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { createHash } from 'node:crypto';
-import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDynamoClient, createS3Client, type Emulators, provision, startEmulators } from '../../infra/local/emulators.ts';
+import {
+  createDynamoClient,
+  createS3Client,
+  type Emulators,
+  provision,
+  startEmulators,
+} from '../../infra/local/emulators.ts';
 import { synthesizeTemplate } from '../../infra/local/runner.ts';
 import { LocalTemplate } from '../../infra/local/template.ts';
 import { DatasetRegistry, type DatasetVersionItem } from '../../layers/aws/src/dataset-registry.ts';
@@ -54,7 +59,9 @@ const item = (name: string, version: number, key: string, contentHash = 'sha256:
 describe('DatasetRegistry on dynalite', () => {
   it('concurrent deliveries of one object version yield exactly one claim', async () => {
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => registry.claimSource(source('raw/rag/a.jsonl'), { name: 'a', purpose: 'rag' }, `run-${i}`)),
+      Array.from({ length: 8 }, (_, i) =>
+        registry.claimSource(source('raw/rag/a.jsonl'), { name: 'a', purpose: 'rag' }, `run-${i}`),
+      ),
     );
     const fresh = results.filter((r) => r.status === 'NEW');
     expect(fresh).toHaveLength(1);
@@ -63,7 +70,9 @@ describe('DatasetRegistry on dynalite', () => {
 
   it('concurrent uploads of different objects to one dataset get distinct, increasing versions', async () => {
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => registry.claimSource(source(`raw/rag/b/${i}.jsonl`), { name: 'b', purpose: 'rag' }, `run-${i}`)),
+      Array.from({ length: 6 }, (_, i) =>
+        registry.claimSource(source(`raw/rag/b/${i}.jsonl`), { name: 'b', purpose: 'rag' }, `run-${i}`),
+      ),
     );
     const versions = results.map((r) => r.version).sort((x, y) => x - y);
     expect(versions).toEqual([1, 2, 3, 4, 5, 6]);
@@ -73,17 +82,37 @@ describe('DatasetRegistry on dynalite', () => {
     await registry.claimSource(source('raw/rag/c.jsonl'), { name: 'c', purpose: 'rag' }, 'run-1');
     expect(await registry.registerVersion(item('c', 1, 'raw/rag/c.jsonl'))).toBe('created');
     expect(await registry.registerVersion(item('c', 1, 'raw/rag/c.jsonl'))).toBe('unchanged');
-    await expect(registry.registerVersion(item('c', 1, 'raw/rag/c.jsonl', 'sha256:bb'))).rejects.toBeInstanceOf(ConflictError);
-    const redelivery = await registry.claimSource(source('raw/rag/c.jsonl'), { name: 'c', purpose: 'rag' }, 'run-2');
+    await expect(
+      registry.registerVersion(item('c', 1, 'raw/rag/c.jsonl', 'sha256:bb')),
+    ).rejects.toBeInstanceOf(ConflictError);
+    const redelivery = await registry.claimSource(
+      source('raw/rag/c.jsonl'),
+      { name: 'c', purpose: 'rag' },
+      'run-2',
+    );
     expect(redelivery).toEqual({ status: 'DUPLICATE', version: 1, state: 'REGISTERED', runId: 'run-1' });
     expect((await registry.listVersions('rag', 'c')).map((v) => v.contentHash)).toEqual(['sha256:aa']);
     expect((await registry.listByPurpose('rag')).some((v) => v.name === 'c')).toBe(true);
   });
 
   it('a claim whose run died is taken over after its lease, keeping its version', async () => {
-    const shortLease = new DatasetRegistry(DynamoDBDocumentClient.from(dynamo), (registry as unknown as { tableName: string }).tableName, 1000);
-    const first = await shortLease.claimSource(source('raw/rag/d.jsonl'), { name: 'd', purpose: 'rag' }, 'dead-run', new Date('2026-01-01T00:00:00Z'));
-    const retry = await shortLease.claimSource(source('raw/rag/d.jsonl'), { name: 'd', purpose: 'rag' }, 'new-run', new Date('2026-01-01T00:00:05Z'));
+    const shortLease = new DatasetRegistry(
+      DynamoDBDocumentClient.from(dynamo),
+      (registry as unknown as { tableName: string }).tableName,
+      1000,
+    );
+    const first = await shortLease.claimSource(
+      source('raw/rag/d.jsonl'),
+      { name: 'd', purpose: 'rag' },
+      'dead-run',
+      new Date('2026-01-01T00:00:00Z'),
+    );
+    const retry = await shortLease.claimSource(
+      source('raw/rag/d.jsonl'),
+      { name: 'd', purpose: 'rag' },
+      'new-run',
+      new Date('2026-01-01T00:00:05Z'),
+    );
     expect(first).toEqual({ status: 'NEW', version: 1 });
     expect(retry).toEqual({ status: 'NEW', version: 1 });
   });

@@ -169,24 +169,23 @@ export function shingles(text: string): Uint32Array {
   return new Uint32Array(scratch.buffer.slice(0, n * 4));
 }
 
-/** Seeds of the shingle mix and of the densification probes. */
+/** Seeds of the shingle mix, of the densification probes and of the densification priorities. */
 const BIN_SEED = 0x3c6e_f372;
 const PROBE_SEED = 0x7f4a_7c15;
-/**
- * Pseudo-random probes an empty bin tries before it walks the bins in order from its last probe. The
- * walk keeps every bin's probe sequence data-independent (so collisions stay unbiased) and bounds the
- * work for texts with very few shingles; with 128 bins it is only reached when fewer than about 8 bins
- * are occupied.
- */
-const MAX_RANDOM_PROBES = 64;
-/** Probes per bin kept in a table (the rest are computed when needed); the test below is unrolled for 8. */
+const PRIORITY_SEED = 0x1b87_3593;
+/** Probes per bin kept in a table; the branch-free test in {@link minhashSignature} is unrolled for 8. */
 const TABLED_PROBES = 8;
 const ROW = 1 + TABLED_PROBES;
 const TWO_POW_32 = 4294967296;
 
 /** Probe `t` of bin `i` among `numPerm` bins (`scale` = numPerm / 2^32). */
 function probe(i: number, t: number, scale: number): number {
-  return ((fmix32(Math.imul(i * MAX_RANDOM_PROBES + t, 0x9e3779b1) ^ PROBE_SEED) >>> 0) * scale) | 0;
+  return ((fmix32(Math.imul(i * TABLED_PROBES + t, 0x9e3779b1) ^ PROBE_SEED) >>> 0) * scale) | 0;
+}
+
+/** Rank of bin `b` in bin `i`'s order of last resort (distinct for distinct `(i, b)`, `i, b < numPerm`). */
+function priority(i: number, b: number, numPerm: number): number {
+  return fmix32(Math.imul(i * numPerm + b, 0x85ebca77) ^ PRIORITY_SEED);
 }
 
 /** By `numPerm`: for each bin `i`, a row of {@link ROW} bins: `i` itself, then its first probes. */
@@ -225,8 +224,8 @@ function ensureMix(numPerm: number): void {
 let binMin: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
 /** 1 where a shingle fell into the bin. */
 let binFull: Uint8Array = new Uint8Array(DEFAULT_NUM_PERM);
-/** For the rare in-order walk: the first occupied bin at or after each bin (cyclically). */
-let nextFull: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
+/** The occupied bins, in the order they were first hit. */
+let occupied: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
 
 /**
  * Signatures are carved out of shared 8 KiB slabs, as `Buffer.allocUnsafe` does: a standalone
@@ -262,10 +261,11 @@ export function minhashSignature(text: string, numPerm: number = DEFAULT_NUM_PER
   if (binMin.length < numPerm) {
     binMin = new Int32Array(numPerm);
     binFull = new Uint8Array(numPerm);
-    nextFull = new Int32Array(numPerm);
+    occupied = new Int32Array(numPerm);
   }
   const mins = binMin;
   const full = binFull;
+  const occ = occupied;
   full.fill(0, 0, numPerm);
   // Bin of an unsigned 32-bit hash u: floor(u · numPerm / 2^32), exact in doubles (u · numPerm < 2^44).
   const scale = numPerm / TWO_POW_32;
@@ -278,7 +278,7 @@ export function minhashSignature(text: string, numPerm: number = DEFAULT_NUM_PER
     if (full[bin] === 0) {
       full[bin] = 1;
       mins[bin] = v;
-      filled++;
+      occ[filled++] = bin;
     } else if (v < (mins[bin] as number)) mins[bin] = v;
   }
   const a = mixA;
@@ -289,11 +289,18 @@ export function minhashSignature(text: string, numPerm: number = DEFAULT_NUM_PER
     }
     return out;
   }
-  // Densification. Bin i takes the minimum of the first occupied bin of the row i, p(i, 0), p(i, 1), ...
-  // (optimal densification: the probes depend only on (i, t), never on the text). The first ROW
-  // candidates are tested without branches: bit j of `m` says whether row entry j is occupied.
+  // Optimal densification: bin i takes the minimum of the first occupied bin in its own sequence
+  // i, p(i, 0), ..., p(i, 7), then every bin by increasing priority(i, ·). The sequences depend only on
+  // i, never on the text, and are independent across bins. The first ROW entries are tested without
+  // branches (bit j of `m`: entry j is occupied); the priority order, needed only when few bins are
+  // occupied, costs one hash per occupied bin.
+  if (filled === 1) {
+    // Every sequence ends up at the only occupied bin.
+    const v = mins[occ[0] as number] as number;
+    for (let i = 0; i < numPerm; i++) out[i] = fmix32((Math.imul(v, a[i] as number) + (b[i] as number)) | 0);
+    return out;
+  }
   const table = probeTable(numPerm);
-  let walkReady = false;
   for (let i = 0; i < numPerm; i++) {
     const r = i * ROW;
     const m =
@@ -309,34 +316,20 @@ export function minhashSignature(text: string, numPerm: number = DEFAULT_NUM_PER
     let src: number;
     if (m !== 0) src = table[r + 31 - Math.clz32(m & -m)] as number;
     else {
-      let t = TABLED_PROBES;
-      do src = probe(i, t, scale);
-      while (full[src] === 0 && ++t < MAX_RANDOM_PROBES);
-      if (full[src] === 0) {
-        // Still nothing: walk the bins in order from the last probe.
-        if (!walkReady) {
-          fillNextFull(numPerm);
-          walkReady = true;
+      src = occ[0] as number;
+      let best = priority(i, src, numPerm);
+      for (let q = 1; q < filled; q++) {
+        const bin = occ[q] as number;
+        const p = priority(i, bin, numPerm);
+        if (p < best) {
+          best = p;
+          src = bin;
         }
-        src = nextFull[src] as number;
       }
     }
     out[i] = fmix32((Math.imul(mins[src] as number, a[i] as number) + (b[i] as number)) | 0);
   }
   return out;
-}
-
-/** Fills {@link nextFull}[0, numPerm) from {@link binFull} (at least one bin is occupied). */
-function fillNextFull(numPerm: number): void {
-  const full = binFull;
-  let next = -1;
-  for (let i = numPerm - 1; i >= 0; i--) {
-    if (full[i] === 1) next = i;
-    nextFull[i] = next;
-  }
-  // Bins after the last occupied one wrap around to the first occupied bin.
-  const first = nextFull[0] as number;
-  for (let i = numPerm - 1; nextFull[i] === -1; i--) nextFull[i] = first;
 }
 
 const COLLISION = 1 / 256;
