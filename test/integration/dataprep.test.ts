@@ -127,13 +127,8 @@ describe('DataPrep on the emulators', () => {
     expect(versions[0]).toMatchObject({ contentHash: detail.contentHash, source: { key } });
     expect((await registry.listByPurpose('finetune')).map((v) => v.name)).toContain('support-chats');
     // Raw data is never modified.
-    expect(
-      Buffer.from(
-        await (
-          await stack.s3.send(new GetObjectCommand({ Bucket: raw, Key: key }))
-        ).Body?.transformToByteArray(),
-      ),
-    ).toEqual(body);
+    const stored = await stack.s3.send(new GetObjectCommand({ Bucket: raw, Key: key }));
+    expect(Buffer.from((await stored.Body?.transformToByteArray()) ?? [])).toEqual(body);
   });
 
   it('a redelivered event changes nothing', async () => {
