@@ -109,7 +109,7 @@ export function makeHandler(deps: FinalizeDeps) {
         tokens: { tokenizer: TOKENIZER, ...tokens.toJSON() },
         dedupe: {
           method:
-            'exact sha256 of normalized text, then MinHash (128 permutations, b-bit 8) with LSH (16 bands x 8 rows)',
+            'exact: sha256 of the normalized text; near: MinHash of word 3-grams (one-permutation hashing, 128 bins, 8 bits) with LSH (16 bands x 8 rows)',
           nearDuplicateThreshold: deps.nearDuplicateThreshold,
           indexBytes: merged.dedupeIndexBytes,
         },

@@ -43,26 +43,106 @@ describe('shingles', () => {
   });
 });
 
+/** `n` distinct words `word0 word1 ...`. */
+const numbered = (n: number) => Array.from({ length: n }, (_, i) => `word${i}`).join(' ');
+
 describe('minhashSignature', () => {
-  it('is deterministic across calls and processes (pinned value)', () => {
+  it('is deterministic across calls and processes (pinned values)', () => {
     const sig = minhashSignature('hello world foo bar');
     expect(sig).toHaveLength(128);
-    expect(hex(sig).slice(0, 32)).toBe('9647ba5c019f849ab891987d4b4b2b49');
     expect(minhashSignature('hello world foo bar')).toEqual(sig);
+    // Few occupied bins (2 shingles), most bins occupied (58 shingles), every bin occupied (1998).
+    expect(hex(sig).slice(0, 32)).toBe('57fdafe41c393f378f02aca7a09fffc4');
+    expect(hex(minhashSignature(numbered(60))).slice(0, 32)).toBe('cc3abf3c576d9da2725cf68f2270aeef');
+    expect(hex(minhashSignature(numbered(2000))).slice(0, 32)).toBe('eaf5262f6c52c5c096967669e93f6f9d');
+    expect(hex(minhashSignature('hello world foo bar', 5))).toBe('fffdb1e41c');
+    expect(hex(minhashSignature(numbered(60), 100)).slice(0, 32)).toBe('ae01bf99b57356ede75c9d1b88a6bdef');
   });
 
-  it('a shorter signature is a prefix of a longer one', () => {
+  it('supports any signature length (bins depend on numPerm: not a prefix of a longer one)', () => {
     const text = 'some text with enough words to make several shingles';
-    expect(minhashSignature(text, 64)).toEqual(minhashSignature(text, 128).subarray(0, 64));
-    expect(minhashSignature(text, 5)).toEqual(minhashSignature(text, 128).subarray(0, 5));
+    for (const numPerm of [1, 5, 64, 100, 128, 1000, 4096]) {
+      const sig = minhashSignature(text, numPerm);
+      expect(sig).toHaveLength(numPerm);
+      expect(minhashSignature(text, numPerm)).toEqual(sig);
+      expect(estimateJaccard(sig, minhashSignature(text.toUpperCase(), numPerm))).toBe(1);
+    }
+    expect(minhashSignature(text, 64)).not.toEqual(minhashSignature(text, 128).subarray(0, 64));
+  });
+
+  it('depends only on the set of shingles', () => {
+    // Same 3-grams {a b c, b c a, c a b}, repeated a different number of times.
+    expect(minhashSignature('a b c a b c')).toEqual(minhashSignature('a b c a b c a b c'));
+    expect(minhashSignature('a b c a b c')).not.toEqual(minhashSignature('a b c a b d'));
   });
 
   it('gives an empty text all 0xFF and rejects bad sizes', () => {
     expect(minhashSignature('', 8)).toEqual(new Uint8Array(8).fill(0xff));
     expect(() => minhashSignature('x', 0)).toThrow(/numPerm/);
     expect(() => minhashSignature('x', 1.5)).toThrow(/numPerm/);
+    expect(() => minhashSignature('x', 4097)).toThrow(/numPerm/);
+  });
+
+  it('gives unrelated texts with a single shingle unrelated bytes in every bin', () => {
+    // All 128 bins of a one-shingle text hold the same minimum: each byte is mixed with its bin index,
+    // so two different minima still agree in about 1/256 of the bytes, never in all of them.
+    const next = xorshift(11);
+    let worst = 0;
+    for (let k = 0; k < 2000; k++) {
+      const a = `${next()} ${next()} ${next()}`;
+      const b = `${next()} ${next()} ${next()}`;
+      worst = Math.max(worst, estimateJaccard(minhashSignature(a), minhashSignature(b)));
+    }
+    expect(worst).toBeLessThan(0.1);
   });
 });
+
+/** xorshift32 as base-36 words. */
+function xorshift(seed: number): () => string {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0).toString(36);
+  };
+}
+
+/** Exact Jaccard similarity of the shingle sets of two texts. */
+function trueJaccard(a: string, b: string): number {
+  const sa = new Set(shingles(a));
+  const sb = new Set(shingles(b));
+  let common = 0;
+  for (const h of sa) if (sb.has(h)) common++;
+  return common / (sa.size + sb.size - common);
+}
+
+/**
+ * Texts of fresh random words, `nA` and `nB` shingles, sharing `common` shingles: a run of `common + 2`
+ * words of A at a random place, inserted at a random place among B's own words.
+ */
+function textPair(random: () => number, word: () => string, nA: number, nB: number, common: number) {
+  const a = Array.from({ length: nA + 2 }, word);
+  const at = Math.floor(random() * (nA - common + 1));
+  const shared = a.slice(at, at + common + 2);
+  const own = Array.from({ length: nB - common }, word);
+  const cut = Math.floor(random() * (own.length + 1));
+  return [a.join(' '), [...own.slice(0, cut), ...shared, ...own.slice(cut)].join(' ')] as const;
+}
+
+/** Random shingle counts in [lo, hi] and a shared count whose Jaccard is within 0.03 of `target`. */
+function sizesFor(random: () => number, target: number, lo: number, hi: number): [number, number, number] {
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    const nA = lo + Math.floor(random() * (hi - lo + 1));
+    const nB = lo + Math.floor(random() * (hi - lo + 1));
+    const c = Math.round((target * (nA + nB)) / (1 + target));
+    const identical = c === nA && c === nB;
+    if (c >= 1 && c <= Math.min(nA, nB) && !identical && Math.abs(c / (nA + nB - c) - target) <= 0.03) {
+      return [nA, nB, c];
+    }
+  }
+  throw new Error(`no sizes in [${lo}, ${hi}] for J = ${target}`);
+}
 
 describe('estimateJaccard', () => {
   it('is 1 for identical texts and near 0 for unrelated ones', () => {
@@ -100,6 +180,55 @@ describe('estimateJaccard', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('is unbiased at every similarity and text size, densified bins included (measured table)', () => {
+    let seed = 20_240_601;
+    const random = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    let counter = 0;
+    const word = () => `w${(counter++).toString(36)}x${Math.floor(random() * 1e6).toString(36)}`;
+    // Short texts leave most of the 128 bins empty (densification does the work); long ones fill them.
+    // With at most 10 shingles per text no pair has J = 0.95 (the largest J below 1 is 9/10).
+    const regimes = [
+      { name: 'short (5-10 shingles)', lo: 5, hi: 10, targets: [0.3, 0.5, 0.8, 0.9] },
+      { name: 'medium (50-70 shingles)', lo: 50, hi: 70, targets: [0.3, 0.5, 0.8, 0.9, 0.95] },
+      { name: 'long (250-350 shingles)', lo: 250, hi: 350, targets: [0.3, 0.5, 0.8, 0.9, 0.95] },
+    ];
+    const pairs = 200;
+    const rows: Record<string, string | number>[] = [];
+    let signedBias = 0;
+    for (const { name, lo, hi, targets } of regimes) {
+      for (const target of targets) {
+        let truth = 0;
+        let estimate = 0;
+        let squared = 0;
+        for (let k = 0; k < pairs; k++) {
+          const [nA, nB, common] = sizesFor(random, target, lo, hi);
+          const [a, b] = textPair(random, word, nA, nB, common);
+          const j = trueJaccard(a, b);
+          const e = estimateJaccard(minhashSignature(a), minhashSignature(b));
+          truth += j;
+          estimate += e;
+          squared += (e - j) ** 2;
+        }
+        const bias = (estimate - truth) / pairs;
+        const rmse = Math.sqrt(squared / pairs);
+        rows.push({ name, target, truth: truth / pairs, estimate: estimate / pairs, bias, rmse });
+        signedBias += bias;
+        expect(Math.abs(truth / pairs - target)).toBeLessThanOrEqual(0.03);
+        expect(Math.abs(bias), `${name} J=${target}`).toBeLessThanOrEqual(0.03);
+        // sqrt(J(1-J)/128) <= 0.045, somewhat more when a short text's shingles share bins.
+        expect(rmse, `${name} J=${target}`).toBeLessThan(0.07);
+      }
+    }
+    // No systematic bias: the per-cell biases average out.
+    expect(Math.abs(signedBias / rows.length)).toBeLessThan(0.005);
+    if (process.env.MINHASH_TABLE) console.table(rows);
   });
 
   it('rejects signatures of different lengths', () => {

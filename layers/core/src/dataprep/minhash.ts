@@ -5,16 +5,20 @@
  * Signatures use One Permutation Hashing with optimal densification (Shrivastava, "Optimal
  * Densification for Fast and Accurate Minwise Hashing", ICML 2017) instead of `numPerm` independent
  * permutations: each shingle hash is mixed once more with a fixed seed, its high bits pick one of
- * `numPerm` equal-width bins and each bin keeps its smallest hash. A bin that no shingle fell into
- * borrows the minimum of the first non-empty bin on its own probe sequence (seeded pseudo-random
- * probes, the same for every text), so for two texts the values of bin `i` are equal exactly when
- * the smallest hash of the union's first non-empty bin on that sequence is a shared shingle: the
- * collision probability is the Jaccard similarity, for every bin, whatever the texts' sizes. Byte `i`
- * is the low 8 bits of a seeded per-bin mix of bin `i`'s value, so different values (also one value
- * copied into several bins) agree in a byte with probability 1/256 independently of the other bytes.
- * The cost is one hash per shingle plus a few per empty bin, instead of `numPerm` per shingle. Everything
- * comes from fixed seeds, so signatures are identical across processes; they depend on `numPerm` as a
- * whole (a shorter signature is not a prefix of a longer one).
+ * `numPerm` equal-width bins, and each bin keeps its smallest hash. Every bin `i` has a fixed sequence
+ * of bins, the same for every text and independent from bin to bin: `i` itself, 31 pseudo-random
+ * probes, then all bins in a pseudo-random priority order. Bin `i` takes the minimum of the first
+ * occupied bin of its sequence. For two texts, both stop at or after the first bin of the sequence
+ * occupied by their union, and their values are equal exactly when that bin's smallest union hash is a
+ * shared shingle: each bin collides with probability J (the Jaccard similarity), whatever the texts'
+ * sizes, so the estimate is unbiased. Byte `i` is the low 8 bits of a seeded per-bin mix of bin `i`'s
+ * value, so different values (also one value copied into several bins) agree in a byte with
+ * probability 1/256, independently from bin to bin.
+ *
+ * The cost is one hash per shingle plus a little work per bin, instead of `numPerm` hashes per
+ * shingle (measured: about 2.5 times faster for 60-word texts, shingling included). Everything comes
+ * from fixed seeds, so signatures are identical across processes; they depend on `numPerm` as a whole
+ * (a shorter signature is not a prefix of a longer one).
  */
 import { assertInteger, InvalidArgumentError } from './errors.ts';
 
@@ -173,36 +177,58 @@ export function shingles(text: string): Uint32Array {
 const BIN_SEED = 0x3c6e_f372;
 const PROBE_SEED = 0x7f4a_7c15;
 const PRIORITY_SEED = 0x1b87_3593;
-/** Probes per bin kept in a table; the branch-free test in {@link minhashSignature} is unrolled for 8. */
-const TABLED_PROBES = 8;
-const ROW = 1 + TABLED_PROBES;
+/** Length of a bin's probe row: the bin itself, then 31 pseudo-random probes. */
+const ROW = 32;
+const ROW_SHIFT = 5;
+/** "No occupied entry in the row" in {@link bestKey}: above any `(t << 12) | bin`. */
+const NO_KEY = 0x7fffffff;
 const TWO_POW_32 = 4294967296;
 
-/** Probe `t` of bin `i` among `numPerm` bins (`scale` = numPerm / 2^32). */
-function probe(i: number, t: number, scale: number): number {
-  return ((fmix32(Math.imul(i * TABLED_PROBES + t, 0x9e3779b1) ^ PROBE_SEED) >>> 0) * scale) | 0;
+/**
+ * The fixed probe rows of one signature length, and their inverse: for each bin, the row entries
+ * `(i << 5) | t` (row `i`, position `t`) that name it.
+ */
+interface Probes {
+  rows: Uint16Array;
+  inverseStart: Int32Array;
+  inverse: Int32Array;
 }
 
-/** Rank of bin `b` in bin `i`'s order of last resort (distinct for distinct `(i, b)`, `i, b < numPerm`). */
-function priority(i: number, b: number, numPerm: number): number {
-  return fmix32(Math.imul(i * numPerm + b, 0x85ebca77) ^ PRIORITY_SEED);
-}
+const probesByNumPerm = new Map<number, Probes>();
 
-/** By `numPerm`: for each bin `i`, a row of {@link ROW} bins: `i` itself, then its first probes. */
-const probeTables = new Map<number, Uint16Array>();
-
-function probeTable(numPerm: number): Uint16Array {
-  let table = probeTables.get(numPerm);
-  if (!table) {
+function probes(numPerm: number): Probes {
+  let p = probesByNumPerm.get(numPerm);
+  if (!p) {
     const scale = numPerm / TWO_POW_32;
-    table = new Uint16Array(numPerm * ROW);
+    const size = numPerm * ROW;
+    const rows = new Uint16Array(size);
     for (let i = 0; i < numPerm; i++) {
-      table[i * ROW] = i;
-      for (let t = 0; t < TABLED_PROBES; t++) table[i * ROW + 1 + t] = probe(i, t, scale);
+      rows[i * ROW] = i;
+      for (let t = 1; t < ROW; t++) {
+        const h = fmix32(Math.imul(i * ROW + t, 0x9e3779b1) ^ PROBE_SEED);
+        rows[i * ROW + t] = ((h >>> 0) * scale) | 0;
+      }
     }
-    probeTables.set(numPerm, table);
+    const inverseStart = new Int32Array(numPerm + 1);
+    // Counting sort of the row entries by the bin they name.
+    for (let e = 0; e < size; e++) {
+      const next = (rows[e] as number) + 1;
+      inverseStart[next] = (inverseStart[next] as number) + 1;
+    }
+    for (let bin = 0; bin < numPerm; bin++) {
+      inverseStart[bin + 1] = (inverseStart[bin + 1] as number) + (inverseStart[bin] as number);
+    }
+    const inverse = new Int32Array(size);
+    const fill = inverseStart.slice(0, numPerm);
+    for (let e = 0; e < size; e++) {
+      const bin = rows[e] as number;
+      inverse[fill[bin] as number] = e;
+      fill[bin] = (fill[bin] as number) + 1;
+    }
+    p = { rows, inverseStart, inverse };
+    probesByNumPerm.set(numPerm, p);
   }
-  return table;
+  return p;
 }
 
 /** Per-bin byte-mix coefficients `a_i` (odd) and `b_i`; they do not depend on `numPerm`. */
@@ -226,42 +252,25 @@ let binMin: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
 let binFull: Uint8Array = new Uint8Array(DEFAULT_NUM_PERM);
 /** The occupied bins, in the order they were first hit. */
 let occupied: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
-
-/**
- * Signatures are carved out of shared 8 KiB slabs, as `Buffer.allocUnsafe` does: a standalone
- * 128-byte typed array costs V8 an off-heap backing store (about as much time as the whole hashing).
- */
-const SLAB_BYTES = 8192;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabUsed = 0;
-
-function allocSignature(numPerm: number): Uint8Array {
-  if (numPerm > SLAB_BYTES / 8) return new Uint8Array(numPerm);
-  if (slabUsed + numPerm > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = new Uint8Array(slab, slabUsed, numPerm);
-  slabUsed += (numPerm + 7) & ~7;
-  return out;
-}
+/** Per row, the smallest `(position << 12) | bin` of an occupied entry (sparse densification). */
+let bestKey: Int32Array = new Int32Array(DEFAULT_NUM_PERM);
 
 /**
  * The b-bit (8-bit) MinHash signature of `text`: byte `i` is the low 8 bits of a per-bin mix of bin
  * `i`'s minimum over the text's {@link shingles} (bin `i` borrows another bin's minimum when no shingle
- * fell into it, see the module comment). A text without shingles (empty) gets all 0xFF. Small
- * signatures are views into a shared slab (`byteOffset` may be non-zero; the bytes are the caller's).
+ * fell into it, see the module comment). A text without shingles (empty) gets all 0xFF.
  */
 export function minhashSignature(text: string, numPerm: number = DEFAULT_NUM_PERM): Uint8Array {
   assertInteger('numPerm', numPerm, 1, MAX_NUM_PERM);
   const n = fillShingles(text);
-  const out = allocSignature(numPerm);
+  const out = new Uint8Array(numPerm);
   if (n === 0) return out.fill(0xff);
   ensureMix(numPerm);
   if (binMin.length < numPerm) {
     binMin = new Int32Array(numPerm);
     binFull = new Uint8Array(numPerm);
     occupied = new Int32Array(numPerm);
+    bestKey = new Int32Array(numPerm);
   }
   const mins = binMin;
   const full = binFull;
@@ -289,47 +298,82 @@ export function minhashSignature(text: string, numPerm: number = DEFAULT_NUM_PER
     }
     return out;
   }
-  // Optimal densification: bin i takes the minimum of the first occupied bin in its own sequence
-  // i, p(i, 0), ..., p(i, 7), then every bin by increasing priority(i, ·). The sequences depend only on
-  // i, never on the text, and are independent across bins. The first ROW entries are tested without
-  // branches (bit j of `m`: entry j is occupied); the priority order, needed only when few bins are
-  // occupied, costs one hash per occupied bin.
+  // Optimal densification: bin i takes the minimum of the first occupied bin in its own sequence: its
+  // probe row (i itself, then 31 pseudo-random bins), then every bin by increasing priority(i, ·). The
+  // sequences depend only on i, never on the text, and are independent across bins.
   if (filled === 1) {
-    // Every sequence ends up at the only occupied bin.
+    // Every sequence ends at the only occupied bin.
     const v = mins[occ[0] as number] as number;
     for (let i = 0; i < numPerm; i++) out[i] = fmix32((Math.imul(v, a[i] as number) + (b[i] as number)) | 0);
     return out;
   }
-  const table = probeTable(numPerm);
+  const { rows, inverseStart, inverse } = probes(numPerm);
+  if (filled * 10 <= numPerm) {
+    // Few occupied bins: find each row's first occupied entry from the occupied bins' side.
+    const best = bestKey;
+    best.fill(NO_KEY, 0, numPerm);
+    for (let q = 0; q < filled; q++) {
+      const bin = occ[q] as number;
+      const end = inverseStart[bin + 1] as number;
+      for (let j = inverseStart[bin] as number; j < end; j++) {
+        const e = inverse[j] as number;
+        const row = e >>> ROW_SHIFT;
+        const key = ((e & (ROW - 1)) << 12) | bin;
+        if (key < (best[row] as number)) best[row] = key;
+      }
+    }
+    for (let i = 0; i < numPerm; i++) {
+      const key = best[i] as number;
+      const src = key === NO_KEY ? lastResort(i, filled, numPerm) : key & 0xfff;
+      out[i] = fmix32((Math.imul(mins[src] as number, a[i] as number) + (b[i] as number)) | 0);
+    }
+    return out;
+  }
   for (let i = 0; i < numPerm; i++) {
+    // The first nine entries are tested without branches (bit t of `m`: entry t is occupied).
     const r = i * ROW;
     const m =
       (full[i] as number) |
-      ((full[table[r + 1] as number] as number) << 1) |
-      ((full[table[r + 2] as number] as number) << 2) |
-      ((full[table[r + 3] as number] as number) << 3) |
-      ((full[table[r + 4] as number] as number) << 4) |
-      ((full[table[r + 5] as number] as number) << 5) |
-      ((full[table[r + 6] as number] as number) << 6) |
-      ((full[table[r + 7] as number] as number) << 7) |
-      ((full[table[r + 8] as number] as number) << 8);
+      ((full[rows[r + 1] as number] as number) << 1) |
+      ((full[rows[r + 2] as number] as number) << 2) |
+      ((full[rows[r + 3] as number] as number) << 3) |
+      ((full[rows[r + 4] as number] as number) << 4) |
+      ((full[rows[r + 5] as number] as number) << 5) |
+      ((full[rows[r + 6] as number] as number) << 6) |
+      ((full[rows[r + 7] as number] as number) << 7) |
+      ((full[rows[r + 8] as number] as number) << 8);
     let src: number;
-    if (m !== 0) src = table[r + 31 - Math.clz32(m & -m)] as number;
+    if (m !== 0) src = rows[r + 31 - Math.clz32(m & -m)] as number;
     else {
-      src = occ[0] as number;
-      let best = priority(i, src, numPerm);
-      for (let q = 1; q < filled; q++) {
-        const bin = occ[q] as number;
-        const p = priority(i, bin, numPerm);
-        if (p < best) {
-          best = p;
-          src = bin;
-        }
-      }
+      let t = 9;
+      while (t < ROW && full[rows[r + t] as number] === 0) t++;
+      src = t < ROW ? (rows[r + t] as number) : lastResort(i, filled, numPerm);
     }
     out[i] = fmix32((Math.imul(mins[src] as number, a[i] as number) + (b[i] as number)) | 0);
   }
   return out;
+}
+
+/**
+ * The end of bin `i`'s sequence, reached when none of its probe row is occupied (only likely when few
+ * bins are): the occupied bin with the smallest pseudo-random priority(i, bin), a fixed order of all
+ * bins for each `i` (distinct for distinct `(i, bin)`, since i·numPerm + bin < 2^24 and fmix32 is a
+ * bijection).
+ */
+function lastResort(i: number, filled: number, numPerm: number): number {
+  const occ = occupied;
+  const base = i * numPerm;
+  let src = occ[0] as number;
+  let best = fmix32(Math.imul(base + src, 0x85ebca77) ^ PRIORITY_SEED);
+  for (let q = 1; q < filled; q++) {
+    const bin = occ[q] as number;
+    const p = fmix32(Math.imul(base + bin, 0x85ebca77) ^ PRIORITY_SEED);
+    if (p < best) {
+      best = p;
+      src = bin;
+    }
+  }
+  return src;
 }
 
 const COLLISION = 1 / 256;
@@ -337,7 +381,9 @@ const COLLISION = 1 / 256;
 /**
  * Estimated Jaccard similarity of the shingle sets behind two signatures. Two different minima agree
  * in their low 8 bits with probability 1/256, so the raw agreement P overestimates J; the estimate is
- * `(P − 1/256) / (1 − 1/256)`, clamped to [0, 1]. Standard error ≈ sqrt(J(1−J)/numPerm).
+ * `(P − 1/256) / (1 − 1/256)`, clamped to [0, 1]. Standard error ≈ sqrt(J(1−J)/numPerm) (measured
+ * with 128 bytes: 0.03-0.045 for texts of 50 or more shingles; up to 0.055 for texts of 5-10
+ * shingles, whose union's shingles sometimes share a bin).
  */
 export function estimateJaccard(sigA: Uint8Array, sigB: Uint8Array): number {
   if (sigA.length !== sigB.length || sigA.length === 0) {
