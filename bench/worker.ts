@@ -100,6 +100,7 @@ async function pipeline(file: string, outDir: string, parallel: boolean): Promis
         ? () => fileLines(join(outDir, `part-${part.index}.quarantine.jsonl`))
         : undefined,
       lines: stats.lines,
+      records: stats.good,
     })),
     { purpose: 'finetune', validationRatio: 0.1, nearDuplicateThreshold: 0.8 },
     (name) => {

@@ -53,6 +53,7 @@ export function makeHandler(deps: FinalizeDeps) {
           staging: lines(part.staging),
           quarantine: part.quarantine ? lines(part.quarantine) : undefined,
           lines: part.lines,
+          records: part.good,
         })),
         {
           purpose: dataset.purpose,

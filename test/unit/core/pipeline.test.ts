@@ -40,6 +40,7 @@ async function run(file: Buffer, partSize: number, chunkSize = 64) {
         yield* s.quarantine.lines;
       },
       lines: s.stats.lines,
+      records: s.stats.good,
     })),
     { purpose: 'finetune', validationRatio: 0.3, nearDuplicateThreshold: 0.8 },
     (name) => {

@@ -2,7 +2,7 @@
  * Exact and near-duplicate detection (MinHash + LSH) in compact typed-array structures: no JS object
  * or string is kept per record, so millions of records fit in a Lambda's memory.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { assertInteger, InvalidArgumentError } from './errors.ts';
 import { agreement, DEFAULT_NUM_PERM, fmix32, jaccardFromAgreement, MAX_NUM_PERM } from './minhash.ts';
 
@@ -11,7 +11,7 @@ import { agreement, DEFAULT_NUM_PERM, fmix32, jaccardFromAgreement, MAX_NUM_PERM
  * (Collision probability among n records ≈ n²/2^65: negligible below billions of records.)
  */
 export function exactHash(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
+  return hash('sha256', text, 'hex').slice(0, 16);
 }
 
 /** Outcome of {@link Deduper.check}. */

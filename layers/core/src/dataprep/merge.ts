@@ -14,6 +14,8 @@ export interface MergeInput {
   readonly quarantine?: (() => AsyncIterable<string>) | undefined;
   /** Lines the part owns, to turn its relative line numbers into absolute ones. */
   readonly lines: number;
+  /** Good records the part staged: sizes the dedupe index up front (no rehashing as it grows). */
+  readonly records?: number | undefined;
 }
 
 export interface MergeStats {
@@ -40,7 +42,11 @@ export async function mergeParts(
   sinkFor: (name: string) => LineSink,
 ): Promise<MergeStats> {
   const split = options.purpose === 'finetune' || options.purpose === 'preference';
-  const deduper = new Deduper({ threshold: options.nearDuplicateThreshold });
+  const expectedRecords = parts.reduce((n, p) => n + (p.records ?? 0), 0);
+  const deduper = new Deduper({
+    threshold: options.nearDuplicateThreshold,
+    ...(expectedRecords > 0 ? { expectedRecords } : {}),
+  });
   const tokens = new TokenStats();
   const duplicates = { exact: 0, near: 0 };
   const splits: Record<string, number> = Object.fromEntries(outputNames(options.purpose).map((n) => [n, 0]));
