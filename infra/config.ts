@@ -66,6 +66,11 @@ export interface DataPrepConfig {
   readonly comprehendPii: boolean;
   /** Memory of the ProcessPart function, in MB. */
   readonly processMemoryMb: number;
+  /**
+   * Memory of the Finalize function, which holds the cross-file dedupe index (about 300 bytes per unique
+   * record): 2048 MB is enough for about 5 million unique records per upload, 4096 MB for about 12 million.
+   */
+  readonly finalizeMemoryMb: number;
 }
 
 /** Observability settings. */
@@ -135,6 +140,7 @@ const PROFILE_DEFAULTS: Record<Profile, Omit<LlmOpsConfig, 'alerts' | 'logRetent
       nearDuplicateThreshold: 0.8,
       comprehendPii: false,
       processMemoryMb: 1024,
+      finalizeMemoryMb: 2048,
     },
     eventArchiveRetentionDays: 7,
     stagingExpirationDays: 7,
@@ -165,6 +171,7 @@ const PROFILE_DEFAULTS: Record<Profile, Omit<LlmOpsConfig, 'alerts' | 'logRetent
       nearDuplicateThreshold: 0.8,
       comprehendPii: false,
       processMemoryMb: 2048,
+      finalizeMemoryMb: 4096,
     },
     eventArchiveRetentionDays: 90,
     stagingExpirationDays: 7,
@@ -247,6 +254,7 @@ const ConfigSchema = z
       nearDuplicateThreshold: z.number().gt(0).max(1),
       comprehendPii: z.boolean(),
       processMemoryMb: positiveInt.min(128).max(10_240),
+      finalizeMemoryMb: positiveInt.min(128).max(10_240),
     }),
     eventArchiveRetentionDays: positiveInt,
     stagingExpirationDays: positiveInt,

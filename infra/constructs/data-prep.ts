@@ -150,7 +150,7 @@ export class DataPrep extends Construct {
       entry: 'functions/dataprep/finalize.ts',
       description:
         'DataPrep Finalize: merges parts, dedupes across parts, splits train/validation, writes the manifest',
-      memorySize: 2048,
+      memorySize: dp.finalizeMemoryMb,
       timeout: Duration.minutes(15),
     })
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', STAGING_PREFIX)

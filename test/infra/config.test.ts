@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       nearDuplicateThreshold: 0.8,
       comprehendPii: false,
       processMemoryMb: 1024,
+      finalizeMemoryMb: 2048,
     });
     expect(config.eventArchiveRetentionDays).toBe(7);
     expect(config.stagingExpirationDays).toBe(7);
@@ -48,6 +49,7 @@ describe('loadConfig', () => {
     });
     expect(config.dataPrep.maxConcurrency).toBe(16);
     expect(config.dataPrep.processMemoryMb).toBe(2048);
+    expect(config.dataPrep.finalizeMemoryMb).toBe(4096);
     expect(config.dataPrep.comprehendPii).toBe(false);
     expect(config.eventArchiveRetentionDays).toBe(90);
     expect(config.observability).toMatchObject({

@@ -400,7 +400,7 @@ describe('functions', () => {
     expect(process.MemorySize).toBe(p === 'dev' ? 1024 : 2048);
     expect(process.Timeout).toBe(900);
     const finalize = props(functionByEntry(s.json, 'functions/dataprep/finalize.ts')[1]);
-    expect(finalize.MemorySize).toBe(2048);
+    expect(finalize.MemorySize).toBe(p === 'dev' ? 2048 : 4096);
     expect(finalize.Timeout).toBe(900);
   });
 });

@@ -19,7 +19,10 @@ const failWith = (error: unknown) =>
 
 describe('withObservability error mapping', () => {
   it('turns AWS throttling into TransientError, which the state machines retry', async () => {
-    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+    const throttled = Object.assign(new Error('Rate exceeded'), {
+      name: 'ThrottlingException',
+      $metadata: { httpStatusCode: 400 },
+    });
     const error = await failWith(throttled)({}, context).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).name).toBe('TransientError');
@@ -27,7 +30,10 @@ describe('withObservability error mapping', () => {
   });
 
   it('treats AWS 5xx responses as transient', async () => {
-    const unavailable = Object.assign(new Error('We encountered an internal error'), { name: 'InternalError', $metadata: { httpStatusCode: 503 } });
+    const unavailable = Object.assign(new Error('We encountered an internal error'), {
+      name: 'InternalError',
+      $metadata: { httpStatusCode: 503 },
+    });
     await expect(failWith(unavailable)({}, context)).rejects.toBeInstanceOf(TransientError);
   });
 
