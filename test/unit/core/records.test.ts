@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
+  fastParseRecord,
   formatZodIssues,
   isPurpose,
   PURPOSES,
@@ -229,5 +230,86 @@ describe('formatZodIssues', () => {
         'u: expected string, got boolean; n: must be >= 3; s: must have at most 2 characters; l: must have at least 2 items',
       );
     }
+  });
+});
+
+describe('fastParseRecord', () => {
+  const cases: Array<[Purpose, unknown]> = [
+    [
+      'finetune',
+      {
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+    ],
+    [
+      'finetune',
+      {
+        messages: [
+          { content: 'q', role: 'user' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+    ],
+    [
+      'finetune',
+      {
+        messages: [
+          { role: 'assistant', content: 'a' },
+          { role: 'user', content: 'q' },
+        ],
+      },
+    ],
+    [
+      'finetune',
+      {
+        messages: [
+          { role: 'user', content: '' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+    ],
+    [
+      'finetune',
+      {
+        messages: [
+          { role: 'user', content: 'q', x: 1 },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+    ],
+    [
+      'finetune',
+      {
+        messages: [
+          { role: 'bot', content: 'q' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+    ],
+    ['finetune', { messages: [], prompt: 'p' }],
+    ['finetune', { prompt: 'p', completion: 'c' }],
+    ['finetune', { prompt: 'p', completion: '' }],
+    ['finetune', { prompt: 'p', extra: 'c' }],
+    ['preference', { rejected: 'r', chosen: 'c', prompt: 'p' }],
+    ['preference', { rejected: 'c', chosen: 'c', prompt: 'p' }],
+    ['preference', { rejected: 'r', chosen: 'c', prompt: 'p', id: 'x' }],
+    ['rag', { text: 't' }],
+    ['golden', { input: 'i' }],
+  ];
+
+  it('returns what the schema returns for valid records, and undefined where the schema must decide', () => {
+    let fast = 0;
+    for (const [purpose, value] of cases) {
+      const got = fastParseRecord(purpose, structuredClone(value) as object);
+      if (got === undefined) continue;
+      fast++;
+      const expected = recordSchemas[purpose].safeParse(structuredClone(value));
+      expect(expected.success).toBe(true);
+      expect(JSON.stringify(got)).toBe(JSON.stringify(expected.data));
+    }
+    expect(fast).toBe(4);
   });
 });

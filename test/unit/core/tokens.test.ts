@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { countTokens as libraryCount } from 'gpt-tokenizer/encoding/o200k_base';
 import { describe, expect, it } from 'vitest';
 import { countTokens, TOKENIZER, TokenStats } from '../../../layers/core/src/dataprep/tokens.ts';
 
@@ -13,6 +14,27 @@ describe('countTokens', () => {
     expect(countTokens('')).toBe(0);
     expect(countTokens('hello world')).toBe(2);
     expect(countTokens('The quick brown fox jumps over the lazy dog.')).toBe(10);
+  });
+
+  it('matches gpt-tokenizer exactly on ASCII text (the fast pre-tokenizer path) (property)', () => {
+    const asText = { disallowedSpecial: new Set<string>() };
+    const chars = [...'aZsSdtlLvVeErRmM\'0159 \t\n\r\v\f/.!-<|>_"\\~'].concat(['\u0000', '\u001f', '\u007f']);
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...chars), { maxLength: 40 }), (parts) => {
+        const text = parts.join('');
+        expect(countTokens(text)).toBe(libraryCount(text, asText));
+      }),
+      { numRuns: 3000 },
+    );
+    for (const text of [
+      "don't  stop\n\n  now",
+      "HTMLParser's 12345 a//b\r\n",
+      '   x',
+      'a \n ',
+      '<|endoftext|>',
+    ]) {
+      expect(countTokens(text)).toBe(libraryCount(text, asText));
+    }
   });
 
   it('counts special-token text as plain text instead of throwing', () => {

@@ -160,9 +160,10 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
   if (t.includes('earer')) t = replaceValue(t, BEARER, 'SECRET', c);
 
   // AWS keys.
-  if (AWS_ACCESS_KEY_HINT.test(t)) t = replaceAll(t, AWS_ACCESS_KEY, 'AWS_ACCESS_KEY', c);
-  if (t.length >= 40) {
-    if (/secret/i.test(t)) t = replaceValue(t, AWS_SECRET_ASSIGNED, 'AWS_SECRET_KEY', c);
+  if (t.includes('A') && AWS_ACCESS_KEY_HINT.test(t)) t = replaceAll(t, AWS_ACCESS_KEY, 'AWS_ACCESS_KEY', c);
+  // Both AWS secret detectors need a 40-character base64 run; the assigned form also needs `:` or `=`.
+  if (t.length >= 40 && hasBase64Run(t, 40)) {
+    if (hasAssignment(t) && /secret/i.test(t)) t = replaceValue(t, AWS_SECRET_ASSIGNED, 'AWS_SECRET_KEY', c);
     if (hasBase64Run(t, 40)) {
       t = t.replace(AWS_SECRET_STANDALONE, (m) => {
         if (!looksRandom(m)) return m;
@@ -172,8 +173,8 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
     }
   }
 
-  // Key/value assignments.
-  if (ASSIGNMENT_HINT.test(t)) {
+  // Key/value assignments (every match holds a `:` or `=`).
+  if (hasAssignment(t) && ASSIGNMENT_HINT.test(t)) {
     t = t.replace(ASSIGNMENT, (m, key: string, dq?: string, sq?: string, bare?: string) => {
       // Already redacted (by an earlier detector or an earlier pass).
       if (PLACEHOLDER.test(dq ?? sq ?? bare ?? '')) return m;
@@ -221,6 +222,11 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
   return { text: t, counts: c };
 }
 
+/** Whether `text` holds a `:` or `=`, which every key/value assignment match needs. */
+function hasAssignment(text: string): boolean {
+  return text.includes('=') || text.includes(':');
+}
+
 function replaceAll(text: string, re: RegExp, kind: PiiKind, counts: Record<PiiKind, number>): string {
   const placeholder = PII_PLACEHOLDERS[kind];
   return text.replace(re, () => {
@@ -257,26 +263,47 @@ function cardLike(m: string): boolean {
   return first >= 2 && first <= 6 && luhnValid(m);
 }
 
+/** 1 for the characters of [A-Za-z0-9/+]. */
+const BASE64_CHAR = new Uint8Array(128);
+for (let ch = 0; ch < 128; ch++) {
+  if ((ch >= 97 && ch <= 122) || (ch >= 65 && ch <= 90) || (ch >= 47 && ch <= 57) || ch === 43)
+    BASE64_CHAR[ch] = 1;
+}
+
+function isBase64Char(ch: number): boolean {
+  return ch < 128 && BASE64_CHAR[ch] === 1;
+}
+
 /**
- * Whether a 40-character token looks like a random base64 secret: upper case, lower case and digits
- * all present, and at least 22 distinct characters (a random 40-character base64 string has about 29, and
- * fewer than 22 in 0.03% of cases;
- * paths, words and hex digests have far fewer or lack a class).
+ * Whether `s` holds at least `min` consecutive characters of [A-Za-z0-9/+]. Skips ahead: a run of
+ * `min` ending at or after `end` must include `end`, so one character outside the class rules out
+ * every window that contains it.
  */
-/** Whether `s` holds at least `min` consecutive characters of [A-Za-z0-9/+]. */
 function hasBase64Run(s: string, min: number): boolean {
-  let run = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 47 && c <= 57) || c === 43) {
-      if (++run >= min) return true;
-    } else run = 0;
+  let end = min - 1;
+  while (end < s.length) {
+    if (!isBase64Char(s.charCodeAt(end))) {
+      end += min;
+      continue;
+    }
+    // Scan back from `end` for a character outside the class within the window.
+    let q = end - 1;
+    const start = end - min + 1;
+    while (q >= start && isBase64Char(s.charCodeAt(q))) q--;
+    if (q < start) return true;
+    end = q + min;
   }
   return false;
 }
 
 const SEEN = new Uint8Array(128);
 
+/**
+ * Whether a 40-character token looks like a random base64 secret: upper case, lower case and digits
+ * all present, and at least 22 distinct characters (a random 40-character base64 string has about 29, and
+ * fewer than 22 in 0.03% of cases;
+ * paths, words and hex digests have far fewer or lack a class).
+ */
 function looksRandom(s: string): boolean {
   let upper = 0;
   let lower = 0;

@@ -9,7 +9,7 @@ import { isOversize, type OversizeLine, type RawLine } from './lines.ts';
 import { minhashSignature } from './minhash.ts';
 import { normalizeText } from './normalize.ts';
 import { emptyPiiCounts, PII_KINDS, type PiiKind, redactPii } from './pii.ts';
-import { formatZodIssues, PURPOSES, type Purpose, recordSchemas } from './records.ts';
+import { fastParseRecord, formatZodIssues, PURPOSES, type Purpose, recordSchemas } from './records.ts';
 import { countTokens } from './tokens.ts';
 
 /** Options for {@link processLine}. */
@@ -155,11 +155,14 @@ export function processLine(
   const schema = recordSchemas[opts.purpose];
   if (!schema)
     throw new InvalidArgumentError('opts.purpose', `must be one of ${PURPOSES.join('|')}`, opts.purpose);
-  const result = schema.safeParse(parsed);
-  if (!result.success) return bad('SCHEMA', formatZodIssues(result.error));
-
-  // The parsed object is ours alone (fresh from JSON.parse, or zod's copy of it): edit it in place.
-  const record = result.data as Record<string, unknown>;
+  // Well-formed records skip zod (same result); anything else gets the schema and its messages.
+  let record = fastParseRecord(opts.purpose, parsed);
+  if (record === undefined) {
+    const result = schema.safeParse(parsed);
+    if (!result.success) return bad('SCHEMA', formatZodIssues(result.error));
+    // The parsed object is ours alone (fresh from JSON.parse, or zod's copy of it): edit it in place.
+    record = result.data as Record<string, unknown>;
+  }
   const fields = textFields(opts.purpose, record);
 
   // Normalize every field first, so that an EMPTY_TEXT record costs no redaction.

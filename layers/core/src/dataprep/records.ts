@@ -257,3 +257,56 @@ function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return 'record';
   return path.map((p) => String(p)).join('.');
 }
+
+/**
+ * A fast path for the common well-formed records: the value that `recordSchemas[purpose].safeParse`
+ * would return as `data` when `value` (fresh from `JSON.parse`) is certainly valid, or `undefined`
+ * when it is not or may not be, in which case the caller runs the schema (which also writes the
+ * error messages). Covers `finetune` (both forms; the schema returns the value itself) and
+ * `preference` (a new object in schema key order); other purposes always return `undefined`.
+ */
+export function fastParseRecord(purpose: Purpose, value: object): Record<string, unknown> | undefined {
+  const record = value as Record<string, unknown>;
+  if (purpose === 'finetune') {
+    const keys = Object.keys(record);
+    if ('messages' in record) {
+      return keys.length === 1 && keys[0] === 'messages' && validChat(record.messages) ? record : undefined;
+    }
+    return keys.length === 2 && nonEmpty(record.prompt) && nonEmpty(record.completion) ? record : undefined;
+  }
+  if (purpose === 'preference') {
+    const { prompt, chosen, rejected } = record;
+    if (
+      Object.keys(record).length === 3 &&
+      nonEmpty(prompt) &&
+      nonEmpty(chosen) &&
+      nonEmpty(rejected) &&
+      chosen !== rejected
+    ) {
+      return { prompt, chosen, rejected };
+    }
+  }
+  return undefined;
+}
+
+function nonEmpty(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+/** Whether `messages` certainly passes `chatRecordSchema.messages`. */
+function validChat(messages: unknown): boolean {
+  if (!Array.isArray(messages) || messages.length === 0) return false;
+  let user = false;
+  let assistant = false;
+  let role: unknown;
+  for (const message of messages as unknown[]) {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return false;
+    const m = message as Record<string, unknown>;
+    if (Object.keys(m).length !== 2 || !nonEmpty(m.content)) return false;
+    role = m.role;
+    if (role === 'user') user = true;
+    else if (role === 'assistant') assistant = true;
+    else if (role !== 'system') return false;
+  }
+  return user && assistant && role === 'assistant';
+}
