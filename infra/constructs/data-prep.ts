@@ -71,6 +71,8 @@ export class DataPrep extends Construct {
   public readonly processPartFunction: LlmOpsFunction;
   public readonly finalizeFunction: LlmOpsFunction;
   public readonly registerFunction: LlmOpsFunction;
+  /** Releases the claim of a run that failed after Plan, so the same upload can be processed again. */
+  public readonly releaseClaimFunction: LlmOpsFunction;
   public readonly pipeline: PipelineStateMachine;
   public readonly stateMachine: sfn.StateMachine;
   /** Default-bus rule: raw upload → state machine. */
@@ -145,6 +147,13 @@ export class DataPrep extends Construct {
       );
     }
 
+    this.releaseClaimFunction = new LlmOpsFunction(this, 'ReleaseClaimFunction', {
+      ...common,
+      entry: 'functions/dataprep/release-claim.ts',
+      description:
+        'DataPrep ReleaseClaim: marks a failed run so a redelivery of its upload is processed again',
+    }).bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI]);
+
     this.finalizeFunction = new LlmOpsFunction(this, 'FinalizeFunction', {
       ...common,
       entry: 'functions/dataprep/finalize.ts',
@@ -209,15 +218,24 @@ export class DataPrep extends Construct {
       event: sfn.JsonPath.entirePayload,
       executionName: sfn.JsonPath.executionName,
     });
+    // Once Plan has claimed the upload, any failure releases the claim (so a redelivery or a replay of
+    // the same object version is processed again), then fails the execution with the original error.
+    const failed = new sfn.Fail(steps, 'Failed', {
+      errorPath: '$.failure.Error',
+      causePath: '$.failure.Cause',
+    });
+    const releaseClaim = invoke('ReleaseClaim', this.releaseClaimFunction)
+      .addCatch(failed, { resultPath: '$.releaseFailure' })
+      .next(failed);
+    const finalize = invoke('Finalize', this.finalizeFunction);
+    const register = invoke('Register', this.registerFunction);
+    for (const step of [processParts, finalize, register]) {
+      step.addCatch(releaseClaim, { errors: ['States.ALL'], resultPath: '$.failure' });
+    }
     const definition = invoke('Plan', this.planFunction, planPayload).next(
       new sfn.Choice(steps, 'AlreadyProcessed?')
         .when(sfn.Condition.stringEquals('$.status', 'DUPLICATE'), new sfn.Succeed(steps, 'AlreadyProcessed'))
-        .otherwise(
-          processParts
-            .next(invoke('Finalize', this.finalizeFunction))
-            .next(invoke('Register', this.registerFunction))
-            .next(new sfn.Succeed(steps, 'Done')),
-        ),
+        .otherwise(processParts.next(finalize).next(register).next(new sfn.Succeed(steps, 'Done'))),
     );
 
     this.pipeline = new PipelineStateMachine(this, 'Pipeline', {
@@ -238,6 +256,7 @@ export class DataPrep extends Construct {
         this.processPartFunction,
         this.finalizeFunction,
         this.registerFunction,
+        this.releaseClaimFunction,
       ]) {
         const logicalId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
         acknowledge(

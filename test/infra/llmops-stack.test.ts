@@ -130,6 +130,8 @@ describe('DataPrep state machine', () => {
         'Plan',
         'ProcessParts',
         'Register',
+        'ReleaseClaim',
+        'Failed',
       ].sort(),
     );
     expect(def.States.Plan.Next).toBe('AlreadyProcessed?');
@@ -144,6 +146,22 @@ describe('DataPrep state machine', () => {
     expect(def.States.Finalize.Next).toBe('Register');
     expect(def.States.Register.Next).toBe('Done');
     expect(def.States.Done.Type).toBe('Succeed');
+    // After Plan has claimed the upload, every failure releases the claim, then fails with the original error.
+    for (const name of ['ProcessParts', 'Finalize', 'Register']) {
+      expect(def.States[name].Catch, name).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'ReleaseClaim' },
+      ]);
+    }
+    expect(def.States.Plan.Catch).toBeUndefined();
+    expect(def.States.ReleaseClaim.Next).toBe('Failed');
+    expect(def.States.ReleaseClaim.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.releaseFailure', Next: 'Failed' },
+    ]);
+    expect(def.States.Failed).toEqual({
+      Type: 'Fail',
+      ErrorPath: '$.failure.Error',
+      CausePath: '$.failure.Cause',
+    });
   });
 
   it.each(['dev', 'prod'] as const)(
@@ -302,7 +320,7 @@ describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(5);
+    expect(fns).toHaveLength(6);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -348,6 +366,7 @@ describe('functions', () => {
       'functions/dataprep/plan.ts',
       'functions/dataprep/process-part.ts',
       'functions/dataprep/register.ts',
+      'functions/dataprep/release-claim.ts',
       'functions/pipeline-failed/handler.ts',
     ]);
     for (const [entry, handler] of entries as [string, string][]) {

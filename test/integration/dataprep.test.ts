@@ -192,6 +192,19 @@ describe('DataPrep on the emulators', () => {
     ]);
     expect(await registry.listVersions('preference', 'broken')).toEqual([]);
     expect(eventsOf('llmops.DatasetReady', key)).toHaveLength(0);
+
+    // The failed run released its claim: a redelivery of the same upload is processed again (and fails
+    // the same way), rather than being taken for a run still in progress.
+    const original = stack.events.find(
+      (e) => e.event['detail-type'] === 'Object Created' && JSON.stringify(e.event.detail).includes(key),
+    );
+    if (!original) throw new Error('the upload was not routed');
+    stack.publish(original.bus, { ...original.event, id: 'redelivered' });
+    await stack.idle();
+    const runs = executionsFor(key);
+    expect(runs).toHaveLength(2);
+    expect(runs[1]?.execution).toMatchObject({ status: 'FAILED', error: 'NoValidRecordsError' });
+    expect(eventsOf('llmops.PipelineFailed', key)).toHaveLength(2);
   });
 
   it('rejects an object outside the known purposes with a named error', async () => {

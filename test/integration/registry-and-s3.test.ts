@@ -95,6 +95,31 @@ describe('DatasetRegistry on dynalite', () => {
     expect((await registry.listByPurpose('rag')).some((v) => v.name === 'c')).toBe(true);
   });
 
+  it('a released claim is taken over at once by the next delivery, keeping its version', async () => {
+    const first = await registry.claimSource(
+      source('raw/rag/e.jsonl'),
+      { name: 'e', purpose: 'rag' },
+      'run-1',
+    );
+    expect(await registry.releaseClaim(source('raw/rag/e.jsonl'), 'other-run', 'not mine')).toBe(false);
+    expect(await registry.releaseClaim(source('raw/rag/e.jsonl'), 'run-1', 'NoValidRecordsError: ...')).toBe(
+      true,
+    );
+    const retry = await registry.claimSource(
+      source('raw/rag/e.jsonl'),
+      { name: 'e', purpose: 'rag' },
+      'run-2',
+    );
+    expect(first).toEqual({ status: 'NEW', version: 1 });
+    expect(retry).toEqual({ status: 'NEW', version: 1 });
+    const again = await registry.claimSource(
+      source('raw/rag/e.jsonl'),
+      { name: 'e', purpose: 'rag' },
+      'run-3',
+    );
+    expect(again).toMatchObject({ status: 'DUPLICATE', state: 'IN_PROGRESS', runId: 'run-2' });
+  });
+
   it('a claim whose run died is taken over after its lease, keeping its version', async () => {
     const shortLease = new DatasetRegistry(
       DynamoDBDocumentClient.from(dynamo),

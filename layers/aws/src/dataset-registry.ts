@@ -95,22 +95,24 @@ export class DatasetRegistry {
           return { status: 'DUPLICATE', version, state: 'REGISTERED', runId: String(existing.runId) };
         }
         const claimedAt = Date.parse(String(existing.claimedAt));
-        if (existing.runId === runId) return { status: 'NEW', version };
-        if (now.getTime() - claimedAt < this.leaseMs) {
+        if (existing.runId === runId && existing.state === 'PENDING') return { status: 'NEW', version };
+        if (existing.state === 'PENDING' && now.getTime() - claimedAt < this.leaseMs) {
           return { status: 'DUPLICATE', version, state: 'IN_PROGRESS', runId: String(existing.runId) };
         }
+        // A FAILED claim (its run released it) or an expired one (its run died) is taken over.
         try {
           await this.doc.send(
             new UpdateCommand({
               TableName: this.tableName,
               Key: key,
-              UpdateExpression: 'SET runId = :run, claimedAt = :now',
-              ConditionExpression: 'claimedAt = :old AND #state = :pending',
+              UpdateExpression: 'SET runId = :run, claimedAt = :now, #state = :pending',
+              ConditionExpression: 'claimedAt = :old AND #state = :seen',
               ExpressionAttributeNames: { '#state': 'state' },
               ExpressionAttributeValues: {
                 ':run': runId,
                 ':now': now.toISOString(),
                 ':old': existing.claimedAt,
+                ':seen': existing.state,
                 ':pending': 'PENDING',
               },
             }),
@@ -209,6 +211,36 @@ export class DatasetRegistry {
       }),
     );
     return outcome;
+  }
+
+  /**
+   * Marks the claim of a failed run as FAILED, so the next delivery of the same object version is
+   * processed again (with the same version number). Only the run that holds the claim can release it;
+   * returns false when it no longer does (another run took over, or the version was registered).
+   */
+  async releaseClaim(source: SourceKey, runId: string, reason: string, now = new Date()): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: sourcePk(source), sk: sourceSk(source) },
+          UpdateExpression: 'SET #state = :failed, failedAt = :now, failure = :reason',
+          ConditionExpression: 'runId = :run AND #state = :pending',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':failed': 'FAILED',
+            ':now': now.toISOString(),
+            ':reason': reason.slice(0, 1000),
+            ':run': runId,
+            ':pending': 'PENDING',
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   async getVersion(purpose: string, name: string, version: number): Promise<DatasetVersionItem | undefined> {
