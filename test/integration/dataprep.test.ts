@@ -55,6 +55,18 @@ const executionsFor = (key: string) =>
     (d) => (d.execution?.input as { detail?: { object?: { key?: string } } })?.detail?.object?.key === key,
   );
 
+/** Delivers the first "Object Created" event of a key again (at-least-once delivery, archive replay). */
+async function redeliver(key: string, id: string): Promise<void> {
+  const original = stack.events.find(
+    (e) =>
+      e.event['detail-type'] === 'Object Created' &&
+      JSON.stringify(e.event.detail).includes(`"key":"${key}"`),
+  );
+  if (!original) throw new Error(`no Object Created event was routed for ${key}`);
+  stack.publish(original.bus, { ...original.event, id });
+  await stack.idle();
+}
+
 const chat = (user: string, assistant: string) =>
   JSON.stringify({
     messages: [
@@ -133,12 +145,7 @@ describe('DataPrep on the emulators', () => {
 
   it('a redelivered event changes nothing', async () => {
     const key = 'raw/finetune/support-chats.jsonl';
-    const original = stack.events.find(
-      (e) => e.event['detail-type'] === 'Object Created' && JSON.stringify(e.event.detail).includes(key),
-    );
-    if (!original) throw new Error('the first upload was not routed');
-    stack.publish(original.bus, { ...original.event, id: 'replayed-from-archive' });
-    await stack.idle();
+    await redeliver(key, 'replayed-from-archive');
     const runs = executionsFor(key);
     expect(runs).toHaveLength(2);
     expect(runs[1]?.execution?.status).toBe('SUCCEEDED');
@@ -195,12 +202,7 @@ describe('DataPrep on the emulators', () => {
 
     // The failed run released its claim: a redelivery of the same upload is processed again (and fails
     // the same way), rather than being taken for a run still in progress.
-    const original = stack.events.find(
-      (e) => e.event['detail-type'] === 'Object Created' && JSON.stringify(e.event.detail).includes(key),
-    );
-    if (!original) throw new Error('the upload was not routed');
-    stack.publish(original.bus, { ...original.event, id: 'redelivered' });
-    await stack.idle();
+    await redeliver(key, 'redelivered');
     const runs = executionsFor(key);
     expect(runs).toHaveLength(2);
     expect(runs[1]?.execution).toMatchObject({ status: 'FAILED', error: 'NoValidRecordsError' });
