@@ -5,8 +5,7 @@ import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { planRanges, splitLines } from '../layers/core/src/dataprep/lines.ts';
 import { mergeParts } from '../layers/core/src/dataprep/merge.ts';
-import { type PartStats, processPart } from '../layers/core/src/dataprep/part.ts';
-import { FileSink } from './file-sink.ts';
+import { FileSink, type PartOutcome, processFileParts, quarantineFile, stagingFile } from './file-parts.ts';
 
 /**
  * One benchmark measurement in a fresh process (so peak RSS belongs to it alone):
@@ -38,40 +37,12 @@ async function plain(file: string, outDir: string): Promise<number> {
   return records;
 }
 
-type PartOutcome = {
-  part: { index: number; start: number; end: number };
-  stats: PartStats;
-  hasQuarantine: boolean;
-};
-
 const PART_SIZE = 32 * 1024 * 1024;
 
-async function sequentialParts(file: string, outDir: string): Promise<PartOutcome[]> {
-  const parts = planRanges(statSync(file).size, { partSize: PART_SIZE, maxParts: 256 });
-  const results: PartOutcome[] = [];
-  for (const part of parts) {
-    const staging = new FileSink(join(outDir, `part-${part.index}.tsv`));
-    let quarantine: FileSink | undefined;
-    const stats = await processPart(
-      createReadStream(file, { start: Math.max(0, part.start - 1), highWaterMark: 1024 * 1024 }),
-      { purpose: 'finetune', maxRecordBytes: 1024 * 1024, start: part.start, end: part.end },
-      {
-        staging,
-        quarantine: () => {
-          quarantine = new FileSink(join(outDir, `part-${part.index}.quarantine.jsonl`));
-          return quarantine;
-        },
-      },
-    );
-    await staging.close();
-    await quarantine?.close();
-    results.push({ part, stats, hasQuarantine: quarantine !== undefined });
-  }
-  return results;
-}
+const planParts = (file: string) => planRanges(statSync(file).size, { partSize: PART_SIZE, maxParts: 256 });
 
 async function parallelParts(file: string, outDir: string): Promise<PartOutcome[]> {
-  const parts = planRanges(statSync(file).size, { partSize: PART_SIZE, maxParts: 256 });
+  const parts = planParts(file);
   const workers = Math.min(availableParallelism(), parts.length);
   const jobs = Array.from({ length: workers }, (_, w) => parts.filter((p) => p.index % workers === w));
   const outcomes = await Promise.all(
@@ -91,14 +62,14 @@ async function parallelParts(file: string, outDir: string): Promise<PartOutcome[
 }
 
 async function pipeline(file: string, outDir: string, parallel: boolean): Promise<number> {
-  const results = parallel ? await parallelParts(file, outDir) : await sequentialParts(file, outDir);
+  const results = parallel
+    ? await parallelParts(file, outDir)
+    : await processFileParts(file, outDir, planParts(file));
   const sinks = new Map<string, FileSink>();
   const merged = await mergeParts(
     results.map(({ part, stats, hasQuarantine }) => ({
-      staging: () => fileLines(join(outDir, `part-${part.index}.tsv`)),
-      quarantine: hasQuarantine
-        ? () => fileLines(join(outDir, `part-${part.index}.quarantine.jsonl`))
-        : undefined,
+      staging: () => fileLines(stagingFile(outDir, part.index)),
+      quarantine: hasQuarantine ? () => fileLines(quarantineFile(outDir, part.index)) : undefined,
       lines: stats.lines,
       records: stats.good,
     })),

@@ -7,7 +7,7 @@ import { envVar, readConfig } from '../../layers/aws/src/config.ts';
 import { NoValidRecordsError } from '../../layers/aws/src/errors.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
 import { readFrom, S3LineWriter, textLines, type WrittenObject } from '../../layers/aws/src/s3-io.ts';
-import { mergeParts, outputNames } from '../../layers/core/src/dataprep/merge.ts';
+import { mergeParts } from '../../layers/core/src/dataprep/merge.ts';
 import { PII_KINDS } from '../../layers/core/src/dataprep/pii.ts';
 import { TOKENIZER } from '../../layers/core/src/dataprep/token-stats.ts';
 import { type FinalizeOutput, finalizeInput, parseInput } from './state.ts';
@@ -35,17 +35,12 @@ export function makeHandler(deps: FinalizeDeps) {
     const parts = [...state.partResults].sort((a, b) => a.index - b.index);
     const writers = new Map<string, S3LineWriter>();
     const writerFor = (name: string) => {
-      let writer = writers.get(name);
-      if (!writer) {
-        writer = new S3LineWriter(deps.s3, deps.curatedBucket, `${outputPrefix}${name}.jsonl`);
-        writers.set(name, writer);
-      }
+      const writer = new S3LineWriter(deps.s3, deps.curatedBucket, `${outputPrefix}${name}.jsonl`);
+      writers.set(name, writer);
       return writer;
     };
-    // The curated files of a purpose always exist, even when empty.
-    for (const name of outputNames(dataset.purpose)) writerFor(name);
     const lines = (location: { bucket: string; key: string }) => () =>
-      textLines(readFrom(deps.s3, { ...location, etag: '' }, 0));
+      textLines(readFrom(deps.s3, location, 0));
 
     try {
       const merged = await mergeParts(

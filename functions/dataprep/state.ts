@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { datasetCounts, s3Location } from '../../events/dataset-ready.ts';
+import { describeIssues } from '../../layers/aws/src/config.ts';
 import { InvalidEventError } from '../../layers/aws/src/errors.ts';
 
 /**
@@ -110,12 +111,7 @@ export type RegisterOutput = z.infer<typeof registerOutput>;
 /** Parses a task's input, turning a schema failure into an error that names the field and the rule. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
   const result = schema.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new InvalidEventError(`Invalid ${what}: ${problems}`);
-  }
+  if (!result.success) throw new InvalidEventError(`Invalid ${what}: ${describeIssues(result.error)}`);
   return result.data;
 }
 

@@ -11,12 +11,14 @@ export function readConfig<S extends z.ZodRawShape>(
 ): z.infer<z.ZodObject<S>> {
   const result = z.object(shape).safeParse(env);
   if (!result.success) {
-    const problems = result.error.issues
-      .map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`)
-      .join('; ');
-    throw new ConfigError(`Invalid function configuration: ${problems}`);
+    throw new ConfigError(`Invalid function configuration: ${describeIssues(result.error, '(env)')}`);
   }
   return result.data;
+}
+
+/** One line naming each failing field path and its rule: `source.etag: is required; parts: ...`. */
+export function describeIssues(error: z.ZodError, root = '(root)'): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || root}: ${issue.message}`).join('; ');
 }
 
 /** Schema helpers for environment variables, which are always strings. */

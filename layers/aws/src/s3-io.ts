@@ -10,10 +10,10 @@ export interface ObjectRef {
   readonly key: string;
   readonly versionId?: string | undefined;
   /**
-   * The ETag as S3 reports it, without quotes (multipart ETags `<md5>-<parts>` are fine). Empty for
+   * The ETag as S3 reports it, without quotes (multipart ETags `<md5>-<parts>` are fine). Omitted for
    * objects the project wrote itself, which need no overwrite guard.
    */
-  readonly etag: string;
+  readonly etag?: string | undefined;
 }
 
 export const stripQuotes = (etag: string): string => etag.replace(/^"+|"+$/g, '');

@@ -35,6 +35,8 @@ export const outputNames = (purpose: Purpose): string[] =>
  * Merges staged parts in order: drops exact and near duplicates across the whole upload (first
  * occurrence wins), assigns train/validation deterministically for finetune and preference data, and
  * renumbers quarantined lines to absolute line numbers (written to the `quarantine` sink).
+ * `sinkFor` is called once per output name: at the start for each of {@link outputNames} (so those
+ * files exist even when empty), and on first use for `quarantine`. The caller owns and closes the sinks.
  */
 export async function mergeParts(
   parts: readonly MergeInput[],
@@ -50,7 +52,7 @@ export async function mergeParts(
   const tokens = new TokenStats();
   const duplicates = { exact: 0, near: 0 };
   const splits: Record<string, number> = Object.fromEntries(outputNames(options.purpose).map((n) => [n, 0]));
-  const sinks = new Map<string, LineSink>();
+  const sinks = new Map<string, LineSink>(outputNames(options.purpose).map((name) => [name, sinkFor(name)]));
   const sink = (name: string) => {
     let s = sinks.get(name);
     if (!s) {

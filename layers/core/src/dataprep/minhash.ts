@@ -79,8 +79,9 @@ function fillShingles(text: string): number {
   const bounds = [0, 0, 0, 0, 0, 0];
   let h = 0;
   let start = -1;
-  for (let i = 0; i < len; i++) {
-    const c = s.charCodeAt(i);
+  // One step past the end (a separator there) closes the last word.
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? s.charCodeAt(i) : 0x20;
     let word: boolean;
     let pair = false;
     if (c < 0xd800 || c > 0xdfff) {
@@ -112,18 +113,6 @@ function fillShingles(text: string): number {
       words++;
       start = -1;
     }
-  }
-  if (start >= 0) {
-    if (words === wh.length) {
-      wordHashes = grow(wh);
-      wh = wordHashes;
-    }
-    wh[words] = h;
-    if (words < 3) {
-      bounds[2 * words] = start;
-      bounds[2 * words + 1] = len;
-    }
-    words++;
   }
   let n = 0;
   if (words >= 3) {
