@@ -1,14 +1,15 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigError } from './errors.ts';
 
 /**
  * Reads and validates environment variables once (call at module scope, i.e. at cold start).
- * Fails fast with an error naming every missing or malformed variable.
+ * Fails fast with an error naming every missing or malformed variable. Written with `zod/mini` so that
+ * it costs API handlers a few KiB of bundle rather than the whole of zod.
  */
-export function readConfig<S extends z.ZodRawShape>(
+export function readConfig<S extends z.core.$ZodLooseShape>(
   shape: S,
   env: NodeJS.ProcessEnv = process.env,
-): z.infer<z.ZodObject<S>> {
+): z.infer<z.ZodMiniObject<S>> {
   const result = z.object(shape).safeParse(env);
   if (!result.success) {
     throw new ConfigError(`Invalid function configuration: ${describeIssues(result.error, '(env)')}`);
@@ -17,32 +18,45 @@ export function readConfig<S extends z.ZodRawShape>(
 }
 
 /** One line naming each failing field path and its rule: `source.etag: is required; parts: ...`. */
-export function describeIssues(error: z.ZodError, root = '(root)'): string {
+export function describeIssues(error: z.core.$ZodError, root = '(root)'): string {
   return error.issues.map((issue) => `${issue.path.join('.') || root}: ${issue.message}`).join('; ');
 }
 
+const required = { error: 'is required' };
+
 /** Schema helpers for environment variables, which are always strings. */
 export const envVar = {
-  string: () => z.string({ error: 'is required' }).min(1, { error: 'must not be empty' }),
+  string: () => z.string(required).check(z.minLength(1, { error: 'must not be empty' })),
   int: (min = 0) =>
-    z
-      .string({ error: 'is required' })
-      .regex(/^\d+$/, { error: 'must be a whole number' })
-      .transform(Number)
-      .pipe(z.number().int().min(min)),
+    z.pipe(
+      z.string(required).check(z.regex(/^\d+$/, { error: 'must be a whole number' })),
+      z.pipe(
+        z.transform(Number),
+        z.number().check(z.minimum(min, { error: `must be at least ${min}` })),
+      ),
+    ),
   ratio: () =>
-    z
-      .string({ error: 'is required' })
-      .transform(Number)
-      .pipe(
+    z.pipe(
+      z.string(required),
+      z.pipe(
+        z.transform(Number),
         z
           .number({ error: 'must be a number' })
-          .min(0, { error: 'must be between 0 and 1' })
-          .max(1, { error: 'must be between 0 and 1' }),
+          .check(
+            z.minimum(0, { error: 'must be between 0 and 1' }),
+            z.maximum(1, { error: 'must be between 0 and 1' }),
+          ),
       ),
+    ),
   bool: (defaultValue: boolean) =>
-    z
-      .enum(['true', 'false'], { error: "must be 'true' or 'false'" })
-      .optional()
-      .transform((v) => (v === undefined ? defaultValue : v === 'true')),
+    z.pipe(
+      z.optional(z.enum(['true', 'false'], { error: "must be 'true' or 'false'" })),
+      z.transform((v: 'true' | 'false' | undefined) => (v === undefined ? defaultValue : v === 'true')),
+    ),
+  /** Optional string: absent or empty is `undefined`. */
+  optionalString: () =>
+    z.pipe(
+      z.optional(z.string()),
+      z.transform((v: string | undefined) => (v === undefined || v === '' ? undefined : v)),
+    ),
 };

@@ -1,24 +1,20 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { LlmOpsError, TransientError } from './errors.ts';
+import { logger, metrics } from './logging.ts';
+
+export { logger, metrics };
 
 /**
- * The one observability module: a shared Logger, Metrics and Tracer (service name from
- * POWERTOOLS_SERVICE_NAME, namespace from POWERTOOLS_METRICS_NAMESPACE), and the middleware stack every
- * handler uses. Outside Lambda the tracer is off by itself; the local runner turns metrics off with
- * POWERTOOLS_METRICS_DISABLED.
+ * The one observability module for event-driven handlers: the shared Logger and Metrics (from
+ * `logging.ts`), the Tracer, and the middleware stack every such handler uses. Outside Lambda the tracer
+ * is off by itself; the local runner turns metrics off with POWERTOOLS_METRICS_DISABLED. API handlers use
+ * `http.ts` instead, which keeps the tracer out of their bundles (Lambda active tracing still traces them).
  */
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops' });
-export const metrics = new Metrics({
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LLMOps',
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops',
-});
 export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops' });
 
 const TRANSIENT_AWS_ERRORS = new Set([

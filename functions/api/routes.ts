@@ -1,0 +1,148 @@
+import type * as z from 'zod/mini';
+import {
+  chatRequest,
+  chatResponse,
+  createPromptVersionRequest,
+  labelResponse,
+  modelList,
+  moveLabelRequest,
+  promptVersionList,
+  promptVersionResponse,
+  putModelRequest,
+  selectModelRequest,
+  selectModelResponse,
+} from './schemas.ts';
+
+/**
+ * Every route of the HTTPS API, in one table. The CDK construct builds the REST API from it (methods,
+ * auth, request models, validators), the local server serves what the synthesized template says, and
+ * the OpenAPI document is generated from it.
+ */
+
+/** The Lambda function that serves a route: one module per group, `functions/api/<fn>.ts`. */
+export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'openapi';
+
+/**
+ * `apiKey`: app routes, called with an API key (`x-api-key`) under a usage plan.
+ * `iam`: admin routes (prompt writes, label moves, catalog edits), SigV4-signed by an IAM principal.
+ */
+export type ApiAuth = 'apiKey' | 'iam';
+
+export interface ApiRoute {
+  readonly method: 'GET' | 'POST' | 'PUT';
+  /** API Gateway path with `{param}` placeholders. */
+  readonly path: string;
+  readonly fn: ApiFunctionName;
+  readonly auth: ApiAuth;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly requestBody?: z.ZodMiniType;
+  /** Query-string parameters the route accepts (all optional). */
+  readonly query?: readonly string[];
+  readonly successStatus: 200 | 201;
+  /** The success body's schema (absent: the OpenAPI document itself). */
+  readonly response?: z.ZodMiniType;
+  /** Served through Lambda response streaming (server-sent events when the body asks for `stream`). */
+  readonly streaming?: boolean;
+}
+
+export const API_ROUTES: readonly ApiRoute[] = [
+  {
+    method: 'POST',
+    path: '/v1/chat',
+    fn: 'chat',
+    auth: 'apiKey',
+    operationId: 'chat',
+    summary: 'Render a prompt, call its model and answer (JSON, or server-sent events with stream: true)',
+    requestBody: chatRequest,
+    successStatus: 200,
+    response: chatResponse,
+    streaming: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/models',
+    fn: 'models',
+    auth: 'apiKey',
+    operationId: 'listModels',
+    summary: 'List the model catalog',
+    query: ['kind', 'status'],
+    successStatus: 200,
+    response: modelList,
+  },
+  {
+    method: 'POST',
+    path: '/v1/models/select',
+    fn: 'models',
+    auth: 'apiKey',
+    operationId: 'selectModel',
+    summary: 'Pick the cheapest active model that meets the constraints',
+    requestBody: selectModelRequest,
+    successStatus: 200,
+    response: selectModelResponse,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/models/{id}',
+    fn: 'models',
+    auth: 'iam',
+    operationId: 'putModel',
+    summary: 'Create or replace a catalog entry (admin)',
+    requestBody: putModelRequest,
+    successStatus: 200,
+    response: selectModelResponse.shape.model,
+  },
+  {
+    method: 'POST',
+    path: '/v1/prompts/{name}/versions',
+    fn: 'prompts',
+    auth: 'iam',
+    operationId: 'createPromptVersion',
+    summary: 'Create the next immutable version of a prompt (admin)',
+    requestBody: createPromptVersionRequest,
+    successStatus: 201,
+    response: promptVersionResponse,
+  },
+  {
+    method: 'GET',
+    path: '/v1/prompts/{name}',
+    fn: 'prompts',
+    auth: 'apiKey',
+    operationId: 'getPrompt',
+    summary: 'Read a prompt version by label (default production) or number',
+    query: ['label', 'version'],
+    successStatus: 200,
+    response: promptVersionResponse,
+  },
+  {
+    method: 'GET',
+    path: '/v1/prompts/{name}/versions',
+    fn: 'prompts',
+    auth: 'apiKey',
+    operationId: 'listPromptVersions',
+    summary: 'List the versions of a prompt and where its labels point',
+    query: ['limit', 'nextToken'],
+    successStatus: 200,
+    response: promptVersionList,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/prompts/{name}/labels/{label}',
+    fn: 'prompts',
+    auth: 'iam',
+    operationId: 'movePromptLabel',
+    summary: 'Point a label at a version: promotion and rollback (admin)',
+    requestBody: moveLabelRequest,
+    successStatus: 200,
+    response: labelResponse,
+  },
+  {
+    method: 'GET',
+    path: '/v1/openapi.json',
+    fn: 'openapi',
+    auth: 'apiKey',
+    operationId: 'getOpenApi',
+    summary: 'This API as an OpenAPI 3 document',
+    successStatus: 200,
+  },
+];

@@ -1,0 +1,137 @@
+import * as z from 'zod/mini';
+import { catalogModel, modelFeature } from '../../layers/core/src/models/catalog.ts';
+import { labelName, promptDraft, promptMessage, variableSpec } from '../../layers/core/src/prompts/types.ts';
+
+/**
+ * The API's request and response schemas. The handlers parse with them, API Gateway validates request
+ * bodies with models generated from them, and the OpenAPI document is generated from them: one
+ * definition, three uses.
+ */
+
+/** `name`, `name@label` or `name:version`. */
+export const PROMPT_REF = /^[a-z0-9][a-z0-9_-]{0,63}(@[a-z][a-z0-9_-]{0,31}|:[1-9][0-9]{0,8})?$/;
+
+const chatTurn = z.strictObject({
+  role: z.enum(['user', 'assistant']),
+  content: z.string().check(z.minLength(1), z.maxLength(100_000)),
+});
+
+export const chatRequest = z.strictObject({
+  /** Which prompt to render: `name` (its production label), `name@label` or `name:version`. */
+  prompt: z.string().check(z.regex(PROMPT_REF, 'must be "name", "name@label" or "name:version"')),
+  /** Values for the template's declared variables. */
+  variables: z.optional(z.record(z.string(), z.unknown())),
+  /** Conversation turns appended after the rendered template (multi-turn chat). */
+  messages: z.optional(z.array(chatTurn).check(z.maxLength(100))),
+  /** Catalog model id; default: the prompt's model, else the cheapest active model that fits. */
+  model: z.optional(z.string().check(z.minLength(1), z.maxLength(100))),
+  /** Answer as a stream of server-sent events instead of one JSON body. */
+  stream: z.optional(z.boolean()),
+  maxTokens: z.optional(z.int().check(z.positive(), z.lte(100_000))),
+  temperature: z.optional(z.number().check(z.gte(0), z.lte(1))),
+});
+export type ChatRequestBody = z.infer<typeof chatRequest>;
+
+export const usage = z.object({
+  inputTokens: z.int(),
+  outputTokens: z.int(),
+  costUsd: z.number(),
+});
+
+export const guardrailOutcome = z.object({
+  action: z.enum(['NONE', 'INTERVENED']),
+  policies: z.array(z.string()),
+});
+
+export const chatResponse = z.object({
+  interactionId: z.string(),
+  answer: z.string(),
+  model: z.object({ id: z.string(), provider: z.enum(['bedrock', 'sagemaker', 'offline']), modelId: z.string() }),
+  prompt: z.object({ name: z.string(), version: z.int() }),
+  usage,
+  latencyMs: z.number(),
+  stopReason: z.string(),
+  guardrail: z.optional(guardrailOutcome),
+});
+export type ChatResponseBody = z.infer<typeof chatResponse>;
+
+export const createPromptVersionRequest = promptDraft;
+
+export const promptVersionResponse = z.object({
+  name: z.string(),
+  version: z.int(),
+  messages: z.array(promptMessage),
+  variables: z.record(z.string(), variableSpec),
+  model: z.optional(promptDraft.shape.model),
+  commitMessage: z.string(),
+  author: z.string(),
+  createdAt: z.string(),
+  contentHash: z.string(),
+  labels: z.array(z.string()),
+});
+
+export const promptVersionList = z.object({
+  name: z.string(),
+  versions: z.array(
+    z.object({
+      version: z.int(),
+      commitMessage: z.string(),
+      author: z.string(),
+      createdAt: z.string(),
+      contentHash: z.string(),
+      labels: z.array(z.string()),
+    }),
+  ),
+  labels: z.record(z.string(), z.int()),
+  nextToken: z.optional(z.string()),
+});
+
+export const moveLabelRequest = z.strictObject({
+  version: z.int().check(z.positive()),
+});
+
+export const labelResponse = z.object({
+  name: z.string(),
+  label: z.string(),
+  version: z.int(),
+  previousVersion: z.nullable(z.int()),
+});
+
+export const modelList = z.object({ models: z.array(catalogModel) });
+
+export const selectModelRequest = z.strictObject({
+  kind: z.optional(z.enum(['chat', 'embedding'])),
+  minContextTokens: z.optional(z.int().check(z.positive())),
+  maxPricePer1kInputUsd: z.optional(z.number().check(z.nonnegative())),
+  maxPricePer1kOutputUsd: z.optional(z.number().check(z.nonnegative())),
+  features: z.optional(z.array(modelFeature)),
+  minEvaluationScore: z.optional(z.number().check(z.gte(0), z.lte(1))),
+  region: z.optional(z.string().check(z.minLength(1))),
+});
+export type SelectModelBody = z.infer<typeof selectModelRequest>;
+
+export const selectModelResponse = z.object({ model: catalogModel, candidates: z.int() });
+
+/** Admin catalog edit: the whole entry but its id, which the path carries. */
+export const putModelRequest = z.strictObject(z.omit(catalogModel, { id: true }).shape);
+
+export const errorResponse = z.object({
+  error: z.object({
+    /** Stable machine-readable code, e.g. `validation_error`, `not_found`, `throttled`. */
+    code: z.string(),
+    message: z.string(),
+    /** The request field that failed, as a dotted path. */
+    field: z.optional(z.string()),
+    /** The rule it broke. */
+    rule: z.optional(z.string()),
+    requestId: z.optional(z.string()),
+  }),
+});
+export type ErrorResponseBody = z.infer<typeof errorResponse>;
+
+export const pathParams = {
+  name: z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must match ^[a-z0-9][a-z0-9_-]{0,63}$')),
+  label: labelName,
+  modelId: catalogModel.shape.id,
+  version: z.string().check(z.regex(/^[1-9][0-9]{0,8}$/, 'must be a positive whole number')),
+};
