@@ -46,7 +46,11 @@ export const guardrailOutcome = z.object({
 export const chatResponse = z.object({
   interactionId: z.string(),
   answer: z.string(),
-  model: z.object({ id: z.string(), provider: z.enum(['bedrock', 'sagemaker', 'offline']), modelId: z.string() }),
+  model: z.object({
+    id: z.string(),
+    provider: z.enum(['bedrock', 'sagemaker', 'offline']),
+    modelId: z.string(),
+  }),
   prompt: z.object({ name: z.string(), version: z.int() }),
   usage,
   latencyMs: z.number(),

@@ -30,10 +30,7 @@ export const envVar = {
   int: (min = 0) =>
     z.pipe(
       z.string(required).check(z.regex(/^\d+$/, { error: 'must be a whole number' })),
-      z.pipe(
-        z.transform(Number),
-        z.number().check(z.minimum(min, { error: `must be at least ${min}` })),
-      ),
+      z.pipe(z.transform(Number), z.number().check(z.minimum(min, { error: `must be at least ${min}` }))),
     ),
   ratio: () =>
     z.pipe(

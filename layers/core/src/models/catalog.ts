@@ -9,7 +9,11 @@ export type ModelFeature = z.infer<typeof modelFeature>;
 
 export const catalogModel = z.object({
   /** Catalog id used by API callers and prompts, e.g. `claude-haiku-4-5` or `offline-extractive`. */
-  id: z.string().check(z.regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'must be 1-100 lowercase letters, digits, ".", "_" or "-"')),
+  id: z
+    .string()
+    .check(
+      z.regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'must be 1-100 lowercase letters, digits, ".", "_" or "-"'),
+    ),
   provider: z.enum(['bedrock', 'sagemaker', 'offline']),
   /** Bedrock model id or inference profile; SageMaker endpoint name; offline model name. */
   modelId: z.string().check(z.minLength(1)),

@@ -35,7 +35,10 @@ export type PromptModelParams = z.infer<typeof promptModelParams>;
 /** What a caller sends to create a version (`POST /v1/prompts/{name}/versions`). */
 export const promptDraft = z.object({
   messages: z.array(promptMessage).check(z.minLength(1), z.maxLength(50)),
-  variables: z.record(z.string().check(z.regex(VARIABLE_NAME, 'must be a valid variable name')), variableSpec),
+  variables: z.record(
+    z.string().check(z.regex(VARIABLE_NAME, 'must be a valid variable name')),
+    variableSpec,
+  ),
   model: z.optional(promptModelParams),
   commitMessage: z.string().check(z.minLength(1), z.maxLength(500)),
 });

@@ -1,0 +1,115 @@
+/**
+ * Named errors shared by the core logic and every handler (no AWS imports). Each carries a stable `name` (Step Functions Retry/Catch match on
+ * it), an optional `cause`, and `expose`: whether its message is safe to show to an API caller.
+ */
+export class LlmOpsError extends Error {
+  /** Whether the message may be shown to a caller (4xx) or must be hidden behind a generic 5xx. */
+  readonly expose: boolean;
+  constructor(message: string, options?: { cause?: unknown; expose?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.expose = options?.expose ?? false;
+  }
+}
+
+/** An environment variable is missing or malformed: raised at cold start, so the function fails fast. */
+export class ConfigError extends LlmOpsError {}
+
+/** The incoming event does not match its schema. Not retried: the same event would fail the same way. */
+export class InvalidEventError extends LlmOpsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+  }
+}
+
+/** The uploaded object cannot become a dataset (bad location, no valid record, ...). Not retried. */
+export class InvalidDatasetError extends LlmOpsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+  }
+}
+
+/** Every record of an upload was quarantined. The quarantine file says why, line by line. */
+export class NoValidRecordsError extends InvalidDatasetError {}
+
+/** The source object changed or vanished while it was being processed (its ETag no longer matches). */
+export class SourceChangedError extends LlmOpsError {}
+
+/**
+ * A failure worth retrying (throttling, a conflicting concurrent writer). Step Functions retries this
+ * name with backoff.
+ */
+export class TransientError extends LlmOpsError {}
+
+/** A write conflicts with an immutable record that holds different content. */
+export class ConflictError extends LlmOpsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+  }
+}
+
+/**
+ * A request field broke a rule. `field` is the dotted path (`variables.customer`, `body.messages.0.role`);
+ * the API answers 400 naming both.
+ */
+export class ValidationError extends LlmOpsError {
+  readonly field: string;
+  readonly rule: string;
+  constructor(field: string, rule: string, options?: { cause?: unknown; message?: string }) {
+    super(options?.message ?? `${field}: ${rule}`, { cause: options?.cause, expose: true });
+    this.field = field;
+    this.rule = rule;
+  }
+}
+
+/** A template could not be rendered: a required variable is missing, or an undeclared one was given. */
+export class PromptRenderError extends ValidationError {}
+
+/** The input would not fit the chosen model's context window: refused before any token is paid for. */
+export class ContextWindowExceededError extends ValidationError {}
+
+/** The named prompt, version, label or model does not exist. */
+export class NotFoundError extends LlmOpsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+  }
+}
+
+/** No catalog model meets the requested constraints. */
+export class NoModelAvailableError extends LlmOpsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+  }
+}
+
+/** The caller is authenticated but not allowed to do this. */
+export class ForbiddenError extends LlmOpsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+  }
+}
+
+/**
+ * The model provider is still throttling after every retry. The API answers 429 with `Retry-After`.
+ */
+export class ThrottledError extends LlmOpsError {
+  /** Seconds the caller should wait before trying again. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}
+
+/**
+ * The model provider failed or refused the call (not throttling): an upstream validation error, an
+ * endpoint that is down, a timeout after retries. The API answers 502/504 without the provider's details.
+ */
+export class ModelProviderError extends LlmOpsError {
+  /** Whether the provider timed out (504) rather than failed (502). */
+  readonly timedOut: boolean;
+  constructor(message: string, options?: { cause?: unknown; timedOut?: boolean }) {
+    super(message, { cause: options?.cause });
+    this.timedOut = options?.timedOut ?? false;
+  }
+}
