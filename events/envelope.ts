@@ -4,7 +4,7 @@ import { z } from 'zod';
  * The EventBridge envelope. Unknown top-level fields are kept (`looseObject`): AWS adds fields over time
  * (for example `replay-name` on archive replays) and a consumer must not break on them.
  */
-export function eventBridgeEvent<D extends z.ZodType, T extends string>(detailType: T, detail: D) {
+export function eventBridgeEvent<D extends z.core.$ZodType, T extends string>(detailType: T, detail: D) {
   return z.looseObject({
     version: z.string(),
     id: z.string().min(1),

@@ -1,20 +1,20 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { z } from 'zod';
+import { type $ZodType, type input, parse } from 'zod/v4/core';
 import { TransientError } from './errors.ts';
 
 /** Publishes one `llmops.*` event on the project's bus after validating its detail against its schema. */
-export async function publishEvent<S extends z.ZodType>(
+export async function publishEvent<S extends $ZodType>(
   client: EventBridgeClient,
   options: {
     busName: string;
     source: string;
     detailType: string;
     schema: S;
-    detail: z.input<S>;
+    detail: input<S>;
     resources?: string[];
   },
 ): Promise<string> {
-  const detail = options.schema.parse(options.detail);
+  const detail = parse(options.schema, options.detail);
   const result = await client.send(
     new PutEventsCommand({
       Entries: [

@@ -65,6 +65,9 @@ export class ValidationError extends LlmOpsError {
 /** A template could not be rendered: a required variable is missing, or an undeclared one was given. */
 export class PromptRenderError extends ValidationError {}
 
+/** The request body is larger than the API accepts. */
+export class PayloadTooLargeError extends ValidationError {}
+
 /** The input would not fit the chosen model's context window: refused before any token is paid for. */
 export class ContextWindowExceededError extends ValidationError {}
 

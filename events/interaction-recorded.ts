@@ -1,0 +1,50 @@
+import * as z from 'zod/mini';
+import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
+
+export const INTERACTION_RECORDED = 'llmops.InteractionRecorded';
+
+/** A text kept in a sampled payload: PII-redacted, cut to a bounded size (`truncated` says so). */
+export const loggedText = z.object({ text: z.string(), truncated: z.boolean() });
+
+/**
+ * `llmops.InteractionRecorded`: one model call through the gateway. The rule on the project bus delivers
+ * every detail to the inference log in S3 (`interactions/dt=YYYY-MM-DD/`), where evaluation, drift
+ * monitoring and feedback read it. Metadata is always recorded; the payload (the rendered input and the
+ * answer, PII-redacted) only for the configured sample of calls. Written with `zod/mini`, like every
+ * schema an API function bundles.
+ */
+export const interactionRecordedDetail = z.object({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  interactionId: z.string().check(z.minLength(1)),
+  occurredAt: z.iso.datetime(),
+  requestId: z.string(),
+  /** The calling app (its API key's usage plan) and, when the app sends `x-tenant-id`, its tenant. */
+  app: z.string(),
+  tenant: z.nullable(z.string()),
+  route: z.enum(['chat']),
+  stream: z.boolean(),
+  prompt: z.nullable(z.object({ name: z.string(), version: z.int(), ref: z.string() })),
+  model: z.nullable(
+    z.object({ id: z.string(), provider: z.enum(['bedrock', 'sagemaker', 'offline']), modelId: z.string() }),
+  ),
+  usage: z.object({ inputTokens: z.int(), outputTokens: z.int(), costUsd: z.number() }),
+  latencyMs: z.number(),
+  modelLatencyMs: z.nullable(z.number()),
+  status: z.enum(['ok', 'client_error', 'throttled', 'provider_error', 'error']),
+  errorCode: z.nullable(z.string()),
+  stopReason: z.nullable(z.string()),
+  guardrail: z.nullable(z.object({ action: z.enum(['NONE', 'INTERVENED']), policies: z.array(z.string()) })),
+  /** Present for sampled calls only. */
+  payload: z.nullable(
+    z.object({
+      system: z.nullable(loggedText),
+      messages: z.array(z.object({ role: z.enum(['user', 'assistant']), content: loggedText })),
+      answer: z.nullable(loggedText),
+      /** How many PII spans were replaced by placeholders, by kind. */
+      redactions: z.record(z.string(), z.int()),
+    }),
+  ),
+});
+export type InteractionRecordedDetail = z.infer<typeof interactionRecordedDetail>;
+
+export const interactionRecordedEvent = eventBridgeEvent(INTERACTION_RECORDED, interactionRecordedDetail);

@@ -1,0 +1,119 @@
+import { Readable } from 'node:stream';
+import { createDocumentClient, createEventBridgeClient } from '../../layers/aws/src/clients.ts';
+import { envVar, readConfig } from '../../layers/aws/src/config.ts';
+import { ModelGateway, type StreamChunk } from '../../layers/aws/src/gateway.ts';
+import {
+  type ApiRequest,
+  type ApiResponse,
+  apiHandler,
+  errorResponse,
+  json,
+  parseAppKeys,
+  parseWith,
+} from '../../layers/aws/src/http.ts';
+import { EventBridgeInteractionRecorder } from '../../layers/aws/src/interactions.ts';
+import { logger, metrics } from '../../layers/aws/src/logging.ts';
+import { ModelCatalog, parseSeed } from '../../layers/aws/src/model-catalog.ts';
+import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
+import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
+import { dispatcher } from './dispatch.ts';
+import { seedOnce } from './models.ts';
+import { chatRequest } from './schemas.ts';
+
+/**
+ * `POST /v1/chat`: renders a versioned prompt, calls the chosen model through the gateway and answers
+ * with usage and cost, as one JSON body or, with `stream: true`, as server-sent events (`delta`, then
+ * `done` carrying the same JSON body, or `error`). Served through Lambda response streaming.
+ */
+export interface ChatDeps {
+  readonly gateway: Pick<ModelGateway, 'chat' | 'chatStream'>;
+  readonly ensureSeeded: () => Promise<void>;
+}
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/** Server-sent events of one streamed answer; metrics are published when the stream ends. */
+export async function* toServerSentEvents(
+  chunks: AsyncIterable<StreamChunk>,
+  requestId: string,
+): AsyncGenerator<string, void, undefined> {
+  try {
+    for await (const chunk of chunks) {
+      if (chunk.type === 'delta') yield sse('delta', { text: chunk.text });
+      else if (chunk.type === 'done') yield sse('done', chunk.response);
+      else {
+        const response = errorResponse(chunk.error, requestId);
+        if (response.statusCode >= 500) logger.error('Stream failed', { error: chunk.error });
+        yield sse('error', { status: response.statusCode, ...JSON.parse(String(response.body)) });
+      }
+    }
+  } finally {
+    // The middleware published when the response started; what the stream measured goes out now.
+    metrics.publishStoredMetrics();
+  }
+}
+
+export function makeHandler(deps: ChatDeps) {
+  return dispatcher('chat', {
+    chat: async (request: ApiRequest): Promise<ApiResponse> => {
+      const body = parseWith(chatRequest, request.body, '');
+      await deps.ensureSeeded();
+      if (body.stream !== true) {
+        return json(200, await deps.gateway.chat(body, request.caller, request.requestId));
+      }
+      const chunks = await deps.gateway.chatStream(body, request.caller, request.requestId);
+      metrics.addMetric('StreamsStarted', 'Count', 1);
+      return {
+        statusCode: 200,
+        headers: SSE_HEADERS,
+        body: Readable.from(toServerSentEvents(chunks, request.requestId)),
+      };
+    },
+  });
+}
+
+const config = readConfig({
+  PROMPTS_TABLE: envVar.string(),
+  CATALOG_TABLE: envVar.string(),
+  CATALOG_SEED: envVar.string(),
+  EVENT_BUS_NAME: envVar.string(),
+  GUARDRAIL_ID: envVar.optionalString(),
+  GUARDRAIL_VERSION: envVar.optionalString(),
+  INTERACTION_SAMPLE_RATE: envVar.ratio(),
+  CHAT_TIMEOUT_MS: envVar.int(1000),
+  PROMPT_CACHE_TTL_SECONDS: envVar.int(0),
+  APP_KEYS: envVar.optionalString(),
+  MAX_REQUEST_BYTES: envVar.int(1),
+  MODEL_PROVIDER: envVar.optionalString(),
+});
+
+const documents = createDocumentClient();
+const catalog = new ModelCatalog(documents, config.CATALOG_TABLE);
+
+export const handler = apiHandler(
+  makeHandler({
+    gateway: new ModelGateway({
+      prompts: new PromptRegistry(documents, config.PROMPTS_TABLE, {
+        cacheTtlMs: config.PROMPT_CACHE_TTL_SECONDS * 1000,
+      }),
+      catalog,
+      providerFor: createProviderRouter({
+        mode: config.MODEL_PROVIDER === 'offline' ? 'offline' : 'catalog',
+      }),
+      recorder: new EventBridgeInteractionRecorder(createEventBridgeClient(), config.EVENT_BUS_NAME),
+      ...(config.GUARDRAIL_ID !== undefined && config.GUARDRAIL_VERSION !== undefined
+        ? { guardrail: { id: config.GUARDRAIL_ID, version: config.GUARDRAIL_VERSION } }
+        : {}),
+      sampleRate: config.INTERACTION_SAMPLE_RATE,
+      timeoutMs: config.CHAT_TIMEOUT_MS,
+    }),
+    ensureSeeded: seedOnce(catalog, parseSeed(config.CATALOG_SEED)),
+  }),
+  { appKeys: parseAppKeys(config.APP_KEYS), maxRequestBytes: config.MAX_REQUEST_BYTES, streaming: true },
+);

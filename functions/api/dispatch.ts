@@ -1,0 +1,35 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { ForbiddenError, NotFoundError } from '../../layers/aws/src/errors.ts';
+import type { ApiRequest, ApiResponse } from '../../layers/aws/src/http.ts';
+import { API_ROUTES, type ApiFunctionName, type ApiRoute } from './routes.ts';
+
+/** The operations a function serves, by operation id. */
+export type Operations = Readonly<Record<string, (request: ApiRequest) => Promise<ApiResponse>>>;
+
+/**
+ * Routes a request to the operation of `API_ROUTES` that API Gateway matched (its resource template and
+ * method). Admin routes also check, behind API Gateway's own IAM check, that a principal signed the call.
+ */
+export function dispatcher(fn: ApiFunctionName, operations: Operations) {
+  const routes = API_ROUTES.filter((route) => route.fn === fn);
+  for (const route of routes) {
+    if (operations[route.operationId] === undefined) {
+      throw new Error(`functions/api/${fn}.ts does not implement ${route.operationId}`);
+    }
+  }
+  return async (request: ApiRequest): Promise<ApiResponse> => {
+    const route = matchRoute(routes, request.event);
+    if (route.auth === 'iam' && request.caller.principal === null) {
+      throw new ForbiddenError(`${route.method} ${route.path} is an admin route: sign it with IAM (SigV4)`);
+    }
+    const operation = operations[route.operationId];
+    if (operation === undefined) throw new NotFoundError(`No operation ${route.operationId}`);
+    return operation(request);
+  };
+}
+
+function matchRoute(routes: readonly ApiRoute[], event: APIGatewayProxyEvent): ApiRoute {
+  const route = routes.find((r) => r.method === event.httpMethod && r.path === event.resource);
+  if (route === undefined) throw new NotFoundError(`No route ${event.httpMethod} ${event.resource}`);
+  return route;
+}

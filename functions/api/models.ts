@@ -1,0 +1,81 @@
+import * as z from 'zod/mini';
+import { createDocumentClient } from '../../layers/aws/src/clients.ts';
+import { envVar, readConfig } from '../../layers/aws/src/config.ts';
+import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '../../layers/aws/src/http.ts';
+import { logger, metrics } from '../../layers/aws/src/logging.ts';
+import { ModelCatalog, parseSeed } from '../../layers/aws/src/model-catalog.ts';
+import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
+import { selectModel } from '../../layers/core/src/models/select.ts';
+import { dispatcher } from './dispatch.ts';
+import { pathParams, putModelRequest, selectModelRequest } from './schemas.ts';
+
+/** The model catalog routes: list, pick the cheapest model that fits, and (admin) create or replace. */
+export interface ModelsDeps {
+  readonly catalog: Pick<ModelCatalog, 'list' | 'put'>;
+  /** Seeds the catalog from the profile's configuration once per cold start. */
+  readonly ensureSeeded: () => Promise<void>;
+}
+
+const listQuery = z.object({
+  kind: z.optional(z.enum(['chat', 'embedding'])),
+  status: z.optional(z.enum(['active', 'deprecated'])),
+});
+
+export function makeHandler(deps: ModelsDeps) {
+  return dispatcher('models', {
+    listModels: async (request: ApiRequest) => {
+      const filter = parseWith(listQuery, request.query, 'query');
+      await deps.ensureSeeded();
+      return json(200, { models: await deps.catalog.list(filter) });
+    },
+    selectModel: async (request) => {
+      const constraints = parseWith(selectModelRequest, request.body ?? {}, '');
+      await deps.ensureSeeded();
+      const models = await deps.catalog.list({ kind: constraints.kind ?? 'chat', status: 'active' });
+      const selected = selectModel(models, constraints);
+      metrics.addMetric('ModelSelections', 'Count', 1);
+      return json(200, selected);
+    },
+    putModel: async (request) => {
+      const id = parseWith(pathParams.modelId, request.path.id, 'path.id');
+      const entry = parseWith(putModelRequest, request.body, '');
+      await deps.ensureSeeded();
+      const model: CatalogModel = await deps.catalog.put({ ...entry, id }, request.caller.author);
+      metrics.addMetric('CatalogEdits', 'Count', 1);
+      return json(200, model);
+    },
+  });
+}
+
+/** Seeds once per process; a failure is logged and retried on the next request, never fatal. */
+export function seedOnce(
+  catalog: Pick<ModelCatalog, 'seed'>,
+  seed: readonly CatalogModel[],
+): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => {
+    const pending =
+      done ??
+      catalog.seed([...seed]).catch((error: unknown) => {
+        done = undefined;
+        logger.warn('Catalog seeding failed; serving what the table holds', { error });
+        metrics.addMetric('CatalogSeedFailures', 'Count', 1);
+      });
+    done = pending;
+    return pending;
+  };
+}
+
+const config = readConfig({
+  CATALOG_TABLE: envVar.string(),
+  CATALOG_SEED: envVar.string(),
+  APP_KEYS: envVar.optionalString(),
+  MAX_REQUEST_BYTES: envVar.int(1),
+});
+
+const catalog = new ModelCatalog(createDocumentClient(), config.CATALOG_TABLE);
+
+export const handler = apiHandler(
+  makeHandler({ catalog, ensureSeeded: seedOnce(catalog, parseSeed(config.CATALOG_SEED)) }),
+  { appKeys: parseAppKeys(config.APP_KEYS), maxRequestBytes: config.MAX_REQUEST_BYTES },
+);

@@ -1,0 +1,23 @@
+import { envVar, readConfig } from '../../layers/aws/src/config.ts';
+import { apiHandler, json, parseAppKeys } from '../../layers/aws/src/http.ts';
+import { metrics } from '../../layers/aws/src/logging.ts';
+import { dispatcher } from './dispatch.ts';
+import { buildOpenApiDocument } from './openapi-document.ts';
+
+/** Serves the OpenAPI document, built once per cold start from the route table and schemas. */
+export function makeHandler(document: Record<string, unknown>) {
+  const body = JSON.stringify(document);
+  return dispatcher('openapi', {
+    getOpenApi: async () => {
+      metrics.addMetric('OpenApiReads', 'Count', 1);
+      return { statusCode: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body };
+    },
+  });
+}
+
+const config = readConfig({ APP_KEYS: envVar.optionalString(), MAX_REQUEST_BYTES: envVar.int(1) });
+
+export const handler = apiHandler(makeHandler(buildOpenApiDocument('1.0.0')), {
+  appKeys: parseAppKeys(config.APP_KEYS),
+  maxRequestBytes: config.MAX_REQUEST_BYTES,
+});

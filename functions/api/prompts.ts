@@ -1,0 +1,80 @@
+import { createDocumentClient } from '../../layers/aws/src/clients.ts';
+import { envVar, readConfig } from '../../layers/aws/src/config.ts';
+import { ValidationError } from '../../layers/aws/src/errors.ts';
+import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '../../layers/aws/src/http.ts';
+import { metrics } from '../../layers/aws/src/logging.ts';
+import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
+import { dispatcher } from './dispatch.ts';
+import { createPromptVersionRequest, moveLabelRequest, pathParams } from './schemas.ts';
+
+/**
+ * The prompt registry routes: create a version (admin), read by label or number, list versions, move a
+ * label (admin: promotion and rollback).
+ */
+export interface PromptsDeps {
+  readonly registry: Pick<PromptRegistry, 'createVersion' | 'get' | 'listVersions' | 'moveLabel'>;
+}
+
+const name = (request: ApiRequest) => parseWith(pathParams.name, request.path.name, 'path.name');
+
+export function makeHandler(deps: PromptsDeps) {
+  return dispatcher('prompts', {
+    createPromptVersion: async (request) => {
+      const draft = parseWith(createPromptVersionRequest, request.body, '');
+      const version = await deps.registry.createVersion(name(request), draft, request.caller.author);
+      metrics.addMetric('PromptVersionsCreated', 'Count', 1);
+      return json(201, version, { location: `/v1/prompts/${version.name}?version=${version.version}` });
+    },
+    getPrompt: async (request) => {
+      const { label, version } = request.query;
+      if (label !== undefined && version !== undefined) {
+        throw new ValidationError('query', 'give either label or version, not both');
+      }
+      const promptName = name(request);
+      const ref =
+        version !== undefined
+          ? { name: promptName, version: Number(parseWith(pathParams.version, version, 'query.version')) }
+          : { name: promptName, label: parseWith(pathParams.label, label ?? 'production', 'query.label') };
+      metrics.addMetric('PromptReads', 'Count', 1);
+      return json(200, await deps.registry.get(ref));
+    },
+    listPromptVersions: async (request) => {
+      const { limit, nextToken } = request.query;
+      const parsedLimit =
+        limit === undefined ? undefined : Number(parseWith(pathParams.version, limit, 'query.limit'));
+      if (parsedLimit !== undefined && parsedLimit > 100)
+        throw new ValidationError('query.limit', 'must be at most 100');
+      metrics.addMetric('PromptReads', 'Count', 1);
+      return json(
+        200,
+        await deps.registry.listVersions(name(request), {
+          ...(parsedLimit !== undefined ? { limit: parsedLimit } : {}),
+          ...(nextToken !== undefined ? { nextToken } : {}),
+        }),
+      );
+    },
+    movePromptLabel: async (request) => {
+      const label = parseWith(pathParams.label, request.path.label, 'path.label');
+      const { version } = parseWith(moveLabelRequest, request.body, '');
+      const moved = await deps.registry.moveLabel(name(request), label, version, request.caller.author);
+      metrics.addMetric('PromptLabelMoves', 'Count', 1);
+      return json(200, moved);
+    },
+  });
+}
+
+const config = readConfig({
+  PROMPTS_TABLE: envVar.string(),
+  PROMPT_CACHE_TTL_SECONDS: envVar.int(0),
+  APP_KEYS: envVar.optionalString(),
+  MAX_REQUEST_BYTES: envVar.int(1),
+});
+
+export const handler = apiHandler(
+  makeHandler({
+    registry: new PromptRegistry(createDocumentClient(), config.PROMPTS_TABLE, {
+      cacheTtlMs: config.PROMPT_CACHE_TTL_SECONDS * 1000,
+    }),
+  }),
+  { appKeys: parseAppKeys(config.APP_KEYS), maxRequestBytes: config.MAX_REQUEST_BYTES },
+);

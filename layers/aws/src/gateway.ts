@@ -1,0 +1,380 @@
+import { randomUUID } from 'node:crypto';
+import { SCHEMA_VERSION } from '../../../events/envelope.ts';
+import type { InteractionRecordedDetail } from '../../../events/interaction-recorded.ts';
+import type { ChatRequestBody, ChatResponseBody } from '../../../functions/api/schemas.ts';
+import type { CatalogModel, ModelFeature } from '../../core/src/models/catalog.ts';
+import { estimateChatTokens } from '../../core/src/models/estimate.ts';
+import { assertFitsContext, costUsd, selectModel } from '../../core/src/models/select.ts';
+import type { ChatRequest, ChatResult, GuardrailRef, ModelProvider } from '../../core/src/models/types.ts';
+import { parsePromptRef } from '../../core/src/prompts/reference.ts';
+import { renderPrompt } from '../../core/src/prompts/template.ts';
+import type { PromptRef, PromptVersion } from '../../core/src/prompts/types.ts';
+import { LlmOpsError, ModelProviderError, ThrottledError, ValidationError } from './errors.ts';
+import type { ApiCaller } from './http.ts';
+import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
+import { metrics } from './logging.ts';
+
+/**
+ * The model gateway: resolves a prompt reference, renders the template, chooses the model, refuses input
+ * that cannot fit its context window, calls the provider (with the guardrail), prices the call from the
+ * catalog, emits metrics and records the interaction. One code path for buffered and streamed answers.
+ */
+export interface GatewayDeps {
+  readonly prompts: { get(ref: PromptRef): Promise<PromptVersion> };
+  readonly catalog: {
+    get(id: string): Promise<CatalogModel>;
+    list(filter?: { kind?: 'chat' | 'embedding'; status?: 'active' | 'deprecated' }): Promise<CatalogModel[]>;
+  };
+  readonly providerFor: (model: CatalogModel) => ModelProvider;
+  readonly recorder: InteractionRecorder;
+  /** Applied to every Bedrock call when set. */
+  readonly guardrail?: GuardrailRef;
+  /** Share of calls whose (redacted) payload is logged. */
+  readonly sampleRate: number;
+  /** Upper bound on one model call, retries included. */
+  readonly timeoutMs: number;
+  readonly now?: () => number;
+  readonly newId?: () => string;
+}
+
+/** Output tokens reserved when neither the request nor the prompt says. */
+export const DEFAULT_MAX_TOKENS = 1024;
+
+/** Everything decided before the model is called. */
+export interface PreparedChat {
+  readonly interactionId: string;
+  readonly ref: string;
+  readonly prompt: PromptVersion;
+  readonly model: CatalogModel;
+  readonly request: ChatRequest;
+  readonly startedAt: number;
+}
+
+export type StreamChunk =
+  | { readonly type: 'delta'; readonly text: string }
+  | { readonly type: 'done'; readonly response: ChatResponseBody }
+  | { readonly type: 'error'; readonly error: unknown };
+
+export class ModelGateway {
+  private readonly now: () => number;
+  private readonly newId: () => string;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.now = deps.now ?? Date.now;
+    this.newId = deps.newId ?? randomUUID;
+  }
+
+  /** Answers in one response. Every call past validation is recorded, failures included. */
+  async chat(body: ChatRequestBody, caller: ApiCaller, requestId: string): Promise<ChatResponseBody> {
+    const startedAt = this.now();
+    const interactionId = this.newId();
+    let prepared: PreparedChat | undefined;
+    try {
+      prepared = await this.prepare(body, interactionId, startedAt);
+      const provider = this.deps.providerFor(prepared.model);
+      const modelStart = this.now();
+      const result = await provider.chat({
+        ...prepared.request,
+        signal: AbortSignal.timeout(this.deps.timeoutMs),
+      });
+      const response = this.respond(prepared, result);
+      await this.finish(prepared, caller, requestId, false, {
+        result,
+        response,
+        modelLatencyMs: this.now() - modelStart,
+      });
+      return response;
+    } catch (error) {
+      await this.fail(body, prepared, caller, requestId, false, startedAt, interactionId, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Answers as a stream: the call is prepared (and refused with a 4xx) before anything is streamed, then
+   * deltas, then one `done` with the whole response, or one `error`.
+   */
+  async chatStream(
+    body: ChatRequestBody,
+    caller: ApiCaller,
+    requestId: string,
+  ): Promise<AsyncGenerator<StreamChunk, void, undefined>> {
+    const startedAt = this.now();
+    const interactionId = this.newId();
+    let prepared: PreparedChat;
+    try {
+      prepared = await this.prepare(body, interactionId, startedAt, ['streaming']);
+    } catch (error) {
+      await this.fail(body, undefined, caller, requestId, true, startedAt, interactionId, error);
+      throw error;
+    }
+    const provider = this.deps.providerFor(prepared.model);
+    return this.streamFrom(provider, prepared, body, caller, requestId);
+  }
+
+  private async *streamFrom(
+    provider: ModelProvider,
+    prepared: PreparedChat,
+    body: ChatRequestBody,
+    caller: ApiCaller,
+    requestId: string,
+  ): AsyncGenerator<StreamChunk, void, undefined> {
+    const modelStart = this.now();
+    try {
+      for await (const event of provider.chatStream({
+        ...prepared.request,
+        signal: AbortSignal.timeout(this.deps.timeoutMs),
+      })) {
+        if (event.type === 'delta') {
+          yield { type: 'delta', text: event.text };
+        } else {
+          const response = this.respond(prepared, event.result);
+          await this.finish(prepared, caller, requestId, true, {
+            result: event.result,
+            response,
+            modelLatencyMs: this.now() - modelStart,
+          });
+          yield { type: 'done', response };
+          return;
+        }
+      }
+      throw new ModelProviderError('The model stream ended without a final event');
+    } catch (error) {
+      await this.fail(
+        body,
+        prepared,
+        caller,
+        requestId,
+        true,
+        prepared.startedAt,
+        prepared.interactionId,
+        error,
+      );
+      yield { type: 'error', error };
+    }
+  }
+
+  /** Resolves prompt and model, renders, and checks the context window: no token is paid for yet. */
+  async prepare(
+    body: ChatRequestBody,
+    interactionId: string,
+    startedAt: number,
+    requiredFeatures: ModelFeature[] = [],
+  ): Promise<PreparedChat> {
+    const ref = parsePromptRef(body.prompt);
+    const prompt = await this.deps.prompts.get(ref);
+    const rendered = renderPrompt(prompt, body.variables ?? {});
+    const messages = [...rendered.messages, ...(body.messages ?? [])];
+    if (messages.length === 0 || messages[messages.length - 1]?.role !== 'user') {
+      throw new ValidationError('messages', 'the conversation must end with a user turn');
+    }
+    const maxTokensAsked = body.maxTokens ?? prompt.model?.maxTokens;
+    const estimatedInput = estimateChatTokens(rendered.system, messages);
+    const features: ModelFeature[] = [...requiredFeatures];
+    if (rendered.system !== undefined) features.push('systemPrompt');
+    const modelId = body.model ?? prompt.model?.id;
+    let model: CatalogModel;
+    if (modelId !== undefined) {
+      model = await this.deps.catalog.get(modelId);
+      const field = body.model !== undefined ? 'model' : 'prompt';
+      if (model.kind !== 'chat')
+        throw new ValidationError(field, `${model.id} is an embedding model, not a chat model`);
+      for (const feature of features) {
+        if (!model.features.includes(feature)) {
+          throw new ValidationError(field, `${model.id} does not support ${feature}`);
+        }
+      }
+    } else {
+      const models = await this.deps.catalog.list({ kind: 'chat', status: 'active' });
+      model = selectModel(models, {
+        kind: 'chat',
+        minContextTokens: estimatedInput + (maxTokensAsked ?? DEFAULT_MAX_TOKENS),
+        features,
+      }).model;
+    }
+    if (maxTokensAsked !== undefined && maxTokensAsked > model.maxOutputTokens) {
+      throw new ValidationError('maxTokens', `must be at most ${model.maxOutputTokens} for ${model.id}`);
+    }
+    const maxTokens = maxTokensAsked ?? Math.min(DEFAULT_MAX_TOKENS, model.maxOutputTokens);
+    assertFitsContext(model, estimatedInput, maxTokens);
+    const temperature = body.temperature ?? prompt.model?.temperature;
+    const request: ChatRequest = {
+      modelId: model.modelId,
+      ...(model.inferenceComponent !== undefined ? { inferenceComponent: model.inferenceComponent } : {}),
+      ...(rendered.system !== undefined ? { system: rendered.system } : {}),
+      messages,
+      maxTokens,
+      ...(temperature !== undefined ? { temperature } : {}),
+      ...(this.deps.guardrail !== undefined && model.provider === 'bedrock'
+        ? { guardrail: this.deps.guardrail }
+        : {}),
+    };
+    return { interactionId, ref: body.prompt, prompt, model, request, startedAt };
+  }
+
+  private respond(prepared: PreparedChat, result: ChatResult): ChatResponseBody {
+    return {
+      interactionId: prepared.interactionId,
+      answer: result.text,
+      model: { id: prepared.model.id, provider: result.provider, modelId: result.modelId },
+      prompt: { name: prepared.prompt.name, version: prepared.prompt.version },
+      usage: { ...result.usage, costUsd: costUsd(prepared.model, result.usage) },
+      latencyMs: this.now() - prepared.startedAt,
+      stopReason: result.stopReason,
+      ...(result.guardrail !== undefined
+        ? { guardrail: { ...result.guardrail, policies: [...result.guardrail.policies] } }
+        : {}),
+    };
+  }
+
+  private async finish(
+    prepared: PreparedChat,
+    caller: ApiCaller,
+    requestId: string,
+    stream: boolean,
+    outcome: { result: ChatResult; response: ChatResponseBody; modelLatencyMs: number },
+  ): Promise<void> {
+    const { result, response } = outcome;
+    emitCallMetrics(prepared.model.id, prepared.prompt.name, caller.app, {
+      latencyMs: response.latencyMs,
+      modelLatencyMs: outcome.modelLatencyMs,
+      usage: response.usage,
+      guardrailPolicies: result.guardrail?.action === 'INTERVENED' ? result.guardrail.policies : [],
+    });
+    const redactions: Record<string, number> = {};
+    const payload = isSampled(prepared.interactionId, this.deps.sampleRate)
+      ? {
+          system:
+            prepared.request.system === undefined ? null : loggedText(prepared.request.system, redactions),
+          messages: prepared.request.messages.map((m) => ({
+            role: m.role,
+            content: loggedText(m.content, redactions),
+          })),
+          answer: loggedText(result.text, redactions),
+          redactions,
+        }
+      : null;
+    await recordSafely(this.deps.recorder, {
+      ...this.base(prepared.interactionId, requestId, caller, stream, prepared.startedAt),
+      prompt: { name: prepared.prompt.name, version: prepared.prompt.version, ref: prepared.ref },
+      model: response.model,
+      usage: response.usage,
+      modelLatencyMs: outcome.modelLatencyMs,
+      status: 'ok',
+      errorCode: null,
+      stopReason: result.stopReason,
+      guardrail:
+        result.guardrail === undefined
+          ? null
+          : { ...result.guardrail, policies: [...result.guardrail.policies] },
+      payload,
+    });
+  }
+
+  private async fail(
+    body: ChatRequestBody,
+    prepared: PreparedChat | undefined,
+    caller: ApiCaller,
+    requestId: string,
+    stream: boolean,
+    startedAt: number,
+    interactionId: string,
+    error: unknown,
+  ): Promise<void> {
+    const status = statusOf(error);
+    const modelId = prepared?.model.id ?? 'none';
+    const promptName = prepared?.prompt.name ?? body.prompt.split(/[@:]/)[0] ?? 'unknown';
+    // Client errors are counted by the HTTP edge; these are the failures on our side or the model's.
+    const metric = { throttled: 'ModelThrottles', provider_error: 'ModelErrors', error: 'Errors' }[
+      status as 'throttled' | 'provider_error' | 'error'
+    ];
+    if (metric !== undefined) {
+      const single = metrics.singleMetric();
+      single.addDimensions({ Model: modelId, Prompt: promptName, App: caller.app });
+      single.addMetric(metric, 'Count', 1);
+    }
+    await recordSafely(this.deps.recorder, {
+      ...this.base(interactionId, requestId, caller, stream, startedAt),
+      prompt: prepared
+        ? { name: prepared.prompt.name, version: prepared.prompt.version, ref: prepared.ref }
+        : null,
+      model: prepared
+        ? { id: prepared.model.id, provider: prepared.model.provider, modelId: prepared.model.modelId }
+        : null,
+      usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      modelLatencyMs: null,
+      status,
+      errorCode: error instanceof Error ? error.name : 'Error',
+      stopReason: null,
+      guardrail: null,
+      payload: null,
+    });
+  }
+
+  private base(
+    interactionId: string,
+    requestId: string,
+    caller: ApiCaller,
+    stream: boolean,
+    startedAt: number,
+  ): Pick<
+    InteractionRecordedDetail,
+    | 'schemaVersion'
+    | 'interactionId'
+    | 'occurredAt'
+    | 'requestId'
+    | 'app'
+    | 'tenant'
+    | 'route'
+    | 'stream'
+    | 'latencyMs'
+  > {
+    return {
+      schemaVersion: SCHEMA_VERSION,
+      interactionId,
+      occurredAt: new Date(startedAt).toISOString(),
+      requestId,
+      app: caller.app,
+      tenant: caller.tenant,
+      route: 'chat',
+      stream,
+      latencyMs: this.now() - startedAt,
+    };
+  }
+}
+
+function statusOf(error: unknown): InteractionRecordedDetail['status'] {
+  if (error instanceof ThrottledError) return 'throttled';
+  if (error instanceof ModelProviderError) return 'provider_error';
+  if (error instanceof LlmOpsError && error.expose) return 'client_error';
+  return 'error';
+}
+
+/**
+ * EMF metrics of one successful call, by model, prompt and app; guardrail interventions by policy.
+ * Dimensions are added to the shared instance, which the middleware (or the stream's end) publishes.
+ */
+export function emitCallMetrics(
+  model: string,
+  prompt: string,
+  app: string,
+  values: {
+    latencyMs: number;
+    modelLatencyMs: number;
+    usage: { inputTokens: number; outputTokens: number; costUsd: number };
+    guardrailPolicies: readonly string[];
+  },
+): void {
+  metrics.addDimensions({ Model: model, Prompt: prompt, App: app });
+  metrics.addMetric('Requests', 'Count', 1);
+  metrics.addMetric('Latency', 'Milliseconds', values.latencyMs);
+  metrics.addMetric('ModelLatency', 'Milliseconds', values.modelLatencyMs);
+  metrics.addMetric('InputTokens', 'Count', values.usage.inputTokens);
+  metrics.addMetric('OutputTokens', 'Count', values.usage.outputTokens);
+  metrics.addMetric('CostUsd', 'None', values.usage.costUsd);
+  for (const policy of values.guardrailPolicies) {
+    const single = metrics.singleMetric();
+    single.addDimensions({ Model: model, Policy: policy });
+    single.addMetric('GuardrailInterventions', 'Count', 1);
+  }
+}
