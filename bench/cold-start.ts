@@ -8,8 +8,11 @@ import { LocalTemplate } from '../infra/local/template.ts';
 /**
  * Cold-start proxy per function: the bundles `cdk synth` deploys, each loaded in a fresh Node process
  * with its template environment (module load + top-level init: SDK clients, config, schemas), against a
- * bare handler that imports only the S3 client, bundled the same way. The invoke itself is not timed:
- * it would call AWS. Prints bundle size, median init time of 7 runs and the ratio to the bare handler.
+ * bare handler that imports the same SDK client, bundled the same way. API functions are also invoked
+ * once in that process, with a request their validation refuses, which runs the middleware, schemas and
+ * error mapping without any network call; event-driven functions are not invoked (that would call AWS).
+ * Prints bundle size, median time of 7 runs, the ratio to the matching bare handler and whether the
+ * bundle is under the 500 KiB budget.
  */
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(import.meta.dirname, '.out', 'cold-start');
@@ -29,18 +32,37 @@ try {
 }
 console.log('done');
 
-await build({
-  entryPoints: [join(import.meta.dirname, 'bare-handler.ts')],
-  outfile: join(OUT, 'bare', 'index.mjs'),
-  bundle: true,
-  minify: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node24',
-  mainFields: ['module', 'main'],
-  banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-  logLevel: 'silent',
-});
+/** The bare baselines, by the SDK client a function's own work needs. */
+const BARE = {
+  s3: { source: 'bare-handler.ts', label: 'bare handler (S3 client)' },
+  bedrock: { source: 'bare-bedrock.ts', label: 'bare handler (Bedrock Runtime client)' },
+  dynamodb: { source: 'bare-dynamodb.ts', label: 'bare handler (DynamoDB client)' },
+  none: { source: 'bare-none.ts', label: 'bare handler (no SDK client)' },
+} as const;
+type Baseline = keyof typeof BARE;
+const baselineOf = (entry: string): Baseline =>
+  entry === 'functions/api/chat.ts'
+    ? 'bedrock'
+    : entry === 'functions/api/openapi.ts'
+      ? 'none'
+      : entry.startsWith('functions/api/')
+        ? 'dynamodb'
+        : 's3';
+
+for (const [name, { source }] of Object.entries(BARE)) {
+  await build({
+    entryPoints: [join(import.meta.dirname, source)],
+    outfile: join(OUT, `bare-${name}`, 'index.mjs'),
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    mainFields: ['module', 'main'],
+    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+    logLevel: 'silent',
+  });
+}
 
 const templateFile = readdirSync(join(OUT, 'cdk.out')).find((f) => f.endsWith('.template.json')) ?? '';
 const raw = JSON.parse(readFileSync(join(OUT, 'cdk.out', templateFile), 'utf8'));
@@ -48,9 +70,48 @@ const template = new LocalTemplate(raw, {
   ignoreFunctions: (_id, resource) => resource.Metadata?.['llmops:entry'] === undefined,
 });
 
-function initMs(bundleDir: string, env: Record<string, string>): number {
+/**
+ * An API Gateway request that every API function refuses at validation (an unknown field in the body, or
+ * an unknown query value), so the first invoke runs the whole middleware without touching the network.
+ */
+const REFUSED_REQUEST = {
+  resource: '/v1/models',
+  path: '/v1/models',
+  httpMethod: 'GET',
+  headers: {},
+  queryStringParameters: { kind: 'nonsense' },
+  pathParameters: null,
+  body: null,
+  isBase64Encoded: false,
+  requestContext: { requestId: 'cold-start', identity: { apiKeyId: 'k', userArn: null } },
+};
+const refusedFor = (entry: string) =>
+  entry === 'functions/api/chat.ts'
+    ? { ...REFUSED_REQUEST, resource: '/v1/chat', path: '/v1/chat', httpMethod: 'POST', queryStringParameters: null, body: '{"nonsense":1}' }
+    : entry === 'functions/api/prompts.ts'
+      ? { ...REFUSED_REQUEST, resource: '/v1/prompts/{name}', path: '/v1/prompts/BAD', pathParameters: { name: 'BAD' } }
+      : entry === 'functions/api/openapi.ts'
+        ? { ...REFUSED_REQUEST, resource: '/v1/openapi.json', path: '/v1/openapi.json' }
+        : REFUSED_REQUEST;
+
+/** A minimal `awslambda` global, as the Lambda runtime provides, for response-streaming handlers. */
+const STREAMING_SHIM = `globalThis.awslambda = { streamifyResponse: (f) => f, HttpResponseStream: { from: (s) => s } };
+const { Writable } = await import('node:stream');
+const sink = () => new Writable({ write(_c, _e, cb) { cb(); } });`;
+
+function coldStartMs(bundleDir: string, env: Record<string, string>, invokeWith?: unknown): number {
   const bundle = pathToFileURL(join(bundleDir, 'index.mjs')).href;
-  const script = `const t = performance.now(); const m = await import(${JSON.stringify(bundle)}); if (typeof m.handler !== 'function') throw new Error('no handler'); console.log(performance.now() - t);`;
+  const invoke =
+    invokeWith === undefined
+      ? ''
+      : `const ctx = { awsRequestId: 'cold', functionName: 'fn', getRemainingTimeInMillis: () => 30000 };
+const ev = ${JSON.stringify(invokeWith)};
+const r = m.handler.length >= 3 ? await m.handler(ev, sink(), ctx) : await m.handler(ev, ctx);
+if (m.handler.length < 3 && !(r && r.statusCode >= 400 && r.statusCode < 500)) throw new Error('unexpected response ' + JSON.stringify(r));`;
+  const script = `${STREAMING_SHIM}
+const t = performance.now(); const m = await import(${JSON.stringify(bundle)}); if (typeof m.handler !== 'function') throw new Error('no handler');
+${invoke}
+console.log(performance.now() - t);`;
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const out = execFileSync(
@@ -61,28 +122,39 @@ function initMs(bundleDir: string, env: Record<string, string>): number {
           PATH: process.env.PATH ?? '',
           AWS_REGION: 'us-east-1',
           AWS_EC2_METADATA_DISABLED: 'true',
+          POWERTOOLS_LOG_LEVEL: 'ERROR',
           ...env,
         },
         encoding: 'utf8',
       },
     );
-    times.push(Number(out.trim()));
+    times.push(Number(out.trim().split('\n').pop()));
   }
   return times.sort((a, b) => a - b)[Math.floor(RUNS / 2)] ?? Number.NaN;
 }
 
 const size = (dir: string) => statSync(join(dir, 'index.mjs')).size / 1024;
-const bareDir = join(OUT, 'bare');
-const bare = initMs(bareDir, {});
-console.log(`\n${'function'.padEnd(36)} ${'bundle'.padStart(10)} ${'init (median)'.padStart(14)}  ratio`);
+const BUDGET_KIB = 500;
+const isApi = (entry: string) => entry.startsWith('functions/api/');
+const bareMs = new Map<Baseline, number>();
 console.log(
-  `${'bare handler (S3 client only)'.padEnd(36)} ${`${size(bareDir).toFixed(0)} KiB`.padStart(10)} ${`${bare.toFixed(0)} ms`.padStart(14)}  1.00x`,
+  `\n${'function'.padEnd(40)} ${'bundle'.padStart(10)} ${'cold start'.padStart(11)}  ${'ratio'.padStart(6)}  baseline`,
 );
+for (const [name, { label }] of Object.entries(BARE) as [Baseline, (typeof BARE)[Baseline]][]) {
+  const dir = join(OUT, `bare-${name}`);
+  // Loaded only: their first invoke would call AWS, so the API functions' ratios include an invoke these lack.
+  const ms = coldStartMs(dir, {});
+  bareMs.set(name, ms);
+  console.log(`${label.padEnd(40)} ${`${size(dir).toFixed(0)} KiB`.padStart(10)} ${`${ms.toFixed(0)} ms`.padStart(11)}  ${'1.00x'.padStart(6)}`);
+}
 for (const fn of template.lambdaFunctions()) {
   const asset = raw.Resources[fn.logicalId]?.Metadata?.['aws:asset:path'] as string;
   const dir = join(OUT, 'cdk.out', asset);
-  const ms = initMs(dir, fn.environment);
+  const baseline = baselineOf(fn.entry);
+  const ms = coldStartMs(dir, fn.environment, isApi(fn.entry) ? refusedFor(fn.entry) : undefined);
+  const kib = size(dir);
+  const ratio = ms / (bareMs.get(baseline) ?? Number.NaN);
   console.log(
-    `${fn.entry.padEnd(36)} ${`${size(dir).toFixed(0)} KiB`.padStart(10)} ${`${ms.toFixed(0)} ms`.padStart(14)}  ${(ms / bare).toFixed(2)}x`,
+    `${fn.entry.padEnd(40)} ${`${kib.toFixed(0)} KiB`.padStart(10)} ${`${ms.toFixed(0)} ms`.padStart(11)}  ${`${ratio.toFixed(2)}x`.padStart(6)}  ${baseline}${isApi(fn.entry) ? ' (+ first invoke)' : ''}${kib > BUDGET_KIB ? `  OVER ${BUDGET_KIB} KiB` : ''}`,
   );
 }

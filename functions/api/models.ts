@@ -56,11 +56,14 @@ export function seedOnce(
   return () => {
     const pending =
       done ??
-      catalog.seed([...seed]).catch((error: unknown) => {
-        done = undefined;
-        logger.warn('Catalog seeding failed; serving what the table holds', { error });
-        metrics.addMetric('CatalogSeedFailures', 'Count', 1);
-      });
+      catalog
+        .seed([...seed])
+        .then(() => undefined)
+        .catch((error: unknown) => {
+          done = undefined;
+          logger.warn('Catalog seeding failed; serving what the table holds', { error });
+          metrics.addMetric('CatalogSeedFailures', 'Count', 1);
+        });
     done = pending;
     return pending;
   };

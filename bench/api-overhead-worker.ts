@@ -1,0 +1,125 @@
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { makeHandler } from '../functions/api/chat.ts';
+import { ModelGateway } from '../layers/aws/src/gateway.ts';
+import { apiHandler } from '../layers/aws/src/http.ts';
+import type { CatalogModel } from '../layers/core/src/models/catalog.ts';
+import { OfflineProvider } from '../layers/core/src/models/offline.ts';
+import { contentHash } from '../layers/core/src/prompts/hash.ts';
+import { renderPrompt } from '../layers/core/src/prompts/template.ts';
+import type { PromptDraft, PromptVersion } from '../layers/core/src/prompts/types.ts';
+
+/**
+ * One side of the chat-overhead benchmark, in its own process (stdout carries the EMF metrics and logs,
+ * as in Lambda; the result goes to stderr). `full`: the chat handler with its middleware, prompt
+ * rendering, model choice, context-window check, pricing, PII-redacted interaction record and metrics,
+ * with the registry and catalog answering from memory (a warm function's caches) and a recorder that
+ * drops the record (its PutEvents is one network call, not measured here). `bare`: a handler that parses
+ * the body and only calls the same offline provider with the same rendered input.
+ */
+const mode = process.argv[2] as 'full' | 'bare';
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 20_000);
+const WARMUP = 2_000;
+
+const CONTEXT = Array.from(
+  { length: 12 },
+  (_, i) =>
+    `Section ${i + 1}. Lambda scales each function by running more execution environments; reserved concurrency caps them, and provisioned concurrency keeps ${i + 5} environments initialized ahead of traffic.`,
+).join(' ');
+
+const draft: PromptDraft = {
+  messages: [
+    { role: 'system', content: 'You answer support questions from the context only. Context: {{context}}' },
+    { role: 'user', content: 'Customer {{customer}} asks: {{question}}' },
+  ],
+  variables: { context: { type: 'string' }, question: { type: 'string' }, customer: { type: 'string' } },
+  commitMessage: 'bench',
+};
+const prompt: PromptVersion = {
+  ...draft,
+  name: 'support-answer',
+  version: 1,
+  author: 'bench',
+  createdAt: new Date(0).toISOString(),
+  contentHash: contentHash(draft),
+  labels: ['production'],
+};
+const models: CatalogModel[] = ['nova-micro', 'nova-lite', 'claude-haiku', 'claude-sonnet', 'llama-70b'].map((id, i) => ({
+  id,
+  provider: 'bedrock',
+  modelId: `vendor.${id}`,
+  kind: 'chat',
+  contextWindow: 128_000,
+  maxOutputTokens: 4096,
+  pricePer1kInputUsd: 0.0001 * (i + 1),
+  pricePer1kOutputUsd: 0.0004 * (i + 1),
+  features: ['streaming', 'systemPrompt'],
+  regions: ['us-east-1'],
+  status: 'active',
+}));
+const variables = {
+  context: CONTEXT,
+  question: 'How many environments does provisioned concurrency keep initialized?',
+  customer: 'jane.doe@example.com',
+};
+const body = JSON.stringify({ prompt: 'support-answer', variables });
+const event = {
+  resource: '/v1/chat',
+  path: '/v1/chat',
+  httpMethod: 'POST',
+  headers: { 'content-type': 'application/json', 'x-api-key': 'k' },
+  multiValueHeaders: {},
+  queryStringParameters: null,
+  multiValueQueryStringParameters: null,
+  pathParameters: null,
+  stageVariables: null,
+  body,
+  isBase64Encoded: false,
+  requestContext: { requestId: 'bench', identity: { apiKeyId: 'key-1', userArn: null } },
+} as unknown as APIGatewayProxyEvent;
+const context = { awsRequestId: 'bench', functionName: 'chat', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+
+const provider = new OfflineProvider();
+let invoke: () => Promise<unknown>;
+if (mode === 'full') {
+  const handler = apiHandler(
+    makeHandler({
+      gateway: new ModelGateway({
+        prompts: { get: async () => prompt },
+        catalog: {
+          get: async (id) => models.find((m) => m.id === id) as CatalogModel,
+          list: async () => models,
+        },
+        providerFor: () => provider,
+        recorder: { record: async () => {} },
+        sampleRate: 1,
+        timeoutMs: 30_000,
+      }),
+      ensureSeeded: async () => {},
+    }),
+    { appKeys: { 'key-1': 'bench' }, maxRequestBytes: 262_144 },
+  );
+  invoke = () => handler(event, context);
+} else {
+  const rendered = renderPrompt(prompt, variables);
+  invoke = async () => {
+    const parsed = JSON.parse(event.body ?? '{}') as { prompt: string };
+    const result = await provider.chat({
+      modelId: parsed.prompt,
+      system: rendered.system,
+      messages: rendered.messages,
+      maxTokens: 1024,
+    });
+    return { statusCode: 200, body: JSON.stringify(result) };
+  };
+}
+
+for (let i = 0; i < WARMUP; i++) await invoke();
+const times = new Float64Array(ITERATIONS);
+for (let i = 0; i < ITERATIONS; i++) {
+  const start = process.hrtime.bigint();
+  await invoke();
+  times[i] = Number(process.hrtime.bigint() - start) / 1e6;
+}
+times.sort();
+const at = (q: number) => times[Math.min(ITERATIONS - 1, Math.floor(q * ITERATIONS))] ?? Number.NaN;
+process.stderr.write(`${JSON.stringify({ mode, p50: at(0.5), p99: at(0.99), iterations: ITERATIONS })}\n`);

@@ -1,0 +1,378 @@
+import { createHash } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  ScanCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod/mini';
+import { type CatalogModel, catalogModel } from '../../core/src/models/catalog.ts';
+import { canonicalJson } from '../../core/src/prompts/hash.ts';
+import { ConfigError, NotFoundError, ValidationError } from './errors.ts';
+
+/**
+ * The model catalog: one DynamoDB table keyed by `pk` (the model id), one item per model holding the
+ * {@link CatalogModel} fields and some bookkeeping:
+ *
+ * | attribute | meaning |
+ * |---|---|
+ * | `pk` | the model id |
+ * | `source` | `config` (written by {@link ModelCatalog.seed}) or `api` (edited by an admin) |
+ * | `seedHash` | `config` entries only: SHA-256 of the canonical JSON of the seed entry |
+ * | `updatedAt`, `updatedBy` | last write |
+ *
+ * The profile's configuration seeds the table at cold start of the functions that read it: each seed
+ * entry is written only when it is new, or when it changed and the stored entry still comes from the
+ * configuration. An entry edited through the API is never overwritten by a seed.
+ *
+ * `evaluationScore` belongs to the evaluation pipeline: a seed or an admin edit that leaves it out
+ * keeps the stored score.
+ */
+export interface ModelCatalogOptions {
+  /** How long the list of models is cached. @default 30_000 */
+  readonly cacheTtlMs?: number;
+  /** Clock in epoch milliseconds. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface SeedResult {
+  /** Ids written by this seed (new, or changed in the configuration). */
+  readonly written: string[];
+  /** Ids left as they were: already current, or edited through the API. */
+  readonly unchanged: string[];
+}
+
+export type ModelSource = 'config' | 'api';
+
+/** Who writes seed entries. */
+export const SEED_AUTHOR = 'config-seed';
+
+/** Optional fields removed from the item when a write leaves them out (evaluationScore is kept). */
+const OPTIONAL_FIELDS = ['inferenceComponent', 'dimensions', 'description'] as const;
+
+/** SHA-256 (hex) of the canonical JSON of a seed entry: a stored entry with the same hash is current. */
+export function seedHash(model: CatalogModel): string {
+  return createHash('sha256').update(canonicalJson(model)).digest('hex');
+}
+
+const strictCatalogModel = z.strictObject(catalogModel.shape);
+
+/**
+ * Parses a catalog seed: a JSON array of models (unknown keys are refused, so that a misspelt field is
+ * not silently dropped; ids must be unique).
+ * @throws ConfigError naming the index, id and field at fault.
+ */
+export function parseSeed(json: string, source = 'model catalog seed'): CatalogModel[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (error) {
+    throw new ConfigError(`${source} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (!Array.isArray(raw)) throw new ConfigError(`${source} must be a JSON array of catalog models`);
+  const models: CatalogModel[] = [];
+  const seen = new Map<string, number>();
+  raw.forEach((entry: unknown, i) => {
+    const id = (entry as { id?: unknown } | null)?.id;
+    const at = typeof id === 'string' ? `[${i}] (${id})` : `[${i}]`;
+    const result = strictCatalogModel.safeParse(entry);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      const path = issue ? issue.path.map(String).join('.') : '';
+      throw new ConfigError(
+        `${source}: ${at}${path ? `.${path}` : ''}: ${issue ? describeIssue(issue) : 'is invalid'}`,
+      );
+    }
+    const first = seen.get(result.data.id);
+    if (first !== undefined) throw new ConfigError(`${source}: ${at}.id: duplicates the id of [${first}]`);
+    seen.set(result.data.id, i);
+    models.push(result.data);
+  });
+  return models;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${issue.expected}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}`;
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    case 'too_small':
+      return `must be at least ${issue.minimum}`;
+    case 'too_big':
+      return `must be at most ${issue.maximum}`;
+    default:
+      return issue.message;
+  }
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException'
+  );
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const field of Object.values(value)) deepFreeze(field);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The catalog fields of a stored item (the bookkeeping attributes stripped). */
+function toModel(item: Record<string, unknown>): CatalogModel {
+  const result = catalogModel.safeParse(item);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(
+      `Catalog entry ${String(item.pk)} is invalid: ${issue?.path.join('.') ?? ''}: ${issue ? describeIssue(issue) : ''}`,
+    );
+  }
+  return deepFreeze(result.data);
+}
+
+interface ListCache {
+  readonly expiresAt: number;
+  readonly models: Promise<readonly CatalogModel[]>;
+}
+
+export class ModelCatalog {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  #cache: ListCache | undefined;
+
+  constructor(doc: DynamoDBDocumentClient, tableName: string, options: ModelCatalogOptions = {}) {
+    this.#doc = doc;
+    this.#table = tableName;
+    this.#ttlMs = options.cacheTtlMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** {@link parseSeed}, for callers that hold the class. */
+  static parseSeed(json: string, source?: string): CatalogModel[] {
+    return parseSeed(json, source);
+  }
+
+  /**
+   * Writes the configuration's models: idempotent, and safe when many cold starts seed at once. One
+   * scan finds what is already current (and fills the list cache); only new or changed entries are
+   * written, each with a condition (`attribute_not_exists(pk) OR (source = config AND seedHash <> hash)`)
+   * so that a concurrent seed or an admin edit is never overwritten. Entries no longer in the
+   * configuration are left alone.
+   */
+  async seed(models: readonly CatalogModel[]): Promise<SeedResult> {
+    const stored = await this.#scanItems();
+    this.#cache = {
+      expiresAt: this.#now() + this.#ttlMs,
+      models: Promise.resolve(stored.map(toModel).sort(byId)),
+    };
+    const current = new Map(stored.map((item) => [String(item.pk), item]));
+    const written: string[] = [];
+    const unchanged: string[] = [];
+    const updatedAt = new Date(this.#now()).toISOString();
+    await Promise.all(
+      models.map(async (model) => {
+        const hash = seedHash(model);
+        const existing = current.get(model.id);
+        if (existing !== undefined && (existing.source !== 'config' || existing.seedHash === hash)) {
+          unchanged.push(model.id);
+          return;
+        }
+        const input = writeInput(
+          this.#table,
+          model,
+          { source: 'config', seedHash: hash },
+          updatedAt,
+          SEED_AUTHOR,
+        );
+        try {
+          await this.#doc.send(
+            new UpdateCommand({
+              ...input,
+              ConditionExpression: 'attribute_not_exists(pk) OR (#source = :config AND #seedHash <> :hash)',
+              ExpressionAttributeValues: {
+                ...input.ExpressionAttributeValues,
+                ':config': 'config',
+                ':hash': hash,
+              },
+            }),
+          );
+          written.push(model.id);
+        } catch (error) {
+          // Already current (a concurrent seed wrote it) or edited by an admin meanwhile.
+          if (!isConditionFailure(error)) throw error;
+          unchanged.push(model.id);
+        }
+      }),
+    );
+    if (written.length > 0) this.#cache = undefined;
+    return { written: written.sort(), unchanged: unchanged.sort() };
+  }
+
+  /** The catalog's models sorted by id, optionally of one kind and status (cached for `cacheTtlMs`). */
+  async list(
+    filter: { kind?: CatalogModel['kind']; status?: CatalogModel['status'] } = {},
+  ): Promise<CatalogModel[]> {
+    const models = await this.#all();
+    return models.filter(
+      (m) =>
+        (filter.kind === undefined || m.kind === filter.kind) &&
+        (filter.status === undefined || m.status === filter.status),
+    );
+  }
+
+  /**
+   * One model, from the cached list when it is fresh (a miss is confirmed with a read).
+   * @throws NotFoundError when the id is not in the catalog.
+   */
+  async get(id: string): Promise<CatalogModel> {
+    const cache = this.#cache;
+    if (cache !== undefined && cache.expiresAt > this.#now()) {
+      const found = (await cache.models).find((m) => m.id === id);
+      if (found !== undefined) return found;
+    }
+    const { Item: item } = await this.#doc.send(
+      new GetCommand({ TableName: this.#table, Key: { pk: id }, ConsistentRead: true }),
+    );
+    if (item === undefined) {
+      throw new NotFoundError(`Model ${id} is not in the catalog; GET /v1/models lists them`);
+    }
+    return toModel(item);
+  }
+
+  /**
+   * Creates or replaces an entry as an admin edit (`source: api`): later seeds leave it alone. A stored
+   * evaluation score is kept when the edit has none.
+   * @throws ValidationError naming the field that breaks the catalog schema.
+   */
+  async put(model: CatalogModel, author: string): Promise<CatalogModel> {
+    const result = catalogModel.safeParse(model);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new ValidationError(
+        issue?.path.map(String).join('.') || 'body',
+        issue ? describeIssue(issue) : 'is invalid',
+      );
+    }
+    const input = writeInput(
+      this.#table,
+      result.data,
+      { source: 'api' },
+      new Date(this.#now()).toISOString(),
+      author,
+      ['seedHash'],
+    );
+    const written = await this.#doc.send(new UpdateCommand({ ...input, ReturnValues: 'ALL_NEW' }));
+    this.#cache = undefined;
+    return toModel(written.Attributes ?? {});
+  }
+
+  /**
+   * Records a model's latest evaluation score in [0, 1] (the evaluation pipeline's write).
+   * @throws NotFoundError when the id is not in the catalog.
+   */
+  async setEvaluationScore(id: string, score: number, author: string): Promise<CatalogModel> {
+    if (!(score >= 0 && score <= 1)) throw new ValidationError('evaluationScore', 'must be between 0 and 1');
+    try {
+      const written = await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: id },
+          UpdateExpression: 'SET evaluationScore = :score, updatedAt = :at, updatedBy = :by',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: {
+            ':score': score,
+            ':at': new Date(this.#now()).toISOString(),
+            ':by': author,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      this.#cache = undefined;
+      return toModel(written.Attributes ?? {});
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new NotFoundError(`Model ${id} is not in the catalog; GET /v1/models lists them`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** Every model, sorted by id; one scan per `cacheTtlMs`, shared by concurrent callers. */
+  #all(): Promise<readonly CatalogModel[]> {
+    const cache = this.#cache;
+    if (cache !== undefined && cache.expiresAt > this.#now()) return cache.models;
+    const models = this.#scanItems().then((items) => items.map(toModel).sort(byId));
+    const entry: ListCache = { expiresAt: this.#now() + this.#ttlMs, models };
+    this.#cache = entry;
+    models.catch(() => {
+      if (this.#cache === entry) this.#cache = undefined;
+    });
+    return models;
+  }
+
+  async #scanItems(): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#doc.send(
+        new ScanCommand({ TableName: this.#table, ConsistentRead: true, ExclusiveStartKey: startKey }),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return items;
+  }
+}
+
+function byId(a: CatalogModel, b: CatalogModel): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * An update that makes the item hold exactly the model's fields (optional fields it leaves out are
+ * removed, except `evaluationScore`) plus the bookkeeping attributes.
+ */
+function writeInput(
+  table: string,
+  model: CatalogModel,
+  bookkeeping: { source: ModelSource; seedHash?: string },
+  updatedAt: string,
+  updatedBy: string,
+  remove: readonly string[] = [],
+): UpdateCommandInput & { ExpressionAttributeValues: Record<string, unknown> } {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const set: string[] = [];
+  const fields: Record<string, unknown> = { ...model, ...bookkeeping, updatedAt, updatedBy };
+  for (const [field, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    names[`#${field}`] = field;
+    values[`:${field}`] = value;
+    set.push(`#${field} = :${field}`);
+  }
+  const removed = [...OPTIONAL_FIELDS.filter((field) => model[field] === undefined), ...remove];
+  for (const field of removed) names[`#${field}`] = field;
+  // Condition expressions refer to these even when the update does not set them.
+  names['#source'] = 'source';
+  names['#seedHash'] = 'seedHash';
+  return {
+    TableName: table,
+    Key: { pk: model.id },
+    UpdateExpression:
+      `SET ${set.join(', ')}` +
+      (removed.length > 0 ? ` REMOVE ${removed.map((f) => `#${f}`).join(', ')}` : ''),
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
