@@ -129,12 +129,10 @@ export class ModelGateway {
           yield { type: 'delta', text: event.text };
         } else {
           const response = this.respond(prepared, event.result);
-          await this.finish(prepared, caller, requestId, true, {
-            result: event.result,
-            response,
-            modelLatencyMs: this.now() - modelStart,
-          });
+          const modelLatencyMs = this.now() - modelStart;
+          // The caller has the whole answer before the interaction is recorded.
           yield { type: 'done', response };
+          await this.finish(prepared, caller, requestId, true, { result: event.result, response, modelLatencyMs });
           return;
         }
       }
