@@ -1,0 +1,329 @@
+/**
+ * Amazon Bedrock behind the `ModelProvider` interface: chat through the Converse API (one request shape
+ * for every model), streaming through ConverseStream, embeddings through InvokeModel with Titan Text
+ * Embeddings v2. Guardrails apply to input and output, with the retrieved passages as grounding
+ * sources for the contextual grounding check. Every call goes through `withRetry`.
+ */
+import {
+  type BedrockRuntimeClient,
+  type ContentBlock,
+  ConverseCommand,
+  type ConverseCommandInput,
+  ConverseStreamCommand,
+  type ConverseStreamOutput,
+  type GuardrailAssessment,
+  type GuardrailTraceAssessment,
+  InvokeModelCommand,
+  type Message,
+  type SystemContentBlock,
+} from '@aws-sdk/client-bedrock-runtime';
+import { estimateChatTokens, estimateTokens } from '../../../core/src/models/estimate.ts';
+import type {
+  ChatRequest,
+  ChatResult,
+  ChatStreamEvent,
+  EmbedRequest,
+  EmbedResult,
+  GuardrailOutcome,
+  ModelProvider,
+  StopReason,
+  TokenUsage,
+} from '../../../core/src/models/types.ts';
+import { ModelProviderError, ValidationError } from '../errors.ts';
+import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';
+
+/** Titan Text Embeddings v2, the default embedding model. */
+export const DEFAULT_EMBEDDING_MODEL_ID = 'amazon.titan-embed-text-v2:0';
+const DEFAULT_EMBEDDING_DIMENSIONS = 1024;
+const DEFAULT_EMBEDDING_CONCURRENCY = 8;
+const LABEL = 'Bedrock';
+
+export interface BedrockProviderOptions {
+  readonly client: BedrockRuntimeClient;
+  /** Backoff, attempts and attempt timeout; the caller's signal comes from each request. */
+  readonly retry?: Omit<RetryOptions, 'signal' | 'label'>;
+  /** Embedding calls in flight at once (one call per text). @default 8 */
+  readonly embeddingConcurrency?: number;
+}
+
+const STOP_REASONS: Readonly<Record<string, StopReason>> = {
+  end_turn: 'end_turn',
+  max_tokens: 'max_tokens',
+  stop_sequence: 'stop_sequence',
+  guardrail_intervened: 'guardrail_intervened',
+  content_filtered: 'content_filtered',
+};
+
+/** Maps a Converse stop reason to the contract's. */
+export function mapStopReason(reason: string | undefined): StopReason {
+  return (reason !== undefined && STOP_REASONS[reason]) || 'other';
+}
+
+function contextBlock(context: readonly string[]): string {
+  return context.map((passage, i) => `[${i + 1}] ${passage}`).join('\n\n');
+}
+
+/**
+ * The Converse request for a chat request. With a guardrail and context, the last user turn becomes
+ * two guard-content blocks: the passages (`grounding_source`) and the question (`query`), which is what
+ * the contextual grounding check scores the answer against (Bedrock checks queries of up to 1,000
+ * characters and grounding sources of up to 100,000). Without a guardrail, the passages go into the
+ * system prompt.
+ */
+export function converseInput(request: ChatRequest): ConverseCommandInput {
+  const context = request.context !== undefined && request.context.length > 0 ? request.context : undefined;
+  const grounded = context !== undefined && request.guardrail !== undefined;
+  let lastUser = -1;
+  request.messages.forEach((m, i) => {
+    if (m.role === 'user') lastUser = i;
+  });
+  const messages: Message[] = request.messages.map((m, i): Message => {
+    const content: ContentBlock[] =
+      grounded && i === lastUser
+        ? [
+            { guardContent: { text: { text: contextBlock(context), qualifiers: ['grounding_source'] } } },
+            { guardContent: { text: { text: m.content, qualifiers: ['query'] } } },
+          ]
+        : [{ text: m.content }];
+    return { role: m.role, content };
+  });
+  const systemText = [
+    ...(request.system === undefined || request.system === '' ? [] : [request.system]),
+    ...(context !== undefined && !grounded
+      ? [`Answer from these passages; say so if they do not contain the answer.\n\n${contextBlock(context)}`]
+      : []),
+  ].join('\n\n');
+  const system: SystemContentBlock[] | undefined = systemText === '' ? undefined : [{ text: systemText }];
+  const inferenceConfig = {
+    ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+    ...(request.topP === undefined ? {} : { topP: request.topP }),
+    ...(request.stopSequences === undefined ? {} : { stopSequences: [...request.stopSequences] }),
+  };
+  return {
+    modelId: request.modelId,
+    messages,
+    ...(system === undefined ? {} : { system }),
+    ...(Object.keys(inferenceConfig).length === 0 ? {} : { inferenceConfig }),
+    ...(request.guardrail === undefined
+      ? {}
+      : {
+          guardrailConfig: {
+            guardrailIdentifier: request.guardrail.id,
+            guardrailVersion: request.guardrail.version,
+            trace: 'enabled' as const,
+          },
+        }),
+  };
+}
+
+const INTERVENING = new Set(['BLOCKED', 'ANONYMIZED']);
+
+/** The policies of one assessment that blocked or masked content, as `policy:detail` names. */
+function interventions(assessment: GuardrailAssessment): string[] {
+  const out: string[] = [];
+  const check = (action: string | undefined, name: string): void => {
+    if (action !== undefined && INTERVENING.has(action)) out.push(name);
+  };
+  for (const t of assessment.topicPolicy?.topics ?? []) check(t.action, `topicPolicy:${t.name}`);
+  for (const f of assessment.contentPolicy?.filters ?? []) check(f.action, `contentPolicy:${f.type}`);
+  for (const w of assessment.wordPolicy?.customWords ?? []) check(w.action, `wordPolicy:${w.match}`);
+  for (const w of assessment.wordPolicy?.managedWordLists ?? []) check(w.action, `wordPolicy:${w.type}`);
+  const sensitive = assessment.sensitiveInformationPolicy;
+  for (const e of sensitive?.piiEntities ?? []) check(e.action, `sensitiveInformationPolicy:${e.type}`);
+  for (const r of sensitive?.regexes ?? [])
+    check(r.action, `sensitiveInformationPolicy:${r.name ?? 'REGEX'}`);
+  for (const f of assessment.contextualGroundingPolicy?.filters ?? []) {
+    check(f.action, `contextualGroundingPolicy:${f.type}`);
+  }
+  return out;
+}
+
+/** What the guardrail did, from the stop reason and the guardrail trace (input and output assessments). */
+export function guardrailOutcome(
+  stopReason: StopReason,
+  trace: GuardrailTraceAssessment | undefined,
+): GuardrailOutcome {
+  const policies = new Set<string>();
+  for (const assessment of Object.values(trace?.inputAssessment ?? {})) {
+    for (const p of interventions(assessment)) policies.add(p);
+  }
+  for (const assessments of Object.values(trace?.outputAssessments ?? {})) {
+    for (const assessment of assessments) for (const p of interventions(assessment)) policies.add(p);
+  }
+  const intervened = stopReason === 'guardrail_intervened' || policies.size > 0;
+  return { action: intervened ? 'INTERVENED' : 'NONE', policies: [...policies].sort() };
+}
+
+function usageOf(
+  request: ChatRequest,
+  text: string,
+  usage: { inputTokens?: number | undefined; outputTokens?: number | undefined } | undefined,
+): TokenUsage {
+  return {
+    inputTokens: usage?.inputTokens ?? estimateChatTokens(request.system, request.messages),
+    outputTokens: usage?.outputTokens ?? estimateTokens(text),
+  };
+}
+
+/** Throws the error an event stream carries in-band (the SDK usually throws these itself). */
+function throwIfError(event: ConverseStreamOutput): void {
+  for (const [key, value] of Object.entries(event)) {
+    if (key.endsWith('Exception') && value !== undefined) {
+      if (value instanceof Error) throw value;
+      const message: unknown = (value as { message?: unknown } | null)?.message;
+      const error = new Error(typeof message === 'string' ? message : key);
+      error.name = key.charAt(0).toUpperCase() + key.slice(1);
+      throw error;
+    }
+  }
+}
+
+function parseEmbedding(body: Uint8Array): { embedding: number[]; tokens: number } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(body));
+  } catch (error) {
+    throw new ModelProviderError(`${LABEL} returned an unreadable embedding`, { cause: error });
+  }
+  const embedding = (parsed as { embedding?: unknown } | null)?.embedding;
+  const tokens = (parsed as { inputTextTokenCount?: unknown } | null)?.inputTextTokenCount;
+  if (!Array.isArray(embedding) || !embedding.every((x) => typeof x === 'number')) {
+    throw new ModelProviderError(`${LABEL} returned an embedding in an unexpected shape`);
+  }
+  return { embedding, tokens: typeof tokens === 'number' ? tokens : 0 };
+}
+
+/** Bedrock as a `ModelProvider`: Converse, ConverseStream and Titan Text Embeddings v2. */
+export class BedrockProvider implements ModelProvider {
+  readonly name = 'bedrock' as const;
+  readonly #client: BedrockRuntimeClient;
+  readonly #retry: Omit<RetryOptions, 'signal' | 'label'>;
+  readonly #concurrency: number;
+
+  constructor(options: BedrockProviderOptions) {
+    this.#client = options.client;
+    this.#retry = options.retry ?? {};
+    this.#concurrency = Math.max(
+      1,
+      Math.floor(options.embeddingConcurrency ?? DEFAULT_EMBEDDING_CONCURRENCY),
+    );
+  }
+
+  #retryOptions(signal: AbortSignal | undefined): RetryOptions {
+    return { ...this.#retry, signal, label: LABEL };
+  }
+
+  async chat(request: ChatRequest): Promise<ChatResult> {
+    const input = converseInput(request);
+    const response = await withRetry(
+      (abortSignal) => this.#client.send(new ConverseCommand(input), { abortSignal }),
+      this.#retryOptions(request.signal),
+    );
+    const text = (response.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
+    const stopReason = mapStopReason(response.stopReason);
+    return {
+      text,
+      usage: usageOf(request, text, response.usage),
+      stopReason,
+      provider: 'bedrock',
+      modelId: request.modelId,
+      ...(request.guardrail === undefined
+        ? {}
+        : { guardrail: guardrailOutcome(stopReason, response.trace?.guardrail) }),
+    };
+  }
+
+  async *chatStream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
+    const input = converseInput(request);
+    const events = await withRetryUntilOutput(
+      async (abortSignal): Promise<AsyncIterable<ConverseStreamOutput>> => {
+        const response = await this.#client.send(new ConverseStreamCommand(input), { abortSignal });
+        if (response.stream === undefined) throw new ModelProviderError(`${LABEL} returned no stream`);
+        return response.stream;
+      },
+      (event) => {
+        throwIfError(event);
+        return event.contentBlockDelta?.delta?.text ? 'output' : 'other';
+      },
+      this.#retryOptions(request.signal),
+    );
+    let text = '';
+    let stopReason: StopReason = 'other';
+    let usage: { inputTokens?: number | undefined; outputTokens?: number | undefined } | undefined;
+    let trace: GuardrailTraceAssessment | undefined;
+    for await (const event of events) {
+      const delta = event.contentBlockDelta?.delta?.text;
+      if (delta) {
+        text += delta;
+        yield { type: 'delta', text: delta };
+      } else if (event.messageStop !== undefined) {
+        stopReason = mapStopReason(event.messageStop.stopReason);
+      } else if (event.metadata !== undefined) {
+        usage = event.metadata.usage;
+        trace = event.metadata.trace?.guardrail ?? trace;
+      }
+    }
+    const result: ChatResult = {
+      text,
+      usage: usageOf(request, text, usage),
+      stopReason,
+      provider: 'bedrock',
+      modelId: request.modelId,
+      ...(request.guardrail === undefined ? {} : { guardrail: guardrailOutcome(stopReason, trace) }),
+    };
+    yield { type: 'done', result };
+  }
+
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    const modelId = request.modelId === '' ? DEFAULT_EMBEDDING_MODEL_ID : request.modelId;
+    const dimensions = request.dimensions ?? DEFAULT_EMBEDDING_DIMENSIONS;
+    const normalize = request.normalize ?? true;
+    request.texts.forEach((text, i) => {
+      if (text.trim() === '') throw new ValidationError(`texts.${i}`, 'must not be empty');
+    });
+    const vectors: number[][] = new Array(request.texts.length);
+    let inputTokens = 0;
+    // One failure stops the others: no new calls start, and calls in flight are aborted.
+    const stop = new AbortController();
+    const signal =
+      request.signal === undefined ? stop.signal : AbortSignal.any([request.signal, stop.signal]);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < request.texts.length && !stop.signal.aborted) {
+        const index = next++;
+        const body = JSON.stringify({ inputText: request.texts[index], dimensions, normalize });
+        const response = await withRetry(
+          (abortSignal) =>
+            this.#client.send(
+              new InvokeModelCommand({
+                modelId,
+                contentType: 'application/json',
+                accept: 'application/json',
+                body,
+              }),
+              { abortSignal },
+            ),
+          this.#retryOptions(signal),
+        );
+        const { embedding, tokens } = parseEmbedding(response.body);
+        vectors[index] = embedding;
+        inputTokens += tokens;
+      }
+    };
+    const workers = Math.min(this.#concurrency, request.texts.length);
+    try {
+      await Promise.all(Array.from({ length: workers }, worker));
+    } catch (error) {
+      stop.abort();
+      throw error;
+    }
+    return {
+      vectors,
+      dimensions: vectors[0]?.length ?? dimensions,
+      usage: { inputTokens },
+      provider: 'bedrock',
+      modelId,
+    };
+  }
+}
