@@ -2,8 +2,9 @@
  * One typed, validated configuration for the whole CDK app.
  *
  * The profile (`dev` by default, or `prod`) is chosen with `-c profile=dev|prod`. A few values can be
- * overridden from context (`alertEmails`, `alertHttpsEndpoints`, `comprehendPii`, `dataPrepPartSizeMiB`); everything else is
- * decided by the profile so that a deploy is reproducible from the profile name alone.
+ * overridden from context (`alertEmails`, `alertHttpsEndpoints`, `comprehendPii`, `dataPrepPartSizeMiB`,
+ * `apiApps`, `guardrail`, `interactionSampleRate`); everything else is decided by the profile so that a
+ * deploy is reproducible from the profile name alone.
  *
  * Every value is validated with Zod; a bad value fails synthesis with an error that names the context
  * key (or the configuration field) and the rule it broke.
@@ -12,6 +13,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { z } from 'zod';
+import { type CatalogModel, catalogModel } from '../layers/core/src/models/catalog.ts';
 
 /** The deployment profiles this app knows. */
 export const PROFILES = ['dev', 'prod'] as const;
@@ -24,6 +26,9 @@ export const CONTEXT_KEYS = {
   alertHttpsEndpoints: 'alertHttpsEndpoints',
   comprehendPii: 'comprehendPii',
   partSizeMiB: 'dataPrepPartSizeMiB',
+  apiApps: 'apiApps',
+  guardrail: 'guardrail',
+  interactionSampleRate: 'interactionSampleRate',
 } as const;
 
 /** How resources that hold data behave on `cdk destroy`. The RAW bucket is RETAIN in every profile. */
@@ -83,6 +88,117 @@ export interface ObservabilityConfig {
   readonly stateMachineIncludeExecutionData: boolean;
 }
 
+/** One app that calls the API: it gets its own API key and usage plan. */
+export interface ApiAppConfig {
+  /** App name (lowercase letters, digits and `-`), reported as `app` in metrics and interaction records. */
+  readonly name: string;
+  /** Steady-state requests per second allowed to the app's key. */
+  readonly rateLimit: number;
+  /** Burst of requests allowed to the app's key. */
+  readonly burstLimit: number;
+  /** Requests per day allowed to the app's key. */
+  readonly quotaPerDay: number;
+}
+
+/** The HTTPS API (API Gateway REST API). */
+export interface ApiConfig {
+  /** One API key and usage plan per app. */
+  readonly apps: readonly ApiAppConfig[];
+  /** Put an AWS WAF web ACL in front of the stage (managed rule groups, per-IP rate limit, body size). */
+  readonly waf: boolean;
+  /** Requests per 5 minutes from one IP address above which WAF blocks that address (when `waf`). */
+  readonly wafIpRateLimit: number;
+  /** Largest request body accepted, in bytes (checked by the handlers, and by WAF when on). */
+  readonly maxRequestBytes: number;
+  /** Stage-wide throttling: all apps together never exceed it. */
+  readonly throttling: { readonly rateLimit: number; readonly burstLimit: number };
+}
+
+/** The model gateway: catalog seed and call settings. */
+export interface ModelsConfig {
+  /** Catalog seed, written to the catalog table at cold start (entries already there are kept). */
+  readonly catalog: readonly CatalogModel[];
+  /** Catalog id of the default embedding model (must be in the catalog, kind `embedding`). */
+  readonly embeddingModelId: string;
+  /** Budget of one chat call (model call included), in milliseconds. */
+  readonly chatTimeoutMs: number;
+  /** How long the handlers cache prompt versions and labels, in seconds (0: no cache). */
+  readonly promptCacheTtlSeconds: number;
+}
+
+/** Bedrock guardrail filter strength. */
+export type GuardrailStrength = 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH';
+/** The harmful-content categories of a Bedrock guardrail's content policy (prompt attacks apart). */
+export const GUARDRAIL_CONTENT_FILTERS = ['SEXUAL', 'VIOLENCE', 'HATE', 'INSULTS', 'MISCONDUCT'] as const;
+export type GuardrailContentFilter = (typeof GUARDRAIL_CONTENT_FILTERS)[number];
+/** PII entity types a Bedrock guardrail detects. */
+export const GUARDRAIL_PII_ENTITIES = [
+  'ADDRESS',
+  'AGE',
+  'AWS_ACCESS_KEY',
+  'AWS_SECRET_KEY',
+  'CA_HEALTH_NUMBER',
+  'CA_SOCIAL_INSURANCE_NUMBER',
+  'CREDIT_DEBIT_CARD_CVV',
+  'CREDIT_DEBIT_CARD_EXPIRY',
+  'CREDIT_DEBIT_CARD_NUMBER',
+  'DRIVER_ID',
+  'EMAIL',
+  'INTERNATIONAL_BANK_ACCOUNT_NUMBER',
+  'IP_ADDRESS',
+  'LICENSE_PLATE',
+  'MAC_ADDRESS',
+  'NAME',
+  'PASSWORD',
+  'PHONE',
+  'PIN',
+  'SWIFT_CODE',
+  'UK_NATIONAL_HEALTH_SERVICE_NUMBER',
+  'UK_NATIONAL_INSURANCE_NUMBER',
+  'UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER',
+  'URL',
+  'USERNAME',
+  'US_BANK_ACCOUNT_NUMBER',
+  'US_BANK_ROUTING_NUMBER',
+  'US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER',
+  'US_PASSPORT_NUMBER',
+  'US_SOCIAL_SECURITY_NUMBER',
+  'VEHICLE_IDENTIFICATION_NUMBER',
+] as const;
+export type GuardrailPiiEntity = (typeof GUARDRAIL_PII_ENTITIES)[number];
+
+/** The Bedrock guardrail applied to every Bedrock chat call. */
+export interface GuardrailConfig {
+  /** Create the guardrail and apply it (`-c guardrail=false` turns it off). */
+  readonly enabled: boolean;
+  /** Input and output strength of each harmful-content filter. */
+  readonly contentFilters: Readonly<
+    Record<GuardrailContentFilter, { readonly input: GuardrailStrength; readonly output: GuardrailStrength }>
+  >;
+  /** Input strength of the prompt-attack (jailbreak, prompt injection) filter; it never applies to outputs. */
+  readonly promptAttack: GuardrailStrength;
+  /** PII masked with a placeholder (`{EMAIL}`) in inputs and outputs. */
+  readonly piiAnonymize: readonly GuardrailPiiEntity[];
+  /** PII that blocks the call (secrets that must never reach a model or leave it). */
+  readonly piiBlock: readonly GuardrailPiiEntity[];
+  /** Contextual grounding: answers less grounded in the retrieved sources than this are blocked. */
+  readonly groundingThreshold: number;
+  /** Contextual grounding: answers less relevant to the question than this are blocked. */
+  readonly relevanceThreshold: number;
+}
+
+/** The inference log: every interaction, delivered to S3 through Firehose. */
+export interface InteractionsConfig {
+  /** Share of calls whose (PII-redacted) payload is recorded; metadata is always recorded. */
+  readonly payloadSampleRate: number;
+  /** Days after which interaction records expire. */
+  readonly retentionDays: number;
+  /** Firehose buffering: deliver at least this often, in seconds (0 to 900). */
+  readonly bufferingIntervalSeconds: number;
+  /** Firehose buffering: deliver when this much has arrived, in MiB (1 to 128). */
+  readonly bufferingSizeMiB: number;
+}
+
 /** The configuration of one deployment of the LLMOps stack. */
 export interface LlmOpsConfig {
   readonly profile: Profile;
@@ -102,6 +218,10 @@ export interface LlmOpsConfig {
   /** Days after which objects under `staging/` in the artifacts bucket expire. */
   readonly stagingExpirationDays: number;
   readonly observability: ObservabilityConfig;
+  readonly api: ApiConfig;
+  readonly models: ModelsConfig;
+  readonly guardrail: GuardrailConfig;
+  readonly interactions: InteractionsConfig;
 }
 
 /** Thrown when the configuration is invalid; the message names every bad key. */
@@ -117,6 +237,132 @@ export class ConfigError extends Error {
 }
 
 const MiB = 1024 * 1024;
+
+/** Timeout of the chat function, in seconds: the regional API Gateway idle timeout of a stream. */
+export const CHAT_FUNCTION_TIMEOUT_SECONDS = 300;
+/** Headroom left in the chat function after {@link ModelsConfig.chatTimeoutMs}, to answer and record. */
+const CHAT_HEADROOM_MS = 15_000;
+/** Lambda allows 4 KiB of environment per function; the catalog seed travels in one variable. */
+export const MAX_CATALOG_SEED_BYTES = 2_560;
+
+const US_REGIONS = ['us-east-1', 'us-east-2', 'us-west-2'];
+
+/**
+ * The catalog seed: Bedrock models through US cross-region inference profiles (`us.`), priced at the
+ * on-demand US rates (USD per 1,000 tokens). The offline model is not listed: the local runner forces
+ * the offline provider itself.
+ */
+const BEDROCK_CATALOG: readonly CatalogModel[] = [
+  {
+    id: 'nova-micro',
+    provider: 'bedrock',
+    modelId: 'us.amazon.nova-micro-v1:0',
+    kind: 'chat',
+    contextWindow: 128_000,
+    maxOutputTokens: 10_000,
+    pricePer1kInputUsd: 0.000035,
+    pricePer1kOutputUsd: 0.00014,
+    features: ['streaming', 'toolUse', 'systemPrompt'],
+    regions: US_REGIONS,
+    status: 'active',
+  },
+  {
+    id: 'nova-lite',
+    provider: 'bedrock',
+    modelId: 'us.amazon.nova-lite-v1:0',
+    kind: 'chat',
+    contextWindow: 300_000,
+    maxOutputTokens: 10_000,
+    pricePer1kInputUsd: 0.00006,
+    pricePer1kOutputUsd: 0.00024,
+    features: ['streaming', 'toolUse', 'systemPrompt'],
+    regions: US_REGIONS,
+    status: 'active',
+  },
+  {
+    id: 'nova-pro',
+    provider: 'bedrock',
+    modelId: 'us.amazon.nova-pro-v1:0',
+    kind: 'chat',
+    contextWindow: 300_000,
+    maxOutputTokens: 10_000,
+    pricePer1kInputUsd: 0.0008,
+    pricePer1kOutputUsd: 0.0032,
+    features: ['streaming', 'toolUse', 'systemPrompt'],
+    regions: US_REGIONS,
+    status: 'active',
+  },
+  {
+    id: 'claude-haiku-4-5',
+    provider: 'bedrock',
+    modelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+    kind: 'chat',
+    contextWindow: 200_000,
+    maxOutputTokens: 64_000,
+    pricePer1kInputUsd: 0.001,
+    pricePer1kOutputUsd: 0.005,
+    features: ['streaming', 'toolUse', 'systemPrompt'],
+    regions: US_REGIONS,
+    status: 'active',
+  },
+  {
+    id: 'claude-sonnet-4-5',
+    provider: 'bedrock',
+    modelId: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
+    kind: 'chat',
+    contextWindow: 200_000,
+    maxOutputTokens: 64_000,
+    pricePer1kInputUsd: 0.003,
+    pricePer1kOutputUsd: 0.015,
+    features: ['streaming', 'toolUse', 'systemPrompt'],
+    regions: US_REGIONS,
+    status: 'active',
+  },
+  {
+    id: 'llama-3-3-70b',
+    provider: 'bedrock',
+    modelId: 'us.meta.llama3-3-70b-instruct-v1:0',
+    kind: 'chat',
+    contextWindow: 128_000,
+    maxOutputTokens: 8_192,
+    pricePer1kInputUsd: 0.00072,
+    pricePer1kOutputUsd: 0.00072,
+    features: ['streaming', 'systemPrompt'],
+    regions: US_REGIONS,
+    status: 'active',
+  },
+  {
+    id: 'titan-embed-text-v2',
+    provider: 'bedrock',
+    modelId: 'amazon.titan-embed-text-v2:0',
+    kind: 'embedding',
+    contextWindow: 8_192,
+    maxOutputTokens: 0,
+    dimensions: 1024,
+    pricePer1kInputUsd: 0.00002,
+    pricePer1kOutputUsd: 0,
+    features: [],
+    regions: US_REGIONS,
+    status: 'active',
+  },
+];
+
+/** Shared by both profiles: what the guardrail filters does not depend on where it runs. */
+const GUARDRAIL_DEFAULTS: GuardrailConfig = {
+  enabled: true,
+  contentFilters: {
+    SEXUAL: { input: 'HIGH', output: 'HIGH' },
+    VIOLENCE: { input: 'MEDIUM', output: 'MEDIUM' },
+    HATE: { input: 'HIGH', output: 'HIGH' },
+    INSULTS: { input: 'MEDIUM', output: 'MEDIUM' },
+    MISCONDUCT: { input: 'MEDIUM', output: 'MEDIUM' },
+  },
+  promptAttack: 'HIGH',
+  piiAnonymize: ['EMAIL', 'PHONE', 'NAME', 'US_SOCIAL_SECURITY_NUMBER', 'CREDIT_DEBIT_CARD_NUMBER'],
+  piiBlock: ['AWS_ACCESS_KEY', 'AWS_SECRET_KEY', 'PASSWORD'],
+  groundingThreshold: 0.75,
+  relevanceThreshold: 0.5,
+};
 
 const PROFILE_DEFAULTS: Record<Profile, Omit<LlmOpsConfig, 'alerts' | 'logRetention'>> = {
   dev: {
@@ -149,6 +395,26 @@ const PROFILE_DEFAULTS: Record<Profile, Omit<LlmOpsConfig, 'alerts' | 'logRetent
       stateMachineLogLevel: 'ALL',
       stateMachineIncludeExecutionData: true,
     },
+    api: {
+      apps: [{ name: 'default', rateLimit: 10, burstLimit: 20, quotaPerDay: 10_000 }],
+      waf: false,
+      wafIpRateLimit: 1_000,
+      maxRequestBytes: 256 * 1024,
+      throttling: { rateLimit: 20, burstLimit: 40 },
+    },
+    models: {
+      catalog: BEDROCK_CATALOG,
+      embeddingModelId: 'titan-embed-text-v2',
+      chatTimeoutMs: 120_000,
+      promptCacheTtlSeconds: 30,
+    },
+    guardrail: GUARDRAIL_DEFAULTS,
+    interactions: {
+      payloadSampleRate: 1,
+      retentionDays: 30,
+      bufferingIntervalSeconds: 60,
+      bufferingSizeMiB: 5,
+    },
   },
   prod: {
     profile: 'prod',
@@ -180,6 +446,26 @@ const PROFILE_DEFAULTS: Record<Profile, Omit<LlmOpsConfig, 'alerts' | 'logRetent
       stateMachineLogLevel: 'ERROR',
       stateMachineIncludeExecutionData: false,
     },
+    api: {
+      apps: [{ name: 'default', rateLimit: 50, burstLimit: 100, quotaPerDay: 1_000_000 }],
+      waf: true,
+      wafIpRateLimit: 3_000,
+      maxRequestBytes: 256 * 1024,
+      throttling: { rateLimit: 200, burstLimit: 400 },
+    },
+    models: {
+      catalog: BEDROCK_CATALOG,
+      embeddingModelId: 'titan-embed-text-v2',
+      chatTimeoutMs: 120_000,
+      promptCacheTtlSeconds: 300,
+    },
+    guardrail: GUARDRAIL_DEFAULTS,
+    interactions: {
+      payloadSampleRate: 0.1,
+      retentionDays: 400,
+      bufferingIntervalSeconds: 300,
+      bufferingSizeMiB: 64,
+    },
   },
 };
 
@@ -204,6 +490,34 @@ const contextBoolean = z
   .optional()
   .transform((v) => (v === undefined ? undefined : v === true || v === 'true'));
 
+/** App names become construct ids, output names and metric dimensions. */
+const APP_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+const apiAppSchema = z.strictObject({
+  name: z.string().regex(APP_NAME, 'must be 1-32 lowercase letters, digits or "-", starting with a letter'),
+  rateLimit: z.number().positive().max(10_000),
+  burstLimit: z.number().int().positive().max(5_000),
+  quotaPerDay: z.number().int().positive(),
+});
+
+/** `apiApps`: a JSON array (a string, as `-c apiApps='[...]'` gives) or an array. */
+const contextApiApps = z
+  .union([z.string(), z.array(z.unknown())])
+  .optional()
+  .transform((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a JSON array of {"name","rateLimit","burstLimit","quotaPerDay"}',
+      });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(apiAppSchema).min(1, 'must name at least one app').optional());
+
 const ContextSchema = z.object({
   [CONTEXT_KEYS.profile]: z
     .enum(PROFILES, { error: (iss) => `expected one of ${PROFILES.join(', ')}${got(iss.input)}` })
@@ -219,6 +533,13 @@ const ContextSchema = z.object({
     .number({ error: (iss) => `expected a whole number of MiB${got(iss.input)}` })
     .int({ error: 'expected a whole number of MiB' })
     .optional(),
+  [CONTEXT_KEYS.apiApps]: contextApiApps,
+  [CONTEXT_KEYS.guardrail]: contextBoolean,
+  [CONTEXT_KEYS.interactionSampleRate]: z.coerce
+    .number({ error: (iss) => `expected a number from 0 to 1${got(iss.input)}` })
+    .min(0, 'expected a number from 0 to 1')
+    .max(1, 'expected a number from 0 to 1')
+    .optional(),
 });
 
 const RETENTION_VALUES = new Set<number>(
@@ -227,6 +548,8 @@ const RETENTION_VALUES = new Set<number>(
 
 const positiveInt = z.number().int().positive();
 const removalPolicy = z.enum(RemovalPolicy);
+const strength = z.enum(['NONE', 'LOW', 'MEDIUM', 'HIGH']);
+const piiEntity = z.enum(GUARDRAIL_PII_ENTITIES);
 
 const ConfigSchema = z
   .object({
@@ -263,6 +586,47 @@ const ConfigSchema = z
       stateMachineLogLevel: z.enum(['ALL', 'ERROR']),
       stateMachineIncludeExecutionData: z.boolean(),
     }),
+    api: z.object({
+      apps: z.array(apiAppSchema).min(1, 'must name at least one app'),
+      waf: z.boolean(),
+      wafIpRateLimit: positiveInt.min(10, 'must be at least 10 (the WAF minimum)'),
+      maxRequestBytes: positiveInt
+        .min(1024, 'must be at least 1024 bytes')
+        .max(10 * MiB, 'must be at most 10 MiB (the API Gateway payload limit)'),
+      throttling: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }),
+    }),
+    models: z.object({
+      // Each entry is checked against the core catalog schema below, with the path of the bad field.
+      catalog: z.array(z.unknown()).min(1, 'must list at least one model'),
+      embeddingModelId: z.string().min(1),
+      chatTimeoutMs: positiveInt
+        .min(1000, 'must be at least 1000 ms')
+        .max(
+          CHAT_FUNCTION_TIMEOUT_SECONDS * 1000 - CHAT_HEADROOM_MS,
+          `must leave ${CHAT_HEADROOM_MS / 1000} s of the chat function's ${CHAT_FUNCTION_TIMEOUT_SECONDS} s timeout`,
+        ),
+      promptCacheTtlSeconds: z.number().int().min(0).max(3600),
+    }),
+    guardrail: z.object({
+      enabled: z.boolean(),
+      contentFilters: z.object(
+        Object.fromEntries(
+          GUARDRAIL_CONTENT_FILTERS.map((f) => [f, z.object({ input: strength, output: strength })]),
+        ) as Record<GuardrailContentFilter, z.ZodObject<{ input: typeof strength; output: typeof strength }>>,
+      ),
+      promptAttack: strength,
+      piiAnonymize: z.array(piiEntity),
+      piiBlock: z.array(piiEntity),
+      // Bedrock accepts grounding and relevance thresholds from 0 to 0.99.
+      groundingThreshold: z.number().min(0).max(0.99),
+      relevanceThreshold: z.number().min(0).max(0.99),
+    }),
+    interactions: z.object({
+      payloadSampleRate: z.number().min(0).max(1),
+      retentionDays: positiveInt,
+      bufferingIntervalSeconds: z.number().int().min(0).max(900),
+      bufferingSizeMiB: positiveInt.max(128),
+    }),
   })
   .superRefine((c, ctx) => {
     if (c.dataPrep.maxRecordBytes >= c.dataPrep.partSizeBytes) {
@@ -275,7 +639,107 @@ const ConfigSchema = z
     if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {
       ctx.addIssue({ code: 'custom', path: ['removal', 'data'], message: 'must be RETAIN in prod' });
     }
+    checkApi(c.api, ctx);
+    checkCatalog(c.models, ctx);
+    const blocked = new Set(c.guardrail.piiBlock);
+    for (const [i, entity] of c.guardrail.piiAnonymize.entries()) {
+      if (blocked.has(entity)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['guardrail', 'piiAnonymize', i],
+          message: `${entity} is also in guardrail.piiBlock: an entity is either anonymized or blocked`,
+        });
+      }
+    }
   });
+
+type Issues = z.core.$RefinementCtx;
+
+function checkApi(api: ApiConfig, ctx: Issues): void {
+  const seen = new Set<string>();
+  for (const [i, app] of api.apps.entries()) {
+    if (seen.has(app.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api', 'apps', i, 'name'],
+        message: `duplicate app "${app.name}"`,
+      });
+    }
+    seen.add(app.name);
+    if (app.rateLimit > api.throttling.rateLimit) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api', 'apps', i, 'rateLimit'],
+        message: `must not exceed the stage rate limit api.throttling.rateLimit (${api.throttling.rateLimit})`,
+      });
+    }
+    if (app.burstLimit > api.throttling.burstLimit) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api', 'apps', i, 'burstLimit'],
+        message: `must not exceed the stage burst limit api.throttling.burstLimit (${api.throttling.burstLimit})`,
+      });
+    }
+  }
+}
+
+function checkCatalog(models: { catalog: readonly unknown[]; embeddingModelId: string }, ctx: Issues): void {
+  const ids = new Set<string>();
+  const valid: CatalogModel[] = [];
+  for (const [i, entry] of models.catalog.entries()) {
+    const parsed = catalogModel.safeParse(entry);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', 'catalog', i, ...issue.path],
+          message: issue.message,
+        });
+      }
+      continue;
+    }
+    const model = parsed.data;
+    valid.push(model);
+    if (model.provider === 'offline') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['models', 'catalog', i, 'provider'],
+        message: 'must not be "offline": the local runner forces the offline provider itself',
+      });
+    }
+    if (ids.has(model.id)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['models', 'catalog', i, 'id'],
+        message: `duplicate id "${model.id}"`,
+      });
+    }
+    ids.add(model.id);
+    if (model.kind === 'embedding' && model.dimensions === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['models', 'catalog', i, 'dimensions'],
+        message: 'is required for an embedding model',
+      });
+    }
+  }
+  const embedding = valid.find((m) => m.id === models.embeddingModelId);
+  if (embedding?.kind !== 'embedding') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['models', 'embeddingModelId'],
+      message: `must be the id of an embedding model of models.catalog, got "${models.embeddingModelId}"`,
+    });
+  }
+  const seedBytes = Buffer.byteLength(JSON.stringify(models.catalog));
+  if (seedBytes > MAX_CATALOG_SEED_BYTES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['models', 'catalog'],
+      message: `is ${seedBytes} bytes as JSON; at most ${MAX_CATALOG_SEED_BYTES} fit in the CATALOG_SEED variable (add models at runtime with PUT /v1/models/{id})`,
+    });
+  }
+}
 
 function formatIssues(issues: readonly z.core.$ZodIssue[], describe: (path: string) => string): string[] {
   return issues.map((issue) => {
@@ -318,11 +782,27 @@ export function loadConfig(source: Construct | Record<string, unknown>): LlmOpsC
           ? ctx.dataPrepPartSizeMiB * MiB
           : defaults.dataPrep.partSizeBytes,
     },
+    api: { ...defaults.api, apps: ctx.apiApps ?? defaults.api.apps },
+    guardrail: { ...defaults.guardrail, enabled: ctx.guardrail ?? defaults.guardrail.enabled },
+    interactions: {
+      ...defaults.interactions,
+      payloadSampleRate: ctx.interactionSampleRate ?? defaults.interactions.payloadSampleRate,
+    },
   };
+  return validateConfig(candidate);
+}
+
+/**
+ * Validates a whole configuration (what {@link loadConfig} builds from a profile and context).
+ *
+ * @returns the configuration, unchanged
+ * @throws ConfigError naming each bad field
+ */
+export function validateConfig(candidate: LlmOpsConfig): LlmOpsConfig {
   const checked = ConfigSchema.safeParse(candidate);
   if (!checked.success) {
     throw new ConfigError(
-      formatIssues(checked.error.issues, (key) => `config "${key}" (profile ${ctx.profile})`),
+      formatIssues(checked.error.issues, (key) => `config "${key}" (profile ${candidate.profile})`),
     );
   }
   return candidate;

@@ -1,5 +1,6 @@
 /**
- * The LLMOps stack: config → storage → alerts → project bus → shared failure handler → pipelines.
+ * The LLMOps stack: config → storage → alerts → project bus → shared failure handler → pipelines →
+ * model gateway (guardrail, tables, API functions) → HTTPS API → interaction log.
  *
  * Environment-agnostic (no account/region) and free of lookups, so `cdk synth` works offline with no
  * credentials. `buildApp()` is the single way to build the app: `infra/app.ts`, the tests and the local
@@ -11,9 +12,13 @@ import { App, CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { type LlmOpsConfig, loadConfig } from '../config.ts';
 import { LlmOpsAlerts } from '../constructs/alerts.ts';
+import { LlmOpsApi, pascalCase } from '../constructs/api.ts';
 import { DataPrep } from '../constructs/data-prep.ts';
 import { LlmOpsEventBus } from '../constructs/event-bus.ts';
+import { LlmOpsGuardrail } from '../constructs/guardrail.ts';
+import { InteractionLog } from '../constructs/interaction-log.ts';
 import { LlmOpsFunction, REPO_ROOT } from '../constructs/llmops-function.ts';
+import { ModelGateway } from '../constructs/model-gateway.ts';
 import { LlmOpsStorage } from '../constructs/storage.ts';
 
 export interface LlmOpsStackProps extends StackProps {
@@ -30,6 +35,11 @@ export class LlmOpsStack extends Stack {
   /** Shared by every pipeline: turns failed executions into `llmops.PipelineFailed`. */
   public readonly pipelineFailedFunction: LlmOpsFunction;
   public readonly dataPrep: DataPrep;
+  /** The Bedrock guardrail (absent with `-c guardrail=false`). */
+  public readonly guardrail?: LlmOpsGuardrail;
+  public readonly modelGateway: ModelGateway;
+  public readonly api: LlmOpsApi;
+  public readonly interactionLog: InteractionLog;
 
   constructor(scope: Construct, id: string, props: LlmOpsStackProps) {
     super(scope, id, props);
@@ -61,6 +71,30 @@ export class LlmOpsStack extends Stack {
       failureHandler: this.pipelineFailedFunction,
     });
 
+    this.guardrail = config.guardrail.enabled
+      ? new LlmOpsGuardrail(this, 'Guardrail', { config, encryptionKey })
+      : undefined;
+    this.modelGateway = new ModelGateway(this, 'ModelGateway', {
+      config,
+      encryptionKey,
+      eventBus: this.eventBus.bus,
+      alerts: this.alerts,
+      guardrail: this.guardrail,
+    });
+    this.api = new LlmOpsApi(this, 'Api', {
+      config,
+      functions: this.modelGateway.functions,
+      encryptionKey,
+      alerts: this.alerts,
+    });
+    this.interactionLog = new InteractionLog(this, 'InteractionLog', {
+      config,
+      eventBus: this.eventBus.bus,
+      bucket: this.storage.artifacts,
+      encryptionKey,
+      alerts: this.alerts,
+    });
+
     new CfnOutput(this, 'RawBucketName', {
       value: this.storage.raw.bucketName,
       description: 'Upload raw data under raw/ here',
@@ -69,6 +103,24 @@ export class LlmOpsStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: this.eventBus.bus.eventBusName });
     new CfnOutput(this, 'DataPrepStateMachineArn', { value: this.dataPrep.stateMachine.stateMachineArn });
     new CfnOutput(this, 'PagingTopicArn', { value: this.alerts.topic.topicArn });
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.api.url,
+      description: 'Base URL of the HTTPS API (routes start with v1/)',
+    });
+    for (const [app, key] of Object.entries(this.api.apiKeys)) {
+      new CfnOutput(this, `ApiKeyId${pascalCase(app)}`, {
+        value: key.keyId,
+        description: `API key id of app "${app}": aws apigateway get-api-key --api-key <id> --include-value`,
+      });
+    }
+    if (this.guardrail) {
+      new CfnOutput(this, 'GuardrailId', { value: this.guardrail.guardrailId });
+    }
+    new CfnOutput(this, 'InteractionLogDeliveryStreamName', {
+      value: this.interactionLog.deliveryStreamName,
+      description:
+        'Delivers llmops.InteractionRecorded to interactions/dt=YYYY-MM-DD/ in the artifacts bucket',
+    });
 
     Tags.of(this).add('project', 'llmops');
     Tags.of(this).add('profile', config.profile);
@@ -111,7 +163,7 @@ export function buildApp(opts: BuildAppOptions = {}): { app: App; stack: LlmOpsS
   const config = loadConfig(app);
   const stack = new LlmOpsStack(app, config.stackName, {
     config,
-    description: `LLMOps lifecycle (${config.profile}): data preparation, RAG, fine-tuning, evaluation, drift`,
+    description: `LLMOps lifecycle (${config.profile}): data preparation, model gateway and API, RAG, fine-tuning, evaluation, drift`,
   });
   return { app, stack, config };
 }

@@ -1,7 +1,7 @@
 /**
  * The cdk-nag gate: the AwsSolutions pack, registered as in `infra/app.ts`, finds nothing that is not
  * acknowledged, in dev, in prod, and in prod with the optional features on (Comprehend PII, alert
- * subscriptions); every acknowledgement is specific and carries a written reason.
+ * subscriptions, several API apps); every acknowledgement is specific and carries a written reason.
  */
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -24,6 +24,11 @@ beforeAll(() => {
         comprehendPii: 'true',
         alertEmails: 'oncall@example.com, ml-team@example.com',
         alertHttpsEndpoints: 'https://events.pagerduty.example/integration/abc',
+        apiApps: JSON.stringify([
+          { name: 'web', rateLimit: 20, burstLimit: 40, quotaPerDay: 100_000 },
+          { name: 'batch-jobs', rateLimit: 5, burstLimit: 10, quotaPerDay: 50_000 },
+        ]),
+        interactionSampleRate: '0.25',
       },
       { cfnValidation: false },
     ),
@@ -83,16 +88,40 @@ describe('cdk-nag AwsSolutions gate', () => {
     },
   );
 
-  it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions and Resource::*', () => {
+  it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions, Resource::* and model invocation', () => {
+    // The chat function's model grants: the catalog is edited at runtime, so models cannot be listed.
+    const modelInvoke = new Set([
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/*]',
+    ]);
     for (const name of names) {
+      const seen = new Set<string>();
       for (const ack of acknowledgements(builds[name].app).filter((a) =>
         a.id.startsWith('AwsSolutions-IAM5'),
       )) {
+        if (modelInvoke.has(ack.id)) {
+          expect(ack.path, ack.id).toMatch(/\/ModelGateway\/ModelInvokePolicy$/);
+          expect(ack.reason, ack.id).toMatch(/catalog is edited at runtime/);
+          seen.add(ack.id);
+          continue;
+        }
         expect(ack.id, ack.path).toMatch(
           /^AwsSolutions-IAM5\[Resource::(\*|<[A-Za-z0-9]+\.Arn>(\/[a-z0-9/-]*)?\/\*|<[A-Za-z0-9]+\.Arn>:\*)\]$/,
         );
       }
+      expect([...seen].sort(), name).toEqual([...modelInvoke].sort());
     }
+  });
+
+  it('only dev acknowledges the missing WAF (APIG3); API-key routes acknowledge APIG4, IAM routes need not', () => {
+    const acks = (name: (typeof names)[number]) => acknowledgements(builds[name].app);
+    expect(acks('dev').filter((a) => a.id === 'AwsSolutions-APIG3')).toHaveLength(1);
+    expect(acks('prod').filter((a) => a.id === 'AwsSolutions-APIG3')).toEqual([]);
+    const apig4 = acks('prod').filter((a) => a.id === 'AwsSolutions-APIG4');
+    // 5 app routes (chat, models x2, prompts x2) and the OpenAPI document: IAM routes pass the rule.
+    expect(apig4).toHaveLength(6);
+    for (const ack of apig4) expect(ack.reason).toMatch(/API key/);
   });
 
   it('prod acknowledges the ERROR log level (SF1) and dev acknowledges no PITR (DDB3), not the other way round', () => {

@@ -1,7 +1,15 @@
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../infra/config.ts';
+import {
+  CHAT_FUNCTION_TIMEOUT_SECONDS,
+  ConfigError,
+  type LlmOpsConfig,
+  loadConfig,
+  MAX_CATALOG_SEED_BYTES,
+  validateConfig,
+} from '../../infra/config.ts';
+import { catalogModel } from '../../layers/core/src/models/catalog.ts';
 
 const MiB = 1024 * 1024;
 
@@ -103,5 +111,152 @@ describe('loadConfig', () => {
       expect(e).toBeInstanceOf(ConfigError);
       expect((e as ConfigError).problems).toHaveLength(2);
     }
+  });
+});
+
+describe('gateway configuration', () => {
+  it('dev: one default app, no WAF, every payload sampled, 30 days of interactions', () => {
+    const config = loadConfig({});
+    expect(config.api).toEqual({
+      apps: [{ name: 'default', rateLimit: 10, burstLimit: 20, quotaPerDay: 10_000 }],
+      waf: false,
+      wafIpRateLimit: 1_000,
+      maxRequestBytes: 262_144,
+      throttling: { rateLimit: 20, burstLimit: 40 },
+    });
+    expect(config.guardrail.enabled).toBe(true);
+    expect(config.interactions).toEqual({
+      payloadSampleRate: 1,
+      retentionDays: 30,
+      bufferingIntervalSeconds: 60,
+      bufferingSizeMiB: 5,
+    });
+  });
+
+  it('prod: WAF, larger limits, 10% payload sampling, 400 days of interactions', () => {
+    const config = loadConfig({ profile: 'prod' });
+    expect(config.api.waf).toBe(true);
+    expect(config.api.apps).toEqual([
+      { name: 'default', rateLimit: 50, burstLimit: 100, quotaPerDay: 1_000_000 },
+    ]);
+    expect(config.interactions.payloadSampleRate).toBe(0.1);
+    expect(config.interactions.retentionDays).toBe(400);
+    expect(config.guardrail.enabled).toBe(true);
+  });
+
+  it('the catalog seed: valid entries, real Bedrock models, no offline model, the embedding model has 1024 dims', () => {
+    const { models } = loadConfig({});
+    for (const model of models.catalog) {
+      expect(catalogModel.safeParse(model).success, model.id).toBe(true);
+      expect(model.provider, model.id).toBe('bedrock');
+      expect(model.pricePer1kInputUsd, model.id).toBeGreaterThan(0);
+      if (model.kind === 'chat') {
+        expect(model.modelId, model.id).toMatch(/^us\./);
+        expect(model.pricePer1kOutputUsd, model.id).toBeGreaterThan(0);
+        expect(model.features, model.id).toContain('streaming');
+      }
+    }
+    expect(models.catalog.map((m) => m.id)).toEqual(
+      expect.arrayContaining([
+        'nova-micro',
+        'nova-lite',
+        'nova-pro',
+        'claude-haiku-4-5',
+        'claude-sonnet-4-5',
+      ]),
+    );
+    const embedding = models.catalog.find((m) => m.id === models.embeddingModelId);
+    expect(embedding).toMatchObject({
+      kind: 'embedding',
+      modelId: 'amazon.titan-embed-text-v2:0',
+      dimensions: 1024,
+    });
+    expect(Buffer.byteLength(JSON.stringify(models.catalog))).toBeLessThanOrEqual(MAX_CATALOG_SEED_BYTES);
+    expect(models.chatTimeoutMs).toBeLessThan(CHAT_FUNCTION_TIMEOUT_SECONDS * 1000);
+  });
+
+  it('the guardrail: PII anonymized or blocked (never both), grounding 0.75, relevance 0.5', () => {
+    const { guardrail } = loadConfig({});
+    expect(guardrail.piiAnonymize).toEqual(
+      expect.arrayContaining(['EMAIL', 'PHONE', 'CREDIT_DEBIT_CARD_NUMBER']),
+    );
+    expect(guardrail.piiBlock).toEqual(expect.arrayContaining(['AWS_ACCESS_KEY', 'AWS_SECRET_KEY']));
+    expect(guardrail.piiAnonymize.filter((e) => guardrail.piiBlock.includes(e))).toEqual([]);
+    expect(guardrail.groundingThreshold).toBe(0.75);
+    expect(guardrail.relevanceThreshold).toBe(0.5);
+    expect(guardrail.promptAttack).toBe('HIGH');
+  });
+
+  it('context overrides: apiApps (JSON), guardrail=false, interactionSampleRate', () => {
+    const apps = [
+      { name: 'web', rateLimit: 5, burstLimit: 10, quotaPerDay: 1000 },
+      { name: 'batch-jobs', rateLimit: 1, burstLimit: 2, quotaPerDay: 100 },
+    ];
+    const config = loadConfig(
+      new App({
+        context: { apiApps: JSON.stringify(apps), guardrail: 'false', interactionSampleRate: '0.25' },
+      }),
+    );
+    expect(config.api.apps).toEqual(apps);
+    expect(config.guardrail.enabled).toBe(false);
+    expect(config.interactions.payloadSampleRate).toBe(0.25);
+    expect(loadConfig({ apiApps: apps }).api.apps).toEqual(apps);
+  });
+
+  it.each([
+    [{ apiApps: 'not json' }, /context key "apiApps": must be a JSON array/],
+    [{ apiApps: '[]' }, /context key "apiApps": must name at least one app/],
+    [
+      { apiApps: '[{"name":"Web","rateLimit":1,"burstLimit":1,"quotaPerDay":1}]' },
+      /context key "apiApps\[0\]\.name": must be 1-32 lowercase letters/,
+    ],
+    [{ apiApps: '[{"name":"web","rateLimit":1,"burstLimit":1}]' }, /context key "apiApps\[0\]\.quotaPerDay"/],
+    [{ guardrail: 'maybe' }, /context key "guardrail": expected true or false, got "maybe"/],
+    [{ interactionSampleRate: '1.5' }, /context key "interactionSampleRate": expected a number from 0 to 1/],
+    [
+      { apiApps: '[{"name":"web","rateLimit":1000,"burstLimit":1,"quotaPerDay":1}]' },
+      /config "api\.apps\[0\]\.rateLimit" \(profile dev\): must not exceed the stage rate limit/,
+    ],
+    [
+      {
+        apiApps:
+          '[{"name":"web","rateLimit":1,"burstLimit":1,"quotaPerDay":1},{"name":"web","rateLimit":1,"burstLimit":1,"quotaPerDay":1}]',
+      },
+      /config "api\.apps\[1\]\.name" \(profile dev\): duplicate app "web"/,
+    ],
+  ])('rejects %j naming the key', (context, message) => {
+    expect(() => loadConfig(context)).toThrow(ConfigError);
+    expect(() => loadConfig(context)).toThrow(message);
+  });
+
+  it('validateConfig names bad catalog entries, an offline model, a missing embedding model and PII in both lists', () => {
+    const base = loadConfig({});
+    const bad = {
+      ...base,
+      models: {
+        ...base.models,
+        embeddingModelId: 'nova-lite',
+        catalog: [
+          ...base.models.catalog,
+          { ...base.models.catalog[0], id: 'Bad Id' },
+          { ...base.models.catalog[0], id: 'local', provider: 'offline' },
+          { ...base.models.catalog[0] },
+        ],
+      },
+      guardrail: { ...base.guardrail, piiBlock: [...base.guardrail.piiBlock, 'EMAIL'] },
+    } as LlmOpsConfig;
+    try {
+      validateConfig(bad);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const problems = (e as ConfigError).problems.join('\n');
+      expect(problems).toMatch(/config "models\.catalog\[7\]\.id" \(profile dev\): must be 1-100 lowercase/);
+      expect(problems).toMatch(/config "models\.catalog\[8\]\.provider".*must not be "offline"/);
+      expect(problems).toMatch(/config "models\.catalog\[9\]\.id".*duplicate id "nova-micro"/);
+      expect(problems).toMatch(/config "models\.embeddingModelId".*must be the id of an embedding model/);
+      expect(problems).toMatch(/config "guardrail\.piiAnonymize\[0\]".*EMAIL is also in guardrail\.piiBlock/);
+    }
+    expect(validateConfig(base)).toBe(base);
   });
 });

@@ -48,6 +48,11 @@ const props = (r: CfnResource) => (r.Properties ?? {}) as Record<string, CfnJson
 const ref = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
+/** The dataset registry table of DataPrep (the model gateway has tables of its own). */
+function datasetsTable(json: CfnTemplate): [string, CfnResource] {
+  return only(json, 'AWS::DynamoDB::Table', (_r, id) => id.startsWith('DataPrepDatasetsTable'));
+}
+
 function keyId(json: CfnTemplate): string {
   return only(json, 'AWS::KMS::Key')[0];
 }
@@ -294,7 +299,9 @@ describe('pipeline failures', () => {
 
   it('a math alarm on failed + timed-out + aborted executions pages on ALARM and OK', () => {
     const [smId] = only(dev.json, 'AWS::StepFunctions::StateMachine');
-    const [, alarm] = only(dev.json, 'AWS::CloudWatch::Alarm', (r) => Array.isArray(props(r).Metrics));
+    const [, alarm] = only(dev.json, 'AWS::CloudWatch::Alarm', (r) =>
+      JSON.stringify(props(r).Metrics ?? []).includes('ExecutionsFailed'),
+    );
     const p = props(alarm);
     expect(p.Threshold).toBe(1);
     expect(p.EvaluationPeriods).toBe(1);
@@ -320,7 +327,7 @@ describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(6);
+    expect(fns).toHaveLength(10);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -362,6 +369,10 @@ describe('functions', () => {
       r.Metadata?.['llmops:handler'],
     ]);
     expect(entries.map(([e]) => e).sort()).toEqual([
+      'functions/api/chat.ts',
+      'functions/api/models.ts',
+      'functions/api/openapi.ts',
+      'functions/api/prompts.ts',
       'functions/dataprep/finalize.ts',
       'functions/dataprep/plan.ts',
       'functions/dataprep/process-part.ts',
@@ -384,7 +395,7 @@ describe('functions', () => {
     const rawId = bucketId(dev.json, 'Raw');
     const curatedId = bucketId(dev.json, 'Curated');
     const artifactsId = bucketId(dev.json, 'Artifacts');
-    const [tableId] = only(dev.json, 'AWS::DynamoDB::Table');
+    const [tableId] = datasetsTable(dev.json);
     const [busId] = only(dev.json, 'AWS::Events::EventBus');
     const env = (entry: string) => props(functionByEntry(dev.json, entry)[1]).Environment.Variables;
 
@@ -504,7 +515,15 @@ describe('IAM', () => {
           ).toContain(a);
       }
       for (const r of resources.filter((x) => x.startsWith(`<${artifactsId}.Arn>/`))) {
-        expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/*`);
+        // Only Firehose (the interaction log) writes outside staging/, and only its own two prefixes.
+        if (policy.startsWith('InteractionLogDeliveryRole')) {
+          expect([
+            `<${artifactsId}.Arn>/interactions/*`,
+            `<${artifactsId}.Arn>/interactions-errors/*`,
+          ]).toContain(r);
+        } else {
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/*`);
+        }
       }
       if (actions.some((a) => a.startsWith('kms:')) && !policy.includes('CustomResourceProvider')) {
         expect(
@@ -565,14 +584,21 @@ describe('encryption', () => {
     expect(logicalIdsOfType(dev.json, 'AWS::S3::BucketPolicy')).toHaveLength(4);
   });
 
-  it('the table, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
+  it('the tables, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
     const key = arnOf(keyId(dev.json));
-    const [, table] = only(dev.json, 'AWS::DynamoDB::Table');
-    expect(props(table).SSESpecification).toEqual({ KMSMasterKeyId: key, SSEEnabled: true, SSEType: 'KMS' });
+    const tables = resourcesOfType(dev.json, 'AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(3);
+    for (const [id, table] of tables) {
+      expect(props(table).SSESpecification, id).toEqual({
+        KMSMasterKeyId: key,
+        SSEEnabled: true,
+        SSEType: 'KMS',
+      });
+    }
     const [, topic] = only(dev.json, 'AWS::SNS::Topic');
     expect(props(topic).KmsMasterKeyId).toEqual(key);
     const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(4);
+    expect(queues).toHaveLength(5);
     for (const [id, q] of queues) {
       if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
       else expect(props(q).KmsMasterKeyId, id).toEqual(key);
@@ -623,7 +649,7 @@ describe('retention and removal', () => {
     }
   });
 
-  it('dev: curated, artifacts and the table are destroyed with the stack (buckets emptied first)', () => {
+  it('dev: curated, artifacts and the tables are destroyed with the stack (buckets emptied first)', () => {
     for (const name of ['Curated', 'Artifacts'] as const) {
       expect((dev.json.Resources[bucketId(dev.json, name)] as CfnResource).DeletionPolicy, name).toBe(
         'Delete',
@@ -636,22 +662,26 @@ describe('retention and removal', () => {
       expect.arrayContaining([ref(bucketId(dev.json, 'Curated')), ref(bucketId(dev.json, 'Artifacts'))]),
     );
     expect(autoDeleted).toHaveLength(2);
-    const [, table] = only(dev.json, 'AWS::DynamoDB::Table');
-    expect(table.DeletionPolicy).toBe('Delete');
-    expect(props(table).DeletionProtectionEnabled).toBe(false);
+    for (const [id, table] of resourcesOfType(dev.json, 'AWS::DynamoDB::Table')) {
+      expect(table.DeletionPolicy, id).toBe('Delete');
+      expect(props(table).DeletionProtectionEnabled, id).toBe(false);
+    }
   });
 
-  it('prod: everything holding data is retained; the table has PITR and deletion protection', () => {
+  it('prod: everything holding data is retained; the tables have PITR and deletion protection', () => {
     for (const name of ['Raw', 'Curated', 'Artifacts', 'AccessLogs'] as const) {
       expect((prod.json.Resources[bucketId(prod.json, name)] as CfnResource).DeletionPolicy, name).toBe(
         'Retain',
       );
     }
     expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
-    const [, table] = only(prod.json, 'AWS::DynamoDB::Table');
-    expect(table.DeletionPolicy).toBe('Retain');
-    expect(props(table).PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
-    expect(props(table).DeletionProtectionEnabled).toBe(true);
+    const tables = resourcesOfType(prod.json, 'AWS::DynamoDB::Table');
+    expect(tables).toHaveLength(3);
+    for (const [id, table] of tables) {
+      expect(table.DeletionPolicy, id).toBe('Retain');
+      expect(props(table).PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
+      expect(props(table).DeletionProtectionEnabled, id).toBe(true);
+    }
     for (const [id, lg] of resourcesOfType(prod.json, 'AWS::Logs::LogGroup')) {
       expect(props(lg).RetentionInDays, id).toBe(365);
       expect(lg.DeletionPolicy, id).toBe('Retain');
@@ -676,7 +706,7 @@ describe('retention and removal', () => {
         }),
       ],
     });
-    expect(props(only(dev.json, 'AWS::DynamoDB::Table')[1]).PointInTimeRecoverySpecification).toEqual({
+    expect(props(datasetsTable(dev.json)[1]).PointInTimeRecoverySpecification).toEqual({
       PointInTimeRecoveryEnabled: false,
     });
   });
@@ -703,8 +733,9 @@ describe('alarms and paging', () => {
     const s = p === 'dev' ? dev : prod;
     const [topicId] = only(s.json, 'AWS::SNS::Topic');
     const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
-    // state machine failures + DLQs of: the bus, the failure handler, the failure rule, the trigger rule
-    expect(alarms).toHaveLength(5);
+    // state machine failures + DLQs of: the bus, the failure handler, the failure rule, the trigger rule,
+    // the interaction rule + chat errors, model throttles, API 5XX, Firehose freshness and delivery
+    expect(alarms).toHaveLength(11);
     for (const [id, alarm] of alarms) {
       expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
       expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
@@ -745,9 +776,13 @@ describe('stack', () => {
   it('has the outputs the README and the local runner read', () => {
     expect(Object.keys(dev.json.Outputs ?? {}).sort()).toEqual(
       [
+        'ApiKeyIdDefault',
+        'ApiUrl',
         'CuratedBucketName',
         'DataPrepStateMachineArn',
         'EventBusName',
+        'GuardrailId',
+        'InteractionLogDeliveryStreamName',
         'PagingTopicArn',
         'RawBucketName',
       ].sort(),

@@ -1,0 +1,242 @@
+/**
+ * The model gateway behind the API: the prompt registry and model catalog tables, and the four API
+ * functions (`functions/api/{chat,prompts,models,openapi}.ts`), each with only the grants its routes need.
+ *
+ * - chat: renders a prompt, calls its model (Bedrock or SageMaker) with the guardrail, streams or
+ *   returns the answer, and publishes `llmops.InteractionRecorded`. Reads prompts; seeds the catalog at
+ *   cold start (read/write).
+ * - prompts: prompt versions and labels (read/write on the prompts table only).
+ * - models: the catalog (read/write on the catalog table only).
+ * - openapi: the OpenAPI document (no data access at all).
+ *
+ * `APP_KEYS` (API key id → app name) is bound by the API construct, which owns the keys.
+ */
+import { Aws, Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import type { ApiFunctionName } from '../../functions/api/routes.ts';
+import { CHAT_FUNCTION_TIMEOUT_SECONDS, type LlmOpsConfig } from '../config.ts';
+import type { LlmOpsAlerts } from './alerts.ts';
+import type { LlmOpsGuardrail } from './guardrail.ts';
+import { LlmOpsFunction } from './llmops-function.ts';
+import { acknowledge, iam5ResourceFinding } from './nag.ts';
+
+/** The handler module of each API function. */
+export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
+  chat: 'functions/api/chat.ts',
+  prompts: 'functions/api/prompts.ts',
+  models: 'functions/api/models.ts',
+  openapi: 'functions/api/openapi.ts',
+};
+
+/** The CloudWatch namespace of the functions' EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`). */
+export const LLMOPS_METRICS_NAMESPACE = 'LLMOps';
+
+/** Why the model-invocation grants name ARN patterns rather than models. */
+const RUNTIME_CATALOG_REASON =
+  'The model catalog is edited at runtime (PUT /v1/models/{id}) and evaluations add candidates, so the models and endpoints the chat function calls cannot be enumerated at synth time; the grant is limited to invoke actions on';
+
+export interface ModelGatewayProps {
+  /** The validated app configuration (`config.models`, `config.interactions`, `config.api`). */
+  readonly config: LlmOpsConfig;
+  /** The project key (tables, log groups). */
+  readonly encryptionKey: kms.IKey;
+  /** The project bus, where the chat function publishes `llmops.InteractionRecorded`. */
+  readonly eventBus: events.IEventBus;
+  /** Pages on chat errors and sustained model throttling. */
+  readonly alerts: LlmOpsAlerts;
+  /**
+   * The guardrail applied to Bedrock calls.
+   *
+   * @default - none: required when `config.guardrail.enabled`, refused otherwise
+   */
+  readonly guardrail?: LlmOpsGuardrail;
+}
+
+/** Tables and functions of the model gateway. */
+export class ModelGateway extends Construct {
+  /** Prompt registry: `pk` (prompt) / `sk` (version or label). */
+  public readonly promptsTable: dynamodb.Table;
+  /** Model catalog: `pk` (model id). */
+  public readonly catalogTable: dynamodb.Table;
+  public readonly chatFunction: LlmOpsFunction;
+  public readonly promptsFunction: LlmOpsFunction;
+  public readonly modelsFunction: LlmOpsFunction;
+  public readonly openApiFunction: LlmOpsFunction;
+  /** The function serving each route group of `API_ROUTES`. */
+  public readonly functions: Readonly<Record<ApiFunctionName, LlmOpsFunction>>;
+  /** ALARM when the chat function fails (crashes, timeouts: handlers answer every expected error). */
+  public readonly chatErrorsAlarm: cloudwatch.Alarm;
+  /** ALARM on sustained model throttling (all models, prompts and apps together). */
+  public readonly modelThrottlesAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: ModelGatewayProps) {
+    super(scope, id);
+    const { config, encryptionKey, alerts, guardrail } = props;
+    if (config.guardrail.enabled && !guardrail) {
+      throw new Error('ModelGateway: config.guardrail.enabled is true but no guardrail was given');
+    }
+    if (!config.guardrail.enabled && guardrail) {
+      throw new Error('ModelGateway: a guardrail was given but config.guardrail.enabled is false');
+    }
+
+    const table = (tableId: string, sortKey: boolean): dynamodb.Table => {
+      const t = new dynamodb.Table(this, tableId, {
+        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+        ...(sortKey ? { sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING } } : {}),
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryptionKey,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.removal.pointInTimeRecovery },
+        deletionProtection: config.removal.deletionProtection,
+        removalPolicy: config.removal.data,
+      });
+      if (!config.removal.pointInTimeRecovery) {
+        acknowledge(
+          t,
+          'AwsSolutions-DDB3',
+          `Profile ${config.profile} holds disposable test prompts and catalog entries; point-in-time recovery is enabled in prod.`,
+        );
+      }
+      return t;
+    };
+    this.promptsTable = table('PromptsTable', true);
+    this.catalogTable = table('CatalogTable', false);
+
+    const common = { config, encryptionKey } as const;
+    const maxRequestBytes = String(config.api.maxRequestBytes);
+    const catalogSeed = JSON.stringify(config.models.catalog);
+
+    // Streamed answers may run for minutes (a long completion at tens of tokens per second), so the chat
+    // function may run up to the regional API Gateway stream idle timeout (5 minutes); the model call
+    // itself is bounded by CHAT_TIMEOUT_MS, which config keeps below this timeout with headroom to answer.
+    this.chatFunction = new LlmOpsFunction(this, 'ChatFunction', {
+      ...common,
+      entry: API_FUNCTION_ENTRIES.chat,
+      description:
+        'API chat: renders a prompt, calls its model with the guardrail, streams or returns the answer',
+      memorySize: 1024,
+      timeout: Duration.seconds(CHAT_FUNCTION_TIMEOUT_SECONDS),
+    })
+      .bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
+      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite')
+      .bindString('CATALOG_SEED', catalogSeed)
+      .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
+      .bindString('GUARDRAIL_ID', guardrail?.guardrailId ?? '')
+      .bindString('GUARDRAIL_VERSION', guardrail?.guardrailVersion ?? '')
+      .bindString('INTERACTION_SAMPLE_RATE', String(config.interactions.payloadSampleRate))
+      .bindString('CHAT_TIMEOUT_MS', String(config.models.chatTimeoutMs))
+      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.models.promptCacheTtlSeconds))
+      .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+    this.grantModelInvoke(this.chatFunction);
+    guardrail?.grantApply(this.chatFunction);
+
+    // The other functions answer through buffered integrations, which API Gateway ends after 29 s.
+    this.promptsFunction = new LlmOpsFunction(this, 'PromptsFunction', {
+      ...common,
+      entry: API_FUNCTION_ENTRIES.prompts,
+      description: 'API prompts: immutable prompt versions and movable labels',
+      timeout: Duration.seconds(29),
+    })
+      .bindTable(this.promptsTable, 'PROMPTS_TABLE', 'readwrite')
+      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.models.promptCacheTtlSeconds))
+      .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+
+    this.modelsFunction = new LlmOpsFunction(this, 'ModelsFunction', {
+      ...common,
+      entry: API_FUNCTION_ENTRIES.models,
+      description: 'API models: the model catalog, model selection and admin edits',
+      timeout: Duration.seconds(29),
+    })
+      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite')
+      .bindString('CATALOG_SEED', catalogSeed)
+      .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+
+    this.openApiFunction = new LlmOpsFunction(this, 'OpenApiFunction', {
+      ...common,
+      entry: API_FUNCTION_ENTRIES.openapi,
+      description: 'API openapi: this API as an OpenAPI 3 document',
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+    }).bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+
+    this.functions = {
+      chat: this.chatFunction,
+      prompts: this.promptsFunction,
+      models: this.modelsFunction,
+      openapi: this.openApiFunction,
+    };
+
+    this.chatErrorsAlarm = new cloudwatch.Alarm(this, 'ChatErrorsAlarm', {
+      alarmDescription:
+        'The chat function failed 5 times or more in 5 minutes (crashes or timeouts: expected errors are answered, not thrown). Check its log group.',
+      metric: this.chatFunction.metricErrors({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 5,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // The functions emit ModelThrottles with Model/Prompt/App dimensions; a Metrics Insights query sums
+    // them all, so one alarm covers every model without enumerating dimension values.
+    this.modelThrottlesAlarm = new cloudwatch.Alarm(this, 'ModelThrottlesAlarm', {
+      alarmDescription:
+        'Model calls were throttled 10 times or more in 5 minutes after retries (all models): raise the Bedrock quota or move traffic to another model.',
+      metric: new cloudwatch.MathExpression({
+        expression: `SELECT SUM(ModelThrottles) FROM "${LLMOPS_METRICS_NAMESPACE}"`,
+        label: 'ModelThrottles (all models)',
+        period: Duration.minutes(5),
+      }),
+      threshold: 10,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alerts.page(this.chatErrorsAlarm);
+    alerts.page(this.modelThrottlesAlarm);
+  }
+
+  /** Bedrock and SageMaker invoke actions for the chat function, in a policy of their own. */
+  private grantModelInvoke(fn: LlmOpsFunction): void {
+    const foundationModels = `arn:${Aws.PARTITION}:bedrock:*::foundation-model/*`;
+    const inferenceProfiles = `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-profile/*`;
+    const endpoints = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/*`;
+    const policy = new iam.Policy(this, 'ModelInvokePolicy', {
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'InvokeBedrockModels',
+          actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+          // Cross-region inference profiles route to the foundation model in any of their regions.
+          resources: [foundationModels, inferenceProfiles],
+        }),
+        new iam.PolicyStatement({
+          sid: 'InvokeSageMakerEndpoints',
+          actions: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
+          resources: [endpoints],
+        }),
+      ],
+    });
+    policy.attachToRole(fn.serviceRole);
+    acknowledge(
+      policy,
+      iam5ResourceFinding(this, foundationModels),
+      `${RUNTIME_CATALOG_REASON} Bedrock foundation models (any region, for cross-region inference profiles).`,
+    );
+    acknowledge(
+      policy,
+      iam5ResourceFinding(this, inferenceProfiles),
+      `${RUNTIME_CATALOG_REASON} Bedrock inference profiles of this account and region.`,
+    );
+    acknowledge(
+      policy,
+      iam5ResourceFinding(this, endpoints),
+      `${RUNTIME_CATALOG_REASON} SageMaker endpoints of this account and region (deployed by the fine-tuning pipeline).`,
+    );
+  }
+}

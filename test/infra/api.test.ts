@@ -1,0 +1,839 @@
+/**
+ * The model gateway and its HTTPS API, synthesized: routes against the route table, auth, streaming,
+ * request models and validators, usage plans, gateway responses, the guardrail, least-privilege grants,
+ * the interaction log (rule → Firehose → S3) and the prod-only WAF. dev and prod are synthesized once,
+ * plus dev with the guardrail off and two apps (with the cdk-nag plugin, which fails on any finding).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as z from 'zod/mini';
+import { INTERACTION_RECORDED } from '../../events/interaction-recorded.ts';
+import { API_ROUTES, type ApiFunctionName } from '../../functions/api/routes.ts';
+import { CHAT_FUNCTION_TIMEOUT_SECONDS } from '../../infra/config.ts';
+import { greaterThanRegex, pascalCase, pathParameters } from '../../infra/constructs/api.ts';
+import { REPO_ROOT } from '../../infra/constructs/llmops-function.ts';
+import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '../../infra/constructs/model-gateway.ts';
+import {
+  type CfnJson,
+  type CfnResource,
+  type CfnTemplate,
+  flatten,
+  logicalIdsOfType,
+  resourcesOfType,
+  type Synthesized,
+  synth,
+} from './support/synth.ts';
+
+let dev: Synthesized;
+let prod: Synthesized;
+/** dev with `-c guardrail=false` and two apps. */
+let options: Synthesized;
+
+const TWO_APPS = [
+  { name: 'web', rateLimit: 5, burstLimit: 10, quotaPerDay: 20_000 },
+  { name: 'batch-jobs', rateLimit: 2, burstLimit: 4, quotaPerDay: 5_000 },
+];
+
+beforeAll(() => {
+  dev = synth({ profile: 'dev' }, { cfnValidation: false });
+  prod = synth({ profile: 'prod' }, { cfnValidation: false });
+  options = synth({ profile: 'dev', guardrail: 'false', apiApps: JSON.stringify(TWO_APPS) });
+});
+
+const props = (r: CfnResource) => (r.Properties ?? {}) as Record<string, CfnJson>;
+const ref = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+function only(
+  json: CfnTemplate,
+  type: string,
+  predicate: (r: CfnResource, id: string) => boolean = () => true,
+) {
+  const found = resourcesOfType(json, type).filter(([id, r]) => predicate(r, id));
+  expect(found, `exactly one ${type}`).toHaveLength(1);
+  return found[0] as [string, CfnResource];
+}
+
+function functionOf(json: CfnTemplate, fn: ApiFunctionName): [string, CfnResource] {
+  return only(
+    json,
+    'AWS::Lambda::Function',
+    (r) => r.Metadata?.['llmops:entry'] === API_FUNCTION_ENTRIES[fn],
+  );
+}
+
+const envOf = (json: CfnTemplate, fn: ApiFunctionName) =>
+  props(functionOf(json, fn)[1]).Environment.Variables as Record<string, CfnJson>;
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Every Allow statement of the identity policies attached to a role. */
+function roleStatements(json: CfnTemplate, roleId: string): Statement[] {
+  return resourcesOfType(json, 'AWS::IAM::Policy')
+    .filter(([, p]) =>
+      (props(p).Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify(ref(roleId))),
+    )
+    .flatMap(([, p]) => props(p).PolicyDocument.Statement as Statement[])
+    .filter((s) => s.Effect === 'Allow');
+}
+
+const roleOf = (json: CfnTemplate, fn: ApiFunctionName): string =>
+  props(functionOf(json, fn)[1]).Role['Fn::GetAtt'][0] as string;
+
+const actionsOf = (statements: Statement[]) => statements.flatMap((s) => list(s.Action));
+
+/** Full API Gateway path of each AWS::ApiGateway::Resource, and `/` for the root. */
+function resourcePaths(json: CfnTemplate): (resourceId: CfnJson) => string {
+  const resources = Object.fromEntries(resourcesOfType(json, 'AWS::ApiGateway::Resource'));
+  const pathOf = (resourceId: CfnJson): string => {
+    if (resourceId?.['Fn::GetAtt']?.[1] === 'RootResourceId') return '';
+    const id = resourceId.Ref as string;
+    const resource = resources[id] as CfnResource;
+    return `${pathOf(props(resource).ParentId)}/${props(resource).PathPart}`;
+  };
+  return pathOf;
+}
+
+interface SynthMethod {
+  id: string;
+  method: string;
+  path: string;
+  props: Record<string, CfnJson>;
+}
+
+function methods(json: CfnTemplate): SynthMethod[] {
+  const pathOf = resourcePaths(json);
+  return resourcesOfType(json, 'AWS::ApiGateway::Method').map(([id, r]) => ({
+    id,
+    method: props(r).HttpMethod,
+    path: pathOf(props(r).ResourceId),
+    props: props(r),
+  }));
+}
+
+function methodFor(json: CfnTemplate, method: string, path: string): SynthMethod {
+  const found = methods(json).filter((m) => m.method === method && m.path === path);
+  expect(found, `${method} ${path}`).toHaveLength(1);
+  return found[0] as SynthMethod;
+}
+
+const HOUSE_ENV = [
+  'NODE_OPTIONS',
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_METRICS_NAMESPACE',
+  'POWERTOOLS_LOG_LEVEL',
+  'LLMOPS_PROFILE',
+];
+
+const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
+  chat: [
+    'PROMPTS_TABLE',
+    'CATALOG_TABLE',
+    'CATALOG_SEED',
+    'EVENT_BUS_NAME',
+    'GUARDRAIL_ID',
+    'GUARDRAIL_VERSION',
+    'INTERACTION_SAMPLE_RATE',
+    'CHAT_TIMEOUT_MS',
+    'PROMPT_CACHE_TTL_SECONDS',
+    'APP_KEYS',
+    'MAX_REQUEST_BYTES',
+  ],
+  prompts: ['PROMPTS_TABLE', 'PROMPT_CACHE_TTL_SECONDS', 'APP_KEYS', 'MAX_REQUEST_BYTES'],
+  models: ['CATALOG_TABLE', 'CATALOG_SEED', 'APP_KEYS', 'MAX_REQUEST_BYTES'],
+  openapi: ['APP_KEYS', 'MAX_REQUEST_BYTES'],
+};
+const FUNCTIONS = Object.keys(EXPECTED_ENV) as ApiFunctionName[];
+
+describe('routes', () => {
+  it.each(['dev', 'prod'] as const)('%s: the methods are exactly API_ROUTES, with their auth', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    const synthesized = methods(s.json).map((m) => {
+      const auth =
+        m.props.AuthorizationType === 'AWS_IAM' ? 'iam' : m.props.ApiKeyRequired === true ? 'apiKey' : 'none';
+      return `${m.method} ${m.path} ${auth}`;
+    });
+    const expected = API_ROUTES.map((r) => `${r.method} ${r.path} ${r.auth}`);
+    expect(synthesized.sort()).toEqual(expected.sort());
+    expect(new Set(synthesized).size).toBe(synthesized.length);
+  });
+
+  it('every method is authenticated: an API key, or IAM (never NONE without a key)', () => {
+    for (const s of [dev, prod, options]) {
+      for (const m of methods(s.json)) {
+        const where = `${m.method} ${m.path}`;
+        if (m.props.AuthorizationType === 'AWS_IAM') {
+          expect(m.props.ApiKeyRequired ?? false, `${where}: IAM routes need no API key`).toBe(false);
+        } else {
+          expect(m.props.AuthorizationType, where).toBe('NONE');
+          expect(m.props.ApiKeyRequired, `${where}: NONE without an API key`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('admin routes (prompt writes, label moves, catalog edits) are IAM; app routes use API keys', () => {
+    const admin = [
+      'PUT /v1/models/{id}',
+      'POST /v1/prompts/{name}/versions',
+      'PUT /v1/prompts/{name}/labels/{label}',
+    ];
+    for (const key of admin) {
+      const [method, path] = key.split(' ') as [string, string];
+      expect(methodFor(dev.json, method, path).props.AuthorizationType, key).toBe('AWS_IAM');
+    }
+    expect(
+      API_ROUTES.filter((r) => r.auth === 'iam')
+        .map((r) => `${r.method} ${r.path}`)
+        .sort(),
+    ).toEqual(admin.sort());
+    expect(methodFor(dev.json, 'POST', '/v1/chat').props.ApiKeyRequired).toBe(true);
+  });
+
+  it("each method proxies to its route's function; chat streams with the function's timeout", () => {
+    for (const route of API_ROUTES) {
+      const m = methodFor(dev.json, route.method, route.path);
+      const integration = m.props.Integration;
+      const [fnId, fn] = functionOf(dev.json, route.fn);
+      expect(integration.Type, route.path).toBe('AWS_PROXY');
+      expect(integration.IntegrationHttpMethod, route.path).toBe('POST');
+      const uri = flatten(integration.Uri);
+      expect(uri, route.path).toContain(`<${fnId}.Arn>`);
+      expect(m.props.OperationName, route.path).toBe(route.operationId);
+      if (route.streaming) {
+        expect(integration.ResponseTransferMode, route.path).toBe('STREAM');
+        expect(uri).toMatch(/:lambda:path\/2021-11-15\/functions\/.+\/response-streaming-invocations$/);
+        expect(integration.TimeoutInMillis).toBe(props(fn).Timeout * 1000);
+      } else {
+        expect(integration.ResponseTransferMode ?? 'BUFFERED', route.path).toBe('BUFFERED');
+        expect(uri, route.path).toMatch(/\/2015-03-31\/functions\/.+\/invocations$/);
+      }
+    }
+    expect(API_ROUTES.filter((r) => r.streaming).map((r) => r.path)).toEqual(['/v1/chat']);
+    expect(props(functionOf(dev.json, 'chat')[1]).Timeout).toBe(CHAT_FUNCTION_TIMEOUT_SECONDS);
+  });
+
+  it('API Gateway may invoke each function only through its own methods (no test-invoke permissions)', () => {
+    const permissions = resourcesOfType(dev.json, 'AWS::Lambda::Permission').filter(
+      ([, p]) => props(p).Principal === 'apigateway.amazonaws.com',
+    );
+    expect(permissions).toHaveLength(API_ROUTES.length);
+    for (const [id, p] of permissions) {
+      const source = flatten(props(p).SourceArn);
+      expect(source, id).not.toContain('test-invoke-stage');
+      expect(source, id).toMatch(/\/(GET|POST|PUT)\/v1\//);
+    }
+  });
+
+  it('every route with a body has a request model generated from its zod schema, and a body validator', () => {
+    const validators = Object.fromEntries(resourcesOfType(dev.json, 'AWS::ApiGateway::RequestValidator'));
+    for (const route of API_ROUTES) {
+      const m = methodFor(dev.json, route.method, route.path);
+      const validator = validators[m.props.RequestValidatorId.Ref] as CfnResource;
+      expect(validator, route.path).toBeDefined();
+      expect(props(validator).ValidateRequestParameters, route.path).toBe(true);
+      if (!route.requestBody) {
+        expect(m.props.RequestModels, route.path).toBeUndefined();
+        continue;
+      }
+      expect(props(validator).ValidateRequestBody, route.path).toBe(true);
+      const modelId = m.props.RequestModels['application/json'].Ref as string;
+      const model = props(dev.json.Resources[modelId] as CfnResource);
+      expect(model.ContentType).toBe('application/json');
+      expect(model.Name).toMatch(/^[A-Za-z0-9]+$/);
+      expect(model.Schema, route.path).toEqual(z.toJSONSchema(route.requestBody, { target: 'draft-4' }));
+      expect(model.Schema.$schema).toBe('http://json-schema.org/draft-04/schema#');
+    }
+    expect(logicalIdsOfType(dev.json, 'AWS::ApiGateway::Model')).toHaveLength(
+      API_ROUTES.filter((r) => r.requestBody).length,
+    );
+  });
+
+  it('path parameters are required and query parameters declared optional', () => {
+    for (const route of API_ROUTES) {
+      const expected: Record<string, boolean> = {};
+      for (const name of pathParameters(route.path)) expected[`method.request.path.${name}`] = true;
+      for (const name of route.query ?? []) expected[`method.request.querystring.${name}`] = false;
+      const actual = methodFor(dev.json, route.method, route.path).props.RequestParameters ?? {};
+      expect(actual, route.path).toEqual(expected);
+    }
+    expect(pathParameters('/v1/prompts/{name}/labels/{label}')).toEqual(['name', 'label']);
+  });
+});
+
+describe('stage', () => {
+  it.each(['dev', 'prod'] as const)(
+    '%s: regional, traced, ERROR execution logs, throttled, JSON access logs',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const [, api] = only(s.json, 'AWS::ApiGateway::RestApi');
+      expect(props(api).EndpointConfiguration).toEqual({ Types: ['REGIONAL'] });
+      expect(props(api).ApiKeySourceType).toBe('HEADER');
+      const [, stage] = only(s.json, 'AWS::ApiGateway::Stage');
+      const sp = props(stage);
+      expect(sp.StageName).toBe(p);
+      expect(sp.TracingEnabled).toBe(true);
+      expect(sp.MethodSettings).toEqual([
+        {
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          LoggingLevel: 'ERROR',
+          MetricsEnabled: true,
+          DataTraceEnabled: false,
+          ThrottlingRateLimit: s.config.api.throttling.rateLimit,
+          ThrottlingBurstLimit: s.config.api.throttling.burstLimit,
+        },
+      ]);
+      const format = JSON.parse(sp.AccessLogSetting.Format);
+      for (const field of [
+        'requestId',
+        'ip',
+        'caller',
+        'user',
+        'apiKeyId',
+        'httpMethod',
+        'resourcePath',
+        'status',
+        'protocol',
+        'responseLength',
+        'integrationLatency',
+        'responseLatency',
+      ]) {
+        expect(format[field], field).toMatch(/^\$context\./);
+      }
+      const logGroupId = sp.AccessLogSetting.DestinationArn['Fn::GetAtt'][0];
+      const [keyId] = only(s.json, 'AWS::KMS::Key');
+      expect(props(s.json.Resources[logGroupId] as CfnResource).KmsKeyId).toEqual(arnOf(keyId));
+      expect(props(s.json.Resources[logGroupId] as CfnResource).RetentionInDays).toBe(
+        s.config.logRetentionDays,
+      );
+    },
+  );
+
+  it('outputs the URL and one API key id per app (not the key value)', () => {
+    expect(flatten(props({ Type: '', Properties: dev.json.Outputs?.ApiUrl as never }).Value)).toContain(
+      '.execute-api.',
+    );
+    const [keyId] = only(dev.json, 'AWS::ApiGateway::ApiKey');
+    expect(dev.json.Outputs?.ApiKeyIdDefault?.Value).toEqual(ref(keyId));
+    const outputs = Object.keys(options.json.Outputs ?? {}).filter((o) => o.startsWith('ApiKeyId'));
+    expect(outputs.sort()).toEqual(['ApiKeyIdBatchJobs', 'ApiKeyIdWeb']);
+    expect(pascalCase('batch-jobs')).toBe('BatchJobs');
+    for (const output of outputs) {
+      const value = options.json.Outputs?.[output]?.Value as { Ref: string };
+      expect(options.json.Resources[value.Ref]?.Type, output).toBe('AWS::ApiGateway::ApiKey');
+    }
+  });
+});
+
+describe('usage plans and keys', () => {
+  it.each(['dev', 'prod'] as const)(
+    '%s: one key and plan per configured app, with its rate, burst and daily quota',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const [apiId] = only(s.json, 'AWS::ApiGateway::RestApi');
+      const [stageId] = only(s.json, 'AWS::ApiGateway::Stage');
+      const [, plan] = only(s.json, 'AWS::ApiGateway::UsagePlan');
+      const app = s.config.api.apps[0];
+      expect(app?.name).toBe('default');
+      expect(props(plan).Throttle).toEqual({ RateLimit: app?.rateLimit, BurstLimit: app?.burstLimit });
+      expect(props(plan).Quota).toEqual({ Limit: app?.quotaPerDay, Period: 'DAY' });
+      expect(props(plan).ApiStages).toEqual([
+        expect.objectContaining({ ApiId: ref(apiId), Stage: ref(stageId) }),
+      ]);
+      expect(p === 'dev' ? [10, 20, 10_000] : [50, 100, 1_000_000]).toEqual([
+        app?.rateLimit,
+        app?.burstLimit,
+        app?.quotaPerDay,
+      ]);
+    },
+  );
+
+  it('with apiApps, each app has its own key bound to its own plan, and APP_KEYS maps key ids to app names', () => {
+    const keys = resourcesOfType(options.json, 'AWS::ApiGateway::ApiKey');
+    const plans = resourcesOfType(options.json, 'AWS::ApiGateway::UsagePlan');
+    const links = resourcesOfType(options.json, 'AWS::ApiGateway::UsagePlanKey');
+    expect(keys).toHaveLength(2);
+    expect(plans).toHaveLength(2);
+    expect(links).toHaveLength(2);
+    const appKeys = JSON.parse(flatten(envOf(options.json, 'chat').APP_KEYS)) as Record<string, string>;
+    expect(Object.values(appKeys).sort()).toEqual(['batch-jobs', 'web']);
+    for (const app of TWO_APPS) {
+      const keyRef = Object.entries(appKeys).find(([, name]) => name === app.name)?.[0] as string;
+      const keyId = keyRef.slice(1, -1);
+      expect(options.json.Resources[keyId]?.Type).toBe('AWS::ApiGateway::ApiKey');
+      const link = links.find(([, l]) => JSON.stringify(props(l).KeyId) === JSON.stringify(ref(keyId)));
+      const planId = (link?.[1] && props(link[1]).UsagePlanId.Ref) as string;
+      const plan = props(options.json.Resources[planId] as CfnResource);
+      expect(plan.Throttle).toEqual({ RateLimit: app.rateLimit, BurstLimit: app.burstLimit });
+      expect(plan.Quota).toEqual({ Limit: app.quotaPerDay, Period: 'DAY' });
+    }
+    for (const fn of FUNCTIONS)
+      expect(envOf(options.json, fn).APP_KEYS, fn).toEqual(envOf(options.json, 'chat').APP_KEYS);
+  });
+});
+
+describe('gateway responses', () => {
+  const bodies = (s: Synthesized): Record<string, { status: string | undefined; body: string }> =>
+    Object.fromEntries(
+      resourcesOfType(s.json, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => [
+        props(r).ResponseType,
+        { status: props(r).StatusCode, body: props(r).ResponseTemplates['application/json'] as string },
+      ]),
+    );
+
+  it('answers validation errors with the validation message in the API error shape', () => {
+    expect(bodies(dev).BAD_REQUEST_BODY).toEqual({
+      status: '400',
+      body: '{"error":{"code":"validation_error","message":"$context.error.validationErrorString","requestId":"$context.requestId"}}',
+    });
+  });
+
+  it('auth failures are 403 with a clear message, throttling and quota 429, all valid JSON', () => {
+    const b = bodies(dev);
+    for (const type of ['ACCESS_DENIED', 'MISSING_AUTHENTICATION_TOKEN', 'INVALID_API_KEY']) {
+      expect(b[type]?.status, type).toBe('403');
+    }
+    expect(b.INVALID_API_KEY?.body).toContain('x-api-key');
+    expect(b.MISSING_AUTHENTICATION_TOKEN?.body).toMatch(/SigV4/);
+    expect(b.THROTTLED?.status).toBe('429');
+    expect(b.QUOTA_EXCEEDED?.status).toBe('429');
+    expect(Object.keys(b)).toEqual(expect.arrayContaining(['DEFAULT_4XX', 'DEFAULT_5XX']));
+    for (const [type, { body }] of Object.entries(b)) {
+      const sample = body
+        .replaceAll('$context.error.messageString', '"Missing Authentication Token"')
+        .replaceAll('$context.error.validationErrorString', 'Invalid request body')
+        .replaceAll('$context.requestId', 'c0ffee00-0000-4000-8000-000000000000');
+      const parsed = JSON.parse(sample) as { error: { code: string; message: string } };
+      expect(parsed.error.code, type).toMatch(/^[a-z_]+$/);
+      expect(parsed.error.message.length, type).toBeGreaterThan(5);
+    }
+  });
+});
+
+describe('guardrail', () => {
+  it('filters harmful content, prompt attacks (input only), masks or blocks PII, checks grounding', () => {
+    const [keyId] = only(dev.json, 'AWS::KMS::Key');
+    const [, guardrail] = only(dev.json, 'AWS::Bedrock::Guardrail');
+    const g = props(guardrail);
+    expect(g.KmsKeyArn).toEqual(arnOf(keyId));
+    const filters = Object.fromEntries(
+      (g.ContentPolicyConfig.FiltersConfig as CfnJson[]).map((f) => [
+        f.Type,
+        [f.InputStrength, f.OutputStrength],
+      ]),
+    );
+    expect(filters.PROMPT_ATTACK).toEqual(['HIGH', 'NONE']);
+    expect(Object.keys(filters).sort()).toEqual(
+      ['HATE', 'INSULTS', 'MISCONDUCT', 'PROMPT_ATTACK', 'SEXUAL', 'VIOLENCE'].sort(),
+    );
+    const pii = Object.fromEntries(
+      (g.SensitiveInformationPolicyConfig.PiiEntitiesConfig as CfnJson[]).map((e) => [e.Type, e.Action]),
+    );
+    for (const type of ['EMAIL', 'PHONE', 'NAME', 'US_SOCIAL_SECURITY_NUMBER', 'CREDIT_DEBIT_CARD_NUMBER']) {
+      expect(pii[type], type).toBe('ANONYMIZE');
+    }
+    for (const type of ['AWS_ACCESS_KEY', 'AWS_SECRET_KEY']) expect(pii[type], type).toBe('BLOCK');
+    expect(g.ContextualGroundingPolicyConfig.FiltersConfig).toEqual([
+      { Type: 'GROUNDING', Threshold: 0.75 },
+      { Type: 'RELEVANCE', Threshold: 0.5 },
+    ]);
+    expect(g.BlockedInputMessaging).toMatch(/blocked/);
+    expect(g.BlockedOutputsMessaging).toMatch(/withheld/);
+  });
+
+  it('the chat function pins the published version and may apply exactly that guardrail; nobody else may', () => {
+    const [guardrailId] = only(dev.json, 'AWS::Bedrock::Guardrail');
+    const [versionId, version] = only(dev.json, 'AWS::Bedrock::GuardrailVersion');
+    expect(props(version).GuardrailIdentifier).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailId'] });
+    expect(props(version).Description).toMatch(/configuration [0-9a-f]{16}$/);
+    const env = envOf(dev.json, 'chat');
+    expect(env.GUARDRAIL_ID).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailId'] });
+    expect(env.GUARDRAIL_VERSION).toEqual({ 'Fn::GetAtt': [versionId, 'Version'] });
+    const chatApply = roleStatements(dev.json, roleOf(dev.json, 'chat')).filter((s) =>
+      list(s.Action).includes('bedrock:ApplyGuardrail'),
+    );
+    expect(chatApply).toHaveLength(1);
+    expect(chatApply[0]?.Resource).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailArn'] });
+    const everyone = resourcesOfType(dev.json, 'AWS::IAM::Policy').filter(([, p]) =>
+      JSON.stringify(props(p)).includes('bedrock:ApplyGuardrail'),
+    );
+    expect(everyone).toHaveLength(1);
+  });
+
+  it('-c guardrail=false: no guardrail, empty GUARDRAIL_* variables, no ApplyGuardrail grant', () => {
+    expect(logicalIdsOfType(options.json, 'AWS::Bedrock::Guardrail')).toEqual([]);
+    expect(logicalIdsOfType(options.json, 'AWS::Bedrock::GuardrailVersion')).toEqual([]);
+    const env = envOf(options.json, 'chat');
+    expect(env.GUARDRAIL_ID).toBe('');
+    expect(env.GUARDRAIL_VERSION).toBe('');
+    expect(JSON.stringify(options.json)).not.toContain('bedrock:ApplyGuardrail');
+    expect(options.json.Outputs?.GuardrailId).toBeUndefined();
+    // Synthesized with the cdk-nag plugin: nothing unacknowledged either.
+    expect(options.validationViolations).toEqual([]);
+  });
+});
+
+describe('least privilege', () => {
+  const tableId = (s: Synthesized, name: 'Prompts' | 'Catalog') =>
+    only(s.json, 'AWS::DynamoDB::Table', (_r, id) => id.startsWith(`ModelGateway${name}Table`))[0];
+  const WRITES = [
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:BatchWriteItem',
+  ];
+
+  const onTable = (statements: Statement[], id: string) =>
+    statements.filter((s) => list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(arnOf(id))));
+
+  it('chat reads prompts but cannot write them; it seeds the catalog; it invokes models and endpoints', () => {
+    const statements = roleStatements(dev.json, roleOf(dev.json, 'chat'));
+    const prompts = actionsOf(onTable(statements, tableId(dev, 'Prompts')));
+    expect(prompts).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+    for (const action of WRITES) expect(prompts).not.toContain(action);
+    expect(actionsOf(onTable(statements, tableId(dev, 'Catalog')))).toEqual(expect.arrayContaining(WRITES));
+    const invoke = statements.filter((s) => list(s.Action).includes('bedrock:InvokeModel'));
+    expect(invoke).toHaveLength(1);
+    expect(list(invoke[0]?.Action).sort()).toEqual([
+      'bedrock:InvokeModel',
+      'bedrock:InvokeModelWithResponseStream',
+    ]);
+    expect(list(invoke[0]?.Resource).map(flatten).sort()).toEqual([
+      'arn:<AWS::Partition>:bedrock:*::foundation-model/*',
+      'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*',
+    ]);
+    const sagemaker = statements.filter((s) => list(s.Action).some((a) => a.startsWith('sagemaker:')));
+    expect(list(sagemaker[0]?.Action).sort()).toEqual([
+      'sagemaker:InvokeEndpoint',
+      'sagemaker:InvokeEndpointWithResponseStream',
+    ]);
+    expect(flatten(sagemaker[0]?.Resource)).toBe(
+      'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/*',
+    );
+    expect(actionsOf(statements)).toContain('events:PutEvents');
+  });
+
+  it('only chat may call models; prompts and models touch only their own table; openapi touches no data', () => {
+    for (const fn of ['prompts', 'models', 'openapi'] as const) {
+      const actions = actionsOf(roleStatements(dev.json, roleOf(dev.json, fn)));
+      expect(
+        actions.filter((a) => /^(bedrock|sagemaker|events|s3):/.test(a)),
+        fn,
+      ).toEqual([]);
+    }
+    const prompts = roleStatements(dev.json, roleOf(dev.json, 'prompts'));
+    expect(onTable(prompts, tableId(dev, 'Catalog'))).toEqual([]);
+    expect(actionsOf(onTable(prompts, tableId(dev, 'Prompts')))).toEqual(expect.arrayContaining(WRITES));
+    const models = roleStatements(dev.json, roleOf(dev.json, 'models'));
+    expect(onTable(models, tableId(dev, 'Prompts'))).toEqual([]);
+    const openapi = actionsOf(roleStatements(dev.json, roleOf(dev.json, 'openapi')));
+    expect(openapi.filter((a) => !a.startsWith('xray:') && !a.startsWith('logs:'))).toEqual([]);
+  });
+
+  it('the tables: prompts pk/sk, catalog pk, on-demand, encrypted with the project key', () => {
+    const [keyId] = only(dev.json, 'AWS::KMS::Key');
+    const prompts = props(dev.json.Resources[tableId(dev, 'Prompts')] as CfnResource);
+    expect(prompts.KeySchema).toEqual([
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ]);
+    const catalog = props(dev.json.Resources[tableId(dev, 'Catalog')] as CfnResource);
+    expect(catalog.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    for (const table of [prompts, catalog]) {
+      expect(table.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(table.SSESpecification).toEqual({
+        KMSMasterKeyId: arnOf(keyId),
+        SSEEnabled: true,
+        SSEType: 'KMS',
+      });
+    }
+  });
+});
+
+describe('function environments', () => {
+  it.each(['dev', 'prod'] as const)('%s: each API function gets exactly its variables', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    for (const fn of FUNCTIONS) {
+      const names = Object.keys(envOf(s.json, fn)).filter((n) => !HOUSE_ENV.includes(n));
+      expect(names.sort(), fn).toEqual([...EXPECTED_ENV[fn]].sort());
+    }
+    const chat = envOf(s.json, 'chat');
+    expect(chat.PROMPTS_TABLE.Ref).toMatch(/^ModelGatewayPromptsTable/);
+    expect(chat.CATALOG_TABLE.Ref).toMatch(/^ModelGatewayCatalogTable/);
+    expect(chat.EVENT_BUS_NAME).toEqual(ref(only(s.json, 'AWS::Events::EventBus')[0]));
+    expect(JSON.parse(chat.CATALOG_SEED)).toEqual(s.config.models.catalog);
+    expect(envOf(s.json, 'models').CATALOG_SEED).toBe(chat.CATALOG_SEED);
+    expect(chat.INTERACTION_SAMPLE_RATE).toBe(p === 'dev' ? '1' : '0.1');
+    expect(chat.CHAT_TIMEOUT_MS).toBe(String(s.config.models.chatTimeoutMs));
+    expect(chat.PROMPT_CACHE_TTL_SECONDS).toBe(String(s.config.models.promptCacheTtlSeconds));
+    for (const fn of FUNCTIONS) expect(envOf(s.json, fn).MAX_REQUEST_BYTES, fn).toBe('262144');
+    const chatFn = props(functionOf(s.json, 'chat')[1]);
+    expect(chatFn.MemorySize).toBe(1024);
+    expect(chatFn.Timeout * 1000).toBeGreaterThan(s.config.models.chatTimeoutMs);
+  });
+
+  it('stays within the 4 KiB Lambda environment limit once names are resolved', () => {
+    for (const s of [dev, prod, options]) {
+      for (const fn of FUNCTIONS) {
+        const env = envOf(s.json, fn);
+        // Each reference resolves to a physical name or id; 64 characters is more than any of them.
+        const size = Object.entries(env).reduce(
+          (sum, [k, v]) => sum + k.length + flatten(v).replace(/<[^>]+>/g, 'x'.repeat(64)).length,
+          0,
+        );
+        expect(size, fn).toBeLessThan(4096);
+      }
+    }
+  });
+
+  it('sets every variable each handler requires, and nothing it does not read', () => {
+    for (const fn of FUNCTIONS) {
+      const source = readFileSync(join(REPO_ROOT, API_FUNCTION_ENTRIES[fn]), 'utf8');
+      const block = /readConfig\(\{([\s\S]*?)\}\)/.exec(source)?.[1] ?? '';
+      const read = [...block.matchAll(/([A-Z][A-Z0-9_]+):\s*envVar\.(\w+)\(/g)].map((m) => ({
+        name: m[1] as string,
+        optional: m[2] === 'optionalString' || m[2] === 'bool',
+      }));
+      expect(read.length, `${fn} reads its configuration with readConfig`).toBeGreaterThan(0);
+      const set = Object.keys(envOf(dev.json, fn)).filter((n) => !HOUSE_ENV.includes(n));
+      for (const { name, optional } of read)
+        if (!optional) expect(set, `${fn} requires ${name}`).toContain(name);
+      for (const name of set)
+        expect(
+          read.map((r) => r.name),
+          `${fn} is given ${name}`,
+        ).toContain(name);
+    }
+  });
+});
+
+describe('alarms', () => {
+  const paged = (s: Synthesized, id: string) => {
+    const [topicId] = only(s.json, 'AWS::SNS::Topic');
+    const alarm = props(s.json.Resources[id] as CfnResource);
+    expect(alarm.AlarmActions, id).toEqual([ref(topicId)]);
+    expect(alarm.OKActions, id).toEqual([ref(topicId)]);
+    return alarm;
+  };
+
+  it('page on chat errors, API 5XX and sustained model throttling (all dimensions summed)', () => {
+    const [chatId] = functionOf(dev.json, 'chat');
+    const [errorsId] = only(dev.json, 'AWS::CloudWatch::Alarm', (_r, id) =>
+      id.startsWith('ModelGatewayChatErrorsAlarm'),
+    );
+    const errors = paged(dev, errorsId);
+    expect(errors.MetricName).toBe('Errors');
+    expect(errors.Dimensions).toEqual([{ Name: 'FunctionName', Value: ref(chatId) }]);
+
+    const [serverId] = only(dev.json, 'AWS::CloudWatch::Alarm', (_r, id) =>
+      id.startsWith('ApiServerErrorsAlarm'),
+    );
+    const server = paged(dev, serverId);
+    expect(server.Namespace).toBe('AWS/ApiGateway');
+    expect(server.MetricName).toBe('5XXError');
+    expect(server.Dimensions).toEqual([{ Name: 'ApiName', Value: 'LlmOps-dev-api' }]);
+
+    const [throttleId] = only(dev.json, 'AWS::CloudWatch::Alarm', (_r, id) =>
+      id.startsWith('ModelGatewayModelThrottlesAlarm'),
+    );
+    const throttles = paged(dev, throttleId);
+    expect(throttles.Metrics).toEqual([
+      expect.objectContaining({
+        Expression: `SELECT SUM(ModelThrottles) FROM "${LLMOPS_METRICS_NAMESPACE}"`,
+        Period: 300,
+      }),
+    ]);
+    expect(envOf(dev.json, 'chat').POWERTOOLS_METRICS_NAMESPACE).toBe(LLMOPS_METRICS_NAMESPACE);
+  });
+});
+
+describe('interaction log', () => {
+  const stream = (s: Synthesized) => only(s.json, 'AWS::KinesisFirehose::DeliveryStream');
+
+  it('a project-bus rule sends the detail of each llmops.InteractionRecorded to Firehose, with a DLQ', () => {
+    const [streamId] = stream(dev);
+    const [busId] = only(dev.json, 'AWS::Events::EventBus');
+    const [, rule] = only(dev.json, 'AWS::Events::Rule', (r) =>
+      JSON.stringify(props(r).EventPattern).includes('InteractionRecorded'),
+    );
+    expect(props(rule).EventBusName).toEqual(ref(busId));
+    expect(props(rule).EventPattern).toEqual({ source: ['llmops'], 'detail-type': [INTERACTION_RECORDED] });
+    const targets = props(rule).Targets as CfnJson[];
+    expect(targets).toHaveLength(1);
+    const target = targets[0];
+    expect(target.Arn).toEqual(arnOf(streamId));
+    expect(target.InputPath).toBe('$.detail');
+    const dlqId = target.DeadLetterConfig.Arn['Fn::GetAtt'][0];
+    expect(dev.json.Resources[dlqId]?.Type).toBe('AWS::SQS::Queue');
+    expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+    const roleActions = actionsOf(roleStatements(dev.json, target.RoleArn['Fn::GetAtt'][0]));
+    expect(roleActions.sort()).toEqual(['firehose:PutRecord', 'firehose:PutRecordBatch']);
+  });
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: DirectPut, KMS, GZIP, one JSON line per record, dt= partitions',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const [keyId] = only(s.json, 'AWS::KMS::Key');
+      const fp = props(stream(s)[1]);
+      expect(fp.DeliveryStreamType).toBe('DirectPut');
+      expect(fp.DeliveryStreamEncryptionConfigurationInput).toEqual({
+        KeyType: 'CUSTOMER_MANAGED_CMK',
+        KeyARN: arnOf(keyId),
+      });
+      const dest = fp.ExtendedS3DestinationConfiguration;
+      const artifactsId = logicalIdsOfType(s.json, 'AWS::S3::Bucket').find((id) =>
+        id.startsWith('StorageArtifacts'),
+      );
+      expect(dest.BucketARN).toEqual(arnOf(artifactsId as string));
+      expect(dest.Prefix).toBe('interactions/dt=!{timestamp:yyyy-MM-dd}/');
+      expect(dest.ErrorOutputPrefix).toBe(
+        'interactions-errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/',
+      );
+      expect(dest.CompressionFormat).toBe('GZIP');
+      expect(dest.EncryptionConfiguration).toEqual({ KMSEncryptionConfig: { AWSKMSKeyARN: arnOf(keyId) } });
+      expect(dest.ProcessingConfiguration).toEqual({
+        Enabled: true,
+        Processors: [{ Type: 'AppendDelimiterToRecord' }],
+      });
+      expect(dest.CloudWatchLoggingOptions.Enabled).toBe(true);
+      expect(dest.BufferingHints).toEqual(
+        p === 'dev' ? { IntervalInSeconds: 60, SizeInMBs: 5 } : { IntervalInSeconds: 300, SizeInMBs: 64 },
+      );
+      const rules = props(s.json.Resources[artifactsId as string] as CfnResource).LifecycleConfiguration
+        .Rules;
+      expect(rules).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Prefix: 'interactions/',
+            ExpirationInDays: p === 'dev' ? 30 : 400,
+            Status: 'Enabled',
+          }),
+        ]),
+      );
+    },
+  );
+
+  it('Firehose may only write the two interactions prefixes, and use the key only through S3', () => {
+    const roleId = props(stream(dev)[1]).ExtendedS3DestinationConfiguration.RoleARN[
+      'Fn::GetAtt'
+    ][0] as string;
+    const role = dev.json.Resources[roleId] as CfnResource;
+    expect(JSON.stringify(props(role).AssumeRolePolicyDocument)).toContain('firehose.amazonaws.com');
+    expect(JSON.stringify(props(role).AssumeRolePolicyDocument)).toContain('sts:ExternalId');
+    const statements = roleStatements(dev.json, roleId);
+    const objectWrites = statements.filter((s) => list(s.Action).includes('s3:PutObject'));
+    expect(objectWrites).toHaveLength(1);
+    expect(
+      list(objectWrites[0]?.Resource)
+        .map(flatten)
+        .map((r) => r.replace(/^<[^>]+>/, ''))
+        .sort(),
+    ).toEqual(['/interactions-errors/*', '/interactions/*']);
+    expect(actionsOf(statements).filter((a) => a.startsWith('s3:') && /Get(Object)|Delete/.test(a))).toEqual(
+      [],
+    );
+    for (const s of statements.filter((st) => list(st.Action).some((a) => a.startsWith('kms:')))) {
+      expect(flatten(s.Condition?.StringEquals?.['kms:ViaService'])).toBe('s3.<AWS::Region>.amazonaws.com');
+    }
+  });
+
+  it('pages when delivery falls behind or fails', () => {
+    const [streamId] = stream(dev);
+    const [topicId] = only(dev.json, 'AWS::SNS::Topic');
+    const alarms = resourcesOfType(dev.json, 'AWS::CloudWatch::Alarm').filter(
+      ([, a]) => props(a).Namespace === 'AWS/Firehose',
+    );
+    expect(alarms.map(([, a]) => props(a).MetricName).sort()).toEqual([
+      'DeliveryToS3.DataFreshness',
+      'DeliveryToS3.Success',
+    ]);
+    for (const [id, a] of alarms) {
+      expect(props(a).Dimensions, id).toEqual([{ Name: 'DeliveryStreamName', Value: ref(streamId) }]);
+      expect(props(a).AlarmActions, id).toEqual([ref(topicId)]);
+    }
+    const success = alarms.find(
+      ([, a]) => props(a).MetricName === 'DeliveryToS3.Success',
+    )?.[1] as CfnResource;
+    expect(props(success)).toMatchObject({ ComparisonOperator: 'LessThanThreshold', Threshold: 1 });
+  });
+});
+
+describe('WAF', () => {
+  it('dev has none', () => {
+    expect(logicalIdsOfType(dev.json, 'AWS::WAFv2::WebACL')).toEqual([]);
+    expect(logicalIdsOfType(dev.json, 'AWS::WAFv2::WebACLAssociation')).toEqual([]);
+  });
+
+  it('prod: a regional web ACL on the stage with managed rules, a per-IP rate limit and a body size limit', () => {
+    const [aclId, acl] = only(prod.json, 'AWS::WAFv2::WebACL');
+    const a = props(acl);
+    expect(a.Scope).toBe('REGIONAL');
+    expect(a.DefaultAction).toEqual({ Allow: {} });
+    expect(a.VisibilityConfig).toMatchObject({
+      CloudWatchMetricsEnabled: true,
+      SampledRequestsEnabled: true,
+    });
+    const rules = a.Rules as CfnJson[];
+    const managed = rules
+      .map((r) => r.Statement.ManagedRuleGroupStatement?.Name)
+      .filter((n): n is string => n !== undefined)
+      .sort();
+    expect(managed).toEqual([
+      'AWSManagedRulesAmazonIpReputationList',
+      'AWSManagedRulesCommonRuleSet',
+      'AWSManagedRulesKnownBadInputsRuleSet',
+    ]);
+    const rate = rules.find((r) => r.Statement.RateBasedStatement);
+    expect(rate.Statement.RateBasedStatement).toMatchObject({ Limit: 3000, AggregateKeyType: 'IP' });
+    expect(rate.Action.Block.CustomResponse.ResponseCode).toBe(429);
+    const size = rules.find((r) => r.Statement.RegexMatchStatement);
+    expect(size.Statement.RegexMatchStatement.FieldToMatch).toEqual({
+      SingleHeader: { Name: 'content-length' },
+    });
+    expect(size.Statement.RegexMatchStatement.RegexString).toBe(
+      greaterThanRegex(prod.config.api.maxRequestBytes),
+    );
+    expect(size.Action.Block.CustomResponse.ResponseCode).toBe(413);
+    for (const rule of rules) expect(rule.VisibilityConfig.CloudWatchMetricsEnabled, rule.Name).toBe(true);
+    const [, association] = only(prod.json, 'AWS::WAFv2::WebACLAssociation');
+    const [stageId] = only(prod.json, 'AWS::ApiGateway::Stage');
+    const [apiId] = only(prod.json, 'AWS::ApiGateway::RestApi');
+    expect(flatten(props(association).ResourceArn)).toMatch(
+      new RegExp(`/restapis/<${apiId}>/stages/<${stageId}>$`),
+    );
+    expect(props(association).WebACLArn).toEqual(arnOf(aclId));
+    const [, logging] = only(prod.json, 'AWS::WAFv2::LoggingConfiguration');
+    expect(flatten(props(logging).LogDestinationConfigs[0])).toContain(':log-group:aws-waf-logs-');
+    expect(JSON.stringify(props(logging).RedactedFields)).toContain('x-api-key');
+  });
+
+  it('the declared-size regex matches exactly the sizes above the limit', () => {
+    for (const n of [0, 1, 9, 10, 99, 100, 262_144, 999_999, 10 * 1024 * 1024]) {
+      const re = new RegExp(greaterThanRegex(n));
+      for (const x of [0, n - 1, n, n + 1, n * 10, n + 1000].filter((v) => v >= 0)) {
+        expect(re.test(String(x)), `${x} > ${n}`).toBe(x > n);
+      }
+      expect(re.test(`00${n + 1}`), `leading zeros, ${n}`).toBe(true);
+      expect(re.test(''), 'empty').toBe(false);
+      expect(re.test('12a'), 'not a number').toBe(false);
+    }
+    fc.assert(
+      fc.property(
+        fc.nat(20_000_000),
+        fc.nat(20_000_000),
+        (n, x) => new RegExp(greaterThanRegex(n)).test(String(x)) === x > n,
+      ),
+    );
+    expect(greaterThanRegex(262_144).length).toBeLessThan(512);
+  });
+});
