@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { makeHandler } from '../functions/api/chat.ts';
+import { installAwsLambdaGlobal } from '../infra/local/lambda-streaming.ts';
 import { ModelGateway } from '../layers/aws/src/gateway.ts';
 import { apiHandler } from '../layers/aws/src/http.ts';
 import type { CatalogModel } from '../layers/core/src/models/catalog.ts';
@@ -7,6 +7,10 @@ import { OfflineProvider } from '../layers/core/src/models/offline.ts';
 import { contentHash } from '../layers/core/src/prompts/hash.ts';
 import { renderPrompt } from '../layers/core/src/prompts/template.ts';
 import type { PromptDraft, PromptVersion } from '../layers/core/src/prompts/types.ts';
+
+// The chat module builds its response-streaming handler at import, as in Lambda, where `awslambda` exists.
+installAwsLambdaGlobal();
+const { makeHandler } = await import('../functions/api/chat.ts');
 
 /**
  * One side of the chat-overhead benchmark, in its own process (stdout carries the EMF metrics and logs,
@@ -43,19 +47,21 @@ const prompt: PromptVersion = {
   contentHash: contentHash(draft),
   labels: ['production'],
 };
-const models: CatalogModel[] = ['nova-micro', 'nova-lite', 'claude-haiku', 'claude-sonnet', 'llama-70b'].map((id, i) => ({
-  id,
-  provider: 'bedrock',
-  modelId: `vendor.${id}`,
-  kind: 'chat',
-  contextWindow: 128_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: 0.0001 * (i + 1),
-  pricePer1kOutputUsd: 0.0004 * (i + 1),
-  features: ['streaming', 'systemPrompt'],
-  regions: ['us-east-1'],
-  status: 'active',
-}));
+const models: CatalogModel[] = ['nova-micro', 'nova-lite', 'claude-haiku', 'claude-sonnet', 'llama-70b'].map(
+  (id, i) => ({
+    id,
+    provider: 'bedrock',
+    modelId: `vendor.${id}`,
+    kind: 'chat',
+    contextWindow: 128_000,
+    maxOutputTokens: 4096,
+    pricePer1kInputUsd: 0.0001 * (i + 1),
+    pricePer1kOutputUsd: 0.0004 * (i + 1),
+    features: ['streaming', 'systemPrompt'],
+    regions: ['us-east-1'],
+    status: 'active',
+  }),
+);
 const variables = {
   context: CONTEXT,
   question: 'How many environments does provisioned concurrency keep initialized?',
@@ -76,7 +82,11 @@ const event = {
   isBase64Encoded: false,
   requestContext: { requestId: 'bench', identity: { apiKeyId: 'key-1', userArn: null } },
 } as unknown as APIGatewayProxyEvent;
-const context = { awsRequestId: 'bench', functionName: 'chat', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+const context = {
+  awsRequestId: 'bench',
+  functionName: 'chat',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
 
 const provider = new OfflineProvider();
 let invoke: () => Promise<unknown>;

@@ -14,26 +14,30 @@ interface Result {
 }
 
 function run(mode: 'full' | 'bare'): Result {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'api-overhead-worker.ts'), mode], {
-    env: {
-      ...process.env,
-      POWERTOOLS_SERVICE_NAME: 'llmops',
-      POWERTOOLS_METRICS_NAMESPACE: 'LLMOps',
-      POWERTOOLS_METRICS_DISABLED: 'false',
-      POWERTOOLS_LOG_LEVEL: 'WARN',
-      PROMPTS_TABLE: 'bench',
-      CATALOG_TABLE: 'bench',
-      CATALOG_SEED: '[]',
-      EVENT_BUS_NAME: 'bench',
-      INTERACTION_SAMPLE_RATE: '1',
-      CHAT_TIMEOUT_MS: '30000',
-      PROMPT_CACHE_TTL_SECONDS: '10',
-      MAX_REQUEST_BYTES: '262144',
-      AWS_REGION: 'us-east-1',
+  const child = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'api-overhead-worker.ts'), mode],
+    {
+      env: {
+        ...process.env,
+        POWERTOOLS_SERVICE_NAME: 'llmops',
+        POWERTOOLS_METRICS_NAMESPACE: 'LLMOps',
+        POWERTOOLS_METRICS_DISABLED: 'false',
+        POWERTOOLS_LOG_LEVEL: 'WARN',
+        PROMPTS_TABLE: 'bench',
+        CATALOG_TABLE: 'bench',
+        CATALOG_SEED: '[]',
+        EVENT_BUS_NAME: 'bench',
+        INTERACTION_SAMPLE_RATE: '1',
+        CHAT_TIMEOUT_MS: '30000',
+        PROMPT_CACHE_TTL_SECONDS: '10',
+        MAX_REQUEST_BYTES: '262144',
+        AWS_REGION: 'us-east-1',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-  });
+  );
   if (child.status !== 0) throw new Error(`${mode} worker failed: ${child.stderr}`);
   return JSON.parse(child.stderr.trim().split('\n').pop() ?? '{}') as Result;
 }
@@ -41,7 +45,9 @@ function run(mode: 'full' | 'bare'): Result {
 const full = run('full');
 const bare = run('bare');
 const ms = (v: number) => `${v.toFixed(3)} ms`;
-console.log(`\nChat handler overhead (offline provider, ${full.iterations} calls after warm-up; node ${process.version})`);
+console.log(
+  `\nChat handler overhead (offline provider, ${full.iterations} calls after warm-up; node ${process.version})`,
+);
 console.log(`  bare handler (provider call only)  p50 ${ms(bare.p50)}  p99 ${ms(bare.p99)}`);
 console.log(`  chat handler                       p50 ${ms(full.p50)}  p99 ${ms(full.p99)}`);
 console.log(

@@ -4,4 +4,9 @@ import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-r
 const bedrock = new BedrockRuntimeClient({});
 
 export const handler = async (event: { modelId: string; text: string }) =>
-  bedrock.send(new ConverseCommand({ modelId: event.modelId, messages: [{ role: 'user', content: [{ text: event.text }] }] }));
+  bedrock.send(
+    new ConverseCommand({
+      modelId: event.modelId,
+      messages: [{ role: 'user', content: [{ text: event.text }] }],
+    }),
+  );

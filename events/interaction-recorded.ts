@@ -47,4 +47,8 @@ export const interactionRecordedDetail = z.object({
 });
 export type InteractionRecordedDetail = z.infer<typeof interactionRecordedDetail>;
 
-export const interactionRecordedEvent = eventBridgeEvent(INTERACTION_RECORDED, interactionRecordedDetail);
+/** The whole event, for consumers. Marked pure so that the chat function's bundle leaves it (and full zod) out. */
+export const interactionRecordedEvent = /* @__PURE__ */ eventBridgeEvent(
+  INTERACTION_RECORDED,
+  interactionRecordedDetail,
+);

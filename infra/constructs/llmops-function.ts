@@ -252,6 +252,11 @@ export class LlmOpsFunction extends NodejsFunction {
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
         externalModules: [],
         bundleAwsSDK: true,
+        // Lambda gives functions their credentials in the environment: bundle only that provider instead
+        // of the SDK's whole default chain (see layers/aws/src/lambda-credentials.ts).
+        esbuildArgs: {
+          '--alias:@aws-sdk/credential-provider-node': './layers/aws/src/lambda-credentials.ts',
+        },
         forceDockerBundling: false,
       },
     });

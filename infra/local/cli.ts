@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { isPurpose, PURPOSES } from '../../layers/core/src/dataprep/records.ts';
+import { type ApiDemoResult, curlCommands, describeApiDemo, runApiDemo } from './api-demo.ts';
 import { LocalStack, REPO_ROOT } from './runner.ts';
 
 /**
@@ -12,11 +13,18 @@ import { LocalStack, REPO_ROOT } from './runner.ts';
  *   npm start -- --upload FILE --purpose P      prepare your own file
  *                [--out DIR]                    write the curated files, quarantine and manifest to DIR
  *                [--json]                       last line of stdout: the summary as one JSON object
- *                [--verbose]                    show the handlers' logs
+ *                [--verbose]                    show the handlers' logs and the API's access log
+ *   npm start -- --serve [--port N] [--api-key K]  after the demo, keep the API (and everything else) up
+ *                                                  until Ctrl+C; --port defaults to 3000 with --serve
+ *                                                  (a free port otherwise), --api-key to a random key
  *
+ * Without --upload, the run ends with the API demo: a prompt version, its production label, the model
+ * catalog and a chat (JSON and streamed), over HTTP against the local API (models: offline provider).
  * Progress goes to stderr; summaries to stdout.
  */
-const USAGE = `Usage: npm start [-- --upload FILE --purpose ${PURPOSES.join('|')} [--out DIR] [--json] [--verbose]]`;
+const USAGE =
+  `Usage: npm start [-- [--upload FILE --purpose ${PURPOSES.join('|')} [--out DIR]] [--json] [--verbose]` +
+  ' [--serve] [--port N] [--api-key KEY]]';
 
 const SAMPLES: ReadonlyArray<{ file: string; purpose: string }> = [
   { file: 'support-chats.jsonl', purpose: 'finetune' },
@@ -210,6 +218,43 @@ function printSummary(summary: DatasetSummary): void {
   if (summary.out) console.log(`  written to ${summary.out}`);
 }
 
+/** Runs the API demo against the local API; in text mode the streamed answer is printed as it arrives. */
+async function apiDemo(stack: LocalStack, json: boolean): Promise<ApiDemoResult> {
+  const api = stack.api;
+  if (!api) throw new Error('The local API is not running');
+  process.stderr.write(`Calling the API at ${api.url}\n`);
+  if (!json) process.stdout.write(`\n● API at ${api.url}\n  streamed answer: `);
+  const result = await runApiDemo({
+    url: api.url,
+    apiKey: api.apiKey,
+    onStep: (line) => process.stderr.write(`  … API: ${line}\n`),
+    onText: (text) => (json ? process.stderr : process.stdout).write(text),
+  });
+  if (!json) {
+    process.stdout.write('\n');
+    for (const line of describeApiDemo(result)) console.log(line);
+  }
+  await stack.idle();
+  return result;
+}
+
+/** Keeps everything up until SIGINT or SIGTERM, with curl commands to try the API. */
+async function serve(stack: LocalStack): Promise<void> {
+  if (stack.api) {
+    process.stderr.write(`\nServing the API at ${stack.api.url} (x-api-key: ${stack.api.apiKey}). Try:\n`);
+    for (const command of curlCommands(stack.api.url, stack.api.apiKey))
+      process.stderr.write(`  ${command}\n`);
+  } else {
+    process.stderr.write('\nThe template declares no REST API; the emulators and EventBridge stay up.\n');
+  }
+  process.stderr.write('Press Ctrl+C to stop.\n');
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  process.stderr.write(`\n${signal}: stopping\n`);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -218,6 +263,9 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      serve: { type: 'boolean', default: false },
+      port: { type: 'string' },
+      'api-key': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -234,6 +282,18 @@ async function main(): Promise<number> {
     console.error(`--purpose must be one of ${PURPOSES.join(', ')} (got "${values.purpose}").\n${USAGE}`);
     return 2;
   }
+  const port = values.port === undefined ? (values.serve ? 3000 : 0) : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    console.error(`--port must be a port number from 0 to 65535 (got "${values.port}").\n${USAGE}`);
+    return 2;
+  }
+  const apiKey = values['api-key'];
+  if (apiKey !== undefined && !/^[\x21-\x7e]{20,128}$/.test(apiKey)) {
+    console.error(
+      `--api-key must be 20 to 128 printable characters without spaces, as API Gateway keys are.\n${USAGE}`,
+    );
+    return 2;
+  }
   const uploads = values.upload
     ? [{ path: resolve(values.upload), purpose: values.purpose ?? '' }]
     : SAMPLES.map((s) => ({ path: join(REPO_ROOT, 'infra/local/samples', s.file), purpose: s.purpose }));
@@ -247,12 +307,25 @@ async function main(): Promise<number> {
 
   const progress = (message: string) => process.stderr.write(`  … ${message}\n`);
   process.stderr.write(
-    'Synthesizing the stack and starting local DynamoDB, S3 and EventBridge on 127.0.0.1\n',
+    'Synthesizing the stack and starting local DynamoDB, S3, EventBridge and the API on 127.0.0.1\n',
   );
   const stack = await LocalStack.start({
     onProgress: progress,
     handlerLogLevel: values.verbose ? 'INFO' : 'SILENT',
+    api: {
+      port,
+      ...(apiKey !== undefined ? { apiKey } : {}),
+      ...(values.verbose || values.serve
+        ? { accessLog: (line: string) => process.stderr.write(`${line}\n`) }
+        : {}),
+    },
   });
+  if (stack.api) {
+    process.stderr.write(
+      `API on ${stack.api.url} (stage ${stack.api.stage}); x-api-key: ${stack.api.apiKey}` +
+        `${apiKey === undefined ? ' (generated for this run)' : ''}\n`,
+    );
+  }
   try {
     const raw = stack.output('RawBucketName');
     const keys: string[] = [];
@@ -286,6 +359,8 @@ async function main(): Promise<number> {
     const replays = stack.deliveries.filter(
       (d) => d.execution?.output && (d.execution.output as { status?: string }).status === 'DUPLICATE',
     );
+    let api: ApiDemoResult | undefined;
+    let apiFailure: string | undefined;
     if (!values.json) {
       for (const summary of summaries) printSummary(summary);
       if (!values.upload) {
@@ -297,15 +372,40 @@ async function main(): Promise<number> {
           `\nLifecycle ran: ${ready}/${summaries.length} datasets ready, ${stack.events.length} events routed.`,
         );
       }
-    } else {
+    }
+    if (!values.upload && stack.api) {
+      try {
+        api = await apiDemo(stack, values.json === true);
+      } catch (error) {
+        apiFailure = (error as Error).message;
+        console.error(`API demo failed: ${apiFailure}`);
+      }
+    } else if (!values.upload && !values.json) {
+      console.log('\n● API: the template declares no REST API; nothing to serve');
+    }
+    if (values.json) {
       console.log(
         JSON.stringify(
-          values.upload ? summaries[0] : { datasets: summaries, replayedDuplicates: replays.length },
+          values.upload
+            ? summaries[0]
+            : {
+                datasets: summaries,
+                replayedDuplicates: replays.length,
+                ...(api ? { api } : {}),
+                ...(apiFailure ? { apiFailure } : {}),
+              },
         ),
       );
     }
-    if (values.upload) return summaries[0]?.status === 'READY' ? 0 : 1;
-    return summaries.every((s) => s.status === 'READY') && replays.length > 0 ? 0 : 1;
+    const code = values.upload
+      ? summaries[0]?.status === 'READY'
+        ? 0
+        : 1
+      : summaries.every((s) => s.status === 'READY') && replays.length > 0 && apiFailure === undefined
+        ? 0
+        : 1;
+    if (values.serve) await serve(stack);
+    return code;
   } finally {
     await stack.stop();
   }

@@ -9,11 +9,22 @@
  * once), so such a conflict is an error at construction unless the variable is listed in
  * `allowConflictingEnv` (then each function's value is applied just before its own module is imported).
  * `baseEnv` (emulator endpoints, credentials) overrides the template's values and is never a conflict.
+ *
+ * Response-streaming handlers (`awslambda.streamifyResponse`, see lambda-streaming.ts) are invoked with
+ * `invokeWithResponseStream`, as API Gateway's STREAM transfer mode does; `invoke` refuses them.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
+import {
+  InvalidStreamingResponseError,
+  installAwsLambdaGlobal,
+  invokeStreaming,
+  isStreamingHandler,
+  type StreamedHttpResponse,
+  type StreamingHandler,
+} from './lambda-streaming.ts';
 import type { LocalLambdaFunction } from './template.ts';
 
 /** Something that can invoke a Lambda function by ARN, name or logical id (faked in tests). */
@@ -156,6 +167,12 @@ export class LocalLambdas implements LambdaInvoker {
   async invoke(functionRef: string, payload: unknown, context: InvokeContext = {}): Promise<unknown> {
     const fn = this.find(functionRef);
     const handler = await this.loadHandler(fn);
+    if (isStreamingHandler(handler)) {
+      throw new InvalidStreamingResponseError(
+        `Function ${fn.logicalId} is a response-streaming handler (awslambda.streamifyResponse); ` +
+          'invoke it with invokeWithResponseStream (API Gateway: an integration with ResponseTransferMode STREAM)',
+      );
+    }
     const requestId = context.awsRequestId ?? randomUUID();
     const event = payload === undefined ? {} : JSON.parse(JSON.stringify(payload));
     const startedAt = new Date();
@@ -194,6 +211,58 @@ export class LocalLambdas implements LambdaInvoker {
     }
   }
 
+  /**
+   * Invokes a response-streaming function (Lambda's InvokeWithResponseStream, as API Gateway's `STREAM`
+   * transfer mode does) and resolves once its HTTP prelude has arrived; the body keeps streaming. The
+   * function's timeout covers the handler and its stream together. Rejects with the handler's error when it
+   * fails before the prelude, and with {@link InvalidStreamingResponseError} when the function is not a
+   * streaming handler or writes no valid prelude.
+   */
+  async invokeWithResponseStream(
+    functionRef: string,
+    payload: unknown,
+    context: InvokeContext = {},
+  ): Promise<StreamedHttpResponse> {
+    const fn = this.find(functionRef);
+    const handler = await this.loadHandler(fn);
+    if (!isStreamingHandler(handler)) {
+      throw new InvalidStreamingResponseError(
+        `Function ${fn.logicalId} is not a response-streaming handler: wrap it with awslambda.streamifyResponse ` +
+          '(middy: executionMode executionModeStreamifyResponse) or use a BUFFERED integration',
+      );
+    }
+    const requestId = context.awsRequestId ?? randomUUID();
+    const event = payload === undefined ? {} : JSON.parse(JSON.stringify(payload));
+    const startedAt = new Date();
+    const deadline = startedAt.getTime() + fn.timeoutSeconds * 1000;
+    const lambdaContext = makeContext(fn, requestId, deadline, context);
+    const started = performance.now();
+    let response: StreamedHttpResponse;
+    try {
+      response = await invokeStreaming(handler as unknown as StreamingHandler, event, lambdaContext, {
+        ...(this.options.enforceTimeout === false
+          ? {}
+          : {
+              timeoutMs: fn.timeoutSeconds * 1000,
+              timeoutError: () => new LambdaTimeoutError(fn.timeoutSeconds),
+            }),
+      });
+    } catch (error) {
+      this.record(fn, requestId, startedAt, started, error);
+      throw error;
+    }
+    response.completed.then(
+      () => this.record(fn, requestId, startedAt, started, undefined),
+      (error: unknown) => this.record(fn, requestId, startedAt, started, error),
+    );
+    return response;
+  }
+
+  /** Whether the function's handler is a response-streaming one (imports its module). */
+  async isStreaming(functionRef: string): Promise<boolean> {
+    return isStreamingHandler(await this.loadHandler(this.find(functionRef)));
+  }
+
   /** Invocations so far, oldest first. */
   invocations(): readonly InvocationRecord[] {
     return [...this.records];
@@ -228,6 +297,8 @@ export class LocalLambdas implements LambdaInvoker {
   }
 
   private async loadHandler(fn: LocalLambdaFunction): Promise<Handler> {
+    // Handler modules (and middy's streamify mode) use the runtime's `awslambda` global at import time.
+    installAwsLambdaGlobal();
     const path = resolvePath(this.options.repoRoot, fn.entry);
     if (!this.envApplied.has(path)) {
       this.envApplied.add(path);

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { LocalRuleTarget } from './template.ts';
 
 /** A PutEvents entry accepted by the local endpoint, with the EventId it was given. */
 export interface PutEventsEntry {
@@ -316,6 +317,52 @@ export function toEventEnvelope(entry: PutEventsEntry, options: EnvelopeOptions)
     resources: [...entry.Resources],
     detail,
   };
+}
+
+/** Reads a simple JSONPath (`$`, `$.a.b`) from an event. */
+export function jsonPath(value: unknown, path: string): unknown {
+  if (path === '$') return value;
+  let current: unknown = value;
+  for (const segment of path.replace(/^\$\.?/, '').split('.')) {
+    if (segment === '') continue;
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string, unknown>)[segment];
+  }
+  return current;
+}
+
+/** What a rule target receives: the whole event, a constant `Input`, an `InputPath`, or a transformer. */
+export function targetInput(target: LocalRuleTarget, event: EventEnvelope): unknown {
+  if (target.Input !== undefined) return JSON.parse(target.Input);
+  if (target.InputPath !== undefined) return jsonPath(event, target.InputPath);
+  if (target.InputTransformer) {
+    let text = target.InputTransformer.InputTemplate;
+    for (const [name, path] of Object.entries(target.InputTransformer.InputPathsMap ?? {})) {
+      const value = jsonPath(event, path);
+      text = text.replaceAll(`<${name}>`, typeof value === 'string' ? value : JSON.stringify(value));
+    }
+    text = text.replaceAll('<aws.events.event>', JSON.stringify(event));
+    return JSON.parse(text);
+  }
+  return event;
+}
+
+/** Something that takes Firehose records (LocalFirehose). */
+export interface FirehoseRecordSink {
+  putRecord(streamRef: string, data: Buffer | string): Promise<unknown>;
+}
+
+/**
+ * Delivers an event to a rule target that is a Kinesis Data Firehose delivery stream, as EventBridge does:
+ * the target's input (Input, InputPath or InputTransformer applied) becomes one record, as JSON text.
+ */
+export async function deliverToFirehose(
+  sink: FirehoseRecordSink,
+  target: LocalRuleTarget,
+  event: EventEnvelope,
+): Promise<unknown> {
+  const input = targetInput(target, event);
+  return sink.putRecord(target.Arn, JSON.stringify(input));
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { buildApp } from '../stacks/llmops-stack.ts';
+import { LocalApi } from './api-server.ts';
 import {
   createDynamoClient,
   createS3Client,
@@ -15,11 +16,15 @@ import {
   startEmulators,
 } from './emulators.ts';
 import { matchesPattern } from './event-pattern.ts';
+import { LocalFirehose } from './firehose.ts';
 import { LocalLambdas } from './lambda-registry.ts';
+import { installAwsLambdaGlobal } from './lambda-streaming.ts';
 import {
+  deliverToFirehose,
   type EventEnvelope,
   type LocalEventBridge,
   startLocalEventBridge,
+  targetInput,
   toEventEnvelope,
 } from './local-eventbridge.ts';
 import {
@@ -34,10 +39,14 @@ import { type LocalRule, type LocalRuleTarget, LocalTemplate } from './template.
  * The local runner: the synthesized stack on one machine, offline. It synthesizes the CDK app, starts
  * DynamoDB and S3 emulators on 127.0.0.1, creates what the template declares, turns S3 writes into the
  * "Object Created" events S3 sends to EventBridge, routes every event by the synthesized rules'
- * patterns, and runs state machines and Lambda targets with the real handler modules in this process.
+ * patterns, runs state machines, Lambda and Firehose targets with the real handler modules in this
+ * process, and (with `api`) serves the template's REST API on 127.0.0.1. Every function runs with
+ * `MODEL_PROVIDER=offline`, so model calls go to the offline provider.
  * Nothing here knows the stack's names: buckets, tables, rules, definitions, environment variables and
  * entry points all come from the template.
  */
+export { targetInput } from './local-eventbridge.ts';
+
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Every event the local buses saw, in order. */
@@ -66,7 +75,27 @@ export interface LocalStackOptions {
   readonly handlerLogLevel?: string;
   /** Extra CDK context for synthesis (e.g. `{ dataPrepPartSizeMiB: 5 }`). */
   readonly context?: Record<string, unknown>;
+  /**
+   * Serve the template's REST API on 127.0.0.1 (started after the emulators). Without it, no API is served.
+   * `port` 0 (the default) picks a free port; `apiKey` defaults to a random key; `accessLog` receives one
+   * JSON line per request (default: none).
+   */
+  readonly api?: {
+    readonly port?: number;
+    readonly apiKey?: string;
+    readonly appName?: string;
+    readonly accessLog?: (line: string) => void;
+  };
 }
+
+/** Environment every function gets locally, on top of the template's (the runner's env overrides). */
+export const LOCAL_FUNCTION_ENV: Readonly<Record<string, string>> = {
+  AWS_EC2_METADATA_DISABLED: 'true',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+  POWERTOOLS_TRACE_ENABLED: 'false',
+  // Model calls go to the deterministic offline provider: no Bedrock or SageMaker locally.
+  MODEL_PROVIDER: 'offline',
+};
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
@@ -95,38 +124,15 @@ function busNameOf(value: string | undefined): string {
   return arn?.[1] ?? value;
 }
 
-function jsonPath(value: unknown, path: string): unknown {
-  if (path === '$') return value;
-  let current: unknown = value;
-  for (const segment of path.replace(/^\$\.?/, '').split('.')) {
-    if (segment === '') continue;
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string, unknown>)[segment];
-  }
-  return current;
-}
-
-/** What a rule target receives: the whole event, a constant `Input`, an `InputPath`, or a transformer. */
-export function targetInput(target: LocalRuleTarget, event: EventEnvelope): unknown {
-  if (target.Input !== undefined) return JSON.parse(target.Input);
-  if (target.InputPath !== undefined) return jsonPath(event, target.InputPath);
-  if (target.InputTransformer) {
-    let text = target.InputTransformer.InputTemplate;
-    for (const [name, path] of Object.entries(target.InputTransformer.InputPathsMap ?? {})) {
-      const value = jsonPath(event, path);
-      text = text.replaceAll(`<${name}>`, typeof value === 'string' ? value : JSON.stringify(value));
-    }
-    text = text.replaceAll('<aws.events.event>', JSON.stringify(event));
-    return JSON.parse(text);
-  }
-  return event;
-}
-
 export class LocalStack {
   readonly events: RoutedEvent[] = [];
   readonly deliveries: Delivery[] = [];
   readonly s3: S3Client;
   readonly dynamo: DynamoDBClient;
+  /** Delivery streams of the template, writing to the S3 emulator. */
+  readonly firehose: LocalFirehose;
+  /** The REST API server, when started with `api` and the template declares one. */
+  api: LocalApi | undefined;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #rules: LocalRule[];
   readonly #progress: (message: string) => void;
@@ -142,6 +148,7 @@ export class LocalStack {
   ) {
     this.s3 = createS3Client(emulators.s3Endpoint);
     this.dynamo = createDynamoClient(emulators.dynamoEndpoint);
+    this.firehose = new LocalFirehose(template.deliveryStreams(), this.s3);
     this.#rules = template.rules().filter((rule) => rule.state === 'ENABLED' && rule.pattern !== undefined);
     this.#progress = options.onProgress ?? (() => undefined);
     this.#eventBridgeBuckets = new Set(
@@ -157,8 +164,13 @@ export class LocalStack {
     );
   }
 
-  /** Synthesizes, starts the emulators and the local EventBridge endpoint, and provisions the template. */
+  /**
+   * Synthesizes, starts the emulators and the local EventBridge endpoint, provisions the template and, with
+   * `api`, serves its REST API.
+   */
   static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
+    // Handler modules use the Lambda runtime's `awslambda` global at import time.
+    installAwsLambdaGlobal();
     const { template: raw, stackName } = synthesizeTemplate(options.profile ?? 'dev', options.context);
     const template = new LocalTemplate(raw, {
       region: REGION,
@@ -185,20 +197,35 @@ export class LocalStack {
         repoRoot: REPO_ROOT,
         baseEnv: {
           ...localAwsEnv(emulators, eventBridge.endpoint),
-          AWS_EC2_METADATA_DISABLED: 'true',
-          POWERTOOLS_METRICS_DISABLED: 'true',
-          POWERTOOLS_TRACE_ENABLED: 'false',
+          ...LOCAL_FUNCTION_ENV,
           POWERTOOLS_LOG_LEVEL: options.handlerLogLevel ?? 'SILENT',
         },
       });
       stack = new LocalStack(template, emulators, eventBridge, lambdas, options);
       stack.#subscribeToS3();
+      if (options.api && template.restApis().length > 0) {
+        const accessLog = options.api.accessLog;
+        stack.api = await LocalApi.start({
+          template,
+          lambdas,
+          port: options.api.port ?? 0,
+          ...(options.api.apiKey !== undefined ? { apiKey: options.api.apiKey } : {}),
+          ...(options.api.appName !== undefined ? { appName: options.api.appName } : {}),
+          accessLog: accessLog ? (line) => accessLog(line) : () => undefined,
+        });
+      }
       return stack;
     } catch (error) {
+      await stack?.api?.stop();
       await eventBridge.stop();
       await emulators.stop();
       throw error;
     }
+  }
+
+  /** The base URL of the local REST API (`http://127.0.0.1:<port>`), when it is served. */
+  get apiUrl(): string | undefined {
+    return this.api?.url;
   }
 
   /** The physical (local) value of a stack output, e.g. `RawBucketName`. */
@@ -311,6 +338,16 @@ export class LocalStack {
       );
       return;
     }
+    if (target.targetType === 'AWS::KinesisFirehose::DeliveryStream') {
+      try {
+        await deliverToFirehose(this.firehose, target, event);
+        this.deliveries.push({ ...base, ok: true });
+      } catch (error) {
+        this.deliveries.push({ ...base, ok: false, error: (error as Error).message });
+        this.#progress(`${rule.logicalId}: delivery to ${base.target} failed: ${(error as Error).message}`);
+      }
+      return;
+    }
     if (target.targetType === 'AWS::Lambda::Function') {
       try {
         await this.lambdas.invoke(target.Arn, input);
@@ -330,6 +367,7 @@ export class LocalStack {
   }
 
   async stop(): Promise<void> {
+    await this.api?.stop();
     await this.idle();
     this.#unsubscribe?.();
     await this.eventBridge.stop();

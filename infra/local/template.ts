@@ -166,6 +166,159 @@ export interface LocalRule {
   readonly targets: readonly LocalRuleTarget[];
 }
 
+/** How API Gateway hands a request to a method's backend. */
+export interface LocalApiIntegration {
+  /** `AWS_PROXY` (Lambda proxy), `MOCK`, `HTTP_PROXY`, `AWS` or `HTTP`. */
+  readonly type: string;
+  /** The resolved integration URI (Lambda: `arn:aws:apigateway:<region>:lambda:path/.../invocations`). */
+  readonly uri: string | undefined;
+  /** ARN of the Lambda function a Lambda integration invokes (with its qualifier, if any). */
+  readonly functionArn: string | undefined;
+  /** Logical id of that function, when it is declared in this template. */
+  readonly functionLogicalId: string | undefined;
+  /** `ResponseTransferMode: STREAM` (the URI then ends in `/response-streaming-invocations`). */
+  readonly streaming: boolean;
+  /** Integration timeout. @default 29000 */
+  readonly timeoutMs: number;
+  /** `IntegrationResponses`, resolved (what a MOCK integration answers). */
+  readonly integrationResponses: ReadonlyArray<Readonly<Record<string, unknown>>>;
+  /** `RequestTemplates`, resolved. */
+  readonly requestTemplates: Readonly<Record<string, string>>;
+}
+
+/** One method of a REST API (`AWS::ApiGateway::Method`). */
+export interface LocalApiMethod {
+  readonly logicalId: string;
+  /** `GET`, `POST`, ..., or `ANY`. */
+  readonly httpMethod: string;
+  /** Full resource path with `{param}` placeholders, e.g. `/v1/prompts/{name}` (`/` for the root). */
+  readonly path: string;
+  /** The API's id of the method's resource. */
+  readonly resourceId: string;
+  /** `NONE`, `AWS_IAM`, `CUSTOM` or `COGNITO_USER_POOLS`. */
+  readonly authorizationType: string;
+  readonly apiKeyRequired: boolean;
+  readonly operationName: string | undefined;
+  /** `RequestParameters`: `method.request.(path|querystring|header).<name>` → required. */
+  readonly requestParameters: Readonly<Record<string, boolean>>;
+  /** `RequestModels`: content type → model name. */
+  readonly requestModels: Readonly<Record<string, string>>;
+  /** The request validator the method uses, if any. */
+  readonly requestValidator:
+    | { readonly validateRequestBody: boolean; readonly validateRequestParameters: boolean }
+    | undefined;
+  readonly integration: LocalApiIntegration;
+}
+
+/** A customized gateway response (`AWS::ApiGateway::GatewayResponse`). */
+export interface LocalGatewayResponse {
+  readonly logicalId: string;
+  /** `INVALID_API_KEY`, `MISSING_AUTHENTICATION_TOKEN`, `DEFAULT_4XX`, ... */
+  readonly responseType: string;
+  readonly statusCode: number | undefined;
+  /** `gatewayresponse.header.<name>` → mapping expression (a quoted static value, e.g. `'*'`). */
+  readonly responseParameters: Readonly<Record<string, string>>;
+  /** Content type → body template. */
+  readonly responseTemplates: Readonly<Record<string, string>>;
+}
+
+/** A deployment stage of a REST API. */
+export interface LocalApiStage {
+  readonly logicalId: string;
+  readonly name: string;
+  readonly variables: Readonly<Record<string, string>>;
+}
+
+/** A REST API (`AWS::ApiGateway::RestApi`) with its resource tree walked into full paths. */
+export interface LocalRestApi {
+  readonly logicalId: string;
+  /** The API's local id (what `Ref` returns). */
+  readonly id: string;
+  readonly name: string;
+  readonly rootResourceId: string;
+  /** `HEADER` (the `x-api-key` header) or `AUTHORIZER`. */
+  readonly apiKeySourceType: string;
+  /** Media types sent to integrations base64-encoded (`~1` already turned back into `/`). */
+  readonly binaryMediaTypes: readonly string[];
+  readonly stages: readonly LocalApiStage[];
+  /** Every resource (with or without methods) as `{ id, path }`, the root included. */
+  readonly resources: ReadonlyArray<{ readonly id: string; readonly path: string }>;
+  readonly methods: readonly LocalApiMethod[];
+  readonly gatewayResponses: readonly LocalGatewayResponse[];
+}
+
+/** An API key (`AWS::ApiGateway::ApiKey`). Its value is never in the template unless `Value` is set. */
+export interface LocalApiKey {
+  readonly logicalId: string;
+  /** The key's local id (what `Ref` returns; `requestContext.identity.apiKeyId`). */
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly description: string | undefined;
+  readonly enabled: boolean;
+  /** `Value`, when the template sets one. */
+  readonly value: string | undefined;
+}
+
+/** Throttling of a usage plan or of one of its methods. */
+export interface LocalThrottle {
+  /** Steady-state requests per second. */
+  readonly rateLimit: number | undefined;
+  readonly burstLimit: number | undefined;
+}
+
+/** A usage plan (`AWS::ApiGateway::UsagePlan`) with the keys attached to it (`UsagePlanKey`). */
+export interface LocalUsagePlan {
+  readonly logicalId: string;
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly throttle: LocalThrottle | undefined;
+  readonly quota:
+    | { readonly limit: number; readonly period: 'DAY' | 'WEEK' | 'MONTH'; readonly offset: number }
+    | undefined;
+  /** API stages the plan covers, with per-method throttles keyed `<resource path>/<METHOD>`. */
+  readonly apiStages: ReadonlyArray<{
+    readonly apiId: string;
+    readonly stage: string;
+    readonly throttle: Readonly<Record<string, LocalThrottle>>;
+  }>;
+  /** Local ids of the API keys attached to the plan. */
+  readonly apiKeyIds: readonly string[];
+}
+
+/** The S3 destination of a delivery stream, as the local runner writes to it. */
+export interface LocalFirehoseS3Destination {
+  readonly bucketArn: string;
+  readonly bucketName: string;
+  /** The raw Prefix, with its `!{namespace:...}` expressions unevaluated. */
+  readonly prefix: string;
+  readonly errorOutputPrefix: string | undefined;
+  /** `UNCOMPRESSED`, `GZIP`, `ZIP`, `Snappy` or `HADOOP_SNAPPY`. */
+  readonly compressionFormat: string;
+  /** `FileExtension`, when set (otherwise `.gz` for GZIP, none for UNCOMPRESSED). */
+  readonly fileExtension: string | undefined;
+  readonly bufferingHints: { readonly intervalInSeconds: number; readonly sizeInMBs: number };
+  /** Enabled processors, with their parameters as a name → value map. */
+  readonly processors: ReadonlyArray<{
+    readonly type: string;
+    readonly parameters: Readonly<Record<string, string>>;
+  }>;
+  readonly dynamicPartitioning: boolean;
+  readonly dataFormatConversion: boolean;
+  /** `CustomTimeZone` (prefix and object name times), when set. @default UTC */
+  readonly customTimeZone: string | undefined;
+}
+
+/** A Kinesis Data Firehose delivery stream (`AWS::KinesisFirehose::DeliveryStream`). */
+export interface LocalDeliveryStream {
+  readonly logicalId: string;
+  readonly name: string;
+  readonly arn: string;
+  /** `DirectPut` or `KinesisStreamAsSource`. */
+  readonly type: string;
+  /** The S3 destination (ExtendedS3DestinationConfiguration or S3DestinationConfiguration), if that is its destination. */
+  readonly s3: LocalFirehoseS3Destination | undefined;
+}
+
 /** A resource's local identity: what `Ref` returns and the attributes `Fn::GetAtt` can read. */
 interface Physical {
   readonly ref: string;
@@ -418,6 +571,279 @@ export class LocalTemplate {
     });
   }
 
+  /**
+   * REST APIs with every method's full path (the Resource ParentId chain walked up to the API's root),
+   * auth, integration and request settings.
+   * @throws TemplateError for an API defined by an OpenAPI `Body`, a resource whose parent is not in the
+   * template, or a Lambda integration whose URI names no function or disagrees with its transfer mode.
+   */
+  restApis(): LocalRestApi[] {
+    const resources = this.resourcesOfType('AWS::ApiGateway::Resource').map(({ logicalId, resource }) => {
+      const props = resource.Properties ?? {};
+      return {
+        logicalId,
+        id: this.ref(logicalId),
+        apiId: this.resolveString(props.RestApiId, `RestApiId of ${logicalId}`),
+        parentId: this.resolveString(props.ParentId, `ParentId of ${logicalId}`),
+        pathPart: this.resolveString(props.PathPart, `PathPart of ${logicalId}`),
+      };
+    });
+    const validators = new Map<
+      string,
+      { validateRequestBody: boolean; validateRequestParameters: boolean }
+    >();
+    for (const { logicalId, resource } of this.resourcesOfType('AWS::ApiGateway::RequestValidator')) {
+      const props = resource.Properties ?? {};
+      validators.set(this.ref(logicalId), {
+        validateRequestBody: this.resolve(props.ValidateRequestBody) === true,
+        validateRequestParameters: this.resolve(props.ValidateRequestParameters) === true,
+      });
+    }
+
+    return this.resourcesOfType('AWS::ApiGateway::RestApi').map(({ logicalId, resource }) => {
+      const props = resource.Properties ?? {};
+      if (props.Body !== undefined || props.BodyS3Location !== undefined) {
+        throw new TemplateError(
+          `RestApi ${logicalId} is defined by an OpenAPI document (Body/BodyS3Location), which the local ` +
+            'runner does not read: define its Resources and Methods in the template',
+        );
+      }
+      const id = this.ref(logicalId);
+      const rootResourceId = this.getAtt(logicalId, 'RootResourceId');
+      const own = new Map(resources.filter((r) => r.apiId === id).map((r) => [r.id, r]));
+      const paths = new Map<string, string>([[rootResourceId, '/']]);
+      const pathOf = (resourceId: string, seen: Set<string>): string => {
+        const known = paths.get(resourceId);
+        if (known !== undefined) return known;
+        const node = own.get(resourceId);
+        if (!node) {
+          throw new TemplateError(
+            `Resource id '${resourceId}' of RestApi ${logicalId} is neither its root nor one of its resources`,
+          );
+        }
+        if (seen.has(resourceId)) throw new TemplateError(`Resource ${node.logicalId} is its own ancestor`);
+        seen.add(resourceId);
+        const parent = pathOf(node.parentId, seen);
+        const path = `${parent === '/' ? '' : parent}/${node.pathPart}`;
+        paths.set(resourceId, path);
+        return path;
+      };
+      for (const node of own.values()) pathOf(node.id, new Set());
+
+      const methods = this.resourcesOfType('AWS::ApiGateway::Method')
+        .filter(({ resource: m }) => this.resolve(m.Properties?.RestApiId) === id)
+        .map(({ logicalId: methodId, resource: m }): LocalApiMethod => {
+          const mp = m.Properties ?? {};
+          const resourceId = this.resolveString(mp.ResourceId, `ResourceId of ${methodId}`);
+          const validatorId = this.resolve(mp.RequestValidatorId);
+          const requestModels: Record<string, string> = {};
+          const rawModels = this.resolve(mp.RequestModels);
+          if (isRecord(rawModels)) {
+            for (const [contentType, model] of Object.entries(rawModels)) {
+              requestModels[contentType] = String(model);
+            }
+          }
+          const requestParameters: Record<string, boolean> = {};
+          const rawParameters = this.resolve(mp.RequestParameters);
+          if (isRecord(rawParameters)) {
+            for (const [name, required] of Object.entries(rawParameters)) {
+              requestParameters[name] = required === true || required === 'true';
+            }
+          }
+          const operationName = this.resolve(mp.OperationName);
+          return {
+            logicalId: methodId,
+            httpMethod: this.resolveString(mp.HttpMethod, `HttpMethod of ${methodId}`).toUpperCase(),
+            path: pathOf(resourceId, new Set()),
+            resourceId,
+            authorizationType:
+              mp.AuthorizationType === undefined
+                ? 'NONE'
+                : this.resolveString(mp.AuthorizationType, `AuthorizationType of ${methodId}`),
+            apiKeyRequired:
+              this.resolve(mp.ApiKeyRequired) === true || this.resolve(mp.ApiKeyRequired) === 'true',
+            operationName: typeof operationName === 'string' ? operationName : undefined,
+            requestParameters,
+            requestModels,
+            requestValidator: typeof validatorId === 'string' ? validators.get(validatorId) : undefined,
+            integration: this.apiIntegration(methodId, mp.Integration),
+          };
+        });
+
+      const stages: LocalApiStage[] = this.resourcesOfType('AWS::ApiGateway::Stage')
+        .filter(({ resource: s }) => this.resolve(s.Properties?.RestApiId) === id)
+        .map(({ logicalId: stageId, resource: s }) => ({
+          logicalId: stageId,
+          name: this.ref(stageId),
+          variables: stringRecord(this.resolve(s.Properties?.Variables)),
+        }));
+      for (const { logicalId: deploymentId, resource: d } of this.resourcesOfType(
+        'AWS::ApiGateway::Deployment',
+      )) {
+        const stageName = this.resolve(d.Properties?.StageName);
+        if (this.resolve(d.Properties?.RestApiId) === id && typeof stageName === 'string') {
+          if (!stages.some((s) => s.name === stageName)) {
+            stages.push({ logicalId: deploymentId, name: stageName, variables: {} });
+          }
+        }
+      }
+
+      const gatewayResponses = this.resourcesOfType('AWS::ApiGateway::GatewayResponse')
+        .filter(({ resource: g }) => this.resolve(g.Properties?.RestApiId) === id)
+        .map(({ logicalId: responseId, resource: g }): LocalGatewayResponse => {
+          const gp = g.Properties ?? {};
+          const status = this.resolve(gp.StatusCode);
+          return {
+            logicalId: responseId,
+            responseType: this.resolveString(gp.ResponseType, `ResponseType of ${responseId}`),
+            statusCode: status === undefined ? undefined : Number(status),
+            responseParameters: stringRecord(this.resolve(gp.ResponseParameters)),
+            responseTemplates: stringRecord(this.resolve(gp.ResponseTemplates)),
+          };
+        });
+
+      const binary = this.resolve(props.BinaryMediaTypes);
+      const sourceType = this.resolve(props.ApiKeySourceType);
+      const name = this.resolve(props.Name);
+      return {
+        logicalId,
+        id,
+        name: typeof name === 'string' ? name : logicalId,
+        rootResourceId,
+        apiKeySourceType: typeof sourceType === 'string' ? sourceType : 'HEADER',
+        binaryMediaTypes: (Array.isArray(binary) ? binary : []).map((t) => String(t).replaceAll('~1', '/')),
+        stages,
+        resources: [...paths.entries()].map(([resourceId, path]) => ({ id: resourceId, path })),
+        methods,
+        gatewayResponses,
+      };
+    });
+  }
+
+  /** API keys (`AWS::ApiGateway::ApiKey`). */
+  apiKeys(): LocalApiKey[] {
+    return this.resourcesOfType('AWS::ApiGateway::ApiKey').map(({ logicalId, resource }) => {
+      const props = resource.Properties ?? {};
+      const name = this.resolve(props.Name);
+      const description = this.resolve(props.Description);
+      const value = this.resolve(props.Value);
+      const enabled = this.resolve(props.Enabled);
+      return {
+        logicalId,
+        id: this.ref(logicalId),
+        name: typeof name === 'string' ? name : undefined,
+        description: typeof description === 'string' ? description : undefined,
+        // CloudFormation creates keys disabled unless Enabled is true.
+        enabled: enabled === true || enabled === 'true',
+        value: typeof value === 'string' ? value : undefined,
+      };
+    });
+  }
+
+  /** Usage plans (`AWS::ApiGateway::UsagePlan`) with their throttles, quotas and attached keys. */
+  usagePlans(): LocalUsagePlan[] {
+    const planKeys = this.resourcesOfType('AWS::ApiGateway::UsagePlanKey').map(({ logicalId, resource }) => ({
+      planId: this.resolveString(resource.Properties?.UsagePlanId, `UsagePlanId of ${logicalId}`),
+      keyId: this.resolveString(resource.Properties?.KeyId, `KeyId of ${logicalId}`),
+    }));
+    return this.resourcesOfType('AWS::ApiGateway::UsagePlan').map(({ logicalId, resource }) => {
+      const props = this.resolve(resource.Properties ?? {});
+      if (!isRecord(props))
+        throw new TemplateError(`Properties of usage plan ${logicalId} are not an object`);
+      const id = this.ref(logicalId);
+      const quota = isRecord(props.Quota) ? props.Quota : undefined;
+      const period = quota?.Period;
+      const stages = Array.isArray(props.ApiStages) ? props.ApiStages : [];
+      return {
+        logicalId,
+        id,
+        name: typeof props.UsagePlanName === 'string' ? props.UsagePlanName : undefined,
+        throttle: throttleOf(props.Throttle),
+        quota:
+          quota && (period === 'DAY' || period === 'WEEK' || period === 'MONTH')
+            ? { limit: numberOr(quota.Limit, 0), period, offset: numberOr(quota.Offset, 0) }
+            : undefined,
+        apiStages: stages.filter(isRecord).map((stage) => {
+          const throttle: Record<string, LocalThrottle> = {};
+          if (isRecord(stage.Throttle)) {
+            for (const [method, value] of Object.entries(stage.Throttle)) {
+              const parsed = throttleOf(value);
+              if (parsed) throttle[method] = parsed;
+            }
+          }
+          return { apiId: String(stage.ApiId), stage: String(stage.Stage), throttle };
+        }),
+        apiKeyIds: planKeys.filter((k) => k.planId === id).map((k) => k.keyId),
+      };
+    });
+  }
+
+  /** Kinesis Data Firehose delivery streams, with their S3 destination when they have one. */
+  deliveryStreams(): LocalDeliveryStream[] {
+    return this.resourcesOfType('AWS::KinesisFirehose::DeliveryStream').map(({ logicalId, resource }) => {
+      const props = resource.Properties ?? {};
+      const type = this.resolve(props.DeliveryStreamType);
+      const config = this.resolve(
+        props.ExtendedS3DestinationConfiguration ?? props.S3DestinationConfiguration,
+      );
+      let s3: LocalFirehoseS3Destination | undefined;
+      if (isRecord(config)) {
+        const bucketArn = String(config.BucketARN ?? '');
+        const bucket = /^arn:[^:]+:s3:::([^/]+)$/.exec(bucketArn)?.[1];
+        if (bucket === undefined) {
+          throw new TemplateError(
+            `BucketARN of delivery stream ${logicalId} is not a bucket ARN: '${bucketArn}'`,
+          );
+        }
+        const processing = isRecord(config.ProcessingConfiguration) ? config.ProcessingConfiguration : {};
+        const processors =
+          processing.Enabled === false || processing.Enabled === 'false'
+            ? []
+            : (Array.isArray(processing.Processors) ? processing.Processors : [])
+                .filter(isRecord)
+                .map((p) => ({
+                  type: String(p.Type),
+                  parameters: Object.fromEntries(
+                    (Array.isArray(p.Parameters) ? p.Parameters : [])
+                      .filter(isRecord)
+                      .map((parameter) => [
+                        String(parameter.ParameterName),
+                        String(parameter.ParameterValue),
+                      ]),
+                  ),
+                }));
+        const hints = isRecord(config.BufferingHints) ? config.BufferingHints : {};
+        const enabledFlag = (value: unknown) =>
+          isRecord(value) && (value.Enabled === true || value.Enabled === 'true');
+        s3 = {
+          bucketArn,
+          bucketName: bucket,
+          prefix: typeof config.Prefix === 'string' ? config.Prefix : '',
+          errorOutputPrefix:
+            typeof config.ErrorOutputPrefix === 'string' ? config.ErrorOutputPrefix : undefined,
+          compressionFormat:
+            typeof config.CompressionFormat === 'string' ? config.CompressionFormat : 'UNCOMPRESSED',
+          fileExtension: typeof config.FileExtension === 'string' ? config.FileExtension : undefined,
+          bufferingHints: {
+            intervalInSeconds: numberOr(hints.IntervalInSeconds, 300),
+            sizeInMBs: numberOr(hints.SizeInMBs, 5),
+          },
+          processors,
+          dynamicPartitioning: enabledFlag(config.DynamicPartitioningConfiguration),
+          dataFormatConversion: enabledFlag(config.DataFormatConversionConfiguration),
+          customTimeZone: typeof config.CustomTimeZone === 'string' ? config.CustomTimeZone : undefined,
+        };
+      }
+      return {
+        logicalId,
+        name: this.ref(logicalId),
+        arn: this.getAtt(logicalId, 'Arn'),
+        type: typeof type === 'string' ? type : 'DirectPut',
+        s3,
+      };
+    });
+  }
+
   /** CreateTable inputs for every DynamoDB table (streams, TTL, SSE and PITR are left out: local only). */
   tables(): CreateTableCommandInput[] {
     const tables = this.resourcesOfType('AWS::DynamoDB::Table').map(({ logicalId, resource }) =>
@@ -651,6 +1077,55 @@ export class LocalTemplate {
           attributes: { Arn: `arn:${partition}:scheduler:${region}:${account}:schedule/${group}/${name}` },
         };
       }
+      case 'AWS::ApiGateway::RestApi': {
+        const id = apiGatewayId(logicalId, 10);
+        return { ref: id, attributes: { RestApiId: id, RootResourceId: apiGatewayId(`${logicalId}/`, 10) } };
+      }
+      case 'AWS::ApiGateway::Resource': {
+        const id = apiGatewayId(logicalId, 6);
+        return { ref: id, attributes: { ResourceId: id } };
+      }
+      case 'AWS::ApiGateway::Stage':
+        return { ref: named('StageName', logicalId), attributes: {} };
+      case 'AWS::ApiGateway::Deployment': {
+        const id = apiGatewayId(logicalId, 6);
+        return { ref: id, attributes: { DeploymentId: id } };
+      }
+      case 'AWS::ApiGateway::ApiKey': {
+        const id = apiGatewayId(logicalId, 10);
+        return { ref: id, attributes: { APIKeyId: id } };
+      }
+      case 'AWS::ApiGateway::UsagePlan': {
+        const id = apiGatewayId(logicalId, 6);
+        return { ref: id, attributes: { Id: id } };
+      }
+      case 'AWS::ApiGateway::RequestValidator': {
+        const id = apiGatewayId(logicalId, 6);
+        return { ref: id, attributes: { RequestValidatorId: id } };
+      }
+      case 'AWS::ApiGateway::Model':
+        return { ref: named('Name', logicalId), attributes: {} };
+      case 'AWS::KinesisFirehose::DeliveryStream': {
+        const name = named('DeliveryStreamName', logicalId);
+        return {
+          ref: name,
+          attributes: { Arn: `arn:${partition}:firehose:${region}:${account}:deliverystream/${name}` },
+        };
+      }
+      case 'AWS::Bedrock::Guardrail': {
+        const id = apiGatewayId(logicalId, 12);
+        const arn = `arn:${partition}:bedrock:${region}:${account}:guardrail/${id}`;
+        return {
+          ref: arn,
+          attributes: { GuardrailArn: arn, GuardrailId: id, Version: 'DRAFT', Status: 'READY' },
+        };
+      }
+      case 'AWS::Bedrock::GuardrailVersion': {
+        const target = this.resolveString(props.GuardrailIdentifier, `GuardrailIdentifier of ${logicalId}`);
+        const id = /guardrail\/([^/|]+)$/.exec(target)?.[1] ?? target;
+        const arn = `arn:${partition}:bedrock:${region}:${account}:guardrail/${id}`;
+        return { ref: `${arn}|1`, attributes: { GuardrailArn: arn, GuardrailId: id, Version: '1' } };
+      }
       case 'AWS::SecretsManager::Secret': {
         const name = named('Name', logicalId);
         const arn = `arn:${partition}:secretsmanager:${region}:${account}:secret:${name}-${hash(logicalId, 6)}`;
@@ -659,6 +1134,45 @@ export class LocalTemplate {
       default:
         return { ref: logicalId, attributes: {} };
     }
+  }
+
+  private apiIntegration(methodId: string, raw: unknown): LocalApiIntegration {
+    const integration = this.resolve(raw);
+    if (!isRecord(integration)) throw new TemplateError(`Method ${methodId} has no Integration`);
+    const type = typeof integration.Type === 'string' ? integration.Type : '';
+    const uri = typeof integration.Uri === 'string' ? integration.Uri : undefined;
+    const mode =
+      typeof integration.ResponseTransferMode === 'string' ? integration.ResponseTransferMode : 'BUFFERED';
+    const streaming = mode === 'STREAM';
+    let functionArn: string | undefined;
+    if ((type === 'AWS_PROXY' || type === 'AWS') && uri?.includes(':lambda:path/')) {
+      const match =
+        /^arn:[^:]+:apigateway:[^:]*:lambda:path\/[^/]+\/functions\/(.+)\/(invocations|response-streaming-invocations)$/.exec(
+          uri,
+        );
+      if (!match?.[1]) {
+        throw new TemplateError(`Integration Uri of ${methodId} names no Lambda function: '${uri}'`);
+      }
+      functionArn = match[1];
+      const expected = streaming ? 'response-streaming-invocations' : 'invocations';
+      if (match[2] !== expected) {
+        throw new TemplateError(
+          `Integration of ${methodId}: ResponseTransferMode ${mode} needs a Uri ending in /${expected} ` +
+            `(got '${uri}')`,
+        );
+      }
+    }
+    const responses = Array.isArray(integration.IntegrationResponses) ? integration.IntegrationResponses : [];
+    return {
+      type,
+      uri,
+      functionArn,
+      functionLogicalId: functionArn === undefined ? undefined : this.logicalIdForArn(functionArn),
+      streaming,
+      timeoutMs: numberOr(integration.TimeoutInMillis, 29_000),
+      integrationResponses: responses.filter(isRecord),
+      requestTemplates: stringRecord(integration.RequestTemplates),
+    };
   }
 
   private ruleBusName(logicalId: string): string {
@@ -1035,6 +1549,33 @@ function parseTemplate(template: unknown): CfnTemplate {
     }
   }
   return template as unknown as CfnTemplate;
+}
+
+/** A deterministic API Gateway-style id (lowercase letters and digits). */
+function apiGatewayId(seed: string, length: number): string {
+  const digest = createHash('sha256').update(seed).digest();
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let id = '';
+  for (let i = 0; i < length; i++) id += alphabet[(digest[i] ?? 0) % alphabet.length];
+  return id;
+}
+
+function stringRecord(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isRecord(value)) return out;
+  for (const [key, item] of Object.entries(value)) {
+    if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean')
+      out[key] = String(item);
+  }
+  return out;
+}
+
+function throttleOf(value: unknown): LocalThrottle | undefined {
+  if (!isRecord(value)) return undefined;
+  const rate = value.RateLimit === undefined ? undefined : Number(value.RateLimit);
+  const burst = value.BurstLimit === undefined ? undefined : Number(value.BurstLimit);
+  if (rate === undefined && burst === undefined) return undefined;
+  return { rateLimit: rate, burstLimit: burst };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

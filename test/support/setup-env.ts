@@ -1,8 +1,12 @@
 /**
  * Environment for every test tier: no AWS credentials or metadata lookups ever leave the machine, and
  * handler modules (which read their configuration at import time, as at a Lambda cold start) find
- * placeholder values. Integration tests point the SDK at their own emulators.
+ * placeholder values. Integration tests point the SDK at their own emulators. The Lambda runtime's
+ * `awslambda` global (response streaming) is in place before any handler module is imported, as on Lambda.
  */
+import { installAwsLambdaGlobal } from '../../infra/local/lambda-streaming.ts';
+
+installAwsLambdaGlobal();
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_ACCESS_KEY_ID ??= 'test';
@@ -20,3 +24,10 @@ process.env.MAX_PARTS ??= '256';
 process.env.MAX_RECORD_BYTES ??= String(1024 * 1024);
 process.env.VALIDATION_RATIO ??= '0.1';
 process.env.NEAR_DUP_THRESHOLD ??= '0.8';
+process.env.PROMPTS_TABLE ??= 'prompts-test';
+process.env.CATALOG_TABLE ??= 'catalog-test';
+process.env.CATALOG_SEED ??= '[]';
+process.env.INTERACTION_SAMPLE_RATE ??= '1';
+process.env.CHAT_TIMEOUT_MS ??= '30000';
+process.env.PROMPT_CACHE_TTL_SECONDS ??= '10';
+process.env.MAX_REQUEST_BYTES ??= '262144';

@@ -132,7 +132,11 @@ export class ModelGateway {
           const modelLatencyMs = this.now() - modelStart;
           // The caller has the whole answer before the interaction is recorded.
           yield { type: 'done', response };
-          await this.finish(prepared, caller, requestId, true, { result: event.result, response, modelLatencyMs });
+          await this.finish(prepared, caller, requestId, true, {
+            result: event.result,
+            response,
+            modelLatencyMs,
+          });
           return;
         }
       }

@@ -5,6 +5,7 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import {
   ConflictError,
   ContextWindowExceededError,
@@ -28,7 +29,8 @@ import { logger, metrics } from './logging.ts';
  * bundles on purpose (Lambda active tracing and API Gateway tracing still record every request).
  */
 
-z.config(z.locales.en());
+// English messages only: `z.locales` would bundle every language.
+z.config(en());
 
 /** Who is calling: the app behind the API key, the tenant it names, and for admin routes the IAM principal. */
 export interface ApiCaller {
@@ -180,7 +182,7 @@ function httpErrors(): MiddlewareObj<APIGatewayProxyEvent, ApiResponse> {
         logger.error('Request failed', { error, status: response.statusCode });
         metrics.addMetric('ServerErrors', 'Count', 1);
       } else {
-        logger.info('Request refused', { errorName: error?.name, message: error?.message });
+        logger.info('Request refused', { errorName: error?.name, reason: error?.message });
         metrics.addMetric('ClientErrors', 'Count', 1);
       }
       request.response = response;

@@ -15,7 +15,12 @@ const ADMIN = 'arn:aws:iam::123456789012:role/prompt-admin';
 function request(
   httpMethod: string,
   resource: string,
-  options: { path?: Record<string, string>; query?: Record<string, string>; body?: unknown; admin?: boolean } = {},
+  options: {
+    path?: Record<string, string>;
+    query?: Record<string, string>;
+    body?: unknown;
+    admin?: boolean;
+  } = {},
 ): APIGatewayProxyEvent {
   return {
     resource,
@@ -53,17 +58,36 @@ const stored: PromptVersion = {
 
 describe('prompts handler', () => {
   const registry = {
-    createVersion: vi.fn(async (name: string, draft: object, author: string) => ({ ...stored, ...draft, name, author, version: 3 })),
+    createVersion: vi.fn(async (name: string, draft: object, author: string) => ({
+      ...stored,
+      ...draft,
+      name,
+      author,
+      version: 3,
+    })),
     get: vi.fn(async () => stored),
     listVersions: vi.fn(async (name: string) => ({ name, versions: [], labels: { latest: 2 } })),
-    moveLabel: vi.fn(async (name: string, label: string, version: number) => ({ name, label, version, previousVersion: 1 })),
+    moveLabel: vi.fn(async (name: string, label: string, version: number) => ({
+      name,
+      label,
+      version,
+      previousVersion: 1,
+    })),
   };
   const handler = apiHandler(makePrompts({ registry }), options);
-  const draft = { messages: [{ role: 'user', content: 'Hi {{who}}' }], variables: { who: { type: 'string' } }, commitMessage: 'c' };
+  const draft = {
+    messages: [{ role: 'user', content: 'Hi {{who}}' }],
+    variables: { who: { type: 'string' } },
+    commitMessage: 'c',
+  };
 
   it('creates a version as the signing principal and answers 201 with its location', async () => {
     const response = await handler(
-      request('POST', '/v1/prompts/{name}/versions', { path: { name: 'greeting' }, body: draft, admin: true }),
+      request('POST', '/v1/prompts/{name}/versions', {
+        path: { name: 'greeting' },
+        body: draft,
+        admin: true,
+      }),
       context,
     );
     expect(response.statusCode).toBe(201);
@@ -72,7 +96,10 @@ describe('prompts handler', () => {
   });
 
   it('refuses an admin route that no IAM principal signed', async () => {
-    const response = await handler(request('POST', '/v1/prompts/{name}/versions', { path: { name: 'greeting' }, body: draft }), context);
+    const response = await handler(
+      request('POST', '/v1/prompts/{name}/versions', { path: { name: 'greeting' }, body: draft }),
+      context,
+    );
     expect(response.statusCode).toBe(403);
     expect(parse(response).error.message).toMatch(/admin route/);
   });
@@ -93,10 +120,16 @@ describe('prompts handler', () => {
   it('reads production by default, a label or a version, never both', async () => {
     await handler(request('GET', '/v1/prompts/{name}', { path: { name: 'greeting' } }), context);
     expect(registry.get).toHaveBeenLastCalledWith({ name: 'greeting', label: 'production' });
-    await handler(request('GET', '/v1/prompts/{name}', { path: { name: 'greeting' }, query: { version: '7' } }), context);
+    await handler(
+      request('GET', '/v1/prompts/{name}', { path: { name: 'greeting' }, query: { version: '7' } }),
+      context,
+    );
     expect(registry.get).toHaveBeenLastCalledWith({ name: 'greeting', version: 7 });
     const both = await handler(
-      request('GET', '/v1/prompts/{name}', { path: { name: 'greeting' }, query: { version: '7', label: 'staging' } }),
+      request('GET', '/v1/prompts/{name}', {
+        path: { name: 'greeting' },
+        query: { version: '7', label: 'staging' },
+      }),
       context,
     );
     expect(both.statusCode).toBe(400);
@@ -161,15 +194,24 @@ describe('models handler', () => {
   });
 
   it('selects the cheapest model that meets the constraints', async () => {
-    const response = await handler(request('POST', '/v1/models/select', { body: { features: ['streaming'] } }), context);
+    const response = await handler(
+      request('POST', '/v1/models/select', { body: { features: ['streaming'] } }),
+      context,
+    );
     expect(parse(response)).toMatchObject({ model: { id: 'a' }, candidates: 2 });
-    const none = await handler(request('POST', '/v1/models/select', { body: { minContextTokens: 1_000_000 } }), context);
+    const none = await handler(
+      request('POST', '/v1/models/select', { body: { minContextTokens: 1_000_000 } }),
+      context,
+    );
     expect(none.statusCode).toBe(422);
   });
 
   it('lets an admin put a catalog entry, with the id from the path', async () => {
     const { id: _id, ...entry } = catalogModel('c', 0.5);
-    const response = await handler(request('PUT', '/v1/models/{id}', { path: { id: 'c' }, body: entry, admin: true }), context);
+    const response = await handler(
+      request('PUT', '/v1/models/{id}', { path: { id: 'c' }, body: entry, admin: true }),
+      context,
+    );
     expect(response.statusCode).toBe(200);
     expect(catalog.put).toHaveBeenCalledWith({ ...entry, id: 'c' }, ADMIN);
   });
@@ -197,7 +239,9 @@ describe('OpenAPI document', () => {
       expect(operation?.requestBody !== undefined).toBe(route.requestBody !== undefined);
     }
     const chat = document.paths['/v1/chat']?.post as unknown as {
-      requestBody: { content: { 'application/json': { schema: { required: string[]; additionalProperties: boolean } } } };
+      requestBody: {
+        content: { 'application/json': { schema: { required: string[]; additionalProperties: boolean } } };
+      };
     };
     expect(chat.requestBody.content['application/json'].schema.required).toEqual(['prompt']);
     expect(chat.requestBody.content['application/json'].schema.additionalProperties).toBe(false);
