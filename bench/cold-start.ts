@@ -60,6 +60,8 @@ for (const [name, { source }] of Object.entries(BARE)) {
     target: 'node24',
     mainFields: ['module', 'main'],
     banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+    // The same credential provider alias as every deployed function (infra/constructs/llmops-function.ts).
+    alias: { '@aws-sdk/credential-provider-node': join(ROOT, 'layers/aws/src/lambda-credentials.ts') },
     logLevel: 'silent',
   });
 }

@@ -55,7 +55,7 @@ export async function* toServerSentEvents(
     }
   } finally {
     // The middleware published when the response started; what the stream measured goes out now.
-    metrics.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }
 

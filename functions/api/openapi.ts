@@ -1,5 +1,5 @@
 import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { apiHandler, json, parseAppKeys } from '../../layers/aws/src/http.ts';
+import { apiHandler, parseAppKeys } from '../../layers/aws/src/http.ts';
 import { metrics } from '../../layers/aws/src/logging.ts';
 import { dispatcher } from './dispatch.ts';
 import { buildOpenApiDocument } from './openapi-document.ts';

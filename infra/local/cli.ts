@@ -223,15 +223,19 @@ async function apiDemo(stack: LocalStack, json: boolean): Promise<ApiDemoResult>
   const api = stack.api;
   if (!api) throw new Error('The local API is not running');
   process.stderr.write(`Calling the API at ${api.url}\n`);
-  if (!json) process.stdout.write(`\n● API at ${api.url}\n  streamed answer: `);
+  let streaming = false;
   const result = await runApiDemo({
     url: api.url,
     apiKey: api.apiKey,
-    onStep: (line) => process.stderr.write(`  … API: ${line}\n`),
-    onText: (text) => (json ? process.stderr : process.stdout).write(text),
+    onStep: (line) => process.stderr.write(`${streaming ? '\n' : ''}  … API: ${line}\n`),
+    onText: (text) => {
+      if (!streaming && !json) process.stdout.write('  streamed answer: ');
+      streaming = true;
+      (json ? process.stderr : process.stdout).write(text);
+    },
   });
   if (!json) {
-    process.stdout.write('\n');
+    console.log(`\n● API at ${api.url}`);
     for (const line of describeApiDemo(result)) console.log(line);
   }
   await stack.idle();
