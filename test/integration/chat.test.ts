@@ -1,0 +1,224 @@
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InteractionRecordedDetail } from '../../events/interaction-recorded.ts';
+import { interactionRecordedDetail } from '../../events/interaction-recorded.ts';
+import { makeHandler as makeChat } from '../../functions/api/chat.ts';
+import { seedOnce } from '../../functions/api/models.ts';
+import { makeHandler as makePrompts } from '../../functions/api/prompts.ts';
+import { chatResponse } from '../../functions/api/schemas.ts';
+import { loadConfig } from '../../infra/config.ts';
+import { createDynamoClient, type Emulators, startEmulators } from '../../infra/local/emulators.ts';
+import { invokeStreaming, type StreamingHandler } from '../../infra/local/lambda-streaming.ts';
+import { ModelGateway } from '../../layers/aws/src/gateway.ts';
+import { apiHandler } from '../../layers/aws/src/http.ts';
+import { ModelCatalog } from '../../layers/aws/src/model-catalog.ts';
+import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
+import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
+
+/**
+ * The chat and prompt handlers end to end on dynalite: real registry and catalog (seeded from the dev
+ * profile's configuration), the offline provider, the response-streaming handler run as Lambda runs it.
+ */
+let emulators: Emulators;
+let dynamo: DynamoDBClient;
+const records: InteractionRecordedDetail[] = [];
+let chat: StreamingHandler;
+let prompts: ReturnType<typeof apiHandler>;
+
+const context = {
+  awsRequestId: 'ctx',
+  functionName: 'fn',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
+
+async function table(name: string, withSortKey: boolean) {
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        ...(withSortKey ? [{ AttributeName: 'sk', KeyType: 'RANGE' as const }] : []),
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        ...(withSortKey ? [{ AttributeName: 'sk', AttributeType: 'S' as const }] : []),
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+function event(
+  method: string,
+  resource: string,
+  body: unknown,
+  options: { admin?: boolean; path?: Record<string, string> } = {},
+) {
+  return {
+    resource,
+    path: resource,
+    httpMethod: method,
+    headers: { 'x-tenant-id': 'acme' },
+    multiValueHeaders: {},
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: options.path ?? null,
+    stageVariables: null,
+    body: JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: {
+      requestId: `req-${records.length}`,
+      identity: options.admin
+        ? { userArn: 'arn:aws:iam::000000000000:user/admin', apiKeyId: null }
+        : { userArn: null, apiKeyId: 'key-web' },
+    },
+  } as unknown as APIGatewayProxyEvent;
+}
+
+async function text(body: AsyncIterable<Buffer>): Promise<string> {
+  let out = '';
+  for await (const chunk of body) out += chunk.toString('utf8');
+  return out;
+}
+
+beforeAll(async () => {
+  emulators = await startEmulators();
+  dynamo = createDynamoClient(emulators.dynamoEndpoint);
+  await table('prompts-chat-it', true);
+  await table('catalog-chat-it', false);
+  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const registry = new PromptRegistry(doc, 'prompts-chat-it');
+  const catalog = new ModelCatalog(doc, 'catalog-chat-it');
+  // A larger body limit than the API's, so that one request can exceed a 128k-token context window.
+  const options = { appKeys: { 'key-web': 'web' }, maxRequestBytes: 2_000_000 };
+  chat = apiHandler(
+    makeChat({
+      gateway: new ModelGateway({
+        prompts: registry,
+        catalog,
+        providerFor: createProviderRouter({ mode: 'offline' }),
+        recorder: { record: async (detail) => void records.push(interactionRecordedDetail.parse(detail)) },
+        guardrail: { id: 'gr', version: '1' },
+        sampleRate: 1,
+        timeoutMs: 10_000,
+      }),
+      ensureSeeded: seedOnce(catalog, loadConfig({ profile: 'dev' }).models.catalog),
+    }),
+    { ...options, streaming: true },
+  ) as unknown as StreamingHandler;
+  prompts = apiHandler(makePrompts({ registry }), options);
+});
+
+afterAll(async () => {
+  dynamo?.destroy();
+  await emulators?.stop();
+});
+
+const draft = {
+  messages: [
+    { role: 'system', content: 'Answer from this context only:\n{{context}}' },
+    { role: 'user', content: '{{question}}' },
+  ],
+  variables: { context: { type: 'string' }, question: { type: 'string' } },
+  commitMessage: 'first',
+};
+const variables = {
+  context:
+    'Functions can run for up to 15 minutes. Memory ranges from 128 MB to 10,240 MB. Write to ops@example.com for quota raises.',
+  question: 'How much memory can a function have?',
+};
+
+describe('chat on dynalite with the offline provider', () => {
+  it('creates a prompt, labels it, and answers through its production label with usage and cost', async () => {
+    const created = await prompts(
+      event('POST', '/v1/prompts/{name}/versions', draft, { admin: true, path: { name: 'support' } }),
+      context,
+    );
+    expect(created.statusCode).toBe(201);
+    const moved = await prompts(
+      event(
+        'PUT',
+        '/v1/prompts/{name}/labels/{label}',
+        { version: 1 },
+        { admin: true, path: { name: 'support', label: 'production' } },
+      ),
+      context,
+    );
+    expect(moved.statusCode).toBe(200);
+
+    const response = await invokeStreaming(
+      chat,
+      event('POST', '/v1/chat', { prompt: 'support', variables }),
+      context,
+    );
+    expect(response.statusCode).toBe(200);
+    const body = chatResponse.parse(JSON.parse(await text(response.body)));
+    expect(body.answer).toContain('128 MB to 10,240 MB');
+    expect(body.model.provider).toBe('offline');
+    // The cheapest active chat model of the dev catalog.
+    expect(body.model.id).toBe('nova-micro');
+    expect(body.prompt).toEqual({ name: 'support', version: 1 });
+    expect(body.usage.costUsd).toBeGreaterThan(0);
+
+    const record = records.at(-1);
+    expect(record).toMatchObject({
+      interactionId: body.interactionId,
+      app: 'web',
+      tenant: 'acme',
+      status: 'ok',
+    });
+    expect(JSON.stringify(record?.payload)).not.toContain('ops@example.com');
+  });
+
+  it('streams the same answer as server-sent events', async () => {
+    const response = await invokeStreaming(
+      chat,
+      event('POST', '/v1/chat', { prompt: 'support@production', variables, stream: true }),
+      context,
+    );
+    const events = (await text(response.body)).trim().split('\n\n');
+    const done = events.at(-1) ?? '';
+    expect(done.startsWith('event: done')).toBe(true);
+    const final = chatResponse.parse(JSON.parse(done.slice(done.indexOf('data: ') + 6)));
+    const deltas = events
+      .filter((e) => e.startsWith('event: delta'))
+      .map((e) => (JSON.parse(e.slice(e.indexOf('data: ') + 6)) as { text: string }).text)
+      .join('');
+    expect(deltas).toBe(final.answer);
+  });
+
+  it('refuses what cannot fit, an unknown label and a missing variable with 4xx bodies naming the problem', async () => {
+    const huge = await invokeStreaming(
+      chat,
+      event('POST', '/v1/chat', {
+        prompt: 'support:1',
+        model: 'nova-micro',
+        variables: { ...variables, context: 'token '.repeat(130_000) },
+      }),
+      context,
+    );
+    expect(huge.statusCode).toBe(400);
+    expect(JSON.parse(await text(huge.body)).error).toMatchObject({
+      code: 'context_window_exceeded',
+      field: 'messages',
+    });
+    const staging = await invokeStreaming(
+      chat,
+      event('POST', '/v1/chat', { prompt: 'support@staging', variables }),
+      context,
+    );
+    expect(staging.statusCode).toBe(404);
+    const missing = await invokeStreaming(
+      chat,
+      event('POST', '/v1/chat', { prompt: 'support', variables: { question: 'x' } }),
+      context,
+    );
+    expect(JSON.parse(await text(missing.body)).error).toMatchObject({
+      code: 'prompt_render_error',
+      field: 'variables.context',
+    });
+    expect(records.at(-1)?.status).toBe('client_error');
+  });
+});
