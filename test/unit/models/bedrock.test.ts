@@ -10,6 +10,11 @@ import {
   ThrottlingException,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
+import {
+  InvokeEndpointCommand,
+  type InvokeEndpointCommandOutput,
+  SageMakerRuntimeClient,
+} from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -19,7 +24,6 @@ import {
 } from '../../../layers/aws/src/errors.ts';
 import { BedrockProvider, DEFAULT_EMBEDDING_MODEL_ID } from '../../../layers/aws/src/models/bedrock.ts';
 import { createProviderRouter } from '../../../layers/aws/src/models/router.ts';
-import { SageMakerProvider } from '../../../layers/aws/src/models/sagemaker.ts';
 import { OfflineProvider } from '../../../layers/core/src/models/offline.ts';
 import type { ChatRequest, ChatStreamEvent } from '../../../layers/core/src/models/types.ts';
 
@@ -455,7 +459,31 @@ describe('createProviderRouter', () => {
     expect(route({ provider: 'bedrock' })).toBe(provider);
     expect(bedrock).toHaveBeenCalledTimes(1);
     const sagemaker = route({ provider: 'sagemaker' });
-    expect(sagemaker).toBeInstanceOf(SageMakerProvider);
+    expect(sagemaker.name).toBe('sagemaker');
     expect(route({ provider: 'sagemaker' })).toBe(sagemaker);
+  });
+
+  it('loads the SageMaker provider on its first call, and calls the endpoint through it', async () => {
+    const mock = mockClient(SageMakerRuntimeClient);
+    mock.on(InvokeEndpointCommand).resolves({
+      Body: new TextEncoder().encode(
+        JSON.stringify({
+          choices: [{ message: { content: 'Hi' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 3, completion_tokens: 1 },
+        }),
+      ) as unknown as InvokeEndpointCommandOutput['Body'],
+    });
+    const route = createProviderRouter({ mode: 'catalog' });
+    const result = await route({ provider: 'sagemaker' }).chat({
+      modelId: 'tgi-endpoint',
+      messages: [{ role: 'user', content: 'Hello' }],
+    });
+    expect(result).toMatchObject({
+      text: 'Hi',
+      provider: 'sagemaker',
+      usage: { inputTokens: 3, outputTokens: 1 },
+    });
+    expect(mock.commandCalls(InvokeEndpointCommand)[0]?.args[0].input.EndpointName).toBe('tgi-endpoint');
+    mock.restore();
   });
 });

@@ -6,10 +6,17 @@
  */
 import type { CatalogModel } from '../../../core/src/models/catalog.ts';
 import { OfflineProvider } from '../../../core/src/models/offline.ts';
-import type { ModelProvider, ProviderName } from '../../../core/src/models/types.ts';
+import type {
+  ChatRequest,
+  ChatResult,
+  ChatStreamEvent,
+  EmbedRequest,
+  EmbedResult,
+  ModelProvider,
+  ProviderName,
+} from '../../../core/src/models/types.ts';
 import { BedrockProvider } from './bedrock.ts';
-import { createBedrockRuntimeClient, createSageMakerRuntimeClient } from './clients.ts';
-import { SageMakerProvider } from './sagemaker.ts';
+import { createBedrockRuntimeClient } from './clients.ts';
 
 /** A provider, or a factory called once, on first use. */
 export type ProviderSource = ModelProvider | (() => ModelProvider);
@@ -19,7 +26,10 @@ export interface ProviderRouterOptions {
   readonly mode: 'catalog' | 'offline';
   /** @default a `BedrockProvider` on a client from `createBedrockRuntimeClient()` */
   readonly bedrock?: ProviderSource;
-  /** @default a `SageMakerProvider` on a client from `createSageMakerRuntimeClient()` */
+  /**
+   * @default a `SageMakerProvider` on its own client, whose module (and the SageMaker Runtime SDK) is
+   * loaded on the first SageMaker call: a deployment that serves only Bedrock models never evaluates it
+   */
   readonly sagemaker?: ProviderSource;
   /** @default a new `OfflineProvider` */
   readonly offline?: ProviderSource;
@@ -36,13 +46,47 @@ function lazy(source: ProviderSource | undefined, fallback: () => ModelProvider)
   };
 }
 
+/** A provider whose module is imported when it is first called (a failed import is tried again). */
+export class DeferredProvider implements ModelProvider {
+  private loading: Promise<ModelProvider> | undefined;
+
+  constructor(
+    readonly name: ProviderName,
+    private readonly load: () => Promise<ModelProvider>,
+  ) {}
+
+  private provider(): Promise<ModelProvider> {
+    this.loading ??= this.load().catch((error: unknown) => {
+      this.loading = undefined;
+      throw error;
+    });
+    return this.loading;
+  }
+
+  async chat(request: ChatRequest): Promise<ChatResult> {
+    return (await this.provider()).chat(request);
+  }
+
+  async *chatStream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
+    yield* (await this.provider()).chatStream(request);
+  }
+
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    return (await this.provider()).embed(request);
+  }
+}
+
 /** Builds the router; providers (and their SDK clients) are created when first asked for. */
 export function createProviderRouter(options: ProviderRouterOptions): ProviderRouter {
   const providers: Record<ProviderName, () => ModelProvider> = {
     bedrock: lazy(options.bedrock, () => new BedrockProvider({ client: createBedrockRuntimeClient() })),
     sagemaker: lazy(
       options.sagemaker,
-      () => new SageMakerProvider({ client: createSageMakerRuntimeClient() }),
+      () =>
+        new DeferredProvider('sagemaker', async () => {
+          const { SageMakerProvider, createSageMakerRuntimeClient } = await import('./sagemaker.ts');
+          return new SageMakerProvider({ client: createSageMakerRuntimeClient() });
+        }),
     ),
     offline: lazy(options.offline, () => new OfflineProvider()),
   };

@@ -8,7 +8,7 @@ import {
   InvokeEndpointCommand,
   InvokeEndpointWithResponseStreamCommand,
   type ResponseStream,
-  type SageMakerRuntimeClient,
+  SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { estimateChatTokens, estimateTokens } from '../../../core/src/models/estimate.ts';
 import type {
@@ -21,6 +21,7 @@ import type {
   TokenUsage,
 } from '../../../core/src/models/types.ts';
 import { ModelProviderError } from '../errors.ts';
+import { PROVIDER_CLIENT_CONFIG } from './clients.ts';
 import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';
 
 const LABEL = 'SageMaker';
@@ -257,4 +258,9 @@ export class SageMakerProvider implements ModelProvider {
   async embed(): Promise<EmbedResult> {
     throw new ModelProviderError('SageMaker embeddings are not supported; use a Bedrock embedding model');
   }
+}
+
+/** A SageMaker Runtime client for InvokeEndpoint and InvokeEndpointWithResponseStream (one attempt per call). */
+export function createSageMakerRuntimeClient(): SageMakerRuntimeClient {
+  return new SageMakerRuntimeClient(PROVIDER_CLIENT_CONFIG);
 }
