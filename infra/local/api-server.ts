@@ -31,9 +31,11 @@
  * and Cognito authorizers (refused at start), response compression, caching, stage variables beyond what
  * the template declares, canaries, WAF, mutual TLS and custom domains.
  */
+
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { readBody } from './http-body.ts';
 import type { InvokeContext } from './lambda-registry.ts';
 import type { StreamedHttpResponse } from './lambda-streaming.ts';
 import type {
@@ -560,7 +562,7 @@ async function serve(ctx: ServeContext, req: IncomingMessage, res: ServerRespons
     errorMessage: null,
   };
 
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_REQUEST_BYTES);
   if (body === undefined) {
     sendGateway(ctx, state, req, res, 'REQUEST_TOO_LARGE');
     return;
@@ -1095,18 +1097,6 @@ class IntegrationTimeout extends Error {
     super(`Integration timed out after ${ms} ms`);
     this.name = 'IntegrationTimeout';
   }
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Read to the end even when too large, so the connection can still carry the 413.
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size <= MAX_REQUEST_BYTES) chunks.push(buffer);
-  }
-  return size > MAX_REQUEST_BYTES ? undefined : Buffer.concat(chunks);
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {

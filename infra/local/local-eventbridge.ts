@@ -4,8 +4,10 @@
  * with their ordinary EventBridge client pointed here (AWS_ENDPOINT_URL_EVENTBRIDGE); accepted entries are
  * handed to the runner, which routes them by the template's rules.
  */
+
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readBody } from './http-body.ts';
 import type { LocalRuleTarget } from './template.ts';
 
 /** A PutEvents entry accepted by the local endpoint, with the EventId it was given. */
@@ -115,7 +117,7 @@ async function handle(
     req.resume();
     return;
   }
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_BODY_BYTES);
   if (body === undefined) {
     sendError(res, 413, 'ValidationException', `Request body exceeds ${MAX_BODY_BYTES} bytes`);
     return;
@@ -363,18 +365,6 @@ export async function deliverToFirehose(
 ): Promise<unknown> {
   const input = targetInput(target, event);
   return sink.putRecord(target.Arn, JSON.stringify(input));
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Read to the end even when too large, so the connection can still carry the error response.
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size <= MAX_BODY_BYTES) chunks.push(buffer);
-  }
-  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,4 +1,4 @@
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { apiHandler } from '../../layers/aws/src/http.ts';
 import { ModelCatalog } from '../../layers/aws/src/model-catalog.ts';
 import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
 import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
+import { createKeyTable } from '../support/dynamo.ts';
 
 /**
  * The chat and prompt handlers end to end on dynalite: real registry and catalog (seeded from the dev
@@ -32,23 +33,6 @@ const context = {
   functionName: 'fn',
   getRemainingTimeInMillis: () => 30_000,
 } as unknown as Context;
-
-async function table(name: string, withSortKey: boolean) {
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        ...(withSortKey ? [{ AttributeName: 'sk', KeyType: 'RANGE' as const }] : []),
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        ...(withSortKey ? [{ AttributeName: 'sk', AttributeType: 'S' as const }] : []),
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-}
 
 function event(
   method: string,
@@ -86,8 +70,8 @@ async function text(body: AsyncIterable<Buffer>): Promise<string> {
 beforeAll(async () => {
   emulators = await startEmulators();
   dynamo = createDynamoClient(emulators.dynamoEndpoint);
-  await table('prompts-chat-it', true);
-  await table('catalog-chat-it', false);
+  await createKeyTable(dynamo, 'prompts-chat-it', { sortKey: true });
+  await createKeyTable(dynamo, 'catalog-chat-it', { sortKey: false });
   const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   const registry = new PromptRegistry(doc, 'prompts-chat-it');
   const catalog = new ModelCatalog(doc, 'catalog-chat-it');

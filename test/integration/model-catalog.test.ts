@@ -1,4 +1,4 @@
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelList, selectModelResponse } from '../../functions/api/schemas.ts';
@@ -7,6 +7,7 @@ import { ConfigError, NotFoundError, ValidationError } from '../../layers/aws/sr
 import { ModelCatalog, parseSeed, seedHash } from '../../layers/aws/src/model-catalog.ts';
 import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
 import { selectModel } from '../../layers/core/src/models/select.ts';
+import { createKeyTable } from '../support/dynamo.ts';
 
 /** The model catalog with a real DynamoDB client against dynalite, on a table keyed by `pk` only. */
 let emulators: Emulators;
@@ -40,16 +41,7 @@ function ownDocumentClient(): DynamoDBDocumentClient {
 
 /** A fresh table per test, created as the stack declares it. */
 async function freshTable(): Promise<string> {
-  const name = `models-it-${++tables}`;
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  return name;
+  return createKeyTable(dynamo, `models-it-${++tables}`, { sortKey: false });
 }
 
 const haiku: CatalogModel = {

@@ -1,4 +1,4 @@
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labelResponse, promptVersionList, promptVersionResponse } from '../../functions/api/schemas.ts';
@@ -8,6 +8,7 @@ import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
 import { contentHash } from '../../layers/core/src/prompts/hash.ts';
 import { renderPrompt } from '../../layers/core/src/prompts/template.ts';
 import type { PromptDraft } from '../../layers/core/src/prompts/types.ts';
+import { createKeyTable } from '../support/dynamo.ts';
 
 /** The prompt registry with a real DynamoDB client against dynalite, on a `pk`/`sk` table. */
 const TABLE = 'prompts-it';
@@ -19,20 +20,7 @@ beforeAll(async () => {
   emulators = await startEmulators();
   dynamo = createDynamoClient(emulators.dynamoEndpoint);
   doc = DynamoDBDocumentClient.from(dynamo);
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createKeyTable(dynamo, TABLE, { sortKey: true });
 });
 
 afterAll(async () => {
