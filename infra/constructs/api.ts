@@ -55,11 +55,13 @@ export function pathParameters(path: string): string[] {
 
 /** The API Gateway request model (JSON Schema draft 4) of a zod/mini request schema. */
 export function requestModelSchema(schema: z.ZodMiniType): apigateway.JsonSchema {
-  const { $schema: _version, ...rest } = z.toJSONSchema(schema, { target: 'draft-4' }) as Record<
+  const { $schema: _version, ...rest } = z.toJSONSchema(schema, { target: 'draft-4', io: 'input' }) as Record<
     string,
     unknown
   >;
-  // The generated schema is plain draft-4 JSON Schema, which is what apigateway.JsonSchema describes.
+  // The generated schema is plain draft-4 JSON Schema, which is what apigateway.JsonSchema describes. As
+  // input (`io: 'input'`), it closes only the objects the handlers close (`z.strictObject`), so the API
+  // and the handlers accept the same bodies.
   return { schema: apigateway.JsonSchemaVersion.DRAFT4, ...rest } as apigateway.JsonSchema;
 }
 

@@ -249,7 +249,9 @@ describe('routes', () => {
       const model = props(dev.json.Resources[modelId] as CfnResource);
       expect(model.ContentType).toBe('application/json');
       expect(model.Name).toMatch(/^[A-Za-z0-9]+$/);
-      expect(model.Schema, route.path).toEqual(z.toJSONSchema(route.requestBody, { target: 'draft-4' }));
+      expect(model.Schema, route.path).toEqual(
+        z.toJSONSchema(route.requestBody, { target: 'draft-4', io: 'input' }),
+      );
       expect(model.Schema.$schema).toBe('http://json-schema.org/draft-04/schema#');
     }
     expect(logicalIdsOfType(dev.json, 'AWS::ApiGateway::Model')).toHaveLength(
