@@ -10,6 +10,7 @@ import {
 import * as z from 'zod/mini';
 import { type CatalogModel, catalogModel } from '../../core/src/models/catalog.ts';
 import { canonicalJson } from '../../core/src/prompts/hash.ts';
+import { describeRule } from '../../core/src/schema-rules.ts';
 import { ConfigError, NotFoundError, ValidationError } from './errors.ts';
 
 /**
@@ -82,7 +83,7 @@ export function parseSeed(json: string, source = 'model catalog seed'): CatalogM
       const issue = result.error.issues[0];
       const path = issue ? issue.path.map(String).join('.') : '';
       throw new ConfigError(
-        `${source}: ${at}${path ? `.${path}` : ''}: ${issue ? describeIssue(issue) : 'is invalid'}`,
+        `${source}: ${at}${path ? `.${path}` : ''}: ${issue ? describeRule(issue) : 'is invalid'}`,
       );
     }
     const first = seen.get(result.data.id);
@@ -91,23 +92,6 @@ export function parseSeed(json: string, source = 'model catalog seed'): CatalogM
     models.push(result.data);
   });
   return models;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_type':
-      return `must be ${issue.expected}`;
-    case 'invalid_value':
-      return `must be one of ${issue.values.map(String).join(', ')}`;
-    case 'unrecognized_keys':
-      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-    case 'too_small':
-      return `must be at least ${issue.minimum}`;
-    case 'too_big':
-      return `must be at most ${issue.maximum}`;
-    default:
-      return issue.message;
-  }
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -131,7 +115,7 @@ function toModel(item: Record<string, unknown>): CatalogModel {
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new ConfigError(
-      `Catalog entry ${String(item.pk)} is invalid: ${issue?.path.join('.') ?? ''}: ${issue ? describeIssue(issue) : ''}`,
+      `Catalog entry ${String(item.pk)} is invalid: ${issue?.path.join('.') ?? ''}: ${issue ? describeRule(issue) : ''}`,
     );
   }
   return deepFreeze(result.data);
@@ -259,7 +243,7 @@ export class ModelCatalog {
       const issue = result.error.issues[0];
       throw new ValidationError(
         issue?.path.map(String).join('.') || 'body',
-        issue ? describeIssue(issue) : 'is invalid',
+        issue ? describeRule(issue) : 'is invalid',
       );
     }
     const input = writeInput(

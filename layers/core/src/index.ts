@@ -14,4 +14,5 @@ export * from './dataprep/records.ts';
 export * from './dataprep/split.ts';
 export * from './dataprep/token-stats.ts';
 export { countTokens } from './dataprep/tokens.ts';
+export * from './hash32.ts';
 export * from './rag/chunk.ts';

@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   estimateJaccard,
-  fnv1a,
   jaccardFromAgreement,
   minhashSignature,
   shingles,
 } from '../../../layers/core/src/dataprep/minhash.ts';
+import { fnv1a } from '../../../layers/core/src/hash32.ts';
 
 const hex = (a: Uint8Array) => Buffer.from(a).toString('hex');
 

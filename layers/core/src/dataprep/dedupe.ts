@@ -3,8 +3,9 @@
  * or string is kept per record, so millions of records fit in a Lambda's memory.
  */
 import { hash } from 'node:crypto';
+import { fmix32 } from '../hash32.ts';
 import { assertInteger, InvalidArgumentError } from './errors.ts';
-import { agreement, DEFAULT_NUM_PERM, fmix32, jaccardFromAgreement, MAX_NUM_PERM } from './minhash.ts';
+import { agreement, DEFAULT_NUM_PERM, jaccardFromAgreement, MAX_NUM_PERM } from './minhash.ts';
 
 /**
  * A 64-bit content hash of `text`: the first 16 hex characters of SHA-256 over its UTF-8 bytes.

@@ -20,6 +20,8 @@
  * from fixed seeds, so signatures are identical across processes; they depend on `numPerm` as a whole
  * (a shorter signature is not a prefix of a longer one).
  */
+import { fmix32, fnv1a } from '../hash32.ts';
+
 import { assertInteger, InvalidArgumentError } from './errors.ts';
 
 /** Default number of permutations (signature bytes). */
@@ -28,22 +30,6 @@ export const DEFAULT_NUM_PERM = 128;
 export const MAX_NUM_PERM = 4096;
 
 const SEED = 0x5eed_1e55;
-
-/** murmur3 32-bit finalizer: a bijection on 32-bit integers with full avalanche. Returns an int32. */
-export function fmix32(h: number): number {
-  let x = h ^ (h >>> 16);
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  return (x ^ (x >>> 16)) | 0;
-}
-
-/** FNV-1a over the UTF-16 code units of `s[from, to)`. Returns an int32. */
-export function fnv1a(s: string, from = 0, to = s.length): number {
-  let h = 0x811c9dc5;
-  for (let i = from; i < to; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 0;
-}
 
 let scratch: Int32Array = new Int32Array(256);
 let wordHashes: Int32Array = new Int32Array(256);

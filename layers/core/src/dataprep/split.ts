@@ -1,8 +1,9 @@
 /**
  * Deterministic train/validation assignment.
  */
+
+import { fmix32, fnv1a } from '../hash32.ts';
 import { InvalidArgumentError } from './errors.ts';
-import { fmix32, fnv1a } from './minhash.ts';
 
 /** A dataset split. */
 export type Split = 'train' | 'validation';

@@ -7,7 +7,9 @@
  * extractive: the sentences of the given context that best match the last user message, in source
  * order, or an honest sentence saying that nothing matched. Nothing is generated, so nothing is made up.
  */
+
 import { ValidationError } from '../errors.ts';
+import { FNV_OFFSET, fmix32, fnv1a, fnvStep } from '../hash32.ts';
 import { estimateChatTokens, estimateTokens } from './estimate.ts';
 import type {
   ChatRequest,
@@ -56,26 +58,6 @@ const STOP_WORDS = new Set(
 /** A sparse feature vector: feature hash to weight. */
 type Sparse = Map<number, number>;
 
-/** FNV-1a step over one UTF-16 code unit. */
-function step(h: number, code: number): number {
-  return Math.imul(h ^ code, 0x01000193);
-}
-
-/** murmur3's 32-bit finalizer: spreads every input bit over the bucket and the sign. */
-function fmix32(h: number): number {
-  let x = h ^ (h >>> 16);
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-function hashWord(word: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < word.length; i++) h = step(h, word.charCodeAt(i));
-  return h;
-}
-
 /** A light suffix stripper, so "refunds" meets "refund" and "shipped" meets "shipping". */
 function stem(word: string): string {
   if (word.length <= 4) return word;
@@ -116,10 +98,10 @@ function analyze(
   for (const word of words(text)) {
     const isStopWord = STOP_WORDS.has(word);
     const term = isStopWord ? word : stem(word);
-    const h = hashWord(term);
+    const h = fnv1a(term);
     if (previous !== undefined) {
-      let b = step(previous, BIGRAM_SEPARATOR);
-      for (let i = 0; i < term.length; i++) b = step(b, term.charCodeAt(i));
+      let b = fnvStep(previous, BIGRAM_SEPARATOR);
+      for (let i = 0; i < term.length; i++) b = fnvStep(b, term.charCodeAt(i));
       add(b, BIGRAM);
     }
     previous = h;
@@ -132,8 +114,9 @@ function analyze(
     if (!trigramFeatures) continue;
     // Character trigrams of the word padded with a boundary mark on each side: "#ca", "cat", "at#".
     for (let i = -1; i < word.length - 1; i++) {
-      let t = step(0x811c9dc5, TRIGRAM_SEED);
-      for (let j = i; j < i + 3; j++) t = step(t, j < 0 || j >= word.length ? BOUNDARY : word.charCodeAt(j));
+      let t = fnvStep(FNV_OFFSET, TRIGRAM_SEED);
+      for (let j = i; j < i + 3; j++)
+        t = fnvStep(t, j < 0 || j >= word.length ? BOUNDARY : word.charCodeAt(j));
       add(t, TRIGRAM);
     }
   }
@@ -168,7 +151,7 @@ export function hashEmbedding(text: string, dimensions = OFFLINE_DIMENSIONS, nor
   }
   const vector = new Float64Array(dimensions);
   for (const [key, weight] of analyze(text).features) {
-    const mixed = fmix32(key);
+    const mixed = fmix32(key) >>> 0;
     // The low bits pick the bucket, the top bit the sign.
     const bucket = mixed % dimensions;
     vector[bucket] = (vector[bucket] ?? 0) + (mixed & 0x80000000 ? -weight : weight);

@@ -1,6 +1,6 @@
-import type * as z from 'zod/mini';
 import { PromptRenderError, ValidationError } from '../errors.ts';
 import type { ChatMessage } from '../models/types.ts';
+import { describeRule } from '../schema-rules.ts';
 import { type PromptDraft, type PromptMessage, type PromptVersion, promptDraft } from './types.ts';
 
 /**
@@ -34,7 +34,7 @@ export function validateDraft(draft: PromptDraft): void {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.map(String).join('.') || 'body';
-    throw new ValidationError(field, issue ? describeIssue(issue) : 'is invalid');
+    throw new ValidationError(field, issue ? describeRule(issue) : 'is invalid');
   }
   draft.messages.forEach((message, i) => {
     if (message.role === 'system' && i !== 0) {
@@ -52,29 +52,6 @@ export function validateDraft(draft: PromptDraft): void {
       }
     }
   });
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_type':
-      return `must be ${issue.expected}`;
-    case 'invalid_value':
-      return `must be one of ${issue.values.map(String).join(', ')}`;
-    case 'too_small':
-      return issue.origin === 'array'
-        ? `must have at least ${issue.minimum} items`
-        : issue.origin === 'string'
-          ? `must have at least ${issue.minimum} characters`
-          : `must be at least ${issue.minimum}`;
-    case 'too_big':
-      return issue.origin === 'array'
-        ? `must have at most ${issue.maximum} items`
-        : issue.origin === 'string'
-          ? `must have at most ${issue.maximum} characters`
-          : `must be at most ${issue.maximum}`;
-    default:
-      return issue.message;
-  }
 }
 
 /** What {@link renderPrompt} needs of a version. */
