@@ -13,11 +13,10 @@ import {
 } from '../../layers/aws/src/http.ts';
 import { EventBridgeInteractionRecorder } from '../../layers/aws/src/interactions.ts';
 import { logger, metrics } from '../../layers/aws/src/logging.ts';
-import { ModelCatalog, parseSeed } from '../../layers/aws/src/model-catalog.ts';
+import { ModelCatalog, parseSeed, seedOnce } from '../../layers/aws/src/model-catalog.ts';
 import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
 import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
 import { dispatcher } from './dispatch.ts';
-import { seedOnce } from './models.ts';
 import { chatRequest } from './schemas.ts';
 
 /**

@@ -2,8 +2,8 @@ import * as z from 'zod/mini';
 import { createDocumentClient } from '../../layers/aws/src/clients.ts';
 import { envVar, readConfig } from '../../layers/aws/src/config.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '../../layers/aws/src/http.ts';
-import { logger, metrics } from '../../layers/aws/src/logging.ts';
-import { ModelCatalog, parseSeed } from '../../layers/aws/src/model-catalog.ts';
+import { metrics } from '../../layers/aws/src/logging.ts';
+import { ModelCatalog, parseSeed, seedOnce } from '../../layers/aws/src/model-catalog.ts';
 import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
 import { selectModel } from '../../layers/core/src/models/select.ts';
 import { dispatcher } from './dispatch.ts';
@@ -45,28 +45,6 @@ export function makeHandler(deps: ModelsDeps) {
       return json(200, model);
     },
   });
-}
-
-/** Seeds once per process; a failure is logged and retried on the next request, never fatal. */
-export function seedOnce(
-  catalog: Pick<ModelCatalog, 'seed'>,
-  seed: readonly CatalogModel[],
-): () => Promise<void> {
-  let done: Promise<void> | undefined;
-  return () => {
-    const pending =
-      done ??
-      catalog
-        .seed([...seed])
-        .then(() => undefined)
-        .catch((error: unknown) => {
-          done = undefined;
-          logger.warn('Catalog seeding failed; serving what the table holds', { error });
-          metrics.addMetric('CatalogSeedFailures', 'Count', 1);
-        });
-    done = pending;
-    return pending;
-  };
 }
 
 const config = readConfig({

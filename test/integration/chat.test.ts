@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InteractionRecordedDetail } from '../../events/interaction-recorded.ts';
 import { interactionRecordedDetail } from '../../events/interaction-recorded.ts';
 import { makeHandler as makeChat } from '../../functions/api/chat.ts';
-import { seedOnce } from '../../functions/api/models.ts';
 import { makeHandler as makePrompts } from '../../functions/api/prompts.ts';
 import { chatResponse } from '../../functions/api/schemas.ts';
 import { loadConfig } from '../../infra/config.ts';
@@ -13,7 +12,7 @@ import { createDynamoClient, type Emulators, startEmulators } from '../../infra/
 import { invokeStreaming, type StreamingHandler } from '../../infra/local/lambda-streaming.ts';
 import { ModelGateway } from '../../layers/aws/src/gateway.ts';
 import { apiHandler } from '../../layers/aws/src/http.ts';
-import { ModelCatalog } from '../../layers/aws/src/model-catalog.ts';
+import { ModelCatalog, seedOnce } from '../../layers/aws/src/model-catalog.ts';
 import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
 import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
 import { createKeyTable } from '../support/dynamo.ts';

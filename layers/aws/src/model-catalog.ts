@@ -12,6 +12,7 @@ import { type CatalogModel, catalogModel } from '../../core/src/models/catalog.t
 import { canonicalJson } from '../../core/src/prompts/hash.ts';
 import { describeRule } from '../../core/src/schema-rules.ts';
 import { ConfigError, NotFoundError, ValidationError } from './errors.ts';
+import { logger, metrics } from './logging.ts';
 
 /**
  * The model catalog: one DynamoDB table keyed by `pk` (the model id), one item per model holding the
@@ -358,5 +359,27 @@ function writeInput(
       (removed.length > 0 ? ` REMOVE ${removed.map((f) => `#${f}`).join(', ')}` : ''),
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
+  };
+}
+
+/** Seeds once per process; a failure is logged and retried on the next request, never fatal. */
+export function seedOnce(
+  catalog: Pick<ModelCatalog, 'seed'>,
+  seed: readonly CatalogModel[],
+): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => {
+    const pending =
+      done ??
+      catalog
+        .seed([...seed])
+        .then(() => undefined)
+        .catch((error: unknown) => {
+          done = undefined;
+          logger.warn('Catalog seeding failed; serving what the table holds', { error });
+          metrics.addMetric('CatalogSeedFailures', 'Count', 1);
+        });
+    done = pending;
+    return pending;
   };
 }

@@ -1,11 +1,12 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import { makeHandler as makeModels, seedOnce } from '../../../functions/api/models.ts';
+import { makeHandler as makeModels } from '../../../functions/api/models.ts';
 import { buildOpenApiDocument } from '../../../functions/api/openapi-document.ts';
 import { makeHandler as makePrompts } from '../../../functions/api/prompts.ts';
 import { API_ROUTES } from '../../../functions/api/routes.ts';
 import { NotFoundError } from '../../../layers/aws/src/errors.ts';
 import { type ApiResponse, apiHandler } from '../../../layers/aws/src/http.ts';
+import { seedOnce } from '../../../layers/aws/src/model-catalog.ts';
 import type { CatalogModel } from '../../../layers/core/src/models/catalog.ts';
 import type { PromptVersion } from '../../../layers/core/src/prompts/types.ts';
 
