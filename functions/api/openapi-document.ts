@@ -1,5 +1,6 @@
-import * as z from 'zod/mini';
-import { API_ROUTES, type ApiRoute } from './routes.ts';
+import type * as z from 'zod/mini';
+import { jsonSchemaOf } from './json-schema.ts';
+import { API_ROUTES, type ApiRoute, pathParameters } from './routes.ts';
 import { errorResponse } from './schemas.ts';
 
 /**
@@ -17,17 +18,11 @@ const ERRORS: Record<string, string> = {
   '504': 'The model provider did not answer in time',
 };
 
-const schemaOf = (schema: z.ZodMiniType) => {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
-    target: 'openapi-3.0',
-    io: 'input',
-  }) as Record<string, unknown>;
-  return rest;
-};
+const schemaOf = (schema: z.ZodMiniType) => jsonSchemaOf(schema, 'openapi-3.0');
 
 function operation(route: ApiRoute): Record<string, unknown> {
-  const params = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => ({
-    name: m[1],
+  const params = pathParameters(route.path).map((name) => ({
+    name,
     in: 'path',
     required: true,
     schema: { type: 'string' },

@@ -146,3 +146,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     successStatus: 200,
   },
 ];
+
+/** Path parameter names of an API Gateway path (`/v1/prompts/{name}` → `['name']`). */
+export function pathParameters(path: string): string[] {
+  return [...path.matchAll(/\{([^}/]+)\}/g)].map((m) => m[1] as string);
+}

@@ -15,8 +15,14 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import * as z from 'zod/mini';
-import { API_ROUTES, type ApiFunctionName, type ApiRoute } from '../../functions/api/routes.ts';
+import type * as z from 'zod/mini';
+import { jsonSchemaOf } from '../../functions/api/json-schema.ts';
+import {
+  API_ROUTES,
+  type ApiFunctionName,
+  type ApiRoute,
+  pathParameters,
+} from '../../functions/api/routes.ts';
 import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsFunction } from './llmops-function.ts';
@@ -48,21 +54,13 @@ export function pascalCase(name: string): string {
     .join('');
 }
 
-/** Path parameter names of an API Gateway path (`/v1/prompts/{name}` → `['name']`). */
-export function pathParameters(path: string): string[] {
-  return [...path.matchAll(/\{([^}/]+)\}/g)].map((m) => m[1] as string);
-}
-
 /** The API Gateway request model (JSON Schema draft 4) of a zod/mini request schema. */
 export function requestModelSchema(schema: z.ZodMiniType): apigateway.JsonSchema {
-  const { $schema: _version, ...rest } = z.toJSONSchema(schema, { target: 'draft-4', io: 'input' }) as Record<
-    string,
-    unknown
-  >;
-  // The generated schema is plain draft-4 JSON Schema, which is what apigateway.JsonSchema describes. As
-  // input (`io: 'input'`), it closes only the objects the handlers close (`z.strictObject`), so the API
-  // and the handlers accept the same bodies.
-  return { schema: apigateway.JsonSchemaVersion.DRAFT4, ...rest } as apigateway.JsonSchema;
+  // Plain draft-4 JSON Schema, which is what apigateway.JsonSchema describes.
+  return {
+    schema: apigateway.JsonSchemaVersion.DRAFT4,
+    ...jsonSchemaOf(schema, 'draft-4'),
+  } as apigateway.JsonSchema;
 }
 
 /**
