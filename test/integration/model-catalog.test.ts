@@ -7,7 +7,7 @@ import { ConfigError, NotFoundError, ValidationError } from '../../layers/aws/sr
 import { ModelCatalog, parseSeed, seedHash } from '../../layers/aws/src/model-catalog.ts';
 import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
 import { selectModel } from '../../layers/core/src/models/select.ts';
-import { createKeyTable } from '../support/dynamo.ts';
+import { createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 
 /** The model catalog with a real DynamoDB client against dynalite, on a table keyed by `pk` only. */
 let emulators: Emulators;
@@ -22,22 +22,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of ownClients) client.destroy();
+  isolated.destroy();
   dynamo?.destroy();
   await emulators?.stop();
 });
 
-/**
- * A document client on a DynamoDB client of its own, for tests that add middleware: a document client
- * shares the middleware stack of the client it wraps, so middleware added to `doc` would leak into
- * every later test.
- */
-const ownClients: DynamoDBClient[] = [];
-function ownDocumentClient(): DynamoDBDocumentClient {
-  const client = createDynamoClient(emulators.dynamoEndpoint);
-  ownClients.push(client);
-  return DynamoDBDocumentClient.from(client);
-}
+const isolated = isolatedDocumentClients(() => emulators.dynamoEndpoint);
 
 /** A fresh table per test, created as the stack declares it. */
 async function freshTable(): Promise<string> {
@@ -185,7 +175,7 @@ describe('ModelCatalog on dynalite', () => {
     const admin = clocked(table).catalog;
     await admin.seed(seed);
     // The admin edits the entry after the seed scanned the table and before it writes.
-    const racing = ownDocumentClient();
+    const racing = isolated.create();
     racing.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args);
@@ -240,7 +230,7 @@ describe('ModelCatalog on dynalite', () => {
     const table = await freshTable();
     await clocked(table).catalog.seed(seed);
     let calls = 0;
-    const counting = ownDocumentClient();
+    const counting = isolated.create();
     counting.middlewareStack.add(
       (next) => async (args) => {
         calls++;

@@ -8,7 +8,7 @@ import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
 import { contentHash } from '../../layers/core/src/prompts/hash.ts';
 import { renderPrompt } from '../../layers/core/src/prompts/template.ts';
 import type { PromptDraft } from '../../layers/core/src/prompts/types.ts';
-import { createKeyTable } from '../support/dynamo.ts';
+import { createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 
 /** The prompt registry with a real DynamoDB client against dynalite, on a `pk`/`sk` table. */
 const TABLE = 'prompts-it';
@@ -24,22 +24,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of ownClients) client.destroy();
+  isolated.destroy();
   dynamo?.destroy();
   await emulators?.stop();
 });
 
-/**
- * A document client on a DynamoDB client of its own, for tests that add middleware: a document client
- * shares the middleware stack of the client it wraps, so middleware added to `doc` would leak into
- * every later test.
- */
-const ownClients: DynamoDBClient[] = [];
-function ownDocumentClient(): DynamoDBDocumentClient {
-  const client = createDynamoClient(emulators.dynamoEndpoint);
-  ownClients.push(client);
-  return DynamoDBDocumentClient.from(client);
-}
+const isolated = isolatedDocumentClients(() => emulators.dynamoEndpoint);
 
 const draft = (text: string, commitMessage = `commit ${text}`): PromptDraft => ({
   messages: [
@@ -315,7 +305,7 @@ describe('PromptRegistry on dynalite', () => {
     await registry.createVersion('hot', draft('h'), 'dev');
     await registry.get({ name: 'hot', label: 'latest' });
     let calls = 0;
-    const counting = ownDocumentClient();
+    const counting = isolated.create();
     counting.middlewareStack.add(
       (next) => async (args) => {
         calls++;

@@ -1,4 +1,6 @@
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDynamoClient } from '../../infra/local/emulators.ts';
 
 /**
  * Creates an on-demand table keyed as the stack's gateway tables are: a string partition key `pk` and,
@@ -24,4 +26,23 @@ export async function createKeyTable(
     }),
   );
   return name;
+}
+
+/**
+ * Document clients each on a DynamoDB client of its own, for tests that add middleware: a document
+ * client shares the middleware stack of the client it wraps, so middleware added to a shared one would
+ * leak into every later test. `destroy()` closes them all (call it in `afterAll`).
+ */
+export function isolatedDocumentClients(endpoint: () => string) {
+  const clients: DynamoDBClient[] = [];
+  return {
+    create(): DynamoDBDocumentClient {
+      const client = createDynamoClient(endpoint());
+      clients.push(client);
+      return DynamoDBDocumentClient.from(client);
+    },
+    destroy(): void {
+      for (const client of clients) client.destroy();
+    },
+  };
 }

@@ -8,13 +8,14 @@ import {
   ThrottledError,
   ValidationError,
 } from '../../../layers/aws/src/errors.ts';
-import { type GatewayDeps, ModelGateway, type StreamChunk } from '../../../layers/aws/src/gateway.ts';
+import { type GatewayDeps, ModelGateway } from '../../../layers/aws/src/gateway.ts';
 import type { ApiCaller } from '../../../layers/aws/src/http.ts';
 import type { CatalogModel } from '../../../layers/core/src/models/catalog.ts';
 import { OfflineProvider } from '../../../layers/core/src/models/offline.ts';
 import type { ChatRequest, ModelProvider } from '../../../layers/core/src/models/types.ts';
 import { contentHash } from '../../../layers/core/src/prompts/hash.ts';
 import type { PromptDraft, PromptRef, PromptVersion } from '../../../layers/core/src/prompts/types.ts';
+import { collect } from '../../support/async.ts';
 
 const caller: ApiCaller = {
   app: 'support-bot',
@@ -225,12 +226,6 @@ describe('ModelGateway.chat', () => {
 });
 
 describe('ModelGateway.chatStream', () => {
-  async function collect(stream: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-    const chunks: StreamChunk[] = [];
-    for await (const chunk of stream) chunks.push(chunk);
-    return chunks;
-  }
-
   it('streams deltas whose concatenation is the final answer, then one done', async () => {
     const { gateway, records } = setup();
     const chunks = await collect(await gateway.chatStream(body, caller, 'r'));

@@ -26,6 +26,7 @@ import { BedrockProvider, DEFAULT_EMBEDDING_MODEL_ID } from '../../../layers/aws
 import { createProviderRouter } from '../../../layers/aws/src/models/router.ts';
 import { OfflineProvider } from '../../../layers/core/src/models/offline.ts';
 import type { ChatRequest, ChatStreamEvent } from '../../../layers/core/src/models/types.ts';
+import { collect, errorOf } from '../../support/async.ts';
 
 const bedrockMock = mockClient(BedrockRuntimeClient);
 const provider = new BedrockProvider({
@@ -65,21 +66,6 @@ async function* stream(
     yield event;
   }
 }
-
-const collect = async (events: AsyncIterable<ChatStreamEvent>): Promise<ChatStreamEvent[]> => {
-  const out: ChatStreamEvent[] = [];
-  for await (const event of events) out.push(event);
-  return out;
-};
-
-const errorOf = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-};
 
 beforeEach(() => bedrockMock.reset());
 

@@ -7,7 +7,8 @@ import {
   OfflineProvider,
   splitSentences,
 } from '../../../layers/core/src/models/offline.ts';
-import type { ChatRequest, ChatStreamEvent } from '../../../layers/core/src/models/types.ts';
+import type { ChatRequest } from '../../../layers/core/src/models/types.ts';
+import { collect } from '../../support/async.ts';
 
 const provider = new OfflineProvider();
 
@@ -160,15 +161,11 @@ describe('OfflineProvider.chat', () => {
 });
 
 describe('OfflineProvider.chatStream', () => {
-  const collect = async (request: ChatRequest): Promise<ChatStreamEvent[]> => {
-    const events: ChatStreamEvent[] = [];
-    for await (const event of provider.chatStream(request)) events.push(event);
-    return events;
-  };
+  const stream = (request: ChatRequest) => collect(provider.chatStream(request));
 
   it('streams word-sized deltas that concatenate to the chat text, then done', async () => {
     const request = ask('How do I reset my password?');
-    const events = await collect(request);
+    const events = await stream(request);
     const deltas = events.filter((e) => e.type === 'delta').map((e) => e.text);
     const last = events.at(-1);
     expect(deltas.length).toBeGreaterThan(3);
@@ -181,7 +178,7 @@ describe('OfflineProvider.chatStream', () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 80 }), async (question) => {
         const request = ask(question);
-        const events = await collect(request);
+        const events = await stream(request);
         const text = events.map((e) => (e.type === 'delta' ? e.text : '')).join('');
         expect(text).toBe((await provider.chat(request)).text);
       }),

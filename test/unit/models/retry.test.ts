@@ -18,6 +18,7 @@ import {
   withRetry,
   withRetryUntilOutput,
 } from '../../../layers/aws/src/models/retry.ts';
+import { errorOf } from '../../support/async.ts';
 
 const meta = { $metadata: {} };
 const throttling = (headers?: Record<string, string>) => {
@@ -42,15 +43,6 @@ const failing = (...errors: unknown[]) => {
     return 'ok';
   });
   return fn;
-};
-
-const errorOf = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 };
 
 describe('classifyError', () => {

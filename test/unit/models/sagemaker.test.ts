@@ -17,6 +17,7 @@ import {
 } from '../../../layers/aws/src/errors.ts';
 import { SageMakerProvider, sseEvents } from '../../../layers/aws/src/models/sagemaker.ts';
 import type { ChatRequest, ChatStreamEvent } from '../../../layers/core/src/models/types.ts';
+import { collect, errorOf } from '../../support/async.ts';
 
 const sagemakerMock = mockClient(SageMakerRuntimeClient);
 const provider = new SageMakerProvider({
@@ -59,21 +60,6 @@ async function* parts(...chunks: readonly (string | Uint8Array | Error)[]): Asyn
 const sse = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
 const delta = (content: string, finish: string | null = null) =>
   sse({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] });
-
-const collect = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
-  const out: T[] = [];
-  for await (const event of events) out.push(event);
-  return out;
-};
-
-const errorOf = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-};
 
 beforeEach(() => sagemakerMock.reset());
 
