@@ -173,12 +173,7 @@ export class LocalLambdas implements LambdaInvoker {
           'invoke it with invokeWithResponseStream (API Gateway: an integration with ResponseTransferMode STREAM)',
       );
     }
-    const requestId = context.awsRequestId ?? randomUUID();
-    const event = payload === undefined ? {} : JSON.parse(JSON.stringify(payload));
-    const startedAt = new Date();
-    const deadline = startedAt.getTime() + fn.timeoutSeconds * 1000;
-    const lambdaContext = makeContext(fn, requestId, deadline, context);
-    const started = performance.now();
+    const { requestId, event, lambdaContext, startedAt, started } = startInvocation(fn, payload, context);
     let timer: NodeJS.Timeout | undefined;
     try {
       const run = Promise.resolve().then(() => handler(event, lambdaContext));
@@ -231,12 +226,7 @@ export class LocalLambdas implements LambdaInvoker {
           '(middy: executionMode executionModeStreamifyResponse) or use a BUFFERED integration',
       );
     }
-    const requestId = context.awsRequestId ?? randomUUID();
-    const event = payload === undefined ? {} : JSON.parse(JSON.stringify(payload));
-    const startedAt = new Date();
-    const deadline = startedAt.getTime() + fn.timeoutSeconds * 1000;
-    const lambdaContext = makeContext(fn, requestId, deadline, context);
-    const started = performance.now();
+    const { requestId, event, lambdaContext, startedAt, started } = startInvocation(fn, payload, context);
     let response: StreamedHttpResponse;
     try {
       response = await invokeStreaming(handler as unknown as StreamingHandler, event, lambdaContext, {
@@ -336,6 +326,21 @@ function checkEnvConflicts(functions: readonly LocalLambdaFunction[], options: L
         throw new EnvConflictError(key, first.fn, first.value, fn.logicalId, value);
     }
   }
+}
+
+/** What every invocation starts with: a request id, the event as Lambda would deserialize it, a context. */
+function startInvocation(fn: LocalLambdaFunction, payload: unknown, context: InvokeContext) {
+  const requestId = context.awsRequestId ?? randomUUID();
+  const event: unknown = payload === undefined ? {} : JSON.parse(JSON.stringify(payload));
+  const startedAt = new Date();
+  const deadline = startedAt.getTime() + fn.timeoutSeconds * 1000;
+  return {
+    requestId,
+    event,
+    lambdaContext: makeContext(fn, requestId, deadline, context),
+    startedAt,
+    started: performance.now(),
+  };
 }
 
 function makeContext(
