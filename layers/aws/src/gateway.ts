@@ -265,10 +265,7 @@ export class ModelGateway {
       status: 'ok',
       errorCode: null,
       stopReason: result.stopReason,
-      guardrail:
-        result.guardrail === undefined
-          ? null
-          : { ...result.guardrail, policies: [...result.guardrail.policies] },
+      guardrail: response.guardrail ?? null,
       payload,
     });
   }
