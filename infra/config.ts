@@ -3,7 +3,7 @@
  *
  * The profile (`dev` by default, or `prod`) is chosen with `-c profile=dev|prod`. A few values can be
  * overridden from context (`alertEmails`, `alertHttpsEndpoints`, `comprehendPii`, `dataPrepPartSizeMiB`,
- * `apiApps`, `guardrail`, `interactionSampleRate`); everything else is decided by the profile so that a
+ * `apiApps`, `guardrail`, `interactionSampleRate`, `vectorStore`); everything else is decided by the profile so that a
  * deploy is reproducible from the profile name alone.
  *
  * Every value is validated with Zod; a bad value fails synthesis with an error that names the context
@@ -29,6 +29,7 @@ export const CONTEXT_KEYS = {
   apiApps: 'apiApps',
   guardrail: 'guardrail',
   interactionSampleRate: 'interactionSampleRate',
+  vectorStore: 'vectorStore',
 } as const;
 
 /** How resources that hold data behave on `cdk destroy`. The RAW bucket is RETAIN in every profile. */
@@ -199,6 +200,34 @@ export interface InteractionsConfig {
   readonly bufferingSizeMiB: number;
 }
 
+/** Where RAG chunks and their embeddings are stored. */
+export const VECTOR_STORES = ['opensearch', 's3vectors'] as const;
+export type VectorStoreKind = (typeof VECTOR_STORES)[number];
+
+/** RAG: ingestion (chunk, embed, index) and retrieval. */
+export interface RagConfig {
+  /**
+   * `opensearch`: an OpenSearch Serverless VECTORSEARCH collection (kNN + BM25 hybrid), reached only from
+   * the project's VPC; it bills for capacity every hour, even idle. `s3vectors`: an Amazon S3 Vectors
+   * index (kNN with metadata filters, no keyword search), billed per request and per GB stored.
+   */
+  readonly vectorStore: VectorStoreKind;
+  /** OpenSearch Serverless standby replicas (prod: on, for availability; dev: off, half the idle OCUs). */
+  readonly standbyReplicas: boolean;
+  /** Largest chunk, in o200k tokens. */
+  readonly chunkMaxTokens: number;
+  /** Tokens repeated from the end of one chunk at the start of the next. */
+  readonly chunkOverlapTokens: number;
+  /** Texts per embedding request. */
+  readonly embedBatchSize: number;
+  /** Embedding requests in flight at once, per document. */
+  readonly embedConcurrency: number;
+  /** Documents ingested at once (inline Map). */
+  readonly maxConcurrency: number;
+  /** Largest document accepted, in bytes (larger uploads fail with a reason). */
+  readonly maxDocumentBytes: number;
+}
+
 /** The configuration of one deployment of the LLMOps stack. */
 export interface LlmOpsConfig {
   readonly profile: Profile;
@@ -222,6 +251,7 @@ export interface LlmOpsConfig {
   readonly models: ModelsConfig;
   readonly guardrail: GuardrailConfig;
   readonly interactions: InteractionsConfig;
+  readonly rag: RagConfig;
 }
 
 /** Thrown when the configuration is invalid; the message names every bad key. */
@@ -415,6 +445,16 @@ const PROFILE_DEFAULTS: Record<Profile, Omit<LlmOpsConfig, 'alerts' | 'logRetent
       bufferingIntervalSeconds: 60,
       bufferingSizeMiB: 5,
     },
+    rag: {
+      vectorStore: 'opensearch',
+      standbyReplicas: false,
+      chunkMaxTokens: 512,
+      chunkOverlapTokens: 64,
+      embedBatchSize: 16,
+      embedConcurrency: 4,
+      maxConcurrency: 4,
+      maxDocumentBytes: 50 * MiB,
+    },
   },
   prod: {
     profile: 'prod',
@@ -465,6 +505,16 @@ const PROFILE_DEFAULTS: Record<Profile, Omit<LlmOpsConfig, 'alerts' | 'logRetent
       retentionDays: 400,
       bufferingIntervalSeconds: 300,
       bufferingSizeMiB: 64,
+    },
+    rag: {
+      vectorStore: 'opensearch',
+      standbyReplicas: true,
+      chunkMaxTokens: 512,
+      chunkOverlapTokens: 64,
+      embedBatchSize: 16,
+      embedConcurrency: 4,
+      maxConcurrency: 10,
+      maxDocumentBytes: 50 * MiB,
     },
   },
 };
@@ -539,6 +589,9 @@ const ContextSchema = z.object({
     .number({ error: (iss) => `expected a number from 0 to 1${got(iss.input)}` })
     .min(0, 'expected a number from 0 to 1')
     .max(1, 'expected a number from 0 to 1')
+    .optional(),
+  [CONTEXT_KEYS.vectorStore]: z
+    .enum(VECTOR_STORES, { error: (iss) => `expected one of ${VECTOR_STORES.join(', ')}${got(iss.input)}` })
     .optional(),
 });
 
@@ -627,6 +680,16 @@ const ConfigSchema = z
       bufferingIntervalSeconds: z.number().int().min(0).max(900),
       bufferingSizeMiB: positiveInt.max(128),
     }),
+    rag: z.object({
+      vectorStore: z.enum(VECTOR_STORES),
+      standbyReplicas: z.boolean(),
+      chunkMaxTokens: positiveInt.min(32).max(8_000),
+      chunkOverlapTokens: z.number().int().min(0),
+      embedBatchSize: positiveInt.max(96),
+      embedConcurrency: positiveInt.max(16),
+      maxConcurrency: positiveInt.max(40),
+      maxDocumentBytes: positiveInt.max(512 * MiB),
+    }),
   })
   .superRefine((c, ctx) => {
     if (c.dataPrep.maxRecordBytes >= c.dataPrep.partSizeBytes) {
@@ -634,6 +697,13 @@ const ConfigSchema = z
         code: 'custom',
         path: ['dataPrep', 'maxRecordBytes'],
         message: 'must be smaller than dataPrep.partSizeBytes',
+      });
+    }
+    if (c.rag.chunkOverlapTokens >= c.rag.chunkMaxTokens / 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rag', 'chunkOverlapTokens'],
+        message: 'must be less than half of rag.chunkMaxTokens',
       });
     }
     if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {
@@ -788,6 +858,7 @@ export function loadConfig(source: Construct | Record<string, unknown>): LlmOpsC
       ...defaults.interactions,
       payloadSampleRate: ctx.interactionSampleRate ?? defaults.interactions.payloadSampleRate,
     },
+    rag: { ...defaults.rag, vectorStore: ctx.vectorStore ?? defaults.rag.vectorStore },
   };
   return validateConfig(candidate);
 }
