@@ -1,4 +1,5 @@
 export * from './dataset-ready.ts';
+export * from './document-indexed.ts';
 export * from './envelope.ts';
 export * from './interaction-recorded.ts';
 export * from './pipeline-failed.ts';

@@ -34,6 +34,28 @@ export const interactionRecordedDetail = z.object({
   errorCode: z.nullable(z.string()),
   stopReason: z.nullable(z.string()),
   guardrail: z.nullable(z.object({ action: z.enum(['NONE', 'INTERVENED']), policies: z.array(z.string()) })),
+  /**
+   * Calls with `rag`: what was retrieved, as ids and scores (the passages stay in the store). Evaluation
+   * and drift monitoring read it.
+   */
+  retrieval: z.optional(
+    z.object({
+      vectorStore: z.enum(['opensearch', 's3vectors', 'embedded']),
+      k: z.int(),
+      hybrid: z.boolean(),
+      minScore: z.nullable(z.number()),
+      embeddingModel: z.string(),
+      chunks: z.array(
+        z.object({
+          docId: z.string(),
+          chunkId: z.string(),
+          docVersion: z.string(),
+          score: z.number(),
+          similarity: z.number(),
+        }),
+      ),
+    }),
+  ),
   /** Present for sampled calls only. */
   payload: z.nullable(
     z.object({

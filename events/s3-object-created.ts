@@ -24,3 +24,22 @@ export const s3ObjectCreatedDetail = z.looseObject({
 
 export const s3ObjectCreatedEvent = eventBridgeEvent('Object Created', s3ObjectCreatedDetail);
 export type S3ObjectCreatedEvent = z.infer<typeof s3ObjectCreatedEvent>;
+
+/**
+ * S3 "Object Deleted": a delete (or, in a versioned bucket, a delete marker: `reason` is
+ * `DeleteMarkerCreated` and `version-id` is the marker's) or a lifecycle expiration.
+ */
+export const s3ObjectDeletedDetail = z.looseObject({
+  version: z.string(),
+  bucket: z.looseObject({ name: z.string().min(3) }),
+  object: z.looseObject({
+    key: z.string().min(1),
+    'version-id': z.string().optional(),
+    sequencer: z.string().optional(),
+  }),
+  'deletion-type': z.string().optional(),
+  reason: z.string().optional(),
+});
+
+export const s3ObjectDeletedEvent = eventBridgeEvent('Object Deleted', s3ObjectDeletedDetail);
+export type S3ObjectDeletedEvent = z.infer<typeof s3ObjectDeletedEvent>;

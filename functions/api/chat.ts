@@ -16,6 +16,8 @@ import { logger, metrics } from '../../layers/aws/src/logging.ts';
 import { ModelCatalog, parseSeed, seedOnce } from '../../layers/aws/src/model-catalog.ts';
 import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
 import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
+import { Retriever } from '../../layers/aws/src/rag/retriever.ts';
+import { embeddingModelFromEnv, vectorStoreFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
 import { dispatcher } from './dispatch.ts';
 import { chatRequest } from './schemas.ts';
 
@@ -94,6 +96,10 @@ const config = readConfig({
 
 const documents = createDocumentClient();
 const catalog = new ModelCatalog(documents, config.CATALOG_TABLE);
+const providerFor = createProviderRouter({
+  mode: config.MODEL_PROVIDER === 'offline' ? 'offline' : 'catalog',
+});
+const embeddingModel = embeddingModelFromEnv();
 
 export const handler = apiHandler(
   makeHandler({
@@ -102,8 +108,11 @@ export const handler = apiHandler(
         cacheTtlMs: config.PROMPT_CACHE_TTL_SECONDS * 1000,
       }),
       catalog,
-      providerFor: createProviderRouter({
-        mode: config.MODEL_PROVIDER === 'offline' ? 'offline' : 'catalog',
+      providerFor,
+      retriever: new Retriever({
+        store: vectorStoreFromEnv,
+        model: embeddingModel,
+        provider: providerFor(embeddingModel),
       }),
       recorder: new EventBridgeInteractionRecorder(createEventBridgeClient(), config.EVENT_BUS_NAME),
       ...(config.GUARDRAIL_ID !== undefined && config.GUARDRAIL_VERSION !== undefined

@@ -3,12 +3,16 @@ import {
   chatRequest,
   chatResponse,
   createPromptVersionRequest,
+  documentList,
+  documentStatus,
   labelResponse,
   modelList,
   moveLabelRequest,
   promptVersionList,
   promptVersionResponse,
   putModelRequest,
+  ragSearchRequest,
+  ragSearchResponse,
   selectModelRequest,
   selectModelResponse,
 } from './schemas.ts';
@@ -20,7 +24,7 @@ import {
  */
 
 /** The Lambda function that serves a route: one module per group, `functions/api/<fn>.ts`. */
-export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'openapi';
+export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'rag' | 'openapi';
 
 /**
  * `apiKey`: app routes, called with an API key (`x-api-key`) under a usage plan.
@@ -135,6 +139,39 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: moveLabelRequest,
     successStatus: 200,
     response: labelResponse,
+  },
+  {
+    method: 'POST',
+    path: '/v1/rag/search',
+    fn: 'rag',
+    auth: 'apiKey',
+    operationId: 'searchRag',
+    summary: 'Retrieve the chunks most relevant to a query (what /v1/chat with rag would use), with scores',
+    requestBody: ragSearchRequest,
+    successStatus: 200,
+    response: ragSearchResponse,
+  },
+  {
+    method: 'GET',
+    path: '/v1/rag/documents',
+    fn: 'rag',
+    auth: 'apiKey',
+    operationId: 'listRagDocuments',
+    summary: 'List RAG documents and their ingestion status (filter by collection or status)',
+    query: ['collection', 'status', 'limit', 'nextToken'],
+    successStatus: 200,
+    response: documentList,
+  },
+  {
+    method: 'GET',
+    path: '/v1/rag/documents/{id}',
+    fn: 'rag',
+    auth: 'apiKey',
+    operationId: 'getRagDocument',
+    summary:
+      'Read the ingestion status of one RAG document (its id URL-encoded: queued, chunked, embedded, indexed, failed, deleted)',
+    successStatus: 200,
+    response: documentStatus,
   },
   {
     method: 'GET',

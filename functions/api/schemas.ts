@@ -16,6 +16,86 @@ const chatTurn = z.strictObject({
   content: z.string().check(z.minLength(1), z.maxLength(100_000)),
 });
 
+const metadataValue = z.union([z.string().check(z.maxLength(256)), z.number(), z.boolean()]);
+
+/** Retrieval options, shared by `POST /v1/rag/search` and the `rag` field of `POST /v1/chat`. */
+export const retrievalOptions = z.strictObject({
+  /** Chunks to retrieve. */
+  k: z.optional(z.int().check(z.positive(), z.lte(50))),
+  /** Metadata filters: every key must match; an array matches any of its values. Keys: metadata fields, `docId`, `source`. */
+  filters: z.optional(
+    z.record(
+      z
+        .string()
+        .check(z.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, "_", ".", ":" or "-"')),
+      z.union([metadataValue, z.array(metadataValue).check(z.minLength(1), z.maxLength(50))]),
+    ),
+  ),
+  /** Combine kNN with keyword (BM25) relevance (OpenSearch and the local store). */
+  hybrid: z.optional(z.boolean()),
+  /** Drop chunks less similar to the question than this (similarity in [0, 1]; unrelated text is near 0.5). */
+  minScore: z.optional(z.number().check(z.gte(0), z.lte(1))),
+});
+export type RetrievalOptions = z.infer<typeof retrievalOptions>;
+
+/** The `rag` field of a chat request: retrieval options, and the query when it is not the last user turn. */
+export const chatRagOptions = z.strictObject({
+  ...retrievalOptions.shape,
+  /** What to search for; default: the last user message, else the `question` variable. */
+  query: z.optional(z.string().check(z.minLength(1), z.maxLength(8_000))),
+});
+
+export const ragSearchRequest = z.strictObject({
+  query: z.string().check(z.minLength(1), z.maxLength(8_000)),
+  ...retrievalOptions.shape,
+});
+export type RagSearchBody = z.infer<typeof ragSearchRequest>;
+
+export const citation = z.object({
+  /** `[n]` in the answer and in the prompt's context refers to the n-th citation (from 1). */
+  n: z.int(),
+  docId: z.string(),
+  chunkId: z.string(),
+  title: z.nullable(z.string()),
+  source: z.nullable(z.string()),
+  score: z.number(),
+  similarity: z.number(),
+  headings: z.array(z.string()),
+  page: z.optional(z.int()),
+});
+
+export const retrievedChunk = z.object({
+  ...citation.shape,
+  text: z.string(),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+});
+
+export const ragSearchResponse = z.object({
+  query: z.string(),
+  results: z.array(retrievedChunk),
+  vectorStore: z.enum(['opensearch', 's3vectors', 'embedded']),
+  embedding: z.object({ modelId: z.string(), inputTokens: z.int() }),
+});
+
+export const documentStatus = z.object({
+  docId: z.string(),
+  collection: z.string(),
+  status: z.enum(['queued', 'chunked', 'embedded', 'indexed', 'failed', 'deleted']),
+  version: z.string(),
+  indexedVersion: z.nullable(z.string()),
+  chunkCount: z.int(),
+  title: z.nullable(z.string()),
+  source: z.nullable(z.string()),
+  reason: z.nullable(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const documentList = z.object({
+  documents: z.array(documentStatus),
+  nextToken: z.optional(z.string()),
+});
+
 export const chatRequest = z.strictObject({
   /** Which prompt to render: `name` (its production label), `name@label` or `name:version`. */
   prompt: z.string().check(z.regex(PROMPT_REF, 'must be "name", "name@label" or "name:version"')),
@@ -29,6 +109,11 @@ export const chatRequest = z.strictObject({
   stream: z.optional(z.boolean()),
   maxTokens: z.optional(z.int().check(z.positive(), z.lte(100_000))),
   temperature: z.optional(z.number().check(z.gte(0), z.lte(1))),
+  /**
+   * Retrieval-augmented generation: retrieve chunks for the question, pass them to the prompt's `context`
+   * variable, and answer with `citations`.
+   */
+  rag: z.optional(chatRagOptions),
 });
 export type ChatRequestBody = z.infer<typeof chatRequest>;
 
@@ -56,6 +141,8 @@ export const chatResponse = z.object({
   latencyMs: z.number(),
   stopReason: z.string(),
   guardrail: z.optional(guardrailOutcome),
+  /** With `rag`: the retrieved chunks the answer may cite, best first (empty when none was relevant). */
+  citations: z.optional(z.array(citation)),
 });
 export type ChatResponseBody = z.infer<typeof chatResponse>;
 
@@ -138,4 +225,5 @@ export const pathParams = {
   label: labelName,
   modelId: catalogModel.shape.id,
   version: z.string().check(z.regex(/^[1-9][0-9]{0,8}$/, 'must be a positive whole number')),
+  docId: z.string().check(z.minLength(1), z.maxLength(1024)),
 };

@@ -29,6 +29,21 @@ import { PipelineStateMachine } from './pipeline-state-machine.ts';
 
 /** Key prefix of raw uploads that start DataPrep. */
 export const RAW_PREFIX = 'raw/';
+/**
+ * Documents under `raw/rag/` that RagIngest parses itself (EventBridge wildcards, case-sensitive, so the
+ * common upper-case extensions are listed too). Every other key of the raw bucket, `raw/rag/*.jsonl`
+ * included, goes to DataPrep: JSONL is validated, PII-redacted and deduplicated first, and its
+ * `llmops.DatasetReady {purpose: rag}` then starts RagIngest.
+ */
+export const RAG_DOCUMENT_WILDCARDS: readonly string[] = [
+  'md',
+  'markdown',
+  'txt',
+  'html',
+  'htm',
+  'pdf',
+].flatMap((ext) => [`${RAW_PREFIX}rag/*.${ext}`, `${RAW_PREFIX}rag/*.${ext.toUpperCase()}`]);
+
 /** Key prefix of per-part intermediate output in the artifacts bucket. */
 export const STAGING_PREFIX = 'staging/';
 /** Name of the registry table's global secondary index. */
@@ -274,13 +289,14 @@ export class DataPrep extends Construct {
       allowEventBridge: true,
     });
     this.triggerRule = new events.Rule(this, 'RawObjectCreatedRule', {
-      description: `DataPrep: Object Created under ${RAW_PREFIX} in the raw bucket → state machine`,
+      description: `DataPrep: Object Created in the raw bucket, except documents under ${RAW_PREFIX}rag/ → state machine`,
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['Object Created'],
         detail: {
           bucket: { name: [props.rawBucket.bucketName] },
-          object: { key: [{ prefix: RAW_PREFIX }] },
+          // Keys outside raw/ are refused by Plan with a reason (and page), rather than ignored.
+          object: { key: [{ 'anything-but': { wildcard: [...RAG_DOCUMENT_WILDCARDS] } }] },
         },
       },
       targets: [

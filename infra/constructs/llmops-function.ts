@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -38,6 +39,19 @@ export const LLMOPS_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 export type BucketAccess = 'read' | 'write' | 'readwrite';
 export type TableAccess = 'read' | 'readwrite';
+
+/**
+ * Where a function runs inside a VPC (for example beside a private OpenSearch Serverless endpoint, see
+ * `RagVectorStore.networkPlacement()`).
+ */
+export interface LlmOpsFunctionNetwork {
+  /** The VPC. */
+  readonly vpc: ec2.IVpc;
+  /** The subnets of the function's network interfaces (private or isolated: never public). */
+  readonly subnets: ec2.SubnetSelection;
+  /** The security groups of the function's network interfaces (at least one). */
+  readonly securityGroups: readonly ec2.ISecurityGroup[];
+}
 
 export interface LlmOpsFunctionProps {
   /** Handler module, relative to the repository root with forward slashes, e.g. `functions/dataprep/plan.ts`. */
@@ -98,6 +112,14 @@ export interface LlmOpsFunctionProps {
    * @default true
    */
   readonly sourceMaps?: boolean;
+  /**
+   * Run the function in a VPC. Its role then gets the EC2 network-interface actions Lambda needs to attach
+   * the function to the subnets (an inline policy of its own, instead of the AWSLambdaVPCAccessExecutionRole
+   * managed policy).
+   *
+   * @default - not in a VPC
+   */
+  readonly network?: LlmOpsFunctionNetwork;
 }
 
 const ENV_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
@@ -105,6 +127,21 @@ const RESERVED_ENV = /^(AWS_|LAMBDA_|_)/;
 const ENTRY = /^[A-Za-z0-9_-][A-Za-z0-9_./-]*\.(ts|mts|js|mjs)$/;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const PREFIX = /^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*\/$/;
+
+/**
+ * What Lambda does with the execution role to attach a function to a VPC: the EC2 actions of the
+ * AWSLambdaVPCAccessExecutionRole managed policy, without its CloudWatch Logs actions (the house log
+ * group grant covers logging). EC2 supports no resource-level permissions for the Describe actions, and
+ * Lambda creates the interfaces with names and ids unknown at deploy time, hence resource `*`.
+ */
+export const VPC_ACCESS_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+] as const;
 
 const S3_READ = ['s3:GetObject', 's3:GetObjectVersion'];
 const S3_WRITE = ['s3:PutObject', 's3:AbortMultipartUpload'];
@@ -154,6 +191,9 @@ function validate(props: LlmOpsFunctionProps, id: string): void {
     throw new Error(
       `${where}: async functions need alerts, to page when events land in the dead-letter queue`,
     );
+  }
+  if (props.network && props.network.securityGroups.length === 0) {
+    throw new Error(`${where}: network.securityGroups must name at least one security group`);
   }
 }
 
@@ -250,6 +290,14 @@ export class LlmOpsFunction extends NodejsFunction {
       ...(asyncDlq
         ? { deadLetterQueue: asyncDlq.queue, retryAttempts: 2, maxEventAge: Duration.hours(6) }
         : {}),
+      ...(props.network
+        ? {
+            vpc: props.network.vpc,
+            vpcSubnets: props.network.subnets,
+            securityGroups: [...props.network.securityGroups],
+            allowPublicSubnet: false,
+          }
+        : {}),
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
       awsSdkConnectionReuse: false,
@@ -260,7 +308,9 @@ export class LlmOpsFunction extends NodejsFunction {
         target: 'node24',
         mainFields: ['module', 'main'],
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        externalModules: [],
+        // usearch is a native addon used only by the local run's embedded vector store, which loads it
+        // lazily (dynamic import); no Lambda code path loads it, and esbuild cannot bundle a .node binary.
+        externalModules: ['usearch'],
         bundleAwsSDK: true,
         // Lambda gives functions their credentials in the environment: bundle only that provider instead
         // of the SDK's whole default chain (see layers/aws/src/lambda-credentials.ts).
@@ -288,6 +338,21 @@ export class LlmOpsFunction extends NodejsFunction {
         defaultPolicy,
         'AwsSolutions-IAM5[Resource::*]',
         'Only xray:PutTraceSegments/PutTelemetryRecords use "*": X-Ray has no resource-level permissions (see test/infra IAM allowlist).',
+      );
+    }
+
+    if (props.network) {
+      // Lambda creates the function's network interfaces with the execution role while the function is
+      // created, so the policy must exist first.
+      const vpcAccess = new iam.Policy(this, 'VpcAccessPolicy', {
+        statements: [new iam.PolicyStatement({ actions: [...VPC_ACCESS_ACTIONS], resources: ['*'] })],
+      });
+      vpcAccess.attachToRole(role);
+      this.node.defaultChild?.node.addDependency(vpcAccess);
+      acknowledge(
+        vpcAccess,
+        'AwsSolutions-IAM5[Resource::*]',
+        'Lambda attaches the function to its VPC subnets with these EC2 network-interface actions; the Describe actions have no resource-level permissions and the interfaces are created by Lambda with ids unknown at deploy time.',
       );
     }
 

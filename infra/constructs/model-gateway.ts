@@ -19,17 +19,21 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import type { ApiFunctionName } from '../../functions/api/routes.ts';
+import { DOCUMENTS_COLLECTION_INDEX } from '../../layers/aws/src/rag/documents.ts';
 import { CHAT_FUNCTION_TIMEOUT_SECONDS, type LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
+import { grantEmbeddingModel } from './rag-ingest.ts';
+import { embeddingModel, type RagVectorStore } from './rag-store.ts';
 
 /** The handler module of each API function. */
 export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
   chat: 'functions/api/chat.ts',
   prompts: 'functions/api/prompts.ts',
   models: 'functions/api/models.ts',
+  rag: 'functions/api/rag.ts',
   openapi: 'functions/api/openapi.ts',
 };
 
@@ -55,6 +59,11 @@ export interface ModelGatewayProps {
    * @default - none: required when `config.guardrail.enabled`, refused otherwise
    */
   readonly guardrail?: LlmOpsGuardrail;
+  /** RAG: the vector store (chat with `rag` and the search route read it) and the document status table. */
+  readonly rag: {
+    readonly store: RagVectorStore;
+    readonly documentsTable: dynamodb.ITable;
+  };
 }
 
 /** Tables and functions of the model gateway. */
@@ -66,6 +75,8 @@ export class ModelGateway extends Construct {
   public readonly chatFunction: LlmOpsFunction;
   public readonly promptsFunction: LlmOpsFunction;
   public readonly modelsFunction: LlmOpsFunction;
+  /** RAG search and document status. */
+  public readonly ragFunction: LlmOpsFunction;
   public readonly openApiFunction: LlmOpsFunction;
   /** The function serving each route group of `API_ROUTES`. */
   public readonly functions: Readonly<Record<ApiFunctionName, LlmOpsFunction>>;
@@ -111,6 +122,8 @@ export class ModelGateway extends Construct {
     const common = { config, encryptionKey, sourceMaps: false } as const;
     const maxRequestBytes = String(config.api.maxRequestBytes);
     const catalogSeed = JSON.stringify(config.models.catalog);
+    const { store, documentsTable } = props.rag;
+    const embedding = embeddingModel(config);
 
     // Streamed answers may run for minutes (a long completion at tens of tokens per second), so the chat
     // function may run up to the regional API Gateway stream idle timeout (5 minutes); the model call
@@ -122,6 +135,7 @@ export class ModelGateway extends Construct {
         'API chat: renders a prompt, calls its model with the guardrail, streams or returns the answer',
       memorySize: 1024,
       timeout: Duration.seconds(CHAT_FUNCTION_TIMEOUT_SECONDS),
+      network: store.networkPlacement(),
     })
       .bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
       .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite')
@@ -132,9 +146,11 @@ export class ModelGateway extends Construct {
       .bindString('INTERACTION_SAMPLE_RATE', String(config.interactions.payloadSampleRate))
       .bindString('CHAT_TIMEOUT_MS', String(config.models.chatTimeoutMs))
       .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.models.promptCacheTtlSeconds))
-      .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+      .bindString('MAX_REQUEST_BYTES', maxRequestBytes)
+      .bindString('EMBEDDING_MODEL', JSON.stringify(embedding));
     this.grantModelInvoke(this.chatFunction);
     guardrail?.grantApply(this.chatFunction);
+    store.grantRead(this.chatFunction);
 
     // The other functions answer through buffered integrations, which API Gateway ends after 29 s.
     this.promptsFunction = new LlmOpsFunction(this, 'PromptsFunction', {
@@ -157,6 +173,24 @@ export class ModelGateway extends Construct {
       .bindString('CATALOG_SEED', catalogSeed)
       .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
 
+    this.ragFunction = new LlmOpsFunction(this, 'RagFunction', {
+      ...common,
+      entry: API_FUNCTION_ENTRIES.rag,
+      description: 'API rag: retrieval results for a query, and the ingestion status of documents',
+      memorySize: 1024,
+      timeout: Duration.seconds(29),
+      network: store.networkPlacement(),
+    })
+      .bindTable(documentsTable, 'DOCUMENTS_TABLE', 'read', [DOCUMENTS_COLLECTION_INDEX])
+      .bindString('EMBEDDING_MODEL', JSON.stringify(embedding))
+      .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+    // Listing every document (no collection given) scans the status table.
+    this.ragFunction.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [documentsTable.tableArn] }),
+    );
+    store.grantRead(this.ragFunction);
+    grantEmbeddingModel(this, this.ragFunction, embedding);
+
     this.openApiFunction = new LlmOpsFunction(this, 'OpenApiFunction', {
       ...common,
       entry: API_FUNCTION_ENTRIES.openapi,
@@ -169,6 +203,7 @@ export class ModelGateway extends Construct {
       chat: this.chatFunction,
       prompts: this.promptsFunction,
       models: this.modelsFunction,
+      rag: this.ragFunction,
       openapi: this.openApiFunction,
     };
 

@@ -1,9 +1,20 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { isPurpose, PURPOSES } from '../../layers/core/src/dataprep/records.ts';
 import { type ApiDemoResult, curlCommands, describeApiDemo, runApiDemo } from './api-demo.ts';
+import {
+  askRag,
+  citedFiles,
+  createRagPrompt,
+  describeAnswer,
+  type IngestSummary,
+  ingestFolder,
+  type QuestionLine,
+  type RagAnswer,
+  readQuestions,
+} from './rag-demo.ts';
 import { LocalStack, REPO_ROOT } from './runner.ts';
 
 /**
@@ -14,17 +25,32 @@ import { LocalStack, REPO_ROOT } from './runner.ts';
  *                [--out DIR]                    write the curated files, quarantine and manifest to DIR
  *                [--json]                       last line of stdout: the summary as one JSON object
  *                [--verbose]                    show the handlers' logs and the API's access log
+ *   npm start -- --ingest DIR --ask "question"  RAG over your own folder (txt, md, html, pdf): ingest it
+ *                [--questions FILE]                through the RagIngest pipeline, then answer one question,
+ *                [--json]                          or each line {"id","question"} of a JSONL file, with
+ *                                                  citations (file names); --json: one JSON object per answer
  *   npm start -- --serve [--port N] [--api-key K]  after the demo, keep the API (and everything else) up
  *                                                  until Ctrl+C; --port defaults to 3000 with --serve
  *                                                  (a free port otherwise), --api-key to a random key
  *
- * Without --upload, the run ends with the API demo: a prompt version, its production label, the model
- * catalog and a chat (JSON and streamed), over HTTP against the local API (models: offline provider).
- * Progress goes to stderr; summaries to stdout.
+ * Without --upload or --ingest, the run ends with the API demo (a prompt version, its production label,
+ * the model catalog and a chat, JSON and streamed) and the RAG demo (the bundled corpus ingested through
+ * the RagIngest state machine, then questions answered through /v1/chat with citations), over HTTP against
+ * the local API (models: offline provider). Progress goes to stderr; summaries to stdout.
  */
 const USAGE =
-  `Usage: npm start [-- [--upload FILE --purpose ${PURPOSES.join('|')} [--out DIR]] [--json] [--verbose]` +
-  ' [--serve] [--port N] [--api-key KEY]]';
+  `Usage: npm start [-- [--upload FILE --purpose ${PURPOSES.join('|')} [--out DIR]]` +
+  ' [--ingest DIR (--ask QUESTION | --questions FILE)] [--json] [--verbose] [--serve] [--port N] [--api-key KEY]]';
+
+/** The bundled RAG corpus (see its SOURCE.md for the attribution and license). */
+const CORPUS_DIR = join(REPO_ROOT, 'corpus/lambda-guide');
+/** Questions the RAG demo asks; the last one is about nothing in the corpus. */
+const DEMO_QUESTIONS = [
+  'How do I keep functions initialized so that they respond without cold starts?',
+  'What happens to an asynchronous invocation that keeps failing?',
+  'How can a function read configuration without changing its code?',
+  'What is the recipe for a good sourdough bread?',
+];
 
 const SAMPLES: ReadonlyArray<{ file: string; purpose: string }> = [
   { file: 'support-chats.jsonl', purpose: 'finetune' },
@@ -242,6 +268,73 @@ async function apiDemo(stack: LocalStack, json: boolean): Promise<ApiDemoResult>
   return result;
 }
 
+interface RagDemoResult {
+  ingest: IngestSummary;
+  reingest: IngestSummary;
+  answers: RagAnswer[];
+}
+
+function printIngest(label: string, summary: IngestSummary): void {
+  console.log(
+    `  ${label}: ${summary.files} file(s) → ${summary.indexed} indexed (${summary.chunks} chunks), ` +
+      `${summary.unchanged} unchanged, ${summary.failed.length} failed`,
+  );
+  for (const f of summary.failed) console.log(`    failed ${f.docId}: ${f.reason}`);
+}
+
+/** The RAG demo: the bundled corpus through RagIngest, a re-upload that changes nothing, cited answers. */
+async function ragDemo(stack: LocalStack, json: boolean): Promise<RagDemoResult> {
+  const api = stack.api;
+  if (!api) throw new Error('The local API is not running');
+  process.stderr.write(`Ingesting the bundled corpus ${relativeToRepo(CORPUS_DIR)} through RagIngest\n`);
+  const ingest = await ingestFolder(stack, CORPUS_DIR);
+  process.stderr.write('Uploading the corpus again (unchanged content: nothing is embedded again)\n');
+  const reingest = await ingestFolder(stack, CORPUS_DIR);
+  await createRagPrompt(api.url, api.apiKey);
+  const answers: RagAnswer[] = [];
+  for (const question of DEMO_QUESTIONS) answers.push(await askRag(api.url, api.apiKey, question));
+  if (!json) {
+    console.log(`\n● RAG over ${relativeToRepo(CORPUS_DIR)} (embedded vector store, offline embedder)`);
+    printIngest('ingest', ingest);
+    printIngest('re-ingest', reingest);
+    for (const answer of answers) for (const line of describeAnswer(answer)) console.log(line);
+  }
+  await stack.idle();
+  return { ingest, reingest, answers };
+}
+
+/** `--ingest DIR` with `--ask` or `--questions`: answers from the user's own folder. */
+async function ragRun(
+  stack: LocalStack,
+  dir: string,
+  questions: QuestionLine[],
+  json: boolean,
+): Promise<number> {
+  const api = stack.api;
+  if (!api) throw new Error('The local API is not running');
+  process.stderr.write(`Ingesting ${dir} through RagIngest\n`);
+  const ingest = await ingestFolder(stack, dir);
+  if (!json) printIngest('ingest', ingest);
+  else
+    process.stderr.write(
+      `  ingest: ${ingest.indexed}/${ingest.files} indexed, ${ingest.failed.length} failed\n`,
+    );
+  await createRagPrompt(api.url, api.apiKey);
+  for (const { id, question } of questions) {
+    const answer = await askRag(api.url, api.apiKey, question);
+    if (json) {
+      console.log(JSON.stringify({ id, answer: answer.answer, citations: citedFiles(answer) }));
+    } else {
+      for (const line of describeAnswer(answer)) console.log(line);
+    }
+  }
+  return ingest.failed.length === 0 ? 0 : 1;
+}
+
+function relativeToRepo(path: string): string {
+  return path.startsWith(REPO_ROOT) ? path.slice(REPO_ROOT.length).replace(/^\//, '') : path;
+}
+
 /** Keeps everything up until SIGINT or SIGTERM, with curl commands to try the API. */
 async function serve(stack: LocalStack): Promise<void> {
   if (stack.api) {
@@ -265,6 +358,9 @@ async function main(): Promise<number> {
       upload: { type: 'string' },
       purpose: { type: 'string' },
       out: { type: 'string' },
+      ingest: { type: 'string' },
+      ask: { type: 'string' },
+      questions: { type: 'string' },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
@@ -286,6 +382,31 @@ async function main(): Promise<number> {
     console.error(`--purpose must be one of ${PURPOSES.join(', ')} (got "${values.purpose}").\n${USAGE}`);
     return 2;
   }
+  if (values.ingest !== undefined && values.upload !== undefined) {
+    console.error(`--ingest and --upload are separate runs.\n${USAGE}`);
+    return 2;
+  }
+  if ((values.ask !== undefined || values.questions !== undefined) && values.ingest === undefined) {
+    console.error(`--ask and --questions need --ingest DIR (the documents to answer from).\n${USAGE}`);
+    return 2;
+  }
+  if (values.ingest !== undefined && (values.ask === undefined) === (values.questions === undefined)) {
+    console.error(`--ingest takes exactly one of --ask QUESTION or --questions FILE.\n${USAGE}`);
+    return 2;
+  }
+  const questions: QuestionLine[] | undefined =
+    values.questions !== undefined
+      ? readQuestions(resolve(values.questions))
+      : values.ask !== undefined
+        ? [{ id: '1', question: values.ask }]
+        : undefined;
+  if (
+    values.ingest !== undefined &&
+    !statSync(resolve(values.ingest), { throwIfNoEntry: false })?.isDirectory()
+  ) {
+    console.error(`--ingest must name a folder (got "${values.ingest}").\n${USAGE}`);
+    return 2;
+  }
   const port = values.port === undefined ? (values.serve ? 3000 : 0) : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     console.error(`--port must be a port number from 0 to 65535 (got "${values.port}").\n${USAGE}`);
@@ -298,9 +419,11 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const uploads = values.upload
-    ? [{ path: resolve(values.upload), purpose: values.purpose ?? '' }]
-    : SAMPLES.map((s) => ({ path: join(REPO_ROOT, 'infra/local/samples', s.file), purpose: s.purpose }));
+  const uploads = values.ingest
+    ? []
+    : values.upload
+      ? [{ path: resolve(values.upload), purpose: values.purpose ?? '' }]
+      : SAMPLES.map((s) => ({ path: join(REPO_ROOT, 'infra/local/samples', s.file), purpose: s.purpose }));
   const bodies = uploads.map((u) => {
     try {
       return readFileSync(u.path);
@@ -331,6 +454,9 @@ async function main(): Promise<number> {
     );
   }
   try {
+    if (values.ingest !== undefined && questions !== undefined) {
+      return await ragRun(stack, resolve(values.ingest), questions, values.json === true);
+    }
     const raw = stack.output('RawBucketName');
     const keys: string[] = [];
     for (const [i, upload] of uploads.entries()) {
@@ -377,12 +503,20 @@ async function main(): Promise<number> {
         );
       }
     }
+    let rag: RagDemoResult | undefined;
+    let ragFailure: string | undefined;
     if (!values.upload && stack.api) {
       try {
         api = await apiDemo(stack, values.json === true);
       } catch (error) {
         apiFailure = (error as Error).message;
         console.error(`API demo failed: ${apiFailure}`);
+      }
+      try {
+        rag = await ragDemo(stack, values.json === true);
+      } catch (error) {
+        ragFailure = (error as Error).message;
+        console.error(`RAG demo failed: ${ragFailure}`);
       }
     } else if (!values.upload && !values.json) {
       console.log('\n● API: the template declares no REST API; nothing to serve');
@@ -397,6 +531,8 @@ async function main(): Promise<number> {
                 replayedDuplicates: replays.length,
                 ...(api ? { api } : {}),
                 ...(apiFailure ? { apiFailure } : {}),
+                ...(rag ? { rag } : {}),
+                ...(ragFailure ? { ragFailure } : {}),
               },
         ),
       );
@@ -405,7 +541,12 @@ async function main(): Promise<number> {
       ? summaries[0]?.status === 'READY'
         ? 0
         : 1
-      : summaries.every((s) => s.status === 'READY') && replays.length > 0 && apiFailure === undefined
+      : summaries.every((s) => s.status === 'READY') &&
+          replays.length > 0 &&
+          apiFailure === undefined &&
+          ragFailure === undefined &&
+          rag !== undefined &&
+          rag.ingest.failed.length === 0
         ? 0
         : 1;
     if (values.serve) await serve(stack);

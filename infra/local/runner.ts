@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { clearEmbeddedVectorStores } from '../../layers/aws/src/rag/embedded-store.ts';
 import { buildApp } from '../stacks/llmops-stack.ts';
 import { LocalApi } from './api-server.ts';
 import {
@@ -95,6 +96,8 @@ export const LOCAL_FUNCTION_ENV: Readonly<Record<string, string>> = {
   POWERTOOLS_TRACE_ENABLED: 'false',
   // Model calls go to the deterministic offline provider: no Bedrock or SageMaker locally.
   MODEL_PROVIDER: 'offline',
+  // RAG chunks go to the embedded vector store (usearch HNSW + BM25), shared by every function in-process.
+  VECTOR_STORE_KIND: 'embedded',
 };
 
 const ACCOUNT = '000000000000';
@@ -116,6 +119,18 @@ export function synthesizeTemplate(
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
+}
+
+let lastSequencer = 0n;
+
+/**
+ * S3 sequencers order the events of one key (hex, compared after left-padding). s3rver sends none, so
+ * the runner makes strictly increasing ones from the clock.
+ */
+function nextSequencer(): string {
+  const now = BigInt(Date.now()) * 1000n;
+  lastSequencer = now > lastSequencer ? now : lastSequencer + 1n;
+  return lastSequencer.toString(16).toUpperCase();
 }
 
 function busNameOf(value: string | undefined): string {
@@ -171,6 +186,8 @@ export class LocalStack {
   static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
     // Handler modules use the Lambda runtime's `awslambda` global at import time.
     installAwsLambdaGlobal();
+    // A fresh run starts with an empty embedded vector store, as its emulators start empty.
+    clearEmbeddedVectorStores();
     const { template: raw, stackName } = synthesizeTemplate(options.profile ?? 'dev', options.context);
     const template = new LocalTemplate(raw, {
       region: REGION,
@@ -249,10 +266,33 @@ export class LocalStack {
           };
         };
         const bucket = r.s3?.bucket?.name;
-        if (!bucket || !this.#eventBridgeBuckets.has(bucket) || !r.eventName?.startsWith('ObjectCreated'))
-          continue;
+        if (!bucket || !this.#eventBridgeBuckets.has(bucket)) continue;
         const object = r.s3?.object ?? {};
         const key = decodeURIComponent((object.key ?? '').replace(/\+/g, ' '));
+        if (r.eventName?.startsWith('ObjectRemoved')) {
+          this.publish('default', {
+            version: '0',
+            id: randomUUID(),
+            'detail-type': 'Object Deleted',
+            source: 'aws.s3',
+            account: ACCOUNT,
+            time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            region: REGION,
+            resources: [`arn:aws:s3:::${bucket}`],
+            detail: {
+              version: '0',
+              bucket: { name: bucket },
+              object: { key, sequencer: object.sequencer ?? nextSequencer() },
+              'request-id': randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase(),
+              requester: ACCOUNT,
+              'source-ip-address': '127.0.0.1',
+              reason: 'DeleteObject',
+              'deletion-type': 'Permanently Deleted',
+            },
+          });
+          continue;
+        }
+        if (!r.eventName?.startsWith('ObjectCreated')) continue;
         this.publish('default', {
           version: '0',
           id: randomUUID(),
@@ -272,7 +312,7 @@ export class LocalStack {
               size: object.size ?? 0,
               etag: (object.eTag ?? '').replace(/"/g, ''),
               ...(object.versionId ? { 'version-id': object.versionId } : {}),
-              sequencer: object.sequencer ?? Date.now().toString(16).toUpperCase(),
+              sequencer: object.sequencer ?? nextSequencer(),
             },
             'request-id': randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase(),
             requester: ACCOUNT,

@@ -1112,6 +1112,44 @@ export class LocalTemplate {
           attributes: { Arn: `arn:${partition}:firehose:${region}:${account}:deliverystream/${name}` },
         };
       }
+      case 'AWS::OpenSearchServerless::Collection': {
+        const id = apiGatewayId(logicalId, 20).toLowerCase();
+        return {
+          ref: id,
+          attributes: {
+            Id: id,
+            Arn: `arn:${partition}:aoss:${region}:${account}:collection/${id}`,
+            CollectionEndpoint: `https://${id}.${region}.aoss.amazonaws.com`,
+            DashboardEndpoint: `https://${id}.${region}.aoss.amazonaws.com/_dashboards`,
+          },
+        };
+      }
+      case 'AWS::OpenSearchServerless::VpcEndpoint': {
+        const id = `vpce-${apiGatewayId(logicalId, 17).toLowerCase()}`;
+        return { ref: id, attributes: { Id: id } };
+      }
+      case 'AWS::S3Vectors::VectorBucket': {
+        const name = named('VectorBucketName', logicalId.toLowerCase());
+        const arn = `arn:${partition}:s3vectors:${region}:${account}:bucket/${name}`;
+        return { ref: arn, attributes: { VectorBucketArn: arn, CreationTime: '2026-01-01T00:00:00Z' } };
+      }
+      case 'AWS::S3Vectors::Index': {
+        const name = named('IndexName', logicalId.toLowerCase());
+        const arn = `arn:${partition}:s3vectors:${region}:${account}:bucket/local/index/${name}`;
+        return { ref: arn, attributes: { IndexArn: arn, CreationTime: '2026-01-01T00:00:00Z' } };
+      }
+      case 'AWS::EC2::VPC': {
+        const id = `vpc-${apiGatewayId(logicalId, 17).toLowerCase()}`;
+        return { ref: id, attributes: { VpcId: id, CidrBlock: '10.0.0.0/16' } };
+      }
+      case 'AWS::EC2::Subnet': {
+        const id = `subnet-${apiGatewayId(logicalId, 17).toLowerCase()}`;
+        return { ref: id, attributes: { SubnetId: id } };
+      }
+      case 'AWS::EC2::SecurityGroup': {
+        const id = `sg-${apiGatewayId(logicalId, 17).toLowerCase()}`;
+        return { ref: id, attributes: { GroupId: id } };
+      }
       case 'AWS::Bedrock::Guardrail': {
         const id = apiGatewayId(logicalId, 12);
         const arn = `arn:${partition}:bedrock:${region}:${account}:guardrail/${id}`;

@@ -19,6 +19,8 @@ import { LlmOpsGuardrail } from '../constructs/guardrail.ts';
 import { InteractionLog } from '../constructs/interaction-log.ts';
 import { LlmOpsFunction, REPO_ROOT } from '../constructs/llmops-function.ts';
 import { ModelGateway } from '../constructs/model-gateway.ts';
+import { RagIngest } from '../constructs/rag-ingest.ts';
+import { RagVectorStore } from '../constructs/rag-store.ts';
 import { LlmOpsStorage } from '../constructs/storage.ts';
 
 export interface LlmOpsStackProps extends StackProps {
@@ -35,6 +37,9 @@ export class LlmOpsStack extends Stack {
   /** Shared by every pipeline: turns failed executions into `llmops.PipelineFailed`. */
   public readonly pipelineFailedFunction: LlmOpsFunction;
   public readonly dataPrep: DataPrep;
+  /** The RAG vector store: OpenSearch Serverless or S3 Vectors, by `config.rag.vectorStore`. */
+  public readonly ragStore: RagVectorStore;
+  public readonly ragIngest: RagIngest;
   /** The Bedrock guardrail (absent with `-c guardrail=false`). */
   public readonly guardrail?: LlmOpsGuardrail;
   public readonly modelGateway: ModelGateway;
@@ -71,6 +76,19 @@ export class LlmOpsStack extends Stack {
       failureHandler: this.pipelineFailedFunction,
     });
 
+    this.ragStore = new RagVectorStore(this, 'RagStore', { config, encryptionKey });
+    this.ragIngest = new RagIngest(this, 'RagIngest', {
+      config,
+      rawBucket: this.storage.raw,
+      curatedBucket: this.storage.curated,
+      artifactsBucket: this.storage.artifacts,
+      encryptionKey,
+      eventBus: this.eventBus.bus,
+      alerts: this.alerts,
+      failureHandler: this.pipelineFailedFunction,
+      store: this.ragStore,
+    });
+
     this.guardrail = config.guardrail.enabled
       ? new LlmOpsGuardrail(this, 'Guardrail', { config, encryptionKey })
       : undefined;
@@ -80,6 +98,7 @@ export class LlmOpsStack extends Stack {
       eventBus: this.eventBus.bus,
       alerts: this.alerts,
       guardrail: this.guardrail,
+      rag: { store: this.ragStore, documentsTable: this.ragIngest.table },
     });
     this.api = new LlmOpsApi(this, 'Api', {
       config,
@@ -102,6 +121,7 @@ export class LlmOpsStack extends Stack {
     new CfnOutput(this, 'CuratedBucketName', { value: this.storage.curated.bucketName });
     new CfnOutput(this, 'EventBusName', { value: this.eventBus.bus.eventBusName });
     new CfnOutput(this, 'DataPrepStateMachineArn', { value: this.dataPrep.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'RagIngestStateMachineArn', { value: this.ragIngest.stateMachine.stateMachineArn });
     new CfnOutput(this, 'PagingTopicArn', { value: this.alerts.topic.topicArn });
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.url,

@@ -133,6 +133,9 @@ const HOUSE_ENV = [
   'LLMOPS_PROFILE',
 ];
 
+/** What the vector store binds on the functions that read it (both profiles default to OpenSearch). */
+const OPENSEARCH_ENV = ['VECTOR_STORE_KIND', 'VECTOR_DIMENSIONS', 'OPENSEARCH_ENDPOINT', 'OPENSEARCH_INDEX'];
+
 const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
   chat: [
     'PROMPTS_TABLE',
@@ -146,9 +149,12 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'PROMPT_CACHE_TTL_SECONDS',
     'APP_KEYS',
     'MAX_REQUEST_BYTES',
+    'EMBEDDING_MODEL',
+    ...OPENSEARCH_ENV,
   ],
   prompts: ['PROMPTS_TABLE', 'PROMPT_CACHE_TTL_SECONDS', 'APP_KEYS', 'MAX_REQUEST_BYTES'],
   models: ['CATALOG_TABLE', 'CATALOG_SEED', 'APP_KEYS', 'MAX_REQUEST_BYTES'],
+  rag: ['DOCUMENTS_TABLE', 'EMBEDDING_MODEL', 'APP_KEYS', 'MAX_REQUEST_BYTES', ...OPENSEARCH_ENV],
   openapi: ['APP_KEYS', 'MAX_REQUEST_BYTES'],
 };
 const FUNCTIONS = Object.keys(EXPECTED_ENV) as ApiFunctionName[];
@@ -605,6 +611,13 @@ describe('function environments', () => {
         name: m[1] as string,
         optional: m[2] === 'optionalString' || m[2] === 'bool',
       }));
+      // The vector-store module reads the store's variables (which ones depends on the store kind).
+      if (source.includes('rag/vector-store.ts')) {
+        const store = readFileSync(join(REPO_ROOT, 'layers/aws/src/rag/vector-store.ts'), 'utf8');
+        for (const m of store.matchAll(/\benv\.([A-Z][A-Z0-9_]+)|([A-Z][A-Z0-9_]+):\s*envVar\./g)) {
+          read.push({ name: (m[1] ?? m[2]) as string, optional: true });
+        }
+      }
       expect(read.length, `${fn} reads its configuration with readConfig`).toBeGreaterThan(0);
       const set = Object.keys(envOf(dev.json, fn)).filter((n) => !HOUSE_ENV.includes(n));
       for (const { name, optional } of read)

@@ -41,13 +41,21 @@ interface Ack {
   reason: string;
 }
 
+/**
+ * The project's acknowledgements. CDK's own constructs acknowledge CloudFormation validator findings they
+ * know to be safe (`CloudFormation-Validate::W3010` for the literal availability zones `ec2.Vpc` writes in
+ * an environment-agnostic stack, `F3002` on `ec2.FlowLog`); those are CDK's, not ours (the project
+ * acknowledges no validator finding), and are left out.
+ */
 function acknowledgements(root: IConstruct): Ack[] {
   const out: Ack[] = [];
   for (const c of root.node.findAll()) {
     for (const entry of c.node.metadata) {
       if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY || !entry.data) continue;
       for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-        out.push({ path: c.node.path, id: id.replace(/^annotation::/i, ''), reason });
+        const rule = id.replace(/^annotation::/i, '');
+        if (rule.startsWith('CloudFormation-Validate::')) continue;
+        out.push({ path: c.node.path, id: rule, reason });
       }
     }
   }
@@ -119,8 +127,8 @@ describe('cdk-nag AwsSolutions gate', () => {
     expect(acks('dev').filter((a) => a.id === 'AwsSolutions-APIG3')).toHaveLength(1);
     expect(acks('prod').filter((a) => a.id === 'AwsSolutions-APIG3')).toEqual([]);
     const apig4 = acks('prod').filter((a) => a.id === 'AwsSolutions-APIG4');
-    // 5 app routes (chat, models x2, prompts x2) and the OpenAPI document: IAM routes pass the rule.
-    expect(apig4).toHaveLength(6);
+    // 8 app routes (chat, models x2, prompts x2, rag x3) and the OpenAPI document: IAM routes pass the rule.
+    expect(apig4).toHaveLength(9);
     for (const ack of apig4) expect(ack.reason).toMatch(/API key/);
   });
 

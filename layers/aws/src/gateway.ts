@@ -5,7 +5,13 @@ import type { ChatRequestBody, ChatResponseBody } from '../../../functions/api/s
 import type { CatalogModel, ModelFeature } from '../../core/src/models/catalog.ts';
 import { estimateChatTokens } from '../../core/src/models/estimate.ts';
 import { assertFitsContext, costUsd, selectModel } from '../../core/src/models/select.ts';
-import type { ChatRequest, ChatResult, GuardrailRef, ModelProvider } from '../../core/src/models/types.ts';
+import type {
+  ChatRequest,
+  ChatResult,
+  ChatStreamEvent,
+  GuardrailRef,
+  ModelProvider,
+} from '../../core/src/models/types.ts';
 import { parsePromptRef } from '../../core/src/prompts/reference.ts';
 import { renderPrompt } from '../../core/src/prompts/template.ts';
 import type { PromptRef, PromptVersion } from '../../core/src/prompts/types.ts';
@@ -13,6 +19,7 @@ import { LlmOpsError, ModelProviderError, ThrottledError, ValidationError } from
 import type { ApiCaller } from './http.ts';
 import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
 import { metrics } from './logging.ts';
+import { citationsOf, contextBlock, type Retrieval, type Retriever } from './rag/retriever.ts';
 
 /**
  * The model gateway: resolves a prompt reference, renders the template, chooses the model, refuses input
@@ -35,7 +42,15 @@ export interface GatewayDeps {
   readonly timeoutMs: number;
   readonly now?: () => number;
   readonly newId?: () => string;
+  /** Retrieval for requests with `rag` (absent: such requests are refused). */
+  readonly retriever?: Pick<Retriever, 'retrieve'>;
 }
+
+/** The answer when retrieval finds nothing relevant: said plainly, with no model call and nothing invented. */
+export const NO_CONTEXT_ANSWER =
+  'I could not find anything relevant to this question in the indexed documents, so I cannot answer it from them.';
+/** `stopReason` of such an answer. */
+export const NO_CONTEXT_STOP_REASON = 'no_relevant_context';
 
 /** Output tokens reserved when neither the request nor the prompt says. */
 export const DEFAULT_MAX_TOKENS = 1024;
@@ -48,6 +63,8 @@ export interface PreparedChat {
   readonly model: CatalogModel;
   readonly request: ChatRequest;
   readonly startedAt: number;
+  /** With `rag`: what was retrieved (possibly nothing). */
+  readonly retrieval?: Retrieval;
 }
 
 export type StreamChunk =
@@ -73,10 +90,12 @@ export class ModelGateway {
       prepared = await this.prepare(body, interactionId, startedAt);
       const provider = this.deps.providerFor(prepared.model);
       const modelStart = this.now();
-      const result = await provider.chat({
-        ...prepared.request,
-        signal: AbortSignal.timeout(this.deps.timeoutMs),
-      });
+      const result = hasNoContext(prepared)
+        ? noContextResult(prepared)
+        : await provider.chat({
+            ...prepared.request,
+            signal: AbortSignal.timeout(this.deps.timeoutMs),
+          });
       const response = this.respond(prepared, result);
       await this.finish(prepared, caller, requestId, false, {
         result,
@@ -120,11 +139,11 @@ export class ModelGateway {
     requestId: string,
   ): AsyncGenerator<StreamChunk, void, undefined> {
     const modelStart = this.now();
+    const events: AsyncIterable<ChatStreamEvent> = hasNoContext(prepared)
+      ? noContextStream(prepared)
+      : provider.chatStream({ ...prepared.request, signal: AbortSignal.timeout(this.deps.timeoutMs) });
     try {
-      for await (const event of provider.chatStream({
-        ...prepared.request,
-        signal: AbortSignal.timeout(this.deps.timeoutMs),
-      })) {
+      for await (const event of events) {
         if (event.type === 'delta') {
           yield { type: 'delta', text: event.text };
         } else {
@@ -165,7 +184,16 @@ export class ModelGateway {
   ): Promise<PreparedChat> {
     const ref = parsePromptRef(body.prompt);
     const prompt = await this.deps.prompts.get(ref);
-    const rendered = renderPrompt(prompt, body.variables ?? {});
+    const retrieval = body.rag !== undefined ? await this.retrieve(body, prompt) : undefined;
+    const rendered = renderPrompt(
+      prompt,
+      retrieval
+        ? {
+            ...(body.variables ?? {}),
+            context: retrieval.chunks.length > 0 ? contextBlock(retrieval.chunks) : '',
+          }
+        : (body.variables ?? {}),
+    );
     const messages = [...rendered.messages, ...(body.messages ?? [])];
     if (messages.length === 0 || messages[messages.length - 1]?.role !== 'user') {
       throw new ValidationError('messages', 'the conversation must end with a user turn');
@@ -210,8 +238,54 @@ export class ModelGateway {
       ...(this.deps.guardrail !== undefined && model.provider === 'bedrock'
         ? { guardrail: this.deps.guardrail }
         : {}),
+      ...(retrieval && retrieval.chunks.length > 0 ? { context: retrieval.chunks.map((c) => c.text) } : {}),
     };
-    return { interactionId, ref: body.prompt, prompt, model, request, startedAt };
+    return {
+      interactionId,
+      ref: body.prompt,
+      prompt,
+      model,
+      request,
+      startedAt,
+      ...(retrieval ? { retrieval } : {}),
+    };
+  }
+
+  /** Retrieves for a `rag` request: the query is `rag.query`, the last user turn, or the `question` variable. */
+  private async retrieve(body: ChatRequestBody, prompt: PromptVersion): Promise<Retrieval> {
+    const rag = body.rag ?? {};
+    if (this.deps.retriever === undefined) {
+      throw new ValidationError('rag', 'retrieval is not available in this deployment');
+    }
+    if (!Object.hasOwn(prompt.variables, 'context')) {
+      throw new ValidationError(
+        'rag',
+        `prompt ${prompt.name} v${prompt.version} declares no "context" variable to receive the retrieved passages`,
+      );
+    }
+    if (body.variables?.context !== undefined) {
+      throw new ValidationError('variables.context', 'is filled from the retrieved passages when rag is set');
+    }
+    const lastUser = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user')?.content;
+    const question = body.variables?.question;
+    const query =
+      rag.query ??
+      lastUser ??
+      (typeof question === 'string' && question.trim() !== '' ? question : undefined);
+    if (query === undefined) {
+      throw new ValidationError(
+        'rag.query',
+        'is required when the request has neither a user message nor a "question" variable',
+      );
+    }
+    return this.deps.retriever.retrieve({
+      query,
+      k: rag.k,
+      filters: rag.filters,
+      hybrid: rag.hybrid,
+      minScore: rag.minScore,
+      signal: AbortSignal.timeout(this.deps.timeoutMs),
+    });
   }
 
   private respond(prepared: PreparedChat, result: ChatResult): ChatResponseBody {
@@ -222,10 +296,11 @@ export class ModelGateway {
       prompt: { name: prepared.prompt.name, version: prepared.prompt.version },
       usage: { ...result.usage, costUsd: costUsd(prepared.model, result.usage) },
       latencyMs: this.now() - prepared.startedAt,
-      stopReason: result.stopReason,
+      stopReason: hasNoContext(prepared) ? NO_CONTEXT_STOP_REASON : result.stopReason,
       ...(result.guardrail !== undefined
         ? { guardrail: { ...result.guardrail, policies: [...result.guardrail.policies] } }
         : {}),
+      ...(prepared.retrieval ? { citations: citationsOf(prepared.retrieval.chunks) } : {}),
     };
   }
 
@@ -264,9 +339,10 @@ export class ModelGateway {
       modelLatencyMs: outcome.modelLatencyMs,
       status: 'ok',
       errorCode: null,
-      stopReason: result.stopReason,
+      stopReason: response.stopReason,
       guardrail: response.guardrail ?? null,
       payload,
+      ...retrievalRecord(prepared.retrieval),
     });
   }
 
@@ -307,6 +383,7 @@ export class ModelGateway {
       stopReason: null,
       guardrail: null,
       payload: null,
+      ...retrievalRecord(prepared?.retrieval),
     });
   }
 
@@ -340,6 +417,46 @@ export class ModelGateway {
       latencyMs: this.now() - startedAt,
     };
   }
+}
+
+function hasNoContext(prepared: PreparedChat): boolean {
+  return prepared.retrieval !== undefined && prepared.retrieval.chunks.length === 0;
+}
+
+function noContextResult(prepared: PreparedChat): ChatResult {
+  return {
+    text: NO_CONTEXT_ANSWER,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    stopReason: 'other',
+    provider: prepared.model.provider,
+    modelId: prepared.model.modelId,
+  };
+}
+
+async function* noContextStream(prepared: PreparedChat): AsyncGenerator<ChatStreamEvent, void, undefined> {
+  yield { type: 'delta', text: NO_CONTEXT_ANSWER };
+  yield { type: 'done', result: noContextResult(prepared) };
+}
+
+/** What the interaction record keeps of a retrieval: ids and scores (never the passages' text). */
+function retrievalRecord(retrieval: Retrieval | undefined): Pick<InteractionRecordedDetail, 'retrieval'> {
+  if (retrieval === undefined) return {};
+  return {
+    retrieval: {
+      vectorStore: retrieval.vectorStore,
+      k: retrieval.k,
+      hybrid: retrieval.hybrid,
+      minScore: retrieval.minScore,
+      embeddingModel: retrieval.embedding.modelId,
+      chunks: retrieval.chunks.map((c) => ({
+        docId: c.docId,
+        chunkId: c.chunkId,
+        docVersion: c.docVersion,
+        score: c.score,
+        similarity: c.similarity,
+      })),
+    },
+  };
 }
 
 function statusOf(error: unknown): InteractionRecordedDetail['status'] {

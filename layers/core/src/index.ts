@@ -16,6 +16,7 @@ export * from './dataprep/token-stats.ts';
 export { countTokens } from './dataprep/tokens.ts';
 export * from './hash32.ts';
 export * from './rag/chunk.ts';
+export * from './rag/eval.ts';
 export * from './rag/opensearch-mapping.ts';
 export * from './rag/s3vectors-layout.ts';
 export * from './rag/store.ts';

@@ -106,6 +106,12 @@ export interface Section {
 const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
 const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
 const HTML_TAG = /<[^>]*>/g;
+const MARKDOWN_ESCAPE = /\\([\\`*_{}[\]()#+\-.!|])/g;
+
+/** A heading's text as a reader sees it: inline HTML (anchors) removed, Markdown escapes undone. */
+export function plainHeading(heading: string): string {
+  return heading.replace(HTML_TAG, '').replace(MARKDOWN_ESCAPE, '$1').trim();
+}
 
 /**
  * One pass over the lines of `text`: sections at ATX headings (Markdown only, outside fenced code),
@@ -163,7 +169,7 @@ export function findSections(text: string, markdown: boolean): Section[] {
         if (m?.[1] !== undefined) {
           const level = m[1].length;
           while (stack.length > 0 && (stack[stack.length - 1]?.level ?? 0) >= level) stack.pop();
-          stack.push({ level, text: (m[2] ?? '').replace(HTML_TAG, '').trim() });
+          stack.push({ level, text: plainHeading(m[2] ?? '') });
           if (lineStart > section.start) {
             section.end = lineStart;
             section = { start: lineStart, end: text.length, headings: [], blocks: [lineStart], empty: true };

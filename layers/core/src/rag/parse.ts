@@ -12,6 +12,7 @@ import { parseDocument as parseHtml } from 'htmlparser2';
 import { extractText, getDocumentProxy, getMeta } from 'unpdf';
 import { formatZodIssues, ragRecordSchema } from '../dataprep/records.ts';
 import { LlmOpsError, ValidationError } from '../errors.ts';
+import { plainHeading } from './chunk.ts';
 
 export type DocumentMetadata = Record<string, string | number | boolean | null>;
 
@@ -215,7 +216,7 @@ function firstH1(text: string): string | undefined {
       fence = f;
       continue;
     }
-    const h = H1_LINE.exec(line)?.[1]?.trim();
+    const h = plainHeading(H1_LINE.exec(line)?.[1] ?? '');
     if (h) return h;
   }
   return undefined;

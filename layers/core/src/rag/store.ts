@@ -117,6 +117,7 @@ export class VectorStoreWriteError extends LlmOpsError {
   constructor(
     readonly docId: string,
     readonly failures: readonly { readonly chunkId: string; readonly reason: string }[],
+    options?: { cause?: unknown },
   ) {
     const shown = failures
       .slice(0, 5)
@@ -124,6 +125,7 @@ export class VectorStoreWriteError extends LlmOpsError {
       .join('; ');
     super(
       `${failures.length} chunk(s) of document ${docId} could not be indexed: ${shown}${failures.length > 5 ? '; …' : ''}`,
+      options,
     );
   }
 }

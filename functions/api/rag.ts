@@ -1,0 +1,124 @@
+import * as z from 'zod/mini';
+import { createDocumentClient } from '../../layers/aws/src/clients.ts';
+import { envVar, readConfig } from '../../layers/aws/src/config.ts';
+import { NotFoundError } from '../../layers/aws/src/errors.ts';
+import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '../../layers/aws/src/http.ts';
+import { metrics } from '../../layers/aws/src/logging.ts';
+import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
+import { DOCUMENT_STATUSES, type DocumentItem, DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import { citationsOf, Retriever } from '../../layers/aws/src/rag/retriever.ts';
+import { embeddingModelFromEnv, vectorStoreFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+import { dispatcher } from './dispatch.ts';
+import { pathParams, ragSearchRequest } from './schemas.ts';
+
+/**
+ * The RAG routes: retrieval alone (`POST /v1/rag/search`, the chunks `/v1/chat` with `rag` would see), and
+ * the ingestion status of documents (`GET /v1/rag/documents`, `GET /v1/rag/documents/{id}`).
+ */
+export interface RagDeps {
+  readonly retriever: Pick<Retriever, 'retrieve'>;
+  readonly documents: Pick<DocumentTable, 'get' | 'list'>;
+}
+
+const listQuery = z.object({
+  collection: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  status: z.optional(z.enum(DOCUMENT_STATUSES)),
+  limit: z.optional(
+    z.pipe(
+      z.string().check(z.regex(/^[1-9][0-9]{0,2}$/, 'must be a whole number from 1 to 100')),
+      z.pipe(z.transform(Number), z.number().check(z.lte(100, 'must be a whole number from 1 to 100'))),
+    ),
+  ),
+  nextToken: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+});
+
+/** A document's status as the API shows it. */
+export function documentView(doc: DocumentItem) {
+  return {
+    docId: doc.docId,
+    collection: doc.collection,
+    status: doc.status,
+    version: doc.version,
+    indexedVersion: doc.indexedVersion ?? null,
+    chunkCount: doc.chunkCount,
+    title: doc.title ?? null,
+    source: doc.source ?? null,
+    reason: doc.reason ?? null,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+  };
+}
+
+/** Document ids are file paths (`guides/intro.md`): callers URL-encode them into the path. */
+function docIdOf(request: ApiRequest): string {
+  const raw = parseWith(pathParams.docId, request.path.id, 'path.id');
+  try {
+    return raw.includes('%') ? decodeURIComponent(raw) : raw;
+  } catch {
+    return raw;
+  }
+}
+
+export function makeHandler(deps: RagDeps) {
+  return dispatcher('rag', {
+    searchRag: async (request) => {
+      const body = parseWith(ragSearchRequest, request.body, '');
+      const retrieval = await deps.retriever.retrieve(body);
+      metrics.addMetric('RagSearches', 'Count', 1);
+      if (retrieval.chunks.length === 0) metrics.addMetric('RagSearchesEmpty', 'Count', 1);
+      const citations = citationsOf(retrieval.chunks);
+      return json(200, {
+        query: retrieval.query,
+        results: retrieval.chunks.map((chunk, i) => ({
+          ...citations[i],
+          text: chunk.text,
+          metadata: { ...chunk.metadata },
+        })),
+        vectorStore: retrieval.vectorStore,
+        embedding: retrieval.embedding,
+      });
+    },
+    listRagDocuments: async (request) => {
+      const query = parseWith(listQuery, request.query, 'query');
+      const page = await deps.documents.list({
+        limit: query.limit ?? 50,
+        ...(query.collection !== undefined ? { collection: query.collection } : {}),
+        ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(query.nextToken !== undefined ? { cursor: query.nextToken } : {}),
+      });
+      return json(200, {
+        documents: page.documents.map(documentView),
+        ...(page.nextCursor !== undefined ? { nextToken: page.nextCursor } : {}),
+      });
+    },
+    getRagDocument: async (request) => {
+      const docId = docIdOf(request);
+      const doc = await deps.documents.get(docId);
+      if (doc === undefined) throw new NotFoundError(`No RAG document ${docId}`);
+      return json(200, documentView(doc));
+    },
+  });
+}
+
+const config = readConfig({
+  DOCUMENTS_TABLE: envVar.string(),
+  APP_KEYS: envVar.optionalString(),
+  MAX_REQUEST_BYTES: envVar.int(1),
+  MODEL_PROVIDER: envVar.optionalString(),
+});
+
+const model = embeddingModelFromEnv();
+
+export const handler = apiHandler(
+  makeHandler({
+    retriever: new Retriever({
+      store: vectorStoreFromEnv,
+      model,
+      provider: createProviderRouter({ mode: config.MODEL_PROVIDER === 'offline' ? 'offline' : 'catalog' })(
+        model,
+      ),
+    }),
+    documents: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
+  }),
+  { appKeys: parseAppKeys(config.APP_KEYS), maxRequestBytes: config.MAX_REQUEST_BYTES },
+);

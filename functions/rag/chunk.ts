@@ -1,0 +1,91 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import {
+  createDocumentClient,
+  createEventBridgeClient,
+  createS3Client,
+} from '../../layers/aws/src/clients.ts';
+import { envVar, readConfig } from '../../layers/aws/src/config.ts';
+import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
+import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import { vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+import { chunkStaged } from './chunking.ts';
+import {
+  asRetryable,
+  DocumentReporter,
+  isRetryable,
+  parseInput,
+  ragEnv,
+  readStaged,
+  writeStaged,
+} from './shared.ts';
+import { type BatchProgress, batchInput, ragLayout, type StagedChunks, stagedDocument } from './state.ts';
+
+/**
+ * Chunk: cuts each staged document of a batch into token-sized, structure-aware chunks (headings path,
+ * position and metadata kept; a PDF chunk also records the page its content starts on), stages them for
+ * Embed and moves each document to `chunked`. A document that cannot be chunked fails alone.
+ */
+export interface ChunkDeps {
+  readonly s3: S3Client;
+  readonly table: Pick<DocumentTable, 'advance' | 'markFailed'>;
+  readonly reporter: Pick<DocumentReporter, 'fail'>;
+  readonly maxTokens: number;
+  readonly overlapTokens: number;
+  readonly now?: () => Date;
+}
+
+export function makeHandler(deps: ChunkDeps) {
+  const now = deps.now ?? (() => new Date());
+  return async (input: unknown, _context?: Context): Promise<BatchProgress> => {
+    const { runId, batch } = parseInput(batchInput, input, 'Chunk input');
+    logger.appendKeys({ runId, batch: batch.index });
+    const docs = await readStaged(deps.s3, batch.location, stagedDocument);
+    const out: StagedChunks[] = [];
+    let failed = 0;
+    let superseded = 0;
+    for (const doc of docs) {
+      try {
+        const chunked = chunkStaged(doc, { maxTokens: deps.maxTokens, overlapTokens: deps.overlapTokens });
+        if (chunked.chunks.length === 0) throw new Error('the document has no text to index');
+        if (await deps.table.advance(doc.docId, doc.version, 'chunked', now())) out.push(chunked);
+        else superseded += 1;
+      } catch (error) {
+        if (isRetryable(error)) throw asRetryable(error);
+        if (await deps.reporter.fail(deps.table, doc, error, runId, now())) failed += 1;
+        else superseded += 1;
+      }
+    }
+    await writeStaged(
+      deps.s3,
+      { bucket: batch.location.bucket, key: ragLayout.chunks(batch.location.key) },
+      out,
+    );
+    metrics.addMetric(
+      'RagChunks',
+      'Count',
+      out.reduce((n, d) => n + d.chunks.length, 0),
+    );
+    return { runId, batch, active: out.length, indexed: 0, deleted: 0, failed, superseded };
+  };
+}
+
+const config = readConfig({
+  ...ragEnv,
+  CHUNK_MAX_TOKENS: envVar.int(1),
+  CHUNK_OVERLAP_TOKENS: envVar.int(0),
+});
+
+export const handler = withObservability(
+  makeHandler({
+    s3: createS3Client(),
+    table: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
+    reporter: new DocumentReporter(
+      createEventBridgeClient(),
+      config.EVENT_BUS_NAME,
+      vectorStoreKindFromEnv(),
+    ),
+    maxTokens: config.CHUNK_MAX_TOKENS,
+    overlapTokens: config.CHUNK_OVERLAP_TOKENS,
+  }),
+);

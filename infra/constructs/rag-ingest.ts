@@ -1,0 +1,332 @@
+/**
+ * RagIngest: documents uploaded under `raw/rag/` (txt, md, html, pdf: Object Created and Object Deleted on
+ * the default bus) and `llmops.DatasetReady {purpose: rag}` (curated JSONL records, on the project bus)
+ * start a state machine that chunks, embeds and indexes each changed document into the vector store,
+ * with its status in a DynamoDB table.
+ *
+ *   Plan → Batches (Map over staged batches of documents) → Finish → AnyFailed? ─yes→ DocumentsFailed (Fail)
+ *          └ per batch: IsDeletion? ─yes→ Index
+ *                                   └no→ Chunk → Embed → Index
+ *            a batch whose step fails after its retries is caught (BatchFailed) and its documents are
+ *            recorded as failed by Finish.
+ *
+ * JSONPath and an INLINE Map only, as in DataPrep (the local runner cannot run JSONata or a distributed
+ * Map). Index is the only function that talks to the store (and, with OpenSearch, runs in the VPC).
+ */
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { DATASET_READY } from '../../events/dataset-ready.ts';
+import { LLMOPS_SOURCE } from '../../events/envelope.ts';
+import { DOCUMENTS_COLLECTION_INDEX } from '../../layers/aws/src/rag/documents.ts';
+import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
+import type { LlmOpsConfig } from '../config.ts';
+import type { LlmOpsAlerts } from './alerts.ts';
+import { HANDLER_TRANSIENT_ERROR, LAMBDA_TRANSIENT_ERRORS, RAG_DOCUMENT_WILDCARDS } from './data-prep.ts';
+import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
+import { LlmOpsFunction } from './llmops-function.ts';
+import { acknowledge } from './nag.ts';
+import { PipelineStateMachine } from './pipeline-state-machine.ts';
+import { embeddingModel, type RagVectorStore } from './rag-store.ts';
+
+/** Staging prefix of RagIngest runs in the artifacts bucket (under the staging lifecycle rule). */
+export const RAG_STAGING_PREFIX = 'staging/rag/';
+/** Documents per Map item. */
+export const DOCUMENT_BATCH_SIZE = 25;
+/** Errors of a step worth retrying: the handlers' transient and throttling errors. */
+const STEP_RETRY_ERRORS = [HANDLER_TRANSIENT_ERROR, 'ThrottledError', 'ModelProviderError'];
+
+export interface RagIngestProps {
+  readonly config: LlmOpsConfig;
+  readonly rawBucket: s3.IBucket;
+  readonly curatedBucket: s3.IBucket;
+  readonly artifactsBucket: s3.IBucket;
+  readonly encryptionKey: kms.IKey;
+  readonly eventBus: events.IEventBus;
+  readonly alerts: LlmOpsAlerts;
+  readonly failureHandler: lambda.IFunction;
+  readonly store: RagVectorStore;
+}
+
+/**
+ * Lets a function call exactly the embedding model: a Bedrock foundation model (or inference profile),
+ * or a SageMaker endpoint.
+ */
+export function grantEmbeddingModel(scope: Construct, fn: LlmOpsFunction, model: CatalogModel): void {
+  const resources =
+    model.provider === 'sagemaker'
+      ? [
+          `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/${model.modelId.toLowerCase()}`,
+        ]
+      : model.modelId.startsWith('arn:')
+        ? [model.modelId]
+        : [`arn:${Aws.PARTITION}:bedrock:${Aws.REGION}::foundation-model/${model.modelId}`];
+  if (model.provider === 'offline') return;
+  new iam.Policy(scope, `${fn.node.id}EmbeddingPolicy`, {
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'InvokeEmbeddingModel',
+        actions: model.provider === 'sagemaker' ? ['sagemaker:InvokeEndpoint'] : ['bedrock:InvokeModel'],
+        resources,
+      }),
+    ],
+  }).attachToRole(fn.serviceRole);
+}
+
+export class RagIngest extends Construct {
+  /** Document status: `pk` = `doc#<id>`; GSI `gsi1` by collection. */
+  public readonly table: dynamodb.Table;
+  public readonly planFunction: LlmOpsFunction;
+  public readonly chunkFunction: LlmOpsFunction;
+  public readonly embedFunction: LlmOpsFunction;
+  public readonly indexFunction: LlmOpsFunction;
+  public readonly finishFunction: LlmOpsFunction;
+  public readonly pipeline: PipelineStateMachine;
+  public readonly stateMachine: sfn.StateMachine;
+  /** Default-bus rule: documents created or deleted under `raw/rag/`. */
+  public readonly uploadRule: events.Rule;
+  /** Project-bus rule: `llmops.DatasetReady` with purpose `rag`. */
+  public readonly datasetRule: events.Rule;
+  public readonly triggerDeadLetterQueue: LlmOpsDeadLetterQueue;
+
+  constructor(scope: Construct, id: string, props: RagIngestProps) {
+    super(scope, id);
+    const { config, encryptionKey, alerts, store } = props;
+    const rag = config.rag;
+    const model = embeddingModel(config);
+
+    this.table = new dynamodb.Table(this, 'DocumentsTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.removal.pointInTimeRecovery },
+      deletionProtection: config.removal.deletionProtection,
+      removalPolicy: config.removal.data,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: DOCUMENTS_COLLECTION_INDEX,
+      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    if (!config.removal.pointInTimeRecovery) {
+      acknowledge(
+        this.table,
+        'AwsSolutions-DDB3',
+        `Profile ${config.profile} holds disposable document statuses (rebuilt by re-ingesting); point-in-time recovery is enabled in prod.`,
+      );
+    }
+
+    const common = { config, encryptionKey } as const;
+    const bindCommon = (fn: LlmOpsFunction): LlmOpsFunction =>
+      fn
+        .bindTable(this.table, 'DOCUMENTS_TABLE', 'readwrite', [DOCUMENTS_COLLECTION_INDEX])
+        .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
+        .bindString('VECTOR_STORE_KIND', rag.vectorStore);
+
+    this.planFunction = bindCommon(
+      new LlmOpsFunction(this, 'PlanFunction', {
+        ...common,
+        entry: 'functions/rag/plan.ts',
+        description:
+          'RagIngest Plan: parses changed documents, claims their versions and stages them in batches',
+        memorySize: 1536,
+        timeout: Duration.minutes(5),
+      }),
+    )
+      .bindBucket(props.rawBucket, 'RAW_BUCKET', 'read', 'raw/rag/')
+      .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'read', 'datasets/rag/')
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', RAG_STAGING_PREFIX)
+      .bindString('CHUNK_MAX_TOKENS', String(rag.chunkMaxTokens))
+      .bindString('CHUNK_OVERLAP_TOKENS', String(rag.chunkOverlapTokens))
+      .bindString('EMBEDDING_MODEL_ID', model.id)
+      .bindString('MAX_DOCUMENT_BYTES', String(rag.maxDocumentBytes))
+      .bindString('DOCUMENT_BATCH_SIZE', String(DOCUMENT_BATCH_SIZE));
+
+    this.chunkFunction = bindCommon(
+      new LlmOpsFunction(this, 'ChunkFunction', {
+        ...common,
+        entry: 'functions/rag/chunk.ts',
+        description: 'RagIngest Chunk: cuts documents into token-sized, structure-aware chunks',
+        memorySize: 1024,
+        timeout: Duration.minutes(5),
+      }),
+    )
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', RAG_STAGING_PREFIX)
+      .bindString('CHUNK_MAX_TOKENS', String(rag.chunkMaxTokens))
+      .bindString('CHUNK_OVERLAP_TOKENS', String(rag.chunkOverlapTokens));
+
+    this.embedFunction = bindCommon(
+      new LlmOpsFunction(this, 'EmbedFunction', {
+        ...common,
+        entry: 'functions/rag/embed.ts',
+        description: 'RagIngest Embed: embeds chunks in batches with the catalog embedding model',
+        memorySize: 1024,
+        timeout: Duration.minutes(15),
+      }),
+    )
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', RAG_STAGING_PREFIX)
+      .bindString('EMBEDDING_MODEL', JSON.stringify(model))
+      .bindString('EMBED_BATCH_SIZE', String(rag.embedBatchSize))
+      .bindString('EMBED_CONCURRENCY', String(rag.embedConcurrency));
+    grantEmbeddingModel(this, this.embedFunction, model);
+
+    this.indexFunction = bindCommon(
+      new LlmOpsFunction(this, 'IndexFunction', {
+        ...common,
+        network: store.networkPlacement(),
+        entry: 'functions/rag/index-chunks.ts',
+        description: 'RagIngest Index: replaces each document’s chunks in the vector store, or removes them',
+        memorySize: 1024,
+        timeout: Duration.minutes(10),
+      }),
+    ).bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'read', RAG_STAGING_PREFIX);
+    store.grantReadWrite(this.indexFunction);
+
+    this.finishFunction = bindCommon(
+      new LlmOpsFunction(this, 'FinishFunction', {
+        ...common,
+        entry: 'functions/rag/finish.ts',
+        description: 'RagIngest Finish: totals the run and records documents of failed batches as failed',
+        timeout: Duration.minutes(5),
+      }),
+    ).bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'read', RAG_STAGING_PREFIX);
+
+    const steps = new Construct(this, 'Steps');
+    const invoke = (stateName: string, fn: LlmOpsFunction, payload?: sfn.TaskInput): tasks.LambdaInvoke => {
+      const task = new tasks.LambdaInvoke(steps, stateName, {
+        lambdaFunction: fn,
+        payload,
+        payloadResponseOnly: false,
+        outputPath: '$.Payload',
+        retryOnServiceExceptions: false,
+      });
+      task.addRetry({
+        errors: [...LAMBDA_TRANSIENT_ERRORS],
+        interval: Duration.seconds(2),
+        maxAttempts: 6,
+        backoffRate: 2,
+        jitterStrategy: sfn.JitterType.FULL,
+      });
+      task.addRetry({
+        errors: STEP_RETRY_ERRORS,
+        interval: Duration.seconds(5),
+        maxAttempts: 4,
+        backoffRate: 3,
+        jitterStrategy: sfn.JitterType.FULL,
+      });
+      return task;
+    };
+
+    // A batch whose step still fails is caught here: its documents are recorded as failed by Finish, and
+    // the other batches go on.
+    const batchFailed = new sfn.Pass(steps, 'BatchFailed');
+    const chunk = invoke('Chunk', this.chunkFunction).addCatch(batchFailed, { resultPath: '$.error' });
+    const embed = invoke('Embed', this.embedFunction).addCatch(batchFailed, { resultPath: '$.error' });
+    const index = invoke('Index', this.indexFunction).addCatch(batchFailed, { resultPath: '$.error' });
+    const perBatch = new sfn.Choice(steps, 'IsDeletion?')
+      .when(sfn.Condition.stringEquals('$.batch.kind', 'delete'), index)
+      .otherwise(chunk.next(embed).next(index));
+
+    const batches = new sfn.Map(steps, 'Batches', {
+      itemsPath: '$.batches',
+      maxConcurrency: rag.maxConcurrency,
+      itemSelector: {
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        batch: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+      },
+      resultPath: '$.results',
+    }).itemProcessor(perBatch);
+
+    const planPayload = sfn.TaskInput.fromObject({
+      event: sfn.JsonPath.entirePayload,
+      executionName: sfn.JsonPath.executionName,
+    });
+    const definition = invoke('Plan', this.planFunction, planPayload)
+      .next(batches)
+      .next(invoke('Finish', this.finishFunction))
+      .next(
+        new sfn.Choice(steps, 'AnyFailed?')
+          .when(
+            sfn.Condition.stringEquals('$.status', 'FAILED'),
+            new sfn.Fail(steps, 'DocumentsFailed', { error: 'DocumentsFailed', causePath: '$.summary' }),
+          )
+          .otherwise(new sfn.Succeed(steps, 'Done')),
+      );
+
+    this.pipeline = new PipelineStateMachine(this, 'Pipeline', {
+      pipelineName: 'RagIngest',
+      definition,
+      timeout: Duration.hours(6),
+      alerts,
+      failureHandler: props.failureHandler,
+      config,
+      encryptionKey,
+      comment: 'raw/rag/ uploads and rag datasets → chunks → embeddings → vector store',
+    });
+    this.stateMachine = this.pipeline.stateMachine;
+    const rolePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
+    if (rolePolicy) {
+      for (const fn of [
+        this.planFunction,
+        this.chunkFunction,
+        this.embedFunction,
+        this.indexFunction,
+        this.finishFunction,
+      ]) {
+        const logicalId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
+        acknowledge(
+          rolePolicy,
+          `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+          'tasks.LambdaInvoke grants lambda:InvokeFunction on the function and its versions/aliases (ARN:*) of this one function.',
+        );
+      }
+    }
+
+    this.triggerDeadLetterQueue = new LlmOpsDeadLetterQueue(this, 'TriggerDeadLetterQueue', {
+      alerts,
+      description:
+        'the RagIngest trigger rules (uploads, deletions and datasets whose execution could not be started)',
+      encryptionKey,
+      allowEventBridge: true,
+    });
+    const target = () =>
+      new targets.SfnStateMachine(this.stateMachine, {
+        deadLetterQueue: this.triggerDeadLetterQueue.queue,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(24),
+      });
+    this.uploadRule = new events.Rule(this, 'DocumentUploadRule', {
+      description:
+        'RagIngest: a document created or deleted under raw/rag/ (txt, md, html, pdf) → state machine',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created', 'Object Deleted'],
+        detail: {
+          bucket: { name: [props.rawBucket.bucketName] },
+          object: { key: RAG_DOCUMENT_WILDCARDS.map((wildcard) => ({ wildcard })) },
+        },
+      },
+      targets: [target()],
+    });
+    this.datasetRule = new events.Rule(this, 'DatasetReadyRule', {
+      description: `RagIngest: ${DATASET_READY} with purpose rag → state machine`,
+      eventBus: props.eventBus,
+      eventPattern: {
+        source: [LLMOPS_SOURCE],
+        detailType: [DATASET_READY],
+        detail: { purpose: ['rag'] },
+      },
+      targets: [target()],
+    });
+  }
+}
