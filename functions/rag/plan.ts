@@ -36,6 +36,27 @@ import {
 export const RAG_PREFIX = 'raw/rag/';
 /** Collection of documents uploaded as files. */
 export const UPLOAD_COLLECTION = 'upload';
+/**
+ * Most Map items per run: each item's result stays in the execution state (256 KiB in all), so a large
+ * dataset gets bigger batches rather than more of them.
+ */
+export const MAX_BATCHES = 500;
+/** Status-table claims in flight at once. */
+const CLAIM_CONCURRENCY = 16;
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 const wrappedInput = z.object({ event: z.unknown(), executionName: z.string().min(1) });
 const detailType = z.object({ 'detail-type': z.string() });
@@ -246,10 +267,8 @@ export function makeHandler(deps: PlanDeps) {
       } else counts.stale += 1;
     }
 
-    const staged: StagedDocument[] = [];
-    const seen = new Set<string>();
-    for (const doc of planned.documents) {
-      seen.add(doc.id);
+    const seen = new Set(planned.documents.map((doc) => doc.id));
+    const claimed = await mapLimit(planned.documents, CLAIM_CONCURRENCY, async (doc) => {
       const metadata = cleanMetadata(doc.metadata);
       const base = {
         docId: doc.id,
@@ -274,8 +293,12 @@ export function makeHandler(deps: PlanDeps) {
         ...(planned.sequencer ? { sequencer: planned.sequencer } : {}),
         now: at,
       });
+      return { claim, staged: { ...base, version } };
+    });
+    const staged: StagedDocument[] = [];
+    for (const { claim, staged: doc } of claimed) {
       if (claim === 'claimed') {
-        staged.push({ ...base, version });
+        staged.push(doc);
         counts.queued += 1;
       } else if (claim === 'unchanged') counts.unchanged += 1;
       else counts.stale += 1;
@@ -290,9 +313,10 @@ export function makeHandler(deps: PlanDeps) {
     counts.deletions = deletions.length;
 
     const batches: BatchRef[] = [];
+    const batchSize = Math.max(deps.batchSize, Math.ceil((staged.length + deletions.length) / MAX_BATCHES));
     const stage = async (kind: BatchRef['kind'], items: readonly unknown[]) => {
-      for (let start = 0; start < items.length; start += deps.batchSize) {
-        const slice = items.slice(start, start + deps.batchSize);
+      for (let start = 0; start < items.length; start += batchSize) {
+        const slice = items.slice(start, start + batchSize);
         const location = { bucket: deps.artifactsBucket, key: ragLayout.batch(runId, batches.length) };
         await writeStaged(deps.s3, location, slice);
         batches.push({ kind, index: batches.length, location, count: slice.length });

@@ -59,8 +59,10 @@ export type BatchProgress = z.infer<typeof batchProgress>;
 
 /** A Map iteration either ends with its progress, or is caught with the step's error. */
 export const batchResult = z.union([
-  batchProgress,
+  // First: a caught result also carries the step's input (progress counts included), which the progress
+  // schema would accept while dropping `error`.
   batchInput.extend({ error: z.object({ Error: z.string(), Cause: z.string().optional() }) }),
+  batchProgress,
 ]);
 export type BatchResult = z.infer<typeof batchResult>;
 

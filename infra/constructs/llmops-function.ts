@@ -314,6 +314,9 @@ export class LlmOpsFunction extends NodejsFunction {
         bundleAwsSDK: true,
         // Lambda gives functions their credentials in the environment: bundle only that provider instead
         // of the SDK's whole default chain (see layers/aws/src/lambda-credentials.ts).
+        // Functions that open the vector store carry only the adapter of the stack's store (see
+        // layers/aws/src/rag/vector-store.ts): the others and their clients stay out of the bundle.
+        define: { 'process.env.LLMOPS_BUNDLED_VECTOR_STORE': JSON.stringify(config.rag.vectorStore) },
         esbuildArgs: {
           '--alias:@aws-sdk/credential-provider-node': './layers/aws/src/lambda-credentials.ts',
         },

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,57 @@ describe('npm start', () => {
     expect(run.stdout).toContain('event: llmops.DatasetReady support-chats v1 sha256:');
     expect(run.stdout).toContain('replayed event: 1 execution(s) ended AlreadyProcessed');
     expect(run.stdout).toContain('Lifecycle ran: 4/4 datasets ready');
+    // RAG: the bundled corpus through RagIngest, re-uploaded unchanged, then cited answers.
+    expect(run.stdout).toMatch(/ingest: 43 file\(s\) → 43 indexed \(\d+ chunks\), 0 unchanged, 0 failed/);
+    expect(run.stdout).toMatch(/re-ingest: 43 file\(s\) → 0 indexed \(0 chunks\), 43 unchanged, 0 failed/);
+    expect(run.stdout).toMatch(/\[1\] provisioned-concurrency\.pdf p\.\d/);
+    expect(run.stdout).toContain('Q: What is the recipe for a good sourdough bread?');
+    expect(run.stdout).toContain('(no passage was relevant enough: nothing cited)');
+  });
+
+  it('answers a question over a folder with --ingest, --ask and --json, citing file names', () => {
+    const run = start(
+      '--ingest',
+      join(REPO_ROOT, 'corpus/lambda-guide'),
+      '--ask',
+      'How do I keep functions initialized so they respond without cold starts?',
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const last = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as {
+      answer: string;
+      citations: string[];
+    };
+    expect(last.citations[0]).toBe('provisioned-concurrency.pdf');
+    expect(last.answer.length).toBeGreaterThan(20);
+  });
+
+  it('answers each line of --questions, one JSON object per question', () => {
+    const dir = join(work, 'docs');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'billing.md'), '# Billing\n\nInvoices are sent on the first day of each month.');
+    writeFileSync(
+      join(dir, 'support.html'),
+      '<html><head><title>Support</title></head><body><h1>Support</h1><p>Support answers tickets within four hours.</p></body></html>',
+    );
+    const questions = join(work, 'questions.jsonl');
+    writeFileSync(
+      questions,
+      [
+        JSON.stringify({ id: 'a', question: 'When are invoices sent?' }),
+        JSON.stringify({ id: 'b', question: 'How fast does support answer tickets?' }),
+      ].join('\n'),
+    );
+    const run = start('--ingest', dir, '--questions', questions, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; answer: string; citations: string[] });
+    expect(lines.map((l) => l.id)).toEqual(['a', 'b']);
+    expect(lines[0]?.citations[0]).toBe('billing.md');
+    expect(lines[0]?.answer).toContain('first day of each month');
+    expect(lines[1]?.citations[0]).toBe('support.html');
   });
 
   it('prepares a user file with --upload, --out and --json', () => {
@@ -98,5 +149,14 @@ describe('npm start', () => {
     expect(run.stderr).toContain(
       '--purpose must be one of finetune, preference, rag, golden (got "pretraining")',
     );
+  });
+
+  it('refuses --ask without --ingest, and --ingest without a question', () => {
+    const ask = start('--ask', 'What is Lambda?');
+    expect(ask.code).toBe(2);
+    expect(ask.stderr).toContain('--ask and --questions need --ingest DIR');
+    const ingest = start('--ingest', join(REPO_ROOT, 'corpus/lambda-guide'));
+    expect(ingest.code).toBe(2);
+    expect(ingest.stderr).toContain('--ingest takes exactly one of --ask QUESTION or --questions FILE');
   });
 });

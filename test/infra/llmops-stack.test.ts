@@ -1,14 +1,15 @@
 /**
  * The synthesized LLMOps stack, dev and prod, asserted on what matters: event patterns, the DataPrep
- * state machine, function defaults and where their code comes from, IAM, encryption, retention,
- * alarms and paging. Each profile is synthesized once (with the cdk-nag plugin and CDK's offline
- * CloudFormation validator) and shared by all tests.
+ * state machine, the failure path of every pipeline, function defaults and where their code comes from,
+ * IAM, encryption, retention, alarms and paging. Each profile is synthesized once (with the cdk-nag plugin
+ * and CDK's offline CloudFormation validator) and shared by all tests. RagIngest's own state machine,
+ * rules and functions are asserted in `rag-ingest.test.ts`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../infra/constructs/llmops-function.ts';
+import { REPO_ROOT, VPC_ACCESS_ACTIONS } from '../../infra/constructs/llmops-function.ts';
 import {
   type CfnJson,
   type CfnResource,
@@ -74,25 +75,90 @@ function functionByEntry(json: CfnTemplate, entry: string): [string, CfnResource
   return found[0] as [string, CfnResource];
 }
 
-function stateMachineDefinition(json: CfnTemplate): CfnJson {
-  const [, sm] = only(json, 'AWS::StepFunctions::StateMachine');
+/** The pipelines of the stack, by their `llmops:pipeline` metadata. */
+const PIPELINES = ['DataPrep', 'RagIngest'] as const;
+type Pipeline = (typeof PIPELINES)[number];
+
+/** The state machine of a pipeline, found by its `llmops:pipeline` metadata. */
+function pipelineStateMachine(json: CfnTemplate, pipeline: Pipeline): [string, CfnResource] {
+  return only(json, 'AWS::StepFunctions::StateMachine', (r) => r.Metadata?.['llmops:pipeline'] === pipeline);
+}
+
+function stateMachineDefinition(json: CfnTemplate, pipeline: Pipeline): CfnJson {
+  const [, sm] = pipelineStateMachine(json, pipeline);
   return JSON.parse(flatten(props(sm).DefinitionString));
 }
 
+const sourceOf = (r: CfnResource): string[] => props(r).EventPattern?.source ?? [];
+
+/** The rule of a source whose one target is the given resource (`Ref` or `Fn::GetAtt ... Arn`). */
+function ruleTargeting(json: CfnTemplate, source: string, target: CfnJson): [string, CfnResource] {
+  return only(
+    json,
+    'AWS::Events::Rule',
+    (r) =>
+      sourceOf(r).includes(source) &&
+      JSON.stringify((props(r).Targets as CfnJson[]).map((t) => t.Arn)) === JSON.stringify([target]),
+  );
+}
+
+/** The failure rule of a pipeline: Step Functions status changes of its state machine. */
+function failureRule(json: CfnTemplate, pipeline: Pipeline): [string, CfnResource] {
+  const [smId] = pipelineStateMachine(json, pipeline);
+  return only(
+    json,
+    'AWS::Events::Rule',
+    (r) =>
+      sourceOf(r).includes('aws.states') &&
+      JSON.stringify(props(r).EventPattern.detail?.stateMachineArn) === JSON.stringify([ref(smId)]),
+  );
+}
+
+/**
+ * The RAG documents that RagIngest parses itself (listed here, not imported, so that a change to the
+ * list in `infra/constructs/data-prep.ts` is a visible change to this test).
+ */
+const RAG_DOCUMENT_WILDCARDS = [
+  'raw/rag/*.md',
+  'raw/rag/*.MD',
+  'raw/rag/*.markdown',
+  'raw/rag/*.MARKDOWN',
+  'raw/rag/*.txt',
+  'raw/rag/*.TXT',
+  'raw/rag/*.html',
+  'raw/rag/*.HTML',
+  'raw/rag/*.htm',
+  'raw/rag/*.HTM',
+  'raw/rag/*.pdf',
+  'raw/rag/*.PDF',
+];
+
+describe('pipelines', () => {
+  it.each(['dev', 'prod'] as const)('%s: exactly the DataPrep and RagIngest state machines', (p) => {
+    const s = p === 'dev' ? dev : prod;
+    const names = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine').map(
+      ([, r]) => r.Metadata?.['llmops:pipeline'],
+    );
+    expect(names.sort()).toEqual([...PIPELINES]);
+  });
+});
+
 describe('DataPrep trigger', () => {
   it.each(['dev', 'prod'] as const)(
-    '%s: S3 Object Created under raw/ in the raw bucket starts the state machine',
+    '%s: S3 Object Created in the raw bucket, except RAG documents under raw/rag/, starts the state machine',
     (p) => {
       const s = p === 'dev' ? dev : prod;
-      const [smId] = only(s.json, 'AWS::StepFunctions::StateMachine');
-      const [, rule] = only(s.json, 'AWS::Events::Rule', (r) =>
-        JSON.stringify(props(r).EventPattern).includes('aws.s3'),
-      );
+      const [smId] = pipelineStateMachine(s.json, 'DataPrep');
+      const [, rule] = ruleTargeting(s.json, 'aws.s3', ref(smId));
       expect(props(rule).EventBusName).toBeUndefined(); // the default bus, where S3 sends its events
+      // Every other key goes to DataPrep (raw/rag/*.jsonl included; keys outside raw/ are refused by Plan).
       expect(props(rule).EventPattern).toEqual({
         source: ['aws.s3'],
         'detail-type': ['Object Created'],
-        detail: { bucket: { name: [ref(bucketId(s.json, 'Raw'))] }, object: { key: [{ prefix: 'raw/' }] } },
+        detail: {
+          bucket: { name: [ref(bucketId(s.json, 'Raw'))] },
+          object: { key: [{ 'anything-but': { wildcard: RAG_DOCUMENT_WILDCARDS } }] },
+        },
       });
       const targets = props(rule).Targets as CfnJson[];
       expect(targets).toHaveLength(1);
@@ -100,6 +166,20 @@ describe('DataPrep trigger', () => {
       expect(targets[0].Input ?? targets[0].InputPath ?? targets[0].InputTransformer).toBeUndefined(); // whole event
       expect(targets[0].DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(/^DataPrepTriggerDeadLetterQueue/);
       expect(targets[0].RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+    },
+  );
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: the only S3 rules are the triggers of DataPrep and RagIngest (documents)',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const targets = resourcesOfType(s.json, 'AWS::Events::Rule')
+        .filter(([, r]) => sourceOf(r).includes('aws.s3'))
+        .map(([, r]) => (props(r).Targets as CfnJson[]).map((t) => t.Arn));
+      expect(targets).toHaveLength(2);
+      expect(targets).toEqual(
+        expect.arrayContaining(PIPELINES.map((pipeline) => [ref(pipelineStateMachine(s.json, pipeline)[0])])),
+      );
     },
   );
 
@@ -114,15 +194,15 @@ describe('DataPrep trigger', () => {
 
 describe('DataPrep state machine', () => {
   it('is STANDARD, traced, with a 2 hour timeout and the llmops:pipeline metadata', () => {
-    const [, sm] = only(dev.json, 'AWS::StepFunctions::StateMachine');
+    const [, sm] = pipelineStateMachine(dev.json, 'DataPrep');
     expect(props(sm).StateMachineType).toBe('STANDARD');
     expect(props(sm).TracingConfiguration).toEqual({ Enabled: true });
     expect(sm.Metadata?.['llmops:pipeline']).toBe('DataPrep');
-    expect(stateMachineDefinition(dev.json).TimeoutSeconds).toBe(7200);
+    expect(stateMachineDefinition(dev.json, 'DataPrep').TimeoutSeconds).toBe(7200);
   });
 
   it('has the expected states, in order, in JSONPath', () => {
-    const def = stateMachineDefinition(dev.json);
+    const def = stateMachineDefinition(dev.json, 'DataPrep');
     expect(def.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
     expect(JSON.stringify(def)).not.toMatch(/JSONata|\{%/);
     expect(def.StartAt).toBe('Plan');
@@ -173,7 +253,7 @@ describe('DataPrep state machine', () => {
     '%s: ProcessParts is an inline Map over $.parts with the profile concurrency',
     (p) => {
       const s = p === 'dev' ? dev : prod;
-      const map = stateMachineDefinition(s.json).States.ProcessParts;
+      const map = stateMachineDefinition(s.json, 'DataPrep').States.ProcessParts;
       expect(map.Type).toBe('Map');
       expect(map.MaxConcurrency).toBe(s.config.dataPrep.maxConcurrency);
       expect(map.MaxConcurrency).toBe(p === 'dev' ? 4 : 16);
@@ -193,7 +273,7 @@ describe('DataPrep state machine', () => {
   );
 
   it('invokes each function with the full response, keeps the Payload, and retries only transient errors', () => {
-    const def = stateMachineDefinition(dev.json);
+    const def = stateMachineDefinition(dev.json, 'DataPrep');
     const tasks = {
       Plan: def.States.Plan,
       ProcessPart: def.States.ProcessParts.ItemProcessor.States.ProcessPart,
@@ -242,7 +322,7 @@ describe('DataPrep state machine', () => {
 
   it.each(['dev', 'prod'] as const)('%s: logs to an encrypted log group at the profile level', (p) => {
     const s = p === 'dev' ? dev : prod;
-    const [, sm] = only(s.json, 'AWS::StepFunctions::StateMachine');
+    const [, sm] = pipelineStateMachine(s.json, 'DataPrep');
     const logging = props(sm).LoggingConfiguration;
     expect(logging.Level).toBe(p === 'dev' ? 'ALL' : 'ERROR');
     expect(logging.IncludeExecutionData).toBe(p === 'dev');
@@ -255,32 +335,40 @@ describe('DataPrep state machine', () => {
 });
 
 describe('pipeline failures', () => {
-  it('failed, timed-out and aborted executions go to the shared failure handler, with a DLQ and retries', () => {
-    const [smId] = only(dev.json, 'AWS::StepFunctions::StateMachine');
-    const [, rule] = only(dev.json, 'AWS::Events::Rule', (r) =>
-      JSON.stringify(props(r).EventPattern).includes('aws.states'),
-    );
-    expect(props(rule).EventBusName).toBeUndefined();
-    expect(props(rule).EventPattern).toEqual({
-      source: ['aws.states'],
-      'detail-type': ['Step Functions Execution Status Change'],
-      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [ref(smId)] },
-    });
-    const [handlerId] = functionByEntry(dev.json, 'functions/pipeline-failed/handler.ts');
-    const target = (props(rule).Targets as CfnJson[])[0];
-    expect(target.Arn).toEqual(arnOf(handlerId));
-    expect(target.DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(/FailureRuleDeadLetterQueue/);
-    expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
-    dev.template.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      FunctionName: arnOf(handlerId),
-      Principal: 'events.amazonaws.com',
-      SourceArn: arnOf(
-        only(dev.json, 'AWS::Events::Rule', (r) =>
-          JSON.stringify(props(r).EventPattern).includes('aws.states'),
-        )[0],
-      ),
-    });
+  it.each(PIPELINES)(
+    '%s: failed, timed-out and aborted executions go to the shared failure handler, with a DLQ and retries',
+    (pipeline) => {
+      const [smId] = pipelineStateMachine(dev.json, pipeline);
+      const [ruleId, rule] = failureRule(dev.json, pipeline);
+      expect(props(rule).EventBusName).toBeUndefined();
+      expect(props(rule).EventPattern).toEqual({
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [ref(smId)] },
+      });
+      const [handlerId] = functionByEntry(dev.json, 'functions/pipeline-failed/handler.ts');
+      const targets = props(rule).Targets as CfnJson[];
+      expect(targets).toHaveLength(1);
+      const target = targets[0];
+      expect(target.Arn).toEqual(arnOf(handlerId));
+      expect(target.DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(
+        new RegExp(`^${pipeline}PipelineFailureRuleDeadLetterQueue`),
+      );
+      expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+      dev.template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: arnOf(handlerId),
+        Principal: 'events.amazonaws.com',
+        SourceArn: arnOf(ruleId),
+      });
+    },
+  );
+
+  it('the only Step Functions rules are the failure rules of the pipelines', () => {
+    const rules = resourcesOfType(dev.json, 'AWS::Events::Rule')
+      .filter(([, r]) => sourceOf(r).includes('aws.states'))
+      .map(([id]) => id);
+    expect(rules.sort()).toEqual(PIPELINES.map((pipeline) => failureRule(dev.json, pipeline)[0]).sort());
   });
 
   it('the failure handler is async: 2 retries, then an encrypted DLQ', () => {
@@ -297,37 +385,41 @@ describe('pipeline failures', () => {
     );
   });
 
-  it('a math alarm on failed + timed-out + aborted executions pages on ALARM and OK', () => {
-    const [smId] = only(dev.json, 'AWS::StepFunctions::StateMachine');
-    const [, alarm] = only(dev.json, 'AWS::CloudWatch::Alarm', (r) =>
-      JSON.stringify(props(r).Metrics ?? []).includes('ExecutionsFailed'),
-    );
-    const p = props(alarm);
-    expect(p.Threshold).toBe(1);
-    expect(p.EvaluationPeriods).toBe(1);
-    expect(p.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
-    expect(p.TreatMissingData).toBe('notBreaching');
-    const expression = p.Metrics.find((m: CfnJson) => m.Expression);
-    expect(expression.Expression).toBe('failed + timedOut + aborted');
-    const metrics = p.Metrics.filter((m: CfnJson) => m.MetricStat);
-    expect(metrics.map((m: CfnJson) => m.MetricStat.Metric.MetricName).sort()).toEqual([
-      'ExecutionsAborted',
-      'ExecutionsFailed',
-      'ExecutionsTimedOut',
-    ]);
-    for (const m of metrics) {
-      expect(m.MetricStat.Period).toBe(300);
-      expect(m.MetricStat.Stat).toBe('Sum');
-      expect(m.MetricStat.Metric.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: ref(smId) }]);
-    }
-  });
+  it.each(PIPELINES)(
+    '%s: a math alarm on failed + timed-out + aborted executions pages on ALARM and OK',
+    (pipeline) => {
+      const [smId] = pipelineStateMachine(dev.json, pipeline);
+      const [, alarm] = only(dev.json, 'AWS::CloudWatch::Alarm', (r) => {
+        const metrics = JSON.stringify(props(r).Metrics ?? []);
+        return metrics.includes('ExecutionsFailed') && metrics.includes(JSON.stringify(ref(smId)));
+      });
+      const p = props(alarm);
+      expect(p.Threshold).toBe(1);
+      expect(p.EvaluationPeriods).toBe(1);
+      expect(p.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+      expect(p.TreatMissingData).toBe('notBreaching');
+      const expression = p.Metrics.find((m: CfnJson) => m.Expression);
+      expect(expression.Expression).toBe('failed + timedOut + aborted');
+      const metrics = p.Metrics.filter((m: CfnJson) => m.MetricStat);
+      expect(metrics.map((m: CfnJson) => m.MetricStat.Metric.MetricName).sort()).toEqual([
+        'ExecutionsAborted',
+        'ExecutionsFailed',
+        'ExecutionsTimedOut',
+      ]);
+      for (const m of metrics) {
+        expect(m.MetricStat.Period).toBe(300);
+        expect(m.MetricStat.Stat).toBe('Sum');
+        expect(m.MetricStat.Metric.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: ref(smId) }]);
+      }
+    },
+  );
 });
 
 describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(10);
+    expect(fns).toHaveLength(16);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -375,12 +467,18 @@ describe('functions', () => {
       'functions/api/models.ts',
       'functions/api/openapi.ts',
       'functions/api/prompts.ts',
+      'functions/api/rag.ts',
       'functions/dataprep/finalize.ts',
       'functions/dataprep/plan.ts',
       'functions/dataprep/process-part.ts',
       'functions/dataprep/register.ts',
       'functions/dataprep/release-claim.ts',
       'functions/pipeline-failed/handler.ts',
+      'functions/rag/chunk.ts',
+      'functions/rag/embed.ts',
+      'functions/rag/finish.ts',
+      'functions/rag/index-chunks.ts',
+      'functions/rag/plan.ts',
     ]);
     for (const [entry, handler] of entries as [string, string][]) {
       const file = join(REPO_ROOT, entry);
@@ -477,6 +575,40 @@ const UNSCOPED_ALLOWLIST = new Set([
   'comprehend:DetectPiiEntities',
 ]);
 
+/** The EC2 network-interface actions Lambda needs to place a function in a VPC (`VPC_ACCESS_ACTIONS`). */
+const VPC_ACCESS_ACTION_LIST = [
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:CreateNetworkInterface',
+  'ec2:DeleteNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+/**
+ * The VPC access policies: each grants exactly `VPC_ACCESS_ACTIONS` on `*` in one statement, to the role of
+ * one function that runs in a VPC (and that waits for the policy). Keyed by policy logical id.
+ */
+function vpcAccessPolicies(json: CfnTemplate): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [fnId, fn] of resourcesOfType(json, 'AWS::Lambda::Function')) {
+    if (!props(fn).VpcConfig) continue;
+    const roleId = props(fn).Role['Fn::GetAtt'][0] as string;
+    const policies = resourcesOfType(json, 'AWS::IAM::Policy').filter(
+      ([id, r]) =>
+        id.includes('VpcAccessPolicy') && JSON.stringify(props(r).Roles) === JSON.stringify([ref(roleId)]),
+    );
+    expect(policies, `${fnId}: one VPC access policy`).toHaveLength(1);
+    const [policyId, policy] = policies[0] as [string, CfnResource];
+    expect(props(policy).PolicyDocument.Statement, policyId).toEqual([
+      { Effect: 'Allow', Action: VPC_ACCESS_ACTION_LIST, Resource: '*' },
+    ]);
+    expect((fn as CfnResource & { DependsOn?: string[] }).DependsOn, fnId).toContain(policyId);
+    out.set(policyId, fnId);
+  }
+  return out;
+}
+
 describe('IAM', () => {
   it.each(['dev', 'prod'] as const)('%s: no wildcard actions anywhere in identity policies', (p) => {
     const s = p === 'dev' ? dev : prod;
@@ -490,12 +622,21 @@ describe('IAM', () => {
     }
   });
 
+  it('the VPC access actions are exactly the EC2 network-interface actions Lambda needs', () => {
+    expect([...VPC_ACCESS_ACTIONS].sort()).toEqual(VPC_ACCESS_ACTION_LIST);
+  });
+
   it.each(['dev', 'prod'] as const)(
-    '%s: Resource "*" only for services without resource-level permissions',
+    '%s: Resource "*" only for services without resource-level permissions, and VPC access of VPC functions',
     (p) => {
       const s = p === 'dev' ? dev : prod;
+      const vpcAccess = vpcAccessPolicies(s.json);
+      // With the OpenSearch store (the default in both profiles): the Index function and the API's chat and
+      // rag functions run in the store's VPC (asserted in rag-ingest.test.ts).
+      expect(vpcAccess.size).toBe(3);
       for (const { policy, statement } of allStatements(s.json)) {
         if (statement.Effect !== 'Allow' || !list(statement.Resource).includes('*')) continue;
+        if (vpcAccess.has(policy)) continue; // exactly VPC_ACCESS_ACTIONS, checked by vpcAccessPolicies
         for (const action of list(statement.Action)) {
           expect(UNSCOPED_ALLOWLIST.has(action), `${policy}: ${action} on *`).toBe(true);
         }
@@ -503,7 +644,7 @@ describe('IAM', () => {
     },
   );
 
-  it('data actions are scoped: raw is read-only, staging/ is the only artifacts prefix, KMS only via services', () => {
+  it('data actions are scoped: raw is read-only, pipelines write artifacts only under staging/, KMS only via services', () => {
     const rawId = bucketId(dev.json, 'Raw');
     const artifactsId = bucketId(dev.json, 'Artifacts');
     for (const { policy, statement } of allStatements(dev.json)) {
@@ -517,12 +658,15 @@ describe('IAM', () => {
           ).toContain(a);
       }
       for (const r of resources.filter((x) => x.startsWith(`<${artifactsId}.Arn>/`))) {
-        // Only Firehose (the interaction log) writes outside staging/, and only its own two prefixes.
+        // Only Firehose (the interaction log) writes outside staging/, and only its own two prefixes;
+        // RagIngest stays in its own staging/rag/ (under the staging/ lifecycle rule).
         if (policy.startsWith('InteractionLogDeliveryRole')) {
           expect([
             `<${artifactsId}.Arn>/interactions/*`,
             `<${artifactsId}.Arn>/interactions-errors/*`,
           ]).toContain(r);
+        } else if (policy.startsWith('RagIngest')) {
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/rag/*`);
         } else {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/*`);
         }
@@ -589,7 +733,7 @@ describe('encryption', () => {
   it('the tables, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
     const key = arnOf(keyId(dev.json));
     const tables = resourcesOfType(dev.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(3);
+    expect(tables).toHaveLength(4);
     for (const [id, table] of tables) {
       expect(props(table).SSESpecification, id).toEqual({
         KMSMasterKeyId: key,
@@ -600,7 +744,7 @@ describe('encryption', () => {
     const [, topic] = only(dev.json, 'AWS::SNS::Topic');
     expect(props(topic).KmsMasterKeyId).toEqual(key);
     const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(5);
+    expect(queues).toHaveLength(7);
     for (const [id, q] of queues) {
       if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
       else expect(props(q).KmsMasterKeyId, id).toEqual(key);
@@ -678,7 +822,7 @@ describe('retention and removal', () => {
     }
     expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
     const tables = resourcesOfType(prod.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(3);
+    expect(tables).toHaveLength(4);
     for (const [id, table] of tables) {
       expect(table.DeletionPolicy, id).toBe('Retain');
       expect(props(table).PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -735,9 +879,10 @@ describe('alarms and paging', () => {
     const s = p === 'dev' ? dev : prod;
     const [topicId] = only(s.json, 'AWS::SNS::Topic');
     const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
-    // state machine failures + DLQs of: the bus, the failure handler, the failure rule, the trigger rule,
-    // the interaction rule + chat errors, model throttles, API 5XX, Firehose freshness and delivery
-    expect(alarms).toHaveLength(11);
+    // 2 pipelines × (executions failed + DLQs of the failure rule and the trigger rules) + DLQs of the bus,
+    // the failure handler and the interaction rule + chat errors, model throttles, API 5XX, Firehose
+    // freshness and delivery
+    expect(alarms).toHaveLength(14);
     for (const [id, alarm] of alarms) {
       expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
       expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
@@ -786,6 +931,7 @@ describe('stack', () => {
         'GuardrailId',
         'InteractionLogDeliveryStreamName',
         'PagingTopicArn',
+        'RagIngestStateMachineArn',
         'RawBucketName',
       ].sort(),
     );

@@ -221,13 +221,14 @@ describe('DataPrep on the emulators', () => {
   });
 
   it('processes byte ranges in parallel parts with absolute line numbers and cross-part dedupe', async () => {
-    const key = 'raw/rag/multipart.jsonl';
+    // Golden (evaluation) records: a rag dataset would go on to RagIngest, which is not under test here.
+    const key = 'raw/golden/multipart.jsonl';
     const lines: string[] = [];
     const filler =
       'Lambda scales each function by running more execution environments as requests arrive. '.repeat(4);
     for (let i = 0, size = 0; size < 12 * 1024 * 1024; i++) {
       lines.push(
-        JSON.stringify({ id: `doc-${i}`, text: `Document ${i}. ${filler} Unique marker ${i * 7919}.` }),
+        JSON.stringify({ id: `item-${i}`, input: `Question ${i}. ${filler} Unique marker ${i * 7919}.` }),
       );
       size += (lines[i]?.length ?? 0) + 1;
     }

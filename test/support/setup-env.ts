@@ -31,3 +31,28 @@ process.env.INTERACTION_SAMPLE_RATE ??= '1';
 process.env.CHAT_TIMEOUT_MS ??= '30000';
 process.env.PROMPT_CACHE_TTL_SECONDS ??= '10';
 process.env.MAX_REQUEST_BYTES ??= '262144';
+// RAG: the RagIngest functions and /v1/rag (EMBEDDING_MODEL is the titan-embed-text-v2 entry of
+// infra/config.ts; tests hand the offline provider to makeHandler).
+process.env.DOCUMENTS_TABLE ??= 'documents-test';
+process.env.VECTOR_STORE_KIND ??= 'embedded';
+process.env.EMBEDDING_MODEL_ID ??= 'titan-embed-text-v2';
+process.env.EMBEDDING_MODEL ??= JSON.stringify({
+  id: 'titan-embed-text-v2',
+  provider: 'bedrock',
+  modelId: 'amazon.titan-embed-text-v2:0',
+  kind: 'embedding',
+  contextWindow: 8192,
+  maxOutputTokens: 0,
+  dimensions: 1024,
+  pricePer1kInputUsd: 0.00002,
+  pricePer1kOutputUsd: 0,
+  features: [],
+  regions: ['us-east-1', 'us-east-2', 'us-west-2'],
+  status: 'active',
+});
+process.env.CHUNK_MAX_TOKENS ??= '512';
+process.env.CHUNK_OVERLAP_TOKENS ??= '64';
+process.env.MAX_DOCUMENT_BYTES ??= String(50 * 1024 * 1024);
+process.env.DOCUMENT_BATCH_SIZE ??= '25';
+process.env.EMBED_BATCH_SIZE ??= '16';
+process.env.EMBED_CONCURRENCY ??= '4';

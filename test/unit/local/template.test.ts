@@ -145,10 +145,10 @@ describe('LocalTemplate.resolve', () => {
 
   it('lets the runner override attributes it cannot model', () => {
     const t2 = new LocalTemplate(sampleTemplate(), {
-      overrides: { Collection: { CollectionEndpoint: 'http://127.0.0.1:9200' } },
+      overrides: { Endpoint: { EndpointName: 'local-tuned-endpoint' } },
     });
-    expect(t2.resolve({ 'Fn::GetAtt': ['Collection', 'CollectionEndpoint'] })).toBe('http://127.0.0.1:9200');
-    expect(() => t.resolve({ 'Fn::GetAtt': ['Collection', 'CollectionEndpoint'] })).toThrow(
+    expect(t2.resolve({ 'Fn::GetAtt': ['Endpoint', 'EndpointName'] })).toBe('local-tuned-endpoint');
+    expect(() => t.resolve({ 'Fn::GetAtt': ['Endpoint', 'EndpointName'] })).toThrow(
       UnsupportedAttributeError,
     );
   });

@@ -94,7 +94,7 @@ function decodeCursor(cursor: string): Record<string, unknown> {
   } catch {
     // Reported below.
   }
-  throw new ValidationError('cursor', 'is not a cursor this API returned');
+  throw new ValidationError('query.nextToken', 'is not a token this API returned');
 }
 
 function toItem(raw: Record<string, unknown>): DocumentItem {
@@ -233,13 +233,23 @@ export class DocumentTable {
     );
   }
 
-  /** The version failed; whatever version was indexed before stays searchable (and recorded). */
+  /**
+   * The version failed; whatever version was indexed before stays searchable (and recorded). A version
+   * that already reached `indexed` stays indexed (returns false).
+   */
   async markFailed(docId: string, version: string, reason: string, now: Date): Promise<boolean> {
-    return this.update(docId, version, 'SET #status = :status, reason = :reason, updatedAt = :now', {
-      ':status': 'failed',
-      ':reason': reason.slice(0, 2000),
-      ':now': now.toISOString(),
-    });
+    return this.update(
+      docId,
+      version,
+      'SET #status = :status, reason = :reason, updatedAt = :now',
+      {
+        ':status': 'failed',
+        ':reason': reason.slice(0, 2000),
+        ':now': now.toISOString(),
+        ':indexed': 'indexed',
+      },
+      '#status <> :indexed',
+    );
   }
 
   /**
@@ -368,6 +378,7 @@ export class DocumentTable {
     version: string,
     expression: string,
     values: Record<string, unknown>,
+    extraCondition?: string,
   ): Promise<boolean> {
     try {
       await this.client.send(
@@ -375,7 +386,7 @@ export class DocumentTable {
           TableName: this.tableName,
           Key: { pk: pk(docId) },
           UpdateExpression: expression,
-          ConditionExpression: '#version = :version',
+          ConditionExpression: `#version = :version${extraCondition ? ` AND ${extraCondition}` : ''}`,
           ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
           ExpressionAttributeValues: { ...values, ':version': version },
         }),

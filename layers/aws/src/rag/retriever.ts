@@ -124,7 +124,7 @@ export function contextBlock(chunks: readonly RetrievedChunk[]): string {
         .filter((part) => part !== undefined && part !== '')
         .join(' › ');
       const label = [where, chunk.source ? `(${chunk.source})` : ''].filter((s) => s !== '').join(' ');
-      return `[${i + 1}] ${label}\n${chunk.text.trim()}`;
+      return `[${i + 1}]${label === '' ? '' : ` ${label}`}\n${chunk.text.trim()}`;
     })
     .join('\n\n');
 }

@@ -30,36 +30,60 @@ export function vectorStoreKindFromEnv(env: NodeJS.ProcessEnv = process.env): Ve
 export async function openVectorStore(env: NodeJS.ProcessEnv = process.env): Promise<VectorStore> {
   const kind = vectorStoreKindFromEnv(env);
   switch (kind) {
-    case 'opensearch': {
-      const config = readConfig(
-        {
-          OPENSEARCH_ENDPOINT: envVar.string(),
-          OPENSEARCH_INDEX: envVar.string(),
-          AWS_REGION: envVar.string(),
-        },
-        env,
-      );
-      const { createOpenSearchStore } = await import('./opensearch-store.ts');
-      return createOpenSearchStore({
-        endpoint: config.OPENSEARCH_ENDPOINT,
-        index: config.OPENSEARCH_INDEX,
-        region: config.AWS_REGION,
-      });
-    }
-    case 's3vectors': {
-      const config = readConfig({ S3VECTORS_BUCKET: envVar.string(), S3VECTORS_INDEX: envVar.string() }, env);
-      const { createS3VectorsStore } = await import('./s3vectors-store.ts');
-      return createS3VectorsStore({
-        vectorBucketName: config.S3VECTORS_BUCKET,
-        indexName: config.S3VECTORS_INDEX,
-      });
-    }
-    case 'embedded': {
-      const { embeddedVectorStore } = await import('./embedded-store.ts');
-      const dimensions = env.VECTOR_DIMENSIONS !== undefined ? Number(env.VECTOR_DIMENSIONS) : undefined;
-      return embeddedVectorStore(env.VECTOR_STORE_NAME ?? 'local', dimensions);
-    }
+    case 'opensearch':
+      if (
+        process.env.LLMOPS_BUNDLED_VECTOR_STORE === undefined ||
+        process.env.LLMOPS_BUNDLED_VECTOR_STORE === 'opensearch'
+      ) {
+        const config = readConfig(
+          {
+            OPENSEARCH_ENDPOINT: envVar.string(),
+            OPENSEARCH_INDEX: envVar.string(),
+            AWS_REGION: envVar.string(),
+          },
+          env,
+        );
+        const { createOpenSearchStore } = await import('./opensearch-store.ts');
+        return createOpenSearchStore({
+          endpoint: config.OPENSEARCH_ENDPOINT,
+          index: config.OPENSEARCH_INDEX,
+          region: config.AWS_REGION,
+        });
+      }
+      break;
+    case 's3vectors':
+      if (
+        process.env.LLMOPS_BUNDLED_VECTOR_STORE === undefined ||
+        process.env.LLMOPS_BUNDLED_VECTOR_STORE === 's3vectors'
+      ) {
+        const config = readConfig(
+          { S3VECTORS_BUCKET: envVar.string(), S3VECTORS_INDEX: envVar.string() },
+          env,
+        );
+        const { createS3VectorsStore } = await import('./s3vectors-store.ts');
+        return createS3VectorsStore({
+          vectorBucketName: config.S3VECTORS_BUCKET,
+          indexName: config.S3VECTORS_INDEX,
+        });
+      }
+      break;
+    case 'embedded':
+      if (
+        process.env.LLMOPS_BUNDLED_VECTOR_STORE === undefined ||
+        process.env.LLMOPS_BUNDLED_VECTOR_STORE === 'embedded'
+      ) {
+        const { embeddedVectorStore } = await import('./embedded-store.ts');
+        const dimensions = env.VECTOR_DIMENSIONS !== undefined ? Number(env.VECTOR_DIMENSIONS) : undefined;
+        return embeddedVectorStore(env.VECTOR_STORE_NAME ?? 'local', dimensions);
+      }
+      break;
   }
+  // Lambda bundles are built with `process.env.LLMOPS_BUNDLED_VECTOR_STORE` replaced by the stack's store
+  // kind (an esbuild define): the checks above fold to constants, and the other adapters, with their
+  // clients, are left out of the bundle. Unbundled (the local run, tests), every adapter is available.
+  throw new ConfigError(
+    `Invalid function configuration: (env).VECTOR_STORE_KIND is ${kind}, but this bundle was built for ${process.env.LLMOPS_BUNDLED_VECTOR_STORE} (redeploy)`,
+  );
 }
 
 let opened: Promise<VectorStore> | undefined;

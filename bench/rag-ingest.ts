@@ -1,0 +1,131 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { chunkStaged } from '../functions/rag/chunking.ts';
+import { documentVersion } from '../functions/rag/state.ts';
+import { LocalStack } from '../infra/local/runner.ts';
+import { EmbeddedVectorStore } from '../layers/aws/src/rag/embedded-store.ts';
+import { embedMany } from '../layers/aws/src/rag/embedder.ts';
+import { OfflineProvider } from '../layers/core/src/models/offline.ts';
+import { parseDocument } from '../layers/core/src/rag/parse.ts';
+
+/**
+ * `npm run bench:rag`: end-to-end local ingestion of the whole AWS Lambda Developer Guide (../shared/corpus,
+ * 377 Markdown files) through the real pipeline: uploads to the S3 emulator, S3 events, the synthesized
+ * RagIngest state machine (Plan, Chunk, Embed, Index, Finish per file, document statuses in the DynamoDB
+ * emulator, staging in S3), the offline embedder and the embedded store. The baseline is the same work
+ * in one loop with no pipeline around it (parse, chunk, embed, write to the store), so the ratio is what
+ * the pipeline's durability costs locally: events, state transitions, staging and status writes.
+ */
+const corpusDir = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'shared',
+  'corpus',
+  'aws-lambda-developer-guide',
+  'doc_source',
+);
+if (!existsSync(corpusDir)) {
+  console.log(`RAG ingestion benchmark skipped: corpus folder not found at ${corpusDir}`);
+  process.exit(0);
+}
+const files = readdirSync(corpusDir)
+  .filter((name) => name.endsWith('.md'))
+  .sort()
+  .map((name) => ({ name, bytes: readFileSync(join(corpusDir, name)) }));
+const totalBytes = files.reduce((n, f) => n + f.bytes.length, 0);
+const MB = 1024 * 1024;
+const settings = { chunkMaxTokens: 512, chunkOverlapTokens: 64, embeddingModelId: 'titan-embed-text-v2' };
+const model = { modelId: 'offline', dimensions: 1024 };
+
+async function direct(): Promise<{ ms: number; chunks: number }> {
+  const store = new EmbeddedVectorStore({ dimensions: 1024 });
+  const provider = new OfflineProvider();
+  const t0 = performance.now();
+  let chunks = 0;
+  for (const file of files) {
+    for (const doc of await parseDocument({ key: file.name, bytes: file.bytes })) {
+      const base = {
+        docId: doc.id,
+        collection: 'upload',
+        format: doc.format,
+        text: doc.text,
+        metadata: {},
+        ...(doc.title !== undefined ? { title: doc.title } : {}),
+        source: file.name,
+      };
+      const staged = chunkStaged(
+        { ...base, version: documentVersion(base, settings) },
+        { maxTokens: 512, overlapTokens: 64 },
+      );
+      const { vectors } = await embedMany(
+        staged.chunks.map((c) => c.text),
+        { provider, model, batchSize: 16, concurrency: 4 },
+      );
+      await store.replaceDocument(
+        doc.id,
+        staged.version,
+        staged.chunks.map((c, i) => ({
+          chunkId: c.chunkId,
+          docId: doc.id,
+          docVersion: staged.version,
+          index: c.index,
+          text: c.text,
+          headings: c.headings,
+          metadata: c.metadata,
+          vector: vectors[i] ?? [],
+        })),
+      );
+      chunks += staged.chunks.length;
+    }
+  }
+  return { ms: performance.now() - t0, chunks };
+}
+
+async function pipeline(): Promise<{ ms: number; chunks: number; indexed: number; failed: number }> {
+  const stack = await LocalStack.start();
+  try {
+    const raw = stack.output('RawBucketName');
+    const t0 = performance.now();
+    for (const file of files) {
+      await stack.s3.send(
+        new PutObjectCommand({ Bucket: raw, Key: `raw/rag/${file.name}`, Body: file.bytes }),
+      );
+    }
+    await stack.idle();
+    const ms = performance.now() - t0;
+    const details = stack.events
+      .filter((e) => e.event['detail-type'] === 'llmops.DocumentIndexed')
+      .map((e) => e.event.detail as { status: string; chunks: number });
+    const indexed = details.filter((d) => d.status === 'indexed');
+    return {
+      ms,
+      chunks: indexed.reduce((n, d) => n + d.chunks, 0),
+      indexed: indexed.length,
+      failed: details.filter((d) => d.status === 'failed').length,
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+await direct(); // warm-up: module loading, tokenizer tables, usearch
+const base = await direct();
+const run = await pipeline();
+const row = (name: string, ms: number, chunks: number) =>
+  `  ${name.padEnd(44)} ${(totalBytes / MB / (ms / 1000)).toFixed(2).padStart(6)} MB/s  ${(
+    (files.length / ms) *
+    1000
+  )
+    .toFixed(1)
+    .padStart(6)} docs/s  ${chunks} chunks  ${(ms / 1000).toFixed(1)} s`;
+console.log(
+  `RAG ingestion, ${files.length} files, ${(totalBytes / MB).toFixed(2)} MB (offline embedder, embedded store)`,
+);
+console.log(row('baseline: parse → chunk → embed → store, one loop', base.ms, base.chunks));
+console.log(row('pipeline: S3 → RagIngest state machine → store', run.ms, run.chunks));
+console.log(
+  `  pipeline / baseline time: ${(run.ms / base.ms).toFixed(2)}x  (${run.indexed} indexed, ${run.failed} failed)`,
+);
+if (run.failed > 0 || run.indexed !== files.length) process.exitCode = 1;
