@@ -130,9 +130,24 @@ export function makeHandler(deps: PlanDeps) {
 
   async function fromUpload(input: unknown): Promise<Planned> {
     const event = parseInput(s3ObjectCreatedEvent, input, 'RagIngest input (S3 Object Created event)');
-    const bucket = event.detail.bucket.name;
-    let key = event.detail.object.key;
-    const versionId = event.detail.object['version-id'];
+    return planObject({
+      bucket: event.detail.bucket.name,
+      key: event.detail.object.key,
+      versionId: event.detail.object['version-id'],
+      etag: event.detail.object.etag,
+      sequencer: event.detail.object.sequencer,
+    });
+  }
+
+  async function planObject(object: {
+    bucket: string;
+    key: string;
+    versionId?: string | undefined;
+    etag?: string | undefined;
+    sequencer?: string | undefined;
+  }): Promise<Planned> {
+    const { bucket, versionId } = object;
+    let key = object.key;
     let head = await headObject(deps.s3, { bucket, key, versionId });
     if (!head && decodeKey(key) !== key) {
       key = decodeKey(key);
@@ -140,7 +155,7 @@ export function makeHandler(deps: PlanDeps) {
     }
     if (!head)
       throw new SourceChangedError(`s3://${bucket}/${key} (version ${versionId ?? 'none'}) no longer exists`);
-    const eventEtag = event.detail.object.etag ? stripQuotes(event.detail.object.etag) : undefined;
+    const eventEtag = object.etag ? stripQuotes(object.etag) : undefined;
     if (!versionId && eventEtag && eventEtag !== head.etag) {
       throw new SourceChangedError(`s3://${bucket}/${key} was overwritten after the event (ETag changed)`);
     }
@@ -152,7 +167,7 @@ export function makeHandler(deps: PlanDeps) {
       documents: [],
       deletions: [],
       replacesCollection: false,
-      ...(event.detail.object.sequencer ? { sequencer: event.detail.object.sequencer } : {}),
+      ...(object.sequencer ? { sequencer: object.sequencer } : {}),
     };
     const failVersion = `raw:${head.etag}`;
     if (head.size > deps.maxDocumentBytes) {
@@ -178,10 +193,16 @@ export function makeHandler(deps: PlanDeps) {
     return planned;
   }
 
-  function fromDeletion(input: unknown): Planned {
+  async function fromDeletion(input: unknown): Promise<Planned> {
     const event = parseInput(s3ObjectDeletedEvent, input, 'RagIngest input (S3 Object Deleted event)');
+    const bucket = event.detail.bucket.name;
     const key = decodeKey(event.detail.object.key);
     const sequencer = event.detail.object.sequencer;
+    // In a versioned bucket, deleting an old version (or a delete marker) leaves a current version: the
+    // document is still there, and is (re-)ingested as it now is rather than removed.
+    if (await headObject(deps.s3, { bucket, key })) {
+      return planObject({ bucket, key, sequencer });
+    }
     return {
       trigger: 'delete',
       origin: `s3://${event.detail.bucket.name}/${key}`,
@@ -232,7 +253,7 @@ export function makeHandler(deps: PlanDeps) {
       kind === 'Object Created'
         ? await fromUpload(event)
         : kind === 'Object Deleted'
-          ? fromDeletion(event)
+          ? await fromDeletion(event)
           : kind === DATASET_READY
             ? await fromDataset(event)
             : (() => {

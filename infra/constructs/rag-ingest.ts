@@ -42,7 +42,7 @@ export const RAG_STAGING_PREFIX = 'staging/rag/';
 /** Documents per Map item. */
 export const DOCUMENT_BATCH_SIZE = 25;
 /** Errors of a step worth retrying: the handlers' transient and throttling errors. */
-const STEP_RETRY_ERRORS = [HANDLER_TRANSIENT_ERROR, 'ThrottledError', 'ModelProviderError'];
+const STEP_RETRY_ERRORS = [HANDLER_TRANSIENT_ERROR, 'ThrottledError', 'ModelProviderError', 'TimeoutError'];
 
 export interface RagIngestProps {
   readonly config: LlmOpsConfig;

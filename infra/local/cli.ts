@@ -44,6 +44,8 @@ const USAGE =
 
 /** The bundled RAG corpus (see its SOURCE.md for the attribution and license). */
 const CORPUS_DIR = join(REPO_ROOT, 'corpus/lambda-guide');
+/** Files of the corpus folder that are about the corpus, not part of it. */
+const CORPUS_NOTES = ['SOURCE.md'];
 /** Questions the RAG demo asks; the last one is about nothing in the corpus. */
 const DEMO_QUESTIONS = [
   'How do I keep functions initialized so that they respond without cold starts?',
@@ -287,9 +289,9 @@ async function ragDemo(stack: LocalStack, json: boolean): Promise<RagDemoResult>
   const api = stack.api;
   if (!api) throw new Error('The local API is not running');
   process.stderr.write(`Ingesting the bundled corpus ${relativeToRepo(CORPUS_DIR)} through RagIngest\n`);
-  const ingest = await ingestFolder(stack, CORPUS_DIR);
+  const ingest = await ingestFolder(stack, CORPUS_DIR, CORPUS_NOTES);
   process.stderr.write('Uploading the corpus again (unchanged content: nothing is embedded again)\n');
-  const reingest = await ingestFolder(stack, CORPUS_DIR);
+  const reingest = await ingestFolder(stack, CORPUS_DIR, CORPUS_NOTES);
   await createRagPrompt(api.url, api.apiKey);
   const answers: RagAnswer[] = [];
   for (const question of DEMO_QUESTIONS) answers.push(await askRag(api.url, api.apiKey, question));

@@ -204,7 +204,7 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.SdkClientException',
   'Lambda.ClientExecutionTimeoutException',
 ];
-const STEP_ERRORS = ['TransientError', 'ThrottledError', 'ModelProviderError'];
+const STEP_ERRORS = ['TransientError', 'ThrottledError', 'ModelProviderError', 'TimeoutError'];
 
 describe('RagIngest state machine', () => {
   it('is STANDARD, traced, with a 6 hour timeout, in JSONPath', () => {

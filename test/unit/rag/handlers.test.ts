@@ -496,6 +496,19 @@ describe('Plan', () => {
     expect(table.claim).not.toHaveBeenCalled();
   });
 
+  it('re-ingests instead of deleting when a current version remains (an old version or a delete marker was removed)', async () => {
+    putObject(RAW, 'raw/rag/kept.md', '# Kept\n\nStill here after an old version was deleted.\n', 'v2');
+    const out = await planHandler()(
+      s3Event('Object Deleted', { key: 'raw/rag/kept.md', 'version-id': 'v1', sequencer: SEQUENCER }),
+      context,
+    );
+    expect(out).toMatchObject({ trigger: 'upload', counts: { queued: 1, deletions: 0 } });
+    expect(out.batches.map((b) => b.kind)).toEqual(['ingest']);
+    expect(table.claim).toHaveBeenCalledWith(
+      expect.objectContaining({ docId: 'kept.md', sequencer: SEQUENCER }),
+    );
+  });
+
   it('schedules the deletion of a removed file, decoding its key, with the sequencer', async () => {
     const out = await planHandler()(
       s3Event('Object Deleted', { key: 'raw/rag/my+notes%281%29.md', sequencer: SEQUENCER }),
