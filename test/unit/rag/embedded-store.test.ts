@@ -57,7 +57,12 @@ function cosine(a: readonly number[], b: readonly number[]): number {
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
-function chunk(docId: string, index: number, vector: readonly number[], extra: Partial<IndexedChunk> = {}): IndexedChunk {
+function chunk(
+  docId: string,
+  index: number,
+  vector: readonly number[],
+  extra: Partial<IndexedChunk> = {},
+): IndexedChunk {
   return {
     chunkId: `${docId}#${index}`,
     docId,
@@ -81,7 +86,15 @@ afterEach(() => clearEmbeddedVectorStores());
 
 describe('tokenize', () => {
   it('applies NFKC, lowercases and splits into runs of Unicode letters and digits', () => {
-    expect(tokenize('Ｌａｍｂｄａ Café-au-lait, 東京2024! x_y')).toEqual(['lambda', 'café', 'au', 'lait', '東京2024', 'x', 'y']);
+    expect(tokenize('Ｌａｍｂｄａ Café-au-lait, 東京2024! x_y')).toEqual([
+      'lambda',
+      'café',
+      'au',
+      'lait',
+      '東京2024',
+      'x',
+      'y',
+    ]);
   });
 });
 
@@ -106,15 +119,40 @@ describe('EmbeddedVectorStore kNN', () => {
     });
   });
 
+  for (const quantization of ['f32', 'bf16', 'f16', 'i8'] as const) {
+    it(`finds the exact nearest with exact similarities whatever the graph's precision (${quantization})`, async () => {
+      // A search list longer than the index makes the graph search exhaustive: only the precision varies.
+      const store = new EmbeddedVectorStore({ quantization, expansionSearch: 256 });
+      const next = random(6);
+      const vectors = Array.from({ length: 200 }, () => randomVector(next));
+      await store.replaceDocument('doc', 'v1', version('doc', 'v1', vectors));
+      for (let q = 0; q < 5; q++) {
+        const query = randomVector(next);
+        const hits = await store.search({ vector: query, text: '', k: 5 });
+        const expected = vectors
+          .map((v, i) => ({ id: `doc#${i}`, similarity: (1 + cosine(query, v)) / 2 }))
+          .sort((a, b) => b.similarity - a.similarity)
+          .slice(0, 5);
+        expect(ids(hits)).toEqual(expected.map((e) => e.id));
+        expect(hits.map((h) => h.similarity)).toEqual(expected.map((e) => expect.closeTo(e.similarity, 6)));
+      }
+    });
+  }
+
   it('does not depend on vector length (no normalization needed) and returns the chunk fields', async () => {
     const store = new EmbeddedVectorStore();
     await store.replaceDocument('doc', 'v1', [
-      chunk('doc', 0, axis(0).map((x) => x * 40), {
-        title: 'Guide',
-        source: 's3://bucket/guide.md',
-        headings: ['Intro', 'Setup'],
-        metadata: { lang: 'en', year: 2024 },
-      }),
+      chunk(
+        'doc',
+        0,
+        axis(0).map((x) => x * 40),
+        {
+          title: 'Guide',
+          source: 's3://bucket/guide.md',
+          headings: ['Intro', 'Setup'],
+          metadata: { lang: 'en', year: 2024 },
+        },
+      ),
       chunk('doc', 1, axis(1)),
     ]);
 
@@ -149,7 +187,11 @@ describe('EmbeddedVectorStore kNN', () => {
       chunk('doc', 0, axis(0)),
       chunk('doc', 1, axis(0, 1)),
       chunk('doc', 2, axis(1)),
-      chunk('doc', 3, axis(0).map((x) => -x)),
+      chunk(
+        'doc',
+        3,
+        axis(0).map((x) => -x),
+      ),
     ]);
     // Similarities: 1, 0.854, 0.5, 0.
     const hits = await store.search({ vector: axis(0), text: '', k: 4, minScore: 0.8 });
@@ -204,7 +246,11 @@ describe('EmbeddedVectorStore writes', () => {
 
     expect(store.size).toBe(4);
     const hits = await store.search({ vector: old[4] ?? [], text: '', k: 10, filters: { docId: 'doc' } });
-    expect(hits.map((h) => `${h.chunkId}@${h.docVersion}`).sort()).toEqual(['doc#0@v2', 'doc#1@v2', 'doc#2@v2']);
+    expect(hits.map((h) => `${h.chunkId}@${h.docVersion}`).sort()).toEqual([
+      'doc#0@v2',
+      'doc#1@v2',
+      'doc#2@v2',
+    ]);
     // The keyword index forgot the old text too.
     const keyword = await store.search({ vector: axis(0), text: 'zebra', k: 10, hybrid: true });
     expect(keyword.filter((h) => h.text.startsWith('zebra'))).toEqual([]);
@@ -226,7 +272,9 @@ describe('EmbeddedVectorStore writes', () => {
 
     expect(store.size).toBe(1);
     expect(ids(await store.search({ vector: axis(0), text: '', k: 1 }))).toEqual(['kept#0']);
-    expect(ids(await store.search({ vector: axis(0), text: 'quokka', k: 5, hybrid: true }))).toEqual(['kept#0']);
+    expect(ids(await store.search({ vector: axis(0), text: 'quokka', k: 5, hybrid: true }))).toEqual([
+      'kept#0',
+    ]);
     expect(await store.search({ vector: axis(0), text: '', k: 5, filters: { docId: 'gone' } })).toEqual([]);
   });
 
@@ -243,7 +291,10 @@ describe('EmbeddedVectorStore writes', () => {
     await store.replaceDocument('doc', 'v1', version('doc', 'v1', [axis(0), axis(1)]));
 
     const error = await errorOf(
-      store.replaceDocument('doc', 'v2', [chunk('doc', 0, axis(2), { docVersion: 'v2' }), chunk('doc', 1, [1, 2, 3], { docVersion: 'v2' })]),
+      store.replaceDocument('doc', 'v2', [
+        chunk('doc', 0, axis(2), { docVersion: 'v2' }),
+        chunk('doc', 1, [1, 2, 3], { docVersion: 'v2' }),
+      ]),
     );
 
     expect(error).toBeInstanceOf(VectorStoreWriteError);
@@ -275,7 +326,11 @@ describe('EmbeddedVectorStore writes', () => {
         chunk('doc', 0, axis(1)),
         chunk('other', 1, axis(1)),
         chunk('doc', 2, axis(1), { docVersion: 'v0' }),
-        chunk('doc', 3, axis(1).map(() => Number.NaN)),
+        chunk(
+          'doc',
+          3,
+          axis(1).map(() => Number.NaN),
+        ),
       ]),
     );
     expect((error as VectorStoreWriteError).failures.map((f) => f.chunkId)).toEqual([
@@ -302,7 +357,11 @@ describe('EmbeddedVectorStore filters', () => {
       const chunks = Array.from({ length: 8 }, (_, i) =>
         chunk(docId, i, randomVector(next), {
           source: SOURCES[d % SOURCES.length],
-          metadata: { lang: LANGS[(d * 8 + i) % LANGS.length] ?? 'en', year: 2020 + ((d + i) % 5), public: i % 2 === 0 },
+          metadata: {
+            lang: LANGS[(d * 8 + i) % LANGS.length] ?? 'en',
+            year: 2020 + ((d + i) % 5),
+            public: i % 2 === 0,
+          },
         }),
       );
       await store.replaceDocument(docId, 'v1', chunks);
@@ -312,7 +371,12 @@ describe('EmbeddedVectorStore filters', () => {
   }
 
   /** The exact answer: cosine over every chunk that matches. */
-  const reference = (all: readonly IndexedChunk[], vector: readonly number[], k: number, filters: MetadataFilters) =>
+  const reference = (
+    all: readonly IndexedChunk[],
+    vector: readonly number[],
+    k: number,
+    filters: MetadataFilters,
+  ) =>
     all
       .filter((c) => matchesFilters(c, filters))
       .map((c) => ({ id: c.chunkId, similarity: cosine(vector, c.vector) }))
@@ -354,7 +418,11 @@ describe('EmbeddedVectorStore filters', () => {
 
   it('grows the oversampling until k matches are found, or falls back to an exact scan', async () => {
     const plans: QueryPlan[] = [];
-    const store = new EmbeddedVectorStore({ exactScanLimit: 0, onQueryPlan: (plan) => plans.push(plan) });
+    const store = new EmbeddedVectorStore({
+      exactScanLimit: 0,
+      expansionSearch: 256,
+      onQueryPlan: (plan) => plans.push(plan),
+    });
     // 100 chunks ever farther from the query along axis 0, then 20 far ones (cosine about 0). Each filter
     // key matches 75 chunks, both together only near#5, near#15, ..., near#95 and the 20 far ones.
     const near = Array.from({ length: 100 }, (_, i) =>
@@ -402,7 +470,10 @@ describe('EmbeddedVectorStore hybrid', () => {
       chunk('near', 1, axis(0, 0.3), { text: 'Memory settings for the function', source: 'a' }),
     ]);
     await s.replaceDocument('exact', 'v1', [
-      chunk('exact', 0, axis(0, 1.2), { text: 'The error code ERR_LAMBDA_4711 means the layer is missing', source: 'b' }),
+      chunk('exact', 0, axis(0, 1.2), {
+        text: 'The error code ERR_LAMBDA_4711 means the layer is missing',
+        source: 'b',
+      }),
     ]);
     await s.replaceDocument('titled', 'v1', [
       chunk('titled', 0, axis(3), { text: 'unrelated body', title: 'Provisioned concurrency', source: 'b' }),
@@ -445,8 +516,78 @@ describe('EmbeddedVectorStore hybrid', () => {
     });
     expect(ids(filtered).sort()).toEqual(['near#0', 'near#1', 'titled#1']);
 
-    const strict = await s.search({ vector: axis(0), text: 'concurrency', k: 10, hybrid: true, minScore: 0.6 });
+    const strict = await s.search({
+      vector: axis(0),
+      text: 'concurrency',
+      k: 10,
+      hybrid: true,
+      minScore: 0.6,
+    });
     expect(ids(strict).sort()).toEqual(['exact#0', 'near#0', 'near#1']);
+  });
+});
+
+describe('EmbeddedVectorStore BM25', () => {
+  it('scores with Okapi BM25 (k1 1.2, b 0.75, Lucene idf) over text, title and headings', async () => {
+    const store = new EmbeddedVectorStore();
+    const texts = ['alpha beta', 'alpha alpha gamma delta', 'gamma delta epsilon zeta'];
+    await store.replaceDocument(
+      'doc',
+      'v1',
+      texts.map((text, i) => chunk('doc', i, axis(i), { text })),
+    );
+
+    const hits = await store.search({ vector: axis(5), text: 'Alpha ZETA', k: 3, hybrid: true });
+
+    // Lengths 2, 4, 4 (average 10/3); "alpha" is in 2 of 3 chunks (twice in the second), "zeta" in 1.
+    const idf = (df: number) => Math.log(1 + (3 - df + 0.5) / (df + 0.5));
+    const bm25 = (df: number, tf: number, length: number) =>
+      (idf(df) * tf * 2.2) / (tf + 1.2 * (1 - 0.75 + (0.75 * length) / (10 / 3)));
+    const keyword = { 'doc#0': bm25(2, 1, 2), 'doc#1': bm25(2, 2, 4), 'doc#2': bm25(1, 1, 4) };
+    const best = Math.max(...Object.values(keyword));
+    expect(hits).toHaveLength(3);
+    for (const hit of hits) {
+      const expected = 0.7 * hit.similarity + (0.3 * keyword[hit.chunkId as keyof typeof keyword]) / best;
+      expect(hit.score, hit.chunkId).toBeCloseTo(expected, 9);
+    }
+  });
+
+  it('forgets removed chunks completely: a store with a history scores like a fresh one', async () => {
+    const next = random(5);
+    const words = ['lambda', 'layer', 'timeout', 'memory', 'queue', 'event', 'bucket', 'role'];
+    const doc = (docId: string, docVersion: string, n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        chunk(docId, i, randomVector(next), {
+          docVersion,
+          text: Array.from({ length: 3 + Math.floor(next() * 6) }, () => words[Math.floor(next() * 8)]).join(
+            ' ',
+          ),
+          title: `${docId} title`,
+          headings: [words[i % 8] ?? ''],
+        }),
+      );
+    const final = { a: doc('a', 'v3', 2), b: doc('b', 'v1', 4), c: doc('c', 'v2', 3) };
+    const history = new EmbeddedVectorStore();
+    await history.replaceDocument('a', 'v1', doc('a', 'v1', 6));
+    await history.replaceDocument('b', 'v1', final.b);
+    await history.replaceDocument('d', 'v1', doc('d', 'v1', 5));
+    await history.replaceDocument('a', 'v2', doc('a', 'v2', 3));
+    await history.replaceDocument('c', 'v1', doc('c', 'v1', 7));
+    await history.deleteDocument('d');
+    await history.replaceDocument('a', 'v3', final.a);
+    await history.replaceDocument('c', 'v2', final.c);
+    const fresh = new EmbeddedVectorStore();
+    for (const [docId, chunks] of Object.entries(final))
+      await fresh.replaceDocument(docId, chunks[0]?.docVersion ?? '', chunks);
+
+    for (const text of ['lambda timeout', 'queue', 'a title', 'role bucket event']) {
+      const query = { vector: randomVector(next), text, k: 20, hybrid: true };
+      const [left, right] = [await history.search(query), await fresh.search(query)];
+      expect(left.map((h) => `${h.chunkId}@${h.docVersion}`)).toEqual(
+        right.map((h) => `${h.chunkId}@${h.docVersion}`),
+      );
+      expect(left.map((h) => h.score)).toEqual(right.map((h) => expect.closeTo(h.score, 12)));
+    }
   });
 });
 
@@ -464,15 +605,24 @@ describe('EmbeddedVectorStore concurrency', () => {
     const readers = Array.from({ length: 8 }, async (_, reader) => {
       for (let turn = 0; turn < reader; turn++) await Promise.resolve();
       for (let round = 0; round < 40; round++) {
-        const hits = await store.search({ vector: axis(0), text: 'text', k: 10, hybrid: (round + reader) % 2 === 0 });
+        const hits = await store.search({
+          vector: axis(0),
+          text: 'text',
+          k: 10,
+          hybrid: (round + reader) % 2 === 0,
+        });
         observed.push(hits.map((h) => h.docVersion).join(','));
         await (round % 4 === 3 ? new Promise((resolve) => setImmediate(resolve)) : Promise.resolve());
       }
     });
     await Promise.all([replace, ...readers]);
-    observed.push((await store.search({ vector: axis(0), text: '', k: 10 })).map((h) => h.docVersion).join(','));
+    observed.push(
+      (await store.search({ vector: axis(0), text: '', k: 10 })).map((h) => h.docVersion).join(','),
+    );
 
-    expect(new Set(observed)).toEqual(new Set(observed.filter((o) => o === 'v1,v1,v1,v1,v1' || o === 'v2,v2,v2')));
+    expect(new Set(observed)).toEqual(
+      new Set(observed.filter((o) => o === 'v1,v1,v1,v1,v1' || o === 'v2,v2,v2')),
+    );
     expect(observed[0]).toBe('v1,v1,v1,v1,v1');
     expect(observed.at(-1)).toBe('v2,v2,v2');
   });

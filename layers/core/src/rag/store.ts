@@ -68,7 +68,10 @@ export interface RetrievedChunk {
   readonly metadata: Readonly<Record<string, MetadataValue>>;
   /** Ranking score: `similarity` for a kNN query, the fused score (0 to 1) for a hybrid one. */
   readonly score: number;
-  /** Embedding similarity to the question, (1 + cos) / 2; 0 for a chunk only the keyword side found. */
+  /**
+   * Embedding similarity to the question, (1 + cos) / 2. For a chunk only the keyword side of a hybrid
+   * query found: its real similarity where the store can compute it (the embedded store), else 0.
+   */
   readonly similarity: number;
 }
 
