@@ -10,7 +10,7 @@
  * JSONPath and an INLINE Map only: the local runner (aws-local-stepfunctions) ignores JSONata and cannot
  * run a distributed Map.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -18,14 +18,14 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge } from './nag.ts';
-import { PipelineStateMachine } from './pipeline-state-machine.ts';
+import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 
 /** Key prefix of raw uploads that start DataPrep. */
 export const RAW_PREFIX = 'raw/';
@@ -48,16 +48,6 @@ export const RAG_DOCUMENT_WILDCARDS: readonly string[] = [
 export const STAGING_PREFIX = 'staging/';
 /** Name of the registry table's global secondary index. */
 export const REGISTRY_GSI = 'gsi1';
-
-/** Lambda errors worth retrying (throttling and service-side faults); never `States.Timeout`. */
-export const LAMBDA_TRANSIENT_ERRORS = [
-  'Lambda.TooManyRequestsException',
-  'Lambda.ServiceException',
-  'Lambda.SdkClientException',
-  'Lambda.ClientExecutionTimeoutException',
-] as const;
-/** The error name handlers throw for retryable downstream failures. */
-export const HANDLER_TRANSIENT_ERROR = 'TransientError';
 
 export interface DataPrepProps {
   /** The validated app configuration (`config.dataPrep`). */
@@ -192,29 +182,14 @@ export class DataPrep extends Construct {
       .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'read');
 
     const steps = new Construct(this, 'Steps');
-    const invoke = (stateName: string, fn: LlmOpsFunction, payload?: sfn.TaskInput): tasks.LambdaInvoke => {
-      const task = new tasks.LambdaInvoke(steps, stateName, {
-        lambdaFunction: fn,
-        payload,
-        payloadResponseOnly: false,
-        outputPath: '$.Payload',
-        retryOnServiceExceptions: false,
-      });
-      task.addRetry({
-        errors: [...LAMBDA_TRANSIENT_ERRORS],
-        interval: Duration.seconds(2),
-        maxAttempts: 6,
-        backoffRate: 2,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
-      task.addRetry({
-        errors: [HANDLER_TRANSIENT_ERROR],
-        interval: Duration.seconds(2),
-        maxAttempts: 3,
-        backoffRate: 2,
-      });
-      return task;
+    const retry = {
+      errors: [HANDLER_TRANSIENT_ERROR],
+      interval: Duration.seconds(2),
+      maxAttempts: 3,
+      backoffRate: 2,
     };
+    const invoke = (stateName: string, fn: LlmOpsFunction, payload?: sfn.TaskInput): tasks.LambdaInvoke =>
+      pipelineStep(steps, stateName, fn, retry, payload);
 
     const processParts = new sfn.Map(steps, 'ProcessParts', {
       itemsPath: '$.parts',
@@ -264,23 +239,13 @@ export class DataPrep extends Construct {
       comment: 'Raw upload → parts → curated dataset version → llmops.DatasetReady',
     });
     this.stateMachine = this.pipeline.stateMachine;
-    const rolePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
-    if (rolePolicy) {
-      for (const fn of [
-        this.planFunction,
-        this.processPartFunction,
-        this.finalizeFunction,
-        this.registerFunction,
-        this.releaseClaimFunction,
-      ]) {
-        const logicalId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
-        acknowledge(
-          rolePolicy,
-          `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-          'tasks.LambdaInvoke grants lambda:InvokeFunction on the function and its versions/aliases (ARN:*) of this one function.',
-        );
-      }
-    }
+    this.pipeline.acknowledgeInvokedFunctions([
+      this.planFunction,
+      this.processPartFunction,
+      this.finalizeFunction,
+      this.registerFunction,
+      this.releaseClaimFunction,
+    ]);
 
     this.triggerDeadLetterQueue = new LlmOpsDeadLetterQueue(this, 'TriggerDeadLetterQueue', {
       alerts,

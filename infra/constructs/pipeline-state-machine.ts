@@ -4,7 +4,7 @@
  * that sends every failed execution to the stack's shared failure handler (which emits
  * `llmops.PipelineFailed`).
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -12,6 +12,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
@@ -20,6 +21,63 @@ import { acknowledge } from './nag.ts';
 
 /** Metadata key recorded on the CloudFormation state machine. */
 export const PIPELINE_METADATA = 'llmops:pipeline';
+
+/** Lambda errors worth retrying (throttling and service-side faults); never `States.Timeout`. */
+export const LAMBDA_TRANSIENT_ERRORS = [
+  'Lambda.TooManyRequestsException',
+  'Lambda.ServiceException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+] as const;
+/** The error name handlers throw for retryable downstream failures. */
+export const HANDLER_TRANSIENT_ERROR = 'TransientError';
+
+/** How a step retries the handler's own retryable errors (Lambda service errors are always retried). */
+export interface StepRetry {
+  /** Error names that are retried, e.g. `TransientError`. */
+  readonly errors: readonly string[];
+  readonly interval: Duration;
+  readonly maxAttempts: number;
+  readonly backoffRate: number;
+  /** Full jitter on the backoff (for errors many executions may hit at once, such as throttling). */
+  readonly jitter?: boolean;
+}
+
+/**
+ * A pipeline step: the function invoked with the full Lambda response and its `Payload` kept as the
+ * state, Lambda service errors retried with jittered backoff, and the handler's own retryable errors
+ * retried as `retry` says. `retryOnServiceExceptions` is off so that the two retries are the only ones.
+ */
+export function pipelineStep(
+  scope: Construct,
+  stateName: string,
+  fn: lambda.IFunction,
+  retry: StepRetry,
+  payload?: sfn.TaskInput,
+): tasks.LambdaInvoke {
+  const task = new tasks.LambdaInvoke(scope, stateName, {
+    lambdaFunction: fn,
+    payload,
+    payloadResponseOnly: false,
+    outputPath: '$.Payload',
+    retryOnServiceExceptions: false,
+  });
+  task.addRetry({
+    errors: [...LAMBDA_TRANSIENT_ERRORS],
+    interval: Duration.seconds(2),
+    maxAttempts: 6,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  task.addRetry({
+    errors: [...retry.errors],
+    interval: retry.interval,
+    maxAttempts: retry.maxAttempts,
+    backoffRate: retry.backoffRate,
+    ...(retry.jitter ? { jitterStrategy: sfn.JitterType.FULL } : {}),
+  });
+  return task;
+}
 
 /** Execution statuses that count as a pipeline failure. */
 export const FAILED_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
@@ -59,6 +117,23 @@ export class PipelineStateMachine extends Construct {
   public readonly failureRule: events.Rule;
   /** Dead-letter queue of the failure rule's target. */
   public readonly failureRuleDeadLetterQueue: LlmOpsDeadLetterQueue;
+
+  /**
+   * Acknowledges, on the state machine's role, the `<function ARN>:*` resource each `tasks.LambdaInvoke`
+   * grants: it covers the versions and aliases of that one function.
+   */
+  public acknowledgeInvokedFunctions(functions: readonly lambda.IFunction[]): void {
+    const rolePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
+    if (!rolePolicy) return;
+    for (const fn of functions) {
+      const logicalId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
+      acknowledge(
+        rolePolicy,
+        `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+        'tasks.LambdaInvoke grants lambda:InvokeFunction on the function and its versions/aliases (ARN:*) of this one function.',
+      );
+    }
+  }
 
   constructor(scope: Construct, id: string, props: PipelineStateMachineProps) {
     super(scope, id);

@@ -13,7 +13,7 @@
  * JSONPath and an INLINE Map only, as in DataPrep (the local runner cannot run JSONata or a distributed
  * Map). Index is the only function that talks to the store (and, with OpenSearch, runs in the VPC).
  */
-import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -22,7 +22,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DATASET_READY } from '../../events/dataset-ready.ts';
 import { LLMOPS_SOURCE } from '../../events/envelope.ts';
@@ -30,11 +30,11 @@ import { DOCUMENTS_COLLECTION_INDEX } from '../../layers/aws/src/rag/documents.t
 import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
 import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
-import { HANDLER_TRANSIENT_ERROR, LAMBDA_TRANSIENT_ERRORS, RAG_DOCUMENT_WILDCARDS } from './data-prep.ts';
+import { RAG_DOCUMENT_WILDCARDS } from './data-prep.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge } from './nag.ts';
-import { PipelineStateMachine } from './pipeline-state-machine.ts';
+import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { embeddingModel, type RagVectorStore } from './rag-store.ts';
 
 /** Staging prefix of RagIngest runs in the artifacts bucket (under the staging lifecycle rule). */
@@ -202,30 +202,15 @@ export class RagIngest extends Construct {
     ).bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'read', RAG_STAGING_PREFIX);
 
     const steps = new Construct(this, 'Steps');
-    const invoke = (stateName: string, fn: LlmOpsFunction, payload?: sfn.TaskInput): tasks.LambdaInvoke => {
-      const task = new tasks.LambdaInvoke(steps, stateName, {
-        lambdaFunction: fn,
-        payload,
-        payloadResponseOnly: false,
-        outputPath: '$.Payload',
-        retryOnServiceExceptions: false,
-      });
-      task.addRetry({
-        errors: [...LAMBDA_TRANSIENT_ERRORS],
-        interval: Duration.seconds(2),
-        maxAttempts: 6,
-        backoffRate: 2,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
-      task.addRetry({
-        errors: STEP_RETRY_ERRORS,
-        interval: Duration.seconds(5),
-        maxAttempts: 4,
-        backoffRate: 3,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
-      return task;
+    const retry = {
+      errors: STEP_RETRY_ERRORS,
+      interval: Duration.seconds(5),
+      maxAttempts: 4,
+      backoffRate: 3,
+      jitter: true,
     };
+    const invoke = (stateName: string, fn: LlmOpsFunction, payload?: sfn.TaskInput): tasks.LambdaInvoke =>
+      pipelineStep(steps, stateName, fn, retry, payload);
 
     // A batch whose step still fails is caught here: its documents are recorded as failed by Finish, and
     // the other batches go on.
@@ -274,23 +259,13 @@ export class RagIngest extends Construct {
       comment: 'raw/rag/ uploads and rag datasets → chunks → embeddings → vector store',
     });
     this.stateMachine = this.pipeline.stateMachine;
-    const rolePolicy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
-    if (rolePolicy) {
-      for (const fn of [
-        this.planFunction,
-        this.chunkFunction,
-        this.embedFunction,
-        this.indexFunction,
-        this.finishFunction,
-      ]) {
-        const logicalId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
-        acknowledge(
-          rolePolicy,
-          `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-          'tasks.LambdaInvoke grants lambda:InvokeFunction on the function and its versions/aliases (ARN:*) of this one function.',
-        );
-      }
-    }
+    this.pipeline.acknowledgeInvokedFunctions([
+      this.planFunction,
+      this.chunkFunction,
+      this.embedFunction,
+      this.indexFunction,
+      this.finishFunction,
+    ]);
 
     this.triggerDeadLetterQueue = new LlmOpsDeadLetterQueue(this, 'TriggerDeadLetterQueue', {
       alerts,
