@@ -256,7 +256,7 @@ export function describeAnswer(answer: RagAnswer): string[] {
   for (const c of answer.citations) {
     const where = [c.title, ...c.headings.slice(1)].filter(Boolean).join(' › ');
     lines.push(
-      `     [${c.n}] ${c.docId}${c.page !== undefined ? ` p.${c.page}` : ''} — ${where} (similarity ${c.similarity.toFixed(3)})`,
+      `     [${c.n}] ${c.docId}${c.page !== undefined ? ` p.${c.page}` : ''}${where === '' ? '' : ` — ${where}`} (similarity ${c.similarity.toFixed(3)})`,
     );
   }
   if (answer.citations.length === 0) lines.push('     (no passage was relevant enough: nothing cited)');
