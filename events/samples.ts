@@ -6,7 +6,9 @@ export type SampleName =
   | 's3-object-created'
   | 's3-object-created-multipart'
   | 'sfn-execution-failed'
+  | 's3-object-deleted'
   | 'dataset-ready'
+  | 'document-indexed'
   | 'pipeline-failed';
 
 /** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { datasetReadyEvent } from '../../../events/dataset-ready.ts';
+import { documentIndexedEvent } from '../../../events/document-indexed.ts';
 import { pipelineFailedEvent } from '../../../events/pipeline-failed.ts';
-import { s3ObjectCreatedEvent } from '../../../events/s3-object-created.ts';
+import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '../../../events/s3-object-created.ts';
 import { loadSample, rawSample } from '../../../events/samples.ts';
 import { sfnExecutionStatusChangeEvent } from '../../../events/sfn-execution-status-change.ts';
 
@@ -29,6 +30,30 @@ describe('event samples parse with their schemas', () => {
       near: 3,
     });
     expect(loadSample('pipeline-failed', pipelineFailedEvent).detail.pipeline).toBe('DataPrep');
+  });
+
+  it('S3 Object Deleted (a delete marker in the versioned raw bucket)', () => {
+    const event = loadSample('s3-object-deleted', s3ObjectDeletedEvent);
+    expect(event.detail.object.key).toBe('raw/rag/guides/provisioned-concurrency.pdf');
+    expect(event.detail['deletion-type']).toBe('Delete Marker Created');
+  });
+
+  it('llmops.DocumentIndexed', () => {
+    const event = loadSample('document-indexed', documentIndexedEvent);
+    expect(event.detail).toMatchObject({
+      status: 'indexed',
+      chunks: 14,
+      reason: null,
+      vectorStore: 'opensearch',
+    });
+  });
+
+  it('rejects a DocumentIndexed detail with an unknown status', () => {
+    const raw = structuredClone(rawSample('document-indexed')) as { detail: { status: string } };
+    raw.detail.status = 'done';
+    const result = documentIndexedEvent.safeParse(raw);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['detail', 'status']);
   });
 
   it('rejects an S3 event without an object key, naming the field', () => {
