@@ -36,9 +36,12 @@
  * Data access policy: the function's role needs `aoss:ReadDocument` (searches and id lookups) and, to
  * write, `aoss:WriteDocument` on `index/<collection>/<index>`, plus `aoss:APIAccessAll` in its IAM policy.
  */
+import { EventEmitter } from 'node:events';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { Client } from '@opensearch-project/opensearch';
+import type { Transport } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws-v3';
+import { ConnectionPool } from '@opensearch-project/opensearch/lib/pool/index.js';
+import Serializer from '@opensearch-project/opensearch/lib/Serializer.js';
 import {
   CHUNK_FIELDS,
   CHUNK_KEYWORD_FIELDS,
@@ -113,7 +116,7 @@ export interface OpenSearchStoreOptions {
   /** The collection's Region, for SigV4. */
   readonly region: string;
   /** @default a client signed with SigV4 for `aoss` ({@link createOpenSearchClient}) */
-  readonly client?: Client;
+  readonly client?: OpenSearchTransportClient;
   /** Bytes of NDJSON per bulk request. @default OPENSEARCH_LIMITS.bulkBytes (5 MiB) */
   readonly maxBulkBytes?: number;
   /** Actions per bulk request. @default OPENSEARCH_LIMITS.bulkDocs (500) */
@@ -127,21 +130,68 @@ export interface OpenSearchStoreOptions {
 }
 
 /**
+ * What the store uses of an OpenSearch client: its transport's `request`. A full `Client` of
+ * `@opensearch-project/opensearch` satisfies it (tests inject one over a fake `Connection`).
+ */
+export interface OpenSearchTransportClient {
+  readonly transport: Pick<Transport, 'request'>;
+}
+
+/**
  * An OpenSearch client for a Serverless collection: requests signed with SigV4 for the `aoss` service,
  * credentials from the default chain (in Lambda bundles, the environment: see `lambda-credentials.ts`),
  * one attempt per request (the store owns retries).
+ *
+ * Only the transport is built, from the library's own modules, wired as `Client`'s constructor
+ * (`lib/Client.js`, 3.9.0) wires it with the client's defaults: importing `Client` would bundle its
+ * generated API surface (about 220 KiB minified) that the store never calls. Options the library reads
+ * as "unset" when null, false or absent (ssl, agent, proxy, auth, compression, sniffInterval, nodeFilter,
+ * generateRequestId, context) are left out, as its types require.
  */
 export function createOpenSearchClient(options: {
   readonly endpoint: string;
   readonly region: string;
   readonly requestTimeoutMs?: number;
-}): Client {
-  return new Client({
-    ...AwsSigv4Signer({ region: options.region, service: 'aoss', getCredentials: defaultProvider() }),
-    node: normalizeEndpoint(options.endpoint),
+}): OpenSearchTransportClient {
+  const signer = AwsSigv4Signer({
+    region: options.region,
+    service: 'aoss',
+    getCredentials: defaultProvider(),
+  });
+  const events = new EventEmitter();
+  const emit = events.emit.bind(events);
+  const connectionPool = new ConnectionPool({
+    Connection: signer.Connection,
+    emit,
+    pingTimeout: 3000,
+    resurrectStrategy: 'ping',
+    sniffEnabled: false,
+  });
+  connectionPool.addConnection(normalizeEndpoint(options.endpoint));
+  const transport = new signer.Transport({
+    emit,
+    connectionPool,
+    serializer: new Serializer({
+      disablePrototypePoisoningProtection: false,
+      enableLongNumeralSupport: false,
+    }),
     maxRetries: 0,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    sniffOnStart: false,
+    sniffOnConnectionFault: false,
+    sniffEndpoint: '_nodes/_all/http',
+    suggestCompression: false,
+    // `Client` asks for the compatibility media type when this variable is set (the transport reads it too).
+    headers:
+      process.env.OPENSEARCH_CLIENT_APIVERSIONING === 'true'
+        ? { accept: 'application/vnd.opensearch+json; compatible-with=7' }
+        : {},
+    nodeSelector: 'round-robin',
+    name: 'opensearch-js',
+    // `Client` passes null, which prefixes nothing; '' does the same where a request gives an `opaqueId`.
+    opaqueIdPrefix: '',
   });
+  return { transport };
 }
 
 /**
@@ -370,7 +420,7 @@ interface Target {
 }
 
 async function perform(
-  client: Client,
+  client: OpenSearchTransportClient,
   request: OpenSearchRequest,
   requestTimeout: number,
   signal: AbortSignal | undefined,
