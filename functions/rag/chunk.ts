@@ -1,22 +1,17 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import {
-  createDocumentClient,
-  createEventBridgeClient,
-  createS3Client,
-} from '../../layers/aws/src/clients.ts';
 import { envVar, readConfig } from '../../layers/aws/src/config.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
 import { chunkStaged } from './chunking.ts';
 import {
   asRetryable,
-  DocumentReporter,
+  type DocumentReporter,
   isRetryable,
   parseInput,
   ragEnv,
   readStaged,
+  stepDeps,
   writeStaged,
 } from './shared.ts';
 import { type BatchProgress, batchInput, ragLayout, type StagedChunks, stagedDocument } from './state.ts';
@@ -78,13 +73,7 @@ const config = readConfig({
 
 export const handler = withObservability(
   makeHandler({
-    s3: createS3Client(),
-    table: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
-    reporter: new DocumentReporter(
-      createEventBridgeClient(),
-      config.EVENT_BUS_NAME,
-      vectorStoreKindFromEnv(),
-    ),
+    ...stepDeps(config),
     maxTokens: config.CHUNK_MAX_TOKENS,
     overlapTokens: config.CHUNK_OVERLAP_TOKENS,
   }),

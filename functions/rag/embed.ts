@@ -1,25 +1,21 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import {
-  createDocumentClient,
-  createEventBridgeClient,
-  createS3Client,
-} from '../../layers/aws/src/clients.ts';
 import { envVar, readConfig } from '../../layers/aws/src/config.ts';
 import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
 import { embedMany } from '../../layers/aws/src/rag/embedder.ts';
-import { embeddingModelFromEnv, vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+import { embeddingModelFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
 import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
 import type { ModelProvider } from '../../layers/core/src/models/types.ts';
 import {
   asRetryable,
-  DocumentReporter,
+  type DocumentReporter,
   isRetryable,
   parseInput,
   ragEnv,
   readStaged,
+  stepDeps,
   writeStaged,
 } from './shared.ts';
 import { type BatchProgress, batchProgress, ragLayout, type StagedChunks, stagedChunks } from './state.ts';
@@ -108,13 +104,7 @@ const config = readConfig({
 
 export const handler = withObservability(
   makeHandler({
-    s3: createS3Client(),
-    table: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
-    reporter: new DocumentReporter(
-      createEventBridgeClient(),
-      config.EVENT_BUS_NAME,
-      vectorStoreKindFromEnv(),
-    ),
+    ...stepDeps(config),
     ...(() => {
       const model = embeddingModelFromEnv();
       const providerFor = createProviderRouter({

@@ -1,15 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import {
-  createDocumentClient,
-  createEventBridgeClient,
-  createS3Client,
-} from '../../layers/aws/src/clients.ts';
 import { readConfig } from '../../layers/aws/src/config.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
-import { DocumentReporter, parseInput, ragEnv, readStaged } from './shared.ts';
+import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import { type DocumentReporter, parseInput, ragEnv, readStaged, stepDeps } from './shared.ts';
 import { deletionItem, type FinishOutput, finishInput, stagedDocument } from './state.ts';
 
 /**
@@ -74,12 +68,6 @@ const config = readConfig(ragEnv);
 
 export const handler = withObservability(
   makeHandler({
-    s3: createS3Client(),
-    table: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
-    reporter: new DocumentReporter(
-      createEventBridgeClient(),
-      config.EVENT_BUS_NAME,
-      vectorStoreKindFromEnv(),
-    ),
+    ...stepDeps(config),
   }),
 );

@@ -1,16 +1,19 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import {
-  createDocumentClient,
-  createEventBridgeClient,
-  createS3Client,
-} from '../../layers/aws/src/clients.ts';
 import { readConfig } from '../../layers/aws/src/config.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { vectorStoreFromEnv, vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import { vectorStoreFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
 import type { IndexedChunk, VectorStore } from '../../layers/core/src/rag/store.ts';
-import { asRetryable, DocumentReporter, isRetryable, parseInput, ragEnv, readStaged } from './shared.ts';
+import {
+  asRetryable,
+  type DocumentReporter,
+  isRetryable,
+  parseInput,
+  ragEnv,
+  readStaged,
+  stepDeps,
+} from './shared.ts';
 import { type BatchProgress, batchProgress, deletionItem, ragLayout, stagedChunks } from './state.ts';
 
 /**
@@ -145,13 +148,7 @@ const config = readConfig(ragEnv);
 
 export const handler = withObservability(
   makeHandler({
-    s3: createS3Client(),
-    table: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
-    reporter: new DocumentReporter(
-      createEventBridgeClient(),
-      config.EVENT_BUS_NAME,
-      vectorStoreKindFromEnv(),
-    ),
+    ...stepDeps(config),
     store: vectorStoreFromEnv,
   }),
 );

@@ -3,19 +3,13 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { DATASET_READY, datasetReadyEvent } from '../../events/dataset-ready.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '../../events/s3-object-created.ts';
-import {
-  createDocumentClient,
-  createEventBridgeClient,
-  createS3Client,
-} from '../../layers/aws/src/clients.ts';
 import { envVar, readConfig } from '../../layers/aws/src/config.ts';
 import { InvalidEventError, SourceChangedError } from '../../layers/aws/src/errors.ts';
 import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
 import { headObject, stripQuotes } from '../../layers/aws/src/s3-io.ts';
 import { DocumentParseError, type ParsedDocument, parseDocument } from '../../layers/core/src/rag/parse.ts';
-import { DocumentReporter, parseInput, ragEnv, writeStaged } from './shared.ts';
+import { type DocumentReporter, parseInput, ragEnv, stepDeps, writeStaged } from './shared.ts';
 import {
   type BatchRef,
   type DeletionItem,
@@ -364,13 +358,7 @@ const config = readConfig({
 
 export const handler = withObservability(
   makeHandler({
-    s3: createS3Client(),
-    table: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
-    reporter: new DocumentReporter(
-      createEventBridgeClient(),
-      config.EVENT_BUS_NAME,
-      vectorStoreKindFromEnv(),
-    ),
+    ...stepDeps(config),
     artifactsBucket: config.ARTIFACTS_BUCKET,
     chunkMaxTokens: config.CHUNK_MAX_TOKENS,
     chunkOverlapTokens: config.CHUNK_OVERLAP_TOKENS,

@@ -7,11 +7,17 @@ import {
   documentIndexedDetail,
 } from '../../events/document-indexed.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '../../events/envelope.ts';
+import {
+  createDocumentClient,
+  createEventBridgeClient,
+  createS3Client,
+} from '../../layers/aws/src/clients.ts';
 import { describeIssues, envVar } from '../../layers/aws/src/config.ts';
 import { InvalidEventError, TransientError } from '../../layers/aws/src/errors.ts';
 import { publishEvent } from '../../layers/aws/src/events-publisher.ts';
 import { logger } from '../../layers/aws/src/observability.ts';
-import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import { vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
 import { parseInput } from '../dataprep/state.ts';
 
 export { parseInput };
@@ -22,6 +28,23 @@ export const ragEnv = {
   ARTIFACTS_BUCKET: envVar.string(),
   EVENT_BUS_NAME: envVar.string(),
 };
+
+/** What every RagIngest step gets in Lambda: S3, the status table and the reporter, from its environment. */
+export function stepDeps(config: { DOCUMENTS_TABLE: string; EVENT_BUS_NAME: string }): {
+  s3: S3Client;
+  table: DocumentTable;
+  reporter: DocumentReporter;
+} {
+  return {
+    s3: createS3Client(),
+    table: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
+    reporter: new DocumentReporter(
+      createEventBridgeClient(),
+      config.EVENT_BUS_NAME,
+      vectorStoreKindFromEnv(),
+    ),
+  };
+}
 
 /** Errors a step rethrows so that Step Functions retries it; everything else fails only the document. */
 const RETRYABLE = new Set(['TransientError', 'ThrottledError', 'ModelProviderError', 'TimeoutError']);
