@@ -11,7 +11,7 @@
  * run a distributed Map.
  */
 import { Duration } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -24,8 +24,8 @@ import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
-import { acknowledge } from './nag.ts';
 import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
+import { projectTable } from './project-table.ts';
 
 /** Key prefix of raw uploads that start DataPrep. */
 export const RAW_PREFIX = 'raw/';
@@ -95,30 +95,14 @@ export class DataPrep extends Construct {
       );
     }
 
-    this.table = new dynamodb.Table(this, 'DatasetsTable', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+    this.table = projectTable(this, 'DatasetsTable', {
+      config,
       encryptionKey,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.removal.pointInTimeRecovery },
-      deletionProtection: config.removal.deletionProtection,
+      sortKey: true,
       timeToLiveAttribute: 'ttl',
-      removalPolicy: config.removal.data,
+      gsi: REGISTRY_GSI,
+      holds: 'disposable test datasets',
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: REGISTRY_GSI,
-      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
-    if (!config.removal.pointInTimeRecovery) {
-      acknowledge(
-        this.table,
-        'AwsSolutions-DDB3',
-        `Profile ${config.profile} holds disposable test datasets; point-in-time recovery is enabled in prod.`,
-      );
-    }
 
     const common = { config, encryptionKey } as const;
     this.planFunction = new LlmOpsFunction(this, 'PlanFunction', {

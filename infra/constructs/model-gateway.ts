@@ -13,7 +13,7 @@
  */
 import { Aws, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -25,6 +25,7 @@ import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
+import { projectTable } from './project-table.ts';
 import { grantEmbeddingModel } from './rag-ingest.ts';
 import { embeddingModel, type RagVectorStore } from './rag-store.ts';
 
@@ -95,28 +96,9 @@ export class ModelGateway extends Construct {
       throw new Error('ModelGateway: a guardrail was given but config.guardrail.enabled is false');
     }
 
-    const table = (tableId: string, sortKey: boolean): dynamodb.Table => {
-      const t = new dynamodb.Table(this, tableId, {
-        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-        ...(sortKey ? { sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING } } : {}),
-        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-        encryptionKey,
-        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.removal.pointInTimeRecovery },
-        deletionProtection: config.removal.deletionProtection,
-        removalPolicy: config.removal.data,
-      });
-      if (!config.removal.pointInTimeRecovery) {
-        acknowledge(
-          t,
-          'AwsSolutions-DDB3',
-          `Profile ${config.profile} holds disposable test prompts and catalog entries; point-in-time recovery is enabled in prod.`,
-        );
-      }
-      return t;
-    };
-    this.promptsTable = table('PromptsTable', true);
-    this.catalogTable = table('CatalogTable', false);
+    const holds = 'disposable test prompts and catalog entries';
+    this.promptsTable = projectTable(this, 'PromptsTable', { config, encryptionKey, sortKey: true, holds });
+    this.catalogTable = projectTable(this, 'CatalogTable', { config, encryptionKey, holds });
 
     // API functions answer people: no runtime source maps, which would cost every cold start ~75 ms.
     const common = { config, encryptionKey, sourceMaps: false } as const;

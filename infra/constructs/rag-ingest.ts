@@ -14,7 +14,7 @@
  * Map). Index is the only function that talks to the store (and, with OpenSearch, runs in the VPC).
  */
 import { Aws, Duration } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -33,8 +33,8 @@ import type { LlmOpsAlerts } from './alerts.ts';
 import { RAG_DOCUMENT_WILDCARDS } from './data-prep.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
-import { acknowledge } from './nag.ts';
 import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
+import { projectTable } from './project-table.ts';
 import { embeddingModel, type RagVectorStore } from './rag-store.ts';
 
 /** Staging prefix of RagIngest runs in the artifacts bucket (under the staging lifecycle rule). */
@@ -103,28 +103,12 @@ export class RagIngest extends Construct {
     const rag = config.rag;
     const model = embeddingModel(config);
 
-    this.table = new dynamodb.Table(this, 'DocumentsTable', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+    this.table = projectTable(this, 'DocumentsTable', {
+      config,
       encryptionKey,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.removal.pointInTimeRecovery },
-      deletionProtection: config.removal.deletionProtection,
-      removalPolicy: config.removal.data,
+      gsi: DOCUMENTS_COLLECTION_INDEX,
+      holds: 'disposable document statuses (rebuilt by re-ingesting)',
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: DOCUMENTS_COLLECTION_INDEX,
-      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
-    if (!config.removal.pointInTimeRecovery) {
-      acknowledge(
-        this.table,
-        'AwsSolutions-DDB3',
-        `Profile ${config.profile} holds disposable document statuses (rebuilt by re-ingesting); point-in-time recovery is enabled in prod.`,
-      );
-    }
 
     const common = { config, encryptionKey } as const;
     const bindCommon = (fn: LlmOpsFunction): LlmOpsFunction =>
