@@ -109,18 +109,9 @@ export interface QueryPlan {
   readonly filterBound?: number;
 }
 
-/** One indexed chunk, without its embedding's original `number[]`. */
-interface StoredChunk {
+/** One indexed chunk, its embedding as a Float32Array. */
+interface StoredChunk extends Omit<IndexedChunk, 'vector'> {
   readonly key: number;
-  readonly chunkId: string;
-  readonly docId: string;
-  readonly docVersion: string;
-  readonly index: number;
-  readonly text: string;
-  readonly title?: string;
-  readonly source?: string;
-  readonly headings: readonly string[];
-  readonly metadata: Readonly<Record<string, MetadataValue>>;
   readonly vector: Float32Array;
   /** Euclidean norm of `vector`. */
   readonly norm: number;
