@@ -1,16 +1,16 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { installAwsLambdaGlobal } from '../infra/local/lambda-streaming.ts';
-import { ModelGateway } from '../layers/aws/src/gateway.ts';
-import { apiHandler } from '../layers/aws/src/http.ts';
-import type { CatalogModel } from '../layers/core/src/models/catalog.ts';
-import { OfflineProvider } from '../layers/core/src/models/offline.ts';
-import { contentHash } from '../layers/core/src/prompts/hash.ts';
-import { renderPrompt } from '../layers/core/src/prompts/template.ts';
-import type { PromptDraft, PromptVersion } from '../layers/core/src/prompts/types.ts';
+import { ModelGateway } from '#aws/gateway.ts';
+import { apiHandler } from '#aws/http.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
+import { contentHash } from '#core/prompts/hash.ts';
+import { renderPrompt } from '#core/prompts/template.ts';
+import type { PromptDraft, PromptVersion } from '#core/prompts/types.ts';
+import { installAwsLambdaGlobal } from '#infra/local/lambda-streaming.ts';
 
 // The chat module builds its response-streaming handler at import, as in Lambda, where `awslambda` exists.
 installAwsLambdaGlobal();
-const { makeHandler } = await import('../functions/api/chat.ts');
+const { makeHandler } = await import('#functions/api/chat.ts');
 
 /**
  * One side of the chat-overhead benchmark, in its own process (stdout carries the EMF metrics and logs,

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RecursiveCharacterTextSplitter } from '@langchain/textsplitters';
-import { countTokens } from '../layers/core/src/dataprep/tokens.ts';
-import { chunkDocument } from '../layers/core/src/rag/chunk.ts';
+import { countTokens } from '#core/dataprep/tokens.ts';
+import { chunkDocument } from '#core/rag/chunk.ts';
 
 /**
  * `npm run bench:rag`: RAG chunking throughput over the Markdown of the AWS Lambda Developer Guide

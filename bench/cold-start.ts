@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { LocalTemplate } from '../infra/local/template.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 
 /**
  * Cold-start proxy per function: the bundles `cdk synth` deploys, each loaded in a fresh Node process

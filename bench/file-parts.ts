@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { ByteRange } from '../layers/core/src/dataprep/lines.ts';
-import { type LineSink, type PartStats, processPart } from '../layers/core/src/dataprep/part.ts';
+import type { ByteRange } from '#core/dataprep/lines.ts';
+import { type LineSink, type PartStats, processPart } from '#core/dataprep/part.ts';
 
 /** A buffered line sink over a local file (what S3LineWriter is to S3, for the benchmark). */
 export class FileSink implements LineSink {

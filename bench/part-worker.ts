@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ByteRange } from '../layers/core/src/dataprep/lines.ts';
+import type { ByteRange } from '#core/dataprep/lines.ts';
 import { processFileParts } from './file-parts.ts';
 
 /** A worker thread standing in for ProcessPart Lambdas: processes the byte ranges it is given, in order. */

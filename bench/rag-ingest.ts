@@ -1,13 +1,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { chunkStaged } from '../functions/rag/chunking.ts';
-import { documentVersion } from '../functions/rag/state.ts';
-import { LocalStack } from '../infra/local/runner.ts';
-import { EmbeddedVectorStore } from '../layers/aws/src/rag/embedded-store.ts';
-import { embedMany } from '../layers/aws/src/rag/embedder.ts';
-import { OfflineProvider } from '../layers/core/src/models/offline.ts';
-import { parseDocument } from '../layers/core/src/rag/parse.ts';
+import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
+import { embedMany } from '#aws/rag/embedder.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
+import { parseDocument } from '#core/rag/parse.ts';
+import { chunkStaged } from '#functions/rag/chunking.ts';
+import { documentVersion } from '#functions/rag/state.ts';
+import { LocalStack } from '#infra/local/runner.ts';
 
 /**
  * `npm run bench:rag`: end-to-end local ingestion of the whole AWS Lambda Developer Guide (../shared/corpus,

@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
-import { EmbeddedVectorStore, type QueryPlan } from '../layers/aws/src/rag/embedded-store.ts';
-import { hashEmbedding, OFFLINE_DIMENSIONS } from '../layers/core/src/models/offline.ts';
+import { EmbeddedVectorStore, type QueryPlan } from '#aws/rag/embedded-store.ts';
+import { hashEmbedding, OFFLINE_DIMENSIONS } from '#core/models/offline.ts';
 import {
   type IndexedChunk,
   type MetadataFilters,
   type MetadataValue,
   matchesFilters,
   type VectorQuery,
-} from '../layers/core/src/rag/store.ts';
+} from '#core/rag/store.ts';
 
 /**
  * `npm run bench:vectors`: the embedded vector store of the local run (usearch HNSW + BM25), side by side

@@ -3,8 +3,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
-import { planRanges, splitLines } from '../layers/core/src/dataprep/lines.ts';
-import { mergeParts } from '../layers/core/src/dataprep/merge.ts';
+import { planRanges, splitLines } from '#core/dataprep/lines.ts';
+import { mergeParts } from '#core/dataprep/merge.ts';
 import { FileSink, type PartOutcome, processFileParts, quarantineFile, stagingFile } from './file-parts.ts';
 
 /**

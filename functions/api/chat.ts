@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { createDocumentClient, createEventBridgeClient } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { ModelGateway, type StreamChunk } from '../../layers/aws/src/gateway.ts';
+import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { ModelGateway, type StreamChunk } from '#aws/gateway.ts';
 import {
   type ApiRequest,
   type ApiResponse,
@@ -10,14 +10,14 @@ import {
   json,
   parseAppKeys,
   parseWith,
-} from '../../layers/aws/src/http.ts';
-import { EventBridgeInteractionRecorder } from '../../layers/aws/src/interactions.ts';
-import { logger, metrics } from '../../layers/aws/src/logging.ts';
-import { ModelCatalog, parseSeed, seedOnce } from '../../layers/aws/src/model-catalog.ts';
-import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
-import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
-import { Retriever } from '../../layers/aws/src/rag/retriever.ts';
-import { embeddingModelFromEnv, vectorStoreFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+} from '#aws/http.ts';
+import { EventBridgeInteractionRecorder } from '#aws/interactions.ts';
+import { logger, metrics } from '#aws/logging.ts';
+import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
+import { createProviderRouter } from '#aws/models/router.ts';
+import { PromptRegistry } from '#aws/prompt-registry.ts';
+import { Retriever } from '#aws/rag/retriever.ts';
+import { embeddingModelFromEnv, vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
 import { dispatcher } from './dispatch.ts';
 import { chatRequest } from './schemas.ts';
 

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { ForbiddenError, NotFoundError } from '../../layers/aws/src/errors.ts';
-import type { ApiRequest, ApiResponse } from '../../layers/aws/src/http.ts';
+import { ForbiddenError, NotFoundError } from '#aws/errors.ts';
+import type { ApiRequest, ApiResponse } from '#aws/http.ts';
 import { API_ROUTES, type ApiFunctionName, type ApiRoute } from './routes.ts';
 
 /** The operations a function serves, by operation id. */

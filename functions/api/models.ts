@@ -1,11 +1,11 @@
 import * as z from 'zod/mini';
-import { createDocumentClient } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '../../layers/aws/src/http.ts';
-import { metrics } from '../../layers/aws/src/logging.ts';
-import { ModelCatalog, parseSeed, seedOnce } from '../../layers/aws/src/model-catalog.ts';
-import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
-import { selectModel } from '../../layers/core/src/models/select.ts';
+import { createDocumentClient } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
+import { metrics } from '#aws/logging.ts';
+import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import { selectModel } from '#core/models/select.ts';
 import { dispatcher } from './dispatch.ts';
 import { pathParams, putModelRequest, selectModelRequest } from './schemas.ts';
 

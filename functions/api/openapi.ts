@@ -1,6 +1,6 @@
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { apiHandler, parseAppKeys } from '../../layers/aws/src/http.ts';
-import { metrics } from '../../layers/aws/src/logging.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { apiHandler, parseAppKeys } from '#aws/http.ts';
+import { metrics } from '#aws/logging.ts';
 import { dispatcher } from './dispatch.ts';
 import { buildOpenApiDocument } from './openapi-document.ts';
 

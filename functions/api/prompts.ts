@@ -1,9 +1,9 @@
-import { createDocumentClient } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { ValidationError } from '../../layers/aws/src/errors.ts';
-import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '../../layers/aws/src/http.ts';
-import { metrics } from '../../layers/aws/src/logging.ts';
-import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
+import { createDocumentClient } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { ValidationError } from '#aws/errors.ts';
+import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
+import { metrics } from '#aws/logging.ts';
+import { PromptRegistry } from '#aws/prompt-registry.ts';
 import { dispatcher } from './dispatch.ts';
 import { createPromptVersionRequest, moveLabelRequest, pathParams } from './schemas.ts';
 

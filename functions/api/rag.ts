@@ -1,13 +1,13 @@
 import * as z from 'zod/mini';
-import { createDocumentClient } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { NotFoundError } from '../../layers/aws/src/errors.ts';
-import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '../../layers/aws/src/http.ts';
-import { metrics } from '../../layers/aws/src/logging.ts';
-import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
-import { DOCUMENT_STATUSES, type DocumentItem, DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { citationsOf, Retriever } from '../../layers/aws/src/rag/retriever.ts';
-import { embeddingModelFromEnv, vectorStoreFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+import { createDocumentClient } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { NotFoundError } from '#aws/errors.ts';
+import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
+import { metrics } from '#aws/logging.ts';
+import { createProviderRouter } from '#aws/models/router.ts';
+import { DOCUMENT_STATUSES, type DocumentItem, DocumentTable } from '#aws/rag/documents.ts';
+import { citationsOf, Retriever } from '#aws/rag/retriever.ts';
+import { embeddingModelFromEnv, vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
 import { dispatcher } from './dispatch.ts';
 import { pathParams, ragSearchRequest } from './schemas.ts';
 

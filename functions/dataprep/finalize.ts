@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { SCHEMA_VERSION } from '../../events/envelope.ts';
-import { createS3Client } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { NoValidRecordsError } from '../../layers/aws/src/errors.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { readFrom, S3LineWriter, textLines, type WrittenObject } from '../../layers/aws/src/s3-io.ts';
-import { mergeParts } from '../../layers/core/src/dataprep/merge.ts';
-import { PII_KINDS } from '../../layers/core/src/dataprep/pii.ts';
-import { TOKENIZER } from '../../layers/core/src/dataprep/token-stats.ts';
+import { createS3Client } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { NoValidRecordsError } from '#aws/errors.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { readFrom, S3LineWriter, textLines, type WrittenObject } from '#aws/s3-io.ts';
+import { mergeParts } from '#core/dataprep/merge.ts';
+import { PII_KINDS } from '#core/dataprep/pii.ts';
+import { TOKENIZER } from '#core/dataprep/token-stats.ts';
+import { SCHEMA_VERSION } from '#events/envelope.ts';
 import { type FinalizeOutput, finalizeInput, parseInput } from './state.ts';
 
 /**

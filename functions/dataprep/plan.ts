@@ -1,15 +1,15 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { s3ObjectCreatedEvent } from '../../events/s3-object-created.ts';
-import { createDocumentClient, createS3Client } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { DatasetRegistry } from '../../layers/aws/src/dataset-registry.ts';
-import { InvalidDatasetError, SourceChangedError } from '../../layers/aws/src/errors.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { headObject, stripQuotes } from '../../layers/aws/src/s3-io.ts';
-import { planRanges } from '../../layers/core/src/dataprep/lines.ts';
-import { isPurpose, type Purpose } from '../../layers/core/src/dataprep/records.ts';
+import { createDocumentClient, createS3Client } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { DatasetRegistry } from '#aws/dataset-registry.ts';
+import { InvalidDatasetError, SourceChangedError } from '#aws/errors.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { headObject, stripQuotes } from '#aws/s3-io.ts';
+import { planRanges } from '#core/dataprep/lines.ts';
+import { isPurpose, type Purpose } from '#core/dataprep/records.ts';
+import { s3ObjectCreatedEvent } from '#events/s3-object-created.ts';
 import { layout, type PlanOutput, parseInput } from './state.ts';
 
 /**

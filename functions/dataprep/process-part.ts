@@ -1,11 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { createComprehendClient, createS3Client } from '../../layers/aws/src/clients.ts';
-import { ComprehendRedactor } from '../../layers/aws/src/comprehend-pii.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import { readFrom, S3LineWriter } from '../../layers/aws/src/s3-io.ts';
-import { processPart } from '../../layers/core/src/dataprep/part.ts';
+import { createComprehendClient, createS3Client } from '#aws/clients.ts';
+import { ComprehendRedactor } from '#aws/comprehend-pii.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { readFrom, S3LineWriter } from '#aws/s3-io.ts';
+import { processPart } from '#core/dataprep/part.ts';
 import { layout, type PartResult, parseInput, processPartInput } from './state.ts';
 
 /**

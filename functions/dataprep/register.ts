@@ -1,12 +1,12 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
-import { DATASET_READY, datasetReadyDetail } from '../../events/dataset-ready.ts';
-import { LLMOPS_SOURCE, SCHEMA_VERSION } from '../../events/envelope.ts';
-import { createDocumentClient, createEventBridgeClient } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { DatasetRegistry } from '../../layers/aws/src/dataset-registry.ts';
-import { publishEvent } from '../../layers/aws/src/events-publisher.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
+import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { DatasetRegistry } from '#aws/dataset-registry.ts';
+import { publishEvent } from '#aws/events-publisher.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { DATASET_READY, datasetReadyDetail } from '#events/dataset-ready.ts';
+import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { finalizeOutput, parseInput, type RegisterOutput } from './state.ts';
 
 /**

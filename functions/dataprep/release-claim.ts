@@ -1,9 +1,9 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { createDocumentClient } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { DatasetRegistry } from '../../layers/aws/src/dataset-registry.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
+import { createDocumentClient } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { DatasetRegistry } from '#aws/dataset-registry.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput, sourceRef } from './state.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { datasetCounts, s3Location } from '../../events/dataset-ready.ts';
-import { describeIssues } from '../../layers/aws/src/config.ts';
-import { InvalidEventError } from '../../layers/aws/src/errors.ts';
+import { describeIssues } from '#aws/config.ts';
+import { InvalidEventError } from '#aws/errors.ts';
+import { datasetCounts, s3Location } from '#events/dataset-ready.ts';
 
 /**
  * Schemas of the payloads that pass between the DataPrep state machine's tasks. Each task parses its

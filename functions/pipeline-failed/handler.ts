@@ -1,16 +1,12 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
-import { LLMOPS_SOURCE, SCHEMA_VERSION } from '../../events/envelope.ts';
-import {
-  PIPELINE_FAILED,
-  type PipelineFailedDetail,
-  pipelineFailedDetail,
-} from '../../events/pipeline-failed.ts';
-import { sfnExecutionStatusChangeEvent } from '../../events/sfn-execution-status-change.ts';
-import { createEventBridgeClient } from '../../layers/aws/src/clients.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { publishEvent } from '../../layers/aws/src/events-publisher.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
+import { createEventBridgeClient } from '#aws/clients.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { publishEvent } from '#aws/events-publisher.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
+import { PIPELINE_FAILED, type PipelineFailedDetail, pipelineFailedDetail } from '#events/pipeline-failed.ts';
+import { sfnExecutionStatusChangeEvent } from '#events/sfn-execution-status-change.ts';
 import { parseInput } from '../dataprep/state.ts';
 
 /**

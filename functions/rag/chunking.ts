@@ -1,4 +1,4 @@
-import { chunkDocument } from '../../layers/core/src/rag/chunk.ts';
+import { chunkDocument } from '#core/rag/chunk.ts';
 import type { StagedChunks, StagedDocument } from './state.ts';
 
 /**

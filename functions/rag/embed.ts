@@ -1,13 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { createProviderRouter } from '../../layers/aws/src/models/router.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { embedMany } from '../../layers/aws/src/rag/embedder.ts';
-import { embeddingModelFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
-import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
-import type { ModelProvider } from '../../layers/core/src/models/types.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { createProviderRouter } from '#aws/models/router.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import type { DocumentTable } from '#aws/rag/documents.ts';
+import { embedMany } from '#aws/rag/embedder.ts';
+import { embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import type { ModelProvider } from '#core/models/types.ts';
 import {
   asRetryable,
   type DocumentReporter,

@@ -1,8 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { readConfig } from '../../layers/aws/src/config.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
+import { readConfig } from '#aws/config.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import type { DocumentTable } from '#aws/rag/documents.ts';
 import { type DocumentReporter, parseInput, ragEnv, readStaged, stepDeps } from './shared.ts';
 import { deletionItem, type FinishOutput, finishInput, stagedDocument } from './state.ts';
 

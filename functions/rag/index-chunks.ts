@@ -1,10 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { readConfig } from '../../layers/aws/src/config.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { vectorStoreFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
-import type { IndexedChunk, VectorStore } from '../../layers/core/src/rag/store.ts';
+import { readConfig } from '#aws/config.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import type { DocumentTable } from '#aws/rag/documents.ts';
+import { vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
+import type { IndexedChunk, VectorStore } from '#core/rag/store.ts';
 import {
   asRetryable,
   type DocumentReporter,

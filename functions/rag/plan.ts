@@ -1,14 +1,14 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { DATASET_READY, datasetReadyEvent } from '../../events/dataset-ready.ts';
-import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '../../events/s3-object-created.ts';
-import { envVar, readConfig } from '../../layers/aws/src/config.ts';
-import { InvalidEventError, SourceChangedError } from '../../layers/aws/src/errors.ts';
-import { logger, metrics, withObservability } from '../../layers/aws/src/observability.ts';
-import type { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { headObject, stripQuotes } from '../../layers/aws/src/s3-io.ts';
-import { DocumentParseError, type ParsedDocument, parseDocument } from '../../layers/core/src/rag/parse.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { InvalidEventError, SourceChangedError } from '#aws/errors.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import type { DocumentTable } from '#aws/rag/documents.ts';
+import { headObject, stripQuotes } from '#aws/s3-io.ts';
+import { DocumentParseError, type ParsedDocument, parseDocument } from '#core/rag/parse.ts';
+import { DATASET_READY, datasetReadyEvent } from '#events/dataset-ready.ts';
+import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
 import { type DocumentReporter, parseInput, ragEnv, stepDeps, writeStaged } from './shared.ts';
 import {
   type BatchRef,

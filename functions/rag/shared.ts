@@ -1,23 +1,19 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
+import { createDocumentClient, createEventBridgeClient, createS3Client } from '#aws/clients.ts';
+import { describeIssues, envVar } from '#aws/config.ts';
+import { InvalidEventError, TransientError } from '#aws/errors.ts';
+import { publishEvent } from '#aws/events-publisher.ts';
+import { logger } from '#aws/observability.ts';
+import { DocumentTable } from '#aws/rag/documents.ts';
+import { vectorStoreKindFromEnv } from '#aws/rag/vector-store.ts';
 import {
   DOCUMENT_INDEXED,
   type DocumentIndexedDetail,
   documentIndexedDetail,
-} from '../../events/document-indexed.ts';
-import { LLMOPS_SOURCE, SCHEMA_VERSION } from '../../events/envelope.ts';
-import {
-  createDocumentClient,
-  createEventBridgeClient,
-  createS3Client,
-} from '../../layers/aws/src/clients.ts';
-import { describeIssues, envVar } from '../../layers/aws/src/config.ts';
-import { InvalidEventError, TransientError } from '../../layers/aws/src/errors.ts';
-import { publishEvent } from '../../layers/aws/src/events-publisher.ts';
-import { logger } from '../../layers/aws/src/observability.ts';
-import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { vectorStoreKindFromEnv } from '../../layers/aws/src/rag/vector-store.ts';
+} from '#events/document-indexed.ts';
+import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { parseInput } from '../dataprep/state.ts';
 
 export { parseInput };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { s3Location } from '../../events/dataset-ready.ts';
+import { s3Location } from '#events/dataset-ready.ts';
 
 /**
  * Payloads between the RagIngest state machine's tasks, and the staging layout in the artifacts bucket.

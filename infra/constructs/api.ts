@@ -16,13 +16,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import type * as z from 'zod/mini';
-import { jsonSchemaOf } from '../../functions/api/json-schema.ts';
-import {
-  API_ROUTES,
-  type ApiFunctionName,
-  type ApiRoute,
-  pathParameters,
-} from '../../functions/api/routes.ts';
+import { jsonSchemaOf } from '#functions/api/json-schema.ts';
+import { API_ROUTES, type ApiFunctionName, type ApiRoute, pathParameters } from '#functions/api/routes.ts';
 import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsFunction } from './llmops-function.ts';

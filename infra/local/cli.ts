@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { isPurpose, PURPOSES } from '../../layers/core/src/dataprep/records.ts';
+import { isPurpose, PURPOSES } from '#core/dataprep/records.ts';
 import { type ApiDemoResult, curlCommands, describeApiDemo, runApiDemo } from './api-demo.ts';
 import {
   askRag,

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { SUPPORTED_EXTENSIONS } from '../../layers/core/src/rag/parse.ts';
+import { SUPPORTED_EXTENSIONS } from '#core/rag/parse.ts';
 import { ApiDemoError } from './api-demo.ts';
 import type { LocalStack } from './runner.ts';
 

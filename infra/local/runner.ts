@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { clearEmbeddedVectorStores } from '../../layers/aws/src/rag/embedded-store.ts';
+import { clearEmbeddedVectorStores } from '#aws/rag/embedded-store.ts';
 import { buildApp } from '../stacks/llmops-stack.ts';
 import { LocalApi } from './api-server.ts';
 import {

@@ -1,8 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readServerSentEvents } from '../../infra/local/api-demo.ts';
-import { LocalStack } from '../../infra/local/runner.ts';
+import { readServerSentEvents } from '#infra/local/api-demo.ts';
+import { LocalStack } from '#infra/local/runner.ts';
 
 /**
  * The synthesized REST API served locally, called over real HTTP the way an app and an admin call it on

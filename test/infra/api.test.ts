@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
-import { INTERACTION_RECORDED } from '../../events/interaction-recorded.ts';
-import { API_ROUTES, type ApiFunctionName, pathParameters } from '../../functions/api/routes.ts';
-import { CHAT_FUNCTION_TIMEOUT_SECONDS } from '../../infra/config.ts';
-import { greaterThanRegex, pascalCase } from '../../infra/constructs/api.ts';
-import { REPO_ROOT } from '../../infra/constructs/llmops-function.ts';
-import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '../../infra/constructs/model-gateway.ts';
+import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
+import { API_ROUTES, type ApiFunctionName, pathParameters } from '#functions/api/routes.ts';
+import { CHAT_FUNCTION_TIMEOUT_SECONDS } from '#infra/config.ts';
+import { greaterThanRegex, pascalCase } from '#infra/constructs/api.ts';
+import { REPO_ROOT } from '#infra/constructs/llmops-function.ts';
+import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '#infra/constructs/model-gateway.ts';
 import {
   type CfnJson,
   type CfnResource,

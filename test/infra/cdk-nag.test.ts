@@ -9,7 +9,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MIN_REASON_LENGTH } from '../../infra/constructs/nag.ts';
+import { MIN_REASON_LENGTH } from '#infra/constructs/nag.ts';
 import { type CfnJson, flatten, resourcesOfType, type Synthesized, synth } from './support/synth.ts';
 
 let builds: Record<'dev' | 'prod' | 'prodWithOptions', Synthesized>;

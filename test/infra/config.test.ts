@@ -1,6 +1,7 @@
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
+import { catalogModel } from '#core/models/catalog.ts';
 import {
   CHAT_FUNCTION_TIMEOUT_SECONDS,
   ConfigError,
@@ -8,8 +9,7 @@ import {
   loadConfig,
   MAX_CATALOG_SEED_BYTES,
   validateConfig,
-} from '../../infra/config.ts';
-import { catalogModel } from '../../layers/core/src/models/catalog.ts';
+} from '#infra/config.ts';
 
 const MiB = 1024 * 1024;
 

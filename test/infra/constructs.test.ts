@@ -7,12 +7,12 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../infra/config.ts';
-import { LlmOpsAlerts } from '../../infra/constructs/alerts.ts';
-import { LlmOpsFunction } from '../../infra/constructs/llmops-function.ts';
-import { acknowledge } from '../../infra/constructs/nag.ts';
-import { PipelineStateMachine } from '../../infra/constructs/pipeline-state-machine.ts';
-import { cdkJsonContext } from '../../infra/stacks/llmops-stack.ts';
+import { loadConfig } from '#infra/config.ts';
+import { LlmOpsAlerts } from '#infra/constructs/alerts.ts';
+import { LlmOpsFunction } from '#infra/constructs/llmops-function.ts';
+import { acknowledge } from '#infra/constructs/nag.ts';
+import { PipelineStateMachine } from '#infra/constructs/pipeline-state-machine.ts';
+import { cdkJsonContext } from '#infra/stacks/llmops-stack.ts';
 import type { CfnJson } from './support/synth.ts';
 
 const config = loadConfig({});

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, VPC_ACCESS_ACTIONS } from '../../infra/constructs/llmops-function.ts';
+import { REPO_ROOT, VPC_ACCESS_ACTIONS } from '#infra/constructs/llmops-function.ts';
 import {
   type CfnJson,
   type CfnResource,

@@ -10,10 +10,10 @@
  * cdk-nag plugin, since no other stack-level test synthesizes that option.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { datasetReadyEvent } from '../../events/dataset-ready.ts';
-import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '../../events/s3-object-created.ts';
-import { rawSample } from '../../events/samples.ts';
-import { matchesPattern } from '../../infra/local/event-pattern.ts';
+import { datasetReadyEvent } from '#events/dataset-ready.ts';
+import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
+import { rawSample } from '#events/samples.ts';
+import { matchesPattern } from '#infra/local/event-pattern.ts';
 import {
   type CfnJson,
   type CfnResource,

@@ -12,9 +12,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type LlmOpsConfig, loadConfig } from '../../infra/config.ts';
-import { LlmOpsFunction, VPC_ACCESS_ACTIONS } from '../../infra/constructs/llmops-function.ts';
-import { MIN_REASON_LENGTH } from '../../infra/constructs/nag.ts';
+import { chunkIndexBody } from '#core/rag/opensearch-mapping.ts';
+import { S3_VECTORS_NON_FILTERABLE_KEYS } from '#core/rag/s3vectors-layout.ts';
+import { type LlmOpsConfig, loadConfig } from '#infra/config.ts';
+import { LlmOpsFunction, VPC_ACCESS_ACTIONS } from '#infra/constructs/llmops-function.ts';
+import { MIN_REASON_LENGTH } from '#infra/constructs/nag.ts';
 import {
   AOSS_INDEX_PERMISSIONS,
   chunkIndexName,
@@ -26,10 +28,8 @@ import {
   S3_VECTORS_INDEX_ACTIONS,
   toCfnIndexDefinition,
   vectorBucketNameFor,
-} from '../../infra/constructs/rag-store.ts';
-import { cdkJsonContext } from '../../infra/stacks/llmops-stack.ts';
-import { chunkIndexBody } from '../../layers/core/src/rag/opensearch-mapping.ts';
-import { S3_VECTORS_NON_FILTERABLE_KEYS } from '../../layers/core/src/rag/s3vectors-layout.ts';
+} from '#infra/constructs/rag-store.ts';
+import { cdkJsonContext } from '#infra/stacks/llmops-stack.ts';
 import { type CfnJson, type CfnTemplate, type ReportViolation, resourcesOfType } from './support/synth.ts';
 
 const STACK_NAME = 'LlmOps-test';

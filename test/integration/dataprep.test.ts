@@ -5,11 +5,11 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DatasetRegistry } from '#aws/dataset-registry.ts';
+import { datasetReadyDetail } from '#events/dataset-ready.ts';
+import { pipelineFailedDetail } from '#events/pipeline-failed.ts';
+import { LocalStack, REPO_ROOT } from '#infra/local/runner.ts';
 import { generateDataset } from '../../bench/generate.ts';
-import { datasetReadyDetail } from '../../events/dataset-ready.ts';
-import { pipelineFailedDetail } from '../../events/pipeline-failed.ts';
-import { LocalStack, REPO_ROOT } from '../../infra/local/runner.ts';
-import { DatasetRegistry } from '../../layers/aws/src/dataset-registry.ts';
 
 /**
  * The synthesized DataPrep state machine, run by aws-local-stepfunctions against the real handler

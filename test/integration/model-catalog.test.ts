@@ -1,12 +1,12 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modelList, selectModelResponse } from '../../functions/api/schemas.ts';
-import { createDynamoClient, type Emulators, startEmulators } from '../../infra/local/emulators.ts';
-import { ConfigError, NotFoundError, ValidationError } from '../../layers/aws/src/errors.ts';
-import { ModelCatalog, parseSeed, seedHash } from '../../layers/aws/src/model-catalog.ts';
-import type { CatalogModel } from '../../layers/core/src/models/catalog.ts';
-import { selectModel } from '../../layers/core/src/models/select.ts';
+import { ConfigError, NotFoundError, ValidationError } from '#aws/errors.ts';
+import { ModelCatalog, parseSeed, seedHash } from '#aws/model-catalog.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import { selectModel } from '#core/models/select.ts';
+import { modelList, selectModelResponse } from '#functions/api/schemas.ts';
+import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 
 /** The model catalog with a real DynamoDB client against dynalite, on a table keyed by `pk` only. */

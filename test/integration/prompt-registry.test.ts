@@ -1,13 +1,13 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labelResponse, promptVersionList, promptVersionResponse } from '../../functions/api/schemas.ts';
-import { createDynamoClient, type Emulators, startEmulators } from '../../infra/local/emulators.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../layers/aws/src/errors.ts';
-import { PromptRegistry } from '../../layers/aws/src/prompt-registry.ts';
-import { contentHash } from '../../layers/core/src/prompts/hash.ts';
-import { renderPrompt } from '../../layers/core/src/prompts/template.ts';
-import type { PromptDraft } from '../../layers/core/src/prompts/types.ts';
+import { ConflictError, NotFoundError, ValidationError } from '#aws/errors.ts';
+import { PromptRegistry } from '#aws/prompt-registry.ts';
+import { contentHash } from '#core/prompts/hash.ts';
+import { renderPrompt } from '#core/prompts/template.ts';
+import type { PromptDraft } from '#core/prompts/types.ts';
+import { labelResponse, promptVersionList, promptVersionResponse } from '#functions/api/schemas.ts';
+import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 
 /** The prompt registry with a real DynamoDB client against dynalite, on a `pk`/`sk` table. */

@@ -1,14 +1,14 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentIndexedDetail } from '../../events/document-indexed.ts';
-import { pipelineFailedDetail } from '../../events/pipeline-failed.ts';
-import { LocalStack } from '../../infra/local/runner.ts';
-import { DocumentTable } from '../../layers/aws/src/rag/documents.ts';
-import { embeddedVectorStore } from '../../layers/aws/src/rag/embedded-store.ts';
-import { TransientError } from '../../layers/core/src/errors.ts';
-import { hashEmbedding } from '../../layers/core/src/models/offline.ts';
-import { VectorStoreWriteError } from '../../layers/core/src/rag/store.ts';
+import { DocumentTable } from '#aws/rag/documents.ts';
+import { embeddedVectorStore } from '#aws/rag/embedded-store.ts';
+import { TransientError } from '#core/errors.ts';
+import { hashEmbedding } from '#core/models/offline.ts';
+import { VectorStoreWriteError } from '#core/rag/store.ts';
+import { documentIndexedDetail } from '#events/document-indexed.ts';
+import { pipelineFailedDetail } from '#events/pipeline-failed.ts';
+import { LocalStack } from '#infra/local/runner.ts';
 
 /**
  * The synthesized RagIngest state machine, run by aws-local-stepfunctions against the real handler

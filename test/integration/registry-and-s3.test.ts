@@ -3,18 +3,18 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DatasetRegistry, type DatasetVersionItem } from '#aws/dataset-registry.ts';
+import { ConflictError } from '#aws/errors.ts';
+import { readFrom, S3LineWriter, textLines } from '#aws/s3-io.ts';
 import {
   createDynamoClient,
   createS3Client,
   type Emulators,
   provision,
   startEmulators,
-} from '../../infra/local/emulators.ts';
-import { synthesizeTemplate } from '../../infra/local/runner.ts';
-import { LocalTemplate } from '../../infra/local/template.ts';
-import { DatasetRegistry, type DatasetVersionItem } from '../../layers/aws/src/dataset-registry.ts';
-import { ConflictError } from '../../layers/aws/src/errors.ts';
-import { readFrom, S3LineWriter, textLines } from '../../layers/aws/src/s3-io.ts';
+} from '#infra/local/emulators.ts';
+import { synthesizeTemplate } from '#infra/local/runner.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 
 /** The registry and the S3 streaming adapters with real SDK clients against dynalite and s3rver. */
 let emulators: Emulators;

@@ -1,6 +1,6 @@
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDynamoClient } from '../../infra/local/emulators.ts';
+import { createDynamoClient } from '#infra/local/emulators.ts';
 
 /**
  * Creates an on-demand table keyed as the stack's gateway tables are: a string partition key `pk` and,

@@ -4,7 +4,7 @@
  * placeholder values. Integration tests point the SDK at their own emulators. The Lambda runtime's
  * `awslambda` global (response streaming) is in place before any handler module is imported, as on Lambda.
  */
-import { installAwsLambdaGlobal } from '../../infra/local/lambda-streaming.ts';
+import { installAwsLambdaGlobal } from '#infra/local/lambda-streaming.ts';
 
 installAwsLambdaGlobal();
 process.env.AWS_EC2_METADATA_DISABLED = 'true';

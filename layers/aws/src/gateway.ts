@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { SCHEMA_VERSION } from '../../../events/envelope.ts';
-import type { InteractionRecordedDetail } from '../../../events/interaction-recorded.ts';
-import type { ChatRequestBody, ChatResponseBody } from '../../../functions/api/schemas.ts';
-import type { CatalogModel, ModelFeature } from '../../core/src/models/catalog.ts';
-import { estimateChatTokens } from '../../core/src/models/estimate.ts';
-import { assertFitsContext, costUsd, selectModel } from '../../core/src/models/select.ts';
+import type { CatalogModel, ModelFeature } from '#core/models/catalog.ts';
+import { estimateChatTokens } from '#core/models/estimate.ts';
+import { assertFitsContext, costUsd, selectModel } from '#core/models/select.ts';
 import type {
   ChatRequest,
   ChatResult,
   ChatStreamEvent,
   GuardrailRef,
   ModelProvider,
-} from '../../core/src/models/types.ts';
-import { parsePromptRef } from '../../core/src/prompts/reference.ts';
-import { renderPrompt } from '../../core/src/prompts/template.ts';
-import type { PromptRef, PromptVersion } from '../../core/src/prompts/types.ts';
+} from '#core/models/types.ts';
+import { parsePromptRef } from '#core/prompts/reference.ts';
+import { renderPrompt } from '#core/prompts/template.ts';
+import type { PromptRef, PromptVersion } from '#core/prompts/types.ts';
+import { SCHEMA_VERSION } from '#events/envelope.ts';
+import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
+import type { ChatRequestBody, ChatResponseBody } from '#functions/api/schemas.ts';
 import { LlmOpsError, ModelProviderError, ThrottledError, ValidationError } from './errors.ts';
 import type { ApiCaller } from './http.ts';
 import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { LLMOPS_SOURCE } from '../../../events/envelope.ts';
+import { redactPii } from '#core/dataprep/pii.ts';
+import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import {
   INTERACTION_RECORDED,
   type InteractionRecordedDetail,
   interactionRecordedDetail,
-} from '../../../events/interaction-recorded.ts';
-import { redactPii } from '../../core/src/dataprep/pii.ts';
+} from '#events/interaction-recorded.ts';
 import { publishEvent } from './events-publisher.ts';
 import { logger, metrics } from './logging.ts';
 

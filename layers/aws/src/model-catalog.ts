@@ -8,9 +8,9 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
-import { type CatalogModel, catalogModel } from '../../core/src/models/catalog.ts';
-import { canonicalJson } from '../../core/src/prompts/hash.ts';
-import { describeRule } from '../../core/src/schema-rules.ts';
+import { type CatalogModel, catalogModel } from '#core/models/catalog.ts';
+import { canonicalJson } from '#core/prompts/hash.ts';
+import { describeRule } from '#core/schema-rules.ts';
 import { ConfigError, NotFoundError, ValidationError } from './errors.ts';
 import { logger, metrics } from './logging.ts';
 

@@ -6,15 +6,15 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { contentHash } from '../../core/src/prompts/hash.ts';
-import { validateDraft } from '../../core/src/prompts/template.ts';
+import { contentHash } from '#core/prompts/hash.ts';
+import { validateDraft } from '#core/prompts/template.ts';
 import {
   LABEL_NAME,
   PROMPT_NAME,
   type PromptDraft,
   type PromptRef,
   type PromptVersion,
-} from '../../core/src/prompts/types.ts';
+} from '#core/prompts/types.ts';
 import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
 
 /**

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { type App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { LlmOpsConfig } from '../../../infra/config.ts';
-import { buildApp, type LlmOpsStack } from '../../../infra/stacks/llmops-stack.ts';
+import type { LlmOpsConfig } from '#infra/config.ts';
+import { buildApp, type LlmOpsStack } from '#infra/stacks/llmops-stack.ts';
 
 export interface Synthesized {
   readonly app: App;

@@ -1,11 +1,11 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { makeHandler } from '../../../functions/api/chat.ts';
-import type { ChatResponseBody } from '../../../functions/api/schemas.ts';
-import { invokeStreaming, type StreamingHandler } from '../../../infra/local/lambda-streaming.ts';
-import { ThrottledError } from '../../../layers/aws/src/errors.ts';
-import type { ModelGateway, StreamChunk } from '../../../layers/aws/src/gateway.ts';
-import { apiHandler } from '../../../layers/aws/src/http.ts';
+import { ThrottledError } from '#aws/errors.ts';
+import type { ModelGateway, StreamChunk } from '#aws/gateway.ts';
+import { apiHandler } from '#aws/http.ts';
+import { makeHandler } from '#functions/api/chat.ts';
+import type { ChatResponseBody } from '#functions/api/schemas.ts';
+import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
 
 /** The chat handler as Lambda response streaming runs it: the HTTP prelude, then a JSON body or events. */
 const context = {

@@ -1,20 +1,20 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { InteractionRecordedDetail } from '../../../events/interaction-recorded.ts';
-import { interactionRecordedDetail } from '../../../events/interaction-recorded.ts';
 import {
   ContextWindowExceededError,
   NotFoundError,
   PromptRenderError,
   ThrottledError,
   ValidationError,
-} from '../../../layers/aws/src/errors.ts';
-import { type GatewayDeps, ModelGateway } from '../../../layers/aws/src/gateway.ts';
-import type { ApiCaller } from '../../../layers/aws/src/http.ts';
-import type { CatalogModel } from '../../../layers/core/src/models/catalog.ts';
-import { OfflineProvider } from '../../../layers/core/src/models/offline.ts';
-import type { ChatRequest, ModelProvider } from '../../../layers/core/src/models/types.ts';
-import { contentHash } from '../../../layers/core/src/prompts/hash.ts';
-import type { PromptDraft, PromptRef, PromptVersion } from '../../../layers/core/src/prompts/types.ts';
+} from '#aws/errors.ts';
+import { type GatewayDeps, ModelGateway } from '#aws/gateway.ts';
+import type { ApiCaller } from '#aws/http.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
+import type { ChatRequest, ModelProvider } from '#core/models/types.ts';
+import { contentHash } from '#core/prompts/hash.ts';
+import type { PromptDraft, PromptRef, PromptVersion } from '#core/prompts/types.ts';
+import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
+import { interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { collect } from '../../support/async.ts';
 
 const caller: ApiCaller = {

@@ -1,14 +1,14 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import { makeHandler as makeModels } from '../../../functions/api/models.ts';
-import { buildOpenApiDocument } from '../../../functions/api/openapi-document.ts';
-import { makeHandler as makePrompts } from '../../../functions/api/prompts.ts';
-import { API_ROUTES } from '../../../functions/api/routes.ts';
-import { NotFoundError } from '../../../layers/aws/src/errors.ts';
-import { type ApiResponse, apiHandler } from '../../../layers/aws/src/http.ts';
-import { seedOnce } from '../../../layers/aws/src/model-catalog.ts';
-import type { CatalogModel } from '../../../layers/core/src/models/catalog.ts';
-import type { PromptVersion } from '../../../layers/core/src/prompts/types.ts';
+import { NotFoundError } from '#aws/errors.ts';
+import { type ApiResponse, apiHandler } from '#aws/http.ts';
+import { seedOnce } from '#aws/model-catalog.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import type { PromptVersion } from '#core/prompts/types.ts';
+import { makeHandler as makeModels } from '#functions/api/models.ts';
+import { buildOpenApiDocument } from '#functions/api/openapi-document.ts';
+import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
+import { API_ROUTES } from '#functions/api/routes.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 const ADMIN = 'arn:aws:iam::123456789012:role/prompt-admin';

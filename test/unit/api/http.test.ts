@@ -8,8 +8,8 @@ import {
   PromptRenderError,
   ThrottledError,
   ValidationError,
-} from '../../../layers/aws/src/errors.ts';
-import { apiHandler, errorResponse, json, parseAppKeys, parseWith } from '../../../layers/aws/src/http.ts';
+} from '#aws/errors.ts';
+import { apiHandler, errorResponse, json, parseAppKeys, parseWith } from '#aws/http.ts';
 
 const context = { awsRequestId: 'req-ctx', functionName: 'fn' } as Context;
 

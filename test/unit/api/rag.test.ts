@@ -1,11 +1,11 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { makeHandler } from '../../../functions/api/rag.ts';
-import { documentList, documentStatus, ragSearchResponse } from '../../../functions/api/schemas.ts';
-import { type ApiResponse, apiHandler } from '../../../layers/aws/src/http.ts';
-import type { DocumentItem, DocumentPage } from '../../../layers/aws/src/rag/documents.ts';
-import type { Retrieval, RetrievalRequest } from '../../../layers/aws/src/rag/retriever.ts';
-import type { RetrievedChunk } from '../../../layers/core/src/rag/store.ts';
+import { type ApiResponse, apiHandler } from '#aws/http.ts';
+import type { DocumentItem, DocumentPage } from '#aws/rag/documents.ts';
+import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
+import type { RetrievedChunk } from '#core/rag/store.ts';
+import { makeHandler } from '#functions/api/rag.ts';
+import { documentList, documentStatus, ragSearchResponse } from '#functions/api/schemas.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 

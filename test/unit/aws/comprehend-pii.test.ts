@@ -1,7 +1,7 @@
 import { ComprehendClient, DetectPiiEntitiesCommand } from '@aws-sdk/client-comprehend';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ComprehendRedactor } from '../../../layers/aws/src/comprehend-pii.ts';
+import { ComprehendRedactor } from '#aws/comprehend-pii.ts';
 
 const comprehendMock = mockClient(ComprehendClient);
 

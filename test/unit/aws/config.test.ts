@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { envVar, readConfig } from '../../../layers/aws/src/config.ts';
-import { ConfigError } from '../../../layers/aws/src/errors.ts';
+import { envVar, readConfig } from '#aws/config.ts';
+import { ConfigError } from '#aws/errors.ts';
 
 describe('readConfig', () => {
   const shape = {

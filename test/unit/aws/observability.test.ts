@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { InvalidDatasetError, TransientError } from '../../../layers/aws/src/errors.ts';
-import { withObservability } from '../../../layers/aws/src/observability.ts';
+import { InvalidDatasetError, TransientError } from '#aws/errors.ts';
+import { withObservability } from '#aws/observability.ts';
 
 const context = {
   awsRequestId: 'req-1',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Deduper, exactHash } from '../../../layers/core/src/dataprep/dedupe.ts';
-import { estimateJaccard, minhashSignature } from '../../../layers/core/src/dataprep/minhash.ts';
+import { Deduper, exactHash } from '#core/dataprep/dedupe.ts';
+import { estimateJaccard, minhashSignature } from '#core/dataprep/minhash.ts';
 
 const FORTY_WORDS =
   'the quick brown fox jumps over the lazy dog while a curious cat watches from the old wooden fence ' +

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import * as core from '../../../layers/core/src/index.ts';
+import * as core from '#core/index.ts';
 
 describe('core public API', () => {
   it('exports the data-preparation contract', () => {

@@ -8,7 +8,7 @@ import {
   planRanges,
   type RawLine,
   splitLines,
-} from '../../../layers/core/src/dataprep/lines.ts';
+} from '#core/dataprep/lines.ts';
 
 type Line = RawLine | OversizeLine;
 

@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  estimateJaccard,
-  jaccardFromAgreement,
-  minhashSignature,
-  shingles,
-} from '../../../layers/core/src/dataprep/minhash.ts';
-import { fnv1a } from '../../../layers/core/src/hash32.ts';
+import { estimateJaccard, jaccardFromAgreement, minhashSignature, shingles } from '#core/dataprep/minhash.ts';
+import { fnv1a } from '#core/hash32.ts';
 
 const hex = (a: Uint8Array) => Buffer.from(a).toString('hex');
 

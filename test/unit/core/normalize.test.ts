@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { normalizeText } from '../../../layers/core/src/dataprep/normalize.ts';
+import { normalizeText } from '#core/dataprep/normalize.ts';
 
 describe('normalizeText', () => {
   it.each([

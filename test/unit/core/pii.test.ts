@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  emptyPiiCounts,
-  luhnValid,
-  PII_KINDS,
-  type PiiKind,
-  redactPii,
-} from '../../../layers/core/src/dataprep/pii.ts';
+import { emptyPiiCounts, luhnValid, PII_KINDS, type PiiKind, redactPii } from '#core/dataprep/pii.ts';
 
 function only(kind: PiiKind, n = 1): Record<PiiKind, number> {
   return { ...emptyPiiCounts(), [kind]: n };

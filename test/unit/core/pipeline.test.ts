@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planRanges } from '../../../layers/core/src/dataprep/lines.ts';
-import { mergeParts } from '../../../layers/core/src/dataprep/merge.ts';
-import { type LineSink, processPart } from '../../../layers/core/src/dataprep/part.ts';
+import { planRanges } from '#core/dataprep/lines.ts';
+import { mergeParts } from '#core/dataprep/merge.ts';
+import { type LineSink, processPart } from '#core/dataprep/part.ts';
 
 /** ProcessPart + Finalize without I/O: byte ranges in, curated lines out, through in-memory sinks. */
 class MemorySink implements LineSink {

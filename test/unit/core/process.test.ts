@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { exactHash } from '../../../layers/core/src/dataprep/dedupe.ts';
-import { type OversizeLine, type RawLine, splitLines } from '../../../layers/core/src/dataprep/lines.ts';
-import { minhashSignature } from '../../../layers/core/src/dataprep/minhash.ts';
-import { emptyPiiCounts } from '../../../layers/core/src/dataprep/pii.ts';
+import { exactHash } from '#core/dataprep/dedupe.ts';
+import { type OversizeLine, type RawLine, splitLines } from '#core/dataprep/lines.ts';
+import { minhashSignature } from '#core/dataprep/minhash.ts';
+import { emptyPiiCounts } from '#core/dataprep/pii.ts';
 import {
   emptyRedactionCounts,
   firstInvalidUtf8,
   type LineOutcome,
   type ProcessOptions,
   processLine,
-} from '../../../layers/core/src/dataprep/process.ts';
-import { countTokens } from '../../../layers/core/src/dataprep/tokens.ts';
+} from '#core/dataprep/process.ts';
+import { countTokens } from '#core/dataprep/tokens.ts';
 
 const MB = 1024 * 1024;
 

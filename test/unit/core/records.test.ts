@@ -7,7 +7,7 @@ import {
   PURPOSES,
   type Purpose,
   recordSchemas,
-} from '../../../layers/core/src/dataprep/records.ts';
+} from '#core/dataprep/records.ts';
 
 function errorOf(purpose: Purpose, value: unknown): string {
   const result = recordSchemas[purpose].safeParse(value);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assignSplit, splitPoint } from '../../../layers/core/src/dataprep/split.ts';
+import { assignSplit, splitPoint } from '#core/dataprep/split.ts';
 
 describe('assignSplit', () => {
   it('is deterministic (property)', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { countTokens as libraryCount } from 'gpt-tokenizer/encoding/o200k_base';
 import { describe, expect, it } from 'vitest';
-import { countTokens, TOKENIZER, TokenStats } from '../../../layers/core/src/dataprep/tokens.ts';
+import { countTokens, TOKENIZER, TokenStats } from '#core/dataprep/tokens.ts';
 
 function exactPercentile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { datasetReadyEvent } from '../../../events/dataset-ready.ts';
-import { documentIndexedEvent } from '../../../events/document-indexed.ts';
-import { pipelineFailedEvent } from '../../../events/pipeline-failed.ts';
-import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '../../../events/s3-object-created.ts';
-import { loadSample, rawSample } from '../../../events/samples.ts';
-import { sfnExecutionStatusChangeEvent } from '../../../events/sfn-execution-status-change.ts';
+import { datasetReadyEvent } from '#events/dataset-ready.ts';
+import { documentIndexedEvent } from '#events/document-indexed.ts';
+import { pipelineFailedEvent } from '#events/pipeline-failed.ts';
+import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
+import { loadSample, rawSample } from '#events/samples.ts';
+import { sfnExecutionStatusChangeEvent } from '#events/sfn-execution-status-change.ts';
 
 describe('event samples parse with their schemas', () => {
   it('S3 Object Created (PutObject)', () => {

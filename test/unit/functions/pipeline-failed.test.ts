@@ -1,10 +1,10 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { pipelineFailedDetail } from '../../../events/pipeline-failed.ts';
-import { rawSample } from '../../../events/samples.ts';
-import { inputReference, makeHandler, readableCause } from '../../../functions/pipeline-failed/handler.ts';
-import { TransientError } from '../../../layers/aws/src/errors.ts';
+import { TransientError } from '#aws/errors.ts';
+import { pipelineFailedDetail } from '#events/pipeline-failed.ts';
+import { rawSample } from '#events/samples.ts';
+import { inputReference, makeHandler, readableCause } from '#functions/pipeline-failed/handler.ts';
 
 const ebMock = mockClient(EventBridgeClient);
 

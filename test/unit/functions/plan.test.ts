@@ -2,13 +2,9 @@ import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { rawSample } from '../../../events/samples.ts';
-import { datasetFromKey, makeHandler } from '../../../functions/dataprep/plan.ts';
-import {
-  InvalidDatasetError,
-  InvalidEventError,
-  SourceChangedError,
-} from '../../../layers/aws/src/errors.ts';
+import { InvalidDatasetError, InvalidEventError, SourceChangedError } from '#aws/errors.ts';
+import { rawSample } from '#events/samples.ts';
+import { datasetFromKey, makeHandler } from '#functions/dataprep/plan.ts';
 
 const context = { awsRequestId: 'req-1' } as Context;
 const s3Mock = mockClient(S3Client);

@@ -1,9 +1,9 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { datasetReadyDetail } from '../../../events/dataset-ready.ts';
-import { makeHandler } from '../../../functions/dataprep/register.ts';
-import { ConflictError, InvalidEventError } from '../../../layers/aws/src/errors.ts';
+import { ConflictError, InvalidEventError } from '#aws/errors.ts';
+import { datasetReadyDetail } from '#events/dataset-ready.ts';
+import { makeHandler } from '#functions/dataprep/register.ts';
 
 const ebMock = mockClient(EventBridgeClient);
 

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { makeHandler } from '../../../functions/dataprep/release-claim.ts';
-import { InvalidEventError } from '../../../layers/aws/src/errors.ts';
+import { InvalidEventError } from '#aws/errors.ts';
+import { makeHandler } from '#functions/dataprep/release-claim.ts';
 
 describe('release-claim handler', () => {
   const releaseClaim = vi.fn();

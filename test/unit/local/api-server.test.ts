@@ -17,9 +17,9 @@ import {
   MAX_REQUEST_BYTES,
   parseProxyResult,
   renderGatewayTemplate,
-} from '../../../infra/local/api-server.ts';
-import { LocalLambdas } from '../../../infra/local/lambda-registry.ts';
-import { LocalTemplate } from '../../../infra/local/template.ts';
+} from '#infra/local/api-server.ts';
+import { LocalLambdas } from '#infra/local/lambda-registry.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 
 /**
  * A small CDK stack in the shape of the project's API: two functions carrying `llmops:entry` metadata, app

@@ -11,8 +11,8 @@ import {
   localAwsEnv,
   provision,
   startEmulators,
-} from '../../../infra/local/emulators.ts';
-import { LocalTemplate } from '../../../infra/local/template.ts';
+} from '#infra/local/emulators.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 import { sampleTemplate } from './fixtures.ts';
 
 describe('emulators', () => {

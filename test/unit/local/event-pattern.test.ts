@@ -5,7 +5,7 @@ import {
   matchesPattern,
   UnsupportedPatternError,
   validatePattern,
-} from '../../../infra/local/event-pattern.ts';
+} from '#infra/local/event-pattern.ts';
 
 // Example events and patterns below are copied from the Amazon EventBridge user guide; each block names
 // its page (awsdocs/amazon-eventbridge-user-guide, doc_source/<page>.md, and the current

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client, type Emulators, provision, startEmulators } from '../../../infra/local/emulators.ts';
+import { createS3Client, type Emulators, provision, startEmulators } from '#infra/local/emulators.ts';
 import {
   evaluatePrefix,
   formatTimestamp,
@@ -9,9 +9,9 @@ import {
   objectKey,
   UnknownDeliveryStreamError,
   UnsupportedFirehoseFeatureError,
-} from '../../../infra/local/firehose.ts';
-import { deliverToFirehose, type EventEnvelope } from '../../../infra/local/local-eventbridge.ts';
-import { LocalTemplate } from '../../../infra/local/template.ts';
+} from '#infra/local/firehose.ts';
+import { deliverToFirehose, type EventEnvelope } from '#infra/local/local-eventbridge.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 
 /** A rule on the project bus whose target is a Firehose delivery stream to S3, as `cdk synth` writes it. */
 function firehoseTemplate(overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -7,8 +7,8 @@ import {
   HandlerNotFoundError,
   LocalLambdas,
   UnknownFunctionError,
-} from '../../../infra/local/lambda-registry.ts';
-import type { LocalLambdaFunction } from '../../../infra/local/template.ts';
+} from '#infra/local/lambda-registry.ts';
+import type { LocalLambdaFunction } from '#infra/local/template.ts';
 
 const ARN = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
 

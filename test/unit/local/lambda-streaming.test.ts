@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalLambdas } from '../../../infra/local/lambda-registry.ts';
+import { LocalLambdas } from '#infra/local/lambda-registry.ts';
 import {
   type AwsLambdaGlobal,
   HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
@@ -17,7 +17,7 @@ import {
   isStreamingHandler,
   parsePrelude,
   type StreamingHandler,
-} from '../../../infra/local/lambda-streaming.ts';
+} from '#infra/local/lambda-streaming.ts';
 
 installAwsLambdaGlobal();
 const awslambda = (globalThis as unknown as { awslambda: AwsLambdaGlobal }).awslambda;

@@ -1,13 +1,13 @@
 import { request } from 'node:http';
 import { EventBridgeClient, ListRulesCommand, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { matchesPattern } from '../../../infra/local/event-pattern.ts';
+import { matchesPattern } from '#infra/local/event-pattern.ts';
 import {
   type LocalEventBridge,
   type PutEventsEntry,
   startLocalEventBridge,
   toEventEnvelope,
-} from '../../../infra/local/local-eventbridge.ts';
+} from '#infra/local/local-eventbridge.ts';
 
 describe('local EventBridge endpoint', () => {
   let bus: LocalEventBridge;

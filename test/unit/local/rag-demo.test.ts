@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { citedFiles, describeAnswer, documentFiles, readQuestions } from '../../../infra/local/rag-demo.ts';
+import { citedFiles, describeAnswer, documentFiles, readQuestions } from '#infra/local/rag-demo.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'llmops-rag-demo-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

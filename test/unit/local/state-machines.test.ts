@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { matchesPattern } from '../../../infra/local/event-pattern.ts';
-import { type LambdaInvoker, LocalLambdas } from '../../../infra/local/lambda-registry.ts';
+import { matchesPattern } from '#infra/local/event-pattern.ts';
+import { type LambdaInvoker, LocalLambdas } from '#infra/local/lambda-registry.ts';
 import {
   executionStatusChangeEvent,
   InvalidDefinitionError,
@@ -11,8 +11,8 @@ import {
   type TransitionInfo,
   UnsupportedDefinitionError,
   UnsupportedTaskError,
-} from '../../../infra/local/state-machines.ts';
-import { LocalTemplate } from '../../../infra/local/template.ts';
+} from '#infra/local/state-machines.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 import { sampleTemplate } from './fixtures.ts';
 
 const SM_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:DataPrep';

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidPatternError } from '../../../infra/local/event-pattern.ts';
+import { InvalidPatternError } from '#infra/local/event-pattern.ts';
 import {
   LocalTemplate,
   MissingLambdaMetadataError,
   TemplateError,
   UnresolvableIntrinsicError,
   UnsupportedAttributeError,
-} from '../../../infra/local/template.ts';
+} from '#infra/local/template.ts';
 import { sampleTemplate } from './fixtures.ts';
 
 const REGION = 'us-east-1';

@@ -17,15 +17,11 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  ContextWindowExceededError,
-  ModelProviderError,
-  ThrottledError,
-} from '../../../layers/aws/src/errors.ts';
-import { BedrockProvider, DEFAULT_EMBEDDING_MODEL_ID } from '../../../layers/aws/src/models/bedrock.ts';
-import { createProviderRouter } from '../../../layers/aws/src/models/router.ts';
-import { OfflineProvider } from '../../../layers/core/src/models/offline.ts';
-import type { ChatRequest, ChatStreamEvent } from '../../../layers/core/src/models/types.ts';
+import { ContextWindowExceededError, ModelProviderError, ThrottledError } from '#aws/errors.ts';
+import { BedrockProvider, DEFAULT_EMBEDDING_MODEL_ID } from '#aws/models/bedrock.ts';
+import { createProviderRouter } from '#aws/models/router.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
+import type { ChatRequest, ChatStreamEvent } from '#core/models/types.ts';
 import { collect, errorOf } from '../../support/async.ts';
 
 const bedrockMock = mockClient(BedrockRuntimeClient);

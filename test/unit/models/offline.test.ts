@@ -6,8 +6,8 @@ import {
   OFFLINE_NO_ANSWER,
   OfflineProvider,
   splitSentences,
-} from '../../../layers/core/src/models/offline.ts';
-import type { ChatRequest } from '../../../layers/core/src/models/types.ts';
+} from '#core/models/offline.ts';
+import type { ChatRequest } from '#core/models/types.ts';
 import { collect } from '../../support/async.ts';
 
 const provider = new OfflineProvider();

@@ -7,17 +7,8 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { ModelError } from '@aws-sdk/client-sagemaker-runtime';
 import { describe, expect, it, vi } from 'vitest';
-import {
-  ContextWindowExceededError,
-  ModelProviderError,
-  ThrottledError,
-} from '../../../layers/aws/src/errors.ts';
-import {
-  classifyError,
-  retryAfterSeconds,
-  withRetry,
-  withRetryUntilOutput,
-} from '../../../layers/aws/src/models/retry.ts';
+import { ContextWindowExceededError, ModelProviderError, ThrottledError } from '#aws/errors.ts';
+import { classifyError, retryAfterSeconds, withRetry, withRetryUntilOutput } from '#aws/models/retry.ts';
 import { errorOf } from '../../support/async.ts';
 
 const meta = { $metadata: {} };

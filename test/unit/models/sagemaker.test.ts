@@ -10,13 +10,9 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  ContextWindowExceededError,
-  ModelProviderError,
-  ThrottledError,
-} from '../../../layers/aws/src/errors.ts';
-import { SageMakerProvider, sseEvents } from '../../../layers/aws/src/models/sagemaker.ts';
-import type { ChatRequest, ChatStreamEvent } from '../../../layers/core/src/models/types.ts';
+import { ContextWindowExceededError, ModelProviderError, ThrottledError } from '#aws/errors.ts';
+import { SageMakerProvider, sseEvents } from '#aws/models/sagemaker.ts';
+import type { ChatRequest, ChatStreamEvent } from '#core/models/types.ts';
 import { collect, errorOf } from '../../support/async.ts';
 
 const sagemakerMock = mockClient(SageMakerRuntimeClient);

@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ContextWindowExceededError, NoModelAvailableError } from '../../../layers/core/src/errors.ts';
-import type { CatalogModel, ModelFeature } from '../../../layers/core/src/models/catalog.ts';
+import { ContextWindowExceededError, NoModelAvailableError } from '#core/errors.ts';
+import type { CatalogModel, ModelFeature } from '#core/models/catalog.ts';
 import {
   assertFitsContext,
   blendedPricePer1k,
   costUsd,
   type ModelConstraints,
   selectModel,
-} from '../../../layers/core/src/models/select.ts';
+} from '#core/models/select.ts';
 
 const model = (id: string, overrides: Partial<CatalogModel> = {}): CatalogModel => ({
   id,

@@ -1,13 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { countTokens } from '../../../layers/core/src/dataprep/tokens.ts';
-import { ValidationError } from '../../../layers/core/src/errors.ts';
-import {
-  type Chunk,
-  type ChunkableDocument,
-  chunkDocument,
-  isTokenBoundary,
-} from '../../../layers/core/src/rag/chunk.ts';
+import { countTokens } from '#core/dataprep/tokens.ts';
+import { ValidationError } from '#core/errors.ts';
+import { type Chunk, type ChunkableDocument, chunkDocument, isTokenBoundary } from '#core/rag/chunk.ts';
 
 /** A cheap stand-in for a tokenizer: one token per ASCII word and per other non-space code point. */
 const cheapCount = (s: string): number => s.match(/[A-Za-z0-9]+|\S/gu)?.length ?? 0;

@@ -9,13 +9,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../layers/aws/src/errors.ts';
+import { ValidationError } from '#aws/errors.ts';
 import {
   type ClaimRequest,
   DOCUMENTS_COLLECTION_INDEX,
   DocumentTable,
   orderableSequencer,
-} from '../../../layers/aws/src/rag/documents.ts';
+} from '#aws/rag/documents.ts';
 import { errorOf } from '../../support/async.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);

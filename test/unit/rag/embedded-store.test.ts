@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, ValidationError } from '../../../layers/aws/src/errors.ts';
+import { ConfigError, ValidationError } from '#aws/errors.ts';
 import {
   clearEmbeddedVectorStores,
   EmbeddedVectorStore,
@@ -9,14 +9,14 @@ import {
   embeddedVectorStore,
   type QueryPlan,
   tokenize,
-} from '../../../layers/aws/src/rag/embedded-store.ts';
+} from '#aws/rag/embedded-store.ts';
 import {
   type IndexedChunk,
   type MetadataFilters,
   matchesFilters,
   type RetrievedChunk,
   VectorStoreWriteError,
-} from '../../../layers/core/src/rag/store.ts';
+} from '#core/rag/store.ts';
 import { errorOf } from '../../support/async.ts';
 
 const DIMS = 16;

@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../layers/core/src/errors.ts';
-import {
-  distinctInOrder,
-  evaluateRetrieval,
-  recallAtK,
-  reciprocalRank,
-} from '../../../layers/core/src/rag/eval.ts';
+import { ValidationError } from '#core/errors.ts';
+import { distinctInOrder, evaluateRetrieval, recallAtK, reciprocalRank } from '#core/rag/eval.ts';
 
 describe('recallAtK', () => {
   it('is the share of relevant documents among the first k distinct ones', () => {

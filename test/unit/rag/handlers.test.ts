@@ -11,13 +11,21 @@ import {
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { rawSample } from '../../../events/samples.ts';
-import { makeHandler as makeChunk } from '../../../functions/rag/chunk.ts';
-import { makeHandler as makeEmbed } from '../../../functions/rag/embed.ts';
-import { makeHandler as makeFinish } from '../../../functions/rag/finish.ts';
-import { makeHandler as makeIndex } from '../../../functions/rag/index-chunks.ts';
-import { makeHandler as makePlan, type PlanDeps } from '../../../functions/rag/plan.ts';
-import { DocumentReporter } from '../../../functions/rag/shared.ts';
+import { InvalidEventError, SourceChangedError, ThrottledError, TransientError } from '#aws/errors.ts';
+import type { ClaimOutcome, ClaimRequest, DocumentItem, DocumentStatus } from '#aws/rag/documents.ts';
+import { orderableSequencer } from '#aws/rag/documents.ts';
+import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
+import type { ModelProvider } from '#core/models/types.ts';
+import { type IndexedChunk, VectorStoreWriteError } from '#core/rag/store.ts';
+import { rawSample } from '#events/samples.ts';
+import { makeHandler as makeChunk } from '#functions/rag/chunk.ts';
+import { makeHandler as makeEmbed } from '#functions/rag/embed.ts';
+import { makeHandler as makeFinish } from '#functions/rag/finish.ts';
+import { makeHandler as makeIndex } from '#functions/rag/index-chunks.ts';
+import { makeHandler as makePlan, type PlanDeps } from '#functions/rag/plan.ts';
+import { DocumentReporter } from '#functions/rag/shared.ts';
 import {
   type BatchInput,
   type BatchProgress,
@@ -30,25 +38,7 @@ import {
   type StagedDocument,
   stagedChunks,
   stagedDocument,
-} from '../../../functions/rag/state.ts';
-import {
-  InvalidEventError,
-  SourceChangedError,
-  ThrottledError,
-  TransientError,
-} from '../../../layers/aws/src/errors.ts';
-import type {
-  ClaimOutcome,
-  ClaimRequest,
-  DocumentItem,
-  DocumentStatus,
-} from '../../../layers/aws/src/rag/documents.ts';
-import { orderableSequencer } from '../../../layers/aws/src/rag/documents.ts';
-import { EmbeddedVectorStore } from '../../../layers/aws/src/rag/embedded-store.ts';
-import type { CatalogModel } from '../../../layers/core/src/models/catalog.ts';
-import { OfflineProvider } from '../../../layers/core/src/models/offline.ts';
-import type { ModelProvider } from '../../../layers/core/src/models/types.ts';
-import { type IndexedChunk, VectorStoreWriteError } from '../../../layers/core/src/rag/store.ts';
+} from '#functions/rag/state.ts';
 import { errorOf } from '../../support/async.ts';
 
 // ---------------------------------------------------------------------------------------------------

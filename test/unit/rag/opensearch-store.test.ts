@@ -10,20 +10,16 @@ import {
   OpenSearchIndexNotFoundError,
   OpenSearchRequestError,
   type OpenSearchStoreOptions,
-} from '../../../layers/aws/src/rag/opensearch-store.ts';
-import { ConfigError, ThrottledError, TransientError } from '../../../layers/core/src/errors.ts';
+} from '#aws/rag/opensearch-store.ts';
+import { ConfigError, ThrottledError, TransientError } from '#core/errors.ts';
 import {
   CHUNK_KEYWORD_FIELDS,
   chunkIndexBody,
   exactMatchProblem,
   KEYWORD_MAX_LENGTH,
   similarityFromInnerProductScore,
-} from '../../../layers/core/src/rag/opensearch-mapping.ts';
-import {
-  type IndexedChunk,
-  UnsupportedQueryError,
-  VectorStoreWriteError,
-} from '../../../layers/core/src/rag/store.ts';
+} from '#core/rag/opensearch-mapping.ts';
+import { type IndexedChunk, UnsupportedQueryError, VectorStoreWriteError } from '#core/rag/store.ts';
 import { errorOf } from '../../support/async.ts';
 
 // ---------------------------------------------------------------------------------------------------

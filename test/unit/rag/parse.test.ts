@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../layers/core/src/errors.ts';
-import { chunkDocument, findSections } from '../../../layers/core/src/rag/chunk.ts';
+import { ValidationError } from '#core/errors.ts';
+import { chunkDocument, findSections } from '#core/rag/chunk.ts';
 import {
   DocumentParseError,
   EncryptedDocumentError,
@@ -13,7 +13,7 @@ import {
   type ParsedDocument,
   parseDocument,
   splitFrontMatter,
-} from '../../../layers/core/src/rag/parse.ts';
+} from '#core/rag/parse.ts';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const concat = (...parts: Uint8Array[]): Uint8Array => {

@@ -10,13 +10,10 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clearEmbeddedVectorStores,
-  embeddedVectorStore,
-} from '../../../layers/aws/src/rag/embedded-store.ts';
-import { hashEmbedding, OFFLINE_DIMENSIONS } from '../../../layers/core/src/models/offline.ts';
-import { evaluateRetrieval, type RetrievalEvaluation } from '../../../layers/core/src/rag/eval.ts';
-import type { VectorStore } from '../../../layers/core/src/rag/store.ts';
+import { clearEmbeddedVectorStores, embeddedVectorStore } from '#aws/rag/embedded-store.ts';
+import { hashEmbedding, OFFLINE_DIMENSIONS } from '#core/models/offline.ts';
+import { evaluateRetrieval, type RetrievalEvaluation } from '#core/rag/eval.ts';
+import type { VectorStore } from '#core/rag/store.ts';
 import {
   type CorpusQuestion,
   corpusDocuments,

@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { citationsOf, contextBlock, DEFAULT_K, Retriever } from '../../../layers/aws/src/rag/retriever.ts';
-import type { CatalogModel } from '../../../layers/core/src/models/catalog.ts';
-import { OfflineProvider } from '../../../layers/core/src/models/offline.ts';
-import type { EmbedRequest } from '../../../layers/core/src/models/types.ts';
-import type { RetrievedChunk, VectorQuery, VectorStore } from '../../../layers/core/src/rag/store.ts';
+import { citationsOf, contextBlock, DEFAULT_K, Retriever } from '#aws/rag/retriever.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
+import type { EmbedRequest } from '#core/models/types.ts';
+import type { RetrievedChunk, VectorQuery, VectorStore } from '#core/rag/store.ts';
 
 const chunk = (overrides: Partial<RetrievedChunk> = {}): RetrievedChunk => ({
   chunkId: 'guides/intro.md#0',

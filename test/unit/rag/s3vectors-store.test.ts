@@ -15,20 +15,15 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  ConfigError,
-  ThrottledError,
-  TransientError,
-  ValidationError,
-} from '../../../layers/aws/src/errors.ts';
-import { createS3VectorsStore, S3_VECTORS_LIMITS } from '../../../layers/aws/src/rag/s3vectors-store.ts';
+import { ConfigError, ThrottledError, TransientError, ValidationError } from '#aws/errors.ts';
+import { createS3VectorsStore, S3_VECTORS_LIMITS } from '#aws/rag/s3vectors-store.ts';
 import {
   type IndexedChunk,
   type MetadataFilters,
   UnsupportedQueryError,
   type VectorQuery,
   VectorStoreWriteError,
-} from '../../../layers/core/src/rag/store.ts';
+} from '#core/rag/store.ts';
 import { errorOf } from '../../support/async.ts';
 
 const s3vectors = mockClient(S3VectorsClient);

@@ -17,7 +17,7 @@ import {
   type Message,
   type SystemContentBlock,
 } from '@aws-sdk/client-bedrock-runtime';
-import { estimateChatTokens, estimateTokens } from '../../../core/src/models/estimate.ts';
+import { estimateChatTokens, estimateTokens } from '#core/models/estimate.ts';
 import type {
   ChatRequest,
   ChatResult,
@@ -28,7 +28,7 @@ import type {
   ModelProvider,
   StopReason,
   TokenUsage,
-} from '../../../core/src/models/types.ts';
+} from '#core/models/types.ts';
 import { ModelProviderError, ValidationError } from '../errors.ts';
 import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';
 

@@ -4,8 +4,8 @@
  * model, and its results say `provider: 'offline'`. AWS providers are built on first use, so an
  * offline-only process never creates an SDK client.
  */
-import type { CatalogModel } from '../../../core/src/models/catalog.ts';
-import { OfflineProvider } from '../../../core/src/models/offline.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
 import type {
   ChatRequest,
   ChatResult,
@@ -14,7 +14,7 @@ import type {
   EmbedResult,
   ModelProvider,
   ProviderName,
-} from '../../../core/src/models/types.ts';
+} from '#core/models/types.ts';
 import { BedrockProvider } from './bedrock.ts';
 import { createBedrockRuntimeClient } from './clients.ts';
 

@@ -10,7 +10,7 @@ import {
   type ResponseStream,
   SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
-import { estimateChatTokens, estimateTokens } from '../../../core/src/models/estimate.ts';
+import { estimateChatTokens, estimateTokens } from '#core/models/estimate.ts';
 import type {
   ChatRequest,
   ChatResult,
@@ -19,7 +19,7 @@ import type {
   ModelProvider,
   StopReason,
   TokenUsage,
-} from '../../../core/src/models/types.ts';
+} from '#core/models/types.ts';
 import { ModelProviderError } from '../errors.ts';
 import { PROVIDER_CLIENT_CONFIG } from './clients.ts';
 import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';

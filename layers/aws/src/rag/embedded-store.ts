@@ -28,7 +28,7 @@ import {
   type VectorQuery,
   type VectorStore,
   VectorStoreWriteError,
-} from '../../../core/src/rag/store.ts';
+} from '#core/rag/store.ts';
 import { ConfigError, ValidationError } from '../errors.ts';
 
 /** BM25 term-frequency saturation. */

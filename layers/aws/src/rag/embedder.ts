@@ -4,8 +4,8 @@
  * themselves (see models/retry.ts); what still fails surfaces as their named error (ThrottledError,
  * ModelProviderError), which the state machine retries at the step level.
  */
-import type { CatalogModel } from '../../../core/src/models/catalog.ts';
-import type { ModelProvider } from '../../../core/src/models/types.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import type { ModelProvider } from '#core/models/types.ts';
 
 export interface EmbedManyOptions {
   readonly provider: ModelProvider;

@@ -48,7 +48,7 @@ import {
   exactMatchProblem,
   metadataKeyword,
   similarityFromInnerProductScore,
-} from '../../../core/src/rag/opensearch-mapping.ts';
+} from '#core/rag/opensearch-mapping.ts';
 import {
   fuseHybrid,
   type IndexedChunk,
@@ -61,7 +61,7 @@ import {
   type VectorQuery,
   type VectorStore,
   VectorStoreWriteError,
-} from '../../../core/src/rag/store.ts';
+} from '#core/rag/store.ts';
 import { ConfigError, LlmOpsError, ThrottledError, TransientError } from '../errors.ts';
 import { abortableSleep, type RetryOptions } from '../models/retry.ts';
 

@@ -3,14 +3,9 @@
  * and turns the chunks into citations and the numbered context block a prompt's `context` variable
  * receives. Shared by `POST /v1/rag/search` and `POST /v1/chat` with `rag`.
  */
-import type { CatalogModel } from '../../../core/src/models/catalog.ts';
-import type { ModelProvider } from '../../../core/src/models/types.ts';
-import type {
-  MetadataFilters,
-  RetrievedChunk,
-  VectorStore,
-  VectorStoreKind,
-} from '../../../core/src/rag/store.ts';
+import type { CatalogModel } from '#core/models/catalog.ts';
+import type { ModelProvider } from '#core/models/types.ts';
+import type { MetadataFilters, RetrievedChunk, VectorStore, VectorStoreKind } from '#core/rag/store.ts';
 
 /** Chunks retrieved when the request does not say. */
 export const DEFAULT_K = 5;

@@ -34,7 +34,7 @@ import {
   QueryVectorsCommand,
   S3VectorsClient,
 } from '@aws-sdk/client-s3vectors';
-import { S3_VECTORS_KEYS } from '../../../core/src/rag/s3vectors-layout.ts';
+import { S3_VECTORS_KEYS } from '#core/rag/s3vectors-layout.ts';
 import {
   type IndexedChunk,
   type KnownDocument,
@@ -47,7 +47,7 @@ import {
   type VectorQuery,
   type VectorStore,
   VectorStoreWriteError,
-} from '../../../core/src/rag/store.ts';
+} from '#core/rag/store.ts';
 import { ConfigError, ThrottledError, TransientError } from '../errors.ts';
 import { classifyError, type RetryOptions, withRetry } from '../models/retry.ts';
 

@@ -8,8 +8,8 @@
  *
  * Adapters are imported on first use, so a function loads only the client of its own store.
  */
-import { type CatalogModel, catalogModel } from '../../../core/src/models/catalog.ts';
-import type { VectorStore, VectorStoreKind } from '../../../core/src/rag/store.ts';
+import { type CatalogModel, catalogModel } from '#core/models/catalog.ts';
+import type { VectorStore, VectorStoreKind } from '#core/rag/store.ts';
 import { describeIssues, envVar, readConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 
