@@ -1,11 +1,11 @@
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ModelGateway } from '#aws/gateway.ts';
 import { apiHandler } from '#aws/http.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { PromptDraft, PromptVersion } from '#contracts/prompts/types.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import { contentHash } from '#core/prompts/hash.ts';
 import { renderPrompt } from '#core/prompts/template.ts';
-import type { PromptDraft, PromptVersion } from '#core/prompts/types.ts';
 import { installAwsLambdaGlobal } from '#infra/local/lambda-streaming.ts';
 
 // The chat module builds its response-streaming handler at import, as in Lambda, where `awslambda` exists.

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
 import { embedMany } from '#aws/rag/embedder.ts';
+import { documentVersion } from '#contracts/pipelines/rag-ingest.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import { parseDocument } from '#core/rag/parse.ts';
 import { chunkStaged } from '#functions/rag/chunking.ts';
-import { documentVersion } from '#functions/rag/state.ts';
-import { LocalStack } from '#infra/local/runner.ts';
+import { LocalRunner } from '#infra/local/runner.ts';
 
 /**
  * `npm run bench:rag`: end-to-end local ingestion of the whole AWS Lambda Developer Guide (../shared/corpus,
@@ -84,7 +84,7 @@ async function direct(): Promise<{ ms: number; chunks: number }> {
 }
 
 async function pipeline(): Promise<{ ms: number; chunks: number; indexed: number; failed: number }> {
-  const stack = await LocalStack.start();
+  const stack = await LocalRunner.start();
   try {
     const raw = stack.output('RawBucketName');
     const t0 = performance.now();

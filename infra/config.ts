@@ -13,7 +13,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { z } from 'zod';
-import { type CatalogModel, catalogModel } from '#core/models/catalog.ts';
+import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
 
 /** The deployment profiles this app knows. */
 export const PROFILES = ['dev', 'prod'] as const;

@@ -18,8 +18,8 @@ import { createProviderRouter } from '#aws/models/router.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
 import { Retriever } from '#aws/rag/retriever.ts';
 import { embeddingModelFromEnv, vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
+import { chatRequest } from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
-import { chatRequest } from './schemas.ts';
 
 /**
  * `POST /v1/chat`: renders a versioned prompt, calls the chosen model through the gateway and answers

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { ForbiddenError, NotFoundError } from '#aws/errors.ts';
 import type { ApiRequest, ApiResponse } from '#aws/http.ts';
-import { API_ROUTES, type ApiFunctionName, type ApiRoute } from './routes.ts';
+import { API_ROUTES, type ApiFunctionName, type ApiRoute } from '#contracts/http/routes.ts';
 
 /** The operations a function serves, by operation id. */
 export type Operations = Readonly<Record<string, (request: ApiRequest) => Promise<ApiResponse>>>;

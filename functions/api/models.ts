@@ -4,10 +4,10 @@ import { envVar, readConfig } from '#aws/config.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
 import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import { pathParams, putModelRequest, selectModelRequest } from '#contracts/http/schemas.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { selectModel } from '#core/models/select.ts';
 import { dispatcher } from './dispatch.ts';
-import { pathParams, putModelRequest, selectModelRequest } from './schemas.ts';
 
 /** The model catalog routes: list, pick the cheapest model that fits, and (admin) create or replace. */
 export interface ModelsDeps {

@@ -1,7 +1,7 @@
 import type * as z from 'zod/mini';
-import { jsonSchemaOf } from './json-schema.ts';
-import { API_ROUTES, type ApiRoute, pathParameters } from './routes.ts';
-import { errorResponse } from './schemas.ts';
+import { jsonSchemaOf } from '#contracts/http/json-schema.ts';
+import { API_ROUTES, type ApiRoute, pathParameters } from '#contracts/http/routes.ts';
+import { errorResponse } from '#contracts/http/schemas.ts';
 
 /**
  * The OpenAPI 3.0 document of the API, generated from the same route table and schemas that API Gateway

@@ -4,8 +4,8 @@ import { ValidationError } from '#aws/errors.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
+import { createPromptVersionRequest, moveLabelRequest, pathParams } from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
-import { createPromptVersionRequest, moveLabelRequest, pathParams } from './schemas.ts';
 
 /**
  * The prompt registry routes: create a version (admin), read by label or number, list versions, move a

@@ -8,8 +8,8 @@ import { createProviderRouter } from '#aws/models/router.ts';
 import { DOCUMENT_STATUSES, type DocumentItem, DocumentTable } from '#aws/rag/documents.ts';
 import { citationsOf, Retriever } from '#aws/rag/retriever.ts';
 import { embeddingModelFromEnv, vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
+import { pathParams, ragSearchRequest } from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
-import { pathParams, ragSearchRequest } from './schemas.ts';
 
 /**
  * The RAG routes: retrieval alone (`POST /v1/rag/search`, the chunks `/v1/chat` with `rag` would see), and

@@ -5,12 +5,13 @@ import { createS3Client } from '#aws/clients.ts';
 import { envVar, readConfig } from '#aws/config.ts';
 import { NoValidRecordsError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
 import { readFrom, S3LineWriter, textLines, type WrittenObject } from '#aws/s3-io.ts';
+import { type FinalizeOutput, finalizeInput } from '#contracts/pipelines/dataprep.ts';
 import { mergeParts } from '#core/dataprep/merge.ts';
 import { PII_KINDS } from '#core/dataprep/pii.ts';
 import { TOKENIZER } from '#core/dataprep/token-stats.ts';
 import { SCHEMA_VERSION } from '#events/envelope.ts';
-import { type FinalizeOutput, finalizeInput, parseInput } from './state.ts';
 
 /**
  * Finalize: merges the parts in order. Removes exact and near duplicates across the whole upload (the

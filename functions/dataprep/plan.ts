@@ -6,11 +6,12 @@ import { envVar, readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { InvalidDatasetError, SourceChangedError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
 import { headObject, stripQuotes } from '#aws/s3-io.ts';
+import { layout, type PlanOutput } from '#contracts/pipelines/dataprep.ts';
 import { planRanges } from '#core/dataprep/lines.ts';
 import { isPurpose, type Purpose } from '#core/dataprep/records.ts';
 import { s3ObjectCreatedEvent } from '#events/s3-object-created.ts';
-import { layout, type PlanOutput, parseInput } from './state.ts';
 
 /**
  * Plan: the first DataPrep task. Validates the S3 event, derives the dataset (purpose and name) from

@@ -4,9 +4,10 @@ import { createComprehendClient, createS3Client } from '#aws/clients.ts';
 import { ComprehendRedactor } from '#aws/comprehend-pii.ts';
 import { envVar, readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
 import { readFrom, S3LineWriter } from '#aws/s3-io.ts';
+import { layout, type PartResult, processPartInput } from '#contracts/pipelines/dataprep.ts';
 import { processPart } from '#core/dataprep/part.ts';
-import { layout, type PartResult, parseInput, processPartInput } from './state.ts';
 
 /**
  * ProcessPart: one Map iteration. Streams the lines its byte range owns from the raw object, validates,

@@ -5,9 +5,10 @@ import { envVar, readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
+import { finalizeOutput, type RegisterOutput } from '#contracts/pipelines/dataprep.ts';
 import { DATASET_READY, datasetReadyDetail } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
-import { finalizeOutput, parseInput, type RegisterOutput } from './state.ts';
 
 /**
  * Register: writes the immutable dataset version to the registry, marks its source object version as

@@ -4,7 +4,8 @@ import { createDocumentClient } from '#aws/clients.ts';
 import { envVar, readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
-import { parseInput, sourceRef } from './state.ts';
+import { parseInput } from '#aws/parse-input.ts';
+import { sourceRef } from '#contracts/pipelines/dataprep.ts';
 
 /**
  * ReleaseClaim: runs when a step after Plan fails. Marks the run's claim on the S3 object version as

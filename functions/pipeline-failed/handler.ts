@@ -4,10 +4,10 @@ import { createEventBridgeClient } from '#aws/clients.ts';
 import { envVar, readConfig } from '#aws/config.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { PIPELINE_FAILED, type PipelineFailedDetail, pipelineFailedDetail } from '#events/pipeline-failed.ts';
 import { sfnExecutionStatusChangeEvent } from '#events/sfn-execution-status-change.ts';
-import { parseInput } from '../dataprep/state.ts';
 
 /**
  * Turns a failed, timed-out or aborted state machine execution (the Step Functions status-change event

@@ -3,6 +3,13 @@ import type { Context } from 'aws-lambda';
 import { envVar, readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
+import {
+  type BatchProgress,
+  batchInput,
+  ragLayout,
+  type StagedChunks,
+  stagedDocument,
+} from '#contracts/pipelines/rag-ingest.ts';
 import { chunkStaged } from './chunking.ts';
 import {
   asRetryable,
@@ -14,7 +21,6 @@ import {
   stepDeps,
   writeStaged,
 } from './shared.ts';
-import { type BatchProgress, batchInput, ragLayout, type StagedChunks, stagedDocument } from './state.ts';
 
 /**
  * Chunk: cuts each staged document of a batch into token-sized, structure-aware chunks (headings path,

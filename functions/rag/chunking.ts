@@ -1,5 +1,5 @@
+import type { StagedChunks, StagedDocument } from '#contracts/pipelines/rag-ingest.ts';
 import { chunkDocument } from '#core/rag/chunk.ts';
-import type { StagedChunks, StagedDocument } from './state.ts';
 
 /**
  * The Chunk step's work on one staged document, free of handler setup (tests and benchmarks import it):

@@ -6,7 +6,14 @@ import { logger, metrics, withObservability } from '#aws/observability.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import { embedMany } from '#aws/rag/embedder.ts';
 import { embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import {
+  type BatchProgress,
+  batchProgress,
+  ragLayout,
+  type StagedChunks,
+  stagedChunks,
+} from '#contracts/pipelines/rag-ingest.ts';
 import type { ModelProvider } from '#core/models/types.ts';
 import {
   asRetryable,
@@ -18,7 +25,6 @@ import {
   stepDeps,
   writeStaged,
 } from './shared.ts';
-import { type BatchProgress, batchProgress, ragLayout, type StagedChunks, stagedChunks } from './state.ts';
 
 /**
  * Embed: embeds every chunk of the batch's chunked documents with the catalog's embedding model

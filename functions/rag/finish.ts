@@ -3,8 +3,13 @@ import type { Context } from 'aws-lambda';
 import { readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
+import {
+  deletionItem,
+  type FinishOutput,
+  finishInput,
+  stagedDocument,
+} from '#contracts/pipelines/rag-ingest.ts';
 import { type DocumentReporter, parseInput, ragEnv, readStaged, stepDeps } from './shared.ts';
-import { deletionItem, type FinishOutput, finishInput, stagedDocument } from './state.ts';
 
 /**
  * Finish: totals the run. A batch whose step failed after every retry (caught by the Map) has each of its

@@ -4,6 +4,13 @@ import { readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import { vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
+import {
+  type BatchProgress,
+  batchProgress,
+  deletionItem,
+  ragLayout,
+  stagedChunks,
+} from '#contracts/pipelines/rag-ingest.ts';
 import type { IndexedChunk, VectorStore } from '#core/rag/store.ts';
 import {
   asRetryable,
@@ -14,7 +21,6 @@ import {
   readStaged,
   stepDeps,
 } from './shared.ts';
-import { type BatchProgress, batchProgress, deletionItem, ragLayout, stagedChunks } from './state.ts';
 
 /**
  * Index: the only step that writes to the vector store. For an ingest batch, each embedded document

@@ -6,10 +6,6 @@ import { InvalidEventError, SourceChangedError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import { headObject, stripQuotes } from '#aws/s3-io.ts';
-import { DocumentParseError, type ParsedDocument, parseDocument } from '#core/rag/parse.ts';
-import { DATASET_READY, datasetReadyEvent } from '#events/dataset-ready.ts';
-import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
-import { type DocumentReporter, parseInput, ragEnv, stepDeps, writeStaged } from './shared.ts';
 import {
   type BatchRef,
   type DeletionItem,
@@ -17,7 +13,12 @@ import {
   type PlanOutput,
   ragLayout,
   type StagedDocument,
-} from './state.ts';
+} from '#contracts/pipelines/rag-ingest.ts';
+import { RAG_RAW_PREFIX } from '#contracts/storage-layout.ts';
+import { DocumentParseError, type ParsedDocument, parseDocument } from '#core/rag/parse.ts';
+import { DATASET_READY, datasetReadyEvent } from '#events/dataset-ready.ts';
+import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
+import { type DocumentReporter, parseInput, ragEnv, stepDeps, writeStaged } from './shared.ts';
 
 /**
  * Plan: the first RagIngest task. From an upload under `raw/rag/` (one file, parsed here), a deletion of
@@ -27,7 +28,6 @@ import {
  * documents a newer dataset version no longer has are scheduled for deletion. A file that cannot be
  * parsed is recorded as `failed` with the reason, and the run fails at the end so that an alarm sees it.
  */
-export const RAG_PREFIX = 'raw/rag/';
 /** Collection of documents uploaded as files. */
 export const UPLOAD_COLLECTION = 'upload';
 /**
@@ -84,10 +84,10 @@ interface Planned {
 
 /** The document id of an upload: its key under `raw/rag/`. */
 export function docIdFromKey(key: string): string {
-  if (!key.startsWith(RAG_PREFIX) || key.length === RAG_PREFIX.length) {
-    throw new InvalidEventError(`Object key "${key}" is not under ${RAG_PREFIX}`);
+  if (!key.startsWith(RAG_RAW_PREFIX) || key.length === RAG_RAW_PREFIX.length) {
+    throw new InvalidEventError(`Object key "${key}" is not under ${RAG_RAW_PREFIX}`);
   }
-  return key.slice(RAG_PREFIX.length);
+  return key.slice(RAG_RAW_PREFIX.length);
 }
 
 function decodeKey(key: string): string {

@@ -6,6 +6,7 @@ import { describeIssues, envVar } from '#aws/config.ts';
 import { InvalidEventError, TransientError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
 import { DocumentTable } from '#aws/rag/documents.ts';
 import { vectorStoreKindFromEnv } from '#aws/rag/vector-store.ts';
 import {
@@ -14,7 +15,6 @@ import {
   documentIndexedDetail,
 } from '#events/document-indexed.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
-import { parseInput } from '../dataprep/state.ts';
 
 export { parseInput };
 

@@ -20,6 +20,12 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import {
+  RAG_DOCUMENT_WILDCARDS,
+  RAG_RAW_PREFIX,
+  RAW_PREFIX,
+  STAGING_PREFIX,
+} from '#contracts/storage-layout.ts';
 import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
@@ -27,25 +33,6 @@ import { LlmOpsFunction } from './llmops-function.ts';
 import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
 
-/** Key prefix of raw uploads that start DataPrep. */
-export const RAW_PREFIX = 'raw/';
-/**
- * Documents under `raw/rag/` that RagIngest parses itself (EventBridge wildcards, case-sensitive, so the
- * common upper-case extensions are listed too). Every other key of the raw bucket, `raw/rag/*.jsonl`
- * included, goes to DataPrep: JSONL is validated, PII-redacted and deduplicated first, and its
- * `llmops.DatasetReady {purpose: rag}` then starts RagIngest.
- */
-export const RAG_DOCUMENT_WILDCARDS: readonly string[] = [
-  'md',
-  'markdown',
-  'txt',
-  'html',
-  'htm',
-  'pdf',
-].flatMap((ext) => [`${RAW_PREFIX}rag/*.${ext}`, `${RAW_PREFIX}rag/*.${ext.toUpperCase()}`]);
-
-/** Key prefix of per-part intermediate output in the artifacts bucket. */
-export const STAGING_PREFIX = 'staging/';
 /** Name of the registry table's global secondary index. */
 export const REGISTRY_GSI = 'gsi1';
 
@@ -238,7 +225,7 @@ export class DataPrep extends Construct {
       allowEventBridge: true,
     });
     this.triggerRule = new events.Rule(this, 'RawObjectCreatedRule', {
-      description: `DataPrep: Object Created in the raw bucket, except documents under ${RAW_PREFIX}rag/ → state machine`,
+      description: `DataPrep: Object Created in the raw bucket, except documents under ${RAG_RAW_PREFIX} → state machine`,
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['Object Created'],

@@ -19,7 +19,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
-import type { ApiFunctionName } from '#functions/api/routes.ts';
+import type { ApiFunctionName } from '#contracts/http/routes.ts';
 import { CHAT_FUNCTION_TIMEOUT_SECONDS, type LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';

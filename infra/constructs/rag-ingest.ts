@@ -25,12 +25,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import { RAG_DOCUMENT_WILDCARDS, STAGING_PREFIX } from '#contracts/storage-layout.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import type { LlmOpsConfig } from '../config.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
-import { RAG_DOCUMENT_WILDCARDS } from './data-prep.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
@@ -38,7 +38,7 @@ import { projectTable } from './project-table.ts';
 import { embeddingModel, type RagVectorStore } from './rag-store.ts';
 
 /** Staging prefix of RagIngest runs in the artifacts bucket (under the staging lifecycle rule). */
-export const RAG_STAGING_PREFIX = 'staging/rag/';
+export const RAG_STAGING_PREFIX = `${STAGING_PREFIX}rag/`;
 /** Documents per Map item. */
 export const DOCUMENT_BATCH_SIZE = 25;
 /** Errors of a step worth retrying: the handlers' transient and throttling errors. */

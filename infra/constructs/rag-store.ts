@@ -23,7 +23,7 @@ import * as aoss from 'aws-cdk-lib/aws-opensearchserverless';
 import * as s3vectors from 'aws-cdk-lib/aws-s3vectors';
 import { DefaultStackSynthesizer } from 'aws-cdk-lib/core';
 import { Construct } from 'constructs';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { chunkIndexBody } from '#core/rag/opensearch-mapping.ts';
 import { S3_VECTORS_NON_FILTERABLE_KEYS } from '#core/rag/s3vectors-layout.ts';
 import type { LlmOpsConfig, VectorStoreKind } from '../config.ts';

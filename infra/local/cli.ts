@@ -15,7 +15,7 @@ import {
   type RagAnswer,
   readQuestions,
 } from './rag-demo.ts';
-import { LocalStack, REPO_ROOT } from './runner.ts';
+import { LocalRunner, REPO_ROOT } from './runner.ts';
 
 /**
  * `npm start`: the lifecycle on this machine, offline, with no AWS account.
@@ -87,7 +87,7 @@ export interface DatasetSummary {
   out?: string;
 }
 
-async function readObject(stack: LocalStack, bucket: string, key: string): Promise<string | undefined> {
+async function readObject(stack: LocalRunner, bucket: string, key: string): Promise<string | undefined> {
   try {
     const response = await stack.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return await response.Body?.transformToString('utf8');
@@ -98,7 +98,7 @@ async function readObject(stack: LocalStack, bucket: string, key: string): Promi
 
 /** Finds the manifest a run wrote for a source key (also for rejected uploads, which register nothing). */
 async function findManifest(
-  stack: LocalStack,
+  stack: LocalRunner,
   curated: string,
   purpose: string,
   sourceKey: string,
@@ -120,7 +120,7 @@ async function findManifest(
   return undefined;
 }
 
-async function summarize(stack: LocalStack, sourceKey: string, rawBucket: string): Promise<DatasetSummary> {
+async function summarize(stack: LocalRunner, sourceKey: string, rawBucket: string): Promise<DatasetSummary> {
   const source = { bucket: rawBucket, key: sourceKey };
   const ready = stack.events.find(
     (e) =>
@@ -183,7 +183,7 @@ async function summarize(stack: LocalStack, sourceKey: string, rawBucket: string
   return summary;
 }
 
-async function writeOut(stack: LocalStack, summary: DatasetSummary, dir: string): Promise<void> {
+async function writeOut(stack: LocalRunner, summary: DatasetSummary, dir: string): Promise<void> {
   if (!summary.manifest) return;
   mkdirSync(dir, { recursive: true });
   const [, , bucket = '', ...rest] = summary.manifest.split('/');
@@ -247,7 +247,7 @@ function printSummary(summary: DatasetSummary): void {
 }
 
 /** Runs the API demo against the local API; in text mode the streamed answer is printed as it arrives. */
-async function apiDemo(stack: LocalStack, json: boolean): Promise<ApiDemoResult> {
+async function apiDemo(stack: LocalRunner, json: boolean): Promise<ApiDemoResult> {
   const api = stack.api;
   if (!api) throw new Error('The local API is not running');
   process.stderr.write(`Calling the API at ${api.url}\n`);
@@ -285,7 +285,7 @@ function printIngest(label: string, summary: IngestSummary): void {
 }
 
 /** The RAG demo: the bundled corpus through RagIngest, a re-upload that changes nothing, cited answers. */
-async function ragDemo(stack: LocalStack, json: boolean): Promise<RagDemoResult> {
+async function ragDemo(stack: LocalRunner, json: boolean): Promise<RagDemoResult> {
   const api = stack.api;
   if (!api) throw new Error('The local API is not running');
   process.stderr.write(`Ingesting the bundled corpus ${relativeToRepo(CORPUS_DIR)} through RagIngest\n`);
@@ -307,7 +307,7 @@ async function ragDemo(stack: LocalStack, json: boolean): Promise<RagDemoResult>
 
 /** `--ingest DIR` with `--ask` or `--questions`: answers from the user's own folder. */
 async function ragRun(
-  stack: LocalStack,
+  stack: LocalRunner,
   dir: string,
   questions: QuestionLine[],
   json: boolean,
@@ -338,7 +338,7 @@ function relativeToRepo(path: string): string {
 }
 
 /** Keeps everything up until SIGINT or SIGTERM, with curl commands to try the API. */
-async function serve(stack: LocalStack): Promise<void> {
+async function serve(stack: LocalRunner): Promise<void> {
   if (stack.api) {
     process.stderr.write(`\nServing the API at ${stack.api.url} (x-api-key: ${stack.api.apiKey}). Try:\n`);
     for (const command of curlCommands(stack.api.url, stack.api.apiKey))
@@ -438,7 +438,7 @@ async function main(): Promise<number> {
   process.stderr.write(
     'Synthesizing the stack and starting local DynamoDB, S3, EventBridge and the API on 127.0.0.1\n',
   );
-  const stack = await LocalStack.start({
+  const stack = await LocalRunner.start({
     onProgress: progress,
     handlerLogLevel: values.verbose ? 'INFO' : 'SILENT',
     api: {

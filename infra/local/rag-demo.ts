@@ -8,7 +8,7 @@ import { join, relative, sep } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SUPPORTED_EXTENSIONS } from '#core/rag/parse.ts';
 import { ApiDemoError } from './api-demo.ts';
-import type { LocalStack } from './runner.ts';
+import type { LocalRunner } from './runner.ts';
 
 /** The prompt RAG answers are rendered with: the passages in the system message, the question as the user turn. */
 export const RAG_PROMPT = {
@@ -85,7 +85,7 @@ interface DocumentIndexedDetail {
  * finish and reports what the `llmops.DocumentIndexed` events say.
  */
 export async function ingestFolder(
-  stack: LocalStack,
+  stack: LocalRunner,
   dir: string,
   exclude: readonly string[] = [],
 ): Promise<IngestSummary> {

@@ -67,7 +67,7 @@ export interface Delivery {
   readonly execution?: ExecutionResult;
 }
 
-export interface LocalStackOptions {
+export interface LocalRunnerOptions {
   /** Configuration profile to synthesize. @default 'dev' */
   readonly profile?: string;
   /** Called with progress lines (state transitions, deliveries). */
@@ -139,7 +139,7 @@ function busNameOf(value: string | undefined): string {
   return arn?.[1] ?? value;
 }
 
-export class LocalStack {
+export class LocalRunner {
   readonly events: RoutedEvent[] = [];
   readonly deliveries: Delivery[] = [];
   readonly s3: S3Client;
@@ -159,7 +159,7 @@ export class LocalStack {
     readonly emulators: Emulators,
     readonly eventBridge: LocalEventBridge,
     readonly lambdas: LocalLambdas,
-    options: LocalStackOptions,
+    options: LocalRunnerOptions,
   ) {
     this.s3 = createS3Client(emulators.s3Endpoint);
     this.dynamo = createDynamoClient(emulators.dynamoEndpoint);
@@ -183,7 +183,7 @@ export class LocalStack {
    * Synthesizes, starts the emulators and the local EventBridge endpoint, provisions the template and, with
    * `api`, serves its REST API.
    */
-  static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
+  static async start(options: LocalRunnerOptions = {}): Promise<LocalRunner> {
     // Handler modules use the Lambda runtime's `awslambda` global at import time.
     installAwsLambdaGlobal();
     // A fresh run starts with an empty embedded vector store, as its emulators start empty.
@@ -198,7 +198,7 @@ export class LocalStack {
       ignoreFunctions: (_id, resource) => resource.Metadata?.['llmops:entry'] === undefined,
     });
     const emulators = await startEmulators();
-    let stack: LocalStack | undefined;
+    let stack: LocalRunner | undefined;
     const eventBridge = await startLocalEventBridge((entries) => {
       for (const entry of entries) {
         const envelope = toEventEnvelope(entry, { account: ACCOUNT, region: REGION });
@@ -218,7 +218,7 @@ export class LocalStack {
           POWERTOOLS_LOG_LEVEL: options.handlerLogLevel ?? 'SILENT',
         },
       });
-      stack = new LocalStack(template, emulators, eventBridge, lambdas, options);
+      stack = new LocalRunner(template, emulators, eventBridge, lambdas, options);
       stack.#subscribeToS3();
       if (options.api && template.restApis().length > 0) {
         const accessLog = options.api.accessLog;

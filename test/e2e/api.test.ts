@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readServerSentEvents } from '#infra/local/api-demo.ts';
-import { LocalStack } from '#infra/local/runner.ts';
+import { LocalRunner } from '#infra/local/runner.ts';
 
 /**
  * The synthesized REST API served locally, called over real HTTP the way an app and an admin call it on
@@ -22,12 +22,12 @@ const VARIABLES = {
   context: 'A Lambda function can run for up to 15 minutes per invocation. Lambda bills by the millisecond.',
 };
 
-let stack: LocalStack;
+let stack: LocalRunner;
 let url: string;
 let key: string;
 
 beforeAll(async () => {
-  stack = await LocalStack.start({ api: { port: 0 }, context: { interactionSampleRate: 1 } });
+  stack = await LocalRunner.start({ api: { port: 0 }, context: { interactionSampleRate: 1 } });
   if (!stack.api) throw new Error('The synthesized template declares no REST API');
   url = stack.api.url;
   key = stack.api.apiKey;

@@ -1,7 +1,7 @@
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { catalogModel } from '#core/models/catalog.ts';
+import { catalogModel } from '#contracts/models/catalog.ts';
 import {
   CHAT_FUNCTION_TIMEOUT_SECONDS,
   ConfigError,

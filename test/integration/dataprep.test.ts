@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { datasetReadyDetail } from '#events/dataset-ready.ts';
 import { pipelineFailedDetail } from '#events/pipeline-failed.ts';
-import { LocalStack, REPO_ROOT } from '#infra/local/runner.ts';
+import { LocalRunner, REPO_ROOT } from '#infra/local/runner.ts';
 import { generateDataset } from '../../bench/generate.ts';
 
 /**
@@ -16,14 +16,14 @@ import { generateDataset } from '../../bench/generate.ts';
  * modules, with real SDK clients talking to dynalite and s3rver on 127.0.0.1. Parts are 5 MiB so that
  * multi-part behaviour shows on small files.
  */
-let stack: LocalStack;
+let stack: LocalRunner;
 let raw: string;
 let curated: string;
 let bus: string;
 let registry: DatasetRegistry;
 
 beforeAll(async () => {
-  stack = await LocalStack.start({ context: { dataPrepPartSizeMiB: 5 } });
+  stack = await LocalRunner.start({ context: { dataPrepPartSizeMiB: 5 } });
   raw = stack.output('RawBucketName');
   curated = stack.output('CuratedBucketName');
   bus = stack.output('EventBusName');

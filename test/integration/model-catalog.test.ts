@@ -3,9 +3,9 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { ModelCatalog, parseSeed, seedHash } from '#aws/model-catalog.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import { modelList, selectModelResponse } from '#contracts/http/schemas.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { selectModel } from '#core/models/select.ts';
-import { modelList, selectModelResponse } from '#functions/api/schemas.ts';
 import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 

@@ -3,10 +3,10 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
+import { labelResponse, promptVersionList, promptVersionResponse } from '#contracts/http/schemas.ts';
+import type { PromptDraft } from '#contracts/prompts/types.ts';
 import { contentHash } from '#core/prompts/hash.ts';
 import { renderPrompt } from '#core/prompts/template.ts';
-import type { PromptDraft } from '#core/prompts/types.ts';
-import { labelResponse, promptVersionList, promptVersionResponse } from '#functions/api/schemas.ts';
 import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 

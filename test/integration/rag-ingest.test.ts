@@ -8,19 +8,19 @@ import { hashEmbedding } from '#core/models/offline.ts';
 import { VectorStoreWriteError } from '#core/rag/store.ts';
 import { documentIndexedDetail } from '#events/document-indexed.ts';
 import { pipelineFailedDetail } from '#events/pipeline-failed.ts';
-import { LocalStack } from '#infra/local/runner.ts';
+import { LocalRunner } from '#infra/local/runner.ts';
 
 /**
  * The synthesized RagIngest state machine, run by aws-local-stepfunctions against the real handler
  * modules, with real SDK clients talking to dynalite and s3rver on 127.0.0.1, and the embedded vector
  * store the local run uses (usearch HNSW + BM25, in this process).
  */
-let stack: LocalStack;
+let stack: LocalRunner;
 let raw: string;
 let documents: DocumentTable;
 
 beforeAll(async () => {
-  stack = await LocalStack.start();
+  stack = await LocalRunner.start();
   raw = stack.output('RawBucketName');
   const table = stack.template
     .resourcesOfType('AWS::DynamoDB::Table')

@@ -10,12 +10,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { embedMany } from '#aws/rag/embedder.ts';
+import { documentVersion, type StagedDocument } from '#contracts/pipelines/rag-ingest.ts';
 import { OFFLINE_DIMENSIONS, OfflineProvider } from '#core/models/offline.ts';
 import type { ModelProvider } from '#core/models/types.ts';
 import { type ParsedDocument, parseDocument } from '#core/rag/parse.ts';
 import type { IndexedChunk, VectorStore } from '#core/rag/store.ts';
 import { chunkStaged } from '#functions/rag/chunking.ts';
-import { documentVersion, type StagedDocument } from '#functions/rag/state.ts';
 
 /** Files of a corpus folder that are not documents: attribution, licences and the question set. */
 const NOT_DOCUMENTS = /^(?:SOURCE\.md|LICENSE.*|questions\.jsonl)$/;

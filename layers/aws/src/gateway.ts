@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { CatalogModel, ModelFeature } from '#core/models/catalog.ts';
+import type { ApiCaller } from '#contracts/http/caller.ts';
+import type { ChatRequestBody, ChatResponseBody } from '#contracts/http/schemas.ts';
+import type { CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
+import type { PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import { estimateChatTokens } from '#core/models/estimate.ts';
 import { assertFitsContext, costUsd, selectModel } from '#core/models/select.ts';
 import type {
@@ -11,12 +14,9 @@ import type {
 } from '#core/models/types.ts';
 import { parsePromptRef } from '#core/prompts/reference.ts';
 import { renderPrompt } from '#core/prompts/template.ts';
-import type { PromptRef, PromptVersion } from '#core/prompts/types.ts';
 import { SCHEMA_VERSION } from '#events/envelope.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
-import type { ChatRequestBody, ChatResponseBody } from '#functions/api/schemas.ts';
 import { LlmOpsError, ModelProviderError, ThrottledError, ValidationError } from './errors.ts';
-import type { ApiCaller } from './http.ts';
 import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
 import { metrics } from './logging.ts';
 import { citationsOf, contextBlock, type Retrieval, type Retriever } from './rag/retriever.ts';

@@ -6,6 +6,7 @@ import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import type { ApiCaller } from '#contracts/http/caller.ts';
 import {
   ConflictError,
   ContextWindowExceededError,
@@ -31,17 +32,6 @@ import { logger, metrics } from './logging.ts';
 
 // English messages only: `z.locales` would bundle every language.
 z.config(en());
-
-/** Who is calling: the app behind the API key, the tenant it names, and for admin routes the IAM principal. */
-export interface ApiCaller {
-  readonly app: string;
-  readonly tenant: string | null;
-  readonly apiKeyId: string | null;
-  /** IAM principal ARN on admin (SigV4) routes. */
-  readonly principal: string | null;
-  /** What is recorded as the author of a write: the principal, else `app:<name>`. */
-  readonly author: string;
-}
 
 export interface ApiRequest {
   readonly event: APIGatewayProxyEvent;

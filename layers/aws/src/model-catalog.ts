@@ -8,7 +8,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
-import { type CatalogModel, catalogModel } from '#core/models/catalog.ts';
+import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
 import { canonicalJson } from '#core/prompts/hash.ts';
 import { describeRule } from '#core/schema-rules.ts';
 import { ConfigError, NotFoundError, ValidationError } from './errors.ts';

@@ -6,15 +6,15 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { contentHash } from '#core/prompts/hash.ts';
-import { validateDraft } from '#core/prompts/template.ts';
 import {
   LABEL_NAME,
   PROMPT_NAME,
   type PromptDraft,
   type PromptRef,
   type PromptVersion,
-} from '#core/prompts/types.ts';
+} from '#contracts/prompts/types.ts';
+import { contentHash } from '#core/prompts/hash.ts';
+import { validateDraft } from '#core/prompts/template.ts';
 import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
 
 /**

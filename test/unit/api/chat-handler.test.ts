@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ThrottledError } from '#aws/errors.ts';
 import type { ModelGateway, StreamChunk } from '#aws/gateway.ts';
 import { apiHandler } from '#aws/http.ts';
+import type { ChatResponseBody } from '#contracts/http/schemas.ts';
 import { makeHandler } from '#functions/api/chat.ts';
-import type { ChatResponseBody } from '#functions/api/schemas.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
 
 /** The chat handler as Lambda response streaming runs it: the HTTP prelude, then a JSON body or events. */

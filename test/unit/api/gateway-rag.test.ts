@@ -1,15 +1,15 @@
 import { describe, expect, it, vi } from 'vitest';
 import { NotFoundError, ValidationError } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway, NO_CONTEXT_ANSWER, NO_CONTEXT_STOP_REASON } from '#aws/gateway.ts';
-import type { ApiCaller } from '#aws/http.ts';
 import { contextBlock, type Retrieval, type RetrievalRequest } from '#aws/rag/retriever.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { ApiCaller } from '#contracts/http/caller.ts';
+import type { ChatRequestBody } from '#contracts/http/schemas.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import { contentHash } from '#core/prompts/hash.ts';
-import type { PromptDraft, PromptRef, PromptVersion } from '#core/prompts/types.ts';
 import type { RetrievedChunk } from '#core/rag/store.ts';
 import { type InteractionRecordedDetail, interactionRecordedDetail } from '#events/interaction-recorded.ts';
-import type { ChatRequestBody } from '#functions/api/schemas.ts';
 import { collect, errorOf } from '../../support/async.ts';
 
 const caller: ApiCaller = {

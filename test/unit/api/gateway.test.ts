@@ -7,12 +7,12 @@ import {
   ValidationError,
 } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway } from '#aws/gateway.ts';
-import type { ApiCaller } from '#aws/http.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { ApiCaller } from '#contracts/http/caller.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import type { ChatRequest, ModelProvider } from '#core/models/types.ts';
 import { contentHash } from '#core/prompts/hash.ts';
-import type { PromptDraft, PromptRef, PromptVersion } from '#core/prompts/types.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { collect } from '../../support/async.ts';

@@ -3,12 +3,12 @@ import { describe, expect, it, vi } from 'vitest';
 import { NotFoundError } from '#aws/errors.ts';
 import { type ApiResponse, apiHandler } from '#aws/http.ts';
 import { seedOnce } from '#aws/model-catalog.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
-import type { PromptVersion } from '#core/prompts/types.ts';
+import { API_ROUTES } from '#contracts/http/routes.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { PromptVersion } from '#contracts/prompts/types.ts';
 import { makeHandler as makeModels } from '#functions/api/models.ts';
 import { buildOpenApiDocument } from '#functions/api/openapi-document.ts';
 import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
-import { API_ROUTES } from '#functions/api/routes.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 const ADMIN = 'arn:aws:iam::123456789012:role/prompt-admin';

@@ -3,9 +3,9 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ApiResponse, apiHandler } from '#aws/http.ts';
 import type { DocumentItem, DocumentPage } from '#aws/rag/documents.ts';
 import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
+import { documentList, documentStatus, ragSearchResponse } from '#contracts/http/schemas.ts';
 import type { RetrievedChunk } from '#core/rag/store.ts';
 import { makeHandler } from '#functions/api/rag.ts';
-import { documentList, documentStatus, ragSearchResponse } from '#functions/api/schemas.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 

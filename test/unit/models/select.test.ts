@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
 import { ContextWindowExceededError, NoModelAvailableError } from '#core/errors.ts';
-import type { CatalogModel, ModelFeature } from '#core/models/catalog.ts';
 import {
   assertFitsContext,
   blendedPricePer1k,

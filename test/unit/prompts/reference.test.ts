@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PROMPT_REF } from '#contracts/http/schemas.ts';
 import { ValidationError } from '#core/errors.ts';
 import { formatPromptRef, parsePromptRef } from '#core/prompts/reference.ts';
-import { PROMPT_REF } from '#functions/api/schemas.ts';
 
 describe('parsePromptRef', () => {
   it('reads a bare name as its production label', () => {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { PromptDraft, VariableSpec } from '#contracts/prompts/types.ts';
 import { PromptRenderError, ValidationError } from '#core/errors.ts';
 import { canonicalJson, contentHash } from '#core/prompts/hash.ts';
 import { placeholders, type RenderablePrompt, renderPrompt, validateDraft } from '#core/prompts/template.ts';
-import type { PromptDraft, VariableSpec } from '#core/prompts/types.ts';
 
 const draft = (overrides: Partial<PromptDraft> = {}): PromptDraft => ({
   messages: [

@@ -15,17 +15,7 @@ import { InvalidEventError, SourceChangedError, ThrottledError, TransientError }
 import type { ClaimOutcome, ClaimRequest, DocumentItem, DocumentStatus } from '#aws/rag/documents.ts';
 import { orderableSequencer } from '#aws/rag/documents.ts';
 import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
-import { OfflineProvider } from '#core/models/offline.ts';
-import type { ModelProvider } from '#core/models/types.ts';
-import { type IndexedChunk, VectorStoreWriteError } from '#core/rag/store.ts';
-import { rawSample } from '#events/samples.ts';
-import { makeHandler as makeChunk } from '#functions/rag/chunk.ts';
-import { makeHandler as makeEmbed } from '#functions/rag/embed.ts';
-import { makeHandler as makeFinish } from '#functions/rag/finish.ts';
-import { makeHandler as makeIndex } from '#functions/rag/index-chunks.ts';
-import { makeHandler as makePlan, type PlanDeps } from '#functions/rag/plan.ts';
-import { DocumentReporter } from '#functions/rag/shared.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import {
   type BatchInput,
   type BatchProgress,
@@ -38,7 +28,17 @@ import {
   type StagedDocument,
   stagedChunks,
   stagedDocument,
-} from '#functions/rag/state.ts';
+} from '#contracts/pipelines/rag-ingest.ts';
+import { OfflineProvider } from '#core/models/offline.ts';
+import type { ModelProvider } from '#core/models/types.ts';
+import { type IndexedChunk, VectorStoreWriteError } from '#core/rag/store.ts';
+import { rawSample } from '#events/samples.ts';
+import { makeHandler as makeChunk } from '#functions/rag/chunk.ts';
+import { makeHandler as makeEmbed } from '#functions/rag/embed.ts';
+import { makeHandler as makeFinish } from '#functions/rag/finish.ts';
+import { makeHandler as makeIndex } from '#functions/rag/index-chunks.ts';
+import { makeHandler as makePlan, type PlanDeps } from '#functions/rag/plan.ts';
+import { DocumentReporter } from '#functions/rag/shared.ts';
 import { errorOf } from '../../support/async.ts';
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { citationsOf, contextBlock, DEFAULT_K, Retriever } from '#aws/rag/retriever.ts';
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import type { EmbedRequest } from '#core/models/types.ts';
 import type { RetrievedChunk, VectorQuery, VectorStore } from '#core/rag/store.ts';

@@ -4,7 +4,7 @@
  * model, and its results say `provider: 'offline'`. AWS providers are built on first use, so an
  * offline-only process never creates an SDK client.
  */
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import type {
   ChatRequest,

@@ -4,7 +4,7 @@
  * themselves (see models/retry.ts); what still fails surfaces as their named error (ThrottledError,
  * ModelProviderError), which the state machine retries at the step level.
  */
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { ModelProvider } from '#core/models/types.ts';
 
 export interface EmbedManyOptions {

@@ -3,7 +3,7 @@
  * and turns the chunks into citations and the numbered context block a prompt's `context` variable
  * receives. Shared by `POST /v1/rag/search` and `POST /v1/chat` with `rag`.
  */
-import type { CatalogModel } from '#core/models/catalog.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { ModelProvider } from '#core/models/types.ts';
 import type { MetadataFilters, RetrievedChunk, VectorStore, VectorStoreKind } from '#core/rag/store.ts';
 

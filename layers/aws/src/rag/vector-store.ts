@@ -8,7 +8,7 @@
  *
  * Adapters are imported on first use, so a function loads only the client of its own store.
  */
-import { type CatalogModel, catalogModel } from '#core/models/catalog.ts';
+import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
 import type { VectorStore, VectorStoreKind } from '#core/rag/store.ts';
 import { describeIssues, envVar, readConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';

@@ -1,5 +1,5 @@
+import type { CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
 import { ContextWindowExceededError, NoModelAvailableError } from '../errors.ts';
-import type { CatalogModel, ModelFeature } from './catalog.ts';
 import type { TokenUsage } from './types.ts';
 
 /** What a caller asks of a model (the body of `POST /v1/models/select`). Every field is optional. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PromptDraft } from './types.ts';
+import type { PromptDraft } from '#contracts/prompts/types.ts';
 
 /**
  * JSON with object keys sorted at every level, so that two equal values always serialize to the same

@@ -1,5 +1,5 @@
+import { LABEL_NAME, PROMPT_NAME, type PromptRef } from '#contracts/prompts/types.ts';
 import { ValidationError } from '../errors.ts';
-import { LABEL_NAME, PROMPT_NAME, type PromptRef } from './types.ts';
 
 /** The label a bare prompt name resolves to. */
 export const DEFAULT_LABEL = 'production';

@@ -1,7 +1,12 @@
+import {
+  type PromptDraft,
+  type PromptMessage,
+  type PromptVersion,
+  promptDraft,
+} from '#contracts/prompts/types.ts';
 import { PromptRenderError, ValidationError } from '../errors.ts';
 import type { ChatMessage } from '../models/types.ts';
 import { describeRule } from '../schema-rules.ts';
-import { type PromptDraft, type PromptMessage, type PromptVersion, promptDraft } from './types.ts';
 
 /**
  * Prompt templates: message contents with `{{ name }}` placeholders.

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { describeIssues } from '#aws/config.ts';
-import { InvalidEventError } from '#aws/errors.ts';
 import { datasetCounts, s3Location } from '#events/dataset-ready.ts';
+import { STAGING_PREFIX } from '../storage-layout.ts';
 
 /**
  * Schemas of the payloads that pass between the DataPrep state machine's tasks. Each task parses its
@@ -108,18 +107,11 @@ export const registerOutput = z.object({
 });
 export type RegisterOutput = z.infer<typeof registerOutput>;
 
-/** Parses a task's input, turning a schema failure into an error that names the field and the rule. */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
-  const result = schema.safeParse(input);
-  if (!result.success) throw new InvalidEventError(`Invalid ${what}: ${describeIssues(result.error)}`);
-  return result.data;
-}
-
 /** Key layout of the curated bucket and of the staging area in the artifacts bucket. */
 export const layout = {
   outputPrefix: (d: DatasetRef) => `datasets/${d.purpose}/${d.name}/v${String(d.version).padStart(6, '0')}/`,
   staging: (runId: string, index: number) =>
-    `staging/dataprep/${runId}/part-${String(index).padStart(5, '0')}.tsv`,
+    `${STAGING_PREFIX}dataprep/${runId}/part-${String(index).padStart(5, '0')}.tsv`,
   stagingQuarantine: (runId: string, index: number) =>
-    `staging/dataprep/${runId}/part-${String(index).padStart(5, '0')}.quarantine.jsonl`,
+    `${STAGING_PREFIX}dataprep/${runId}/part-${String(index).padStart(5, '0')}.quarantine.jsonl`,
 };

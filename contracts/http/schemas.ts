@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
-import { catalogModel, modelFeature } from '#core/models/catalog.ts';
-import { labelName, promptDraft, promptMessage, variableSpec } from '#core/prompts/types.ts';
+import { catalogModel, modelFeature } from '../models/catalog.ts';
+import { labelName, promptDraft, promptMessage, variableSpec } from '../prompts/types.ts';
 
 /**
  * The API's request and response schemas. The handlers parse with them, API Gateway validates request

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { s3Location } from '#events/dataset-ready.ts';
+import { STAGING_PREFIX } from '../storage-layout.ts';
 
 /**
  * Payloads between the RagIngest state machine's tasks, and the staging layout in the artifacts bucket.
@@ -140,7 +141,7 @@ export type StagedChunks = z.infer<typeof stagedChunks>;
 /** Staging keys of one run. */
 export const ragLayout = {
   batch: (runId: string, index: number) =>
-    `staging/rag/${runId}/batch-${String(index).padStart(5, '0')}.jsonl`,
+    `${STAGING_PREFIX}rag/${runId}/batch-${String(index).padStart(5, '0')}.jsonl`,
   chunks: (batchKey: string) => batchKey.replace(/\.jsonl$/, '.chunks.jsonl'),
   vectors: (batchKey: string) => batchKey.replace(/\.jsonl$/, '.vectors.jsonl'),
 };

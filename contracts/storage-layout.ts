@@ -1,0 +1,28 @@
+/**
+ * Key layout of the project's buckets: what the infrastructure routes on (event rule patterns, lifecycle
+ * rules, grants) and what the handlers read and write. One definition, so a rule and the code it
+ * triggers cannot disagree about a prefix.
+ */
+
+/** Raw uploads: `raw/<purpose>/<name>.jsonl` (or `raw/<purpose>/<name>/<file>.jsonl`) start DataPrep. */
+export const RAW_PREFIX = 'raw/';
+
+/** Documents that RagIngest parses itself: `raw/rag/<path>.<extension>`. */
+export const RAG_RAW_PREFIX = `${RAW_PREFIX}rag/`;
+
+/** Document extensions that RagIngest parses itself (JSONL under `raw/rag/` goes through DataPrep). */
+export const RAG_DOCUMENT_EXTENSIONS = ['md', 'markdown', 'txt', 'html', 'htm', 'pdf'] as const;
+
+/**
+ * EventBridge wildcards for the RAG documents. Wildcards are case-sensitive, so the common upper-case
+ * extensions are listed too. Every other key of the raw bucket, `raw/rag/*.jsonl` included, goes to
+ * DataPrep: JSONL is validated, PII-redacted and deduplicated first, and its
+ * `llmops.DatasetReady {purpose: rag}` then starts RagIngest.
+ */
+export const RAG_DOCUMENT_WILDCARDS: readonly string[] = RAG_DOCUMENT_EXTENSIONS.flatMap((ext) => [
+  `${RAG_RAW_PREFIX}*.${ext}`,
+  `${RAG_RAW_PREFIX}*.${ext.toUpperCase()}`,
+]);
+
+/** Intermediate output of the pipelines in the artifacts bucket, expired by a lifecycle rule. */
+export const STAGING_PREFIX = 'staging/';
