@@ -3,23 +3,14 @@
  * classification of provider errors into the project's named errors. The SDK clients run with
  * `maxAttempts: 1` so that this module alone decides what is retried and how long a call may take.
  */
+import { type BackoffOptions, makeBackoff } from '../backoff.ts';
 import { ContextWindowExceededError, ModelProviderError, ThrottledError } from '../errors.ts';
 
-export interface RetryOptions {
-  /** Attempts in all, the first included. @default 4 */
-  readonly maxAttempts?: number;
-  /** Backoff before the second attempt; it doubles each time, up to `maxDelayMs`. @default 200 */
-  readonly baseDelayMs?: number;
-  /** Largest backoff between two attempts. @default 5000 */
-  readonly maxDelayMs?: number;
+export interface RetryOptions extends BackoffOptions {
   /** Time one attempt may take before it is aborted (and retried). @default 60000 */
   readonly attemptTimeoutMs?: number;
   /** The caller's signal: once it aborts, nothing more is tried. */
   readonly signal?: AbortSignal | undefined;
-  /** Waits `ms` milliseconds; rejects when `signal` aborts. Tests inject an instant one. */
-  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Uniform random number in [0, 1), for the jitter. @default Math.random */
-  readonly random?: () => number;
   /** Names the service in error messages, e.g. `Bedrock`. @default 'The model provider' */
   readonly label?: string;
 }
@@ -137,25 +128,6 @@ export function toFinalError(
   }
 }
 
-/** Waits `ms`, rejecting with the signal's reason as soon as it aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Rejects with the signal's reason once it aborts: a guard for work that ignores its signal. */
 function whenAborted(signal: AbortSignal): { promise: Promise<never>; dispose: () => void } {
   let onAbort = (): void => {};
@@ -189,15 +161,10 @@ export async function withRetry<T>(
   fn: (attemptSignal: AbortSignal) => Promise<T>,
   options: RetryOptions = {},
 ): Promise<T> {
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 4);
-  const baseDelayMs = options.baseDelayMs ?? 200;
-  const maxDelayMs = options.maxDelayMs ?? 5000;
+  const backoff = makeBackoff(options);
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 60_000;
-  const sleep = options.sleep ?? abortableSleep;
-  const random = options.random ?? Math.random;
   const label = options.label ?? 'The model provider';
   const caller = options.signal;
-  const ceiling = (attempt: number): number => Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
 
   for (let attempt = 1; ; attempt++) {
     if (caller?.aborted) throw callerAborted(caller, label);
@@ -217,13 +184,12 @@ export async function withRetry<T>(
     const retryable = kind === 'throttled' || kind === 'transient' || kind === 'timeout';
     const hinted = kind === 'throttled' ? retryAfterSeconds(error) : undefined;
     // A provider that asks for a longer pause than we would ever wait is answered by the caller instead.
-    const giveUp = hinted !== undefined && hinted * 1000 > maxDelayMs;
-    if (!retryable || attempt >= maxAttempts || giveUp) {
-      throw toFinalError(error, { label, kind, retryAfterSeconds: ceiling(attempt) / 1000 });
+    const giveUp = hinted !== undefined && hinted * 1000 > backoff.maxDelayMs;
+    if (!retryable || attempt >= backoff.maxAttempts || giveUp) {
+      throw toFinalError(error, { label, kind, retryAfterSeconds: backoff.ceiling(attempt) / 1000 });
     }
-    const delay = Math.max(Math.floor(random() * ceiling(attempt)), (hinted ?? 0) * 1000);
     try {
-      await sleep(delay, caller);
+      await backoff.sleep(attempt, (hinted ?? 0) * 1000, caller);
     } catch (e) {
       if (caller?.aborted) throw callerAborted(caller, label);
       throw e;

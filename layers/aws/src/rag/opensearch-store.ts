@@ -62,8 +62,9 @@ import {
   type VectorStore,
   VectorStoreWriteError,
 } from '#core/rag/store.ts';
+import { makeBackoff } from '../backoff.ts';
 import { ConfigError, LlmOpsError, ThrottledError, TransientError } from '../errors.ts';
-import { abortableSleep, type RetryOptions } from '../models/retry.ts';
+import type { RetryOptions } from '../models/retry.ts';
 
 /** The limits this adapter works within (see the module comment for sources). */
 export const OPENSEARCH_LIMITS = {
@@ -551,32 +552,6 @@ function finalError(
   }
   const hint = status === 413 ? '; lower maxBulkBytes' : '';
   return new OpenSearchRequestError(`${LABEL} refused ${what}: ${status} ${reason}${hint}`, details);
-}
-
-interface Backoff {
-  readonly maxAttempts: number;
-  readonly maxDelayMs: number;
-  /** The longest backoff after `attempt` failed attempts. */
-  ceiling(attempt: number): number;
-  /** Waits before attempt `attempt + 1`: full jitter under the ceiling, at least what the service asked for. */
-  sleep(attempt: number, hintedMs: number | undefined, signal: AbortSignal | undefined): Promise<void>;
-}
-
-/** Exponential backoff with full jitter, with `withRetry`'s defaults (`models/retry.ts`). */
-function makeBackoff(options: OpenSearchRetryOptions = {}): Backoff {
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 4);
-  const baseDelayMs = options.baseDelayMs ?? 200;
-  const maxDelayMs = options.maxDelayMs ?? 5000;
-  const wait = options.sleep ?? abortableSleep;
-  const random = options.random ?? Math.random;
-  const ceiling = (attempt: number): number => Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-  return {
-    maxAttempts,
-    maxDelayMs,
-    ceiling,
-    sleep: (attempt, hintedMs, signal) =>
-      wait(Math.max(Math.floor(random() * ceiling(attempt)), hintedMs ?? 0), signal),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------
