@@ -2,7 +2,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { envVar, readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
+import { forEachDocument } from '#aws/rag/document-loop.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
+import type { DocumentReporter } from '#aws/rag/reporter.ts';
+import { readStaged, writeStaged } from '#aws/rag/staging.ts';
 import {
   type BatchProgress,
   batchInput,
@@ -11,16 +15,7 @@ import {
   stagedDocument,
 } from '#contracts/pipelines/rag-ingest.ts';
 import { chunkStaged } from './chunking.ts';
-import {
-  asRetryable,
-  type DocumentReporter,
-  isRetryable,
-  parseInput,
-  ragEnv,
-  readStaged,
-  stepDeps,
-  writeStaged,
-} from './shared.ts';
+import { ragEnv, stepDeps } from './shared.ts';
 
 /**
  * Chunk: cuts each staged document of a batch into token-sized, structure-aware chunks (headings path,
@@ -43,20 +38,13 @@ export function makeHandler(deps: ChunkDeps) {
     logger.appendKeys({ runId, batch: batch.index });
     const docs = await readStaged(deps.s3, batch.location, stagedDocument);
     const out: StagedChunks[] = [];
-    let failed = 0;
-    let superseded = 0;
-    for (const doc of docs) {
-      try {
-        const chunked = chunkStaged(doc, { maxTokens: deps.maxTokens, overlapTokens: deps.overlapTokens });
-        if (chunked.chunks.length === 0) throw new Error('the document has no text to index');
-        if (await deps.table.advance(doc.docId, doc.version, 'chunked', now())) out.push(chunked);
-        else superseded += 1;
-      } catch (error) {
-        if (isRetryable(error)) throw asRetryable(error);
-        if (await deps.reporter.fail(deps.table, doc, error, runId, now())) failed += 1;
-        else superseded += 1;
-      }
-    }
+    const { failed, superseded } = await forEachDocument(docs, { ...deps, runId, now }, async (doc) => {
+      const chunked = chunkStaged(doc, { maxTokens: deps.maxTokens, overlapTokens: deps.overlapTokens });
+      if (chunked.chunks.length === 0) throw new Error('the document has no text to index');
+      if (!(await deps.table.advance(doc.docId, doc.version, 'chunked', now()))) return 'superseded';
+      out.push(chunked);
+      return 'done';
+    });
     await writeStaged(
       deps.s3,
       { bucket: batch.location.bucket, key: ragLayout.chunks(batch.location.key) },

@@ -3,8 +3,12 @@ import type { Context } from 'aws-lambda';
 import { envVar, readConfig } from '#aws/config.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
+import { forEachDocument } from '#aws/rag/document-loop.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import { embedMany } from '#aws/rag/embedder.ts';
+import type { DocumentReporter } from '#aws/rag/reporter.ts';
+import { readStaged, writeStaged } from '#aws/rag/staging.ts';
 import { embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import {
@@ -15,16 +19,7 @@ import {
   stagedChunks,
 } from '#contracts/pipelines/rag-ingest.ts';
 import type { ModelProvider } from '#core/models/types.ts';
-import {
-  asRetryable,
-  type DocumentReporter,
-  isRetryable,
-  parseInput,
-  ragEnv,
-  readStaged,
-  stepDeps,
-  writeStaged,
-} from './shared.ts';
+import { ragEnv, stepDeps } from './shared.ts';
 
 /**
  * Embed: embeds every chunk of the batch's chunked documents with the catalog's embedding model
@@ -55,49 +50,44 @@ export function makeHandler(deps: EmbedDeps) {
       stagedChunks,
     );
     const out: StagedChunks[] = [];
-    let failed = progress.failed;
-    let superseded = progress.superseded;
     let tokens = 0;
-    for (const doc of docs) {
-      try {
-        const result = await embedMany(
-          doc.chunks.map((chunk) => chunk.text),
-          {
-            provider: deps.provider,
-            model: deps.model,
-            batchSize: deps.batchSize,
-            concurrency: deps.concurrency,
-          },
+    const counts = await forEachDocument(docs, { ...deps, runId, now }, async (doc) => {
+      const result = await embedMany(
+        doc.chunks.map((chunk) => chunk.text),
+        {
+          provider: deps.provider,
+          model: deps.model,
+          batchSize: deps.batchSize,
+          concurrency: deps.concurrency,
+        },
+      );
+      const expected = deps.model.dimensions;
+      const wrong = result.vectors.findIndex((v) => expected !== undefined && v.length !== expected);
+      if (wrong >= 0) {
+        throw new Error(
+          `the embedding model returned ${result.vectors[wrong]?.length} dimensions for chunk ${wrong}, the index expects ${expected}`,
         );
-        const expected = deps.model.dimensions;
-        const wrong = result.vectors.findIndex((v) => expected !== undefined && v.length !== expected);
-        if (wrong >= 0) {
-          throw new Error(
-            `the embedding model returned ${result.vectors[wrong]?.length} dimensions for chunk ${wrong}, the index expects ${expected}`,
-          );
-        }
-        tokens += result.inputTokens;
-        if (!(await deps.table.advance(doc.docId, doc.version, 'embedded', now()))) {
-          superseded += 1;
-          continue;
-        }
-        out.push({
-          ...doc,
-          chunks: doc.chunks.map((chunk, i) => ({ ...chunk, vector: result.vectors[i] ?? [] })),
-        });
-      } catch (error) {
-        if (isRetryable(error)) throw asRetryable(error);
-        if (await deps.reporter.fail(deps.table, doc, error, runId, now())) failed += 1;
-        else superseded += 1;
       }
-    }
+      tokens += result.inputTokens;
+      if (!(await deps.table.advance(doc.docId, doc.version, 'embedded', now()))) return 'superseded';
+      out.push({
+        ...doc,
+        chunks: doc.chunks.map((chunk, i) => ({ ...chunk, vector: result.vectors[i] ?? [] })),
+      });
+      return 'done';
+    });
     await writeStaged(
       deps.s3,
       { bucket: batch.location.bucket, key: ragLayout.vectors(batch.location.key) },
       out,
     );
     metrics.addMetric('RagEmbeddingTokens', 'Count', tokens);
-    return { ...progress, active: out.length, failed, superseded };
+    return {
+      ...progress,
+      active: out.length,
+      failed: progress.failed + counts.failed,
+      superseded: progress.superseded + counts.superseded,
+    };
   };
 }
 

@@ -2,14 +2,17 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
+import type { DocumentReporter } from '#aws/rag/reporter.ts';
+import { readStaged } from '#aws/rag/staging.ts';
 import {
   deletionItem,
   type FinishOutput,
   finishInput,
   stagedDocument,
 } from '#contracts/pipelines/rag-ingest.ts';
-import { type DocumentReporter, parseInput, ragEnv, readStaged, stepDeps } from './shared.ts';
+import { ragEnv, stepDeps } from './shared.ts';
 
 /**
  * Finish: totals the run. A batch whose step failed after every retry (caught by the Map) has each of its

@@ -2,7 +2,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
+import { forEachDocument } from '#aws/rag/document-loop.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
+import type { DocumentReporter } from '#aws/rag/reporter.ts';
+import { readStaged } from '#aws/rag/staging.ts';
 import { vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
 import {
   type BatchProgress,
@@ -12,15 +16,7 @@ import {
   stagedChunks,
 } from '#contracts/pipelines/rag-ingest.ts';
 import type { IndexedChunk, VectorStore } from '#core/rag/store.ts';
-import {
-  asRetryable,
-  type DocumentReporter,
-  isRetryable,
-  parseInput,
-  ragEnv,
-  readStaged,
-  stepDeps,
-} from './shared.ts';
+import { ragEnv, stepDeps } from './shared.ts';
 
 /**
  * Index: the only step that writes to the vector store. For an ingest batch, each embedded document
@@ -51,58 +47,53 @@ export function makeHandler(deps: IndexDeps) {
       { bucket: batch.location.bucket, key: ragLayout.vectors(batch.location.key) },
       stagedChunks,
     );
-    let { failed, superseded, indexed } = progress;
-    for (const doc of docs) {
-      try {
-        const current = await deps.table.get(doc.docId);
-        if (current?.version !== doc.version) {
-          superseded += 1;
-          continue;
-        }
-        const chunks: IndexedChunk[] = doc.chunks.map((chunk) => ({
-          chunkId: chunk.chunkId,
-          docId: doc.docId,
-          docVersion: doc.version,
-          index: chunk.index,
-          text: chunk.text,
-          headings: chunk.headings,
-          metadata: chunk.metadata,
-          vector: chunk.vector ?? [],
-          ...(doc.title !== undefined ? { title: doc.title } : {}),
-          ...(doc.source !== undefined ? { source: doc.source } : {}),
-        }));
-        const known = { chunkCount: Math.max(current.chunkCount, current.maxChunkCount ?? 0) };
-        await deps.table.noteChunkWrite(doc.docId, chunks.length);
-        const result = await store.replaceDocument(doc.docId, doc.version, chunks, known);
-        if (!(await deps.table.markIndexed(doc.docId, doc.version, chunks.length, now()))) {
-          superseded += 1;
-          continue;
-        }
-        indexed += 1;
-        logger.info('Document indexed', {
-          docId: doc.docId,
-          chunks: result.indexed,
-          removed: result.removed,
-        });
-        await deps.reporter.report({
-          docId: doc.docId,
-          version: doc.version,
-          status: 'indexed',
-          chunks: chunks.length,
-          reason: null,
-          title: doc.title ?? null,
-          source: doc.source ?? null,
-          collection: doc.collection,
-          runId,
-        });
-      } catch (error) {
-        if (isRetryable(error)) throw asRetryable(error);
-        if (await deps.reporter.fail(deps.table, doc, error, runId, now())) failed += 1;
-        else superseded += 1;
-      }
-    }
-    metrics.addMetric('RagDocumentsIndexed', 'Count', indexed - progress.indexed);
-    return { ...progress, active: 0, indexed, failed, superseded };
+    let indexed = 0;
+    const counts = await forEachDocument(docs, { ...deps, runId, now }, async (doc) => {
+      const current = await deps.table.get(doc.docId);
+      if (current?.version !== doc.version) return 'superseded';
+      const chunks: IndexedChunk[] = doc.chunks.map((chunk) => ({
+        chunkId: chunk.chunkId,
+        docId: doc.docId,
+        docVersion: doc.version,
+        index: chunk.index,
+        text: chunk.text,
+        headings: chunk.headings,
+        metadata: chunk.metadata,
+        vector: chunk.vector ?? [],
+        ...(doc.title !== undefined ? { title: doc.title } : {}),
+        ...(doc.source !== undefined ? { source: doc.source } : {}),
+      }));
+      const known = { chunkCount: Math.max(current.chunkCount, current.maxChunkCount ?? 0) };
+      await deps.table.noteChunkWrite(doc.docId, chunks.length);
+      const result = await store.replaceDocument(doc.docId, doc.version, chunks, known);
+      if (!(await deps.table.markIndexed(doc.docId, doc.version, chunks.length, now()))) return 'superseded';
+      indexed += 1;
+      logger.info('Document indexed', {
+        docId: doc.docId,
+        chunks: result.indexed,
+        removed: result.removed,
+      });
+      await deps.reporter.report({
+        docId: doc.docId,
+        version: doc.version,
+        status: 'indexed',
+        chunks: chunks.length,
+        reason: null,
+        title: doc.title ?? null,
+        source: doc.source ?? null,
+        collection: doc.collection,
+        runId,
+      });
+      return 'done';
+    });
+    metrics.addMetric('RagDocumentsIndexed', 'Count', indexed);
+    return {
+      ...progress,
+      active: 0,
+      indexed: progress.indexed + indexed,
+      failed: progress.failed + counts.failed,
+      superseded: progress.superseded + counts.superseded,
+    };
   }
 
   async function remove(progress: BatchProgress): Promise<BatchProgress> {

@@ -4,7 +4,10 @@ import { z } from 'zod';
 import { envVar, readConfig } from '#aws/config.ts';
 import { InvalidEventError, SourceChangedError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
+import type { DocumentReporter } from '#aws/rag/reporter.ts';
+import { writeStaged } from '#aws/rag/staging.ts';
 import { headObject, stripQuotes } from '#aws/s3-io.ts';
 import {
   type BatchRef,
@@ -18,7 +21,7 @@ import { RAG_RAW_PREFIX } from '#contracts/storage-layout.ts';
 import { DocumentParseError, type ParsedDocument, parseDocument } from '#core/rag/parse.ts';
 import { DATASET_READY, datasetReadyEvent } from '#events/dataset-ready.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
-import { type DocumentReporter, parseInput, ragEnv, stepDeps, writeStaged } from './shared.ts';
+import { ragEnv, stepDeps } from './shared.ts';
 
 /**
  * Plan: the first RagIngest task. From an upload under `raw/rag/` (one file, parsed here), a deletion of

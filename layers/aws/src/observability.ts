@@ -4,6 +4,7 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { TRANSIENT_AWS_ERROR_CODES } from '#contracts/retryable-errors.ts';
 import { LlmOpsError, TransientError } from './errors.ts';
 import { logger, metrics } from './logging.ts';
 
@@ -17,20 +18,7 @@ export { logger, metrics };
  */
 export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops' });
 
-const TRANSIENT_AWS_ERRORS = new Set([
-  'ThrottlingException',
-  'Throttling',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'ProvisionedThroughputExceededException',
-  'SlowDown',
-  'ServiceUnavailable',
-  'InternalError',
-  'InternalServerError',
-  'RequestTimeout',
-  'TimeoutError',
-  'ECONNRESET',
-]);
+const TRANSIENT_AWS_ERRORS = new Set(TRANSIENT_AWS_ERROR_CODES);
 
 /**
  * Maps errors in exactly one place: throttling and transient AWS errors become `TransientError` (which

@@ -15,6 +15,7 @@ import { InvalidEventError, SourceChangedError, ThrottledError, TransientError }
 import type { ClaimOutcome, ClaimRequest, DocumentItem, DocumentStatus } from '#aws/rag/documents.ts';
 import { orderableSequencer } from '#aws/rag/documents.ts';
 import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
+import { DocumentReporter } from '#aws/rag/reporter.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import {
   type BatchInput,
@@ -38,7 +39,6 @@ import { makeHandler as makeEmbed } from '#functions/rag/embed.ts';
 import { makeHandler as makeFinish } from '#functions/rag/finish.ts';
 import { makeHandler as makeIndex } from '#functions/rag/index-chunks.ts';
 import { makeHandler as makePlan, type PlanDeps } from '#functions/rag/plan.ts';
-import { DocumentReporter } from '#functions/rag/shared.ts';
 import { errorOf } from '../../support/async.ts';
 
 // ---------------------------------------------------------------------------------------------------
