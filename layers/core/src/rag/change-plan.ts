@@ -1,0 +1,185 @@
+import {
+  type BatchRef,
+  type DeletionItem,
+  documentVersion,
+  type PlanOutput,
+  type StagedDocument,
+} from '#contracts/pipelines/rag-ingest.ts';
+import type { ParsedDocument } from './parse.ts';
+
+/**
+ * The change plan of a RagIngest run: given the documents a trigger brings (an upload, a deletion, a
+ * curated dataset version), decide which document versions changed, claim each changed version
+ * (`queued`), record a file that could not be parsed as failed, schedule deletions (for a dataset, the
+ * documents its new version no longer has), and cut the work into batches for the Map. Unchanged
+ * documents (same content hash, same settings, same embedding model) are skipped. The status table, the
+ * failure reporter and the staging area come in as ports.
+ */
+
+/** What a trigger brings: the documents to (re-)index and the ones to remove. */
+export interface ChangeSet {
+  readonly trigger: PlanOutput['trigger'];
+  /** What started the run: the S3 location or `dataset:<name>@v<version>`. */
+  readonly origin: string;
+  readonly collection: string;
+  readonly documents: readonly ParsedDocument[];
+  readonly deletions: readonly DeletionItem[];
+  /** The S3 event's sequencer: orders events on the same key. */
+  readonly sequencer?: string;
+  /** A file that could not be parsed: recorded as a failed document. */
+  readonly parseFailure?: { docId: string; version: string; error: unknown; source: string };
+  /** For datasets: the documents of the collection that this version no longer has are deleted. */
+  readonly replacesCollection: boolean;
+}
+
+/** A claim on a document version in the status table. */
+export interface VersionClaim {
+  readonly docId: string;
+  readonly version: string;
+  readonly collection: string;
+  readonly runId: string;
+  readonly embeddingModelId: string;
+  readonly format?: ParsedDocument['format'];
+  readonly title?: string;
+  readonly source?: string;
+  readonly sequencer?: string;
+  readonly now: Date;
+}
+
+export interface ChangePlanPorts {
+  /** Claims a version: `unchanged` when it is already indexed with the same model, `stale` when a newer event won. */
+  claim(request: VersionClaim): Promise<'claimed' | 'unchanged' | 'stale'>;
+  /** Documents of a collection that are live (not deleted). */
+  liveDocuments(collection: string): Promise<readonly { docId: string }[]>;
+  /** Records a claimed version as failed and announces it; false when a newer version took over. */
+  recordFailure(
+    doc: { docId: string; version: string; collection: string; source: string },
+    error: unknown,
+    at: Date,
+  ): Promise<boolean>;
+  /** Stages one batch's items and says where they are. */
+  stageBatch(index: number, items: readonly unknown[]): Promise<BatchRef['location']>;
+}
+
+export interface ChangePlanSettings {
+  readonly runId: string;
+  readonly embeddingModelId: string;
+  readonly chunkMaxTokens: number;
+  readonly chunkOverlapTokens: number;
+  /** Documents per Map item, at least. */
+  readonly batchSize: number;
+  readonly now: Date;
+}
+
+/**
+ * Most Map items per run: each item's result stays in the execution state (256 KiB in all), so a large
+ * dataset gets bigger batches rather than more of them.
+ */
+export const MAX_BATCHES = 500;
+/** Status-table claims in flight at once. */
+const CLAIM_CONCURRENCY = 16;
+
+export async function planChanges(
+  changes: ChangeSet,
+  ports: ChangePlanPorts,
+  settings: ChangePlanSettings,
+): Promise<Omit<PlanOutput, 'runId'>> {
+  const { runId, now: at } = settings;
+  const counts = { queued: 0, unchanged: 0, stale: 0, failed: 0, deletions: 0 };
+  const sequencer = changes.sequencer ? { sequencer: changes.sequencer } : {};
+
+  if (changes.parseFailure) {
+    const { docId, version, error, source } = changes.parseFailure;
+    const claim = await ports.claim({
+      docId,
+      version,
+      collection: changes.collection,
+      runId,
+      embeddingModelId: settings.embeddingModelId,
+      source,
+      ...sequencer,
+      now: at,
+    });
+    if (claim === 'claimed') {
+      await ports.recordFailure({ docId, version, collection: changes.collection, source }, error, at);
+      counts.failed += 1;
+    } else counts.stale += 1;
+  }
+
+  const claimed = await mapLimit(changes.documents, CLAIM_CONCURRENCY, async (doc) => {
+    const base = {
+      docId: doc.id,
+      collection: changes.collection,
+      format: doc.format,
+      text: doc.text,
+      metadata: withoutNulls(doc.metadata),
+      ...(doc.title !== undefined ? { title: doc.title } : {}),
+      ...(doc.source !== undefined ? { source: doc.source } : {}),
+      ...(doc.pages !== undefined ? { pages: doc.pages } : {}),
+    };
+    const version = documentVersion(base, settings);
+    const claim = await ports.claim({
+      docId: doc.id,
+      version,
+      collection: changes.collection,
+      runId,
+      embeddingModelId: settings.embeddingModelId,
+      format: doc.format,
+      ...(doc.title !== undefined ? { title: doc.title } : {}),
+      ...(doc.source !== undefined ? { source: doc.source } : {}),
+      ...sequencer,
+      now: at,
+    });
+    return { claim, staged: { ...base, version } };
+  });
+  const staged: StagedDocument[] = [];
+  for (const { claim, staged: doc } of claimed) {
+    if (claim === 'claimed') {
+      staged.push(doc);
+      counts.queued += 1;
+    } else if (claim === 'unchanged') counts.unchanged += 1;
+    else counts.stale += 1;
+  }
+
+  const deletions = [...changes.deletions];
+  if (changes.replacesCollection) {
+    const seen = new Set(changes.documents.map((doc) => doc.id));
+    for (const live of await ports.liveDocuments(changes.collection)) {
+      if (!seen.has(live.docId)) deletions.push({ docId: live.docId, collection: changes.collection });
+    }
+  }
+  counts.deletions = deletions.length;
+
+  const batches: BatchRef[] = [];
+  const batchSize = Math.max(settings.batchSize, Math.ceil((staged.length + deletions.length) / MAX_BATCHES));
+  const stage = async (kind: BatchRef['kind'], items: readonly unknown[]) => {
+    for (let start = 0; start < items.length; start += batchSize) {
+      const slice = items.slice(start, start + batchSize);
+      const location = await ports.stageBatch(batches.length, slice);
+      batches.push({ kind, index: batches.length, location, count: slice.length });
+    }
+  };
+  await stage('ingest', staged);
+  await stage('delete', deletions);
+  return { trigger: changes.trigger, origin: changes.origin, batches, counts };
+}
+
+function withoutNulls(metadata: ParsedDocument['metadata']): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(metadata)) if (value !== null) out[key] = value;
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
