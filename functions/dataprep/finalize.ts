@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { createS3Client } from '#aws/clients.ts';
@@ -8,10 +7,8 @@ import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { readFrom, S3LineWriter, textLines, type WrittenObject } from '#aws/s3-io.ts';
 import { type FinalizeOutput, finalizeInput } from '#contracts/pipelines/dataprep.ts';
+import { buildManifest } from '#core/dataprep/manifest.ts';
 import { mergeParts } from '#core/dataprep/merge.ts';
-import { PII_KINDS } from '#core/dataprep/pii.ts';
-import { TOKENIZER } from '#core/dataprep/token-stats.ts';
-import { SCHEMA_VERSION } from '#events/envelope.ts';
 
 /**
  * Finalize: merges the parts in order. Removes exact and near duplicates across the whole upload (the
@@ -58,71 +55,27 @@ export function makeHandler(deps: FinalizeDeps) {
         },
         writerFor,
       );
-      const { kept, quarantined, duplicates, splits, tokens } = merged;
-
       const written = new Map<string, WrittenObject>();
       for (const [name, writer] of writers) written.set(name, await writer.close());
       writers.clear();
 
-      const blank = parts.reduce((n, p) => n + p.blank, 0);
-      const records = parts.reduce((n, p) => n + p.good + p.quarantined, 0);
-      const counts = {
-        records,
-        blank,
-        kept,
-        quarantined,
-        duplicates,
-        splits,
-      };
-      const dataFiles = [...written.entries()]
-        .filter(([name]) => name !== 'quarantine')
-        .sort(([a], [b]) => a.localeCompare(b));
-      const contentHash = `sha256:${createHash('sha256')
-        .update(dataFiles.map(([name, w]) => `${name}:${w.sha256}`).join('\n'))
-        .digest('hex')}`;
-      const quarantineCodes: Record<string, number> = {};
-      const redactions: Record<string, number> = Object.fromEntries(PII_KINDS.map((k) => [k, 0]));
-      for (const part of parts) {
-        for (const [code, n] of Object.entries(part.quarantineCodes))
-          quarantineCodes[code] = (quarantineCodes[code] ?? 0) + n;
-        for (const [kind, n] of Object.entries(part.redactions))
-          redactions[kind] = (redactions[kind] ?? 0) + n;
-      }
-      const createdAt = (deps.now?.() ?? new Date()).toISOString();
+      const manifest = buildManifest({
+        dataset,
+        runId,
+        source,
+        parts,
+        merged,
+        written,
+        validationRatio: deps.validationRatio,
+        nearDuplicateThreshold: deps.nearDuplicateThreshold,
+        createdAt: deps.now?.() ?? new Date(),
+      });
+      const { counts, contentHash, createdAt } = manifest;
+      const { kept, quarantined, duplicates } = counts;
       const files = Object.fromEntries(
         [...written.entries()].map(([name, w]) => [name, { bucket: w.bucket, key: w.key }]),
       );
       const manifestKey = `${outputPrefix}manifest.json`;
-      const manifest = {
-        schemaVersion: SCHEMA_VERSION,
-        status: kept > 0 ? 'READY' : 'REJECTED',
-        dataset,
-        runId,
-        createdAt,
-        source,
-        counts,
-        quarantine: { byCode: quarantineCodes },
-        redactions,
-        tokens: { tokenizer: TOKENIZER, ...tokens.toJSON() },
-        dedupe: {
-          method:
-            'exact: sha256 of the normalized text; near: MinHash of word 3-grams (one-permutation hashing, 128 bins, 8 bits) with LSH (16 bands x 8 rows)',
-          nearDuplicateThreshold: deps.nearDuplicateThreshold,
-          indexBytes: merged.dedupeIndexBytes,
-        },
-        split:
-          dataset.purpose === 'finetune' || dataset.purpose === 'preference'
-            ? { method: 'hash of the normalized record', validationRatio: deps.validationRatio }
-            : { method: 'none' },
-        files: Object.fromEntries(
-          [...written.entries()].map(([name, w]) => [
-            name,
-            { bucket: w.bucket, key: w.key, records: w.lines, bytes: w.bytes, sha256: w.sha256 },
-          ]),
-        ),
-        contentHash,
-        pipeline: { parts: parts.length, bytes: parts.reduce((n, p) => n + p.bytes, 0) },
-      };
       await deps.s3.send(
         new PutObjectCommand({
           Bucket: deps.curatedBucket,
