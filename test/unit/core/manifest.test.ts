@@ -13,6 +13,7 @@ const part = (index: number, good: number, quarantined: number): PartResult => (
   redactions: { EMAIL: index + 1 },
   bytes: 1000,
   staging: { bucket: 'artifacts', key: `staging/dataprep/run/part-0000${index}.tsv` },
+  quarantine: null,
 });
 
 const file = (key: string, sha256: string, lines = 1): WrittenFile => ({
