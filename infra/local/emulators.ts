@@ -238,7 +238,12 @@ export async function provision(
   return { tables, buckets };
 }
 
-async function waitForTable(dynamo: DynamoDBClient, name: string): Promise<void> {
+/**
+ * Waits until a table is ACTIVE. CreateTable answers while the table is still CREATING (on AWS as on
+ * dynalite, even with `createTableMs: 0`), and until it is ACTIVE every data-plane call on it fails with
+ * ResourceNotFoundException: create a table, then wait here, before using it.
+ */
+export async function waitForTable(dynamo: DynamoDBClient, name: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: name }));
     if (Table?.TableStatus === 'ACTIVE') return;

@@ -1,4 +1,7 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { DescribeTableCommand, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError, ValidationError } from '#aws/errors.ts';
@@ -272,6 +275,26 @@ describe('ModelCatalog on dynalite', () => {
     });
     await expect(catalog.put({ ...haiku, id: 'Bad Id' }, 'admin')).rejects.toMatchObject({ field: 'id' });
     expect(await catalog.list()).toEqual([]);
+  });
+});
+
+describe('createKeyTable', () => {
+  it('resolves only once the table is ACTIVE, so that the first call on it finds it', async () => {
+    // A dynalite that keeps new tables CREATING for a while: the window the tests would otherwise race.
+    const dynalite = createRequire(import.meta.url)('dynalite') as (options: object) => Server;
+    const server = dynalite({ createTableMs: 300 });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const slow = createDynamoClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const table = await createKeyTable(slow, 'models-it-slow', { sortKey: false });
+      const { Table } = await slow.send(new DescribeTableCommand({ TableName: table }));
+      expect(Table?.TableStatus).toBe('ACTIVE');
+      await expect(slow.send(new ScanCommand({ TableName: table }))).resolves.toMatchObject({ Count: 0 });
+    } finally {
+      slow.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

@@ -1,10 +1,11 @@
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDynamoClient } from '#infra/local/emulators.ts';
+import { createDynamoClient, waitForTable } from '#infra/local/emulators.ts';
 
 /**
  * Creates an on-demand table keyed as the stack's gateway tables are: a string partition key `pk` and,
- * for the prompts table, a string sort key `sk`.
+ * for the prompts table, a string sort key `sk`. Resolves once the table is ACTIVE: CreateTable answers
+ * while it is still CREATING, and a call on it before then fails with ResourceNotFoundException.
  */
 export async function createKeyTable(
   dynamo: DynamoDBClient,
@@ -25,6 +26,7 @@ export async function createKeyTable(
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+  await waitForTable(dynamo, name);
   return name;
 }
 
