@@ -10,11 +10,13 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { LlmOpsConfig } from '../config.ts';
+import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 
 export interface LlmOpsAlertsProps {
-  /** The validated app configuration (subscriptions come from `config.alerts`). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (topic name, profile). */
+  readonly deployment: DeploymentConfig;
+  /** The on-call subscriptions. */
+  readonly config: AppConfig['alerts'];
   /** The key that encrypts the topic. Its policy is extended so CloudWatch and EventBridge can publish. */
   readonly encryptionKey: kms.IKey;
 }
@@ -30,18 +32,18 @@ export class LlmOpsAlerts extends Construct {
 
   constructor(scope: Construct, id: string, props: LlmOpsAlertsProps) {
     super(scope, id);
-    const { config, encryptionKey } = props;
-    for (const email of config.alerts.emails) {
+    const { deployment, config, encryptionKey } = props;
+    for (const email of config.emails) {
       if (!EMAIL.test(email)) throw new Error(`LlmOpsAlerts: alerts.emails has an invalid address: ${email}`);
     }
-    for (const url of config.alerts.httpsEndpoints) {
+    for (const url of config.httpsEndpoints) {
       if (!url.startsWith('https://')) {
         throw new Error(`LlmOpsAlerts: alerts.httpsEndpoints must be https:// URLs, got ${url}`);
       }
     }
 
     this.topic = new sns.Topic(this, 'PagingTopic', {
-      displayName: `${config.stackName} paging`,
+      displayName: `${deployment.stackName} paging`,
       masterKey: encryptionKey,
       enforceSSL: true,
     });
@@ -89,16 +91,13 @@ export class LlmOpsAlerts extends Construct {
       }),
     );
 
-    for (const email of config.alerts.emails) {
+    for (const email of config.emails) {
       this.topic.addSubscription(new subs.EmailSubscription(email));
     }
-    for (const url of config.alerts.httpsEndpoints) {
+    for (const url of config.httpsEndpoints) {
       this.topic.addSubscription(new subs.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }));
     }
-    if (
-      config.profile === 'prod' &&
-      config.alerts.emails.length + config.alerts.httpsEndpoints.length === 0
-    ) {
+    if (deployment.profile === 'prod' && config.emails.length + config.httpsEndpoints.length === 0) {
       Annotations.of(this).addWarningV2(
         'llmops:alerts-no-subscribers',
         'The prod paging topic has no subscribers: pass -c alertEmails=... or -c alertHttpsEndpoints=...',

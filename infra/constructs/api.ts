@@ -18,14 +18,16 @@ import { Construct } from 'constructs';
 import type * as z from 'zod/mini';
 import { jsonSchemaOf } from '#contracts/http/json-schema.ts';
 import { API_ROUTES, type ApiFunctionName, type ApiRoute, pathParameters } from '#contracts/http/routes.ts';
-import type { LlmOpsConfig } from '../config.ts';
+import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge } from './nag.ts';
 
 export interface LlmOpsApiProps {
-  /** The validated app configuration (`config.api`). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (names, stage, log retention, removal). */
+  readonly deployment: DeploymentConfig;
+  /** Apps, limits and WAF of the API. */
+  readonly config: AppConfig['api'];
   /** The function serving each route group; each gets `APP_KEYS` bound. */
   readonly functions: Readonly<Record<ApiFunctionName, LlmOpsFunction>>;
   /** Encrypts the access log group (and the WAF log group). */
@@ -210,26 +212,25 @@ export class LlmOpsApi extends Construct {
 
   constructor(scope: Construct, id: string, props: LlmOpsApiProps) {
     super(scope, id);
-    const { config, functions, encryptionKey, alerts } = props;
+    const { deployment, config: api, functions, encryptionKey, alerts } = props;
     const routes = props.routes ?? API_ROUTES;
     validateRoutes(routes, functions);
-    const api = config.api;
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
-      retention: config.logRetention,
-      removalPolicy: config.removal.logs,
+      retention: deployment.logRetention,
+      removalPolicy: deployment.removal.logs,
       encryptionKey,
     });
     const F = apigateway.AccessLogField;
     this.api = new apigateway.RestApi(this, 'RestApi', {
-      restApiName: `${config.stackName}-api`,
-      description: `${config.stackName}: chat, prompts and model catalog (routes from functions/api/routes.ts)`,
+      restApiName: `${deployment.stackName}-api`,
+      description: `${deployment.stackName}: chat, prompts and model catalog (routes from functions/api/routes.ts)`,
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
       apiKeySourceType: apigateway.ApiKeySourceType.HEADER,
       // Execution logs (ERROR level) need the account's API Gateway CloudWatch role.
       cloudWatchRole: true,
       deployOptions: {
-        stageName: config.profile,
+        stageName: deployment.profile,
         accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: apigateway.AccessLogFormat.custom(
           JSON.stringify({
@@ -347,11 +348,11 @@ export class LlmOpsApi extends Construct {
     for (const app of api.apps) {
       const suffix = pascalCase(app.name);
       const key = new apigateway.ApiKey(this, `ApiKey${suffix}`, {
-        description: `${config.stackName}: API key of app "${app.name}"`,
+        description: `${deployment.stackName}: API key of app "${app.name}"`,
         enabled: true,
       });
       const plan = new apigateway.UsagePlan(this, `UsagePlan${suffix}`, {
-        description: `${config.stackName}: limits of app "${app.name}"`,
+        description: `${deployment.stackName}: limits of app "${app.name}"`,
         throttle: { rateLimit: app.rateLimit, burstLimit: app.burstLimit },
         quota: { limit: app.quotaPerDay, period: apigateway.Period.DAY },
         apiStages: [{ api: this.api, stage: this.stage }],
@@ -370,12 +371,12 @@ export class LlmOpsApi extends Construct {
     }
 
     if (api.waf) {
-      this.webAcl = this.addWebAcl(config, encryptionKey);
+      this.webAcl = this.addWebAcl(deployment, api, encryptionKey);
     } else {
       acknowledge(
         this.stage,
         'AwsSolutions-APIG3',
-        `Profile ${config.profile} has no WAF web ACL (config.api.waf is false, to save its fixed monthly cost); API keys, usage plans and stage throttling still apply.`,
+        `Profile ${deployment.profile} has no WAF web ACL (config.api.waf is false, to save its fixed monthly cost); API keys, usage plans and stage throttling still apply.`,
       );
     }
 
@@ -397,10 +398,14 @@ export class LlmOpsApi extends Construct {
    * the API's JSON error body; sampled requests and metrics on; logs (API keys and signatures redacted) to
    * an encrypted log group.
    */
-  private addWebAcl(config: LlmOpsConfig, encryptionKey: kms.IKey): wafv2.CfnWebACL {
+  private addWebAcl(
+    deployment: DeploymentConfig,
+    api: AppConfig['api'],
+    encryptionKey: kms.IKey,
+  ): wafv2.CfnWebACL {
     const metric = (name: string) => ({
       cloudWatchMetricsEnabled: true,
-      metricName: `${config.stackName}-${name}`,
+      metricName: `${deployment.stackName}-${name}`,
       sampledRequestsEnabled: true,
     });
     const block = (responseCode: number, key: string) => ({
@@ -428,7 +433,7 @@ export class LlmOpsApi extends Construct {
 
     const acl = new wafv2.CfnWebACL(this, 'WebAcl', {
       scope: 'REGIONAL',
-      description: `${config.stackName}: protects the API stage`,
+      description: `${deployment.stackName}: protects the API stage`,
       defaultAction: { allow: {} },
       visibilityConfig: metric('api'),
       customResponseBodies: {
@@ -436,7 +441,7 @@ export class LlmOpsApi extends Construct {
         rateLimited: body('rate_limited', 'Too many requests from this IP address: retry in a few minutes'),
         tooLarge: body(
           'payload_too_large',
-          `The request body is larger than ${config.api.maxRequestBytes} bytes, the limit of this API`,
+          `The request body is larger than ${api.maxRequestBytes} bytes, the limit of this API`,
         ),
       },
       rules: [
@@ -447,7 +452,7 @@ export class LlmOpsApi extends Construct {
           action: block(429, 'rateLimited'),
           statement: {
             rateBasedStatement: {
-              limit: config.api.wafIpRateLimit,
+              limit: api.wafIpRateLimit,
               aggregateKeyType: 'IP',
               evaluationWindowSec: 300,
             },
@@ -463,7 +468,7 @@ export class LlmOpsApi extends Construct {
           statement: {
             regexMatchStatement: {
               fieldToMatch: { singleHeader: { Name: 'content-length' } },
-              regexString: greaterThanRegex(config.api.maxRequestBytes),
+              regexString: greaterThanRegex(api.maxRequestBytes),
               textTransformations: [{ priority: 0, type: 'NONE' }],
             },
           },
@@ -481,11 +486,11 @@ export class LlmOpsApi extends Construct {
     });
 
     // WAF requires the log group name to start with aws-waf-logs-.
-    const logGroupName = `aws-waf-logs-${config.stackName}`;
+    const logGroupName = `aws-waf-logs-${deployment.stackName}`;
     const logGroup = new logs.LogGroup(this, 'WafLogs', {
       logGroupName,
-      retention: config.logRetention,
-      removalPolicy: config.removal.logs,
+      retention: deployment.logRetention,
+      removalPolicy: deployment.removal.logs,
       encryptionKey,
     });
     const logging = new wafv2.CfnLoggingConfiguration(this, 'WafLogging', {

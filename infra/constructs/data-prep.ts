@@ -20,25 +20,28 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
 import {
   RAG_DOCUMENT_WILDCARDS,
   RAG_RAW_PREFIX,
   RAW_PREFIX,
   STAGING_PREFIX,
 } from '#contracts/storage-layout.ts';
-import type { LlmOpsConfig } from '../config.ts';
+import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
-import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
+import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
 
 /** Name of the registry table's global secondary index. */
 export const REGISTRY_GSI = 'gsi1';
 
 export interface DataPrepProps {
-  /** The validated app configuration (`config.dataPrep`). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (names, log retention, removal, logging). */
+  readonly deployment: DeploymentConfig;
+  /** Part size, concurrency, memory and the record rules of the pipeline. */
+  readonly config: AppConfig['dataPrep'];
   /** Raw uploads (read only). */
   readonly rawBucket: s3.IBucket;
   /** Curated datasets (written by Finalize, read by Register). */
@@ -74,8 +77,7 @@ export class DataPrep extends Construct {
 
   constructor(scope: Construct, id: string, props: DataPrepProps) {
     super(scope, id);
-    const { config, encryptionKey, alerts } = props;
-    const dp = config.dataPrep;
+    const { deployment, config: dp, encryptionKey, alerts } = props;
     if (dp.maxConcurrency < 1 || dp.maxConcurrency > 40) {
       throw new Error(
         `DataPrep: dataPrep.maxConcurrency must be 1..40 (inline Map), got ${dp.maxConcurrency}`,
@@ -83,7 +85,7 @@ export class DataPrep extends Construct {
     }
 
     this.table = projectTable(this, 'DatasetsTable', {
-      config,
+      config: deployment,
       encryptionKey,
       sortKey: true,
       timeToLiveAttribute: 'ttl',
@@ -91,7 +93,7 @@ export class DataPrep extends Construct {
       holds: 'disposable test datasets',
     });
 
-    const common = { config, encryptionKey } as const;
+    const common = { config: deployment, encryptionKey } as const;
     this.planFunction = new LlmOpsFunction(this, 'PlanFunction', {
       ...common,
       entry: 'functions/dataprep/plan.ts',
@@ -99,7 +101,7 @@ export class DataPrep extends Construct {
         'DataPrep Plan: checks the upload, dedupes the run and splits the object into byte-range parts',
       timeout: Duration.minutes(2),
     })
-      .bindBucket(props.rawBucket, 'RAW_BUCKET', 'read')
+      .grantBucket(props.rawBucket, 'read')
       .bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI])
       .bindString('PART_SIZE_BYTES', String(dp.partSizeBytes))
       .bindString('MAX_PARTS', String(dp.maxParts));
@@ -111,7 +113,7 @@ export class DataPrep extends Construct {
       memorySize: dp.processMemoryMb,
       timeout: Duration.minutes(15),
     })
-      .bindBucket(props.rawBucket, 'RAW_BUCKET', 'read')
+      .grantBucket(props.rawBucket, 'read')
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', STAGING_PREFIX)
       .bindString('MAX_RECORD_BYTES', String(dp.maxRecordBytes))
       .bindString('PII_COMPREHEND', String(dp.comprehendPii));
@@ -138,7 +140,7 @@ export class DataPrep extends Construct {
       memorySize: dp.finalizeMemoryMb,
       timeout: Duration.minutes(15),
     })
-      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', STAGING_PREFIX)
+      .grantBucket(props.artifactsBucket, 'readwrite', STAGING_PREFIX)
       .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'write')
       .bindString('VALIDATION_RATIO', String(dp.validationRatio))
       .bindString('NEAR_DUP_THRESHOLD', String(dp.nearDuplicateThreshold));
@@ -150,11 +152,11 @@ export class DataPrep extends Construct {
     })
       .bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI])
       .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
-      .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'read');
+      .grantBucket(props.curatedBucket, 'read');
 
     const steps = new Construct(this, 'Steps');
     const retry = {
-      errors: [HANDLER_TRANSIENT_ERROR],
+      errors: RETRYABLE_ERROR_NAMES,
       interval: Duration.seconds(2),
       maxAttempts: 3,
       backoffRate: 2,
@@ -205,7 +207,7 @@ export class DataPrep extends Construct {
       timeout: Duration.hours(2),
       alerts,
       failureHandler: props.failureHandler,
-      config,
+      config: deployment,
       encryptionKey,
       comment: 'Raw upload → parts → curated dataset version → llmops.DatasetReady',
     });

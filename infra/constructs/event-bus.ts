@@ -7,13 +7,15 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import type { LlmOpsConfig } from '../config.ts';
+import type { DeploymentConfig, EventBusConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 
 export interface LlmOpsEventBusProps {
-  /** The validated app configuration (bus name, archive retention). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (the bus is named after the stack). */
+  readonly deployment: DeploymentConfig;
+  /** Archive retention. */
+  readonly config: EventBusConfig;
   /** Encrypts events on the bus and the archive. */
   readonly encryptionKey: kms.IKey;
   /** Pages when events land in the bus dead-letter queue. */
@@ -31,7 +33,7 @@ export class LlmOpsEventBus extends Construct {
 
   constructor(scope: Construct, id: string, props: LlmOpsEventBusProps) {
     super(scope, id);
-    const { config, encryptionKey, alerts } = props;
+    const { deployment, config, encryptionKey, alerts } = props;
     if (config.eventArchiveRetentionDays < 1) {
       throw new Error(
         `LlmOpsEventBus: eventArchiveRetentionDays must be >= 1, got ${config.eventArchiveRetentionDays}`,
@@ -44,10 +46,10 @@ export class LlmOpsEventBus extends Construct {
       alerts,
       description: 'the project event bus (events that could not be encrypted or decrypted)',
     });
-    const busName = `${config.stackName}-bus`;
+    const busName = `${deployment.stackName}-bus`;
     this.bus = new events.EventBus(this, 'Bus', {
       eventBusName: busName,
-      description: `${config.stackName}: llmops.* lifecycle events`,
+      description: `${deployment.stackName}: llmops.* lifecycle events`,
       kmsKey: encryptionKey,
       deadLetterQueue: this.deadLetterQueue.queue,
     });
@@ -80,7 +82,7 @@ export class LlmOpsEventBus extends Construct {
     );
     this.archive = new events.CfnArchive(this, 'Archive', {
       sourceArn: this.bus.eventBusArn,
-      description: `${config.stackName}: every event on the project bus`,
+      description: `${deployment.stackName}: every event on the project bus`,
       // An archive needs a pattern; every event on the bus comes from this account.
       eventPattern: { account: [Stack.of(this).account] },
       retentionDays: config.eventArchiveRetentionDays,

@@ -13,11 +13,13 @@ import * as bedrock from 'aws-cdk-lib/aws-bedrock';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { GUARDRAIL_CONTENT_FILTERS, type GuardrailConfig, type LlmOpsConfig } from '../config.ts';
+import { type AppConfig, type DeploymentConfig, GUARDRAIL_CONTENT_FILTERS } from '#infra/config/index.ts';
 
 export interface LlmOpsGuardrailProps {
-  /** The validated app configuration (`config.guardrail`). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (the guardrail is named after the stack). */
+  readonly deployment: DeploymentConfig;
+  /** The guardrail's policies. */
+  readonly config: AppConfig['guardrail'];
   /** Encrypts the guardrail's configuration at rest. */
   readonly encryptionKey: kms.IKey;
 }
@@ -31,7 +33,7 @@ export const BLOCKED_OUTPUT_MESSAGE =
 
 /** The guardrail's CloudFormation properties for a configuration (pure; exported for tests). */
 export function guardrailPolicies(
-  guardrail: GuardrailConfig,
+  guardrail: AppConfig['guardrail'],
 ): Pick<
   bedrock.CfnGuardrailProps,
   'contentPolicyConfig' | 'sensitiveInformationPolicyConfig' | 'contextualGroundingPolicyConfig'
@@ -77,23 +79,23 @@ export class LlmOpsGuardrail extends Construct {
 
   constructor(scope: Construct, id: string, props: LlmOpsGuardrailProps) {
     super(scope, id);
-    const { config, encryptionKey } = props;
-    if (!config.guardrail.enabled) {
+    const { deployment, config, encryptionKey } = props;
+    if (!config.enabled) {
       throw new Error(
         'LlmOpsGuardrail: config.guardrail.enabled is false; do not create the guardrail (-c guardrail=false)',
       );
     }
     this.encryptionKey = encryptionKey;
-    const name = `${config.stackName}-gateway`;
+    const name = `${deployment.stackName}-gateway`;
     if (name.length > 50) {
       throw new Error(`LlmOpsGuardrail: guardrail name "${name}" is longer than Bedrock's 50 characters`);
     }
-    const policies = guardrailPolicies(config.guardrail);
+    const policies = guardrailPolicies(config);
 
     this.guardrail = new bedrock.CfnGuardrail(this, 'Guardrail', {
       // A guardrail needs a name; it is unique per stack (one stack per profile and account/region).
       name,
-      description: `${config.stackName}: content, prompt-attack, PII and grounding policies of the model gateway`,
+      description: `${deployment.stackName}: content, prompt-attack, PII and grounding policies of the model gateway`,
       blockedInputMessaging: BLOCKED_INPUT_MESSAGE,
       blockedOutputsMessaging: BLOCKED_OUTPUT_MESSAGE,
       kmsKeyArn: encryptionKey.keyArn,
@@ -108,7 +110,7 @@ export class LlmOpsGuardrail extends Construct {
       .slice(0, 16);
     this.version = new bedrock.CfnGuardrailVersion(this, 'Version', {
       guardrailIdentifier: this.guardrail.attrGuardrailId,
-      description: `Published by ${config.stackName}; configuration ${fingerprint}`,
+      description: `Published by ${deployment.stackName}; configuration ${fingerprint}`,
     });
 
     this.guardrailId = this.guardrail.attrGuardrailId;

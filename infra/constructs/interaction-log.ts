@@ -23,7 +23,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { LlmOpsConfig } from '../config.ts';
+import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
@@ -39,8 +39,10 @@ export const INTERACTIONS_OBJECT_PREFIX = `${INTERACTIONS_PREFIX}dt=!{timestamp:
 export const INTERACTIONS_ERROR_OBJECT_PREFIX = `${INTERACTIONS_ERROR_PREFIX}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/`;
 
 export interface InteractionLogProps {
-  /** The validated app configuration (`config.interactions`). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (log retention, removal). */
+  readonly deployment: DeploymentConfig;
+  /** Sampling, retention and delivery buffering of interaction records. */
+  readonly config: AppConfig['interactions'];
   /** The project bus, where the chat function publishes `llmops.InteractionRecorded`. */
   readonly eventBus: events.IEventBus;
   /** The artifacts bucket (a lifecycle rule is added for the interactions prefixes). */
@@ -101,8 +103,7 @@ export class InteractionLog extends Construct {
 
   constructor(scope: Construct, id: string, props: InteractionLogProps) {
     super(scope, id);
-    const { config, bucket, encryptionKey, alerts } = props;
-    const settings = config.interactions;
+    const { deployment, config: settings, bucket, encryptionKey, alerts } = props;
     if (settings.bufferingIntervalSeconds < 0 || settings.bufferingIntervalSeconds > 900) {
       throw new Error(
         `InteractionLog: interactions.bufferingIntervalSeconds must be 0..900, got ${settings.bufferingIntervalSeconds}`,
@@ -133,8 +134,8 @@ export class InteractionLog extends Construct {
     }
 
     this.errorLogGroup = new logs.LogGroup(this, 'DeliveryErrors', {
-      retention: config.logRetention,
-      removalPolicy: config.removal.logs,
+      retention: deployment.logRetention,
+      removalPolicy: deployment.removal.logs,
       encryptionKey,
     });
     const logStream = this.errorLogGroup.addStream('S3Delivery');

@@ -22,7 +22,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import type { LlmOpsConfig } from '../config.ts';
+import type { DeploymentConfig, VectorStoreKind } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
@@ -64,8 +64,16 @@ export interface LlmOpsFunctionProps {
   readonly handler?: string;
   /** What the function does (shown in the console). */
   readonly description: string;
-  /** The validated app configuration. */
-  readonly config: LlmOpsConfig;
+  /** The deployment (log level, profile, log retention, removal). */
+  readonly config: DeploymentConfig;
+  /**
+   * The vector store whose adapter the bundle carries, for functions that open the RAG vector store
+   * (`RagVectorStore` grants only functions bundled for its kind): the other adapters and their clients
+   * stay out of the bundle.
+   *
+   * @default - every adapter is bundled (for functions that never open the store, nothing changes)
+   */
+  readonly vectorStore?: VectorStoreKind;
   /**
    * Memory in MB.
    *
@@ -216,7 +224,16 @@ function grantKeyVia(
   );
 }
 
-function houseEnvironment(config: LlmOpsConfig, sourceMaps: boolean): Record<string, string> {
+/** Variables the house sets on every function for the runtime and Powertools (not read by handler code). */
+export const HOUSE_ENVIRONMENT_NAMES: readonly string[] = [
+  'NODE_OPTIONS',
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_METRICS_NAMESPACE',
+  'POWERTOOLS_LOG_LEVEL',
+  'LLMOPS_PROFILE',
+];
+
+function houseEnvironment(config: DeploymentConfig, sourceMaps: boolean): Record<string, string> {
   return {
     ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
     POWERTOOLS_SERVICE_NAME: 'llmops',
@@ -238,6 +255,8 @@ export class LlmOpsFunction extends NodejsFunction {
   public readonly functionLogGroup: logs.LogGroup;
   /** Dead-letter queue of asynchronous invocations (only when `async`). */
   public readonly asyncDeadLetterQueue?: LlmOpsDeadLetterQueue;
+  /** The vector store whose adapter the bundle carries (undefined: every adapter). */
+  public readonly vectorStore?: VectorStoreKind;
   private readonly boundEnv: Map<string, string>;
 
   constructor(scope: Construct, id: string, props: LlmOpsFunctionProps) {
@@ -316,7 +335,9 @@ export class LlmOpsFunction extends NodejsFunction {
         // of the SDK's whole default chain (see layers/aws/src/lambda-credentials.ts).
         // Functions that open the vector store carry only the adapter of the stack's store (see
         // layers/aws/src/rag/vector-store.ts): the others and their clients stay out of the bundle.
-        define: { 'process.env.LLMOPS_BUNDLED_VECTOR_STORE': JSON.stringify(config.rag.vectorStore) },
+        ...(props.vectorStore
+          ? { define: { 'process.env.LLMOPS_BUNDLED_VECTOR_STORE': JSON.stringify(props.vectorStore) } }
+          : {}),
         esbuildArgs: {
           '--alias:@aws-sdk/credential-provider-node': './layers/aws/src/lambda-credentials.ts',
         },
@@ -324,6 +345,7 @@ export class LlmOpsFunction extends NodejsFunction {
       },
     });
     this.entry = props.entry;
+    this.vectorStore = props.vectorStore;
     this.handlerName = handlerName;
     this.serviceRole = role;
     this.functionLogGroup = logGroup;
@@ -392,12 +414,19 @@ export class LlmOpsFunction extends NodejsFunction {
    * @param prefix key prefix ending in `/`, e.g. `staging/`
    */
   public bindBucket(bucket: s3.IBucket, envName: string, access: BucketAccess, prefix?: string): this {
+    return this.grantBucket(bucket, access, prefix).bindString(envName, bucket.bucketName);
+  }
+
+  /**
+   * Grants access to a bucket's objects (under `prefix`), as {@link bindBucket} does, without setting a
+   * variable: for functions that learn the bucket from their event or state rather than their environment.
+   */
+  public grantBucket(bucket: s3.IBucket, access: BucketAccess, prefix?: string): this {
     if (prefix !== undefined && !PREFIX.test(prefix)) {
       throw new Error(
         `${this.node.path}: bucket prefix must be a relative key prefix ending in "/", got "${prefix}"`,
       );
     }
-    this.bindString(envName, bucket.bucketName);
     const objects = bucket.arnForObjects(`${prefix ?? ''}*`);
     const read = access === 'read' || access === 'readwrite';
     const write = access === 'write' || access === 'readwrite';
@@ -438,15 +467,21 @@ export class LlmOpsFunction extends NodejsFunction {
    * KMS permissions on the table key are conditioned on `kms:ViaService` = DynamoDB.
    *
    * @param indexNames global/local secondary indexes the function queries (explicit ARNs, no wildcard)
+   * @param options `scan: true` adds `dynamodb:Scan` (reads every item: granted only where the code scans)
    */
   public bindTable(
     table: dynamodb.ITable,
     envName: string,
     access: TableAccess,
     indexNames: readonly string[] = [],
+    options: { readonly scan?: boolean } = {},
   ): this {
     this.bindString(envName, table.tableName);
-    const actions = access === 'readwrite' ? [...DDB_READ, ...DDB_WRITE] : [...DDB_READ];
+    const actions = [
+      ...DDB_READ,
+      ...(access === 'readwrite' ? DDB_WRITE : []),
+      ...(options.scan === true ? ['dynamodb:Scan'] : []),
+    ];
     this.serviceRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions,

@@ -20,14 +20,14 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
 import type { ApiFunctionName } from '#contracts/http/routes.ts';
-import { CHAT_FUNCTION_TIMEOUT_SECONDS, type LlmOpsConfig } from '../config.ts';
+import { type AppConfig, CHAT_FUNCTION_TIMEOUT_SECONDS, type DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
 import { projectTable } from './project-table.ts';
 import { grantEmbeddingModel } from './rag-ingest.ts';
-import { embeddingModel, type RagVectorStore } from './rag-store.ts';
+import type { RagVectorStore } from './rag-store.ts';
 
 /** The handler module of each API function. */
 export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
@@ -46,8 +46,14 @@ const RUNTIME_CATALOG_REASON =
   'The model catalog is edited at runtime (PUT /v1/models/{id}) and evaluations add candidates, so the models and endpoints the chat function calls cannot be enumerated at synth time; the grant is limited to invoke actions on';
 
 export interface ModelGatewayProps {
-  /** The validated app configuration (`config.models`, `config.interactions`, `config.api`). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (names, log retention, removal, logging). */
+  readonly deployment: DeploymentConfig;
+  /** The catalog seed and the call settings. */
+  readonly config: AppConfig['models'];
+  /** Largest request body the API functions accept, in bytes (`api.maxRequestBytes`). */
+  readonly maxRequestBytes: number;
+  /** Share of chat calls whose payload is recorded (`interactions.payloadSampleRate`). */
+  readonly interactionSampleRate: number;
   /** The project key (tables, log groups). */
   readonly encryptionKey: kms.IKey;
   /** The project bus, where the chat function publishes `llmops.InteractionRecorded`. */
@@ -57,7 +63,7 @@ export interface ModelGatewayProps {
   /**
    * The guardrail applied to Bedrock calls.
    *
-   * @default - none: required when `config.guardrail.enabled`, refused otherwise
+   * @default - none: Bedrock calls go out without a guardrail (`-c guardrail=false`)
    */
   readonly guardrail?: LlmOpsGuardrail;
   /** RAG: the vector store (chat with `rag` and the search route read it) and the document status table. */
@@ -88,24 +94,24 @@ export class ModelGateway extends Construct {
 
   constructor(scope: Construct, id: string, props: ModelGatewayProps) {
     super(scope, id);
-    const { config, encryptionKey, alerts, guardrail } = props;
-    if (config.guardrail.enabled && !guardrail) {
-      throw new Error('ModelGateway: config.guardrail.enabled is true but no guardrail was given');
-    }
-    if (!config.guardrail.enabled && guardrail) {
-      throw new Error('ModelGateway: a guardrail was given but config.guardrail.enabled is false');
-    }
+    const { deployment, config, encryptionKey, alerts, guardrail } = props;
 
     const holds = 'disposable test prompts and catalog entries';
-    this.promptsTable = projectTable(this, 'PromptsTable', { config, encryptionKey, sortKey: true, holds });
-    this.catalogTable = projectTable(this, 'CatalogTable', { config, encryptionKey, holds });
+    this.promptsTable = projectTable(this, 'PromptsTable', {
+      config: deployment,
+      encryptionKey,
+      sortKey: true,
+      holds,
+    });
+    this.catalogTable = projectTable(this, 'CatalogTable', { config: deployment, encryptionKey, holds });
 
     // API functions answer people: no runtime source maps, which would cost every cold start ~75 ms.
-    const common = { config, encryptionKey, sourceMaps: false } as const;
-    const maxRequestBytes = String(config.api.maxRequestBytes);
-    const catalogSeed = JSON.stringify(config.models.catalog);
+    const common = { config: deployment, encryptionKey, sourceMaps: false } as const;
+    const maxRequestBytes = String(props.maxRequestBytes);
+    const catalogSeed = JSON.stringify(config.catalog);
     const { store, documentsTable } = props.rag;
-    const embedding = embeddingModel(config);
+    // Questions are embedded with the model the store's index was made for.
+    const embedding = store.embeddingModel;
 
     // Streamed answers may run for minutes (a long completion at tens of tokens per second), so the chat
     // function may run up to the regional API Gateway stream idle timeout (5 minutes); the model call
@@ -118,16 +124,18 @@ export class ModelGateway extends Construct {
       memorySize: 1024,
       timeout: Duration.seconds(CHAT_FUNCTION_TIMEOUT_SECONDS),
       network: store.networkPlacement(),
+      vectorStore: store.kind,
     })
       .bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
-      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite')
+      // The catalog is listed with Scan (model selection, GET /v1/models).
+      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite', [], { scan: true })
       .bindString('CATALOG_SEED', catalogSeed)
       .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
       .bindString('GUARDRAIL_ID', guardrail?.guardrailId ?? '')
       .bindString('GUARDRAIL_VERSION', guardrail?.guardrailVersion ?? '')
-      .bindString('INTERACTION_SAMPLE_RATE', String(config.interactions.payloadSampleRate))
-      .bindString('CHAT_TIMEOUT_MS', String(config.models.chatTimeoutMs))
-      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.models.promptCacheTtlSeconds))
+      .bindString('INTERACTION_SAMPLE_RATE', String(props.interactionSampleRate))
+      .bindString('CHAT_TIMEOUT_MS', String(config.chatTimeoutMs))
+      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.promptCacheTtlSeconds))
       .bindString('MAX_REQUEST_BYTES', maxRequestBytes)
       .bindString('EMBEDDING_MODEL', JSON.stringify(embedding));
     this.grantModelInvoke(this.chatFunction);
@@ -142,7 +150,7 @@ export class ModelGateway extends Construct {
       timeout: Duration.seconds(29),
     })
       .bindTable(this.promptsTable, 'PROMPTS_TABLE', 'readwrite')
-      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.models.promptCacheTtlSeconds))
+      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.promptCacheTtlSeconds))
       .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
 
     this.modelsFunction = new LlmOpsFunction(this, 'ModelsFunction', {
@@ -151,7 +159,7 @@ export class ModelGateway extends Construct {
       description: 'API models: the model catalog, model selection and admin edits',
       timeout: Duration.seconds(29),
     })
-      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite')
+      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite', [], { scan: true })
       .bindString('CATALOG_SEED', catalogSeed)
       .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
 
@@ -162,6 +170,7 @@ export class ModelGateway extends Construct {
       memorySize: 1024,
       timeout: Duration.seconds(29),
       network: store.networkPlacement(),
+      vectorStore: store.kind,
     })
       .bindTable(documentsTable, 'DOCUMENTS_TABLE', 'read', [DOCUMENTS_COLLECTION_INDEX])
       .bindString('EMBEDDING_MODEL', JSON.stringify(embedding))

@@ -14,7 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import type { LlmOpsConfig } from '../config.ts';
+import type { DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { acknowledge } from './nag.ts';
@@ -29,12 +29,10 @@ export const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.SdkClientException',
   'Lambda.ClientExecutionTimeoutException',
 ] as const;
-/** The error name handlers throw for retryable downstream failures. */
-export const HANDLER_TRANSIENT_ERROR = 'TransientError';
 
 /** How a step retries the handler's own retryable errors (Lambda service errors are always retried). */
 export interface StepRetry {
-  /** Error names that are retried, e.g. `TransientError`. */
+  /** Error names that are retried: `RETRYABLE_ERROR_NAMES` of the contracts. */
   readonly errors: readonly string[];
   readonly interval: Duration;
   readonly maxAttempts: number;
@@ -93,8 +91,8 @@ export interface PipelineStateMachineProps {
   readonly alerts: LlmOpsAlerts;
   /** The stack's shared failure handler, invoked for every failed/timed-out/aborted execution. */
   readonly failureHandler: lambda.IFunction;
-  /** The validated app configuration (log level, retention, removal). */
-  readonly config: LlmOpsConfig;
+  /** The deployment (log level, retention, removal). */
+  readonly config: DeploymentConfig;
   /** Encrypts the execution log group and the failure rule's dead-letter queue. */
   readonly encryptionKey: kms.IKey;
   /**

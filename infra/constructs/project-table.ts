@@ -7,11 +7,12 @@
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import type { LlmOpsConfig } from '../config.ts';
+import type { DeploymentConfig } from '#infra/config/index.ts';
 import { acknowledge } from './nag.ts';
 
 export interface ProjectTableProps {
-  readonly config: LlmOpsConfig;
+  /** The deployment (removal, point-in-time recovery, deletion protection). */
+  readonly config: DeploymentConfig;
   readonly encryptionKey: kms.IKey;
   /** Add a string sort key `sk`. */
   readonly sortKey?: boolean;

@@ -26,26 +26,28 @@ import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
-import { RAG_DOCUMENT_WILDCARDS, STAGING_PREFIX } from '#contracts/storage-layout.ts';
+import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
+import { RAG_DOCUMENT_WILDCARDS, RAG_RAW_PREFIX, STAGING_PREFIX } from '#contracts/storage-layout.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
-import type { LlmOpsConfig } from '../config.ts';
+import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
-import { HANDLER_TRANSIENT_ERROR, PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
+import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
-import { embeddingModel, type RagVectorStore } from './rag-store.ts';
+import type { RagVectorStore } from './rag-store.ts';
 
 /** Staging prefix of RagIngest runs in the artifacts bucket (under the staging lifecycle rule). */
 export const RAG_STAGING_PREFIX = `${STAGING_PREFIX}rag/`;
 /** Documents per Map item. */
 export const DOCUMENT_BATCH_SIZE = 25;
-/** Errors of a step worth retrying: the handlers' transient and throttling errors. */
-const STEP_RETRY_ERRORS = [HANDLER_TRANSIENT_ERROR, 'ThrottledError', 'ModelProviderError', 'TimeoutError'];
 
 export interface RagIngestProps {
-  readonly config: LlmOpsConfig;
+  /** The deployment (names, log retention, removal, logging). */
+  readonly deployment: DeploymentConfig;
+  /** Chunking, embedding batches, concurrency and document size of ingestion. */
+  readonly config: AppConfig['rag'];
   readonly rawBucket: s3.IBucket;
   readonly curatedBucket: s3.IBucket;
   readonly artifactsBucket: s3.IBucket;
@@ -99,23 +101,23 @@ export class RagIngest extends Construct {
 
   constructor(scope: Construct, id: string, props: RagIngestProps) {
     super(scope, id);
-    const { config, encryptionKey, alerts, store } = props;
-    const rag = config.rag;
-    const model = embeddingModel(config);
+    const { deployment, config: rag, encryptionKey, alerts, store } = props;
+    // Chunks are embedded with the model the store's index was made for.
+    const model = store.embeddingModel;
 
     this.table = projectTable(this, 'DocumentsTable', {
-      config,
+      config: deployment,
       encryptionKey,
       gsi: DOCUMENTS_COLLECTION_INDEX,
       holds: 'disposable document statuses (rebuilt by re-ingesting)',
     });
 
-    const common = { config, encryptionKey } as const;
+    const common = { config: deployment, encryptionKey, vectorStore: store.kind } as const;
     const bindCommon = (fn: LlmOpsFunction): LlmOpsFunction =>
       fn
         .bindTable(this.table, 'DOCUMENTS_TABLE', 'readwrite', [DOCUMENTS_COLLECTION_INDEX])
         .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
-        .bindString('VECTOR_STORE_KIND', rag.vectorStore);
+        .bindString('VECTOR_STORE_KIND', store.kind);
 
     this.planFunction = bindCommon(
       new LlmOpsFunction(this, 'PlanFunction', {
@@ -127,8 +129,8 @@ export class RagIngest extends Construct {
         timeout: Duration.minutes(5),
       }),
     )
-      .bindBucket(props.rawBucket, 'RAW_BUCKET', 'read', 'raw/rag/')
-      .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'read', 'datasets/rag/')
+      .grantBucket(props.rawBucket, 'read', RAG_RAW_PREFIX)
+      .grantBucket(props.curatedBucket, 'read', 'datasets/rag/')
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', RAG_STAGING_PREFIX)
       .bindString('CHUNK_MAX_TOKENS', String(rag.chunkMaxTokens))
       .bindString('CHUNK_OVERLAP_TOKENS', String(rag.chunkOverlapTokens))
@@ -187,7 +189,7 @@ export class RagIngest extends Construct {
 
     const steps = new Construct(this, 'Steps');
     const retry = {
-      errors: STEP_RETRY_ERRORS,
+      errors: RETRYABLE_ERROR_NAMES,
       interval: Duration.seconds(5),
       maxAttempts: 4,
       backoffRate: 3,
@@ -238,7 +240,7 @@ export class RagIngest extends Construct {
       timeout: Duration.hours(6),
       alerts,
       failureHandler: props.failureHandler,
-      config,
+      config: deployment,
       encryptionKey,
       comment: 'raw/rag/ uploads and rag datasets → chunks → embeddings → vector store',
     });

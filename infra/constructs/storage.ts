@@ -13,12 +13,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { LlmOpsConfig } from '../config.ts';
+import type { DeploymentConfig, StorageConfig } from '#infra/config/index.ts';
 import { acknowledge } from './nag.ts';
 
 export interface LlmOpsStorageProps {
-  /** The validated app configuration. */
-  readonly config: LlmOpsConfig;
+  /** The deployment (name, profile, removal). */
+  readonly deployment: DeploymentConfig;
+  /** The buckets' lifecycle. */
+  readonly config: StorageConfig;
 }
 
 /** The KMS key and buckets of the project. */
@@ -36,7 +38,7 @@ export class LlmOpsStorage extends Construct {
 
   constructor(scope: Construct, id: string, props: LlmOpsStorageProps) {
     super(scope, id);
-    const { config } = props;
+    const { deployment, config } = props;
     if (config.stagingExpirationDays < 1) {
       throw new Error(
         `LlmOpsStorage: stagingExpirationDays must be >= 1, got ${config.stagingExpirationDays}`,
@@ -46,8 +48,8 @@ export class LlmOpsStorage extends Construct {
     // The key protects the RAW bucket, which is retained in every profile: destroying the key would make
     // retained data unreadable, so the key is retained too.
     this.key = new kms.Key(this, 'Key', {
-      alias: `alias/${config.stackName}`,
-      description: `${config.stackName}: encrypts LLMOps data, events, queues, topics and logs`,
+      alias: `alias/${deployment.stackName}`,
+      description: `${deployment.stackName}: encrypts LLMOps data, events, queues, topics and logs`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -108,7 +110,7 @@ export class LlmOpsStorage extends Construct {
         serverAccessLogsBucket: this.accessLogs,
         serverAccessLogsPrefix: `${bucketId.toLowerCase()}/`,
         removalPolicy,
-        autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY && config.removal.autoDeleteObjects,
+        autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY && deployment.removal.autoDeleteObjects,
         lifecycleRules: [
           { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
           ...lifecycleRules,
@@ -130,17 +132,17 @@ export class LlmOpsStorage extends Construct {
       eventBridgeConfiguration: { eventBridgeEnabled: true },
     };
 
-    this.curated = dataBucket('Curated', config.removal.data, [
+    this.curated = dataBucket('Curated', deployment.removal.data, [
       {
         id: 'noncurrent-versions',
         noncurrentVersionTransitions: [
           { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) },
         ],
-        noncurrentVersionExpiration: Duration.days(config.profile === 'prod' ? 365 : 30),
+        noncurrentVersionExpiration: Duration.days(deployment.profile === 'prod' ? 365 : 30),
       },
     ]);
 
-    this.artifacts = dataBucket('Artifacts', config.removal.data, [
+    this.artifacts = dataBucket('Artifacts', deployment.removal.data, [
       {
         id: 'expire-staging',
         prefix: 'staging/',
@@ -149,7 +151,7 @@ export class LlmOpsStorage extends Construct {
       },
       {
         id: 'noncurrent-versions',
-        noncurrentVersionExpiration: Duration.days(config.profile === 'prod' ? 90 : 30),
+        noncurrentVersionExpiration: Duration.days(deployment.profile === 'prod' ? 90 : 30),
       },
     ]);
   }

@@ -1,6 +1,7 @@
 /**
  * The LLMOps stack: config → storage → alerts → project bus → shared failure handler → pipelines →
- * model gateway (guardrail, tables, API functions) → HTTPS API → interaction log.
+ * model gateway (guardrail, tables, API functions) → HTTPS API → interaction log. Each construct gets
+ * the deployment slice of the configuration and its own slice, nothing more.
  *
  * Environment-agnostic (no account/region) and free of lookups, so `cdk synth` works offline with no
  * credentials. `buildApp()` is the single way to build the app: `infra/app.ts`, the tests and the local
@@ -10,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { type LlmOpsConfig, loadConfig } from '../config.ts';
+import { type AppConfig, deploymentOf, loadConfig, storageOf } from '#infra/config/index.ts';
 import { LlmOpsAlerts } from '../constructs/alerts.ts';
 import { LlmOpsApi, pascalCase } from '../constructs/api.ts';
 import { DataPrep } from '../constructs/data-prep.ts';
@@ -20,17 +21,18 @@ import { InteractionLog } from '../constructs/interaction-log.ts';
 import { LlmOpsFunction, REPO_ROOT } from '../constructs/llmops-function.ts';
 import { ModelGateway } from '../constructs/model-gateway.ts';
 import { RagIngest } from '../constructs/rag-ingest.ts';
+import { embeddingModel } from '../constructs/rag-store/embedding-model.ts';
 import { RagVectorStore } from '../constructs/rag-store.ts';
 import { LlmOpsStorage } from '../constructs/storage.ts';
 
 export interface LlmOpsStackProps extends StackProps {
   /** The validated app configuration. */
-  readonly config: LlmOpsConfig;
+  readonly config: AppConfig;
 }
 
-/** The whole LLMOps lifecycle as one stack. */
+/** The LLMOps stack: everything built so far, as one stack (see {@link stackDescription}). */
 export class LlmOpsStack extends Stack {
-  public readonly config: LlmOpsConfig;
+  public readonly config: AppConfig;
   public readonly storage: LlmOpsStorage;
   public readonly alerts: LlmOpsAlerts;
   public readonly eventBus: LlmOpsEventBus;
@@ -50,14 +52,20 @@ export class LlmOpsStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     this.config = config;
+    const deployment = deploymentOf(config);
 
-    this.storage = new LlmOpsStorage(this, 'Storage', { config });
+    this.storage = new LlmOpsStorage(this, 'Storage', { deployment, config: storageOf(config) });
     const encryptionKey = this.storage.key;
-    this.alerts = new LlmOpsAlerts(this, 'Alerts', { config, encryptionKey });
-    this.eventBus = new LlmOpsEventBus(this, 'Events', { config, encryptionKey, alerts: this.alerts });
+    this.alerts = new LlmOpsAlerts(this, 'Alerts', { deployment, config: config.alerts, encryptionKey });
+    this.eventBus = new LlmOpsEventBus(this, 'Events', {
+      deployment,
+      config: { eventArchiveRetentionDays: config.eventArchiveRetentionDays },
+      encryptionKey,
+      alerts: this.alerts,
+    });
 
     this.pipelineFailedFunction = new LlmOpsFunction(this, 'PipelineFailedFunction', {
-      config,
+      config: deployment,
       encryptionKey,
       entry: 'functions/pipeline-failed/handler.ts',
       description: 'Turns failed, timed-out or aborted pipeline executions into llmops.PipelineFailed events',
@@ -66,7 +74,8 @@ export class LlmOpsStack extends Stack {
     }).bindEventBus(this.eventBus.bus, 'EVENT_BUS_NAME');
 
     this.dataPrep = new DataPrep(this, 'DataPrep', {
-      config,
+      deployment,
+      config: config.dataPrep,
       rawBucket: this.storage.raw,
       curatedBucket: this.storage.curated,
       artifactsBucket: this.storage.artifacts,
@@ -76,9 +85,15 @@ export class LlmOpsStack extends Stack {
       failureHandler: this.pipelineFailedFunction,
     });
 
-    this.ragStore = new RagVectorStore(this, 'RagStore', { config, encryptionKey });
+    this.ragStore = new RagVectorStore(this, 'RagStore', {
+      deployment,
+      config: config.rag,
+      embeddingModel: embeddingModel(config.models),
+      encryptionKey,
+    });
     this.ragIngest = new RagIngest(this, 'RagIngest', {
-      config,
+      deployment,
+      config: config.rag,
       rawBucket: this.storage.raw,
       curatedBucket: this.storage.curated,
       artifactsBucket: this.storage.artifacts,
@@ -90,10 +105,13 @@ export class LlmOpsStack extends Stack {
     });
 
     this.guardrail = config.guardrail.enabled
-      ? new LlmOpsGuardrail(this, 'Guardrail', { config, encryptionKey })
+      ? new LlmOpsGuardrail(this, 'Guardrail', { deployment, config: config.guardrail, encryptionKey })
       : undefined;
     this.modelGateway = new ModelGateway(this, 'ModelGateway', {
-      config,
+      deployment,
+      config: config.models,
+      maxRequestBytes: config.api.maxRequestBytes,
+      interactionSampleRate: config.interactions.payloadSampleRate,
       encryptionKey,
       eventBus: this.eventBus.bus,
       alerts: this.alerts,
@@ -101,13 +119,15 @@ export class LlmOpsStack extends Stack {
       rag: { store: this.ragStore, documentsTable: this.ragIngest.table },
     });
     this.api = new LlmOpsApi(this, 'Api', {
-      config,
+      deployment,
+      config: config.api,
       functions: this.modelGateway.functions,
       encryptionKey,
       alerts: this.alerts,
     });
     this.interactionLog = new InteractionLog(this, 'InteractionLog', {
-      config,
+      deployment,
+      config: config.interactions,
       eventBus: this.eventBus.bus,
       bucket: this.storage.artifacts,
       encryptionKey,
@@ -147,6 +167,16 @@ export class LlmOpsStack extends Stack {
   }
 }
 
+const VECTOR_STORE_NAMES = { opensearch: 'OpenSearch Serverless', s3vectors: 'S3 Vectors' } as const;
+
+/**
+ * The stack's CloudFormation description: what the stack contains today, and nothing it does not
+ * (evaluation, drift detection, fine-tuning and feedback are not built yet).
+ */
+export function stackDescription(config: AppConfig): string {
+  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, interaction log`;
+}
+
 export interface BuildAppOptions {
   /**
    * Context values (e.g. `{ profile: 'prod' }`, or `{ 'aws:cdk:bundling-stacks': [] }` to skip bundling).
@@ -175,7 +205,7 @@ export function cdkJsonContext(): Record<string, unknown> {
  * get the same feature flags as `cdk synth`), then `opts.context`; CLI `-c` values still win.
  * Adds no validation plugins: `infra/app.ts` adds cdk-nag.
  */
-export function buildApp(opts: BuildAppOptions = {}): { app: App; stack: LlmOpsStack; config: LlmOpsConfig } {
+export function buildApp(opts: BuildAppOptions = {}): { app: App; stack: LlmOpsStack; config: AppConfig } {
   const app = new App({
     context: { ...cdkJsonContext(), ...opts.context },
     ...(opts.outdir ? { outdir: opts.outdir } : {}),
@@ -183,7 +213,7 @@ export function buildApp(opts: BuildAppOptions = {}): { app: App; stack: LlmOpsS
   const config = loadConfig(app);
   const stack = new LlmOpsStack(app, config.stackName, {
     config,
-    description: `LLMOps lifecycle (${config.profile}): data preparation, model gateway and API, RAG, fine-tuning, evaluation, drift`,
+    description: stackDescription(config),
   });
   return { app, stack, config };
 }

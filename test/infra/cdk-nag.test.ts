@@ -1,7 +1,8 @@
 /**
  * The cdk-nag gate: the AwsSolutions pack, registered as in `infra/app.ts`, finds nothing that is not
- * acknowledged, in dev, in prod, and in prod with the optional features on (Comprehend PII, alert
- * subscriptions, several API apps); every acknowledgement is specific and carries a written reason.
+ * acknowledged, in dev (S3 Vectors), in dev with OpenSearch Serverless, in prod (OpenSearch Serverless),
+ * and in prod with the optional features on (Comprehend PII, alert subscriptions, several API apps);
+ * every acknowledgement is specific and carries a written reason.
  */
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -12,11 +13,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MIN_REASON_LENGTH } from '#infra/constructs/nag.ts';
 import { type CfnJson, flatten, resourcesOfType, type Synthesized, synth } from './support/synth.ts';
 
-let builds: Record<'dev' | 'prod' | 'prodWithOptions', Synthesized>;
+let builds: Record<'dev' | 'devWithOpenSearch' | 'prod' | 'prodWithOptions', Synthesized>;
 
 beforeAll(() => {
   builds = {
     dev: synth({ profile: 'dev' }, { cfnValidation: false }),
+    devWithOpenSearch: synth({ profile: 'dev', vectorStore: 'opensearch' }, { cfnValidation: false }),
     prod: synth({ profile: 'prod' }, { cfnValidation: false }),
     prodWithOptions: synth(
       {
@@ -62,9 +64,15 @@ function acknowledgements(root: IConstruct): Ack[] {
   return out;
 }
 
-const names = ['dev', 'prod', 'prodWithOptions'] as const;
+const names = ['dev', 'devWithOpenSearch', 'prod', 'prodWithOptions'] as const;
 
 describe('cdk-nag AwsSolutions gate', () => {
+  it('covers both vector stores: S3 Vectors in dev, OpenSearch Serverless in prod', () => {
+    expect(builds.dev.config.rag.vectorStore).toBe('s3vectors');
+    expect(builds.devWithOpenSearch.config.rag.vectorStore).toBe('opensearch');
+    expect(builds.prod.config.rag.vectorStore).toBe('opensearch');
+  });
+
   it.each(names)('%s: synthesis under the plugin reports no error and no warning', (name) => {
     const violations = builds[name].validationViolations;
     expect(violations, JSON.stringify(violations, null, 2)).toEqual([]);

@@ -2,14 +2,18 @@ import { App, RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { catalogModel } from '#contracts/models/catalog.ts';
+import { ConfigError as CoreConfigError } from '#core/errors.ts';
 import {
+  type AppConfig,
   CHAT_FUNCTION_TIMEOUT_SECONDS,
   ConfigError,
-  type LlmOpsConfig,
   loadConfig,
   MAX_CATALOG_SEED_BYTES,
+  PROFILE_CONFIGS,
   validateConfig,
-} from '#infra/config.ts';
+} from '#infra/config/index.ts';
+import { withOverrides } from '#infra/config/merge.ts';
+import { PROD_OVERRIDES } from '#infra/config/profiles.ts';
 
 const MiB = 1024 * 1024;
 
@@ -244,7 +248,7 @@ describe('gateway configuration', () => {
         ],
       },
       guardrail: { ...base.guardrail, piiBlock: [...base.guardrail.piiBlock, 'EMAIL'] },
-    } as LlmOpsConfig;
+    } as AppConfig;
     try {
       validateConfig(bad);
       expect.unreachable();
@@ -258,5 +262,93 @@ describe('gateway configuration', () => {
       expect(problems).toMatch(/config "guardrail\.piiAnonymize\[0\]".*EMAIL is also in guardrail\.piiBlock/);
     }
     expect(validateConfig(base)).toBe(base);
+  });
+});
+
+describe('profiles and the vector store', () => {
+  it('dev defaults to S3 Vectors (no idle charge); prod keeps OpenSearch Serverless with standby replicas', () => {
+    expect(loadConfig({}).rag).toMatchObject({ vectorStore: 's3vectors', standbyReplicas: false });
+    expect(loadConfig({ profile: 'prod' }).rag).toMatchObject({
+      vectorStore: 'opensearch',
+      standbyReplicas: true,
+    });
+  });
+
+  it('-c vectorStore chooses the store in either profile, and names the key when it is unknown', () => {
+    expect(loadConfig({ vectorStore: 'opensearch' }).rag.vectorStore).toBe('opensearch');
+    expect(
+      loadConfig(new App({ context: { profile: 'prod', vectorStore: 's3vectors' } })).rag.vectorStore,
+    ).toBe('s3vectors');
+    expect(() => loadConfig({ vectorStore: 'pinecone' })).toThrow(
+      /context key "vectorStore": expected one of opensearch, s3vectors, got "pinecone"/,
+    );
+  });
+
+  it('-c dataPrepPartSizeMiB sets the part size in MiB, and is checked against the S3 multipart minimum', () => {
+    expect(loadConfig({ dataPrepPartSizeMiB: '16' }).dataPrep.partSizeBytes).toBe(16 * MiB);
+    expect(() => loadConfig({ dataPrepPartSizeMiB: '1.5' })).toThrow(
+      /context key "dataPrepPartSizeMiB": expected a whole number of MiB/,
+    );
+    expect(() => loadConfig({ dataPrepPartSizeMiB: '4' })).toThrow(
+      /config "dataPrep\.partSizeBytes" \(profile dev\): must be at least 5 MiB/,
+    );
+  });
+
+  it('prod is dev plus its overrides: every setting it does not override is dev’s', () => {
+    const dev = PROFILE_CONFIGS.dev;
+    const prod = PROFILE_CONFIGS.prod;
+    expect(prod).toEqual(withOverrides(dev, PROD_OVERRIDES));
+    expect(prod.guardrail).toEqual(dev.guardrail);
+    expect(prod.models.catalog).toBe(dev.models.catalog);
+    expect(prod.dataPrep).toEqual({
+      ...dev.dataPrep,
+      maxConcurrency: 16,
+      processMemoryMb: 2048,
+      finalizeMemoryMb: 4096,
+    });
+    expect(prod.rag).toEqual({
+      ...dev.rag,
+      vectorStore: 'opensearch',
+      standbyReplicas: true,
+      maxConcurrency: 10,
+    });
+  });
+
+  it('a context override replaces one setting and leaves its siblings', () => {
+    const config = loadConfig({ profile: 'prod', comprehendPii: 'true', guardrail: 'false' });
+    const prod = loadConfig({ profile: 'prod' });
+    expect(config.dataPrep).toEqual({ ...prod.dataPrep, comprehendPii: true });
+    expect(config.guardrail).toEqual({ ...prod.guardrail, enabled: false });
+  });
+});
+
+describe('withOverrides', () => {
+  const base = { a: 1, nested: { b: 2, c: [1, 2] }, list: ['x', 'y'] };
+
+  it('merges objects key by key; arrays and scalars replace; undefined keeps the base value', () => {
+    expect(withOverrides(base, { nested: { c: [3] } }, { list: ['z'], a: undefined })).toEqual({
+      a: 1,
+      nested: { b: 2, c: [3] },
+      list: ['z'],
+    });
+  });
+
+  it('does not modify the base', () => {
+    const copy = structuredClone(base);
+    withOverrides(base, { nested: { b: 9 } });
+    expect(base).toEqual(copy);
+  });
+});
+
+describe('ConfigError', () => {
+  it('is the one class: the core ConfigError that the functions throw at cold start', () => {
+    expect(ConfigError).toBe(CoreConfigError);
+    try {
+      loadConfig({ profile: 'qa' });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(CoreConfigError);
+      expect((e as ConfigError).name).toBe('ConfigError');
+    }
   });
 });

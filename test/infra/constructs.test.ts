@@ -7,7 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '#infra/config.ts';
+import { deploymentOf, loadConfig } from '#infra/config/index.ts';
 import { LlmOpsAlerts } from '#infra/constructs/alerts.ts';
 import { LlmOpsFunction } from '#infra/constructs/llmops-function.ts';
 import { acknowledge } from '#infra/constructs/nag.ts';
@@ -16,6 +16,7 @@ import { cdkJsonContext } from '#infra/stacks/llmops-stack.ts';
 import type { CfnJson } from './support/synth.ts';
 
 const config = loadConfig({});
+const deployment = deploymentOf(config);
 let stack: Stack;
 let key: kms.Key;
 
@@ -25,7 +26,7 @@ beforeEach(() => {
   key = new kms.Key(stack, 'Key');
 });
 
-const fnProps = { config, entry: 'functions/dataprep/plan.ts', description: 'test function' };
+const fnProps = { config: deployment, entry: 'functions/dataprep/plan.ts', description: 'test function' };
 
 function template(): Template {
   const previous = process.env.CDK_VALIDATION;
@@ -144,7 +145,11 @@ describe('LlmOpsFunction bind helpers', () => {
   });
 
   it('async: DLQ (encrypted with the given key), 2 retries, and an alarm paged to the topic', () => {
-    const alerts = new LlmOpsAlerts(stack, 'Alerts', { config, encryptionKey: key });
+    const alerts = new LlmOpsAlerts(stack, 'Alerts', {
+      deployment,
+      config: config.alerts,
+      encryptionKey: key,
+    });
     const fn = new LlmOpsFunction(stack, 'Fn', { ...fnProps, async: true, alerts, encryptionKey: key });
     expect(fn.asyncDeadLetterQueue).toBeDefined();
     const t = template();
@@ -163,7 +168,11 @@ describe('other constructs', () => {
   });
 
   it('PipelineStateMachine validates its name', () => {
-    const alerts = new LlmOpsAlerts(stack, 'Alerts', { config, encryptionKey: key });
+    const alerts = new LlmOpsAlerts(stack, 'Alerts', {
+      deployment,
+      config: config.alerts,
+      encryptionKey: key,
+    });
     const failureHandler = new LlmOpsFunction(stack, 'Failure', fnProps);
     expect(
       () =>
@@ -173,15 +182,15 @@ describe('other constructs', () => {
           timeout: Duration.hours(1),
           alerts,
           failureHandler,
-          config,
+          config: deployment,
           encryptionKey: key,
         }),
     ).toThrow(/pipelineName must be PascalCase/);
   });
 
   it('LlmOpsAlerts refuses non-https endpoints even when config validation was bypassed', () => {
-    const bad = { ...config, alerts: { emails: [], httpsEndpoints: ['http://x.example.com'] } };
-    expect(() => new LlmOpsAlerts(stack, 'Alerts', { config: bad, encryptionKey: key })).toThrow(
+    const bad = { emails: [], httpsEndpoints: ['http://x.example.com'] };
+    expect(() => new LlmOpsAlerts(stack, 'Alerts', { deployment, config: bad, encryptionKey: key })).toThrow(
       /must be https:\/\/ URLs/,
     );
   });

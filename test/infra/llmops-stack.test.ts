@@ -492,27 +492,30 @@ describe('functions', () => {
   });
 
   it('env vars name the resources they were granted', () => {
-    const rawId = bucketId(dev.json, 'Raw');
+    const _rawId = bucketId(dev.json, 'Raw');
     const curatedId = bucketId(dev.json, 'Curated');
     const artifactsId = bucketId(dev.json, 'Artifacts');
     const [tableId] = datasetsTable(dev.json);
     const [busId] = only(dev.json, 'AWS::Events::EventBus');
     const env = (entry: string) => props(functionByEntry(dev.json, entry)[1]).Environment.Variables;
 
+    // Functions that find an object's bucket in their event or state are granted it, not told it.
+    for (const entry of ['functions/dataprep/plan.ts', 'functions/dataprep/process-part.ts']) {
+      expect(env(entry), entry).not.toHaveProperty('RAW_BUCKET');
+    }
+    expect(env('functions/dataprep/finalize.ts')).not.toHaveProperty('ARTIFACTS_BUCKET');
+    expect(env('functions/dataprep/register.ts')).not.toHaveProperty('CURATED_BUCKET');
     expect(env('functions/dataprep/plan.ts')).toMatchObject({
-      RAW_BUCKET: ref(rawId),
       DATASETS_TABLE: ref(tableId),
       PART_SIZE_BYTES: String(64 * 1024 * 1024),
       MAX_PARTS: '256',
     });
     expect(env('functions/dataprep/process-part.ts')).toMatchObject({
-      RAW_BUCKET: ref(rawId),
       ARTIFACTS_BUCKET: ref(artifactsId),
       MAX_RECORD_BYTES: String(1024 * 1024),
       PII_COMPREHEND: 'false',
     });
     expect(env('functions/dataprep/finalize.ts')).toMatchObject({
-      ARTIFACTS_BUCKET: ref(artifactsId),
       CURATED_BUCKET: ref(curatedId),
       VALIDATION_RATIO: '0.1',
       NEAR_DUP_THRESHOLD: '0.8',
@@ -520,7 +523,6 @@ describe('functions', () => {
     expect(env('functions/dataprep/register.ts')).toMatchObject({
       DATASETS_TABLE: ref(tableId),
       EVENT_BUS_NAME: ref(busId),
-      CURATED_BUCKET: ref(curatedId),
     });
   });
 
@@ -631,9 +633,9 @@ describe('IAM', () => {
     (p) => {
       const s = p === 'dev' ? dev : prod;
       const vpcAccess = vpcAccessPolicies(s.json);
-      // With the OpenSearch store (the default in both profiles): the Index function and the API's chat and
-      // rag functions run in the store's VPC (asserted in rag-ingest.test.ts).
-      expect(vpcAccess.size).toBe(3);
+      // With the OpenSearch store (prod): the Index function and the API's chat and rag functions run in
+      // the store's VPC (asserted in rag-ingest.test.ts). With S3 Vectors (dev) no function is in a VPC.
+      expect(vpcAccess.size).toBe(s.config.rag.vectorStore === 'opensearch' ? 3 : 0);
       for (const { policy, statement } of allStatements(s.json)) {
         if (statement.Effect !== 'Allow' || !list(statement.Resource).includes('*')) continue;
         if (vpcAccess.has(policy)) continue; // exactly VPC_ACCESS_ACTIONS, checked by vpcAccessPolicies
@@ -970,6 +972,50 @@ describe('stack', () => {
           ]),
         );
       }
+    }
+  });
+});
+
+describe('idle cost and description', () => {
+  /** Resource types that bill by the hour whether or not anything is called. */
+  const IDLE_BILLED = [
+    'AWS::OpenSearchServerless::Collection',
+    'AWS::EC2::VPCEndpoint',
+    'AWS::OpenSearchServerless::VpcEndpoint',
+    'AWS::EC2::NatGateway',
+    'AWS::WAFv2::WebACL',
+    'AWS::SageMaker::Endpoint',
+  ];
+
+  it('dev keeps nothing that bills while idle: S3 Vectors, no collection, no VPC, no endpoint, no WAF', () => {
+    expect(dev.config.rag.vectorStore).toBe('s3vectors');
+    for (const type of [...IDLE_BILLED, 'AWS::EC2::VPC']) {
+      expect(logicalIdsOfType(dev.json, type), type).toEqual([]);
+    }
+    expect(logicalIdsOfType(dev.json, 'AWS::S3Vectors::VectorBucket')).toHaveLength(1);
+    expect(logicalIdsOfType(dev.json, 'AWS::S3Vectors::Index')).toHaveLength(1);
+    for (const [id, fn] of resourcesOfType(dev.json, 'AWS::Lambda::Function')) {
+      expect(props(fn).VpcConfig, id).toBeUndefined();
+    }
+  });
+
+  it('prod keeps OpenSearch Serverless with standby replicas, in its private network', () => {
+    expect(prod.config.rag.vectorStore).toBe('opensearch');
+    const [, collection] = only(prod.json, 'AWS::OpenSearchServerless::Collection');
+    expect(props(collection)).toMatchObject({ Type: 'VECTORSEARCH', StandbyReplicas: 'ENABLED' });
+    expect(logicalIdsOfType(prod.json, 'AWS::OpenSearchServerless::VpcEndpoint')).toHaveLength(1);
+    expect(logicalIdsOfType(prod.json, 'AWS::EC2::VPC')).toHaveLength(1);
+    expect(logicalIdsOfType(prod.json, 'AWS::S3Vectors::VectorBucket')).toEqual([]);
+  });
+
+  it('the description names what the stack contains, and nothing that is not built', () => {
+    const description = (s: Synthesized) => (s.json as CfnJson).Description as string;
+    expect(description(dev)).toBe(
+      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, interaction log',
+    );
+    expect(description(prod)).toContain('(OpenSearch Serverless)');
+    for (const s of [dev, prod]) {
+      expect(description(s)).not.toMatch(/evaluat|drift|fine-tun|RLHF|feedback/i);
     }
   });
 });

@@ -2,12 +2,12 @@
  * RagIngest in the synthesized stack: the state machine (states, Map, catches, retries), the two trigger
  * rules and how S3 events are split between RagIngest and DataPrep (with the local EventBridge matcher),
  * the documents table, the environment and the grants of each RAG function, and where the vector store is
- * reached from: with OpenSearch (the default) only the Index function and the API's chat and rag functions
- * run in the store's VPC; with `-c vectorStore=s3vectors` there is no VPC at all.
+ * reached from: with OpenSearch (prod's store) only the Index function and the API's chat and rag
+ * functions run in the store's VPC; with S3 Vectors (dev's store) there is no VPC at all.
  *
- * Three stacks are synthesized: dev and prod (the OpenSearch default) without the cdk-nag plugin or the
- * CloudFormation validator (llmops-stack.test.ts gates those stacks), and dev with S3 Vectors with the
- * cdk-nag plugin, since no other stack-level test synthesizes that option.
+ * Three stacks are synthesized: prod, and dev with `-c vectorStore=opensearch`, without the cdk-nag plugin
+ * or the CloudFormation validator (llmops-stack.test.ts and cdk-nag.test.ts gate those options), and dev
+ * (S3 Vectors) with the cdk-nag plugin.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { datasetReadyEvent } from '#events/dataset-ready.ts';
@@ -31,9 +31,9 @@ let s3v: Synthesized;
 
 beforeAll(() => {
   const fast = { nag: false, cfnValidation: false };
-  dev = synth({ profile: 'dev' }, fast);
+  dev = synth({ profile: 'dev', vectorStore: 'opensearch' }, fast);
   prod = synth({ profile: 'prod' }, fast);
-  s3v = synth({ profile: 'dev', vectorStore: 's3vectors' }, { cfnValidation: false });
+  s3v = synth({ profile: 'dev' }, { cfnValidation: false });
 });
 
 const byProfile = (p: 'dev' | 'prod') => (p === 'dev' ? dev : prod);
@@ -155,7 +155,7 @@ const rawBucketId = (json: CfnTemplate): string =>
   only(json, 'AWS::S3::Bucket', (_r, id) => id.startsWith('StorageRaw'))[0];
 const artifactsBucketId = (json: CfnTemplate): string =>
   only(json, 'AWS::S3::Bucket', (_r, id) => id.startsWith('StorageArtifacts'))[0];
-const curatedBucketId = (json: CfnTemplate): string =>
+const _curatedBucketId = (json: CfnTemplate): string =>
   only(json, 'AWS::S3::Bucket', (_r, id) => id.startsWith('StorageCurated'))[0];
 const keyId = (json: CfnTemplate): string => only(json, 'AWS::KMS::Key')[0];
 const busId = (json: CfnTemplate): string => only(json, 'AWS::Events::EventBus')[0];
@@ -551,9 +551,8 @@ describe('RAG functions', () => {
   const COMMON = ['DOCUMENTS_TABLE', 'EVENT_BUS_NAME', 'VECTOR_STORE_KIND', 'ARTIFACTS_BUCKET'];
   const names = (...specific: string[]) => [...HOUSE, ...COMMON, ...specific].sort();
   const EXPECTED_NAMES: Record<'plan' | 'chunk' | 'embed' | 'finish', string[]> = {
+    // Plan reads raw and curated objects where its event says (granted, not configured).
     plan: names(
-      'RAW_BUCKET',
-      'CURATED_BUCKET',
       'CHUNK_MAX_TOKENS',
       'CHUNK_OVERLAP_TOKENS',
       'EMBEDDING_MODEL_ID',
@@ -588,8 +587,6 @@ describe('RAG functions', () => {
       });
     }
     expect(envOf(json, 'plan')).toMatchObject({
-      RAW_BUCKET: ref(rawBucketId(json)),
-      CURATED_BUCKET: ref(curatedBucketId(json)),
       CHUNK_MAX_TOKENS: String(rag.chunkMaxTokens),
       CHUNK_OVERLAP_TOKENS: String(rag.chunkOverlapTokens),
       EMBEDDING_MODEL_ID: dev.config.models.embeddingModelId,
@@ -644,7 +641,7 @@ describe('RAG functions', () => {
   });
 });
 
-describe('vector store access: OpenSearch (default)', () => {
+describe('vector store access: OpenSearch (prod, or -c vectorStore=opensearch)', () => {
   it.each(['dev', 'prod'] as const)(
     '%s: only Index and the API chat and rag functions run in the VPC, on its isolated subnets',
     (p) => {
@@ -712,7 +709,7 @@ describe('vector store access: OpenSearch (default)', () => {
   });
 });
 
-describe('vector store access: S3 Vectors (-c vectorStore=s3vectors)', () => {
+describe('vector store access: S3 Vectors (the dev default)', () => {
   it('no VPC, no OpenSearch: a vector bucket and its index only', () => {
     const types = new Set(Object.values(s3v.json.Resources).map((r) => r.Type));
     expect([...types].filter((t) => t.startsWith('AWS::EC2::'))).toEqual([]);

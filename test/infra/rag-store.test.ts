@@ -14,21 +14,18 @@ import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chunkIndexBody } from '#core/rag/opensearch-mapping.ts';
 import { S3_VECTORS_NON_FILTERABLE_KEYS } from '#core/rag/s3vectors-layout.ts';
-import { type LlmOpsConfig, loadConfig } from '#infra/config.ts';
+import { type AppConfig, deploymentOf, loadConfig } from '#infra/config/index.ts';
 import { LlmOpsFunction, VPC_ACCESS_ACTIONS } from '#infra/constructs/llmops-function.ts';
 import { MIN_REASON_LENGTH } from '#infra/constructs/nag.ts';
+import { AOSS_INDEX_PERMISSIONS, S3_VECTORS_INDEX_ACTIONS } from '#infra/constructs/rag-store/access.ts';
+import { embeddingModel } from '#infra/constructs/rag-store/embedding-model.ts';
 import {
-  AOSS_INDEX_PERMISSIONS,
-  chunkIndexName,
-  collectionNameFor,
-  embeddingModel,
   IndexBodyConversionError,
   type OpenSearchIndexBody,
-  RagVectorStore,
-  S3_VECTORS_INDEX_ACTIONS,
   toCfnIndexDefinition,
-  vectorBucketNameFor,
-} from '#infra/constructs/rag-store.ts';
+} from '#infra/constructs/rag-store/index-definition.ts';
+import { chunkIndexName, collectionNameFor, vectorBucketNameFor } from '#infra/constructs/rag-store/names.ts';
+import { RagVectorStore, type RagVectorStoreProps } from '#infra/constructs/rag-store.ts';
 import { cdkJsonContext } from '#infra/stacks/llmops-stack.ts';
 import { type CfnJson, type CfnTemplate, type ReportViolation, resourcesOfType } from './support/synth.ts';
 
@@ -43,7 +40,7 @@ const CFN_EXEC_ROLE = {
 
 interface Build {
   readonly app: App;
-  readonly config: LlmOpsConfig;
+  readonly config: AppConfig;
   readonly store: RagVectorStore;
   readonly json: CfnTemplate;
   readonly template: Template;
@@ -52,7 +49,16 @@ interface Build {
   readonly ids: { readonly key: string; readonly writerRole: string; readonly readerRole: string };
 }
 
-function newApp(context: Record<string, unknown>): { app: App; config: LlmOpsConfig; stack: Stack } {
+/** The store's slices of a configuration, as the stack hands them out. */
+function storeProps(config: AppConfig): Omit<RagVectorStoreProps, 'encryptionKey'> {
+  return {
+    deployment: deploymentOf(config),
+    config: config.rag,
+    embeddingModel: embeddingModel(config.models),
+  };
+}
+
+function newApp(context: Record<string, unknown>): { app: App; config: AppConfig; stack: Stack } {
   const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context } });
   return { app, config: loadConfig(app), stack: new Stack(app, STACK_NAME) };
 }
@@ -80,11 +86,12 @@ function readViolations(outdir: string): ReportViolation[] {
 function build(context: Record<string, unknown>): Build {
   const { app, config, stack } = newApp(context);
   const key = new kms.Key(stack, 'ProjectKey', { enableKeyRotation: true });
-  const store = new RagVectorStore(stack, 'RagStore', { config, encryptionKey: key });
+  const store = new RagVectorStore(stack, 'RagStore', { ...storeProps(config), encryptionKey: key });
   const network = store.networkPlacement();
   const fn = (id: string) =>
     new LlmOpsFunction(stack, id, {
-      config,
+      config: deploymentOf(config),
+      vectorStore: store.kind,
       entry: ENTRY,
       description: `${id} of RAG chunks`,
       encryptionKey: key,
@@ -260,7 +267,7 @@ describe('names and validation', () => {
   it('derives the collection, vector bucket and index names from the stack and the embedding model', () => {
     expect(collectionNameFor('LlmOps-dev')).toBe('llmops-dev-rag');
     expect(vectorBucketNameFor('LlmOps-prod')).toBe('llmops-prod-rag-vectors');
-    expect(chunkIndexName(embeddingModel(config))).toBe('chunks-titan-embed-text-v2-1024');
+    expect(chunkIndexName(embeddingModel(config.models))).toBe('chunks-titan-embed-text-v2-1024');
     expect(chunkIndexName({ id: 'cohere.embed_v4', dimensions: 1536 })).toBe('chunks-cohere-embed-v4-1536');
   });
 
@@ -276,18 +283,18 @@ describe('names and validation', () => {
     const { stack } = newApp({});
     const key = new kms.Key(stack, 'Key');
     const noEmbedding = { ...config, models: { ...config.models, embeddingModelId: 'nova-micro' } };
-    expect(() => new RagVectorStore(stack, 'A', { config: noEmbedding, encryptionKey: key })).toThrow(
+    expect(() => new RagVectorStore(stack, 'A', { ...storeProps(noEmbedding), encryptionKey: key })).toThrow(
       /"nova-micro" must be an embedding model with dimensions/,
     );
     const legacy = new Stack(new App(), 'Legacy', { synthesizer: new LegacyStackSynthesizer() });
     const legacyKey = new kms.Key(legacy, 'Key');
-    expect(() => new RagVectorStore(legacy, 'B', { config, encryptionKey: legacyKey })).toThrow(
-      /pass deploymentRoleArn/,
-    );
+    expect(
+      () => new RagVectorStore(legacy, 'B', { ...storeProps(config), encryptionKey: legacyKey }),
+    ).toThrow(/pass deploymentRoleArn/);
     expect(
       () =>
         new RagVectorStore(legacy, 'C', {
-          config,
+          ...storeProps(config),
           encryptionKey: legacyKey,
           deploymentRoleArn: 'arn:aws:iam::111122223333:role/deployer',
         }),
@@ -300,22 +307,35 @@ describe('names and validation', () => {
     expect(
       () =>
         new RagVectorStore(stack, 'Store', {
-          config: loadConfig({ vectorStore: 's3vectors' }),
+          ...storeProps(loadConfig({ vectorStore: 's3vectors' })),
           encryptionKey: imported,
         }),
     ).toThrow(/imported key/);
   });
 
   it('refuses to grant OpenSearch access to a function outside the store network', () => {
-    const { stack } = newApp({});
+    const { stack, config: withOpenSearch } = newApp({ vectorStore: 'opensearch' });
     const key = new kms.Key(stack, 'Key');
-    const store = new RagVectorStore(stack, 'Store', { config, encryptionKey: key });
+    const store = new RagVectorStore(stack, 'Store', { ...storeProps(withOpenSearch), encryptionKey: key });
     const outside = new LlmOpsFunction(stack, 'Outside', {
-      config,
+      config: deploymentOf(withOpenSearch),
+      vectorStore: store.kind,
       entry: ENTRY,
       description: 'not in the VPC',
     });
     expect(() => store.grantRead(outside)).toThrow(/must run in the vector store's network/);
+  });
+
+  it('refuses to grant access to a function not bundled with the store adapter', () => {
+    const { stack, config } = newApp({ vectorStore: 's3vectors' });
+    const key = new kms.Key(stack, 'Key');
+    const store = new RagVectorStore(stack, 'Store', { ...storeProps(config), encryptionKey: key });
+    const unbundled = new LlmOpsFunction(stack, 'Unbundled', {
+      config: deploymentOf(config),
+      entry: ENTRY,
+      description: 'bundled without a vector store',
+    });
+    expect(() => store.grantRead(unbundled)).toThrow(/must be bundled with the s3vectors adapter/);
   });
 });
 
@@ -323,7 +343,7 @@ describe('opensearch store', () => {
   let dev: Build;
   let prod: Build;
   beforeAll(() => {
-    dev = build({ profile: 'dev' });
+    dev = build({ profile: 'dev', vectorStore: 'opensearch' });
     prod = build({ profile: 'prod' });
   });
 
@@ -426,7 +446,7 @@ describe('opensearch store', () => {
 
   it('declares the index natively from chunkIndexBody, with the embedding model dimension, after the collection and the policy', () => {
     const index = only(dev.json, 'AWS::OpenSearchServerless::Index');
-    const { dimensions } = embeddingModel(dev.config);
+    const { dimensions } = embeddingModel(dev.config.models);
     expect(dev.store.dimensions).toBe(dimensions);
     expect(index.props.Mappings.Properties.embedding.Dimension).toBe(dimensions);
     expect(restBodyOf(index.props)).toEqual(chunkIndexBody(dimensions));
@@ -555,7 +575,7 @@ describe('s3vectors store', () => {
       VectorBucketArn: { 'Fn::GetAtt': [bucket.id, 'VectorBucketArn'] },
       IndexName: s3.store.indexName,
       DataType: 'float32',
-      Dimension: embeddingModel(s3.config).dimensions,
+      Dimension: embeddingModel(s3.config.models).dimensions,
       DistanceMetric: 'cosine',
       MetadataConfiguration: { NonFilterableMetadataKeys: [...S3_VECTORS_NON_FILTERABLE_KEYS] },
     });

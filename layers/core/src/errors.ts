@@ -12,8 +12,18 @@ export class LlmOpsError extends Error {
   }
 }
 
-/** An environment variable is missing or malformed: raised at cold start, so the function fails fast. */
-export class ConfigError extends LlmOpsError {}
+/**
+ * A configuration is missing or malformed: an environment variable at cold start (so the function fails
+ * fast), or the CDK app's configuration at synthesis. `problems` lists each fault on a line of its own,
+ * starting with the key it is about (one entry, the message, when the fault was reported as one line).
+ */
+export class ConfigError extends LlmOpsError {
+  readonly problems: readonly string[];
+  constructor(message: string, options?: { cause?: unknown; problems?: readonly string[] }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.problems = options?.problems ?? [message];
+  }
+}
 
 /** The incoming event does not match its schema. Not retried: the same event would fail the same way. */
 export class InvalidEventError extends LlmOpsError {

@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { type App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { LlmOpsConfig } from '#infra/config.ts';
+import type { AppConfig } from '#infra/config/index.ts';
 import { buildApp, type LlmOpsStack } from '#infra/stacks/llmops-stack.ts';
 
 export interface Synthesized {
   readonly app: App;
   readonly stack: LlmOpsStack;
-  readonly config: LlmOpsConfig;
+  readonly config: AppConfig;
   readonly template: Template;
   /** The template as JSON. */
   readonly json: CfnTemplate;

@@ -1,0 +1,131 @@
+/**
+ * The deployment profiles. `dev` declares every setting; `prod` is dev plus the settings it changes, so
+ * that the difference between the two reads in one place. A profile decides everything but the few
+ * values that context may override (see `context.ts`), so a deploy is reproducible from its name.
+ *
+ * Cost: dev keeps nothing that bills while idle (S3 Vectors instead of an OpenSearch Serverless
+ * collection, no WAF web ACL); prod runs OpenSearch Serverless with standby replicas, and WAF.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { BEDROCK_CATALOG } from './bedrock-catalog.ts';
+import { type Overrides, withOverrides } from './merge.ts';
+import type { Profile, ProfileConfig } from './schema.ts';
+
+const MiB = 1024 * 1024;
+
+/** The development profile: cheap when idle, easy to tear down, verbose logs. */
+export const DEV: ProfileConfig = {
+  profile: 'dev',
+  stackName: 'LlmOps-dev',
+  logRetentionDays: 14,
+  removal: {
+    data: RemovalPolicy.DESTROY,
+    logs: RemovalPolicy.DESTROY,
+    autoDeleteObjects: true,
+    pointInTimeRecovery: false,
+    deletionProtection: false,
+  },
+  accessLogExpirationDays: 30,
+  alerts: { emails: [], httpsEndpoints: [] },
+  dataPrep: {
+    partSizeBytes: 64 * MiB,
+    maxParts: 256,
+    maxConcurrency: 4,
+    maxRecordBytes: 1 * MiB,
+    validationRatio: 0.1,
+    nearDuplicateThreshold: 0.8,
+    comprehendPii: false,
+    processMemoryMb: 1024,
+    finalizeMemoryMb: 2048,
+  },
+  eventArchiveRetentionDays: 7,
+  stagingExpirationDays: 7,
+  observability: {
+    powertoolsLogLevel: 'INFO',
+    stateMachineLogLevel: 'ALL',
+    stateMachineIncludeExecutionData: true,
+  },
+  api: {
+    apps: [{ name: 'default', rateLimit: 10, burstLimit: 20, quotaPerDay: 10_000 }],
+    waf: false,
+    wafIpRateLimit: 1_000,
+    maxRequestBytes: 256 * 1024,
+    throttling: { rateLimit: 20, burstLimit: 40 },
+  },
+  models: {
+    catalog: BEDROCK_CATALOG,
+    embeddingModelId: 'titan-embed-text-v2',
+    chatTimeoutMs: 120_000,
+    promptCacheTtlSeconds: 30,
+  },
+  guardrail: {
+    enabled: true,
+    contentFilters: {
+      SEXUAL: { input: 'HIGH', output: 'HIGH' },
+      VIOLENCE: { input: 'MEDIUM', output: 'MEDIUM' },
+      HATE: { input: 'HIGH', output: 'HIGH' },
+      INSULTS: { input: 'MEDIUM', output: 'MEDIUM' },
+      MISCONDUCT: { input: 'MEDIUM', output: 'MEDIUM' },
+    },
+    promptAttack: 'HIGH',
+    piiAnonymize: ['EMAIL', 'PHONE', 'NAME', 'US_SOCIAL_SECURITY_NUMBER', 'CREDIT_DEBIT_CARD_NUMBER'],
+    piiBlock: ['AWS_ACCESS_KEY', 'AWS_SECRET_KEY', 'PASSWORD'],
+    groundingThreshold: 0.75,
+    relevanceThreshold: 0.5,
+  },
+  interactions: {
+    payloadSampleRate: 1,
+    retentionDays: 30,
+    bufferingIntervalSeconds: 60,
+    bufferingSizeMiB: 5,
+  },
+  rag: {
+    // No idle charge: S3 Vectors bills per request and per GB stored (`-c vectorStore=opensearch` for hybrid search).
+    vectorStore: 's3vectors',
+    standbyReplicas: false,
+    chunkMaxTokens: 512,
+    chunkOverlapTokens: 64,
+    embedBatchSize: 16,
+    embedConcurrency: 4,
+    maxConcurrency: 4,
+    maxDocumentBytes: 50 * MiB,
+  },
+};
+
+/** What production changes: data kept, a year of logs, WAF, more capacity, OpenSearch with standby replicas. */
+export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
+  profile: 'prod',
+  stackName: 'LlmOps-prod',
+  logRetentionDays: 365,
+  removal: {
+    data: RemovalPolicy.RETAIN,
+    logs: RemovalPolicy.RETAIN,
+    autoDeleteObjects: false,
+    pointInTimeRecovery: true,
+    deletionProtection: true,
+  },
+  accessLogExpirationDays: 90,
+  dataPrep: { maxConcurrency: 16, processMemoryMb: 2048, finalizeMemoryMb: 4096 },
+  eventArchiveRetentionDays: 90,
+  observability: { stateMachineLogLevel: 'ERROR', stateMachineIncludeExecutionData: false },
+  api: {
+    apps: [{ name: 'default', rateLimit: 50, burstLimit: 100, quotaPerDay: 1_000_000 }],
+    waf: true,
+    wafIpRateLimit: 3_000,
+    throttling: { rateLimit: 200, burstLimit: 400 },
+  },
+  models: { promptCacheTtlSeconds: 300 },
+  interactions: {
+    payloadSampleRate: 0.1,
+    retentionDays: 400,
+    bufferingIntervalSeconds: 300,
+    bufferingSizeMiB: 64,
+  },
+  rag: { vectorStore: 'opensearch', standbyReplicas: true, maxConcurrency: 10 },
+};
+
+/** Every profile's settings, before context overrides. */
+export const PROFILE_CONFIGS: Readonly<Record<Profile, ProfileConfig>> = {
+  dev: DEV,
+  prod: withOverrides(DEV, PROD_OVERRIDES),
+};

@@ -1,0 +1,381 @@
+/**
+ * The shape and the rules of the app's configuration, slice by slice, in one Zod schema: the types are
+ * inferred from it (`AppConfig`), never written twice. A rule that ties two fields of one slice together
+ * sits on that slice (`dataPrep.maxRecordBytes < dataPrep.partSizeBytes`), so that every error names the
+ * field it is about.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { z } from 'zod';
+import { catalogModel } from '#contracts/models/catalog.ts';
+
+/** The deployment profiles this app knows. */
+export const PROFILES = ['dev', 'prod'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+/** Where RAG chunks and their embeddings are stored. */
+export const VECTOR_STORES = ['opensearch', 's3vectors'] as const;
+export type VectorStoreKind = (typeof VECTOR_STORES)[number];
+
+/** Timeout of the chat function, in seconds: the regional API Gateway idle timeout of a stream. */
+export const CHAT_FUNCTION_TIMEOUT_SECONDS = 300;
+/** Headroom left in the chat function after `models.chatTimeoutMs`, to answer and record. */
+const CHAT_HEADROOM_MS = 15_000;
+/** Lambda allows 4 KiB of environment per function; the catalog seed travels in one variable. */
+export const MAX_CATALOG_SEED_BYTES = 2_560;
+
+/** The harmful-content categories of a Bedrock guardrail's content policy (prompt attacks apart). */
+export const GUARDRAIL_CONTENT_FILTERS = ['SEXUAL', 'VIOLENCE', 'HATE', 'INSULTS', 'MISCONDUCT'] as const;
+export type GuardrailContentFilter = (typeof GUARDRAIL_CONTENT_FILTERS)[number];
+/** PII entity types a Bedrock guardrail detects. */
+export const GUARDRAIL_PII_ENTITIES = [
+  'ADDRESS',
+  'AGE',
+  'AWS_ACCESS_KEY',
+  'AWS_SECRET_KEY',
+  'CA_HEALTH_NUMBER',
+  'CA_SOCIAL_INSURANCE_NUMBER',
+  'CREDIT_DEBIT_CARD_CVV',
+  'CREDIT_DEBIT_CARD_EXPIRY',
+  'CREDIT_DEBIT_CARD_NUMBER',
+  'DRIVER_ID',
+  'EMAIL',
+  'INTERNATIONAL_BANK_ACCOUNT_NUMBER',
+  'IP_ADDRESS',
+  'LICENSE_PLATE',
+  'MAC_ADDRESS',
+  'NAME',
+  'PASSWORD',
+  'PHONE',
+  'PIN',
+  'SWIFT_CODE',
+  'UK_NATIONAL_HEALTH_SERVICE_NUMBER',
+  'UK_NATIONAL_INSURANCE_NUMBER',
+  'UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER',
+  'URL',
+  'USERNAME',
+  'US_BANK_ACCOUNT_NUMBER',
+  'US_BANK_ROUTING_NUMBER',
+  'US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER',
+  'US_PASSPORT_NUMBER',
+  'US_SOCIAL_SECURITY_NUMBER',
+  'VEHICLE_IDENTIFICATION_NUMBER',
+] as const;
+export type GuardrailPiiEntity = (typeof GUARDRAIL_PII_ENTITIES)[number];
+
+const MiB = 1024 * 1024;
+
+const RETENTION_VALUES = new Set<number>(
+  Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number'),
+);
+
+const positiveInt = z.number().int().positive();
+
+/** App names become construct ids, output names and metric dimensions. */
+const APP_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** One app that calls the API: it gets its own API key and usage plan. */
+export const apiAppSchema = z.strictObject({
+  /** App name (lowercase letters, digits and `-`), reported as `app` in metrics and interaction records. */
+  name: z.string().regex(APP_NAME, 'must be 1-32 lowercase letters, digits or "-", starting with a letter'),
+  /** Steady-state requests per second allowed to the app's key. */
+  rateLimit: z.number().positive().max(10_000),
+  /** Burst of requests allowed to the app's key. */
+  burstLimit: positiveInt.max(5_000),
+  /** Requests per day allowed to the app's key. */
+  quotaPerDay: positiveInt,
+});
+
+/** How resources that hold data behave on `cdk destroy`. The RAW bucket is RETAIN in every profile. */
+const removalSchema = z.object({
+  /** Removal policy of curated/artifacts buckets, DynamoDB tables and the vector store. */
+  data: z.enum(RemovalPolicy),
+  /** Removal policy of log groups. */
+  logs: z.enum(RemovalPolicy),
+  /** Whether buckets with `data: DESTROY` are emptied on delete (CDK auto-delete custom resource). */
+  autoDeleteObjects: z.boolean(),
+  /** DynamoDB point-in-time recovery. */
+  pointInTimeRecovery: z.boolean(),
+  /** DynamoDB deletion protection. */
+  deletionProtection: z.boolean(),
+});
+
+/** Where pages go. */
+const alertsSchema = z.object({
+  /** E-mail addresses subscribed to the paging topic. */
+  emails: z.array(z.email()),
+  /** HTTPS endpoints (e.g. an incident tool's webhook) subscribed to the paging topic. */
+  httpsEndpoints: z.array(z.url({ protocol: /^https$/ })),
+});
+
+/** The data preparation pipeline. */
+const dataPrepSchema = z
+  .object({
+    /** Size of one part of a raw upload processed by one ProcessPart invocation. */
+    partSizeBytes: positiveInt.min(5 * MiB, 'must be at least 5 MiB (the S3 multipart minimum)'),
+    /** Upper bound on the number of parts of one upload. */
+    maxParts: positiveInt.max(10_000, 'must be at most 10000 (the S3 multipart maximum)'),
+    /** Map state concurrency (parts processed at once). */
+    maxConcurrency: positiveInt.max(40, 'must be at most 40 (inline Map limit)'),
+    /** Records larger than this are quarantined. */
+    maxRecordBytes: positiveInt,
+    /** Share of records put in the validation split. */
+    validationRatio: z.number().gt(0).lt(1),
+    /** Jaccard similarity at or above which two records are near duplicates. */
+    nearDuplicateThreshold: z.number().gt(0).max(1),
+    /** Use Amazon Comprehend DetectPiiEntities on top of the built-in regex redaction. */
+    comprehendPii: z.boolean(),
+    /** Memory of the ProcessPart function, in MB. */
+    processMemoryMb: positiveInt.min(128).max(10_240),
+    /**
+     * Memory of the Finalize function, which holds the cross-file dedupe index (about 300 bytes per unique
+     * record): 2048 MB is enough for about 5 million unique records per upload, 4096 MB for about 12 million.
+     */
+    finalizeMemoryMb: positiveInt.min(128).max(10_240),
+  })
+  .superRefine((dp, ctx) => {
+    if (dp.maxRecordBytes >= dp.partSizeBytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxRecordBytes'],
+        message: 'must be smaller than dataPrep.partSizeBytes',
+      });
+    }
+  });
+
+/** Logging of the functions and the state machines. */
+const observabilitySchema = z.object({
+  /** Powertools log level of every function. */
+  powertoolsLogLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
+  /** Step Functions execution log level. */
+  stateMachineLogLevel: z.enum(['ALL', 'ERROR']),
+  /** Whether Step Functions logs include execution input/output (may hold user data). */
+  stateMachineIncludeExecutionData: z.boolean(),
+});
+
+/** The HTTPS API (API Gateway REST API). */
+const apiSchema = z
+  .object({
+    /** One API key and usage plan per app. */
+    apps: z.array(apiAppSchema).min(1, 'must name at least one app'),
+    /** Put an AWS WAF web ACL in front of the stage (managed rule groups, per-IP rate limit, body size). */
+    waf: z.boolean(),
+    /** Requests per 5 minutes from one IP address above which WAF blocks that address (when `waf`). */
+    wafIpRateLimit: positiveInt.min(10, 'must be at least 10 (the WAF minimum)'),
+    /** Largest request body accepted, in bytes (checked by the handlers, and by WAF when on). */
+    maxRequestBytes: positiveInt
+      .min(1024, 'must be at least 1024 bytes')
+      .max(10 * MiB, 'must be at most 10 MiB (the API Gateway payload limit)'),
+    /** Stage-wide throttling: all apps together never exceed it. */
+    throttling: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }),
+  })
+  .superRefine((api, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, app] of api.apps.entries()) {
+      if (seen.has(app.name)) {
+        ctx.addIssue({ code: 'custom', path: ['apps', i, 'name'], message: `duplicate app "${app.name}"` });
+      }
+      seen.add(app.name);
+      if (app.rateLimit > api.throttling.rateLimit) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['apps', i, 'rateLimit'],
+          message: `must not exceed the stage rate limit api.throttling.rateLimit (${api.throttling.rateLimit})`,
+        });
+      }
+      if (app.burstLimit > api.throttling.burstLimit) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['apps', i, 'burstLimit'],
+          message: `must not exceed the stage burst limit api.throttling.burstLimit (${api.throttling.burstLimit})`,
+        });
+      }
+    }
+  });
+
+/** The model gateway: catalog seed and call settings. */
+const modelsSchema = z
+  .object({
+    /** Catalog seed, written to the catalog table at cold start (entries already there are kept). */
+    catalog: z.array(catalogModel).min(1, 'must list at least one model').readonly(),
+    /** Catalog id of the default embedding model (must be in the catalog, kind `embedding`). */
+    embeddingModelId: z.string().min(1),
+    /** Budget of one chat call (model call included), in milliseconds. */
+    chatTimeoutMs: positiveInt
+      .min(1000, 'must be at least 1000 ms')
+      .max(
+        CHAT_FUNCTION_TIMEOUT_SECONDS * 1000 - CHAT_HEADROOM_MS,
+        `must leave ${CHAT_HEADROOM_MS / 1000} s of the chat function's ${CHAT_FUNCTION_TIMEOUT_SECONDS} s timeout`,
+      ),
+    /** How long the handlers cache prompt versions and labels, in seconds (0: no cache). */
+    promptCacheTtlSeconds: z.number().int().min(0).max(3600),
+  })
+  .superRefine((models, ctx) => {
+    const ids = new Set<string>();
+    for (const [i, model] of models.catalog.entries()) {
+      if (model.provider === 'offline') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['catalog', i, 'provider'],
+          message: 'must not be "offline": the local runner forces the offline provider itself',
+        });
+      }
+      if (ids.has(model.id)) {
+        ctx.addIssue({ code: 'custom', path: ['catalog', i, 'id'], message: `duplicate id "${model.id}"` });
+      }
+      ids.add(model.id);
+      if (model.kind === 'embedding' && model.dimensions === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['catalog', i, 'dimensions'],
+          message: 'is required for an embedding model',
+        });
+      }
+    }
+    const embedding = models.catalog.find((m) => m.id === models.embeddingModelId);
+    if (embedding?.kind !== 'embedding') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['embeddingModelId'],
+        message: `must be the id of an embedding model of models.catalog, got "${models.embeddingModelId}"`,
+      });
+    }
+    const seedBytes = Buffer.byteLength(JSON.stringify(models.catalog));
+    if (seedBytes > MAX_CATALOG_SEED_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['catalog'],
+        message: `is ${seedBytes} bytes as JSON; at most ${MAX_CATALOG_SEED_BYTES} fit in the CATALOG_SEED variable (add models at runtime with PUT /v1/models/{id})`,
+      });
+    }
+  });
+
+/** Bedrock guardrail filter strength. */
+const strength = z.enum(['NONE', 'LOW', 'MEDIUM', 'HIGH']);
+export type GuardrailStrength = z.infer<typeof strength>;
+const piiEntity = z.enum(GUARDRAIL_PII_ENTITIES);
+
+/** The Bedrock guardrail applied to every Bedrock chat call. */
+const guardrailSchema = z
+  .object({
+    /** Create the guardrail and apply it (`-c guardrail=false` turns it off). */
+    enabled: z.boolean(),
+    /** Input and output strength of each harmful-content filter. */
+    contentFilters: z.object(
+      Object.fromEntries(
+        GUARDRAIL_CONTENT_FILTERS.map((f) => [f, z.object({ input: strength, output: strength })]),
+      ) as Record<GuardrailContentFilter, z.ZodObject<{ input: typeof strength; output: typeof strength }>>,
+    ),
+    /** Input strength of the prompt-attack (jailbreak, prompt injection) filter; it never applies to outputs. */
+    promptAttack: strength,
+    /** PII masked with a placeholder (`{EMAIL}`) in inputs and outputs. */
+    piiAnonymize: z.array(piiEntity),
+    /** PII that blocks the call (secrets that must never reach a model or leave it). */
+    piiBlock: z.array(piiEntity),
+    /** Contextual grounding: answers less grounded in the retrieved sources than this are blocked (Bedrock: 0 to 0.99). */
+    groundingThreshold: z.number().min(0).max(0.99),
+    /** Contextual grounding: answers less relevant to the question than this are blocked (Bedrock: 0 to 0.99). */
+    relevanceThreshold: z.number().min(0).max(0.99),
+  })
+  .superRefine((guardrail, ctx) => {
+    const blocked = new Set(guardrail.piiBlock);
+    for (const [i, entity] of guardrail.piiAnonymize.entries()) {
+      if (blocked.has(entity)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['piiAnonymize', i],
+          message: `${entity} is also in guardrail.piiBlock: an entity is either anonymized or blocked`,
+        });
+      }
+    }
+  });
+
+/** The inference log: every interaction, delivered to S3 through Firehose. */
+const interactionsSchema = z.object({
+  /** Share of calls whose (PII-redacted) payload is recorded; metadata is always recorded. */
+  payloadSampleRate: z.number().min(0).max(1),
+  /** Days after which interaction records expire. */
+  retentionDays: positiveInt,
+  /** Firehose buffering: deliver at least this often, in seconds (0 to 900). */
+  bufferingIntervalSeconds: z.number().int().min(0).max(900),
+  /** Firehose buffering: deliver when this much has arrived, in MiB (1 to 128). */
+  bufferingSizeMiB: positiveInt.max(128),
+});
+
+/** RAG: the vector store, ingestion (chunk, embed, index) and retrieval. */
+const ragSchema = z
+  .object({
+    /**
+     * `opensearch`: an OpenSearch Serverless VECTORSEARCH collection (kNN + BM25 hybrid), reached only from
+     * the project's VPC; it bills for capacity every hour, even idle. `s3vectors`: an Amazon S3 Vectors
+     * index (kNN with metadata filters, no keyword search), billed per request and per GB stored.
+     */
+    vectorStore: z.enum(VECTOR_STORES),
+    /** OpenSearch Serverless standby replicas (on: availability across zones, twice the idle OCUs). */
+    standbyReplicas: z.boolean(),
+    /** Largest chunk, in o200k tokens. */
+    chunkMaxTokens: positiveInt.min(32).max(8_000),
+    /** Tokens repeated from the end of one chunk at the start of the next. */
+    chunkOverlapTokens: z.number().int().min(0),
+    /** Texts per embedding request. */
+    embedBatchSize: positiveInt.max(96),
+    /** Embedding requests in flight at once, per document. */
+    embedConcurrency: positiveInt.max(16),
+    /** Documents ingested at once (inline Map). */
+    maxConcurrency: positiveInt.max(40),
+    /** Largest document accepted, in bytes (larger uploads fail with a reason). */
+    maxDocumentBytes: positiveInt.max(512 * MiB),
+  })
+  .superRefine((rag, ctx) => {
+    if (rag.chunkOverlapTokens >= rag.chunkMaxTokens / 2) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['chunkOverlapTokens'],
+        message: 'must be less than half of rag.chunkMaxTokens',
+      });
+    }
+  });
+
+/** What a profile declares: every setting of one deployment of the stack. */
+export const profileConfigSchema = z
+  .object({
+    profile: z.enum(PROFILES),
+    /** CloudFormation stack name, e.g. `LlmOps-dev`. */
+    stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a valid CloudFormation stack name'),
+    /** Retention of every log group, in days (a value CloudWatch Logs accepts). */
+    logRetentionDays: positiveInt.refine((d) => RETENTION_VALUES.has(d), {
+      message: `must be one of the retention periods CloudWatch Logs accepts (${[...RETENTION_VALUES].join(', ')})`,
+    }),
+    removal: removalSchema,
+    /** Days after which S3 server access logs expire. */
+    accessLogExpirationDays: positiveInt,
+    alerts: alertsSchema,
+    dataPrep: dataPrepSchema,
+    /** Retention of the project event bus archive, in days. */
+    eventArchiveRetentionDays: positiveInt,
+    /** Days after which objects under `staging/` in the artifacts bucket expire. */
+    stagingExpirationDays: positiveInt,
+    observability: observabilitySchema,
+    api: apiSchema,
+    models: modelsSchema,
+    guardrail: guardrailSchema,
+    interactions: interactionsSchema,
+    rag: ragSchema,
+  })
+  .superRefine((c, ctx) => {
+    if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {
+      ctx.addIssue({ code: 'custom', path: ['removal', 'data'], message: 'must be RETAIN in prod' });
+    }
+  });
+
+/** The validated configuration: a profile's settings plus what is derived from them. */
+export const appConfigSchema = profileConfigSchema.transform((c) => ({
+  ...c,
+  /** `logRetentionDays` as the CDK enum. */
+  logRetention: c.logRetentionDays as logs.RetentionDays,
+}));
+
+/** What a profile declares (before validation). */
+export type ProfileConfig = z.input<typeof profileConfigSchema>;
+/** The configuration of one deployment of the LLMOps stack, validated. */
+export type AppConfig = z.infer<typeof appConfigSchema>;
