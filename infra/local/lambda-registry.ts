@@ -17,6 +17,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
+import { runAsCaller, type SdkCallAuthorizer } from './iam/caller.ts';
 import {
   InvalidStreamingResponseError,
   installAwsLambdaGlobal,
@@ -66,6 +67,11 @@ export interface LocalLambdasOptions {
   readonly allowConflictingEnv?: readonly string[];
   /** Fail an invocation that outlives the function's configured timeout, as Lambda does. @default true */
   readonly enforceTimeout?: boolean;
+  /**
+   * Judges every SDK call a function makes during its invocations (the local run passes its IAM
+   * evaluator). Without it, calls are not evaluated.
+   */
+  readonly authorizer?: SdkCallAuthorizer;
 }
 
 /** The function reference matches no function of the template. */
@@ -176,7 +182,7 @@ export class LocalLambdas implements LambdaInvoker {
     const { requestId, event, lambdaContext, startedAt, started } = startInvocation(fn, payload, context);
     let timer: NodeJS.Timeout | undefined;
     try {
-      const run = Promise.resolve().then(() => handler(event, lambdaContext));
+      const run = Promise.resolve().then(() => this.asCaller(fn, () => handler(event, lambdaContext)));
       const raced =
         this.options.enforceTimeout === false
           ? run
@@ -229,14 +235,16 @@ export class LocalLambdas implements LambdaInvoker {
     const { requestId, event, lambdaContext, startedAt, started } = startInvocation(fn, payload, context);
     let response: StreamedHttpResponse;
     try {
-      response = await invokeStreaming(handler as unknown as StreamingHandler, event, lambdaContext, {
-        ...(this.options.enforceTimeout === false
-          ? {}
-          : {
-              timeoutMs: fn.timeoutSeconds * 1000,
-              timeoutError: () => new LambdaTimeoutError(fn.timeoutSeconds),
-            }),
-      });
+      response = await this.asCaller(fn, () =>
+        invokeStreaming(handler as unknown as StreamingHandler, event, lambdaContext, {
+          ...(this.options.enforceTimeout === false
+            ? {}
+            : {
+                timeoutMs: fn.timeoutSeconds * 1000,
+                timeoutError: () => new LambdaTimeoutError(fn.timeoutSeconds),
+              }),
+        }),
+      );
     } catch (error) {
       this.record(fn, requestId, startedAt, started, error);
       throw error;
@@ -261,6 +269,13 @@ export class LocalLambdas implements LambdaInvoker {
   /** Forgets recorded invocations. */
   clearInvocations(): void {
     this.records.length = 0;
+  }
+
+  /** Runs `run` as the function, so that the authorizer (if any) judges the SDK calls it makes. */
+  private asCaller<T>(fn: LocalLambdaFunction, run: () => T): T {
+    const authorizer = this.options.authorizer;
+    if (!authorizer) return run();
+    return runAsCaller({ logicalId: fn.logicalId, functionName: fn.name }, authorizer, run);
   }
 
   private record(

@@ -7,7 +7,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { clearEmbeddedVectorStores } from '#aws/rag/embedded-store.ts';
 import { buildApp } from '../stacks/llmops-stack.ts';
-import { LocalApi } from './api-server.ts';
+import { LocalApi } from './api/server.ts';
 import {
   createDynamoClient,
   createS3Client,
@@ -18,6 +18,7 @@ import {
 } from './emulators.ts';
 import { matchesPattern } from './event-pattern.ts';
 import { LocalFirehose } from './firehose.ts';
+import { LocalIam } from './iam/evaluator.ts';
 import { LocalLambdas } from './lambda-registry.ts';
 import { installAwsLambdaGlobal } from './lambda-streaming.ts';
 import {
@@ -76,6 +77,16 @@ export interface LocalRunnerOptions {
   readonly handlerLogLevel?: string;
   /** Extra CDK context for synthesis (e.g. `{ dataPrepPartSizeMiB: 5 }`). */
   readonly context?: Record<string, unknown>;
+  /**
+   * Evaluate every AWS SDK call a function makes against its role's policies and the resource policies
+   * of the synthesized template, failing denied calls with AccessDenied as AWS would. @default true
+   */
+  readonly enforceIam?: boolean;
+  /**
+   * Changes the synthesized template before the run uses it (a what-if: "does the run still pass without
+   * this grant?"). Receives a copy; returns the template to run.
+   */
+  readonly editTemplate?: (template: Record<string, unknown>) => Record<string, unknown>;
   /**
    * Serve the template's REST API on 127.0.0.1 (started after the emulators). Without it, no API is served.
    * `port` 0 (the default) picks a free port; `apiKey` defaults to a random key; `accessLog` receives one
@@ -159,6 +170,8 @@ export class LocalRunner {
     readonly emulators: Emulators,
     readonly eventBridge: LocalEventBridge,
     readonly lambdas: LocalLambdas,
+    /** The IAM evaluator that judges every SDK call of the functions (undefined with `enforceIam: false`). */
+    readonly iam: LocalIam | undefined,
     options: LocalRunnerOptions,
   ) {
     this.s3 = createS3Client(emulators.s3Endpoint);
@@ -188,7 +201,13 @@ export class LocalRunner {
     installAwsLambdaGlobal();
     // A fresh run starts with an empty embedded vector store, as its emulators start empty.
     clearEmbeddedVectorStores();
-    const { template: raw, stackName } = synthesizeTemplate(options.profile ?? 'dev', options.context);
+    const { template: synthesized, stackName } = synthesizeTemplate(
+      options.profile ?? 'dev',
+      options.context,
+    );
+    const raw = options.editTemplate
+      ? options.editTemplate(structuredClone(synthesized) as Record<string, unknown>)
+      : synthesized;
     const template = new LocalTemplate(raw, {
       region: REGION,
       account: ACCOUNT,
@@ -210,6 +229,7 @@ export class LocalRunner {
         s3: createS3Client(emulators.s3Endpoint),
         dynamo: createDynamoClient(emulators.dynamoEndpoint),
       });
+      const iam = options.enforceIam === false ? undefined : new LocalIam(template);
       const lambdas = new LocalLambdas(template.lambdaFunctions(), {
         repoRoot: REPO_ROOT,
         baseEnv: {
@@ -217,8 +237,9 @@ export class LocalRunner {
           ...LOCAL_FUNCTION_ENV,
           POWERTOOLS_LOG_LEVEL: options.handlerLogLevel ?? 'SILENT',
         },
+        ...(iam ? { authorizer: iam } : {}),
       });
-      stack = new LocalRunner(template, emulators, eventBridge, lambdas, options);
+      stack = new LocalRunner(template, emulators, eventBridge, lambdas, iam, options);
       stack.#subscribeToS3();
       if (options.api && template.restApis().length > 0) {
         const accessLog = options.api.accessLog;

@@ -143,6 +143,20 @@ describe('local REST API', () => {
     });
   });
 
+  it('lists the catalog (200) on the synthesized permissions, its Scan evaluated and allowed', async () => {
+    const response = await call('GET', '/v1/models');
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { models: Array<{ id: string }> };
+    expect(body.models.length).toBeGreaterThan(0);
+    expect(await stack.iam?.decisions()).toContainEqual(
+      expect.objectContaining({
+        functionLogicalId: expect.stringMatching(/^ModelGatewayModelsFunction/),
+        action: 'dynamodb:Scan',
+        allowed: true,
+      }),
+    );
+  });
+
   it('serves its OpenAPI document', async () => {
     const response = await call('GET', '/v1/openapi.json');
     expect(response.status).toBe(200);

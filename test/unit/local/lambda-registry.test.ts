@@ -172,4 +172,28 @@ export const mutates = async (event: { list: number[] }) => { event.list.push(4)
     await expect(lambdas.invoke('NoExport', {})).rejects.toThrow(HandlerNotFoundError);
     expect(() => new LocalLambdas([], { repoRoot: 'relative' })).toThrow(/absolute/);
   });
+
+  it('runs each invocation as its own function for the authorizer, also when invocations overlap', async () => {
+    const caller = new URL('../../../infra/local/iam/caller.ts', import.meta.url).href;
+    await writeFile(
+      join(root, 'functions/who.ts'),
+      `import { currentCaller } from '${caller}';
+export const handler = async (event: { delayMs: number }) => {
+  await new Promise((resolve) => setTimeout(resolve, event.delayMs));
+  return currentCaller() ?? null;
+};
+`,
+    );
+    const functions = [fn('Reader', 'functions/who.ts'), fn('Writer', 'functions/who.ts')];
+    const authorizer = { authorize: async () => undefined };
+    const judged = new LocalLambdas(functions, { repoRoot: root, authorizer });
+    const [reader, writer] = await Promise.all([
+      judged.invoke('Reader', { delayMs: 30 }),
+      judged.invoke('Writer', { delayMs: 0 }),
+    ]);
+    expect(reader).toEqual({ logicalId: 'Reader', functionName: 'Reader' });
+    expect(writer).toEqual({ logicalId: 'Writer', functionName: 'Writer' });
+    const unjudged = new LocalLambdas(functions, { repoRoot: root });
+    expect(await unjudged.invoke('Reader', { delayMs: 0 })).toBeNull();
+  });
 });

@@ -1,4 +1,5 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { withSdkCallHooks } from '../sdk-call-hooks.ts';
 
 /**
  * SDK clients for the model providers, apart from `../clients.ts` so that a model function bundles
@@ -11,5 +12,5 @@ const common = PROVIDER_CLIENT_CONFIG;
 
 /** A Bedrock Runtime client for Converse, ConverseStream and InvokeModel. */
 export function createBedrockRuntimeClient(): BedrockRuntimeClient {
-  return new BedrockRuntimeClient(common);
+  return withSdkCallHooks(new BedrockRuntimeClient(common));
 }

@@ -4,6 +4,7 @@
  * an inference component selects the model on a shared endpoint. Streaming reads server-sent events
  * from InvokeEndpointWithResponseStream. Guardrails are a Bedrock feature and are not applied here.
  */
+
 import {
   InvokeEndpointCommand,
   InvokeEndpointWithResponseStreamCommand,
@@ -21,6 +22,7 @@ import type {
   TokenUsage,
 } from '#core/models/types.ts';
 import { ModelProviderError } from '../errors.ts';
+import { withSdkCallHooks } from '../sdk-call-hooks.ts';
 import { PROVIDER_CLIENT_CONFIG } from './clients.ts';
 import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';
 
@@ -262,5 +264,5 @@ export class SageMakerProvider implements ModelProvider {
 
 /** A SageMaker Runtime client for InvokeEndpoint and InvokeEndpointWithResponseStream (one attempt per call). */
 export function createSageMakerRuntimeClient(): SageMakerRuntimeClient {
-  return new SageMakerRuntimeClient(PROVIDER_CLIENT_CONFIG);
+  return withSdkCallHooks(new SageMakerRuntimeClient(PROVIDER_CLIENT_CONFIG));
 }

@@ -25,6 +25,7 @@
  * neither data nor metadata `s3vectors:ListVectors`; QueryVectors with a filter or `returnMetadata`
  * `s3vectors:QueryVectors` and `s3vectors:GetVectors`.
  */
+
 import {
   DeleteVectorsCommand,
   ListVectorsCommand,
@@ -50,6 +51,7 @@ import {
 } from '#core/rag/store.ts';
 import { ConfigError, ThrottledError, TransientError } from '../errors.ts';
 import { classifyError, type RetryOptions, withRetry } from '../models/retry.ts';
+import { withSdkCallHooks } from '../sdk-call-hooks.ts';
 
 /** The S3 Vectors limits this adapter enforces or works within (see the module comment for sources). */
 export const S3_VECTORS_LIMITS = {
@@ -94,7 +96,7 @@ export interface S3VectorsStoreOptions {
  * comes from `AWS_ENDPOINT_URL_S3VECTORS` when set.
  */
 export function createS3VectorsClient(): S3VectorsClient {
-  return new S3VectorsClient({ maxAttempts: 1 });
+  return withSdkCallHooks(new S3VectorsClient({ maxAttempts: 1 }));
 }
 
 let sharedClient: S3VectorsClient | undefined;

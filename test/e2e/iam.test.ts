@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawSample } from '#events/samples.ts';
+import type { AccessDeniedError } from '#infra/local/iam/evaluator.ts';
+import { LocalRunner } from '#infra/local/runner.ts';
+
+/**
+ * The local run enforces the synthesized IAM: the same stack with one action taken out of a function's role
+ * fails that function's call with AccessDenied, as AWS would, while every other call still passes.
+ */
+const PIPELINE_FAILED = 'functions/pipeline-failed/handler.ts';
+const MODELS = 'functions/api/models.ts';
+
+interface Resource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  Metadata?: Record<string, unknown>;
+}
+interface Statement {
+  Action: string | string[];
+}
+
+/** Removes `action` from every identity policy attached to the role of the function bundled from `entry`. */
+function withoutAction(template: Record<string, unknown>, entry: string, action: string): void {
+  const resources = Object.values(template.Resources as Record<string, Resource>);
+  const fn = resources.find(
+    (r) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.['llmops:entry'] === entry,
+  );
+  const role = fn?.Properties?.Role as { 'Fn::GetAtt': [string, string] } | undefined;
+  const roleId = role?.['Fn::GetAtt'][0];
+  if (roleId === undefined) throw new Error(`No function with a template role bundled from ${entry}`);
+  let removed = 0;
+  for (const policy of resources.filter((r) => r.Type === 'AWS::IAM::Policy')) {
+    const props = policy.Properties as {
+      Roles: Array<{ Ref?: string }>;
+      PolicyDocument: { Statement: Statement[] };
+    };
+    if (!props.Roles.some((role) => role.Ref === roleId)) continue;
+    for (const statement of props.PolicyDocument.Statement) {
+      const actions = [statement.Action].flat();
+      statement.Action = actions.filter((a) => a !== action);
+      removed += actions.length - statement.Action.length;
+    }
+    props.PolicyDocument.Statement = props.PolicyDocument.Statement.filter((s) => s.Action.length > 0);
+  }
+  if (removed === 0) throw new Error(`The role of ${entry} has no ${action} to remove`);
+}
+
+let stack: LocalRunner;
+
+beforeAll(async () => {
+  stack = await LocalRunner.start({
+    api: { port: 0 },
+    editTemplate: (template) => {
+      withoutAction(template, PIPELINE_FAILED, 'events:PutEvents');
+      withoutAction(template, MODELS, 'dynamodb:Scan');
+      return template;
+    },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const functionId = (entry: string) => {
+  const fn = stack.template.lambdaFunctions().find((f) => f.entry === entry);
+  if (!fn) throw new Error(`No function for ${entry}`);
+  return fn.logicalId;
+};
+
+describe('IAM enforced by the local run', () => {
+  it('fails a call the role does not allow with AccessDenied naming the action, resource, function and role', async () => {
+    const id = functionId(PIPELINE_FAILED);
+    const denied = (await stack.lambdas.invoke(id, rawSample('sfn-execution-failed')).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as AccessDeniedError;
+    expect(denied).toMatchObject({ name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } });
+    expect(denied.message).toMatch(
+      new RegExp(
+        `^User: arn:aws:sts::000000000000:assumed-role/\\w+/${id} is not authorized to perform: events:PutEvents ` +
+          'on resource: arn:aws:events:us-east-1:000000000000:event-bus/\\S+ because no identity-based policy ' +
+          `allows the events:PutEvents action \\(local IAM evaluation, function ${id}, role \\w+\\)$`,
+      ),
+    );
+  });
+
+  it('answers GET /v1/models with a 500 when the models role cannot Scan the catalog, as AWS did before the fix', async () => {
+    const api = stack.api;
+    if (!api) throw new Error('no API');
+    const response = await fetch(`${api.url}/v1/models`, { headers: { 'x-api-key': api.apiKey } });
+    expect(response.status).toBe(500);
+    expect(await stack.iam?.decisions()).toContainEqual(
+      expect.objectContaining({
+        functionLogicalId: functionId(MODELS),
+        action: 'dynamodb:Scan',
+        allowed: false,
+      }),
+    );
+  });
+});
