@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { ModelGateway, type StreamChunk } from '#aws/gateway.ts';
 import {
   type ApiRequest,
@@ -17,7 +17,13 @@ import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
 import { Retriever } from '#aws/rag/retriever.ts';
-import { embeddingModelFromEnv, vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
+import {
+  embeddingModelEnvironment,
+  embeddingModelFromEnv,
+  vectorStoreEnvironment,
+  vectorStoreFromEnv,
+} from '#aws/rag/vector-store.ts';
+import { envVar } from '#contracts/env.ts';
 import { chatRequest } from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
 
@@ -79,7 +85,8 @@ export function makeHandler(deps: ChatDeps) {
   });
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   PROMPTS_TABLE: envVar.string(),
   CATALOG_TABLE: envVar.string(),
   CATALOG_SEED: envVar.string(),
@@ -92,7 +99,11 @@ const config = readConfig({
   APP_KEYS: envVar.optionalString(),
   MAX_REQUEST_BYTES: envVar.int(1),
   MODEL_PROVIDER: envVar.optionalString(),
-});
+  ...embeddingModelEnvironment,
+  ...vectorStoreEnvironment,
+};
+
+const config = readConfig(environment);
 
 const documents = createDocumentClient();
 const catalog = new ModelCatalog(documents, config.CATALOG_TABLE);

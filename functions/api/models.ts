@@ -1,9 +1,10 @@
 import * as z from 'zod/mini';
 import { createDocumentClient } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
 import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
+import { envVar } from '#contracts/env.ts';
 import { pathParams, putModelRequest, selectModelRequest } from '#contracts/http/schemas.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { selectModel } from '#core/models/select.ts';
@@ -47,12 +48,15 @@ export function makeHandler(deps: ModelsDeps) {
   });
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   CATALOG_TABLE: envVar.string(),
   CATALOG_SEED: envVar.string(),
   APP_KEYS: envVar.optionalString(),
   MAX_REQUEST_BYTES: envVar.int(1),
-});
+};
+
+const config = readConfig(environment);
 
 const catalog = new ModelCatalog(createDocumentClient(), config.CATALOG_TABLE);
 

@@ -1,6 +1,7 @@
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { apiHandler, parseAppKeys } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
+import { envVar } from '#contracts/env.ts';
 import { dispatcher } from './dispatch.ts';
 import { buildOpenApiDocument } from './openapi-document.ts';
 
@@ -15,7 +16,10 @@ export function makeHandler(document: Record<string, unknown>) {
   });
 }
 
-const config = readConfig({ APP_KEYS: envVar.optionalString(), MAX_REQUEST_BYTES: envVar.int(1) });
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = { APP_KEYS: envVar.optionalString(), MAX_REQUEST_BYTES: envVar.int(1) };
+
+const config = readConfig(environment);
 
 export const handler = apiHandler(makeHandler(buildOpenApiDocument('1.0.0')), {
   appKeys: parseAppKeys(config.APP_KEYS),

@@ -1,9 +1,10 @@
 import { createDocumentClient } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { ValidationError } from '#aws/errors.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
+import { envVar } from '#contracts/env.ts';
 import { createPromptVersionRequest, moveLabelRequest, pathParams } from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
 
@@ -63,12 +64,15 @@ export function makeHandler(deps: PromptsDeps) {
   });
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   PROMPTS_TABLE: envVar.string(),
   PROMPT_CACHE_TTL_SECONDS: envVar.int(0),
   APP_KEYS: envVar.optionalString(),
   MAX_REQUEST_BYTES: envVar.int(1),
-});
+};
+
+const config = readConfig(environment);
 
 export const handler = apiHandler(
   makeHandler({

@@ -1,13 +1,19 @@
 import * as z from 'zod/mini';
 import { createDocumentClient } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { NotFoundError } from '#aws/errors.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
 import { DOCUMENT_STATUSES, type DocumentItem, DocumentTable } from '#aws/rag/documents.ts';
 import { citationsOf, Retriever } from '#aws/rag/retriever.ts';
-import { embeddingModelFromEnv, vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
+import {
+  embeddingModelEnvironment,
+  embeddingModelFromEnv,
+  vectorStoreEnvironment,
+  vectorStoreFromEnv,
+} from '#aws/rag/vector-store.ts';
+import { envVar } from '#contracts/env.ts';
 import { pathParams, ragSearchRequest } from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
 
@@ -100,12 +106,17 @@ export function makeHandler(deps: RagDeps) {
   });
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   DOCUMENTS_TABLE: envVar.string(),
   APP_KEYS: envVar.optionalString(),
   MAX_REQUEST_BYTES: envVar.int(1),
   MODEL_PROVIDER: envVar.optionalString(),
-});
+  ...embeddingModelEnvironment,
+  ...vectorStoreEnvironment,
+};
+
+const config = readConfig(environment);
 
 const model = embeddingModelFromEnv();
 

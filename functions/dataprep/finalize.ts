@@ -1,11 +1,12 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { createS3Client } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { NoValidRecordsError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { readFrom, S3LineWriter, textLines, type WrittenObject } from '#aws/s3-io.ts';
+import { envVar } from '#contracts/env.ts';
 import { type FinalizeOutput, finalizeInput } from '#contracts/pipelines/dataprep.ts';
 import { buildManifest } from '#core/dataprep/manifest.ts';
 import { mergeParts } from '#core/dataprep/merge.ts';
@@ -114,11 +115,14 @@ export function makeHandler(deps: FinalizeDeps) {
   };
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   CURATED_BUCKET: envVar.string(),
   VALIDATION_RATIO: envVar.ratio(),
   NEAR_DUP_THRESHOLD: envVar.ratio(),
-});
+};
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

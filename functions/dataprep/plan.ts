@@ -2,12 +2,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createDocumentClient, createS3Client } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { InvalidDatasetError, SourceChangedError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { headObject, stripQuotes } from '#aws/s3-io.ts';
+import { envVar } from '#contracts/env.ts';
 import { layout, type PlanOutput } from '#contracts/pipelines/dataprep.ts';
 import { planRanges } from '#core/dataprep/lines.ts';
 import { isPurpose, type Purpose } from '#core/dataprep/records.ts';
@@ -126,11 +127,14 @@ export function makeHandler(deps: PlanDeps) {
   };
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   DATASETS_TABLE: envVar.string(),
   PART_SIZE_BYTES: envVar.int(1024),
   MAX_PARTS: envVar.int(1),
-});
+};
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

@@ -2,10 +2,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { createComprehendClient, createS3Client } from '#aws/clients.ts';
 import { ComprehendRedactor } from '#aws/comprehend-pii.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { readFrom, S3LineWriter } from '#aws/s3-io.ts';
+import { envVar } from '#contracts/env.ts';
 import { layout, type PartResult, processPartInput } from '#contracts/pipelines/dataprep.ts';
 import { processPart } from '#core/dataprep/part.ts';
 
@@ -76,11 +77,14 @@ export function makeHandler(deps: ProcessPartDeps) {
   };
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   ARTIFACTS_BUCKET: envVar.string(),
   MAX_RECORD_BYTES: envVar.int(1),
   PII_COMPREHEND: envVar.bool(false),
-});
+};
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

@@ -1,11 +1,12 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
+import { envVar } from '#contracts/env.ts';
 import { finalizeOutput, type RegisterOutput } from '#contracts/pipelines/dataprep.ts';
 import { DATASET_READY, datasetReadyDetail } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
@@ -66,7 +67,10 @@ export function makeHandler(deps: RegisterDeps) {
   };
 }
 
-const config = readConfig({ DATASETS_TABLE: envVar.string(), EVENT_BUS_NAME: envVar.string() });
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = { DATASETS_TABLE: envVar.string(), EVENT_BUS_NAME: envVar.string() };
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

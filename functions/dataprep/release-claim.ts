@@ -1,10 +1,11 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createDocumentClient } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
+import { envVar } from '#contracts/env.ts';
 import { sourceRef } from '#contracts/pipelines/dataprep.ts';
 
 /**
@@ -38,7 +39,10 @@ export function makeHandler(deps: ReleaseClaimDeps) {
   };
 }
 
-const config = readConfig({ DATASETS_TABLE: envVar.string() });
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = { DATASETS_TABLE: envVar.string() };
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({ registry: new DatasetRegistry(createDocumentClient(), config.DATASETS_TABLE) }),

@@ -1,10 +1,11 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { createEventBridgeClient } from '#aws/clients.ts';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
+import { envVar } from '#contracts/env.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { PIPELINE_FAILED, type PipelineFailedDetail, pipelineFailedDetail } from '#events/pipeline-failed.ts';
 import { sfnExecutionStatusChangeEvent } from '#events/sfn-execution-status-change.ts';
@@ -89,7 +90,10 @@ export function makeHandler(deps: PipelineFailedDeps) {
   };
 }
 
-const config = readConfig({ EVENT_BUS_NAME: envVar.string() });
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = { EVENT_BUS_NAME: envVar.string() };
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({ events: createEventBridgeClient(), busName: config.EVENT_BUS_NAME }),

@@ -1,12 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { forEachDocument } from '#aws/rag/document-loop.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import type { DocumentReporter } from '#aws/rag/reporter.ts';
 import { readStaged, writeStaged } from '#aws/rag/staging.ts';
+import { envVar } from '#contracts/env.ts';
 import {
   type BatchProgress,
   batchInput,
@@ -59,11 +60,14 @@ export function makeHandler(deps: ChunkDeps) {
   };
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   ...ragEnv,
   CHUNK_MAX_TOKENS: envVar.int(1),
   CHUNK_OVERLAP_TOKENS: envVar.int(0),
-});
+};
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
@@ -9,7 +9,8 @@ import type { DocumentTable } from '#aws/rag/documents.ts';
 import { embedMany } from '#aws/rag/embedder.ts';
 import type { DocumentReporter } from '#aws/rag/reporter.ts';
 import { readStaged, writeStaged } from '#aws/rag/staging.ts';
-import { embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
+import { embeddingModelEnvironment, embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
+import { envVar } from '#contracts/env.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import {
   type BatchProgress,
@@ -91,12 +92,16 @@ export function makeHandler(deps: EmbedDeps) {
   };
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   ...ragEnv,
   EMBED_BATCH_SIZE: envVar.int(1),
   EMBED_CONCURRENCY: envVar.int(1),
   MODEL_PROVIDER: envVar.optionalString(),
-});
+  ...embeddingModelEnvironment,
+};
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

@@ -72,7 +72,10 @@ export function makeHandler(deps: FinishDeps) {
   };
 }
 
-const config = readConfig(ragEnv);
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = { ...ragEnv };
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

@@ -7,7 +7,7 @@ import { forEachDocument } from '#aws/rag/document-loop.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import type { DocumentReporter } from '#aws/rag/reporter.ts';
 import { readStaged } from '#aws/rag/staging.ts';
-import { vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
+import { vectorStoreEnvironment, vectorStoreFromEnv } from '#aws/rag/vector-store.ts';
 import {
   type BatchProgress,
   batchProgress,
@@ -141,7 +141,13 @@ export function makeHandler(deps: IndexDeps) {
   };
 }
 
-const config = readConfig(ragEnv);
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
+  ...ragEnv,
+  ...vectorStoreEnvironment,
+};
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { InvalidEventError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
@@ -9,6 +9,7 @@ import { ChangeSources } from '#aws/rag/change-sources.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import type { DocumentReporter } from '#aws/rag/reporter.ts';
 import { writeStaged } from '#aws/rag/staging.ts';
+import { envVar } from '#contracts/env.ts';
 import { type PlanOutput, ragLayout } from '#contracts/pipelines/rag-ingest.ts';
 import { type ChangeSet, planChanges } from '#core/rag/change-plan.ts';
 import { DATASET_READY, datasetReadyEvent } from '#events/dataset-ready.ts';
@@ -104,14 +105,17 @@ export function makeHandler(deps: PlanDeps) {
   };
 }
 
-const config = readConfig({
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
   ...ragEnv,
   CHUNK_MAX_TOKENS: envVar.int(1),
   CHUNK_OVERLAP_TOKENS: envVar.int(0),
   EMBEDDING_MODEL_ID: envVar.string(),
   MAX_DOCUMENT_BYTES: envVar.int(1),
   DOCUMENT_BATCH_SIZE: envVar.int(1),
-});
+};
+
+const config = readConfig(environment);
 
 export const handler = withObservability(
   makeHandler({

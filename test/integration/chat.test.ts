@@ -1,3 +1,5 @@
+// The API functions' environment, set before their handler modules are imported (they read it at import).
+import '../support/env/api.ts';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
@@ -12,7 +14,7 @@ import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts'
 import { interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { makeHandler as makeChat } from '#functions/api/chat.ts';
 import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
-import { loadConfig } from '#infra/config.ts';
+import { loadConfig } from '#infra/config/index.ts';
 import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
 import { createKeyTable } from '../support/dynamo.ts';

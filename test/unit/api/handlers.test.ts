@@ -1,3 +1,5 @@
+// The function's environment, set before its handler module is imported (it reads it at import).
+import '../../support/env/api.ts';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import { NotFoundError } from '#aws/errors.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { envVar, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { ConfigError } from '#aws/errors.ts';
+import { envVar } from '#contracts/env.ts';
 
 describe('readConfig', () => {
   const shape = {

@@ -1,3 +1,5 @@
+// The function's environment, set before its handler module is imported (it reads it at import).
+import '../../support/env/dataprep.ts';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';

@@ -1,3 +1,5 @@
+// The function's environment, set before its handler module is imported (it reads it at import).
+import '../../support/env/dataprep.ts';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';

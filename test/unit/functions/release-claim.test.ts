@@ -1,3 +1,5 @@
+// The function's environment, set before its handler module is imported (it reads it at import).
+import '../../support/env/dataprep.ts';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidEventError } from '#aws/errors.ts';
 import { makeHandler } from '#functions/dataprep/release-claim.ts';

@@ -1,3 +1,5 @@
+// The function's environment, set before its handler module is imported (it reads it at import).
+import '../../support/env/rag-ingest.ts';
 import { createHash } from 'node:crypto';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {

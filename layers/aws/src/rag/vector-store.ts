@@ -8,12 +8,29 @@
  *
  * Adapters are imported on first use, so a function loads only the client of its own store.
  */
+
+import * as z from 'zod/mini';
+import { envVar } from '#contracts/env.ts';
 import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
 import type { VectorStore, VectorStoreKind } from '#core/rag/store.ts';
-import { describeIssues, envVar, readConfig } from '../config.ts';
+import { describeIssues, readConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 
 const KINDS = ['opensearch', 's3vectors', 'embedded'] as const;
+
+/** The variables that choose and open the vector store (what each kind needs is checked when it opens). */
+export const vectorStoreEnvironment = {
+  VECTOR_STORE_KIND: z.enum(KINDS, { error: `must be one of ${KINDS.join(', ')}` }),
+  OPENSEARCH_ENDPOINT: envVar.optionalString(),
+  OPENSEARCH_INDEX: envVar.optionalString(),
+  S3VECTORS_BUCKET: envVar.optionalString(),
+  S3VECTORS_INDEX: envVar.optionalString(),
+  VECTOR_STORE_NAME: envVar.optionalString(),
+  VECTOR_DIMENSIONS: envVar.optionalString(),
+};
+
+/** The embedding model's catalog entry, as JSON (read by {@link embeddingModelFromEnv}). */
+export const embeddingModelEnvironment = { EMBEDDING_MODEL: envVar.string() };
 
 /** The store kind this function is configured for (`VECTOR_STORE_KIND`). */
 export function vectorStoreKindFromEnv(env: NodeJS.ProcessEnv = process.env): VectorStoreKind {

@@ -8,16 +8,11 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AccessLogEntry,
-  ApiRouter,
-  LOCAL_ADMIN_ARN,
-  LocalApi,
-  LocalApiError,
-  MAX_REQUEST_BYTES,
-  parseProxyResult,
-  renderGatewayTemplate,
-} from '#infra/local/api-server.ts';
+import type { AccessLogEntry } from '#infra/local/api/access-log.ts';
+import { LocalApiError } from '#infra/local/api/errors.ts';
+import { MAX_REQUEST_BYTES } from '#infra/local/api/limits.ts';
+import { LOCAL_ADMIN_ARN } from '#infra/local/api/proxy-event.ts';
+import { LocalApi } from '#infra/local/api/server.ts';
 import { LocalLambdas } from '#infra/local/lambda-registry.ts';
 import { LocalTemplate } from '#infra/local/template.ts';
 
@@ -238,77 +233,6 @@ describe('LocalTemplate: REST APIs', () => {
     const parts = integration.Uri['Fn::Join'][1];
     parts[parts.length - 1] = '/invocations';
     expect(() => new LocalTemplate(raw).restApis()).toThrow(/ResponseTransferMode STREAM needs a Uri ending/);
-  });
-});
-
-describe('ApiRouter', () => {
-  const router = new ApiRouter([
-    '/',
-    '/v1/prompts/{name}',
-    '/v1/prompts/latest',
-    '/v1/prompts/{name}/labels/{label}',
-    '/v1/files/{proxy+}',
-  ]);
-
-  it('prefers literal segments over parameters and parameters over greedy paths', () => {
-    expect(router.match('/v1/prompts/latest')).toEqual({
-      resourcePath: '/v1/prompts/latest',
-      pathParameters: {},
-    });
-    expect(router.match('/v1/prompts/support-answer')).toEqual({
-      resourcePath: '/v1/prompts/{name}',
-      pathParameters: { name: 'support-answer' },
-    });
-    expect(router.match('/v1/prompts/a/labels/production')?.pathParameters).toEqual({
-      name: 'a',
-      label: 'production',
-    });
-    expect(router.match('/v1/files/a/b/c.txt')).toEqual({
-      resourcePath: '/v1/files/{proxy+}',
-      pathParameters: { proxy: 'a/b/c.txt' },
-    });
-  });
-
-  it('decodes parameters, ignores a trailing slash and misses unknown paths', () => {
-    expect(router.match('/v1/prompts/my%20prompt/')?.pathParameters).toEqual({ name: 'my prompt' });
-    expect(router.match('/')?.resourcePath).toBe('/');
-    expect(router.match('/v1/files')).toBeUndefined();
-    expect(router.match('/v2/prompts/x')).toBeUndefined();
-    expect(router.match('/v1/prompts/%E0%A4%A')).toBeUndefined();
-  });
-});
-
-describe('parseProxyResult and gateway templates', () => {
-  it('accepts the proxy result fields and refuses anything else, as API Gateway does', () => {
-    expect(parseProxyResult({ statusCode: 204 })).toMatchObject({ statusCode: 204, body: Buffer.alloc(0) });
-    expect(parseProxyResult({ statusCode: 200, body: 'aGk=', isBase64Encoded: true })).toMatchObject({
-      body: Buffer.from('hi'),
-    });
-    expect(parseProxyResult({ statusCode: 200, cookies: [] })).toMatch(/unexpected field/);
-    expect(parseProxyResult({ body: 'x' })).toMatch(/statusCode/);
-    expect(parseProxyResult('text')).toMatch(/object/);
-    expect(parseProxyResult({ statusCode: 200, body: { a: 1 } })).toMatch(/body must be a string/);
-  });
-
-  it('fills $context variables in a gateway response template', () => {
-    const out = renderGatewayTemplate(
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: an API Gateway template, not a JS template
-      '{"m":$context.error.messageString,"id":"$context.requestId","s":"${context.stage}"}',
-      {
-        ctx: { stage: 'prod' },
-        state: {
-          requestId: 'r-1',
-          extendedRequestId: 'e',
-          method: 'GET',
-          path: '/x',
-          resourcePath: null,
-          ip: '127.0.0.1',
-        },
-        type: 'THROTTLED',
-        message: 'Too "Many"',
-      },
-    );
-    expect(JSON.parse(out)).toEqual({ m: 'Too "Many"', id: 'r-1', s: 'prod' });
   });
 });
 

@@ -1,0 +1,20 @@
+import { TEST_EMBEDDING_MODEL } from './embedding-model.ts';
+
+/**
+ * The API functions' environment (chat, prompts, models, rag, openapi), for tests that import their
+ * handler modules (which read it at import, as at a cold start). Import this module before any handler
+ * module; a test may set a variable itself first.
+ */
+Object.assign(process.env, {
+  PROMPTS_TABLE: process.env.PROMPTS_TABLE ?? 'prompts-test',
+  CATALOG_TABLE: process.env.CATALOG_TABLE ?? 'catalog-test',
+  CATALOG_SEED: process.env.CATALOG_SEED ?? '[]',
+  DOCUMENTS_TABLE: process.env.DOCUMENTS_TABLE ?? 'documents-test',
+  EVENT_BUS_NAME: process.env.EVENT_BUS_NAME ?? 'bus-test',
+  INTERACTION_SAMPLE_RATE: process.env.INTERACTION_SAMPLE_RATE ?? '1',
+  CHAT_TIMEOUT_MS: process.env.CHAT_TIMEOUT_MS ?? '30000',
+  PROMPT_CACHE_TTL_SECONDS: process.env.PROMPT_CACHE_TTL_SECONDS ?? '10',
+  MAX_REQUEST_BYTES: process.env.MAX_REQUEST_BYTES ?? '262144',
+  VECTOR_STORE_KIND: process.env.VECTOR_STORE_KIND ?? 'embedded',
+  EMBEDDING_MODEL: process.env.EMBEDDING_MODEL ?? JSON.stringify(TEST_EMBEDDING_MODEL),
+});
