@@ -7,6 +7,7 @@ import { OfflineProvider } from '#core/models/offline.ts';
 import { contentHash } from '#core/prompts/hash.ts';
 import { renderPrompt } from '#core/prompts/template.ts';
 import { installAwsLambdaGlobal } from '#infra/local/lambda-streaming.ts';
+import { sized } from './options.ts';
 
 // The chat module builds its response-streaming handler at import, as in Lambda, where `awslambda` exists.
 installAwsLambdaGlobal();
@@ -21,8 +22,8 @@ const { makeHandler } = await import('#functions/api/chat.ts');
  * the body and only calls the same offline provider with the same rendered input.
  */
 const mode = process.argv[2] as 'full' | 'bare';
-const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 20_000);
-const WARMUP = 2_000;
+const ITERATIONS = sized('BENCH_ITERATIONS', 20_000, 200);
+const WARMUP = sized('BENCH_WARMUP', 2_000, 50);
 
 const CONTEXT = Array.from(
   { length: 12 },

@@ -1,38 +1,26 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { RecursiveCharacterTextSplitter } from '@langchain/textsplitters';
 import { countTokens } from '#core/dataprep/tokens.ts';
 import { chunkDocument } from '#core/rag/chunk.ts';
+import { describeCorpus, lambdaGuideCorpus } from './corpus.ts';
+import { announceSmoke, formatRatio, options, sized } from './options.ts';
 
 /**
  * `npm run bench:rag`: RAG chunking throughput over the Markdown of the AWS Lambda Developer Guide
- * (see ../shared/corpus/aws-lambda-developer-guide/SOURCE.md), in one process after a warm-up pass:
- * `chunkDocument` at 512 tokens / 64 overlap with the exact o200k counter, LangChain's
- * RecursiveCharacterTextSplitter at the same size and overlap in tokens (same counter: the fair
- * comparison), and LangChain's default character splitter at 2048 / 256 characters for reference.
- * BENCH_RAG_SECONDS (default 3): the least time measured for each splitter.
+ * (see ../shared/corpus/aws-lambda-developer-guide/SOURCE.md; the bundled excerpt in corpus/lambda-guide
+ * when ../shared is absent), in one process after a warm-up pass: `chunkDocument` at 512 tokens / 64
+ * overlap with the exact o200k counter, LangChain's RecursiveCharacterTextSplitter at the same size and
+ * overlap in tokens (same counter: the fair comparison), and LangChain's default character splitter at
+ * 2048 / 256 characters for reference. BENCH_RAG_SECONDS (default 3): the least time measured for each
+ * splitter. `--smoke`: 4 files, 0.05 s each.
  */
-const corpusDir = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'corpus',
-  'aws-lambda-developer-guide',
-  'doc_source',
-);
-if (!existsSync(corpusDir)) {
-  console.log(`RAG chunking benchmark skipped: corpus folder not found at ${corpusDir}`);
-  process.exit(0);
-}
-const minSeconds = Number(process.env.BENCH_RAG_SECONDS ?? '3');
+const corpus = lambdaGuideCorpus(options.smoke ? { limit: 4 } : {});
+const minSeconds = sized('BENCH_RAG_SECONDS', 3, 0.05);
 const MAX_TOKENS = 512;
 const OVERLAP_TOKENS = 64;
 
-const docs = readdirSync(corpusDir)
-  .filter((name) => name.endsWith('.md'))
-  .sort()
-  .map((name) => ({ id: name, text: readFileSync(join(corpusDir, name), 'utf8') }));
+const docs = corpus.files.map((file) => ({ id: basename(file), text: readFileSync(file, 'utf8') }));
 const bytes = docs.reduce((sum, d) => sum + Buffer.byteLength(d.text), 0);
 
 interface Result {
@@ -84,9 +72,11 @@ const splitAll = async (splitter: RecursiveCharacterTextSplitter) => {
   return out;
 };
 
+announceSmoke();
 console.log(
   `RAG chunking benchmark: ${docs.length} Markdown files, ${(bytes / 1e6).toFixed(2)} MB (node ${process.version})`,
 );
+console.log(`  corpus: ${describeCorpus(corpus)}`);
 const results = [
   await measure(`chunkDocument ${MAX_TOKENS}/${OVERLAP_TOKENS} tokens`, ours),
   await measure(`LangChain recursive ${MAX_TOKENS}/${OVERLAP_TOKENS} tokens`, () =>
@@ -102,6 +92,6 @@ for (const r of results) {
 const [mine, fair] = results;
 if (mine !== undefined && fair !== undefined) {
   console.log(
-    `\nratio chunkDocument / LangChain (same size and overlap in tokens): ${(mine.mbps / fair.mbps).toFixed(2)}x (target ≥ 1.0)`,
+    `\nratio chunkDocument / LangChain (same size and overlap in tokens): ${formatRatio(mine.mbps / fair.mbps)} (target ≥ 1.0)`,
   );
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { LocalTemplate } from '#infra/local/template.ts';
+import { announceSmoke, formatRatio, outDir, sized } from './options.ts';
 
 /**
  * Cold-start proxy per function: the bundles `cdk synth` deploys, each loaded in a fresh Node process
@@ -12,12 +13,14 @@ import { LocalTemplate } from '#infra/local/template.ts';
  * once in that process, with a request their validation refuses, which runs the middleware, schemas and
  * error mapping without any network call; event-driven functions are not invoked (that would call AWS).
  * Prints bundle size, median time of 7 runs, the ratio to the matching bare handler and whether the
- * bundle is under the 500 KiB budget.
+ * bundle is under the 500 KiB budget. `--smoke`: one run each (the synth, which bundles every
+ * function, is the same and takes most of the time).
  */
 const ROOT = join(import.meta.dirname, '..');
-const OUT = join(import.meta.dirname, '.out', 'cold-start');
-const RUNS = 7;
+const OUT = outDir('cold-start');
+const RUNS = sized('BENCH_COLD_START_RUNS', 7, 1);
 
+announceSmoke();
 rmSync(OUT, { recursive: true, force: true });
 process.stdout.write('synthesizing (bundles every function) ... ');
 try {
@@ -152,8 +155,13 @@ const size = (dir: string) => statSync(join(dir, 'index.mjs')).size / 1024;
 const BUDGET_KIB = 500;
 const isApi = (entry: string) => entry.startsWith('functions/api/');
 const bareMs = new Map<Baseline, number>();
+let functions = 0;
+let overBudget = 0;
 console.log(
-  `\n${'function'.padEnd(40)} ${'bundle'.padStart(10)} ${'cold start'.padStart(11)}  ${'ratio'.padStart(6)}  baseline`,
+  `\ncold start: median of ${RUNS} run${RUNS === 1 ? '' : 's'}, each in a fresh process (bundle budget ${BUDGET_KIB} KiB)`,
+);
+console.log(
+  `${'function'.padEnd(40)} ${'bundle'.padStart(10)} ${'cold start'.padStart(11)}  ${'ratio'.padStart(6)}  baseline`,
 );
 for (const [name, { label }] of Object.entries(BARE) as [Baseline, (typeof BARE)[Baseline]][]) {
   const dir = join(OUT, `bare-${name}`);
@@ -171,7 +179,12 @@ for (const fn of template.lambdaFunctions()) {
   const ms = coldStartMs(dir, fn.environment, isApi(fn.entry) ? refusedFor(fn.entry) : undefined);
   const kib = size(dir);
   const ratio = ms / (bareMs.get(baseline) ?? Number.NaN);
+  functions++;
+  if (kib > BUDGET_KIB) overBudget++;
   console.log(
-    `${fn.entry.padEnd(40)} ${`${kib.toFixed(0)} KiB`.padStart(10)} ${`${ms.toFixed(0)} ms`.padStart(11)}  ${`${ratio.toFixed(2)}x`.padStart(6)}  ${baseline}${isApi(fn.entry) ? ' (+ first invoke)' : ''}${kib > BUDGET_KIB ? `  OVER ${BUDGET_KIB} KiB` : ''}`,
+    `${fn.entry.padEnd(40)} ${`${kib.toFixed(0)} KiB`.padStart(10)} ${`${ms.toFixed(0)} ms`.padStart(11)}  ${formatRatio(ratio).padStart(6)}  ${baseline}${isApi(fn.entry) ? ' (+ first invoke)' : ''}${kib > BUDGET_KIB ? `  OVER ${BUDGET_KIB} KiB` : ''}`,
   );
 }
+console.log(
+  `\nratio = cold start / that of the bare handler with the same SDK client; ${functions} functions, ${overBudget} over ${BUDGET_KIB} KiB.`,
+);

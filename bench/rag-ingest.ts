@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
 import { embedMany } from '#aws/rag/embedder.ts';
@@ -8,32 +8,20 @@ import { OfflineProvider } from '#core/models/offline.ts';
 import { parseDocument } from '#core/rag/parse.ts';
 import { chunkStaged } from '#functions/rag/chunking.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
+import { describeCorpus, lambdaGuideCorpus } from './corpus.ts';
+import { announceSmoke, formatRatio, options } from './options.ts';
 
 /**
  * `npm run bench:rag`: end-to-end local ingestion of the whole AWS Lambda Developer Guide (../shared/corpus,
- * 377 Markdown files) through the real pipeline: uploads to the S3 emulator, S3 events, the synthesized
- * RagIngest state machine (Plan, Chunk, Embed, Index, Finish per file, document statuses in the DynamoDB
- * emulator, staging in S3), the offline embedder and the embedded store. The baseline is the same work
- * in one loop with no pipeline around it (parse, chunk, embed, write to the store), so the ratio is what
- * the pipeline's durability costs locally: events, state transitions, staging and status writes.
+ * 377 Markdown files; the bundled excerpt in corpus/lambda-guide when ../shared is absent) through the
+ * real pipeline: uploads to the S3 emulator, S3 events, the synthesized RagIngest state machine (Plan,
+ * Chunk, Embed, Index, Finish per file, document statuses in the DynamoDB emulator, staging in S3), the
+ * offline embedder and the embedded store. The baseline is the same work in one loop with no pipeline
+ * around it (parse, chunk, embed, write to the store), so the ratio is what the pipeline's durability
+ * costs locally: events, state transitions, staging and status writes. `--smoke`: 3 files.
  */
-const corpusDir = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'corpus',
-  'aws-lambda-developer-guide',
-  'doc_source',
-);
-if (!existsSync(corpusDir)) {
-  console.log(`RAG ingestion benchmark skipped: corpus folder not found at ${corpusDir}`);
-  process.exit(0);
-}
-const files = readdirSync(corpusDir)
-  .filter((name) => name.endsWith('.md'))
-  .sort()
-  .map((name) => ({ name, bytes: readFileSync(join(corpusDir, name)) }));
+const corpus = lambdaGuideCorpus(options.smoke ? { limit: 3 } : {});
+const files = corpus.files.map((file) => ({ name: basename(file), bytes: readFileSync(file) }));
 const totalBytes = files.reduce((n, f) => n + f.bytes.length, 0);
 const MB = 1024 * 1024;
 const settings = { chunkMaxTokens: 512, chunkOverlapTokens: 64, embeddingModelId: 'titan-embed-text-v2' };
@@ -110,6 +98,7 @@ async function pipeline(): Promise<{ ms: number; chunks: number; indexed: number
   }
 }
 
+announceSmoke();
 await direct(); // warm-up: module loading, tokenizer tables, usearch
 const base = await direct();
 const run = await pipeline();
@@ -123,9 +112,10 @@ const row = (name: string, ms: number, chunks: number) =>
 console.log(
   `RAG ingestion, ${files.length} files, ${(totalBytes / MB).toFixed(2)} MB (offline embedder, embedded store)`,
 );
+console.log(`  corpus: ${describeCorpus(corpus)}`);
 console.log(row('baseline: parse → chunk → embed → store, one loop', base.ms, base.chunks));
 console.log(row('pipeline: S3 → RagIngest state machine → store', run.ms, run.chunks));
 console.log(
-  `  pipeline / baseline time: ${(run.ms / base.ms).toFixed(2)}x  (${run.indexed} indexed, ${run.failed} failed)`,
+  `  pipeline / baseline time: ${formatRatio(run.ms / base.ms)}  (${run.indexed} indexed, ${run.failed} failed)`,
 );
 if (run.failed > 0 || run.indexed !== files.length) process.exitCode = 1;

@@ -3,15 +3,16 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from './generate.ts';
+import { announceSmoke, childEnv, formatRatio, outDir, sizedList } from './options.ts';
 
 /**
  * `npm run bench`: data-preparation throughput and peak memory, side by side with a plain
  * read-parse-write pass over the same file in the same run. Each measurement runs in a fresh process.
  * Sizes: BENCH_SIZES_MB (default "50,100,200"); the ratio is reported for every size, and peak memory
- * across sizes shows whether it stays flat.
+ * across sizes shows whether it stays flat. `--smoke`: one 1 MB file.
  */
-const sizes = (process.env.BENCH_SIZES_MB ?? '50,100,200').split(',').map(Number);
-const root = join(import.meta.dirname, '.out');
+const sizes = sizedList('BENCH_SIZES_MB', [50, 100, 200], [1]);
+const root = outDir('dataprep');
 mkdirSync(root, { recursive: true });
 
 interface Measurement {
@@ -32,12 +33,14 @@ function measure(mode: 'plain' | 'pipeline' | 'parallel', file: string): Measure
     {
       encoding: 'utf8',
       maxBuffer: 1024 * 1024,
+      env: childEnv(),
     },
   );
   rmSync(outDir, { recursive: true, force: true });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Measurement;
 }
 
+announceSmoke();
 console.log('Data preparation benchmark (single process, parts run sequentially; node', process.version, ')');
 for (const mb of sizes) {
   const file = join(root, `finetune-${mb}mb.jsonl`);
@@ -55,10 +58,10 @@ for (const mb of sizes) {
   console.log(`\n${mb} MB (${plain.records} records)`);
   console.log(`  ${show('plain', plain)}`);
   console.log(
-    `  ${show('pipeline', pipeline)}  ratio ${(pipeline.seconds / plain.seconds).toFixed(2)}x (one core)`,
+    `  ${show('pipeline', pipeline)}  ratio ${formatRatio(pipeline.seconds / plain.seconds)} (one core)`,
   );
   console.log(
-    `  ${show('parallel', parallel)}  ratio ${(parallel.seconds / plain.seconds).toFixed(2)}x (${availableParallelism()} parts at once)`,
+    `  ${show('parallel', parallel)}  ratio ${formatRatio(parallel.seconds / plain.seconds)} (${availableParallelism()} parts at once)`,
   );
 }
 console.log('\nratio = time of the pipeline / time of the plain read-parse-write pass over the same file.');

@@ -8,6 +8,7 @@ import {
   matchesFilters,
   type VectorQuery,
 } from '#core/rag/store.ts';
+import { announceSmoke, formatRatio, sized } from './options.ts';
 
 /**
  * `npm run bench:vectors`: the embedded vector store of the local run (usearch HNSW + BM25), side by side
@@ -30,10 +31,11 @@ import {
  * scan of those that match. Recall@10: the share of the exact top 10 that the store returns.
  * BENCH_VECTORS_CHUNKS (default 100000), BENCH_VECTORS_QUERIES (default 500), BENCH_VECTORS_BASELINE_QUERIES
  * (default 200: the first queries, also those of the recall; a full scan of 100k vectors takes 0.1 s).
+ * `--smoke`: 2000 chunks, 40 queries, 20 of them scanned.
  */
-const CHUNKS = Number(process.env.BENCH_VECTORS_CHUNKS ?? '100000');
-const QUERIES = Number(process.env.BENCH_VECTORS_QUERIES ?? '500');
-const BASELINE_QUERIES = Math.min(QUERIES, Number(process.env.BENCH_VECTORS_BASELINE_QUERIES ?? '200'));
+const CHUNKS = sized('BENCH_VECTORS_CHUNKS', 100_000, 2_000);
+const QUERIES = sized('BENCH_VECTORS_QUERIES', 500, 40);
+const BASELINE_QUERIES = Math.min(QUERIES, sized('BENCH_VECTORS_BASELINE_QUERIES', 200, 20));
 const EMBEDDING = process.env.BENCH_VECTORS_EMBEDDING === 'hash' ? 'hash' : 'latent';
 const DIMS = OFFLINE_DIMENSIONS;
 const K = 10;
@@ -141,6 +143,7 @@ function project(latent: Float64Array, out: Float32Array, offset: number): void 
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+announceSmoke();
 console.log(
   `Vector store benchmark: ${CHUNKS} chunks × ${DIMS} dims, ${QUERIES} queries, k ${K} (node ${process.version}, ${availableParallelism()} cores)`,
 );
@@ -337,7 +340,7 @@ for (const mode of modes) {
     .map(([p, n]) => `${p} ${((n / QUERIES) * 100).toFixed(0)}%`)
     .join(', ');
   console.log(
-    `  ${mode.name.padEnd(12)} ${o.p50.toFixed(2).padStart(9)} ${o.p99.toFixed(2).padStart(7)}   ${b.p50.toFixed(2).padStart(9)} ${b.p99.toFixed(2).padStart(7)}   ${`${(b.p50 / o.p50).toFixed(0)}x`.padStart(9)} ${`${(b.p99 / o.p99).toFixed(0)}x`.padStart(7)}   ${recall === undefined ? '     n/a ' : recall.toFixed(4).padStart(9)}  ${pathText}`,
+    `  ${mode.name.padEnd(12)} ${o.p50.toFixed(2).padStart(9)} ${o.p99.toFixed(2).padStart(7)}   ${b.p50.toFixed(2).padStart(9)} ${b.p99.toFixed(2).padStart(7)}   ${formatRatio(b.p50 / o.p50).padStart(9)} ${formatRatio(b.p99 / o.p99).padStart(7)}   ${recall === undefined ? '     n/a ' : recall.toFixed(4).padStart(9)}  ${pathText}`,
   );
 }
 console.log(
