@@ -5,12 +5,11 @@ import { PassThrough } from 'node:stream';
 import { Client, Connection, errors } from '@opensearch-project/opensearch';
 import { describe, expect, it } from 'vitest';
 import {
-  createOpenSearchStore,
   OpenSearchAccessDeniedError,
   OpenSearchIndexNotFoundError,
   OpenSearchRequestError,
-  type OpenSearchStoreOptions,
-} from '#aws/rag/opensearch-store.ts';
+} from '#aws/rag/opensearch/errors.ts';
+import { createOpenSearchStore, type OpenSearchStoreOptions } from '#aws/rag/opensearch-store.ts';
 import { ConfigError, ThrottledError, TransientError } from '#core/errors.ts';
 import {
   CHUNK_KEYWORD_FIELDS,
