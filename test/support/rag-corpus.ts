@@ -13,7 +13,8 @@ import { embedMany } from '#aws/rag/embedder.ts';
 import { documentVersion, type StagedDocument } from '#contracts/pipelines/rag-ingest.ts';
 import { OFFLINE_DIMENSIONS, OfflineProvider } from '#core/models/offline.ts';
 import type { ModelProvider } from '#core/models/types.ts';
-import { type ParsedDocument, parseDocument } from '#core/rag/parse.ts';
+import type { ParsedDocument } from '#core/rag/parse/document.ts';
+import { parseDocument } from '#core/rag/parse.ts';
 import type { IndexedChunk, VectorStore } from '#core/rag/store.ts';
 import { chunkStaged } from '#functions/rag/chunking.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ChangePlanPorts, type ChangeSet, MAX_BATCHES, planChanges } from '#core/rag/change-plan.ts';
-import type { ParsedDocument } from '#core/rag/parse.ts';
+import type { ParsedDocument } from '#core/rag/parse/document.ts';
 
 const doc = (id: string, text = `text of ${id}`): ParsedDocument => ({
   id,

@@ -6,14 +6,14 @@ import { chunkDocument, findSections } from '#core/rag/chunk.ts';
 import {
   DocumentParseError,
   EncryptedDocumentError,
-  htmlToMarkdown,
   InvalidRecordError,
   InvalidUtf8Error,
-  invalidUtf8Offset,
   type ParsedDocument,
-  parseDocument,
-  splitFrontMatter,
-} from '#core/rag/parse.ts';
+} from '#core/rag/parse/document.ts';
+import { htmlToMarkdown } from '#core/rag/parse/html.ts';
+import { splitFrontMatter } from '#core/rag/parse/markdown.ts';
+import { invalidUtf8Offset } from '#core/rag/parse/utf8.ts';
+import { parseDocument } from '#core/rag/parse.ts';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const concat = (...parts: Uint8Array[]): Uint8Array => {

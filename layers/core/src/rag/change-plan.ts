@@ -5,7 +5,7 @@ import {
   type PlanOutput,
   type StagedDocument,
 } from '#contracts/pipelines/rag-ingest.ts';
-import type { ParsedDocument } from './parse.ts';
+import type { ParsedDocument } from './parse/document.ts';
 
 /**
  * The change plan of a RagIngest run: given the documents a trigger brings (an upload, a deletion, a

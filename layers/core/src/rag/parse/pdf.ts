@@ -1,0 +1,60 @@
+import { extractText, getDocumentProxy, getMeta } from 'unpdf';
+import {
+  type DocumentMetadata,
+  DocumentParseError,
+  EncryptedDocumentError,
+  fileTitle,
+  type ParsedDocument,
+} from './document.ts';
+import { normalizeNewlines } from './utf8.ts';
+
+/** PDF: the text page by page, each page's offsets kept so that chunks can cite their page. */
+
+export async function parsePdf(key: string, bytes: Uint8Array): Promise<ParsedDocument> {
+  let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
+  try {
+    pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 });
+  } catch (error) {
+    if (error instanceof Error && error.name === 'PasswordException') {
+      throw new EncryptedDocumentError(key, 'the PDF is encrypted (password-protected)', { cause: error });
+    }
+    throw new DocumentParseError(key, 'not a readable PDF (corrupt or truncated)', { cause: error });
+  }
+  try {
+    const [{ text: pageTexts, totalPages }, meta] = await Promise.all([
+      extractText(pdf, { mergePages: false }),
+      getMeta(pdf).catch(() => undefined),
+    ]);
+    const pages: { page: number; start: number; end: number }[] = [];
+    let text = '';
+    pageTexts.forEach((raw, i) => {
+      const pageText = normalizeNewlines(raw)
+        .replace(/[ \t]+\n/g, '\n')
+        .trim();
+      if (text !== '' && pageText !== '') text += '\n\n';
+      pages.push({ page: i + 1, start: text.length, end: text.length + pageText.length });
+      text += pageText;
+    });
+    if (text.trim() === '') {
+      throw new DocumentParseError(key, 'the PDF has no extractable text (scanned images need OCR first)');
+    }
+    const info = (meta?.info ?? {}) as Record<string, unknown>;
+    const metadata: DocumentMetadata = { pageCount: totalPages };
+    for (const [from, to] of [
+      ['Author', 'author'],
+      ['Subject', 'subject'],
+      ['Keywords', 'keywords'],
+    ] as const) {
+      const value = info[from];
+      if (typeof value === 'string' && value.trim() !== '') metadata[to] = value.trim();
+    }
+    const infoTitle = typeof info.Title === 'string' ? info.Title.trim() : '';
+    const title = infoTitle !== '' ? infoTitle : fileTitle(key);
+    return { id: key, title, text, format: 'text', source: key, metadata, pages };
+  } catch (error) {
+    if (error instanceof DocumentParseError) throw error;
+    throw new DocumentParseError(key, 'text extraction failed (corrupt PDF)', { cause: error });
+  } finally {
+    await pdf.loadingTask.destroy().catch(() => undefined);
+  }
+}
