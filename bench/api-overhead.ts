@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { BEDROCK_CATALOG } from '#infra/config/bedrock-catalog.ts';
 import { announceSmoke, childEnv, formatRatio } from './options.ts';
 
 /**
@@ -15,21 +16,8 @@ interface Result {
   iterations: number;
 }
 
-/** The catalog entry of the stack's default embedding model (titan-embed-text-v2, infra/config/). */
-const EMBEDDING_MODEL = {
-  id: 'titan-embed-text-v2',
-  provider: 'bedrock',
-  modelId: 'amazon.titan-embed-text-v2:0',
-  kind: 'embedding',
-  contextWindow: 8192,
-  maxOutputTokens: 0,
-  dimensions: 1024,
-  pricePer1kInputUsd: 0.00002,
-  pricePer1kOutputUsd: 0,
-  features: [],
-  regions: ['us-east-1'],
-  status: 'active',
-};
+/** The catalog entry of the stack's default embedding model (titan-embed-text-v2). */
+const EMBEDDING_MODEL = BEDROCK_CATALOG.find((m) => m.id === 'titan-embed-text-v2');
 
 function run(mode: 'full' | 'bare'): Result {
   const child = spawnSync(
