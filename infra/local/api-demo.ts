@@ -5,6 +5,7 @@
  * chats through the prompt (one JSON answer) and chats again as server-sent events, handing each piece
  * of text to the caller as it arrives.
  */
+import { ApiCallError, type LocalApiClient } from './api-client.ts';
 
 /** The demo prompt: a system message carrying the context, the user message the question. */
 export const DEMO_PROMPT = {
@@ -30,20 +31,6 @@ export const DEMO_PROMPT = {
       '15 minutes per invocation. You pay only for the compute time that you consume.',
   },
 } as const;
-
-/** One failed step of the demo: what was called, what came back. */
-export class ApiDemoError extends Error {
-  readonly step: string;
-  readonly status: number;
-  readonly body: string;
-  constructor(step: string, status: number, body: string) {
-    super(`${step} answered ${status}: ${body.slice(0, 500)}`);
-    this.name = 'ApiDemoError';
-    this.step = step;
-    this.status = status;
-    this.body = body;
-  }
-}
 
 /** What a chat answer reports (the `chatResponse` schema). */
 export interface DemoChatAnswer {
@@ -83,9 +70,8 @@ export interface ApiDemoResult {
 
 /** Options of {@link runApiDemo}. */
 export interface ApiDemoOptions {
-  /** Base URL of the API, e.g. `http://127.0.0.1:3000`. */
-  readonly url: string;
-  readonly apiKey: string;
+  /** The client for the API (its base URL and key). */
+  readonly client: LocalApiClient;
   /** Receives each piece of streamed text as it arrives. */
   readonly onText?: (text: string) => void;
   /** Receives one line per finished step. */
@@ -131,23 +117,14 @@ export async function* readServerSentEvents(
   if (rest) yield rest;
 }
 
-/** Runs the demo. Rejects with {@link ApiDemoError} naming the first step that failed. */
+/** Runs the demo. Rejects with {@link ApiCallError} naming the first step that failed. */
 export async function runApiDemo(options: ApiDemoOptions): Promise<ApiDemoResult> {
-  const { url, apiKey } = options;
+  const { client } = options;
+  const url = client.url;
   const step = options.onStep ?? (() => undefined);
-  const headers = { 'x-api-key': apiKey, 'content-type': 'application/json', accept: 'application/json' };
   const name = DEMO_PROMPT.name;
-
-  const call = async <T>(label: string, method: string, path: string, body?: unknown, expected = 200) => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    if (response.status !== expected) throw new ApiDemoError(label, response.status, text);
-    return JSON.parse(text) as T;
-  };
+  const call = <T>(label: string, method: string, path: string, body?: unknown, expected = 200) =>
+    client.call<T>(label, method, path, body, expected);
 
   const created = await call<{ version: number }>(
     `POST /v1/prompts/${name}/versions`,
@@ -174,14 +151,15 @@ export async function runApiDemo(options: ApiDemoOptions): Promise<ApiDemoResult
   step(`chat answered by ${chat.model.id} (${chat.model.provider})`);
 
   const streamStarted = performance.now();
-  const response = await fetch(`${url}/v1/chat`, {
-    method: 'POST',
-    headers: { ...headers, accept: 'text/event-stream' },
-    body: JSON.stringify({ ...chatBody, stream: true }),
-  });
+  const { response, attempts } = await client.send(
+    'POST',
+    '/v1/chat',
+    { ...chatBody, stream: true },
+    { accept: 'text/event-stream' },
+  );
   const contentType = response.headers.get('content-type') ?? '';
   if (response.status !== 200 || !contentType.startsWith('text/event-stream') || !response.body) {
-    throw new ApiDemoError('POST /v1/chat (stream)', response.status, await response.text());
+    throw new ApiCallError('POST /v1/chat (stream)', response.status, await response.text(), attempts);
   }
   const events: Record<string, number> = {};
   let text = '';
@@ -197,7 +175,7 @@ export async function runApiDemo(options: ApiDemoOptions): Promise<ApiDemoResult
     } else if (sse.event === 'done') {
       done = data as DemoChatAnswer;
     } else if (sse.event === 'error') {
-      throw new ApiDemoError('POST /v1/chat (stream)', 200, sse.data);
+      throw new ApiCallError('POST /v1/chat (stream)', 200, sse.data);
     }
   }
   const totalMs = Math.round(performance.now() - streamStarted);

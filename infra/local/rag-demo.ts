@@ -5,9 +5,10 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { SUPPORTED_EXTENSIONS } from '#core/rag/parse.ts';
-import { ApiDemoError } from './api-demo.ts';
+import { SUPPORTED_EXTENSIONS } from '#core/rag/parse/document.ts';
+import type { LocalApiClient } from './api-client.ts';
 import type { LocalRunner } from './runner.ts';
 
 /** The prompt RAG answers are rendered with: the passages in the system message, the question as the user turn. */
@@ -29,6 +30,15 @@ export const RAG_PROMPT = {
     },
     commitMessage: 'Grounded answers with numbered citations',
   },
+} as const;
+
+/**
+ * The bundled RAG corpus (see its SOURCE.md for the attribution and license), and the files of its folder
+ * that are about the corpus, not part of it.
+ */
+export const BUNDLED_CORPUS = {
+  dir: fileURLToPath(new URL('../../corpus/lambda-guide', import.meta.url)),
+  exclude: ['SOURCE.md'],
 } as const;
 
 /**
@@ -65,6 +75,7 @@ export function documentFiles(dir: string, exclude: readonly string[] = []): str
   return out;
 }
 
+/** What one ingestion of a folder did, from the `llmops.DocumentIndexed` events and the runs' outputs. */
 export interface IngestSummary {
   readonly files: number;
   readonly indexed: number;
@@ -121,6 +132,16 @@ export async function ingestFolder(
   };
 }
 
+/** Human-readable lines of an ingestion summary, `label` naming the run (`ingest`, `re-ingest`). */
+export function describeIngest(label: string, summary: IngestSummary): string[] {
+  return [
+    `  ${label}: ${summary.files} file(s) → ${summary.indexed} indexed (${summary.chunks} chunks), ` +
+      `${summary.unchanged} unchanged, ${summary.failed.length} failed`,
+    ...summary.failed.map((f) => `    failed ${f.docId}: ${f.reason}`),
+  ];
+}
+
+/** One question of a `--questions` file. */
 export interface QuestionLine {
   id: string;
   question: string;
@@ -153,6 +174,7 @@ export function readQuestions(path: string): QuestionLine[] {
   return out;
 }
 
+/** One passage an answer cites. */
 export interface Citation {
   readonly n: number;
   readonly docId: string;
@@ -165,6 +187,7 @@ export interface Citation {
   readonly page?: number;
 }
 
+/** One answer of `POST /v1/chat` with `rag`. */
 export interface RagAnswer {
   readonly id?: string;
   readonly question: string;
@@ -173,40 +196,17 @@ export interface RagAnswer {
   readonly citations: readonly Citation[];
 }
 
-async function call<T>(
-  url: string,
-  apiKey: string,
-  label: string,
-  method: string,
-  path: string,
-  body: unknown,
-  expected: number,
-): Promise<T> {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { 'x-api-key': apiKey, 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status !== expected) throw new ApiDemoError(label, response.status, text);
-  return JSON.parse(text) as T;
-}
-
 /** Creates the RAG prompt's first version and points `production` at it (admin routes). */
-export async function createRagPrompt(url: string, apiKey: string): Promise<number> {
+export async function createRagPrompt(client: LocalApiClient): Promise<number> {
   const { name, draft } = RAG_PROMPT;
-  const created = await call<{ version: number }>(
-    url,
-    apiKey,
+  const created = await client.call<{ version: number }>(
     `POST /v1/prompts/${name}/versions`,
     'POST',
     `/v1/prompts/${name}/versions`,
     draft,
     201,
   );
-  await call(
-    url,
-    apiKey,
+  await client.call(
     `PUT /v1/prompts/${name}/labels/production`,
     'PUT',
     `/v1/prompts/${name}/labels/production`,
@@ -218,8 +218,7 @@ export async function createRagPrompt(url: string, apiKey: string): Promise<numb
 
 /** Asks one question through `POST /v1/chat` with `rag`. */
 export async function askRag(
-  url: string,
-  apiKey: string,
+  client: LocalApiClient,
   question: string,
   options: { k?: number; minScore?: number; hybrid?: boolean } = {},
 ): Promise<RagAnswer> {
@@ -228,9 +227,7 @@ export async function askRag(
     variables: { question },
     rag: { k: options.k ?? 5, minScore: options.minScore ?? LOCAL_MIN_SCORE, hybrid: options.hybrid ?? true },
   };
-  const answer = await call<{ answer: string; stopReason: string; citations?: Citation[] }>(
-    url,
-    apiKey,
+  const answer = await client.call<{ answer: string; stopReason: string; citations?: Citation[] }>(
     'POST /v1/chat (rag)',
     'POST',
     '/v1/chat',

@@ -94,6 +94,50 @@ describe('npm start', () => {
     expect(lines[1]?.citations[0]).toBe('support.html');
   });
 
+  it('answers a 100-question file with ask --questions, riding out the usage plan throttle', () => {
+    const dir = join(work, 'many');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'billing.md'), '# Billing\n\nInvoices are sent on the first day of each month.');
+    writeFileSync(join(dir, 'support.md'), '# Support\n\nSupport answers tickets within four hours.');
+    const ids = Array.from({ length: 100 }, (_, i) => `q${i + 1}`);
+    const questions = join(work, 'hundred.jsonl');
+    writeFileSync(
+      questions,
+      ids
+        .map((id, i) =>
+          JSON.stringify({
+            id,
+            question: i % 2 === 0 ? 'When are invoices sent?' : 'How fast does support answer tickets?',
+          }),
+        )
+        .join('\n'),
+    );
+    // The old form (--ingest DIR --questions FILE) parses into this same request (test/unit/local/cli).
+    const run = start('ask', '--ingest', dir, '--questions', questions, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const answers = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; answer: string; citations: string[] });
+    expect(answers.map((a) => a.id)).toEqual(ids);
+    expect(answers[0]?.citations[0]).toBe('billing.md');
+    expect(answers[99]?.citations[0]).toBe('support.md');
+  });
+
+  it('ingests a folder with ingest --json, naming the document that failed, and exits 1', () => {
+    const dir = join(work, 'mixed');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'billing.md'), '# Billing\n\nInvoices are sent on the first day of each month.');
+    writeFileSync(join(dir, 'broken.pdf'), 'not a pdf at all');
+    const run = start('ingest', dir, '--json');
+    expect(run.code, run.stderr).toBe(1);
+    expect(JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}')).toMatchObject({
+      files: 2,
+      indexed: 1,
+      failed: [{ docId: 'broken.pdf', reason: expect.stringContaining('DocumentParseError') }],
+    });
+  });
+
   it('prepares a user file with --upload, --out and --json', () => {
     const file = join(work, 'my-pairs.jsonl');
     writeFileSync(
@@ -149,6 +193,14 @@ describe('npm start', () => {
     expect(run.stderr).toContain(
       '--purpose must be one of finetune, preference, rag, golden (got "pretraining")',
     );
+    const verb = start('prepare', 'x.jsonl', '--purpose', 'pretraining');
+    expect(verb.code).toBe(2);
+    expect(verb.stderr).toContain(
+      '--purpose must be one of finetune, preference, rag, golden (got "pretraining")',
+    );
+    const unknown = start('--bogus');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown option '--bogus'");
   });
 
   it('refuses --ask without --ingest, and --ingest without a question', () => {

@@ -1,0 +1,239 @@
+/**
+ * The lifecycle demo, what `npm start` runs without a command: the bundled sample datasets (one per
+ * purpose) through DataPrep, a replayed upload event that must change nothing, the API demo (a prompt
+ * version, its production label, the catalog, a chat as JSON and streamed) and the RAG demo (the bundled
+ * corpus through RagIngest, a re-upload that embeds nothing, cited answers), all over the local stack.
+ */
+import { basename, join } from 'node:path';
+import type { Command } from 'commander';
+import { type ApiDemoResult, describeApiDemo, runApiDemo } from '../api-demo.ts';
+import {
+  askRag,
+  BUNDLED_CORPUS,
+  createRagPrompt,
+  describeAnswer,
+  describeIngest,
+  type IngestSummary,
+  ingestFolder,
+  type RagAnswer,
+} from '../rag-demo.ts';
+import { type LocalRunner, REPO_ROOT } from '../runner.ts';
+import {
+  addStackOptions,
+  type LocalCommand,
+  parseStackOptions,
+  type ServeMode,
+  type StackOptions,
+} from './command.ts';
+import {
+  type DatasetSummary,
+  printSummary,
+  readUploads,
+  summarize,
+  uploadDatasets,
+  writeOut,
+} from './datasets.ts';
+import { apiClient, progress, withLocalStack } from './local-stack.ts';
+
+/** The bundled samples, one per purpose (with bad lines, duplicates and PII). */
+const SAMPLES: ReadonlyArray<{ file: string; purpose: string }> = [
+  { file: 'support-chats.jsonl', purpose: 'finetune' },
+  { file: 'helpfulness.jsonl', purpose: 'preference' },
+  { file: 'lambda-docs.jsonl', purpose: 'rag' },
+  { file: 'lambda-qa.jsonl', purpose: 'golden' },
+];
+
+/** Questions the RAG demo asks; the last one is about nothing in the corpus. */
+const DEMO_QUESTIONS = [
+  'How do I keep functions initialized so that they respond without cold starts?',
+  'What happens to an asynchronous invocation that keeps failing?',
+  'How can a function read configuration without changing its code?',
+  'What is the recipe for a good sourdough bread?',
+];
+
+/** What the demo (and `serve`) runs. */
+export interface DemoRequest {
+  /** Folder to write each sample dataset's curated files to, one subfolder per dataset. */
+  readonly out: string | undefined;
+  readonly json: boolean;
+  readonly stack: StackOptions;
+}
+
+/** Declares the demo's own options (shared with `serve`, which runs the demo first). */
+export function addDemoOptions(command: Command): void {
+  command
+    .option('--out <dir>', "write each sample dataset's manifest, splits and quarantine to DIR/<dataset>")
+    .option('--json', 'print one JSON object with every result on the last line of stdout');
+}
+
+/** Reads the demo's options. */
+export function parseDemoOptions(options: Readonly<Record<string, unknown>>, serve: ServeMode): DemoRequest {
+  return {
+    out: options.out as string | undefined,
+    json: options.json === true,
+    stack: parseStackOptions(options, serve),
+  };
+}
+
+/** `demo`: the lifecycle demo, run when no command is given. */
+export const demoCommand: LocalCommand<DemoRequest> = {
+  name: 'demo',
+  configure(command) {
+    command
+      .summary('run the whole lifecycle demo (the default)')
+      .description(
+        'Runs the lifecycle offline: the bundled sample datasets through DataPrep, a replayed upload ' +
+          'event that changes nothing, the API demo (prompt version, label, catalog, chat, streamed chat) ' +
+          'and the RAG demo (the bundled corpus through RagIngest, cited answers). Exits 0 when every ' +
+          'step succeeded.',
+      );
+    addDemoOptions(command);
+    addStackOptions(command, 'none').addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  npm start',
+        '  npm start -- demo --out ./prepared --json | tail -n 1 | jq .datasets',
+      ].join('\n'),
+    );
+  },
+  parse(_args, options) {
+    return parseDemoOptions(options, 'none');
+  },
+  run: runDemo,
+};
+
+interface RagDemoResult {
+  ingest: IngestSummary;
+  reingest: IngestSummary;
+  answers: RagAnswer[];
+}
+
+/** Runs the demo (then serves with `stack.serve`); 0 when every step succeeded. */
+export async function runDemo(request: DemoRequest): Promise<number> {
+  const uploads = SAMPLES.map((s) => ({
+    path: join(REPO_ROOT, 'infra/local/samples', s.file),
+    purpose: s.purpose,
+  }));
+  const bodies = readUploads(uploads);
+  return withLocalStack(request.stack, async (stack) => {
+    const keys = await uploadDatasets(stack, uploads, bodies);
+    // At-least-once delivery: replay the first upload's event; it must change nothing.
+    const first = stack.events.find((e) => e.event['detail-type'] === 'Object Created');
+    if (first) {
+      progress('Replaying the first upload event (duplicate delivery)');
+      stack.publish(first.bus, { ...first.event, id: `${first.event.id}-replay` });
+      await stack.idle();
+    }
+    const raw = stack.output('RawBucketName');
+    const summaries: DatasetSummary[] = [];
+    for (const key of keys) {
+      const summary = await summarize(stack, key, raw);
+      if (request.out)
+        await writeOut(stack, summary, join(request.out, summary.dataset?.name ?? basename(key)));
+      summaries.push(summary);
+    }
+    const replays = stack.deliveries.filter(
+      (d) => d.execution?.output && (d.execution.output as { status?: string }).status === 'DUPLICATE',
+    );
+    if (!request.json) {
+      for (const summary of summaries) printSummary(summary);
+      console.log(
+        `\n● replayed event: ${replays.length} execution(s) ended AlreadyProcessed; no new dataset version`,
+      );
+      const ready = summaries.filter((s) => s.status === 'READY').length;
+      console.log(
+        `\nLifecycle ran: ${ready}/${summaries.length} datasets ready, ${stack.events.length} events routed.`,
+      );
+    }
+    let api: ApiDemoResult | undefined;
+    let apiFailure: string | undefined;
+    let rag: RagDemoResult | undefined;
+    let ragFailure: string | undefined;
+    if (stack.api) {
+      try {
+        api = await apiDemo(stack, request);
+      } catch (error) {
+        apiFailure = (error as Error).message;
+        console.error(`API demo failed: ${apiFailure}`);
+      }
+      try {
+        rag = await ragDemo(stack, request);
+      } catch (error) {
+        ragFailure = (error as Error).message;
+        console.error(`RAG demo failed: ${ragFailure}`);
+      }
+    } else if (!request.json) {
+      console.log('\n● API: the template declares no REST API; nothing to serve');
+    }
+    if (request.json) {
+      console.log(
+        JSON.stringify({
+          datasets: summaries,
+          replayedDuplicates: replays.length,
+          ...(api ? { api } : {}),
+          ...(apiFailure ? { apiFailure } : {}),
+          ...(rag ? { rag } : {}),
+          ...(ragFailure ? { ragFailure } : {}),
+        }),
+      );
+    }
+    return summaries.every((s) => s.status === 'READY') &&
+      replays.length > 0 &&
+      apiFailure === undefined &&
+      ragFailure === undefined &&
+      rag !== undefined &&
+      rag.ingest.failed.length === 0
+      ? 0
+      : 1;
+  });
+}
+
+/** Runs the API demo against the local API; in text mode the streamed answer is printed as it arrives. */
+async function apiDemo(stack: LocalRunner, request: DemoRequest): Promise<ApiDemoResult> {
+  const client = apiClient(stack, request.stack.verbose);
+  progress(`Calling the API at ${client.url}`);
+  let streaming = false;
+  const result = await runApiDemo({
+    client,
+    onStep: (line) => progress(`${streaming ? '\n' : ''}  … API: ${line}`),
+    onText: (text) => {
+      if (!streaming && !request.json) process.stdout.write('  streamed answer: ');
+      streaming = true;
+      (request.json ? process.stderr : process.stdout).write(text);
+    },
+  });
+  if (!request.json) {
+    console.log(`\n● API at ${client.url}`);
+    for (const line of describeApiDemo(result)) console.log(line);
+  }
+  await stack.idle();
+  return result;
+}
+
+/** The RAG demo: the bundled corpus through RagIngest, a re-upload that changes nothing, cited answers. */
+async function ragDemo(stack: LocalRunner, request: DemoRequest): Promise<RagDemoResult> {
+  const client = apiClient(stack, request.stack.verbose);
+  const corpus = relativeToRepo(BUNDLED_CORPUS.dir);
+  progress(`Ingesting the bundled corpus ${corpus} through RagIngest`);
+  const ingest = await ingestFolder(stack, BUNDLED_CORPUS.dir, BUNDLED_CORPUS.exclude);
+  progress('Uploading the corpus again (unchanged content: nothing is embedded again)');
+  const reingest = await ingestFolder(stack, BUNDLED_CORPUS.dir, BUNDLED_CORPUS.exclude);
+  await createRagPrompt(client);
+  const answers: RagAnswer[] = [];
+  for (const question of DEMO_QUESTIONS) answers.push(await askRag(client, question));
+  if (!request.json) {
+    console.log(`\n● RAG over ${corpus} (embedded vector store, offline embedder)`);
+    for (const line of describeIngest('ingest', ingest)) console.log(line);
+    for (const line of describeIngest('re-ingest', reingest)) console.log(line);
+    for (const answer of answers) for (const line of describeAnswer(answer)) console.log(line);
+  }
+  await stack.idle();
+  return { ingest, reingest, answers };
+}
+
+/** A path relative to the repository, for messages. */
+function relativeToRepo(path: string): string {
+  return path.startsWith(REPO_ROOT) ? path.slice(REPO_ROOT.length).replace(/^\//, '') : path;
+}
