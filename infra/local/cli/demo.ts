@@ -4,7 +4,9 @@
  * version, its production label, the catalog, a chat as JSON and streamed) and the RAG demo (the bundled
  * corpus through RagIngest, a re-upload that embeds nothing, cited answers), all over the local stack.
  */
+
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type ApiDemoResult, describeApiDemo, runApiDemo } from '../api-demo.ts';
 import {
@@ -17,7 +19,7 @@ import {
   ingestFolder,
   type RagAnswer,
 } from '../rag-demo.ts';
-import { type LocalRunner, REPO_ROOT } from '../runner.ts';
+import type { LocalRunner } from '../runner.ts';
 import {
   addStackOptions,
   type LocalCommand,
@@ -34,6 +36,9 @@ import {
   writeOut,
 } from './datasets.ts';
 import { apiClient, progress, withLocalStack } from './local-stack.ts';
+
+/** The repository root (this file is `infra/local/cli/demo.ts`). */
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 
 /** The bundled samples, one per purpose (with bad lines, duplicates and PII). */
 const SAMPLES: ReadonlyArray<{ file: string; purpose: string }> = [

@@ -5,7 +5,7 @@
  */
 import { LocalApiClient } from '../api-client.ts';
 import { curlCommands } from '../api-demo.ts';
-import { LocalRunner } from '../runner.ts';
+import type { LocalRunner } from '../runner.ts';
 import type { StackOptions } from './command.ts';
 
 /** Writes one progress line to stderr. */
@@ -19,6 +19,8 @@ export async function withLocalStack(
   work: (stack: LocalRunner) => Promise<number>,
 ): Promise<number> {
   progress('Synthesizing the stack and starting local DynamoDB, S3, EventBridge and the API on 127.0.0.1');
+  // Loaded here, not at the top: `--help` and argument errors answer without loading the CDK app.
+  const { LocalRunner } = await import('../runner.ts');
   const stack = await LocalRunner.start({
     onProgress: (message) => progress(`  … ${message}`),
     handlerLogLevel: options.verbose ? 'INFO' : 'SILENT',
