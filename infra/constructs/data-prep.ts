@@ -21,12 +21,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
-import {
-  RAG_DOCUMENT_WILDCARDS,
-  RAG_RAW_PREFIX,
-  RAW_PREFIX,
-  STAGING_PREFIX,
-} from '#contracts/storage-layout.ts';
+import { RAG_DOCUMENT_WILDCARDS, RAG_RAW_PREFIX, STAGING_PREFIX } from '#contracts/storage-layout.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
