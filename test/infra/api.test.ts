@@ -5,6 +5,7 @@ import { API_ROUTES, type ApiFunctionName, pathParameters } from '#contracts/htt
 import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
 import { CHAT_FUNCTION_TIMEOUT_SECONDS, type VectorStoreKind } from '#infra/config/index.ts';
 import { greaterThanRegex, pascalCase } from '#infra/constructs/api.ts';
+import { HOUSE_ENVIRONMENT_NAMES } from '#infra/constructs/llmops-function.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '#infra/constructs/model-gateway.ts';
 import {
   type CfnJson,
@@ -116,13 +117,7 @@ function methodFor(json: CfnTemplate, method: string, path: string): SynthMethod
   return found[0] as SynthMethod;
 }
 
-const HOUSE_ENV = [
-  'NODE_OPTIONS',
-  'POWERTOOLS_SERVICE_NAME',
-  'POWERTOOLS_METRICS_NAMESPACE',
-  'POWERTOOLS_LOG_LEVEL',
-  'LLMOPS_PROFILE',
-];
+const HOUSE_ENV = HOUSE_ENVIRONMENT_NAMES;
 
 /** What the vector store binds on the functions that read it (dev: S3 Vectors, prod: OpenSearch). */
 const STORE_ENV: Record<VectorStoreKind, string[]> = {

@@ -22,7 +22,7 @@ import {
   type StackOptions,
   UsageError,
 } from './command.ts';
-import { apiClient, progress, withLocalStack } from './local-stack.ts';
+import { apiClient, progress, withLocalRunner } from './local-runner.ts';
 import { checkFolder } from './paths.ts';
 
 /** Where the questions come from: one on the command line, or a JSONL file of `{"id", "question"}`. */
@@ -94,7 +94,7 @@ export async function runAsk(request: AskRequest): Promise<number> {
       : [{ id: '1', question: request.questions.question }];
   const dir = request.ingest ?? BUNDLED_CORPUS.dir;
   const exclude = request.ingest === undefined ? BUNDLED_CORPUS.exclude : [];
-  return withLocalStack(request.stack, async (stack) => {
+  return withLocalRunner(request.stack, async (stack) => {
     const client = apiClient(stack, request.stack.verbose);
     progress(`Ingesting ${dir} through RagIngest`);
     const ingest = await ingestFolder(stack, dir, exclude);

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { LocalRunner } from '../runner.ts';
-import { progress } from './local-stack.ts';
+import { progress } from './local-runner.ts';
 
 /** A file to prepare, and the purpose it is prepared for. */
 export interface Upload {

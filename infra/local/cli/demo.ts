@@ -35,7 +35,7 @@ import {
   uploadDatasets,
   writeOut,
 } from './datasets.ts';
-import { apiClient, progress, withLocalStack } from './local-stack.ts';
+import { apiClient, progress, withLocalRunner } from './local-runner.ts';
 
 /** The repository root (this file is `infra/local/cli/demo.ts`). */
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
@@ -122,7 +122,7 @@ export async function runDemo(request: DemoRequest): Promise<number> {
     purpose: s.purpose,
   }));
   const bodies = readUploads(uploads);
-  return withLocalStack(request.stack, async (stack) => {
+  return withLocalRunner(request.stack, async (stack) => {
     const keys = await uploadDatasets(stack, uploads, bodies);
     // At-least-once delivery: replay the first upload's event; it must change nothing.
     const first = stack.events.find((e) => e.event['detail-type'] === 'Object Created');

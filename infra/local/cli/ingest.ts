@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { SUPPORTED_EXTENSIONS } from '#core/rag/parse/document.ts';
 import { describeIngest, ingestFolder } from '../rag-demo.ts';
 import { addStackOptions, type LocalCommand, parseStackOptions, type StackOptions } from './command.ts';
-import { progress, withLocalStack } from './local-stack.ts';
+import { progress, withLocalRunner } from './local-runner.ts';
 import { checkFolder } from './paths.ts';
 
 /** What `ingest` runs. */
@@ -54,7 +54,7 @@ export const ingestCommand: LocalCommand<IngestRequest> = {
 
 /** Ingests the folder; 0 when no document failed. */
 export async function runIngest(request: IngestRequest): Promise<number> {
-  return withLocalStack(request.stack, async (stack) => {
+  return withLocalRunner(request.stack, async (stack) => {
     progress(`Ingesting ${request.dir} through RagIngest`);
     const summary = await ingestFolder(stack, resolve(request.dir));
     if (request.json) console.log(JSON.stringify({ dir: request.dir, ...summary }));

@@ -12,7 +12,7 @@ import {
   UsageError,
 } from './command.ts';
 import { printSummary, readUploads, summarize, uploadDatasets, writeOut } from './datasets.ts';
-import { withLocalStack } from './local-stack.ts';
+import { withLocalRunner } from './local-runner.ts';
 
 /** What `prepare` runs. */
 export interface PrepareRequest {
@@ -70,7 +70,7 @@ export const prepareCommand: LocalCommand<PrepareRequest> = {
 export async function runPrepare(request: PrepareRequest): Promise<number> {
   const uploads = [{ path: request.file, purpose: request.purpose }];
   const bodies = readUploads(uploads);
-  return withLocalStack(request.stack, async (stack) => {
+  return withLocalRunner(request.stack, async (stack) => {
     const [key = ''] = await uploadDatasets(stack, uploads, bodies);
     const summary = await summarize(stack, key, stack.output('RawBucketName'));
     if (request.out) await writeOut(stack, summary, request.out);

@@ -1,5 +1,5 @@
 /**
- * The local stack as the commands use it: started with their stack options (progress on stderr, the
+ * The local runner as the commands use it: started with their stack options (progress on stderr, the
  * handlers' logs and the access log with `--verbose`), a client for its API, kept up after the work with
  * `--serve` until SIGINT or SIGTERM, and always stopped.
  */
@@ -13,8 +13,8 @@ export function progress(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** Starts the local stack, runs `work` on it, serves with `--serve`, and stops it; resolves to `work`'s code. */
-export async function withLocalStack(
+/** Starts the local runner, runs `work` on it, serves with `--serve`, and stops it; resolves to `work`'s code. */
+export async function withLocalRunner(
   options: StackOptions,
   work: (stack: LocalRunner) => Promise<number>,
 ): Promise<number> {
