@@ -26,3 +26,11 @@ export const RAG_DOCUMENT_WILDCARDS: readonly string[] = RAG_DOCUMENT_EXTENSIONS
 
 /** Intermediate output of the pipelines in the artifacts bucket, expired by a lifecycle rule. */
 export const STAGING_PREFIX = 'staging/';
+
+/**
+ * Lines DataPrep quarantined, in the artifacts bucket: the original text of each bad line, PII not
+ * redacted. Only Finalize writes here and no function of the stack reads it (operators read it with their
+ * own credentials); a lifecycle rule expires it after `dataPrep.quarantineExpirationDays`. Kept out of the
+ * curated bucket so that no reader of curated data can read it.
+ */
+export const QUARANTINE_PREFIX = 'quarantine/';

@@ -18,7 +18,17 @@ export const documentIndexedDetail = z.object({
   version: z.string().nullable(),
   status: documentOutcome,
   chunks: z.number().int().nonnegative(),
-  /** Why the document failed; null otherwise. */
+  /**
+   * Why the document failed, as a code: the name of a project error whose message may be shown
+   * (`DocumentParseError`, `InvalidUtf8Error`, ...), or `INTERNAL`, `TIMEOUT`, `RETRIES_EXHAUSTED`,
+   * `VECTOR_STORE_REJECTED`; null otherwise. Added in 1.0 without a version change: events published
+   * before it parse with `null`.
+   */
+  code: z.string().min(1).nullable().default(null),
+  /**
+   * Why the document failed, `<code>: <message>`, safe to show to any caller (never the text of an AWS
+   * or internal error: that goes to the logs); null otherwise.
+   */
   reason: z.string().nullable(),
   title: z.string().nullable(),
   source: z.string().nullable(),

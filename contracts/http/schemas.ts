@@ -220,6 +220,20 @@ export const errorResponse = z.object({
 });
 export type ErrorResponseBody = z.infer<typeof errorResponse>;
 
+/** Longest pagination token (`nextToken`) the API accepts; the tokens it issues are shorter. */
+export const MAX_PAGE_TOKEN_LENGTH = 8192;
+/** A pagination token on the wire: base64url without padding. */
+export const PAGE_TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** The `nextToken` query parameter: an opaque token a previous page of the same listing returned. */
+export const pageToken = z
+  .string()
+  .check(
+    z.minLength(1, 'must be a nextToken a previous page of this listing returned'),
+    z.maxLength(MAX_PAGE_TOKEN_LENGTH, 'must be a nextToken a previous page of this listing returned'),
+    z.regex(PAGE_TOKEN, 'must be a nextToken a previous page of this listing returned'),
+  );
+
 export const pathParams = {
   name: z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must match ^[a-z0-9][a-z0-9_-]{0,63}$')),
   label: labelName,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { datasetCounts, s3Location } from '#events/dataset-ready.ts';
-import { STAGING_PREFIX } from '../storage-layout.ts';
+import { QUARANTINE_PREFIX, STAGING_PREFIX } from '../storage-layout.ts';
 
 /**
  * Schemas of the payloads that pass between the DataPrep state machine's tasks. Each task parses its
@@ -107,9 +107,13 @@ export const registerOutput = z.object({
 });
 export type RegisterOutput = z.infer<typeof registerOutput>;
 
-/** Key layout of the curated bucket and of the staging area in the artifacts bucket. */
+/**
+ * Key layout of the curated bucket, and of the staging area and the quarantine in the artifacts bucket.
+ * The quarantine of a dataset version mirrors its curated prefix under {@link QUARANTINE_PREFIX}.
+ */
 export const layout = {
   outputPrefix: (d: DatasetRef) => `datasets/${d.purpose}/${d.name}/v${String(d.version).padStart(6, '0')}/`,
+  quarantine: (d: DatasetRef) => `${QUARANTINE_PREFIX}dataprep/${layout.outputPrefix(d)}quarantine.jsonl`,
   staging: (runId: string, index: number) =>
     `${STAGING_PREFIX}dataprep/${runId}/part-${String(index).padStart(5, '0')}.tsv`,
   stagingQuarantine: (runId: string, index: number) =>

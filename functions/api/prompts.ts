@@ -5,7 +5,12 @@ import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws
 import { metrics } from '#aws/logging.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
 import { envVar } from '#contracts/env.ts';
-import { createPromptVersionRequest, moveLabelRequest, pathParams } from '#contracts/http/schemas.ts';
+import {
+  createPromptVersionRequest,
+  moveLabelRequest,
+  pageToken,
+  pathParams,
+} from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
 
 /**
@@ -40,19 +45,32 @@ export function makeHandler(deps: PromptsDeps) {
       return json(200, await deps.registry.get(ref));
     },
     listPromptVersions: async (request) => {
-      const { limit, nextToken } = request.query;
+      const { limit } = request.query;
       const parsedLimit =
         limit === undefined ? undefined : Number(parseWith(pathParams.version, limit, 'query.limit'));
       if (parsedLimit !== undefined && parsedLimit > 100)
         throw new ValidationError('query.limit', 'must be at most 100');
+      const nextToken =
+        request.query.nextToken === undefined
+          ? undefined
+          : parseWith(pageToken, request.query.nextToken, 'query.nextToken');
+      const promptName = name(request);
       metrics.addMetric('PromptReads', 'Count', 1);
-      return json(
-        200,
-        await deps.registry.listVersions(name(request), {
-          ...(parsedLimit !== undefined ? { limit: parsedLimit } : {}),
-          ...(nextToken !== undefined ? { nextToken } : {}),
-        }),
-      );
+      try {
+        return json(
+          200,
+          await deps.registry.listVersions(promptName, {
+            ...(parsedLimit !== undefined ? { limit: parsedLimit } : {}),
+            ...(nextToken !== undefined ? { nextToken } : {}),
+          }),
+        );
+      } catch (error) {
+        // The registry names its own parameters; the caller sent them as query parameters.
+        if (error instanceof ValidationError && (error.field === 'nextToken' || error.field === 'limit')) {
+          throw new ValidationError(`query.${error.field}`, error.rule, { cause: error });
+        }
+        throw error;
+      }
     },
     movePromptLabel: async (request) => {
       const label = parseWith(pathParams.label, request.path.label, 'path.label');

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { createDocumentClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
-import { NotFoundError } from '#aws/errors.ts';
+import { NotFoundError, ValidationError } from '#aws/errors.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
@@ -14,7 +14,7 @@ import {
   vectorStoreFromEnv,
 } from '#aws/rag/vector-store.ts';
 import { envVar } from '#contracts/env.ts';
-import { pathParams, ragSearchRequest } from '#contracts/http/schemas.ts';
+import { pageToken, pathParams, ragSearchRequest } from '#contracts/http/schemas.ts';
 import { dispatcher } from './dispatch.ts';
 
 /**
@@ -35,7 +35,7 @@ const listQuery = z.object({
       z.pipe(z.transform(Number), z.number().check(z.lte(100, 'must be a whole number from 1 to 100'))),
     ),
   ),
-  nextToken: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+  nextToken: z.optional(pageToken),
 });
 
 /** A document's status as the API shows it. */
@@ -55,14 +55,22 @@ export function documentView(doc: DocumentItem) {
   };
 }
 
+const MAX_DOC_ID_BYTES = 1024;
+
 /** Document ids are file paths (`guides/intro.md`): callers URL-encode them into the path. */
 function docIdOf(request: ApiRequest): string {
   const raw = parseWith(pathParams.docId, request.path.id, 'path.id');
+  let docId = raw;
   try {
-    return raw.includes('%') ? decodeURIComponent(raw) : raw;
+    docId = raw.includes('%') ? decodeURIComponent(raw) : raw;
   } catch {
-    return raw;
+    // Not percent-encoding after all: the id as given.
   }
+  // Ids are S3 keys (at most 1024 bytes), and DynamoDB refuses a longer key.
+  if (Buffer.byteLength(docId, 'utf8') > MAX_DOC_ID_BYTES) {
+    throw new ValidationError('path.id', `must be at most ${MAX_DOC_ID_BYTES} bytes (UTF-8) once decoded`);
+  }
+  return docId;
 }
 
 export function makeHandler(deps: RagDeps) {

@@ -7,20 +7,26 @@ import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { readFrom, S3LineWriter, textLines, type WrittenObject } from '#aws/s3-io.ts';
 import { envVar } from '#contracts/env.ts';
-import { type FinalizeOutput, finalizeInput } from '#contracts/pipelines/dataprep.ts';
+import { type FinalizeOutput, finalizeInput, layout } from '#contracts/pipelines/dataprep.ts';
 import { buildManifest } from '#core/dataprep/manifest.ts';
 import { mergeParts } from '#core/dataprep/merge.ts';
 
 /**
  * Finalize: merges the parts in order. Removes exact and near duplicates across the whole upload (the
  * first occurrence wins), splits train/validation deterministically for finetune and preference data,
- * writes the curated JSONL files, the quarantine file with absolute line numbers, and the manifest.
+ * writes the curated JSONL files and the manifest to the curated bucket, and the quarantine file (the
+ * original bad lines, PII not redacted, with absolute line numbers) to its own location under
+ * `quarantine/` in the artifacts bucket, which no reader of curated data can read and which expires.
  * Reads staging line by line; memory grows only with the dedupe index (bytes per unique record are
  * reported in the manifest).
  */
 export interface FinalizeDeps {
   readonly s3: S3Client;
   readonly curatedBucket: string;
+  /** Where the quarantine file goes (the artifacts bucket, under `quarantine/`). */
+  readonly quarantineBucket: string;
+  /** Days after which the quarantine file expires (written into the manifest). */
+  readonly quarantineExpirationDays: number;
   readonly validationRatio: number;
   readonly nearDuplicateThreshold: number;
   readonly now?: () => Date;
@@ -33,8 +39,12 @@ export function makeHandler(deps: FinalizeDeps) {
     logger.appendKeys({ runId });
     const parts = [...state.partResults].sort((a, b) => a.index - b.index);
     const writers = new Map<string, S3LineWriter>();
+    const quarantineKey = layout.quarantine(dataset);
     const writerFor = (name: string) => {
-      const writer = new S3LineWriter(deps.s3, deps.curatedBucket, `${outputPrefix}${name}.jsonl`);
+      const writer =
+        name === 'quarantine'
+          ? new S3LineWriter(deps.s3, deps.quarantineBucket, quarantineKey)
+          : new S3LineWriter(deps.s3, deps.curatedBucket, `${outputPrefix}${name}.jsonl`);
       writers.set(name, writer);
       return writer;
     };
@@ -69,12 +79,16 @@ export function makeHandler(deps: FinalizeDeps) {
         written,
         validationRatio: deps.validationRatio,
         nearDuplicateThreshold: deps.nearDuplicateThreshold,
+        quarantineExpirationDays: deps.quarantineExpirationDays,
         createdAt: deps.now?.() ?? new Date(),
       });
       const { counts, contentHash, createdAt } = manifest;
       const { kept, quarantined, duplicates } = counts;
+      // The data files only: the quarantine is announced nowhere but in the manifest.
       const files = Object.fromEntries(
-        [...written.entries()].map(([name, w]) => [name, { bucket: w.bucket, key: w.key }]),
+        [...written.entries()]
+          .filter(([name]) => name !== 'quarantine')
+          .map(([name, w]) => [name, { bucket: w.bucket, key: w.key }]),
       );
       const manifestKey = `${outputPrefix}manifest.json`;
       await deps.s3.send(
@@ -94,7 +108,7 @@ export function makeHandler(deps: FinalizeDeps) {
             (duplicates.exact + duplicates.near > 0
               ? ` and ${duplicates.exact + duplicates.near} duplicate(s)`
               : '') +
-            ` (see s3://${deps.curatedBucket}/${outputPrefix}quarantine.jsonl)`,
+            ` (see s3://${deps.quarantineBucket}/${quarantineKey}, readable by operators only)`,
         );
       }
       logger.info('Dataset curated', { dataset, counts });
@@ -118,6 +132,8 @@ export function makeHandler(deps: FinalizeDeps) {
 /** The environment this function reads (a contract: the stack sets exactly these variables). */
 export const environment = {
   CURATED_BUCKET: envVar.string(),
+  QUARANTINE_BUCKET: envVar.string(),
+  QUARANTINE_EXPIRATION_DAYS: envVar.int(1),
   VALIDATION_RATIO: envVar.ratio(),
   NEAR_DUP_THRESHOLD: envVar.ratio(),
 };
@@ -128,6 +144,8 @@ export const handler = withObservability(
   makeHandler({
     s3: createS3Client(),
     curatedBucket: config.CURATED_BUCKET,
+    quarantineBucket: config.QUARANTINE_BUCKET,
+    quarantineExpirationDays: config.QUARANTINE_EXPIRATION_DAYS,
     validationRatio: config.VALIDATION_RATIO,
     nearDuplicateThreshold: config.NEAR_DUP_THRESHOLD,
   }),

@@ -15,6 +15,7 @@ import {
   type StagedChunks,
   stagedDocument,
 } from '#contracts/pipelines/rag-ingest.ts';
+import { DocumentParseError } from '#core/rag/parse/document.ts';
 import { chunkStaged } from './chunking.ts';
 import { ragEnv, stepDeps } from './shared.ts';
 
@@ -41,7 +42,9 @@ export function makeHandler(deps: ChunkDeps) {
     const out: StagedChunks[] = [];
     const { failed, superseded } = await forEachDocument(docs, { ...deps, runId, now }, async (doc) => {
       const chunked = chunkStaged(doc, { maxTokens: deps.maxTokens, overlapTokens: deps.overlapTokens });
-      if (chunked.chunks.length === 0) throw new Error('the document has no text to index');
+      if (chunked.chunks.length === 0) {
+        throw new DocumentParseError(doc.docId, 'the document has no text to index');
+      }
       if (!(await deps.table.advance(doc.docId, doc.version, 'chunked', now()))) return 'superseded';
       out.push(chunked);
       return 'done';

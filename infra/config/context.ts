@@ -19,6 +19,7 @@ export const CONTEXT_KEYS = {
   guardrail: 'guardrail',
   interactionSampleRate: 'interactionSampleRate',
   vectorStore: 'vectorStore',
+  chatReservedConcurrency: 'chatReservedConcurrency',
 } as const;
 
 const MiB = 1024 * 1024;
@@ -100,6 +101,13 @@ const OVERRIDES = {
   [CONTEXT_KEYS.vectorStore]: override(
     z.enum(VECTOR_STORES, { error: (iss) => `expected one of ${VECTOR_STORES.join(', ')}${got(iss.input)}` }),
     (vectorStore) => ({ rag: { vectorStore } }),
+  ),
+  // 1 to 900, the most an account with the default quota of 1000 concurrent executions can reserve.
+  [CONTEXT_KEYS.chatReservedConcurrency]: override(
+    z.coerce
+      .number({ error: (iss) => `expected a whole number of concurrent executions${got(iss.input)}` })
+      .int({ error: 'expected a whole number of concurrent executions' }),
+    (chatReservedConcurrency) => ({ models: { chatReservedConcurrency } }),
   ),
 } as const;
 

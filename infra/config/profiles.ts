@@ -37,6 +37,7 @@ export const DEV: ProfileConfig = {
     comprehendPii: false,
     processMemoryMb: 1024,
     finalizeMemoryMb: 2048,
+    quarantineExpirationDays: 7,
   },
   eventArchiveRetentionDays: 7,
   stagingExpirationDays: 7,
@@ -51,12 +52,17 @@ export const DEV: ProfileConfig = {
     wafIpRateLimit: 1_000,
     maxRequestBytes: 256 * 1024,
     throttling: { rateLimit: 20, burstLimit: 40 },
+    // Each answer may hold a chat function for up to models.chatTimeoutMs: bursts stay within its reservation.
+    chatThrottling: { rateLimit: 5, burstLimit: 10 },
   },
   models: {
     catalog: BEDROCK_CATALOG,
     embeddingModelId: 'titan-embed-text-v2',
-    chatTimeoutMs: 120_000,
+    // One answer, streamed or not, ends within a minute (the chat function times out at 75 s).
+    chatTimeoutMs: 60_000,
     promptCacheTtlSeconds: 30,
+    // Ten answers at once: enough to develop with, and 1% of an account's default concurrency.
+    chatReservedConcurrency: 10,
   },
   guardrail: {
     enabled: true,
@@ -105,7 +111,12 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     deletionProtection: true,
   },
   accessLogExpirationDays: 90,
-  dataPrep: { maxConcurrency: 16, processMemoryMb: 2048, finalizeMemoryMb: 4096 },
+  dataPrep: {
+    maxConcurrency: 16,
+    processMemoryMb: 2048,
+    finalizeMemoryMb: 4096,
+    quarantineExpirationDays: 14,
+  },
   eventArchiveRetentionDays: 90,
   observability: { stateMachineLogLevel: 'ERROR', stateMachineIncludeExecutionData: false },
   api: {
@@ -113,8 +124,11 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     waf: true,
     wafIpRateLimit: 3_000,
     throttling: { rateLimit: 200, burstLimit: 400 },
+    chatThrottling: { rateLimit: 20, burstLimit: 50 },
   },
-  models: { promptCacheTtlSeconds: 300 },
+  // Two minutes per answer (function timeout 135 s); 100 answers at once, which leaves 800 of an
+  // account's default 1000 concurrent executions to everything else (Lambda keeps 100 unreserved).
+  models: { promptCacheTtlSeconds: 300, chatTimeoutMs: 120_000, chatReservedConcurrency: 100 },
   interactions: {
     payloadSampleRate: 0.1,
     retentionDays: 400,

@@ -17,10 +17,23 @@ export type Profile = (typeof PROFILES)[number];
 export const VECTOR_STORES = ['opensearch', 's3vectors'] as const;
 export type VectorStoreKind = (typeof VECTOR_STORES)[number];
 
-/** Timeout of the chat function, in seconds: the regional API Gateway idle timeout of a stream. */
+/** Longest timeout of the chat function, in seconds: the regional API Gateway idle timeout of a stream. */
 export const CHAT_FUNCTION_TIMEOUT_SECONDS = 300;
 /** Headroom left in the chat function after `models.chatTimeoutMs`, to answer and record. */
 const CHAT_HEADROOM_MS = 15_000;
+/**
+ * Timeout of the chat function, in seconds, for an answer deadline of `chatTimeoutMs`: the deadline plus
+ * the headroom to end the stream with an error event and record the call, so that Lambda never cuts a
+ * stream short without a word.
+ */
+export function chatFunctionTimeoutSeconds(chatTimeoutMs: number): number {
+  return Math.ceil((chatTimeoutMs + CHAT_HEADROOM_MS) / 1000);
+}
+/**
+ * Most concurrency a profile may reserve for the chat function: Lambda refuses a reservation that leaves
+ * fewer than 100 unreserved executions in the account, and an account's default concurrency is 1000.
+ */
+export const MAX_CHAT_RESERVED_CONCURRENCY = 900;
 /** Lambda allows 4 KiB of environment per function; the catalog seed travels in one variable. */
 export const MAX_CATALOG_SEED_BYTES = 2_560;
 
@@ -132,6 +145,11 @@ const dataPrepSchema = z
      * record): 2048 MB is enough for about 5 million unique records per upload, 4096 MB for about 12 million.
      */
     finalizeMemoryMb: positiveInt.min(128).max(10_240),
+    /**
+     * Days after which the quarantine files (the original bad lines, PII not redacted, under `quarantine/`
+     * in the artifacts bucket) expire. Kept short: long enough for an operator to look at a rejected upload.
+     */
+    quarantineExpirationDays: positiveInt.max(30, 'must be at most 30: quarantine files hold unredacted PII'),
   })
   .superRefine((dp, ctx) => {
     if (dp.maxRecordBytes >= dp.partSizeBytes) {
@@ -168,6 +186,12 @@ const apiSchema = z
       .max(10 * MiB, 'must be at most 10 MiB (the API Gateway payload limit)'),
     /** Stage-wide throttling: all apps together never exceed it. */
     throttling: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }),
+    /**
+     * Throttling of the chat routes, whose answers hold a chat function instance for up to
+     * `models.chatTimeoutMs`: all apps together (stage method settings), and each app's key (its usage
+     * plan, never above the app's own limits).
+     */
+    chatThrottling: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }),
   })
   .superRefine((api, ctx) => {
     const seen = new Set<string>();
@@ -191,6 +215,15 @@ const apiSchema = z
         });
       }
     }
+    for (const limit of ['rateLimit', 'burstLimit'] as const) {
+      if (api.chatThrottling[limit] > api.throttling[limit]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['chatThrottling', limit],
+          message: `must not exceed the stage limit api.throttling.${limit} (${api.throttling[limit]})`,
+        });
+      }
+    }
   });
 
 /** The model gateway: catalog seed and call settings. */
@@ -200,7 +233,11 @@ const modelsSchema = z
     catalog: z.array(catalogModel).min(1, 'must list at least one model').readonly(),
     /** Catalog id of the default embedding model (must be in the catalog, kind `embedding`). */
     embeddingModelId: z.string().min(1),
-    /** Budget of one chat call (model call included), in milliseconds. */
+    /**
+     * Deadline of one chat answer, streamed or not, in milliseconds: retrieval and the model call
+     * included. When it passes the model call is cut off and a stream ends with an `error` event
+     * (`answer_deadline_exceeded`); the chat function's timeout is this plus headroom.
+     */
     chatTimeoutMs: positiveInt
       .min(1000, 'must be at least 1000 ms')
       .max(
@@ -209,6 +246,15 @@ const modelsSchema = z
       ),
     /** How long the handlers cache prompt versions and labels, in seconds (0: no cache). */
     promptCacheTtlSeconds: z.number().int().min(0).max(3600),
+    /**
+     * Reserved concurrency of the chat function: at most this many answers at once, kept for chat and
+     * taken from the account's unreserved pool, so chat can neither starve the other functions nor be
+     * starved by them.
+     */
+    chatReservedConcurrency: positiveInt.max(
+      MAX_CHAT_RESERVED_CONCURRENCY,
+      `must be at most ${MAX_CHAT_RESERVED_CONCURRENCY}: Lambda keeps 100 of an account's default 1000 concurrent executions unreserved`,
+    ),
   })
   .superRefine((models, ctx) => {
     const ids = new Set<string>();
@@ -365,6 +411,14 @@ export const profileConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {
       ctx.addIssue({ code: 'custom', path: ['removal', 'data'], message: 'must be RETAIN in prod' });
+    }
+    // A burst the gateway lets through but Lambda throttles would come back as 5xx (and page), not 429.
+    if (c.api.chatThrottling.burstLimit > c.models.chatReservedConcurrency) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api', 'chatThrottling', 'burstLimit'],
+        message: `must not exceed models.chatReservedConcurrency (${c.models.chatReservedConcurrency})`,
+      });
     }
   });
 

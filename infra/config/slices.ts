@@ -13,7 +13,8 @@ export type DeploymentConfig = Pick<
 >;
 
 /** The buckets' lifecycle. */
-export type StorageConfig = Pick<AppConfig, 'accessLogExpirationDays' | 'stagingExpirationDays'>;
+export type StorageConfig = Pick<AppConfig, 'accessLogExpirationDays' | 'stagingExpirationDays'> &
+  Pick<AppConfig['dataPrep'], 'quarantineExpirationDays'>;
 
 /** The project event bus. */
 export type EventBusConfig = Pick<AppConfig, 'eventArchiveRetentionDays'>;
@@ -27,5 +28,6 @@ export function deploymentOf(config: AppConfig): DeploymentConfig {
 /** The storage slice of a configuration. */
 export function storageOf(config: AppConfig): StorageConfig {
   const { accessLogExpirationDays, stagingExpirationDays } = config;
-  return { accessLogExpirationDays, stagingExpirationDays };
+  const { quarantineExpirationDays } = config.dataPrep;
+  return { accessLogExpirationDays, stagingExpirationDays, quarantineExpirationDays };
 }

@@ -1,8 +1,9 @@
 /**
  * DataPrep: a raw upload (S3 Object Created under `raw/`, on the default bus) starts a state machine
  * that plans the upload into parts, processes the parts in an inline Map (validate, redact PII, dedupe
- * within the part), finalizes (cross-part dedupe, split, manifest, curated/) and registers the dataset
- * version (DynamoDB registry + `llmops.DatasetReady` on the project bus).
+ * within the part), finalizes (cross-part dedupe, split, manifest, curated/; the quarantined lines to
+ * `quarantine/` in the artifacts bucket, where no reader of curated data can read them) and registers the
+ * dataset version (DynamoDB registry + `llmops.DatasetReady` on the project bus).
  *
  *   Plan → AlreadyProcessed? ─DUPLICATE→ AlreadyProcessed (Succeed)
  *                            └otherwise→ ProcessParts (Map: ProcessPart) → Finalize → Register → Done
@@ -21,7 +22,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
-import { RAG_DOCUMENT_WILDCARDS, RAG_RAW_PREFIX, STAGING_PREFIX } from '#contracts/storage-layout.ts';
+import {
+  QUARANTINE_PREFIX,
+  RAG_DOCUMENT_WILDCARDS,
+  RAG_RAW_PREFIX,
+  STAGING_PREFIX,
+} from '#contracts/storage-layout.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
@@ -41,7 +47,10 @@ export interface DataPrepProps {
   readonly rawBucket: s3.IBucket;
   /** Curated datasets (written by Finalize, read by Register). */
   readonly curatedBucket: s3.IBucket;
-  /** Artifacts; DataPrep uses only `staging/`. */
+  /**
+   * Artifacts; DataPrep uses `staging/` and `quarantine/` (the quarantined lines, written by Finalize and
+   * read by no function).
+   */
   readonly artifactsBucket: s3.IBucket;
   /** The project key (registry table, log groups, queues). */
   readonly encryptionKey: kms.IKey;
@@ -137,6 +146,9 @@ export class DataPrep extends Construct {
     })
       .grantBucket(props.artifactsBucket, 'readwrite', STAGING_PREFIX)
       .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'write')
+      // Write only: the quarantine holds unredacted lines that only operators read.
+      .bindBucket(props.artifactsBucket, 'QUARANTINE_BUCKET', 'write', QUARANTINE_PREFIX)
+      .bindString('QUARANTINE_EXPIRATION_DAYS', String(dp.quarantineExpirationDays))
       .bindString('VALIDATION_RATIO', String(dp.validationRatio))
       .bindString('NEAR_DUP_THRESHOLD', String(dp.nearDuplicateThreshold));
 

@@ -4,7 +4,8 @@
  * - `raw`: uploads land here (under `raw/`); never modified or deleted by the stack, RETAIN in every
  *   profile; S3 → EventBridge notifications on (native `NotificationConfiguration`, no custom resource).
  * - `curated`: prepared datasets and manifests.
- * - `artifacts`: intermediate and produced artifacts; `staging/` expires.
+ * - `artifacts`: intermediate and produced artifacts; `staging/` expires; `quarantine/` holds the lines
+ *   DataPrep quarantined (unredacted), read by no function of the stack, and expires after a few days.
  * - `accessLogs`: S3 server access logs of the three buckets above (S3-managed encryption, because
  *   server access log delivery cannot write to SSE-KMS buckets).
  */
@@ -13,6 +14,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { QUARANTINE_PREFIX, STAGING_PREFIX } from '#contracts/storage-layout.ts';
 import type { DeploymentConfig, StorageConfig } from '#infra/config/index.ts';
 import { acknowledge } from './nag.ts';
 
@@ -33,16 +35,16 @@ export class LlmOpsStorage extends Construct {
   public readonly raw: s3.Bucket;
   /** Curated datasets. */
   public readonly curated: s3.Bucket;
-  /** Artifacts; `staging/` is scratch space that expires. */
+  /** Artifacts; `staging/` is scratch space that expires, `quarantine/` unredacted bad lines that expire. */
   public readonly artifacts: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: LlmOpsStorageProps) {
     super(scope, id);
     const { deployment, config } = props;
-    if (config.stagingExpirationDays < 1) {
-      throw new Error(
-        `LlmOpsStorage: stagingExpirationDays must be >= 1, got ${config.stagingExpirationDays}`,
-      );
+    for (const setting of ['stagingExpirationDays', 'quarantineExpirationDays'] as const) {
+      if (!(config[setting] >= 1)) {
+        throw new Error(`LlmOpsStorage: ${setting} must be >= 1, got ${config[setting]}`);
+      }
     }
 
     // The key protects the RAW bucket, which is retained in every profile: destroying the key would make
@@ -145,8 +147,16 @@ export class LlmOpsStorage extends Construct {
     this.artifacts = dataBucket('Artifacts', deployment.removal.data, [
       {
         id: 'expire-staging',
-        prefix: 'staging/',
+        prefix: STAGING_PREFIX,
         expiration: Duration.days(config.stagingExpirationDays),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      // The original bad lines, PII included: gone a few days after the run, and their noncurrent versions
+      // (the bucket is versioned, so an expiration alone would keep the bytes) a day later.
+      {
+        id: 'expire-quarantine',
+        prefix: QUARANTINE_PREFIX,
+        expiration: Duration.days(config.quarantineExpirationDays),
         noncurrentVersionExpiration: Duration.days(1),
       },
       {

@@ -14,6 +14,7 @@ import {
 } from '#infra/config/index.ts';
 import { withOverrides } from '#infra/config/merge.ts';
 import { PROD_OVERRIDES } from '#infra/config/profiles.ts';
+import { chatFunctionTimeoutSeconds } from '#infra/config/schema.ts';
 
 const MiB = 1024 * 1024;
 
@@ -42,6 +43,7 @@ describe('loadConfig', () => {
       comprehendPii: false,
       processMemoryMb: 1024,
       finalizeMemoryMb: 2048,
+      quarantineExpirationDays: 7,
     });
     expect(config.eventArchiveRetentionDays).toBe(7);
     expect(config.stagingExpirationDays).toBe(7);
@@ -63,6 +65,7 @@ describe('loadConfig', () => {
     expect(config.dataPrep.processMemoryMb).toBe(2048);
     expect(config.dataPrep.finalizeMemoryMb).toBe(4096);
     expect(config.dataPrep.comprehendPii).toBe(false);
+    expect(config.dataPrep.quarantineExpirationDays).toBe(14);
     expect(config.eventArchiveRetentionDays).toBe(90);
     expect(config.observability).toMatchObject({
       stateMachineLogLevel: 'ERROR',
@@ -127,6 +130,7 @@ describe('gateway configuration', () => {
       wafIpRateLimit: 1_000,
       maxRequestBytes: 262_144,
       throttling: { rateLimit: 20, burstLimit: 40 },
+      chatThrottling: { rateLimit: 5, burstLimit: 10 },
     });
     expect(config.guardrail.enabled).toBe(true);
     expect(config.interactions).toEqual({
@@ -265,6 +269,63 @@ describe('gateway configuration', () => {
   });
 });
 
+describe('quarantine retention', () => {
+  it('keeps the unredacted quarantine for days, not months', () => {
+    const base = loadConfig({});
+    for (const days of [0, 31]) {
+      const bad = { ...base, dataPrep: { ...base.dataPrep, quarantineExpirationDays: days } } as AppConfig;
+      expect(() => validateConfig(bad)).toThrow(/dataPrep\.quarantineExpirationDays/);
+    }
+  });
+});
+
+describe('chat bounds', () => {
+  it.each([
+    ['dev', { reserved: 10, throttle: { rateLimit: 5, burstLimit: 10 }, deadlineMs: 60_000 }],
+    ['prod', { reserved: 100, throttle: { rateLimit: 20, burstLimit: 50 }, deadlineMs: 120_000 }],
+  ] as const)('%s: reserved concurrency, chat throttle and answer deadline', (profile, bounds) => {
+    const config = loadConfig({ profile });
+    expect(config.models.chatReservedConcurrency).toBe(bounds.reserved);
+    expect(config.api.chatThrottling).toEqual(bounds.throttle);
+    expect(config.models.chatTimeoutMs).toBe(bounds.deadlineMs);
+    expect(chatFunctionTimeoutSeconds(config.models.chatTimeoutMs)).toBe(bounds.deadlineMs / 1000 + 15);
+    expect(chatFunctionTimeoutSeconds(config.models.chatTimeoutMs)).toBeLessThanOrEqual(
+      CHAT_FUNCTION_TIMEOUT_SECONDS,
+    );
+  });
+
+  it('-c chatReservedConcurrency overrides the reservation, within what an account can reserve', () => {
+    expect(loadConfig({ chatReservedConcurrency: '50' }).models.chatReservedConcurrency).toBe(50);
+    expect(() => loadConfig({ chatReservedConcurrency: 'many' })).toThrow(
+      /context key "chatReservedConcurrency": expected a whole number of concurrent executions/,
+    );
+    expect(() => loadConfig({ chatReservedConcurrency: '901' })).toThrow(
+      /config "models\.chatReservedConcurrency" \(profile dev\): must be at most 900/,
+    );
+    // A reservation below the chat burst would turn admitted bursts into Lambda throttles (5xx).
+    expect(() => loadConfig({ chatReservedConcurrency: '4' })).toThrow(
+      /config "api\.chatThrottling\.burstLimit" \(profile dev\): must not exceed models\.chatReservedConcurrency \(4\)/,
+    );
+  });
+
+  it('the chat throttle stays within the stage throttle', () => {
+    const base = loadConfig({});
+    const bad = {
+      ...base,
+      api: { ...base.api, chatThrottling: { rateLimit: 21, burstLimit: 41 } },
+      models: { ...base.models, chatReservedConcurrency: 100 },
+    } as AppConfig;
+    try {
+      validateConfig(bad);
+      expect.unreachable();
+    } catch (e) {
+      const problems = (e as ConfigError).problems.join('\n');
+      expect(problems).toMatch(/config "api\.chatThrottling\.rateLimit".*must not exceed the stage limit/);
+      expect(problems).toMatch(/config "api\.chatThrottling\.burstLimit".*must not exceed the stage limit/);
+    }
+  });
+});
+
 describe('profiles and the vector store', () => {
   it('dev defaults to S3 Vectors (no idle charge); prod keeps OpenSearch Serverless with standby replicas', () => {
     expect(loadConfig({}).rag).toMatchObject({ vectorStore: 's3vectors', standbyReplicas: false });
@@ -305,6 +366,7 @@ describe('profiles and the vector store', () => {
       maxConcurrency: 16,
       processMemoryMb: 2048,
       finalizeMemoryMb: 4096,
+      quarantineExpirationDays: 14,
     });
     expect(prod.rag).toEqual({
       ...dev.rag,

@@ -517,6 +517,8 @@ describe('functions', () => {
     });
     expect(env('functions/dataprep/finalize.ts')).toMatchObject({
       CURATED_BUCKET: ref(curatedId),
+      QUARANTINE_BUCKET: ref(artifactsId),
+      QUARANTINE_EXPIRATION_DAYS: '7',
       VALIDATION_RATIO: '0.1',
       NEAR_DUP_THRESHOLD: '0.8',
     });
@@ -646,7 +648,7 @@ describe('IAM', () => {
     },
   );
 
-  it('data actions are scoped: raw is read-only, pipelines write artifacts only under staging/, KMS only via services', () => {
+  it('data actions are scoped: raw is read-only, pipelines write artifacts only under staging/ (Finalize also quarantine/), KMS only via services', () => {
     const rawId = bucketId(dev.json, 'Raw');
     const artifactsId = bucketId(dev.json, 'Artifacts');
     for (const { policy, statement } of allStatements(dev.json)) {
@@ -669,6 +671,14 @@ describe('IAM', () => {
           ]).toContain(r);
         } else if (policy.startsWith('RagIngest')) {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/rag/*`);
+        } else if (policy.startsWith('DataPrepFinalizeFunction')) {
+          // The quarantine is written, never read (quarantine.test.ts asserts who may read it: nobody).
+          expect([`<${artifactsId}.Arn>/staging/*`, `<${artifactsId}.Arn>/quarantine/*`], policy).toContain(
+            r,
+          );
+          if (r.endsWith('/quarantine/*')) {
+            expect(actions.sort(), policy).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
+          }
         } else {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/*`);
         }
@@ -865,6 +875,7 @@ describe('retention and removal', () => {
     expect(rules).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ Prefix: 'staging/', ExpirationInDays: 7, Status: 'Enabled' }),
+        expect.objectContaining({ Prefix: 'quarantine/', ExpirationInDays: 7, Status: 'Enabled' }),
       ]),
     );
     const raw = props(dev.json.Resources[bucketId(dev.json, 'Raw')] as CfnResource).LifecycleConfiguration

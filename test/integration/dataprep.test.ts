@@ -1,7 +1,7 @@
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { generateDataset } from '../../bench/generate.ts';
 let stack: LocalRunner;
 let raw: string;
 let curated: string;
+let artifacts: string;
 let bus: string;
 let registry: DatasetRegistry;
 
@@ -26,6 +27,7 @@ beforeAll(async () => {
   stack = await LocalRunner.start({ context: { dataPrepPartSizeMiB: 5 } });
   raw = stack.output('RawBucketName');
   curated = stack.output('CuratedBucketName');
+  artifacts = stack.template.buckets().find((b) => b.logicalId.startsWith('StorageArtifacts'))?.name ?? '';
   bus = stack.output('EventBusName');
   const tableName = stack.template.tables()[0]?.TableName ?? '';
   registry = new DatasetRegistry(DynamoDBDocumentClient.from(stack.dynamo), tableName);
@@ -44,6 +46,26 @@ async function text(bucket: string, key: string): Promise<string> {
   const response = await stack.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return (await response.Body?.transformToString('utf8')) ?? '';
 }
+
+async function keysOf(bucket: string, prefix: string): Promise<string[]> {
+  const listed = await stack.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (listed.Contents ?? []).map((o) => o.Key ?? '');
+}
+
+/** Whether the synthesized role of the function with this entry may make an S3 object request. */
+async function mayAccess(entry: string, action: string, bucket: string, key: string): Promise<boolean> {
+  const fn = stack.template.lambdaFunctions().find((f) => f.entry === entry);
+  if (!fn || !stack.iam) throw new Error(`no function ${entry}, or IAM is not evaluated`);
+  const decision = await stack.iam.evaluate(fn.logicalId, {
+    action,
+    resource: `arn:${stack.template.partition}:s3:::${bucket}/${key}`,
+    context: {},
+  });
+  return decision.allowed;
+}
+
+/** Functions that read curated data (or the API that serves what was built from it). */
+const CURATED_READERS = ['functions/rag/plan.ts', 'functions/dataprep/register.ts', 'functions/api/rag.ts'];
 
 const eventsOf = (detailType: string, key: string) =>
   stack.events.filter(
@@ -117,7 +139,29 @@ describe('DataPrep on the emulators', () => {
     });
     expect(manifest.redactions).toMatchObject({ EMAIL: 2, CREDIT_CARD: 1, AWS_ACCESS_KEY: 1 });
 
-    const quarantine = (await text(curated, detail.files.quarantine?.key ?? ''))
+    // The quarantined lines (unredacted) are no file of the dataset: they are kept apart, under quarantine/
+    // in the artifacts bucket, where no reader of curated data can read them, and expire.
+    expect(Object.keys(detail.files).sort()).toEqual(['train', 'validation']);
+    expect(Object.keys(manifest.files).sort()).toEqual(['train', 'validation']);
+    const quarantineKey = 'quarantine/dataprep/datasets/finetune/support-chats/v000001/quarantine.jsonl';
+    expect(manifest.quarantine).toMatchObject({
+      byCode: { INVALID_JSON: 1, SCHEMA: 1, EMPTY_TEXT: 1, NOT_AN_OBJECT: 1 },
+      file: { bucket: artifacts, key: quarantineKey, records: 4 },
+      unredacted: true,
+      expiresAfterDays: 7,
+    });
+    expect((await keysOf(curated, 'datasets/')).filter((k) => k.includes('quarantine'))).toEqual([]);
+    expect(await mayAccess('functions/dataprep/finalize.ts', 's3:PutObject', artifacts, quarantineKey)).toBe(
+      true,
+    );
+    // Register reads the curated version (so the check below is not vacuous), not its quarantine.
+    expect(
+      await mayAccess('functions/dataprep/register.ts', 's3:GetObject', curated, detail.manifest.key),
+    ).toBe(true);
+    for (const entry of [...CURATED_READERS, 'functions/dataprep/finalize.ts']) {
+      expect(await mayAccess(entry, 's3:GetObject', artifacts, quarantineKey), entry).toBe(false);
+    }
+    const quarantine = (await text(artifacts, quarantineKey))
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -188,7 +232,9 @@ describe('DataPrep on the emulators', () => {
       inputReference: { bucket: raw, key },
     });
     expect(detail.cause).toMatch(/has no valid record: 3 line\(s\) quarantined/);
-    const quarantine = (await text(curated, 'datasets/preference/broken/v000001/quarantine.jsonl'))
+    const quarantineKey = 'quarantine/dataprep/datasets/preference/broken/v000001/quarantine.jsonl';
+    expect(detail.cause).toContain(`s3://${artifacts}/${quarantineKey}`);
+    const quarantine = (await text(artifacts, quarantineKey))
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -244,7 +290,7 @@ describe('DataPrep on the emulators', () => {
     expect(detail.counts).toMatchObject({ records: lines.length, quarantined: 2, duplicates: { exact: 1 } });
     const manifest = JSON.parse(await text(detail.manifest.bucket, detail.manifest.key));
     expect(manifest.pipeline.parts).toBe(3);
-    const quarantine = (await text(curated, detail.files.quarantine?.key ?? ''))
+    const quarantine = (await text(artifacts, manifest.quarantine.file.key))
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));

@@ -149,7 +149,7 @@ export async function summarize(
       };
       redactions: Record<string, number>;
       tokens: Record<string, unknown>;
-      files: Record<string, { bucket: string; key: string }>;
+      quarantine?: { file?: { bucket: string; key: string } | null };
     };
     Object.assign(summary, {
       dataset: m.dataset,
@@ -158,7 +158,8 @@ export async function summarize(
       tokens: m.tokens,
       manifest: `s3://${curated}/${found.key}`,
     });
-    const quarantine = m.files.quarantine;
+    // The quarantine is kept apart from the curated files (unredacted, for operators): the manifest says where.
+    const quarantine = m.quarantine?.file;
     if (quarantine) {
       const text = (await readObject(stack, quarantine.bucket, quarantine.key)) ?? '';
       summary.quarantineReasons = text
@@ -175,15 +176,23 @@ export async function summarize(
   return summary;
 }
 
-/** Writes the manifest and every file it lists (curated splits, quarantine) to `dir`. */
+/**
+ * Writes the manifest, every curated file it lists and the quarantine file (the original bad lines, PII
+ * not redacted: the local run's operator is the one who asked for them) to `dir`.
+ */
 export async function writeOut(stack: LocalRunner, summary: DatasetSummary, dir: string): Promise<void> {
   if (!summary.manifest) return;
   mkdirSync(dir, { recursive: true });
   const [, , bucket = '', ...rest] = summary.manifest.split('/');
   const manifestText = (await readObject(stack, bucket, rest.join('/'))) ?? '{}';
   writeFileSync(join(dir, 'manifest.json'), manifestText);
-  const files =
-    (JSON.parse(manifestText) as { files?: Record<string, { bucket: string; key: string }> }).files ?? {};
+  type Location = { bucket: string; key: string };
+  const manifest = JSON.parse(manifestText) as {
+    files?: Record<string, Location>;
+    quarantine?: { file?: Location | null };
+  };
+  const files: Record<string, Location> = { ...manifest.files };
+  if (manifest.quarantine?.file) files.quarantine = manifest.quarantine.file;
   for (const [name, location] of Object.entries(files)) {
     writeFileSync(join(dir, `${name}.jsonl`), (await readObject(stack, location.bucket, location.key)) ?? '');
   }

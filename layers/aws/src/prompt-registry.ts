@@ -15,6 +15,15 @@ import {
 } from '#contracts/prompts/types.ts';
 import { contentHash } from '#core/prompts/hash.ts';
 import { validateDraft } from '#core/prompts/template.ts';
+import {
+  type CursorSpec,
+  decodeCursor,
+  encodeCursor,
+  exactKey,
+  PARTITION_KEY_MAX_BYTES,
+  SORT_KEY_MAX_BYTES,
+  withCursor,
+} from './cursor.ts';
 import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
 
 /**
@@ -265,21 +274,24 @@ export class PromptRegistry {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
       throw new ValidationError('limit', 'must be a whole number from 1 to 100');
     }
-    const startKey = options.nextToken === undefined ? undefined : decodeToken(name, options.nextToken);
+    const cursor = versionsCursor(name);
+    const startKey = options.nextToken === undefined ? undefined : decodeCursor(cursor, options.nextToken);
     const [page, labels] = await Promise.all([
-      this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
-          ExpressionAttributeValues: { ':pk': pk(name), ':v': 'V#' },
-          ExpressionAttributeNames: { '#v': 'version' },
-          ProjectionExpression: 'pk, sk, #v, commitMessage, author, createdAt, contentHash',
-          ScanIndexForward: false,
-          // One more than asked, so the last page does not end with a token to an empty page.
-          Limit: limit + 1,
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
+      withCursor(cursor.field, options.nextToken, () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
+            ExpressionAttributeValues: { ':pk': pk(name), ':v': 'V#' },
+            ExpressionAttributeNames: { '#v': 'version' },
+            ProjectionExpression: 'pk, sk, #v, commitMessage, author, createdAt, contentHash',
+            ScanIndexForward: false,
+            // One more than asked, so the last page does not end with a token to an empty page.
+            Limit: limit + 1,
+            ExclusiveStartKey: startKey,
+            ConsistentRead: true,
+          }),
+        ),
       ),
       this.#refreshLabels(name),
     ]);
@@ -305,7 +317,7 @@ export class PromptRegistry {
     }));
     return lastKey === undefined
       ? { name, versions, labels: { ...labels } }
-      : { name, versions, labels: { ...labels }, nextToken: encodeToken(lastKey) };
+      : { name, versions, labels: { ...labels }, nextToken: encodeCursor(cursor, lastKey) };
   }
 
   /**
@@ -511,30 +523,16 @@ export class PromptRegistry {
   }
 }
 
-function encodeToken(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify({ pk: key.pk, sk: key.sk }), 'utf8').toString('base64url');
-}
-
-function decodeToken(name: string, token: string): Record<string, string> {
-  const invalid = () =>
-    new ValidationError(
-      'nextToken',
-      'is not a token from a previous listing of this prompt; list again without it',
-    );
-  let key: unknown;
-  try {
-    key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-  } catch (error) {
-    throw new ValidationError('nextToken', invalid().rule, { cause: error });
-  }
-  if (
-    typeof key !== 'object' ||
-    key === null ||
-    (key as { pk?: unknown }).pk !== pk(name) ||
-    typeof (key as { sk?: unknown }).sk !== 'string' ||
-    !VERSION_SK.test((key as { sk: string }).sk)
-  ) {
-    throw invalid();
-  }
-  return { pk: pk(name), sk: (key as { sk: string }).sk };
+/** A listing of a prompt's versions ends at a version item of that prompt: `pk`, `sk` = `V#<10 digits>`. */
+function versionsCursor(name: string): CursorSpec {
+  return {
+    listing: 'prompt-versions',
+    query: { name },
+    field: 'nextToken',
+    key: (key) =>
+      exactKey(key, {
+        pk: { maxBytes: PARTITION_KEY_MAX_BYTES, equals: pk(name) },
+        sk: { maxBytes: SORT_KEY_MAX_BYTES, pattern: VERSION_SK },
+      }),
+  };
 }

@@ -26,6 +26,7 @@ const file = (key: string, sha256: string, lines = 1): WrittenFile => ({
 
 function manifestOf(written: Map<string, WrittenFile>, kept: number) {
   return buildManifest({
+    quarantineExpirationDays: 7,
     dataset: { name: 'chats', purpose: 'finetune', version: 3 },
     runId: 'run',
     source: { bucket: 'raw', key: 'raw/finetune/chats.jsonl', etag: 'e', size: 2000 },
@@ -67,6 +68,40 @@ describe('buildManifest', () => {
     expect(withQuarantine.contentHash).toBe(reversed.contentHash);
     const changed = manifestOf(new Map([data[0], ['train', file('train.jsonl', 'other')]]), 2);
     expect(changed.contentHash).not.toBe(reversed.contentHash);
+  });
+
+  it('lists the quarantine apart from the data files: where it is, that it is unredacted, when it expires', () => {
+    const quarantine: WrittenFile = {
+      bucket: 'artifacts',
+      key: 'quarantine/dataprep/datasets/finetune/chats/v000003/quarantine.jsonl',
+      lines: 1,
+      bytes: 40,
+      sha256: 'q',
+    };
+    const manifest = manifestOf(
+      new Map([
+        ['train', file('train.jsonl', 't')],
+        ['quarantine', quarantine],
+      ]),
+      1,
+    );
+    expect(Object.keys(manifest.files)).toEqual(['train']);
+    expect(manifest.quarantine).toEqual({
+      byCode: { INVALID_JSON: 1 },
+      file: {
+        bucket: 'artifacts',
+        key: 'quarantine/dataprep/datasets/finetune/chats/v000003/quarantine.jsonl',
+        records: 1,
+        bytes: 40,
+        sha256: 'q',
+      },
+      unredacted: true,
+      contents: expect.stringMatching(/original lines.*PII/i),
+      access: expect.stringMatching(/operators/),
+      expiresAfterDays: 7,
+    });
+    const clean = manifestOf(new Map([['train', file('train.jsonl', 't')]]), 1);
+    expect(clean.quarantine.file).toBeNull();
   });
 
   it('is REJECTED when no record was kept', () => {

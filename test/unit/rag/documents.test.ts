@@ -222,9 +222,11 @@ describe('DocumentTable transitions under the version condition', () => {
     });
   });
 
-  it('markFailed records the reason, cut to 2000 characters', async () => {
+  it('markFailed records the reason as code and message, cut to 2000 characters', async () => {
     ddb.on(UpdateCommand).resolves({});
-    expect(await table.markFailed('a.md', 'sha256:v2', 'x'.repeat(5000), NOW)).toBe(true);
+    expect(
+      await table.markFailed('a.md', 'sha256:v2', { code: 'INTERNAL', message: 'x'.repeat(5000) }, NOW),
+    ).toBe(true);
     const input = updates()[0];
     // A version that already reached `indexed` is never marked failed afterwards.
     expect(input?.ConditionExpression).toBe('#version = :version AND #status <> :indexed');
@@ -234,12 +236,13 @@ describe('DocumentTable transitions under the version condition', () => {
       ':indexed': 'indexed',
     });
     expect(input?.ExpressionAttributeValues?.[':reason']).toHaveLength(2000);
+    expect(input?.ExpressionAttributeValues?.[':reason']).toMatch(/^INTERNAL: x+$/);
   });
 
   it.each([
     ['advance', () => table.advance('a.md', 'sha256:old', 'embedded', NOW)],
     ['markIndexed', () => table.markIndexed('a.md', 'sha256:old', 3, NOW)],
-    ['markFailed', () => table.markFailed('a.md', 'sha256:old', 'boom', NOW)],
+    ['markFailed', () => table.markFailed('a.md', 'sha256:old', { code: 'INTERNAL', message: 'boom' }, NOW)],
   ])('%s returns false when a newer version took over', async (_name, call) => {
     ddb.on(UpdateCommand).rejects(conditionFailed());
     expect(await call()).toBe(false);

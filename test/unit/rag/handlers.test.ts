@@ -17,7 +17,7 @@ import { InvalidEventError, SourceChangedError, ThrottledError, TransientError }
 import type { ClaimOutcome, ClaimRequest, DocumentItem, DocumentStatus } from '#aws/rag/documents.ts';
 import { orderableSequencer } from '#aws/rag/documents.ts';
 import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
-import { DocumentReporter } from '#aws/rag/reporter.ts';
+import { DocumentReporter, FAILURE_CODES } from '#aws/rag/reporter.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import {
   type BatchInput,
@@ -188,10 +188,14 @@ class FakeDocuments {
     }),
   );
 
-  readonly markFailed = vi.fn(async (docId: string, version: string, reason: string, _now: Date) =>
-    this.rows.get(docId)?.status === 'indexed'
-      ? false
-      : this.transition(docId, version, { status: 'failed', reason }),
+  readonly markFailed = vi.fn(
+    async (docId: string, version: string, failure: { code: string; message: string }, _now: Date) =>
+      this.rows.get(docId)?.status === 'indexed'
+        ? false
+        : this.transition(docId, version, {
+            status: 'failed',
+            reason: `${failure.code}: ${failure.message}`,
+          }),
   );
 
   readonly noteChunkWrite = vi.fn(async (docId: string, chunkCount: number) => {
@@ -688,17 +692,41 @@ describe('Chunk', () => {
     const out = await handler()(input);
     expect(out).toMatchObject({ active: 1, failed: 1, superseded: 0 });
     expect(reporter.fail).toHaveBeenCalledTimes(1);
+    // A document without text is the caller's to fix: its reason says so.
     expect(table.rows.get('empty.md')).toMatchObject({
       status: 'failed',
-      reason: 'Error: the document has no text to index',
+      reason: 'DocumentParseError: empty.md: the document has no text to index',
     });
     expect(published()).toEqual([
-      expect.objectContaining({ docId: 'empty.md', status: 'failed', version: 'sha256:v1', runId: 'run-1' }),
+      expect.objectContaining({
+        docId: 'empty.md',
+        status: 'failed',
+        version: 'sha256:v1',
+        runId: 'run-1',
+        code: 'DocumentParseError',
+        reason: 'DocumentParseError: empty.md: the document has no text to index',
+      }),
     ]);
     const chunked = readJsonl(ARTIFACTS, ragLayout.chunks(input.batch.location.key), (v) =>
       stagedChunks.parse(v),
     );
     expect(chunked.map((d) => d.docId)).toEqual(['guides/intro.md']);
+  });
+  it('fails a document on an AWS error with a code and a safe reason; the ARN and account stay in the logs', async () => {
+    const arn = 'arn:aws:sts::123456789012:assumed-role/llmops-dev-ChunkRole-1A2B/llmops-dev-Chunk';
+    const denied = new Error(`User: ${arn} is not authorized to perform: dynamodb:UpdateItem`);
+    denied.name = 'AccessDeniedException';
+    const doc = staged();
+    table.seed({ docId: doc.docId, version: doc.version, status: 'queued' });
+    table.advance.mockRejectedValueOnce(denied);
+    const out = await handler()(stageBatch('ingest', [doc]));
+    expect(out).toMatchObject({ active: 0, failed: 1 });
+    const row = table.rows.get(doc.docId);
+    expect(row).toMatchObject({ status: 'failed', reason: `INTERNAL: ${FAILURE_CODES.INTERNAL}` });
+    expect(published()).toEqual([
+      expect.objectContaining({ docId: doc.docId, status: 'failed', code: 'INTERNAL', reason: row?.reason }),
+    ]);
+    expect(JSON.stringify([row, published()])).not.toContain('123456789012');
   });
 });
 
@@ -773,7 +801,7 @@ describe('Embed', () => {
     expect(out).toMatchObject({ active: 0, failed: 1 });
     expect(table.rows.get('a.md')).toMatchObject({
       status: 'failed',
-      reason: 'Error: the embedding model returned 1024 dimensions for chunk 0, the index expects 256',
+      reason: `INTERNAL: ${FAILURE_CODES.INTERNAL}`,
     });
     expect(readJsonl(ARTIFACTS, ragLayout.vectors(input.batch.location.key), (v) => v)).toEqual([]);
   });
@@ -883,6 +911,7 @@ describe('Index', () => {
         version: 'sha256:v2',
         status: 'indexed',
         chunks: 2,
+        code: null,
         reason: null,
         title: 'Guide',
         source: 'a.md',
@@ -928,7 +957,7 @@ describe('Index', () => {
     expect(table.rows.get('a.md')).toMatchObject({
       status: 'failed',
       reason:
-        'VectorStoreWriteError: 1 chunk(s) of document a.md could not be indexed: a.md#0: mapper_parsing_exception',
+        'VECTOR_STORE_REJECTED: 1 chunk(s) of document a.md could not be indexed: a.md#0: mapper_parsing_exception',
     });
     expect(table.status('b.md')).toBe('indexed');
   });
@@ -1110,7 +1139,7 @@ describe('Finish', () => {
     expect(out).toMatchObject({ status: 'FAILED', indexed: 0, deleted: 0, failed: 2, superseded: 2 });
     expect(table.rows.get('faq/a')).toMatchObject({
       status: 'failed',
-      reason: 'ThrottledError: Model throttled after 6 attempts',
+      reason: `RETRIES_EXHAUSTED: ${FAILURE_CODES.RETRIES_EXHAUSTED}`,
     });
     expect(table.rows.get('faq/b')?.status).toBe('queued');
     expect(table.rows.get('faq/c')?.status).toBe('indexed');

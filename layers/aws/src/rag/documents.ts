@@ -16,7 +16,15 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ValidationError } from '../errors.ts';
+import {
+  type CursorKey,
+  decodeCursor,
+  encodeCursor,
+  exactKey,
+  PARTITION_KEY_MAX_BYTES,
+  SORT_KEY_MAX_BYTES,
+  withCursor,
+} from '../cursor.ts';
 
 export const DOCUMENT_STATUSES = ['queued', 'chunked', 'embedded', 'indexed', 'failed', 'deleted'] as const;
 export type DocumentStatus = (typeof DOCUMENT_STATUSES)[number];
@@ -81,20 +89,30 @@ export function orderableSequencer(sequencer: string): string {
 
 const pk = (docId: string) => `doc#${docId}`;
 
-function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
-  return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
-}
+const DOC_PK = { maxBytes: PARTITION_KEY_MAX_BYTES, prefix: 'doc#' };
 
-function decodeCursor(cursor: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      return value as Record<string, unknown>;
-    }
-  } catch {
-    // Reported below.
-  }
-  throw new ValidationError('query.nextToken', 'is not a token this API returned');
+/**
+ * The cursor of a listing: by collection, the index key (`pk`, `gsi1pk` = the collection, `gsi1sk` = the
+ * document id of `pk`); of the whole table, the table key (`pk`), or the index key of any collection as
+ * a scan may report it. Bound to the listing's collection and status filter.
+ */
+function cursorSpec(options: { collection?: string; status?: DocumentStatus }) {
+  const { collection, status } = options;
+  const indexKey = (key: Readonly<Record<string, unknown>>, gsi1pk?: string): CursorKey | undefined => {
+    const exact = exactKey(key, {
+      pk: DOC_PK,
+      gsi1pk: { maxBytes: PARTITION_KEY_MAX_BYTES, ...(gsi1pk !== undefined ? { equals: gsi1pk } : {}) },
+      gsi1sk: { maxBytes: SORT_KEY_MAX_BYTES },
+    });
+    return exact !== undefined && exact.pk === `doc#${exact.gsi1sk}` ? exact : undefined;
+  };
+  return {
+    listing: 'rag-documents',
+    query: { collection, status },
+    field: 'query.nextToken',
+    key: (key: Readonly<Record<string, unknown>>) =>
+      collection !== undefined ? indexKey(key, collection) : (exactKey(key, { pk: DOC_PK }) ?? indexKey(key)),
+  };
 }
 
 function toItem(raw: Record<string, unknown>): DocumentItem {
@@ -235,16 +253,23 @@ export class DocumentTable {
 
   /**
    * The version failed; whatever version was indexed before stays searchable (and recorded). A version
-   * that already reached `indexed` stays indexed (returns false).
+   * that already reached `indexed` stays indexed (returns false). The reason is stored as
+   * `<code>: <message>` (the API returns it): a code and a message that are safe to show, never an error's
+   * own text (see `failureOf` in `reporter.ts`).
    */
-  async markFailed(docId: string, version: string, reason: string, now: Date): Promise<boolean> {
+  async markFailed(
+    docId: string,
+    version: string,
+    failure: { readonly code: string; readonly message: string },
+    now: Date,
+  ): Promise<boolean> {
     return this.update(
       docId,
       version,
       'SET #status = :status, reason = :reason, updatedAt = :now',
       {
         ':status': 'failed',
-        ':reason': reason.slice(0, 2000),
+        ':reason': `${failure.code}: ${failure.message}`.slice(0, 2000),
         ':now': now.toISOString(),
         ':indexed': 'indexed',
       },
@@ -319,7 +344,8 @@ export class DocumentTable {
     limit: number;
     cursor?: string;
   }): Promise<DocumentPage> {
-    const startKey = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
+    const spec = cursorSpec(options);
+    const startKey = options.cursor !== undefined ? decodeCursor(spec, options.cursor) : undefined;
     const filter =
       options.status !== undefined
         ? {
@@ -328,9 +354,9 @@ export class DocumentTable {
             ExpressionAttributeValues: { ':status': options.status } as Record<string, unknown>,
           }
         : {};
-    const result =
+    const result = await withCursor(spec.field, options.cursor, () =>
       options.collection !== undefined
-        ? await this.client.send(
+        ? this.client.send(
             new QueryCommand({
               TableName: this.tableName,
               IndexName: DOCUMENTS_COLLECTION_INDEX,
@@ -344,15 +370,16 @@ export class DocumentTable {
               },
             }),
           )
-        : await this.client.send(
+        : this.client.send(
             new ScanCommand({
               TableName: this.tableName,
               Limit: options.limit,
               ExclusiveStartKey: startKey,
               ...filter,
             }),
-          );
-    const cursor = encodeCursor(result.LastEvaluatedKey);
+          ),
+    );
+    const cursor = result.LastEvaluatedKey ? encodeCursor(spec, result.LastEvaluatedKey) : undefined;
     return {
       documents: (result.Items ?? []).map(toItem),
       ...(cursor !== undefined ? { nextCursor: cursor } : {}),

@@ -21,8 +21,13 @@ export interface ManifestInput {
   /** The parts' results, in part order. */
   readonly parts: readonly PartResult[];
   readonly merged: MergeStats;
-  /** Every file written, by output name (`train`, `validation`, `data`, `quarantine`). */
+  /**
+   * Every file written, by output name (`train`, `validation`, `data`, `quarantine`). The `quarantine`
+   * file is listed apart from the data files: it holds the original lines, PII not redacted.
+   */
   readonly written: ReadonlyMap<string, WrittenFile>;
+  /** Days after which the quarantine file expires (the lifecycle rule of its prefix). */
+  readonly quarantineExpirationDays: number;
   readonly validationRatio: number;
   readonly nearDuplicateThreshold: number;
   readonly createdAt: Date;
@@ -37,11 +42,27 @@ export interface DatasetCounts {
   readonly splits: MergeStats['splits'];
 }
 
+/** What the manifest says of the quarantine file, beside where it is. */
+export const QUARANTINE_CONTENTS =
+  'the original lines as uploaded, PII not redacted, each with its line number, code and reason';
+export const QUARANTINE_ACCESS =
+  'operators only: it is kept apart from the curated data, and no function of the stack reads it';
+
+const fileEntry = (w: WrittenFile) => ({
+  bucket: w.bucket,
+  key: w.key,
+  records: w.lines,
+  bytes: w.bytes,
+  sha256: w.sha256,
+});
+
 /**
  * The manifest of a curated dataset version: what came in, what was kept, quarantined (by code) and
- * redacted (by kind), the token statistics, how duplicates were found and the split made, every file with
- * its checksum, and a content hash over the data files (the quarantine file excluded) that identifies the
- * version's content. `READY` when at least one record was kept, else `REJECTED`.
+ * redacted (by kind), the token statistics, how duplicates were found and the split made, every data file
+ * with its checksum, and a content hash over the data files that identifies the version's content. The
+ * quarantine file is not a data file: `quarantine.file` says where it is (null when no line was
+ * quarantined), that it is unredacted, who may read it and when it expires. `READY` when at least one
+ * record was kept, else `REJECTED`.
  */
 export function buildManifest(input: ManifestInput) {
   const { dataset, parts, merged, written } = input;
@@ -56,6 +77,7 @@ export function buildManifest(input: ManifestInput) {
   const dataFiles = [...written.entries()]
     .filter(([name]) => name !== 'quarantine')
     .sort(([a], [b]) => a.localeCompare(b));
+  const quarantineFile = written.get('quarantine');
   const contentHash = `sha256:${createHash('sha256')
     .update(dataFiles.map(([name, w]) => `${name}:${w.sha256}`).join('\n'))
     .digest('hex')}`;
@@ -75,7 +97,14 @@ export function buildManifest(input: ManifestInput) {
     createdAt,
     source: input.source,
     counts,
-    quarantine: { byCode: quarantineCodes },
+    quarantine: {
+      byCode: quarantineCodes,
+      file: quarantineFile ? fileEntry(quarantineFile) : null,
+      unredacted: true,
+      contents: QUARANTINE_CONTENTS,
+      access: QUARANTINE_ACCESS,
+      expiresAfterDays: input.quarantineExpirationDays,
+    },
     redactions,
     tokens: { tokenizer: TOKENIZER, ...merged.tokens.toJSON() },
     dedupe: {
@@ -89,10 +118,9 @@ export function buildManifest(input: ManifestInput) {
         ? { method: 'hash of the normalized record', validationRatio: input.validationRatio }
         : { method: 'none' },
     files: Object.fromEntries(
-      [...written.entries()].map(([name, w]) => [
-        name,
-        { bucket: w.bucket, key: w.key, records: w.lines, bytes: w.bytes, sha256: w.sha256 },
-      ]),
+      [...written.entries()]
+        .filter(([name]) => name !== 'quarantine')
+        .map(([name, w]) => [name, fileEntry(w)]),
     ),
     contentHash,
     pipeline: { parts: parts.length, bytes: parts.reduce((n, p) => n + p.bytes, 0) },
