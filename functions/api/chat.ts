@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
-import { ModelGateway, type StreamChunk } from '#aws/gateway.ts';
+import { AnswerDeadlineError, ModelGateway, type StreamChunk } from '#aws/gateway.ts';
 import {
   type ApiRequest,
   type ApiResponse,
@@ -30,7 +30,9 @@ import { dispatcher } from './dispatch.ts';
 /**
  * `POST /v1/chat`: renders a versioned prompt, calls the chosen model through the gateway and answers
  * with usage and cost, as one JSON body or, with `stream: true`, as server-sent events (`delta`, then
- * `done` carrying the same JSON body, or `error`). Served through Lambda response streaming.
+ * `done` carrying the same JSON body, or `error`). Served through Lambda response streaming. Every
+ * answer has a deadline (`CHAT_TIMEOUT_MS`, below the function's timeout): past it, a stream ends with
+ * an `error` event coded `answer_deadline_exceeded`, and a buffered answer is a 504 with that code.
  */
 export interface ChatDeps {
   readonly gateway: Pick<ModelGateway, 'chat' | 'chatStream'>;
@@ -45,6 +47,31 @@ const SSE_HEADERS = {
 
 const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
+/** The answer to an `AnswerDeadlineError`: a 504 that says which limit was hit and what to do. */
+export function deadlineResponse(error: AnswerDeadlineError, requestId: string): ApiResponse {
+  logger.warn('Answer deadline exceeded', { deadlineMs: error.deadlineMs });
+  const seconds = Math.round(error.deadlineMs / 100) / 10;
+  return json(504, {
+    error: {
+      code: 'answer_deadline_exceeded',
+      message: `The answer took longer than the ${seconds} s this API allows for one answer and was cut off; ask for a shorter answer (a lower maxTokens) or retry`,
+      requestId,
+    },
+  });
+}
+
+/** The status and JSON error body of a failed stream, as its `error` event carries them. */
+function errorEvent(error: unknown, requestId: string): string {
+  const response =
+    error instanceof AnswerDeadlineError
+      ? deadlineResponse(error, requestId)
+      : errorResponse(error, requestId);
+  if (response.statusCode >= 500 && !(error instanceof AnswerDeadlineError)) {
+    logger.error('Stream failed', { error });
+  }
+  return sse('error', { status: response.statusCode, ...JSON.parse(String(response.body)) });
+}
+
 /** Server-sent events of one streamed answer; metrics are published when the stream ends. */
 export async function* toServerSentEvents(
   chunks: AsyncIterable<StreamChunk>,
@@ -54,11 +81,7 @@ export async function* toServerSentEvents(
     for await (const chunk of chunks) {
       if (chunk.type === 'delta') yield sse('delta', { text: chunk.text });
       else if (chunk.type === 'done') yield sse('done', chunk.response);
-      else {
-        const response = errorResponse(chunk.error, requestId);
-        if (response.statusCode >= 500) logger.error('Stream failed', { error: chunk.error });
-        yield sse('error', { status: response.statusCode, ...JSON.parse(String(response.body)) });
-      }
+      else yield errorEvent(chunk.error, requestId);
     }
   } finally {
     // The middleware published when the response started; what the stream measured goes out now.
@@ -71,16 +94,21 @@ export function makeHandler(deps: ChatDeps) {
     chat: async (request: ApiRequest): Promise<ApiResponse> => {
       const body = parseWith(chatRequest, request.body, '');
       await deps.ensureSeeded();
-      if (body.stream !== true) {
-        return json(200, await deps.gateway.chat(body, request.caller, request.requestId));
+      try {
+        if (body.stream !== true) {
+          return json(200, await deps.gateway.chat(body, request.caller, request.requestId));
+        }
+        const chunks = await deps.gateway.chatStream(body, request.caller, request.requestId);
+        metrics.addMetric('StreamsStarted', 'Count', 1);
+        return {
+          statusCode: 200,
+          headers: SSE_HEADERS,
+          body: Readable.from(toServerSentEvents(chunks, request.requestId)),
+        };
+      } catch (error) {
+        if (error instanceof AnswerDeadlineError) return deadlineResponse(error, request.requestId);
+        throw error;
       }
-      const chunks = await deps.gateway.chatStream(body, request.caller, request.requestId);
-      metrics.addMetric('StreamsStarted', 'Count', 1);
-      return {
-        statusCode: 200,
-        headers: SSE_HEADERS,
-        body: Readable.from(toServerSentEvents(chunks, request.requestId)),
-      };
     },
   });
 }

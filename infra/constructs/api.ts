@@ -5,7 +5,8 @@
  * routes), its auth (API key under a usage plan for app routes, SigV4/IAM for admin routes), a request
  * model generated from the route's zod schema, and a validator for the body and the parameters. Errors
  * that API Gateway answers itself (validation, auth, throttling, quota) come back as the same JSON error
- * body the handlers use. One API key and usage plan per configured app; access logs in JSON to an
+ * body the handlers use. One API key and usage plan per configured app; the chat routes throttled
+ * apart (stage method settings for all apps, and each app's usage plan); access logs in JSON to an
  * encrypted log group; X-Ray tracing; and, where configured, an AWS WAF web ACL.
  */
 import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
@@ -258,6 +259,20 @@ export class LlmOpsApi extends Construct {
         dataTraceEnabled: false,
         throttlingRateLimit: api.throttling.rateLimit,
         throttlingBurstLimit: api.throttling.burstLimit,
+        // The chat routes, all apps together: each answer holds a chat function for up to its deadline.
+        // A method setting replaces the stage's defaults for its method, so logging is restated.
+        methodOptions: Object.fromEntries(
+          chatMethodPaths(routes).map((path) => [
+            path,
+            {
+              throttlingRateLimit: api.chatThrottling.rateLimit,
+              throttlingBurstLimit: api.chatThrottling.burstLimit,
+              metricsEnabled: true,
+              loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+              dataTraceEnabled: false,
+            },
+          ]),
+        ),
       },
     });
     this.stage = this.api.deploymentStage;
@@ -351,11 +366,27 @@ export class LlmOpsApi extends Construct {
         description: `${deployment.stackName}: API key of app "${app.name}"`,
         enabled: true,
       });
+      // The app's key on the chat routes: the chat limits, never above the app's own.
+      const chatThrottle = {
+        rateLimit: Math.min(app.rateLimit, api.chatThrottling.rateLimit),
+        burstLimit: Math.min(app.burstLimit, api.chatThrottling.burstLimit),
+      };
       const plan = new apigateway.UsagePlan(this, `UsagePlan${suffix}`, {
         description: `${deployment.stackName}: limits of app "${app.name}"`,
         throttle: { rateLimit: app.rateLimit, burstLimit: app.burstLimit },
         quota: { limit: app.quotaPerDay, period: apigateway.Period.DAY },
-        apiStages: [{ api: this.api, stage: this.stage }],
+        apiStages: [
+          {
+            api: this.api,
+            stage: this.stage,
+            throttle: routes
+              .filter((route) => route.fn === 'chat' && route.auth === 'apiKey')
+              .flatMap((route) => {
+                const method = methods.get(`${route.method} ${route.path}`);
+                return method ? [{ method, throttle: chatThrottle }] : [];
+              }),
+          },
+        ],
       });
       plan.addApiKey(key);
       keys[app.name] = key;
@@ -509,6 +540,11 @@ export class LlmOpsApi extends Construct {
     logging.node.addDependency(logGroup);
     return acl;
   }
+}
+
+/** Stage method-setting paths (`/v1/chat/POST`) of the routes served by the chat function. */
+export function chatMethodPaths(routes: readonly ApiRoute[]): string[] {
+  return routes.filter((route) => route.fn === 'chat').map((route) => `${route.path}/${route.method}`);
 }
 
 function streamTimeout(fn: LlmOpsFunction): Duration {

@@ -17,10 +17,12 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
 import type { ApiFunctionName } from '#contracts/http/routes.ts';
-import { type AppConfig, CHAT_FUNCTION_TIMEOUT_SECONDS, type DeploymentConfig } from '#infra/config/index.ts';
+import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
+import { chatFunctionTimeoutSeconds } from '#infra/config/schema.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
@@ -113,16 +115,17 @@ export class ModelGateway extends Construct {
     // Questions are embedded with the model the store's index was made for.
     const embedding = store.embeddingModel;
 
-    // Streamed answers may run for minutes (a long completion at tens of tokens per second), so the chat
-    // function may run up to the regional API Gateway stream idle timeout (5 minutes); the model call
-    // itself is bounded by CHAT_TIMEOUT_MS, which config keeps below this timeout with headroom to answer.
+    // Streamed answers may run for minutes (a long completion at tens of tokens per second). Each answer
+    // is bounded by CHAT_TIMEOUT_MS (the handler's deadline, after which a stream ends with an error
+    // event); the function's timeout adds the headroom to say so and record the call, and stays within
+    // the regional API Gateway stream idle timeout (5 minutes).
     this.chatFunction = new LlmOpsFunction(this, 'ChatFunction', {
       ...common,
       entry: API_FUNCTION_ENTRIES.chat,
       description:
         'API chat: renders a prompt, calls its model with the guardrail, streams or returns the answer',
       memorySize: 1024,
-      timeout: Duration.seconds(CHAT_FUNCTION_TIMEOUT_SECONDS),
+      timeout: Duration.seconds(chatFunctionTimeoutSeconds(config.chatTimeoutMs)),
       network: store.networkPlacement(),
       vectorStore: store.kind,
     })
@@ -138,6 +141,10 @@ export class ModelGateway extends Construct {
       .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.promptCacheTtlSeconds))
       .bindString('MAX_REQUEST_BYTES', maxRequestBytes)
       .bindString('EMBEDDING_MODEL', JSON.stringify(embedding));
+    // At most this many answers at once, and always that many available to chat: one caller's long
+    // streams cannot take the account's concurrency from the other functions (nor they from chat).
+    (this.chatFunction.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
+      config.chatReservedConcurrency;
     this.grantModelInvoke(this.chatFunction);
     guardrail?.grantApply(this.chatFunction);
     store.grantRead(this.chatFunction);

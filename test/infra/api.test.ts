@@ -4,9 +4,12 @@ import * as z from 'zod/mini';
 import { API_ROUTES, type ApiFunctionName, pathParameters } from '#contracts/http/routes.ts';
 import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
 import { CHAT_FUNCTION_TIMEOUT_SECONDS, type VectorStoreKind } from '#infra/config/index.ts';
+import { MAX_CHAT_RESERVED_CONCURRENCY } from '#infra/config/schema.ts';
 import { greaterThanRegex, pascalCase } from '#infra/constructs/api.ts';
 import { HOUSE_ENVIRONMENT_NAMES } from '#infra/constructs/llmops-function.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '#infra/constructs/model-gateway.ts';
+import { checkUsage, UsageLimiter } from '#infra/local/api/usage-plans.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 import {
   type CfnJson,
   type CfnResource,
@@ -214,7 +217,7 @@ describe('routes', () => {
       }
     }
     expect(API_ROUTES.filter((r) => r.streaming).map((r) => r.path)).toEqual(['/v1/chat']);
-    expect(props(functionOf(dev.json, 'chat')[1]).Timeout).toBe(CHAT_FUNCTION_TIMEOUT_SECONDS);
+    expect(props(functionOf(dev.json, 'chat')[1]).Timeout).toBeLessThanOrEqual(CHAT_FUNCTION_TIMEOUT_SECONDS);
   });
 
   it('API Gateway may invoke each function only through its own methods (no test-invoke permissions)', () => {
@@ -279,7 +282,8 @@ describe('stage', () => {
       const sp = props(stage);
       expect(sp.StageName).toBe(p);
       expect(sp.TracingEnabled).toBe(true);
-      expect(sp.MethodSettings).toEqual([
+      // The chat routes' own settings are checked under "chat bounds".
+      expect(sp.MethodSettings.filter((m: CfnJson) => m.ResourcePath === '/*')).toEqual([
         {
           HttpMethod: '*',
           ResourcePath: '/*',
@@ -330,6 +334,113 @@ describe('stage', () => {
       expect(options.json.Resources[value.Ref]?.Type, output).toBe('AWS::ApiGateway::ApiKey');
     }
   });
+});
+
+describe('chat bounds: one key cannot starve the account', () => {
+  // Per profile: reserved concurrency, the chat routes' throttle, the answer deadline, the function timeout.
+  const BOUNDS = {
+    dev: { reserved: 10, rateLimit: 5, burstLimit: 10, deadlineMs: 60_000, timeoutSeconds: 75 },
+    prod: { reserved: 100, rateLimit: 20, burstLimit: 50, deadlineMs: 120_000, timeoutSeconds: 135 },
+  } as const;
+  const CHAT_ROUTES = API_ROUTES.filter((r) => r.fn === 'chat');
+
+  it.each(['dev', 'prod'] as const)(
+    "%s: the chat function reserves its concurrency, leaving the account's 100 unreserved executions",
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const chat = props(functionOf(s.json, 'chat')[1]);
+      expect(chat.ReservedConcurrentExecutions).toBe(BOUNDS[p].reserved);
+      // An account's default quota is 1000 and Lambda keeps 100 unreserved: every reservation together fits.
+      const reserved = resourcesOfType(s.json, 'AWS::Lambda::Function').reduce(
+        (sum, [, f]) => sum + ((props(f).ReservedConcurrentExecutions as number | undefined) ?? 0),
+        0,
+      );
+      expect(reserved).toBeLessThanOrEqual(1000 - 100);
+      expect(MAX_CHAT_RESERVED_CONCURRENCY).toBe(900);
+    },
+  );
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: the chat routes are throttled for all apps together (stage) and for each key (usage plan)',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const { rateLimit, burstLimit } = BOUNDS[p];
+      expect(CHAT_ROUTES.map((r) => `${r.method} ${r.path}`)).toContain('POST /v1/chat');
+      const [, stage] = only(s.json, 'AWS::ApiGateway::Stage');
+      const settings = props(stage).MethodSettings as CfnJson[];
+      for (const route of CHAT_ROUTES) {
+        expect(settings, route.path).toContainEqual({
+          HttpMethod: route.method,
+          ResourcePath: `/${route.path.replaceAll('/', '~1')}`,
+          LoggingLevel: 'ERROR',
+          MetricsEnabled: true,
+          DataTraceEnabled: false,
+          ThrottlingRateLimit: rateLimit,
+          ThrottlingBurstLimit: burstLimit,
+        });
+      }
+      expect(settings).toHaveLength(1 + CHAT_ROUTES.length);
+      // Below the stage's limits, and no burst the gateway admits can exceed the reserved concurrency.
+      expect(rateLimit).toBeLessThan(s.config.api.throttling.rateLimit);
+      expect(burstLimit).toBeLessThanOrEqual(BOUNDS[p].reserved);
+      const [, plan] = only(s.json, 'AWS::ApiGateway::UsagePlan');
+      const [apiStage] = props(plan).ApiStages as CfnJson[];
+      expect(apiStage.Throttle).toEqual(
+        Object.fromEntries(
+          CHAT_ROUTES.map((r) => [`${r.path}/${r.method}`, { RateLimit: rateLimit, BurstLimit: burstLimit }]),
+        ),
+      );
+    },
+  );
+
+  it("each app's chat throttle is the chat limit, never above the app's own", () => {
+    for (const [, plan] of resourcesOfType(options.json, 'AWS::ApiGateway::UsagePlan')) {
+      const own = props(plan).Throttle;
+      const chat = (props(plan).ApiStages as CfnJson[])[0].Throttle['/v1/chat/POST'];
+      expect(chat).toEqual({
+        RateLimit: Math.min(own.RateLimit, BOUNDS.dev.rateLimit),
+        BurstLimit: Math.min(own.BurstLimit, BOUNDS.dev.burstLimit),
+      });
+    }
+  });
+
+  it('the local API enforces the chat throttle read from the template (dev: a burst of 10, then 429)', () => {
+    const template = new LocalTemplate(dev.json, { namePrefix: 'chat-bounds' });
+    const [api] = template.restApis();
+    const [plan] = template.usagePlans();
+    if (!api || !plan) throw new Error('no REST API or usage plan in the dev template');
+    const method = (httpMethod: string, path: string) => {
+      const found = api.methods.find((m) => m.httpMethod === httpMethod && m.path === path);
+      if (!found) throw new Error(`no method ${httpMethod} ${path}`);
+      return found;
+    };
+    const scope = {
+      apiId: api.id,
+      stage: 'dev',
+      apiKeyId: plan.apiKeyIds[0] ?? '',
+      plans: [plan],
+      limiter: new UsageLimiter(),
+    };
+    const chat = Array.from({ length: BOUNDS.dev.burstLimit + 1 }, () =>
+      checkUsage(scope, method('POST', '/v1/chat')),
+    );
+    expect(chat).toEqual([...Array(BOUNDS.dev.burstLimit).fill(undefined), 'THROTTLED']);
+    // The other routes keep the app's own limits.
+    expect(checkUsage(scope, method('GET', '/v1/models'))).toBeUndefined();
+  });
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: one answer has a deadline, and the function (and its stream) outlives it by 15 s of headroom',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const [, fn] = functionOf(s.json, 'chat');
+      expect(envOf(s.json, 'chat').CHAT_TIMEOUT_MS).toBe(String(BOUNDS[p].deadlineMs));
+      expect(props(fn).Timeout).toBe(BOUNDS[p].timeoutSeconds);
+      expect(props(fn).Timeout * 1000 - BOUNDS[p].deadlineMs).toBe(15_000);
+      const chat = methods(s.json).find((m) => m.method === 'POST' && m.path === '/v1/chat');
+      expect(chat?.props.Integration.TimeoutInMillis).toBe(BOUNDS[p].timeoutSeconds * 1000);
+    },
+  );
 });
 
 describe('usage plans and keys', () => {

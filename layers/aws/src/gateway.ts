@@ -38,7 +38,10 @@ export interface GatewayDeps {
   readonly guardrail?: GuardrailRef;
   /** Share of calls whose (redacted) payload is logged. */
   readonly sampleRate: number;
-  /** Upper bound on one model call, retries included. */
+  /**
+   * Deadline of one answer from the call's start, retrieval and model call (retries included) together:
+   * past it the model call is abandoned and the answer fails with `AnswerDeadlineError`.
+   */
   readonly timeoutMs: number;
   readonly now?: () => number;
   readonly newId?: () => string;
@@ -67,6 +70,22 @@ export interface PreparedChat {
   readonly retrieval?: Retrieval;
 }
 
+/**
+ * An answer ran past its deadline (`GatewayDeps.timeoutMs`) and was cut off: a timeout on our side, so
+ * a 504 (a `ModelProviderError` that timed out) to anything that does not know this error.
+ */
+export class AnswerDeadlineError extends ModelProviderError {
+  /** The deadline, in milliseconds. */
+  readonly deadlineMs: number;
+  constructor(deadlineMs: number, options?: { cause?: unknown }) {
+    super(`The answer took longer than its deadline of ${deadlineMs} ms`, {
+      cause: options?.cause,
+      timedOut: true,
+    });
+    this.deadlineMs = deadlineMs;
+  }
+}
+
 export type StreamChunk =
   | { readonly type: 'delta'; readonly text: string }
   | { readonly type: 'done'; readonly response: ChatResponseBody }
@@ -85,17 +104,15 @@ export class ModelGateway {
   async chat(body: ChatRequestBody, caller: ApiCaller, requestId: string): Promise<ChatResponseBody> {
     const startedAt = this.now();
     const interactionId = this.newId();
+    const deadline = AbortSignal.timeout(this.deps.timeoutMs);
     let prepared: PreparedChat | undefined;
     try {
-      prepared = await this.prepare(body, interactionId, startedAt);
+      prepared = await beforeDeadline(this.prepare(body, interactionId, startedAt, [], deadline), deadline);
       const provider = this.deps.providerFor(prepared.model);
       const modelStart = this.now();
       const result = hasNoContext(prepared)
         ? noContextResult(prepared)
-        : await provider.chat({
-            ...prepared.request,
-            signal: AbortSignal.timeout(this.deps.timeoutMs),
-          });
+        : await beforeDeadline(provider.chat({ ...prepared.request, signal: deadline }), deadline);
       const response = this.respond(prepared, result);
       await this.finish(prepared, caller, requestId, false, {
         result,
@@ -104,14 +121,16 @@ export class ModelGateway {
       });
       return response;
     } catch (error) {
-      await this.fail(body, prepared, caller, requestId, false, startedAt, interactionId, error);
-      throw error;
+      const failure = this.pastDeadline(deadline, error);
+      await this.fail(body, prepared, caller, requestId, false, startedAt, interactionId, failure);
+      throw failure;
     }
   }
 
   /**
    * Answers as a stream: the call is prepared (and refused with a 4xx) before anything is streamed, then
-   * deltas, then one `done` with the whole response, or one `error`.
+   * deltas, then one `done` with the whole response, or one `error` (`AnswerDeadlineError` once the
+   * deadline passes, even if the provider ignores its abort signal).
    */
   async chatStream(
     body: ChatRequestBody,
@@ -120,15 +139,26 @@ export class ModelGateway {
   ): Promise<AsyncGenerator<StreamChunk, void, undefined>> {
     const startedAt = this.now();
     const interactionId = this.newId();
+    const deadline = AbortSignal.timeout(this.deps.timeoutMs);
     let prepared: PreparedChat;
     try {
-      prepared = await this.prepare(body, interactionId, startedAt, ['streaming']);
+      prepared = await beforeDeadline(
+        this.prepare(body, interactionId, startedAt, ['streaming'], deadline),
+        deadline,
+      );
     } catch (error) {
-      await this.fail(body, undefined, caller, requestId, true, startedAt, interactionId, error);
-      throw error;
+      const failure = this.pastDeadline(deadline, error);
+      await this.fail(body, undefined, caller, requestId, true, startedAt, interactionId, failure);
+      throw failure;
     }
     const provider = this.deps.providerFor(prepared.model);
-    return this.streamFrom(provider, prepared, body, caller, requestId);
+    return this.streamFrom(provider, prepared, body, caller, requestId, deadline);
+  }
+
+  /** `error`, or an `AnswerDeadlineError` (caused by it) once the deadline has passed. */
+  private pastDeadline(deadline: AbortSignal, error: unknown): unknown {
+    if (!deadline.aborted || error instanceof AnswerDeadlineError) return error;
+    return new AnswerDeadlineError(this.deps.timeoutMs, { cause: error });
   }
 
   private async *streamFrom(
@@ -137,18 +167,29 @@ export class ModelGateway {
     body: ChatRequestBody,
     caller: ApiCaller,
     requestId: string,
+    deadline: AbortSignal,
   ): AsyncGenerator<StreamChunk, void, undefined> {
     const modelStart = this.now();
     const events: AsyncIterable<ChatStreamEvent> = hasNoContext(prepared)
       ? noContextStream(prepared)
-      : provider.chatStream({ ...prepared.request, signal: AbortSignal.timeout(this.deps.timeoutMs) });
+      : provider.chatStream({ ...prepared.request, signal: deadline });
+    const iterator = events[Symbol.asyncIterator]();
+    let exhausted = false;
     try {
-      for await (const event of events) {
+      for (;;) {
+        // Each event is awaited against the deadline: a provider that ignores its signal cannot hold it.
+        const next = await beforeDeadline(iterator.next(), deadline);
+        if (next.done === true) {
+          exhausted = true;
+          break;
+        }
+        const event = next.value;
         if (event.type === 'delta') {
           yield { type: 'delta', text: event.text };
         } else {
           const response = this.respond(prepared, event.result);
           const modelLatencyMs = this.now() - modelStart;
+          exhausted = true;
           // The caller has the whole answer before the interaction is recorded.
           yield { type: 'done', response };
           await this.finish(prepared, caller, requestId, true, {
@@ -161,6 +202,9 @@ export class ModelGateway {
       }
       throw new ModelProviderError('The model stream ended without a final event');
     } catch (error) {
+      exhausted = true;
+      closeQuietly(iterator);
+      const failure = this.pastDeadline(deadline, error);
       await this.fail(
         body,
         prepared,
@@ -169,9 +213,12 @@ export class ModelGateway {
         true,
         prepared.startedAt,
         prepared.interactionId,
-        error,
+        failure,
       );
-      yield { type: 'error', error };
+      yield { type: 'error', error: failure };
+    } finally {
+      // The consumer went away mid-stream: stop the model stream too.
+      if (!exhausted) closeQuietly(iterator);
     }
   }
 
@@ -181,10 +228,11 @@ export class ModelGateway {
     interactionId: string,
     startedAt: number,
     requiredFeatures: ModelFeature[] = [],
+    deadline: AbortSignal = AbortSignal.timeout(this.deps.timeoutMs),
   ): Promise<PreparedChat> {
     const ref = parsePromptRef(body.prompt);
     const prompt = await this.deps.prompts.get(ref);
-    const retrieval = body.rag !== undefined ? await this.retrieve(body, prompt) : undefined;
+    const retrieval = body.rag !== undefined ? await this.retrieve(body, prompt, deadline) : undefined;
     const rendered = renderPrompt(
       prompt,
       retrieval
@@ -252,7 +300,11 @@ export class ModelGateway {
   }
 
   /** Retrieves for a `rag` request: the query is `rag.query`, the last user turn, or the `question` variable. */
-  private async retrieve(body: ChatRequestBody, prompt: PromptVersion): Promise<Retrieval> {
+  private async retrieve(
+    body: ChatRequestBody,
+    prompt: PromptVersion,
+    deadline: AbortSignal,
+  ): Promise<Retrieval> {
     const rag = body.rag ?? {};
     if (this.deps.retriever === undefined) {
       throw new ValidationError('rag', 'retrieval is not available in this deployment');
@@ -284,7 +336,7 @@ export class ModelGateway {
       filters: rag.filters,
       hybrid: rag.hybrid,
       minScore: rag.minScore,
-      signal: AbortSignal.timeout(this.deps.timeoutMs),
+      signal: deadline,
     });
   }
 
@@ -360,9 +412,12 @@ export class ModelGateway {
     const modelId = prepared?.model.id ?? 'none';
     const promptName = prepared?.prompt.name ?? body.prompt.split(/[@:]/)[0] ?? 'unknown';
     // Client errors are counted by the HTTP edge; these are the failures on our side or the model's.
-    const metric = { throttled: 'ModelThrottles', provider_error: 'ModelErrors', error: 'Errors' }[
-      status as 'throttled' | 'provider_error' | 'error'
-    ];
+    const metric =
+      error instanceof AnswerDeadlineError
+        ? 'AnswerDeadlineExceeded'
+        : { throttled: 'ModelThrottles', provider_error: 'ModelErrors', error: 'Errors' }[
+            status as 'throttled' | 'provider_error' | 'error'
+          ];
     if (metric !== undefined) {
       const single = metrics.singleMetric();
       single.addDimensions({ Model: modelId, Prompt: promptName, App: caller.app });
@@ -417,6 +472,33 @@ export class ModelGateway {
       latencyMs: this.now() - startedAt,
     };
   }
+}
+
+/** `promise`, or a rejection with the deadline's reason as soon as the deadline passes. */
+function beforeDeadline<T>(promise: Promise<T>, deadline: AbortSignal): Promise<T> {
+  if (deadline.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(deadline.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(deadline.reason);
+    deadline.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        deadline.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        deadline.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Closes a stream without waiting for it: a provider stuck past the deadline may never settle. */
+function closeQuietly(iterator: AsyncIterator<unknown>): void {
+  iterator.return?.()?.catch(() => undefined);
 }
 
 function hasNoContext(prepared: PreparedChat): boolean {
