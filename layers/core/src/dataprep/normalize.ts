@@ -10,7 +10,8 @@ const REMOVED = /[\u0000-\u0008\u000E-\u001F\u007F-\u009F\u200B-\u200D\u2060\uFE
 // biome-ignore lint/suspicious/noControlCharactersInRegex: \v and \f are whitespace to collapse.
 const SPACES = /[\t\u000B\u000C \u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]+/g;
 const LINE_BREAKS = /\r\n?|[\u0085\u2028\u2029]/g;
-const TRAILING = / +\n/g;
+// From the start of a run only (runs are single spaces by then; the look-behind keeps it linear anyway).
+const TRAILING = /(?<! ) +\n/g;
 const BLANK_RUNS = /\n{3,}/g;
 // Anything other than printable ASCII and `\n`: when absent, only the cheap steps can change the text.
 const NEEDS_FULL = /[^\n\u0020-\u007E]/;

@@ -5,6 +5,9 @@
  * shapes, AWS keys, key/value assignments, e-mail, then the digit-based detectors), and each one
  * replaces what it finds with a placeholder that no later detector matches. Every detector is guarded
  * by a cheap pre-check (a substring or a short regex) so that ordinary text pays for a few scans only.
+ * Every detector runs in time linear in the text, adversarial text included: no regex here can retry
+ * an unbounded run from each of its positions, and the international phone detector is a scan that
+ * finds what its regex found without the regex's backtracking.
  *
  * Precision over recall where the two conflict: digit runs are only redacted when they have the shape
  * of the kind (separators, a valid Luhn checksum and card prefix, valid SSN areas, valid IP octets),
@@ -89,7 +92,15 @@ export function luhnValid(digits: string): boolean {
 
 const PRIVATE_KEY =
   /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g;
-const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+/**
+ * `\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`, tried once per run of token characters:
+ * `-` puts word boundaries inside a run, and trying the pattern from each of them rescans the rest of the
+ * run every time (quadratic on `eyJ-eyJ-...`). Whether a start in a run can match depends only on what
+ * follows the run, so the look-ahead checks that once, from the run's start, and the lazy group 1 (kept
+ * in the output) skips to the first start that matches.
+ */
+const JWT =
+  /(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]{4,}\.)([A-Za-z0-9_-]*?)\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const OPENAI = /(?<![A-Za-z0-9_-])sk-(?:[A-Za-z0-9]+-)*[A-Za-z0-9_-]{20,}/g;
 const GITHUB = /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})\b/g;
 const SLACK = /\bxox[abprse]-[A-Za-z0-9-]{10,}/g;
@@ -130,8 +141,6 @@ const SSN = /(?<![\w.-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w]|
 /** North American numbers: separators or parentheses are required, so bare digit runs never match. */
 const PHONE_NA =
   /(?<![\w+.-])(?:\+1[\s.-]?|1[\s.-])?(?:\(\d{3}\)[\s.-]?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w]|[.-]\d)/g;
-/** International numbers: a leading `+` country code, then groups; 8-15 digits in all (E.164). */
-const PHONE_INTL = /(?<![\w+])\+[1-9]\d{0,2}(?:[\s.-]?\(\d{1,4}\))?(?:[\s.-]?\d{1,5}){1,6}(?![\w]|[.-]\d)/g;
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4 = new RegExp(`(?<![\\w.])${OCTET}(?:\\.${OCTET}){3}(?![\\w]|\\.\\d)`, 'g');
@@ -151,7 +160,7 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
 
   // Secrets with well-known shapes.
   if (t.includes('PRIVATE KEY')) t = replaceAll(t, PRIVATE_KEY, 'SECRET', c);
-  if (t.includes('eyJ')) t = replaceAll(t, JWT, 'SECRET', c);
+  if (t.includes('eyJ')) t = replaceValue(t, JWT, 'SECRET', c);
   if (t.includes('sk-')) t = replaceAll(t, OPENAI, 'SECRET', c);
   if (t.includes('_') && (t.includes('gh') || t.includes('github_pat_')))
     t = replaceAll(t, GITHUB, 'SECRET', c);
@@ -195,7 +204,7 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
   if (t.includes(':') && IPV6_HINT.test(t)) {
     t = t.replace(IPV6, (m) => {
       // A sentence may end right after an address: keep trailing dots out of it.
-      const core = m.replace(/\.+$/, '');
+      const core = withoutTrailingDots(m);
       if (core.length < 2 || core.length > 60 || !/\d/.test(core) || !isIPv6(core)) return m;
       c.IPV6++;
       return PII_PLACEHOLDERS.IPV6 + m.slice(core.length);
@@ -210,16 +219,148 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
     });
     t = replaceAll(t, SSN, 'SSN', c);
     t = replaceAll(t, PHONE_NA, 'PHONE', c);
-    if (t.includes('+')) {
-      t = t.replace(PHONE_INTL, (m) => {
-        const digits = countDigits(m);
-        if (digits < 8 || digits > 15) return m;
-        c.PHONE++;
-        return PII_PLACEHOLDERS.PHONE;
-      });
-    }
+    if (t.includes('+')) t = redactIntlPhones(t, c);
   }
   return { text: t, counts: c };
+}
+
+/** `s` without its trailing dots (`s.replace(/\.+$/, '')`, which is quadratic on inner runs of dots). */
+function withoutTrailingDots(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0x2e) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// International phone numbers: a leading `+` country code, then groups; 8-15 digits in all (E.164).
+//
+// The shape is the regex
+//   /(?<![\w+])\+[1-9]\d{0,2}(?:[\s.-]?\(\d{1,4}\))?(?:[\s.-]?\d{1,5}){1,6}(?![\w]|[.-]\d)/g
+// whose matches (then kept when they hold 8-15 digits) are found here by the same depth-first search,
+// in the same order, so the matches are the same. The regex itself backtracks through every way to cut
+// a digit run into groups before it gives up (seconds per MB on `+1` followed by 28 digits and a
+// letter); the search remembers the states (position, groups so far) already known to fail, so a
+// candidate costs at most a few hundred steps.
+
+/** Most UTF-16 units a match can span: `+`, 3 digits, ` (1234)`, then 6 groups of a separator and 5 digits. */
+const PHONE_INTL_SPAN = 1 + 3 + 7 + 6 * 6;
+const PHONE_INTL_GROUPS = 6;
+/** failed[(pos - start) * 7 + groups] === stamp: that state is known to fail for the current candidate. */
+const phoneFailed = new Uint32Array((PHONE_INTL_SPAN + 1) * (PHONE_INTL_GROUPS + 1));
+let phoneStamp = 0;
+
+/** Replaces the international phone numbers of `text` (8-15 digits) with `[PHONE]`, counting them. */
+export function redactIntlPhones(text: string, counts: Record<PiiKind, number>): string {
+  let out = '';
+  let from = 0;
+  let plus = text.indexOf('+');
+  while (plus >= 0) {
+    const before = plus > 0 ? text.charCodeAt(plus - 1) : -1;
+    const end = isWordChar(before) || before === 0x2b ? -1 : intlPhoneEnd(text, plus);
+    if (end < 0) {
+      plus = text.indexOf('+', plus + 1);
+      continue;
+    }
+    const digits = countDigits(text.slice(plus, end));
+    if (digits >= 8 && digits <= 15) {
+      out += text.slice(from, plus) + PII_PLACEHOLDERS.PHONE;
+      from = end;
+      counts.PHONE++;
+    }
+    // Like a global regex, the search goes on after the match, kept or not.
+    plus = text.indexOf('+', end);
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** End of the match that starts with the `+` at `start` (the look-behind already checked), or -1. */
+function intlPhoneEnd(s: string, start: number): number {
+  const first = s.charCodeAt(start + 1);
+  if (!(first >= 0x31 && first <= 0x39)) return -1;
+  phoneStamp = phoneStamp === 0xffffffff ? 1 : phoneStamp + 1;
+  if (phoneStamp === 1) phoneFailed.fill(0);
+  let extra = 0;
+  while (extra < 2 && isDigitChar(s.charCodeAt(start + 2 + extra))) extra++;
+  // \d{0,2} is greedy: the longest country code first.
+  for (let k = extra; k >= 0; k--) {
+    const afterCode = start + 2 + k;
+    // The area code, when present, is always taken: without it no group can start at its `(`.
+    const end = phoneGroups(s, start, areaEnd(s, afterCode), 0);
+    if (end >= 0) return end;
+  }
+  return -1;
+}
+
+/** Just past `[\s.-]?\(\d{1,4}\)` at `at`, or `at` when there is none. */
+function areaEnd(s: string, at: number): number {
+  let i = at;
+  if (isPhoneSeparator(s.charCodeAt(i))) i++;
+  if (s.charCodeAt(i) !== 0x28) return at;
+  i++;
+  let n = 0;
+  while (n < 5 && isDigitChar(s.charCodeAt(i + n))) n++;
+  if (n < 1 || n > 4 || s.charCodeAt(i + n) !== 0x29) return at;
+  return i + n + 1;
+}
+
+/**
+ * `(?:[\s.-]?\d{1,5}){groups..6}` then the look-ahead, from `pos`: one more group first (its longest
+ * digit run first), then stopping here; the end of the first success, or -1.
+ */
+function phoneGroups(s: string, start: number, pos: number, groups: number): number {
+  const state = (pos - start) * (PHONE_INTL_GROUPS + 1) + groups;
+  if (phoneFailed[state] === phoneStamp) return -1;
+  if (groups < PHONE_INTL_GROUPS) {
+    // An optional separator is taken when present: without it the group would have to start on it.
+    const digitsAt = isPhoneSeparator(s.charCodeAt(pos)) ? pos + 1 : pos;
+    let run = 0;
+    while (run < 5 && isDigitChar(s.charCodeAt(digitsAt + run))) run++;
+    for (let d = run; d >= 1; d--) {
+      const end = phoneGroups(s, start, digitsAt + d, groups + 1);
+      if (end >= 0) return end;
+    }
+  }
+  if (groups >= 1 && phoneEndsAt(s, pos)) return pos;
+  phoneFailed[state] = phoneStamp;
+  return -1;
+}
+
+/** `(?![\w]|[.-]\d)` at `pos`. */
+function phoneEndsAt(s: string, pos: number): boolean {
+  const c = s.charCodeAt(pos);
+  if (isWordChar(c)) return false;
+  return !((c === 0x2e || c === 0x2d) && isDigitChar(s.charCodeAt(pos + 1)));
+}
+
+function isDigitChar(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** `\w`. */
+function isWordChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+}
+
+/** `[\s.-]`. */
+function isPhoneSeparator(c: number): boolean {
+  return c === 0x2e || c === 0x2d || isJsWhitespace(c);
+}
+
+/** `\s`: the ECMAScript WhiteSpace and LineTerminator code points. */
+function isJsWhitespace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }
 
 /** Whether `text` holds a `:` or `=`, which every key/value assignment match needs. */

@@ -103,14 +103,82 @@ export interface Section {
   empty: boolean;
 }
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
-const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
-const HTML_TAG = /<[^>]*>/g;
+/**
+ * An opening or closing code fence. The look-aheads keep the marker run from giving back characters
+ * when the rest of the line cannot match (a `\r` inside it): without them every shorter run would
+ * rescan the line, which is quadratic in its length.
+ */
+export const FENCE = /^ {0,3}(`{3,}(?!`)|~{3,}(?!~))(.*)$/;
 const MARKDOWN_ESCAPE = /\\([\\`*_{}[\]()#+\-.!|])/g;
 
 /** A heading's text as a reader sees it: inline HTML (anchors) removed, Markdown escapes undone. */
 export function plainHeading(heading: string): string {
-  return heading.replace(HTML_TAG, '').replace(MARKDOWN_ESCAPE, '$1').trim();
+  return stripTags(heading).replace(MARKDOWN_ESCAPE, '$1').trim();
+}
+
+/**
+ * `text` without its `<...>` tags: what `text.replace(/<[^>]*>/g, '')` returns, in one pass (the regex
+ * rescans the rest of the text from every `<` that no `>` follows, which is quadratic).
+ */
+export function stripTags(text: string): string {
+  let open = text.indexOf('<');
+  if (open < 0) return text;
+  let out = '';
+  let from = 0;
+  while (open >= 0) {
+    const close = text.indexOf('>', open + 1);
+    // No `>` after this `<`: none after any later `<` either.
+    if (close < 0) break;
+    out += text.slice(from, open);
+    from = close + 1;
+    open = text.indexOf('<', from);
+  }
+  return out + text.slice(from);
+}
+
+/** An ATX heading line: its level, and its text (undefined when the line ends right after the `#` run). */
+export interface AtxHeading {
+  level: number;
+  text: string | undefined;
+}
+
+/**
+ * Reads an ATX heading line: up to 3 spaces, 1-6 `#`, then the end of the line or blanks and the text;
+ * a closing `#` run after a blank and the trailing blanks are not part of the text. Undefined when the
+ * line is not a heading, or when its text holds a line terminator (`\r`, U+2028, U+2029).
+ *
+ * The same result as `/^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/` (groups 1 and 2), in
+ * linear time: that regex retries the optional closing sequence at every length of the lazy text, which
+ * is quadratic on a line with a long run of blanks.
+ */
+export function atxHeading(line: string): AtxHeading | undefined {
+  let i = 0;
+  while (i < 3 && line.charCodeAt(i) === 0x20) i++;
+  let level = 0;
+  while (line.charCodeAt(i + level) === 0x23) level++;
+  if (level === 0 || level > 6) return undefined;
+  i += level;
+  if (i === line.length) return { level, text: undefined };
+  if (!isSpaceOrTab(line.charCodeAt(i))) return undefined;
+  while (i < line.length && isSpaceOrTab(line.charCodeAt(i))) i++;
+  for (let j = i; j < line.length; j++) {
+    const c = line.charCodeAt(j);
+    if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) return undefined;
+  }
+  // The longest suffix of blanks, or of blanks, a `#` run and blanks, comes off (the text is the shortest).
+  let end = line.length;
+  while (end > i && isSpaceOrTab(line.charCodeAt(end - 1))) end--;
+  let hashes = end;
+  while (hashes > i && line.charCodeAt(hashes - 1) === 0x23) hashes--;
+  if (hashes < end && hashes > i && isSpaceOrTab(line.charCodeAt(hashes - 1))) {
+    end = hashes - 1;
+    while (end > i && isSpaceOrTab(line.charCodeAt(end - 1))) end--;
+  }
+  return { level, text: line.slice(i, end) };
+}
+
+function isSpaceOrTab(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /**
@@ -165,11 +233,11 @@ export function findSections(text: string, markdown: boolean): Section[] {
     if (markdown && first - lineStart <= 3 && (ch === '`' || ch === '~' || ch === '#')) {
       const line = text.slice(lineStart, contentEnd);
       if (ch === '#') {
-        const m = HEADING.exec(line);
-        if (m?.[1] !== undefined) {
-          const level = m[1].length;
+        const heading = atxHeading(line);
+        if (heading !== undefined) {
+          const level = heading.level;
           while (stack.length > 0 && (stack[stack.length - 1]?.level ?? 0) >= level) stack.pop();
-          stack.push({ level, text: plainHeading(m[2] ?? '') });
+          stack.push({ level, text: plainHeading(heading.text ?? '') });
           if (lineStart > section.start) {
             section.end = lineStart;
             section = { start: lineStart, end: text.length, headings: [], blocks: [lineStart], empty: true };

@@ -178,9 +178,9 @@ export function codeBlock(pre: Element): string {
   const code = pre.children.find((c): c is Element => isElement(c) && c.name === 'code');
   const classes = `${pre.attribs.class ?? ''} ${code?.attribs.class ?? ''}`;
   const lang = /(?:^|\s)(?:language|lang)-([\w+#.-]+)/.exec(classes)?.[1] ?? '';
-  const body = textOf(pre).replace(/^\n/, '').replace(/\s+$/, '');
-  const longest = Math.max(0, ...(body.match(/`+/g) ?? []).map((run) => run.length));
-  const fence = '`'.repeat(Math.max(3, longest + 1));
+  // trimEnd() strips what /\s+$/ matches, without rescanning every inner run of whitespace.
+  const body = textOf(pre).replace(/^\n/, '').trimEnd();
+  const fence = '`'.repeat(Math.max(3, longestBacktickRun(body) + 1));
   return `${fence}${lang}\n${body}\n${fence}`;
 }
 
@@ -250,7 +250,7 @@ export function renderInline(nodes: readonly AnyNode[]): string {
       case 'samp': {
         const code = collapse(textOf(node));
         if (code.trim() === '') break;
-        const ticks = '`'.repeat(Math.max(1, ...(code.match(/`+/g) ?? []).map((r) => r.length + 1)));
+        const ticks = '`'.repeat(longestBacktickRun(code) + 1);
         const pad = code.startsWith('`') || code.endsWith('`') ? ' ' : '';
         out += `${ticks}${pad}${code}${pad}${ticks}`;
         break;
@@ -270,6 +270,19 @@ export function renderInline(nodes: readonly AnyNode[]): string {
     }
   }
   return out;
+}
+
+/** The length of the longest run of backticks in `text` (0 when none); a loop, not a spread of every run. */
+export function longestBacktickRun(text: string): number {
+  let longest = 0;
+  let run = 0;
+  for (let i = text.indexOf('`'); i >= 0 && i < text.length; i++) {
+    if (text.charCodeAt(i) === 0x60) {
+      run++;
+      if (run > longest) longest = run;
+    } else run = 0;
+  }
+  return longest;
 }
 
 export function wrap(text: string, mark: string): string {

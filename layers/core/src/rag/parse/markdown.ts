@@ -1,10 +1,18 @@
-import { plainHeading } from '../chunk.ts';
+import { atxHeading, plainHeading } from '../chunk.ts';
 import { type DocumentMetadata, fileTitle, type ParsedDocument } from './document.ts';
 
 /** Markdown and plain text: the first H1 as the title, YAML-like front matter (flat scalars) as metadata. */
 
 export const FENCE_LINE = /^ {0,3}(`{3,}|~{3,})/;
-export const H1_LINE = /^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/;
+
+/**
+ * The text of a level-1 ATX heading line (what `/^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/` captures),
+ * undefined for other lines; linear in the line's length where that regex is quadratic.
+ */
+export function h1Text(line: string): string | undefined {
+  const heading = atxHeading(line);
+  return heading?.level === 1 ? heading.text : undefined;
+}
 
 export function parseMarkdown(key: string, decoded: string): ParsedDocument {
   const { metadata, body } = splitFrontMatter(decoded);
@@ -32,13 +40,17 @@ export function firstH1(text: string): string | undefined {
       fence = f;
       continue;
     }
-    const h = plainHeading(H1_LINE.exec(line)?.[1] ?? '');
+    const h = plainHeading(h1Text(line) ?? '');
     if (h) return h;
   }
   return undefined;
 }
 
-export const FRONT_MATTER_KEY = /^([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+(.*))?$/;
+/**
+ * `key: value`. The look-ahead keeps the blanks after the colon from giving back characters when the
+ * value cannot match (a `\r` in it), which would rescan the value once per blank.
+ */
+export const FRONT_MATTER_KEY = /^([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+(?![ \t])(.*))?$/;
 
 /**
  * Splits YAML front matter (`---` on the first line up to a `---` or `...` line) from the body. Only flat
@@ -83,11 +95,11 @@ export function parseYamlScalar(raw: string): string | number | boolean | null |
     }
   }
   if (value.startsWith("'")) {
-    const m = /^'((?:[^']|'')*)'/.exec(value);
-    return m === null ? undefined : (m[1] ?? '').replace(/''/g, "'");
+    const quoted = singleQuoted(value);
+    return quoted === undefined ? undefined : quoted.replace(/''/g, "'");
   }
   if (/^[[{|>&*!%@`]/.test(value)) return undefined;
-  const plain = value.replace(/[ \t]+#.*$/, '');
+  const plain = withoutComment(value);
   if (/^(?:null|Null|NULL|~)$/.test(plain)) return null;
   if (/^(?:true|True|TRUE)$/.test(plain)) return true;
   if (/^(?:false|False|FALSE)$/.test(plain)) return false;
@@ -96,6 +108,51 @@ export function parseYamlScalar(raw: string): string | number | boolean | null |
     if (Number.isFinite(n) && (!/^[-+]?\d+$/.test(plain) || Number.isSafeInteger(n))) return n;
   }
   return plain;
+}
+
+/**
+ * The body of a single-quoted scalar at the start of `value` (`''` still doubled), or undefined; what
+ * `/^'((?:[^']|'')*)'/` captures, without the regex's backtracking stack (which overflows on a few MB).
+ * With no lone closing quote the regex gives back its last `''` and ends there, and so does this.
+ */
+export function singleQuoted(value: string): string | undefined {
+  let lastPair = -1;
+  let i = 1;
+  while (i < value.length) {
+    if (value.charCodeAt(i) === 0x27) {
+      if (value.charCodeAt(i + 1) !== 0x27) return value.slice(1, i);
+      lastPair = i;
+      i += 2;
+    } else i++;
+  }
+  return lastPair === -1 ? undefined : value.slice(1, lastPair);
+}
+
+/**
+ * `value` without a trailing comment: what `value.replace(/[ \t]+#.*$/, '')` returns, in linear time
+ * (the regex rescans each run of blanks from every position in it). The comment starts at the first
+ * blank-then-`#` after the last line terminator (`.` matches none), and takes the blanks before it.
+ */
+export function withoutComment(value: string): string {
+  let from = 0;
+  for (let i = value.length - 1; i >= 0; i--) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) {
+      from = i + 1;
+      break;
+    }
+  }
+  for (let i = value.indexOf('#', from + 1); i >= 0; i = value.indexOf('#', i + 1)) {
+    if (!isBlank(value.charCodeAt(i - 1))) continue;
+    let start = i - 1;
+    while (start > from && isBlank(value.charCodeAt(start - 1))) start--;
+    return value.slice(0, start);
+  }
+  return value;
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 export function closingDoubleQuote(value: string): number {

@@ -10,6 +10,15 @@ import { normalizeNewlines } from './utf8.ts';
 
 /** PDF: the text page by page, each page's offsets kept so that chunks can cite their page. */
 
+/** A page's extracted text: `\n` line breaks, no blanks at line ends, trimmed. */
+export function cleanPageText(raw: string): string {
+  // The look-behind tries a run of blanks from its start only: retrying from inside a run that no `\n`
+  // follows (as `/[ \t]+\n/g` does) is quadratic in the run's length.
+  return normalizeNewlines(raw)
+    .replace(/(?<![ \t])[ \t]+\n/g, '\n')
+    .trim();
+}
+
 export async function parsePdf(key: string, bytes: Uint8Array): Promise<ParsedDocument> {
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
   try {
@@ -28,9 +37,7 @@ export async function parsePdf(key: string, bytes: Uint8Array): Promise<ParsedDo
     const pages: { page: number; start: number; end: number }[] = [];
     let text = '';
     pageTexts.forEach((raw, i) => {
-      const pageText = normalizeNewlines(raw)
-        .replace(/[ \t]+\n/g, '\n')
-        .trim();
+      const pageText = cleanPageText(raw);
       if (text !== '' && pageText !== '') text += '\n\n';
       pages.push({ page: i + 1, start: text.length, end: text.length + pageText.length });
       text += pageText;
