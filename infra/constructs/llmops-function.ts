@@ -8,9 +8,9 @@
  * metadata), so the local runner and the tests map a synthesized function back to its handler module
  * without keeping a list of their own.
  */
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -23,12 +23,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig, VectorStoreKind } from '#infra/config/index.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
-
-/** Absolute path of the repository root (this file is `infra/constructs/llmops-function.ts`). */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Metadata keys recorded on every function's CloudFormation resource. */
 export const ENTRY_METADATA = 'llmops:entry';
@@ -177,7 +175,7 @@ function validate(props: LlmOpsFunctionProps, id: string): void {
   if (!existsSync(join(REPO_ROOT, 'node_modules', 'esbuild', 'package.json'))) {
     // NodejsFunction silently falls back to Docker when esbuild is missing; this project never does.
     throw new Error(
-      `${where}: esbuild is not installed under ${REPO_ROOT}node_modules (run npm ci); bundling never uses Docker`,
+      `${where}: esbuild is not installed under ${join(REPO_ROOT, 'node_modules')} (run npm ci); bundling never uses Docker`,
     );
   }
   if (!existsSync(join(REPO_ROOT, props.entry))) {

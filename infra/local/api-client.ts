@@ -6,7 +6,13 @@
  * `maxDelayMs` at a time and at most `maxAttempts` times in all (`#aws/backoff.ts` computes the waits). A 429 whose body says the quota is used
  * up is not retried: the quota resets at 00:00 UTC, not in seconds.
  */
-import { abortableSleep, type Backoff, type BackoffOptions, makeBackoff } from '#aws/backoff.ts';
+import {
+  abortableSleep,
+  type Backoff,
+  type BackoffOptions,
+  makeBackoff,
+  retryAfterMs,
+} from '#aws/backoff.ts';
 
 /**
  * The policy the local runner uses (the project's one backoff helper, with more attempts and a longer
@@ -67,18 +73,6 @@ export interface LocalApiClientOptions {
   readonly retry?: BackoffOptions;
   /** Hears about each retry before its wait. */
   readonly onRetry?: (notice: RetryNotice) => void;
-}
-
-/**
- * Milliseconds a `Retry-After` value asks for: delta-seconds or an HTTP date (a date in the past is 0);
- * `undefined` when absent or unreadable.
- */
-export function retryAfterMs(value: string | null | undefined, now = Date.now()): number | undefined {
-  const text = value?.trim() ?? '';
-  if (text === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 /** True when a 429 body says the quota (not the rate) is used up: waiting seconds would not help. */

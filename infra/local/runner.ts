@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { clearEmbeddedVectorStores } from '#aws/rag/embedded-store.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import { buildApp } from '../stacks/llmops-stack.ts';
 import { LocalApi } from './api/server.ts';
 import {
@@ -48,8 +48,6 @@ import { type LocalRule, type LocalRuleTarget, LocalTemplate } from './template.
  * entry points all come from the template.
  */
 export { targetInput } from './local-eventbridge.ts';
-
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Every event the local buses saw, in order. */
 export interface RoutedEvent {

@@ -7,18 +7,20 @@
  * credentials. `buildApp()` is the single way to build the app: `infra/app.ts`, the tests and the local
  * runner all call it.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { type AppConfig, deploymentOf, loadConfig, storageOf } from '#infra/config/index.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import { LlmOpsAlerts } from '../constructs/alerts.ts';
 import { LlmOpsApi, pascalCase } from '../constructs/api.ts';
 import { DataPrep } from '../constructs/data-prep.ts';
 import { LlmOpsEventBus } from '../constructs/event-bus.ts';
 import { LlmOpsGuardrail } from '../constructs/guardrail.ts';
 import { InteractionLog } from '../constructs/interaction-log.ts';
-import { LlmOpsFunction, REPO_ROOT } from '../constructs/llmops-function.ts';
+import { LlmOpsFunction } from '../constructs/llmops-function.ts';
 import { ModelGateway } from '../constructs/model-gateway.ts';
 import { RagIngest } from '../constructs/rag-ingest.ts';
 import { embeddingModel } from '../constructs/rag-store/embedding-model.ts';

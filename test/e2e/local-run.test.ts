@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '#infra/local/runner.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 
 /** `npm start` end to end, as a user runs it: a fresh process, real output, real exit codes. */
 const work = mkdtempSync(join(tmpdir(), 'llmops-e2e-'));

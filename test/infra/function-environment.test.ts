@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EnvironmentShape, environmentVariables } from '#contracts/env.ts';
-import { ENTRY_METADATA, HOUSE_ENVIRONMENT_NAMES, REPO_ROOT } from '#infra/constructs/llmops-function.ts';
+import { ENTRY_METADATA, HOUSE_ENVIRONMENT_NAMES } from '#infra/constructs/llmops-function.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import { type CfnTemplate, resourcesOfType, synth } from './support/synth.ts';
 
 /**

@@ -5,11 +5,13 @@
  * and CDK's offline CloudFormation validator) and shared by all tests. RagIngest's own state machine,
  * rules and functions are asserted in `rag-ingest.test.ts`.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, VPC_ACCESS_ACTIONS } from '#infra/constructs/llmops-function.ts';
+import { VPC_ACCESS_ACTIONS } from '#infra/constructs/llmops-function.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import {
   type CfnJson,
   type CfnResource,

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { datasetReadyDetail } from '#events/dataset-ready.ts';
 import { pipelineFailedDetail } from '#events/pipeline-failed.ts';
-import { LocalRunner, REPO_ROOT } from '#infra/local/runner.ts';
+import { LocalRunner } from '#infra/local/runner.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import { generateDataset } from '../../bench/generate.ts';
 
 /**

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 /**
  * The project's import graph and its layering rules. Dependencies point one way:
@@ -135,6 +134,3 @@ export function importGraph(root: string): ImportEdge[] {
   }
   return edges;
 }
-
-/** The repository root. */
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -6,8 +6,8 @@
  */
 
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import { type ApiDemoResult, describeApiDemo, runApiDemo } from '../api-demo.ts';
 import {
   askRag,
@@ -36,9 +36,6 @@ import {
   writeOut,
 } from './datasets.ts';
 import { apiClient, progress, withLocalRunner } from './local-runner.ts';
-
-/** The repository root (this file is `infra/local/cli/demo.ts`). */
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 
 /** The bundled samples, one per purpose (with bad lines, duplicates and PII). */
 const SAMPLES: ReadonlyArray<{ file: string; purpose: string }> = [

@@ -46,6 +46,18 @@ export function makeBackoff(options: BackoffOptions = {}): Backoff {
   };
 }
 
+/**
+ * Milliseconds a `Retry-After` value asks for: delta-seconds or an HTTP date (a date in the past, or a
+ * negative delay, is 0); `undefined` when absent or unreadable.
+ */
+export function retryAfterMs(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
 /** Waits `ms`, rejecting with the signal's reason as soon as it aborts. */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

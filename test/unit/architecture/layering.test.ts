@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 import {
   type ImportEdge,
   importGraph,
-  REPO_ROOT,
   resolveSpecifier,
   specifiersOf,
   violationsOf,

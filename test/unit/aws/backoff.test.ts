@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { abortableSleep, makeBackoff } from '#aws/backoff.ts';
+import { abortableSleep, makeBackoff, retryAfterMs } from '#aws/backoff.ts';
 
 describe('makeBackoff', () => {
   it('doubles the ceiling from the base delay per failed attempt, up to the largest delay', () => {
@@ -55,5 +55,17 @@ describe('abortableSleep', () => {
 
   it('resolves after the wait when nothing aborts', async () => {
     await expect(abortableSleep(1)).resolves.toBeUndefined();
+  });
+});
+
+describe('retryAfterMs', () => {
+  it('reads delta-seconds and HTTP dates, and nothing else', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs('2', now)).toBe(2000);
+    expect(retryAfterMs(' 0 ', now)).toBe(0);
+    expect(retryAfterMs('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
+    expect(retryAfterMs('Wed, 31 Dec 2025 23:59:00 GMT', now)).toBe(0);
+    expect(retryAfterMs(null, now)).toBeUndefined();
+    expect(retryAfterMs('soon', now)).toBeUndefined();
   });
 });

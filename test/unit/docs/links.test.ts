@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../support/import-graph.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
 
 /** The README and every page under docs/. */
 function markdownFiles(): string[] {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ApiCallError, LocalApiClient, type RetryNotice, retryAfterMs } from '#infra/local/api-client.ts';
+import { ApiCallError, LocalApiClient, type RetryNotice } from '#infra/local/api-client.ts';
 
 /**
  * A real HTTP server on 127.0.0.1 whose answers each test scripts: a queue of responses, the last one
@@ -69,18 +69,6 @@ function recordingClient(random: number, retry: { maxAttempts?: number; maxDelay
   });
   return { client, waits, notices };
 }
-
-describe('retryAfterMs', () => {
-  it('reads delta-seconds and HTTP dates, and nothing else', () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    expect(retryAfterMs('2', now)).toBe(2000);
-    expect(retryAfterMs(' 0 ', now)).toBe(0);
-    expect(retryAfterMs('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
-    expect(retryAfterMs('Wed, 31 Dec 2025 23:59:00 GMT', now)).toBe(0);
-    expect(retryAfterMs(null, now)).toBeUndefined();
-    expect(retryAfterMs('soon', now)).toBeUndefined();
-  });
-});
 
 describe('LocalApiClient', () => {
   it('sends the API key and JSON body, and parses the JSON answer', async () => {

@@ -3,7 +3,7 @@
  * classification of provider errors into the project's named errors. The SDK clients run with
  * `maxAttempts: 1` so that this module alone decides what is retried and how long a call may take.
  */
-import { type BackoffOptions, makeBackoff } from '../backoff.ts';
+import { type BackoffOptions, makeBackoff, retryAfterMs } from '../backoff.ts';
 import { ContextWindowExceededError, ModelProviderError, ThrottledError } from '../errors.ts';
 
 export interface RetryOptions extends BackoffOptions {
@@ -90,11 +90,8 @@ export function retryAfterSeconds(error: unknown, now = Date.now()): number | un
   if (typeof headers !== 'object' || headers === null) return undefined;
   let value: unknown;
   for (const [key, v] of Object.entries(headers)) if (key.toLowerCase() === 'retry-after') value = v;
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
+  const ms = retryAfterMs(value, now);
+  return ms === undefined ? undefined : ms / 1000;
 }
 
 /**

@@ -37,7 +37,7 @@ import {
   isRetryableStatus,
   type OpenSearchRequest,
   perform,
-  retryAfterMs,
+  retryAfterOf,
 } from './opensearch/requests.ts';
 import {
   bestPerChunk,
@@ -122,7 +122,7 @@ export function createOpenSearchStore(options: OpenSearchStoreOptions): VectorSt
         failure = error;
       }
       const kind = classify(failure);
-      const hintedMs = kind === 'throttled' ? retryAfterMs(failure) : undefined;
+      const hintedMs = kind === 'throttled' ? retryAfterOf(failure) : undefined;
       // A service that asks for a longer pause than we would ever wait is answered by the caller instead.
       const giveUp = hintedMs !== undefined && hintedMs > backoff.maxDelayMs;
       if (kind === 'fatal' || attempt >= backoff.maxAttempts || giveUp) {

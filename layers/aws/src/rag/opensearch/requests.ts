@@ -1,3 +1,4 @@
+import { retryAfterMs } from '../../backoff.ts';
 import { ThrottledError, TransientError } from '../../errors.ts';
 import type { OpenSearchTransportClient } from './client.ts';
 import {
@@ -87,13 +88,9 @@ export function classify(error: unknown): FailureKind {
   return 'fatal';
 }
 
-/** Milliseconds from a `Retry-After` header in delta-seconds, if OpenSearch sent one. */
-export function retryAfterMs(error: unknown): number | undefined {
-  const headers = field(field(error, 'meta'), 'headers');
-  const value = text(field(headers, 'retry-after'));
-  if (value === undefined || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+/** Milliseconds from the `Retry-After` header of an OpenSearch answer, if it sent one. */
+export function retryAfterOf(error: unknown): number | undefined {
+  return retryAfterMs(field(field(field(error, 'meta'), 'headers'), 'retry-after'));
 }
 
 /** `type: reason` of an OpenSearch error body (`{ error: { type, reason, caused_by } }` or a bare message). */
