@@ -24,6 +24,12 @@ export const RAG_DOCUMENT_WILDCARDS: readonly string[] = RAG_DOCUMENT_EXTENSIONS
   `${RAG_RAW_PREFIX}*.${ext.toUpperCase()}`,
 ]);
 
+/**
+ * Dataset versions in the curated bucket: `datasets/<purpose>/<name>/v<version>/` (data files and
+ * manifest), written by DataPrep Finalize; `datasets/rag/` is what RagIngest reads.
+ */
+export const DATASETS_PREFIX = 'datasets/';
+
 /** Intermediate output of the pipelines in the artifacts bucket, expired by a lifecycle rule. */
 export const STAGING_PREFIX = 'staging/';
 

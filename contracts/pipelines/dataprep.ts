@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { datasetCounts, s3Location } from '#events/dataset-ready.ts';
-import { QUARANTINE_PREFIX, STAGING_PREFIX } from '../storage-layout.ts';
+import { DATASETS_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX } from '../storage-layout.ts';
 
 /**
  * Schemas of the payloads that pass between the DataPrep state machine's tasks. Each task parses its
@@ -112,10 +112,15 @@ export type RegisterOutput = z.infer<typeof registerOutput>;
  * The quarantine of a dataset version mirrors its curated prefix under {@link QUARANTINE_PREFIX}.
  */
 export const layout = {
-  outputPrefix: (d: DatasetRef) => `datasets/${d.purpose}/${d.name}/v${String(d.version).padStart(6, '0')}/`,
-  quarantine: (d: DatasetRef) => `${QUARANTINE_PREFIX}dataprep/${layout.outputPrefix(d)}quarantine.jsonl`,
+  /** Where DataPrep writes in the artifacts bucket's staging area (the functions' grants name it). */
+  stagingPrefix: `${STAGING_PREFIX}dataprep/`,
+  /** Where DataPrep writes in the artifacts bucket's quarantine. */
+  quarantinePrefix: `${QUARANTINE_PREFIX}dataprep/`,
+  outputPrefix: (d: DatasetRef) =>
+    `${DATASETS_PREFIX}${d.purpose}/${d.name}/v${String(d.version).padStart(6, '0')}/`,
+  quarantine: (d: DatasetRef) => `${layout.quarantinePrefix}${layout.outputPrefix(d)}quarantine.jsonl`,
   staging: (runId: string, index: number) =>
-    `${STAGING_PREFIX}dataprep/${runId}/part-${String(index).padStart(5, '0')}.tsv`,
+    `${layout.stagingPrefix}${runId}/part-${String(index).padStart(5, '0')}.tsv`,
   stagingQuarantine: (runId: string, index: number) =>
-    `${STAGING_PREFIX}dataprep/${runId}/part-${String(index).padStart(5, '0')}.quarantine.jsonl`,
+    `${layout.stagingPrefix}${runId}/part-${String(index).padStart(5, '0')}.quarantine.jsonl`,
 };

@@ -86,6 +86,13 @@ export function makeHandler(deps: PlanDeps) {
     const bucket = event.detail.bucket.name;
     let key = event.detail.object.key;
     const versionId = event.detail.object['version-id'];
+    // A key outside raw/ is refused by name before anything is read (its role may not read it).
+    try {
+      datasetFromKey(key);
+    } catch (error) {
+      if (decodeKey(key) === key) throw error;
+      datasetFromKey(decodeKey(key));
+    }
     let head = await headObject(deps.s3, { bucket, key, versionId });
     if (!head && decodeKey(key) !== key) {
       // S3 notifications URL-encode keys in some integrations; accept both forms.

@@ -15,19 +15,23 @@ import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { layout } from '#contracts/pipelines/dataprep.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
 import {
-  QUARANTINE_PREFIX,
+  DATASETS_PREFIX,
   RAG_DOCUMENT_WILDCARDS,
   RAG_RAW_PREFIX,
-  STAGING_PREFIX,
+  RAW_PREFIX,
 } from '#contracts/storage-layout.ts';
+import { DATASET_READY } from '#events/dataset-ready.ts';
+import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
@@ -43,13 +47,13 @@ export interface DataPrepProps {
   readonly deployment: DeploymentConfig;
   /** Part size, concurrency, memory and the record rules of the pipeline. */
   readonly config: AppConfig['dataPrep'];
-  /** Raw uploads (read only). */
+  /** Raw uploads (read only, under `raw/`). */
   readonly rawBucket: s3.IBucket;
-  /** Curated datasets (written by Finalize, read by Register). */
+  /** Curated datasets (written by Finalize under `datasets/`). */
   readonly curatedBucket: s3.IBucket;
   /**
-   * Artifacts; DataPrep uses `staging/` and `quarantine/` (the quarantined lines, written by Finalize and
-   * read by no function).
+   * Artifacts; DataPrep uses `staging/dataprep/` and `quarantine/dataprep/` (the quarantined lines, written
+   * by Finalize and read by no function).
    */
   readonly artifactsBucket: s3.IBucket;
   /** The project key (registry table, log groups, queues). */
@@ -105,10 +109,18 @@ export class DataPrep extends Construct {
         'DataPrep Plan: checks the upload, dedupes the run and splits the object into byte-range parts',
       timeout: Duration.minutes(2),
     })
-      .grantBucket(props.rawBucket, 'read')
+      // Plan refuses keys outside raw/ before reading them (InvalidDatasetError).
+      .grantBucket(props.rawBucket, 'read', RAW_PREFIX)
       .bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI])
       .bindString('PART_SIZE_BYTES', String(dp.partSizeBytes))
       .bindString('MAX_PARTS', String(dp.maxParts));
+    // S3 answers a HeadObject of a missing key 404 only to a caller that may list the bucket, and the
+    // prefix-conditioned ListBucket above never matches a HeadObject: without this, an upload deleted
+    // after its event would be a 403 (AccessDenied) instead of a SourceChangedError. The raw bucket holds
+    // only raw uploads, so listing it reveals nothing Plan cannot already read.
+    this.planFunction.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.rawBucket.bucketArn] }),
+    );
 
     this.processPartFunction = new LlmOpsFunction(this, 'ProcessPartFunction', {
       ...common,
@@ -117,8 +129,8 @@ export class DataPrep extends Construct {
       memorySize: dp.processMemoryMb,
       timeout: Duration.minutes(15),
     })
-      .grantBucket(props.rawBucket, 'read')
-      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', STAGING_PREFIX)
+      .grantBucket(props.rawBucket, 'read', RAW_PREFIX)
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', layout.stagingPrefix)
       .bindString('MAX_RECORD_BYTES', String(dp.maxRecordBytes))
       .bindString('PII_COMPREHEND', String(dp.comprehendPii));
     if (dp.comprehendPii) {
@@ -144,10 +156,11 @@ export class DataPrep extends Construct {
       memorySize: dp.finalizeMemoryMb,
       timeout: Duration.minutes(15),
     })
-      .grantBucket(props.artifactsBucket, 'readwrite', STAGING_PREFIX)
-      .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'write')
+      // Reads the parts ProcessPart staged (it neither rewrites nor deletes them: the lifecycle rule does).
+      .grantBucket(props.artifactsBucket, 'read', layout.stagingPrefix)
+      .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'write', DATASETS_PREFIX)
       // Write only: the quarantine holds unredacted lines that only operators read.
-      .bindBucket(props.artifactsBucket, 'QUARANTINE_BUCKET', 'write', QUARANTINE_PREFIX)
+      .bindBucket(props.artifactsBucket, 'QUARANTINE_BUCKET', 'write', layout.quarantinePrefix)
       .bindString('QUARANTINE_EXPIRATION_DAYS', String(dp.quarantineExpirationDays))
       .bindString('VALIDATION_RATIO', String(dp.validationRatio))
       .bindString('NEAR_DUP_THRESHOLD', String(dp.nearDuplicateThreshold));
@@ -158,8 +171,10 @@ export class DataPrep extends Construct {
       description: 'DataPrep Register: records the dataset version and emits llmops.DatasetReady',
     })
       .bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI])
-      .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
-      .grantBucket(props.curatedBucket, 'read');
+      .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
+        sources: [LLMOPS_SOURCE],
+        detailTypes: [DATASET_READY],
+      });
 
     const steps = new Construct(this, 'Steps');
     const retry = {

@@ -38,6 +38,14 @@ export const LLMOPS_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export type BucketAccess = 'read' | 'write' | 'readwrite';
 export type TableAccess = 'read' | 'readwrite';
 
+/** The events a function puts on a bus: every `source` and every `detail-type` its code publishes. */
+export interface EventPublications {
+  /** The `source` of its events, e.g. `['llmops']` (`LLMOPS_SOURCE`). */
+  readonly sources: readonly string[];
+  /** The `detail-type` of its events, e.g. `['llmops.DatasetReady']`. */
+  readonly detailTypes: readonly string[];
+}
+
 /**
  * Where a function runs inside a VPC (for example beside a private OpenSearch Serverless endpoint, see
  * `RagVectorStore.networkPlacement()`).
@@ -465,19 +473,23 @@ export class LlmOpsFunction extends NodejsFunction {
    * KMS permissions on the table key are conditioned on `kms:ViaService` = DynamoDB.
    *
    * @param indexNames global/local secondary indexes the function queries (explicit ARNs, no wildcard)
-   * @param options `scan: true` adds `dynamodb:Scan` (reads every item: granted only where the code scans)
+   * @param options `scan: true` adds `dynamodb:Scan` (reads every item: granted only where the code scans);
+   *   `putItem: true` adds `dynamodb:PutItem` alone to a `read` binding (no UpdateItem, DeleteItem or
+   *   BatchWriteItem), for a function that only inserts items with a condition (`attribute_not_exists`)
    */
   public bindTable(
     table: dynamodb.ITable,
     envName: string,
     access: TableAccess,
     indexNames: readonly string[] = [],
-    options: { readonly scan?: boolean } = {},
+    options: { readonly scan?: boolean; readonly putItem?: boolean } = {},
   ): this {
     this.bindString(envName, table.tableName);
+    const putOnly = access === 'read' && options.putItem === true;
     const actions = [
       ...DDB_READ,
       ...(access === 'readwrite' ? DDB_WRITE : []),
+      ...(putOnly ? ['dynamodb:PutItem'] : []),
       ...(options.scan === true ? ['dynamodb:Scan'] : []),
     ];
     this.serviceRole.addToPrincipalPolicy(
@@ -489,7 +501,7 @@ export class LlmOpsFunction extends NodejsFunction {
     const key = table.encryptionKey;
     if (key) {
       const keyActions =
-        access === 'readwrite'
+        access === 'readwrite' || putOnly
           ? ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']
           : ['kms:Decrypt', 'kms:DescribeKey'];
       grantKeyVia(this.serviceRole, key, 'dynamodb', keyActions);
@@ -497,10 +509,35 @@ export class LlmOpsFunction extends NodejsFunction {
     return this;
   }
 
-  /** Grants events:PutEvents on the bus and sets `envName` to its name. */
-  public bindEventBus(bus: events.IEventBus, envName: string): this {
+  /**
+   * Grants events:PutEvents on the bus for exactly the events the function publishes, and sets `envName`
+   * to the bus name. Every entry of a PutEvents call must have one of `sources` and one of `detailTypes`
+   * (`events:source` and `events:detail-type`, both multivalued keys: `ForAllValues:StringEquals`, with a
+   * `Null` check so that a request without them is not allowed by an empty set).
+   *
+   * @param publishes the `source` values and the `detail-type` values of the events the code publishes
+   */
+  public bindEventBus(bus: events.IEventBus, envName: string, publishes: EventPublications): this {
+    const { sources, detailTypes } = publishes;
+    if (sources.length === 0 || detailTypes.length === 0 || [...sources, ...detailTypes].some((v) => !v)) {
+      throw new Error(
+        `${this.node.path}: bindEventBus needs the sources and detail-types the function publishes`,
+      );
+    }
     this.bindString(envName, bus.eventBusName);
-    bus.grantPutEventsTo(this.serviceRole);
+    this.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [bus.eventBusArn],
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'events:source': [...new Set(sources)].sort(),
+            'events:detail-type': [...new Set(detailTypes)].sort(),
+          },
+          Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+        },
+      }),
+    );
     return this;
   }
 

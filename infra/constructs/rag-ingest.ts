@@ -13,7 +13,7 @@
  * JSONPath and an INLINE Map only, as in DataPrep (the local runner cannot run JSONata or a distributed
  * Map). Index is the only function that talks to the store (and, with OpenSearch, runs in the VPC).
  */
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -27,13 +27,21 @@ import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
-import { RAG_DOCUMENT_WILDCARDS, RAG_RAW_PREFIX, STAGING_PREFIX } from '#contracts/storage-layout.ts';
+import {
+  DATASETS_PREFIX,
+  RAG_DOCUMENT_WILDCARDS,
+  RAG_RAW_PREFIX,
+  STAGING_PREFIX,
+} from '#contracts/storage-layout.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
+import { DOCUMENT_INDEXED } from '#events/document-indexed.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
+import { bedrockInvokeResources, sageMakerEndpointArn } from './model-access.ts';
+import { acknowledge, iam5ResourceFinding } from './nag.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
@@ -59,28 +67,52 @@ export interface RagIngestProps {
 }
 
 /**
- * Lets a function call exactly the embedding model: a Bedrock foundation model (or inference profile),
- * or a SageMaker endpoint.
+ * Lets a function call exactly the embedding model: a Bedrock foundation model or inference profile (with
+ * the foundation models the profile routes to, only through it), or a SageMaker endpoint. The resources
+ * come from `model-access.ts`, as the chat function's do.
  */
 export function grantEmbeddingModel(scope: Construct, fn: LlmOpsFunction, model: CatalogModel): void {
-  const resources =
-    model.provider === 'sagemaker'
-      ? [
-          `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/${model.modelId.toLowerCase()}`,
-        ]
-      : model.modelId.startsWith('arn:')
-        ? [model.modelId]
-        : [`arn:${Aws.PARTITION}:bedrock:${Aws.REGION}::foundation-model/${model.modelId}`];
   if (model.provider === 'offline') return;
-  new iam.Policy(scope, `${fn.node.id}EmbeddingPolicy`, {
-    statements: [
+  const statements: iam.PolicyStatement[] = [];
+  if (model.provider === 'sagemaker') {
+    statements.push(
       new iam.PolicyStatement({
         sid: 'InvokeEmbeddingModel',
-        actions: model.provider === 'sagemaker' ? ['sagemaker:InvokeEndpoint'] : ['bedrock:InvokeModel'],
-        resources,
+        actions: ['sagemaker:InvokeEndpoint'],
+        resources: [sageMakerEndpointArn(model.modelId)],
       }),
-    ],
-  }).attachToRole(fn.serviceRole);
+    );
+  } else {
+    const bedrock = bedrockInvokeResources([model]);
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'InvokeEmbeddingModel',
+        actions: ['bedrock:InvokeModel'],
+        resources: bedrock.direct,
+      }),
+    );
+    if (bedrock.routed.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'InvokeEmbeddingProfileFoundationModels',
+          actions: ['bedrock:InvokeModel'],
+          resources: bedrock.routed,
+          conditions: { ArnLike: { 'bedrock:InferenceProfileArn': bedrock.profiles } },
+        }),
+      );
+    }
+  }
+  const policy = new iam.Policy(scope, `${fn.node.id}EmbeddingPolicy`, { statements });
+  policy.attachToRole(fn.serviceRole);
+  if (model.provider === 'bedrock') {
+    for (const resource of bedrockInvokeResources([model]).routed) {
+      acknowledge(
+        policy,
+        iam5ResourceFinding(scope, resource),
+        'The embedding model is called through an inference profile, which routes to this one foundation model in any region of its geography; granted only through that profile (bedrock:InferenceProfileArn).',
+      );
+    }
+  }
 }
 
 export class RagIngest extends Construct {
@@ -116,7 +148,11 @@ export class RagIngest extends Construct {
     const bindCommon = (fn: LlmOpsFunction): LlmOpsFunction =>
       fn
         .bindTable(this.table, 'DOCUMENTS_TABLE', 'readwrite', [DOCUMENTS_COLLECTION_INDEX])
-        .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
+        // Every step reports documents it fails (and Index those it indexes) as llmops.DocumentIndexed.
+        .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
+          sources: [LLMOPS_SOURCE],
+          detailTypes: [DOCUMENT_INDEXED],
+        })
         .bindString('VECTOR_STORE_KIND', store.kind);
 
     this.planFunction = bindCommon(
@@ -130,7 +166,7 @@ export class RagIngest extends Construct {
       }),
     )
       .grantBucket(props.rawBucket, 'read', RAG_RAW_PREFIX)
-      .grantBucket(props.curatedBucket, 'read', 'datasets/rag/')
+      .grantBucket(props.curatedBucket, 'read', `${DATASETS_PREFIX}rag/`)
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', RAG_STAGING_PREFIX)
       .bindString('CHUNK_MAX_TOKENS', String(rag.chunkMaxTokens))
       .bindString('CHUNK_OVERLAP_TOKENS', String(rag.chunkOverlapTokens))
@@ -147,7 +183,9 @@ export class RagIngest extends Construct {
         timeout: Duration.minutes(5),
       }),
     )
-      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', RAG_STAGING_PREFIX)
+      // Reads its batch and writes the batch's chunks; it deletes nothing (the lifecycle rule does).
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'read', RAG_STAGING_PREFIX)
+      .grantBucket(props.artifactsBucket, 'write', RAG_STAGING_PREFIX)
       .bindString('CHUNK_MAX_TOKENS', String(rag.chunkMaxTokens))
       .bindString('CHUNK_OVERLAP_TOKENS', String(rag.chunkOverlapTokens));
 
@@ -160,7 +198,9 @@ export class RagIngest extends Construct {
         timeout: Duration.minutes(15),
       }),
     )
-      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', RAG_STAGING_PREFIX)
+      // Reads the batch's chunks and writes their vectors; it deletes nothing.
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'read', RAG_STAGING_PREFIX)
+      .grantBucket(props.artifactsBucket, 'write', RAG_STAGING_PREFIX)
       .bindString('EMBEDDING_MODEL', JSON.stringify(model))
       .bindString('EMBED_BATCH_SIZE', String(rag.embedBatchSize))
       .bindString('EMBED_CONCURRENCY', String(rag.embedConcurrency));

@@ -155,9 +155,18 @@ describe('DataPrep on the emulators', () => {
     expect(await mayAccess('functions/dataprep/finalize.ts', 's3:PutObject', artifacts, quarantineKey)).toBe(
       true,
     );
-    // Register reads the curated version (so the check below is not vacuous), not its quarantine.
+    // Register reads no object at all; RagIngest Plan reads curated rag datasets (so the check below is
+    // not vacuous), not the quarantine.
     expect(
       await mayAccess('functions/dataprep/register.ts', 's3:GetObject', curated, detail.manifest.key),
+    ).toBe(false);
+    expect(
+      await mayAccess(
+        'functions/rag/plan.ts',
+        's3:GetObject',
+        curated,
+        'datasets/rag/faq/v000001/train.jsonl',
+      ),
     ).toBe(true);
     for (const entry of [...CURATED_READERS, 'functions/dataprep/finalize.ts']) {
       expect(await mayAccess(entry, 's3:GetObject', artifacts, quarantineKey), entry).toBe(false);

@@ -2,7 +2,8 @@
  * The `opensearch` option of the RAG store: an OpenSearch Serverless VECTORSEARCH collection reached only
  * privately. A VPC of two isolated subnets (no NAT, no internet route) with flow logs, free gateway
  * endpoints for S3 and DynamoDB, interface endpoints (private DNS) for Bedrock Runtime, SageMaker Runtime
- * and EventBridge, and an OpenSearch Serverless VPC endpoint; encryption (the project key), network (VPC
+ * and EventBridge, each with an endpoint policy (this account's principals and resources, the functions'
+ * actions only: {@link ENDPOINT_ACCESS}), and an OpenSearch Serverless VPC endpoint; encryption (the project key), network (VPC
  * endpoint only) and data access (exactly the granted roles) policies; and the chunk index, created
  * natively (`AWS::OpenSearchServerless::Index`) from the one declaration in
  * `layers/core/src/rag/opensearch-mapping.ts`.
@@ -55,6 +56,78 @@ export interface OpenSearchStoreProps {
   readonly dataAccessPolicy: () => string;
 }
 
+/**
+ * What each VPC endpoint lets through (its endpoint policy): only the actions the functions in the VPC
+ * (chat, the RAG API function and RagIngest Index) are granted on that service, by principals of this
+ * account, on this account's resources. Bedrock foundation models are AWS-owned (no account in their ARN,
+ * so no `aws:ResourceAccount`): the Bedrock endpoint allows them, and this account's inference profiles
+ * and guardrails. A function put in the VPC that needs another action must add it here;
+ * `test/infra/rag-store.test.ts` checks that every action of the in-VPC roles is covered.
+ */
+export const ENDPOINT_ACCESS = {
+  BedrockRuntime: {
+    actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream', 'bedrock:ApplyGuardrail'],
+    resources: () => [
+      `arn:${Aws.PARTITION}:bedrock:*::foundation-model/*`,
+      `arn:${Aws.PARTITION}:bedrock:*:${Aws.ACCOUNT_ID}:inference-profile/*`,
+      `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:guardrail/*`,
+    ],
+    resourceAccount: false,
+  },
+  SageMakerRuntime: {
+    actions: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
+    resources: () => [
+      `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/*`,
+      `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-component/*`,
+    ],
+    resourceAccount: true,
+  },
+  EventBridge: {
+    actions: ['events:PutEvents'],
+    resources: () => [`arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:event-bus/*`],
+    resourceAccount: true,
+  },
+  S3: {
+    // Index reads the staged vectors.
+    actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'],
+    resources: () => ['*'],
+    resourceAccount: true,
+  },
+  DynamoDB: {
+    // Item reads and writes, scans and table descriptions (what bindTable grants).
+    actions: [
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:Query',
+      'dynamodb:Scan',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DescribeTable',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ],
+    resources: () => [`arn:${Aws.PARTITION}:dynamodb:${Aws.REGION}:${Aws.ACCOUNT_ID}:table/*`],
+    resourceAccount: true,
+  },
+} as const;
+
+function endpointStatement(endpointId: keyof typeof ENDPOINT_ACCESS): iam.PolicyStatement {
+  const access = ENDPOINT_ACCESS[endpointId];
+  return new iam.PolicyStatement({
+    sid: `${endpointId}ForThisAccount`,
+    principals: [new iam.AnyPrincipal()],
+    actions: [...access.actions],
+    resources: access.resources(),
+    conditions: {
+      StringEquals: {
+        'aws:PrincipalAccount': Aws.ACCOUNT_ID,
+        ...(access.resourceAccount ? { 'aws:ResourceAccount': Aws.ACCOUNT_ID } : {}),
+      },
+    },
+  });
+}
+
 /** Creates the collection, its network and policies, and the chunk index in `scope`. */
 export function createOpenSearchStore(
   scope: Construct,
@@ -105,19 +178,23 @@ export function createOpenSearchStore(
   );
 
   const isolated = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
-  const interfaceEndpoints: Array<[string, ec2.InterfaceVpcEndpointAwsService]> = [
+  const interfaceEndpoints: Array<[keyof typeof ENDPOINT_ACCESS, ec2.InterfaceVpcEndpointAwsService]> = [
     ['BedrockRuntime', ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME],
     ['SageMakerRuntime', ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME],
     ['EventBridge', ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE],
   ];
   for (const [endpointId, service] of interfaceEndpoints) {
-    vpc.addInterfaceEndpoint(endpointId, {
+    const endpoint = vpc.addInterfaceEndpoint(endpointId, {
       service,
       privateDnsEnabled: true,
       subnets: isolated,
       securityGroups: [endpointSecurityGroup],
       open: false,
     });
+    endpoint.addToPolicy(endpointStatement(endpointId));
+  }
+  for (const endpointId of ['S3', 'DynamoDB'] as const) {
+    (vpc.node.findChild(endpointId) as ec2.GatewayVpcEndpoint).addToPolicy(endpointStatement(endpointId));
   }
 
   const vpcEndpoint = new aoss.CfnVpcEndpoint(scope, 'CollectionEndpoint', {

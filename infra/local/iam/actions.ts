@@ -269,9 +269,13 @@ const S3: Readonly<Record<string, Mapper>> = {
 // ---------------------------------------------------------------------------------------------
 // EventBridge, Firehose, SQS, SNS
 
-const putEvents: Mapper = (input, env) => {
-  const byKey = new Map<string, IamRequest>();
-  for (const entry of Array.isArray(input.Entries) ? input.Entries : []) {
+/**
+ * One authorization per entry: `events:PutEvents` on the bus the entry names, with the entry's
+ * `events:source` and `events:detail-type` (an entry without one lacks the key, which a `Null` condition
+ * refuses), so a role conditioned on the events it publishes is held to each entry it sends.
+ */
+const putEvents: Mapper = (input, env) =>
+  (Array.isArray(input.Entries) ? input.Entries : []).map((entry) => {
     const e = record(entry);
     const bus = typeof e.EventBusName === 'string' && e.EventBusName !== '' ? e.EventBusName : 'default';
     const resource = bus.startsWith('arn:')
@@ -280,10 +284,8 @@ const putEvents: Mapper = (input, env) => {
     const context: Record<string, string> = {};
     if (typeof e.Source === 'string') context['events:source'] = e.Source;
     if (typeof e.DetailType === 'string') context['events:detail-type'] = e.DetailType;
-    byKey.set(JSON.stringify([resource, context]), { action: 'events:PutEvents', resource, context });
-  }
-  return [...byKey.values()];
-};
+    return { action: 'events:PutEvents', resource, context };
+  });
 
 function onDeliveryStream(action: string): Mapper {
   return (input, env, call) => [

@@ -3,6 +3,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   ScanCommand,
   UpdateCommand,
   type UpdateCommandInput,
@@ -27,7 +28,10 @@ import { logger, metrics } from './logging.ts';
  *
  * The profile's configuration seeds the table at cold start of the functions that read it: each seed
  * entry is written only when it is new, or when it changed and the stored entry still comes from the
- * configuration. An entry edited through the API is never overwritten by a seed.
+ * configuration. An entry edited through the API is never overwritten by a seed. A seed in `insert` mode
+ * (the chat function's, whose role may only put items) writes new entries only, each with a conditional
+ * put (`attribute_not_exists(pk)`): it never overwrites, updates or deletes an entry, and leaves changed
+ * configuration entries to the next `upsert` seed (the models function's).
  *
  * `evaluationScore` belongs to the evaluation pipeline: a seed or an admin edit that leaves it out
  * keeps the stored score.
@@ -47,6 +51,17 @@ export interface SeedResult {
 }
 
 export type ModelSource = 'config' | 'api';
+
+/**
+ * How a seed writes: `upsert` adds new entries and rewrites configuration entries whose seed changed;
+ * `insert` only adds entries the table lacks, with conditional puts (for a role without update rights).
+ */
+export type SeedMode = 'upsert' | 'insert';
+
+export interface SeedOptions {
+  /** @default 'upsert' */
+  readonly mode?: SeedMode;
+}
 
 /** Who writes seed entries. */
 export const SEED_AUTHOR = 'config-seed';
@@ -151,9 +166,11 @@ export class ModelCatalog {
    * scan finds what is already current (and fills the list cache); only new or changed entries are
    * written, each with a condition (`attribute_not_exists(pk) OR (source = config AND seedHash <> hash)`)
    * so that a concurrent seed or an admin edit is never overwritten. Entries no longer in the
-   * configuration are left alone.
+   * configuration are left alone. In `insert` mode, only entries the scan did not find are written, with
+   * `PutItem` and `attribute_not_exists(pk)`: an existing entry is never touched.
    */
-  async seed(models: readonly CatalogModel[]): Promise<SeedResult> {
+  async seed(models: readonly CatalogModel[], options: SeedOptions = {}): Promise<SeedResult> {
+    const insertOnly = options.mode === 'insert';
     const stored = await this.#scanItems();
     this.#cache = {
       expiresAt: this.#now() + this.#ttlMs,
@@ -167,8 +184,28 @@ export class ModelCatalog {
       models.map(async (model) => {
         const hash = seedHash(model);
         const existing = current.get(model.id);
-        if (existing !== undefined && (existing.source !== 'config' || existing.seedHash === hash)) {
+        if (
+          existing !== undefined &&
+          (insertOnly || existing.source !== 'config' || existing.seedHash === hash)
+        ) {
           unchanged.push(model.id);
+          return;
+        }
+        if (insertOnly) {
+          try {
+            await this.#doc.send(
+              new PutCommand({
+                TableName: this.#table,
+                Item: seedItem(model, hash, updatedAt),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              }),
+            );
+            written.push(model.id);
+          } catch (error) {
+            // A concurrent seed or an admin edit created it meanwhile.
+            if (!isConditionFailure(error)) throw error;
+            unchanged.push(model.id);
+          }
           return;
         }
         const input = writeInput(
@@ -362,17 +399,34 @@ function writeInput(
   };
 }
 
-/** Seeds once per process; a failure is logged and retried on the next request, never fatal. */
+/** A new catalog item for a seed entry: the model's fields (none undefined) and the bookkeeping. */
+function seedItem(model: CatalogModel, hash: string, updatedAt: string): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    ...model,
+    pk: model.id,
+    source: 'config' satisfies ModelSource,
+    seedHash: hash,
+    updatedAt,
+    updatedBy: SEED_AUTHOR,
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * Seeds once per process (in `options.mode`); a failure is logged and retried on the next request, never
+ * fatal.
+ */
 export function seedOnce(
   catalog: Pick<ModelCatalog, 'seed'>,
   seed: readonly CatalogModel[],
+  options: SeedOptions = {},
 ): () => Promise<void> {
   let done: Promise<void> | undefined;
   return () => {
     const pending =
       done ??
       catalog
-        .seed([...seed])
+        .seed([...seed], options)
         .then(() => undefined)
         .catch((error: unknown) => {
           done = undefined;

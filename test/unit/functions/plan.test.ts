@@ -102,6 +102,14 @@ describe('plan handler', () => {
     expect(claimSource).not.toHaveBeenCalled();
   });
 
+  it('refuses a key outside raw/ by name, before reading it (its role may not)', async () => {
+    const outside = structuredClone(event);
+    outside.detail.object.key = 'curated/finetune/x.jsonl';
+    await expect(handler(outside, context)).rejects.toBeInstanceOf(InvalidDatasetError);
+    await expect(handler(outside, context)).rejects.toThrow(/not under raw\/<purpose>\//);
+    expect(s3Mock.commandCalls(HeadObjectCommand)).toHaveLength(0);
+  });
+
   it('names the missing field of a malformed event', async () => {
     await expect(handler({ detail: {} }, context)).rejects.toBeInstanceOf(InvalidEventError);
     await expect(handler({ detail: {} }, context)).rejects.toThrow(/detail-type|version|id/);
