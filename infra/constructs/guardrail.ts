@@ -13,6 +13,7 @@ import * as bedrock from 'aws-cdk-lib/aws-bedrock';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { BLOCKED_INPUT_MESSAGE, BLOCKED_OUTPUT_MESSAGE } from '#contracts/models/guardrail.ts';
 import { type AppConfig, type DeploymentConfig, GUARDRAIL_CONTENT_FILTERS } from '#infra/config/index.ts';
 
 export interface LlmOpsGuardrailProps {
@@ -24,12 +25,8 @@ export interface LlmOpsGuardrailProps {
   readonly encryptionKey: kms.IKey;
 }
 
-/** What callers see when the guardrail blocks their prompt. */
-export const BLOCKED_INPUT_MESSAGE =
-  'This request was blocked by the content policy of this API (guardrail). Rephrase it and try again.';
-/** What callers see when the guardrail blocks the model's answer. */
-export const BLOCKED_OUTPUT_MESSAGE =
-  'The answer was withheld by the content policy of this API (guardrail).';
+// The blocked messages live with the contracts: the gateway answers with them too.
+export { BLOCKED_INPUT_MESSAGE, BLOCKED_OUTPUT_MESSAGE };
 
 /** The guardrail's CloudFormation properties for a configuration (pure; exported for tests). */
 export function guardrailPolicies(

@@ -1,8 +1,9 @@
 /**
  * Amazon Bedrock behind the `ModelProvider` interface: chat through the Converse API (one request shape
  * for every model), streaming through ConverseStream, embeddings through InvokeModel with Titan Text
- * Embeddings v2. Guardrails apply to input and output, with the retrieved passages as grounding
- * sources for the contextual grounding check. Every call goes through `withRetry`.
+ * Embeddings v2. Guardrails apply to input (every turn and the system prompt, see `converseInput`) and
+ * output, with the retrieved passages as grounding sources for the contextual grounding check. Every
+ * call goes through `withRetry`.
  */
 import {
   type BedrockRuntimeClient,
@@ -30,6 +31,7 @@ import type {
   TokenUsage,
 } from '#core/models/types.ts';
 import { ModelProviderError, ValidationError } from '../errors.ts';
+import { passagesBlock } from '../rag/retriever.ts';
 import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';
 
 /** Titan Text Embeddings v2, the default embedding model. */
@@ -59,41 +61,59 @@ export function mapStopReason(reason: string | undefined): StopReason {
   return (reason !== undefined && STOP_REASONS[reason]) || 'other';
 }
 
-function contextBlock(context: readonly string[]): string {
+/** The passages as the grounding source the contextual grounding check scores the answer against. */
+function groundingSource(context: readonly string[]): string {
   return context.map((passage, i) => `[${i + 1}] ${passage}`).join('\n\n');
 }
 
 /**
- * The Converse request for a chat request. With a guardrail and context, the last user turn becomes
- * two guard-content blocks: the passages (`grounding_source`) and the question (`query`), which is what
- * the contextual grounding check scores the answer against (Bedrock checks queries of up to 1,000
- * characters and grounding sources of up to 100,000). Without a guardrail, the passages go into the
- * system prompt.
+ * The Converse request for a chat request.
+ *
+ * What the guardrail (when set) evaluates, since Converse evaluates only `guardContent` blocks in the
+ * messages as soon as one message has any, and the system prompt only as `guardContent`:
+ * - the system prompt, as one `guardContent` block (it is rendered from caller variables, and holds
+ *   the retrieved passages when the template puts them there), so the input filters see it;
+ * - every turn: as plain text when nothing is grounded (Converse then evaluates every message); with
+ *   context, every earlier turn (user or assistant, both caller-supplied) as a `guardContent` block and
+ *   the last user turn as two blocks, the passages (`grounding_source`, scored by the contextual
+ *   grounding check, never by the input filters) and the question (`query`; Bedrock checks queries of
+ *   up to 1,000 characters and grounding sources of up to 100,000);
+ * - the answer, through the output filters and the grounding check.
+ * Without a guardrail, the passages go into the system prompt, delimited as data.
  */
 export function converseInput(request: ChatRequest): ConverseCommandInput {
   const context = request.context !== undefined && request.context.length > 0 ? request.context : undefined;
-  const grounded = context !== undefined && request.guardrail !== undefined;
+  const guarded = request.guardrail !== undefined;
+  const grounded = context !== undefined && guarded;
   let lastUser = -1;
   request.messages.forEach((m, i) => {
     if (m.role === 'user') lastUser = i;
   });
   const messages: Message[] = request.messages.map((m, i): Message => {
-    const content: ContentBlock[] =
-      grounded && i === lastUser
-        ? [
-            { guardContent: { text: { text: contextBlock(context), qualifiers: ['grounding_source'] } } },
-            { guardContent: { text: { text: m.content, qualifiers: ['query'] } } },
-          ]
-        : [{ text: m.content }];
+    let content: ContentBlock[];
+    if (!grounded) content = [{ text: m.content }];
+    else if (i === lastUser) {
+      content = [
+        { guardContent: { text: { text: groundingSource(context), qualifiers: ['grounding_source'] } } },
+        { guardContent: { text: { text: m.content, qualifiers: ['query'] } } },
+      ];
+    } else content = [{ guardContent: { text: { text: m.content } } }];
     return { role: m.role, content };
   });
   const systemText = [
     ...(request.system === undefined || request.system === '' ? [] : [request.system]),
     ...(context !== undefined && !grounded
-      ? [`Answer from these passages; say so if they do not contain the answer.\n\n${contextBlock(context)}`]
+      ? [
+          `Answer from these passages; say so if they do not contain the answer.\n\n${passagesBlock(
+            context.map((text) => ({ text })),
+          )}`,
+        ]
       : []),
   ].join('\n\n');
-  const system: SystemContentBlock[] | undefined = systemText === '' ? undefined : [{ text: systemText }];
+  const system: SystemContentBlock[] | undefined =
+    systemText === ''
+      ? undefined
+      : [guarded ? { guardContent: { text: { text: systemText } } } : { text: systemText }];
   const inferenceConfig = {
     ...(request.maxTokens === undefined ? {} : { maxTokens: request.maxTokens }),
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
@@ -119,11 +139,19 @@ export function converseInput(request: ChatRequest): ConverseCommandInput {
 
 const INTERVENING = new Set(['BLOCKED', 'ANONYMIZED']);
 
-/** The policies of one assessment that blocked or masked content, as `policy:detail` names. */
-function interventions(assessment: GuardrailAssessment): string[] {
-  const out: string[] = [];
+/** A policy of an assessment that blocked or masked content. */
+interface Intervention {
+  /** `policy:detail`, e.g. `contentPolicy:PROMPT_ATTACK`. */
+  readonly name: string;
+  /** Blocked (the content may not be used), not only masked. */
+  readonly blocked: boolean;
+}
+
+/** The policies of one assessment that blocked or masked content. */
+function interventions(assessment: GuardrailAssessment): Intervention[] {
+  const out: Intervention[] = [];
   const check = (action: string | undefined, name: string): void => {
-    if (action !== undefined && INTERVENING.has(action)) out.push(name);
+    if (action !== undefined && INTERVENING.has(action)) out.push({ name, blocked: action === 'BLOCKED' });
   };
   for (const t of assessment.topicPolicy?.topics ?? []) check(t.action, `topicPolicy:${t.name}`);
   for (const f of assessment.contentPolicy?.filters ?? []) check(f.action, `contentPolicy:${f.type}`);
@@ -139,20 +167,42 @@ function interventions(assessment: GuardrailAssessment): string[] {
   return out;
 }
 
+/** What a set of guardrail assessments did: the policies that intervened, sorted, and whether any blocked. */
+export interface AssessedPolicies {
+  readonly policies: string[];
+  /** A policy blocked content (rather than only masking it). */
+  readonly blocked: boolean;
+}
+
+/**
+ * The policies that blocked or masked content in guardrail assessments (of Converse traces or of
+ * ApplyGuardrail), as `policy:detail` names: `topicPolicy:<name>`, `contentPolicy:<type>`,
+ * `wordPolicy:<match or list>`, `sensitiveInformationPolicy:<type or regex>`,
+ * `contextualGroundingPolicy:<type>`.
+ */
+export function assessedPolicies(assessments: Iterable<GuardrailAssessment>): AssessedPolicies {
+  const policies = new Set<string>();
+  let blocked = false;
+  for (const assessment of assessments) {
+    for (const intervention of interventions(assessment)) {
+      policies.add(intervention.name);
+      blocked ||= intervention.blocked;
+    }
+  }
+  return { policies: [...policies].sort(), blocked };
+}
+
 /** What the guardrail did, from the stop reason and the guardrail trace (input and output assessments). */
 export function guardrailOutcome(
   stopReason: StopReason,
   trace: GuardrailTraceAssessment | undefined,
 ): GuardrailOutcome {
-  const policies = new Set<string>();
-  for (const assessment of Object.values(trace?.inputAssessment ?? {})) {
-    for (const p of interventions(assessment)) policies.add(p);
-  }
-  for (const assessments of Object.values(trace?.outputAssessments ?? {})) {
-    for (const assessment of assessments) for (const p of interventions(assessment)) policies.add(p);
-  }
-  const intervened = stopReason === 'guardrail_intervened' || policies.size > 0;
-  return { action: intervened ? 'INTERVENED' : 'NONE', policies: [...policies].sort() };
+  const { policies } = assessedPolicies([
+    ...Object.values(trace?.inputAssessment ?? {}),
+    ...Object.values(trace?.outputAssessments ?? {}).flat(),
+  ]);
+  const intervened = stopReason === 'guardrail_intervened' || policies.length > 0;
+  return { action: intervened ? 'INTERVENED' : 'NONE', policies };
 }
 
 function usageOf(

@@ -2,7 +2,9 @@
  * SageMaker real-time endpoints behind the `ModelProvider` interface, for containers that serve the
  * Messages API (TGI, LMI/vLLM: the OpenAI chat-completions schema). The endpoint name is the model id;
  * an inference component selects the model on a shared endpoint. Streaming reads server-sent events
- * from InvokeEndpointWithResponseStream. Guardrails are a Bedrock feature and are not applied here.
+ * from InvokeEndpointWithResponseStream. The guardrail is not attached to these calls: the gateway applies
+ * it around them (ApplyGuardrail on the caller's input and on the answer, window by window when streamed).
+ * Retrieved passages are delimited as data, as for Bedrock.
  */
 
 import {
@@ -22,6 +24,7 @@ import type {
   TokenUsage,
 } from '#core/models/types.ts';
 import { ModelProviderError } from '../errors.ts';
+import { passagesBlock } from '../rag/retriever.ts';
 import { withSdkCallHooks } from '../sdk-call-hooks.ts';
 import { PROVIDER_CLIENT_CONFIG } from './clients.ts';
 import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';
@@ -46,9 +49,9 @@ export function messagesBody(request: ChatRequest, stream: boolean): Record<stri
     ...(request.system === undefined || request.system === '' ? [] : [request.system]),
     ...(request.context !== undefined && request.context.length > 0
       ? [
-          `Answer from these passages; say so if they do not contain the answer.\n\n${request.context
-            .map((passage, i) => `[${i + 1}] ${passage}`)
-            .join('\n\n')}`,
+          `Answer from these passages; say so if they do not contain the answer.\n\n${passagesBlock(
+            request.context.map((text) => ({ text })),
+          )}`,
         ]
       : []),
   ].join('\n\n');

@@ -52,6 +52,24 @@ export interface GuardrailOutcome {
   readonly policies: readonly string[];
 }
 
+/**
+ * The content policy applied by the gateway itself, whatever serves the model (Bedrock ApplyGuardrail
+ * on AWS, a deterministic local policy offline): caller-supplied text through the input policy, and the
+ * answers of providers that cannot attach the guardrail to the call through the output policy.
+ */
+export interface ContentGuard {
+  /** Assesses texts as INPUT; `INTERVENED` means the request must not reach the model. */
+  checkInput(texts: readonly string[], signal?: AbortSignal): Promise<GuardVerdict>;
+  /** Assesses a model's answer (or a piece of it) as OUTPUT. */
+  checkOutput(text: string, signal?: AbortSignal): Promise<GuardVerdict>;
+}
+
+/** What a content guard decided, and the text to show instead when it intervened. */
+export interface GuardVerdict extends GuardrailOutcome {
+  /** The guardrail's configured blocked message (INTERVENED only). */
+  readonly replacement?: string;
+}
+
 export type StopReason =
   | 'end_turn'
   | 'max_tokens'
