@@ -148,10 +148,12 @@ export const ragLayout = {
 
 /**
  * The version of a document: a hash of everything that decides its chunks and vectors (content, title,
- * source, metadata, chunking settings, embedding model). Equal versions are not embedded again.
+ * source, metadata, collection, chunking settings, embedding model). Equal versions are not embedded
+ * again. The collection is part of it because every chunk carries it (per-app access filters retrieval
+ * on it), so documents indexed before chunks carried it are indexed again on their next ingestion.
  */
 export function documentVersion(
-  doc: Pick<StagedDocument, 'text' | 'title' | 'source' | 'format' | 'metadata'>,
+  doc: Pick<StagedDocument, 'text' | 'title' | 'source' | 'format' | 'metadata' | 'collection'>,
   settings: { chunkMaxTokens: number; chunkOverlapTokens: number; embeddingModelId: string },
 ): string {
   const hash = createHash('sha256');
@@ -165,6 +167,7 @@ export function documentVersion(
       settings.chunkMaxTokens,
       settings.chunkOverlapTokens,
       settings.embeddingModelId,
+      doc.collection,
     ]),
   );
   return `sha256:${hash.digest('hex')}`;

@@ -14,12 +14,20 @@ import {
   vectorStoreFromEnv,
 } from '#aws/rag/vector-store.ts';
 import { envVar } from '#contracts/env.ts';
+import { parseAppAccess } from '#contracts/http/access.ts';
 import { pageToken, pathParams, ragSearchRequest } from '#contracts/http/schemas.ts';
+import { isLiteral } from '#core/access/glob.ts';
+import { AccessPolicy } from '#core/access/policy.ts';
 import { dispatcher } from './dispatch.ts';
 
 /**
  * The RAG routes: retrieval alone (`POST /v1/rag/search`, the chunks `/v1/chat` with `rag` would see), and
  * the ingestion status of documents (`GET /v1/rag/documents`, `GET /v1/rag/documents/{id}`).
+ *
+ * An app searches and lists only the collections its access names: a search is always kept within
+ * them (a `collection` filter of its own is intersected with them), and naming another collection is a
+ * 403. A document of another collection is a 404, exactly as a document that does not exist, so that an
+ * app cannot learn which documents other collections hold.
  */
 export interface RagDeps {
   readonly retriever: Pick<Retriever, 'retrieve'>;
@@ -77,7 +85,11 @@ export function makeHandler(deps: RagDeps) {
   return dispatcher('rag', {
     searchRag: async (request) => {
       const body = parseWith(ragSearchRequest, request.body, '');
-      const retrieval = await deps.retriever.retrieve(body);
+      const policy = AccessPolicy.forCaller(request.caller);
+      const collections = policy.retrievalCollections(body.filters);
+      const retrieval = await deps.retriever.retrieve(
+        collections === undefined ? body : { ...body, collections },
+      );
       metrics.addMetric('RagSearches', 'Count', 1);
       if (retrieval.chunks.length === 0) metrics.addMetric('RagSearchesEmpty', 'Count', 1);
       const citations = citationsOf(retrieval.chunks);
@@ -94,21 +106,32 @@ export function makeHandler(deps: RagDeps) {
     },
     listRagDocuments: async (request) => {
       const query = parseWith(listQuery, request.query, 'query');
+      const policy = AccessPolicy.forCaller(request.caller);
+      policy.assertAnyCollection();
+      if (query.collection !== undefined) policy.assertCollection(query.collection);
+      // An app allowed exactly one collection lists it through the collection index, not a scan.
+      const allowed = policy.collectionsFilter();
+      const only = allowed?.length === 1 && isLiteral(allowed[0] as string) ? allowed[0] : undefined;
+      const collection = query.collection ?? only;
       const page = await deps.documents.list({
         limit: query.limit ?? 50,
-        ...(query.collection !== undefined ? { collection: query.collection } : {}),
+        ...(collection !== undefined ? { collection } : {}),
         ...(query.status !== undefined ? { status: query.status } : {}),
         ...(query.nextToken !== undefined ? { cursor: query.nextToken } : {}),
       });
       return json(200, {
-        documents: page.documents.map(documentView),
+        // A scan returns every collection's documents: those the app may not see are left out.
+        documents: page.documents.filter((doc) => policy.allowsCollection(doc.collection)).map(documentView),
         ...(page.nextCursor !== undefined ? { nextToken: page.nextCursor } : {}),
       });
     },
     getRagDocument: async (request) => {
       const docId = docIdOf(request);
       const doc = await deps.documents.get(docId);
-      if (doc === undefined) throw new NotFoundError(`No RAG document ${docId}`);
+      // Another collection's document is "not found", as a missing one: its existence does not leak.
+      if (doc === undefined || !AccessPolicy.forCaller(request.caller).allowsCollection(doc.collection)) {
+        throw new NotFoundError(`No RAG document ${docId}`);
+      }
       return json(200, documentView(doc));
     },
   });
@@ -118,6 +141,7 @@ export function makeHandler(deps: RagDeps) {
 export const environment = {
   DOCUMENTS_TABLE: envVar.string(),
   APP_KEYS: envVar.optionalString(),
+  APP_ACCESS: envVar.optionalString(),
   MAX_REQUEST_BYTES: envVar.int(1),
   MODEL_PROVIDER: envVar.optionalString(),
   ...embeddingModelEnvironment,
@@ -139,5 +163,9 @@ export const handler = apiHandler(
     }),
     documents: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
   }),
-  { appKeys: parseAppKeys(config.APP_KEYS), maxRequestBytes: config.MAX_REQUEST_BYTES },
+  {
+    appKeys: parseAppKeys(config.APP_KEYS),
+    appAccess: parseAppAccess(config.APP_ACCESS),
+    maxRequestBytes: config.MAX_REQUEST_BYTES,
+  },
 );

@@ -1,10 +1,12 @@
 import type { StagedChunks, StagedDocument } from '#contracts/pipelines/rag-ingest.ts';
+import { COLLECTION_FIELD } from '#core/access/collections.ts';
 import { chunkDocument } from '#core/rag/chunk.ts';
 
 /**
  * The Chunk step's work on one staged document, free of handler setup (tests and benchmarks import it):
- * structure-aware token chunks, blank ones dropped, the document's metadata on every chunk and, for a
- * PDF, the page each chunk's own content starts on.
+ * structure-aware token chunks, blank ones dropped, the document's metadata and its RAG collection
+ * (`collection`, what per-app access filters retrieval on) on every chunk and, for a PDF, the page each
+ * chunk's own content starts on.
  */
 /** The 1-based page a character offset falls on. */
 export function pageAt(pages: NonNullable<StagedDocument['pages']>, offset: number): number | undefined {
@@ -42,7 +44,12 @@ export function chunkStaged(
           text: chunk.text,
           tokens: chunk.tokens,
           headings: [...chunk.headings],
-          metadata: { ...doc.metadata, ...(page !== undefined ? { page } : {}) },
+          // The collection last: a document's own metadata cannot claim another collection.
+          metadata: {
+            ...doc.metadata,
+            [COLLECTION_FIELD]: doc.collection,
+            ...(page !== undefined ? { page } : {}),
+          },
         };
       }),
   };

@@ -47,13 +47,25 @@ export const DEV: ProfileConfig = {
     stateMachineIncludeExecutionData: true,
   },
   api: {
-    apps: [{ name: 'default', rateLimit: 10, burstLimit: 20, quotaPerDay: 10_000 }],
+    apps: [
+      {
+        name: 'default',
+        rateLimit: 10,
+        burstLimit: 20,
+        quotaPerDay: 10_000,
+        // Development: every prompt, model and collection, chat without a prompt, and a budget that
+        // still stops a runaway loop within a day.
+        access: { prompts: ['*'], models: ['*'], collections: ['*'], rawChat: true, tokensPerDay: 200_000 },
+      },
+    ],
     waf: false,
     wafIpRateLimit: 1_000,
     maxRequestBytes: 256 * 1024,
     throttling: { rateLimit: 20, burstLimit: 40 },
     // Each answer may hold a chat function for up to models.chatTimeoutMs: bursts stay within its reservation.
     chatThrottling: { rateLimit: 5, burstLimit: 10 },
+    // None named: the stack creates AdminRole (assumable by the account root) for the admin routes.
+    adminPrincipals: [],
   },
   models: {
     catalog: BEDROCK_CATALOG,
@@ -120,7 +132,24 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
   eventArchiveRetentionDays: 90,
   observability: { stateMachineLogLevel: 'ERROR', stateMachineIncludeExecutionData: false },
   api: {
-    apps: [{ name: 'default', rateLimit: 50, burstLimit: 100, quotaPerDay: 1_000_000 }],
+    apps: [
+      {
+        name: 'default',
+        rateLimit: 50,
+        burstLimit: 100,
+        quotaPerDay: 1_000_000,
+        // Production: the prompts admins publish (no raw chat, so system prompts stay under review), the
+        // inexpensive chat models, uploaded documents only (not curated datasets), 2 million tokens a day.
+        // Give each real app its own entry with narrower lists (docs/model-gateway.md, "Per-app access").
+        access: {
+          prompts: ['*'],
+          models: ['nova-*', 'claude-haiku-4-5'],
+          collections: ['upload'],
+          rawChat: false,
+          tokensPerDay: 2_000_000,
+        },
+      },
+    ],
     waf: true,
     wafIpRateLimit: 3_000,
     throttling: { rateLimit: 200, burstLimit: 400 },

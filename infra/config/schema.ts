@@ -7,6 +7,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
+import { ACCESS_PATTERN, DENY_ALL } from '#contracts/http/access.ts';
 import { catalogModel } from '#contracts/models/catalog.ts';
 
 /** The deployment profiles this app knows. */
@@ -36,6 +37,14 @@ export function chatFunctionTimeoutSeconds(chatTimeoutMs: number): number {
 export const MAX_CHAT_RESERVED_CONCURRENCY = 900;
 /** Lambda allows 4 KiB of environment per function; the catalog seed travels in one variable. */
 export const MAX_CATALOG_SEED_BYTES = 2_560;
+/**
+ * What `CATALOG_SEED` and `APP_ACCESS` (every app's access, as JSON) may take together in the chat
+ * function's 4 KiB environment, where the other variables take about 1.2 KiB; each app beyond the first
+ * also adds its key id to `APP_KEYS` ({@link APP_KEY_ENTRY_BYTES}).
+ */
+export const MAX_SEED_AND_ACCESS_BYTES = 2_800;
+/** What one more app adds to `APP_KEYS`, counted against {@link MAX_SEED_AND_ACCESS_BYTES}. */
+export const APP_KEY_ENTRY_BYTES = 96;
 
 /** The harmful-content categories of a Bedrock guardrail's content policy (prompt attacks apart). */
 export const GUARDRAIL_CONTENT_FILTERS = ['SEXUAL', 'VIOLENCE', 'HATE', 'INSULTS', 'MISCONDUCT'] as const;
@@ -84,8 +93,48 @@ const RETENTION_VALUES = new Set<number>(
 
 const positiveInt = z.number().int().positive();
 
+/** An IAM role or user ARN (what `aws:PrincipalArn` holds for a role session or a user). */
+const ADMIN_PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
+
 /** App names become construct ids, output names and metric dimensions. */
 const APP_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** A name pattern of an app's access: `*` matches any run of characters. */
+const accessPatterns = (what: string) =>
+  z
+    .array(
+      z
+        .string({ error: `must be a ${what} pattern (a string)` })
+        .regex(
+          ACCESS_PATTERN,
+          'must be 1-200 printable characters without spaces ("*" matches any run of them)',
+        ),
+      { error: `must be a list of ${what} patterns, e.g. ["*"] for all or [] for none` },
+    )
+    .max(100, 'must list at most 100 patterns');
+
+/**
+ * What an app may use (the API functions get every app's as `APP_ACCESS`, see
+ * `contracts/http/access.ts`): prompts, models and RAG collections by name pattern (`*` matches any
+ * run of characters: `support-*`, `nova-*`, `dataset:*`; `["*"]` all, `[]` none), chat without a
+ * prompt, and a daily token budget.
+ */
+export const appAccessSchema = z.strictObject({
+  /** Prompt names the app may read and chat through. */
+  prompts: accessPatterns('prompt name'),
+  /** Catalog model ids the app may list, pick and call. */
+  models: accessPatterns('catalog model id'),
+  /** RAG collections (`upload`, `dataset:<name>`) the app's searches may return. */
+  collections: accessPatterns('RAG collection'),
+  /** Whether the app may chat without a prompt reference, with its own system prompt and messages. */
+  rawChat: z.boolean({ error: 'must be true or false' }),
+  /** Input and output tokens of its chat calls per UTC day; `null`: no limit. */
+  tokensPerDay: z
+    .number({ error: 'must be a whole number of tokens per UTC day, or null for no limit' })
+    .int('must be a whole number of tokens per UTC day, or null for no limit')
+    .min(0, 'must be at least 0')
+    .nullable(),
+});
 
 /** One app that calls the API: it gets its own API key and usage plan. */
 export const apiAppSchema = z.strictObject({
@@ -97,6 +146,12 @@ export const apiAppSchema = z.strictObject({
   burstLimit: positiveInt.max(5_000),
   /** Requests per day allowed to the app's key. */
   quotaPerDay: positiveInt,
+  /**
+   * What the app may use.
+   *
+   * @default - nothing: every prompt, model, collection and chat call is refused (403) until it is set
+   */
+  access: appAccessSchema.optional(),
 });
 
 /** How resources that hold data behave on `cdk destroy`. The RAW bucket is RETAIN in every profile. */
@@ -192,6 +247,21 @@ const apiSchema = z
      * plan, never above the app's own limits).
      */
     chatThrottling: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }),
+    /**
+     * IAM roles and users allowed to call the admin routes (the API's resource policy denies them to
+     * every other principal). Empty: the stack creates `AdminRole`, assumable by the account root, and
+     * outputs its ARN (`AdminRoleArn`).
+     */
+    adminPrincipals: z
+      .array(
+        z
+          .string()
+          .regex(
+            ADMIN_PRINCIPAL_ARN,
+            'must be the ARN of an IAM role or user, e.g. arn:aws:iam::123456789012:role/llmops-admin',
+          ),
+      )
+      .default([]),
   })
   .superRefine((api, ctx) => {
     const seen = new Set<string>();
@@ -418,6 +488,19 @@ export const profileConfigSchema = z
         code: 'custom',
         path: ['api', 'chatThrottling', 'burstLimit'],
         message: `must not exceed models.chatReservedConcurrency (${c.models.chatReservedConcurrency})`,
+      });
+    }
+    // APP_ACCESS and CATALOG_SEED share the chat function's environment, which Lambda caps at 4 KiB.
+    const accessBytes = Buffer.byteLength(
+      JSON.stringify(Object.fromEntries(c.api.apps.map((app) => [app.name, app.access ?? DENY_ALL]))),
+    );
+    const seedBytes = Buffer.byteLength(JSON.stringify(c.models.catalog));
+    const keyBytes = APP_KEY_ENTRY_BYTES * Math.max(0, c.api.apps.length - 1);
+    if (accessBytes + seedBytes + keyBytes > MAX_SEED_AND_ACCESS_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api', 'apps'],
+        message: `take ${accessBytes} bytes of access as JSON (APP_ACCESS) and ${keyBytes} of key ids beside the ${seedBytes}-byte catalog seed (CATALOG_SEED); together at most ${MAX_SEED_AND_ACCESS_BYTES} fit in the chat function's 4 KiB environment: shorten the pattern lists (one pattern with "*" covers many names) or the catalog seed`,
       });
     }
   });

@@ -1,6 +1,7 @@
 import { App, RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
+import { parseAppAccess } from '#contracts/http/access.ts';
 import { catalogModel } from '#contracts/models/catalog.ts';
 import { ConfigError as CoreConfigError } from '#core/errors.ts';
 import {
@@ -125,12 +126,22 @@ describe('gateway configuration', () => {
   it('dev: one default app, no WAF, every payload sampled, 30 days of interactions', () => {
     const config = loadConfig({});
     expect(config.api).toEqual({
-      apps: [{ name: 'default', rateLimit: 10, burstLimit: 20, quotaPerDay: 10_000 }],
+      apps: [
+        {
+          name: 'default',
+          rateLimit: 10,
+          burstLimit: 20,
+          quotaPerDay: 10_000,
+          access: { prompts: ['*'], models: ['*'], collections: ['*'], rawChat: true, tokensPerDay: 200_000 },
+        },
+      ],
       waf: false,
       wafIpRateLimit: 1_000,
       maxRequestBytes: 262_144,
       throttling: { rateLimit: 20, burstLimit: 40 },
       chatThrottling: { rateLimit: 5, burstLimit: 10 },
+      // None named: the stack creates AdminRole for the admin routes.
+      adminPrincipals: [],
     });
     expect(config.guardrail.enabled).toBe(true);
     expect(config.interactions).toEqual({
@@ -145,7 +156,20 @@ describe('gateway configuration', () => {
     const config = loadConfig({ profile: 'prod' });
     expect(config.api.waf).toBe(true);
     expect(config.api.apps).toEqual([
-      { name: 'default', rateLimit: 50, burstLimit: 100, quotaPerDay: 1_000_000 },
+      {
+        name: 'default',
+        rateLimit: 50,
+        burstLimit: 100,
+        quotaPerDay: 1_000_000,
+        // Conservative: published prompts only, the inexpensive chat models, uploaded documents.
+        access: {
+          prompts: ['*'],
+          models: ['nova-*', 'claude-haiku-4-5'],
+          collections: ['upload'],
+          rawChat: false,
+          tokensPerDay: 2_000_000,
+        },
+      },
     ]);
     expect(config.interactions.payloadSampleRate).toBe(0.1);
     expect(config.interactions.retentionDays).toBe(400);
@@ -412,5 +436,100 @@ describe('ConfigError', () => {
       expect(e).toBeInstanceOf(CoreConfigError);
       expect((e as ConfigError).name).toBe('ConfigError');
     }
+  });
+});
+
+describe('per-app access (api.apps[].access)', () => {
+  const app = { name: 'web', rateLimit: 1, burstLimit: 1, quotaPerDay: 1 };
+  const access = {
+    prompts: ['support-*'],
+    models: ['nova-*'],
+    collections: ['upload', 'dataset:faq-*'],
+    rawChat: false,
+    tokensPerDay: 50_000,
+  };
+  const withAccess = (value: unknown) => ({ apiApps: JSON.stringify([{ ...app, access: value }]) });
+
+  it('takes allowlists and a budget per app; an app without access keeps none (it may use nothing)', () => {
+    expect(loadConfig(withAccess(access)).api.apps).toEqual([{ ...app, access }]);
+    expect(
+      loadConfig(withAccess({ ...access, tokensPerDay: null })).api.apps[0]?.access?.tokensPerDay,
+    ).toBeNull();
+    expect(loadConfig({ apiApps: JSON.stringify([app]) }).api.apps[0]?.access).toBeUndefined();
+  });
+
+  it("the profiles' access is what the functions parse from APP_ACCESS", () => {
+    for (const profile of ['dev', 'prod'] as const) {
+      const apps = loadConfig({ profile }).api.apps;
+      const env = JSON.stringify(Object.fromEntries(apps.map((a) => [a.name, a.access])));
+      expect(parseAppAccess(env), profile).toEqual(Object.fromEntries(apps.map((a) => [a.name, a.access])));
+    }
+  });
+
+  it.each([
+    [
+      'a pattern with a space',
+      { ...access, prompts: ['support *'] },
+      /context key "apiApps\[0\]\.access\.prompts\[0\]": must be 1-200 printable characters without spaces/,
+    ],
+    [
+      'a pattern that is not in a list',
+      { ...access, models: 'nova-*' },
+      /context key "apiApps\[0\]\.access\.models": must be a list of catalog model id patterns/,
+    ],
+    [
+      'a pattern that is not a string',
+      { ...access, collections: [7] },
+      /context key "apiApps\[0\]\.access\.collections\[0\]": must be a RAG collection pattern/,
+    ],
+    [
+      'a rawChat that is not a boolean',
+      { ...access, rawChat: 'yes' },
+      /context key "apiApps\[0\]\.access\.rawChat": must be true or false/,
+    ],
+    [
+      'a negative budget',
+      { ...access, tokensPerDay: -1 },
+      /context key "apiApps\[0\]\.access\.tokensPerDay": must be at least 0/,
+    ],
+    [
+      'a fractional budget',
+      { ...access, tokensPerDay: 1.5 },
+      /context key "apiApps\[0\]\.access\.tokensPerDay": must be a whole number of tokens/,
+    ],
+    [
+      'no budget at all (null is no limit, and must be said)',
+      { ...access, tokensPerDay: undefined },
+      /context key "apiApps\[0\]\.access\.tokensPerDay"/,
+    ],
+    ['an unknown rule', { ...access, admin: true }, /context key "apiApps\[0\]\.access": .*admin/],
+    [
+      'more than 100 patterns',
+      { ...access, prompts: Array.from({ length: 101 }, (_, i) => `p${i}`) },
+      /context key "apiApps\[0\]\.access\.prompts": must list at most 100 patterns/,
+    ],
+  ])('rejects %s, naming the key', (_case, value, message) => {
+    expect(() => loadConfig(withAccess(value))).toThrow(ConfigError);
+    expect(() => loadConfig(withAccess(value))).toThrow(message);
+  });
+});
+
+describe('per-app access in the 4 KiB environment', () => {
+  it('refuses apps whose access (APP_ACCESS) would not fit beside the catalog seed, naming api.apps', () => {
+    const access = {
+      prompts: Array.from({ length: 40 }, (_, i) => `support-team-${i}-*`),
+      models: ['*'],
+      collections: ['*'],
+      rawChat: false,
+      tokensPerDay: null,
+    };
+    const apps = [{ name: 'web', rateLimit: 1, burstLimit: 1, quotaPerDay: 1, access }];
+    expect(() => loadConfig({ apiApps: JSON.stringify(apps) })).toThrow(
+      /config "api\.apps" \(profile dev\): take \d+ bytes of access as JSON \(APP_ACCESS\) .* at most 2800 fit in the chat function's 4 KiB environment/,
+    );
+    // A few apps with short lists fit.
+    const short = { ...access, prompts: ['support-*'] };
+    const three = ['web', 'mobile', 'batch'].map((name) => ({ ...apps[0], name, access: short }));
+    expect(loadConfig({ apiApps: JSON.stringify(three) }).api.apps).toHaveLength(3);
   });
 });

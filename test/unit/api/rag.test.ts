@@ -8,6 +8,7 @@ import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
 import { documentList, documentStatus, ragSearchResponse } from '#contracts/http/schemas.ts';
 import type { RetrievedChunk } from '#core/rag/store.ts';
 import { makeHandler } from '#functions/api/rag.ts';
+import { FULL_ACCESS } from '../../support/app-access.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 
@@ -36,7 +37,12 @@ function request(
 }
 
 const parse = (response: ApiResponse) => JSON.parse(String(response.body));
-const options = { appKeys: { 'key-1': 'web' }, maxRequestBytes: 100_000 };
+// The app may use everything: these tests are not about per-app access (app-access.test.ts is).
+const options = {
+  appKeys: { 'key-1': 'web' },
+  appAccess: { web: FULL_ACCESS },
+  maxRequestBytes: 100_000,
+};
 
 const chunks: RetrievedChunk[] = [
   {

@@ -634,7 +634,8 @@ describe('Chunk', () => {
     ]);
     expect(chunked?.chunks[1]?.text).toContain('Install the tool first.');
     for (const c of chunked?.chunks ?? []) {
-      expect(c.metadata).toEqual({ team: 'billing' });
+      // The document's metadata, and its collection (what per-app access filters retrieval on).
+      expect(c.metadata).toEqual({ team: 'billing', collection: 'upload' });
       expect(c.tokens).toBeGreaterThan(0);
       expect(c.vector).toBeUndefined();
     }
