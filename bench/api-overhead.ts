@@ -32,6 +32,7 @@ function run(mode: 'full' | 'bare'): Result {
         POWERTOOLS_LOG_LEVEL: 'WARN',
         PROMPTS_TABLE: 'bench',
         CATALOG_TABLE: 'bench',
+        USAGE_TABLE: 'bench',
         CATALOG_SEED: '[]',
         EVENT_BUS_NAME: 'bench',
         INTERACTION_SAMPLE_RATE: '1',

@@ -46,7 +46,7 @@ type Baseline = keyof typeof BARE;
 const baselineOf = (entry: string): Baseline =>
   entry === 'functions/api/chat.ts'
     ? 'bedrock'
-    : entry === 'functions/api/openapi.ts'
+    : entry === 'functions/api/openapi.ts' || entry === 'functions/api/authorizer.ts'
       ? 'none'
       : entry.startsWith('functions/api/')
         ? 'dynamodb'
@@ -110,7 +110,15 @@ const refusedFor = (entry: string) =>
         }
       : entry === 'functions/api/openapi.ts'
         ? { ...REFUSED_REQUEST, resource: '/v1/openapi.json', path: '/v1/openapi.json' }
-        : REFUSED_REQUEST;
+        : entry === 'functions/api/authorizer.ts'
+          ? // The authorizer answers a request with a key (no AWS call): its whole path, allowed.
+            {
+              type: 'REQUEST',
+              methodArn: 'arn:aws:execute-api:us-east-1:123456789012:abc/dev/GET/v1/models',
+              path: '/v1/models',
+              headers: { authorization: `Bearer ${'k'.repeat(40)}` },
+            }
+          : REFUSED_REQUEST;
 
 /** A minimal `awslambda` global, as the Lambda runtime provides, for response-streaming handlers. */
 const STREAMING_SHIM = `globalThis.awslambda = { streamifyResponse: (f) => f, HttpResponseStream: { from: (s) => s } };
@@ -125,7 +133,8 @@ function coldStartMs(bundleDir: string, env: Record<string, string>, invokeWith?
       : `const ctx = { awsRequestId: 'cold', functionName: 'fn', getRemainingTimeInMillis: () => 30000 };
 const ev = ${JSON.stringify(invokeWith)};
 const r = m.handler.length >= 3 ? await m.handler(ev, sink(), ctx) : await m.handler(ev, ctx);
-if (m.handler.length < 3 && !(r && r.statusCode < 500)) throw new Error('unexpected status ' + r?.statusCode);`;
+const answered = r && (r.statusCode < 500 || r.policyDocument !== undefined);
+if (m.handler.length < 3 && !answered) throw new Error('unexpected answer ' + JSON.stringify(r));`;
   const script = `${STREAMING_SHIM}
 const t = performance.now(); const m = await import(${JSON.stringify(bundle)}); if (typeof m.handler !== 'function') throw new Error('no handler');
 ${invoke}

@@ -21,7 +21,11 @@ export const interactionRecordedDetail = z.object({
   /** The calling app (its API key's usage plan) and, when the app sends `x-tenant-id`, its tenant. */
   app: z.string(),
   tenant: z.nullable(z.string()),
-  route: z.enum(['chat']),
+  /**
+   * The route the call came through: `chat` (`POST /v1/chat`), `chat.completions` and `embeddings` (the
+   * OpenAI-compatible routes). Values are only ever added (an additive change, same schema version).
+   */
+  route: z.enum(['chat', 'chat.completions', 'embeddings']),
   stream: z.boolean(),
   prompt: z.nullable(z.object({ name: z.string(), version: z.int(), ref: z.string() })),
   model: z.nullable(

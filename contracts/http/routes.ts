@@ -1,4 +1,5 @@
 import type * as z from 'zod/mini';
+import { chatCompletion, chatCompletionRequest, embeddingsRequest, embeddingsResponse } from './openai.ts';
 import {
   chatRequest,
   chatResponse,
@@ -46,8 +47,13 @@ export interface ApiRoute {
   readonly successStatus: 200 | 201;
   /** The success body's schema (absent: the OpenAPI document itself). */
   readonly response?: z.ZodMiniType;
-  /** Served through Lambda response streaming (server-sent events when the body asks for `stream`). */
+  /**
+   * Served through Lambda response streaming: every route of a response-streaming function (`chat`),
+   * whether or not it answers with events.
+   */
   readonly streaming?: boolean;
+  /** The server-sent events the route answers with when the body asks for `stream: true`. */
+  readonly events?: string;
 }
 
 export const API_ROUTES: readonly ApiRoute[] = [
@@ -62,6 +68,35 @@ export const API_ROUTES: readonly ApiRoute[] = [
     successStatus: 200,
     response: chatResponse,
     streaming: true,
+    events: 'Events `delta` {text}, then `done` (the JSON body) or `error`',
+  },
+  {
+    method: 'POST',
+    path: '/v1/chat/completions',
+    fn: 'chat',
+    auth: 'apiKey',
+    operationId: 'createChatCompletion',
+    summary:
+      "OpenAI-compatible chat completion (JSON, or server-sent chunks with stream: true); the project's features in the llmops field",
+    requestBody: chatCompletionRequest,
+    successStatus: 200,
+    response: chatCompletion,
+    streaming: true,
+    events:
+      '`data: {chat.completion.chunk}` lines (the role, text deltas, then finish_reason; with stream_options.include_usage a last chunk with usage), then `data: [DONE]`; a failure ends it with a `data: {error}` line',
+  },
+  {
+    method: 'POST',
+    path: '/v1/embeddings',
+    fn: 'chat',
+    auth: 'apiKey',
+    operationId: 'createEmbeddings',
+    summary: 'OpenAI-compatible embeddings of one text or up to 256, with a catalog embedding model',
+    requestBody: embeddingsRequest,
+    successStatus: 200,
+    response: embeddingsResponse,
+    // The chat function is a response-streaming function: its routes are all served in STREAM mode.
+    streaming: true,
   },
   {
     method: 'GET',
@@ -69,7 +104,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     fn: 'models',
     auth: 'apiKey',
     operationId: 'listModels',
-    summary: 'List the model catalog',
+    summary: "List the model catalog (OpenAI's model list; each entry carries every catalog field)",
     query: ['kind', 'status'],
     successStatus: 200,
     response: modelList,

@@ -146,6 +146,31 @@ export const chatResponse = z.object({
 });
 export type ChatResponseBody = z.infer<typeof chatResponse>;
 
+/** A turn of the conversation the gateway takes; `system` turns come only with a raw chat (no prompt). */
+export interface GatewayChatTurn {
+  readonly role: 'system' | 'user' | 'assistant';
+  readonly content: string;
+}
+
+/**
+ * What the model gateway answers: a `POST /v1/chat` body, or a chat translated from OpenAI's dialect,
+ * which may name no prompt (a raw chat: its system turns become the system instructions) and may add
+ * `topP` and `stop` sequences. `route` is what the interaction record says the call came through.
+ */
+export type GatewayChatInput = Omit<ChatRequestBody, 'prompt' | 'messages'> & {
+  readonly prompt?: string;
+  readonly messages?: readonly GatewayChatTurn[];
+  readonly topP?: number;
+  readonly stop?: readonly string[];
+  /** @default 'chat' */
+  readonly route?: 'chat' | 'chat.completions';
+};
+
+/** The gateway's answer: a `POST /v1/chat` response whose `prompt` is null for a raw chat. */
+export type GatewayChatResponse = Omit<ChatResponseBody, 'prompt'> & {
+  prompt: ChatResponseBody['prompt'] | null;
+};
+
 export const createPromptVersionRequest = promptDraft;
 
 export const promptVersionResponse = z.object({
@@ -155,7 +180,8 @@ export const promptVersionResponse = z.object({
   variables: z.record(z.string(), variableSpec),
   model: z.optional(promptDraft.shape.model),
   commitMessage: z.string(),
-  author: z.string(),
+  /** Who wrote the version (an IAM principal ARN): shown to administrators only. */
+  author: z.optional(z.string()),
   createdAt: z.string(),
   contentHash: z.string(),
   labels: z.array(z.string()),
@@ -167,7 +193,8 @@ export const promptVersionList = z.object({
     z.object({
       version: z.int(),
       commitMessage: z.string(),
-      author: z.string(),
+      /** Who wrote the version (an IAM principal ARN): shown to administrators only. */
+      author: z.optional(z.string()),
       createdAt: z.string(),
       contentHash: z.string(),
       labels: z.array(z.string()),
@@ -188,7 +215,19 @@ export const labelResponse = z.object({
   previousVersion: z.nullable(z.int()),
 });
 
-export const modelList = z.object({ models: z.array(catalogModel) });
+/** One entry of `GET /v1/models`: OpenAI's model object (`id`, `object`, `created`, `owned_by`) and every catalog field. */
+export const modelEntry = z.object({
+  ...catalogModel.shape,
+  object: z.literal('model'),
+  /** Epoch seconds of the entry's last change; 0 when the catalog does not say. */
+  created: z.int(),
+  /** The provider that serves the model. */
+  owned_by: z.string(),
+});
+export type ModelEntry = z.infer<typeof modelEntry>;
+
+/** `GET /v1/models`: the catalog as OpenAI's model list, which its clients and catalog users both read. */
+export const modelList = z.object({ object: z.literal('list'), data: z.array(modelEntry) });
 
 export const selectModelRequest = z.strictObject({
   kind: z.optional(z.enum(['chat', 'embedding'])),
@@ -211,6 +250,14 @@ export const errorResponse = z.object({
     /** Stable machine-readable code, e.g. `validation_error`, `not_found`, `throttled`. */
     code: z.string(),
     message: z.string(),
+    /**
+     * OpenAI's error category, which its client libraries read: `invalid_request_error` (400, 413, 422),
+     * `authentication_error` (401), `permission_error` (403), `not_found_error` (404), `conflict_error`
+     * (409), `rate_limit_error` (429), `insufficient_quota` (a spent token budget), `api_error` (5xx).
+     */
+    type: z.string(),
+    /** OpenAI's name for `field`: the request field that failed, else null. */
+    param: z.nullable(z.string()),
     /** The request field that failed, as a dotted path. */
     field: z.optional(z.string()),
     /** The rule it broke. */

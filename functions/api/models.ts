@@ -5,12 +5,18 @@ import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws
 import { metrics } from '#aws/logging.ts';
 import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
 import { envVar } from '#contracts/env.ts';
+import { parseAppAccess } from '#contracts/http/access.ts';
 import { pathParams, putModelRequest, selectModelRequest } from '#contracts/http/schemas.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
+import { AccessPolicy } from '#core/access/policy.ts';
 import { selectModel } from '#core/models/select.ts';
+import { toModelList } from '#core/openai/models.ts';
 import { dispatcher } from './dispatch.ts';
 
-/** The model catalog routes: list, pick the cheapest model that fits, and (admin) create or replace. */
+/**
+ * The model catalog routes: list, pick the cheapest model that fits, and (admin) create or replace. An
+ * app lists and picks only among the models its access names.
+ */
 export interface ModelsDeps {
   readonly catalog: Pick<ModelCatalog, 'list' | 'put'>;
   /** Seeds the catalog from the profile's configuration once per cold start. */
@@ -27,12 +33,16 @@ export function makeHandler(deps: ModelsDeps) {
     listModels: async (request: ApiRequest) => {
       const filter = parseWith(listQuery, request.query, 'query');
       await deps.ensureSeeded();
-      return json(200, { models: await deps.catalog.list(filter) });
+      const models = AccessPolicy.forCaller(request.caller).filterModels(await deps.catalog.list(filter));
+      // OpenAI's model list, each entry carrying every catalog field.
+      return json(200, toModelList(models));
     },
     selectModel: async (request) => {
       const constraints = parseWith(selectModelRequest, request.body ?? {}, '');
       await deps.ensureSeeded();
-      const models = await deps.catalog.list({ kind: constraints.kind ?? 'chat', status: 'active' });
+      const candidates = await deps.catalog.list({ kind: constraints.kind ?? 'chat', status: 'active' });
+      // Only among the models the app may use (403 when there are candidates but it may use none).
+      const models = AccessPolicy.forCaller(request.caller).selectableModels(candidates);
       const selected = selectModel(models, constraints);
       metrics.addMetric('ModelSelections', 'Count', 1);
       return json(200, selected);
@@ -53,6 +63,7 @@ export const environment = {
   CATALOG_TABLE: envVar.string(),
   CATALOG_SEED: envVar.string(),
   APP_KEYS: envVar.optionalString(),
+  APP_ACCESS: envVar.optionalString(),
   MAX_REQUEST_BYTES: envVar.int(1),
 };
 
@@ -62,5 +73,9 @@ const catalog = new ModelCatalog(createDocumentClient(), config.CATALOG_TABLE);
 
 export const handler = apiHandler(
   makeHandler({ catalog, ensureSeeded: seedOnce(catalog, parseSeed(config.CATALOG_SEED)) }),
-  { appKeys: parseAppKeys(config.APP_KEYS), maxRequestBytes: config.MAX_REQUEST_BYTES },
+  {
+    appKeys: parseAppKeys(config.APP_KEYS),
+    appAccess: parseAppAccess(config.APP_ACCESS),
+    maxRequestBytes: config.MAX_REQUEST_BYTES,
+  },
 );

@@ -1,7 +1,9 @@
 import type * as z from 'zod/mini';
+import type { ApiCaller } from '#contracts/http/caller.ts';
 import { jsonSchemaOf } from '#contracts/http/json-schema.ts';
-import { API_ROUTES, type ApiRoute, pathParameters } from '#contracts/http/routes.ts';
+import { API_ROUTES, type ApiFunctionName, type ApiRoute, pathParameters } from '#contracts/http/routes.ts';
 import { errorResponse } from '#contracts/http/schemas.ts';
+import { type AccessDescription, AccessPolicy } from '#core/access/policy.ts';
 
 /**
  * The OpenAPI 3.0 document of the API, generated from the same route table and schemas that API Gateway
@@ -9,10 +11,13 @@ import { errorResponse } from '#contracts/http/schemas.ts';
  */
 const ERRORS: Record<string, string> = {
   '400': 'The request broke a rule: `error.field` names the field, `error.rule` the rule',
-  '403': 'Missing or invalid API key, or an admin route called without IAM (SigV4) signature',
-  '404': 'No such prompt, version, label or model',
+  '403':
+    "Missing or invalid API key, an admin route called without IAM (SigV4) signature, or a prompt, model or RAG collection outside the calling app's access (the message names the app and the rule)",
+  '404':
+    "No such prompt, version, label, model or RAG document (a document of a collection outside the app's access is not found either)",
   '413': 'The body is larger than the API accepts',
-  '429': 'Throttled by the usage plan or by the model provider; see Retry-After',
+  '429':
+    "Throttled by the usage plan or by the model provider (`throttled`), or the app's daily token budget is spent (`token_budget_exceeded`, until 00:00 UTC); see Retry-After",
   '500': 'Internal error; the body carries a requestId to quote',
   '502': 'The model provider failed',
   '504': 'The model provider did not answer in time',
@@ -36,15 +41,10 @@ function operation(route: ApiRoute): Record<string, unknown> {
   const responses: Record<string, unknown> = {
     [String(route.successStatus)]: {
       description: 'Success',
-      content: route.streaming
+      content: route.events
         ? {
             'application/json': route.response ? { schema: schemaOf(route.response) } : {},
-            'text/event-stream': {
-              schema: {
-                type: 'string',
-                description: 'Events `delta` {text}, then `done` (the JSON body) or `error`',
-              },
-            },
+            'text/event-stream': { schema: { type: 'string', description: route.events } },
           }
         : {
             'application/json': route.response
@@ -105,4 +105,55 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       schemas: { Error: schemaOf(errorResponse) },
     },
   };
+}
+
+/** The rules of the caller's access that restrict each route group. */
+const RULES: Readonly<Record<ApiFunctionName, readonly (keyof AccessDescription)[]>> = {
+  chat: ['prompts', 'models', 'collections', 'rawChat', 'tokensPerDay'],
+  prompts: ['prompts'],
+  models: ['models'],
+  rag: ['collections'],
+  openapi: [],
+};
+
+/**
+ * The document as one caller sees it: `info.description` ends with what the caller may use (its app's
+ * allowlists and daily token budget, or that an administrator is unrestricted), `info["x-llmops-access"]`
+ * says the same as data, and each app route those rules restrict says, in its description, which apply.
+ */
+export function documentForCaller(
+  document: Record<string, unknown>,
+  caller: Pick<ApiCaller, 'app' | 'access'>,
+): Record<string, unknown> {
+  const described = structuredClone(document) as {
+    info: { description?: string; [key: string]: unknown };
+    paths: Record<string, Record<string, { summary?: string; description?: string }>>;
+  };
+  const policy = AccessPolicy.forCaller(caller);
+  const sentences = policy.describe();
+  const all = [
+    sentences.caller,
+    sentences.prompts,
+    sentences.models,
+    sentences.collections,
+    sentences.rawChat,
+    sentences.tokensPerDay,
+  ].join(' ');
+  described.info.description = `${described.info.description ?? ''}\n\n${all}`.trim();
+  described.info['x-llmops-access'] =
+    caller.access === null
+      ? { app: null, unrestricted: true }
+      : { app: caller.app, unrestricted: false, ...caller.access };
+  for (const route of API_ROUTES) {
+    const rules = RULES[route.fn];
+    const operation = described.paths[route.path]?.[route.method.toLowerCase()];
+    if (route.auth !== 'apiKey' || rules.length === 0 || operation === undefined) continue;
+    operation.description = [
+      operation.description,
+      `What the caller may use here: ${rules.map((rule) => sentences[rule]).join(' ')}`,
+    ]
+      .filter((part) => part !== undefined && part !== '')
+      .join('\n\n');
+  }
+  return described;
 }

@@ -2,7 +2,8 @@
  * The HTTPS API: an API Gateway REST API (regional) built from the one route table, `API_ROUTES`.
  *
  * For each route: a Lambda proxy integration to the route's function (response streaming for streamed
- * routes), its auth (API key under a usage plan for app routes, SigV4/IAM for admin routes), a request
+ * routes), its auth (app routes: an API key under a usage plan, taken from `x-api-key` or
+ * `Authorization: Bearer` by a Lambda authorizer; admin routes: SigV4/IAM), a request
  * model generated from the route's zod schema, and a validator for the body and the parameters. Errors
  * that API Gateway answers itself (validation, auth, throttling, quota) come back as the same JSON error
  * body the handlers use. One API key and usage plan per configured app; the chat routes throttled
@@ -12,16 +13,18 @@
 import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import type * as z from 'zod/mini';
+import { DENY_ALL } from '#contracts/http/access.ts';
 import { jsonSchemaOf } from '#contracts/http/json-schema.ts';
 import { API_ROUTES, type ApiFunctionName, type ApiRoute, pathParameters } from '#contracts/http/routes.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
-import type { LlmOpsFunction } from './llmops-function.ts';
+import { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge } from './nag.ts';
 
 export interface LlmOpsApiProps {
@@ -29,7 +32,7 @@ export interface LlmOpsApiProps {
   readonly deployment: DeploymentConfig;
   /** Apps, limits and WAF of the API. */
   readonly config: AppConfig['api'];
-  /** The function serving each route group; each gets `APP_KEYS` bound. */
+  /** The function serving each route group; each gets `APP_KEYS` and `APP_ACCESS` bound. */
   readonly functions: Readonly<Record<ApiFunctionName, LlmOpsFunction>>;
   /** Encrypts the access log group (and the WAF log group). */
   readonly encryptionKey: kms.IKey;
@@ -81,10 +84,13 @@ export function greaterThanRegex(n: number): string {
   return `^0*(?:${alternatives.join('|')})$`;
 }
 
-/** The JSON error body of the API (`errorResponse` in `functions/api/schemas.ts`) as a gateway template. */
-function errorTemplate(code: string, message: string): { 'application/json': string } {
+/**
+ * The JSON error body of the API (`errorResponse` in `layers/aws/src/http.ts`) as a gateway template:
+ * OpenAI's error shape (`message`, `type`, `param`, `code`) plus the request id.
+ */
+function errorTemplate(code: string, message: string, type: string): { 'application/json': string } {
   return {
-    'application/json': `{"error":{"code":"${code}","message":${message},"requestId":"$context.requestId"}}`,
+    'application/json': `{"error":{"code":"${code}","message":${message},"type":"${type}","param":null,"requestId":"$context.requestId"}}`,
   };
 }
 const quoted = (text: string): string => JSON.stringify(text);
@@ -95,22 +101,27 @@ const GATEWAY_RESPONSES: readonly {
   statusCode?: string;
   code: string;
   message: string;
+  /** OpenAI's error category, which its client libraries read. */
+  errorType: string;
   headers?: Record<string, string>;
 }[] = [
   {
     id: 'Default4xx',
+    errorType: 'invalid_request_error',
     type: apigateway.ResponseType.DEFAULT_4XX,
     code: 'client_error',
     message: '$context.error.messageString',
   },
   {
     id: 'Default5xx',
+    errorType: 'api_error',
     type: apigateway.ResponseType.DEFAULT_5XX,
     code: 'internal_error',
     message: quoted('The API failed to answer; retry later'),
   },
   {
     id: 'BadRequestBody',
+    errorType: 'invalid_request_error',
     type: apigateway.ResponseType.BAD_REQUEST_BODY,
     statusCode: '400',
     code: 'validation_error',
@@ -118,6 +129,7 @@ const GATEWAY_RESPONSES: readonly {
   },
   {
     id: 'BadRequestParameters',
+    errorType: 'invalid_request_error',
     type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
     statusCode: '400',
     code: 'validation_error',
@@ -125,6 +137,7 @@ const GATEWAY_RESPONSES: readonly {
   },
   {
     id: 'AccessDenied',
+    errorType: 'permission_error',
     type: apigateway.ResponseType.ACCESS_DENIED,
     statusCode: '403',
     code: 'access_denied',
@@ -134,6 +147,7 @@ const GATEWAY_RESPONSES: readonly {
   },
   {
     id: 'MissingAuthenticationToken',
+    errorType: 'invalid_request_error',
     type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
     statusCode: '403',
     code: 'unauthenticated',
@@ -143,6 +157,7 @@ const GATEWAY_RESPONSES: readonly {
   },
   {
     id: 'InvalidSignature',
+    errorType: 'authentication_error',
     type: apigateway.ResponseType.INVALID_SIGNATURE,
     statusCode: '403',
     code: 'invalid_signature',
@@ -151,14 +166,37 @@ const GATEWAY_RESPONSES: readonly {
     ),
   },
   {
+    id: 'Unauthorized',
+    errorType: 'authentication_error',
+    type: apigateway.ResponseType.UNAUTHORIZED,
+    statusCode: '401',
+    code: 'unauthenticated',
+    message: quoted(
+      'No API key: send it as Authorization: Bearer <key> or in the x-api-key header (one key, 20-128 characters)',
+    ),
+    headers: { 'WWW-Authenticate': "'Bearer'" },
+  },
+  {
+    // 401, as OpenAI's clients expect for a wrong key (API Gateway's own default is 403).
     id: 'InvalidApiKey',
+    errorType: 'authentication_error',
     type: apigateway.ResponseType.INVALID_API_KEY,
-    statusCode: '403',
+    statusCode: '401',
     code: 'invalid_api_key',
-    message: quoted('The x-api-key header is missing or is not an enabled API key of this API'),
+    message: quoted('The API key is not an enabled API key of this API'),
+    headers: { 'WWW-Authenticate': "'Bearer'" },
+  },
+  {
+    id: 'AuthorizerFailure',
+    errorType: 'api_error',
+    type: apigateway.ResponseType.AUTHORIZER_FAILURE,
+    statusCode: '500',
+    code: 'authorizer_failure',
+    message: quoted('The API could not check the API key; retry later'),
   },
   {
     id: 'Throttled',
+    errorType: 'rate_limit_error',
     type: apigateway.ResponseType.THROTTLED,
     statusCode: '429',
     code: 'throttled',
@@ -167,6 +205,7 @@ const GATEWAY_RESPONSES: readonly {
   },
   {
     id: 'QuotaExceeded',
+    errorType: 'rate_limit_error',
     type: apigateway.ResponseType.QUOTA_EXCEEDED,
     statusCode: '429',
     code: 'quota_exceeded',
@@ -174,6 +213,7 @@ const GATEWAY_RESPONSES: readonly {
   },
   {
     id: 'RequestTooLarge',
+    errorType: 'invalid_request_error',
     type: apigateway.ResponseType.REQUEST_TOO_LARGE,
     statusCode: '413',
     code: 'payload_too_large',
@@ -181,6 +221,7 @@ const GATEWAY_RESPONSES: readonly {
   },
   {
     id: 'WafFiltered',
+    errorType: 'permission_error',
     type: apigateway.ResponseType.WAF_FILTERED,
     statusCode: '403',
     code: 'blocked',
@@ -206,10 +247,14 @@ export class LlmOpsApi extends Construct {
   public readonly requestModels: ReadonlyMap<string, apigateway.Model>;
   /** `APP_KEYS`: JSON object of API key id → app name (bound on every route function). */
   public readonly appKeysJson: string;
+  /** `APP_ACCESS`: JSON object of app name → what it may use (bound on every route function). */
+  public readonly appAccessJson: string;
   /** The web ACL in front of the stage (only when `config.api.waf`). */
   public readonly webAcl?: wafv2.CfnWebACL;
   /** ALARM on API Gateway 5XX answers. */
   public readonly serverErrorsAlarm: cloudwatch.Alarm;
+  /** The Lambda REQUEST authorizer of the app routes (`functions/api/authorizer.ts`). */
+  public readonly authorizerFunction: LlmOpsFunction;
 
   constructor(scope: Construct, id: string, props: LlmOpsApiProps) {
     super(scope, id);
@@ -227,7 +272,11 @@ export class LlmOpsApi extends Construct {
       restApiName: `${deployment.stackName}-api`,
       description: `${deployment.stackName}: chat, prompts and model catalog (routes from functions/api/routes.ts)`,
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
-      apiKeySourceType: apigateway.ApiKeySourceType.HEADER,
+      // App routes for any caller (their authorizer and API keys authenticate them); admin routes for
+      // the admin principals only (`api.adminPrincipals`), with an explicit deny for everyone else.
+      policy: this.resourcePolicy(routes, api.adminPrincipals),
+      // The authorizer finds the key in x-api-key or Authorization: Bearer; API Gateway still checks it.
+      apiKeySourceType: apigateway.ApiKeySourceType.AUTHORIZER,
       // Execution logs (ERROR level) need the account's API Gateway CloudWatch role.
       cloudWatchRole: true,
       deployOptions: {
@@ -289,7 +338,7 @@ export class LlmOpsApi extends Construct {
       this.api.addGatewayResponse(response.id, {
         type: response.type,
         ...(response.statusCode ? { statusCode: response.statusCode } : {}),
-        templates: errorTemplate(response.code, response.message),
+        templates: errorTemplate(response.code, response.message, response.errorType),
         responseHeaders: { 'Cache-Control': "'no-store'", ...response.headers },
       });
     }
@@ -303,6 +352,25 @@ export class LlmOpsApi extends Construct {
       requestValidatorName: 'parameters',
       validateRequestBody: false,
       validateRequestParameters: true,
+    });
+
+    // App routes: the key is read from x-api-key or Authorization: Bearer by a REQUEST authorizer and
+    // checked by API Gateway against the usage plans. Not cached: a cache needs identity sources that
+    // every request carries, and callers use either header.
+    this.authorizerFunction = new LlmOpsFunction(this, 'AuthorizerFunction', {
+      entry: 'functions/api/authorizer.ts',
+      description: 'API authorizer: takes the API key from x-api-key or Authorization: Bearer',
+      config: deployment,
+      encryptionKey,
+      sourceMaps: false,
+      memorySize: 256,
+      timeout: Duration.seconds(5),
+    });
+    const authorizer = new apigateway.RequestAuthorizer(this, 'ApiKeyAuthorizer', {
+      authorizerName: `${deployment.stackName}-api-key`,
+      handler: this.authorizerFunction,
+      identitySources: [],
+      resultsCacheTtl: Duration.seconds(0),
     });
 
     const methods = new Map<string, apigateway.Method>();
@@ -334,21 +402,15 @@ export class LlmOpsApi extends Construct {
 
       const method = this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
         operationName: route.operationId,
-        authorizationType:
-          route.auth === 'iam' ? apigateway.AuthorizationType.IAM : apigateway.AuthorizationType.NONE,
+        ...(route.auth === 'iam'
+          ? { authorizationType: apigateway.AuthorizationType.IAM }
+          : { authorizationType: apigateway.AuthorizationType.CUSTOM, authorizer }),
         apiKeyRequired: route.auth === 'apiKey',
         requestParameters,
         requestValidator: model ? bodyValidator : parametersValidator,
         ...(model ? { requestModels: { 'application/json': model } } : {}),
       });
       methods.set(`${route.method} ${route.path}`, method);
-      if (route.auth === 'apiKey') {
-        acknowledge(
-          method,
-          'AwsSolutions-APIG4',
-          `App route ${route.method} ${route.path} is authenticated with an API key (apiKeyRequired) tied to the app's usage plan; admin routes use IAM.`,
-        );
-      }
       acknowledge(
         method,
         'AwsSolutions-COG4',
@@ -400,6 +462,13 @@ export class LlmOpsApi extends Construct {
     for (const fnName of new Set(routes.map((r) => r.fn))) {
       functions[fnName].bindString('APP_KEYS', this.appKeysJson);
     }
+    // What each app may use (an app without `access` may use nothing), on every route function.
+    this.appAccessJson = JSON.stringify(
+      Object.fromEntries(api.apps.map((app) => [app.name, app.access ?? DENY_ALL])),
+    );
+    for (const fnName of new Set(routes.map((r) => r.fn))) {
+      functions[fnName].bindString('APP_ACCESS', this.appAccessJson);
+    }
 
     if (api.waf) {
       this.webAcl = this.addWebAcl(deployment, api, encryptionKey);
@@ -421,6 +490,77 @@ export class LlmOpsApi extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alerts.page(this.serverErrorsAlarm);
+  }
+
+  /**
+   * The REST API's resource policy: `execute-api:Invoke` on the app routes for any principal; on the admin
+   * routes (`auth: 'iam'`) for `adminPrincipals`, and an explicit deny for any other principal
+   * (`aws:PrincipalArn` not one of them: an identity policy elsewhere in the account cannot open them).
+   * With no admin principal, the admin routes are denied to everyone.
+   *
+   * @throws Error when an admin route's pattern would also match an app route (the deny would close it)
+   */
+  private resourcePolicy(
+    routes: readonly ApiRoute[],
+    adminPrincipals: readonly string[],
+  ): iam.PolicyDocument {
+    // `execute-api:/<stage>/<METHOD>/<path>`, path parameters as `*` (API Gateway expands the prefix).
+    const pattern = (route: ApiRoute) =>
+      `execute-api:/*/${route.method}${route.path.replace(/\{[^}/]+\}/g, '*')}`;
+    const admin = routes.filter((route) => route.auth === 'iam');
+    const app = routes.filter((route) => route.auth !== 'iam');
+    for (const adminRoute of admin) {
+      const matcher = new RegExp(
+        `^${pattern(adminRoute)
+          .split('*')
+          .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*')}$`,
+      );
+      const shadowed = app.find((route) => matcher.test(pattern(route).replaceAll('*', 'x')));
+      if (shadowed) {
+        throw new Error(
+          `LlmOpsApi: admin route ${adminRoute.method} ${adminRoute.path} would also deny app route ${shadowed.method} ${shadowed.path}`,
+        );
+      }
+    }
+    const invoke = ['execute-api:Invoke'];
+    const statements: iam.PolicyStatement[] = [];
+    if (app.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'AppRoutesForAnyCaller',
+          principals: [new iam.AnyPrincipal()],
+          actions: invoke,
+          resources: app.map(pattern),
+        }),
+      );
+    }
+    if (admin.length > 0) {
+      const adminResources = admin.map(pattern);
+      if (adminPrincipals.length > 0) {
+        statements.push(
+          new iam.PolicyStatement({
+            sid: 'AdminRoutesForAdminPrincipals',
+            principals: adminPrincipals.map((arn) => new iam.ArnPrincipal(arn)),
+            actions: invoke,
+            resources: adminResources,
+          }),
+        );
+      }
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'AdminRoutesForNobodyElse',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: invoke,
+          resources: adminResources,
+          ...(adminPrincipals.length > 0
+            ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': [...adminPrincipals] } } }
+            : {}),
+        }),
+      );
+    }
+    return new iam.PolicyDocument({ statements });
   }
 
   /**

@@ -3,13 +3,26 @@
  * functions (`functions/api/{chat,prompts,models,openapi}.ts`), each with only the grants its routes need.
  *
  * - chat: renders a prompt, calls its model (Bedrock or SageMaker) with the guardrail, streams or
- *   returns the answer, and publishes `llmops.InteractionRecorded`. Reads prompts; seeds the catalog at
- *   cold start (read/write).
+ *   returns the answer, and publishes `llmops.InteractionRecorded`. Reads prompts and the catalog; at
+ *   cold start it adds the seed entries the catalog lacks, with conditional puts only
+ *   (`dynamodb:PutItem`, no update or delete: it can never overwrite or remove an entry).
  * - prompts: prompt versions and labels (read/write on the prompts table only).
- * - models: the catalog (read/write on the catalog table only).
+ * - models: the catalog (read/write on the catalog table only: admin edits, and seed entries whose
+ *   configuration changed).
  * - openapi: the OpenAPI document (no data access at all).
  *
- * `APP_KEYS` (API key id → app name) is bound by the API construct, which owns the keys.
+ * Model invocation is granted on what the configured catalog names, not on every model: its Bedrock
+ * models and inference profiles (with the foundation models each profile routes to), its SageMaker
+ * endpoints, and the SageMaker endpoints tagged for this deployment (`SAGEMAKER_INVOKE_TAG_KEY`, set by
+ * the fine-tuning deployment). A Bedrock model or an untagged endpoint added to the catalog at runtime
+ * (`PUT /v1/models/{id}`) is refused by IAM until it is added to the profile's `models.catalog` and the
+ * stack is redeployed.
+ *
+ * - chat also counts each app's tokens per UTC day in the usage table (`USAGE_TABLE`: GetItem and
+ *   UpdateItem only), for the daily token budgets of per-app access.
+ *
+ * `APP_KEYS` (API key id → app name) and `APP_ACCESS` (app name → what it may use) are bound by the API
+ * construct, which owns the keys.
  */
 import { Aws, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -20,12 +33,22 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
+import { USAGE_TTL_ATTRIBUTE } from '#aws/token-budget.ts';
 import type { ApiFunctionName } from '#contracts/http/routes.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import { LLMOPS_SOURCE } from '#events/envelope.ts';
+import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import { chatFunctionTimeoutSeconds } from '#infra/config/schema.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
+import {
+  bedrockInvokeResources,
+  SAGEMAKER_INVOKE_TAG_KEY,
+  sageMakerEndpointArn,
+  sageMakerInvokeTagValue,
+} from './model-access.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
 import { projectTable } from './project-table.ts';
 import { grantEmbeddingModel } from './rag-ingest.ts';
@@ -43,9 +66,9 @@ export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
 /** The CloudWatch namespace of the functions' EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`). */
 export const LLMOPS_METRICS_NAMESPACE = 'LLMOps';
 
-/** Why the model-invocation grants name ARN patterns rather than models. */
-const RUNTIME_CATALOG_REASON =
-  'The model catalog is edited at runtime (PUT /v1/models/{id}) and evaluations add candidates, so the models and endpoints the chat function calls cannot be enumerated at synth time; the grant is limited to invoke actions on';
+/** Why the SageMaker grant names an ARN pattern (with a tag condition) rather than endpoints. */
+const RUNTIME_ENDPOINTS_REASON =
+  'The fine-tuning pipeline deploys SageMaker endpoints after this stack, with names chosen at runtime, so the chat function reaches them by tag: invoke actions only, on';
 
 export interface ModelGatewayProps {
   /** The deployment (names, log retention, removal, logging). */
@@ -81,6 +104,8 @@ export class ModelGateway extends Construct {
   public readonly promptsTable: dynamodb.Table;
   /** Model catalog: `pk` (model id). */
   public readonly catalogTable: dynamodb.Table;
+  /** Each app's token count per UTC day (`pk` = `APP#<app>#<day>`, TTL on `expiresAt`): chat only. */
+  public readonly usageTable: dynamodb.Table;
   public readonly chatFunction: LlmOpsFunction;
   public readonly promptsFunction: LlmOpsFunction;
   public readonly modelsFunction: LlmOpsFunction;
@@ -130,10 +155,14 @@ export class ModelGateway extends Construct {
       vectorStore: store.kind,
     })
       .bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
-      // The catalog is listed with Scan (model selection, GET /v1/models).
-      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'readwrite', [], { scan: true })
+      // The catalog is listed with Scan (model selection, GET /v1/models); the seed adds missing entries
+      // with conditional puts (attribute_not_exists(pk)) and never updates or deletes one.
+      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'read', [], { scan: true, putItem: true })
       .bindString('CATALOG_SEED', catalogSeed)
-      .bindEventBus(props.eventBus, 'EVENT_BUS_NAME')
+      .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
+        sources: [LLMOPS_SOURCE],
+        detailTypes: [INTERACTION_RECORDED],
+      })
       .bindString('GUARDRAIL_ID', guardrail?.guardrailId ?? '')
       .bindString('GUARDRAIL_VERSION', guardrail?.guardrailVersion ?? '')
       .bindString('INTERACTION_SAMPLE_RATE', String(props.interactionSampleRate))
@@ -145,9 +174,30 @@ export class ModelGateway extends Construct {
     // streams cannot take the account's concurrency from the other functions (nor they from chat).
     (this.chatFunction.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
       config.chatReservedConcurrency;
-    this.grantModelInvoke(this.chatFunction);
+    this.grantModelInvoke(this.chatFunction, config.catalog, deployment.stackName);
     guardrail?.grantApply(this.chatFunction);
     store.grantRead(this.chatFunction);
+    // The daily token budgets: chat reads an app's counter and adds to it (GetItem, UpdateItem), no more.
+    this.usageTable = projectTable(this, 'UsageTable', {
+      config: deployment,
+      encryptionKey,
+      timeToLiveAttribute: USAGE_TTL_ATTRIBUTE,
+      holds: 'daily token counters of the apps, which expire after two days',
+    });
+    this.chatFunction.bindString('USAGE_TABLE', this.usageTable.tableName);
+    this.chatFunction.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [this.usageTable.tableArn],
+      }),
+    );
+    this.chatFunction.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [encryptionKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
 
     // The other functions answer through buffered integrations, which API Gateway ends after 29 s.
     this.promptsFunction = new LlmOpsFunction(this, 'PromptsFunction', {
@@ -236,41 +286,81 @@ export class ModelGateway extends Construct {
     alerts.page(this.modelThrottlesAlarm);
   }
 
-  /** Bedrock and SageMaker invoke actions for the chat function, in a policy of their own. */
-  private grantModelInvoke(fn: LlmOpsFunction): void {
-    const foundationModels = `arn:${Aws.PARTITION}:bedrock:*::foundation-model/*`;
-    const inferenceProfiles = `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-profile/*`;
-    const endpoints = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/*`;
-    const policy = new iam.Policy(this, 'ModelInvokePolicy', {
-      statements: [
-        new iam.PolicyStatement({
-          sid: 'InvokeBedrockModels',
-          actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
-          // Cross-region inference profiles route to the foundation model in any of their regions.
-          resources: [foundationModels, inferenceProfiles],
-        }),
-        new iam.PolicyStatement({
-          sid: 'InvokeSageMakerEndpoints',
-          actions: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
-          resources: [endpoints],
-        }),
-      ],
-    });
+  /**
+   * Bedrock and SageMaker invoke actions for the chat function, in a policy of their own: exactly the
+   * Bedrock models and inference profiles of the configured catalog (see `model-access.ts`), the SageMaker
+   * endpoints the catalog names, and any SageMaker endpoint or inference component of this account and
+   * region tagged {@link SAGEMAKER_INVOKE_TAG_KEY} = this deployment (the fine-tuning pipeline's).
+   */
+  private grantModelInvoke(fn: LlmOpsFunction, catalog: readonly CatalogModel[], stackName: string): void {
+    const bedrock = bedrockInvokeResources(catalog);
+    const invokeBedrock = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
+    const invokeSageMaker = ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'];
+    const sageMakerBase = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
+    const configured = catalog
+      .filter((m) => m.provider === 'sagemaker')
+      .flatMap((m) => [
+        sageMakerEndpointArn(m.modelId),
+        ...(m.inferenceComponent ? [`${sageMakerBase}:inference-component/${m.inferenceComponent}`] : []),
+      ]);
+    const tagged = [`${sageMakerBase}:endpoint/*`, `${sageMakerBase}:inference-component/*`];
+    const statements = [
+      ...(bedrock.direct.length > 0
+        ? [
+            new iam.PolicyStatement({
+              sid: 'InvokeCatalogBedrockModels',
+              actions: invokeBedrock,
+              resources: bedrock.direct,
+            }),
+          ]
+        : []),
+      // "Prerequisites for inference profiles": a profile needs its foundation model in every region it
+      // routes to; the condition keeps those models reachable only through the catalog's profiles.
+      ...(bedrock.routed.length > 0
+        ? [
+            new iam.PolicyStatement({
+              sid: 'InvokeProfileFoundationModels',
+              actions: invokeBedrock,
+              resources: bedrock.routed,
+              conditions: { ArnLike: { 'bedrock:InferenceProfileArn': bedrock.profiles } },
+            }),
+          ]
+        : []),
+      ...(configured.length > 0
+        ? [
+            new iam.PolicyStatement({
+              sid: 'InvokeCatalogSageMakerEndpoints',
+              actions: invokeSageMaker,
+              resources: [...new Set(configured)].sort(),
+            }),
+          ]
+        : []),
+      new iam.PolicyStatement({
+        sid: 'InvokeTaggedSageMakerEndpoints',
+        actions: invokeSageMaker,
+        resources: tagged,
+        conditions: {
+          StringEquals: {
+            [`aws:ResourceTag/${SAGEMAKER_INVOKE_TAG_KEY}`]: sageMakerInvokeTagValue(stackName),
+          },
+        },
+      }),
+    ];
+    const policy = new iam.Policy(this, 'ModelInvokePolicy', { statements });
     policy.attachToRole(fn.serviceRole);
-    acknowledge(
-      policy,
-      iam5ResourceFinding(this, foundationModels),
-      `${RUNTIME_CATALOG_REASON} Bedrock foundation models (any region, for cross-region inference profiles).`,
-    );
-    acknowledge(
-      policy,
-      iam5ResourceFinding(this, inferenceProfiles),
-      `${RUNTIME_CATALOG_REASON} Bedrock inference profiles of this account and region.`,
-    );
-    acknowledge(
-      policy,
-      iam5ResourceFinding(this, endpoints),
-      `${RUNTIME_CATALOG_REASON} SageMaker endpoints of this account and region (deployed by the fine-tuning pipeline).`,
-    );
+    for (const resource of bedrock.routed) {
+      acknowledge(
+        policy,
+        iam5ResourceFinding(this, resource),
+        'An inference profile of the catalog routes to its foundation model in any region of its geography; this grant names that one model, only through the catalog profiles (bedrock:InferenceProfileArn).',
+      );
+    }
+    for (const resource of tagged) {
+      acknowledge(
+        policy,
+        iam5ResourceFinding(this, resource),
+        `${RUNTIME_ENDPOINTS_REASON} endpoints and inference components of this account and region tagged ${SAGEMAKER_INVOKE_TAG_KEY} = this deployment (aws:ResourceTag condition).`,
+      );
+    }
   }
 }

@@ -141,8 +141,8 @@ export async function runApiDemo(options: ApiDemoOptions): Promise<ApiDemoResult
     { version: created.version },
   );
   step(`label production → v${label.version}`);
-  const models = await call<{ models: Array<{ id: string }> }>('GET /v1/models', 'GET', '/v1/models');
-  step(`catalog: ${models.models.length} model(s)`);
+  const models = await call<{ data: Array<{ id: string }> }>('GET /v1/models', 'GET', '/v1/models');
+  step(`catalog: ${models.data.length} model(s)`);
 
   const chatBody = { prompt: name, variables: DEMO_PROMPT.variables };
   const started = performance.now();
@@ -188,7 +188,7 @@ export async function runApiDemo(options: ApiDemoOptions): Promise<ApiDemoResult
   return {
     url,
     prompt: { name, version: created.version, label: 'production', previousVersion: label.previousVersion },
-    models: { count: models.models.length, ids: models.models.map((m) => m.id) },
+    models: { count: models.data.length, ids: models.data.map((m) => m.id) },
     chat: { ...chat, roundTripMs },
     stream: { contentType, events, text, firstEventMs: firstEventMs ?? totalMs, totalMs, done },
   };

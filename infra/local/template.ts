@@ -48,6 +48,7 @@ export type {
   LocalApiKey,
   LocalApiMethod,
   LocalApiStage,
+  LocalAuthorizer,
   LocalGatewayResponse,
   LocalRestApi,
   LocalThrottle,

@@ -11,7 +11,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { LLMOPS_SOURCE } from '#events/envelope.ts';
+import { PIPELINE_FAILED } from '#events/pipeline-failed.ts';
 import { type AppConfig, deploymentOf, loadConfig, storageOf } from '#infra/config/index.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { LlmOpsAlerts } from '../constructs/alerts.ts';
@@ -48,6 +51,8 @@ export class LlmOpsStack extends Stack {
   public readonly guardrail?: LlmOpsGuardrail;
   public readonly modelGateway: ModelGateway;
   public readonly api: LlmOpsApi;
+  /** The role allowed to call the admin routes, when `api.adminPrincipals` names none. */
+  public readonly adminRole?: iam.Role;
   public readonly interactionLog: InteractionLog;
 
   constructor(scope: Construct, id: string, props: LlmOpsStackProps) {
@@ -73,7 +78,10 @@ export class LlmOpsStack extends Stack {
       description: 'Turns failed, timed-out or aborted pipeline executions into llmops.PipelineFailed events',
       async: true,
       alerts: this.alerts,
-    }).bindEventBus(this.eventBus.bus, 'EVENT_BUS_NAME');
+    }).bindEventBus(this.eventBus.bus, 'EVENT_BUS_NAME', {
+      sources: [LLMOPS_SOURCE],
+      detailTypes: [PIPELINE_FAILED],
+    });
 
     this.dataPrep = new DataPrep(this, 'DataPrep', {
       deployment,
@@ -120,9 +128,17 @@ export class LlmOpsStack extends Stack {
       guardrail: this.guardrail,
       rag: { store: this.ragStore, documentsTable: this.ragIngest.table },
     });
+    // The admin routes' principals: the configured ones, or a role of the stack's own.
+    this.adminRole =
+      config.api.adminPrincipals.length === 0
+        ? new iam.Role(this, 'AdminRole', {
+            assumedBy: new iam.AccountRootPrincipal(),
+            description: `${config.stackName}: calls the admin routes of the API (prompt writes, label moves, catalog edits)`,
+          })
+        : undefined;
     this.api = new LlmOpsApi(this, 'Api', {
       deployment,
-      config: config.api,
+      config: this.adminRole ? { ...config.api, adminPrincipals: [this.adminRole.roleArn] } : config.api,
       functions: this.modelGateway.functions,
       encryptionKey,
       alerts: this.alerts,
@@ -149,6 +165,13 @@ export class LlmOpsStack extends Stack {
       value: this.api.url,
       description: 'Base URL of the HTTPS API (routes start with v1/)',
     });
+    if (this.adminRole) {
+      new CfnOutput(this, 'AdminRoleArn', {
+        value: this.adminRole.roleArn,
+        description:
+          'Assume this role to call the admin routes (SigV4); set api.adminPrincipals to name other principals',
+      });
+    }
     for (const [app, key] of Object.entries(this.api.apiKeys)) {
       new CfnOutput(this, `ApiKeyId${pascalCase(app)}`, {
         value: key.keyId,

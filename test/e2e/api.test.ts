@@ -50,12 +50,21 @@ function call(
 }
 
 describe('local REST API', () => {
-  it('refuses an app route without an API key (403)', async () => {
-    const response = await call('GET', '/v1/models', undefined, {});
-    expect(response.status).toBe(403);
-    const body = (await response.json()) as { error: { code: string; message: string } };
-    expect(body.error.code).toEqual(expect.any(String));
-    expect(body.error.message).toMatch(/x-api-key/);
+  it('refuses an app route without an API key (401, saying where the key goes) or with a wrong one (401)', async () => {
+    const missing = await call('GET', '/v1/models', undefined, {});
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    const body = (await missing.json()) as { error: { code: string; message: string; type: string } };
+    expect(body.error).toMatchObject({ code: 'unauthenticated', type: 'authentication_error' });
+    expect(body.error.message).toMatch(/Authorization: Bearer <key> or in the x-api-key header/);
+    const wrong = await call('GET', '/v1/models', undefined, { authorization: `Bearer ${'w'.repeat(40)}` });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+  });
+
+  it('takes the API key as Authorization: Bearer too', async () => {
+    const response = await call('GET', '/v1/openapi.json', undefined, { authorization: `Bearer ${key}` });
+    expect(response.status).toBe(200);
   });
 
   it('refuses an admin route without credentials (403)', async () => {
@@ -146,8 +155,10 @@ describe('local REST API', () => {
   it('lists the catalog (200) on the synthesized permissions, its Scan evaluated and allowed', async () => {
     const response = await call('GET', '/v1/models');
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { models: Array<{ id: string }> };
-    expect(body.models.length).toBeGreaterThan(0);
+    const body = (await response.json()) as { object: string; data: Array<{ id: string; object: string }> };
+    expect(body.object).toBe('list');
+    expect(body.data.length).toBeGreaterThan(0);
+    expect(body.data[0]?.object).toBe('model');
     expect(await stack.iam?.decisions()).toContainEqual(
       expect.objectContaining({
         functionLogicalId: expect.stringMatching(/^ModelGatewayModelsFunction/),

@@ -142,13 +142,15 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'CHAT_TIMEOUT_MS',
     'PROMPT_CACHE_TTL_SECONDS',
     'APP_KEYS',
+    'APP_ACCESS',
+    'USAGE_TABLE',
     'MAX_REQUEST_BYTES',
     'EMBEDDING_MODEL',
   ],
-  prompts: ['PROMPTS_TABLE', 'PROMPT_CACHE_TTL_SECONDS', 'APP_KEYS', 'MAX_REQUEST_BYTES'],
-  models: ['CATALOG_TABLE', 'CATALOG_SEED', 'APP_KEYS', 'MAX_REQUEST_BYTES'],
-  rag: ['DOCUMENTS_TABLE', 'EMBEDDING_MODEL', 'APP_KEYS', 'MAX_REQUEST_BYTES'],
-  openapi: ['APP_KEYS', 'MAX_REQUEST_BYTES'],
+  prompts: ['PROMPTS_TABLE', 'PROMPT_CACHE_TTL_SECONDS', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
+  models: ['CATALOG_TABLE', 'CATALOG_SEED', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
+  rag: ['DOCUMENTS_TABLE', 'EMBEDDING_MODEL', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
+  openapi: ['APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
 };
 const FUNCTIONS = Object.keys(EXPECTED_ENV) as ApiFunctionName[];
 
@@ -165,17 +167,23 @@ describe('routes', () => {
     expect(new Set(synthesized).size).toBe(synthesized.length);
   });
 
-  it('every method is authenticated: an API key, or IAM (never NONE without a key)', () => {
+  it('every method is authenticated: an API key found by the authorizer, or IAM (never NONE)', () => {
     for (const s of [dev, prod, options]) {
+      const [authorizerId, authorizer] = only(s.json, 'AWS::ApiGateway::Authorizer');
       for (const m of methods(s.json)) {
         const where = `${m.method} ${m.path}`;
         if (m.props.AuthorizationType === 'AWS_IAM') {
           expect(m.props.ApiKeyRequired ?? false, `${where}: IAM routes need no API key`).toBe(false);
         } else {
-          expect(m.props.AuthorizationType, where).toBe('NONE');
-          expect(m.props.ApiKeyRequired, `${where}: NONE without an API key`).toBe(true);
+          expect(m.props.AuthorizationType, where).toBe('CUSTOM');
+          expect(m.props.AuthorizerId, where).toEqual({ Ref: authorizerId });
+          expect(m.props.ApiKeyRequired, `${where}: CUSTOM without an API key`).toBe(true);
         }
       }
+      // Not cached (callers use either header) and invoking the authorizer function.
+      expect(props(authorizer).Type).toBe('REQUEST');
+      expect(props(authorizer).AuthorizerResultTtlInSeconds).toBe(0);
+      expect(flatten(props(authorizer).AuthorizerUri)).toMatch(/AuthorizerFunction[0-9A-F]{8}\.Arn>/);
     }
   });
 
@@ -216,7 +224,13 @@ describe('routes', () => {
         expect(uri, route.path).toMatch(/\/2015-03-31\/functions\/.+\/invocations$/);
       }
     }
-    expect(API_ROUTES.filter((r) => r.streaming).map((r) => r.path)).toEqual(['/v1/chat']);
+    // The chat function is a response-streaming function: all of its routes, and only they, stream.
+    expect(API_ROUTES.filter((r) => r.streaming).map((r) => r.path)).toEqual([
+      '/v1/chat',
+      '/v1/chat/completions',
+      '/v1/embeddings',
+    ]);
+    expect(API_ROUTES.filter((r) => r.fn === 'chat').every((r) => r.streaming)).toBe(true);
     expect(props(functionOf(dev.json, 'chat')[1]).Timeout).toBeLessThanOrEqual(CHAT_FUNCTION_TIMEOUT_SECONDS);
   });
 
@@ -224,11 +238,12 @@ describe('routes', () => {
     const permissions = resourcesOfType(dev.json, 'AWS::Lambda::Permission').filter(
       ([, p]) => props(p).Principal === 'apigateway.amazonaws.com',
     );
-    expect(permissions).toHaveLength(API_ROUTES.length);
+    // One per route, and one for the authorizer (scoped to it).
+    expect(permissions).toHaveLength(API_ROUTES.length + 1);
     for (const [id, p] of permissions) {
       const source = flatten(props(p).SourceArn);
       expect(source, id).not.toContain('test-invoke-stage');
-      expect(source, id).toMatch(/\/(GET|POST|PUT)\/v1\//);
+      expect(source, id).toMatch(/\/(GET|POST|PUT)\/v1\/|\/authorizers\//);
     }
   });
 
@@ -277,7 +292,7 @@ describe('stage', () => {
       const s = p === 'dev' ? dev : prod;
       const [, api] = only(s.json, 'AWS::ApiGateway::RestApi');
       expect(props(api).EndpointConfiguration).toEqual({ Types: ['REGIONAL'] });
-      expect(props(api).ApiKeySourceType).toBe('HEADER');
+      expect(props(api).ApiKeySourceType).toBe('AUTHORIZER');
       const [, stage] = only(s.json, 'AWS::ApiGateway::Stage');
       const sp = props(stage);
       expect(sp.StageName).toBe(p);
@@ -502,16 +517,18 @@ describe('gateway responses', () => {
   it('answers validation errors with the validation message in the API error shape', () => {
     expect(bodies(dev).BAD_REQUEST_BODY).toEqual({
       status: '400',
-      body: '{"error":{"code":"validation_error","message":"$context.error.validationErrorString","requestId":"$context.requestId"}}',
+      body: '{"error":{"code":"validation_error","message":"$context.error.validationErrorString","type":"invalid_request_error","param":null,"requestId":"$context.requestId"}}',
     });
   });
 
-  it('auth failures are 403 with a clear message, throttling and quota 429, all valid JSON', () => {
+  it("no or a wrong key is 401 (as OpenAI clients expect), other auth failures 403, throttling and quota 429, all valid JSON in OpenAI's error shape", () => {
     const b = bodies(dev);
-    for (const type of ['ACCESS_DENIED', 'MISSING_AUTHENTICATION_TOKEN', 'INVALID_API_KEY']) {
+    for (const type of ['UNAUTHORIZED', 'INVALID_API_KEY']) expect(b[type]?.status, type).toBe('401');
+    for (const type of ['ACCESS_DENIED', 'MISSING_AUTHENTICATION_TOKEN']) {
       expect(b[type]?.status, type).toBe('403');
     }
-    expect(b.INVALID_API_KEY?.body).toContain('x-api-key');
+    expect(b.UNAUTHORIZED?.body).toContain('Authorization: Bearer');
+    expect(b.UNAUTHORIZED?.body).toContain('x-api-key');
     expect(b.MISSING_AUTHENTICATION_TOKEN?.body).toMatch(/SigV4/);
     expect(b.THROTTLED?.status).toBe('429');
     expect(b.QUOTA_EXCEEDED?.status).toBe('429');
@@ -521,8 +538,12 @@ describe('gateway responses', () => {
         .replaceAll('$context.error.messageString', '"Missing Authentication Token"')
         .replaceAll('$context.error.validationErrorString', 'Invalid request body')
         .replaceAll('$context.requestId', 'c0ffee00-0000-4000-8000-000000000000');
-      const parsed = JSON.parse(sample) as { error: { code: string; message: string } };
+      const parsed = JSON.parse(sample) as {
+        error: { code: string; message: string; type: string; param: null };
+      };
       expect(parsed.error.code, type).toMatch(/^[a-z_]+$/);
+      expect(parsed.error.type, type).toMatch(/^[a-z_]+_error$/);
+      expect(parsed.error.param, type).toBeNull();
       expect(parsed.error.message.length, type).toBeGreaterThan(5);
     }
   });
@@ -604,30 +625,39 @@ describe('least privilege', () => {
   const onTable = (statements: Statement[], id: string) =>
     statements.filter((s) => list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(arnOf(id))));
 
-  it('chat reads prompts but cannot write them; it seeds the catalog; it invokes models and endpoints', () => {
+  it('chat reads prompts but cannot write them; it may only add catalog items; it invokes catalog models and tagged endpoints', () => {
     const statements = roleStatements(dev.json, roleOf(dev.json, 'chat'));
     const prompts = actionsOf(onTable(statements, tableId(dev, 'Prompts')));
     expect(prompts).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
     for (const action of WRITES) expect(prompts).not.toContain(action);
-    expect(actionsOf(onTable(statements, tableId(dev, 'Catalog')))).toEqual(expect.arrayContaining(WRITES));
+    // The seed adds missing entries with conditional puts: no update, delete or batch write.
+    const catalog = actionsOf(onTable(statements, tableId(dev, 'Catalog')));
+    expect(catalog).toEqual(
+      expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem']),
+    );
+    for (const action of WRITES.filter((a) => a !== 'dynamodb:PutItem'))
+      expect(catalog).not.toContain(action);
     const invoke = statements.filter((s) => list(s.Action).includes('bedrock:InvokeModel'));
-    expect(invoke).toHaveLength(1);
-    expect(list(invoke[0]?.Action).sort()).toEqual([
-      'bedrock:InvokeModel',
-      'bedrock:InvokeModelWithResponseStream',
-    ]);
-    expect(list(invoke[0]?.Resource).map(flatten).sort()).toEqual([
-      'arn:<AWS::Partition>:bedrock:*::foundation-model/*',
-      'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*',
-    ]);
+    expect(invoke.length).toBeGreaterThan(0);
+    for (const statement of invoke) {
+      expect(list(statement.Action).sort()).toEqual([
+        'bedrock:InvokeModel',
+        'bedrock:InvokeModelWithResponseStream',
+      ]);
+      // Named models and profiles only: no model or profile wildcard.
+      for (const resource of list(statement.Resource).map(flatten)) {
+        expect(resource).not.toMatch(/(foundation-model|inference-profile)\/\*$/);
+      }
+    }
     const sagemaker = statements.filter((s) => list(s.Action).some((a) => a.startsWith('sagemaker:')));
+    expect(sagemaker).toHaveLength(1);
     expect(list(sagemaker[0]?.Action).sort()).toEqual([
       'sagemaker:InvokeEndpoint',
       'sagemaker:InvokeEndpointWithResponseStream',
     ]);
-    expect(flatten(sagemaker[0]?.Resource)).toBe(
-      'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/*',
-    );
+    expect(sagemaker[0]?.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/llmops:invoked-by': dev.config.stackName },
+    });
     expect(actionsOf(statements)).toContain('events:PutEvents');
   });
 
@@ -942,4 +972,66 @@ describe('WAF', () => {
     );
     expect(greaterThanRegex(262_144).length).toBeLessThan(512);
   });
+});
+
+describe('per-app access', () => {
+  it("binds APP_ACCESS, every app's access by name, on every API function; an app without access gets nothing", () => {
+    const devAccess = JSON.parse(envOf(dev.json, 'chat').APP_ACCESS);
+    expect(devAccess).toEqual({ default: dev.config.api.apps[0]?.access });
+    expect(JSON.parse(envOf(prod.json, 'chat').APP_ACCESS)).toEqual({
+      default: prod.config.api.apps[0]?.access,
+    });
+    // -c apiApps without access: both apps may use nothing until their access is configured.
+    const nothing = { prompts: [], models: [], collections: [], rawChat: false, tokensPerDay: 0 };
+    expect(JSON.parse(envOf(options.json, 'chat').APP_ACCESS)).toEqual({
+      web: nothing,
+      'batch-jobs': nothing,
+    });
+    for (const s of [dev, prod, options]) {
+      for (const fn of FUNCTIONS)
+        expect(envOf(s.json, fn).APP_ACCESS, fn).toBe(envOf(s.json, 'chat').APP_ACCESS);
+    }
+  });
+
+  it('the usage table: pk, on-demand, encrypted, TTL on expiresAt', () => {
+    const [, table] = only(dev.json, 'AWS::DynamoDB::Table', (_r, id) =>
+      id.startsWith('ModelGatewayUsageTable'),
+    );
+    expect(props(table).KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    expect(props(table).BillingMode).toBe('PAY_PER_REQUEST');
+    expect(props(table).TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(props(table).SSESpecification).toMatchObject({ SSEEnabled: true, SSEType: 'KMS' });
+  });
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: only chat is bound to the usage table, with GetItem and UpdateItem and nothing else',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const [usageId] = only(s.json, 'AWS::DynamoDB::Table', (_r, id) =>
+        id.startsWith('ModelGatewayUsageTable'),
+      );
+      const usageArn = JSON.stringify(arnOf(usageId));
+      const onUsage = (fn: ApiFunctionName) =>
+        roleStatements(s.json, roleOf(s.json, fn)).filter((st) =>
+          list(st.Resource).some((r) => JSON.stringify(r).includes(usageId)),
+        );
+      expect(envOf(s.json, 'chat').USAGE_TABLE).toEqual(ref(usageId));
+      const chat = onUsage('chat');
+      expect(chat.map((st) => list(st.Resource).map((r) => JSON.stringify(r)))).toEqual([[usageArn]]);
+      expect(actionsOf(chat).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      for (const fn of FUNCTIONS.filter((f) => f !== 'chat')) {
+        expect(onUsage(fn), fn).toEqual([]);
+        expect(envOf(s.json, fn).USAGE_TABLE, fn).toBeUndefined();
+      }
+      // No other function of the stack reads or writes it either.
+      const chatRole = roleOf(s.json, 'chat');
+      for (const [id, policy] of resourcesOfType(s.json, 'AWS::IAM::Policy')) {
+        const onTable = (props(policy).PolicyDocument.Statement as Statement[]).some((st) =>
+          list(st.Resource).some((r) => JSON.stringify(r).includes(usageId)),
+        );
+        if (!onTable) continue;
+        expect(props(policy).Roles, id).toEqual([ref(chatRole)]);
+      }
+    },
+  );
 });

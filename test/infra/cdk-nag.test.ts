@@ -10,7 +10,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MIN_REASON_LENGTH } from '#infra/constructs/nag.ts';
+import { bedrockInvokeResources } from '#infra/constructs/model-access.ts';
+import { iam5ResourceFinding, MIN_REASON_LENGTH } from '#infra/constructs/nag.ts';
 import { type CfnJson, flatten, resourcesOfType, type Synthesized, synth } from './support/synth.ts';
 
 let builds: Record<'dev' | 'devWithOpenSearch' | 'prod' | 'prodWithOptions', Synthesized>;
@@ -105,20 +106,25 @@ describe('cdk-nag AwsSolutions gate', () => {
   );
 
   it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions, Resource::* and model invocation', () => {
-    // The chat function's model grants: the catalog is edited at runtime, so models cannot be listed.
-    const modelInvoke = new Set([
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*]',
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*]',
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/*]',
-    ]);
     for (const name of names) {
+      const { stack, config } = builds[name];
+      // The chat function's model grants: the foundation model of each catalog inference profile in the
+      // regions of its geography, and the SageMaker endpoints tagged for this deployment.
+      const tagged = ['endpoint/*', 'inference-component/*'].map(
+        (resource) => `arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:${resource}`,
+      );
+      const routed = bedrockInvokeResources(config.models.catalog).routed.map((resource) =>
+        iam5ResourceFinding(stack, resource),
+      );
+      const modelInvoke = new Set([...routed, ...tagged.map((r) => `AwsSolutions-IAM5[Resource::${r}]`)]);
+      expect(routed.length, name).toBeGreaterThan(0);
       const seen = new Set<string>();
       for (const ack of acknowledgements(builds[name].app).filter((a) =>
         a.id.startsWith('AwsSolutions-IAM5'),
       )) {
         if (modelInvoke.has(ack.id)) {
           expect(ack.path, ack.id).toMatch(/\/ModelGateway\/ModelInvokePolicy$/);
-          expect(ack.reason, ack.id).toMatch(/catalog is edited at runtime/);
+          expect(ack.reason, ack.id).toMatch(/inference profile|tagged/);
           seen.add(ack.id);
           continue;
         }
@@ -127,17 +133,16 @@ describe('cdk-nag AwsSolutions gate', () => {
         );
       }
       expect([...seen].sort(), name).toEqual([...modelInvoke].sort());
+      // No grant on every model, every profile or every endpoint.
+      for (const id of seen) expect(id).not.toMatch(/foundation-model\/\*|inference-profile\/\*/);
     }
   });
 
-  it('only dev acknowledges the missing WAF (APIG3); API-key routes acknowledge APIG4, IAM routes need not', () => {
+  it('only dev acknowledges the missing WAF (APIG3); no route needs APIG4 (a Lambda authorizer or IAM on each)', () => {
     const acks = (name: (typeof names)[number]) => acknowledgements(builds[name].app);
     expect(acks('dev').filter((a) => a.id === 'AwsSolutions-APIG3')).toHaveLength(1);
     expect(acks('prod').filter((a) => a.id === 'AwsSolutions-APIG3')).toEqual([]);
-    const apig4 = acks('prod').filter((a) => a.id === 'AwsSolutions-APIG4');
-    // 8 app routes (chat, models x2, prompts x2, rag x3) and the OpenAPI document: IAM routes pass the rule.
-    expect(apig4).toHaveLength(9);
-    for (const ack of apig4) expect(ack.reason).toMatch(/API key/);
+    expect(acks('prod').filter((a) => a.id === 'AwsSolutions-APIG4')).toEqual([]);
   });
 
   it('prod acknowledges the ERROR log level (SF1) and dev acknowledges no PITR (DDB3), not the other way round', () => {

@@ -421,7 +421,7 @@ describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(16);
+    expect(fns).toHaveLength(17);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -465,6 +465,7 @@ describe('functions', () => {
       r.Metadata?.['llmops:handler'],
     ]);
     expect(entries.map(([e]) => e).sort()).toEqual([
+      'functions/api/authorizer.ts',
       'functions/api/chat.ts',
       'functions/api/models.ts',
       'functions/api/openapi.ts',
@@ -650,7 +651,7 @@ describe('IAM', () => {
     },
   );
 
-  it('data actions are scoped: raw is read-only, pipelines write artifacts only under staging/ (Finalize also quarantine/), KMS only via services', () => {
+  it('data actions are scoped: raw is read-only, pipelines use only their own staging/<pipeline>/ (Finalize also quarantine/dataprep/), KMS only via services', () => {
     const rawId = bucketId(dev.json, 'Raw');
     const artifactsId = bucketId(dev.json, 'Artifacts');
     for (const { policy, statement } of allStatements(dev.json)) {
@@ -675,14 +676,15 @@ describe('IAM', () => {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/rag/*`);
         } else if (policy.startsWith('DataPrepFinalizeFunction')) {
           // The quarantine is written, never read (quarantine.test.ts asserts who may read it: nobody).
-          expect([`<${artifactsId}.Arn>/staging/*`, `<${artifactsId}.Arn>/quarantine/*`], policy).toContain(
-            r,
-          );
-          if (r.endsWith('/quarantine/*')) {
+          expect(
+            [`<${artifactsId}.Arn>/staging/dataprep/*`, `<${artifactsId}.Arn>/quarantine/dataprep/*`],
+            policy,
+          ).toContain(r);
+          if (r.endsWith('/quarantine/dataprep/*')) {
             expect(actions.sort(), policy).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
           }
         } else {
-          expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/*`);
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/dataprep/*`);
         }
       }
       if (actions.some((a) => a.startsWith('kms:')) && !policy.includes('CustomResourceProvider')) {
@@ -747,7 +749,7 @@ describe('encryption', () => {
   it('the tables, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
     const key = arnOf(keyId(dev.json));
     const tables = resourcesOfType(dev.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(4);
+    expect(tables).toHaveLength(5);
     for (const [id, table] of tables) {
       expect(props(table).SSESpecification, id).toEqual({
         KMSMasterKeyId: key,
@@ -836,7 +838,7 @@ describe('retention and removal', () => {
     }
     expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
     const tables = resourcesOfType(prod.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(4);
+    expect(tables).toHaveLength(5);
     for (const [id, table] of tables) {
       expect(table.DeletionPolicy, id).toBe('Retain');
       expect(props(table).PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -938,6 +940,8 @@ describe('stack', () => {
   it('has the outputs the README and the local runner read', () => {
     expect(Object.keys(dev.json.Outputs ?? {}).sort()).toEqual(
       [
+        // The role of the admin routes (api.adminPrincipals names none in dev).
+        'AdminRoleArn',
         'ApiKeyIdDefault',
         'ApiUrl',
         'CuratedBucketName',

@@ -17,6 +17,7 @@ import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
 import { loadConfig } from '#infra/config/index.ts';
 import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
+import { FULL_ACCESS } from '../support/app-access.ts';
 import { createKeyTable } from '../support/dynamo.ts';
 
 /**
@@ -77,7 +78,11 @@ beforeAll(async () => {
   const registry = new PromptRegistry(doc, 'prompts-chat-it');
   const catalog = new ModelCatalog(doc, 'catalog-chat-it');
   // A larger body limit than the API's, so that one request can exceed a 128k-token context window.
-  const options = { appKeys: { 'key-web': 'web' }, maxRequestBytes: 2_000_000 };
+  const options = {
+    appKeys: { 'key-web': 'web' },
+    appAccess: { web: FULL_ACCESS },
+    maxRequestBytes: 2_000_000,
+  };
   chat = apiHandler(
     makeChat({
       gateway: new ModelGateway({

@@ -9,6 +9,7 @@ import { ModelCatalog, parseSeed, seedHash } from '#aws/model-catalog.ts';
 import { modelList, selectModelResponse } from '#contracts/http/schemas.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { selectModel } from '#core/models/select.ts';
+import { toModelList } from '#core/openai/models.ts';
 import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 
@@ -111,7 +112,7 @@ describe('ModelCatalog on dynalite', () => {
     const all = await clocked(table).catalog.list();
     expect(all.map((m) => m.id)).toEqual([haiku.id, offline.id, 'old-model', titan.id]);
     expect(all[0]).toEqual(haiku);
-    expect(modelList.safeParse({ models: all }).success).toBe(true);
+    expect(modelList.safeParse(toModelList(all)).success).toBe(true);
     expect((await catalog.list({ kind: 'embedding' })).map((m) => m.id)).toEqual([titan.id]);
     expect((await catalog.list({ kind: 'chat', status: 'active' })).map((m) => m.id)).toEqual([
       haiku.id,

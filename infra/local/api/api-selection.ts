@@ -25,17 +25,36 @@ export function selectApi(apis: readonly LocalRestApi[], logicalId: string | und
 
 /**
  * Refuses, at start and all at once, what the local API cannot emulate: key sources other than the
- * header, authorizers other than NONE and AWS_IAM, integrations other than Lambda proxy and MOCK.
+ * header and a Lambda authorizer, authorizers other than NONE, AWS_IAM and Lambda (TOKEN, REQUEST),
+ * integrations other than Lambda proxy and MOCK.
  */
 export function checkSupported(api: LocalRestApi): void {
   const problems: string[] = [];
-  if (api.apiKeySourceType !== 'HEADER') {
-    problems.push(`ApiKeySourceType ${api.apiKeySourceType} (only HEADER: the x-api-key header)`);
+  if (api.apiKeySourceType !== 'HEADER' && api.apiKeySourceType !== 'AUTHORIZER') {
+    problems.push(`ApiKeySourceType ${api.apiKeySourceType} (only HEADER and AUTHORIZER)`);
   }
   for (const method of api.methods) {
     const where = `${method.httpMethod} ${method.path} (${method.logicalId})`;
-    if (method.authorizationType !== 'NONE' && method.authorizationType !== 'AWS_IAM') {
-      problems.push(`${where}: AuthorizationType ${method.authorizationType} (only NONE and AWS_IAM)`);
+    if (method.authorizationType === 'CUSTOM') {
+      const authorizer = api.authorizers.find((a) => a.id === method.authorizerId);
+      if (authorizer === undefined) {
+        problems.push(`${where}: AuthorizationType CUSTOM without an authorizer of this API`);
+      } else if (authorizer.type !== 'TOKEN' && authorizer.type !== 'REQUEST') {
+        problems.push(`${where}: authorizer type ${authorizer.type} (only Lambda TOKEN and REQUEST)`);
+      } else if (authorizer.functionArn === undefined) {
+        problems.push(`${where}: authorizer ${authorizer.logicalId} invokes no Lambda function`);
+      }
+    } else if (method.authorizationType !== 'NONE' && method.authorizationType !== 'AWS_IAM') {
+      problems.push(
+        `${where}: AuthorizationType ${method.authorizationType} (only NONE, AWS_IAM and CUSTOM)`,
+      );
+    }
+    if (
+      method.apiKeyRequired &&
+      api.apiKeySourceType === 'AUTHORIZER' &&
+      method.authorizationType !== 'CUSTOM'
+    ) {
+      problems.push(`${where}: requires an API key taken from an authorizer, but has none`);
     }
     const { integration } = method;
     if (integration.type === 'AWS_PROXY') {

@@ -15,6 +15,10 @@ import { headerOf, type RequestState, type ServeContext } from './request-contex
 export type GatewayResponseType =
   | 'MISSING_AUTHENTICATION_TOKEN'
   | 'INVALID_API_KEY'
+  | 'UNAUTHORIZED'
+  | 'ACCESS_DENIED'
+  | 'AUTHORIZER_FAILURE'
+  | 'AUTHORIZER_CONFIGURATION_ERROR'
   | 'REQUEST_TOO_LARGE'
   | 'THROTTLED'
   | 'QUOTA_EXCEEDED'
@@ -33,6 +37,18 @@ const LOCAL_GATEWAY_DEFAULTS: Record<GatewayResponseType, { status: number; code
       status: 403,
       code: 'forbidden',
       message: 'Forbidden: a valid x-api-key header is required',
+    },
+    UNAUTHORIZED: { status: 401, code: 'unauthorized', message: 'Unauthorized' },
+    ACCESS_DENIED: {
+      status: 403,
+      code: 'access_denied',
+      message: 'User is not authorized to access this resource',
+    },
+    AUTHORIZER_FAILURE: { status: 500, code: 'authorizer_failure', message: 'Internal server error' },
+    AUTHORIZER_CONFIGURATION_ERROR: {
+      status: 500,
+      code: 'authorizer_configuration_error',
+      message: 'Internal server error',
     },
     REQUEST_TOO_LARGE: {
       status: 413,
@@ -113,7 +129,13 @@ function errorTypeHeader(type: GatewayResponseType): string {
     case 'MISSING_AUTHENTICATION_TOKEN':
       return 'MissingAuthenticationTokenException';
     case 'INVALID_API_KEY':
+    case 'ACCESS_DENIED':
       return 'ForbiddenException';
+    case 'UNAUTHORIZED':
+      return 'UnauthorizedException';
+    case 'AUTHORIZER_FAILURE':
+    case 'AUTHORIZER_CONFIGURATION_ERROR':
+      return 'AuthorizerConfigurationException';
     case 'REQUEST_TOO_LARGE':
       return 'RequestTooLargeException';
     case 'THROTTLED':

@@ -1,11 +1,13 @@
 /**
  * One request's way through the local API, in API Gateway's order: the body limit, the route and method,
- * the caller's credentials (API key, or the key standing in for SigV4 on AWS_IAM routes), the usage
- * plans, then the integration (MOCK, buffered or streamed Lambda proxy).
+ * the caller's credentials (the key standing in for SigV4 on AWS_IAM routes; the method's Lambda
+ * authorizer; the API key, from the header or from the authorizer), the usage plans, then the
+ * integration (MOCK, buffered or streamed Lambda proxy).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http-body.ts';
 import { sameSecret } from './api-keys.ts';
+import { runAuthorizer } from './authorizers.ts';
 import { serveBuffered } from './buffered-integration.ts';
 import { sendGateway } from './gateway-responses.ts';
 import { MAX_REQUEST_BYTES } from './limits.ts';
@@ -51,9 +53,10 @@ export async function handleRequest(
   }
   state.resourcePath = match.resourcePath;
 
-  const presented = headerOf(req, 'x-api-key');
-  const keyValid = presented !== undefined && sameSecret(presented, ctx.apiKey);
-  if (target.authorizationType === 'AWS_IAM' && !keyValid) {
+  // Locally the x-api-key header stands in for SigV4 on AWS_IAM routes.
+  const headerKey = headerOf(req, 'x-api-key');
+  const headerKeyValid = headerKey !== undefined && sameSecret(headerKey, ctx.apiKey);
+  if (target.authorizationType === 'AWS_IAM' && !headerKeyValid) {
     sendGateway(
       ctx,
       state,
@@ -64,6 +67,26 @@ export async function handleRequest(
     );
     return;
   }
+  const eventInput = { method: target, match, query, body, apiKey: undefined };
+  let authorizer: Readonly<Record<string, string | number | boolean>> | undefined;
+  let presented = ctx.api.apiKeySourceType === 'AUTHORIZER' ? undefined : headerKey;
+  if (target.authorizationType === 'CUSTOM') {
+    const outcome = await runAuthorizer(
+      ctx,
+      state,
+      req,
+      target,
+      buildProxyEvent(ctx, req, state, eventInput),
+    );
+    if (!outcome.allowed) {
+      state.errorMessage = outcome.reason;
+      sendGateway(ctx, state, req, res, outcome.response);
+      return;
+    }
+    authorizer = outcome.authorizer;
+    if (ctx.api.apiKeySourceType === 'AUTHORIZER') presented = outcome.usageIdentifierKey;
+  }
+  const keyValid = presented !== undefined && sameSecret(presented, ctx.apiKey);
   if (target.apiKeyRequired) {
     if (!keyValid) {
       sendGateway(ctx, state, req, res, 'INVALID_API_KEY');
@@ -89,11 +112,9 @@ export async function handleRequest(
   }
 
   const event = buildProxyEvent(ctx, req, state, {
-    method: target,
-    match,
-    query,
-    body,
+    ...eventInput,
     apiKey: keyValid && target.apiKeyRequired ? presented : undefined,
+    ...(authorizer !== undefined ? { authorizer } : {}),
   });
   if (target.integration.type === 'MOCK') {
     sendMock(ctx, state, res, target, method);

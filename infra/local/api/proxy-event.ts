@@ -24,6 +24,8 @@ export interface ProxyEventInput {
   readonly body: Buffer;
   /** The API key the caller presented, when the method requires one and it was valid. */
   readonly apiKey: string | undefined;
+  /** What the method's Lambda authorizer passed on (`principalId`, its context). */
+  readonly authorizer?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** Builds the REST API Lambda proxy event (payload format 1.0). */
@@ -33,7 +35,7 @@ export function buildProxyEvent(
   state: RequestState,
   input: ProxyEventInput,
 ): APIGatewayProxyEvent {
-  const { method, match, query, body, apiKey } = input;
+  const { method, match, query, body, apiKey, authorizer } = input;
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
   const raw = req.rawHeaders;
@@ -87,7 +89,7 @@ export function buildProxyEvent(
     requestContext: {
       accountId: ctx.account,
       apiId: ctx.api.id,
-      authorizer: undefined,
+      authorizer: authorizer === undefined ? undefined : { ...authorizer },
       domainName: host,
       domainPrefix: host.split('.')[0]?.split(':')[0] ?? host,
       extendedRequestId: state.extendedRequestId,

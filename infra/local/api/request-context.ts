@@ -39,6 +39,8 @@ export interface ServeContext {
   readonly lambdas: ApiFunctionInvoker;
   readonly accessLog: (line: string, entry: AccessLogEntry) => void;
   readonly account: string;
+  /** The template's Region (method ARNs given to authorizers). */
+  readonly region: string;
 }
 
 /** What one request accumulates from its arrival to its access-log line. */

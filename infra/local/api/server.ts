@@ -162,6 +162,7 @@ export class LocalApi {
           process.stderr.write(`${line}\n`);
         }),
       account: options.template.account,
+      region: options.template.region,
     };
     const server = createServer((req, res) => {
       handleRequest(context, req, res).catch((error: unknown) => {

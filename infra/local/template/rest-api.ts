@@ -35,6 +35,8 @@ export interface LocalApiMethod {
   /** `NONE`, `AWS_IAM`, `CUSTOM` or `COGNITO_USER_POOLS`. */
   readonly authorizationType: string;
   readonly apiKeyRequired: boolean;
+  /** The method's Lambda authorizer (`AuthorizationType: CUSTOM`), by its local id. */
+  readonly authorizerId: string | undefined;
   readonly operationName: string | undefined;
   /** `RequestParameters`: `method.request.(path|querystring|header).<name>` → required. */
   readonly requestParameters: Readonly<Record<string, boolean>>;
@@ -45,6 +47,21 @@ export interface LocalApiMethod {
     | { readonly validateRequestBody: boolean; readonly validateRequestParameters: boolean }
     | undefined;
   readonly integration: LocalApiIntegration;
+}
+
+/** A Lambda authorizer of a REST API (`AWS::ApiGateway::Authorizer`, type TOKEN or REQUEST). */
+export interface LocalAuthorizer {
+  readonly logicalId: string;
+  /** The authorizer's local id (what `Ref` returns, and a method's `AuthorizerId`). */
+  readonly id: string;
+  /** `TOKEN`, `REQUEST` or `COGNITO_USER_POOLS`. */
+  readonly type: string;
+  /** ARN of the Lambda function it invokes. */
+  readonly functionArn: string | undefined;
+  /** `IdentitySource`, e.g. `method.request.header.Authorization` (may be empty for REQUEST without cache). */
+  readonly identitySource: string | undefined;
+  /** `AuthorizerResultTtlInSeconds` (0: no cache). */
+  readonly resultTtlSeconds: number;
 }
 
 /** A customized gateway response (`AWS::ApiGateway::GatewayResponse`). */
@@ -81,6 +98,7 @@ export interface LocalRestApi {
   /** Every resource (with or without methods) as `{ id, path }`, the root included. */
   readonly resources: ReadonlyArray<{ readonly id: string; readonly path: string }>;
   readonly methods: readonly LocalApiMethod[];
+  readonly authorizers: readonly LocalAuthorizer[];
   readonly gatewayResponses: readonly LocalGatewayResponse[];
 }
 
@@ -200,6 +218,7 @@ export function readRestApis(t: LocalTemplate): LocalRestApi[] {
           }
         }
         const operationName = t.resolve(mp.OperationName);
+        const authorizerId = t.resolve(mp.AuthorizerId);
         return {
           logicalId: methodId,
           httpMethod: t.resolveString(mp.HttpMethod, `HttpMethod of ${methodId}`).toUpperCase(),
@@ -210,6 +229,7 @@ export function readRestApis(t: LocalTemplate): LocalRestApi[] {
               ? 'NONE'
               : t.resolveString(mp.AuthorizationType, `AuthorizationType of ${methodId}`),
           apiKeyRequired: t.resolve(mp.ApiKeyRequired) === true || t.resolve(mp.ApiKeyRequired) === 'true',
+          authorizerId: typeof authorizerId === 'string' ? authorizerId : undefined,
           operationName: typeof operationName === 'string' ? operationName : undefined,
           requestParameters,
           requestModels,
@@ -250,6 +270,28 @@ export function readRestApis(t: LocalTemplate): LocalRestApi[] {
         };
       });
 
+    const authorizers = t
+      .resourcesOfType('AWS::ApiGateway::Authorizer')
+      .filter(({ resource: a }) => t.resolve(a.Properties?.RestApiId) === id)
+      .map(({ logicalId: authorizerLogicalId, resource: a }): LocalAuthorizer => {
+        const ap = a.Properties ?? {};
+        const uri = t.resolve(ap.AuthorizerUri);
+        const identitySource = t.resolve(ap.IdentitySource);
+        const match =
+          typeof uri === 'string'
+            ? /^arn:[^:]+:apigateway:[^:]*:lambda:path\/[^/]+\/functions\/(.+)\/invocations$/.exec(uri)
+            : null;
+        return {
+          logicalId: authorizerLogicalId,
+          id: t.ref(authorizerLogicalId),
+          type: t.resolveString(ap.Type, `Type of ${authorizerLogicalId}`),
+          functionArn: match?.[1],
+          identitySource:
+            typeof identitySource === 'string' && identitySource !== '' ? identitySource : undefined,
+          resultTtlSeconds: numberOr(t.resolve(ap.AuthorizerResultTtlInSeconds), 300),
+        };
+      });
+
     const binary = t.resolve(props.BinaryMediaTypes);
     const sourceType = t.resolve(props.ApiKeySourceType);
     const name = t.resolve(props.Name);
@@ -263,6 +305,7 @@ export function readRestApis(t: LocalTemplate): LocalRestApi[] {
       stages,
       resources: [...paths.entries()].map(([resourceId, path]) => ({ id: resourceId, path })),
       methods,
+      authorizers,
       gatewayResponses,
     };
   });

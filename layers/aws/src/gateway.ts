@@ -1,30 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiCaller } from '#contracts/http/caller.ts';
-import type { ChatRequestBody, ChatResponseBody } from '#contracts/http/schemas.ts';
+import type { GatewayChatInput, GatewayChatResponse } from '#contracts/http/schemas.ts';
 import type { CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
+import { BLOCKED_INPUT_MESSAGE, BLOCKED_OUTPUT_MESSAGE } from '#contracts/models/guardrail.ts';
 import type { PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
-import { estimateChatTokens } from '#core/models/estimate.ts';
+import { AccessPolicy } from '#core/access/policy.ts';
+import { splitConversation, withContext } from '#core/models/conversation.ts';
+import { estimateChatTokens, estimateTokens } from '#core/models/estimate.ts';
 import { assertFitsContext, costUsd, selectModel } from '#core/models/select.ts';
 import type {
   ChatRequest,
   ChatResult,
   ChatStreamEvent,
+  ContentGuard,
   GuardrailRef,
+  GuardVerdict,
   ModelProvider,
+  ProviderName,
 } from '#core/models/types.ts';
 import { parsePromptRef } from '#core/prompts/reference.ts';
-import { renderPrompt } from '#core/prompts/template.ts';
+import { placeholders, renderPrompt } from '#core/prompts/template.ts';
 import { SCHEMA_VERSION } from '#events/envelope.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { LlmOpsError, ModelProviderError, ThrottledError, ValidationError } from './errors.ts';
 import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
 import { metrics } from './logging.ts';
 import { citationsOf, contextBlock, type Retrieval, type Retriever } from './rag/retriever.ts';
+import type { TokenBudget } from './token-budget.ts';
 
 /**
  * The model gateway: resolves a prompt reference, renders the template, chooses the model, refuses input
- * that cannot fit its context window, calls the provider (with the guardrail), prices the call from the
- * catalog, emits metrics and records the interaction. One code path for buffered and streamed answers.
+ * that cannot fit its context window, puts the caller's text through the content guard's input policy,
+ * calls the provider (with the guardrail; otherwise the answer goes through the guard's output policy),
+ * prices the call from the catalog, emits metrics and records the interaction. One code path for
+ * buffered and streamed answers.
  */
 export interface GatewayDeps {
   readonly prompts: { get(ref: PromptRef): Promise<PromptVersion> };
@@ -36,6 +45,12 @@ export interface GatewayDeps {
   readonly recorder: InteractionRecorder;
   /** Applied to every Bedrock call when set. */
   readonly guardrail?: GuardrailRef;
+  /**
+   * The content policy the gateway applies itself, whatever the provider: every caller-supplied text
+   * through its input policy before any model call, and the answers of calls that carry no guardrail
+   * (SageMaker, offline) through its output policy. Absent: neither check.
+   */
+  readonly guard?: ContentGuard;
   /** Share of calls whose (redacted) payload is logged. */
   readonly sampleRate: number;
   /**
@@ -47,6 +62,11 @@ export interface GatewayDeps {
   readonly newId?: () => string;
   /** Retrieval for requests with `rag` (absent: such requests are refused). */
   readonly retriever?: Pick<Retriever, 'retrieve'>;
+  /**
+   * Each app's daily token budget (`access.tokensPerDay`): checked before a call, charged with the
+   * call's tokens after it. Absent: no budget is kept.
+   */
+  readonly budget?: Pick<TokenBudget, 'assertWithinBudget' | 'consume'>;
 }
 
 /** The answer when retrieval finds nothing relevant: said plainly, with no model call and nothing invented. */
@@ -58,11 +78,18 @@ export const NO_CONTEXT_STOP_REASON = 'no_relevant_context';
 /** Output tokens reserved when neither the request nor the prompt says. */
 export const DEFAULT_MAX_TOKENS = 1024;
 
+/** The `Prompt` metrics dimension of a raw chat (no versioned prompt). */
+export const NO_PROMPT = '(none)';
+
 /** Everything decided before the model is called. */
 export interface PreparedChat {
   readonly interactionId: string;
-  readonly ref: string;
-  readonly prompt: PromptVersion;
+  /** The prompt reference asked for; null for a raw chat. */
+  readonly ref: string | null;
+  /** The rendered prompt version; null for a raw chat. */
+  readonly prompt: PromptVersion | null;
+  /** The route the interaction is recorded under. */
+  readonly route: NonNullable<GatewayChatInput['route']>;
   readonly model: CatalogModel;
   readonly request: ChatRequest;
   readonly startedAt: number;
@@ -87,8 +114,10 @@ export class AnswerDeadlineError extends ModelProviderError {
 }
 
 export type StreamChunk =
+  /** First, once the call is prepared: the interaction and the catalog model answering. */
+  | { readonly type: 'start'; readonly interactionId: string; readonly model: string }
   | { readonly type: 'delta'; readonly text: string }
-  | { readonly type: 'done'; readonly response: ChatResponseBody }
+  | { readonly type: 'done'; readonly response: GatewayChatResponse }
   | { readonly type: 'error'; readonly error: unknown };
 
 export class ModelGateway {
@@ -101,19 +130,21 @@ export class ModelGateway {
   }
 
   /** Answers in one response. Every call past validation is recorded, failures included. */
-  async chat(body: ChatRequestBody, caller: ApiCaller, requestId: string): Promise<ChatResponseBody> {
+  async chat(body: GatewayChatInput, caller: ApiCaller, requestId: string): Promise<GatewayChatResponse> {
     const startedAt = this.now();
     const interactionId = this.newId();
     const deadline = AbortSignal.timeout(this.deps.timeoutMs);
     let prepared: PreparedChat | undefined;
     try {
-      prepared = await beforeDeadline(this.prepare(body, interactionId, startedAt, [], deadline), deadline);
+      prepared = await beforeDeadline(
+        this.prepare(body, caller, interactionId, startedAt, [], deadline),
+        deadline,
+      );
       const provider = this.deps.providerFor(prepared.model);
+      const blocked = await this.checkInput(body, prepared, provider, deadline);
       const modelStart = this.now();
-      const result = hasNoContext(prepared)
-        ? noContextResult(prepared)
-        : await beforeDeadline(provider.chat({ ...prepared.request, signal: deadline }), deadline);
-      const response = this.respond(prepared, result);
+      const result = blocked ?? (await this.answer(provider, prepared, deadline));
+      const response = this.respond(prepared, result, blocked !== undefined);
       await this.finish(prepared, caller, requestId, false, {
         result,
         response,
@@ -133,7 +164,7 @@ export class ModelGateway {
    * deadline passes, even if the provider ignores its abort signal).
    */
   async chatStream(
-    body: ChatRequestBody,
+    body: GatewayChatInput,
     caller: ApiCaller,
     requestId: string,
   ): Promise<AsyncGenerator<StreamChunk, void, undefined>> {
@@ -143,7 +174,7 @@ export class ModelGateway {
     let prepared: PreparedChat;
     try {
       prepared = await beforeDeadline(
-        this.prepare(body, interactionId, startedAt, ['streaming'], deadline),
+        this.prepare(body, caller, interactionId, startedAt, ['streaming'], deadline),
         deadline,
       );
     } catch (error) {
@@ -152,7 +183,15 @@ export class ModelGateway {
       throw failure;
     }
     const provider = this.deps.providerFor(prepared.model);
-    return this.streamFrom(provider, prepared, body, caller, requestId, deadline);
+    let blocked: ChatResult | undefined;
+    try {
+      blocked = await this.checkInput(body, prepared, provider, deadline);
+    } catch (error) {
+      const failure = this.pastDeadline(deadline, error);
+      await this.fail(body, prepared, caller, requestId, true, startedAt, interactionId, failure);
+      throw failure;
+    }
+    return this.streamFrom(provider, prepared, body, caller, requestId, deadline, blocked);
   }
 
   /** `error`, or an `AnswerDeadlineError` (caused by it) once the deadline has passed. */
@@ -161,21 +200,75 @@ export class ModelGateway {
     return new AnswerDeadlineError(this.deps.timeoutMs, { cause: error });
   }
 
+  /**
+   * The content guard's input policy over every caller-supplied text ({@link callerTexts}), before any
+   * model call: when it intervenes, the answer (the policy's message; the model is never called), else
+   * undefined. A guard that fails fails the request: nothing unchecked reaches a model.
+   */
+  private async checkInput(
+    body: GatewayChatInput,
+    prepared: PreparedChat,
+    provider: ModelProvider,
+    deadline: AbortSignal,
+  ): Promise<ChatResult | undefined> {
+    const guard = this.deps.guard;
+    if (guard === undefined) return undefined;
+    const verdict = await beforeDeadline(guard.checkInput(callerTexts(body, prepared), deadline), deadline);
+    return verdict.action === 'INTERVENED' ? blockedResult(prepared, provider.name, verdict) : undefined;
+  }
+
+  /**
+   * The guard that checks a call's answer: the gateway's, unless the call carries the Bedrock guardrail
+   * itself (whose output filters and grounding check then apply in the call).
+   */
+  private outputGuard(provider: ModelProvider, prepared: PreparedChat): ContentGuard | undefined {
+    const carried = provider.name === 'bedrock' && prepared.request.guardrail !== undefined;
+    return carried ? undefined : this.deps.guard;
+  }
+
+  /** The answer in one piece: the no-context answer, or the model's, through the output policy if due. */
+  private async answer(
+    provider: ModelProvider,
+    prepared: PreparedChat,
+    deadline: AbortSignal,
+  ): Promise<ChatResult> {
+    if (hasNoContext(prepared)) return noContextResult(prepared);
+    const result = await beforeDeadline(provider.chat({ ...prepared.request, signal: deadline }), deadline);
+    const guard = this.outputGuard(provider, prepared);
+    if (guard === undefined) return result;
+    const verdict = await beforeDeadline(guard.checkOutput(result.text, deadline), deadline);
+    return verdict.action === 'INTERVENED' ? withheld(result, '', verdict) : result;
+  }
+
+  /** The model's stream, through the output policy in windows when the call carries no guardrail. */
+  private modelStream(
+    provider: ModelProvider,
+    prepared: PreparedChat,
+    deadline: AbortSignal,
+  ): AsyncIterable<ChatStreamEvent> {
+    const events = provider.chatStream({ ...prepared.request, signal: deadline });
+    const guard = this.outputGuard(provider, prepared);
+    return guard === undefined ? events : checkedStream(events, guard, prepared, provider.name, deadline);
+  }
+
   private async *streamFrom(
     provider: ModelProvider,
     prepared: PreparedChat,
-    body: ChatRequestBody,
+    body: GatewayChatInput,
     caller: ApiCaller,
     requestId: string,
     deadline: AbortSignal,
+    blocked?: ChatResult,
   ): AsyncGenerator<StreamChunk, void, undefined> {
     const modelStart = this.now();
-    const events: AsyncIterable<ChatStreamEvent> = hasNoContext(prepared)
-      ? noContextStream(prepared)
-      : provider.chatStream({ ...prepared.request, signal: deadline });
+    let events: AsyncIterable<ChatStreamEvent>;
+    if (blocked !== undefined) events = resultStream(blocked);
+    else if (hasNoContext(prepared)) events = noContextStream(prepared);
+    else events = this.modelStream(provider, prepared, deadline);
     const iterator = events[Symbol.asyncIterator]();
     let exhausted = false;
     try {
+      yield { type: 'start', interactionId: prepared.interactionId, model: prepared.model.id };
       for (;;) {
         // Each event is awaited against the deadline: a provider that ignores its signal cannot hold it.
         const next = await beforeDeadline(iterator.next(), deadline);
@@ -187,7 +280,7 @@ export class ModelGateway {
         if (event.type === 'delta') {
           yield { type: 'delta', text: event.text };
         } else {
-          const response = this.respond(prepared, event.result);
+          const response = this.respond(prepared, event.result, blocked !== undefined);
           const modelLatencyMs = this.now() - modelStart;
           exhausted = true;
           // The caller has the whole answer before the interaction is recorded.
@@ -224,35 +317,46 @@ export class ModelGateway {
 
   /** Resolves prompt and model, renders, and checks the context window: no token is paid for yet. */
   async prepare(
-    body: ChatRequestBody,
+    body: GatewayChatInput,
+    caller: Pick<ApiCaller, 'app' | 'access'>,
     interactionId: string,
     startedAt: number,
     requiredFeatures: ModelFeature[] = [],
     deadline: AbortSignal = AbortSignal.timeout(this.deps.timeoutMs),
   ): Promise<PreparedChat> {
-    const ref = parsePromptRef(body.prompt);
-    const prompt = await this.deps.prompts.get(ref);
-    const retrieval = body.rag !== undefined ? await this.retrieve(body, prompt, deadline) : undefined;
-    const rendered = renderPrompt(
-      prompt,
-      retrieval
-        ? {
-            ...(body.variables ?? {}),
-            context: retrieval.chunks.length > 0 ? contextBlock(retrieval.chunks) : '',
-          }
-        : (body.variables ?? {}),
-    );
-    const messages = [...rendered.messages, ...(body.messages ?? [])];
+    // What the app may use, checked before anything is read or paid for.
+    const policy = AccessPolicy.forCaller(caller);
+    const ref = body.prompt === undefined ? undefined : parsePromptRef(body.prompt);
+    if (ref === undefined) policy.assertRawChat();
+    else policy.assertPrompt(ref.name);
+    if (body.model !== undefined) policy.assertModel(body.model);
+    await this.deps.budget?.assertWithinBudget(caller.app, caller.access);
+    // Without a prompt (a raw chat), the system turns are the system instructions.
+    const prompt = ref === undefined ? null : await this.deps.prompts.get(ref);
+    if (prompt === null && body.variables !== undefined) {
+      throw new ValidationError('variables', 'fill the variables of a prompt: name the prompt too');
+    }
+    const turns = splitConversation(body.messages ?? [], { withPrompt: prompt !== null });
+    const retrieval =
+      body.rag !== undefined ? await this.retrieve(body, prompt, policy, deadline) : undefined;
+    const context = retrieval && retrieval.chunks.length > 0 ? contextBlock(retrieval.chunks) : '';
+    const rendered =
+      prompt === null
+        ? { system: retrieval ? withContext(turns.system, context) : turns.system, messages: [] }
+        : renderPrompt(prompt, retrieval ? { ...(body.variables ?? {}), context } : (body.variables ?? {}));
+    const messages = [...rendered.messages, ...turns.messages];
     if (messages.length === 0 || messages[messages.length - 1]?.role !== 'user') {
       throw new ValidationError('messages', 'the conversation must end with a user turn');
     }
-    const maxTokensAsked = body.maxTokens ?? prompt.model?.maxTokens;
+    const maxTokensAsked = body.maxTokens ?? prompt?.model?.maxTokens;
     const estimatedInput = estimateChatTokens(rendered.system, messages);
     const features: ModelFeature[] = [...requiredFeatures];
     if (rendered.system !== undefined) features.push('systemPrompt');
-    const modelId = body.model ?? prompt.model?.id;
+    const modelId = body.model ?? prompt?.model?.id;
     let model: CatalogModel;
     if (modelId !== undefined) {
+      // A prompt's own model is the app's to use only if its allowlist says so.
+      policy.assertModel(modelId);
       model = await this.deps.catalog.get(modelId);
       const field = body.model !== undefined ? 'model' : 'prompt';
       if (model.kind !== 'chat')
@@ -263,7 +367,9 @@ export class ModelGateway {
         }
       }
     } else {
-      const models = await this.deps.catalog.list({ kind: 'chat', status: 'active' });
+      const models = policy.selectableModels(
+        await this.deps.catalog.list({ kind: 'chat', status: 'active' }),
+      );
       model = selectModel(models, {
         kind: 'chat',
         minContextTokens: estimatedInput + (maxTokensAsked ?? DEFAULT_MAX_TOKENS),
@@ -275,7 +381,7 @@ export class ModelGateway {
     }
     const maxTokens = maxTokensAsked ?? Math.min(DEFAULT_MAX_TOKENS, model.maxOutputTokens);
     assertFitsContext(model, estimatedInput, maxTokens);
-    const temperature = body.temperature ?? prompt.model?.temperature;
+    const temperature = body.temperature ?? prompt?.model?.temperature;
     const request: ChatRequest = {
       modelId: model.modelId,
       ...(model.inferenceComponent !== undefined ? { inferenceComponent: model.inferenceComponent } : {}),
@@ -283,6 +389,8 @@ export class ModelGateway {
       messages,
       maxTokens,
       ...(temperature !== undefined ? { temperature } : {}),
+      ...(body.topP !== undefined ? { topP: body.topP } : {}),
+      ...(body.stop !== undefined && body.stop.length > 0 ? { stopSequences: body.stop } : {}),
       ...(this.deps.guardrail !== undefined && model.provider === 'bedrock'
         ? { guardrail: this.deps.guardrail }
         : {}),
@@ -290,8 +398,9 @@ export class ModelGateway {
     };
     return {
       interactionId,
-      ref: body.prompt,
+      ref: body.prompt ?? null,
       prompt,
+      route: body.route ?? 'chat',
       model,
       request,
       startedAt,
@@ -301,15 +410,17 @@ export class ModelGateway {
 
   /** Retrieves for a `rag` request: the query is `rag.query`, the last user turn, or the `question` variable. */
   private async retrieve(
-    body: ChatRequestBody,
-    prompt: PromptVersion,
+    body: GatewayChatInput,
+    prompt: PromptVersion | null,
+    policy: AccessPolicy,
     deadline: AbortSignal,
   ): Promise<Retrieval> {
     const rag = body.rag ?? {};
+    const collections = policy.retrievalCollections(rag.filters);
     if (this.deps.retriever === undefined) {
       throw new ValidationError('rag', 'retrieval is not available in this deployment');
     }
-    if (!Object.hasOwn(prompt.variables, 'context')) {
+    if (prompt !== null && !Object.hasOwn(prompt.variables, 'context')) {
       throw new ValidationError(
         'rag',
         `prompt ${prompt.name} v${prompt.version} declares no "context" variable to receive the retrieved passages`,
@@ -336,23 +447,25 @@ export class ModelGateway {
       filters: rag.filters,
       hybrid: rag.hybrid,
       minScore: rag.minScore,
+      ...(collections !== undefined ? { collections } : {}),
       signal: deadline,
     });
   }
 
-  private respond(prepared: PreparedChat, result: ChatResult): ChatResponseBody {
+  /** The response for a result; `inputBlocked`: the guard refused the request (no citations then). */
+  private respond(prepared: PreparedChat, result: ChatResult, inputBlocked = false): GatewayChatResponse {
     return {
       interactionId: prepared.interactionId,
       answer: result.text,
       model: { id: prepared.model.id, provider: result.provider, modelId: result.modelId },
-      prompt: { name: prepared.prompt.name, version: prepared.prompt.version },
+      prompt: prepared.prompt && { name: prepared.prompt.name, version: prepared.prompt.version },
       usage: { ...result.usage, costUsd: costUsd(prepared.model, result.usage) },
       latencyMs: this.now() - prepared.startedAt,
-      stopReason: hasNoContext(prepared) ? NO_CONTEXT_STOP_REASON : result.stopReason,
+      stopReason: hasNoContext(prepared) && !inputBlocked ? NO_CONTEXT_STOP_REASON : result.stopReason,
       ...(result.guardrail !== undefined
         ? { guardrail: { ...result.guardrail, policies: [...result.guardrail.policies] } }
         : {}),
-      ...(prepared.retrieval ? { citations: citationsOf(prepared.retrieval.chunks) } : {}),
+      ...(prepared.retrieval && !inputBlocked ? { citations: citationsOf(prepared.retrieval.chunks) } : {}),
     };
   }
 
@@ -361,10 +474,12 @@ export class ModelGateway {
     caller: ApiCaller,
     requestId: string,
     stream: boolean,
-    outcome: { result: ChatResult; response: ChatResponseBody; modelLatencyMs: number },
+    outcome: { result: ChatResult; response: GatewayChatResponse; modelLatencyMs: number },
   ): Promise<void> {
     const { result, response } = outcome;
-    emitCallMetrics(prepared.model.id, prepared.prompt.name, caller.app, {
+    // Charged whatever the answer was: the tokens were spent (never throws).
+    await this.deps.budget?.consume(caller.app, response.usage.inputTokens + response.usage.outputTokens);
+    emitCallMetrics(prepared.model.id, prepared.prompt?.name ?? NO_PROMPT, caller.app, {
       latencyMs: response.latencyMs,
       modelLatencyMs: outcome.modelLatencyMs,
       usage: response.usage,
@@ -384,8 +499,8 @@ export class ModelGateway {
         }
       : null;
     await recordSafely(this.deps.recorder, {
-      ...this.base(prepared.interactionId, requestId, caller, stream, prepared.startedAt),
-      prompt: { name: prepared.prompt.name, version: prepared.prompt.version, ref: prepared.ref },
+      ...this.base(prepared.interactionId, requestId, caller, stream, prepared.startedAt, prepared.route),
+      prompt: promptRecord(prepared),
       model: response.model,
       usage: response.usage,
       modelLatencyMs: outcome.modelLatencyMs,
@@ -399,7 +514,7 @@ export class ModelGateway {
   }
 
   private async fail(
-    body: ChatRequestBody,
+    body: GatewayChatInput,
     prepared: PreparedChat | undefined,
     caller: ApiCaller,
     requestId: string,
@@ -410,7 +525,7 @@ export class ModelGateway {
   ): Promise<void> {
     const status = statusOf(error);
     const modelId = prepared?.model.id ?? 'none';
-    const promptName = prepared?.prompt.name ?? body.prompt.split(/[@:]/)[0] ?? 'unknown';
+    const promptName = prepared?.prompt?.name ?? body.prompt?.split(/[@:]/)[0] ?? NO_PROMPT;
     // Client errors are counted by the HTTP edge; these are the failures on our side or the model's.
     const metric =
       error instanceof AnswerDeadlineError
@@ -424,10 +539,8 @@ export class ModelGateway {
       single.addMetric(metric, 'Count', 1);
     }
     await recordSafely(this.deps.recorder, {
-      ...this.base(interactionId, requestId, caller, stream, startedAt),
-      prompt: prepared
-        ? { name: prepared.prompt.name, version: prepared.prompt.version, ref: prepared.ref }
-        : null,
+      ...this.base(interactionId, requestId, caller, stream, startedAt, body.route ?? 'chat'),
+      prompt: prepared ? promptRecord(prepared) : null,
       model: prepared
         ? { id: prepared.model.id, provider: prepared.model.provider, modelId: prepared.model.modelId }
         : null,
@@ -448,6 +561,7 @@ export class ModelGateway {
     caller: ApiCaller,
     stream: boolean,
     startedAt: number,
+    route: InteractionRecordedDetail['route'],
   ): Pick<
     InteractionRecordedDetail,
     | 'schemaVersion'
@@ -467,7 +581,7 @@ export class ModelGateway {
       requestId,
       app: caller.app,
       tenant: caller.tenant,
-      route: 'chat',
+      route,
       stream,
       latencyMs: this.now() - startedAt,
     };
@@ -475,7 +589,7 @@ export class ModelGateway {
 }
 
 /** `promise`, or a rejection with the deadline's reason as soon as the deadline passes. */
-function beforeDeadline<T>(promise: Promise<T>, deadline: AbortSignal): Promise<T> {
+export function beforeDeadline<T>(promise: Promise<T>, deadline: AbortSignal): Promise<T> {
   if (deadline.aborted) {
     promise.catch(() => {});
     return Promise.reject(deadline.reason);
@@ -515,9 +629,160 @@ function noContextResult(prepared: PreparedChat): ChatResult {
   };
 }
 
+/**
+ * Characters of a streamed answer released at once after the output policy passed them, for calls
+ * that carry no guardrail (a window ends at a blank near this size, so words stay whole).
+ */
+export const OUTPUT_CHECK_WINDOW_CHARS = 1000;
+
+/**
+ * Every caller-supplied text of a request, for the input policy: each turn (user, assistant and, in a
+ * raw chat, system turns: the caller writes them all, so a forged assistant turn is checked too), each
+ * variable value (strings as they are, JSON values as they render), `rag.query`, and the system
+ * prompt when caller variables were rendered into it (without the retrieved passages, which are data
+ * from the index, not from the caller).
+ */
+export function callerTexts(body: GatewayChatInput, prepared: PreparedChat): string[] {
+  const texts = (body.messages ?? []).map((m) => m.content);
+  for (const value of Object.values(body.variables ?? {})) {
+    if (typeof value === 'string') texts.push(value);
+    else if (typeof value === 'object' && value !== null) texts.push(JSON.stringify(value));
+  }
+  if (typeof body.rag?.query === 'string') texts.push(body.rag.query);
+  const system = systemFromCaller(body, prepared);
+  if (system !== undefined) texts.push(system);
+  return texts;
+}
+
+/** A prompt's rendered system prompt when a caller variable fills one of its placeholders. */
+function systemFromCaller(body: GatewayChatInput, prepared: PreparedChat): string | undefined {
+  const prompt = prepared.prompt;
+  if (prompt === null || prepared.request.system === undefined) return undefined;
+  const values = body.variables ?? {};
+  const filled = prompt.messages
+    .filter((m) => m.role === 'system')
+    .some((m) =>
+      placeholders(m.content).some((name) => Object.hasOwn(values, name) && values[name] !== undefined),
+    );
+  if (!filled) return undefined;
+  if (prepared.retrieval === undefined) return prepared.request.system;
+  return renderPrompt(prompt, { ...values, context: '' }).system;
+}
+
+/** The answer to a request the input policy refused: its message, no tokens, no model call. */
+function blockedResult(prepared: PreparedChat, provider: ProviderName, verdict: GuardVerdict): ChatResult {
+  return {
+    text: verdict.replacement ?? BLOCKED_INPUT_MESSAGE,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    stopReason: 'guardrail_intervened',
+    provider,
+    modelId: prepared.model.modelId,
+    guardrail: { action: 'INTERVENED', policies: [...verdict.policies] },
+  };
+}
+
+/** A result whose answer the output policy withheld after `released` (what the caller already has). */
+function withheld(result: ChatResult, released: string, verdict: GuardVerdict): ChatResult {
+  const policies = new Set([...(result.guardrail?.policies ?? []), ...verdict.policies]);
+  return {
+    ...result,
+    text: released + (verdict.replacement ?? BLOCKED_OUTPUT_MESSAGE),
+    stopReason: 'guardrail_intervened',
+    guardrail: { action: 'INTERVENED', policies: [...policies].sort() },
+  };
+}
+
+/** Where the next window of `pending` ends: after the last blank in its second half, else at `size`. */
+function windowEnd(pending: string, size: number): number {
+  for (let i = size - 1; i >= size / 2; i--) {
+    const c = pending.charCodeAt(i);
+    if (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) return i + 1;
+  }
+  // Never between the two halves of a surrogate pair.
+  const high = pending.charCodeAt(size - 1);
+  return high >= 0xd800 && high <= 0xdbff ? size - 1 : size;
+}
+
+/**
+ * A model stream whose text is held back and released in windows of about
+ * {@link OUTPUT_CHECK_WINDOW_CHARS} characters, each once the output policy passed it on its own (the
+ * rest at the end). When the policy intervenes, the replacement is sent instead of the window, the model
+ * stream is closed, and the answer ends with `guardrail_intervened`.
+ */
+async function* checkedStream(
+  events: AsyncIterable<ChatStreamEvent>,
+  guard: ContentGuard,
+  prepared: PreparedChat,
+  provider: ProviderName,
+  deadline: AbortSignal,
+): AsyncGenerator<ChatStreamEvent, void, undefined> {
+  let pending = '';
+  let released = '';
+  let generated = '';
+  let ending: ChatStreamEvent[] = [];
+  // Leaving this loop early closes the model stream before the replacement is sent: nothing more is
+  // generated (nor paid for) for a withheld answer.
+  stream: for await (const event of events) {
+    if (event.type === 'done') {
+      const verdict = pending === '' ? undefined : await guard.checkOutput(pending, deadline);
+      if (verdict?.action === 'INTERVENED') {
+        ending = replaced(withheld(event.result, released, verdict), released);
+        break;
+      }
+      ending = [...(pending === '' ? [] : [{ type: 'delta' as const, text: pending }]), event];
+      break;
+    }
+    pending += event.text;
+    generated += event.text;
+    while (pending.length >= OUTPUT_CHECK_WINDOW_CHARS) {
+      const window = pending.slice(0, windowEnd(pending, OUTPUT_CHECK_WINDOW_CHARS));
+      const verdict = await guard.checkOutput(window, deadline);
+      if (verdict.action === 'INTERVENED') {
+        const { request } = prepared;
+        const cut: ChatResult = {
+          text: generated,
+          usage: {
+            inputTokens: estimateChatTokens(request.system, request.messages),
+            outputTokens: estimateTokens(generated),
+          },
+          stopReason: 'guardrail_intervened',
+          provider,
+          modelId: request.modelId,
+        };
+        ending = replaced(withheld(cut, released, verdict), released);
+        break stream;
+      }
+      pending = pending.slice(window.length);
+      released += window;
+      yield { type: 'delta', text: window };
+    }
+  }
+  yield* ending;
+}
+
+/** The end of a stream whose answer was withheld after `released`: the replacement, then `done`. */
+function replaced(result: ChatResult, released: string): ChatStreamEvent[] {
+  return [
+    { type: 'delta', text: result.text.slice(released.length) },
+    { type: 'done', result },
+  ];
+}
+
+/** A finished result as a stream: its text as one delta, then `done`. */
+async function* resultStream(result: ChatResult): AsyncGenerator<ChatStreamEvent, void, undefined> {
+  yield { type: 'delta', text: result.text };
+  yield { type: 'done', result };
+}
+
 async function* noContextStream(prepared: PreparedChat): AsyncGenerator<ChatStreamEvent, void, undefined> {
   yield { type: 'delta', text: NO_CONTEXT_ANSWER };
   yield { type: 'done', result: noContextResult(prepared) };
+}
+
+/** The prompt an interaction record names: null for a raw chat. */
+function promptRecord(prepared: PreparedChat): InteractionRecordedDetail['prompt'] {
+  if (prepared.prompt === null || prepared.ref === null) return null;
+  return { name: prepared.prompt.name, version: prepared.prompt.version, ref: prepared.ref };
 }
 
 /** What the interaction record keeps of a retrieval: ids and scores (never the passages' text). */
@@ -541,7 +806,8 @@ function retrievalRecord(retrieval: Retrieval | undefined): Pick<InteractionReco
   };
 }
 
-function statusOf(error: unknown): InteractionRecordedDetail['status'] {
+/** The interaction record's `status` of a failure. */
+export function statusOf(error: unknown): InteractionRecordedDetail['status'] {
   if (error instanceof ThrottledError) return 'throttled';
   if (error instanceof ModelProviderError) return 'provider_error';
   if (error instanceof LlmOpsError && error.expose) return 'client_error';

@@ -6,9 +6,11 @@ import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { type AppAccess, DENY_ALL } from '#contracts/http/access.ts';
 import type { ApiCaller } from '#contracts/http/caller.ts';
 import {
   ConflictError,
+  ContentBlockedError,
   ContextWindowExceededError,
   ForbiddenError,
   LlmOpsError,
@@ -18,6 +20,7 @@ import {
   PayloadTooLargeError,
   PromptRenderError,
   ThrottledError,
+  TokenBudgetExceededError,
   ValidationError,
 } from './errors.ts';
 import { logger, metrics } from './logging.ts';
@@ -55,6 +58,13 @@ export interface ApiResponse {
 export interface ApiHandlerOptions {
   /** API key id → app name (the `APP_KEYS` variable). */
   readonly appKeys: Readonly<Record<string, string>>;
+  /**
+   * App name → what it may use (the `APP_ACCESS` variable, see `parseAppAccess`). An app that is not in
+   * it may use nothing; only an IAM principal without an app key is unrestricted.
+   *
+   * @default {} - no app may use anything (fail closed)
+   */
+  readonly appAccess?: Readonly<Record<string, AppAccess>>;
   /** Largest accepted body, in bytes. */
   readonly maxRequestBytes: number;
 }
@@ -75,12 +85,25 @@ export function parseAppKeys(value: string | undefined): Record<string, string> 
 
 const TENANT = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function callerOf(event: APIGatewayProxyEvent, appKeys: Readonly<Record<string, string>>): ApiCaller {
+function callerOf(
+  event: APIGatewayProxyEvent,
+  { appKeys, appAccess = {} }: Pick<ApiHandlerOptions, 'appKeys' | 'appAccess'>,
+): ApiCaller {
   const identity = event.requestContext?.identity;
   const apiKeyId = identity?.apiKeyId ?? null;
   const principal = identity?.userArn ?? null;
-  const app =
-    (apiKeyId !== null ? appKeys[apiKeyId] : undefined) ?? (principal !== null ? 'admin' : 'unknown');
+  const keyedApp = apiKeyId !== null && Object.hasOwn(appKeys, apiKeyId) ? appKeys[apiKeyId] : undefined;
+  const app = keyedApp ?? (principal !== null ? 'admin' : 'unknown');
+  // Only an IAM principal without an app key is an administrator; an app is held to its own access, and
+  // a key of no configured app (or no key at all) to nothing.
+  const access =
+    keyedApp === undefined
+      ? principal !== null
+        ? null
+        : DENY_ALL
+      : Object.hasOwn(appAccess, keyedApp)
+        ? (appAccess[keyedApp] ?? DENY_ALL)
+        : DENY_ALL;
   const tenantHeader = headerValue(event, 'x-tenant-id');
   if (tenantHeader !== undefined && !TENANT.test(tenantHeader)) {
     throw new ValidationError('headers.x-tenant-id', 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
@@ -91,6 +114,7 @@ function callerOf(event: APIGatewayProxyEvent, appKeys: Readonly<Record<string, 
     apiKeyId,
     principal,
     author: principal ?? `app:${app}`,
+    access,
   };
 }
 
@@ -129,10 +153,42 @@ export function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, ro
   throw new ValidationError(field, issue?.message ?? 'is invalid');
 }
 
+/**
+ * OpenAI's error category (`error.type`) of a status, which its client libraries read; a spent token
+ * budget is OpenAI's `insufficient_quota`.
+ */
+export function errorType(status: number, code: string): string {
+  if (code === 'token_budget_exceeded') return 'insufficient_quota';
+  if (status >= 500) return 'api_error';
+  const types: Record<number, string> = {
+    401: 'authentication_error',
+    403: 'permission_error',
+    404: 'not_found_error',
+    409: 'conflict_error',
+    429: 'rate_limit_error',
+  };
+  return types[status] ?? 'invalid_request_error';
+}
+
+/**
+ * An error response: `{error: {code, message, type, param, ...extra, requestId}}`, a superset of OpenAI's
+ * error object (`param` is the failing field, from `extra.field`, else null).
+ */
+export function errorJson(
+  status: number,
+  code: string,
+  message: string,
+  requestId: string,
+  extra: Record<string, string> = {},
+): ApiResponse {
+  const type = errorType(status, code);
+  return json(status, { error: { code, message, type, param: extra.field ?? null, ...extra, requestId } });
+}
+
 /** Status and code of each error class: the one place errors become HTTP. */
 export function errorResponse(error: unknown, requestId: string): ApiResponse {
   const body = (status: number, code: string, message: string, extra: Record<string, string> = {}) =>
-    json(status, { error: { code, message, ...extra, requestId } });
+    errorJson(status, code, message, requestId, extra);
   if (error instanceof ValidationError) {
     const status = error instanceof PayloadTooLargeError ? 413 : 400;
     const code =
@@ -142,7 +198,9 @@ export function errorResponse(error: unknown, requestId: string): ApiResponse {
           ? 'context_window_exceeded'
           : error instanceof PayloadTooLargeError
             ? 'payload_too_large'
-            : 'validation_error';
+            : error instanceof ContentBlockedError
+              ? 'content_blocked'
+              : 'validation_error';
     return body(status, code, error.message, { field: error.field, rule: error.rule });
   }
   if (error instanceof NotFoundError) return body(404, 'not_found', error.message);
@@ -151,6 +209,10 @@ export function errorResponse(error: unknown, requestId: string): ApiResponse {
   if (error instanceof NoModelAvailableError) return body(422, 'no_model_available', error.message);
   if (error instanceof ThrottledError) {
     const response = body(429, 'throttled', `${error.message}; retry after ${error.retryAfterSeconds} s`);
+    return { ...response, headers: { ...response.headers, 'retry-after': String(error.retryAfterSeconds) } };
+  }
+  if (error instanceof TokenBudgetExceededError) {
+    const response = body(429, 'token_budget_exceeded', error.message);
     return { ...response, headers: { ...response.headers, 'retry-after': String(error.retryAfterSeconds) } };
   }
   if (error instanceof ModelProviderError) {
@@ -192,7 +254,7 @@ export function apiHandler(
   const core = async (event: APIGatewayProxyEvent, context: Context): Promise<ApiResponse> => {
     const receivedAt = Date.now();
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;
-    const caller = callerOf(event, options.appKeys);
+    const caller = callerOf(event, options);
     logger.appendKeys({ requestId, app: caller.app });
     metrics.addMetric('ApiRequests', 'Count', 1);
     const request: ApiRequest = {

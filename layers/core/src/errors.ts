@@ -81,6 +81,12 @@ export class PayloadTooLargeError extends ValidationError {}
 /** The input would not fit the chosen model's context window: refused before any token is paid for. */
 export class ContextWindowExceededError extends ValidationError {}
 
+/**
+ * The content policy refused a caller's text (`ContentGuard.checkInput` intervened) where there is no
+ * answer to replace it with (embeddings): the API answers 400 `content_blocked`, naming the field.
+ */
+export class ContentBlockedError extends ValidationError {}
+
 /** The named prompt, version, label or model does not exist. */
 export class NotFoundError extends LlmOpsError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -107,6 +113,19 @@ export class ForbiddenError extends LlmOpsError {
  */
 export class ThrottledError extends LlmOpsError {
   /** Seconds the caller should wait before trying again. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}
+
+/**
+ * The app has spent its daily token budget (`tokensPerDay` of its access). The API answers 429
+ * `token_budget_exceeded` with `Retry-After`: the seconds until the budget renews at 00:00 UTC.
+ */
+export class TokenBudgetExceededError extends LlmOpsError {
+  /** Seconds until 00:00 UTC, when the next day's budget starts. */
   readonly retryAfterSeconds: number;
   constructor(message: string, retryAfterSeconds: number, options?: { cause?: unknown }) {
     super(message, { ...options, expose: true });

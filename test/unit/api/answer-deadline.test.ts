@@ -12,6 +12,7 @@ import { contentHash } from '#core/prompts/hash.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { makeHandler } from '#functions/api/chat.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
+import { FULL_ACCESS } from '../../support/app-access.ts';
 import { collect } from '../../support/async.ts';
 
 /** The deadline of one answer (CHAT_TIMEOUT_MS): a stream that outlives it ends with a clear error event. */
@@ -23,6 +24,8 @@ const caller: ApiCaller = {
   apiKeyId: 'k',
   principal: null,
   author: 'app:web',
+  // Unrestricted: these tests are not about per-app access.
+  access: null,
 };
 
 const chatModel: CatalogModel = {
@@ -108,8 +111,8 @@ describe('answer deadline (CHAT_TIMEOUT_MS)', () => {
     const started = Date.now();
     const chunks = await within(collect(await gateway.chatStream({ ...body, stream: true }, caller, 'r')));
     expect(Date.now() - started).toBeGreaterThanOrEqual(DEADLINE_MS - 5);
-    expect(chunks.map((c) => c.type)).toEqual(['delta', 'error']);
-    const error = chunks[1]?.type === 'error' ? chunks[1].error : undefined;
+    expect(chunks.map((c) => c.type)).toEqual(['start', 'delta', 'error']);
+    const error = chunks[2]?.type === 'error' ? chunks[2].error : undefined;
     expect(error).toBeInstanceOf(AnswerDeadlineError);
     expect((error as AnswerDeadlineError).deadlineMs).toBe(DEADLINE_MS);
     // The model call was told to stop, and the failure is recorded under its own error code.
@@ -128,6 +131,7 @@ describe('answer deadline (CHAT_TIMEOUT_MS)', () => {
     const { gateway } = gatewayWith(stallingProvider([]));
     const handler = apiHandler(makeHandler({ gateway, ensureSeeded: async () => {} }), {
       appKeys: { k: 'web' },
+      appAccess: { web: FULL_ACCESS },
       maxRequestBytes: 10_000,
       streaming: true,
     }) as unknown as StreamingHandler;
@@ -145,6 +149,8 @@ describe('answer deadline (CHAT_TIMEOUT_MS)', () => {
       error: {
         code: 'answer_deadline_exceeded',
         message: expect.stringMatching(/longer than the 0\.1 s this API allows for one answer/),
+        type: 'api_error',
+        param: null,
         requestId: 'req',
       },
     });
@@ -154,6 +160,7 @@ describe('answer deadline (CHAT_TIMEOUT_MS)', () => {
     const { gateway } = gatewayWith(stallingProvider([]));
     const handler = apiHandler(makeHandler({ gateway, ensureSeeded: async () => {} }), {
       appKeys: { k: 'web' },
+      appAccess: { web: FULL_ACCESS },
       maxRequestBytes: 10_000,
       streaming: true,
     }) as unknown as StreamingHandler;
@@ -178,7 +185,7 @@ describe('answer deadline (CHAT_TIMEOUT_MS)', () => {
         },
         ensureSeeded: async () => {},
       }),
-      { appKeys: { k: 'web' }, maxRequestBytes: 10_000, streaming: true },
+      { appKeys: { k: 'web' }, appAccess: { web: FULL_ACCESS }, maxRequestBytes: 10_000, streaming: true },
     ) as unknown as StreamingHandler;
     const response = await invokeStreaming(handler, chatEvent({ ...body, stream: true }), context);
     let text = '';

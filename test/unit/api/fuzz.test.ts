@@ -273,6 +273,13 @@ const VALID: Record<string, Record<string, unknown>> = {
   },
   movePromptLabel: { version: 1 },
   searchRag: { query: 'refunds', k: 3 },
+  createChatCompletion: {
+    model: 'nova-micro',
+    messages: [{ role: 'user', content: 'hi' }],
+    stream_options: { include_usage: true },
+    llmops: { prompt: 'greeting', variables: { who: 'Ada' } },
+  },
+  createEmbeddings: { model: 'titan-embed-text-v2', input: ['refunds', 'returns'], dimensions: 256 },
 };
 
 const jsonish = fc.oneof(

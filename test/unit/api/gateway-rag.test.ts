@@ -1,7 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import { NotFoundError, ValidationError } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway, NO_CONTEXT_ANSWER, NO_CONTEXT_STOP_REASON } from '#aws/gateway.ts';
-import { contextBlock, type Retrieval, type RetrievalRequest } from '#aws/rag/retriever.ts';
+import {
+  contextBlock,
+  PASSAGES_PREAMBLE,
+  type Retrieval,
+  type RetrievalRequest,
+} from '#aws/rag/retriever.ts';
 import type { ApiCaller } from '#contracts/http/caller.ts';
 import type { ChatRequestBody } from '#contracts/http/schemas.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
@@ -18,6 +23,8 @@ const caller: ApiCaller = {
   apiKeyId: 'k',
   principal: null,
   author: 'app:support-bot',
+  // Unrestricted: these tests are not about per-app access.
+  access: null,
 };
 
 const chatModel: CatalogModel = {
@@ -152,9 +159,10 @@ describe('ModelGateway with rag', () => {
     const request = chat.mock.calls[0]?.[0];
     const block = contextBlock(CHUNKS);
     expect(block).toBe(
-      '[1] Refund policy › Refunds › Timing (policies/refunds.md)\n' +
-        'Refunds are issued within 5 business days of the request.\n\n' +
-        '[2] Manual (manual.pdf)\nShipping to the islands takes two weeks.',
+      `${PASSAGES_PREAMBLE}\n\n` +
+        '<passage n="1" title="Refund policy › Refunds › Timing" source="policies/refunds.md">\n' +
+        'Refunds are issued within 5 business days of the request.\n</passage>\n\n' +
+        '<passage n="2" title="Manual" source="manual.pdf">\nShipping to the islands takes two weeks.\n</passage>',
     );
     expect(request?.system).toBe(`Answer from the numbered passages and cite them as [n].\n\n${block}`);
     expect(request?.messages).toEqual([{ role: 'user', content: QUESTION }]);
@@ -334,9 +342,9 @@ describe('ModelGateway with rag', () => {
     it('streams the same answer as one delta, then done', async () => {
       const { gateway, chat, chatStream } = setup({ chunks: [] });
       const events = await collect(await gateway.chatStream(body, caller, 'r'));
-      expect(events.map((e) => e.type)).toEqual(['delta', 'done']);
-      expect(events[0]).toEqual({ type: 'delta', text: NO_CONTEXT_ANSWER });
-      const done = events[1];
+      expect(events.map((e) => e.type)).toEqual(['start', 'delta', 'done']);
+      expect(events[1]).toEqual({ type: 'delta', text: NO_CONTEXT_ANSWER });
+      const done = events[2];
       if (done?.type !== 'done') throw new Error('expected done');
       expect(done.response).toMatchObject({
         answer: NO_CONTEXT_ANSWER,

@@ -23,6 +23,8 @@ const caller: ApiCaller = {
   apiKeyId: 'k',
   principal: null,
   author: 'app:support-bot',
+  // Unrestricted: these tests are not about per-app access.
+  access: null,
 };
 
 const model = (id: string, overrides: Partial<CatalogModel> = {}): CatalogModel => ({
@@ -261,7 +263,7 @@ describe('ModelGateway.chatStream', () => {
     };
     const { gateway, records } = setup({}, failing);
     const chunks = await collect(await gateway.chatStream(body, caller, 'r'));
-    expect(chunks.map((c) => c.type)).toEqual(['delta', 'error']);
+    expect(chunks.map((c) => c.type)).toEqual(['start', 'delta', 'error']);
     expect(records[0]).toMatchObject({ status: 'throttled', stream: true });
   });
 });

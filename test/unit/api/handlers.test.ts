@@ -11,6 +11,7 @@ import type { PromptVersion } from '#contracts/prompts/types.ts';
 import { makeHandler as makeModels } from '#functions/api/models.ts';
 import { buildOpenApiDocument } from '#functions/api/openapi-document.ts';
 import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
+import { FULL_ACCESS } from '../../support/app-access.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 const ADMIN = 'arn:aws:iam::123456789012:role/prompt-admin';
@@ -45,7 +46,12 @@ function request(
 }
 
 const parse = (response: ApiResponse) => JSON.parse(String(response.body));
-const options = { appKeys: { 'key-1': 'web' }, maxRequestBytes: 100_000 };
+// The app may use everything: these tests are not about per-app access (app-access.test.ts is).
+const options = {
+  appKeys: { 'key-1': 'web' },
+  appAccess: { web: FULL_ACCESS },
+  maxRequestBytes: 100_000,
+};
 
 const stored: PromptVersion = {
   name: 'greeting',
@@ -187,9 +193,13 @@ describe('models handler', () => {
   const ensureSeeded = vi.fn(async () => {});
   const handler = apiHandler(makeModels({ catalog, ensureSeeded }), options);
 
-  it('lists the catalog after seeding it once', async () => {
+  it("lists the catalog after seeding it once, as OpenAI's model list carrying every catalog field", async () => {
     const response = await handler(request('GET', '/v1/models', { query: { kind: 'chat' } }), context);
-    expect(parse(response).models).toHaveLength(2);
+    const list = parse(response);
+    expect(list.object).toBe('list');
+    expect(list.data).toEqual(
+      models.map((model) => ({ ...model, object: 'model', created: 0, owned_by: 'bedrock' })),
+    );
     expect(catalog.list).toHaveBeenCalledWith({ kind: 'chat' });
     expect(ensureSeeded).toHaveBeenCalled();
     const bad = await handler(request('GET', '/v1/models', { query: { kind: 'vision' } }), context);

@@ -43,6 +43,8 @@ describe('errorResponse: errors become HTTP in one place', () => {
     expect(bodyOf(response).error).toEqual({
       code: 'validation_error',
       message: 'messages.0.role: must be user or assistant',
+      type: 'invalid_request_error',
+      param: 'messages.0.role',
       field: 'messages.0.role',
       rule: 'must be user or assistant',
       requestId: 'r',
@@ -116,6 +118,8 @@ describe('apiHandler', () => {
         apiKeyId: 'key-1',
         principal: null,
         author: 'app:support-bot',
+        // No APP_ACCESS entry for the app: it may use nothing.
+        access: { prompts: [], models: [], collections: [], rawChat: false, tokensPerDay: 0 },
       },
     });
   });
