@@ -7,10 +7,16 @@ import { estimateTokens } from '#core/models/estimate.ts';
 import { costUsd } from '#core/models/select.ts';
 import type { ContentGuard, ModelProvider } from '#core/models/types.ts';
 import type { EmbeddingsOutcome } from '#core/openai/embeddings.ts';
-import { SCHEMA_VERSION } from '#events/envelope.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { ContentBlockedError, ModelProviderError, ValidationError } from './errors.ts';
-import { beforeDeadline, emitCallMetrics, NO_PROMPT, statusOf } from './gateway.ts';
+import {
+  beforeDeadline,
+  emitCallMetrics,
+  type InteractionBase,
+  interactionBase,
+  NO_PROMPT,
+  statusOf,
+} from './gateway.ts';
 import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
 import { metrics } from './logging.ts';
 import type { TokenBudget } from './token-budget.ts';
@@ -200,32 +206,11 @@ export class EmbeddingsGateway {
     requestId: string,
     caller: ApiCaller,
     startedAt: number,
-  ): Pick<
-    InteractionRecordedDetail,
-    | 'schemaVersion'
-    | 'interactionId'
-    | 'occurredAt'
-    | 'requestId'
-    | 'app'
-    | 'tenant'
-    | 'route'
-    | 'stream'
-    | 'prompt'
-    | 'stopReason'
-    | 'latencyMs'
-  > {
+  ): InteractionBase & Pick<InteractionRecordedDetail, 'prompt' | 'stopReason'> {
     return {
-      schemaVersion: SCHEMA_VERSION,
-      interactionId,
-      occurredAt: new Date(startedAt).toISOString(),
-      requestId,
-      app: caller.app,
-      tenant: caller.tenant,
-      route: 'embeddings',
-      stream: false,
+      ...interactionBase(interactionId, requestId, caller, false, startedAt, 'embeddings', this.now()),
       prompt: null,
       stopReason: null,
-      latencyMs: this.now() - startedAt,
     };
   }
 }

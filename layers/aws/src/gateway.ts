@@ -499,7 +499,15 @@ export class ModelGateway {
         }
       : null;
     await recordSafely(this.deps.recorder, {
-      ...this.base(prepared.interactionId, requestId, caller, stream, prepared.startedAt, prepared.route),
+      ...interactionBase(
+        prepared.interactionId,
+        requestId,
+        caller,
+        stream,
+        prepared.startedAt,
+        prepared.route,
+        this.now(),
+      ),
       prompt: promptRecord(prepared),
       model: response.model,
       usage: response.usage,
@@ -539,7 +547,15 @@ export class ModelGateway {
       single.addMetric(metric, 'Count', 1);
     }
     await recordSafely(this.deps.recorder, {
-      ...this.base(interactionId, requestId, caller, stream, startedAt, body.route ?? 'chat'),
+      ...interactionBase(
+        interactionId,
+        requestId,
+        caller,
+        stream,
+        startedAt,
+        body.route ?? 'chat',
+        this.now(),
+      ),
       prompt: prepared ? promptRecord(prepared) : null,
       model: prepared
         ? { id: prepared.model.id, provider: prepared.model.provider, modelId: prepared.model.modelId }
@@ -554,38 +570,43 @@ export class ModelGateway {
       ...retrievalRecord(prepared?.retrieval),
     });
   }
+}
 
-  private base(
-    interactionId: string,
-    requestId: string,
-    caller: ApiCaller,
-    stream: boolean,
-    startedAt: number,
-    route: InteractionRecordedDetail['route'],
-  ): Pick<
-    InteractionRecordedDetail,
-    | 'schemaVersion'
-    | 'interactionId'
-    | 'occurredAt'
-    | 'requestId'
-    | 'app'
-    | 'tenant'
-    | 'route'
-    | 'stream'
-    | 'latencyMs'
-  > {
-    return {
-      schemaVersion: SCHEMA_VERSION,
-      interactionId,
-      occurredAt: new Date(startedAt).toISOString(),
-      requestId,
-      app: caller.app,
-      tenant: caller.tenant,
-      route,
-      stream,
-      latencyMs: this.now() - startedAt,
-    };
-  }
+/** The fields that open every interaction record, chat or embeddings. */
+export type InteractionBase = Pick<
+  InteractionRecordedDetail,
+  | 'schemaVersion'
+  | 'interactionId'
+  | 'occurredAt'
+  | 'requestId'
+  | 'app'
+  | 'tenant'
+  | 'route'
+  | 'stream'
+  | 'latencyMs'
+>;
+
+/** Who called, when, through which route, and how long the whole call took (from `startedAt` to `endedAt`). */
+export function interactionBase(
+  interactionId: string,
+  requestId: string,
+  caller: ApiCaller,
+  stream: boolean,
+  startedAt: number,
+  route: InteractionRecordedDetail['route'],
+  endedAt: number,
+): InteractionBase {
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    interactionId,
+    occurredAt: new Date(startedAt).toISOString(),
+    requestId,
+    app: caller.app,
+    tenant: caller.tenant,
+    route,
+    stream,
+    latencyMs: endedAt - startedAt,
+  };
 }
 
 /** `promise`, or a rejection with the deadline's reason as soon as the deadline passes. */

@@ -4,58 +4,31 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { AnswerDeadlineError, ModelGateway, type StreamChunk } from '#aws/gateway.ts';
 import { apiHandler } from '#aws/http.ts';
-import type { ApiCaller } from '#contracts/http/caller.ts';
-import type { CatalogModel } from '#contracts/models/catalog.ts';
-import type { PromptDraft, PromptVersion } from '#contracts/prompts/types.ts';
 import type { ChatRequest, ModelProvider } from '#core/models/types.ts';
-import { contentHash } from '#core/prompts/hash.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { makeHandler } from '#functions/api/chat.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
 import { FULL_ACCESS } from '../../support/app-access.ts';
 import { collect } from '../../support/async.ts';
+import { apiEvent, appCaller, catalogModel, promptVersion } from '../../support/gateway-fixtures.ts';
 
 /** The deadline of one answer (CHAT_TIMEOUT_MS): a stream that outlives it ends with a clear error event. */
 const DEADLINE_MS = 80;
 
-const caller: ApiCaller = {
-  app: 'web',
-  tenant: null,
-  apiKeyId: 'k',
-  principal: null,
-  author: 'app:web',
-  // Unrestricted: these tests are not about per-app access.
-  access: null,
-};
+// Unrestricted: these tests are not about per-app access.
+const caller = appCaller('web');
 
-const chatModel: CatalogModel = {
-  id: 'mid',
-  provider: 'bedrock',
-  modelId: 'vendor.mid',
-  kind: 'chat',
-  contextWindow: 128_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: 0.001,
-  pricePer1kOutputUsd: 0.004,
-  features: ['streaming', 'systemPrompt'],
-  regions: ['us-east-1'],
-  status: 'active',
-};
+const chatModel = catalogModel('mid');
 
-const draft: PromptDraft = {
-  messages: [{ role: 'user', content: '{{question}}' }],
-  variables: { question: { type: 'string' } },
-  commitMessage: 'first',
-};
-const prompt: PromptVersion = {
-  ...draft,
-  name: 'support',
-  version: 1,
-  author: 'arn:aws:iam::1:user/a',
-  createdAt: '2026-11-26T00:00:00.000Z',
-  contentHash: contentHash(draft),
-  labels: [],
-};
+const prompt = promptVersion(
+  'support',
+  {
+    messages: [{ role: 'user', content: '{{question}}' }],
+    variables: { question: { type: 'string' } },
+    commitMessage: 'first',
+  },
+  { labels: [] },
+);
 
 const body = { prompt: 'support', variables: { question: 'Tell me everything.' } };
 
@@ -201,19 +174,5 @@ const context = {
   getRemainingTimeInMillis: () => 30_000,
 } as unknown as Context;
 
-function chatEvent(payload: unknown): APIGatewayProxyEvent {
-  return {
-    resource: '/v1/chat',
-    path: '/v1/chat',
-    httpMethod: 'POST',
-    headers: {},
-    multiValueHeaders: {},
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: null,
-    stageVariables: null,
-    body: JSON.stringify(payload),
-    isBase64Encoded: false,
-    requestContext: { requestId: 'req', identity: { apiKeyId: 'k', userArn: null } },
-  } as unknown as APIGatewayProxyEvent;
-}
+const chatEvent = (payload: unknown): APIGatewayProxyEvent =>
+  apiEvent('POST', '/v1/chat', { body: payload, identity: { apiKeyId: 'k', userArn: null } });

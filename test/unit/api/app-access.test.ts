@@ -4,7 +4,7 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ApiResponse, apiHandler, json } from '#aws/http.ts';
 import type { DocumentItem, DocumentPage } from '#aws/rag/documents.ts';
-import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
+import type { RetrievalRequest } from '#aws/rag/retriever.ts';
 import type { AppAccess } from '#contracts/http/access.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptVersion } from '#contracts/prompts/types.ts';
@@ -14,6 +14,12 @@ import { buildOpenApiDocument } from '#functions/api/openapi-document.ts';
 import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
 import { makeHandler as makeRag } from '#functions/api/rag.ts';
 import { FULL_ACCESS } from '../../support/app-access.ts';
+import {
+  type ApiEventOptions,
+  apiEvent,
+  catalogModel,
+  retrievalFor,
+} from '../../support/gateway-fixtures.ts';
 
 /**
  * Per-app access at the handlers: each app reads only its prompts, lists and picks only its models,
@@ -44,7 +50,7 @@ function request(
   httpMethod: string,
   resource: string,
   caller: Caller,
-  options: { path?: Record<string, string>; query?: Record<string, string>; body?: unknown } = {},
+  options: ApiEventOptions = {},
 ): APIGatewayProxyEvent {
   const identity =
     caller === 'admin'
@@ -52,20 +58,7 @@ function request(
       : caller === 'anonymous'
         ? { userArn: null, apiKeyId: null }
         : { userArn: null, apiKeyId: `key-${caller}` };
-  return {
-    resource,
-    path: resource,
-    httpMethod,
-    headers: {},
-    multiValueHeaders: {},
-    queryStringParameters: options.query ?? null,
-    multiValueQueryStringParameters: null,
-    pathParameters: options.path ?? null,
-    stageVariables: null,
-    body: options.body === undefined ? null : JSON.stringify(options.body),
-    isBase64Encoded: false,
-    requestContext: { requestId: 'req', identity } as unknown as APIGatewayProxyEvent['requestContext'],
-  } as APIGatewayProxyEvent;
+  return apiEvent(httpMethod, resource, { ...options, identity });
 }
 
 const parse = (response: ApiResponse) => JSON.parse(String(response.body));
@@ -172,19 +165,13 @@ describe('prompts', () => {
 });
 
 describe('models', () => {
-  const model = (id: string, price: number): CatalogModel => ({
-    id,
-    provider: 'bedrock',
-    modelId: `vendor.${id}`,
-    kind: 'chat',
-    contextWindow: 100_000,
-    maxOutputTokens: 4096,
-    pricePer1kInputUsd: price,
-    pricePer1kOutputUsd: price * 4,
-    features: ['streaming'],
-    regions: ['us-east-1'],
-    status: 'active',
-  });
+  const model = (id: string, price: number): CatalogModel =>
+    catalogModel(id, {
+      contextWindow: 100_000,
+      pricePer1kInputUsd: price,
+      pricePer1kOutputUsd: price * 4,
+      features: ['streaming'],
+    });
   const models = [model('claude-haiku-4-5', 0.001), model('nova-lite', 0.002), model('nova-pro', 0.003)];
   const catalog = { list: vi.fn(async () => models), put: vi.fn(async (m: CatalogModel) => m) };
   const handler = apiHandler(makeModels({ catalog, ensureSeeded: async () => {} }), options);
@@ -216,16 +203,9 @@ describe('models', () => {
 });
 
 describe('RAG', () => {
-  const retrieval = (req: RetrievalRequest): Retrieval => ({
-    query: req.query,
-    chunks: [],
-    vectorStore: 'embedded',
-    embedding: { modelId: 'titan-embed-text-v2', inputTokens: 1 },
-    k: req.k ?? 5,
-    hybrid: false,
-    minScore: null,
-  });
-  const retrieve = vi.fn(async (req: RetrievalRequest) => retrieval(req));
+  const retrieve = vi.fn(async (req: RetrievalRequest) =>
+    retrievalFor(req, { embedding: { modelId: 'titan-embed-text-v2', inputTokens: 1 } }),
+  );
   const doc = (docId: string, collection: string): DocumentItem => ({
     docId,
     collection,

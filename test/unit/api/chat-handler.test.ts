@@ -8,6 +8,7 @@ import { apiHandler } from '#aws/http.ts';
 import type { ChatResponseBody } from '#contracts/http/schemas.ts';
 import { makeHandler } from '#functions/api/chat.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
+import { apiEvent } from '../../support/gateway-fixtures.ts';
 
 /** The chat handler as Lambda response streaming runs it: the HTTP prelude, then a JSON body or events. */
 const context = {
@@ -26,22 +27,8 @@ const answer: ChatResponseBody = {
   stopReason: 'end_turn',
 };
 
-function chatEvent(body: unknown): APIGatewayProxyEvent {
-  return {
-    resource: '/v1/chat',
-    path: '/v1/chat',
-    httpMethod: 'POST',
-    headers: {},
-    multiValueHeaders: {},
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: null,
-    stageVariables: null,
-    body: JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: { requestId: 'req', identity: { apiKeyId: 'k', userArn: null } },
-  } as unknown as APIGatewayProxyEvent;
-}
+const chatEvent = (body: unknown): APIGatewayProxyEvent =>
+  apiEvent('POST', '/v1/chat', { body, identity: { apiKeyId: 'k', userArn: null } });
 
 function handlerWith(chunks: StreamChunk[]) {
   const gateway: Pick<ModelGateway, 'chat' | 'chatStream'> = {

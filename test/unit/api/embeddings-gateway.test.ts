@@ -5,35 +5,20 @@ import {
   type EmbeddingsGatewayDeps,
   MAX_LOGGED_INPUT_CHARS,
 } from '#aws/embeddings-gateway.ts';
-import {
-  ContentBlockedError,
-  ModelProviderError,
-  NotFoundError,
-  ThrottledError,
-  ValidationError,
-} from '#aws/errors.ts';
+import { ContentBlockedError, ModelProviderError, ThrottledError, ValidationError } from '#aws/errors.ts';
 import { NO_PROMPT } from '#aws/gateway.ts';
 import { metrics } from '#aws/logging.ts';
-import type { ApiCaller } from '#contracts/http/caller.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { hashEmbedding, OfflineProvider } from '#core/models/offline.ts';
 import type { ContentGuard, EmbedRequest, ModelProvider } from '#core/models/types.ts';
 import { type InteractionRecordedDetail, interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { errorOf } from '../../support/async.ts';
+import { appCaller, catalogModel, catalogOf } from '../../support/gateway-fixtures.ts';
 
-const caller: ApiCaller = {
-  app: 'search',
-  tenant: 'acme',
-  apiKeyId: 'k',
-  principal: null,
-  author: 'app:search',
-  // Unrestricted: these tests are not about per-app access.
-  access: null,
-};
+// Unrestricted: these tests are not about per-app access.
+const caller = appCaller('search', { tenant: 'acme' });
 
-const TITAN: CatalogModel = {
-  id: 'titan-embed-text-v2',
-  provider: 'bedrock',
+const TITAN = catalogModel('titan-embed-text-v2', {
   modelId: 'amazon.titan-embed-text-v2:0',
   kind: 'embedding',
   contextWindow: 8192,
@@ -42,9 +27,7 @@ const TITAN: CatalogModel = {
   pricePer1kInputUsd: 0.02,
   pricePer1kOutputUsd: 0,
   features: [],
-  regions: ['us-east-1'],
-  status: 'active',
-};
+});
 const SMALL: CatalogModel = {
   ...TITAN,
   id: 'small-embed',
@@ -68,13 +51,7 @@ function setup(
   const records: InteractionRecordedDetail[] = [];
   const embed = vi.spyOn(provider, 'embed');
   const deps: EmbeddingsGatewayDeps = {
-    catalog: {
-      get: async (id) => {
-        const found = CATALOG.find((m) => m.id === id);
-        if (!found) throw new NotFoundError(`Model ${id} is not in the catalog; GET /v1/models lists them`);
-        return found;
-      },
-    },
+    catalog: catalogOf(CATALOG),
     providerFor: () => provider,
     recorder: { record: async (detail) => void records.push(interactionRecordedDetail.parse(detail)) },
     sampleRate: 1,

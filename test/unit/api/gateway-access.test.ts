@@ -1,17 +1,22 @@
 import { describe, expect, it, vi } from 'vitest';
 import { EmbeddingsGateway } from '#aws/embeddings-gateway.ts';
-import { ForbiddenError, NotFoundError, TokenBudgetExceededError } from '#aws/errors.ts';
+import { ForbiddenError, TokenBudgetExceededError } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway } from '#aws/gateway.ts';
-import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
+import type { RetrievalRequest } from '#aws/rag/retriever.ts';
 import type { AppAccess } from '#contracts/http/access.ts';
 import type { ApiCaller } from '#contracts/http/caller.ts';
 import type { GatewayChatInput } from '#contracts/http/schemas.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptVersion } from '#contracts/prompts/types.ts';
-import { OfflineProvider } from '#core/models/offline.ts';
-import type { ChatRequest } from '#core/models/types.ts';
-import { contentHash } from '#core/prompts/hash.ts';
 import { collect, errorOf } from '../../support/async.ts';
+import {
+  appCaller,
+  catalogModel,
+  catalogOf,
+  promptVersion,
+  recordingProvider,
+  retrievalFor,
+} from '../../support/gateway-fixtures.ts';
 
 /**
  * Per-app access on the chat and embeddings paths: the prompt, the model (asked for, pinned by the
@@ -25,29 +30,10 @@ const ACCESS: AppAccess = {
   rawChat: false,
   tokensPerDay: 1000,
 };
-const callerWith = (access: AppAccess | null): ApiCaller => ({
-  app: 'mobile',
-  tenant: null,
-  apiKeyId: 'k',
-  principal: null,
-  author: 'app:mobile',
-  access,
-});
+const callerWith = (access: AppAccess | null): ApiCaller => appCaller('mobile', { access });
 
-const model = (id: string, overrides: Partial<CatalogModel> = {}): CatalogModel => ({
-  id,
-  provider: 'offline',
-  modelId: `offline.${id}`,
-  kind: 'chat',
-  contextWindow: 128_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: 0.001,
-  pricePer1kOutputUsd: 0.004,
-  features: ['streaming', 'systemPrompt'],
-  regions: ['us-east-1'],
-  status: 'active',
-  ...overrides,
-});
+const model = (id: string, overrides: Partial<CatalogModel> = {}): CatalogModel =>
+  catalogModel(id, { provider: 'offline', modelId: `offline.${id}`, ...overrides });
 // `cheapest` is cheaper than `cheap`, but the app may not use it.
 const CATALOG = [
   model('cheapest', { pricePer1kInputUsd: 0.00001 }),
@@ -67,25 +53,11 @@ function promptNamed(name: string, pinned?: string): PromptVersion {
     ...(pinned ? { model: { id: pinned } } : {}),
     commitMessage: 'first',
   };
-  return {
-    ...draft,
-    name,
-    version: 1,
-    author: 'a',
-    createdAt: '2026-01-01T00:00:00.000Z',
-    contentHash: contentHash(draft),
-    labels: ['production'],
-  };
+  return promptVersion(name, draft, { author: 'a', createdAt: '2026-01-01T00:00:00.000Z' });
 }
 
 function setup(options: { used?: number; pinned?: string } = {}) {
-  const provider = new OfflineProvider();
-  const requests: ChatRequest[] = [];
-  const chat = provider.chat.bind(provider);
-  provider.chat = async (request) => {
-    requests.push(request);
-    return chat(request);
-  };
+  const { provider, requests } = recordingProvider();
   const embed = vi.spyOn(provider, 'embed');
   const getPrompt = vi.fn(async (ref: { name: string }) => promptNamed(ref.name, options.pinned));
   const retrievals: RetrievalRequest[] = [];
@@ -102,15 +74,7 @@ function setup(options: { used?: number; pinned?: string } = {}) {
       return used;
     }),
   };
-  const catalog = {
-    get: async (id: string) => {
-      const found = CATALOG.find((m) => m.id === id);
-      if (!found) throw new NotFoundError(`Model ${id} is not in the catalog`);
-      return found;
-    },
-    list: async (filter?: { kind?: string }) =>
-      CATALOG.filter((m) => !filter?.kind || m.kind === filter.kind),
-  };
+  const catalog = catalogOf(CATALOG);
   const recorder = { record: async () => {} };
   const deps: GatewayDeps = {
     prompts: { get: getPrompt },
@@ -118,17 +82,9 @@ function setup(options: { used?: number; pinned?: string } = {}) {
     providerFor: () => provider,
     recorder,
     retriever: {
-      retrieve: async (request: RetrievalRequest): Promise<Retrieval> => {
+      retrieve: async (request: RetrievalRequest) => {
         retrievals.push(request);
-        return {
-          query: request.query,
-          chunks: [],
-          vectorStore: 'embedded',
-          embedding: { modelId: 'embed-small', inputTokens: 3 },
-          k: request.k ?? 5,
-          hybrid: false,
-          minScore: null,
-        };
+        return retrievalFor(request, { embedding: { modelId: 'embed-small', inputTokens: 3 } });
       },
     },
     budget,

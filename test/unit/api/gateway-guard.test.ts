@@ -15,12 +15,11 @@ import {
 } from '#aws/gateway.ts';
 import { metrics } from '#aws/logging.ts';
 import { BedrockProvider } from '#aws/models/bedrock.ts';
-import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
-import type { ApiCaller } from '#contracts/http/caller.ts';
+import type { RetrievalRequest } from '#aws/rag/retriever.ts';
 import type { GatewayChatInput } from '#contracts/http/schemas.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { BLOCKED_INPUT_MESSAGE, BLOCKED_OUTPUT_MESSAGE } from '#contracts/models/guardrail.ts';
-import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
+import type { PromptRef } from '#contracts/prompts/types.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import { OfflineContentGuard, PROMPT_ATTACK_POLICY } from '#core/models/offline-guard.ts';
 import type {
@@ -30,49 +29,25 @@ import type {
   ModelProvider,
   ProviderName,
 } from '#core/models/types.ts';
-import { contentHash } from '#core/prompts/hash.ts';
 import type { RetrievedChunk } from '#core/rag/store.ts';
 import { type InteractionRecordedDetail, interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { collect, errorOf } from '../../support/async.ts';
+import {
+  appCaller,
+  catalogModel,
+  catalogOf,
+  promptVersion,
+  retrievalFor,
+  retrievedChunk,
+} from '../../support/gateway-fixtures.ts';
 
-const caller: ApiCaller = {
-  app: 'support-bot',
-  tenant: 'acme',
-  apiKeyId: 'k',
-  principal: null,
-  author: 'app:support-bot',
-  access: null,
-};
+const caller = appCaller('support-bot', { tenant: 'acme' });
 
-const model = (id: string, provider: ProviderName): CatalogModel => ({
-  id,
-  provider,
-  modelId: `vendor.${id}`,
-  kind: 'chat',
-  contextWindow: 128_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: 0.001,
-  pricePer1kOutputUsd: 0.004,
-  features: ['streaming', 'systemPrompt'],
-  regions: ['us-east-1'],
-  status: 'active',
-});
+const model = (id: string, provider: ProviderName): CatalogModel => catalogModel(id, { provider });
 const CATALOG = [model('claude', 'bedrock'), model('tgi', 'sagemaker'), model('local', 'offline')];
 
-function version(name: string, draft: PromptDraft): PromptVersion {
-  return {
-    ...draft,
-    name,
-    version: 1,
-    author: 'arn:aws:iam::1:user/a',
-    createdAt: '2026-11-26T00:00:00.000Z',
-    contentHash: contentHash(draft),
-    labels: ['production'],
-  };
-}
-
 /** A prompt whose system message takes a caller variable. */
-const persona = version('persona', {
+const persona = promptVersion('persona', {
   messages: [
     { role: 'system', content: 'You are {{persona}}. Be brief.' },
     { role: 'user', content: '{{question}}' },
@@ -87,7 +62,7 @@ const persona = version('persona', {
 });
 
 /** A RAG prompt whose system message takes a caller variable and the passages. */
-const ragPersona = version('rag-persona', {
+const ragPersona = promptVersion('rag-persona', {
   messages: [
     { role: 'system', content: 'You are {{persona}}.\n\n{{context}}' },
     { role: 'user', content: '{{question}}' },
@@ -98,19 +73,8 @@ const ragPersona = version('rag-persona', {
 
 const PROMPTS = [persona, ragPersona];
 
-const passage = (text: string): RetrievedChunk => ({
-  chunkId: 'ops.md#0',
-  docId: 'ops.md',
-  docVersion: 'v1',
-  index: 0,
-  text,
-  title: 'Operations',
-  source: 'ops.md',
-  headings: [],
-  metadata: {},
-  score: 0.9,
-  similarity: 0.9,
-});
+const passage = (text: string): RetrievedChunk =>
+  retrievedChunk({ docId: 'ops.md', text, title: 'Operations', source: 'ops.md' });
 
 interface Scripted {
   readonly provider: ModelProvider;
@@ -188,17 +152,15 @@ function setup(
   options: { guard?: ContentGuard; chunks?: RetrievedChunk[]; overrides?: Partial<GatewayDeps> } = {},
 ) {
   const records: InteractionRecordedDetail[] = [];
-  const retrieve = vi.fn(
-    async (request: RetrievalRequest): Promise<Retrieval> => ({
-      query: request.query,
+  const retrieve = vi.fn(async (request: RetrievalRequest) =>
+    retrievalFor(request, {
       chunks: options.chunks ?? [],
       vectorStore: 'opensearch',
       embedding: { modelId: 'titan-embed-text-v2', inputTokens: 9 },
       k: 5,
-      hybrid: false,
-      minScore: null,
     }),
   );
+
   const providerFor = vi.fn((_m: CatalogModel) => provider);
   const deps: GatewayDeps = {
     prompts: {
@@ -208,14 +170,7 @@ function setup(
         return found;
       },
     },
-    catalog: {
-      get: async (id) => {
-        const found = CATALOG.find((m) => m.id === id);
-        if (!found) throw new NotFoundError(`model ${id} is not in the catalog`);
-        return found;
-      },
-      list: async () => CATALOG,
-    },
+    catalog: catalogOf(CATALOG),
     providerFor,
     recorder: { record: async (detail) => void records.push(interactionRecordedDetail.parse(detail)) },
     guardrail: { id: 'gr-1', version: '2' },

@@ -1,57 +1,27 @@
 import { describe, expect, it, vi } from 'vitest';
 import { NotFoundError, ValidationError } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway, NO_CONTEXT_ANSWER, NO_CONTEXT_STOP_REASON } from '#aws/gateway.ts';
-import {
-  contextBlock,
-  PASSAGES_PREAMBLE,
-  type Retrieval,
-  type RetrievalRequest,
-} from '#aws/rag/retriever.ts';
-import type { ApiCaller } from '#contracts/http/caller.ts';
+import { contextBlock, PASSAGES_PREAMBLE, type RetrievalRequest } from '#aws/rag/retriever.ts';
 import type { ChatRequestBody } from '#contracts/http/schemas.ts';
-import type { CatalogModel } from '#contracts/models/catalog.ts';
-import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
+import type { PromptDraft, PromptRef } from '#contracts/prompts/types.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
-import { contentHash } from '#core/prompts/hash.ts';
 import type { RetrievedChunk } from '#core/rag/store.ts';
 import { type InteractionRecordedDetail, interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { collect, errorOf } from '../../support/async.ts';
+import {
+  appCaller,
+  catalogModel,
+  promptVersion,
+  retrievalFor,
+  retrievedChunk,
+} from '../../support/gateway-fixtures.ts';
 
-const caller: ApiCaller = {
-  app: 'support-bot',
-  tenant: 'acme',
-  apiKeyId: 'k',
-  principal: null,
-  author: 'app:support-bot',
-  // Unrestricted: these tests are not about per-app access.
-  access: null,
-};
+// Unrestricted: these tests are not about per-app access.
+const caller = appCaller('support-bot', { tenant: 'acme' });
 
-const chatModel: CatalogModel = {
-  id: 'mid',
-  provider: 'bedrock',
-  modelId: 'vendor.mid',
-  kind: 'chat',
-  contextWindow: 128_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: 0.001,
-  pricePer1kOutputUsd: 0.004,
-  features: ['streaming', 'systemPrompt'],
-  regions: ['us-east-1'],
-  status: 'active',
-};
+const chatModel = catalogModel('mid');
 
-function version(name: string, draft: PromptDraft): PromptVersion {
-  return {
-    ...draft,
-    name,
-    version: 3,
-    author: 'arn:aws:iam::1:user/a',
-    createdAt: '2026-11-26T00:00:00.000Z',
-    contentHash: contentHash(draft),
-    labels: ['production'],
-  };
-}
+const version = (name: string, draft: PromptDraft) => promptVersion(name, draft, { version: 3 });
 
 const ragPrompt = version('support-answer', {
   messages: [
@@ -69,11 +39,9 @@ const plainPrompt = version('small-talk', {
 });
 
 const CHUNKS: RetrievedChunk[] = [
-  {
-    chunkId: 'policies/refunds.md#0',
+  retrievedChunk({
     docId: 'policies/refunds.md',
     docVersion: 'sha256:r1',
-    index: 0,
     text: 'Refunds are issued within 5 business days of the request.',
     title: 'Refund policy',
     source: 'policies/refunds.md',
@@ -81,20 +49,18 @@ const CHUNKS: RetrievedChunk[] = [
     metadata: { team: 'billing' },
     score: 0.91234,
     similarity: 0.88,
-  },
-  {
-    chunkId: 'manual.pdf#3',
+  }),
+  retrievedChunk({
     docId: 'manual.pdf',
-    docVersion: 'sha256:m1',
     index: 3,
+    docVersion: 'sha256:m1',
     text: 'Shipping to the islands takes two weeks.',
     title: 'Manual',
     source: 'manual.pdf',
-    headings: [],
     metadata: { page: 12 },
     score: 0.7,
     similarity: 0.7,
-  },
+  }),
 ];
 
 function setup(options: { chunks?: RetrievedChunk[]; retriever?: boolean } = {}) {
@@ -102,15 +68,11 @@ function setup(options: { chunks?: RetrievedChunk[]; retriever?: boolean } = {})
   const provider = new OfflineProvider();
   const chat = vi.spyOn(provider, 'chat');
   const chatStream = vi.spyOn(provider, 'chatStream');
-  const retrieve = vi.fn(
-    async (request: RetrievalRequest): Promise<Retrieval> => ({
-      query: request.query,
+  const retrieve = vi.fn(async (request: RetrievalRequest) =>
+    retrievalFor(request, {
       chunks: options.chunks ?? CHUNKS,
       vectorStore: 'opensearch',
       embedding: { modelId: 'titan-embed-text-v2', inputTokens: 9 },
-      k: request.k ?? 5,
-      hybrid: request.hybrid ?? false,
-      minScore: request.minScore ?? null,
     }),
   );
   const deps: GatewayDeps = {

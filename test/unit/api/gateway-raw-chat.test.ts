@@ -2,113 +2,64 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NotFoundError, ValidationError } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway, NO_PROMPT } from '#aws/gateway.ts';
 import { metrics } from '#aws/logging.ts';
-import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
-import type { ApiCaller } from '#contracts/http/caller.ts';
+import type { RetrievalRequest } from '#aws/rag/retriever.ts';
 import type { GatewayChatInput } from '#contracts/http/schemas.ts';
-import type { CatalogModel } from '#contracts/models/catalog.ts';
-import type { PromptVersion } from '#contracts/prompts/types.ts';
 import { RAW_CONTEXT_INSTRUCTIONS } from '#core/models/conversation.ts';
-import { OfflineProvider } from '#core/models/offline.ts';
-import type { ChatRequest } from '#core/models/types.ts';
-import { contentHash } from '#core/prompts/hash.ts';
-import type { RetrievedChunk } from '#core/rag/store.ts';
 import { type InteractionRecordedDetail, interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { collect, errorOf } from '../../support/async.ts';
+import {
+  appCaller,
+  catalogModel,
+  catalogOf,
+  promptVersion,
+  recordingProvider,
+  retrievalFor,
+  retrievedChunk,
+} from '../../support/gateway-fixtures.ts';
 
 /**
  * A raw chat through the gateway: no versioned prompt (what OpenAI's clients send), its system turns as
  * the system instructions, recorded with no prompt under the route it came through.
  */
-const caller: ApiCaller = {
-  app: 'web',
-  tenant: null,
-  apiKeyId: 'k',
-  principal: null,
-  author: 'app:web',
-  // Unrestricted: these tests are not about per-app access.
-  access: null,
-};
+// Unrestricted: these tests are not about per-app access.
+const caller = appCaller('web');
 
-const model = (id: string, overrides: Partial<CatalogModel> = {}): CatalogModel => ({
-  id,
-  provider: 'bedrock',
-  modelId: `vendor.${id}`,
-  kind: 'chat',
-  contextWindow: 128_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: 0.001,
-  pricePer1kOutputUsd: 0.004,
-  features: ['streaming', 'systemPrompt'],
-  regions: ['us-east-1'],
-  status: 'active',
-  ...overrides,
-});
-const CATALOG = [model('cheap', { pricePer1kInputUsd: 0.0001 }), model('dear', { pricePer1kInputUsd: 0.01 })];
+const CATALOG = [
+  catalogModel('cheap', { pricePer1kInputUsd: 0.0001 }),
+  catalogModel('dear', { pricePer1kInputUsd: 0.01 }),
+];
 
-const draft = {
-  messages: [
-    { role: 'system' as const, content: 'You answer support questions.' },
-    { role: 'user' as const, content: '{{question}}' },
-  ],
-  variables: { question: { type: 'string' as const } },
-  commitMessage: 'first',
-};
-const prompt: PromptVersion = {
-  ...draft,
-  name: 'support',
-  version: 4,
-  author: 'a',
-  createdAt: '2026-01-01T00:00:00.000Z',
-  contentHash: contentHash(draft),
-  labels: ['production'],
-};
+const prompt = promptVersion(
+  'support',
+  {
+    messages: [
+      { role: 'system', content: 'You answer support questions.' },
+      { role: 'user', content: '{{question}}' },
+    ],
+    variables: { question: { type: 'string' } },
+    commitMessage: 'first',
+  },
+  { version: 4, author: 'a', createdAt: '2026-01-01T00:00:00.000Z' },
+);
 
-const CHUNK: RetrievedChunk = {
-  chunkId: 'refunds.md#0',
+const CHUNK = retrievedChunk({
   docId: 'refunds.md',
-  docVersion: 'v1',
-  index: 0,
   text: 'Refunds are issued within 5 business days.',
   title: 'Refunds',
   source: 'refunds.md',
-  headings: [],
-  metadata: {},
-  score: 0.9,
-  similarity: 0.9,
-};
+});
 
 function setup() {
   const records: InteractionRecordedDetail[] = [];
-  const provider = new OfflineProvider();
-  const requests: ChatRequest[] = [];
-  const chat = provider.chat.bind(provider);
-  provider.chat = async (request) => {
-    requests.push(request);
-    return chat(request);
-  };
+  const { provider, requests } = recordingProvider();
   const getPrompt = vi.fn(async () => prompt);
   const deps: GatewayDeps = {
     prompts: { get: getPrompt },
-    catalog: {
-      get: async (id) => {
-        const found = CATALOG.find((m) => m.id === id);
-        if (!found) throw new NotFoundError(`Model ${id} is not in the catalog; GET /v1/models lists them`);
-        return found;
-      },
-      list: async () => CATALOG,
-    },
+    catalog: catalogOf(CATALOG),
     providerFor: () => provider,
     recorder: { record: async (detail) => void records.push(interactionRecordedDetail.parse(detail)) },
     retriever: {
-      retrieve: async (request: RetrievalRequest): Promise<Retrieval> => ({
-        query: request.query,
-        chunks: [CHUNK],
-        vectorStore: 'embedded',
-        embedding: { modelId: 'titan-embed-text-v2', inputTokens: 4 },
-        k: request.k ?? 5,
-        hybrid: false,
-        minScore: null,
-      }),
+      retrieve: async (request: RetrievalRequest) => retrievalFor(request, { chunks: [CHUNK] }),
     },
     sampleRate: 1,
     timeoutMs: 5000,

@@ -7,46 +7,23 @@ import {
   ValidationError,
 } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway } from '#aws/gateway.ts';
-import type { ApiCaller } from '#contracts/http/caller.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
-import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
+import type { PromptDraft, PromptRef } from '#contracts/prompts/types.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import type { ChatRequest, ModelProvider } from '#core/models/types.ts';
-import { contentHash } from '#core/prompts/hash.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { collect } from '../../support/async.ts';
+import { appCaller, catalogModel, catalogOf, promptVersion } from '../../support/gateway-fixtures.ts';
 
-const caller: ApiCaller = {
-  app: 'support-bot',
-  tenant: 'acme',
-  apiKeyId: 'k',
-  principal: null,
-  author: 'app:support-bot',
-  // Unrestricted: these tests are not about per-app access.
-  access: null,
-};
-
-const model = (id: string, overrides: Partial<CatalogModel> = {}): CatalogModel => ({
-  id,
-  provider: 'bedrock',
-  modelId: `vendor.${id}`,
-  kind: 'chat',
-  contextWindow: 128_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: 0.001,
-  pricePer1kOutputUsd: 0.004,
-  features: ['streaming', 'systemPrompt'],
-  regions: ['us-east-1'],
-  status: 'active',
-  ...overrides,
-});
+// Unrestricted: these tests are not about per-app access.
+const caller = appCaller('support-bot', { tenant: 'acme' });
 
 const CATALOG = [
-  model('big', { pricePer1kInputUsd: 0.003, pricePer1kOutputUsd: 0.015 }),
-  model('small', { pricePer1kInputUsd: 0.000035, pricePer1kOutputUsd: 0.00014, contextWindow: 2000 }),
-  model('mid'),
-  model('embed', { kind: 'embedding', pricePer1kInputUsd: 0, pricePer1kOutputUsd: 0 }),
+  catalogModel('big', { pricePer1kInputUsd: 0.003, pricePer1kOutputUsd: 0.015 }),
+  catalogModel('small', { pricePer1kInputUsd: 0.000035, pricePer1kOutputUsd: 0.00014, contextWindow: 2000 }),
+  catalogModel('mid'),
+  catalogModel('embed', { kind: 'embedding', pricePer1kInputUsd: 0, pricePer1kOutputUsd: 0 }),
 ];
 
 const draft: PromptDraft = {
@@ -58,15 +35,7 @@ const draft: PromptDraft = {
   commitMessage: 'first',
 };
 
-const promptVersion: PromptVersion = {
-  ...draft,
-  name: 'support-answer',
-  version: 3,
-  author: 'arn:aws:iam::1:user/a',
-  createdAt: '2026-11-26T00:00:00.000Z',
-  contentHash: contentHash(draft),
-  labels: ['production'],
-};
+const prompt = promptVersion('support-answer', draft, { version: 3 });
 
 const CONTEXT =
   'Lambda functions time out after 15 minutes at most. Refunds are issued within 5 business days. ' +
@@ -79,17 +48,10 @@ function setup(overrides: Partial<GatewayDeps> = {}, provider: ModelProvider = n
     prompts: {
       get: async (ref: PromptRef) => {
         if (ref.name !== 'support-answer') throw new NotFoundError(`prompt ${ref.name} does not exist`);
-        return promptVersion;
+        return prompt;
       },
     },
-    catalog: {
-      get: async (id) => {
-        const found = CATALOG.find((m) => m.id === id);
-        if (!found) throw new NotFoundError(`model ${id} is not in the catalog`);
-        return found;
-      },
-      list: async (filter) => CATALOG.filter((m) => (filter?.kind ? m.kind === filter.kind : true)),
-    },
+    catalog: catalogOf(CATALOG),
     providerFor,
     recorder: {
       record: async (detail) => {
@@ -161,7 +123,7 @@ describe('ModelGateway.chat', () => {
     const sagemaker = setup(
       {
         catalog: {
-          get: async () => model('tgi', { provider: 'sagemaker', inferenceComponent: 'ic-1' }),
+          get: async () => catalogModel('tgi', { provider: 'sagemaker', inferenceComponent: 'ic-1' }),
           list: async () => [],
         },
       },
@@ -240,7 +202,10 @@ describe('ModelGateway.chatStream', () => {
 
   it('refuses before streaming when the model cannot stream', async () => {
     const { gateway } = setup({
-      catalog: { get: async () => model('batch-only', { features: ['systemPrompt'] }), list: async () => [] },
+      catalog: {
+        get: async () => catalogModel('batch-only', { features: ['systemPrompt'] }),
+        list: async () => [],
+      },
     });
     await expect(gateway.chatStream({ ...body, model: 'batch-only' }, caller, 'r')).rejects.toThrow(
       /does not support streaming/,

@@ -12,6 +12,7 @@ import { makeHandler as makeModels } from '#functions/api/models.ts';
 import { buildOpenApiDocument } from '#functions/api/openapi-document.ts';
 import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
 import { FULL_ACCESS } from '../../support/app-access.ts';
+import { type ApiEventOptions, apiEvent, catalogModel } from '../../support/gateway-fixtures.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 const ADMIN = 'arn:aws:iam::123456789012:role/prompt-admin';
@@ -19,30 +20,10 @@ const ADMIN = 'arn:aws:iam::123456789012:role/prompt-admin';
 function request(
   httpMethod: string,
   resource: string,
-  options: {
-    path?: Record<string, string>;
-    query?: Record<string, string>;
-    body?: unknown;
-    admin?: boolean;
-  } = {},
+  { admin, ...options }: ApiEventOptions & { admin?: boolean } = {},
 ): APIGatewayProxyEvent {
-  return {
-    resource,
-    path: resource,
-    httpMethod,
-    headers: {},
-    multiValueHeaders: {},
-    queryStringParameters: options.query ?? null,
-    multiValueQueryStringParameters: null,
-    pathParameters: options.path ?? null,
-    stageVariables: null,
-    body: options.body === undefined ? null : JSON.stringify(options.body),
-    isBase64Encoded: false,
-    requestContext: {
-      requestId: 'req',
-      identity: options.admin ? { userArn: ADMIN, apiKeyId: null } : { userArn: null, apiKeyId: 'key-1' },
-    } as unknown as APIGatewayProxyEvent['requestContext'],
-  } as APIGatewayProxyEvent;
+  const identity = admin ? { userArn: ADMIN, apiKeyId: null } : { userArn: null, apiKeyId: 'key-1' };
+  return apiEvent(httpMethod, resource, { ...options, identity });
 }
 
 const parse = (response: ApiResponse) => JSON.parse(String(response.body));
@@ -170,22 +151,16 @@ describe('prompts handler', () => {
   });
 });
 
-const catalogModel = (id: string, price: number): CatalogModel => ({
-  id,
-  provider: 'bedrock',
-  modelId: `vendor.${id}`,
-  kind: 'chat',
-  contextWindow: 100_000,
-  maxOutputTokens: 4096,
-  pricePer1kInputUsd: price,
-  pricePer1kOutputUsd: price * 4,
-  features: ['streaming'],
-  regions: ['us-east-1'],
-  status: 'active',
-});
+const pricedModel = (id: string, price: number): CatalogModel =>
+  catalogModel(id, {
+    contextWindow: 100_000,
+    pricePer1kInputUsd: price,
+    pricePer1kOutputUsd: price * 4,
+    features: ['streaming'],
+  });
 
 describe('models handler', () => {
-  const models = [catalogModel('b', 0.002), catalogModel('a', 0.001)];
+  const models = [pricedModel('b', 0.002), pricedModel('a', 0.001)];
   const catalog = {
     list: vi.fn(async () => models),
     put: vi.fn(async (model: CatalogModel) => model),
@@ -220,7 +195,7 @@ describe('models handler', () => {
   });
 
   it('lets an admin put a catalog entry, with the id from the path', async () => {
-    const { id: _id, ...entry } = catalogModel('c', 0.5);
+    const { id: _id, ...entry } = pricedModel('c', 0.5);
     const response = await handler(
       request('PUT', '/v1/models/{id}', { path: { id: 'c' }, body: entry, admin: true }),
       context,

@@ -11,6 +11,7 @@ import { base64Floats } from '#core/openai/embeddings.ts';
 import { makeHandler } from '#functions/api/chat.ts';
 import { buildOpenApiDocument } from '#functions/api/openapi-document.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
+import { apiEvent } from '../../support/gateway-fixtures.ts';
 
 /** `POST /v1/chat/completions` and `POST /v1/embeddings` through the chat function's HTTP edge. */
 const context = {
@@ -32,22 +33,8 @@ const answer: GatewayChatResponse = {
   stopReason: 'end_turn',
 };
 
-function event(path: string, body: unknown): APIGatewayProxyEvent {
-  return {
-    resource: path,
-    path,
-    httpMethod: 'POST',
-    headers: {},
-    multiValueHeaders: {},
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: null,
-    stageVariables: null,
-    body: JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: { requestId: 'req', identity: { apiKeyId: 'k', userArn: null } },
-  } as unknown as APIGatewayProxyEvent;
-}
+const event = (path: string, body: unknown): APIGatewayProxyEvent =>
+  apiEvent('POST', path, { body, identity: { apiKeyId: 'k', userArn: null } });
 
 function setup(
   options: {

@@ -4,37 +4,22 @@ import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ApiResponse, apiHandler } from '#aws/http.ts';
 import type { DocumentItem, DocumentPage } from '#aws/rag/documents.ts';
-import type { Retrieval, RetrievalRequest } from '#aws/rag/retriever.ts';
+import type { RetrievalRequest } from '#aws/rag/retriever.ts';
 import { documentList, documentStatus, ragSearchResponse } from '#contracts/http/schemas.ts';
 import type { RetrievedChunk } from '#core/rag/store.ts';
 import { makeHandler } from '#functions/api/rag.ts';
 import { FULL_ACCESS } from '../../support/app-access.ts';
+import {
+  type ApiEventOptions,
+  apiEvent,
+  retrievalFor,
+  retrievedChunk,
+} from '../../support/gateway-fixtures.ts';
 
 const context = { awsRequestId: 'ctx' } as Context;
 
-function request(
-  httpMethod: string,
-  resource: string,
-  options: { path?: Record<string, string>; query?: Record<string, string>; body?: unknown } = {},
-): APIGatewayProxyEvent {
-  return {
-    resource,
-    path: resource,
-    httpMethod,
-    headers: {},
-    multiValueHeaders: {},
-    queryStringParameters: options.query ?? null,
-    multiValueQueryStringParameters: null,
-    pathParameters: options.path ?? null,
-    stageVariables: null,
-    body: options.body === undefined ? null : JSON.stringify(options.body),
-    isBase64Encoded: false,
-    requestContext: {
-      requestId: 'req',
-      identity: { userArn: null, apiKeyId: 'key-1' },
-    } as unknown as APIGatewayProxyEvent['requestContext'],
-  } as APIGatewayProxyEvent;
-}
+const request = (httpMethod: string, resource: string, options: ApiEventOptions = {}): APIGatewayProxyEvent =>
+  apiEvent(httpMethod, resource, { ...options, identity: { userArn: null, apiKeyId: 'key-1' } });
 
 const parse = (response: ApiResponse) => JSON.parse(String(response.body));
 // The app may use everything: these tests are not about per-app access (app-access.test.ts is).
@@ -45,11 +30,10 @@ const options = {
 };
 
 const chunks: RetrievedChunk[] = [
-  {
-    chunkId: 'manual.pdf#4',
+  retrievedChunk({
     docId: 'manual.pdf',
-    docVersion: 'sha256:m1',
     index: 4,
+    docVersion: 'sha256:m1',
     text: 'Refunds are issued within five business days.',
     title: 'Manual',
     source: 'manual.pdf',
@@ -57,18 +41,16 @@ const chunks: RetrievedChunk[] = [
     metadata: { page: 7, team: 'billing' },
     score: 0.812_345,
     similarity: 0.799_99,
-  },
-  {
+  }),
+  // No title or source.
+  retrievedChunk({
     chunkId: 'faq#2',
     docId: 'faq#2',
     docVersion: 'sha256:f1',
-    index: 0,
     text: 'Shipping takes two weeks.',
-    headings: [],
-    metadata: {},
     score: 0.61,
     similarity: 0.61,
-  },
+  }),
 ];
 
 const doc: DocumentItem = {
@@ -89,16 +71,8 @@ const doc: DocumentItem = {
   updatedAt: '2026-12-01T00:00:00.000Z',
 };
 
-const retrieve = vi.fn(
-  async (req: RetrievalRequest): Promise<Retrieval> => ({
-    query: req.query,
-    chunks,
-    vectorStore: 'embedded',
-    embedding: { modelId: 'titan-embed-text-v2', inputTokens: 4 },
-    k: req.k ?? 5,
-    hybrid: req.hybrid ?? false,
-    minScore: req.minScore ?? null,
-  }),
+const retrieve = vi.fn(async (req: RetrievalRequest) =>
+  retrievalFor(req, { chunks, embedding: { modelId: 'titan-embed-text-v2', inputTokens: 4 } }),
 );
 const get = vi.fn(async (docId: string) => (docId === doc.docId ? doc : undefined));
 const list = vi.fn(

@@ -1,17 +1,16 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSupported } from '#infra/local/api/api-selection.ts';
 import { evaluatePolicy, wildcardMatch } from '#infra/local/api/authorizers.ts';
 import { LocalApi } from '#infra/local/api/server.ts';
 import { LocalLambdas } from '#infra/local/lambda-registry.ts';
 import { LocalTemplate } from '#infra/local/template.ts';
+import { call, entryFunction } from './fixtures.ts';
 
 /**
  * An API whose keys come from a Lambda REQUEST authorizer (`ApiKeySourceType: AUTHORIZER`), as the
@@ -20,20 +19,8 @@ import { LocalTemplate } from '#infra/local/template.ts';
 function authorizerFixture(): Record<string, unknown> {
   const app = new App();
   const stack = new Stack(app, 'AuthorizerFixture');
-  const fn = (id: string, entry: string) => {
-    const f = new lambda.Function(stack, id, {
-      runtime: lambda.Runtime.NODEJS_24_X,
-      handler: 'index.handler',
-      code: lambda.Code.fromInline('exports.handler = async () => ({})'),
-      timeout: Duration.seconds(5),
-    });
-    const cfn = f.node.defaultChild as lambda.CfnFunction;
-    cfn.addMetadata('llmops:entry', entry);
-    cfn.addMetadata('llmops:handler', 'handler');
-    return f;
-  };
-  const echo = fn('EchoFunction', 'functions/echo.mjs');
-  const authorizerFn = fn('AuthorizerFunction', 'functions/authorizer.mjs');
+  const echo = entryFunction(stack, 'EchoFunction', 'functions/echo.mjs');
+  const authorizerFn = entryFunction(stack, 'AuthorizerFunction', 'functions/authorizer.mjs');
   const api = new apigw.RestApi(stack, 'Api', {
     deployOptions: { stageName: 'dev' },
     cloudWatchRole: false,
@@ -89,31 +76,6 @@ const AUTHORIZER = `export const handler = async (event) => {
 };
 `;
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
-
-function call(base: string, method: string, path: string, headers: Record<string, string>): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
-        }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describe('local API: Lambda authorizers and keys from the authorizer', () => {
   let root: string;
   let api: LocalApi;
@@ -158,16 +120,16 @@ describe('local API: Lambda authorizers and keys from the authorizer', () => {
   it('takes the key from the authorizer: Bearer or x-api-key both reach the function with its context', async () => {
     const attempts: Record<string, string>[] = [{ authorization: `Bearer ${key}` }, { 'x-api-key': key }];
     for (const headers of attempts) {
-      const reply = await call(api.url, 'GET', '/v1/models', headers);
+      const reply = await call(api.url, 'GET', '/v1/models', { headers });
       expect(reply.status).toBe(200);
-      expect(reply.body.authorizer).toMatchObject({
+      expect(reply.json().authorizer).toMatchObject({
         principalId: 'api-key',
         keySource: headers.authorization ? 'bearer' : 'x-api-key',
         n: 1,
         ok: true,
         integrationLatency: expect.any(Number),
       });
-      expect(reply.body.identity).toMatchObject({ apiKey: key, apiKeyId: api.apiKeyId });
+      expect(reply.json().identity).toMatchObject({ apiKey: key, apiKeyId: api.apiKeyId });
     }
     const event = seen.__lastAuthorizerEvent;
     expect(event).toMatchObject({
@@ -188,15 +150,17 @@ describe('local API: Lambda authorizers and keys from the authorizer', () => {
       ['/v1/nocontext', { 'x-api-key': key }, 500, 'AuthorizerConfigurationException'],
     ];
     for (const [path, headers, status, errorType] of cases) {
-      const reply = await call(api.url, 'GET', path, headers);
+      const reply = await call(api.url, 'GET', path, { headers });
       expect(reply.status, `${path} ${JSON.stringify(headers)}`).toBe(status);
       expect(reply.headers['x-amzn-errortype'], path).toBe(errorType);
     }
   });
 
   it('keeps the x-api-key header standing in for SigV4 on AWS_IAM routes', async () => {
-    expect((await call(api.url, 'PUT', '/v1/admin', { 'x-api-key': key })).status).toBe(200);
-    expect((await call(api.url, 'PUT', '/v1/admin', { authorization: `Bearer ${key}` })).status).toBe(403);
+    expect((await call(api.url, 'PUT', '/v1/admin', { headers: { 'x-api-key': key } })).status).toBe(200);
+    expect(
+      (await call(api.url, 'PUT', '/v1/admin', { headers: { authorization: `Bearer ${key}` } })).status,
+    ).toBe(403);
   });
 
   it('refuses at start a keyed method with no authorizer when keys come from one', () => {

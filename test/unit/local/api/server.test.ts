@@ -6,7 +6,6 @@ import { APIGatewayProxyEventSchema } from '@aws-lambda-powertools/parser/schema
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessLogEntry } from '#infra/local/api/access-log.ts';
 import { LocalApiError } from '#infra/local/api/errors.ts';
@@ -15,6 +14,7 @@ import { LOCAL_ADMIN_ARN } from '#infra/local/api/proxy-event.ts';
 import { LocalApi } from '#infra/local/api/server.ts';
 import { LocalLambdas } from '#infra/local/lambda-registry.ts';
 import { LocalTemplate } from '#infra/local/template.ts';
+import { call, entryFunction, type Reply } from './fixtures.ts';
 
 /**
  * A small CDK stack in the shape of the project's API: two functions carrying `llmops:entry` metadata, app
@@ -24,19 +24,7 @@ import { LocalTemplate } from '#infra/local/template.ts';
 function apiFixture(): Record<string, unknown> {
   const app = new App();
   const stack = new Stack(app, 'ApiFixture');
-  const fn = (id: string, entry: string) => {
-    const f = new lambda.Function(stack, id, {
-      runtime: lambda.Runtime.NODEJS_24_X,
-      handler: 'index.handler',
-      code: lambda.Code.fromInline('exports.handler = async () => ({})'),
-      timeout: Duration.seconds(5),
-      environment: { FIXTURE: 'api' },
-    });
-    const cfn = f.node.defaultChild as lambda.CfnFunction;
-    cfn.addMetadata('llmops:entry', entry);
-    cfn.addMetadata('llmops:handler', 'handler');
-    return f;
-  };
+  const fn = (id: string, entry: string) => entryFunction(stack, id, entry, { FIXTURE: 'api' });
   const chat = fn('ChatFunction', 'functions/chat.mjs');
   const prompts = fn('PromptsFunction', 'functions/prompts.mjs');
   const api = new apigw.RestApi(stack, 'Api', {
@@ -123,34 +111,6 @@ const CHAT = `export const handler = awslambda.streamifyResponse(async (event, r
   stream.end();
 });
 `;
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: () => Record<string, unknown>;
-}
-
-function call(
-  base: string,
-  method: string,
-  path: string,
-  options: { headers?: Record<string, string | string[]>; body?: string | Buffer } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { method, headers: options.headers ?? {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
 
 describe('LocalTemplate: REST APIs', () => {
   const template = new LocalTemplate(apiFixture(), { stackName: 'ApiFixture' });
