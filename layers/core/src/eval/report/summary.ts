@@ -1,0 +1,151 @@
+import type { Estimate, MetricSummary } from '../types.ts';
+import { jsonNumber } from './format.ts';
+import type { GateVerdict, ItemRecord, RunJudge, RunReport, RunSuite, RunTarget } from './types.ts';
+
+/**
+ * The machine-readable outputs of a run: `summary.json` (what a pipeline step or a dashboard reads)
+ * and `items.jsonl` (every item, every score, every judge rationale). Numbers that are not finite
+ * become `null`, so the objects survive `JSON.stringify` unchanged.
+ */
+
+export interface SummaryEstimate {
+  readonly value: number | null;
+  readonly n: number;
+  readonly ci: readonly [number | null, number | null];
+}
+
+export interface SummaryMetric extends SummaryEstimate {
+  readonly failed: number;
+  readonly byTag: Readonly<Record<string, SummaryEstimate>>;
+  /** The baseline's value of this metric, when the run had a baseline. */
+  readonly baseline?: SummaryEstimate;
+  readonly judge?: MetricSummary['judge'];
+}
+
+export interface SummaryGateMetric {
+  readonly name: string;
+  readonly verdict: GateVerdict;
+  readonly diff: SummaryEstimate;
+  readonly margin: number | null;
+  readonly reason: string;
+}
+
+export interface SummaryJson {
+  readonly runId: string;
+  readonly suite: RunSuite;
+  readonly target: RunTarget;
+  readonly baseline: RunTarget | null;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** Items evaluated. */
+  readonly items: number;
+  /** Items whose answer could not be produced. */
+  readonly failed: number;
+  readonly metrics: Readonly<Record<string, SummaryMetric>>;
+  /** The gate's verdict; `null` when no gate was applied. */
+  readonly pass: boolean | null;
+  readonly gate: { readonly pass: boolean; readonly metrics: readonly SummaryGateMetric[] } | null;
+  readonly judge: RunJudge;
+  readonly operational: {
+    readonly latencyP50: number | null;
+    readonly latencyP95: number | null;
+    readonly tokensPerItem: number | null;
+    readonly costPerItem: number | null;
+    readonly costTotal: number | null;
+  };
+  /** Where the HTML report was written. */
+  readonly report?: string;
+}
+
+export interface SummaryOptions {
+  /** The HTML report's location (an S3 URI or a path), recorded as `report`. */
+  readonly reportPath?: string;
+}
+
+function estimate(e: Estimate): SummaryEstimate {
+  return { value: jsonNumber(e.value), n: e.n, ci: [jsonNumber(e.ci[0]), jsonNumber(e.ci[1])] };
+}
+
+function metric(m: MetricSummary, baseline: MetricSummary | undefined): SummaryMetric {
+  const byTag: Record<string, SummaryEstimate> = {};
+  for (const [tag, e] of Object.entries(m.byTag)) byTag[tag] = estimate(e);
+  return {
+    ...estimate(m),
+    failed: m.failed,
+    byTag,
+    ...(baseline ? { baseline: estimate(baseline) } : {}),
+    ...(m.judge ? { judge: m.judge } : {}),
+  };
+}
+
+/** The `summary.json` object of a run. */
+export function summaryJson(report: RunReport, options: SummaryOptions = {}): SummaryJson {
+  const metrics: Record<string, SummaryMetric> = {};
+  for (const m of report.metrics) {
+    metrics[m.name] = metric(
+      m,
+      report.baselineMetrics?.find((b) => b.name === m.name),
+    );
+  }
+  const op = report.operational;
+  return {
+    runId: report.runId,
+    suite: { name: report.suite.name, version: report.suite.version, items: report.suite.items },
+    target: { ...report.target },
+    baseline: report.baseline ? { ...report.baseline } : null,
+    startedAt: report.startedAt,
+    finishedAt: report.finishedAt,
+    items: report.items.length,
+    failed: report.failed,
+    metrics,
+    pass: report.gate ? report.gate.pass : null,
+    gate: report.gate
+      ? {
+          pass: report.gate.pass,
+          metrics: report.gate.metrics.map((g) => ({
+            name: g.name,
+            verdict: g.verdict,
+            diff: estimate(g.diff),
+            margin: jsonNumber(g.margin),
+            reason: g.reason,
+          })),
+        }
+      : null,
+    judge: { model: report.judge.model, offline: report.judge.offline },
+    operational: {
+      latencyP50: jsonNumber(op.latencyP50),
+      latencyP95: jsonNumber(op.latencyP95),
+      tokensPerItem: jsonNumber(op.tokensPerItem),
+      costPerItem: jsonNumber(op.costPerItem),
+      costTotal: jsonNumber(op.costTotal),
+    },
+    ...(options.reportPath === undefined ? {} : { report: options.reportPath }),
+  };
+}
+
+/** One line of `items.jsonl`: the item in full, with missing optional fields as `null` or empty. */
+export function itemLine(item: ItemRecord): Record<string, unknown> {
+  const scores: Record<string, number | null> = {};
+  for (const [name, value] of Object.entries(item.scores)) scores[name] = jsonNumber(value);
+  return {
+    id: item.id,
+    tags: item.tags,
+    input: item.input,
+    answer: item.answer,
+    references: item.references,
+    contexts: item.contexts ?? [],
+    scores,
+    errors: item.errors,
+    rationales: item.rationales ?? {},
+    error: item.error ?? null,
+    latencyMs: jsonNumber(item.latencyMs),
+    tokens: jsonNumber(item.tokens),
+    costUsd: jsonNumber(item.costUsd),
+    unstable: item.unstable ?? [],
+  };
+}
+
+/** `items.jsonl`: one JSON object per item, newline-terminated (empty for a run without items). */
+export function itemsJsonl(report: RunReport): string {
+  return report.items.map((item) => `${JSON.stringify(itemLine(item))}\n`).join('');
+}
