@@ -2,8 +2,9 @@
  * Amazon Bedrock behind the `ModelProvider` interface: chat through the Converse API (one request shape
  * for every model), streaming through ConverseStream, embeddings through InvokeModel with Titan Text
  * Embeddings v2. Guardrails apply to input (every turn and the system prompt, see `converseInput`) and
- * output, with the retrieved passages as grounding sources for the contextual grounding check. Every
- * call goes through `withRetry`.
+ * output, with the retrieved passages as grounding sources for the contextual grounding check.
+ * Structured output (`responseFormat`) is a forced tool call whose input is the answer. Every call goes
+ * through `withRetry`.
  */
 import {
   type BedrockRuntimeClient,
@@ -17,7 +18,9 @@ import {
   InvokeModelCommand,
   type Message,
   type SystemContentBlock,
+  type ToolConfiguration,
 } from '@aws-sdk/client-bedrock-runtime';
+import type { DocumentType } from '@smithy/types';
 import { estimateChatTokens, estimateTokens } from '#core/models/estimate.ts';
 import type {
   ChatRequest,
@@ -39,6 +42,8 @@ export const DEFAULT_EMBEDDING_MODEL_ID = 'amazon.titan-embed-text-v2:0';
 const DEFAULT_EMBEDDING_DIMENSIONS = 1024;
 const DEFAULT_EMBEDDING_CONCURRENCY = 8;
 const LABEL = 'Bedrock';
+/** Converse tool names: 1 to 64 letters, digits, `_` or `-`. */
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 export interface BedrockProviderOptions {
   readonly client: BedrockRuntimeClient;
@@ -67,6 +72,31 @@ function groundingSource(context: readonly string[]): string {
 }
 
 /**
+ * Structured output as Converse tool use: one tool whose input schema is the requested JSON Schema, and
+ * a `toolChoice` that forces the model to call it, so its answer is the tool's input.
+ */
+function structuredOutputTool(format: NonNullable<ChatRequest['responseFormat']>): ToolConfiguration {
+  if (!TOOL_NAME.test(format.name)) {
+    throw new ValidationError('responseFormat.name', 'must be 1 to 64 letters, digits, _ or -');
+  }
+  if (format.schema.type !== 'object') {
+    throw new ValidationError('responseFormat.schema', 'must be a JSON Schema with type "object"');
+  }
+  return {
+    tools: [
+      {
+        toolSpec: {
+          name: format.name,
+          ...(format.description === '' ? {} : { description: format.description }),
+          inputSchema: { json: format.schema as DocumentType },
+        },
+      },
+    ],
+    toolChoice: { tool: { name: format.name } },
+  };
+}
+
+/**
  * The Converse request for a chat request.
  *
  * What the guardrail (when set) evaluates, since Converse evaluates only `guardContent` blocks in the
@@ -80,6 +110,7 @@ function groundingSource(context: readonly string[]): string {
  *   up to 1,000 characters and grounding sources of up to 100,000);
  * - the answer, through the output filters and the grounding check.
  * Without a guardrail, the passages go into the system prompt, delimited as data.
+ * With `responseFormat`, one forced tool carries the schema (see `structuredOutputTool`).
  */
 export function converseInput(request: ChatRequest): ConverseCommandInput {
   const context = request.context !== undefined && request.context.length > 0 ? request.context : undefined;
@@ -125,6 +156,9 @@ export function converseInput(request: ChatRequest): ConverseCommandInput {
     messages,
     ...(system === undefined ? {} : { system }),
     ...(Object.keys(inferenceConfig).length === 0 ? {} : { inferenceConfig }),
+    ...(request.responseFormat === undefined
+      ? {}
+      : { toolConfig: structuredOutputTool(request.responseFormat) }),
     ...(request.guardrail === undefined
       ? {}
       : {
@@ -270,8 +304,23 @@ export class BedrockProvider implements ModelProvider {
       (abortSignal) => this.#client.send(new ConverseCommand(input), { abortSignal }),
       this.#retryOptions(request.signal),
     );
-    const text = (response.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
-    const stopReason = mapStopReason(response.stopReason);
+    const content = response.output?.message?.content ?? [];
+    let text = content.map((block) => block.text ?? '').join('');
+    let stopReason = mapStopReason(response.stopReason);
+    const format = request.responseFormat;
+    if (format !== undefined) {
+      const call = content.find((block) => block.toolUse?.name === format.name)?.toolUse;
+      if (call !== undefined) {
+        text = JSON.stringify(call.input ?? null);
+        // The forced tool call is how a structured answer ends.
+        if (response.stopReason === 'tool_use') stopReason = 'end_turn';
+      } else if (stopReason !== 'guardrail_intervened' && stopReason !== 'content_filtered') {
+        // A blocked answer keeps the text that replaces it; anything else without the object is a failure.
+        throw new ModelProviderError(
+          `${LABEL} returned no ${format.name} object (stop reason: ${response.stopReason ?? 'none'})`,
+        );
+      }
+    }
     return {
       text,
       usage: usageOf(request, text, response.usage),
@@ -285,6 +334,9 @@ export class BedrockProvider implements ModelProvider {
   }
 
   async *chatStream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
+    if (request.responseFormat !== undefined) {
+      throw new ValidationError('responseFormat', 'is supported by non-streamed chat only');
+    }
     const input = converseInput(request);
     const events = await withRetryUntilOutput(
       async (abortSignal): Promise<AsyncIterable<ConverseStreamOutput>> => {

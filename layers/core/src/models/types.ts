@@ -37,6 +37,21 @@ export interface ChatRequest {
    * sources (contextual grounding check); the offline provider answers extractively from them.
    */
   readonly context?: readonly string[];
+  /**
+   * Structured output: the answer is one JSON object that matches `schema` (a JSON Schema object),
+   * returned as JSON text in `ChatResult.text`. Bedrock forces a call of a tool named `name` whose
+   * input schema is `schema` (Converse `toolChoice`: Anthropic Claude 3 and later, Amazon Nova), for
+   * non-streamed calls only (streaming with it is a ValidationError). Providers without a way to force
+   * the shape answer as usual, so callers still validate the text against their own schema.
+   */
+  readonly responseFormat?: {
+    /** The tool's name (Bedrock: 1-64 letters, digits, `_` or `-`). */
+    readonly name: string;
+    /** What the object is, for the model. */
+    readonly description: string;
+    /** A JSON Schema object, `{ type: 'object', properties: ... }`. */
+    readonly schema: Record<string, unknown>;
+  };
   /** Aborts the call (the API's own timeout, a client that went away). */
   readonly signal?: AbortSignal;
 }
