@@ -47,6 +47,83 @@ describe('npm start', () => {
     expect(run.stdout).toMatch(/\[1\] provisioned-concurrency\.pdf p\.\d/);
     expect(run.stdout).toContain('Q: What is the recipe for a good sourdough bread?');
     expect(run.stdout).toContain('(no passage was relevant enough: nothing cited)');
+    // Evaluation: a terse version of the grounded prompt, gated against production, is refused.
+    expect(run.stdout).toContain('● Evaluation of rag-answer:2 against rag-answer:1 (paired, with a gate)');
+    expect(run.stdout).toMatch(/f1 +rag-answer:2 \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] +rag-answer:1 \d\.\d{3}/);
+    expect(run.stdout).toMatch(
+      /gate: rag-answer:2 refused against rag-answer:1: f1 got worse by more than the margin/,
+    );
+  });
+
+  it('evaluates a golden set over the bundled corpus through a prompt, writing the report files', () => {
+    const out = join(work, 'eval');
+    const golden = join(REPO_ROOT, 'corpus/eval/golden.jsonl');
+    const run = start(
+      'evaluate',
+      golden,
+      '--prompt',
+      'rag-answer',
+      '--rag',
+      'bundled',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as {
+      items: number;
+      failed: number;
+      judge: string;
+      metrics: Record<string, { value: number; n: number; ci: [number, number] }>;
+      pass: boolean | null;
+      report: string;
+    };
+    expect(summary).toMatchObject({
+      items: 13,
+      failed: 0,
+      judge: 'offline',
+      pass: null,
+      report: join(out, 'report.html'),
+    });
+    for (const name of ['exact_match', 'f1', 'rouge_l', 'context_recall', 'abstention', 'faithfulness']) {
+      const metric = summary.metrics[name];
+      expect(metric, name).toBeDefined();
+      expect(metric?.ci[0], name).toBeLessThanOrEqual(metric?.value ?? Number.NaN);
+      expect(metric?.ci[1], name).toBeGreaterThanOrEqual(metric?.value ?? Number.NaN);
+    }
+    expect(summary.metrics.f1?.n).toBe(11);
+    expect(summary.metrics.abstention?.n).toBe(2);
+    for (const file of ['summary.json', 'items.jsonl', 'report.html', 'summary.md']) {
+      expect(existsSync(join(out, file)), file).toBe(true);
+    }
+    expect(readFileSync(join(out, 'items.jsonl'), 'utf8').trim().split('\n')).toHaveLength(13);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
+  });
+
+  it('scores given predictions without starting the stack; a missing prediction fails its item, not the run', () => {
+    const predictions = join(work, 'predictions.jsonl');
+    writeFileSync(
+      predictions,
+      [
+        { id: 'g01', prediction: "The total size of all environment variables doesn't exceed 4 KB." },
+        { id: 'g11', prediction: 'I do not know.' },
+      ]
+        .map((line) => JSON.stringify(line))
+        .join('\n'),
+    );
+    const run = start(
+      'evaluate',
+      join(REPO_ROOT, 'corpus/eval/golden.jsonl'),
+      '--predictions',
+      predictions,
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toContain('Synthesizing the stack');
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
+    expect(summary).toMatchObject({ items: 13, failed: 11 });
+    expect(summary.metrics.exact_match).toMatchObject({ value: 1, n: 1, failed: 10 });
+    expect(summary.metrics.abstention).toMatchObject({ value: 1, n: 1, failed: 1 });
   });
 
   it('answers a question over a folder with --ingest, --ask and --json, citing file names', () => {

@@ -2,13 +2,17 @@
  * The lifecycle demo, what `npm start` runs without a command: the bundled sample datasets (one per
  * purpose) through DataPrep, a replayed upload event that must change nothing, the API demo (a prompt
  * version, its production label, the catalog, a chat as JSON and streamed) and the RAG demo (the bundled
- * corpus through RagIngest, a re-upload that embeds nothing, cited answers), all over the local stack.
+ * corpus through RagIngest, a re-upload that embeds nothing, cited answers) and the evaluation demo (a
+ * worse prompt version evaluated against production on the golden set, and refused by the gate), all
+ * over the local stack.
  */
 
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { type ApiDemoResult, describeApiDemo, runApiDemo } from '../api-demo.ts';
+import { cliSummary } from '../eval/cli-summary.ts';
+import { describeEvalDemo, runEvalDemo } from '../eval/eval-demo.ts';
 import {
   askRag,
   BUNDLED_CORPUS,
@@ -110,6 +114,15 @@ interface RagDemoResult {
   ingest: IngestSummary;
   reingest: IngestSummary;
   answers: RagAnswer[];
+  /** The version of the grounded prompt that `production` points at. */
+  promptVersion: number;
+}
+
+/** What the evaluation step reports in `--json`. */
+interface EvalDemoSummary {
+  candidate: string;
+  baseline: string;
+  summary: Record<string, unknown>;
 }
 
 /** Runs the demo (then serves with `stack.serve`); 0 when every step succeeded. */
@@ -153,6 +166,8 @@ export async function runDemo(request: DemoRequest): Promise<number> {
     let apiFailure: string | undefined;
     let rag: RagDemoResult | undefined;
     let ragFailure: string | undefined;
+    let evaluation: EvalDemoSummary | undefined;
+    let evalFailure: string | undefined;
     if (stack.api) {
       try {
         api = await apiDemo(stack, request);
@@ -166,6 +181,14 @@ export async function runDemo(request: DemoRequest): Promise<number> {
         ragFailure = (error as Error).message;
         console.error(`RAG demo failed: ${ragFailure}`);
       }
+      if (rag !== undefined) {
+        try {
+          evaluation = await evalDemo(stack, request, rag.promptVersion);
+        } catch (error) {
+          evalFailure = (error as Error).message;
+          console.error(`Evaluation demo failed: ${evalFailure}`);
+        }
+      }
     } else if (!request.json) {
       console.log('\n● API: the template declares no REST API; nothing to serve');
     }
@@ -178,6 +201,8 @@ export async function runDemo(request: DemoRequest): Promise<number> {
           ...(apiFailure ? { apiFailure } : {}),
           ...(rag ? { rag } : {}),
           ...(ragFailure ? { ragFailure } : {}),
+          ...(evaluation ? { evaluation } : {}),
+          ...(evalFailure ? { evalFailure } : {}),
         }),
       );
     }
@@ -185,6 +210,9 @@ export async function runDemo(request: DemoRequest): Promise<number> {
       replays.length > 0 &&
       apiFailure === undefined &&
       ragFailure === undefined &&
+      evalFailure === undefined &&
+      // The demo's worse prompt version must be refused by the gate.
+      evaluation?.summary.pass === false &&
       rag !== undefined &&
       rag.ingest.failed.length === 0
       ? 0
@@ -222,7 +250,7 @@ async function ragDemo(stack: LocalRunner, request: DemoRequest): Promise<RagDem
   const ingest = await ingestFolder(stack, BUNDLED_CORPUS.dir, BUNDLED_CORPUS.exclude);
   progress('Uploading the corpus again (unchanged content: nothing is embedded again)');
   const reingest = await ingestFolder(stack, BUNDLED_CORPUS.dir, BUNDLED_CORPUS.exclude);
-  await createRagPrompt(client);
+  const promptVersion = await createRagPrompt(client);
   const answers: RagAnswer[] = [];
   for (const question of DEMO_QUESTIONS) answers.push(await askRag(client, question));
   if (!request.json) {
@@ -232,7 +260,30 @@ async function ragDemo(stack: LocalRunner, request: DemoRequest): Promise<RagDem
     for (const answer of answers) for (const line of describeAnswer(answer)) console.log(line);
   }
   await stack.idle();
-  return { ingest, reingest, answers };
+  return { ingest, reingest, answers, promptVersion };
+}
+
+/** The evaluation demo: a worse version of the grounded prompt, evaluated against production and gated. */
+async function evalDemo(
+  stack: LocalRunner,
+  request: DemoRequest,
+  production: number,
+): Promise<EvalDemoSummary> {
+  const client = apiClient(stack, request.stack.verbose);
+  progress('Evaluating a new version of the grounded prompt against production on the golden set');
+  const result = await runEvalDemo(client, production, (done, total) => {
+    if (done % 10 === 0 || done === total) progress(`  … ${done}/${total} answers scored`);
+  });
+  if (!request.json) {
+    console.log(`\n● Evaluation of ${result.candidate} against ${result.baseline} (paired, with a gate)`);
+    for (const line of describeEvalDemo(result)) console.log(line);
+  }
+  await stack.idle();
+  return {
+    candidate: result.candidate,
+    baseline: result.baseline,
+    summary: cliSummary(result.report, undefined),
+  };
 }
 
 /** A path relative to the repository, for messages. */

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { askCommand } from './ask.ts';
 import { type LocalCommand, UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
+import { evaluateCommand } from './evaluate.ts';
 import { ingestCommand } from './ingest.ts';
 import { addLegacyOptions, type LegacyFlags, legacyCommandLine } from './legacy-flags.ts';
 import { prepareCommand } from './prepare.ts';
@@ -18,6 +19,7 @@ export const COMMANDS: readonly LocalCommand<unknown>[] = [
   prepareCommand,
   ingestCommand,
   askCommand,
+  evaluateCommand,
   serveCommand,
 ];
 
@@ -45,6 +47,7 @@ Examples:
   npm start -- ingest ./my-docs
   npm start -- ask "How do I avoid cold starts?"               over the bundled corpus
   npm start -- ask --ingest ./my-docs --questions q.jsonl --json
+  npm start -- evaluate corpus/eval/golden.jsonl --prompt rag-answer --rag bundled --out ./eval
   npm start -- serve --port 3000                               the demo, then the API until Ctrl+C
 
 Progress goes to stderr, results to stdout. Exit codes: 0 ok, 1 the work failed (e.g. no valid line

@@ -180,13 +180,22 @@ describe('decideGate', () => {
     expect(lenient.metrics[0]?.verdict).toBe('pass');
   });
 
-  it('calls a metric with too few paired items insufficient, which blocks the gate', () => {
+  it('calls a metric with too few paired items insufficient: it decides nothing, and nothing decided does not pass', () => {
     const result = decideGate({
       metrics: [f1([0.9, 0.9, null, 0.9], [0.5, 0.5, 0.5, null])],
       seed: 'g',
     });
     expect(result.pass).toBe(false);
+    expect(result.gated).toBe(0);
     expect(result.metrics[0]?.verdict).toBe('insufficient');
+    // Beside a decided metric, a small slice neither blocks nor passes the gate.
+    const many = Array.from({ length: 20 }, () => 0.8);
+    const mixed = decideGate({
+      metrics: [f1(many, many), { ...f1([0.1, 0.1], [0.9, 0.9]), name: 'abstention' }],
+      seed: 'g',
+    });
+    expect(mixed.metrics.map((m) => m.verdict)).toEqual(['pass', 'insufficient']);
+    expect(mixed.pass).toBe(true);
     expect(result.metrics[0]?.reason).toMatch(/2 items scored on both sides, fewer than the 10/);
     const small = decideGate({ metrics: [f1([0.9, 0.9], [0.5, 0.5])], seed: 'g', minPairs: 2 });
     expect(small.metrics[0]?.verdict).toBe('pass');

@@ -27,15 +27,16 @@ import type { Estimate } from './types.ts';
  * - `uncalibrated`: a judge metric whose rubric is not calibrated (`calibrated: false`) is reported
  *   and ignored: it neither passes nor blocks the gate. A metric without `calibrated` is not a judge
  *   metric and always gates.
- * - `insufficient`: fewer than `minPairs` items were scored on both sides; it blocks the gate (no
- *   evidence is not evidence of non-inferiority).
+ * - `insufficient`: fewer than `minPairs` items were scored on both sides (a small slice, such as
+ *   the few unanswerable items of a suite): reported, and decides nothing either way.
  *
  * Failed items (`null`) are never scored as 0: they leave the paired comparison and are counted. A
  * candidate that fails on a larger share of items than the baseline, by more than
  * `maxExtraFailedShare`, fails the metric: otherwise a candidate could pass by failing on the items it
  * would have scored badly.
  *
- * The gate passes when no metric's verdict is `fail` or `insufficient`.
+ * The gate passes when no metric fails and at least one metric was decided (`pass`): a comparison in
+ * which nothing could be decided is no evidence of non-inferiority, so it does not pass.
  */
 
 export type GateVerdict = 'pass' | 'fail' | 'uncalibrated' | 'insufficient';
@@ -218,7 +219,7 @@ export function decideGate(opts: GateOptions): GateResult {
     names.add(metric.name);
   }
   const metrics = opts.metrics.map((metric) => decideMetric(metric, opts));
-  const gated = metrics.filter((m) => m.verdict !== 'uncalibrated').length;
-  const pass = metrics.every((m) => m.verdict === 'pass' || m.verdict === 'uncalibrated');
+  const gated = metrics.filter((m) => m.verdict === 'pass' || m.verdict === 'fail').length;
+  const pass = gated > 0 && metrics.every((m) => m.verdict !== 'fail');
   return { pass, gated, metrics };
 }

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { TOXICITY } from '#core/eval/metrics/index.ts';
+import { DEFAULT_JUDGED, type ItemMetric, operational, percentile, runEvaluation } from '#core/eval/run.ts';
+import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
+
+/**
+ * A run end to end on hand-made items: answers (some failing), metrics, the offline judge, summaries
+ * with intervals, and the paired gate against a baseline.
+ */
+const item = (id: string, reference: string, tags: string[] = []): EvalItem => ({
+  id,
+  messages: [{ role: 'user', content: `question ${id}` }],
+  references: [reference],
+  contexts: [`The answer to question ${id} is ${reference}.`],
+  tags,
+  unanswerable: false,
+});
+const ITEMS = Array.from({ length: 30 }, (_, i) =>
+  item(`q${i}`, `value ${i}`, [i % 2 === 0 ? 'even' : 'odd']),
+);
+
+/** 1 when the answer contains the first reference. */
+const CONTAINS: ItemMetric = {
+  name: 'contains_reference',
+  higherIsBetter: true,
+  applies: (it) => it.references.length > 0,
+  score: (it, answer) => ({
+    metric: 'contains_reference',
+    value: answer.answer.includes(it.references[0] ?? '\u0000') ? 1 : 0,
+  }),
+};
+
+const answersFrom =
+  (answer: (it: EvalItem, i: number) => string | Error) =>
+  async (it: EvalItem): Promise<EvalAnswer> => {
+    const i = ITEMS.indexOf(it);
+    const text = answer(it, i);
+    if (text instanceof Error) throw text;
+    return {
+      itemId: it.id,
+      answer: text,
+      latencyMs: 100 + i,
+      usage: { inputTokens: 50, outputTokens: 10, costUsd: 0.001 },
+    };
+  };
+const good = answersFrom((it) => `The answer to question ${it.id} is ${it.references[0]}.`);
+const worse = answersFrom((it, i) => (i % 3 === 0 ? 'I do not know.' : `It is ${it.references[0]}.`));
+
+const base = {
+  runId: 'run-1',
+  suite: { name: 'unit', version: 1 },
+  items: ITEMS,
+  metrics: [CONTAINS, TOXICITY],
+  judged: DEFAULT_JUDGED,
+  judge: { kind: 'offline' } as const,
+  now: () => new Date('2026-12-04T00:00:00Z'),
+};
+
+describe('runEvaluation', () => {
+  it('scores every item, summarizes each metric with an interval overall and per tag, labels the offline judge', async () => {
+    const report = await runEvaluation({ ...base, target: { model: 'm' }, answers: good });
+    const contains = report.metrics.find((m) => m.name === 'contains_reference');
+    expect(contains).toMatchObject({ value: 1, n: 30, failed: 0, ci: [1, 1] });
+    expect(Object.keys(contains?.byTag ?? {}).sort()).toEqual(['even', 'odd']);
+    expect(report.metrics.map((m) => m.name)).toEqual([
+      'contains_reference',
+      'toxicity',
+      'faithfulness',
+      'answer_relevance',
+    ]);
+    expect(report.metrics.find((m) => m.name === 'faithfulness')?.judge).toMatchObject({
+      model: 'offline',
+      calibrated: false,
+    });
+    expect(report.judge).toEqual({ model: 'offline', offline: true });
+    expect(report.items).toHaveLength(30);
+    expect(report.operational).toMatchObject({ latencyP50: 114, latencyP95: 128, tokensPerItem: 60 });
+    expect(report.operational.costTotal).toBeCloseTo(0.03, 10);
+    expect(report.gate).toBeUndefined();
+  });
+
+  it('counts an item whose answer failed as failed in every metric, never as 0', async () => {
+    const flaky = answersFrom((it, i) =>
+      i < 3 ? new Error('throttled after 5 retries') : `x ${it.references[0]}`,
+    );
+    const report = await runEvaluation({ ...base, target: { model: 'm' }, answers: flaky });
+    expect(report.failed).toBe(3);
+    const contains = report.metrics.find((m) => m.name === 'contains_reference');
+    expect(contains).toMatchObject({ value: 1, n: 27, failed: 3 });
+    // Applies to answerable items only: the failed count is of items it applies to.
+    expect(report.metrics.find((m) => m.name === 'toxicity')).toMatchObject({ n: 27, failed: 3 });
+    expect(report.items[0]).toMatchObject({
+      error: 'throttled after 5 retries',
+      scores: { contains_reference: null },
+      errors: { contains_reference: 'no answer to score: throttled after 5 retries' },
+    });
+  });
+
+  it('gates a worse candidate against its baseline, and lets an equal one through', async () => {
+    const blocked = await runEvaluation({
+      ...base,
+      target: { prompt: 'p:2' },
+      answers: worse,
+      baseline: { target: { prompt: 'p:1' }, answers: good },
+    });
+    expect(blocked.gate?.pass).toBe(false);
+    const verdict = blocked.gate?.metrics.find((m) => m.name === 'contains_reference');
+    expect(verdict?.verdict).toBe('fail');
+    expect(verdict?.diff.value).toBeCloseTo(-1 / 3, 10);
+    // The offline judge's metrics are reported but never gate.
+    expect(blocked.gate?.metrics.find((m) => m.name === 'faithfulness')?.verdict).toBe('uncalibrated');
+    const equal = await runEvaluation({
+      ...base,
+      target: { prompt: 'p:2' },
+      answers: good,
+      baseline: { target: { prompt: 'p:1' }, answers: good },
+    });
+    expect(equal.gate?.pass).toBe(true);
+  });
+
+  it('summarizes a metric over the items it applies to: the others are neither 0 nor failed', async () => {
+    const evenOnly: ItemMetric = { ...CONTAINS, applies: (it) => it.tags.includes('even') };
+    const report = await runEvaluation({
+      ...base,
+      metrics: [evenOnly],
+      target: { model: 'm' },
+      answers: good,
+    });
+    expect(report.metrics.find((m) => m.name === 'contains_reference')).toMatchObject({ n: 15, failed: 0 });
+    expect(report.items[1]?.scores).not.toHaveProperty('contains_reference');
+  });
+
+  it('is deterministic for a seed and the same answers', async () => {
+    const run = () => runEvaluation({ ...base, target: { model: 'm' }, answers: worse });
+    const [a, b] = await Promise.all([run(), run()]);
+    expect(a.metrics).toEqual(b.metrics);
+  });
+
+  it('refuses an empty suite', async () => {
+    await expect(runEvaluation({ ...base, items: [], target: {}, answers: good })).rejects.toThrow(
+      /no items to evaluate/,
+    );
+  });
+});
+
+describe('operational numbers', () => {
+  it('takes nearest-rank percentiles and leaves what was not measured as NaN', () => {
+    expect(percentile([1, 2, 3, 4], 0.5)).toBe(2);
+    expect(percentile([1, 2, 3, 4], 0.95)).toBe(4);
+    expect(percentile([], 0.5)).toBeNaN();
+    expect(operational([{ itemId: 'a', answer: 'x' }]).costTotal).toBeNaN();
+  });
+});
