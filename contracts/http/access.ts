@@ -27,6 +27,11 @@ export const appAccess = z.strictObject({
   collections: patterns,
   /** Whether it may call chat without a prompt reference, with its own system prompt and messages. */
   rawChat: z.boolean(),
+  /**
+   * Tenant id patterns the app may act for (`x-tenant-id`); absent: any tenant. A request naming another
+   * tenant is refused (403) before anything is read.
+   */
+  tenants: z.optional(patterns),
   /** Tokens (input and output) per UTC day, over all its chat calls; `null`: no limit. */
   tokensPerDay: z.nullable(z.int().check(z.gte(0, 'must be a whole number, at least 0'))),
 });

@@ -82,7 +82,7 @@ export function deadlineResponse(error: AnswerDeadlineError, requestId: string):
   return errorJson(
     504,
     'answer_deadline_exceeded',
-    `The answer took longer than the ${seconds} s this API allows for one answer and was cut off; ask for a shorter answer (a lower maxTokens) or retry`,
+    `The answer took longer than the ${seconds} s this API allows for one answer and was cut off; ask for a shorter answer (a lower maxTokens, or max_tokens on /v1/chat/completions) or retry`,
     requestId,
   );
 }

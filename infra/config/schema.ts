@@ -128,6 +128,8 @@ export const appAccessSchema = z.strictObject({
   collections: accessPatterns('RAG collection'),
   /** Whether the app may chat without a prompt reference, with its own system prompt and messages. */
   rawChat: z.boolean({ error: 'must be true or false' }),
+  /** Tenant ids (`x-tenant-id`) the app may act for; absent: any tenant. */
+  tenants: accessPatterns('tenant id').optional(),
   /** Input and output tokens of its chat calls per UTC day; `null`: no limit. */
   tokensPerDay: z
     .number({ error: 'must be a whole number of tokens per UTC day, or null for no limit' })

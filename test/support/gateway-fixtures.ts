@@ -143,6 +143,7 @@ export interface EventIdentity {
 export interface ApiEventOptions {
   readonly path?: Record<string, string>;
   readonly query?: Record<string, string>;
+  readonly headers?: Record<string, string>;
   readonly body?: unknown;
 }
 
@@ -156,7 +157,7 @@ export function apiEvent(
     resource,
     path: resource,
     httpMethod,
-    headers: {},
+    headers: options.headers ?? {},
     multiValueHeaders: {},
     queryStringParameters: options.query ?? null,
     multiValueQueryStringParameters: null,

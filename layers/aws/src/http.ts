@@ -8,6 +8,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { type AppAccess, DENY_ALL } from '#contracts/http/access.ts';
 import type { ApiCaller } from '#contracts/http/caller.ts';
+import { AccessPolicy } from '#core/access/policy.ts';
 import {
   ConflictError,
   ContentBlockedError,
@@ -108,9 +109,11 @@ function callerOf(
   if (tenantHeader !== undefined && !TENANT.test(tenantHeader)) {
     throw new ValidationError('headers.x-tenant-id', 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
   }
+  const tenant = tenantHeader ?? null;
+  AccessPolicy.forCaller({ app, access }).assertTenant(tenant);
   return {
     app,
-    tenant: tenantHeader ?? null,
+    tenant,
     apiKeyId,
     principal,
     author: principal ?? `app:${app}`,

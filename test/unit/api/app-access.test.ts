@@ -89,6 +89,23 @@ describe('the caller', () => {
     expect(parse(await odd(event, context)).access).toEqual(nothing);
   });
 
+  it('lets an app act only for the tenants its access names (x-tenant-id), refusing others with 403', async () => {
+    const tenanted = apiHandler(async (r) => json(200, r.caller), {
+      ...options,
+      appAccess: { ...options.appAccess, mobile: { ...MOBILE, tenants: ['acme-*'] } },
+    });
+    const as = (tenant?: string) =>
+      tenanted(request('GET', '/x', 'mobile', tenant ? { headers: { 'X-Tenant-Id': tenant } } : {}), context);
+    expect(parse(await as('acme-eu')).tenant).toBe('acme-eu');
+    expect(parse(await as()).tenant).toBeNull();
+    expectForbidden(await as('globex'), 'app "mobile" may not act for tenant "globex" (allowed: acme-*)');
+    // Without a tenants list, any tenant; an administrator, any tenant.
+    expect(
+      parse(await echo(request('GET', '/x', 'web', { headers: { 'x-tenant-id': 'globex' } }), context))
+        .tenant,
+    ).toBe('globex');
+  });
+
   it('gives nothing to every app when no APP_ACCESS is configured (fail closed)', async () => {
     const bare = apiHandler(async (r) => json(200, r.caller), {
       appKeys: options.appKeys,

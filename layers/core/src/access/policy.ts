@@ -65,6 +65,8 @@ export class AccessPolicy {
   readonly #collections: Allowlist;
   readonly #rawChat: boolean;
   readonly #tokensPerDay: number | null;
+  /** `undefined`: any tenant. */
+  readonly #tenants: Allowlist | undefined;
 
   private constructor(app: string | null, access: AppAccess) {
     this.app = app;
@@ -73,6 +75,7 @@ export class AccessPolicy {
     this.#collections = new Allowlist(access.collections);
     this.#rawChat = access.rawChat;
     this.#tokensPerDay = access.tokensPerDay;
+    this.#tenants = access.tenants === undefined ? undefined : new Allowlist(access.tenants);
   }
 
   /** An administrator's policy (an IAM principal): everything allowed, no token budget. */
@@ -100,6 +103,12 @@ export class AccessPolicy {
   /** Tokens per UTC day the caller may spend on chat; `null`: no limit. */
   get tokensPerDay(): number | null {
     return this.#tokensPerDay;
+  }
+
+  /** @throws ForbiddenError when the app names a tenant (`x-tenant-id`) outside its `tenants`. */
+  assertTenant(tenant: string | null): void {
+    if (tenant === null || this.#tenants === undefined || this.#tenants.allows(tenant)) return;
+    this.#refuse(`act for tenant ${JSON.stringify(tenant)}`, this.#tenants);
   }
 
   allowsPrompt(name: string): boolean {

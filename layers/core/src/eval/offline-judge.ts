@@ -18,8 +18,9 @@
  * Every pattern here is linear in the length of the text.
  */
 import { ValidationError } from '../errors.ts';
-import { cosine, OfflineProvider, splitSentences } from '../models/offline.ts';
+import { cosine, OfflineProvider, splitSentences, stem } from '../models/offline.ts';
 import type { ModelProvider } from '../models/types.ts';
+import { declines } from './decline.ts';
 import { rubricInput } from './judge.ts';
 import { lexiconMatches, TOXICITY_METRIC } from './metrics/toxicity.ts';
 import { sentimentLevel } from './rubrics/sentiment.ts';
@@ -46,50 +47,6 @@ const STOP_WORDS = new Set(
   ).split(' '),
 );
 
-/**
- * Phrases (lowercase, straight apostrophes) that make a sentence a decline rather than a claim. The
- * offline provider's own "found nothing" answer is one of them.
- */
-const DECLINE_PHRASES = [
-  "i don't know",
-  'i do not know',
-  'cannot answer',
-  "can't answer",
-  'unable to answer',
-  'not able to answer',
-  'unable to find',
-  'could not find',
-  "couldn't find",
-  'cannot find',
-  "can't find",
-  'found nothing',
-  'no information',
-  'not enough information',
-  "don't have information",
-  'do not have information',
-  'do not contain',
-  'does not contain',
-  "don't contain",
-  "doesn't contain",
-  'do not say',
-  'does not say',
-  "don't say",
-  "doesn't say",
-  'do not mention',
-  'does not mention',
-  'not mentioned',
-] as const;
-
-/** A light suffix stripper, so "refunds" meets "refund" and "shipped" meets "shipping". */
-function stem(word: string): string {
-  if (word.length <= 4) return word;
-  if (word.endsWith('ies')) return `${word.slice(0, -3)}y`;
-  if (word.endsWith('ing')) return word.slice(0, -3);
-  if (word.endsWith('ed')) return word.slice(0, -2);
-  if (word.endsWith('s') && !word.endsWith('ss')) return word.slice(0, -1);
-  return word;
-}
-
 function normalize(text: string): string {
   return text.normalize('NFKC').toLowerCase().replaceAll('’', "'");
 }
@@ -105,8 +62,7 @@ export function contentWords(text: string): string[] {
 
 /** Whether a sentence declines ("I could not find that in the passages") rather than claims. */
 export function isDeclineSentence(sentence: string): boolean {
-  const text = normalize(sentence);
-  return DECLINE_PHRASES.some((phrase) => text.includes(phrase));
+  return declines(sentence);
 }
 
 /** A sentence of the answer that makes a claim, with how much of it the passages hold. */

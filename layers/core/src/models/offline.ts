@@ -59,7 +59,7 @@ const STOP_WORDS = new Set(
 type Sparse = Map<number, number>;
 
 /** A light suffix stripper, so "refunds" meets "refund" and "shipped" meets "shipping". */
-function stem(word: string): string {
+export function stem(word: string): string {
   if (word.length <= 4) return word;
   if (word.endsWith('ies')) return `${word.slice(0, -3)}y`;
   if (word.endsWith('ing')) return word.slice(0, -3);

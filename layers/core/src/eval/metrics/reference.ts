@@ -37,7 +37,7 @@
  */
 
 import { ValidationError } from '../../errors.ts';
-import { OFFLINE_NO_ANSWER } from '../../models/offline.ts';
+import { DECLINE_PHRASES, declines } from '../decline.ts';
 import type { EvalAnswer, EvalItem, ItemScore } from '../types.ts';
 import { compileSchema, firstSchemaError } from './json-schema.ts';
 import { compileSafeRegex, type SafeRegex, UnsafePatternError } from './safe-regex.ts';
@@ -337,50 +337,7 @@ export const regex: TextMetric = (answer, item) => {
 // ---------------------------------------------------------------------------------------------------
 // Abstention
 
-/** Text as the decline detector compares it: lowercase, typographic apostrophes straightened, whitespace collapsed. */
-function normalizeForDecline(text: string): string {
-  return text
-    .toLowerCase()
-    .replace(/[\u2018\u2019\u02bc]/g, "'")
-    .replace(/\s+/g, ' ');
-}
-
-/**
- * Phrases that say "I will not answer this". The gateway's answer when retrieval finds nothing ("I could
- * not find anything relevant ... so I cannot answer it from them") is covered by "could not find" and
- * "cannot answer"; the offline model's is listed as it is.
- */
-export const DECLINE_PHRASES: readonly string[] = [
-  "i don't know",
-  'i do not know',
-  'i dont know',
-  'cannot answer',
-  "can't answer",
-  'can not answer',
-  'unable to answer',
-  'not able to answer',
-  'not in the context',
-  'not in the provided context',
-  'not in the given context',
-  'not in the documents',
-  'not in the provided documents',
-  'not in the given documents',
-  'could not find',
-  "couldn't find",
-  'unable to find',
-  'not enough information',
-  'insufficient information',
-  'no relevant information',
-  normalizeForDecline(OFFLINE_NO_ANSWER).replace(/\.$/, ''),
-];
-
-// A fixed alternation of literals, no quantifier: at most (sum of phrase lengths) steps per position.
-const DECLINE = new RegExp(DECLINE_PHRASES.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'));
-
-/** Whether the answer declines (contains one of {@link DECLINE_PHRASES}); linear in its length. */
-export function declines(answer: string): boolean {
-  return DECLINE.test(normalizeForDecline(answer));
-}
+export { DECLINE_PHRASES, declines };
 
 /** 1 when the answer declined exactly when the item must be declined. */
 export const abstention: TextMetric = (answer, item) => {
