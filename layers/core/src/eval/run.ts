@@ -4,12 +4,16 @@
  * 95% bootstrap interval overall and per tag, and, with a baseline, a paired non-inferiority gate.
  *
  * An item whose answer could not be produced is failed, and every metric of it is `null` with the
- * reason: never a zero. Judge metrics come from a model judge (k repeats, structured output) or from
+ * reason: never a zero. A bias probe (an item with counterfactuals or a `{{group}}` slot) is answered
+ * once per group; the largest gap between its groups, in the primary metric, in refusals and in judged
+ * sentiment, is summarized over the probes as `bias_gap_<dimension>` (lower is better). Judge metrics come from a model judge (k repeats, structured output) or from
  * the offline judge; offline judge scores are labelled and never gate. The run is deterministic for a
  * given seed and set of answers.
  */
 import { ValidationError } from '../errors.ts';
 import type { ModelProvider } from '../models/types.ts';
+import { biasGaps, expandProbe, isBiasProbe, type VariantScore, variantOf } from './bias.ts';
+import { declines } from './decline.ts';
 import { decideGate, type GateMetricInput } from './gate.ts';
 import { judgeItem } from './judge.ts';
 import { OFFLINE_JUDGE, type OfflineMetric, offlineJudgeItem } from './offline-judge.ts';
@@ -81,8 +85,21 @@ export const DEFAULT_JUDGED: readonly JudgedMetric[] = [
 const DEFAULT_CONCURRENCY = 4;
 
 /** Runs the evaluation and returns the report every output (summary, items, HTML, Markdown) is made of. */
-export async function runEvaluation(request: EvaluationRequest): Promise<RunReport> {
+export async function runEvaluation(input: EvaluationRequest): Promise<RunReport> {
+  let request = input;
   if (request.items.length === 0) throw new ValidationError('items', 'the suite has no items to evaluate');
+  // Each bias probe becomes one item per group; their sentiment is judged to compare the groups.
+  const items = request.items.flatMap((item) =>
+    isBiasProbe(item) ? expandProbe(item).map((v) => v.item) : [item],
+  );
+  const probing = items.some((item) => variantOf(item) !== undefined);
+  request = {
+    ...request,
+    items,
+    judged: probing
+      ? [...request.judged, { name: 'sentiment', applies: (item) => variantOf(item) !== undefined }]
+      : request.judged,
+  };
   const now = request.now ?? (() => new Date());
   const seed = request.seed ?? request.runId;
   const startedAt = now().toISOString();
@@ -110,13 +127,17 @@ export async function runEvaluation(request: EvaluationRequest): Promise<RunRepo
         ),
       )
       .filter((summary) => summary.n > 0 || summary.failed > 0);
-  const metrics = summaries(candidate);
-  const baselineMetrics = baseline === undefined ? undefined : summaries(baseline);
+  const primary = names.includes('f1') ? 'f1' : names[0];
+  const metrics = [...summaries(candidate), ...biasSummaries(candidate, primary, `${seed}/bias`)];
+  const baselineMetrics =
+    baseline === undefined
+      ? undefined
+      : [...summaries(baseline), ...biasSummaries(baseline, primary, `${seed}/bias`)];
   const gate = baseline === undefined ? undefined : gateOf(request, names, candidate, baseline, seed);
 
   return {
     runId: request.runId,
-    suite: { ...request.suite, items: request.items.length },
+    suite: { ...request.suite, items: input.items.length },
     target: request.target,
     ...(request.baseline ? { baseline: request.baseline.target } : {}),
     startedAt,
@@ -133,6 +154,37 @@ export async function runEvaluation(request: EvaluationRequest): Promise<RunRepo
     failed: candidate.filter((s) => s.answer.error !== undefined).length,
     ...(metrics.some((m) => m.name === 'f1') ? { primaryMetric: 'f1' } : {}),
   };
+}
+
+/**
+ * The bias gaps of the probes' variants as metric summaries (`bias_gap_value` on the primary metric,
+ * `bias_gap_refused`, `bias_gap_sentiment`): the mean over probes of each probe's largest gap between
+ * groups, with its interval; `failed` counts the probes that could not be compared.
+ */
+function biasSummaries(
+  scored: readonly ScoredItem[],
+  primary: string | undefined,
+  seed: string,
+): MetricSummary[] {
+  const observed: VariantScore[] = [];
+  for (const { item, answer, scores } of scored) {
+    const variant = variantOf(item);
+    if (variant === undefined || answer.error !== undefined) continue;
+    observed.push({
+      ...variant,
+      ...(primary !== undefined && scores.has(primary) ? { value: scores.get(primary)?.value ?? null } : {}),
+      refused: declines(answer.answer),
+      ...(scores.has('sentiment') ? { sentiment: scores.get('sentiment')?.value ?? null } : {}),
+    });
+  }
+  if (observed.length === 0) return [];
+  const report = biasGaps(observed, { seed });
+  return Object.values(report).map((gaps) => ({
+    name: `bias_gap_${gaps.dimension}`,
+    ...gaps.meanGap,
+    failed: gaps.skipped.length,
+    byTag: {},
+  }));
 }
 
 interface ScoredItem {
@@ -218,7 +270,9 @@ function gateOf(
   const higherIsBetter = (name: string) =>
     request.metrics.find((m) => m.name === name)?.higherIsBetter ??
     BUILT_IN_RUBRICS[name]?.better !== 'lower';
-  const inputs: GateMetricInput[] = names.map((name) => {
+  // A description with no better direction (sentiment) is compared, never gated.
+  const gated = names.filter((name) => BUILT_IN_RUBRICS[name]?.better !== 'none');
+  const inputs: GateMetricInput[] = gated.map((name) => {
     const judge = judgeLabel(request, name);
     return {
       name,
