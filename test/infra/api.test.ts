@@ -10,6 +10,7 @@ import { HOUSE_ENVIRONMENT_NAMES } from '#infra/constructs/llmops-function.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '#infra/constructs/model-gateway.ts';
 import { checkUsage, UsageLimiter } from '#infra/local/api/usage-plans.ts';
 import { LocalTemplate } from '#infra/local/template.ts';
+import { list, roleIdOf, roleStatements, type Statement } from './support/iam.ts';
 import {
   type CfnJson,
   type CfnResource,
@@ -40,7 +41,6 @@ beforeAll(() => {
 const props = (r: CfnResource) => (r.Properties ?? {}) as Record<string, CfnJson>;
 const ref = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
 function only(
   json: CfnTemplate,
@@ -63,25 +63,11 @@ function functionOf(json: CfnTemplate, fn: ApiFunctionName): [string, CfnResourc
 const envOf = (json: CfnTemplate, fn: ApiFunctionName) =>
   props(functionOf(json, fn)[1]).Environment.Variables as Record<string, CfnJson>;
 
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, Record<string, unknown>>;
-}
+/** Every Allow statement of the identity policies of a role. */
+const allowedStatements = (json: CfnTemplate, roleId: string) =>
+  roleStatements(json, roleId).filter((s) => s.Effect === 'Allow');
 
-/** Every Allow statement of the identity policies attached to a role. */
-function roleStatements(json: CfnTemplate, roleId: string): Statement[] {
-  return resourcesOfType(json, 'AWS::IAM::Policy')
-    .filter(([, p]) =>
-      (props(p).Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify(ref(roleId))),
-    )
-    .flatMap(([, p]) => props(p).PolicyDocument.Statement as Statement[])
-    .filter((s) => s.Effect === 'Allow');
-}
-
-const roleOf = (json: CfnTemplate, fn: ApiFunctionName): string =>
-  props(functionOf(json, fn)[1]).Role['Fn::GetAtt'][0] as string;
+const roleOf = (json: CfnTemplate, fn: ApiFunctionName): string => roleIdOf(functionOf(json, fn)[1]);
 
 const actionsOf = (statements: Statement[]) => statements.flatMap((s) => list(s.Action));
 
@@ -588,7 +574,7 @@ describe('guardrail', () => {
     const env = envOf(dev.json, 'chat');
     expect(env.GUARDRAIL_ID).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailId'] });
     expect(env.GUARDRAIL_VERSION).toEqual({ 'Fn::GetAtt': [versionId, 'Version'] });
-    const chatApply = roleStatements(dev.json, roleOf(dev.json, 'chat')).filter((s) =>
+    const chatApply = allowedStatements(dev.json, roleOf(dev.json, 'chat')).filter((s) =>
       list(s.Action).includes('bedrock:ApplyGuardrail'),
     );
     expect(chatApply).toHaveLength(1);
@@ -626,7 +612,7 @@ describe('least privilege', () => {
     statements.filter((s) => list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(arnOf(id))));
 
   it('chat reads prompts but cannot write them; it may only add catalog items; it invokes catalog models and tagged endpoints', () => {
-    const statements = roleStatements(dev.json, roleOf(dev.json, 'chat'));
+    const statements = allowedStatements(dev.json, roleOf(dev.json, 'chat'));
     const prompts = actionsOf(onTable(statements, tableId(dev, 'Prompts')));
     expect(prompts).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
     for (const action of WRITES) expect(prompts).not.toContain(action);
@@ -663,24 +649,24 @@ describe('least privilege', () => {
 
   it('only chat may call models; prompts and models touch only their own table; openapi touches no data', () => {
     for (const fn of ['prompts', 'models', 'openapi'] as const) {
-      const actions = actionsOf(roleStatements(dev.json, roleOf(dev.json, fn)));
+      const actions = actionsOf(allowedStatements(dev.json, roleOf(dev.json, fn)));
       expect(
         actions.filter((a) => /^(bedrock|sagemaker|events|s3):/.test(a)),
         fn,
       ).toEqual([]);
     }
-    const prompts = roleStatements(dev.json, roleOf(dev.json, 'prompts'));
+    const prompts = allowedStatements(dev.json, roleOf(dev.json, 'prompts'));
     expect(onTable(prompts, tableId(dev, 'Catalog'))).toEqual([]);
     expect(actionsOf(onTable(prompts, tableId(dev, 'Prompts')))).toEqual(expect.arrayContaining(WRITES));
-    const models = roleStatements(dev.json, roleOf(dev.json, 'models'));
+    const models = allowedStatements(dev.json, roleOf(dev.json, 'models'));
     expect(onTable(models, tableId(dev, 'Prompts'))).toEqual([]);
-    const openapi = actionsOf(roleStatements(dev.json, roleOf(dev.json, 'openapi')));
+    const openapi = actionsOf(allowedStatements(dev.json, roleOf(dev.json, 'openapi')));
     expect(openapi.filter((a) => !a.startsWith('xray:') && !a.startsWith('logs:'))).toEqual([]);
   });
 
   it('chat and models may Scan exactly the catalog table, rag exactly the documents table; nobody else scans', () => {
     const scans = (fn: ApiFunctionName) =>
-      roleStatements(dev.json, roleOf(dev.json, fn))
+      allowedStatements(dev.json, roleOf(dev.json, fn))
         .filter((s) => list(s.Action).includes('dynamodb:Scan'))
         .flatMap((s) => list(s.Resource).map((r) => JSON.stringify(r)));
     const catalog = JSON.stringify(arnOf(tableId(dev, 'Catalog')));
@@ -811,7 +797,7 @@ describe('interaction log', () => {
     const dlqId = target.DeadLetterConfig.Arn['Fn::GetAtt'][0];
     expect(dev.json.Resources[dlqId]?.Type).toBe('AWS::SQS::Queue');
     expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
-    const roleActions = actionsOf(roleStatements(dev.json, target.RoleArn['Fn::GetAtt'][0]));
+    const roleActions = actionsOf(allowedStatements(dev.json, target.RoleArn['Fn::GetAtt'][0]));
     expect(roleActions.sort()).toEqual(['firehose:PutRecord', 'firehose:PutRecordBatch']);
   });
 
@@ -866,7 +852,7 @@ describe('interaction log', () => {
     const role = dev.json.Resources[roleId] as CfnResource;
     expect(JSON.stringify(props(role).AssumeRolePolicyDocument)).toContain('firehose.amazonaws.com');
     expect(JSON.stringify(props(role).AssumeRolePolicyDocument)).toContain('sts:ExternalId');
-    const statements = roleStatements(dev.json, roleId);
+    const statements = allowedStatements(dev.json, roleId);
     const objectWrites = statements.filter((s) => list(s.Action).includes('s3:PutObject'));
     expect(objectWrites).toHaveLength(1);
     expect(
@@ -1012,7 +998,7 @@ describe('per-app access', () => {
       );
       const usageArn = JSON.stringify(arnOf(usageId));
       const onUsage = (fn: ApiFunctionName) =>
-        roleStatements(s.json, roleOf(s.json, fn)).filter((st) =>
+        allowedStatements(s.json, roleOf(s.json, fn)).filter((st) =>
           list(st.Resource).some((r) => JSON.stringify(r).includes(usageId)),
         );
       expect(envOf(s.json, 'chat').USAGE_TABLE).toEqual(ref(usageId));

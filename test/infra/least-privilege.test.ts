@@ -31,6 +31,14 @@ import {
 } from '#infra/constructs/model-access.ts';
 import { cdkJsonContext, LlmOpsStack } from '#infra/stacks/llmops-stack.ts';
 import {
+  entryStatements,
+  functionsByEntry,
+  list,
+  roleIdOf,
+  roleStatements,
+  type Statement,
+} from './support/iam.ts';
+import {
   type CfnJson,
   type CfnResource,
   type CfnTemplate,
@@ -102,45 +110,8 @@ beforeAll(() => {
   }));
 });
 
-interface Statement {
-  Sid?: string;
-  Effect: string;
-  Action: string | string[];
-  Resource: CfnJson;
-  Principal?: CfnJson;
-  Condition?: Record<string, Record<string, CfnJson>>;
-}
-
 const props = (r: CfnResource) => (r.Properties ?? {}) as Record<string, CfnJson>;
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
-
-/** The Lambda functions of a template, by `llmops:entry`. */
-function functionsByEntry(json: CfnTemplate): Map<string, CfnResource> {
-  return new Map(
-    resourcesOfType(json, 'AWS::Lambda::Function')
-      .filter(([, r]) => typeof r.Metadata?.['llmops:entry'] === 'string')
-      .map(([, r]) => [r.Metadata?.['llmops:entry'] as string, r]),
-  );
-}
-
-/** Every statement of the identity policies of a function's role (attached and inline). */
-function statementsOf(json: CfnTemplate, fn: CfnResource): Statement[] {
-  const roleId = props(fn).Role['Fn::GetAtt'][0] as string;
-  const attached = resourcesOfType(json, 'AWS::IAM::Policy')
-    .filter(([, p]) => (props(p).Roles as CfnJson[]).some((r) => r.Ref === roleId))
-    .flatMap(([, p]) => props(p).PolicyDocument.Statement as Statement[]);
-  const role = json.Resources[roleId] as CfnResource;
-  const inline = ((props(role).Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
-    (p) => p.PolicyDocument.Statement,
-  );
-  return [...attached, ...inline];
-}
-
-function statementsOfEntry(json: CfnTemplate, entry: string): Statement[] {
-  const fn = functionsByEntry(json).get(entry);
-  if (!fn) throw new Error(`no function bundled from ${entry}`);
-  return statementsOf(json, fn);
-}
+const statementsOf = (json: CfnTemplate, fn: CfnResource) => roleStatements(json, roleIdOf(fn));
 
 /** Allowed actions by flattened resource, e.g. `<StorageRawX.Arn>/raw/*` → s3:GetObject, ... */
 function actionsByResource(statements: readonly Statement[]): Map<string, Set<string>> {
@@ -276,7 +247,7 @@ describe('the model catalog table', () => {
 
   it('chat may read, scan and put catalog items, but never update, delete or batch-write one', () => {
     for (const s of [dev, prod]) {
-      const actions = actionsByResource(statementsOfEntry(s.json, 'functions/api/chat.ts')).get(
+      const actions = actionsByResource(entryStatements(s.json, 'functions/api/chat.ts')).get(
         catalogArn(s.json),
       );
       expect(actions).toBeDefined();
@@ -296,7 +267,7 @@ describe('the model catalog table', () => {
   });
 
   it('the models function keeps its admin edits (update) on the catalog', () => {
-    const actions = actionsByResource(statementsOfEntry(dev.json, 'functions/api/models.ts')).get(
+    const actions = actionsByResource(entryStatements(dev.json, 'functions/api/models.ts')).get(
       catalogArn(dev.json),
     );
     expect(actions?.has('dynamodb:UpdateItem')).toBe(true);
@@ -315,7 +286,7 @@ describe('bucket prefixes of DataPrep and RagIngest', () => {
 
   /** Object actions by `bucket/prefix`, and the `s3:prefix` values of each ListBucket, of one function. */
   function s3Access(json: CfnTemplate, entry: string) {
-    const statements = statementsOfEntry(json, entry).filter((s) => s.Effect === 'Allow');
+    const statements = entryStatements(json, entry).filter((s) => s.Effect === 'Allow');
     const objects: Record<string, string[]> = {};
     for (const [resource, actions] of actionsByResource(statements)) {
       const s3 = sorted(actions).filter((a) => a.startsWith('s3:') && a !== 's3:ListBucket');

@@ -7,13 +7,13 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { QUARANTINE_PREFIX } from '#contracts/storage-layout.ts';
+import { functionOfEntry, list, roleIdOf, roleStatements, type Statement } from './support/iam.ts';
 import {
   type CfnJson,
   type CfnResource,
   type CfnTemplate,
   flatten,
   logicalIdsOfType,
-  resourcesOfType,
   type Synthesized,
   synth,
 } from './support/synth.ts';
@@ -34,13 +34,6 @@ const profiles = () =>
   ] as const;
 
 const props = (r: CfnResource) => (r.Properties ?? {}) as Record<string, CfnJson>;
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
-
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-}
 
 function bucketId(json: CfnTemplate, name: 'Curated' | 'Artifacts'): string {
   const ids = logicalIdsOfType(json, 'AWS::S3::Bucket').filter((id) => id.startsWith(`Storage${name}`));
@@ -48,34 +41,11 @@ function bucketId(json: CfnTemplate, name: 'Curated' | 'Artifacts'): string {
   return ids[0] as string;
 }
 
-function functionByEntry(json: CfnTemplate, entry: string): CfnResource {
-  const found = resourcesOfType(json, 'AWS::Lambda::Function').filter(
-    ([, r]) => r.Metadata?.['llmops:entry'] === entry,
-  );
-  expect(found, entry).toHaveLength(1);
-  return (found[0] as [string, CfnResource])[1];
-}
-
 /** Every role of the stack with the statements of its attached and inline policies. */
-function roles(json: CfnTemplate): Map<string, Statement[]> {
-  const out = new Map<string, Statement[]>();
-  for (const [id, role] of resourcesOfType(json, 'AWS::IAM::Role')) {
-    const inline = (props(role).Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[];
-    out.set(
-      id,
-      inline.flatMap((p) => p.PolicyDocument.Statement),
-    );
-  }
-  for (const [, policy] of resourcesOfType(json, 'AWS::IAM::Policy')) {
-    for (const role of (props(policy).Roles ?? []) as CfnJson[]) {
-      out.get(role.Ref)?.push(...(props(policy).PolicyDocument.Statement as Statement[]));
-    }
-  }
-  return out;
-}
+const roles = (json: CfnTemplate): Map<string, Statement[]> =>
+  new Map(logicalIdsOfType(json, 'AWS::IAM::Role').map((id) => [id, roleStatements(json, id)]));
 
-const roleOf = (json: CfnTemplate, entry: string): string =>
-  props(functionByEntry(json, entry)).Role['Fn::GetAtt'][0];
+const roleOf = (json: CfnTemplate, entry: string): string => roleIdOf(functionOfEntry(json, entry));
 
 /** Whether an IAM resource pattern (`*` and `?` wildcards) covers an ARN. */
 function covers(pattern: string, arn: string): boolean {
@@ -145,7 +115,7 @@ describe('quarantine', () => {
     '%s: Finalize is told the bucket and the expiry it writes into the manifest',
     (p) => {
       const s = p === 'dev' ? dev : prod;
-      const env = props(functionByEntry(s.json, 'functions/dataprep/finalize.ts')).Environment.Variables;
+      const env = props(functionOfEntry(s.json, 'functions/dataprep/finalize.ts')).Environment.Variables;
       expect(env.QUARANTINE_BUCKET).toEqual({ Ref: bucketId(s.json, 'Artifacts') });
       expect(env.QUARANTINE_EXPIRATION_DAYS).toBe(String(s.config.dataPrep.quarantineExpirationDays));
     },

@@ -14,6 +14,7 @@ import { datasetReadyEvent } from '#events/dataset-ready.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
 import { rawSample } from '#events/samples.ts';
 import { matchesPattern } from '#infra/local/event-pattern.ts';
+import { list, roleStatements, type Statement } from './support/iam.ts';
 import {
   type CfnJson,
   type CfnResource,
@@ -41,7 +42,6 @@ const byProfile = (p: 'dev' | 'prod') => (p === 'dev' ? dev : prod);
 const props = (r: CfnResource) => (r.Properties ?? {}) as Record<string, CfnJson>;
 const ref = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
 function only(
   json: CfnTemplate,
@@ -72,27 +72,6 @@ const envOf = (json: CfnTemplate, fn: Fn): Record<string, CfnJson> =>
   props(functionOf(json, fn)[1]).Environment.Variables;
 
 const roleOf = (json: CfnTemplate, fn: Fn): string => props(functionOf(json, fn)[1]).Role['Fn::GetAtt'][0];
-
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: unknown;
-}
-
-/** Every identity-policy statement that applies to a role (attached policies and inline policies). */
-function roleStatements(json: CfnTemplate, roleId: string): Statement[] {
-  const out: Statement[] = [];
-  for (const [, r] of resourcesOfType(json, 'AWS::IAM::Policy')) {
-    if (!(props(r).Roles as CfnJson[]).some((role) => role.Ref === roleId)) continue;
-    out.push(...(props(r).PolicyDocument.Statement as Statement[]));
-  }
-  const role = json.Resources[roleId] as CfnResource;
-  for (const inline of (props(role).Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]) {
-    out.push(...inline.PolicyDocument.Statement);
-  }
-  return out;
-}
 
 /** The functions (of {@link ENTRIES}) whose role is allowed an action matching `action`. */
 function functionsAllowed(json: CfnTemplate, action: RegExp): Fn[] {
