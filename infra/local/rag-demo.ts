@@ -216,6 +216,15 @@ export async function createRagPrompt(client: LocalApiClient): Promise<number> {
   return created.version;
 }
 
+/** The `rag` options of a local answer: `k` passages, the offline embedder's similarity floor, hybrid. */
+export function localRagOptions(options: { k?: number; minScore?: number; hybrid?: boolean } = {}): {
+  k: number;
+  minScore: number;
+  hybrid: boolean;
+} {
+  return { k: options.k ?? 5, minScore: options.minScore ?? LOCAL_MIN_SCORE, hybrid: options.hybrid ?? true };
+}
+
 /** Asks one question through `POST /v1/chat` with `rag`. */
 export async function askRag(
   client: LocalApiClient,
@@ -225,7 +234,7 @@ export async function askRag(
   const body = {
     prompt: RAG_PROMPT.name,
     variables: { question },
-    rag: { k: options.k ?? 5, minScore: options.minScore ?? LOCAL_MIN_SCORE, hybrid: options.hybrid ?? true },
+    rag: localRagOptions(options),
   };
   const answer = await client.call<{ answer: string; stopReason: string; citations?: Citation[] }>(
     'POST /v1/chat (rag)',

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { isRecord } from '../template/cfn.ts';
 import type { LocalApiMethod, LocalAuthorizer } from '../template.ts';
 import type { GatewayResponseType } from './gateway-responses.ts';
 import {
@@ -199,8 +200,4 @@ function headerName(source: string | undefined): string | undefined {
 function listOf(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

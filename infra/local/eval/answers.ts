@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import type { LocalApiClient } from '../api-client.ts';
-import { LOCAL_MIN_SCORE } from '../rag-demo.ts';
+import { localRagOptions } from '../rag-demo.ts';
 
 /** Retrieval options of an evaluated target (`--rag`). */
 export interface EvalRag {
@@ -55,8 +55,7 @@ export function apiAnswers(
   client: LocalApiClient,
   target: ApiTarget,
 ): (item: EvalItem) => Promise<EvalAnswer> {
-  const rag =
-    target.rag === undefined ? undefined : { k: target.rag.k, minScore: LOCAL_MIN_SCORE, hybrid: true };
+  const rag = target.rag === undefined ? undefined : localRagOptions({ k: target.rag.k });
   return async (item) => {
     const started = performance.now();
     const question = questionOf(item);

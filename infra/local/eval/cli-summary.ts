@@ -1,26 +1,30 @@
+import { summaryJson } from '#core/eval/report/summary.ts';
 import type { RunReport } from '#core/eval/report/types.ts';
 
-/** The `--json` line: `{runId, suite, target, items, failed, metrics: {name: {value, n, ci}}, pass, report}`. */
+/**
+ * The `--json` line, cut from `summary.json`: `{runId, suite, target, baseline?, items, failed, judge,
+ * metrics: {<name>: {value, n, ci, failed}}, pass, gate?, report}`.
+ */
 export function cliSummary(report: RunReport, reportPath: string | undefined): Record<string, unknown> {
-  const finite = (x: number) => (Number.isFinite(x) ? x : null);
+  const summary = summaryJson(report, reportPath === undefined ? {} : { reportPath });
   return {
-    runId: report.runId,
-    suite: report.suite,
-    target: report.target,
-    ...(report.baseline ? { baseline: report.baseline } : {}),
-    items: report.items.length,
-    failed: report.failed,
-    judge: report.judge.offline ? 'offline' : report.judge.model,
+    runId: summary.runId,
+    suite: summary.suite,
+    target: summary.target,
+    ...(summary.baseline ? { baseline: summary.baseline } : {}),
+    items: summary.items,
+    failed: summary.failed,
+    judge: summary.judge.offline ? 'offline' : summary.judge.model,
     metrics: Object.fromEntries(
-      report.metrics.map((m) => [
-        m.name,
-        { value: finite(m.value), n: m.n, ci: [finite(m.ci[0]), finite(m.ci[1])], failed: m.failed },
+      Object.entries(summary.metrics).map(([name, { value, n, ci, failed }]) => [
+        name,
+        { value, n, ci, failed },
       ]),
     ),
-    pass: report.gate?.pass ?? null,
-    ...(report.gate
-      ? { gate: report.gate.metrics.map((m) => ({ name: m.name, verdict: m.verdict, reason: m.reason })) }
+    pass: summary.pass,
+    ...(summary.gate
+      ? { gate: summary.gate.metrics.map(({ name, verdict, reason }) => ({ name, verdict, reason })) }
       : {}),
-    report: reportPath ?? null,
+    report: summary.report ?? null,
   };
 }

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { formatCi, formatScore } from '#core/eval/report/format.ts';
 import type { RunReport } from '#core/eval/report/types.ts';
 import { DEFAULT_JUDGED, runEvaluation } from '#core/eval/run.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
@@ -80,8 +81,8 @@ export function describeEvalDemo(result: EvalDemoResult): string[] {
     const b = baseline(name);
     if (!m) continue;
     lines.push(
-      `  ${name.padEnd(15)} ${result.candidate} ${m.value.toFixed(3)} [${m.ci[0].toFixed(3)}, ${m.ci[1].toFixed(3)}]` +
-        (b ? `   ${result.baseline} ${b.value.toFixed(3)}` : ''),
+      `  ${name.padEnd(15)} ${result.candidate} ${formatScore(m.value)} ${formatCi(m.ci)}` +
+        (b ? `   ${result.baseline} ${formatScore(b.value)}` : ''),
     );
   }
   const failing = report.gate?.metrics.filter((m) => m.verdict === 'fail') ?? [];

@@ -355,8 +355,8 @@ export class ModelGateway {
     const modelId = body.model ?? prompt?.model?.id;
     let model: CatalogModel;
     if (modelId !== undefined) {
-      // A prompt's own model is the app's to use only if its allowlist says so.
-      policy.assertModel(modelId);
+      // A prompt's own model is the app's to use only if its allowlist says so (the caller's was checked).
+      if (body.model === undefined) policy.assertModel(modelId);
       model = await this.deps.catalog.get(modelId);
       const field = body.model !== undefined ? 'model' : 'prompt';
       if (model.kind !== 'chat')
