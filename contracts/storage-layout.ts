@@ -40,3 +40,12 @@ export const STAGING_PREFIX = 'staging/';
  * curated bucket so that no reader of curated data can read it.
  */
 export const QUARANTINE_PREFIX = 'quarantine/';
+
+/**
+ * Evaluation reports in the artifacts bucket: `evaluations/<runId>/summary.json`, `items.jsonl`,
+ * `report.html` and `report.md`, written once by the Evaluate state machine's Report step.
+ */
+export const EVALUATIONS_PREFIX = 'evaluations/';
+
+/** Staged items, answers and scores of Evaluate runs (under the staging lifecycle rule). */
+export const EVALUATION_STAGING_PREFIX = `${STAGING_PREFIX}eval/`;

@@ -86,41 +86,104 @@ const DEFAULT_CONCURRENCY = 4;
 
 /** Runs the evaluation and returns the report every output (summary, items, HTML, Markdown) is made of. */
 export async function runEvaluation(input: EvaluationRequest): Promise<RunReport> {
-  let request = input;
+  const spec = runSpec(input);
+  const now = input.now ?? (() => new Date());
+  const startedAt = now().toISOString();
+  const total = spec.items.length * (input.baseline === undefined ? 1 : 2);
+  let done = 0;
+  const progress = () => input.onItem?.(++done, total);
+  const concurrency = input.concurrency ?? DEFAULT_CONCURRENCY;
+
+  const candidate = await answerAndScore(spec, input.answers, concurrency, progress);
+  const baseline =
+    input.baseline === undefined
+      ? undefined
+      : await answerAndScore(spec, input.baseline.answers, concurrency, progress);
+  return assembleReport(spec, {
+    candidate,
+    ...(baseline ? { baseline } : {}),
+    startedAt,
+    finishedAt: now().toISOString(),
+  });
+}
+
+/**
+ * A run without its answers: what each phase of a run split across steps (plan, generate, score,
+ * report) needs. Build it with {@link runSpec}: bias probes expanded into one item per group, and
+ * sentiment judged on them.
+ */
+export interface RunSpec {
+  readonly runId: string;
+  readonly suite: EvaluationRequest['suite'];
+  /** The items answered: the suite's, bias probes expanded. */
+  readonly items: readonly EvalItem[];
+  /** Items the suite holds (a probe counts once). */
+  readonly suiteItems: number;
+  readonly target: RunTarget;
+  readonly baselineTarget?: RunTarget;
+  readonly metrics: readonly ItemMetric[];
+  readonly judged: readonly JudgedMetric[];
+  readonly judge: JudgeSpec;
+  readonly seed: string;
+}
+
+/** What {@link runSpec} reads: a request less its answer sources. */
+export type RunSpecInput = Omit<
+  EvaluationRequest,
+  'answers' | 'baseline' | 'onItem' | 'now' | 'concurrency'
+> & {
+  readonly baseline?: { readonly target: RunTarget };
+};
+
+/** The run's items (bias probes expanded, one item per group) and its metrics. */
+export function runSpec(request: RunSpecInput): RunSpec {
   if (request.items.length === 0) throw new ValidationError('items', 'the suite has no items to evaluate');
-  // Each bias probe becomes one item per group; their sentiment is judged to compare the groups.
-  const items = request.items.flatMap((item) =>
-    isBiasProbe(item) ? expandProbe(item).map((v) => v.item) : [item],
-  );
+  const items = expandItems(request.items);
   const probing = items.some((item) => variantOf(item) !== undefined);
-  request = {
-    ...request,
+  return {
+    runId: request.runId,
+    suite: request.suite,
     items,
+    suiteItems: request.items.length,
+    target: request.target,
+    ...(request.baseline ? { baselineTarget: request.baseline.target } : {}),
+    metrics: request.metrics,
+    // Each bias probe's groups get their sentiment judged, to compare the groups.
     judged: probing
       ? [...request.judged, { name: 'sentiment', applies: (item) => variantOf(item) !== undefined }]
       : request.judged,
+    judge: request.judge,
+    seed: request.seed ?? request.runId,
   };
-  const now = request.now ?? (() => new Date());
-  const seed = request.seed ?? request.runId;
-  const startedAt = now().toISOString();
-  const total = request.items.length * (request.baseline === undefined ? 1 : 2);
-  let done = 0;
-  const progress = () => request.onItem?.(++done, total);
+}
 
-  const candidate = await scoreAll(request, request.answers, progress);
-  const baseline =
-    request.baseline === undefined ? undefined : await scoreAll(request, request.baseline.answers, progress);
+/** A suite's items with each bias probe expanded into one item per group. */
+export function expandItems(items: readonly EvalItem[]): EvalItem[] {
+  return items.flatMap((item) => (isBiasProbe(item) ? expandProbe(item).map((v) => v.item) : [item]));
+}
 
-  const names = metricNames(request, [candidate, baseline]);
-  const judgeOf = (name: string): MetricSummary['judge'] | undefined => judgeLabel(request, name);
-  const summaries = (scored: ScoredItem[]) =>
+/** The scored candidate (and baseline) items of a run and when it ran: what {@link assembleReport} reads. */
+export interface ScoredRun {
+  readonly candidate: readonly ScoredItem[];
+  /** The baseline's scores of the same items, in the same order. */
+  readonly baseline?: readonly ScoredItem[];
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+/** Summaries, bias gaps, the gate and every item's record, from the scored items of a run. */
+export function assembleReport(spec: RunSpec, scored: ScoredRun): RunReport {
+  const { candidate, baseline, seed } = { ...scored, seed: spec.seed };
+  const names = metricNames(spec, [candidate, baseline]);
+  const judgeOf = (name: string): MetricSummary['judge'] | undefined => judgeLabel(spec, name);
+  const summaries = (items: readonly ScoredItem[]) =>
     names
       .map((name) =>
         summarize(
           name,
           // Only the items the metric applies to: one it says nothing about is neither 0 nor failed.
-          scored.flatMap(({ item, scores }) => {
-            const score = scores.get(name);
+          items.flatMap(({ item, scores }) => {
+            const score = scores[name];
             return score === undefined ? [] : [{ value: score.value, tags: item.tags }];
           }),
           { seed: `${seed}/${name}`, ...(judgeOf(name) ? { judge: judgeOf(name) } : {}) },
@@ -133,19 +196,19 @@ export async function runEvaluation(input: EvaluationRequest): Promise<RunReport
     baseline === undefined
       ? undefined
       : [...summaries(baseline), ...biasSummaries(baseline, primary, `${seed}/bias`)];
-  const gate = baseline === undefined ? undefined : gateOf(request, names, candidate, baseline, seed);
+  const gate = baseline === undefined ? undefined : gateOf(spec, names, candidate, baseline, seed);
 
   return {
-    runId: request.runId,
-    suite: { ...request.suite, items: input.items.length },
-    target: request.target,
-    ...(request.baseline ? { baseline: request.baseline.target } : {}),
-    startedAt,
-    finishedAt: now().toISOString(),
+    runId: spec.runId,
+    suite: { ...spec.suite, items: spec.suiteItems },
+    target: spec.target,
+    ...(spec.baselineTarget ? { baseline: spec.baselineTarget } : {}),
+    startedAt: scored.startedAt,
+    finishedAt: scored.finishedAt,
     judge:
-      request.judge.kind === 'offline'
+      spec.judge.kind === 'offline'
         ? { model: OFFLINE_JUDGE, offline: true }
-        : { model: request.judge.model, offline: false },
+        : { model: spec.judge.model, offline: false },
     metrics,
     ...(baselineMetrics ? { baselineMetrics } : {}),
     ...(gate ? { gate } : {}),
@@ -172,9 +235,9 @@ function biasSummaries(
     if (variant === undefined || answer.error !== undefined) continue;
     observed.push({
       ...variant,
-      ...(primary !== undefined && scores.has(primary) ? { value: scores.get(primary)?.value ?? null } : {}),
+      ...(primary !== undefined && scores[primary] !== undefined ? { value: scores[primary].value } : {}),
       refused: declines(answer.answer),
-      ...(scores.has('sentiment') ? { sentiment: scores.get('sentiment')?.value ?? null } : {}),
+      ...(scores.sentiment !== undefined ? { sentiment: scores.sentiment.value } : {}),
     });
   }
   if (observed.length === 0) return [];
@@ -187,38 +250,50 @@ function biasSummaries(
   }));
 }
 
-interface ScoredItem {
+/** One item, its answer and every score it got: plain data, so a step can hand it to the next. */
+export interface ScoredItem {
   readonly item: EvalItem;
   readonly answer: EvalAnswer;
-  readonly scores: ReadonlyMap<string, ItemScore>;
+  /** By metric name; a metric that does not apply to the item is absent. */
+  readonly scores: Readonly<Record<string, ItemScore>>;
 }
 
-async function scoreAll(
-  request: EvaluationRequest,
+async function answerAndScore(
+  spec: RunSpec,
   answers: AnswerSource,
+  concurrency: number,
   progress: () => void,
 ): Promise<ScoredItem[]> {
-  return mapLimited(request.items, request.concurrency ?? DEFAULT_CONCURRENCY, async (item) => {
-    const answer = await answerSafely(answers, item);
-    const scores = new Map<string, ItemScore>();
-    for (const metric of request.metrics) {
-      if (!metric.applies(item, answer)) continue;
-      scores.set(
-        metric.name,
-        answer.error === undefined ? metric.score(item, answer) : failedScore(metric.name, answer),
-      );
-    }
-    for (const judged of request.judged) {
-      if (!judged.applies(item, answer)) continue;
-      scores.set(judged.name, await judgeScore(request.judge, judged.name, item, answer));
-    }
+  return mapLimited(spec.items, concurrency, async (item) => {
+    const scored = await scoreAnswer(spec, item, await answerSafely(answers, item));
     progress();
-    return { item, answer, scores };
+    return scored;
   });
 }
 
+/**
+ * Every metric of the run that applies to an item's answer, judge metrics included. A failed answer
+ * fails each metric with the reason (never a 0).
+ */
+export async function scoreAnswer(spec: RunSpec, item: EvalItem, answer: EvalAnswer): Promise<ScoredItem> {
+  const scores: Record<string, ItemScore> = {};
+  for (const metric of spec.metrics) {
+    if (!metric.applies(item, answer)) continue;
+    scores[metric.name] =
+      answer.error === undefined ? metric.score(item, answer) : failedScore(metric.name, answer);
+  }
+  for (const judged of spec.judged) {
+    if (!judged.applies(item, answer)) continue;
+    scores[judged.name] =
+      answer.error === undefined
+        ? await judgeScore(spec.judge, judged.name, item, answer)
+        : failedScore(judged.name, answer);
+  }
+  return { item, answer, scores };
+}
+
 /** An answerer that throws fails its item (with the reason), never the run. */
-async function answerSafely(answers: AnswerSource, item: EvalItem): Promise<EvalAnswer> {
+export async function answerSafely(answers: AnswerSource, item: EvalItem): Promise<EvalAnswer> {
   try {
     return await answers(item);
   } catch (error) {
@@ -242,7 +317,10 @@ async function judgeScore(
   return judgeItem({ rubric, item, answer, provider: judge.provider, model: judge.model, k: judge.k ?? 3 });
 }
 
-function judgeLabel(request: EvaluationRequest, name: string): MetricSummary['judge'] | undefined {
+function judgeLabel(
+  request: Pick<RunSpec, 'judged' | 'judge'>,
+  name: string,
+): MetricSummary['judge'] | undefined {
   if (!request.judged.some((j) => j.name === name)) return undefined;
   if (request.judge.kind === 'offline') {
     return { model: OFFLINE_JUDGE, rubric: `offline-${name.replaceAll('_', '-')}`, calibrated: false };
@@ -252,19 +330,19 @@ function judgeLabel(request: EvaluationRequest, name: string): MetricSummary['ju
 }
 
 /** Metric names in a stable order: the request's metrics, then its judged ones, as they occurred. */
-function metricNames(request: EvaluationRequest, runs: (ScoredItem[] | undefined)[]): string[] {
+function metricNames(spec: RunSpec, runs: (readonly ScoredItem[] | undefined)[]): string[] {
   const seen = new Set<string>();
-  for (const name of [...request.metrics.map((m) => m.name), ...request.judged.map((j) => j.name)]) {
-    if (runs.some((run) => run?.some((s) => s.scores.has(name)))) seen.add(name);
+  for (const name of [...spec.metrics.map((m) => m.name), ...spec.judged.map((j) => j.name)]) {
+    if (runs.some((run) => run?.some((s) => s.scores[name] !== undefined))) seen.add(name);
   }
   return [...seen];
 }
 
 function gateOf(
-  request: EvaluationRequest,
+  request: RunSpec,
   names: readonly string[],
-  candidate: ScoredItem[],
-  baseline: ScoredItem[],
+  candidate: readonly ScoredItem[],
+  baseline: readonly ScoredItem[],
   seed: string,
 ): RunGate {
   const higherIsBetter = (name: string) =>
@@ -277,8 +355,8 @@ function gateOf(
     return {
       name,
       higherIsBetter: higherIsBetter(name),
-      candidate: candidate.map((s) => s.scores.get(name)?.value ?? null),
-      baseline: baseline.map((s) => s.scores.get(name)?.value ?? null),
+      candidate: candidate.map((s) => s.scores[name]?.value ?? null),
+      baseline: baseline.map((s) => s.scores[name]?.value ?? null),
       ...(judge ? { calibrated: judge.calibrated } : {}),
     };
   });
@@ -300,7 +378,7 @@ function itemRecord({ item, answer, scores }: ScoredItem): ItemRecord {
   const errors: Record<string, string> = {};
   const rationales: Record<string, string[]> = {};
   const unstable: string[] = [];
-  for (const [name, score] of scores) {
+  for (const [name, score] of Object.entries(scores)) {
     values[name] = score.value;
     if (score.error !== undefined) errors[name] = score.error;
     const reasons = score.details?.rationales;

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
+
+export const PROMPT_GATE_OVERRIDDEN = 'llmops.PromptGateOverridden';
+
+/**
+ * `llmops.PromptGateOverridden`: an administrator moved a prompt's `production` label with `force`,
+ * past a missing, running or failed evaluation. The reason and the author are also kept in the prompt's
+ * label history (audit); on-call and the closed loop read this event.
+ */
+export const promptGateOverriddenDetail = z.object({
+  schemaVersion: z.literal(SCHEMA_VERSION),
+  prompt: z.string().min(1),
+  label: z.string().min(1),
+  version: z.number().int().positive(),
+  previousVersion: z.number().int().positive().nullable(),
+  reason: z.string().min(1),
+  author: z.string().min(1),
+  /** What the gate said at the time: no run, a run still going, or a failed one (with its run id). */
+  gate: z.object({
+    status: z.enum(['none', 'queued', 'running', 'failed', 'skipped', 'succeeded']),
+    runId: z.string().nullable(),
+    pass: z.boolean().nullable(),
+  }),
+});
+export type PromptGateOverriddenDetail = z.infer<typeof promptGateOverriddenDetail>;
+
+export const promptGateOverriddenEvent = eventBridgeEvent(PROMPT_GATE_OVERRIDDEN, promptGateOverriddenDetail);
