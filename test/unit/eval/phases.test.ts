@@ -44,6 +44,7 @@ const answer = (it: EvalItem, good: boolean): EvalAnswer => ({
 const request = {
   runId: 'run-phases',
   suite: { name: 'unit', version: 1 },
+  target: { prompt: 'unit:2' },
   items: ITEMS,
   metrics: [CONTAINS, TOXICITY],
   judged: DEFAULT_JUDGED,
