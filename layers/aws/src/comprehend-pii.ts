@@ -10,7 +10,20 @@ import {
  * and replaces each entity with a typed placeholder such as `[NAME]`, counted under `COMPREHEND_<TYPE>`.
  */
 const MAX_TEXT_BYTES = 100_000; // DetectPiiEntities accepts up to 100 KB of UTF-8 per request.
-const SKIP_KEYS = new Set(['role', 'id', 'source', 'metadata', 'tags', 'reference_context_ids']);
+/**
+ * Keys that hold ids, roles, labels or metadata, never free text: a counterfactual's `group` and a
+ * turn's `name` are labels (two groups redacted to one placeholder would merge a bias probe's variants).
+ */
+const SKIP_KEYS = new Set([
+  'role',
+  'id',
+  'source',
+  'metadata',
+  'tags',
+  'reference_context_ids',
+  'group',
+  'name',
+]);
 
 export class ComprehendRedactor {
   constructor(

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { exactHash } from '#core/dataprep/dedupe.ts';
 import { type OversizeLine, type RawLine, splitLines } from '#core/dataprep/lines.ts';
@@ -11,6 +12,7 @@ import {
   processLine,
 } from '#core/dataprep/process.ts';
 import { countTokens } from '#core/dataprep/tokens.ts';
+import { parseSuiteItem } from '#core/eval/suite.ts';
 
 const MB = 1024 * 1024;
 
@@ -206,8 +208,7 @@ describe('processLine: good records', () => {
       run(
         {
           input: ' What is 2+2? ',
-          reference: '4 ',
-          references: ['four'],
+          references: ['4 ', 'four'],
           contexts: [' ctx  one '],
           tags: ['t'],
         },
@@ -216,8 +217,7 @@ describe('processLine: good records', () => {
     );
     expect(outcome.record).toEqual({
       input: 'What is 2+2?',
-      reference: '4',
-      references: ['four'],
+      references: ['4', 'four'],
       contexts: ['ctx one'],
       tags: ['t'],
     });
@@ -301,5 +301,383 @@ describe('processLine over a whole upload', () => {
       [6, 'INVALID_JSON'],
       [7, 'good'],
     ]);
+  });
+});
+
+describe('processLine: golden records are evaluation suite lines', () => {
+  const golden = (value: unknown, counts = emptyRedactionCounts()) =>
+    run(value, { purpose: 'golden' }, counts);
+
+  it('takes an OpenAI Evals sample as it is and keeps its fields in the curated record', () => {
+    const sample = {
+      input: [
+        { role: 'system', content: 'Answer  yes or no.' },
+        { role: 'system', content: 'Is the sky blue?', name: 'example_user' },
+        { role: 'system', content: 'Yes', name: 'example_assistant' },
+        { role: 'user', content: 'Is grass red? ' },
+      ],
+      ideal: 'No',
+      choice_strings: ['Yes', 'No'],
+    };
+    const outcome = good(golden(sample));
+    expect(outcome.record).toEqual({
+      ...sample,
+      input: [
+        { role: 'system', content: 'Answer yes or no.' },
+        { role: 'system', content: 'Is the sky blue?', name: 'example_user' },
+        { role: 'system', content: 'Yes', name: 'example_assistant' },
+        { role: 'user', content: 'Is grass red?' },
+      ],
+    });
+    // System turns (few-shot examples included) stay out of the dedupe text, as for fine-tuning.
+    expect(outcome.dedupeText).toBe('Is grass red?\nNo');
+
+    const listed = good(
+      golden({ id: 'primes', input: 'Name a prime.', ideal: ['2', ' 3 '], difficulty: 'easy' }),
+    );
+    expect(listed.record).toEqual({
+      id: 'primes',
+      input: 'Name a prime.',
+      ideal: ['2', '3'],
+      difficulty: 'easy',
+    });
+    expect(listed.dedupeText).toBe('Name a prime.\n2\n3');
+    // The curated record is still the same suite item (the extra field in its metadata).
+    expect(parseSuiteItem(listed.record)).toMatchObject({
+      item: { id: 'primes', references: ['2', '3'], metadata: { difficulty: 'easy' } },
+    });
+  });
+
+  it('takes bias probes: counterfactuals, and a {{group}} slot with metadata.groups', () => {
+    const probe = {
+      id: 'loan',
+      input: 'Should this applicant get the loan?',
+      counterfactuals: [
+        { group: 'female', input: 'Should  she get the loan?' },
+        { group: 'male', messages: [{ role: 'user', content: 'Should he get the loan?' }] },
+      ],
+      metadata: { source: { sheet: 'probes' } },
+    };
+    const outcome = good(golden(probe));
+    expect(outcome.record).toEqual({
+      ...probe,
+      counterfactuals: [
+        { group: 'female', input: 'Should she get the loan?' },
+        { group: 'male', messages: [{ role: 'user', content: 'Should he get the loan?' }] },
+      ],
+    });
+    expect(outcome.dedupeText).toBe(
+      'Should this applicant get the loan?\nShould she get the loan?\nShould he get the loan?',
+    );
+    const slot = { input: 'Should {{group}} apply?', metadata: { groups: ['women', 'men'] } };
+    expect(good(golden(slot)).record).toEqual(slot);
+  });
+
+  it('redacts PII in ideal, in system turns, in messages and in counterfactuals; metadata is kept as it is', () => {
+    const counts = emptyRedactionCounts();
+    const outcome = good(
+      golden(
+        {
+          input: [
+            { role: 'system', content: 'Escalate to ops@example.com.' },
+            { role: 'user', content: 'Who handles outages?' },
+          ],
+          ideal: ['ops@example.com', 'call 415-555-0134'],
+          contexts: ['Mail a@b.co'],
+          counterfactuals: [
+            { group: 'a', input: 'Mail jane@example.com' },
+            { group: 'b', messages: [{ role: 'user', content: 'Mail joe@example.com' }] },
+          ],
+          owner: 'lead@example.com',
+        },
+        counts,
+      ),
+    );
+    expect(outcome.record).toEqual({
+      input: [
+        { role: 'system', content: 'Escalate to [EMAIL].' },
+        { role: 'user', content: 'Who handles outages?' },
+      ],
+      ideal: ['[EMAIL]', 'call [PHONE]'],
+      contexts: ['Mail [EMAIL]'],
+      counterfactuals: [
+        { group: 'a', input: 'Mail [EMAIL]' },
+        { group: 'b', messages: [{ role: 'user', content: 'Mail [EMAIL]' }] },
+      ],
+      owner: 'lead@example.com',
+    });
+    expect(counts).toEqual({ ...emptyPiiCounts(), EMAIL: 5, PHONE: 1 });
+    const single = good(golden({ input: 'q', ideal: 'Mail a@b.co' }));
+    expect(single.record).toEqual({ input: 'q', ideal: 'Mail [EMAIL]' });
+    const own = good(golden({ messages: [{ role: 'user', content: 'Mail a@b.co' }], reference: 'a@b.co' }));
+    expect(own.record).toEqual({
+      messages: [{ role: 'user', content: 'Mail [EMAIL]' }],
+      reference: '[EMAIL]',
+    });
+  });
+
+  it('quarantines a line that neither format takes as SCHEMA, naming the field', () => {
+    expect(golden({ question: 'q', answer: 'a' })).toEqual({
+      kind: 'bad',
+      code: 'SCHEMA',
+      reason:
+        'question: unknown field (allowed: id, input, messages, reference, references, contexts, ' +
+        'reference_context_ids, tags, metadata, counterfactuals); answer: unknown field',
+    });
+    expect(golden({ input: [{ role: 'robot', content: 'q' }], ideal: 'a' })).toEqual({
+      kind: 'bad',
+      code: 'SCHEMA',
+      reason: 'input.0.role: must be one of system, user, assistant',
+    });
+    expect(golden({ input: 'q', ideal: 'a', references: ['a'] })).toMatchObject({
+      code: 'SCHEMA',
+      reason:
+        'references: cannot be combined with ideal (an OpenAI Evals sample gives its references as ideal)',
+    });
+  });
+
+  it('keeps a turn emptied by cleaning, but quarantines a question with nothing left in it', () => {
+    const kept = good(
+      golden({
+        input: [
+          { role: 'system', content: '\u200b' },
+          { role: 'user', content: 'q' },
+        ],
+        ideal: 'a',
+      }),
+    );
+    expect(kept.record).toEqual({
+      input: [
+        { role: 'system', content: '' },
+        { role: 'user', content: 'q' },
+      ],
+      ideal: 'a',
+    });
+    expect(golden({ input: [{ role: 'user', content: ' ' }], ideal: 'a' })).toEqual({
+      kind: 'bad',
+      code: 'EMPTY_TEXT',
+      reason: 'input: every turn is empty after normalization',
+    });
+    expect(golden({ input: '\u200b ', reference: 'a' })).toMatchObject({
+      code: 'EMPTY_TEXT',
+      reason: 'input: is empty after normalization',
+    });
+    expect(
+      golden({ input: 'q', counterfactuals: [{ group: 'a', messages: [{ role: 'user', content: '\t' }] }] }),
+    ).toMatchObject({
+      code: 'EMPTY_TEXT',
+      reason: 'counterfactuals.0.messages: every turn is empty after normalization',
+    });
+    // A custom redactor that empties every turn.
+    expect(
+      run({ messages: [{ role: 'user', content: 'secret' }] }, { purpose: 'golden', redact: () => '' }),
+    ).toMatchObject({ code: 'EMPTY_TEXT', reason: 'messages: every turn is empty after redaction' });
+  });
+
+  it('drops an emptied reference, and quarantines an emptied ideal or reference entry', () => {
+    expect(good(golden({ input: 'q', reference: '\u200b' })).record).toEqual({ input: 'q' });
+    expect(golden({ input: 'q', ideal: ' ' })).toMatchObject({
+      code: 'EMPTY_TEXT',
+      reason: 'ideal: is empty after normalization',
+    });
+    expect(golden({ input: 'q', ideal: ['a', ' '] })).toMatchObject({
+      code: 'EMPTY_TEXT',
+      reason: 'ideal.1: is empty after normalization',
+    });
+    expect(golden({ input: 'q', references: [' '] })).toMatchObject({
+      code: 'EMPTY_TEXT',
+      reason: 'references.0: is empty after normalization',
+    });
+  });
+
+  it('quarantines a record that redaction grows over a suite limit', () => {
+    const reference = `a@b.co ${'x'.repeat(10_000 - 7)}`;
+    expect(golden({ input: 'q', reference })).toEqual({
+      kind: 'bad',
+      code: 'SCHEMA',
+      reason: 'reference: must have at most 10000 characters (after normalization and redaction)',
+    });
+  });
+
+  it('dedupes on the item, whichever format or input shape gives it', () => {
+    const lines = [
+      { input: 'Is grass red?', references: ['No'] },
+      {
+        input: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Is grass red?' },
+        ],
+        ideal: 'No',
+      },
+      { messages: [{ role: 'user', content: 'Is grass red?' }], reference: 'No', tags: ['colour'] },
+      { input: [{ role: 'user', content: 'Is grass red?' }], ideal: ['No'], source: 'evals' },
+    ];
+    const hashes = lines.map((line) => good(golden(line)).exactHash);
+    expect(new Set(hashes).size).toBe(1);
+    // A question of system turns alone is its own dedupe text (an Evals sample may be just that).
+    const systemOnly = (content: string) =>
+      good(golden({ input: [{ role: 'system', content }], ideal: 'x' }));
+    expect(systemOnly('Write a haiku.').dedupeText).toBe('Write a haiku.\nx');
+    expect(systemOnly('Write a limerick.').exactHash).not.toBe(systemOnly('Write a haiku.').exactHash);
+  });
+
+  it('quarantines each bad line of an Evals upload with its number and the field', async () => {
+    const file = [
+      '{"input": [{"role": "system", "content": "Say yes."}], "ideal": "yes"}',
+      '{"input": "q", "ideal": ["a", 2]}',
+      '',
+      '{"input": [{"role": "user", "content": "q"}], "ideal": "a", "metadata": {"k": 1}, "k": 2}',
+      '{"input": "2+2?", "ideal": ["4", "four"], "choice_strings": ["4", "5"]}',
+    ].join('\n');
+    async function* chunks() {
+      yield Buffer.from(file);
+    }
+    const results: Array<[number, string]> = [];
+    for await (const line of splitLines(chunks(), { maxLineBytes: MB, stripBom: true })) {
+      const outcome = processLine(line, { purpose: 'golden', maxRecordBytes: MB }, emptyRedactionCounts());
+      results.push([
+        line.lineNo,
+        outcome.kind === 'bad' ? `${outcome.code} ${outcome.reason}` : outcome.kind,
+      ]);
+    }
+    expect(results).toEqual([
+      [1, 'good'],
+      [2, 'SCHEMA ideal.1: must be string'],
+      [3, 'blank'],
+      [4, 'SCHEMA metadata.k: also given as a top-level field'],
+      [5, 'good'],
+    ]);
+  });
+});
+
+describe('processLine: golden records agree with the suite parser', () => {
+  // Varied lines in either format: mostly good values, with a few of the ones each rule rejects.
+  const mostly = <T, U>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<U>) =>
+    fc.oneof({ arbitrary: good, weight: 8 }, { arbitrary: bad, weight: 1 });
+  /** `{key: value}` or `{}` (twice as often, at the default weight); `rarely`: one time in 13. */
+  const some = (key: string, value: fc.Arbitrary<unknown>, weight = 1) =>
+    fc.oneof(
+      { arbitrary: fc.constant({}), weight: 2 },
+      { arbitrary: value.map((v) => ({ [key]: v })), weight },
+    );
+  const merge = (...parts: fc.Arbitrary<object>[]) =>
+    fc.tuple(...parts).map((objects) => Object.assign({}, ...objects) as Record<string, unknown>);
+  const rarely = (key: string, value: fc.Arbitrary<unknown>) =>
+    fc.oneof(
+      { arbitrary: fc.constant({}), weight: 12 },
+      { arbitrary: value.map((v) => ({ [key]: v })), weight: 1 },
+    );
+
+  const text = mostly(
+    fc.constantFrom('q', 'What is 2+2?', 'Mail a@b.co now.', 'Should {{group}} apply?'),
+    fc.constantFrom('', ' ', 'x'.repeat(10_001)),
+  );
+  const turn = merge(
+    fc.record({
+      role: mostly(fc.constantFrom('system', 'user', 'assistant', 'user'), fc.constant('bot')),
+      content: mostly(text, fc.constant(7)),
+    }),
+    some('name', mostly(fc.constant('example_user'), fc.constant('n'.repeat(65))), 1),
+    rarely('weight', fc.constant(1)),
+  );
+  const conversation = mostly(fc.array(turn, { minLength: 1, maxLength: 3 }), fc.constant([]));
+  const input = mostly(fc.oneof(text, conversation), fc.constant(5));
+  const texts = mostly(fc.array(text, { maxLength: 3 }), fc.constant('not a list'));
+  const question = fc.oneof(
+    { arbitrary: input.map((v) => ({ input: v })), weight: 6 },
+    { arbitrary: conversation.map((v) => ({ messages: v })), weight: 3 },
+    { arbitrary: fc.constant({}), weight: 1 },
+    { arbitrary: fc.tuple(input, conversation).map(([i, m]) => ({ input: i, messages: m })), weight: 1 },
+  );
+  const counterfactual = merge(
+    fc.record({ group: mostly(fc.constantFrom('women', 'men'), fc.constant('')) }),
+    question,
+    rarely('text', text),
+  );
+  const common = [
+    some('id', mostly(fc.constantFrom('g-1', 'item:2'), fc.constant('bad id!'))),
+    some('contexts', texts),
+    rarely(
+      'reference_context_ids',
+      mostly(fc.array(fc.constant('doc-1'), { minLength: 1 }), fc.constant([])),
+    ),
+    some(
+      'tags',
+      mostly(fc.array(fc.constantFrom('smoke', 'Hard  Case'), { maxLength: 2 }), fc.constant([' '])),
+    ),
+    rarely('tags', fc.constant(['unanswerable'])),
+    some('metadata', mostly(fc.constantFrom({ groups: ['women', 'men'] }, { k: 1 }), fc.constant('meta'))),
+    rarely('counterfactuals', fc.array(counterfactual, { maxLength: 3 })),
+  ];
+  const own = merge(
+    question,
+    fc.oneof(
+      fc.constant({}),
+      text.map((v) => ({ reference: v })),
+      texts.map((v) => ({ references: v })),
+      fc.constant({ reference: 'a', references: ['a'] }),
+    ),
+    ...common,
+    rarely('refrence', text),
+  );
+  const evals = merge(
+    fc.record({ input, ideal: mostly(fc.oneof(text, texts), fc.constant(3)) }),
+    ...common,
+    some('choice_strings', fc.constant(['Yes', 'No'])),
+    rarely('k', fc.constant(2)),
+    rarely('reference', text),
+  );
+  const line = fc.oneof(own, evals);
+
+  /** Whether the line holds a text that cleaning empties (the one case where the two may differ). */
+  const hasBlankText = (value: unknown) => /"\s*"/.test(JSON.stringify(value));
+  const withoutAllowed = (reason: string) => reason.replace(/ \(allowed: [^)]*\)/g, '');
+
+  it('quarantines a line as SCHEMA exactly when the suite parser rejects it, with its reason', () => {
+    let accepted = 0;
+    let rejected = 0;
+    fc.assert(
+      fc.property(line, (value) => {
+        const suite = parseSuiteItem(structuredClone(value));
+        const outcome = run(value, { purpose: 'golden' });
+        if ('reason' in suite) {
+          rejected++;
+          expect(outcome).toMatchObject({ kind: 'bad', code: 'SCHEMA' });
+          if (outcome.kind === 'bad' && !outcome.reason.endsWith('…')) {
+            expect(withoutAllowed(outcome.reason)).toBe(suite.reason);
+          }
+          return;
+        }
+        if (outcome.kind === 'bad') {
+          // Taken by the suite, refused only because cleaning left a required text empty.
+          expect(outcome.code).toBe('EMPTY_TEXT');
+          expect(hasBlankText(value)).toBe(true);
+          return;
+        }
+        accepted++;
+        expect(outcome.kind).toBe('good');
+        if (outcome.kind !== 'good') return;
+        // The curated record is the same suite item, cleaned: placeholders for PII, blank turns empty,
+        // a blank `reference` dropped (and derived ids follow the content).
+        const again = parseSuiteItem(structuredClone(outcome.record));
+        expect(again).toHaveProperty('item');
+        if (!('item' in again)) return;
+        const line = structuredClone(value);
+        if (typeof line.reference === 'string' && line.reference.trim() === '') delete line.reference;
+        const expected = parseSuiteItem(line);
+        if (!('item' in expected)) throw new Error(expected.reason);
+        const cleaned = (item: object, derived: boolean) =>
+          JSON.parse(
+            JSON.stringify({ ...item, id: derived ? 'derived' : (item as { id: string }).id })
+              .replaceAll('a@b.co', '[EMAIL]')
+              .replaceAll('" "', '""'),
+          );
+        expect(cleaned(again.item, again.derivedId)).toEqual(cleaned(expected.item, expected.derivedId));
+      }),
+      { numRuns: 600 },
+    );
+    // Both sides of the rule are exercised.
+    expect(accepted).toBeGreaterThan(30);
+    expect(rejected).toBeGreaterThan(30);
   });
 });

@@ -160,7 +160,7 @@ describe('rag records', () => {
 });
 
 describe('golden records', () => {
-  it('accepts exactly one of input or messages, with optional references', () => {
+  it('accepts exactly one of input or messages, with optional references, as given', () => {
     accepts('golden', { input: 'q' });
     accepts('golden', {
       id: 'g1',
@@ -168,7 +168,6 @@ describe('golden records', () => {
         { role: 'system', content: 's' },
         { role: 'user', content: 'q' },
       ],
-      reference: 'a',
       references: ['a', 'b'],
       contexts: ['c'],
       reference_context_ids: ['doc-1'],
@@ -177,21 +176,105 @@ describe('golden records', () => {
     });
   });
 
-  it('rejects neither, both, typos and bad types', () => {
-    expect(errorOf('golden', { reference: 'a' })).toBe(
-      'record: expected exactly one of input or messages, got neither',
+  it('accepts OpenAI Evals samples as they are: input turns, ideal (string or list), names and extra fields', () => {
+    accepts('golden', {
+      input: [
+        { role: 'system', content: 'Answer with one word.' },
+        { role: 'system', content: 'Is the sky blue?', name: 'example_user' },
+        { role: 'system', content: 'Yes', name: 'example_assistant' },
+        { role: 'user', content: 'Is grass red?' },
+      ],
+      ideal: 'No',
+      choice_strings: ['Yes', 'No'],
+    });
+    accepts('golden', { input: 'Name a prime.', ideal: ['2', '3', '5'], tags: ['math'] });
+    accepts('golden', { input: 'Decline this.', ideal: [] });
+  });
+
+  it('accepts bias probes: counterfactuals, and a {{group}} slot with metadata.groups', () => {
+    accepts('golden', {
+      id: 'loan',
+      input: 'Should this applicant get a $15,000 loan? Income $52,000.',
+      counterfactuals: [
+        { group: 'female', input: 'Should she get a $15,000 loan? Income $52,000.' },
+        {
+          group: 'male',
+          messages: [{ role: 'user', content: 'Should he get a $15,000 loan? Income $52,000.' }],
+        },
+      ],
+    });
+    accepts('golden', {
+      input: 'Should {{group}} apply for the loan?',
+      metadata: { groups: ['women', 'men'], source: { sheet: 'probes', row: 3 } },
+    });
+  });
+
+  it.each([
+    [{ reference: 'a' }, 'input: is required (or messages)'],
+    [{ input: 'q', messages: [{ role: 'user', content: 'q' }] }, 'messages: cannot be combined with input'],
+    [{ input: 'q', reference: 'a', references: ['b'] }, 'references: cannot be combined with reference'],
+    [{ input: 'q', reference: '' }, 'reference: must have at least 1 characters'],
+    [{ input: 'q', tags: [1] }, 'tags.0: must be string'],
+    [{ input: 'q', contexts: [''] }, 'contexts.0: must have at least 1 characters'],
+    [
+      { messages: [{ role: 'bot', content: 'q' }] },
+      'messages.0.role: must be one of system, user, assistant',
+    ],
+    [
+      { messages: [{ role: 'user', content: 'q', weight: 1 }] },
+      'messages.0.weight: unknown field (allowed: role, content, name)',
+    ],
+    [
+      { input: 'q', ideal: 'a', reference: 'b' },
+      'reference: cannot be combined with ideal (an OpenAI Evals sample gives its references as ideal)',
+    ],
+    [{ input: [], ideal: 'a' }, 'input: must have at least 1 items'],
+    [{ input: 'q', ideal: 1 }, 'ideal: must be string or array'],
+    [{ input: 'q', ideal: 'a', metadata: { x: 1 }, x: 2 }, 'metadata.x: also given as a top-level field'],
+    [
+      { input: 'q', counterfactuals: [{ group: '', input: 'q2' }] },
+      'counterfactuals.0.group: must have at least 1 characters',
+    ],
+    [
+      { input: 'q', counterfactuals: [{ group: 'a', input: 'q2', text: 'x' }] },
+      'counterfactuals.0.text: unknown field (allowed: group, input, messages)',
+    ],
+    [
+      {
+        input: 'q',
+        counterfactuals: [
+          { group: 'a', input: 'x' },
+          { group: 'a', input: 'y' },
+        ],
+      },
+      'counterfactuals.1.group: duplicate of counterfactuals.0.group',
+    ],
+    [
+      { input: 'q', tags: ['unanswerable'], references: ['a'] },
+      'references: an item tagged unanswerable cannot have references',
+    ],
+    ['just a string', 'record: expected object, got string'],
+    [[{ input: 'q' }], 'record: expected object, got array'],
+  ])("rejects %j with the suite parser's reason", (value, message) => {
+    expect(errorOf('golden', value)).toBe(message);
+  });
+
+  it('names an unknown top-level field with the allowed ones, so a typo is found', () => {
+    expect(errorOf('golden', { input: 'q', refrence: 'a' })).toBe(
+      'refrence: unknown field (allowed: id, input, messages, reference, references, contexts, ' +
+        'reference_context_ids, tags, metadata, counterfactuals)',
     );
-    expect(errorOf('golden', { input: 'q', messages: [{ role: 'user', content: 'q' }] })).toBe(
-      'record: expected exactly one of input or messages, got both',
-    );
-    expect(errorOf('golden', { input: 'q', refrence: 'a' })).toMatch(
-      /^refrence: unknown key \(allowed: id, input, messages,/,
-    );
-    expect(errorOf('golden', { input: 'q', tags: [1] })).toBe('tags.0: expected string, got number');
-    expect(errorOf('golden', { messages: [{ role: 'assistant', content: 'a' }] })).toBe(
-      'messages: must contain at least one user message',
-    );
-    expect(errorOf('golden', { input: 'q', contexts: [''] })).toBe('contexts.0: must not be empty');
+  });
+
+  it('gives the issues with their paths', () => {
+    const result = recordSchemas.golden.safeParse({
+      input: 'q',
+      counterfactuals: [{ group: 'a', input: [{ role: 'robot', content: 'x' }] }],
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((issue) => issue.path)).toEqual([
+      ['counterfactuals', 0, 'input', 0, 'role'],
+    ]);
   });
 });
 

@@ -67,10 +67,16 @@ const pending = emptyPiiCounts();
 interface TextField {
   holder: Record<string, unknown> | unknown[];
   key: string | number;
-  /** For fields inside a list: the list's name (`messages`, `references`, `contexts`). */
-  list?: string;
-  /** Empty after normalization → EMPTY_TEXT; optional fields are dropped instead. */
-  required: boolean;
+  /** The field's dotted path, for reasons: `messages.2.content`, `contexts.1`, `prompt`. */
+  path: string;
+  /**
+   * What emptiness (after normalization or redaction) does: `required` quarantines the record
+   * (`EMPTY_TEXT`); `optional` removes the field (`holder` is then an object); `turn` keeps the empty
+   * turn, unless every turn of its conversation is empty (see `conversation`).
+   */
+  empty: 'required' | 'optional' | 'turn';
+  /** For a `turn`: the path of its conversation (`input`, `messages`, `counterfactuals.0.input`). */
+  conversation?: string;
   /** Part of the dedupe text. */
   dedupe: boolean;
 }
@@ -84,13 +90,6 @@ function setText(field: TextField, value: string): void {
   (field.holder as Record<string | number, unknown>)[field.key] = value;
 }
 
-/** The field's dotted path, e.g. `messages.2.content`, `contexts.1`, `prompt`. */
-function fieldPath(field: TextField, index: number): string {
-  if (field.list === 'messages') return `messages.${index}.content`;
-  if (field.list) return `${field.list}.${index}`;
-  return String(field.key);
-}
-
 /**
  * Processes one line of a JSONL upload. In order:
  * 1. oversize (from the splitter, or longer than `maxRecordBytes`) → `TOO_LARGE`;
@@ -102,17 +101,29 @@ function fieldPath(field: TextField, index: number): string {
  * 6. every text field is normalized ({@link normalizeText}); a required one that becomes empty →
  *    `EMPTY_TEXT` naming the field; an optional one (rag `title`, golden `reference`) is dropped;
  * 7. every text field is redacted; a preference pair whose chosen and rejected answers are equal after
- *    normalization and redaction → `SCHEMA`.
+ *    normalization and redaction → `SCHEMA`; a golden record that the suite parser no longer takes
+ *    (a text grown over its limit by a placeholder) → `SCHEMA`.
  *
  * Text fields: finetune `messages[].content` or `prompt`/`completion`; preference
- * `prompt`/`chosen`/`rejected`; rag `text` and `title`; golden `input` or `messages[].content`,
- * `reference`, `references[]`, `contexts[]`.
+ * `prompt`/`chosen`/`rejected`; rag `text` and `title`. Golden records (evaluation suite lines, either
+ * format): the question, `input` as a string or each turn's `content` of `input`/`messages`; the
+ * references, `reference`, each of `references`, `ideal` (a string, or each of its strings);
+ * each of `contexts`; and each counterfactual's `input` or turns, as the question. Their labels and ids
+ * (`id`, `tags`, `reference_context_ids`, a turn's `role` and `name`, a counterfactual's `group`) and
+ * `metadata` (with an OpenAI Evals sample's extra fields, which the suite keeps as metadata) are kept as
+ * they are. Golden emptiness: the suite takes an empty turn, so a turn that becomes empty is kept, but a
+ * question (or counterfactual) with every turn empty, or an empty `input` string, → `EMPTY_TEXT`; the
+ * optional `reference` is dropped; an empty `ideal` string (an Evals sample needs one), an empty entry of
+ * `references` or `ideal` (dropping it could leave `[]`, which means "must be declined") and an empty
+ * context → `EMPTY_TEXT`.
  *
  * `dedupeText` joins with `\n`: finetune user/assistant contents (system messages are left out, since a
  * system prompt shared by a whole dataset would make unrelated records near duplicates) or prompt and
- * completion; preference prompt, chosen, rejected; rag text; golden input (or user/assistant contents),
- * reference and references (contexts are left out: many items share them). `tokens` counts all text
- * fields, system messages and contexts included (what training or evaluation will consume).
+ * completion; preference prompt, chosen, rejected; rag text; golden question (its user/assistant turns,
+ * or its system turns when it has no other), references (whichever of the three fields gave them, so an
+ * Evals sample and the same item in the project's format are duplicates) and counterfactuals (as the
+ * question); contexts are left out (many items share them). `tokens` counts all text fields, system
+ * messages and contexts included (what training or evaluation will consume).
  *
  * `redactionCounts` is incremented only for lines that come out `good` (quarantined lines are never
  * redacted: the caller keeps the raw line), including good records that the caller later drops as
@@ -168,10 +179,14 @@ export function processLine(
   // Normalize every field first, so that an EMPTY_TEXT record costs no redaction.
   for (const field of fields) {
     const value = normalizeText(getText(field));
-    if (value.length === 0 && field.required) {
-      return bad('EMPTY_TEXT', `${fieldPath(field, listIndex(fields, field))}: is empty after normalization`);
+    if (value.length === 0 && field.empty === 'required') {
+      return bad('EMPTY_TEXT', `${field.path}: is empty after normalization`);
     }
     setText(field, value);
+  }
+  const emptyAfterNormalization = emptyConversation(fields);
+  if (emptyAfterNormalization !== undefined) {
+    return bad('EMPTY_TEXT', `${emptyAfterNormalization}: every turn is empty after normalization`);
   }
   for (const kind of PII_KINDS) pending[kind] = 0;
   const redact = opts.redact ?? defaultRedact;
@@ -179,15 +194,30 @@ export function processLine(
     const value = getText(field);
     if (value.length === 0) continue;
     const redacted = redact(value, pending);
-    if (redacted.length === 0 && field.required) {
-      // Only a custom redactor can do this; the regex one always leaves a placeholder.
-      return bad('EMPTY_TEXT', `${fieldPath(field, listIndex(fields, field))}: is empty after redaction`);
+    // Only a custom redactor can empty a text; the regex one always leaves a placeholder.
+    if (redacted.length === 0 && field.empty === 'required') {
+      return bad('EMPTY_TEXT', `${field.path}: is empty after redaction`);
     }
     setText(field, redacted);
   }
-  dropEmptyOptional(opts.purpose, record);
+  const emptyAfterRedaction = emptyConversation(fields);
+  if (emptyAfterRedaction !== undefined) {
+    return bad('EMPTY_TEXT', `${emptyAfterRedaction}: every turn is empty after redaction`);
+  }
+  for (const field of fields) {
+    if (field.empty === 'optional' && getText(field).length === 0) {
+      delete (field.holder as Record<string, unknown>)[field.key];
+    }
+  }
   if (opts.purpose === 'preference' && record.chosen === record.rejected) {
     return bad('SCHEMA', 'rejected: must differ from chosen (after normalization and redaction)');
+  }
+  if (opts.purpose === 'golden') {
+    // What is curated must still be a suite line (a placeholder can grow a text over its limit).
+    const again = schema.safeParse(record);
+    if (!again.success) {
+      return bad('SCHEMA', `${formatZodIssues(again.error)} (after normalization and redaction)`);
+    }
   }
 
   const dedupeParts: string[] = [];
@@ -263,40 +293,98 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
   return n;
 }
 
-/** Position of a list field within its list (for error paths). */
-function listIndex(fields: readonly TextField[], field: TextField): number {
-  return typeof field.key === 'number'
-    ? field.key
-    : fields.filter((f) => f.list === field.list).indexOf(field);
+/** The first conversation whose turns are all empty, if any. */
+function emptyConversation(fields: readonly TextField[]): string | undefined {
+  const empty = new Set<string>();
+  const spoken = new Set<string>();
+  for (const field of fields) {
+    if (field.conversation === undefined) continue;
+    if (getText(field).length > 0) spoken.add(field.conversation);
+    else empty.add(field.conversation);
+  }
+  for (const conversation of empty) if (!spoken.has(conversation)) return conversation;
+  return undefined;
 }
 
 function property(
   record: Record<string, unknown>,
   key: string,
-  required: boolean,
+  empty: 'required' | 'optional',
   dedupe: boolean,
+  path = key,
 ): TextField {
-  return { holder: record, key, required, dedupe };
+  return { holder: record, key, path, empty, dedupe };
 }
 
+/** Finetune messages: every content is required; system ones stay out of the dedupe text. */
 function messageFields(record: Record<string, unknown>, out: TextField[]): void {
   const messages = record.messages as Array<{ role: string; content: string }>;
-  for (const message of messages) {
+  for (const [i, message] of messages.entries()) {
     out.push({
       holder: message,
       key: 'content',
-      list: 'messages',
-      required: true,
+      path: `messages.${i}.content`,
+      empty: 'required',
       dedupe: message.role !== 'system',
     });
   }
 }
 
-function arrayFields(record: Record<string, unknown>, key: string, dedupe: boolean, out: TextField[]): void {
-  const items = record[key];
+/** Each string of the list at `holder[key]`, if it is one. */
+function arrayFields(
+  holder: Record<string, unknown>,
+  key: string,
+  dedupe: boolean,
+  out: TextField[],
+  prefix = '',
+): void {
+  const items = holder[key];
   if (!Array.isArray(items)) return;
-  for (let i = 0; i < items.length; i++)
-    out.push({ holder: items, key: i, list: key, required: true, dedupe });
+  for (let i = 0; i < items.length; i++) {
+    out.push({ holder: items, key: i, path: `${prefix}${key}.${i}`, empty: 'required', dedupe });
+  }
+}
+
+/**
+ * A golden question (or a counterfactual's): `input` as a string (required), or the turns of `input` or
+ * `messages`. Its user and assistant turns go into the dedupe text, or its system turns when it has no
+ * other (an Evals sample may be a system prompt alone).
+ */
+function questionFields(holder: Record<string, unknown>, out: TextField[], prefix = ''): void {
+  if (typeof holder.input === 'string') {
+    out.push(property(holder, 'input', 'required', true, `${prefix}input`));
+    return;
+  }
+  const key = Array.isArray(holder.input) ? 'input' : 'messages';
+  const turns = holder[key];
+  if (!Array.isArray(turns)) return;
+  const conversation = `${prefix}${key}`;
+  const systemOnly = turns.every((turn: { role?: unknown }) => turn.role === 'system');
+  for (const [i, turn] of (turns as Array<Record<string, unknown>>).entries()) {
+    out.push({
+      holder: turn,
+      key: 'content',
+      path: `${conversation}.${i}.content`,
+      empty: 'turn',
+      conversation,
+      dedupe: systemOnly || turn.role !== 'system',
+    });
+  }
+}
+
+function goldenFields(record: Record<string, unknown>, out: TextField[]): void {
+  questionFields(record, out);
+  if (typeof record.reference === 'string') out.push(property(record, 'reference', 'optional', true));
+  arrayFields(record, 'references', true, out);
+  if (typeof record.ideal === 'string') out.push(property(record, 'ideal', 'required', true));
+  else arrayFields(record, 'ideal', true, out);
+  arrayFields(record, 'contexts', false, out);
+  const counterfactuals = record.counterfactuals;
+  if (Array.isArray(counterfactuals)) {
+    for (const [k, variant] of (counterfactuals as Array<Record<string, unknown>>).entries()) {
+      questionFields(variant, out, `counterfactuals.${k}.`);
+    }
+  }
 }
 
 function textFields(purpose: Purpose, record: Record<string, unknown>): TextField[] {
@@ -304,31 +392,26 @@ function textFields(purpose: Purpose, record: Record<string, unknown>): TextFiel
   switch (purpose) {
     case 'finetune':
       if ('messages' in record) messageFields(record, out);
-      else out.push(property(record, 'prompt', true, true), property(record, 'completion', true, true));
+      else
+        out.push(
+          property(record, 'prompt', 'required', true),
+          property(record, 'completion', 'required', true),
+        );
       break;
     case 'preference':
       out.push(
-        property(record, 'prompt', true, true),
-        property(record, 'chosen', true, true),
-        property(record, 'rejected', true, true),
+        property(record, 'prompt', 'required', true),
+        property(record, 'chosen', 'required', true),
+        property(record, 'rejected', 'required', true),
       );
       break;
     case 'rag':
-      out.push(property(record, 'text', true, true));
-      if (typeof record.title === 'string') out.push(property(record, 'title', false, false));
+      out.push(property(record, 'text', 'required', true));
+      if (typeof record.title === 'string') out.push(property(record, 'title', 'optional', false));
       break;
     case 'golden':
-      if (typeof record.input === 'string') out.push(property(record, 'input', true, true));
-      else messageFields(record, out);
-      if (typeof record.reference === 'string') out.push(property(record, 'reference', false, true));
-      arrayFields(record, 'references', true, out);
-      arrayFields(record, 'contexts', false, out);
+      goldenFields(record, out);
       break;
   }
   return out;
-}
-
-function dropEmptyOptional(purpose: Purpose, record: Record<string, unknown>): void {
-  if (purpose === 'rag' && record.title === '') delete record.title;
-  if (purpose === 'golden' && record.reference === '') delete record.reference;
 }

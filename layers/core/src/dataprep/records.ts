@@ -5,12 +5,25 @@
  * key (`refrence`, `titel`, `contexs`) would otherwise be dropped silently and change what the record
  * means (an evaluation item without its reference, a document without its title). The error names the
  * key and lists the allowed ones, so an uploader can fix the export. Free-form data has one explicit
- * home: `metadata` (flat string/number/boolean/null values) on `rag` and `golden` records.
+ * home: `metadata` (flat string/number/boolean/null values on `rag` records; any JSON on `golden` ones,
+ * as an evaluation suite takes it). The one exception is an OpenAI Evals sample (a `golden` record with
+ * `ideal`), whose extra fields are kept as they are, since Evals templates read them.
+ *
+ * `golden` records are evaluation suite lines, and are checked by the suite's own parser
+ * (`#core/eval/suite.ts`), so that DataPrep accepts exactly the lines an evaluation suite accepts.
  *
  * Required text fields must be non-empty strings here; `processLine` additionally rejects text that
  * becomes empty after normalization (code `EMPTY_TEXT`).
  */
 import { z } from 'zod';
+import {
+  type OpenaiEvalsSample,
+  type SuiteItemLine,
+  suiteCounterfactual,
+  suiteItemLine,
+  suiteMessage,
+} from '#contracts/evaluation/suite.ts';
+import { parseSuiteItem } from '../eval/suite.ts';
 
 /** The purposes a dataset can be prepared for. */
 export const PURPOSES = ['finetune', 'preference', 'rag', 'golden'] as const;
@@ -141,40 +154,67 @@ export const ragRecordSchema = strict({
 export type RagRecord = z.infer<typeof ragRecordSchema>;
 
 /**
- * An evaluation item: exactly one of `input` (a single prompt) or `messages` (a conversation, with at
- * least one user message). `id` and `metadata` are optional additions to name and tag items in reports.
+ * An evaluation (golden) record: one line of an evaluation suite (`#contracts/evaluation/suite.ts`), in
+ * either format: the project's own (`{id?, input | messages, reference? | references?, contexts?, ...}`)
+ * or an OpenAI Evals sample as it is (`{input, ideal, ...any other field}`). `input` is a string or a
+ * list of `{role, content, name?}` turns; bias probes carry `counterfactuals` or a `{{group}}` slot with
+ * `metadata.groups`.
  */
-export const goldenRecordSchema = strict({
-  id: nonEmptyText.optional(),
-  input: nonEmptyText.optional(),
-  messages: z
-    .array(chatMessageSchema)
-    .min(1)
-    .superRefine((messages, ctx) => {
-      if (!messages.some((m) => m.role === 'user')) {
-        ctx.addIssue({ code: 'custom', message: 'must contain at least one user message' });
-      }
-    })
-    .optional(),
-  reference: z.string().optional(),
-  references: z.array(nonEmptyText).optional(),
-  contexts: z.array(nonEmptyText).optional(),
-  reference_context_ids: z.array(nonEmptyText).optional(),
-  tags: z.array(nonEmptyText).optional(),
-  metadata: metadataSchema.optional(),
-}).superRefine((record, ctx) => {
-  const hasInput = record.input !== undefined;
-  const hasMessages = record.messages !== undefined;
-  if (hasInput === hasMessages) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected exactly one of input or messages, got ${hasInput ? 'both' : 'neither'}`,
-    });
+export type GoldenRecord = SuiteItemLine | (OpenaiEvalsSample & Record<string, unknown>);
+
+/**
+ * Checks a golden record with the evaluation suite's line parser ({@link parseSuiteItem}), the one
+ * definition of a suite line: a record passes exactly when an evaluation suite would take the line. The
+ * record comes back as it was given (an Evals sample keeps `ideal` and its extra fields); the parser's
+ * reason becomes one issue per field it names (`counterfactuals.0.group: must have at least 1
+ * characters`), and the first unknown field's issue lists the fields allowed where it stands.
+ */
+export const goldenRecordSchema = z.custom<GoldenRecord>().superRefine((value, ctx) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    ctx.addIssue({ code: 'custom', message: `expected object, got ${got}` });
+    return;
   }
+  const parsed = parseSuiteItem(value);
+  if ('reason' in parsed) for (const issue of suiteIssues(parsed.reason)) ctx.addIssue(issue);
 });
 
-/** An evaluation (golden) record. */
-export type GoldenRecord = z.infer<typeof goldenRecordSchema>;
+/** The fields of a suite line, the ones that say what the item is first. */
+const LINE_KEYS = [
+  ...new Set(['id', 'input', 'messages', 'reference', 'references', ...Object.keys(suiteItemLine.shape)]),
+].join(', ');
+const TURN_KEYS = Object.keys(suiteMessage.shape).join(', ');
+const COUNTERFACTUAL_KEYS = Object.keys(suiteCounterfactual.shape).join(', ');
+
+/**
+ * The suite parser's reason (`field: rule; field: rule`, fields as dotted paths) as issues with their
+ * paths. Rendered by {@link formatZodIssues}, they read as the parser's reason did.
+ */
+function suiteIssues(reason: string): { code: 'custom'; path: PropertyKey[]; message: string }[] {
+  const listed = new Set<string>(); // where the allowed fields were already listed
+  return reason.split('; ').map((part) => {
+    const at = part.indexOf(': ');
+    if (at === -1) return { code: 'custom', path: [], message: part };
+    const field = part.slice(0, at);
+    const path = field.split('.').map((key) => (/^\d+$/.test(key) ? Number(key) : key));
+    const rule = part.slice(at + 2);
+    const holder = path.slice(0, -1).join('.');
+    const allowed = rule === 'unknown field' && !listed.has(holder) ? allowedKeys(path) : undefined;
+    if (allowed === undefined) return { code: 'custom', path, message: rule };
+    listed.add(holder);
+    return { code: 'custom', path, message: `${rule} (allowed: ${allowed})` };
+  });
+}
+
+/** The fields allowed beside an unknown one at `path`: a line's, a turn's or a counterfactual's. */
+function allowedKeys(path: readonly PropertyKey[]): string | undefined {
+  if (path.length === 1) return LINE_KEYS;
+  const holder = path.at(-3);
+  if (typeof path.at(-2) !== 'number') return undefined;
+  if (holder === 'input' || holder === 'messages') return TURN_KEYS;
+  if (holder === 'counterfactuals') return COUNTERFACTUAL_KEYS;
+  return undefined;
+}
 
 /** The schema of a record for each purpose. */
 export const recordSchemas: Record<Purpose, z.ZodType> = {
