@@ -9,7 +9,8 @@ export type SampleName =
   | 's3-object-deleted'
   | 'dataset-ready'
   | 'document-indexed'
-  | 'pipeline-failed';
+  | 'pipeline-failed'
+  | 'evaluation-completed';
 
 /** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */
 export function loadSample<S extends z.ZodType>(name: SampleName, schema: S): z.infer<S> {

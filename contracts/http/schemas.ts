@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import { catalogModel, modelFeature } from '../models/catalog.ts';
+import { gateMetric, runStatus } from '../evaluation/run.ts';
+import { catalogModel, catalogSuiteName, modelFeature } from '../models/catalog.ts';
 import { labelName, promptDraft, promptMessage, variableSpec } from '../prompts/types.ts';
 
 /**
@@ -204,8 +205,18 @@ export const promptVersionList = z.object({
   nextToken: z.optional(z.string()),
 });
 
+/** Longest reason a label move may give (kept in the label history). */
+export const MOVE_REASON_MAX_CHARS = 1000;
+
 export const moveLabelRequest = z.strictObject({
   version: z.int().check(z.positive()),
+  /**
+   * Move `production` past its promotion gate (a missing, running or failed evaluation): needs `reason`,
+   * and applies only to a gated production move (400 otherwise).
+   */
+  force: z.optional(z.boolean()),
+  /** Why the label moves: kept in the label history; required with `force`. */
+  reason: z.optional(z.string().check(z.minLength(1), z.maxLength(MOVE_REASON_MAX_CHARS))),
 });
 
 export const labelResponse = z.object({
@@ -213,6 +224,10 @@ export const labelResponse = z.object({
   label: z.string(),
   version: z.int(),
   previousVersion: z.nullable(z.int()),
+  /** The evaluation that allowed a gated production move. */
+  gate: z.optional(z.object({ runId: z.string(), pass: z.boolean() })),
+  /** The move went past its promotion gate with `force` (and a reason, in the label history). */
+  forced: z.optional(z.boolean()),
 });
 
 /** One entry of `GET /v1/models`: OpenAI's model object (`id`, `object`, `created`, `owned_by`) and every catalog field. */
@@ -237,10 +252,30 @@ export const selectModelRequest = z.strictObject({
   features: z.optional(z.array(modelFeature)),
   minEvaluationScore: z.optional(z.number().check(z.gte(0), z.lte(1))),
   region: z.optional(z.string().check(z.minLength(1))),
+  /**
+   * Pick the best-scoring model on an evaluation suite rather than the cheapest: among the active models
+   * that meet every other constraint (the price bounds included), the highest `evaluations[suite].value`
+   * wins; ties go to the lower price, then the id. Models never evaluated on the suite are not candidates.
+   */
+  rankBy: z.optional(
+    z.strictObject({
+      suite: catalogSuiteName,
+      /** The suite's score must be at least this. */
+      minScore: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    }),
+  ),
 });
 export type SelectModelBody = z.infer<typeof selectModelRequest>;
 
-export const selectModelResponse = z.object({ model: catalogModel, candidates: z.int() });
+export const selectModelResponse = z.object({
+  model: catalogModel,
+  /** How many active models met every constraint. */
+  candidates: z.int(),
+  /** With `rankBy`: why this model won (its score on the suite, and the metric behind it). */
+  rankedBy: z.optional(
+    z.object({ suite: z.string(), metric: z.string(), value: z.number().check(z.gte(0), z.lte(1)) }),
+  ),
+});
 
 /** Admin catalog edit: the whole entry but its id, which the path carries. */
 export const putModelRequest = z.strictObject(z.omit(catalogModel, { id: true }).shape);
@@ -262,6 +297,11 @@ export const errorResponse = z.object({
     field: z.optional(z.string()),
     /** The rule it broke. */
     rule: z.optional(z.string()),
+    /**
+     * A refused `production` move (409 `evaluation_failed`, `evaluation_pending`, `evaluation_required`):
+     * the evaluation run that gates it (follow it with `GET /v1/evaluations/{id}`) and the failing metrics.
+     */
+    evaluation: z.optional(z.object({ runId: z.string(), status: runStatus, failing: z.array(gateMetric) })),
     requestId: z.optional(z.string()),
   }),
 });

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { SUITE_NAME } from '../evaluation/suite.ts';
 
 /**
  * A model in the catalog: who serves it, what it can do, what it costs. Seeded from the profile's
@@ -6,6 +7,30 @@ import * as z from 'zod/mini';
  */
 export const modelFeature = z.enum(['streaming', 'toolUse', 'systemPrompt']);
 export type ModelFeature = z.infer<typeof modelFeature>;
+
+/**
+ * The latest evaluation of a model on one suite: the run's primary metric (`f1` when the run has it),
+ * its value in [0, 1] (higher is better), the 95% bootstrap interval, how many items it was computed on,
+ * the run, and when the run completed (ISO 8601, UTC). Written by the evaluation pipeline
+ * (`ModelCatalog.recordEvaluation`); a score older than the stored one for the suite is ignored.
+ */
+export const catalogEvaluation = z.object({
+  metric: z.string().check(z.minLength(1)),
+  value: z.number().check(z.gte(0), z.lte(1)),
+  /** 95% interval `[low, high]`; `[0, 1]` where the run could not bound it. */
+  ci: z
+    .tuple([z.number(), z.number()])
+    .check(z.refine(([low, high]) => low <= high, 'must be [low, high] with low <= high')),
+  n: z.int().check(z.nonnegative()),
+  runId: z.string().check(z.minLength(1)),
+  at: z.iso.datetime({ error: 'must be an ISO 8601 date-time in UTC' }),
+});
+export type CatalogEvaluation = z.infer<typeof catalogEvaluation>;
+
+/** Suite names as the evaluation suites spell them. */
+export const catalogSuiteName = z
+  .string()
+  .check(z.regex(SUITE_NAME, 'must be 1-64 lowercase letters, digits, "_" or "-"'));
 
 export const catalogModel = z.object({
   /** Catalog id used by API callers and prompts, e.g. `claude-haiku-4-5` or `offline-extractive`. */
@@ -29,8 +54,19 @@ export const catalogModel = z.object({
   features: z.array(modelFeature),
   regions: z.array(z.string().check(z.minLength(1))),
   status: z.enum(['active', 'deprecated']),
-  /** Latest evaluation score in [0, 1], written by the evaluation pipeline; absent until evaluated. */
+  /**
+   * The most recent evaluation score in [0, 1], whatever the suite: the value of the last evaluation
+   * recorded in `evaluations` (or of `ModelCatalog.setEvaluationScore`). Kept for existing callers
+   * (`minEvaluationScore`); absent until evaluated. Prefer `evaluations`, which says what was measured.
+   */
   evaluationScore: z.optional(z.number().check(z.gte(0), z.lte(1))),
+  /**
+   * The latest evaluation on each suite, by suite name (see {@link catalogEvaluation}); absent until the
+   * model is evaluated. `POST /v1/models/select` with `rankBy` ranks models by it. Like
+   * `evaluationScore`, it belongs to the evaluation pipeline: a seed or an admin edit that leaves it out
+   * keeps the stored evaluations.
+   */
+  evaluations: z.optional(z.record(catalogSuiteName, catalogEvaluation)),
   description: z.optional(z.string()),
 });
 export type CatalogModel = z.infer<typeof catalogModel>;

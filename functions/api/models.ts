@@ -14,8 +14,9 @@ import { toModelList } from '#core/openai/models.ts';
 import { dispatcher } from './dispatch.ts';
 
 /**
- * The model catalog routes: list, pick the cheapest model that fits, and (admin) create or replace. An
- * app lists and picks only among the models its access names.
+ * The model catalog routes: list (each entry with its evaluations per suite), pick the cheapest model
+ * that fits (or, with `rankBy`, the best-scoring one on a suite within the same bounds), and (admin)
+ * create or replace. An app lists and picks only among the models its access names.
  */
 export interface ModelsDeps {
   readonly catalog: Pick<ModelCatalog, 'list' | 'put'>;
@@ -45,6 +46,7 @@ export function makeHandler(deps: ModelsDeps) {
       const models = AccessPolicy.forCaller(request.caller).selectableModels(candidates);
       const selected = selectModel(models, constraints);
       metrics.addMetric('ModelSelections', 'Count', 1);
+      if (selected.rankedBy !== undefined) metrics.addMetric('ModelSelectionsRanked', 'Count', 1);
       return json(200, selected);
     },
     putModel: async (request) => {

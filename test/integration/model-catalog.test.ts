@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { ModelCatalog, parseSeed, seedHash } from '#aws/model-catalog.ts';
 import { modelList, selectModelResponse } from '#contracts/http/schemas.ts';
-import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { CatalogEvaluation, CatalogModel } from '#contracts/models/catalog.ts';
 import { selectModel } from '#core/models/select.ts';
 import { toModelList } from '#core/openai/models.ts';
 import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
@@ -213,6 +213,109 @@ describe('ModelCatalog on dynalite', () => {
     expect(await catalog.get(offline.id)).toMatchObject({ maxOutputTokens: 1024, evaluationScore: 0.71 });
     await expect(catalog.setEvaluationScore('ghost', 0.5, 'eval')).rejects.toBeInstanceOf(NotFoundError);
     await expect(catalog.setEvaluationScore(offline.id, 1.5, 'eval')).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('records evaluations per suite: creates the map, adds to it, ignores a stale score, keeps them through seeds and edits', async () => {
+    const table = await freshTable();
+    const { catalog, clock } = clocked(table);
+    await catalog.seed(seed);
+    const first: CatalogEvaluation = {
+      metric: 'f1',
+      value: 0.78,
+      ci: [0.74, 0.82],
+      n: 114,
+      runId: 'eval-1',
+      at: '2026-03-01T11:00:00Z',
+    };
+    // No map yet: the whole map is written.
+    const created = await catalog.recordEvaluation(haiku.id, 'support-qa', first, 'evaluation-pipeline');
+    expect(created).toEqual({
+      recorded: true,
+      model: {
+        ...haiku,
+        evaluationScore: 0.78,
+        evaluations: { 'support-qa': { ...first, at: '2026-03-01T11:00:00.000Z' } },
+      },
+    });
+    // The map exists: another suite is added beside the first.
+    clock.now += 1000;
+    const rag = {
+      ...first,
+      metric: 'faithfulness',
+      value: 0.91,
+      runId: 'eval-2',
+      at: '2026-03-01T11:30:00.000Z',
+    };
+    await catalog.recordEvaluation(haiku.id, 'rag-faq', rag, 'evaluation-pipeline');
+    // A newer run on the first suite replaces its entry.
+    const newer = { ...first, value: 0.8, runId: 'eval-3', at: '2026-03-01T11:45:00.000Z' };
+    expect(
+      (await catalog.recordEvaluation(haiku.id, 'support-qa', newer, 'evaluation-pipeline')).recorded,
+    ).toBe(true);
+    const evaluations = { 'support-qa': newer, 'rag-faq': rag };
+    expect(await stored(table, haiku.id)).toMatchObject({
+      evaluations,
+      evaluationScore: 0.8,
+      updatedAt: '2026-03-01T12:00:01.000Z',
+      updatedBy: 'evaluation-pipeline',
+    });
+
+    // A late event (older run) and a redelivery (same run) change nothing.
+    clock.now += 1000;
+    for (const stale of [{ ...first, value: 0.1 }, newer]) {
+      const result = await catalog.recordEvaluation(haiku.id, 'support-qa', stale, 'evaluation-pipeline');
+      expect(result).toEqual({
+        recorded: false,
+        model: { ...haiku, evaluationScore: 0.8, evaluations },
+      });
+    }
+    expect(await stored(table, haiku.id)).toMatchObject({ updatedAt: '2026-03-01T12:00:01.000Z' });
+    await expect(
+      catalog.recordEvaluation('ghost', 'support-qa', first, 'evaluation-pipeline'),
+    ).rejects.toBeInstanceOf(NotFoundError);
+
+    // Seeds and admin edits that leave them out keep the evaluations, as they keep evaluationScore.
+    await catalog.seed([{ ...haiku, maxOutputTokens: 8192 }, offline, titan]);
+    expect(await catalog.get(haiku.id)).toMatchObject({ maxOutputTokens: 8192, evaluations });
+    await catalog.put({ ...haiku, maxOutputTokens: 4096 }, 'admin');
+    expect(await catalog.get(haiku.id)).toMatchObject({ maxOutputTokens: 4096, evaluations });
+
+    // GET /v1/models carries them; selection ranks on them.
+    const models = await clocked(table).catalog.list();
+    expect(modelList.parse(toModelList(models)).data[0]).toMatchObject({ id: haiku.id, evaluations });
+    const selection = selectModel(models, { rankBy: { suite: 'rag-faq' } });
+    expect(selection).toMatchObject({
+      model: { id: haiku.id },
+      rankedBy: { suite: 'rag-faq', metric: 'faithfulness', value: 0.91 },
+    });
+    expect(selectModelResponse.safeParse(selection).success).toBe(true);
+  });
+
+  it('creates the evaluations map once when two first evaluations race', async () => {
+    const table = await freshTable();
+    const { catalog } = clocked(table);
+    await catalog.seed([offline]);
+    const score = (suite: string, value: number): CatalogEvaluation => ({
+      metric: 'f1',
+      value,
+      ci: [value, value],
+      n: 10,
+      runId: `eval-${suite}`,
+      at: '2026-03-01T11:00:00.000Z',
+    });
+    const suites = ['a', 'b', 'c', 'd', 'e'];
+    const results = await Promise.all(
+      suites.map((suite, i) =>
+        clocked(table).catalog.recordEvaluation(
+          offline.id,
+          suite,
+          score(suite, i / 10),
+          'evaluation-pipeline',
+        ),
+      ),
+    );
+    expect(results.every((r) => r.recorded)).toBe(true);
+    expect(Object.keys((await catalog.get(offline.id)).evaluations ?? {}).sort()).toEqual(suites);
   });
 
   it('caches the list for the TTL; its own writes apply at once', async () => {

@@ -9,7 +9,13 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
-import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
+import {
+  type CatalogEvaluation,
+  type CatalogModel,
+  catalogEvaluation,
+  catalogModel,
+  catalogSuiteName,
+} from '#contracts/models/catalog.ts';
 import { canonicalJson } from '#core/prompts/hash.ts';
 import { describeRule } from '#core/schema-rules.ts';
 import { ConfigError, NotFoundError, ValidationError } from './errors.ts';
@@ -33,8 +39,9 @@ import { logger, metrics } from './logging.ts';
  * put (`attribute_not_exists(pk)`): it never overwrites, updates or deletes an entry, and leaves changed
  * configuration entries to the next `upsert` seed (the models function's).
  *
- * `evaluationScore` belongs to the evaluation pipeline: a seed or an admin edit that leaves it out
- * keeps the stored score.
+ * `evaluationScore` and `evaluations` belong to the evaluation pipeline ({@link ModelCatalog.recordEvaluation}):
+ * a seed or an admin edit that leaves them out keeps the stored score and evaluations (one that sets
+ * them replaces them, as it replaces any other field).
  */
 export interface ModelCatalogOptions {
   /** How long the list of models is cached. @default 30_000 */
@@ -66,7 +73,10 @@ export interface SeedOptions {
 /** Who writes seed entries. */
 export const SEED_AUTHOR = 'config-seed';
 
-/** Optional fields removed from the item when a write leaves them out (evaluationScore is kept). */
+/**
+ * Optional fields removed from the item when a write leaves them out. The evaluation pipeline's fields
+ * (`evaluationScore`, `evaluations`) are not among them: a seed or an edit without them keeps them.
+ */
 const OPTIONAL_FIELDS = ['inferenceComponent', 'dimensions', 'description'] as const;
 
 /** SHA-256 (hex) of the canonical JSON of a seed entry: a stored entry with the same hash is current. */
@@ -115,6 +125,24 @@ function isConditionFailure(error: unknown): boolean {
     error instanceof ConditionalCheckFailedException ||
     (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException'
   );
+}
+
+/** DynamoDB refusing a nested `SET` because a map on its path does not exist. */
+function isMissingMapError(error: unknown): boolean {
+  const { name, message } = (error ?? {}) as { name?: unknown; message?: unknown };
+  return (
+    name === 'ValidationException' &&
+    typeof message === 'string' &&
+    /document path provided in the update expression is invalid/i.test(message)
+  );
+}
+
+/** What {@link ModelCatalog.recordEvaluation} did. */
+export interface RecordedEvaluation {
+  /** False when the stored evaluation on the suite is as recent or more recent: nothing was written. */
+  readonly recorded: boolean;
+  /** The entry as stored after the call. */
+  readonly model: CatalogModel;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -298,7 +326,9 @@ export class ModelCatalog {
   }
 
   /**
-   * Records a model's latest evaluation score in [0, 1] (the evaluation pipeline's write).
+   * Records a model's latest evaluation score in [0, 1] without saying on which suite or metric (kept for
+   * existing callers; the evaluation pipeline uses {@link ModelCatalog.recordEvaluation}, which sets the
+   * score as well).
    * @throws NotFoundError when the id is not in the catalog.
    */
   async setEvaluationScore(id: string, score: number, author: string): Promise<CatalogModel> {
@@ -328,6 +358,100 @@ export class ModelCatalog {
       }
       throw error;
     }
+  }
+
+  /**
+   * Records the latest evaluation of a model on a suite (the evaluation pipeline's write): one
+   * `UpdateItem` sets `evaluations.<suite>` and `evaluationScore` (the most recently recorded value,
+   * whatever its suite), with `updatedAt`/`updatedBy`. An evaluation no more recent (`at`) than the
+   * stored one for the suite changes nothing, so a redelivered or late event is harmless: the result
+   * says `recorded: false`.
+   *
+   * DynamoDB cannot set a key of a map that does not exist, nor create the map and set a key in it in
+   * one expression; so the first evaluation of a model (no `evaluations` map yet, a `ValidationException`)
+   * writes the whole map instead, conditioned on it still being absent. A concurrent writer that created
+   * the map meanwhile makes that write fail its condition, and the nested write is tried once more.
+   * @throws ValidationError when the suite name or the evaluation breaks the catalog schema.
+   * @throws NotFoundError when the id is not in the catalog.
+   */
+  async recordEvaluation(
+    id: string,
+    suite: string,
+    evaluation: CatalogEvaluation,
+    author: string,
+  ): Promise<RecordedEvaluation> {
+    const name = catalogSuiteName.safeParse(suite);
+    if (!name.success) {
+      const issue = name.error.issues[0];
+      throw new ValidationError('suite', issue ? describeRule(issue) : 'is invalid');
+    }
+    const parsed = catalogEvaluation.safeParse(evaluation);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = issue?.path.map(String).join('.');
+      throw new ValidationError(
+        `evaluations.${suite}${path ? `.${path}` : ''}`,
+        issue ? describeRule(issue) : 'is invalid',
+      );
+    }
+    // One format (milliseconds, Z) so that `at` compares as a string in the condition.
+    const score = { ...parsed.data, at: new Date(parsed.data.at).toISOString() };
+    const bookkeeping = {
+      set: 'evaluationScore = :value, updatedAt = :now, updatedBy = :by',
+      values: { ':value': score.value, ':now': new Date(this.#now()).toISOString(), ':by': author },
+    };
+    const nested = new UpdateCommand({
+      TableName: this.#table,
+      Key: { pk: id },
+      UpdateExpression: `SET #evaluations.#suite = :score, ${bookkeeping.set}`,
+      ConditionExpression:
+        'attribute_exists(pk) AND (attribute_not_exists(#evaluations.#suite) OR #evaluations.#suite.#at < :at)',
+      ExpressionAttributeNames: { '#evaluations': 'evaluations', '#suite': suite, '#at': 'at' },
+      ExpressionAttributeValues: { ':score': score, ':at': score.at, ...bookkeeping.values },
+      ReturnValues: 'ALL_NEW',
+    });
+    const whole = new UpdateCommand({
+      TableName: this.#table,
+      Key: { pk: id },
+      UpdateExpression: `SET #evaluations = :evaluations, ${bookkeeping.set}`,
+      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#evaluations)',
+      ExpressionAttributeNames: { '#evaluations': 'evaluations' },
+      ExpressionAttributeValues: { ':evaluations': { [suite]: score }, ...bookkeeping.values },
+      ReturnValues: 'ALL_NEW',
+    });
+    const recorded = (attributes: Record<string, unknown> | undefined): RecordedEvaluation => {
+      this.#cache = undefined;
+      return { recorded: true, model: toModel(attributes ?? {}) };
+    };
+    try {
+      return recorded((await this.#doc.send(nested)).Attributes);
+    } catch (error) {
+      if (isConditionFailure(error)) return this.#notRecorded(id, error);
+      if (!isMissingMapError(error)) throw error;
+    }
+    try {
+      return recorded((await this.#doc.send(whole)).Attributes);
+    } catch (error) {
+      // The model is gone, or a concurrent evaluation created the map since: the nested write decides.
+      if (!isConditionFailure(error)) throw error;
+    }
+    try {
+      return recorded((await this.#doc.send(nested)).Attributes);
+    } catch (error) {
+      if (isConditionFailure(error)) return this.#notRecorded(id, error);
+      throw error;
+    }
+  }
+
+  /** A conditional evaluation write was refused: the model is unknown, or its evaluation is newer. */
+  async #notRecorded(id: string, cause: unknown): Promise<RecordedEvaluation> {
+    const { Item: item } = await this.#doc.send(
+      new GetCommand({ TableName: this.#table, Key: { pk: id }, ConsistentRead: true }),
+    );
+    if (item === undefined) {
+      throw new NotFoundError(`Model ${id} is not in the catalog; GET /v1/models lists them`, { cause });
+    }
+    return { recorded: false, model: toModel(item) };
   }
 
   /** Every model, sorted by id; one scan per `cacheTtlMs`, shared by concurrent callers. */
@@ -363,7 +487,8 @@ function byId(a: CatalogModel, b: CatalogModel): number {
 
 /**
  * An update that makes the item hold exactly the model's fields (optional fields it leaves out are
- * removed, except `evaluationScore`) plus the bookkeeping attributes.
+ * removed, except the evaluation pipeline's `evaluationScore` and `evaluations`) plus the bookkeeping
+ * attributes.
  */
 function writeInput(
   table: string,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { datasetReadyEvent } from '#events/dataset-ready.ts';
 import { documentIndexedEvent } from '#events/document-indexed.ts';
+import { evaluationCompletedEvent } from '#events/evaluation-completed.ts';
 import { pipelineFailedEvent } from '#events/pipeline-failed.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
 import { loadSample, rawSample } from '#events/samples.ts';
@@ -46,6 +47,27 @@ describe('event samples parse with their schemas', () => {
       reason: null,
       vectorStore: 'opensearch',
     });
+  });
+
+  it('llmops.EvaluationCompleted of a model, with a metric that nothing could score', () => {
+    const event = loadSample('evaluation-completed', evaluationCompletedEvent);
+    expect(event.detail).toMatchObject({
+      schemaVersion: '1.0',
+      trigger: 'model',
+      suite: { name: 'support-qa', version: 3 },
+      target: { model: 'claude-haiku-4-5' },
+      baseline: null,
+    });
+    expect(event.detail.metrics.f1).toEqual({ value: 0.786, n: 114, ci: [0.741, 0.829] });
+    expect(event.detail.metrics.abstention).toEqual({ value: null, n: 0, ci: [null, null] });
+  });
+
+  it('rejects an EvaluationCompleted detail of another schema version', () => {
+    const raw = structuredClone(rawSample('evaluation-completed')) as { detail: { schemaVersion: string } };
+    raw.detail.schemaVersion = '2.0';
+    const result = evaluationCompletedEvent.safeParse(raw);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['detail', 'schemaVersion']);
   });
 
   it('rejects a DocumentIndexed detail with an unknown status', () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
+import { selectModelRequest, selectModelResponse } from '#contracts/http/schemas.ts';
+import type { CatalogEvaluation, CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
 import { ContextWindowExceededError, NoModelAvailableError } from '#core/errors.ts';
 import {
   assertFitsContext,
@@ -190,6 +191,202 @@ describe('selectModel', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+/** An evaluation on a suite, as the evaluation pipeline records it. */
+const scored = (value: number, metric = 'f1'): CatalogEvaluation => ({
+  metric,
+  value,
+  ci: [Math.max(0, value - 0.05), Math.min(1, value + 0.05)],
+  n: 200,
+  runId: `run-${value}`,
+  at: '2026-03-01T12:00:00.000Z',
+});
+
+describe('selectModel with rankBy', () => {
+  const ranked: CatalogModel[] = [
+    model('premium', {
+      pricePer1kInputUsd: 0.003,
+      pricePer1kOutputUsd: 0.015,
+      evaluations: { 'support-qa': scored(0.91), 'rag-faq': scored(0.7) },
+    }),
+    model('mid', {
+      pricePer1kInputUsd: 0.0008,
+      pricePer1kOutputUsd: 0.004,
+      evaluations: { 'support-qa': scored(0.84, 'rouge_l') },
+    }),
+    model('budget', {
+      pricePer1kInputUsd: 0.0002,
+      pricePer1kOutputUsd: 0.0008,
+      evaluations: { 'support-qa': scored(0.77) },
+    }),
+    model('unscored', { pricePer1kInputUsd: 0.0001, pricePer1kOutputUsd: 0.0002 }),
+    model('retired', {
+      status: 'deprecated',
+      evaluations: { 'support-qa': scored(0.99) },
+    }),
+  ];
+
+  it('picks the best-scoring active model on the suite, whatever its price, and says why', () => {
+    const selection = selectModel(ranked, { rankBy: { suite: 'support-qa' } });
+    expect(selection).toEqual({
+      model: ranked[0],
+      candidates: 3,
+      rankedBy: { suite: 'support-qa', metric: 'f1', value: 0.91 },
+    });
+    expect(selectModelResponse.safeParse(selection).success).toBe(true);
+  });
+
+  it('ranks within the price bound: the best model the bound leaves', () => {
+    expect(
+      selectModel(ranked, { maxPricePer1kInputUsd: 0.001, rankBy: { suite: 'support-qa' } }),
+    ).toMatchObject({
+      model: { id: 'mid' },
+      candidates: 2,
+      rankedBy: { suite: 'support-qa', metric: 'rouge_l', value: 0.84 },
+    });
+    expect(
+      selectModel(ranked, { maxPricePer1kOutputUsd: 0.001, rankBy: { suite: 'support-qa' } }).model.id,
+    ).toBe('budget');
+  });
+
+  it('applies the other constraints before ranking', () => {
+    const eu = [
+      ...ranked,
+      model('eu-only', { regions: ['eu-central-1'], evaluations: { 'support-qa': scored(1) } }),
+    ];
+    expect(selectModel(eu, { rankBy: { suite: 'support-qa' } }).model.id).toBe('eu-only');
+    expect(selectModel(eu, { region: 'us-east-1', rankBy: { suite: 'support-qa' } }).model.id).toBe(
+      'premium',
+    );
+  });
+
+  it('leaves out models never evaluated on the suite, even the cheapest', () => {
+    expect(selectModel(ranked, { rankBy: { suite: 'rag-faq' } })).toMatchObject({
+      model: { id: 'premium' },
+      candidates: 1,
+    });
+    // Without rankBy, the cheapest (unscored) model wins as before, with no rankedBy.
+    expect(selectModel(ranked)).toEqual({ model: ranked[3], candidates: 4 });
+  });
+
+  it('breaks a tie on the score by the lower blended price, then by the id', () => {
+    const tie = [
+      model('dear', { pricePer1kInputUsd: 0.002, evaluations: { s: scored(0.8) } }),
+      model('cheap-b', { pricePer1kInputUsd: 0.001, evaluations: { s: scored(0.8) } }),
+      model('cheap-a', { pricePer1kInputUsd: 0.001, evaluations: { s: scored(0.8) } }),
+      model('worse', { pricePer1kInputUsd: 0, evaluations: { s: scored(0.79) } }),
+    ];
+    expect(selectModel(tie, { rankBy: { suite: 's' } }).model.id).toBe('cheap-a');
+    expect(selectModel([...tie].reverse(), { rankBy: { suite: 's' } }).model.id).toBe('cheap-a');
+  });
+
+  it('keeps only the models scoring at least minScore on the suite', () => {
+    expect(
+      selectModel(ranked, { maxPricePer1kInputUsd: 0.001, rankBy: { suite: 'support-qa', minScore: 0.8 } }),
+    ).toMatchObject({ model: { id: 'mid' }, candidates: 1 });
+    const error = thrown(() =>
+      selectModel(ranked, { maxPricePer1kInputUsd: 0.001, rankBy: { suite: 'support-qa', minScore: 0.9 } }),
+    );
+    expect(error).toBeInstanceOf(NoModelAvailableError);
+    expect(error.message).toBe(
+      'No model meets the constraints: kind chat left 5, status active left 4, ' +
+        'maxPricePer1kInputUsd 0.001 left 3, evaluated on suite support-qa left 2; ' +
+        'rankBy.minScore 0.9 left none (the 2 left: best support-qa score 0.84). ' +
+        'Relax rankBy.minScore, or see the catalog with GET /v1/models',
+    );
+  });
+
+  it('says the suite emptied the set when no candidate was evaluated on it, and which suites they were', () => {
+    const error = thrown(() => selectModel(ranked, { rankBy: { suite: 'legal-summaries' } }));
+    expect(error).toBeInstanceOf(NoModelAvailableError);
+    expect(error.message).toBe(
+      'No model meets the constraints: kind chat left 5, status active left 4; ' +
+        'evaluated on suite legal-summaries left none (the 4 left: evaluated on rag-faq, support-qa). ' +
+        'Evaluate a model on suite legal-summaries, rank by another suite, or see the catalog with GET /v1/models',
+    );
+    expect(
+      thrown(() => selectModel([ranked[3] as CatalogModel], { rankBy: { suite: 'support-qa' } })).message,
+    ).toContain('evaluated on suite support-qa left none (the 1 left: none evaluated yet)');
+  });
+
+  it('says the price bound emptied the set when it left no model to rank', () => {
+    expect(
+      thrown(() => selectModel(ranked, { maxPricePer1kInputUsd: 0.00001, rankBy: { suite: 'support-qa' } }))
+        .message,
+    ).toContain('maxPricePer1kInputUsd 0.00001 left none (the 4 left: lowest input price 0.0001)');
+  });
+
+  it('accepts rankBy in the request body only with a valid suite name and a minScore in [0, 1]', () => {
+    expect(selectModelRequest.safeParse({ rankBy: { suite: 'support-qa', minScore: 0.5 } }).success).toBe(
+      true,
+    );
+    for (const rankBy of [
+      { suite: 'Support QA' },
+      { suite: '' },
+      { suite: 'support-qa', minScore: 1.5 },
+      { suite: 'support-qa', metric: 'f1' },
+      {},
+    ]) {
+      expect(selectModelRequest.safeParse({ rankBy }).success, JSON.stringify(rankBy)).toBe(false);
+    }
+  });
+
+  const arbRanked = fc.record({
+    id: fc.stringMatching(/^[a-z][a-z0-9]{0,6}$/),
+    pricePer1kInputUsd: fc.integer({ min: 0, max: 20 }).map((n) => n / 1000),
+    pricePer1kOutputUsd: fc.integer({ min: 0, max: 20 }).map((n) => n / 1000),
+    status: fc.constantFrom('active' as const, 'deprecated' as const),
+    score: fc.option(
+      fc.integer({ min: 0, max: 20 }).map((n) => n / 20),
+      { nil: undefined },
+    ),
+  });
+
+  it('selects the best score on the suite within the price bound, never one a candidate beats (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbRanked, { maxLength: 12 }).map((ms) =>
+          ms.map(({ score, ...m }, i) =>
+            model(`${m.id}-${i}`, {
+              ...m,
+              ...(score === undefined ? {} : { evaluations: { s: scored(score) } }),
+            }),
+          ),
+        ),
+        fc.option(
+          fc.integer({ min: 0, max: 20 }).map((n) => n / 1000),
+          { nil: undefined },
+        ),
+        (models, maxIn) => {
+          const eligible = models.filter(
+            (m) =>
+              m.status === 'active' &&
+              (maxIn === undefined || m.pricePer1kInputUsd <= maxIn) &&
+              m.evaluations?.s !== undefined,
+          );
+          const constraints: ModelConstraints = { maxPricePer1kInputUsd: maxIn, rankBy: { suite: 's' } };
+          if (eligible.length === 0) {
+            expect(() => selectModel(models, constraints)).toThrow(NoModelAvailableError);
+            return;
+          }
+          const { model: chosen, candidates, rankedBy } = selectModel(models, constraints);
+          expect(candidates).toBe(eligible.length);
+          expect(eligible).toContain(chosen);
+          expect(rankedBy?.value).toBe(chosen.evaluations?.s?.value);
+          for (const other of eligible) {
+            const [best, theirs] = [chosen.evaluations?.s?.value ?? 0, other.evaluations?.s?.value ?? 0];
+            expect(best).toBeGreaterThanOrEqual(theirs);
+            if (best === theirs) {
+              expect(blendedPricePer1k(chosen)).toBeLessThanOrEqual(blendedPricePer1k(other) + 1e-12);
+            }
+          }
+          expect(selectModel([...models].reverse(), constraints).model.id).toBe(chosen.id);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
