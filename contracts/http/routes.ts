@@ -1,4 +1,11 @@
 import type * as z from 'zod/mini';
+import { evaluationRunRequest } from '../evaluation/run.ts';
+import {
+  evaluationRunResponse,
+  labelReviewRequest,
+  reviewTaskList,
+  storedReviewTask,
+} from './evaluation-schemas.ts';
 import { chatCompletion, chatCompletionRequest, embeddingsRequest, embeddingsResponse } from './openai.ts';
 import {
   chatRequest,
@@ -25,13 +32,16 @@ import {
  */
 
 /** The Lambda function that serves a route: one module per group, `functions/api/<fn>.ts`. */
-export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'rag' | 'openapi';
+export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'rag' | 'openapi' | 'evaluations';
 
 /**
  * `apiKey`: app routes, called with an API key (`x-api-key`) under a usage plan.
- * `iam`: admin routes (prompt writes, label moves, catalog edits), SigV4-signed by an IAM principal.
+ * `iam`: admin routes (prompt writes, label moves, catalog edits, evaluations), SigV4-signed by an IAM
+ * principal that the API's resource policy lets in (`api.adminPrincipals`).
+ * `reviewer`: the human review queue, SigV4-signed by an admin principal or a reviewer principal
+ * (`api.reviewerPrincipals`).
  */
-export type ApiAuth = 'apiKey' | 'iam';
+export type ApiAuth = 'apiKey' | 'iam' | 'reviewer';
 
 export interface ApiRoute {
   readonly method: 'GET' | 'POST' | 'PUT';
@@ -44,7 +54,8 @@ export interface ApiRoute {
   readonly requestBody?: z.ZodMiniType;
   /** Query-string parameters the route accepts (all optional). */
   readonly query?: readonly string[];
-  readonly successStatus: 200 | 201;
+  /** 202: accepted, to be done asynchronously (the body says where to follow it). */
+  readonly successStatus: 200 | 201 | 202;
   /** The success body's schema (absent: the OpenAPI document itself). */
   readonly response?: z.ZodMiniType;
   /**
@@ -170,7 +181,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     fn: 'prompts',
     auth: 'iam',
     operationId: 'movePromptLabel',
-    summary: 'Point a label at a version: promotion and rollback (admin)',
+    summary:
+      'Point a label at a version: promotion and rollback (admin). Production of a prompt with a promotion suite moves only past a passing evaluation against the current production version (409 evaluation_failed, evaluation_pending or evaluation_required otherwise), or with force and a reason',
     requestBody: moveLabelRequest,
     successStatus: 200,
     response: labelResponse,
@@ -207,6 +219,52 @@ export const API_ROUTES: readonly ApiRoute[] = [
       'Read the ingestion status of one RAG document (its id URL-encoded: queued, chunked, embedded, indexed, failed, deleted)',
     successStatus: 200,
     response: documentStatus,
+  },
+  {
+    method: 'POST',
+    path: '/v1/evaluations',
+    fn: 'evaluations',
+    auth: 'iam',
+    operationId: 'createEvaluation',
+    summary:
+      'Start an evaluation run of a prompt version and/or a model on a registered suite (admin); follow it at the location answered',
+    requestBody: evaluationRunRequest,
+    successStatus: 202,
+    response: evaluationRunResponse,
+  },
+  {
+    method: 'GET',
+    path: '/v1/evaluations/{id}',
+    fn: 'evaluations',
+    auth: 'iam',
+    operationId: 'getEvaluation',
+    summary:
+      'Read an evaluation run: its status, metrics and gate verdict, and links to its report once written (admin)',
+    successStatus: 200,
+    response: evaluationRunResponse,
+  },
+  {
+    method: 'GET',
+    path: '/v1/reviews',
+    fn: 'evaluations',
+    auth: 'reviewer',
+    operationId: 'listReviewTasks',
+    summary: 'List the human review queue (status open, the default, or labelled), oldest first (reviewers)',
+    query: ['status', 'limit', 'nextToken'],
+    successStatus: 200,
+    response: reviewTaskList,
+  },
+  {
+    method: 'POST',
+    path: '/v1/reviews/{id}',
+    fn: 'evaluations',
+    auth: 'reviewer',
+    operationId: 'labelReviewTask',
+    summary:
+      'Grade one review task once: pass, fail or a score in [0, 1], as the signing reviewer (reviewers)',
+    requestBody: labelReviewRequest,
+    successStatus: 200,
+    response: storedReviewTask,
   },
   {
     method: 'GET',

@@ -8,7 +8,8 @@ export type Operations = Readonly<Record<string, (request: ApiRequest) => Promis
 
 /**
  * Routes a request to the operation of `API_ROUTES` that API Gateway matched (its resource template and
- * method). Admin routes also check, behind API Gateway's own IAM check, that a principal signed the call.
+ * method). Admin and reviewer routes also check, behind API Gateway's own IAM check and resource policy,
+ * that a principal signed the call.
  */
 export function dispatcher(fn: ApiFunctionName, operations: Operations) {
   const routes = API_ROUTES.filter((route) => route.fn === fn);
@@ -21,6 +22,11 @@ export function dispatcher(fn: ApiFunctionName, operations: Operations) {
     const route = matchRoute(routes, request.event);
     if (route.auth === 'iam' && request.caller.principal === null) {
       throw new ForbiddenError(`${route.method} ${route.path} is an admin route: sign it with IAM (SigV4)`);
+    }
+    if (route.auth === 'reviewer' && request.caller.principal === null) {
+      throw new ForbiddenError(
+        `${route.method} ${route.path} is a reviewer route: sign it with IAM (SigV4) as a reviewer or admin principal`,
+      );
     }
     const operation = operations[route.operationId];
     if (operation === undefined) throw new NotFoundError(`No operation ${route.operationId}`);

@@ -12,9 +12,11 @@ import { type AccessDescription, AccessPolicy } from '#core/access/policy.ts';
 const ERRORS: Record<string, string> = {
   '400': 'The request broke a rule: `error.field` names the field, `error.rule` the rule',
   '403':
-    "Missing or invalid API key, an admin route called without IAM (SigV4) signature, or a prompt, model or RAG collection outside the calling app's access (the message names the app and the rule)",
+    "Missing or invalid API key, an admin or reviewer route called without IAM (SigV4) signature, or a prompt, model or RAG collection outside the calling app's access (the message names the app and the rule)",
   '404':
-    "No such prompt, version, label, model or RAG document (a document of a collection outside the app's access is not found either)",
+    "No such prompt, version, label, model, RAG document, evaluation suite or run, or review task (a document of a collection outside the app's access is not found either)",
+  '409':
+    'A conflicting write (a review task already labelled), or a production label move refused by its promotion gate: `evaluation_failed`, `evaluation_pending` or `evaluation_required`, with the run in `error.evaluation`',
   '413': 'The body is larger than the API accepts',
   '429':
     "Throttled by the usage plan or by the model provider (`throttled`), or the app's daily token budget is spent (`token_budget_exceeded`, until 00:00 UTC); see Retry-After",
@@ -62,7 +64,8 @@ function operation(route: ApiRoute): Record<string, unknown> {
   return {
     operationId: route.operationId,
     summary: route.summary,
-    security: [route.auth === 'iam' ? { sigv4: [] } : { apiKey: [] }],
+    // Admin and reviewer routes are both signed with SigV4; the resource policy tells them apart.
+    security: [route.auth === 'apiKey' ? { apiKey: [] } : { sigv4: [] }],
     parameters: [...params, ...query],
     ...(route.requestBody
       ? {
@@ -88,8 +91,8 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       title: 'LLMOps gateway API',
       version,
       description:
-        'Chat through versioned prompts, the model catalog and the prompt registry. App routes take an API key ' +
-        '(x-api-key); admin routes are signed with IAM (SigV4).',
+        'Chat through versioned prompts, the model catalog, the prompt registry and evaluations. App routes take ' +
+        'an API key (x-api-key); admin and reviewer routes are signed with IAM (SigV4).',
     },
     paths,
     components: {
@@ -114,6 +117,7 @@ const RULES: Readonly<Record<ApiFunctionName, readonly (keyof AccessDescription)
   models: ['models'],
   rag: ['collections'],
   openapi: [],
+  evaluations: [],
 };
 
 /**

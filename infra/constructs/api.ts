@@ -3,7 +3,7 @@
  *
  * For each route: a Lambda proxy integration to the route's function (response streaming for streamed
  * routes), its auth (app routes: an API key under a usage plan, taken from `x-api-key` or
- * `Authorization: Bearer` by a Lambda authorizer; admin routes: SigV4/IAM), a request
+ * `Authorization: Bearer` by a Lambda authorizer; admin and reviewer routes: SigV4/IAM), a request
  * model generated from the route's zod schema, and a validator for the body and the parameters. Errors
  * that API Gateway answers itself (validation, auth, throttling, quota) come back as the same JSON error
  * body the handlers use. One API key and usage plan per configured app; the chat routes throttled
@@ -273,8 +273,9 @@ export class LlmOpsApi extends Construct {
       description: `${deployment.stackName}: chat, prompts and model catalog (routes from functions/api/routes.ts)`,
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
       // App routes for any caller (their authorizer and API keys authenticate them); admin routes for
-      // the admin principals only (`api.adminPrincipals`), with an explicit deny for everyone else.
-      policy: this.resourcePolicy(routes, api.adminPrincipals),
+      // the admin principals only (`api.adminPrincipals`), reviewer routes for them and the reviewer
+      // principals (`api.reviewerPrincipals`), each with an explicit deny for everyone else.
+      policy: this.resourcePolicy(routes, api.adminPrincipals, api.reviewerPrincipals),
       // The authorizer finds the key in x-api-key or Authorization: Bearer; API Gateway still checks it.
       apiKeySourceType: apigateway.ApiKeySourceType.AUTHORIZER,
       // Execution logs (ERROR level) need the account's API Gateway CloudWatch role.
@@ -402,7 +403,7 @@ export class LlmOpsApi extends Construct {
 
       const method = this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
         operationName: route.operationId,
-        ...(route.auth === 'iam'
+        ...(route.auth === 'iam' || route.auth === 'reviewer'
           ? { authorizationType: apigateway.AuthorizationType.IAM }
           : { authorizationType: apigateway.AuthorizationType.CUSTOM, authorizer }),
         apiKeyRequired: route.auth === 'apiKey',
@@ -495,31 +496,39 @@ export class LlmOpsApi extends Construct {
   /**
    * The REST API's resource policy: `execute-api:Invoke` on the app routes for any principal; on the admin
    * routes (`auth: 'iam'`) for `adminPrincipals`, and an explicit deny for any other principal
-   * (`aws:PrincipalArn` not one of them: an identity policy elsewhere in the account cannot open them).
-   * With no admin principal, the admin routes are denied to everyone.
+   * (`aws:PrincipalArn` not one of them: an identity policy elsewhere in the account cannot open them);
+   * on the reviewer routes (`auth: 'reviewer'`) likewise for `adminPrincipals` and `reviewerPrincipals`.
+   * With no principal for a kind of route, those routes are denied to everyone.
    *
-   * @throws Error when an admin route's pattern would also match an app route (the deny would close it)
+   * @throws Error when a signed route's pattern would also match a route of another kind (its deny
+   *   would close that route)
    */
   private resourcePolicy(
     routes: readonly ApiRoute[],
     adminPrincipals: readonly string[],
+    reviewerPrincipals: readonly string[],
   ): iam.PolicyDocument {
     // `execute-api:/<stage>/<METHOD>/<path>`, path parameters as `*` (API Gateway expands the prefix).
     const pattern = (route: ApiRoute) =>
       `execute-api:/*/${route.method}${route.path.replace(/\{[^}/]+\}/g, '*')}`;
     const admin = routes.filter((route) => route.auth === 'iam');
-    const app = routes.filter((route) => route.auth !== 'iam');
-    for (const adminRoute of admin) {
+    const reviewer = routes.filter((route) => route.auth === 'reviewer');
+    const app = routes.filter((route) => route.auth === 'apiKey');
+    const kindOf = (route: ApiRoute) =>
+      route.auth === 'iam' ? 'admin' : route.auth === 'reviewer' ? 'reviewer' : 'app';
+    for (const signed of [...admin, ...reviewer]) {
       const matcher = new RegExp(
-        `^${pattern(adminRoute)
+        `^${pattern(signed)
           .split('*')
           .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
           .join('.*')}$`,
       );
-      const shadowed = app.find((route) => matcher.test(pattern(route).replaceAll('*', 'x')));
+      const shadowed = routes.find(
+        (route) => route.auth !== signed.auth && matcher.test(pattern(route).replaceAll('*', 'x')),
+      );
       if (shadowed) {
         throw new Error(
-          `LlmOpsApi: admin route ${adminRoute.method} ${adminRoute.path} would also deny app route ${shadowed.method} ${shadowed.path}`,
+          `LlmOpsApi: ${kindOf(signed)} route ${signed.method} ${signed.path} would also deny ${kindOf(shadowed)} route ${shadowed.method} ${shadowed.path}`,
         );
       }
     }
@@ -557,6 +566,30 @@ export class LlmOpsApi extends Construct {
           ...(adminPrincipals.length > 0
             ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': [...adminPrincipals] } } }
             : {}),
+        }),
+      );
+    }
+    if (reviewer.length > 0) {
+      const reviewerResources = reviewer.map(pattern);
+      const allowed = [...new Set([...adminPrincipals, ...reviewerPrincipals])];
+      if (allowed.length > 0) {
+        statements.push(
+          new iam.PolicyStatement({
+            sid: 'ReviewerRoutesForReviewerAndAdminPrincipals',
+            principals: allowed.map((arn) => new iam.ArnPrincipal(arn)),
+            actions: invoke,
+            resources: reviewerResources,
+          }),
+        );
+      }
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'ReviewerRoutesForNobodyElse',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: invoke,
+          resources: reviewerResources,
+          ...(allowed.length > 0 ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': allowed } } } : {}),
         }),
       );
     }

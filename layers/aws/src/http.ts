@@ -14,6 +14,7 @@ import {
   ContentBlockedError,
   ContextWindowExceededError,
   ForbiddenError,
+  GateRefusedError,
   LlmOpsError,
   ModelProviderError,
   NoModelAvailableError,
@@ -175,22 +176,24 @@ export function errorType(status: number, code: string): string {
 
 /**
  * An error response: `{error: {code, message, type, param, ...extra, requestId}}`, a superset of OpenAI's
- * error object (`param` is the failing field, from `extra.field`, else null).
+ * error object (`param` is the failing field, from `extra.field`, else null; a refused promotion adds
+ * `evaluation`).
  */
 export function errorJson(
   status: number,
   code: string,
   message: string,
   requestId: string,
-  extra: Record<string, string> = {},
+  extra: Record<string, unknown> = {},
 ): ApiResponse {
   const type = errorType(status, code);
-  return json(status, { error: { code, message, type, param: extra.field ?? null, ...extra, requestId } });
+  const param = typeof extra.field === 'string' ? extra.field : null;
+  return json(status, { error: { code, message, type, param, ...extra, requestId } });
 }
 
 /** Status and code of each error class: the one place errors become HTTP. */
 export function errorResponse(error: unknown, requestId: string): ApiResponse {
-  const body = (status: number, code: string, message: string, extra: Record<string, string> = {}) =>
+  const body = (status: number, code: string, message: string, extra: Record<string, unknown> = {}) =>
     errorJson(status, code, message, requestId, extra);
   if (error instanceof ValidationError) {
     const status = error instanceof PayloadTooLargeError ? 413 : 400;
@@ -207,6 +210,10 @@ export function errorResponse(error: unknown, requestId: string): ApiResponse {
     return body(status, code, error.message, { field: error.field, rule: error.rule });
   }
   if (error instanceof NotFoundError) return body(404, 'not_found', error.message);
+  // A refused promotion says which evaluation refused it (`error.evaluation`), so a client can follow it.
+  if (error instanceof GateRefusedError) {
+    return body(409, error.code, error.message, { evaluation: error.details });
+  }
   if (error instanceof ConflictError) return body(409, 'conflict', error.message);
   if (error instanceof ForbiddenError) return body(403, 'forbidden', error.message);
   if (error instanceof NoModelAvailableError) return body(422, 'no_model_available', error.message);

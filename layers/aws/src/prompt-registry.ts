@@ -34,7 +34,7 @@ import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
  * |---|---|---|---|
  * | version (immutable) | `PROMPT#<name>` | `V#<version, 10 digits>` | name, version, messages, variables, model?, commitMessage, author, createdAt, contentHash |
  * | label | `PROMPT#<name>` | `LABEL#<label>` | label, version, updatedAt, updatedBy |
- * | label move (history) | `PROMPT#<name>` | `LABELLOG#<ISO time>#<label>#<version>` | label, version, previousVersion, updatedAt, updatedBy |
+ * | label move (history) | `PROMPT#<name>` | `LABELLOG#<ISO time>#<label>#<version>` | label, version, previousVersion, updatedAt, updatedBy, reason? |
  *
  * Version numbers are dense (1, 2, 3, ...): a writer puts `latest + 1` with `attribute_not_exists(pk)`
  * and, when a concurrent writer took that number, reads again and retries. The `latest` label follows
@@ -89,6 +89,8 @@ export interface LabelHistoryEntry {
   readonly previousVersion: number | null;
   readonly updatedAt: string;
   readonly updatedBy: string;
+  /** Why the label was moved, when the mover said (a forced promotion must). */
+  readonly reason?: string;
 }
 
 /** The label the registry maintains itself: always the highest version. */
@@ -322,11 +324,17 @@ export class PromptRegistry {
 
   /**
    * Points a label at an existing version (a release, or a rollback to an older one). The move is
-   * recorded in the label history.
+   * recorded in the label history, with `reason` when one is given (the audit of a forced promotion).
    * @throws ValidationError for `latest` (the registry moves it) or a malformed label.
    * @throws NotFoundError when the version does not exist.
    */
-  async moveLabel(name: string, label: string, version: number, author: string): Promise<LabelMove> {
+  async moveLabel(
+    name: string,
+    label: string,
+    version: number,
+    author: string,
+    reason?: string,
+  ): Promise<LabelMove> {
     assertName(name);
     if (label === LATEST_LABEL) {
       throw new ValidationError(
@@ -366,6 +374,7 @@ export class PromptRegistry {
           previousVersion,
           updatedAt,
           updatedBy: author,
+          ...(reason !== undefined ? { reason } : {}),
         },
       }),
     );
@@ -390,6 +399,7 @@ export class PromptRegistry {
       previousVersion: item.previousVersion === null ? null : Number(item.previousVersion),
       updatedAt: String(item.updatedAt),
       updatedBy: String(item.updatedBy),
+      ...(typeof item.reason === 'string' ? { reason: item.reason } : {}),
     }));
   }
 

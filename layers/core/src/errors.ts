@@ -58,6 +58,40 @@ export class ConflictError extends LlmOpsError {
   }
 }
 
+/** What a refused promotion says about the evaluation that gates it (`error.evaluation` of the 409). */
+export interface GateRefusalDetails {
+  readonly runId: string;
+  readonly status: 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped';
+  /** The metrics that failed the gate (empty unless the run succeeded with a failing verdict). */
+  readonly failing: readonly {
+    readonly name: string;
+    readonly verdict: 'pass' | 'fail' | 'uncalibrated' | 'insufficient';
+    readonly diff: number | null;
+    readonly margin: number;
+    readonly reason: string;
+  }[];
+}
+
+/**
+ * A prompt's `production` label move that its promotion gate refused: the evaluation failed, is still
+ * going, or has just been started. The API answers 409 with `code` and the evaluation in
+ * `error.evaluation`, so that a client can follow the run (`GET /v1/evaluations/{id}`) and retry.
+ */
+export class GateRefusedError extends ConflictError {
+  readonly code: 'evaluation_failed' | 'evaluation_pending' | 'evaluation_required';
+  readonly details: GateRefusalDetails;
+  constructor(
+    code: GateRefusedError['code'],
+    message: string,
+    details: GateRefusalDetails,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+}
+
 /**
  * A request field broke a rule. `field` is the dotted path (`variables.customer`, `body.messages.0.role`);
  * the API answers 400 naming both.
@@ -143,5 +177,20 @@ export class ModelProviderError extends LlmOpsError {
   constructor(message: string, options?: { cause?: unknown; timedOut?: boolean }) {
     super(message, { cause: options?.cause });
     this.timedOut = options?.timedOut ?? false;
+  }
+}
+
+/**
+ * An evaluation run whose estimated cost (answers and judge calls, from catalog prices) is above its
+ * budget (the request's `budgetUsd`, else the profile's): refused before any model is called. The
+ * message gives the estimate, the budget, the items, the judge repeats and the models.
+ */
+export class EvaluationBudgetExceededError extends LlmOpsError {
+  readonly estimateUsd: number;
+  readonly budgetUsd: number;
+  constructor(message: string, estimateUsd: number, budgetUsd: number, options?: { cause?: unknown }) {
+    super(message, { ...options, expose: true });
+    this.estimateUsd = estimateUsd;
+    this.budgetUsd = budgetUsd;
   }
 }

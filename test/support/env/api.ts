@@ -2,7 +2,7 @@ import { FULL_ACCESS } from '../app-access.ts';
 import { TEST_EMBEDDING_MODEL } from './embedding-model.ts';
 
 /**
- * The API functions' environment (chat, prompts, models, rag, openapi), for tests that import their
+ * The API functions' environment (chat, prompts, models, rag, openapi, evaluations), for tests that import their
  * handler modules (which read it at import, as at a cold start). Import this module before any handler
  * module; a test may set a variable itself first.
  */
@@ -20,6 +20,8 @@ Object.assign(process.env, {
   // The API key `key-1` is app `web`, which may use everything (tests of per-app access set their own).
   APP_KEYS: process.env.APP_KEYS ?? JSON.stringify({ 'key-1': 'web' }),
   APP_ACCESS: process.env.APP_ACCESS ?? JSON.stringify({ web: FULL_ACCESS }),
+  EVALUATIONS_TABLE: process.env.EVALUATIONS_TABLE ?? 'evaluations-test',
+  ARTIFACTS_BUCKET: process.env.ARTIFACTS_BUCKET ?? 'artifacts-test',
   VECTOR_STORE_KIND: process.env.VECTOR_STORE_KIND ?? 'embedded',
   EMBEDDING_MODEL: process.env.EMBEDDING_MODEL ?? JSON.stringify(TEST_EMBEDDING_MODEL),
 });

@@ -29,6 +29,11 @@ export const TABLES: Readonly<Record<string, TableSchema>> = {
   'prompts-test': { partition: 'pk', sort: 'sk' },
   'catalog-test': { partition: 'pk' },
   'documents-test': { partition: 'pk', indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } } },
+  'evaluations-test': {
+    partition: 'pk',
+    sort: 'sk',
+    indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } },
+  },
 };
 
 export class ValidationException extends DynamoDBServiceException {

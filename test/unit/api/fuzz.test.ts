@@ -32,6 +32,7 @@ const handlers = {
   models: (await import('#functions/api/models.ts')).handler,
   rag: (await import('#functions/api/rag.ts')).handler,
   openapi: (await import('#functions/api/openapi.ts')).handler,
+  evaluations: (await import('#functions/api/evaluations.ts')).handler,
 };
 
 afterAll(() => {
