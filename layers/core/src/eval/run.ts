@@ -43,6 +43,8 @@ export type JudgeSpec =
       readonly k?: number;
       /** Whether a rubric version is calibrated against human labels (kappa ≥ 0.6 on ≥ 50 labels). */
       readonly calibrated: (rubricVersion: string) => boolean;
+      /** Rubrics that embed (answer relevance): the provider and model. @default the judge's provider and its default model */
+      readonly embedding?: { readonly provider?: ModelProvider; readonly model?: string };
     };
 
 /** Where a target's answers come from. */
@@ -149,6 +151,35 @@ export function runSpec(request: RunSpecInput): RunSpec {
     ...(request.baseline ? { baselineTarget: request.baseline.target } : {}),
     metrics: request.metrics,
     // Each bias probe's groups get their sentiment judged, to compare the groups.
+    judged: probing
+      ? [...request.judged, { name: 'sentiment', applies: (item) => variantOf(item) !== undefined }]
+      : request.judged,
+    judge: request.judge,
+    seed: request.seed ?? request.runId,
+  };
+}
+
+/**
+ * The spec of a run whose items {@link runSpec} has already expanded (a run split across steps stages
+ * the expanded items, and each later step rebuilds the spec from them): nothing is expanded again, and
+ * `suiteItems` says how many items the suite held. Sentiment is judged on the bias probes' variants
+ * among `request.items`, as {@link runSpec} does.
+ */
+export function runSpecOfExpanded(
+  request: Omit<RunSpecInput, 'items'> & {
+    readonly items: readonly EvalItem[];
+    readonly suiteItems: number;
+  },
+): RunSpec {
+  const probing = request.items.some((item) => variantOf(item) !== undefined);
+  return {
+    runId: request.runId,
+    suite: request.suite,
+    items: request.items,
+    suiteItems: request.suiteItems,
+    target: request.target,
+    ...(request.baseline ? { baselineTarget: request.baseline.target } : {}),
+    metrics: request.metrics,
     judged: probing
       ? [...request.judged, { name: 'sentiment', applies: (item) => variantOf(item) !== undefined }]
       : request.judged,
@@ -314,7 +345,15 @@ async function judgeScore(
   if (judge.kind === 'offline') return offlineJudgeItem({ metric, item, answer });
   const rubric = BUILT_IN_RUBRICS[metric];
   if (rubric === undefined) return { metric, value: null, error: `no judge rubric named ${metric}` };
-  return judgeItem({ rubric, item, answer, provider: judge.provider, model: judge.model, k: judge.k ?? 3 });
+  return judgeItem({
+    rubric,
+    item,
+    answer,
+    provider: judge.provider,
+    model: judge.model,
+    k: judge.k ?? 3,
+    ...(judge.embedding ? { embedding: judge.embedding } : {}),
+  });
 }
 
 function judgeLabel(

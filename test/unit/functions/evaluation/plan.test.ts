@@ -1,0 +1,380 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  EvaluationBudgetExceededError,
+  InvalidEventError,
+  NotFoundError,
+  ValidationError,
+} from '#aws/errors.ts';
+import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
+import type { EvalItem } from '#core/eval/types.ts';
+import { environment, makeHandler, money, parseRunRequest } from '#functions/evaluation/plan.ts';
+import { evalStaging, type StagedPlan } from '#functions/evaluation/staging.ts';
+import { errorOf } from '../../../support/async.ts';
+import { catalogModel, catalogOf, promptVersion } from '../../../support/gateway-fixtures.ts';
+import { FakeEvaluationStore, memoryS3 } from './support.ts';
+
+// The function's environment, set before its handler module is imported (it reads it at import).
+vi.hoisted(() => {
+  Object.assign(process.env, {
+    EVALUATIONS_TABLE: process.env.EVALUATIONS_TABLE ?? 'evaluations-test',
+    PROMPTS_TABLE: process.env.PROMPTS_TABLE ?? 'prompts-test',
+    CATALOG_TABLE: process.env.CATALOG_TABLE ?? 'catalog-test',
+    ARTIFACTS_BUCKET: process.env.ARTIFACTS_BUCKET ?? 'artifacts-test',
+    JUDGE_MODEL: process.env.JUDGE_MODEL ?? 'judge',
+    JUDGE_REPEATS: process.env.JUDGE_REPEATS ?? '3',
+    EVALUATION_BUDGET_USD: process.env.EVALUATION_BUDGET_USD ?? '2',
+    ITEM_BATCH_SIZE: process.env.ITEM_BATCH_SIZE ?? '10',
+  });
+});
+
+const s3 = memoryS3();
+const ARTIFACTS = 'artifacts';
+const CURATED = 'curated';
+const DATA = 'datasets/golden/support-golden/v000002/data.jsonl';
+const NOW = new Date('2026-12-01T10:00:00.000Z');
+
+const MODELS: CatalogModel[] = [
+  catalogModel('cheap', { pricePer1kInputUsd: 0.0001, pricePer1kOutputUsd: 0.0004 }),
+  catalogModel('large', { pricePer1kInputUsd: 0.003, pricePer1kOutputUsd: 0.015 }),
+  catalogModel('judge', { pricePer1kInputUsd: 0.001, pricePer1kOutputUsd: 0.005 }),
+  catalogModel('embedder', { kind: 'embedding' }),
+];
+
+const DRAFT: PromptDraft = {
+  messages: [
+    { role: 'system', content: 'Answer briefly.' },
+    { role: 'user', content: '{{question}}' },
+  ],
+  variables: { question: { type: 'string' } },
+  commitMessage: 'v',
+};
+
+/** Prompt `support` v1 (production) and v2 (latest, with the large model); `bare` v1 without `question`. */
+function fakePrompts() {
+  const versions: PromptVersion[] = [
+    promptVersion('support', DRAFT, { version: 1, labels: ['production'] }),
+    promptVersion('support', { ...DRAFT, model: { id: 'large' } }, { version: 2, labels: ['latest'] }),
+    promptVersion('bare', { ...DRAFT, messages: [{ role: 'user', content: 'Hi' }], variables: {} }),
+  ];
+  return {
+    get: vi.fn(async (ref: PromptRef) => {
+      const found = versions.find(
+        (v) =>
+          v.name === ref.name &&
+          ('version' in ref ? v.version === ref.version : v.labels.includes(ref.label)),
+      );
+      if (found === undefined) throw new NotFoundError(`Prompt ${ref.name} has no such version or label`);
+      return found;
+    }),
+  };
+}
+
+const line = (item: Record<string, unknown>) => JSON.stringify(item);
+const SUITE_LINES = [
+  line({
+    id: 'q1',
+    input: 'How much memory can a function have?',
+    references: ['10,240 MB'],
+    tags: ['limits'],
+  }),
+  line({ id: 'q2', input: 'How long can a function run?', references: ['15 minutes'], tags: ['limits'] }),
+  line({ id: 'q3', input: 'What is reserved concurrency?', references: ['a cap'] }),
+  line({ id: 'q4', input: 'What is the capital of Mars?', references: [] }),
+  line({
+    id: 'p1',
+    input: 'Describe a typical {{group}} engineer.',
+    metadata: { groups: ['female', 'male'] },
+    tags: ['bias'],
+  }),
+].join('\n');
+
+function envelope(detail: Record<string, unknown>) {
+  return {
+    version: '0',
+    id: 'event-1',
+    'detail-type': 'llmops.EvaluationRequested',
+    source: 'llmops',
+    account: '111122223333',
+    time: '2026-12-01T10:00:00Z',
+    region: 'us-east-1',
+    resources: [],
+    detail: { schemaVersion: '1.0', ...detail },
+  };
+}
+
+const PROMOTION = {
+  runId: 'run-1',
+  trigger: 'promotion',
+  requestedBy: 'promotion:arn:aws:iam::1:user/a',
+  request: {
+    suite: 'support-golden',
+    target: { prompt: 'support:2' },
+    baseline: { prompt: 'support@production' },
+    k: 2,
+  },
+  promotion: { prompt: 'support', candidateVersion: 2, baselineVersion: 1 },
+};
+
+describe('plan handler', () => {
+  let store: FakeEvaluationStore;
+  let prompts: ReturnType<typeof fakePrompts>;
+
+  const handler = (overrides: Partial<Parameters<typeof makeHandler>[0]> = {}) =>
+    makeHandler({
+      s3: s3.client,
+      store,
+      prompts,
+      catalog: catalogOf(MODELS),
+      artifactsBucket: ARTIFACTS,
+      judgeModel: 'judge',
+      judgeRepeats: 3,
+      budgetUsd: 2,
+      batchSize: 4,
+      offline: false,
+      now: () => NOW,
+      ...overrides,
+    });
+  const plan = () => s3.json<StagedPlan>(ARTIFACTS, evalStaging.plan('run-1'));
+
+  beforeEach(async () => {
+    s3.install();
+    s3.put(CURATED, DATA, SUITE_LINES);
+    store = new FakeEvaluationStore(NOW.toISOString());
+    prompts = fakePrompts();
+    await store.registerSuite({
+      name: 'support-golden',
+      version: 2,
+      items: 5,
+      tags: ['bias', 'limits', 'unanswerable'],
+      location: { bucket: CURATED, key: DATA },
+      contentHash: 'sha256:x',
+      registeredAt: NOW.toISOString(),
+    });
+  });
+
+  it('resolves the labels, expands the probes, stages the batches and plan, and claims the run', async () => {
+    const out = await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    expect(out).toEqual({
+      runId: 'run-1',
+      status: 'planned',
+      batches: [
+        { index: 0, key: 'staging/eval/run-1/batch-00000.json' },
+        { index: 1, key: 'staging/eval/run-1/batch-00001.json' },
+      ],
+      items: 6,
+      suite: { name: 'support-golden', version: 2 },
+      estimatedCostUsd: expect.any(Number),
+      promotion: PROMOTION.promotion,
+    });
+    const batches = [0, 1].map((i) => s3.json<EvalItem[]>(ARTIFACTS, evalStaging.batch('run-1', i)));
+    expect(batches.map((b) => b.map((item) => item.id))).toEqual([
+      ['q1', 'q2', 'q3', 'q4'],
+      ['p1@female', 'p1@male'],
+    ]);
+    expect(plan()).toMatchObject({
+      runId: 'run-1',
+      executionName: 'exec-1',
+      trigger: 'promotion',
+      promotion: PROMOTION.promotion,
+      suite: { name: 'support-golden', version: 2, items: 5, location: { bucket: CURATED, key: DATA } },
+      target: { prompt: 'support:2' },
+      baseline: { prompt: 'support:1' },
+      k: 2,
+      judge: { offline: false, id: 'judge', modelId: 'vendor.judge', provider: 'bedrock' },
+      // The probes' sentiment is judged too; no rubric has human labels yet.
+      calibrated: {
+        'judge-answer-relevance:1': false,
+        'judge-faithfulness:1': false,
+        'judge-sentiment:1': false,
+      },
+      seed: 'run-1',
+      startedAt: NOW.toISOString(),
+      items: 6,
+      batches: out.batches,
+    });
+    expect(store.runs.get('run-1')).toMatchObject({
+      status: 'running',
+      trigger: 'promotion',
+      resolved: { target: { prompt: 'support:2' }, baseline: { prompt: 'support:1' } },
+      suite: { name: 'support-golden', version: 2, items: 5 },
+      estimatedCostUsd: out.status === 'planned' ? out.estimatedCostUsd : -1,
+    });
+  });
+
+  it('prices the candidate with its prompt model and the baseline with the cheapest model', async () => {
+    await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    const both = plan().estimatedCostUsd;
+    s3.install();
+    s3.put(CURATED, DATA, SUITE_LINES);
+    store.runs.clear();
+    const { baseline: _, ...alone } = PROMOTION.request;
+    await handler()({ event: envelope({ ...PROMOTION, request: alone }), executionName: 'exec-1' });
+    const candidateOnly = plan().estimatedCostUsd;
+    expect(candidateOnly).toBeGreaterThan(0);
+    // The baseline's cheap model adds less than the candidate's large model costs.
+    expect(both - candidateOnly).toBeGreaterThan(0);
+    expect(both - candidateOnly).toBeLessThan(candidateOnly);
+  });
+
+  it('takes the execution name as the run id of a scheduled run, and samples maxItems items', async () => {
+    const out = await handler()({
+      event: envelope({
+        trigger: 'schedule',
+        requestedBy: 'schedule:golden-daily',
+        request: { suite: 'support-golden', target: { prompt: 'support@production' }, maxItems: 2 },
+      }),
+      executionName: 'golden-daily-20261201',
+    });
+    expect(out).toMatchObject({ runId: 'golden-daily-20261201', status: 'planned', items: 2 });
+    const staged = s3.json<StagedPlan>(ARTIFACTS, evalStaging.plan('golden-daily-20261201'));
+    expect(staged).toMatchObject({ k: 3, suite: { items: 2 }, target: { prompt: 'support:1' } });
+    expect(staged.baseline).toBeUndefined();
+    expect(store.runs.get('golden-daily-20261201')).toMatchObject({
+      status: 'running',
+      requestedBy: 'schedule:golden-daily',
+    });
+  });
+
+  it('records a run on a suite that is not registered as skipped, with the reason, and its gate', async () => {
+    const event = envelope({ ...PROMOTION, request: { ...PROMOTION.request, suite: 'unknown' } });
+    const out = await handler()({ event, executionName: 'exec-1' });
+    expect(out).toMatchObject({ runId: 'run-1', status: 'skipped', batches: [] });
+    expect(store.runs.get('run-1')).toMatchObject({
+      status: 'skipped',
+      error: expect.stringContaining('suite unknown has no registered version'),
+    });
+    expect(store.gates).toEqual([
+      {
+        ...PROMOTION.promotion,
+        suite: 'unknown',
+        runId: 'run-1',
+        status: 'skipped',
+        updatedAt: NOW.toISOString(),
+      },
+    ]);
+    expect(s3.objects.size).toBe(1);
+  });
+
+  it('skips a scheduled run whose prompt label does not exist yet; asked for by a person, it fails naming the field', async () => {
+    const scheduled = {
+      trigger: 'schedule',
+      requestedBy: 'schedule:golden-daily',
+      request: { suite: 'support-golden', target: { prompt: 'support@canary' } },
+    };
+    const out = await handler()({ event: envelope(scheduled), executionName: 'golden-daily-1' });
+    expect(out).toMatchObject({ runId: 'golden-daily-1', status: 'skipped', batches: [] });
+    expect(store.runs.get('golden-daily-1')).toMatchObject({
+      status: 'skipped',
+      error: expect.stringContaining('support@canary does not resolve yet'),
+    });
+    await expect(
+      handler()({
+        event: envelope({ ...scheduled, trigger: 'api', runId: 'run-api' }),
+        executionName: 'exec-api',
+      }),
+    ).rejects.toMatchObject({ name: 'ValidationError', field: 'target.prompt' });
+  });
+
+  it('is a duplicate when the run was already claimed (a redelivered event): nothing changes', async () => {
+    await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    const before = store.runs.get('run-1');
+    const out = await handler()({ event: envelope(PROMOTION), executionName: 'exec-2' });
+    expect(out).toEqual({ runId: 'run-1', status: 'duplicate', batches: [] });
+    expect(store.runs.get('run-1')).toEqual(before);
+  });
+
+  it('fails a bad request with a ValidationError naming the field and the rule', async () => {
+    const event = envelope({ ...PROMOTION, request: { suite: 'support-golden', target: {}, k: 9 } });
+    const error = await errorOf(handler()({ event, executionName: 'exec-1' }));
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe('request.target');
+    expect((error as Error).message).toMatch(/^Invalid evaluation request: request.target: name a prompt/);
+    expect((error as Error).message).toContain('request.k:');
+    expect(store.calls).not.toContain('claimRun');
+    expect(() => parseRunRequest({ suite: 's', target: { model: 'm' }, extra: 1 })).toThrow(/request/);
+  });
+
+  it('refuses a run over its budget, giving the estimate, the budget, the items, k and the models', async () => {
+    const event = envelope({ ...PROMOTION, request: { ...PROMOTION.request, budgetUsd: 0.000001 } });
+    const error = await errorOf(handler()({ event, executionName: 'exec-1' }));
+    expect(error).toBeInstanceOf(EvaluationBudgetExceededError);
+    expect((error as Error).message).toMatch(
+      /^Evaluation run run-1 refused: its estimated cost \$0\.\d\d is above its budget of \$0\.000001 \(6 items answered twice \(target and baseline\), 3 judged metrics × k=2 repeats; target large, baseline cheap, judge judge\)/,
+    );
+    expect((error as EvaluationBudgetExceededError).estimateUsd).toBeGreaterThan(0);
+    // Nothing was staged or claimed.
+    expect(s3.objects.size).toBe(1);
+    expect(store.runs.size).toBe(0);
+  });
+
+  it('names the target whose prompt cannot take the items, or whose label does not exist', async () => {
+    const bare = envelope({
+      ...PROMOTION,
+      request: { suite: 'support-golden', target: { prompt: 'bare:1' } },
+    });
+    await expect(handler()({ event: bare, executionName: 'e' })).rejects.toThrow(
+      /target.prompt: bare v1 declares no "question" variable/,
+    );
+    const rag = envelope({
+      ...PROMOTION,
+      request: { suite: 'support-golden', target: { prompt: 'support:1' }, rag: { k: 3 } },
+    });
+    await expect(handler()({ event: rag, executionName: 'e' })).rejects.toThrow(
+      /declares no "context" variable/,
+    );
+    const label = envelope({
+      ...PROMOTION,
+      request: { ...PROMOTION.request, baseline: { prompt: 'support@stable' } },
+    });
+    const error = await errorOf(handler()({ event: label, executionName: 'e' }));
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe('baseline.prompt');
+    const embedding = envelope({
+      ...PROMOTION,
+      request: { suite: 'support-golden', target: { model: 'embedder' } },
+    });
+    await expect(handler()({ event: embedding, executionName: 'e' })).rejects.toThrow(
+      /target.model: embedder is not a chat model/,
+    );
+  });
+
+  it('writes amounts in cents from one cent up, and with two significant digits below', () => {
+    expect([money(2), money(0.154), money(0.0042), money(0.000001), money(0)]).toEqual([
+      '$2.00',
+      '$0.15',
+      '$0.0042',
+      '$0.000001',
+      '$0',
+    ]);
+  });
+
+  it('plans an offline run with the offline judge, which costs nothing, and no calibration', async () => {
+    await handler({ offline: true })({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    expect(plan()).toMatchObject({ judge: { offline: true }, calibrated: {} });
+  });
+
+  it('refuses an event that is not an EvaluationRequested event', async () => {
+    await expect(handler()({ event: { detail: {} }, executionName: 'e' })).rejects.toThrow(InvalidEventError);
+  });
+
+  it('reads a decimal budget from its environment and names a malformed one', async () => {
+    const { readConfig } = await import('#aws/config.ts');
+    const base = {
+      EVALUATIONS_TABLE: 't',
+      PROMPTS_TABLE: 'p',
+      CATALOG_TABLE: 'c',
+      ARTIFACTS_BUCKET: 'a',
+      JUDGE_MODEL: 'j',
+      JUDGE_REPEATS: '3',
+      ITEM_BATCH_SIZE: '10',
+    };
+    expect(readConfig(environment, { ...base, EVALUATION_BUDGET_USD: '0.5' }).EVALUATION_BUDGET_USD).toBe(
+      0.5,
+    );
+    expect(() => readConfig(environment, { ...base, EVALUATION_BUDGET_USD: 'two' })).toThrow(
+      /EVALUATION_BUDGET_USD: must be a decimal amount of US dollars/,
+    );
+    expect(() => readConfig(environment, { ...base, EVALUATION_BUDGET_USD: '0' })).toThrow(/must be above 0/);
+  });
+});

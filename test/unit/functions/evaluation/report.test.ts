@@ -1,0 +1,318 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_METRICS } from '#core/eval/metrics/index.ts';
+import { itemsJsonl, summaryJson } from '#core/eval/report/index.ts';
+import { assembleReport, DEFAULT_JUDGED, runSpec, type ScoredItem, scoreAnswer } from '#core/eval/run.ts';
+import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
+import { evaluationCompletedDetail } from '#events/evaluation-completed.ts';
+import { makeHandler } from '#functions/evaluation/report.ts';
+import { evalStaging, type StagedPlan, type StagedScores } from '#functions/evaluation/staging.ts';
+import { FakeEvaluationStore, memoryS3 } from './support.ts';
+
+// The function's environment, set before its handler module is imported (it reads it at import).
+vi.hoisted(() => {
+  Object.assign(process.env, {
+    ARTIFACTS_BUCKET: process.env.ARTIFACTS_BUCKET ?? 'artifacts-test',
+    EVALUATIONS_TABLE: process.env.EVALUATIONS_TABLE ?? 'evaluations-test',
+    EVENT_BUS_NAME: process.env.EVENT_BUS_NAME ?? 'bus-test',
+  });
+});
+
+const s3 = memoryS3();
+const events = mockClient(EventBridgeClient);
+const ARTIFACTS = 'artifacts';
+const RUN = 'run-1';
+const NOW = new Date('2026-12-01T10:05:00.000Z');
+const STARTED = '2026-12-01T10:00:00.000Z';
+
+const item = (i: number): EvalItem => ({
+  id: `q${i}`,
+  messages: [{ role: 'user', content: `What is value ${i}?` }],
+  references: [`value ${i} is ${i * 7}`],
+  tags: i % 2 === 0 ? ['even'] : ['odd'],
+  unanswerable: false,
+});
+const ITEMS = Array.from({ length: 24 }, (_, i) => item(i));
+const answer = (it: EvalItem, good: boolean): EvalAnswer => ({
+  itemId: it.id,
+  answer: good ? `${it.references[0]}.` : 'I am not sure.',
+  latencyMs: 100,
+  usage: { inputTokens: 20, outputTokens: 8, costUsd: 0.0002 },
+});
+
+const SPEC = runSpec({
+  runId: RUN,
+  suite: { name: 'golden', version: 3 },
+  items: ITEMS,
+  target: { prompt: 'support:2' },
+  baseline: { target: { prompt: 'support:1' } },
+  metrics: DEFAULT_METRICS,
+  judged: DEFAULT_JUDGED,
+  judge: { kind: 'offline' },
+});
+
+/** The candidate fails every third item; the baseline answers all. */
+async function scoredItems(goodCandidate: (i: number) => boolean = (i) => i % 3 !== 0) {
+  const candidate = await Promise.all(
+    ITEMS.map((it, i) => scoreAnswer(SPEC, it, answer(it, goodCandidate(i)))),
+  );
+  const baseline = await Promise.all(ITEMS.map((it) => scoreAnswer(SPEC, it, answer(it, true))));
+  return { candidate, baseline };
+}
+
+function plan(overrides: Partial<StagedPlan> = {}): StagedPlan {
+  return {
+    runId: RUN,
+    executionName: 'exec-1',
+    trigger: 'api',
+    requestedBy: 'arn:aws:iam::1:user/a',
+    request: {
+      suite: 'golden',
+      target: { prompt: 'support@latest' },
+      baseline: { prompt: 'support@production' },
+    },
+    suite: { name: 'golden', version: 3, items: 24, location: { bucket: 'curated', key: 'data.jsonl' } },
+    target: { prompt: 'support:2' },
+    baseline: { prompt: 'support:1' },
+    k: 1,
+    judge: { offline: true },
+    calibrated: {},
+    seed: RUN,
+    startedAt: STARTED,
+    items: 24,
+    batches: [
+      { index: 0, key: evalStaging.batch(RUN, 0) },
+      { index: 1, key: evalStaging.batch(RUN, 1) },
+    ],
+    estimatedCostUsd: 0.01,
+    ...overrides,
+  };
+}
+
+/** Stages the plan and the scores in two batches (the second listed first, to check the order). */
+function stage(p: StagedPlan, scored: { candidate: ScoredItem[]; baseline?: ScoredItem[] }): void {
+  s3.put(ARTIFACTS, evalStaging.plan(RUN), JSON.stringify({ ...p, batches: [...p.batches].reverse() }));
+  for (const [index, [from, to]] of [
+    [0, 12],
+    [12, 24],
+  ].entries()) {
+    const batch: StagedScores = {
+      candidate: scored.candidate.slice(from, to),
+      ...(scored.baseline ? { baseline: scored.baseline.slice(from, to) } : {}),
+    };
+    s3.put(ARTIFACTS, evalStaging.scored(RUN, index), JSON.stringify(batch));
+  }
+}
+
+const announced = () =>
+  events
+    .commandCalls(PutEventsCommand)
+    .map((call) =>
+      evaluationCompletedDetail.parse(JSON.parse(String(call.args[0].input.Entries?.[0]?.Detail))),
+    );
+
+describe('report handler', () => {
+  let store: FakeEvaluationStore;
+  const handler = () =>
+    makeHandler({
+      s3: s3.client,
+      artifactsBucket: ARTIFACTS,
+      store,
+      events: new EventBridgeClient({ region: 'us-east-1' }),
+      busName: 'bus',
+      offline: false,
+      now: () => NOW,
+    });
+
+  beforeEach(async () => {
+    s3.install();
+    events.reset();
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-1' }] });
+    store = new FakeEvaluationStore(NOW.toISOString());
+    await store.claimRun(
+      {
+        runId: RUN,
+        status: 'running',
+        trigger: 'api',
+        request: plan().request,
+        requestedBy: 'a',
+        createdAt: STARTED,
+        updatedAt: STARTED,
+      },
+      {},
+    );
+  });
+
+  it('writes the report the local CLI writes, from the batches in index order, and records the run', async () => {
+    const scored = await scoredItems();
+    stage(plan(), scored);
+    const out = await handler()({ runId: RUN, batches: [] });
+    const report = assembleReport(SPEC, { ...scored, startedAt: STARTED, finishedAt: NOW.toISOString() });
+    expect(out).toEqual({ runId: RUN, status: 'succeeded', pass: report.gate?.pass, regression: false });
+
+    const prefix = `evaluations/${RUN}/`;
+    const reportPath = `s3://${ARTIFACTS}/${prefix}report.html`;
+    expect(s3.text(ARTIFACTS, `${prefix}summary.json`)).toBe(
+      `${JSON.stringify(summaryJson(report, { reportPath }), null, 2)}\n`,
+    );
+    expect(s3.text(ARTIFACTS, `${prefix}items.jsonl`)).toBe(itemsJsonl(report));
+    expect(s3.text(ARTIFACTS, `${prefix}report.html`)).toMatch(/^<!doctype html>/i);
+    expect(s3.text(ARTIFACTS, `${prefix}report.md`)).toContain('support:2');
+    expect(s3.objects.get(`${ARTIFACTS}/${prefix}report.html`)?.contentType).toBe('text/html; charset=utf-8');
+
+    const run = store.runs.get(RUN);
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      failed: 0,
+      judge: 'offline',
+      report: {
+        bucket: ARTIFACTS,
+        summary: `${prefix}summary.json`,
+        items: `${prefix}items.jsonl`,
+        html: `${prefix}report.html`,
+        markdown: `${prefix}report.md`,
+      },
+      gate: { pass: false },
+    });
+    expect(run?.regression).toBeUndefined();
+    const f1 = run?.metrics?.f1;
+    expect(f1).toEqual({ value: expect.any(Number), n: 24, ci: [expect.any(Number), expect.any(Number)] });
+    expect(run?.gate?.metrics.find((m) => m.name === 'f1')).toMatchObject({
+      verdict: 'fail',
+      diff: expect.any(Number),
+    });
+
+    const [detail] = announced();
+    expect(detail).toMatchObject({
+      runId: RUN,
+      trigger: 'api',
+      suite: { name: 'golden', version: 3, items: 24 },
+      target: { prompt: 'support:2' },
+      baseline: { prompt: 'support:1' },
+      pass: false,
+      regression: false,
+      judge: 'offline',
+      failed: 0,
+    });
+    expect(detail?.metrics.f1).toEqual(f1);
+    expect(events.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0]).toMatchObject({
+      EventBusName: 'bus',
+      Source: 'llmops',
+      DetailType: 'llmops.EvaluationCompleted',
+    });
+  });
+
+  it("records a promotion run's gate with the metrics that failed it", async () => {
+    stage(
+      plan({
+        trigger: 'promotion',
+        promotion: { prompt: 'support', candidateVersion: 2, baselineVersion: 1 },
+      }),
+      await scoredItems(),
+    );
+    await handler()({ runId: RUN });
+    expect(store.gates).toEqual([
+      {
+        prompt: 'support',
+        candidateVersion: 2,
+        baselineVersion: 1,
+        suite: 'golden',
+        runId: RUN,
+        status: 'succeeded',
+        pass: false,
+        failing: expect.arrayContaining([expect.objectContaining({ name: 'f1', verdict: 'fail' })]),
+        updatedAt: NOW.toISOString(),
+      },
+    ]);
+  });
+
+  it('checks a scheduled run against the previous run of its target on the suite version', async () => {
+    const { candidate } = await scoredItems((i) => i % 2 === 0);
+    const schedule = plan({ trigger: 'schedule', baseline: undefined });
+    stage(schedule, { candidate });
+    // The previous run answered every item well.
+    const previous = await scoredItems(() => true);
+    const before = assembleReport(SPEC, {
+      candidate: previous.candidate,
+      startedAt: STARTED,
+      finishedAt: STARTED,
+    });
+    s3.put(ARTIFACTS, 'evaluations/run-0/items.jsonl', itemsJsonl(before));
+    store.previous.set('golden', {
+      runId: 'run-0',
+      status: 'succeeded',
+      trigger: 'schedule',
+      request: schedule.request,
+      requestedBy: 'schedule:golden-daily',
+      createdAt: STARTED,
+      updatedAt: STARTED,
+      suite: { name: 'golden', version: 3, items: 24 },
+      report: {
+        bucket: ARTIFACTS,
+        summary: 'evaluations/run-0/summary.json',
+        items: 'evaluations/run-0/items.jsonl',
+        html: 'evaluations/run-0/report.html',
+        markdown: 'evaluations/run-0/report.md',
+      },
+    });
+    const out = await handler()({ runId: RUN });
+    expect(out).toMatchObject({ pass: null, regression: true });
+    expect(store.runs.get(RUN)).toMatchObject({ status: 'succeeded', regression: true });
+    expect(announced()[0]).toMatchObject({ regression: true, pass: null, baseline: null });
+  });
+
+  it('does not compare a scheduled run with a previous run of another suite version', async () => {
+    const { candidate } = await scoredItems((i) => i % 2 === 0);
+    stage(plan({ trigger: 'schedule', baseline: undefined }), { candidate });
+    store.previous.set('golden', {
+      runId: 'run-0',
+      status: 'succeeded',
+      trigger: 'schedule',
+      request: plan().request,
+      requestedBy: 's',
+      createdAt: STARTED,
+      updatedAt: STARTED,
+      suite: { name: 'golden', version: 2, items: 24 },
+      report: { bucket: ARTIFACTS, summary: 's', items: 'missing.jsonl', html: 'h', markdown: 'm' },
+    });
+    expect(await handler()({ runId: RUN })).toMatchObject({ regression: false });
+    expect(store.runs.get(RUN)).toMatchObject({ regression: false });
+  });
+
+  it("queues the model judge's uncertain scores for review, leaving out bias variants", async () => {
+    const judged = (id: string, unstable: boolean): ScoredItem => ({
+      item: { ...item(0), id },
+      answer: answer(item(0), true),
+      scores: {
+        faithfulness: {
+          metric: 'faithfulness',
+          value: 0.5,
+          details: { judge: 'vendor.judge', rubric: 'judge-faithfulness:1', unstable, spread: 0.5 },
+        },
+      },
+    });
+    const candidate = [judged('q0', true), judged('q1', false), judged('p1@female', true)];
+    const p = plan({
+      baseline: undefined,
+      judge: { offline: false, id: 'judge', modelId: 'vendor.judge', provider: 'bedrock' },
+      batches: [{ index: 0, key: evalStaging.batch(RUN, 0) }],
+    });
+    s3.put(ARTIFACTS, evalStaging.plan(RUN), JSON.stringify(p));
+    s3.put(ARTIFACTS, evalStaging.scored(RUN, 0), JSON.stringify({ candidate }));
+    await handler()({ runId: RUN });
+    expect([...store.tasks.values()].map((t) => [t.itemId, t.reason])).toEqual([
+      ['q0', 'unstable'],
+      ['q1', 'low_confidence'],
+    ]);
+    expect(store.runs.get(RUN)).toMatchObject({ judge: 'vendor.judge' });
+  });
+
+  it('announces nothing for a run that another execution already ended', async () => {
+    stage(plan(), await scoredItems());
+    await store.finishRun(RUN, { status: 'failed', error: 'earlier' });
+    await handler()({ runId: RUN });
+    expect(store.runs.get(RUN)).toMatchObject({ status: 'failed', error: 'earlier' });
+    expect(announced()).toEqual([]);
+  });
+});
