@@ -108,6 +108,30 @@ export const DEV: ProfileConfig = {
     maxConcurrency: 4,
     maxDocumentBytes: 50 * MiB,
   },
+  evaluation: {
+    judgeModel: 'claude-haiku-4-5',
+    judgeRepeats: 3,
+    // A development run stops at $2 (the daily sample below costs cents).
+    runBudgetUsd: 2,
+    itemBatchSize: 10,
+    maxConcurrency: 2,
+    toxicity: 'comprehend',
+    // The grounded answer prompt moves to production only past the golden suite, answered with passages.
+    promotionSuites: { 'rag-answer': { suite: 'golden', rag: { k: 5 } } },
+    // Once a day, a 20-item sample of the golden suite through production, judged once per item.
+    // Skipped (nothing billed) until a golden dataset named "golden" is registered and the prompt exists.
+    schedules: [
+      {
+        name: 'golden-daily',
+        suite: 'golden',
+        prompt: 'rag-answer@production',
+        expression: 'cron(0 6 * * ? *)',
+        maxItems: 20,
+        k: 1,
+        ragK: 5,
+      },
+    ],
+  },
 };
 
 /** What production changes: data kept, a year of logs, WAF, more capacity, OpenSearch with standby replicas. */
@@ -165,6 +189,21 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     bufferingSizeMiB: 64,
   },
   rag: { vectorStore: 'opensearch', standbyReplicas: true, maxConcurrency: 10 },
+  evaluation: {
+    runBudgetUsd: 50,
+    maxConcurrency: 8,
+    schedules: [
+      {
+        name: 'golden-daily',
+        suite: 'golden',
+        prompt: 'rag-answer@production',
+        expression: 'cron(0 6 * * ? *)',
+        maxItems: 200,
+        k: 3,
+        ragK: 5,
+      },
+    ],
+  },
 };
 
 /** Every profile's settings, before context overrides. */

@@ -264,6 +264,21 @@ const apiSchema = z
           ),
       )
       .default([]),
+    /**
+     * IAM roles and users allowed to call the reviewer routes (the human review queue, `/v1/reviews`),
+     * besides the admin principals; the API's resource policy denies those routes to every other principal.
+     * A reviewer's id is the last segment of the signing principal's ARN (an assumed role's session name).
+     */
+    reviewerPrincipals: z
+      .array(
+        z
+          .string()
+          .regex(
+            ADMIN_PRINCIPAL_ARN,
+            'must be the ARN of an IAM role or user, e.g. arn:aws:iam::123456789012:role/llmops-reviewer',
+          ),
+      )
+      .default([]),
   })
   .superRefine((api, ctx) => {
     const seen = new Set<string>();
@@ -454,6 +469,97 @@ const ragSchema = z
     }
   });
 
+/** Prompt names and suite names, as the prompt registry and the suite registry spell them. */
+const PROMPT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const SUITE_NAME_RULE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** One scheduled evaluation: a suite answered by a prompt (at a label) and/or a model, on a cron. */
+const evaluationScheduleSchema = z
+  .object({
+    /** Names the schedule (and its runs' `requestedBy`): 1-32 lowercase letters, digits or "-". */
+    name: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9-]{0,31}$/,
+        'must be 1-32 lowercase letters, digits or "-", starting with a letter',
+      ),
+    suite: z
+      .string()
+      .regex(SUITE_NAME_RULE, 'must be a suite name (1-64 lowercase letters, digits, "_" or "-")'),
+    /** `name@label`: the version the label points at when the run starts. */
+    prompt: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9_-]{0,63}@[a-z][a-z0-9_-]{0,31}$/,
+        'must be "name@label", e.g. support-answer@production',
+      )
+      .optional(),
+    model: z.string().min(1).optional(),
+    /** An EventBridge Scheduler expression: `cron(...)` or `rate(...)`, in UTC. */
+    expression: z.string().regex(/^(cron|rate)\([^()]{1,200}\)$/, 'must be cron(...) or rate(...)'),
+    /** Items per run: a seeded sample, the same items every run (so that runs pair up). */
+    maxItems: positiveInt.max(2000),
+    /** Judge repeats per judged item. */
+    k: positiveInt.max(5),
+    /** Answer with retrieval (k passages). */
+    ragK: positiveInt.max(50).optional(),
+  })
+  .refine((s) => s.prompt !== undefined || s.model !== undefined, {
+    message: 'name a prompt, a model or both',
+    path: ['prompt'],
+  });
+
+/** Evaluation: the judge, budgets, the gate on prompt promotions, and the scheduled runs. */
+const evaluationSchema = z
+  .object({
+    /** Catalog id of the LLM-as-judge model (a Bedrock chat model of the catalog). */
+    judgeModel: z.string().min(1),
+    /** Repeats per judged item when a request does not say. */
+    judgeRepeats: positiveInt.max(5),
+    /** A run whose estimated cost is above this is refused (US dollars), unless its request sets its own. */
+    runBudgetUsd: z.number().positive().max(10_000),
+    /** Items per Map iteration (answered, then scored, by one function invocation). */
+    itemBatchSize: positiveInt.max(100),
+    /** Batches answered and scored at once (inline Map). */
+    maxConcurrency: positiveInt.max(40),
+    /** Toxicity on AWS: Amazon Comprehend DetectToxicContent, or the offline lexicon. */
+    toxicity: z.enum(['comprehend', 'offline']),
+    /**
+     * The suite that gates each prompt's `production` label: prompt name → the suite's name, or
+     * `{suite, rag}` for a prompt answered with retrieval (its evaluation answers with those options).
+     */
+    promotionSuites: z.record(
+      z.string().regex(PROMPT_NAME, 'must be a prompt name'),
+      z.union([
+        z.string().regex(SUITE_NAME_RULE, 'must be a suite name'),
+        z.strictObject({
+          suite: z.string().regex(SUITE_NAME_RULE, 'must be a suite name'),
+          rag: z
+            .strictObject({
+              k: positiveInt.max(50).optional(),
+              hybrid: z.boolean().optional(),
+              minScore: z.number().min(0).max(1).optional(),
+            })
+            .optional(),
+        }),
+      ]),
+    ),
+    schedules: z.array(evaluationScheduleSchema),
+  })
+  .superRefine((e, ctx) => {
+    const names = new Set<string>();
+    for (const [i, s] of e.schedules.entries()) {
+      if (names.has(s.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['schedules', i, 'name'],
+          message: `"${s.name}" is used twice`,
+        });
+      }
+      names.add(s.name);
+    }
+  });
+
 /** What a profile declares: every setting of one deployment of the stack. */
 export const profileConfigSchema = z
   .object({
@@ -479,10 +585,29 @@ export const profileConfigSchema = z
     guardrail: guardrailSchema,
     interactions: interactionsSchema,
     rag: ragSchema,
+    evaluation: evaluationSchema,
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {
       ctx.addIssue({ code: 'custom', path: ['removal', 'data'], message: 'must be RETAIN in prod' });
+    }
+    // The judge is a chat model of the catalog, and so is every scheduled model.
+    const chatModels = new Set(c.models.catalog.filter((m) => m.kind === 'chat').map((m) => m.id));
+    if (!chatModels.has(c.evaluation.judgeModel)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['evaluation', 'judgeModel'],
+        message: `must be a chat model of models.catalog (${[...chatModels].join(', ')})`,
+      });
+    }
+    for (const [i, schedule] of c.evaluation.schedules.entries()) {
+      if (schedule.model !== undefined && !chatModels.has(schedule.model)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['evaluation', 'schedules', i, 'model'],
+          message: `must be a chat model of models.catalog`,
+        });
+      }
     }
     // A burst the gateway lets through but Lambda throttles would come back as 5xx (and page), not 429.
     if (c.api.chatThrottling.burstLimit > c.models.chatReservedConcurrency) {

@@ -475,21 +475,24 @@ export class LlmOpsFunction extends NodejsFunction {
    * @param indexNames global/local secondary indexes the function queries (explicit ARNs, no wildcard)
    * @param options `scan: true` adds `dynamodb:Scan` (reads every item: granted only where the code scans);
    *   `putItem: true` adds `dynamodb:PutItem` alone to a `read` binding (no UpdateItem, DeleteItem or
-   *   BatchWriteItem), for a function that only inserts items with a condition (`attribute_not_exists`)
+   *   BatchWriteItem), for a function that only inserts items with a condition (`attribute_not_exists`);
+   *   `updateItem: true` adds `dynamodb:UpdateItem` alone, for a function that only updates attributes
    */
   public bindTable(
     table: dynamodb.ITable,
     envName: string,
     access: TableAccess,
     indexNames: readonly string[] = [],
-    options: { readonly scan?: boolean; readonly putItem?: boolean } = {},
+    options: { readonly scan?: boolean; readonly putItem?: boolean; readonly updateItem?: boolean } = {},
   ): this {
     this.bindString(envName, table.tableName);
     const putOnly = access === 'read' && options.putItem === true;
+    const updateOnly = access === 'read' && options.updateItem === true;
     const actions = [
       ...DDB_READ,
       ...(access === 'readwrite' ? DDB_WRITE : []),
       ...(putOnly ? ['dynamodb:PutItem'] : []),
+      ...(updateOnly ? ['dynamodb:UpdateItem'] : []),
       ...(options.scan === true ? ['dynamodb:Scan'] : []),
     ];
     this.serviceRole.addToPrincipalPolicy(
@@ -501,7 +504,7 @@ export class LlmOpsFunction extends NodejsFunction {
     const key = table.encryptionKey;
     if (key) {
       const keyActions =
-        access === 'readwrite' || putOnly
+        access === 'readwrite' || putOnly || updateOnly
           ? ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']
           : ['kms:Decrypt', 'kms:DescribeKey'];
       grantKeyVia(this.serviceRole, key, 'dynamodb', keyActions);

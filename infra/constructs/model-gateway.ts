@@ -61,6 +61,7 @@ export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
   models: 'functions/api/models.ts',
   rag: 'functions/api/rag.ts',
   openapi: 'functions/api/openapi.ts',
+  evaluations: 'functions/api/evaluations.ts',
 };
 
 /** The CloudWatch namespace of the functions' EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`). */
@@ -68,7 +69,7 @@ export const LLMOPS_METRICS_NAMESPACE = 'LLMOps';
 
 /** Why the SageMaker grant names an ARN pattern (with a tag condition) rather than endpoints. */
 const RUNTIME_ENDPOINTS_REASON =
-  'The fine-tuning pipeline deploys SageMaker endpoints after this stack, with names chosen at runtime, so the chat function reaches them by tag: invoke actions only, on';
+  'The fine-tuning pipeline deploys SageMaker endpoints after this stack, with names chosen at runtime, so the gateway functions (chat, evaluation answers) reach them by tag: invoke actions only, on';
 
 export interface ModelGatewayProps {
   /** The deployment (names, log retention, removal, logging). */
@@ -112,8 +113,8 @@ export class ModelGateway extends Construct {
   /** RAG search and document status. */
   public readonly ragFunction: LlmOpsFunction;
   public readonly openApiFunction: LlmOpsFunction;
-  /** The function serving each route group of `API_ROUTES`. */
-  public readonly functions: Readonly<Record<ApiFunctionName, LlmOpsFunction>>;
+  /** The function serving each route group of `API_ROUTES` but the evaluations routes (see `Evaluation`). */
+  public readonly functions: Readonly<Record<Exclude<ApiFunctionName, 'evaluations'>, LlmOpsFunction>>;
   /** ALARM when the chat function fails (crashes, timeouts: handlers answer every expected error). */
   public readonly chatErrorsAlarm: cloudwatch.Alarm;
   /** ALARM on sustained model throttling (all models, prompts and apps together). */
@@ -154,29 +155,23 @@ export class ModelGateway extends Construct {
       network: store.networkPlacement(),
       vectorStore: store.kind,
     })
-      .bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
-      // The catalog is listed with Scan (model selection, GET /v1/models); the seed adds missing entries
-      // with conditional puts (attribute_not_exists(pk)) and never updates or deletes one.
-      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'read', [], { scan: true, putItem: true })
       .bindString('CATALOG_SEED', catalogSeed)
-      .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
-        sources: [LLMOPS_SOURCE],
-        detailTypes: [INTERACTION_RECORDED],
-      })
-      .bindString('GUARDRAIL_ID', guardrail?.guardrailId ?? '')
-      .bindString('GUARDRAIL_VERSION', guardrail?.guardrailVersion ?? '')
-      .bindString('INTERACTION_SAMPLE_RATE', String(props.interactionSampleRate))
-      .bindString('CHAT_TIMEOUT_MS', String(config.chatTimeoutMs))
-      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.promptCacheTtlSeconds))
-      .bindString('MAX_REQUEST_BYTES', maxRequestBytes)
-      .bindString('EMBEDDING_MODEL', JSON.stringify(embedding));
+      .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+    this.#gateway = {
+      config,
+      stackName: deployment.stackName,
+      eventBus: props.eventBus,
+      interactionSampleRate: props.interactionSampleRate,
+      ...(guardrail ? { guardrail } : {}),
+      store,
+    };
+    // The seed adds missing catalog entries with conditional puts (attribute_not_exists(pk)) and never
+    // updates or deletes one.
+    this.bindGatewayCalls(this.chatFunction, { policyId: 'ModelInvokePolicy', catalogPutItem: true });
     // At most this many answers at once, and always that many available to chat: one caller's long
     // streams cannot take the account's concurrency from the other functions (nor they from chat).
     (this.chatFunction.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
       config.chatReservedConcurrency;
-    this.grantModelInvoke(this.chatFunction, config.catalog, deployment.stackName);
-    guardrail?.grantApply(this.chatFunction);
-    store.grantRead(this.chatFunction);
     // The daily token budgets: chat reads an app's counter and adds to it (GetItem, UpdateItem), no more.
     this.usageTable = projectTable(this, 'UsageTable', {
       config: deployment,
@@ -287,12 +282,61 @@ export class ModelGateway extends Construct {
   }
 
   /**
-   * Bedrock and SageMaker invoke actions for the chat function, in a policy of their own: exactly the
+   * What a function needs to answer through the gateway code path (`ModelGateway` of
+   * `#aws/gateway.ts`), as the chat function does: prompts (read), the catalog (read, listed with Scan
+   * for model selection), `llmops.InteractionRecorded` on the bus, the guardrail, the call settings, the
+   * embedding model and the vector store (RAG), and invoke on the catalog's models. The function must be
+   * bundled for the store's kind and placed in its network.
+   */
+  public bindGatewayCalls(
+    fn: LlmOpsFunction,
+    options: { readonly policyId?: string; readonly catalogPutItem?: boolean } = {},
+  ): LlmOpsFunction {
+    const { config, eventBus, guardrail, store } = this.#gateway;
+    const policyId = options.policyId ?? `${fn.node.id}ModelInvokePolicy`;
+    fn.bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
+      // The catalog is listed with Scan (model selection, GET /v1/models).
+      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'read', [], {
+        scan: true,
+        ...(options.catalogPutItem ? { putItem: true } : {}),
+      })
+      .bindEventBus(eventBus, 'EVENT_BUS_NAME', {
+        sources: [LLMOPS_SOURCE],
+        detailTypes: [INTERACTION_RECORDED],
+      })
+      .bindString('GUARDRAIL_ID', guardrail?.guardrailId ?? '')
+      .bindString('GUARDRAIL_VERSION', guardrail?.guardrailVersion ?? '')
+      .bindString('INTERACTION_SAMPLE_RATE', String(this.#gateway.interactionSampleRate))
+      .bindString('CHAT_TIMEOUT_MS', String(config.chatTimeoutMs))
+      .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.promptCacheTtlSeconds))
+      .bindString('EMBEDDING_MODEL', JSON.stringify(store.embeddingModel));
+    this.grantModelInvoke(fn, config.catalog, this.#gateway.stackName, policyId);
+    guardrail?.grantApply(fn);
+    store.grantRead(fn);
+    return fn;
+  }
+
+  readonly #gateway: {
+    readonly config: AppConfig['models'];
+    readonly stackName: string;
+    readonly eventBus: events.IEventBus;
+    readonly interactionSampleRate: number;
+    readonly guardrail?: LlmOpsGuardrail;
+    readonly store: RagVectorStore;
+  };
+
+  /**
+   * Bedrock and SageMaker invoke actions for a gateway function, in a policy of their own: exactly the
    * Bedrock models and inference profiles of the configured catalog (see `model-access.ts`), the SageMaker
    * endpoints the catalog names, and any SageMaker endpoint or inference component of this account and
    * region tagged {@link SAGEMAKER_INVOKE_TAG_KEY} = this deployment (the fine-tuning pipeline's).
    */
-  private grantModelInvoke(fn: LlmOpsFunction, catalog: readonly CatalogModel[], stackName: string): void {
+  private grantModelInvoke(
+    fn: LlmOpsFunction,
+    catalog: readonly CatalogModel[],
+    stackName: string,
+    policyId: string,
+  ): void {
     const bedrock = bedrockInvokeResources(catalog);
     const invokeBedrock = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
     const invokeSageMaker = ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'];
@@ -346,7 +390,7 @@ export class ModelGateway extends Construct {
         },
       }),
     ];
-    const policy = new iam.Policy(this, 'ModelInvokePolicy', { statements });
+    const policy = new iam.Policy(this, policyId, { statements });
     policy.attachToRole(fn.serviceRole);
     for (const resource of bedrock.routed) {
       acknowledge(

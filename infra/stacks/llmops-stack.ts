@@ -20,6 +20,7 @@ import { REPO_ROOT } from '#infra/repo-root.ts';
 import { LlmOpsAlerts } from '../constructs/alerts.ts';
 import { LlmOpsApi, pascalCase } from '../constructs/api.ts';
 import { DataPrep } from '../constructs/data-prep.ts';
+import { Evaluation } from '../constructs/evaluation.ts';
 import { LlmOpsEventBus } from '../constructs/event-bus.ts';
 import { LlmOpsGuardrail } from '../constructs/guardrail.ts';
 import { InteractionLog } from '../constructs/interaction-log.ts';
@@ -50,9 +51,13 @@ export class LlmOpsStack extends Stack {
   /** The Bedrock guardrail (absent with `-c guardrail=false`). */
   public readonly guardrail?: LlmOpsGuardrail;
   public readonly modelGateway: ModelGateway;
+  /** Suites, the Evaluate state machine, its schedules, the promotion gate and the review queue. */
+  public readonly evaluation: Evaluation;
   public readonly api: LlmOpsApi;
   /** The role allowed to call the admin routes, when `api.adminPrincipals` names none. */
   public readonly adminRole?: iam.Role;
+  /** The role allowed to call the review routes, when `api.reviewerPrincipals` names none. */
+  public readonly reviewerRole?: iam.Role;
   public readonly interactionLog: InteractionLog;
 
   constructor(scope: Construct, id: string, props: LlmOpsStackProps) {
@@ -128,6 +133,21 @@ export class LlmOpsStack extends Stack {
       guardrail: this.guardrail,
       rag: { store: this.ragStore, documentsTable: this.ragIngest.table },
     });
+    this.evaluation = new Evaluation(this, 'Evaluation', {
+      deployment,
+      config: config.evaluation,
+      models: config.models,
+      maxRequestBytes: config.api.maxRequestBytes,
+      curatedBucket: this.storage.curated,
+      artifactsBucket: this.storage.artifacts,
+      encryptionKey,
+      eventBus: this.eventBus.bus,
+      alerts: this.alerts,
+      failureHandler: this.pipelineFailedFunction,
+      gateway: this.modelGateway,
+      store: this.ragStore,
+      ...(this.guardrail ? { guardrail: this.guardrail } : {}),
+    });
     // The admin routes' principals: the configured ones, or a role of the stack's own.
     this.adminRole =
       config.api.adminPrincipals.length === 0
@@ -136,10 +156,22 @@ export class LlmOpsStack extends Stack {
             description: `${config.stackName}: calls the admin routes of the API (prompt writes, label moves, catalog edits)`,
           })
         : undefined;
+    // The review routes' principals (besides the admins): the configured ones, or a role of the stack's own.
+    this.reviewerRole =
+      config.api.reviewerPrincipals.length === 0
+        ? new iam.Role(this, 'ReviewerRole', {
+            assumedBy: new iam.AccountRootPrincipal(),
+            description: `${config.stackName}: calls the review routes of the API (GET /v1/reviews, POST /v1/reviews/{id})`,
+          })
+        : undefined;
     this.api = new LlmOpsApi(this, 'Api', {
       deployment,
-      config: this.adminRole ? { ...config.api, adminPrincipals: [this.adminRole.roleArn] } : config.api,
-      functions: this.modelGateway.functions,
+      config: {
+        ...config.api,
+        ...(this.adminRole ? { adminPrincipals: [this.adminRole.roleArn] } : {}),
+        ...(this.reviewerRole ? { reviewerPrincipals: [this.reviewerRole.roleArn] } : {}),
+      },
+      functions: { ...this.modelGateway.functions, evaluations: this.evaluation.apiFunction },
       encryptionKey,
       alerts: this.alerts,
     });
@@ -160,6 +192,7 @@ export class LlmOpsStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: this.eventBus.bus.eventBusName });
     new CfnOutput(this, 'DataPrepStateMachineArn', { value: this.dataPrep.stateMachine.stateMachineArn });
     new CfnOutput(this, 'RagIngestStateMachineArn', { value: this.ragIngest.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'EvaluateStateMachineArn', { value: this.evaluation.stateMachine.stateMachineArn });
     new CfnOutput(this, 'PagingTopicArn', { value: this.alerts.topic.topicArn });
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.url,
@@ -170,6 +203,13 @@ export class LlmOpsStack extends Stack {
         value: this.adminRole.roleArn,
         description:
           'Assume this role to call the admin routes (SigV4); set api.adminPrincipals to name other principals',
+      });
+    }
+    if (this.reviewerRole) {
+      new CfnOutput(this, 'ReviewerRoleArn', {
+        value: this.reviewerRole.roleArn,
+        description:
+          'Assume this role (SigV4) to read the review queue and label judge scores; set api.reviewerPrincipals to name other principals',
       });
     }
     for (const [app, key] of Object.entries(this.api.apiKeys)) {
@@ -196,10 +236,10 @@ const VECTOR_STORE_NAMES = { opensearch: 'OpenSearch Serverless', s3vectors: 'S3
 
 /**
  * The stack's CloudFormation description: what the stack contains today, and nothing it does not
- * (evaluation, drift detection, fine-tuning and feedback are not built yet).
+ * (drift detection, fine-tuning and feedback are not built yet).
  */
 export function stackDescription(config: AppConfig): string {
-  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, interaction log`;
+  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), interaction log`;
 }
 
 export interface BuildAppOptions {

@@ -47,12 +47,19 @@ describe('npm start', () => {
     expect(run.stdout).toMatch(/\[1\] provisioned-concurrency\.pdf p\.\d/);
     expect(run.stdout).toContain('Q: What is the recipe for a good sourdough bread?');
     expect(run.stdout).toContain('(no passage was relevant enough: nothing cited)');
-    // Evaluation: a terse version of the grounded prompt, gated against production, is refused.
-    expect(run.stdout).toContain('● Evaluation of rag-answer:2 against rag-answer:1 (paired, with a gate)');
-    expect(run.stdout).toMatch(/f1 +rag-answer:2 \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] +rag-answer:1 \d\.\d{3}/);
-    expect(run.stdout).toMatch(
-      /gate: rag-answer:2 refused against rag-answer:1: f1 got worse by more than the margin/,
+    // Evaluation, over HTTP: the golden suite registered through DataPrep; a terse version of the grounded
+    // prompt asks for production, its evaluation (the Evaluate state machine) fails the gate, and the move
+    // is refused with the failing metric; a version as good as production is evaluated and promoted.
+    expect(run.stdout).toContain(
+      '● Evaluation gate on rag-answer@production (Evaluate state machine, suite golden, judge offline)',
     );
+    expect(run.stdout).toMatch(
+      /rag-answer:2 vs rag-answer:1: evaluation [0-9a-f]{8} succeeded, f1 \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] \(n=\d+\), judge offline/,
+    );
+    expect(run.stdout).toMatch(
+      /PUT production → 409 evaluation_failed: f1 got worse by more than the margin/,
+    );
+    expect(run.stdout).toContain('PUT production → 200: rag-answer:3 promoted (gate passed)');
   });
 
   it('evaluates a golden set over the bundled corpus through a prompt, writing the report files', () => {

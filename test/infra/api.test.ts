@@ -1,15 +1,26 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
-import { API_ROUTES, type ApiFunctionName, pathParameters } from '#contracts/http/routes.ts';
+import { API_ROUTES, type ApiFunctionName, type ApiRoute, pathParameters } from '#contracts/http/routes.ts';
 import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
-import { CHAT_FUNCTION_TIMEOUT_SECONDS, type VectorStoreKind } from '#infra/config/index.ts';
+import {
+  type AppConfig,
+  CHAT_FUNCTION_TIMEOUT_SECONDS,
+  deploymentOf,
+  loadConfig,
+  type VectorStoreKind,
+} from '#infra/config/index.ts';
 import { MAX_CHAT_RESERVED_CONCURRENCY } from '#infra/config/schema.ts';
-import { greaterThanRegex, pascalCase } from '#infra/constructs/api.ts';
-import { HOUSE_ENVIRONMENT_NAMES } from '#infra/constructs/llmops-function.ts';
+import { LlmOpsAlerts } from '#infra/constructs/alerts.ts';
+import { greaterThanRegex, LlmOpsApi, pascalCase } from '#infra/constructs/api.ts';
+import { HOUSE_ENVIRONMENT_NAMES, LlmOpsFunction } from '#infra/constructs/llmops-function.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '#infra/constructs/model-gateway.ts';
 import { checkUsage, UsageLimiter } from '#infra/local/api/usage-plans.ts';
 import { LocalTemplate } from '#infra/local/template.ts';
+import { cdkJsonContext } from '#infra/stacks/llmops-stack.ts';
 import { list, roleIdOf, roleStatements, type Statement } from './support/iam.ts';
 import {
   type CfnJson,
@@ -133,10 +144,28 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'MAX_REQUEST_BYTES',
     'EMBEDDING_MODEL',
   ],
-  prompts: ['PROMPTS_TABLE', 'PROMPT_CACHE_TTL_SECONDS', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
+  prompts: [
+    'PROMPTS_TABLE',
+    'PROMPT_CACHE_TTL_SECONDS',
+    'APP_KEYS',
+    'APP_ACCESS',
+    'MAX_REQUEST_BYTES',
+    // The promotion gate of production.
+    'EVALUATIONS_TABLE',
+    'EVENT_BUS_NAME',
+    'PROMOTION_SUITES',
+  ],
   models: ['CATALOG_TABLE', 'CATALOG_SEED', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
   rag: ['DOCUMENTS_TABLE', 'EMBEDDING_MODEL', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
   openapi: ['APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
+  evaluations: [
+    'EVALUATIONS_TABLE',
+    'EVENT_BUS_NAME',
+    'ARTIFACTS_BUCKET',
+    'APP_KEYS',
+    'APP_ACCESS',
+    'MAX_REQUEST_BYTES',
+  ],
 };
 const FUNCTIONS = Object.keys(EXPECTED_ENV) as ApiFunctionName[];
 
@@ -148,7 +177,8 @@ describe('routes', () => {
         m.props.AuthorizationType === 'AWS_IAM' ? 'iam' : m.props.ApiKeyRequired === true ? 'apiKey' : 'none';
       return `${m.method} ${m.path} ${auth}`;
     });
-    const expected = API_ROUTES.map((r) => `${r.method} ${r.path} ${r.auth}`);
+    // Admin and reviewer routes are both IAM methods (the resource policy tells their principals apart).
+    const expected = API_ROUTES.map((r) => `${r.method} ${r.path} ${r.auth === 'apiKey' ? 'apiKey' : 'iam'}`);
     expect(synthesized.sort()).toEqual(expected.sort());
     expect(new Set(synthesized).size).toBe(synthesized.length);
   });
@@ -173,21 +203,26 @@ describe('routes', () => {
     }
   });
 
-  it('admin routes (prompt writes, label moves, catalog edits) are IAM; app routes use API keys', () => {
+  it('admin routes (prompt writes, label moves, catalog edits, evaluations) and reviewer routes are IAM; app routes use API keys', () => {
     const admin = [
       'PUT /v1/models/{id}',
       'POST /v1/prompts/{name}/versions',
       'PUT /v1/prompts/{name}/labels/{label}',
+      'POST /v1/evaluations',
+      'GET /v1/evaluations/{id}',
     ];
-    for (const key of admin) {
+    const reviewer = ['GET /v1/reviews', 'POST /v1/reviews/{id}'];
+    for (const key of [...admin, ...reviewer]) {
       const [method, path] = key.split(' ') as [string, string];
       expect(methodFor(dev.json, method, path).props.AuthorizationType, key).toBe('AWS_IAM');
+      expect(methodFor(dev.json, method, path).props.ApiKeyRequired ?? false, key).toBe(false);
     }
-    expect(
-      API_ROUTES.filter((r) => r.auth === 'iam')
+    const withAuth = (auth: string) =>
+      API_ROUTES.filter((r) => r.auth === auth)
         .map((r) => `${r.method} ${r.path}`)
-        .sort(),
-    ).toEqual(admin.sort());
+        .sort();
+    expect(withAuth('iam')).toEqual(admin.sort());
+    expect(withAuth('reviewer')).toEqual(reviewer.sort());
     expect(methodFor(dev.json, 'POST', '/v1/chat').props.ApiKeyRequired).toBe(true);
   });
 
@@ -566,23 +601,48 @@ describe('guardrail', () => {
     expect(g.BlockedOutputsMessaging).toMatch(/withheld/);
   });
 
-  it('the chat function pins the published version and may apply exactly that guardrail; nobody else may', () => {
+  it("the chat function pins the published version and may apply exactly that guardrail; only Evaluate's Generate (the gateway code path) and Score (the grounding check) may too", () => {
     const [guardrailId] = only(dev.json, 'AWS::Bedrock::Guardrail');
     const [versionId, version] = only(dev.json, 'AWS::Bedrock::GuardrailVersion');
     expect(props(version).GuardrailIdentifier).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailId'] });
     expect(props(version).Description).toMatch(/configuration [0-9a-f]{16}$/);
-    const env = envOf(dev.json, 'chat');
-    expect(env.GUARDRAIL_ID).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailId'] });
-    expect(env.GUARDRAIL_VERSION).toEqual({ 'Fn::GetAtt': [versionId, 'Version'] });
-    const chatApply = allowedStatements(dev.json, roleOf(dev.json, 'chat')).filter((s) =>
-      list(s.Action).includes('bedrock:ApplyGuardrail'),
+    // Each function that applies the guardrail pins the same published version, and may apply exactly it.
+    const appliers = {
+      chat: functionOf(dev.json, 'chat'),
+      generate: only(
+        dev.json,
+        'AWS::Lambda::Function',
+        (r) => r.Metadata?.['llmops:entry'] === 'functions/evaluation/generate.ts',
+      ),
+      score: only(
+        dev.json,
+        'AWS::Lambda::Function',
+        (r) => r.Metadata?.['llmops:entry'] === 'functions/evaluation/score.ts',
+      ),
+    };
+    for (const [name, [, fn]] of Object.entries(appliers)) {
+      const env = props(fn).Environment.Variables as Record<string, CfnJson>;
+      expect(env.GUARDRAIL_ID, name).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailId'] });
+      expect(env.GUARDRAIL_VERSION, name).toEqual({ 'Fn::GetAtt': [versionId, 'Version'] });
+      const apply = allowedStatements(dev.json, roleIdOf(fn)).filter((s) =>
+        list(s.Action).includes('bedrock:ApplyGuardrail'),
+      );
+      expect(apply, name).toHaveLength(1);
+      expect(apply[0]?.Resource, name).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailArn'] });
+    }
+    // Nobody else: the only policies that mention ApplyGuardrail are those of these three roles.
+    const everyone = resourcesOfType(dev.json, 'AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(props(p)).includes('bedrock:ApplyGuardrail'))
+      .flatMap(([, p]) => (props(p).Roles as CfnJson[]).map((r) => r.Ref as string));
+    expect(everyone.sort()).toEqual(
+      Object.values(appliers)
+        .map(([, fn]) => roleIdOf(fn))
+        .sort(),
     );
-    expect(chatApply).toHaveLength(1);
-    expect(chatApply[0]?.Resource).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailArn'] });
-    const everyone = resourcesOfType(dev.json, 'AWS::IAM::Policy').filter(([, p]) =>
-      JSON.stringify(props(p)).includes('bedrock:ApplyGuardrail'),
+    const inline = resourcesOfType(dev.json, 'AWS::IAM::Role').filter(([, r]) =>
+      JSON.stringify(props(r).Policies ?? []).includes('bedrock:ApplyGuardrail'),
     );
-    expect(everyone).toHaveLength(1);
+    expect(inline).toEqual([]);
   });
 
   it('-c guardrail=false: no guardrail, empty GUARDRAIL_* variables, no ApplyGuardrail grant', () => {
@@ -648,10 +708,20 @@ describe('least privilege', () => {
   });
 
   it('only chat may call models; prompts and models touch only their own table; openapi touches no data', () => {
+    for (const fn of ['prompts', 'models', 'openapi', 'evaluations'] as const) {
+      const actions = actionsOf(allowedStatements(dev.json, roleOf(dev.json, fn)));
+      expect(
+        actions.filter((a) => /^(bedrock|sagemaker):/.test(a)),
+        fn,
+      ).toEqual([]);
+      // The prompts function puts the promotion gate's events (EvaluationRequested, PromptGateOverridden).
+      const events = fn === 'prompts' || fn === 'evaluations' ? ['events:PutEvents'] : [];
+      expect([...new Set(actions.filter((a) => a.startsWith('events:')))], fn).toEqual(events);
+    }
     for (const fn of ['prompts', 'models', 'openapi'] as const) {
       const actions = actionsOf(allowedStatements(dev.json, roleOf(dev.json, fn)));
       expect(
-        actions.filter((a) => /^(bedrock|sagemaker|events|s3):/.test(a)),
+        actions.filter((a) => a.startsWith('s3:')),
         fn,
       ).toEqual([]);
     }
@@ -664,7 +734,7 @@ describe('least privilege', () => {
     expect(openapi.filter((a) => !a.startsWith('xray:') && !a.startsWith('logs:'))).toEqual([]);
   });
 
-  it('chat and models may Scan exactly the catalog table, rag exactly the documents table; nobody else scans', () => {
+  it('chat and models may Scan exactly the catalog table, rag exactly the documents table; no other API function scans', () => {
     const scans = (fn: ApiFunctionName) =>
       allowedStatements(dev.json, roleOf(dev.json, fn))
         .filter((s) => list(s.Action).includes('dynamodb:Scan'))
@@ -678,6 +748,7 @@ describe('least privilege', () => {
     expect(scans('rag')).toEqual([JSON.stringify(arnOf(documentsId))]);
     expect(scans('prompts')).toEqual([]);
     expect(scans('openapi')).toEqual([]);
+    expect(scans('evaluations')).toEqual([]);
   });
 
   it('the tables: prompts pk/sk, catalog pk, on-demand, encrypted with the project key', () => {
@@ -1020,4 +1091,114 @@ describe('per-app access', () => {
       }
     },
   );
+});
+
+describe('resource policy of the signed routes (the API construct on its own)', () => {
+  const ADMINS = ['arn:aws:iam::123456789012:role/llmops-admin'];
+  const REVIEWERS = [
+    'arn:aws:iam::123456789012:role/llmops-reviewer',
+    'arn:aws:iam::123456789012:user/alice',
+  ];
+  const pattern = (r: ApiRoute) => `execute-api:/*/${r.method}${r.path.replace(/\{[^}/]+\}/g, '*')}`;
+  const patternsOf = (auth: ApiRoute['auth']) =>
+    API_ROUTES.filter((r) => r.auth === auth)
+      .map(pattern)
+      .sort();
+
+  /** The REST API's policy statements for an API configuration, built without the rest of the stack. */
+  function policyFor(api: Partial<AppConfig['api']>, routes?: readonly ApiRoute[]): Statement[] {
+    const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'ApiOnly');
+    const config = loadConfig({});
+    const deployment = deploymentOf(config);
+    const encryptionKey = new kms.Key(stack, 'Key');
+    const alerts = new LlmOpsAlerts(stack, 'Alerts', { deployment, config: config.alerts, encryptionKey });
+    const functions = Object.fromEntries(
+      FUNCTIONS.map((name) => [
+        name,
+        new LlmOpsFunction(stack, `Fn${pascalCase(name)}`, {
+          config: deployment,
+          entry: 'functions/api/openapi.ts',
+          description: `serves the ${name} routes here`,
+        }),
+      ]),
+    ) as Record<ApiFunctionName, LlmOpsFunction>;
+    new LlmOpsApi(stack, 'Api', {
+      deployment,
+      config: { ...config.api, ...api },
+      functions,
+      encryptionKey,
+      alerts,
+      ...(routes !== undefined ? { routes } : {}),
+    });
+    const previous = process.env.CDK_VALIDATION;
+    process.env.CDK_VALIDATION = 'false';
+    try {
+      const json = Template.fromStack(stack).toJSON() as CfnTemplate;
+      return props(only(json, 'AWS::ApiGateway::RestApi')[1]).Policy.Statement as Statement[];
+    } finally {
+      if (previous === undefined) delete process.env.CDK_VALIDATION;
+      else process.env.CDK_VALIDATION = previous;
+    }
+  }
+  const bySid = (statements: Statement[], sid: string) => {
+    const found = statements.filter((s) => s.Sid === sid);
+    expect(found, sid).toHaveLength(1);
+    return found[0] as Statement;
+  };
+
+  it('reviewer routes: admin and reviewer principals, and an explicit deny for everyone else; admin routes stay admin-only', () => {
+    const statements = policyFor({ adminPrincipals: ADMINS, reviewerPrincipals: REVIEWERS });
+    expect(statements.map((s) => s.Sid)).toEqual([
+      'AppRoutesForAnyCaller',
+      'AdminRoutesForAdminPrincipals',
+      'AdminRoutesForNobodyElse',
+      'ReviewerRoutesForReviewerAndAdminPrincipals',
+      'ReviewerRoutesForNobodyElse',
+    ]);
+    const both = [...ADMINS, ...REVIEWERS];
+    const allow = bySid(statements, 'ReviewerRoutesForReviewerAndAdminPrincipals');
+    expect(allow).toMatchObject({ Effect: 'Allow', Action: 'execute-api:Invoke' });
+    expect(list(allow.Principal.AWS)).toEqual(both);
+    expect(list(allow.Resource).sort()).toEqual(patternsOf('reviewer'));
+    expect(patternsOf('reviewer')).toEqual([
+      'execute-api:/*/GET/v1/reviews',
+      'execute-api:/*/POST/v1/reviews/*',
+    ]);
+    const deny = bySid(statements, 'ReviewerRoutesForNobodyElse');
+    expect(deny).toMatchObject({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 'execute-api:Invoke' });
+    expect(list(deny.Resource).sort()).toEqual(patternsOf('reviewer'));
+    expect(deny.Condition).toEqual({ ArnNotEquals: { 'aws:PrincipalArn': both } });
+    // Reviewers reach no admin route, and no reviewer route is open to any caller.
+    const adminDeny = bySid(statements, 'AdminRoutesForNobodyElse');
+    expect(list(adminDeny.Resource).sort()).toEqual(patternsOf('iam'));
+    expect(list(adminDeny.Condition?.ArnNotEquals?.['aws:PrincipalArn'])).toEqual(ADMINS);
+    expect(list(bySid(statements, 'AdminRoutesForAdminPrincipals').Principal.AWS)).toEqual(ADMINS);
+    expect(list(bySid(statements, 'AppRoutesForAnyCaller').Resource).sort()).toEqual(patternsOf('apiKey'));
+  });
+
+  it('without reviewer principals the admin principals alone may review; without any principal nobody may', () => {
+    const adminsOnly = policyFor({ adminPrincipals: ADMINS, reviewerPrincipals: [] });
+    expect(list(bySid(adminsOnly, 'ReviewerRoutesForReviewerAndAdminPrincipals').Principal.AWS)).toEqual(
+      ADMINS,
+    );
+    expect(bySid(adminsOnly, 'ReviewerRoutesForNobodyElse').Condition).toEqual({
+      ArnNotEquals: { 'aws:PrincipalArn': ADMINS },
+    });
+    const nobody = policyFor({ adminPrincipals: [], reviewerPrincipals: [] });
+    expect(nobody.map((s) => s.Sid)).toEqual([
+      'AppRoutesForAnyCaller',
+      'AdminRoutesForNobodyElse',
+      'ReviewerRoutesForNobodyElse',
+    ]);
+    expect(bySid(nobody, 'ReviewerRoutesForNobodyElse').Condition).toBeUndefined();
+  });
+
+  it('refuses a reviewer route whose pattern would also deny an app route', () => {
+    const appRoute = API_ROUTES.find((r) => r.operationId === 'listModels') as ApiRoute;
+    const greedy: ApiRoute = { ...appRoute, path: '/v1/{any}', auth: 'reviewer', operationId: 'greedy' };
+    expect(() => policyFor({ adminPrincipals: ADMINS }, [appRoute, greedy])).toThrow(
+      /reviewer route GET \/v1\/\{any\} would also deny app route GET \/v1\/models/,
+    );
+  });
 });

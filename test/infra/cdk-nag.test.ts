@@ -108,7 +108,8 @@ describe('cdk-nag AwsSolutions gate', () => {
   it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions, Resource::* and model invocation', () => {
     for (const name of names) {
       const { stack, config } = builds[name];
-      // The chat function's model grants: the foundation model of each catalog inference profile in the
+      // The model grants of the functions that answer through the gateway (chat, and Evaluate's Generate,
+      // which runs the same code path): the foundation model of each catalog inference profile in the
       // regions of its geography, and the SageMaker endpoints tagged for this deployment.
       const tagged = ['endpoint/*', 'inference-component/*'].map(
         (resource) => `arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:${resource}`,
@@ -116,25 +117,39 @@ describe('cdk-nag AwsSolutions gate', () => {
       const routed = bedrockInvokeResources(config.models.catalog).routed.map((resource) =>
         iam5ResourceFinding(stack, resource),
       );
-      const modelInvoke = new Set([...routed, ...tagged.map((r) => `AwsSolutions-IAM5[Resource::${r}]`)]);
+      const gatewayInvoke = [...routed, ...tagged.map((r) => `AwsSolutions-IAM5[Resource::${r}]`)].sort();
       expect(routed.length, name).toBeGreaterThan(0);
-      const seen = new Set<string>();
+      // Score's judge: the foundation model its catalog inference profile routes to, nothing else.
+      const judge = config.models.catalog.find((m) => m.id === config.evaluation.judgeModel);
+      expect(judge, name).toBeDefined();
+      const judgeInvoke = bedrockInvokeResources(judge ? [judge] : [])
+        .routed.map((resource) => iam5ResourceFinding(stack, resource))
+        .sort();
+      expect(judgeInvoke.length, name).toBeGreaterThan(0);
+      const stackPath = stack.node.path;
+      const expected: Record<string, string[]> = {
+        [`${stackPath}/ModelGateway/ModelInvokePolicy`]: gatewayInvoke,
+        [`${stackPath}/ModelGateway/GenerateFunctionModelInvokePolicy`]: gatewayInvoke,
+        [`${stackPath}/Evaluation/ScoreFunctionJudgePolicy`]: judgeInvoke,
+      };
+      const modelInvoke = new Set([...gatewayInvoke, ...judgeInvoke]);
+      const seen: Record<string, string[]> = {};
       for (const ack of acknowledgements(builds[name].app).filter((a) =>
         a.id.startsWith('AwsSolutions-IAM5'),
       )) {
         if (modelInvoke.has(ack.id)) {
-          expect(ack.path, ack.id).toMatch(/\/ModelGateway\/ModelInvokePolicy$/);
+          expect(Object.keys(expected), `${ack.id} on ${ack.path}`).toContain(ack.path);
           expect(ack.reason, ack.id).toMatch(/inference profile|tagged/);
-          seen.add(ack.id);
+          seen[ack.path] = [...(seen[ack.path] ?? []), ack.id].sort();
           continue;
         }
         expect(ack.id, ack.path).toMatch(
           /^AwsSolutions-IAM5\[Resource::(\*|<[A-Za-z0-9]+\.Arn>(\/[a-z0-9/-]*)?\/\*|<[A-Za-z0-9]+\.Arn>:\*)\]$/,
         );
       }
-      expect([...seen].sort(), name).toEqual([...modelInvoke].sort());
+      expect(seen, name).toEqual(expected);
       // No grant on every model, every profile or every endpoint.
-      for (const id of seen) expect(id).not.toMatch(/foundation-model\/\*|inference-profile\/\*/);
+      for (const id of modelInvoke) expect(id).not.toMatch(/foundation-model\/\*|inference-profile\/\*/);
     }
   });
 
@@ -170,7 +185,30 @@ describe('cdk-nag AwsSolutions gate', () => {
 });
 
 describe('optional features (prod with comprehendPii and alert subscriptions)', () => {
-  it('ProcessPart gets comprehend:DetectPiiEntities in a policy of its own, and PII_COMPREHEND=true', () => {
+  /** The policies that grant any Comprehend action, with the one statement and the roles of each. */
+  const comprehendPolicies = (json: Synthesized['json']) =>
+    resourcesOfType(json, 'AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Properties).includes('comprehend:'))
+      .map(([, p]) => (p as { Properties: Record<string, CfnJson> }).Properties);
+  /** The role of the function bundled from `entry`. */
+  const roleOfEntry = (json: Synthesized['json'], entry: string): string => {
+    const found = resourcesOfType(json, 'AWS::Lambda::Function').find(
+      ([, r]) => r.Metadata?.['llmops:entry'] === entry,
+    );
+    expect(found, entry).toBeDefined();
+    return (found as [string, { Properties: Record<string, CfnJson> }])[1].Properties.Role['Fn::GetAtt'][0];
+  };
+  /** Evaluate's Score scores toxicity with Comprehend DetectToxicContent in every profile. */
+  const toxicityPolicy = (json: Synthesized['json']) => ({
+    PolicyDocument: {
+      Statement: [{ Action: 'comprehend:DetectToxicContent', Effect: 'Allow', Resource: '*' }],
+      Version: '2012-10-17',
+    },
+    PolicyName: expect.any(String),
+    Roles: [{ Ref: roleOfEntry(json, 'functions/evaluation/score.ts') }],
+  });
+
+  it('ProcessPart gets comprehend:DetectPiiEntities in a policy of its own, and PII_COMPREHEND=true; no other Comprehend grant but Score toxicity', () => {
     const { json } = builds.prodWithOptions;
     const processPart = resourcesOfType(json, 'AWS::Lambda::Function').find(
       ([, r]) => r.Metadata?.['llmops:entry'] === 'functions/dataprep/process-part.ts',
@@ -179,17 +217,19 @@ describe('optional features (prod with comprehendPii and alert subscriptions)', 
     const [, fn] = processPart as [string, { Properties: Record<string, CfnJson> }];
     expect(fn.Properties.Environment.Variables.PII_COMPREHEND).toBe('true');
     const roleId = fn.Properties.Role['Fn::GetAtt'][0];
-    const comprehend = resourcesOfType(json, 'AWS::IAM::Policy').filter(([, p]) =>
-      JSON.stringify(p.Properties).includes('comprehend:'),
-    );
-    expect(comprehend).toHaveLength(1);
-    const [, policy] = comprehend[0] as [string, { Properties: Record<string, CfnJson> }];
-    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+    const comprehend = comprehendPolicies(json);
+    expect(comprehend).toHaveLength(2);
+    const pii = comprehend.filter((p) => JSON.stringify(p).includes('comprehend:DetectPiiEntities'));
+    expect(pii).toHaveLength(1);
+    expect(pii[0]?.PolicyDocument.Statement).toEqual([
       { Action: 'comprehend:DetectPiiEntities', Effect: 'Allow', Resource: '*' },
     ]);
-    expect(policy.Properties.Roles).toEqual([{ Ref: roleId }]);
-    // Not granted when the option is off.
-    expect(JSON.stringify(builds.prod.json)).not.toContain('comprehend:');
+    expect(pii[0]?.Roles).toEqual([{ Ref: roleId }]);
+    expect(comprehend.filter((p) => p !== pii[0])).toEqual([toxicityPolicy(json)]);
+    // DetectPiiEntities is not granted when the option is off; Score's toxicity policy stays.
+    expect(builds.prod.config.evaluation.toxicity).toBe('comprehend');
+    expect(JSON.stringify(builds.prod.json)).not.toContain('comprehend:DetectPiiEntities');
+    expect(comprehendPolicies(builds.prod.json)).toEqual([toxicityPolicy(builds.prod.json)]);
   });
 
   it('subscribes each e-mail and HTTPS endpoint to the paging topic', () => {

@@ -14,8 +14,8 @@ import {
   validateConfig,
 } from '#infra/config/index.ts';
 import { withOverrides } from '#infra/config/merge.ts';
-import { PROD_OVERRIDES } from '#infra/config/profiles.ts';
-import { chatFunctionTimeoutSeconds } from '#infra/config/schema.ts';
+import { DEV, PROD_OVERRIDES } from '#infra/config/profiles.ts';
+import { chatFunctionTimeoutSeconds, profileConfigSchema } from '#infra/config/schema.ts';
 
 const MiB = 1024 * 1024;
 
@@ -142,6 +142,8 @@ describe('gateway configuration', () => {
       chatThrottling: { rateLimit: 5, burstLimit: 10 },
       // None named: the stack creates AdminRole for the admin routes.
       adminPrincipals: [],
+      // None named: only the admin principals may call the reviewer routes.
+      reviewerPrincipals: [],
     });
     expect(config.guardrail.enabled).toBe(true);
     expect(config.interactions).toEqual({
@@ -150,6 +152,26 @@ describe('gateway configuration', () => {
       bufferingIntervalSeconds: 60,
       bufferingSizeMiB: 5,
     });
+  });
+
+  it('api.reviewerPrincipals takes IAM role and user ARNs only, like api.adminPrincipals', () => {
+    const withReviewers = (reviewerPrincipals: string[]) =>
+      profileConfigSchema.safeParse({ ...DEV, api: { ...DEV.api, reviewerPrincipals } });
+    expect(
+      withReviewers([
+        'arn:aws:iam::123456789012:role/llmops-reviewer',
+        'arn:aws:iam::123456789012:user/alice',
+      ]).success,
+    ).toBe(true);
+    for (const bad of [
+      '*',
+      'arn:aws:sts::123456789012:assumed-role/llmops-reviewer/alice',
+      'arn:aws:iam::123456789012:root',
+    ]) {
+      const result = withReviewers([bad]);
+      expect(result.success, bad).toBe(false);
+      expect(result.error?.issues[0]?.path, bad).toEqual(['api', 'reviewerPrincipals', 0]);
+    }
   });
 
   it('prod: WAF, larger limits, 10% payload sampling, 400 days of interactions', () => {

@@ -87,7 +87,7 @@ async function loadWith(fn: FunctionUnderTest): Promise<{ environment?: Environm
 describe('function environments', () => {
   it('covers every function of every variant', () => {
     const entries = new Set(functions.map((fn) => fn.entry));
-    expect(entries.size).toBeGreaterThanOrEqual(16);
+    expect(entries.size).toBeGreaterThanOrEqual(25);
     expect(functions.length).toBe(entries.size * Object.keys(VARIANTS).length);
   });
 

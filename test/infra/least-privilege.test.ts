@@ -4,9 +4,11 @@
  * - model invocation names the configured catalog's models and profiles (and tagged SageMaker endpoints),
  *   never every model or every endpoint;
  * - the chat function may add catalog items but never update or delete one;
- * - DataPrep and RagIngest functions reach only the key prefixes their code uses;
- * - events:PutEvents is conditioned on exactly the source and detail-types each function publishes;
- * - the admin routes are open to the admin principals only (REST API resource policy);
+ * - DataPrep, RagIngest and Evaluation functions reach only the key prefixes their code uses;
+ * - events:PutEvents is conditioned on exactly the source and detail-types each function (and the
+ *   evaluation schedules) publishes;
+ * - the admin routes are open to the admin principals only, the review routes to the admin and reviewer
+ *   principals only (REST API resource policy);
  * - every VPC endpoint has a policy that admits this account's principals and resources, and the actions
  *   of the functions in the VPC.
  */
@@ -19,8 +21,11 @@ import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { DOCUMENT_INDEXED } from '#events/document-indexed.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
+import { EVALUATION_COMPLETED } from '#events/evaluation-completed.ts';
+import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
 import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
 import { PIPELINE_FAILED } from '#events/pipeline-failed.ts';
+import { PROMPT_GATE_OVERRIDDEN } from '#events/prompt-gate-overridden.ts';
 import { type AppConfig, loadConfig } from '#infra/config/index.ts';
 import { DEV } from '#infra/config/profiles.ts';
 import { profileConfigSchema } from '#infra/config/schema.ts';
@@ -274,7 +279,7 @@ describe('the model catalog table', () => {
   });
 });
 
-describe('bucket prefixes of DataPrep and RagIngest', () => {
+describe('bucket prefixes of DataPrep, RagIngest and Evaluation', () => {
   const bucket = (json: CfnTemplate, name: 'Raw' | 'Curated' | 'Artifacts') => {
     const [id] = resourcesOfType(json, 'AWS::S3::Bucket').find(([bucketId]) =>
       new RegExp(`^Storage${name}[0-9A-F]{8}$`).test(bucketId),
@@ -348,11 +353,58 @@ describe('bucket prefixes of DataPrep and RagIngest', () => {
     }
   });
 
+  it('each Evaluation function reaches only the prefixes its code uses', () => {
+    const { json } = dev;
+    const curated = bucket(json, 'Curated');
+    const artifacts = bucket(json, 'Artifacts');
+    const staging = `${artifacts}/staging/eval/*`;
+    const reports = `${artifacts}/evaluations/*`;
+    const golden = `${curated}/datasets/golden/*`;
+    const readWrite = sorted([...READ, ...WRITE]);
+    // RegisterSuite and Plan read golden datasets only; Plan stages the run's batches.
+    expect(s3Access(json, 'functions/evaluation/register-suite.ts')).toEqual({
+      objects: { [golden]: READ },
+      lists: [{ bucket: curated, prefix: ['datasets/golden/*'] }],
+    });
+    expect(s3Access(json, 'functions/evaluation/plan.ts')).toEqual({
+      objects: { [staging]: WRITE, [golden]: READ },
+      lists: [{ bucket: curated, prefix: ['datasets/golden/*'] }],
+    });
+    // Generate and Score read the staged batch and stage their answers and scores; they delete nothing.
+    for (const entry of ['functions/evaluation/generate.ts', 'functions/evaluation/score.ts']) {
+      expect(s3Access(json, entry), entry).toEqual({
+        objects: { [staging]: readWrite },
+        lists: [{ bucket: artifacts, prefix: ['staging/eval/*'] }],
+      });
+    }
+    // Report reads the staged scores, writes each run's reports once (and reads the previous run's items
+    // for the regression check): it deletes no report.
+    expect(s3Access(json, 'functions/evaluation/report.ts')).toEqual({
+      objects: { [staging]: READ, [reports]: readWrite },
+      lists: [
+        { bucket: artifacts, prefix: ['staging/eval/*'] },
+        { bucket: artifacts, prefix: ['evaluations/*'] },
+      ],
+    });
+    // The evaluations API presigns report links with its own read access.
+    expect(s3Access(json, 'functions/api/evaluations.ts')).toEqual({
+      objects: { [reports]: READ },
+      lists: [{ bucket: artifacts, prefix: ['evaluations/*'] }],
+    });
+    for (const entry of [
+      'functions/evaluation/record-failure.ts',
+      'functions/evaluation/catalog-scores.ts',
+    ]) {
+      expect(s3Access(json, entry), entry).toEqual({ objects: {}, lists: [] });
+    }
+  });
+
   it("no pipeline function holds a whole bucket, and every ListBucket but Plan's of the raw bucket is limited to a prefix", () => {
     for (const s of [dev, prod]) {
       const buckets = (['Raw', 'Curated', 'Artifacts'] as const).map((name) => bucket(s.json, name));
       for (const entry of functionsByEntry(s.json).keys()) {
-        if (!/^functions\/(dataprep|rag)\//.test(entry)) continue;
+        if (!/^functions\/(dataprep|rag|evaluation)\/|^functions\/api\/evaluations\.ts$/.test(entry))
+          continue;
         const { objects, lists } = s3Access(s.json, entry);
         for (const resource of Object.keys(objects)) {
           expect(
@@ -372,17 +424,41 @@ describe('bucket prefixes of DataPrep and RagIngest', () => {
 
 describe('events:PutEvents', () => {
   /** What each function publishes (grep `publishEvent(` in functions/ and layers/aws/src/). */
-  const PUBLISHERS: Record<string, string> = {
-    'functions/pipeline-failed/handler.ts': PIPELINE_FAILED,
-    'functions/dataprep/register.ts': DATASET_READY,
-    'functions/api/chat.ts': INTERACTION_RECORDED,
+  const PUBLISHERS: Record<string, string[]> = {
+    'functions/pipeline-failed/handler.ts': [PIPELINE_FAILED],
+    'functions/dataprep/register.ts': [DATASET_READY],
+    'functions/api/chat.ts': [INTERACTION_RECORDED],
     // Every RagIngest step reports the documents it fails (DocumentReporter); Index also those it indexes.
-    'functions/rag/plan.ts': DOCUMENT_INDEXED,
-    'functions/rag/chunk.ts': DOCUMENT_INDEXED,
-    'functions/rag/embed.ts': DOCUMENT_INDEXED,
-    'functions/rag/index-chunks.ts': DOCUMENT_INDEXED,
-    'functions/rag/finish.ts': DOCUMENT_INDEXED,
+    'functions/rag/plan.ts': [DOCUMENT_INDEXED],
+    'functions/rag/chunk.ts': [DOCUMENT_INDEXED],
+    'functions/rag/embed.ts': [DOCUMENT_INDEXED],
+    'functions/rag/index-chunks.ts': [DOCUMENT_INDEXED],
+    'functions/rag/finish.ts': [DOCUMENT_INDEXED],
+    // The promotion gate: a refused production move starts the evaluation it needs; a forced one is recorded.
+    'functions/api/prompts.ts': [EVALUATION_REQUESTED, PROMPT_GATE_OVERRIDDEN],
+    'functions/api/evaluations.ts': [EVALUATION_REQUESTED],
+    // Generate answers through the gateway code path, which records each answer as chat does.
+    'functions/evaluation/generate.ts': [INTERACTION_RECORDED],
+    'functions/evaluation/report.ts': [EVALUATION_COMPLETED],
   };
+  /** What the evaluation schedules put (through the role they are delivered with). */
+  const SCHEDULES_PUBLISH = [EVALUATION_REQUESTED];
+
+  /** The one statement a publisher of `detailTypes` holds: on the project bus, for exactly those events. */
+  const putStatement = (busId: string, detailTypes: string[]) => ({
+    Effect: 'Allow',
+    Action: 'events:PutEvents',
+    Resource: { 'Fn::GetAtt': [busId, 'Arn'] },
+    Condition: {
+      'ForAllValues:StringEquals': {
+        'events:source': [LLMOPS_SOURCE],
+        'events:detail-type': sorted(detailTypes),
+      },
+      Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+    },
+  });
+  const putsOf = (statements: Statement[]) =>
+    statements.filter((s) => s.Effect === 'Allow' && list(s.Action).includes('events:PutEvents'));
 
   it.each(['dev', 'prod'] as const)(
     '%s: each publisher may put only its own source and detail-type, on the project bus; no one else may put',
@@ -391,26 +467,31 @@ describe('events:PutEvents', () => {
       const [busId] = resourcesOfType(json, 'AWS::Events::EventBus')[0] as [string, CfnResource];
       const granted = new Map<string, Statement[]>();
       for (const [entry, fn] of functionsByEntry(json)) {
-        const puts = statementsOf(json, fn).filter(
-          (s) => s.Effect === 'Allow' && list(s.Action).includes('events:PutEvents'),
-        );
+        const puts = putsOf(statementsOf(json, fn));
         if (puts.length > 0) granted.set(entry, puts);
       }
       expect(sorted(granted.keys())).toEqual(sorted(Object.keys(PUBLISHERS)));
       for (const [entry, puts] of granted) {
-        expect(puts, entry).toEqual([
-          {
-            Effect: 'Allow',
-            Action: 'events:PutEvents',
-            Resource: { 'Fn::GetAtt': [busId, 'Arn'] },
-            Condition: {
-              'ForAllValues:StringEquals': {
-                'events:source': [LLMOPS_SOURCE],
-                'events:detail-type': [PUBLISHERS[entry]],
-              },
-              Null: { 'events:source': 'false', 'events:detail-type': 'false' },
-            },
-          },
+        expect(puts, entry).toEqual([putStatement(busId, PUBLISHERS[entry] ?? [])]);
+      }
+      // No other role of the stack may put, but the one the schedules are delivered with, and it only
+      // what the schedules put.
+      const functionRoles = new Set([...functionsByEntry(json).values()].map(roleIdOf));
+      const scheduleRoles = sorted(
+        new Set(
+          resourcesOfType(json, 'AWS::Scheduler::Schedule').map(
+            ([, r]) => props(r).Target.RoleArn['Fn::GetAtt'][0] as string,
+          ),
+        ),
+      );
+      expect(scheduleRoles).toHaveLength(1);
+      const otherPutters = resourcesOfType(json, 'AWS::IAM::Role')
+        .map(([id]) => id)
+        .filter((id) => !functionRoles.has(id) && putsOf(roleStatements(json, id)).length > 0);
+      expect(sorted(otherPutters)).toEqual(scheduleRoles);
+      for (const roleId of scheduleRoles) {
+        expect(putsOf(roleStatements(json, roleId)), roleId).toEqual([
+          putStatement(busId, SCHEDULES_PUBLISH),
         ]);
       }
     },
@@ -421,18 +502,33 @@ describe('the admin routes (REST API resource policy)', () => {
   const pattern = (method: string, path: string) =>
     `execute-api:/*/${method}${path.replace(/\{[^}/]+\}/g, '*')}`;
   const admin = API_ROUTES.filter((r) => r.auth === 'iam').map((r) => pattern(r.method, r.path));
-  const app = API_ROUTES.filter((r) => r.auth !== 'iam').map((r) => pattern(r.method, r.path));
+  const reviewer = API_ROUTES.filter((r) => r.auth === 'reviewer').map((r) => pattern(r.method, r.path));
+  const app = API_ROUTES.filter((r) => r.auth === 'apiKey').map((r) => pattern(r.method, r.path));
   const policyOf = (json: CfnTemplate) => {
     const [, api] = resourcesOfType(json, 'AWS::ApiGateway::RestApi')[0] as [string, CfnResource];
     return props(api).Policy.Statement as Statement[];
   };
 
-  it('dev: app routes for any caller; admin routes for the stack AdminRole only, denied to every other principal', () => {
+  it('dev: app routes for any caller; admin routes for the stack AdminRole only, review routes for it and the stack ReviewerRole only, denied to every other principal', () => {
     const [roleId, role] = resourcesOfType(dev.json, 'AWS::IAM::Role').find(([id]) =>
       id.startsWith('AdminRole'),
     ) as [string, CfnResource];
     const roleArn = { 'Fn::GetAtt': [roleId, 'Arn'] };
-    const [appStatement, allow, deny] = policyOf(dev.json) as [Statement, Statement, Statement];
+    const policy = policyOf(dev.json);
+    expect(policy.map((s) => s.Sid)).toEqual([
+      'AppRoutesForAnyCaller',
+      'AdminRoutesForAdminPrincipals',
+      'AdminRoutesForNobodyElse',
+      'ReviewerRoutesForReviewerAndAdminPrincipals',
+      'ReviewerRoutesForNobodyElse',
+    ]);
+    const [appStatement, allow, deny, reviewAllow, reviewDeny] = policy as [
+      Statement,
+      Statement,
+      Statement,
+      Statement,
+      Statement,
+    ];
     expect(appStatement).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' } });
     expect(sorted(list(appStatement.Resource))).toEqual(sorted(app));
     expect(allow).toMatchObject({ Effect: 'Allow', Principal: { AWS: roleArn } });
@@ -453,6 +549,34 @@ describe('the admin routes (REST API resource policy)', () => {
       'arn:<AWS::Partition>:iam::<AWS::AccountId>:root',
     );
     expect(dev.json.Outputs?.AdminRoleArn?.Value).toEqual(roleArn);
+
+    // The review routes (the human review queue): the AdminRole and the stack's ReviewerRole, nobody else.
+    const [reviewerId, reviewerRole] = resourcesOfType(dev.json, 'AWS::IAM::Role').find(([id]) =>
+      id.startsWith('ReviewerRole'),
+    ) as [string, CfnResource];
+    const reviewerArn = { 'Fn::GetAtt': [reviewerId, 'Arn'] };
+    expect(reviewer.length).toBeGreaterThan(0);
+    expect(reviewAllow).toMatchObject({ Effect: 'Allow', Principal: { AWS: [roleArn, reviewerArn] } });
+    expect(sorted(list(reviewAllow.Resource))).toEqual(sorted(reviewer));
+    expect(reviewDeny).toEqual({
+      Sid: 'ReviewerRoutesForNobodyElse',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'execute-api:Invoke',
+      Resource: expect.any(Array),
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': [roleArn, reviewerArn] } },
+    });
+    expect(sorted(list(reviewDeny.Resource))).toEqual(sorted(reviewer));
+    // The ReviewerRole reaches no admin route, and no review route is open to any caller.
+    for (const route of reviewer) {
+      expect(app).not.toContain(route);
+      expect(admin).not.toContain(route);
+    }
+    expect(flatten(props(reviewerRole).AssumeRolePolicyDocument.Statement[0].Principal.AWS)).toBe(
+      'arn:<AWS::Partition>:iam::<AWS::AccountId>:root',
+    );
+    expect(roleStatements(dev.json, reviewerId)).toEqual([]);
+    expect(dev.json.Outputs?.ReviewerRoleArn?.Value).toEqual(reviewerArn);
   });
 
   it('configured admin principals replace the AdminRole', () => {
@@ -531,6 +655,7 @@ describe('VPC endpoint policies (OpenSearch store)', () => {
     expect(sorted(inVpc.map(([entry]) => entry))).toEqual([
       'functions/api/chat.ts',
       'functions/api/rag.ts',
+      'functions/evaluation/generate.ts',
       'functions/rag/index-chunks.ts',
     ]);
     const needed = new Set<string>();

@@ -3,7 +3,7 @@
  * state machine, the failure path of every pipeline, function defaults and where their code comes from,
  * IAM, encryption, retention, alarms and paging. Each profile is synthesized once (with the cdk-nag plugin
  * and CDK's offline CloudFormation validator) and shared by all tests. RagIngest's own state machine,
- * rules and functions are asserted in `rag-ingest.test.ts`.
+ * rules and functions are asserted in `rag-ingest.test.ts`, Evaluate's in `evaluation.test.ts`.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { VPC_ACCESS_ACTIONS } from '#infra/constructs/llmops-function.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
+import { roleStatements } from './support/iam.ts';
 import {
   type CfnJson,
   type CfnResource,
@@ -77,9 +78,19 @@ function functionByEntry(json: CfnTemplate, entry: string): [string, CfnResource
   return found[0] as [string, CfnResource];
 }
 
-/** The pipelines of the stack, by their `llmops:pipeline` metadata. */
-const PIPELINES = ['DataPrep', 'RagIngest'] as const;
+/** The pipelines of the stack, by their `llmops:pipeline` metadata (sorted). */
+const PIPELINES = ['DataPrep', 'Evaluate', 'RagIngest'] as const;
 type Pipeline = (typeof PIPELINES)[number];
+
+/** The construct that builds each pipeline (the prefix of its logical ids). */
+const PIPELINE_SCOPE: Record<Pipeline, string> = {
+  DataPrep: 'DataPrep',
+  Evaluate: 'Evaluation',
+  RagIngest: 'RagIngest',
+};
+
+/** The pipelines that S3 starts (Evaluate is started from the project bus). */
+const S3_PIPELINES = ['DataPrep', 'RagIngest'] as const satisfies readonly Pipeline[];
 
 /** The state machine of a pipeline, found by its `llmops:pipeline` metadata. */
 function pipelineStateMachine(json: CfnTemplate, pipeline: Pipeline): [string, CfnResource] {
@@ -136,13 +147,16 @@ const RAG_DOCUMENT_WILDCARDS = [
 ];
 
 describe('pipelines', () => {
-  it.each(['dev', 'prod'] as const)('%s: exactly the DataPrep and RagIngest state machines', (p) => {
-    const s = p === 'dev' ? dev : prod;
-    const names = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine').map(
-      ([, r]) => r.Metadata?.['llmops:pipeline'],
-    );
-    expect(names.sort()).toEqual([...PIPELINES]);
-  });
+  it.each(['dev', 'prod'] as const)(
+    '%s: exactly the DataPrep, Evaluate and RagIngest state machines',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const names = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine').map(
+        ([, r]) => r.Metadata?.['llmops:pipeline'],
+      );
+      expect(names.sort()).toEqual([...PIPELINES]);
+    },
+  );
 });
 
 describe('DataPrep trigger', () => {
@@ -180,7 +194,9 @@ describe('DataPrep trigger', () => {
         .map(([, r]) => (props(r).Targets as CfnJson[]).map((t) => t.Arn));
       expect(targets).toHaveLength(2);
       expect(targets).toEqual(
-        expect.arrayContaining(PIPELINES.map((pipeline) => [ref(pipelineStateMachine(s.json, pipeline)[0])])),
+        expect.arrayContaining(
+          S3_PIPELINES.map((pipeline) => [ref(pipelineStateMachine(s.json, pipeline)[0])]),
+        ),
       );
     },
   );
@@ -354,7 +370,7 @@ describe('pipeline failures', () => {
       const target = targets[0];
       expect(target.Arn).toEqual(arnOf(handlerId));
       expect(target.DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(
-        new RegExp(`^${pipeline}PipelineFailureRuleDeadLetterQueue`),
+        new RegExp(`^${PIPELINE_SCOPE[pipeline]}PipelineFailureRuleDeadLetterQueue`),
       );
       expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
       dev.template.hasResourceProperties('AWS::Lambda::Permission', {
@@ -421,7 +437,7 @@ describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(17);
+    expect(fns).toHaveLength(25);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -467,6 +483,7 @@ describe('functions', () => {
     expect(entries.map(([e]) => e).sort()).toEqual([
       'functions/api/authorizer.ts',
       'functions/api/chat.ts',
+      'functions/api/evaluations.ts',
       'functions/api/models.ts',
       'functions/api/openapi.ts',
       'functions/api/prompts.ts',
@@ -476,6 +493,13 @@ describe('functions', () => {
       'functions/dataprep/process-part.ts',
       'functions/dataprep/register.ts',
       'functions/dataprep/release-claim.ts',
+      'functions/evaluation/catalog-scores.ts',
+      'functions/evaluation/generate.ts',
+      'functions/evaluation/plan.ts',
+      'functions/evaluation/record-failure.ts',
+      'functions/evaluation/register-suite.ts',
+      'functions/evaluation/report.ts',
+      'functions/evaluation/score.ts',
       'functions/pipeline-failed/handler.ts',
       'functions/rag/chunk.ts',
       'functions/rag/embed.ts',
@@ -580,6 +604,7 @@ const UNSCOPED_ALLOWLIST = new Set([
   'logs:DescribeResourcePolicies',
   'logs:DescribeLogGroups',
   'comprehend:DetectPiiEntities',
+  'comprehend:DetectToxicContent',
 ]);
 
 /** The EC2 network-interface actions Lambda needs to place a function in a VPC (`VPC_ACCESS_ACTIONS`). */
@@ -638,9 +663,10 @@ describe('IAM', () => {
     (p) => {
       const s = p === 'dev' ? dev : prod;
       const vpcAccess = vpcAccessPolicies(s.json);
-      // With the OpenSearch store (prod): the Index function and the API's chat and rag functions run in
-      // the store's VPC (asserted in rag-ingest.test.ts). With S3 Vectors (dev) no function is in a VPC.
-      expect(vpcAccess.size).toBe(s.config.rag.vectorStore === 'opensearch' ? 3 : 0);
+      // With the OpenSearch store (prod): the Index function, the API's chat and rag functions and
+      // Evaluate's Generate (the gateway code path, as chat) run in the store's VPC (asserted in
+      // rag-ingest.test.ts). With S3 Vectors (dev) no function is in a VPC.
+      expect(vpcAccess.size).toBe(s.config.rag.vectorStore === 'opensearch' ? 4 : 0);
       for (const { policy, statement } of allStatements(s.json)) {
         if (statement.Effect !== 'Allow' || !list(statement.Resource).includes('*')) continue;
         if (vpcAccess.has(policy)) continue; // exactly VPC_ACCESS_ACTIONS, checked by vpcAccessPolicies
@@ -651,7 +677,7 @@ describe('IAM', () => {
     },
   );
 
-  it('data actions are scoped: raw is read-only, pipelines use only their own staging/<pipeline>/ (Finalize also quarantine/dataprep/), KMS only via services', () => {
+  it('data actions are scoped: raw is read-only, pipelines use only their own staging/<pipeline>/ (Finalize also quarantine/dataprep/, Evaluate the reports under evaluations/), KMS only via services', () => {
     const rawId = bucketId(dev.json, 'Raw');
     const artifactsId = bucketId(dev.json, 'Artifacts');
     for (const { policy, statement } of allStatements(dev.json)) {
@@ -665,8 +691,9 @@ describe('IAM', () => {
           ).toContain(a);
       }
       for (const r of resources.filter((x) => x.startsWith(`<${artifactsId}.Arn>/`))) {
-        // Only Firehose (the interaction log) writes outside staging/, and only its own two prefixes;
-        // RagIngest stays in its own staging/rag/ (under the staging/ lifecycle rule).
+        // Only Firehose (the interaction log) and Evaluate's Report write outside staging/, each under its
+        // own prefixes; RagIngest stays in its own staging/rag/ and Evaluate in staging/eval/ (under the
+        // staging/ lifecycle rule).
         if (policy.startsWith('InteractionLogDeliveryRole')) {
           expect([
             `<${artifactsId}.Arn>/interactions/*`,
@@ -683,6 +710,18 @@ describe('IAM', () => {
           if (r.endsWith('/quarantine/dataprep/*')) {
             expect(actions.sort(), policy).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
           }
+        } else if (policy.startsWith('EvaluationReportFunction')) {
+          // The reports it writes (and the previous run's items it reads), and the run's staged batches.
+          expect(
+            [`<${artifactsId}.Arn>/staging/eval/*`, `<${artifactsId}.Arn>/evaluations/*`],
+            policy,
+          ).toContain(r);
+        } else if (policy.startsWith('EvaluationApiFunction')) {
+          // The evaluations API presigns report links: it reads the reports, nothing else.
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/evaluations/*`);
+          expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
+        } else if (policy.startsWith('Evaluation')) {
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/eval/*`);
         } else {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/dataprep/*`);
         }
@@ -749,7 +788,7 @@ describe('encryption', () => {
   it('the tables, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
     const key = arnOf(keyId(dev.json));
     const tables = resourcesOfType(dev.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(5);
+    expect(tables).toHaveLength(6);
     for (const [id, table] of tables) {
       expect(props(table).SSESpecification, id).toEqual({
         KMSMasterKeyId: key,
@@ -760,7 +799,7 @@ describe('encryption', () => {
     const [, topic] = only(dev.json, 'AWS::SNS::Topic');
     expect(props(topic).KmsMasterKeyId).toEqual(key);
     const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(7);
+    expect(queues).toHaveLength(11);
     for (const [id, q] of queues) {
       if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
       else expect(props(q).KmsMasterKeyId, id).toEqual(key);
@@ -775,6 +814,44 @@ describe('encryption', () => {
     expect(props(archive).RetentionDays).toBe(7);
     expect(props(only(prod.json, 'AWS::Events::Archive')[1]).RetentionDays).toBe(90);
   });
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: every role that sends to a queue encrypted with the project key may use the key through SQS',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const key = arnOf(keyId(s.json));
+      // SQS asks KMS for the data key as the sender: a sender without kms:GenerateDataKey and kms:Decrypt
+      // on the key cannot send (a Lambda function's async DLQ, a schedule's DLQ). EventBridge rule targets
+      // send as the service, through the key policy (asserted below), not through a role.
+      const encrypted = new Set(
+        resourcesOfType(s.json, 'AWS::SQS::Queue')
+          .filter(([, q]) => JSON.stringify(props(q).KmsMasterKeyId) === JSON.stringify(key))
+          .map(([id]) => id),
+      );
+      const senders: string[] = [];
+      for (const roleId of logicalIdsOfType(s.json, 'AWS::IAM::Role')) {
+        const allowed = roleStatements(s.json, roleId).filter((st) => st.Effect === 'Allow');
+        const queues = allowed
+          .filter((st) => list(st.Action).includes('sqs:SendMessage'))
+          .flatMap((st) => list(st.Resource))
+          .map((r: CfnJson) => r?.['Fn::GetAtt']?.[0] as string | undefined)
+          .filter((id): id is string => id !== undefined && encrypted.has(id));
+        if (queues.length === 0) continue;
+        senders.push(roleId);
+        const viaSqs = allowed.filter(
+          (st) =>
+            JSON.stringify(st.Resource) === JSON.stringify(key) &&
+            flatten(st.Condition?.StringEquals?.['kms:ViaService']) === 'sqs.<AWS::Region>.amazonaws.com',
+        );
+        expect(
+          viaSqs.flatMap((st) => list(st.Action)),
+          `${roleId} sends to ${queues.join(', ')}`,
+        ).toEqual(expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey']));
+      }
+      // The failure handler and the async Evaluation functions, and the schedules' role.
+      expect(senders.length).toBeGreaterThanOrEqual(4);
+    },
+  );
 
   it('the key rotates, is retained, and lets CloudWatch/EventBridge publish to encrypted topics and queues', () => {
     const [, key] = only(dev.json, 'AWS::KMS::Key');
@@ -838,7 +915,7 @@ describe('retention and removal', () => {
     }
     expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
     const tables = resourcesOfType(prod.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(5);
+    expect(tables).toHaveLength(6);
     for (const [id, table] of tables) {
       expect(table.DeletionPolicy, id).toBe('Retain');
       expect(props(table).PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -896,10 +973,11 @@ describe('alarms and paging', () => {
     const s = p === 'dev' ? dev : prod;
     const [topicId] = only(s.json, 'AWS::SNS::Topic');
     const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
-    // 2 pipelines × (executions failed + DLQs of the failure rule and the trigger rules) + DLQs of the bus,
+    // 3 pipelines × (executions failed + DLQs of the failure rule and the trigger rules) + DLQs of the bus,
     // the failure handler and the interaction rule + chat errors, model throttles, API 5XX, Firehose
-    // freshness and delivery
-    expect(alarms).toHaveLength(14);
+    // freshness and delivery + DLQs of the async Evaluation functions (RegisterSuite, CatalogScores) +
+    // evaluation regressions
+    expect(alarms).toHaveLength(20);
     for (const [id, alarm] of alarms) {
       expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
       expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
@@ -946,12 +1024,15 @@ describe('stack', () => {
         'ApiUrl',
         'CuratedBucketName',
         'DataPrepStateMachineArn',
+        'EvaluateStateMachineArn',
         'EventBusName',
         'GuardrailId',
         'InteractionLogDeliveryStreamName',
         'PagingTopicArn',
         'RagIngestStateMachineArn',
         'RawBucketName',
+        // The role of the review routes (api.reviewerPrincipals names none in dev).
+        'ReviewerRoleArn',
       ].sort(),
     );
     expect(dev.stack.stackName).toBe('LlmOps-dev');
@@ -1028,11 +1109,14 @@ describe('idle cost and description', () => {
   it('the description names what the stack contains, and nothing that is not built', () => {
     const description = (s: Synthesized) => (s.json as CfnJson).Description as string;
     expect(description(dev)).toBe(
-      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, interaction log',
+      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), interaction log',
     );
     expect(description(prod)).toContain('(OpenSearch Serverless)');
     for (const s of [dev, prod]) {
-      expect(description(s)).not.toMatch(/evaluat|drift|fine-tun|RLHF|feedback/i);
+      expect(description(s)).toContain(
+        'evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue)',
+      );
+      expect(description(s)).not.toMatch(/drift|fine-tun|RLHF|feedback/i);
     }
   });
 });

@@ -3,7 +3,7 @@
  * the artifacts bucket, written by Finalize alone, read by no function of the stack (operators read it
  * with their own credentials), and expired by a lifecycle rule after the profile's
  * `dataPrep.quarantineExpirationDays` (noncurrent versions a day later). The functions that read curated
- * data (RagIngest, the API, Register) cannot read it.
+ * data (RagIngest, the API, Register, Evaluation's RegisterSuite and Plan) cannot read it.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { QUARANTINE_PREFIX } from '#contracts/storage-layout.ts';
@@ -72,6 +72,8 @@ const WRITE = /^s3:PutObject$/;
 /** A quarantine file as Finalize writes it, and where the curated data of the same version lives. */
 const QUARANTINE_KEY = `${QUARANTINE_PREFIX}dataprep/datasets/rag/faq/v000001/quarantine.jsonl`;
 const CURATED_KEY = 'datasets/rag/faq/v000001/data.jsonl';
+/** A golden dataset version, as Evaluation reads it. */
+const GOLDEN_KEY = 'datasets/golden/support/v000001/data.jsonl';
 
 /** The functions that read curated data (or learn its keys) and must not read the quarantine. */
 const CURATED_READERS = [
@@ -79,6 +81,9 @@ const CURATED_READERS = [
   'functions/dataprep/register.ts',
   'functions/api/rag.ts',
   'functions/api/chat.ts',
+  // Golden datasets: registered as suites, sampled into runs.
+  'functions/evaluation/register-suite.ts',
+  'functions/evaluation/plan.ts',
 ] as const;
 
 describe('quarantine', () => {
@@ -102,6 +107,8 @@ describe('quarantine', () => {
       // The readers of curated data still read curated data (the check above is not vacuous) ...
       const ragPlan = all.get(roleOf(s.json, 'functions/rag/plan.ts')) ?? [];
       expect(allows(ragPlan, READ, `${curated}/${CURATED_KEY}`)).toBe(true);
+      const suites = all.get(roleOf(s.json, 'functions/evaluation/register-suite.ts')) ?? [];
+      expect(allows(suites, READ, `${curated}/${GOLDEN_KEY}`)).toBe(true);
       // ... and none of them can read the quarantine.
       for (const entry of CURATED_READERS) {
         expect(allows(all.get(roleOf(s.json, entry)) ?? [], READ, quarantine), entry).toBe(false);

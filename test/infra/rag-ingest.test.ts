@@ -2,8 +2,9 @@
  * RagIngest in the synthesized stack: the state machine (states, Map, catches, retries), the two trigger
  * rules and how S3 events are split between RagIngest and DataPrep (with the local EventBridge matcher),
  * the documents table, the environment and the grants of each RAG function, and where the vector store is
- * reached from: with OpenSearch (prod's store) only the Index function and the API's chat and rag
- * functions run in the store's VPC; with S3 Vectors (dev's store) there is no VPC at all.
+ * reached from: with OpenSearch (prod's store) only the Index function, the API's chat and rag functions
+ * and Evaluate's Generate (which answers through the gateway code path, as chat) run in the store's VPC;
+ * with S3 Vectors (dev's store) there is no VPC at all.
  *
  * Three stacks are synthesized: prod, and dev with `-c vectorStore=opensearch`, without the cdk-nag plugin
  * or the CloudFormation validator (llmops-stack.test.ts and cdk-nag.test.ts gate those options), and dev
@@ -14,7 +15,7 @@ import { datasetReadyEvent } from '#events/dataset-ready.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
 import { rawSample } from '#events/samples.ts';
 import { matchesPattern } from '#infra/local/event-pattern.ts';
-import { list, roleStatements, type Statement } from './support/iam.ts';
+import { functionsByEntry, list, roleIdOf, roleStatements, type Statement } from './support/iam.ts';
 import {
   type CfnJson,
   type CfnResource,
@@ -61,6 +62,7 @@ const ENTRIES = {
   finish: 'functions/rag/finish.ts',
   chat: 'functions/api/chat.ts',
   ragApi: 'functions/api/rag.ts',
+  generate: 'functions/evaluation/generate.ts',
 } as const;
 type Fn = keyof typeof ENTRIES;
 
@@ -73,13 +75,23 @@ const envOf = (json: CfnTemplate, fn: Fn): Record<string, CfnJson> =>
 
 const roleOf = (json: CfnTemplate, fn: Fn): string => props(functionOf(json, fn)[1]).Role['Fn::GetAtt'][0];
 
-/** The functions (of {@link ENTRIES}) whose role is allowed an action matching `action`. */
-function functionsAllowed(json: CfnTemplate, action: RegExp): Fn[] {
-  return (Object.keys(ENTRIES) as Fn[]).filter((fn) =>
-    roleStatements(json, roleOf(json, fn)).some(
-      (st) => st.Effect === 'Allow' && list(st.Action).some((a) => action.test(a)),
-    ),
-  );
+/** A house function's name in {@link ENTRIES}, or its entry when it has none there. */
+const nameOf = (entry: string): string =>
+  (Object.keys(ENTRIES) as Fn[]).find((fn) => ENTRIES[fn] === entry) ?? entry;
+
+/**
+ * Every house function of the stack whose role is allowed an action matching `action` (not only those of
+ * {@link ENTRIES}, so that another function granted the action shows up), by name, sorted.
+ */
+function functionsAllowed(json: CfnTemplate, action: RegExp): string[] {
+  return [...functionsByEntry(json)]
+    .filter(([, fn]) =>
+      roleStatements(json, roleIdOf(fn)).some(
+        (st) => st.Effect === 'Allow' && list(st.Action).some((a) => action.test(a)),
+      ),
+    )
+    .map(([entry]) => nameOf(entry))
+    .sort();
 }
 
 /** The functions of the stack (house functions and others) that run in a VPC, by entry. */
@@ -622,10 +634,12 @@ describe('RAG functions', () => {
 
 describe('vector store access: OpenSearch (prod, or -c vectorStore=opensearch)', () => {
   it.each(['dev', 'prod'] as const)(
-    '%s: only Index and the API chat and rag functions run in the VPC, on its isolated subnets',
+    "%s: only Index, the API chat and rag functions and Evaluate's Generate run in the VPC, on its isolated subnets",
     (p) => {
       const s = byProfile(p);
-      expect(vpcFunctions(s.json)).toEqual([ENTRIES.chat, ENTRIES.ragApi, ENTRIES.index].sort());
+      expect(vpcFunctions(s.json)).toEqual(
+        [ENTRIES.chat, ENTRIES.ragApi, ENTRIES.index, ENTRIES.generate].sort(),
+      );
       const subnets = resourcesOfType(s.json, 'AWS::EC2::Subnet');
       expect(subnets).toHaveLength(2);
       for (const [id, subnet] of subnets) {
@@ -634,7 +648,7 @@ describe('vector store access: OpenSearch (prod, or -c vectorStore=opensearch)',
       }
       expect(logicalIdsOfType(s.json, 'AWS::EC2::InternetGateway')).toEqual([]);
       expect(logicalIdsOfType(s.json, 'AWS::EC2::NatGateway')).toEqual([]);
-      const configs = (['index', 'chat', 'ragApi'] as const).map(
+      const configs = (['index', 'chat', 'ragApi', 'generate'] as const).map(
         (fn) => props(functionOf(s.json, fn)[1]).VpcConfig,
       );
       for (const config of configs) {
@@ -645,10 +659,10 @@ describe('vector store access: OpenSearch (prod, or -c vectorStore=opensearch)',
     },
   );
 
-  it('only Index, chat and rag may call the collection, each on the collection alone', () => {
+  it('only Index, chat, rag and Generate may call the collection, each on the collection alone', () => {
     const [collectionId] = only(dev.json, 'AWS::OpenSearchServerless::Collection');
-    expect(functionsAllowed(dev.json, /^aoss:/)).toEqual(['index', 'chat', 'ragApi']);
-    for (const fn of ['index', 'chat', 'ragApi'] as const) {
+    expect(functionsAllowed(dev.json, /^aoss:/)).toEqual(['chat', 'generate', 'index', 'ragApi']);
+    for (const fn of ['index', 'chat', 'ragApi', 'generate'] as const) {
       const aoss = roleStatements(dev.json, roleOf(dev.json, fn)).filter((st) =>
         list(st.Action).some((a) => a.startsWith('aoss:')),
       );
@@ -660,7 +674,7 @@ describe('vector store access: OpenSearch (prod, or -c vectorStore=opensearch)',
     expect(functionsAllowed(dev.json, /^s3vectors:/)).toEqual([]);
   });
 
-  it('the data access policy: Index reads and writes, chat and rag read', () => {
+  it('the data access policy: Index reads and writes, chat, rag and Generate read', () => {
     const [, policy] = only(dev.json, 'AWS::OpenSearchServerless::AccessPolicy');
     // Fn::Sub (the deployment role) would break the JSON if flattened as an object: name it instead.
     const text = flatten(
@@ -674,17 +688,20 @@ describe('vector store access: OpenSearch (prod, or -c vectorStore=opensearch)',
         .sort();
     const roleArn = (fn: Fn) => `<${roleOf(dev.json, fn)}.Arn>`;
     expect(principals('Functions granted read-write access')).toEqual([roleArn('index')]);
-    expect(principals('Functions granted read access')).toEqual([roleArn('chat'), roleArn('ragApi')].sort());
+    expect(principals('Functions granted read access')).toEqual(
+      [roleArn('chat'), roleArn('ragApi'), roleArn('generate')].sort(),
+    );
     expect(rules.flatMap((r) => r.Principal).sort()).toEqual(
-      ['<DeployRole>', roleArn('index'), roleArn('chat'), roleArn('ragApi')].sort(),
+      ['<DeployRole>', roleArn('index'), roleArn('chat'), roleArn('ragApi'), roleArn('generate')].sort(),
     );
   });
 
   it('the endpoint of the collection is only in the environment of the functions that may reach it', () => {
-    const withEndpoint = (Object.keys(ENTRIES) as Fn[]).filter(
-      (fn) => envOf(dev.json, fn).OPENSEARCH_ENDPOINT !== undefined,
-    );
-    expect(withEndpoint).toEqual(['index', 'chat', 'ragApi']);
+    const withEndpoint = [...functionsByEntry(dev.json)]
+      .filter(([, fn]) => props(fn).Environment?.Variables?.OPENSEARCH_ENDPOINT !== undefined)
+      .map(([entry]) => nameOf(entry))
+      .sort();
+    expect(withEndpoint).toEqual(['chat', 'generate', 'index', 'ragApi']);
   });
 });
 
@@ -732,9 +749,9 @@ describe('vector store access: S3 Vectors (the dev default)', () => {
     }
   });
 
-  it('only Index writes the index; chat and rag read it', () => {
+  it('only Index writes the index; chat, rag and Generate read it', () => {
     const [indexId] = only(s3v.json, 'AWS::S3Vectors::Index');
-    expect(functionsAllowed(s3v.json, /^s3vectors:/)).toEqual(['index', 'chat', 'ragApi']);
+    expect(functionsAllowed(s3v.json, /^s3vectors:/)).toEqual(['chat', 'generate', 'index', 'ragApi']);
     const actions = (fn: Fn) =>
       roleStatements(s3v.json, roleOf(s3v.json, fn))
         .filter((st) => list(st.Action).some((a) => a.startsWith('s3vectors:')))
@@ -751,7 +768,7 @@ describe('vector store access: S3 Vectors (the dev default)', () => {
         's3vectors:QueryVectors',
       ],
     ]);
-    for (const fn of ['chat', 'ragApi'] as const) {
+    for (const fn of ['chat', 'ragApi', 'generate'] as const) {
       expect(actions(fn), fn).toEqual([['s3vectors:GetVectors', 's3vectors:QueryVectors']]);
     }
   });

@@ -88,8 +88,14 @@ export const ENDPOINT_ACCESS = {
     resourceAccount: true,
   },
   S3: {
-    // Index reads the staged vectors.
-    actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'],
+    // Index reads the staged vectors; the Evaluate Generate step reads its batch and writes its answers.
+    actions: [
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:ListBucket',
+      's3:PutObject',
+      's3:AbortMultipartUpload',
+    ],
     resources: () => ['*'],
     resourceAccount: true,
   },

@@ -11,8 +11,12 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { type ApiDemoResult, describeApiDemo, runApiDemo } from '../api-demo.ts';
-import { cliSummary } from '../eval/cli-summary.ts';
-import { describeEvalDemo, runEvalDemo } from '../eval/eval-demo.ts';
+import {
+  describeGateDemo,
+  type GateDemoResult,
+  registerGoldenSuite,
+  runGateDemo,
+} from '../eval/eval-demo.ts';
 import {
   askRag,
   BUNDLED_CORPUS,
@@ -118,13 +122,6 @@ interface RagDemoResult {
   promptVersion: number;
 }
 
-/** What the evaluation step reports in `--json`. */
-interface EvalDemoSummary {
-  candidate: string;
-  baseline: string;
-  summary: Record<string, unknown>;
-}
-
 /** Runs the demo (then serves with `stack.serve`); 0 when every step succeeded. */
 export async function runDemo(request: DemoRequest): Promise<number> {
   const uploads = SAMPLES.map((s) => ({
@@ -166,7 +163,7 @@ export async function runDemo(request: DemoRequest): Promise<number> {
     let apiFailure: string | undefined;
     let rag: RagDemoResult | undefined;
     let ragFailure: string | undefined;
-    let evaluation: EvalDemoSummary | undefined;
+    let evaluation: GateDemoResult | undefined;
     let evalFailure: string | undefined;
     if (stack.api) {
       try {
@@ -211,8 +208,9 @@ export async function runDemo(request: DemoRequest): Promise<number> {
       apiFailure === undefined &&
       ragFailure === undefined &&
       evalFailure === undefined &&
-      // The demo's worse prompt version must be refused by the gate.
-      evaluation?.summary.pass === false &&
+      // The gate must refuse the worse prompt version and let the better one through.
+      evaluation?.worse.decided.code === 'evaluation_failed' &&
+      evaluation.better.decided.status === 200 &&
       rag !== undefined &&
       rag.ingest.failed.length === 0
       ? 0
@@ -263,27 +261,28 @@ async function ragDemo(stack: LocalRunner, request: DemoRequest): Promise<RagDem
   return { ingest, reingest, answers, promptVersion };
 }
 
-/** The evaluation demo: a worse version of the grounded prompt, evaluated against production and gated. */
+/**
+ * The evaluation demo: the golden suite registered through DataPrep, then a worse and a better version of
+ * the grounded prompt each asking for the production label, gated by the Evaluate state machine.
+ */
 async function evalDemo(
   stack: LocalRunner,
   request: DemoRequest,
   production: number,
-): Promise<EvalDemoSummary> {
+): Promise<GateDemoResult> {
   const client = apiClient(stack, request.stack.verbose);
-  progress('Evaluating a new version of the grounded prompt against production on the golden set');
-  const result = await runEvalDemo(client, production, (done, total) => {
-    if (done % 10 === 0 || done === total) progress(`  … ${done}/${total} answers scored`);
-  });
+  progress('Registering the golden suite (corpus/eval/golden.jsonl) through DataPrep');
+  await registerGoldenSuite(stack);
+  progress('Promoting new versions of the grounded prompt: each must pass an evaluation against production');
+  const result = await runGateDemo(stack, client, production, (line) => progress(`  … ${line}`));
   if (!request.json) {
-    console.log(`\n● Evaluation of ${result.candidate} against ${result.baseline} (paired, with a gate)`);
-    for (const line of describeEvalDemo(result)) console.log(line);
+    console.log(
+      `\n● Evaluation gate on ${result.baseline.split(':')[0]}@production (Evaluate state machine, suite golden, judge offline)`,
+    );
+    for (const line of describeGateDemo(result)) console.log(line);
   }
   await stack.idle();
-  return {
-    candidate: result.candidate,
-    baseline: result.baseline,
-    summary: cliSummary(result.report, undefined),
-  };
+  return result;
 }
 
 /** A path relative to the repository, for messages. */
