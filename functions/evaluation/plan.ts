@@ -9,7 +9,7 @@ import { RUN_METRICS } from '#aws/eval/batch-metrics.ts';
 import { calibrationSnapshot, rubricVersionOf } from '#aws/eval/calibration-snapshot.ts';
 import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
 import type { EvaluationStore } from '#aws/eval/evaluation-store.ts';
-import { ModelCatalog } from '#aws/model-catalog.ts';
+import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
@@ -60,6 +60,11 @@ export interface PlanDeps {
   >;
   readonly prompts: { get: PromptRegistry['get'] };
   readonly catalog: Pick<ModelCatalog, 'get' | 'list'>;
+  /**
+   * Adds the configured catalog entries the table lacks (conditional puts only), as the chat function
+   * does: on a fresh deployment a run may come before any chat. @default nothing to seed
+   */
+  readonly ensureSeeded?: () => Promise<void>;
   readonly artifactsBucket: string;
   /** The judge's catalog id. */
   readonly judgeModel: string;
@@ -218,6 +223,7 @@ export function makeHandler(deps: PlanDeps) {
   }
 
   return async (input: unknown, context?: Context): Promise<PlanOutput> => {
+    await deps.ensureSeeded?.();
     const wrapped = wrappedInput.safeParse(input);
     const raw = wrapped.success ? wrapped.data.event : input;
     const executionName = wrapped.success ? wrapped.data.executionName : (context?.awsRequestId ?? '');
@@ -419,6 +425,8 @@ export const environment = {
   PROMPTS_TABLE: envVar.string(),
   CATALOG_TABLE: envVar.string(),
   ARTIFACTS_BUCKET: envVar.string(),
+  /** The configured catalog, added to the table where it lacks an entry (as the chat function does). */
+  CATALOG_SEED: envVar.string(),
   /** The judge's catalog id. */
   JUDGE_MODEL: envVar.string(),
   /** Judge repeats per judged item when a request does not say. */
@@ -434,12 +442,16 @@ export const environment = {
 const config = readConfig(environment);
 const documents = createDocumentClient();
 
+const catalog = new ModelCatalog(documents, config.CATALOG_TABLE);
+
 export const handler = withObservability(
   makeHandler({
     s3: createS3Client(),
     store: new DynamoEvaluationStore(documents, config.EVALUATIONS_TABLE),
-    prompts: new PromptRegistry(documents, config.PROMPTS_TABLE),
-    catalog: new ModelCatalog(documents, config.CATALOG_TABLE),
+    // Labels resolve to the version they point at now (no cache): a run right after a move evaluates it.
+    prompts: new PromptRegistry(documents, config.PROMPTS_TABLE, { cacheTtlMs: 0 }),
+    catalog,
+    ensureSeeded: seedOnce(catalog, parseSeed(config.CATALOG_SEED), { mode: 'insert' }),
     artifactsBucket: config.ARTIFACTS_BUCKET,
     judgeModel: config.JUDGE_MODEL,
     judgeRepeats: config.JUDGE_REPEATS,

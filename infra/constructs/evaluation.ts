@@ -147,7 +147,9 @@ export class Evaluation extends Construct {
     })
       .bindTable(this.table, 'EVALUATIONS_TABLE', 'readwrite', [EVALUATIONS_INDEX])
       .bindTable(gateway.promptsTable, 'PROMPTS_TABLE', 'read')
-      .bindTable(gateway.catalogTable, 'CATALOG_TABLE', 'read', [], { scan: true })
+      // The seed adds missing catalog entries with conditional puts only, as the chat function's does.
+      .bindTable(gateway.catalogTable, 'CATALOG_TABLE', 'read', [], { scan: true, putItem: true })
+      .bindString('CATALOG_SEED', JSON.stringify(props.models.catalog))
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', staging)
       .grantBucket(props.curatedBucket, 'read', GOLDEN_DATASETS_PREFIX)
       .bindString('JUDGE_MODEL', config.judgeModel)
