@@ -21,6 +21,7 @@ import {
 import { envVar } from '#contracts/env.ts';
 import type { AnswerSource } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
+import { mapLimited } from '#core/map-limited.ts';
 import {
   type BatchInput,
   batchInput,
@@ -55,24 +56,6 @@ export interface GenerateDeps {
 export const GENERATE_CONCURRENCY = 4;
 /** Time kept back from the Lambda timeout to write the answers once every item is done. */
 export const WRITE_RESERVE_MS = 10_000;
-
-/** `f` over `items`, at most `limit` at once, results in order. */
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  f: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await f(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
 
 export function makeHandler(deps: GenerateDeps) {
   return async (input: unknown, context?: Context): Promise<BatchInput> => {

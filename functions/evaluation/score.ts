@@ -15,6 +15,7 @@ import { envVar } from '#contracts/env.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { DEFAULT_JUDGED, runSpecOfExpanded, type ScoredItem, scoreAnswer } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
+import { mapLimited } from '#core/map-limited.ts';
 import type { ModelProvider, ProviderName } from '#core/models/types.ts';
 import {
   type BatchInput,
@@ -55,23 +56,6 @@ export interface ScoreDeps {
 
 /** Items scored at once (each may make k judge calls per judged metric). */
 export const SCORE_CONCURRENCY = 4;
-
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  f: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await f(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
 
 /** The answers of one side, checked to answer the batch's items in order. */
 function paired(items: readonly EvalItem[], answers: readonly EvalAnswer[], side: string): ScoringPair[] {

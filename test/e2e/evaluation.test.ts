@@ -29,7 +29,11 @@ let stack: LocalRunner;
 let url: string;
 let key: string;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+/** A JSON body of one of many routes, read by the assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies of many routes, checked by the assertions
+type Json = any;
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const response = await fetch(`${url}${path}`, {
     method,
     headers: { 'content-type': 'application/json', 'x-api-key': key },

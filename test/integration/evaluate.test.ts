@@ -3,7 +3,7 @@
 import '../support/env/api.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -33,11 +33,10 @@ import {
   createS3Client,
   type Emulators,
   startEmulators,
-  waitForTable,
 } from '#infra/local/emulators.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { errorOf } from '../support/async.ts';
-import { createKeyTable } from '../support/dynamo.ts';
+import { createIndexedTable, createKeyTable } from '../support/dynamo.ts';
 
 vi.hoisted(() => {
   Object.assign(process.env, {
@@ -94,36 +93,6 @@ const DRAFT: PromptDraft = {
   commitMessage: 'Grounded answers',
 };
 
-async function createEvaluationsTable(name: string): Promise<void> {
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'gsi1pk', AttributeType: 'S' },
-        { AttributeName: 'gsi1sk', AttributeType: 'S' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: EVALUATIONS_INDEX,
-          KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  await waitForTable(dynamo, name);
-}
-
 function requested(detail: Record<string, unknown>) {
   return {
     version: '0',
@@ -177,7 +146,7 @@ beforeAll(async () => {
   s3 = createS3Client(emulators.s3Endpoint);
   const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   await Promise.all([
-    createEvaluationsTable('evaluations-eval-it'),
+    createIndexedTable(dynamo, 'evaluations-eval-it', EVALUATIONS_INDEX),
     createKeyTable(dynamo, 'prompts-eval-it', { sortKey: true }),
     createKeyTable(dynamo, 'catalog-eval-it', { sortKey: false }),
     s3.send(new CreateBucketCommand({ Bucket: ARTIFACTS })),

@@ -1,4 +1,4 @@
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError } from '#aws/errors.ts';
@@ -6,8 +6,9 @@ import { DynamoEvaluationStore, EVALUATIONS_INDEX } from '#aws/eval/dynamo-evalu
 import type { SuiteVersion } from '#aws/eval/evaluation-store.ts';
 import type { ReviewLabel, ReviewTask } from '#contracts/evaluation/review.ts';
 import type { EvaluationRun, PromotionGate } from '#contracts/evaluation/run.ts';
-import { createDynamoClient, type Emulators, startEmulators, waitForTable } from '#infra/local/emulators.ts';
+import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { errorOf } from '../support/async.ts';
+import { createIndexedTable } from '../support/dynamo.ts';
 
 /**
  * The evaluation store with a real DynamoDB document client against dynalite, on a table shaped as the
@@ -31,35 +32,7 @@ afterAll(async () => {
 });
 
 async function createProjectTable(): Promise<string> {
-  const name = `evaluations-${++tables}`;
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'gsi1pk', AttributeType: 'S' },
-        { AttributeName: 'gsi1sk', AttributeType: 'S' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: EVALUATIONS_INDEX,
-          KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  await waitForTable(dynamo, name);
-  return name;
+  return createIndexedTable(dynamo, `evaluations-${++tables}`, EVALUATIONS_INDEX);
 }
 
 /** A store on a fresh table, with a hand-driven clock. */

@@ -48,3 +48,42 @@ export function isolatedDocumentClients(endpoint: () => string) {
     },
   };
 }
+
+/**
+ * Creates an on-demand table shaped as the house project table with an index: string `pk` and `sk`, and
+ * `indexName` on `gsi1pk`/`gsi1sk` (projection ALL), as the evaluations table. Resolves once ACTIVE.
+ */
+export async function createIndexedTable(
+  dynamo: DynamoDBClient,
+  name: string,
+  indexName: string,
+): Promise<string> {
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'gsi1pk', AttributeType: 'S' },
+        { AttributeName: 'gsi1sk', AttributeType: 'S' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: indexName,
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await waitForTable(dynamo, name);
+  return name;
+}

@@ -14,6 +14,7 @@ import { DEFAULT_METRICS } from '#core/eval/metrics/index.ts';
 import { TOXICITY_METRIC } from '#core/eval/metrics/toxicity.ts';
 import { contextsOf, type ItemMetric } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem, ItemScore } from '#core/eval/types.ts';
+import { mapLimited } from '#core/map-limited.ts';
 import { GROUNDING_METRIC, GROUNDING_RELEVANCE_METRIC, type GroundingScorer } from './grounding.ts';
 import type { ComprehendToxicityScorer } from './toxicity-comprehend.ts';
 
@@ -64,24 +65,6 @@ function prescored(
     score: (_item, answer) =>
       scores.get(answer) ?? { metric: name, value: null, error: `${name} was not scored for this answer` },
   };
-}
-
-/** `f` over `items`, at most `limit` at once, results in order. */
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  f: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await f(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 /**

@@ -11,6 +11,7 @@
  * given seed and set of answers.
  */
 import { ValidationError } from '../errors.ts';
+import { mapLimited } from '../map-limited.ts';
 import type { ModelProvider } from '../models/types.ts';
 import { biasGaps, expandProbe, isBiasProbe, type VariantScore, variantOf } from './bias.ts';
 import { declines } from './decline.ts';
@@ -472,22 +473,4 @@ function lastUser(item: EvalItem): string {
 /** The passages an item's answer rests on: those retrieved with it, else the item's own. */
 export function contextsOf(item: EvalItem, answer: EvalAnswer): readonly string[] {
   return answer.contexts?.map((c) => c.text) ?? item.contexts ?? [];
-}
-
-/** `f` over `items` with at most `limit` at once, results in input order. */
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  f: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await f(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
