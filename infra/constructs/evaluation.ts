@@ -34,7 +34,6 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { EVALUATIONS_INDEX } from '#aws/eval/dynamo-evaluation-store.ts';
-import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
 import { DATASETS_PREFIX, EVALUATION_STAGING_PREFIX, EVALUATIONS_PREFIX } from '#contracts/storage-layout.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
@@ -47,12 +46,10 @@ import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
-import { bedrockInvokeResources } from './model-access.ts';
+import { grantModel } from './model-access.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE, type ModelGateway } from './model-gateway.ts';
-import { acknowledge, iam5ResourceFinding } from './nag.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
-import { grantEmbeddingModel } from './rag-ingest.ts';
 import type { RagVectorStore } from './rag-store.ts';
 
 /** The curated golden datasets that become suites. */
@@ -189,8 +186,8 @@ export class Evaluation extends Construct {
       .bindString('GUARDRAIL_ID', props.guardrail?.guardrailId ?? '')
       .bindString('GUARDRAIL_VERSION', props.guardrail?.guardrailVersion ?? '');
     // The judge the run is planned with (Plan records it; Score reads it from the plan), and the embedder.
-    grantJudgeModel(this, this.scoreFunction, judge);
-    grantEmbeddingModel(this, this.scoreFunction, store.embeddingModel);
+    grantModel(this, this.scoreFunction, judge, 'Judge');
+    grantModel(this, this.scoreFunction, store.embeddingModel, 'Embedding');
     props.guardrail?.grantApply(this.scoreFunction);
     if (config.toxicity === 'comprehend') {
       this.scoreFunction.addUnscopedPolicy(
@@ -469,37 +466,5 @@ export class Evaluation extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alerts.page(this.regressionAlarm);
-  }
-}
-
-/** Converse on the judge model only (a foundation model, or an inference profile and what it routes to). */
-function grantJudgeModel(scope: Construct, fn: LlmOpsFunction, model: CatalogModel): void {
-  if (model.provider !== 'bedrock') return;
-  const bedrock = bedrockInvokeResources([model]);
-  const statements = [
-    new iam.PolicyStatement({
-      sid: 'InvokeJudgeModel',
-      actions: ['bedrock:InvokeModel'],
-      resources: bedrock.direct,
-    }),
-  ];
-  if (bedrock.routed.length > 0) {
-    statements.push(
-      new iam.PolicyStatement({
-        sid: 'InvokeJudgeProfileFoundationModels',
-        actions: ['bedrock:InvokeModel'],
-        resources: bedrock.routed,
-        conditions: { ArnLike: { 'bedrock:InferenceProfileArn': bedrock.profiles } },
-      }),
-    );
-  }
-  const policy = new iam.Policy(scope, `${fn.node.id}JudgePolicy`, { statements });
-  policy.attachToRole(fn.serviceRole);
-  for (const resource of bedrock.routed) {
-    acknowledge(
-      policy,
-      iam5ResourceFinding(scope, resource),
-      'The judge model is called through an inference profile, which routes to this one foundation model in any region of its geography; granted only through that profile (bedrock:InferenceProfileArn).',
-    );
   }
 }

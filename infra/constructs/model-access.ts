@@ -14,7 +14,11 @@
  * gateway reaches them by tag instead: {@link SAGEMAKER_INVOKE_TAG_KEY} = {@link sageMakerInvokeTagValue}.
  */
 import { Aws } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { LlmOpsFunction } from './llmops-function.ts';
+import { acknowledge, iam5ResourceFinding } from './nag.ts';
 
 /**
  * Tag that makes a SageMaker endpoint (and its inference components) callable by a deployment's model
@@ -112,4 +116,59 @@ export function bedrockInvokeResources(models: readonly CatalogModel[]): Bedrock
 /** ARN of a SageMaker endpoint of the stack's account and region (endpoint names are case-insensitive). */
 export function sageMakerEndpointArn(endpointName: string): string {
   return `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/${endpointName.toLowerCase()}`;
+}
+
+/**
+ * Lets a function call exactly one catalog model, in a policy of its own (`<function id><use>Policy`):
+ * a Bedrock foundation model or inference profile (with the foundation models the profile routes to,
+ * only through it), or a SageMaker endpoint. `use` names the grant: `Embedding` (RagIngest Embed, the
+ * rag API, the evaluation scorer's embedder), `Judge` (the evaluation judge). Offline models need none.
+ */
+export function grantModel(
+  scope: Construct,
+  fn: LlmOpsFunction,
+  model: CatalogModel,
+  use: 'Embedding' | 'Judge',
+): void {
+  if (model.provider === 'offline') return;
+  const statements: iam.PolicyStatement[] = [];
+  if (model.provider === 'sagemaker') {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: `Invoke${use}Model`,
+        actions: ['sagemaker:InvokeEndpoint'],
+        resources: [sageMakerEndpointArn(model.modelId)],
+      }),
+    );
+  } else {
+    const bedrock = bedrockInvokeResources([model]);
+    statements.push(
+      new iam.PolicyStatement({
+        sid: `Invoke${use}Model`,
+        actions: ['bedrock:InvokeModel'],
+        resources: bedrock.direct,
+      }),
+    );
+    if (bedrock.routed.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: `Invoke${use}ProfileFoundationModels`,
+          actions: ['bedrock:InvokeModel'],
+          resources: bedrock.routed,
+          conditions: { ArnLike: { 'bedrock:InferenceProfileArn': bedrock.profiles } },
+        }),
+      );
+    }
+  }
+  const policy = new iam.Policy(scope, `${fn.node.id}${use}Policy`, { statements });
+  policy.attachToRole(fn.serviceRole);
+  if (model.provider === 'bedrock') {
+    for (const resource of bedrockInvokeResources([model]).routed) {
+      acknowledge(
+        policy,
+        iam5ResourceFinding(scope, resource),
+        `The ${use.toLowerCase()} model is called through an inference profile, which routes to this one foundation model in any region of its geography; granted only through that profile (bedrock:InferenceProfileArn).`,
+      );
+    }
+  }
 }

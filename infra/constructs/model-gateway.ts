@@ -45,13 +45,13 @@ import type { LlmOpsGuardrail } from './guardrail.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import {
   bedrockInvokeResources,
+  grantModel,
   SAGEMAKER_INVOKE_TAG_KEY,
   sageMakerEndpointArn,
   sageMakerInvokeTagValue,
 } from './model-access.ts';
 import { acknowledge, iam5ResourceFinding } from './nag.ts';
 import { projectTable } from './project-table.ts';
-import { grantEmbeddingModel } from './rag-ingest.ts';
 import type { RagVectorStore } from './rag-store.ts';
 
 /** The handler module of each API function. */
@@ -232,7 +232,7 @@ export class ModelGateway extends Construct {
       new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [documentsTable.tableArn] }),
     );
     store.grantRead(this.ragFunction);
-    grantEmbeddingModel(this, this.ragFunction, embedding);
+    grantModel(this, this.ragFunction, embedding, 'Embedding');
 
     this.openApiFunction = new LlmOpsFunction(this, 'OpenApiFunction', {
       ...common,

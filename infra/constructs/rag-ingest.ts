@@ -17,7 +17,6 @@ import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -25,7 +24,6 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
-import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
 import {
   DATASETS_PREFIX,
@@ -40,8 +38,7 @@ import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
-import { bedrockInvokeResources, sageMakerEndpointArn } from './model-access.ts';
-import { acknowledge, iam5ResourceFinding } from './nag.ts';
+import { grantModel } from './model-access.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
@@ -64,55 +61,6 @@ export interface RagIngestProps {
   readonly alerts: LlmOpsAlerts;
   readonly failureHandler: lambda.IFunction;
   readonly store: RagVectorStore;
-}
-
-/**
- * Lets a function call exactly the embedding model: a Bedrock foundation model or inference profile (with
- * the foundation models the profile routes to, only through it), or a SageMaker endpoint. The resources
- * come from `model-access.ts`, as the chat function's do.
- */
-export function grantEmbeddingModel(scope: Construct, fn: LlmOpsFunction, model: CatalogModel): void {
-  if (model.provider === 'offline') return;
-  const statements: iam.PolicyStatement[] = [];
-  if (model.provider === 'sagemaker') {
-    statements.push(
-      new iam.PolicyStatement({
-        sid: 'InvokeEmbeddingModel',
-        actions: ['sagemaker:InvokeEndpoint'],
-        resources: [sageMakerEndpointArn(model.modelId)],
-      }),
-    );
-  } else {
-    const bedrock = bedrockInvokeResources([model]);
-    statements.push(
-      new iam.PolicyStatement({
-        sid: 'InvokeEmbeddingModel',
-        actions: ['bedrock:InvokeModel'],
-        resources: bedrock.direct,
-      }),
-    );
-    if (bedrock.routed.length > 0) {
-      statements.push(
-        new iam.PolicyStatement({
-          sid: 'InvokeEmbeddingProfileFoundationModels',
-          actions: ['bedrock:InvokeModel'],
-          resources: bedrock.routed,
-          conditions: { ArnLike: { 'bedrock:InferenceProfileArn': bedrock.profiles } },
-        }),
-      );
-    }
-  }
-  const policy = new iam.Policy(scope, `${fn.node.id}EmbeddingPolicy`, { statements });
-  policy.attachToRole(fn.serviceRole);
-  if (model.provider === 'bedrock') {
-    for (const resource of bedrockInvokeResources([model]).routed) {
-      acknowledge(
-        policy,
-        iam5ResourceFinding(scope, resource),
-        'The embedding model is called through an inference profile, which routes to this one foundation model in any region of its geography; granted only through that profile (bedrock:InferenceProfileArn).',
-      );
-    }
-  }
 }
 
 export class RagIngest extends Construct {
@@ -204,7 +152,7 @@ export class RagIngest extends Construct {
       .bindString('EMBEDDING_MODEL', JSON.stringify(model))
       .bindString('EMBED_BATCH_SIZE', String(rag.embedBatchSize))
       .bindString('EMBED_CONCURRENCY', String(rag.embedConcurrency));
-    grantEmbeddingModel(this, this.embedFunction, model);
+    grantModel(this, this.embedFunction, model, 'Embedding');
 
     this.indexFunction = bindCommon(
       new LlmOpsFunction(this, 'IndexFunction', {
