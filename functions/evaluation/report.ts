@@ -51,8 +51,8 @@ import {
  * the suite version (`regression`). Writes `summary.json`, `items.jsonl`, `report.html` and `report.md`
  * under `evaluations/<runId>/` (the bytes the local CLI writes), records the run's end, the promotion
  * gate of a promotion run, and the model judge's scores worth a person's review; emits the EMF metrics
- * (`EvaluationRuns`, `EvaluationRegressions`, `EvaluationGateFailures`, `EvaluationMetricValue` by suite
- * and metric) and announces `llmops.EvaluationCompleted`.
+ * (`EvaluationRuns`, `EvaluationRegressions`, `EvaluationGateFailures`, `EvaluationMetricValue` by suite,
+ * target and metric) and announces `llmops.EvaluationCompleted`.
  */
 export interface ReportDeps {
   readonly s3: S3Client;
@@ -111,6 +111,13 @@ export function metricValues(report: RunReport): Record<string, MetricValue> {
     out[name] = { value: m.value, n: m.n, ci: [m.ci[0], m.ci[1]] };
   }
   return out;
+}
+
+/** The `Target` dimension of a run's metrics: its prompt reference and/or model, as requested. */
+export function metricTarget(target: { readonly prompt?: string; readonly model?: string }): string {
+  return [target.prompt, target.model === undefined ? undefined : `model:${target.model}`]
+    .filter((part): part is string => part !== undefined)
+    .join(' ');
 }
 
 export function makeHandler(deps: ReportDeps) {
@@ -255,11 +262,17 @@ export function makeHandler(deps: ReportDeps) {
     metrics.addMetric('EvaluationRuns', 'Count', 1);
     metrics.addMetric('EvaluationRegressions', 'Count', regression ? 1 : 0);
     metrics.addMetric('EvaluationGateFailures', 'Count', gate !== undefined && !gate.pass ? 1 : 0);
-    for (const [name, value] of Object.entries(values)) {
-      if (value.value === null) continue;
-      const single = metrics.singleMetric();
-      single.addDimensions({ Suite: plan.suite.name, Metric: name });
-      single.addMetric('EvaluationMetricValue', 'None', value.value);
+    // Each metric by suite and target, as the target was asked for (`support@production`, a model): one
+    // series per schedule or standing target. A promotion's candidate version is a gate decision, kept
+    // in its run record, not a series of its own (versions would grow the metric count without bound).
+    if (plan.trigger !== 'promotion') {
+      const target = metricTarget(plan.request.target);
+      for (const [name, value] of Object.entries(values)) {
+        if (value.value === null) continue;
+        const single = metrics.singleMetric();
+        single.addDimensions({ Suite: plan.suite.name, Target: target, Metric: name });
+        single.addMetric('EvaluationMetricValue', 'None', value.value);
+      }
     }
 
     const detail: EvaluationCompletedDetail = {

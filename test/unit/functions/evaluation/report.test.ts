@@ -6,7 +6,7 @@ import { itemsJsonl, summaryJson } from '#core/eval/report/index.ts';
 import { assembleReport, DEFAULT_JUDGED, runSpec, type ScoredItem, scoreAnswer } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import { evaluationCompletedDetail } from '#events/evaluation-completed.ts';
-import { makeHandler } from '#functions/evaluation/report.ts';
+import { makeHandler, metricTarget } from '#functions/evaluation/report.ts';
 import { evalStaging, type StagedPlan, type StagedScores } from '#functions/evaluation/staging.ts';
 import { FakeEvaluationStore, memoryS3 } from './support.ts';
 
@@ -314,5 +314,15 @@ describe('report handler', () => {
     await handler()({ runId: RUN });
     expect(store.runs.get(RUN)).toMatchObject({ status: 'failed', error: 'earlier' });
     expect(announced()).toEqual([]);
+  });
+});
+
+describe('metricTarget', () => {
+  it('names the target as it was asked for: the prompt reference, the model, or both', () => {
+    expect(metricTarget({ prompt: 'support@production' })).toBe('support@production');
+    expect(metricTarget({ model: 'nova-micro' })).toBe('model:nova-micro');
+    expect(metricTarget({ prompt: 'support@production', model: 'nova-micro' })).toBe(
+      'support@production model:nova-micro',
+    );
   });
 });
