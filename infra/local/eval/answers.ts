@@ -4,6 +4,7 @@
  * elsewhere (bring your own responses: nothing is generated).
  */
 import { readFileSync } from 'node:fs';
+import { questionOf } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import type { LocalApiClient } from '../api-client.ts';
 import { localRagOptions } from '../rag-demo.ts';
@@ -38,11 +39,6 @@ interface Completion {
 
 interface SearchResult {
   readonly results: readonly { readonly docId: string; readonly chunkId: string; readonly text: string }[];
-}
-
-/** The last user turn of an item: the question a prompt's `question` variable receives. */
-export function questionOf(item: EvalItem): string {
-  return [...item.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
 }
 
 /**

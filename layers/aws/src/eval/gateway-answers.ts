@@ -22,7 +22,7 @@ import type * as z from 'zod/mini';
 import type { evaluationRag } from '#contracts/evaluation/run.ts';
 import type { ApiCaller } from '#contracts/http/caller.ts';
 import type { GatewayChatInput, GatewayChatResponse } from '#contracts/http/schemas.ts';
-import type { AnswerSource } from '#core/eval/run.ts';
+import { type AnswerSource, questionOf } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import { toGatewayChat } from '#core/openai/chat.ts';
 import { abortableSleep, type Backoff, makeBackoff } from '../backoff.ts';
@@ -68,11 +68,6 @@ export interface GatewayAnswersOptions {
   readonly now?: () => number;
   /** Waits between attempts (tests pass an instant one). @default a timer */
   readonly sleep?: (ms: number) => Promise<void>;
-}
-
-/** The last user turn of an item: the question a prompt's `question` variable receives. */
-export function questionOf(item: EvalItem): string {
-  return [...item.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
 }
 
 /** The gateway's input for an item: `POST /v1/chat` with a prompt, `/v1/chat/completions` without. */

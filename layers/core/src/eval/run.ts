@@ -429,7 +429,7 @@ function itemRecord({ item, answer, scores }: ScoredItem): ItemRecord {
   return {
     id: item.id,
     tags: item.tags,
-    input: lastUser(item),
+    input: questionOf(item),
     answer: answer.answer,
     references: item.references,
     ...(answer.contexts ? { contexts: answer.contexts.map((c) => c.text) } : {}),
@@ -466,7 +466,8 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[rank - 1] as number;
 }
 
-function lastUser(item: EvalItem): string {
+/** The last user turn of an item: what it asks (a prompt's `question` variable receives it). */
+export function questionOf(item: EvalItem): string {
   return [...item.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
 }
 
