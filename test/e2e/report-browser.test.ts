@@ -214,4 +214,79 @@ describe('report.html in headless Chromium', () => {
     expect(layout.title).not.toBe('pwned');
     expect(html).toContain('&lt;img src=x onerror=');
   });
+
+  it('renders the drift report of the bundled samples: verdict, test table, projection and every descriptor chart', async () => {
+    // The evaluation report's browser has done its part: stop it, then open the drift report in a fresh one.
+    if (browser && browser.exitCode === null) {
+      const exited = new Promise((resolve) => browser?.once('exit', resolve));
+      browser.kill('SIGKILL');
+      await exited;
+    }
+    const out = join(work, 'drift');
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(REPO_ROOT, 'infra/local/cli.ts'),
+        'drift',
+        '--reference',
+        join(REPO_ROOT, 'corpus/drift/reference.jsonl'),
+        '--current',
+        join(REPO_ROOT, 'corpus/drift/shifted.jsonl'),
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const socket = await openInChromium(join(out, 'report.html'));
+    const page = await evaluate<{
+      scripts: number;
+      resources: string[];
+      verdict: string | undefined;
+      testRows: number;
+      charts: { chart: string; descriptor: string | null; width: number; height: number; shapes: number }[];
+    }>(
+      socket,
+      `({
+        scripts: document.scripts.length,
+        resources: performance.getEntriesByType('resource').map((e) => e.name),
+        verdict: document.querySelector('[data-chart="verdict"] [data-verdict]')?.dataset.verdict,
+        testRows: document.querySelectorAll('[data-chart="tests"] tbody tr').length,
+        charts: [...document.querySelectorAll('figure[data-chart]')].map((figure) => {
+          const svg = figure.querySelector('svg');
+          const box = svg ? svg.getBoundingClientRect() : { width: 0, height: 0 };
+          const shapes = svg ? [...svg.querySelectorAll('rect, circle')] : [];
+          return {
+            chart: figure.dataset.chart,
+            descriptor: figure.dataset.descriptor ?? null,
+            width: box.width,
+            height: box.height,
+            shapes: shapes.filter((s) => { const b = s.getBBox(); return b.width > 0 && b.height > 0; }).length,
+          };
+        }),
+      })`,
+    );
+    expect(page.scripts).toBe(0);
+    expect(page.resources).toEqual([]);
+    expect(page.verdict).toBe('drift');
+    expect(page.testRows).toBe(8);
+    expect(page.charts.map((c) => (c.descriptor ? `${c.chart}:${c.descriptor}` : c.chart))).toEqual([
+      'embedding-projection',
+      'descriptor-histogram:tokens',
+      'descriptor-histogram:nonLetterShare',
+      'descriptor-bars:language',
+      'descriptor-histogram:oovRate',
+      'descriptor-bars:piiRate',
+    ]);
+    for (const chart of page.charts) {
+      const name = `${chart.chart} ${chart.descriptor ?? ''}`;
+      expect(chart.width, name).toBeGreaterThan(100);
+      expect(chart.height, name).toBeGreaterThan(20);
+      expect(chart.shapes, name).toBeGreaterThan(0);
+    }
+    // Every one of the 400 projected embeddings is a visible point.
+    expect(page.charts[0]?.shapes).toBeGreaterThanOrEqual(400);
+  }, 120_000);
 });

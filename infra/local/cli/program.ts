@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { askCommand } from './ask.ts';
 import { type LocalCommand, UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
+import { driftCommand } from './drift.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { ingestCommand } from './ingest.ts';
 import { addLegacyOptions, type LegacyFlags, legacyCommandLine } from './legacy-flags.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly LocalCommand<unknown>[] = [
   ingestCommand,
   askCommand,
   evaluateCommand,
+  driftCommand,
   serveCommand,
 ];
 

@@ -1,0 +1,615 @@
+import { clipForHtml, html, SafeHtml, token } from '../eval/report/escape.ts';
+import { formatCount, formatPercent, isNumber, jsonNumber, MISSING } from '../eval/report/format.ts';
+import { REPORT_CSP } from '../eval/report/html.ts';
+import { CHART_COLOURS, niceDomain, pairedBarChart, ticks } from '../eval/report/svg.ts';
+import type {
+  CategoricalSummary,
+  ContinuousSummary,
+  DescriptorDetail,
+  DescriptorEffect,
+  DriftCheckResult,
+  EmbeddingMethod,
+  Projection,
+  SharedHistogram,
+} from './check.ts';
+import { EMBEDDING_METHODS } from './check.ts';
+
+/**
+ * The drift check's reports, pure functions of a {@link DriftCheckResult}:
+ *
+ * - {@link driftSummaryJson}: the CLI's `--json` line (the verdicts) and `summary.json` (with the
+ *   details: every test, effect sizes, per-descriptor summaries). Numbers that are not finite are `null`.
+ * - {@link renderDriftHtml}: one self-contained page (no script, font, image or stylesheet from
+ *   anywhere, the evaluation report's strict Content-Security-Policy), readable offline: the verdict,
+ *   a table of every test, a PCA projection of the embeddings, reference-versus-current histograms of
+ *   each continuous descriptor (shared bins) and side-by-side bars of each categorical one, and the
+ *   current window's least familiar texts. Charts are inline SVG drawn here; every text that came
+ *   from a caller (window labels, example texts) is escaped by the `html` template of the evaluation
+ *   report (`eval/report/escape.ts`), whose chart and format helpers this reuses.
+ *
+ * The main elements carry `data-chart` attributes for tests and tools: `verdict`, `tests`,
+ * `embedding-projection`, `descriptor-histogram` and `descriptor-bars` (each with `data-descriptor`).
+ */
+
+// ---------------------------------------------------------------------------------------------------
+// summary.json and the --json line
+
+export interface DriftSummaryOptions {
+  /** Path of the HTML report, or `null` when none was written. @default null */
+  readonly report?: string | null;
+  /** Include the details (every test, summaries, effect sizes). @default true */
+  readonly details?: boolean;
+}
+
+/** A test's numbers as JSON: non-finite numbers become `null`. */
+interface JsonTest {
+  readonly test: string;
+  readonly statistic: number | null;
+  readonly pValue: number | null;
+  readonly drift: boolean;
+  readonly insufficient: boolean;
+}
+
+export interface DriftSummary {
+  readonly drift: boolean;
+  readonly insufficient: boolean;
+  readonly embedding: {
+    readonly method: EmbeddingMethod;
+    readonly statistic: number | null;
+    readonly pValue: number | null;
+    readonly threshold: number;
+    readonly drift: boolean;
+    readonly insufficient: boolean;
+  } | null;
+  readonly descriptors: Readonly<Record<string, JsonTest>>;
+  readonly n: { readonly reference: number; readonly current: number };
+  readonly report: string | null;
+  readonly details?: unknown;
+}
+
+function jsonEffect(effect: DescriptorEffect | null) {
+  if (!effect) return null;
+  return effect.measure === 'wasserstein'
+    ? { measure: effect.measure, value: jsonNumber(effect.value), normalized: jsonNumber(effect.normalized) }
+    : { measure: effect.measure, value: jsonNumber(effect.value), band: effect.band };
+}
+
+function jsonSummary(summary: ContinuousSummary | CategoricalSummary) {
+  if ('counts' in summary) return summary;
+  return Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, jsonNumber(v)]));
+}
+
+function jsonDetails(result: DriftCheckResult) {
+  const d = result.details;
+  const embedding = d.embedding && {
+    dimension: d.embedding.dimension,
+    threshold: d.embedding.threshold,
+    tests: Object.fromEntries(
+      EMBEDDING_METHODS.map((name) => {
+        const t = d.embedding?.tests[name];
+        return [
+          name,
+          {
+            statistic: jsonNumber(t?.statistic),
+            pValue: jsonNumber(t?.pValue),
+            fired: d.embedding?.fired[name] ?? false,
+            insufficient: t?.insufficient === true,
+            n: t?.n,
+          },
+        ];
+      }),
+    ),
+  };
+  const descriptors = Object.fromEntries(
+    Object.entries(d.descriptors).map(([name, x]) => [
+      name,
+      {
+        kind: x.kind,
+        test: x.test,
+        statistic: jsonNumber(x.statistic),
+        pValue: jsonNumber(x.pValue),
+        adjustedPValue: jsonNumber(x.adjustedPValue),
+        threshold: x.threshold,
+        drift: x.drift,
+        insufficient: x.insufficient,
+        n: x.n,
+        effect: jsonEffect(x.effect),
+        reference: jsonSummary(x.reference),
+        current: jsonSummary(x.current),
+        ...(x.histogram ? { histogram: x.histogram } : {}),
+      },
+    ]),
+  );
+  return {
+    seed: d.seed,
+    alpha: d.alpha,
+    effect: d.effect,
+    power: d.power,
+    minWindow: d.minWindow,
+    embedding,
+    descriptors,
+    skipped: d.skipped,
+    notes: d.notes,
+    projection: d.projection && {
+      explained: d.projection.explained,
+      given: d.projection.given,
+      shown: { reference: d.projection.reference.length, current: d.projection.current.length },
+    },
+    examples: d.examples,
+  };
+}
+
+/**
+ * The verdicts as JSON: `{drift, insufficient, embedding: {method, statistic, pValue, threshold, drift,
+ * insufficient} | null, descriptors: {<name>: {test, statistic, pValue, drift, insufficient}}, n:
+ * {reference, current}, report}`, and with `details` (the default) everything behind them.
+ */
+export function driftSummaryJson(result: DriftCheckResult, options: DriftSummaryOptions = {}): DriftSummary {
+  const e = result.embedding;
+  return {
+    drift: result.drift,
+    insufficient: result.insufficient,
+    embedding: e && {
+      method: e.method,
+      statistic: jsonNumber(e.statistic),
+      pValue: jsonNumber(e.pValue),
+      threshold: e.threshold,
+      drift: e.drift,
+      insufficient: e.insufficient,
+    },
+    descriptors: Object.fromEntries(
+      Object.entries(result.descriptors).map(([name, v]) => [
+        name,
+        {
+          test: v.test,
+          statistic: jsonNumber(v.statistic),
+          pValue: jsonNumber(v.pValue),
+          drift: v.drift,
+          insufficient: v.insufficient,
+        },
+      ]),
+    ),
+    n: result.n,
+    report: options.report ?? null,
+    ...(options.details === false ? {} : { details: jsonDetails(result) }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Formatting
+
+/** A statistic: 4 significant digits, exponent form below 0.001; `—` when not a number. */
+export function formatStatistic(value: number | null | undefined): string {
+  if (!isNumber(value)) return MISSING;
+  if (value === 0) return '0';
+  if (Math.abs(value) < 1e-3) return value.toExponential(2);
+  if (Math.abs(value) >= 1e4) return formatCount(value);
+  return String(Number(value.toPrecision(4)));
+}
+
+/** A p-value or level: 3 significant digits, exponent form below 0.001; `—` when there is none. */
+export function formatPValue(value: number | null | undefined): string {
+  if (!isNumber(value)) return MISSING;
+  if (value === 0) return '0';
+  if (value < 1e-3) return value.toExponential(2);
+  return String(Number(value.toPrecision(3)));
+}
+
+const DESCRIPTOR_LABELS: Readonly<Record<string, string>> = {
+  tokens: 'Estimated tokens per text',
+  nonLetterShare: 'Share of non-letter characters',
+  language: 'Script of the text',
+  oovRate: 'Out-of-vocabulary word rate',
+  piiRate: 'Texts holding PII',
+  refusal: 'Answers that decline',
+  answerTokens: 'Estimated tokens per answer',
+  retrievalTopScore: 'Top retrieval score',
+  notFound: 'No-context answers',
+};
+
+const METHOD_LABELS: Readonly<Record<EmbeddingMethod, string>> = {
+  centroid: 'centroid distance',
+  mmd: 'MMD²',
+  classifier: 'domain classifier AUC',
+};
+
+function descriptorLabel(name: string): string {
+  return DESCRIPTOR_LABELS[name] ?? name;
+}
+
+function categoryLabel(category: string): string {
+  return category === 'true' ? 'yes' : category === 'false' ? 'no' : category;
+}
+
+function effectText(effect: DescriptorEffect | null): string {
+  if (!effect) return MISSING;
+  if (effect.measure === 'wasserstein') {
+    const normalized = effect.normalized === null ? '' : ` (${formatStatistic(effect.normalized)} sd)`;
+    return `W1 ${formatStatistic(effect.value)}${normalized}`;
+  }
+  return `PSI ${formatStatistic(effect.value)} (${effect.band})`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Charts: what the evaluation report's svg.ts has no form for (its `open`, `scale` are private).
+
+const COLOURS = { reference: CHART_COLOURS.baseline, current: CHART_COLOURS.candidate } as const;
+const FONT = 'system-ui,-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif';
+
+interface ChartText {
+  readonly id: string;
+  readonly title: string;
+  readonly desc: string;
+}
+
+/** One decimal: small output, no float noise. */
+function r(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+function svgOpen(text: ChartText, width: number, height: number): SafeHtml {
+  const id = token(text.id);
+  return html`<svg role="img" aria-labelledby="${id}-t ${id}-d" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}" font-size="12" fill="${CHART_COLOURS.text}"><title id="${id}-t">${text.title}</title><desc id="${id}-d">${text.desc}</desc>`;
+}
+
+function linear(domain: readonly [number, number], from: number, to: number): (v: number) => number {
+  const [lo, hi] = domain;
+  return (v) => from + ((Math.min(hi, Math.max(lo, v)) - lo) / (hi - lo)) * (to - from);
+}
+
+function tickText(t: number): string {
+  return String(Number(t.toFixed(4)));
+}
+
+function legend(x: number, y: number, labels: { reference: string; current: string }): SafeHtml {
+  return html`<g font-size="11"><rect x="${x}" y="${y}" width="12" height="12" fill="${COLOURS.reference}"/><text x="${x + 18}" y="${y + 10}">${clipForHtml(labels.reference, 120)}</text><rect x="${x + 190}" y="${y}" width="12" height="12" fill="${COLOURS.current}"/><text x="${x + 208}" y="${y + 10}">${clipForHtml(labels.current, 120)}</text></g>`;
+}
+
+/**
+ * Both windows over shared bins, side by side in each bin, as shares of their window (the windows may
+ * differ in size). A `<title>` per bin says the range and both counts.
+ */
+function binnedChart(
+  text: ChartText,
+  hist: SharedHistogram,
+  labels: { reference: string; current: string },
+): SafeHtml {
+  const width = 420;
+  const height = 240;
+  const left = 44;
+  const right = 12;
+  const top = 30;
+  const bottom = height - 36;
+  const edges = hist.edges;
+  const totalRef = hist.reference.reduce((s, c) => s + c, 0);
+  const totalCur = hist.current.reduce((s, c) => s + c, 0);
+  const share = (c: number, total: number) => (total > 0 ? c / total : 0);
+  const shares = [
+    ...hist.reference.map((c) => share(c, totalRef)),
+    ...hist.current.map((c) => share(c, totalCur)),
+  ];
+  const yDomain = niceDomain([], [0, Math.max(0.05, ...shares)]);
+  const y = linear(yDomain, bottom, top);
+  const lo = edges[0] as number;
+  const hi = edges[edges.length - 1] as number;
+  const x = linear([lo, hi > lo ? hi : lo + 1], left, width - right);
+  const bars = hist.reference.map((refCount, i) => {
+    const a = edges[i] as number;
+    const b = (edges[i + 1] ?? a + 1) as number;
+    const x0 = x(a) + 1;
+    const half = Math.max((x(b) - x(a) - 2) / 2, 0.5);
+    const curCount = hist.current[i] ?? 0;
+    const refShare = share(refCount, totalRef);
+    const curShare = share(curCount, totalCur);
+    const bar = (at: number, value: number, fill: string, series: string) =>
+      html`<rect data-series="${series}" x="${r(at)}" y="${r(y(value))}" width="${r(half)}" height="${r(Math.max(bottom - y(value), value > 0 ? 1 : 0))}" fill="${fill}"/>`;
+    return html`<g><title>${`${tickText(a)} to ${tickText(b)}: reference ${formatPercent(refShare)} (${formatCount(refCount)}), current ${formatPercent(curShare)} (${formatCount(curCount)})`}</title>${bar(x0, refShare, COLOURS.reference, 'reference')}${bar(x0 + half, curShare, COLOURS.current, 'current')}</g>`;
+  });
+  const every = Math.max(1, Math.ceil(edges.length / 7));
+  const xLabels = edges.filter((_, i) => i % every === 0 || i === edges.length - 1);
+  const yTicks = ticks(yDomain, 4);
+  const axes = html`<line x1="${left}" x2="${width - right}" y1="${bottom}" y2="${bottom}" stroke="${CHART_COLOURS.axis}"/>${yTicks.map(
+    (t) =>
+      html`<line x1="${left}" x2="${width - right}" y1="${r(y(t))}" y2="${r(y(t))}" stroke="${CHART_COLOURS.grid}"/><text x="${left - 6}" y="${r(y(t) + 4)}" text-anchor="end" font-size="11" fill="${CHART_COLOURS.muted}">${formatPercent(t, 0)}</text>`,
+  )}${xLabels.map(
+    (t) =>
+      html`<text x="${r(x(t))}" y="${bottom + 16}" text-anchor="middle" font-size="11" fill="${CHART_COLOURS.muted}">${tickText(t)}</text>`,
+  )}<text x="${r((left + width - right) / 2)}" y="${height - 4}" text-anchor="middle" font-size="11" fill="${CHART_COLOURS.muted}">value (share of each window per bin)</text>`;
+  return html`${svgOpen(text, width, height)}${legend(left, 8, labels)}${axes}${bars}</svg>`;
+}
+
+/** The projection's points, reference and current in two colours, with the variance each axis holds. */
+function scatterChart(
+  text: ChartText,
+  projection: Projection,
+  labels: { reference: string; current: string },
+): SafeHtml {
+  const width = 560;
+  const height = 440;
+  const left = 48;
+  const right = 16;
+  const top = 32;
+  const bottom = height - 40;
+  const all = [...projection.reference, ...projection.current];
+  const extent = (k: 0 | 1): [number, number] => {
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const p of all) {
+      lo = Math.min(lo, p[k]);
+      hi = Math.max(hi, p[k]);
+    }
+    return all.length === 0 ? [-1, 1] : niceDomain([], [lo, hi]);
+  };
+  const xDomain = extent(0);
+  const yDomain = extent(1);
+  const x = linear(xDomain, left, width - right);
+  const y = linear(yDomain, bottom, top);
+  const points = (series: 'reference' | 'current', list: readonly (readonly [number, number])[]) =>
+    html`<g data-series="${series}" fill="${COLOURS[series]}" fill-opacity="${series === 'reference' ? 0.7 : 0.55}"><title>${`${series}: ${formatCount(list.length)} points`}</title>${list.map(
+      (p) => html`<circle cx="${r(x(p[0]))}" cy="${r(y(p[1]))}" r="2.6"/>`,
+    )}</g>`;
+  const grid = html`${ticks(xDomain).map(
+    (t) =>
+      html`<line x1="${r(x(t))}" x2="${r(x(t))}" y1="${top}" y2="${bottom}" stroke="${CHART_COLOURS.grid}"/><text x="${r(x(t))}" y="${bottom + 16}" text-anchor="middle" font-size="11" fill="${CHART_COLOURS.muted}">${tickText(t)}</text>`,
+  )}${ticks(yDomain).map(
+    (t) =>
+      html`<line x1="${left}" x2="${width - right}" y1="${r(y(t))}" y2="${r(y(t))}" stroke="${CHART_COLOURS.grid}"/><text x="${left - 6}" y="${r(y(t) + 4)}" text-anchor="end" font-size="11" fill="${CHART_COLOURS.muted}">${tickText(t)}</text>`,
+  )}`;
+  const [pc1, pc2] = projection.explained;
+  const axisTitles = html`<text x="${r((left + width - right) / 2)}" y="${height - 6}" text-anchor="middle" font-size="11" fill="${CHART_COLOURS.muted}">first component (${formatPercent(pc1)} of variance)</text><text transform="translate(12 ${r((top + bottom) / 2)}) rotate(-90)" text-anchor="middle" font-size="11" fill="${CHART_COLOURS.muted}">second component (${formatPercent(pc2)})</text>`;
+  return html`${svgOpen(text, width, height)}${legend(left, 8, labels)}${grid}${axisTitles}${points('reference', projection.reference)}${points('current', projection.current)}</svg>`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The page
+
+export interface RenderDriftHtmlOptions {
+  /** What to call the windows (file names, say): caller text, escaped. @default 'reference', 'current' */
+  readonly labels?: { readonly reference?: string; readonly current?: string };
+}
+
+type Verdict = 'drift' | 'no-drift' | 'insufficient';
+
+function verdictOf(test: { drift: boolean; insufficient: boolean }): Verdict {
+  return test.drift ? 'drift' : test.insufficient ? 'insufficient' : 'no-drift';
+}
+
+const VERDICT_TEXT: Readonly<Record<Verdict, { word: string; kind: string }>> = {
+  drift: { word: 'drift', kind: 'fail' },
+  'no-drift': { word: 'no drift', kind: 'pass' },
+  insufficient: { word: 'insufficient data', kind: 'warn' },
+};
+
+function badge(verdict: Verdict): SafeHtml {
+  const v = VERDICT_TEXT[verdict];
+  return html`<span class="badge ${v.kind}" data-verdict="${verdict}">${v.word}</span>`;
+}
+
+const CSS = `:root{color-scheme:light;--fg:#111827;--muted:#4b5563;--line:#e5e7eb;--bg:#f9fafb}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);background:var(--bg)}
+header,main,footer{max-width:1200px;margin:0 auto;padding:16px 24px}
+h1{font-size:1.5rem;margin:0 0 8px}
+h2{font-size:1.2rem;margin:0 0 12px}
+h3{font-size:1rem;margin:12px 0 4px}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:0 0 16px}
+.lead{font-size:1.05rem;margin:4px 0 12px}
+.muted{color:var(--muted)}
+.badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:.8rem;font-weight:600;vertical-align:middle;white-space:nowrap}
+.pass{background:#dcfce7;color:#166534}
+.fail{background:#fee2e2;color:#991b1b}
+.warn{background:#fef3c7;color:#92400e}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+caption{text-align:left;color:var(--muted);font-size:.85rem;padding:4px 0}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;background:#f9fafb}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+svg{display:block;max-width:100%;height:auto}
+figure{margin:12px 0}
+figcaption{color:var(--muted);font-size:.85rem;margin:4px 0}
+details summary{cursor:pointer;color:var(--muted);font-size:.85rem;margin:4px 0}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:8px 24px}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
+dt{color:var(--muted)}
+dd{margin:0;overflow-wrap:anywhere}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f3f4f6;padding:8px 10px;border-radius:4px;margin:4px 0;font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+@media (max-width:700px){header,main,footer{padding:10px}section{padding:12px}.charts{grid-template-columns:1fr}dl.facts{grid-template-columns:1fr}}`;
+
+/** Whichever parts drifted, in a sentence. */
+function headline(result: DriftCheckResult): string {
+  const parts: string[] = [];
+  if (result.embedding?.drift) {
+    parts.push(
+      `the embeddings moved (${METHOD_LABELS[result.embedding.method]}, p = ${formatPValue(result.embedding.pValue)})`,
+    );
+  }
+  const drifted = Object.entries(result.descriptors).filter(([, d]) => d.drift);
+  if (drifted.length > 0) {
+    const total = Object.keys(result.descriptors).length;
+    parts.push(
+      `${drifted.length} of ${total} text descriptors drifted (${drifted.map(([n]) => n).join(', ')})`,
+    );
+  }
+  if (parts.length > 0) return `Drift: ${parts.join('; ')}.`;
+  if (result.insufficient) {
+    return 'No drift found, but part of the check had too little data to tell: that is not evidence of no drift.';
+  }
+  return 'No drift: no test rejected its null hypothesis at its corrected level.';
+}
+
+function header(result: DriftCheckResult, labels: { reference: string; current: string }): SafeHtml {
+  const d = result.details;
+  const overall: Verdict = verdictOf(result);
+  return html`<header><h1>Drift check <span data-chart="verdict">${badge(overall)}</span></h1>
+<p class="lead">${headline(result)}</p>
+<dl class="facts">
+<dt>Reference</dt><dd>${clipForHtml(labels.reference, 300)} · ${formatCount(result.n.reference)} records</dd>
+<dt>Current</dt><dd>${clipForHtml(labels.current, 300)} · ${formatCount(result.n.current)} records</dd>
+<dt>Level</dt><dd>alpha ${formatPValue(d.alpha)}: ${formatPValue(d.alpha / 3)} per embedding test (Bonferroni over 3); Benjamini–Hochberg at ${formatPValue(d.alpha)} across descriptors</dd>
+<dt>Sufficient window</dt><dd>${formatCount(d.minWindow)} values per window (a shift of ${d.effect} sd detected with power ${d.power})</dd>
+<dt>Seed</dt><dd>${clipForHtml(String(d.seed), 200)}</dd>
+</dl></header>`;
+}
+
+function testsSection(result: DriftCheckResult): SafeHtml {
+  const d = result.details;
+  const embeddingRows = d.embedding
+    ? EMBEDDING_METHODS.map((name) => {
+        const t = d.embedding?.tests[name];
+        const fired = d.embedding?.fired[name] === true;
+        const verdict: Verdict = fired ? 'drift' : t?.insufficient ? 'insufficient' : 'no-drift';
+        return html`<tr data-test="embedding-${name}"><th scope="row">embeddings</th><td>${METHOD_LABELS[name]}</td><td class="num">${formatStatistic(t?.statistic)}</td><td class="num">${formatPValue(t?.pValue)}</td><td class="num">${MISSING}</td><td class="num">${formatPValue(d.embedding?.threshold)}</td><td>Bonferroni</td><td>${MISSING}</td><td>${badge(verdict)}</td></tr>`;
+      })
+    : [];
+  const descriptorRows = Object.entries(d.descriptors).map(
+    ([name, x]) =>
+      html`<tr data-test="descriptor-${token(name)}"><th scope="row">${name}</th><td>${x.test === 'ks' ? 'Kolmogorov–Smirnov D' : 'chi-squared χ²'}</td><td class="num">${formatStatistic(x.statistic)}</td><td class="num">${formatPValue(x.pValue)}</td><td class="num">${formatPValue(x.adjustedPValue)}</td><td class="num">${formatPValue(x.threshold)}</td><td>Benjamini–Hochberg</td><td>${effectText(x.effect)}</td><td>${badge(verdictOf(x))}</td></tr>`,
+  );
+  const skipped =
+    d.skipped.length > 0
+      ? html`<p class="muted">Not measured: ${d.skipped.map((s, i) => html`${i > 0 ? '; ' : ''}${s.name} (${s.reason})`)}.</p>`
+      : null;
+  const notes = d.notes.length > 0 ? html`<ul>${d.notes.map((n) => html`<li>${n}</li>`)}</ul>` : null;
+  return html`<section id="tests" aria-labelledby="tests-h"><h2 id="tests-h">Every test</h2>
+<div class="scroll"><table data-chart="tests"><caption>Each test's statistic and p-value; the verdict compares the p-value (embeddings) or the Benjamini–Hochberg adjusted p-value (descriptors) with the threshold. Insufficient data has no p-value and no verdict of "no drift".</caption><thead><tr><th scope="col">Subject</th><th scope="col">Test</th><th scope="col" class="num">Statistic</th><th scope="col" class="num">p-value</th><th scope="col" class="num">Adjusted p</th><th scope="col" class="num">Threshold</th><th scope="col">Correction</th><th scope="col">Effect size</th><th scope="col">Verdict</th></tr></thead><tbody>${embeddingRows}${descriptorRows}</tbody></table></div>${notes}${skipped}</section>`;
+}
+
+function embeddingSection(
+  result: DriftCheckResult,
+  labels: { reference: string; current: string },
+): SafeHtml {
+  const d = result.details;
+  const projection = d.projection;
+  if (!d.embedding || !projection) {
+    return html`<section id="embeddings" aria-labelledby="emb-h"><h2 id="emb-h">Embeddings</h2><p class="muted">Not tested: the records carry no embedding on every line.</p></section>`;
+  }
+  const shown = projection.reference.length + projection.current.length;
+  const given = projection.given.reference + projection.given.current;
+  const sample =
+    shown < given ? ` (a seeded sample of ${formatCount(shown)} of ${formatCount(given)} vectors)` : '';
+  const chart = scatterChart(
+    {
+      id: 'chart-projection',
+      title: 'Embeddings projected on their two principal components',
+      desc: `${formatCount(projection.reference.length)} reference and ${formatCount(projection.current.length)} current embeddings${sample}, projected on the first two principal components of the pooled sample.`,
+    },
+    projection,
+    labels,
+  );
+  const v = result.embedding;
+  return html`<section id="embeddings" aria-labelledby="emb-h"><h2 id="emb-h">Embeddings ${v ? badge(verdictOf(v)) : null}</h2>
+<p>${formatCount(d.embedding.dimension)} dimensions. ${
+    v?.drift
+      ? `The ${METHOD_LABELS[v.method]} test fired first: p = ${formatPValue(v.pValue)} at most ${formatPValue(v.threshold)}.`
+      : v?.insufficient
+        ? 'A window is too small for the tests to tell.'
+        : `No test reached ${formatPValue(v?.threshold)}.`
+  }</p>
+<figure data-chart="embedding-projection">${chart}<figcaption>PCA of the pooled embeddings${sample}; grey: reference, blue: current. Points of the two windows that separate show a shift the tests can see; a 2-D projection can also hide one the tests find.</figcaption></figure></section>`;
+}
+
+function continuousFigure(name: string, x: DescriptorDetail, labels: { reference: string; current: string }) {
+  if (!x.histogram) return null;
+  const ref = x.reference as ContinuousSummary;
+  const cur = x.current as ContinuousSummary;
+  const chart = binnedChart(
+    {
+      id: `chart-${name}`,
+      title: `${descriptorLabel(name)}: reference and current`,
+      desc: `Share of each window per bin of ${name}, over ${x.histogram.edges.length - 1} shared bins; ${formatCount(ref.n)} reference and ${formatCount(cur.n)} current values.`,
+    },
+    x.histogram,
+    labels,
+  );
+  const row = (label: string, s: ContinuousSummary) =>
+    html`<tr><th scope="row">${label}</th><td class="num">${formatCount(s.n)}</td><td class="num">${formatStatistic(s.mean)}</td><td class="num">${formatStatistic(s.median)}</td><td class="num">${formatStatistic(s.p90)}</td><td class="num">${formatStatistic(s.min)}</td><td class="num">${formatStatistic(s.max)}</td></tr>`;
+  return html`<figure data-chart="descriptor-histogram" data-descriptor="${token(name)}"><h3>${descriptorLabel(name)} <span class="muted">${name}</span> ${badge(verdictOf(x))}</h3>${chart}<figcaption>KS D = ${formatStatistic(x.statistic)}, p = ${formatPValue(x.pValue)}, adjusted ${formatPValue(x.adjustedPValue)}; ${effectText(x.effect)}.</figcaption><details><summary>Data table</summary><div class="scroll"><table><thead><tr><th scope="col">Window</th><th scope="col" class="num">n</th><th scope="col" class="num">Mean</th><th scope="col" class="num">Median</th><th scope="col" class="num">p90</th><th scope="col" class="num">Min</th><th scope="col" class="num">Max</th></tr></thead><tbody>${row('reference', ref)}${row('current', cur)}</tbody></table></div></details></figure>`;
+}
+
+function categoricalFigure(
+  name: string,
+  x: DescriptorDetail,
+  labels: { reference: string; current: string },
+) {
+  const ref = x.reference as CategoricalSummary;
+  const cur = x.current as CategoricalSummary;
+  const categories = [...new Set([...Object.keys(ref.counts), ...Object.keys(cur.counts)])].sort(
+    (a, b) =>
+      (ref.counts[b] ?? 0) + (cur.counts[b] ?? 0) - (ref.counts[a] ?? 0) - (cur.counts[a] ?? 0) ||
+      (a < b ? -1 : a > b ? 1 : 0),
+  );
+  const share = (c: number | undefined, n: number) => (n > 0 ? (c ?? 0) / n : Number.NaN);
+  const chart = pairedBarChart({
+    id: `chart-${name}`,
+    title: `${descriptorLabel(name)}: reference and current`,
+    desc: `Share of each window per category of ${name}: ${formatCount(ref.n)} reference and ${formatCount(cur.n)} current values.`,
+    legend: { baseline: `reference: ${labels.reference}`, candidate: `current: ${labels.current}` },
+    domain: [0, 1],
+    width: 560,
+    rows: categories.map((c) => ({
+      label: categoryLabel(c),
+      baseline: { value: share(ref.counts[c], ref.n), n: ref.counts[c] ?? 0 },
+      candidate: { value: share(cur.counts[c], cur.n), n: cur.counts[c] ?? 0 },
+    })),
+  });
+  return html`<figure data-chart="descriptor-bars" data-descriptor="${token(name)}"><h3>${descriptorLabel(name)} <span class="muted">${name}</span> ${badge(verdictOf(x))}</h3>${chart}<figcaption>χ² = ${formatStatistic(x.statistic)}, p = ${formatPValue(x.pValue)}, adjusted ${formatPValue(x.adjustedPValue)}; ${effectText(x.effect)}.</figcaption><details><summary>Data table</summary><div class="scroll"><table><thead><tr><th scope="col">Category</th><th scope="col" class="num">Reference</th><th scope="col" class="num">Share</th><th scope="col" class="num">Current</th><th scope="col" class="num">Share</th></tr></thead><tbody>${categories.map(
+    (c) =>
+      html`<tr><th scope="row">${categoryLabel(c)}</th><td class="num">${formatCount(ref.counts[c] ?? 0)}</td><td class="num">${formatPercent(share(ref.counts[c], ref.n))}</td><td class="num">${formatCount(cur.counts[c] ?? 0)}</td><td class="num">${formatPercent(share(cur.counts[c], cur.n))}</td></tr>`,
+  )}</tbody></table></div></details></figure>`;
+}
+
+function descriptorSection(
+  result: DriftCheckResult,
+  labels: { reference: string; current: string },
+): SafeHtml {
+  const entries = Object.entries(result.details.descriptors);
+  if (entries.length === 0) {
+    return html`<section id="descriptors" aria-labelledby="desc-h"><h2 id="desc-h">Text descriptors</h2><p class="muted">Not tested: no record carries a text.</p></section>`;
+  }
+  const figures = entries.map(([name, x]) =>
+    x.kind === 'continuous' ? continuousFigure(name, x, labels) : categoricalFigure(name, x, labels),
+  );
+  return html`<section id="descriptors" aria-labelledby="desc-h"><h2 id="desc-h">Text descriptors</h2><p class="muted">Grey: reference, blue: current, each as a share of its own window.</p><div class="charts">${figures}</div></section>`;
+}
+
+function examplesSection(result: DriftCheckResult): SafeHtml | null {
+  const examples = result.details.examples;
+  if (examples.length === 0) return null;
+  return html`<section id="examples" aria-labelledby="ex-h"><h2 id="ex-h">Least familiar current texts</h2><p class="muted">The current texts with the most words never seen in the reference, highest first.</p><ol>${examples.map(
+    (e) =>
+      html`<li><span class="muted">${formatPercent(e.oovRate, 0)} of words unseen</span><pre>${clipForHtml(e.text, 2000)}</pre></li>`,
+  )}</ol></section>`;
+}
+
+/** The check's `report.html`: one self-contained page. */
+export function renderDriftHtml(result: DriftCheckResult, options: RenderDriftHtmlOptions = {}): string {
+  const labels = {
+    reference: options.labels?.reference ?? 'reference',
+    current: options.labels?.current ?? 'current',
+  };
+  const overall = VERDICT_TEXT[verdictOf(result)].word.toUpperCase();
+  const page = html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${new SafeHtml(REPORT_CSP)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${overall} · drift check · ${clipForHtml(labels.current, 120)} against ${clipForHtml(labels.reference, 120)}</title>
+<style>${new SafeHtml(CSS)}</style>
+</head>
+<body>
+${header(result, labels)}
+<main>
+${testsSection(result)}
+${embeddingSection(result, labels)}
+${descriptorSection(result, labels)}
+${examplesSection(result)}
+</main>
+<footer class="muted">Every number of this page is in summary.json. Seed ${clipForHtml(String(result.details.seed), 200)}: the same windows and seed give the same page.</footer>
+</body>
+</html>
+`;
+  return page.value;
+}

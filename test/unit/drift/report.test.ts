@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { checkDrift, type DriftRecord } from '#core/drift/check.ts';
+import { driftSummaryJson, formatPValue, renderDriftHtml } from '#core/drift/report.ts';
+import { REPORT_CSP } from '#core/eval/report/html.ts';
+import { createRng } from '#core/eval/stats.ts';
+
+function window(seed: string, count: number, shift: number, texts: readonly string[]): DriftRecord[] {
+  const rng = createRng(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  return Array.from({ length: count }, (_, i) => ({
+    text: texts[i % texts.length] as string,
+    embedding: Array.from({ length: 6 }, () => shift + normal()),
+  }));
+}
+
+const HOSTILE = '<script>document.title="pwned"</script><img src=x onerror="alert(1)"> & "quotes"';
+const reference = window('r', 80, 0, [
+  'How do I raise the memory of my function?',
+  'Why does my function time out?',
+  'Where are the logs of my function?',
+]);
+const current = window('c', 80, 1, [
+  `${HOSTILE} Unfamiliar words everywhere in this much longer question about clusters and billing`,
+  'Как настроить кластер Kubernetes без простоя?',
+  'Our cluster bill doubled after the upgrade, which Cost Explorer view explains it?',
+]);
+const drifted = checkDrift(reference, current, { seed: 'report' });
+
+describe('renderDriftHtml', () => {
+  const page = renderDriftHtml(drifted, { labels: { reference: 'last-week.jsonl', current: HOSTILE } });
+
+  it('escapes every caller text: labels and example texts', () => {
+    expect(page).not.toContain('<script');
+    expect(page).not.toContain('<img');
+    expect(page).toContain('&lt;script&gt;document.title=&quot;pwned&quot;&lt;/script&gt;');
+    expect(page).toContain('&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; &quot;quotes&quot;');
+    // The hostile current text is one of the least familiar examples, shown as text.
+    expect(page).toMatch(/<pre>&lt;script&gt;/);
+  });
+
+  it('is one self-contained page under the evaluation report’s CSP', () => {
+    expect(page.startsWith('<!doctype html>')).toBe(true);
+    expect(page).toContain(`content="${REPORT_CSP}"`);
+    expect(page).not.toMatch(/\b(src|href)="(https?:)?\/\//);
+    expect(page).not.toMatch(/<link\b/);
+  });
+
+  it('draws the projection, a histogram per continuous descriptor and bars per categorical one', () => {
+    const charts = [...page.matchAll(/data-chart="([^"]+)"(?: data-descriptor="([^"]+)")?/g)].map((m) =>
+      m[2] ? `${m[1]}:${m[2]}` : m[1],
+    );
+    expect(charts).toEqual([
+      'verdict',
+      'tests',
+      'embedding-projection',
+      'descriptor-histogram:tokens',
+      'descriptor-histogram:nonLetterShare',
+      'descriptor-bars:language',
+      'descriptor-histogram:oovRate',
+      'descriptor-bars:piiRate',
+    ]);
+    // Six charts, each an inline SVG with a title; every projected point is a circle.
+    expect(page.match(/<svg /g)).toHaveLength(6);
+    const points =
+      (drifted.details.projection?.reference.length ?? 0) + (drifted.details.projection?.current.length ?? 0);
+    expect(points).toBe(160);
+    expect(page.match(/<circle /g)).toHaveLength(points);
+    expect(page).toContain('data-series="reference"');
+    expect(page).toContain('data-series="current"');
+    // The overall verdict, and a row per test: three embedding tests and five descriptors.
+    expect(page).toContain('<span class="badge fail" data-verdict="drift">drift</span>');
+    expect(page.match(/<tr data-test="/g)).toHaveLength(8);
+  });
+
+  it('shows insufficient data as such, not as no drift', () => {
+    const small = checkDrift(reference.slice(0, 10), current.slice(0, 10));
+    const html = renderDriftHtml(small);
+    expect(html).toContain('data-verdict="insufficient"');
+    expect(html).not.toContain('data-verdict="no-drift"');
+    expect(html).toContain('too little data to tell');
+  });
+
+  it('writes p-values readably', () => {
+    expect(formatPValue(null)).toBe('—');
+    expect(formatPValue(0.05 / 3)).toBe('0.0167');
+    expect(formatPValue(1.2345e-29)).toBe('1.23e-29');
+    expect(formatPValue(1)).toBe('1');
+  });
+});
+
+describe('driftSummaryJson', () => {
+  it('gives the CLI contract: verdicts, sizes and the report path', () => {
+    const summary = driftSummaryJson(drifted, { report: '/tmp/out/report.html', details: false });
+    expect(Object.keys(summary)).toEqual([
+      'drift',
+      'insufficient',
+      'embedding',
+      'descriptors',
+      'n',
+      'report',
+    ]);
+    expect(summary).toMatchObject({
+      drift: true,
+      insufficient: false,
+      embedding: {
+        method: expect.stringMatching(/^(centroid|mmd|classifier)$/),
+        statistic: expect.any(Number),
+        pValue: expect.any(Number),
+        threshold: 0.05 / 3,
+        drift: true,
+        insufficient: false,
+      },
+      n: { reference: 80, current: 80 },
+      report: '/tmp/out/report.html',
+    });
+    expect(Object.keys(summary.descriptors)).toEqual([
+      'tokens',
+      'nonLetterShare',
+      'language',
+      'oovRate',
+      'piiRate',
+    ]);
+    for (const d of Object.values(summary.descriptors)) {
+      expect(Object.keys(d)).toEqual(['test', 'statistic', 'pValue', 'drift', 'insufficient']);
+    }
+    expect(summary.descriptors.tokens).toMatchObject({ test: 'ks', drift: true });
+  });
+
+  it('adds the details for summary.json, as JSON without NaN and without the projected points', () => {
+    const small = checkDrift(reference.slice(0, 10), [{ text: '?!' }, { text: '...' }]);
+    const summary = driftSummaryJson(small);
+    expect(summary.report).toBeNull();
+    const text = JSON.stringify(summary);
+    expect(text).not.toContain('NaN');
+    const parsed = JSON.parse(text);
+    expect(parsed.details).toMatchObject({ alpha: 0.05, minWindow: 50, seed: 'llmops-drift' });
+    // No word in the current texts: oovRate has no current value, its statistic is null, not NaN.
+    expect(parsed.descriptors.oovRate).toEqual({
+      test: 'ks',
+      statistic: null,
+      pValue: null,
+      drift: false,
+      insufficient: true,
+    });
+    const full = JSON.parse(JSON.stringify(driftSummaryJson(drifted)));
+    expect(full.details.projection).toEqual({
+      explained: expect.any(Array),
+      given: { reference: 80, current: 80 },
+      shown: { reference: 80, current: 80 },
+    });
+    expect(full.details.embedding.tests.mmd).toMatchObject({
+      pValue: expect.any(Number),
+      fired: expect.any(Boolean),
+    });
+    expect(full.details.descriptors.tokens.histogram.edges.length).toBeGreaterThan(1);
+  });
+});
