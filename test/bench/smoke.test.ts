@@ -91,4 +91,62 @@ describe.concurrent('benchmark smoke runs', () => {
     expect(rows).toHaveLength(4);
     expect(out).toMatch(/^ratio = exact scan \/ embedded store/m);
   });
+
+  it('bench/drift.ts: false alarms and detection of the drift tests against a reference-only bootstrap', async () => {
+    const out = expectSuccess(await runSmoke('drift.ts'));
+    const METHOD = '(centroid|mmd|classifier|ks:length|mmd-ref-bootstrap)';
+    const SHARE = String.raw`(\d\.\d{3})`;
+    const CELL = String.raw`${SHARE} \[${SHARE}, ${SHARE}\]`;
+    const lines = (pattern: RegExp) =>
+      out.split('\n').flatMap((line) => {
+        const match = pattern.exec(line);
+        return match === null ? [] : [match];
+      });
+    /** A rate with its 95% interval: shares, the interval around the rate, never empty. */
+    const expectInterval = (rate: string, lo: string, hi: string) => {
+      expect(Number(lo)).toBeLessThanOrEqual(Number(rate));
+      expect(Number(rate)).toBeLessThanOrEqual(Number(hi));
+      expect(Number(hi)).toBeGreaterThan(0);
+      expect(Number(hi)).toBeLessThanOrEqual(1);
+    };
+    expect(out).toMatch(/^n 50: 10 seeds × 2 window pairs, .* MMD and classifier test 50 \+ 50 /m);
+
+    // False alarms: one row per method, count out of 10 windows, interval, verdict, time per test.
+    const VERDICT = String.raw`(?:ok|ok \(noise\)|OVER)`;
+    const alarms = lines(
+      new RegExp(
+        String.raw`^\s+${METHOD}\s+${SHARE}\s+(\d+)/(\d+)\s+\[${SHARE}, ${SHARE}\]\s+${VERDICT}\s+${NUMBER}(?:\s+\(\d+ insufficient\))?$`,
+      ),
+    );
+    expect(alarms.map((m) => m[1])).toEqual([
+      'centroid',
+      'mmd',
+      'classifier',
+      'ks:length',
+      'mmd-ref-bootstrap',
+    ]);
+    for (const [, , rate = '', hits, total, lo = '', hi = ''] of alarms) {
+      expect(Number(total)).toBe(10);
+      expect(Number(rate)).toBeCloseTo(Number(hits) / Number(total), 3);
+      expectInterval(rate, lo, hi);
+    }
+    const times = positiveNumbers(
+      out,
+      new RegExp(String.raw`^\s+\S+\s+\d\.\d{3}\s+\d+/\d+\s+\[[^\]]+\]\s+${VERDICT}\s+${NUMBER}`),
+    );
+    expect(times).toHaveLength(5);
+
+    // Detection: one row per method, one rate with its interval per shift (one shift in smoke mode).
+    const detections = lines(new RegExp(String.raw`^\s+${METHOD}\s+${CELL}$`));
+    expect(detections).toHaveLength(5);
+    for (const [, , rate = '', lo = '', hi = ''] of detections) expectInterval(rate, lo, hi);
+
+    // The baseline's false alarms against the permutation test's, and the times, as ratios.
+    positiveNumbers(
+      out,
+      new RegExp(
+        String.raw`^\s+baseline: false alarms mmd-ref-bootstrap ${NUMBER} vs mmd permutation \d\.\d{3}: ratio >?${NUMBER}x; ms/test ${NUMBER} vs ${NUMBER}: ratio ${NUMBER}x$`,
+      ),
+    );
+  });
 });
