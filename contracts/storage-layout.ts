@@ -49,3 +49,9 @@ export const EVALUATIONS_PREFIX = 'evaluations/';
 
 /** Staged items, answers and scores of Evaluate runs (under the staging lifecycle rule). */
 export const EVALUATION_STAGING_PREFIX = `${STAGING_PREFIX}eval/`;
+
+/**
+ * Bring-your-own predictions of Evaluate runs, in the artifacts bucket: `predictions/<path>.jsonl`, one
+ * `{id, prediction, contexts?}` per line, named by a run request's `predictions` (the Plan step reads it).
+ */
+export const PREDICTIONS_PREFIX = 'predictions/';

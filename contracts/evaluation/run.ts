@@ -57,6 +57,21 @@ export const evaluationRunRequest = z.strictObject({
   maxItems: z.optional(z.int().check(z.positive(), z.lte(MAX_RUN_ITEMS))),
   /** Refuse the run when its estimated cost is above this (US dollars); default: the profile's. */
   budgetUsd: z.optional(z.number().check(z.positive(), z.lte(10_000))),
+  /**
+   * Bring your own responses: the key of a JSONL object under `predictions/` in the artifacts bucket,
+   * one `{id, prediction, contexts?}` per item. The target's answers are taken from it (nothing is
+   * generated for the target; `target` names where they came from); a baseline is still answered.
+   */
+  predictions: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^predictions\/[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]{0,900}\.jsonl$/,
+          'must be a key under predictions/ ending in .jsonl',
+        ),
+      ),
+  ),
 });
 export type EvaluationRunRequest = z.infer<typeof evaluationRunRequest>;
 

@@ -19,6 +19,7 @@ import {
   vectorStoreFromEnv,
 } from '#aws/rag/vector-store.ts';
 import { envVar } from '#contracts/env.ts';
+import { predictedAnswer } from '#core/eval/predictions.ts';
 import type { AnswerSource } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import { mapLimited } from '#core/map-limited.ts';
@@ -31,6 +32,7 @@ import {
   type StagedAnswers,
   stagedItems,
   stagedPlan,
+  stagedPredictions,
   writeStagedJson,
 } from './staging.ts';
 
@@ -77,8 +79,19 @@ export function makeHandler(deps: GenerateDeps) {
           ...(deps.sleep ? { sleep: deps.sleep } : {}),
         },
       );
+    // Bring-your-own predictions answer for the target; the baseline (if any) is still generated.
+    const given = plan.predictions
+      ? new Map(
+          Object.entries(
+            await readStagedJson(deps.s3, { bucket, key: evalStaging.predictions(runId) }, stagedPredictions),
+          ),
+        )
+      : undefined;
+    const candidate: AnswerSource = given
+      ? async (item) => predictedAnswer(given, item)
+      : source('candidate', plan.target);
     const sides: { side: 'candidate' | 'baseline'; answers: AnswerSource }[] = [
-      { side: 'candidate', answers: source('candidate', plan.target) },
+      { side: 'candidate', answers: candidate },
       ...(plan.baseline ? [{ side: 'baseline' as const, answers: source('baseline', plan.baseline) }] : []),
     ];
     const tasks = sides.flatMap(({ side, answers }) => items.map((item) => ({ side, item, answers })));

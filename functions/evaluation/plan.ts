@@ -25,6 +25,7 @@ import {
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptVersion } from '#contracts/prompts/types.ts';
 import { estimateRunCost } from '#core/eval/cost.ts';
+import { type PredictionLine, parsePredictions } from '#core/eval/predictions.ts';
 import { sampleItems } from '#core/eval/regression.ts';
 import { DEFAULT_JUDGED, runSpec } from '#core/eval/run.ts';
 import { parseSuite } from '#core/eval/suite.ts';
@@ -193,6 +194,39 @@ export function makeHandler(deps: PlanDeps) {
     };
   }
 
+  /**
+   * What a run's own answers cost when they are given: nothing (a price-free stand-in for the estimate,
+   * so that only the baseline and the judge are priced).
+   */
+  async function predictionsPrice(): Promise<CatalogModel> {
+    const model =
+      (await deps.catalog.list({ kind: 'chat', status: 'active' }))[0] ?? (await defaultModel('target'));
+    return { ...model, pricePer1kInputUsd: 0, pricePer1kOutputUsd: 0 };
+  }
+
+  /** The request's predictions object, parsed: a missing object or a bad line fails naming the field. */
+  async function readPredictions(key: string): Promise<Map<string, PredictionLine>> {
+    let text: string;
+    try {
+      text = await readText(deps.s3, deps.artifactsBucket, key);
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') {
+        throw new ValidationError('request.predictions', `no object ${key} in the artifacts bucket`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    try {
+      return parsePredictions(text, key);
+    } catch (error) {
+      if (error instanceof ValidationError) {
+        throw new ValidationError('request.predictions', error.message, { cause: error });
+      }
+      throw error;
+    }
+  }
+
   async function judgeOf(): Promise<{ planned: PlannedJudge; model: CatalogModel | undefined }> {
     if (deps.offline) return { planned: { offline: true }, model: undefined };
     const model = await catalogModel(deps.judgeModel, 'JUDGE_MODEL');
@@ -266,7 +300,11 @@ export function makeHandler(deps: PlanDeps) {
     const rag = request.rag !== undefined;
     let target: ResolvedTarget;
     try {
-      target = await resolve(request.target, 'target', rag);
+      // Bring-your-own predictions: the target only names where they came from; nothing answers for it.
+      target =
+        request.predictions === undefined
+          ? await resolve(request.target, 'target', rag)
+          : { target: request.target, model: await predictionsPrice() };
     } catch (error) {
       // A schedule waits for its prompt as it waits for its suite: a prompt (or its label) that does not
       // exist yet skips the run; asked for by a person, it fails, naming the field.
@@ -283,6 +321,8 @@ export function makeHandler(deps: PlanDeps) {
     const judge = await judgeOf();
     const k = request.k ?? deps.judgeRepeats;
 
+    const predictions =
+      request.predictions === undefined ? undefined : await readPredictions(request.predictions);
     const parsed = parseSuite(await readText(deps.s3, suite.location.bucket, suite.location.key), {
       name: suite.name,
       version: String(suite.version),
@@ -355,6 +395,19 @@ export function makeHandler(deps: PlanDeps) {
       await writeStagedJson(deps.s3, location, spec.items.slice(from, from + deps.batchSize));
       batches.push({ index, key: location.key });
     }
+    if (predictions !== undefined) {
+      // Only the run's items' predictions travel to Generate; an item without one fails there, by name.
+      const ofItems: Record<string, PredictionLine> = {};
+      for (const item of spec.items) {
+        const line = predictions.get(item.id);
+        if (line !== undefined) ofItems[item.id] = line;
+      }
+      await writeStagedJson(
+        deps.s3,
+        { bucket: deps.artifactsBucket, key: evalStaging.predictions(runId) },
+        ofItems,
+      );
+    }
     const plan: StagedPlan = {
       runId,
       executionName,
@@ -374,6 +427,7 @@ export function makeHandler(deps: PlanDeps) {
       items: spec.items.length,
       batches,
       estimatedCostUsd,
+      ...(predictions !== undefined ? { predictions: true } : {}),
     };
     await writeStagedJson(deps.s3, { bucket: deps.artifactsBucket, key: evalStaging.plan(runId) }, plan);
 

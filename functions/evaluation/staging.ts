@@ -41,6 +41,8 @@ export const evalStaging = {
   batch: (runId: string, index: number) => `${evalStaging.prefix(runId)}batch-${pad(index)}.json`,
   answers: (runId: string, index: number) => `${evalStaging.prefix(runId)}answers-${pad(index)}.json`,
   scored: (runId: string, index: number) => `${evalStaging.prefix(runId)}scored-${pad(index)}.json`,
+  /** The run's bring-your-own predictions, by item id (only the items it evaluates). */
+  predictions: (runId: string) => `${evalStaging.prefix(runId)}predictions.json`,
 };
 
 /**
@@ -154,8 +156,22 @@ export const stagedPlan = z.object({
   items: z.int(),
   batches: z.array(batchRef),
   estimatedCostUsd: z.number(),
+  /** The target's answers are the request's predictions (staged as `predictions.json`), not generated. */
+  predictions: z.optional(z.boolean()),
 });
 export type StagedPlan = z.infer<typeof stagedPlan>;
+
+/** `predictions.json`: the predictions of the run's items, by item id (`#core/eval/predictions.ts`). */
+export const stagedPredictions = z.record(
+  z.string(),
+  z.object({
+    id: z.string(),
+    prediction: z.string(),
+    contexts: z.optional(
+      z.array(z.union([z.string(), z.object({ id: z.optional(z.string()), text: z.string() })])),
+    ),
+  }),
+);
 
 /**
  * The judge of a planned run: the model judge it was planned (and budgeted) with, k repeats, calibrated

@@ -35,7 +35,12 @@ import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { EVALUATIONS_INDEX } from '#aws/eval/dynamo-evaluation-store.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
-import { DATASETS_PREFIX, EVALUATION_STAGING_PREFIX, EVALUATIONS_PREFIX } from '#contracts/storage-layout.ts';
+import {
+  DATASETS_PREFIX,
+  EVALUATION_STAGING_PREFIX,
+  EVALUATIONS_PREFIX,
+  PREDICTIONS_PREFIX,
+} from '#contracts/storage-layout.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { EVALUATION_COMPLETED } from '#events/evaluation-completed.ts';
@@ -148,6 +153,8 @@ export class Evaluation extends Construct {
       .bindTable(gateway.catalogTable, 'CATALOG_TABLE', 'read', [], { scan: true, putItem: true })
       .bindString('CATALOG_SEED', JSON.stringify(props.models.catalog))
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', staging)
+      // A request's bring-your-own predictions.
+      .grantBucket(props.artifactsBucket, 'read', PREDICTIONS_PREFIX)
       .grantBucket(props.curatedBucket, 'read', GOLDEN_DATASETS_PREFIX)
       .bindString('JUDGE_MODEL', config.judgeModel)
       .bindString('JUDGE_REPEATS', String(config.judgeRepeats))

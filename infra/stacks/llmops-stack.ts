@@ -189,6 +189,11 @@ export class LlmOpsStack extends Stack {
       description: 'Upload raw data under raw/ here',
     });
     new CfnOutput(this, 'CuratedBucketName', { value: this.storage.curated.bucketName });
+    new CfnOutput(this, 'ArtifactsBucketName', {
+      value: this.storage.artifacts.bucketName,
+      description:
+        'Evaluation reports (evaluations/<runId>/); upload bring-your-own predictions under predictions/',
+    });
     new CfnOutput(this, 'EventBusName', { value: this.eventBus.bus.eventBusName });
     new CfnOutput(this, 'DataPrepStateMachineArn', { value: this.dataPrep.stateMachine.stateMachineArn });
     new CfnOutput(this, 'RagIngestStateMachineArn', { value: this.ragIngest.stateMachine.stateMachineArn });

@@ -121,6 +121,32 @@ describe('evaluation over HTTP', () => {
     expect(selected.body.rankedBy).toMatchObject({ suite: SUITE, metric: 'f1' });
   });
 
+  it('scores bring-your-own predictions uploaded under predictions/: a missing one fails its item by name', async () => {
+    const key = 'predictions/e2e-vendor.jsonl';
+    await stack.s3.send(
+      new PutObjectCommand({
+        Bucket: stack.output('ArtifactsBucketName'),
+        Key: key,
+        Body: [
+          JSON.stringify({ id: 'g01', prediction: '4 KB' }),
+          JSON.stringify({ id: 'g02', prediction: '128 MB to 10,240 MB' }),
+        ].join('\n'),
+      }),
+    );
+    const started = await call('POST', '/v1/evaluations', {
+      suite: SUITE,
+      target: { model: 'vendor-x' },
+      predictions: key,
+      k: 1,
+    });
+    expect(started.status).toBe(202);
+    await stack.idle();
+    const run = await call('GET', `/v1/evaluations/${started.body.runId}`);
+    expect(run.body).toMatchObject({ status: 'succeeded', failed: 11, suite: { items: 13 } });
+    // The two given answers match their references exactly: exact match 1 on both, over 2 scored items.
+    expect(run.body.metrics.exact_match).toMatchObject({ value: 1, n: 2 });
+  });
+
   it('a scheduled run is compared with the previous run of its target: a worse production regresses', async () => {
     const name = 'e2e-scheduled';
     // No retrieval here (no corpus is ingested): the question alone.

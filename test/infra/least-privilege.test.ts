@@ -361,14 +361,18 @@ describe('bucket prefixes of DataPrep, RagIngest and Evaluation', () => {
     const reports = `${artifacts}/evaluations/*`;
     const golden = `${curated}/datasets/golden/*`;
     const readWrite = sorted([...READ, ...WRITE]);
-    // RegisterSuite and Plan read golden datasets only; Plan stages the run's batches.
+    // RegisterSuite and Plan read golden datasets only; Plan also reads a request's own predictions and
+    // stages the run's batches.
     expect(s3Access(json, 'functions/evaluation/register-suite.ts')).toEqual({
       objects: { [golden]: READ },
       lists: [{ bucket: curated, prefix: ['datasets/golden/*'] }],
     });
     expect(s3Access(json, 'functions/evaluation/plan.ts')).toEqual({
-      objects: { [staging]: WRITE, [golden]: READ },
-      lists: [{ bucket: curated, prefix: ['datasets/golden/*'] }],
+      objects: { [staging]: WRITE, [golden]: READ, [`${artifacts}/predictions/*`]: READ },
+      lists: [
+        { bucket: artifacts, prefix: ['predictions/*'] },
+        { bucket: curated, prefix: ['datasets/golden/*'] },
+      ],
     });
     // Generate and Score read the staged batch and stage their answers and scores; they delete nothing.
     for (const entry of ['functions/evaluation/generate.ts', 'functions/evaluation/score.ts']) {

@@ -720,6 +720,15 @@ describe('IAM', () => {
           // The evaluations API presigns report links: it reads the reports, nothing else.
           expect(r, policy).toBe(`<${artifactsId}.Arn>/evaluations/*`);
           expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
+        } else if (policy.startsWith('EvaluationPlanFunction')) {
+          // The run's staged batches, and (read only) a request's bring-your-own predictions.
+          expect(
+            [`<${artifactsId}.Arn>/staging/eval/*`, `<${artifactsId}.Arn>/predictions/*`],
+            policy,
+          ).toContain(r);
+          if (r.endsWith('/predictions/*')) {
+            expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
+          }
         } else if (policy.startsWith('Evaluation')) {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/eval/*`);
         } else {
@@ -1022,6 +1031,8 @@ describe('stack', () => {
         'AdminRoleArn',
         'ApiKeyIdDefault',
         'ApiUrl',
+        // Where bring-your-own predictions are uploaded (predictions/) and reports are written.
+        'ArtifactsBucketName',
         'CuratedBucketName',
         'DataPrepStateMachineArn',
         'EvaluateStateMachineArn',

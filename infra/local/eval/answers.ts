@@ -4,6 +4,7 @@
  * elsewhere (bring your own responses: nothing is generated).
  */
 import { readFileSync } from 'node:fs';
+import { parsePredictions, predictedAnswer } from '#core/eval/predictions.ts';
 import { questionOf } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import type { LocalApiClient } from '../api-client.ts';
@@ -104,48 +105,12 @@ export function apiAnswers(
   };
 }
 
-/** One line of a predictions file: `{id, prediction, contexts?}` (contexts as texts or `{id?, text}`). */
-interface PredictionLine {
-  readonly id: string;
-  readonly prediction: string;
-  readonly contexts?: readonly (string | { readonly id?: string; readonly text: string })[];
-}
-
 /**
- * Answers from a predictions file. An item without a prediction fails (named), never scores 0.
- * @throws Error naming the line of a malformed prediction or a duplicate id.
+ * Answers from a predictions file (`#core/eval/predictions.ts`). An item without a prediction fails
+ * (named), never scores 0.
+ * @throws ValidationError naming the line of a malformed prediction or a duplicate id.
  */
 export function predictedAnswers(path: string): (item: EvalItem) => Promise<EvalAnswer> {
-  const byId = new Map<string, PredictionLine>();
-  const lines = readFileSync(path, 'utf8').split('\n');
-  for (const [i, line] of lines.entries()) {
-    if (line.trim() === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      throw new Error(`${path}:${i + 1}: not valid JSON`);
-    }
-    const p = parsed as Partial<PredictionLine>;
-    if (typeof p !== 'object' || p === null || typeof p.id !== 'string' || typeof p.prediction !== 'string') {
-      throw new Error(
-        `${path}:${i + 1}: a prediction is {"id": string, "prediction": string, "contexts"?: [...]}`,
-      );
-    }
-    if (p.contexts !== undefined && !Array.isArray(p.contexts)) {
-      throw new Error(`${path}:${i + 1}: contexts must be a list of texts or {id?, text} objects`);
-    }
-    if (byId.has(p.id))
-      throw new Error(`${path}:${i + 1}: a second prediction for id ${JSON.stringify(p.id)}`);
-    byId.set(p.id, p as PredictionLine);
-  }
-  return async (item) => {
-    const p = byId.get(item.id);
-    if (p === undefined) return { itemId: item.id, answer: '', error: `no prediction for item ${item.id}` };
-    return {
-      itemId: item.id,
-      answer: p.prediction,
-      ...(p.contexts ? { contexts: p.contexts.map((c) => (typeof c === 'string' ? { text: c } : c)) } : {}),
-    };
-  };
+  const predictions = parsePredictions(readFileSync(path, 'utf8'), path);
+  return async (item) => predictedAnswer(predictions, item);
 }

@@ -184,6 +184,31 @@ describe('generate handler', () => {
     expect(EVALUATION_CALLER.access).toBeNull();
   });
 
+  it('takes the target answers from the staged predictions (nothing generated for it), still answering the baseline', async () => {
+    stage(plan({ predictions: true, target: { model: 'vendor-x' } }));
+    s3.put(
+      ARTIFACTS,
+      evalStaging.predictions(RUN),
+      JSON.stringify({
+        q1: { id: 'q1', prediction: 'Up to 15 minutes.', contexts: ['Functions run for up to 15 minutes.'] },
+      }),
+    );
+    await makeHandler(deps())({ runId: RUN, batch: BATCH });
+    const staged = answers();
+    expect(staged.candidate).toEqual([
+      {
+        itemId: 'q1',
+        answer: 'Up to 15 minutes.',
+        contexts: [{ text: 'Functions run for up to 15 minutes.' }],
+      },
+      // An item without a prediction fails by name, never scores 0.
+      { itemId: 'q2', answer: '', error: 'no prediction for item q2' },
+    ]);
+    expect(staged.baseline?.every((a) => a.error === undefined && a.answer !== '')).toBe(true);
+    // Only the baseline's two answers went to a model.
+    expect(records.map((r) => r.prompt?.ref)).toEqual(['support:1', 'support:1']);
+  });
+
   it('answers a model target with the whole conversation, as /v1/chat/completions does', async () => {
     stage(plan({ target: { model: 'large' }, baseline: undefined }));
     await makeHandler(deps())({ runId: RUN, batch: BATCH });

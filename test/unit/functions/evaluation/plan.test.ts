@@ -277,6 +277,48 @@ describe('plan handler', () => {
     ).rejects.toMatchObject({ name: 'ValidationError', field: 'target.prompt' });
   });
 
+  it("stages a request's own predictions for the run's items, pricing only the baseline and the judge", async () => {
+    const key = 'predictions/vendor-x.jsonl';
+    s3.put(
+      ARTIFACTS,
+      key,
+      ['{"id":"q2","prediction":"15 minutes"}', '{"id":"elsewhere","prediction":"ignored"}', ''].join('\n'),
+    );
+    const request = { ...PROMOTION.request, target: { model: 'vendor-x' }, predictions: key };
+    await handler()({ event: envelope({ ...PROMOTION, request }), executionName: 'exec-1' });
+    const staged = plan();
+    expect(staged).toMatchObject({ predictions: true, target: { model: 'vendor-x' } });
+    const given = s3.json<Record<string, unknown>>(ARTIFACTS, evalStaging.predictions('run-1'));
+    expect(Object.keys(given)).toEqual(['q2']);
+    s3.install();
+    s3.put(CURATED, DATA, SUITE_LINES);
+    store.runs.clear();
+    await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    // Generated target answers cost something; given ones cost nothing.
+    expect(plan().estimatedCostUsd).toBeGreaterThan(staged.estimatedCostUsd);
+  });
+
+  it('fails a run whose predictions are missing or malformed, naming request.predictions and the line', async () => {
+    const request = (key: string) => ({ ...PROMOTION.request, predictions: key });
+    await expect(
+      handler()({
+        event: envelope({ ...PROMOTION, request: request('predictions/none.jsonl') }),
+        executionName: 'e',
+      }),
+    ).rejects.toMatchObject({ name: 'ValidationError', field: 'request.predictions' });
+    s3.put(
+      ARTIFACTS,
+      'predictions/bad.jsonl',
+      '{"id":"g1","prediction":"a"}\n{"id":"g1","prediction":"b"}\n',
+    );
+    await expect(
+      handler()({
+        event: envelope({ ...PROMOTION, request: request('predictions/bad.jsonl') }),
+        executionName: 'e',
+      }),
+    ).rejects.toThrow(/predictions\/bad\.jsonl:2: a second prediction for id "g1"/);
+  });
+
   it('is a duplicate when the run was already claimed (a redelivered event): nothing changes', async () => {
     await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
     const before = store.runs.get('run-1');
