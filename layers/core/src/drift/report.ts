@@ -1,6 +1,6 @@
 import { clipForHtml, html, SafeHtml, token } from '../eval/report/escape.ts';
 import { formatCount, formatPercent, isNumber, jsonNumber, MISSING } from '../eval/report/format.ts';
-import { REPORT_CSP } from '../eval/report/html.ts';
+import { REPORT_CSP, REPORT_CSS } from '../eval/report/html.ts';
 import { CHART_COLOURS, niceDomain, pairedBarChart, ticks } from '../eval/report/svg.ts';
 import type {
   CategoricalSummary,
@@ -385,36 +385,10 @@ function badge(verdict: Verdict): SafeHtml {
   return html`<span class="badge ${v.kind}" data-verdict="${verdict}">${v.word}</span>`;
 }
 
-const CSS = `:root{color-scheme:light;--fg:#111827;--muted:#4b5563;--line:#e5e7eb;--bg:#f9fafb}
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);background:var(--bg)}
-header,main,footer{max-width:1200px;margin:0 auto;padding:16px 24px}
-h1{font-size:1.5rem;margin:0 0 8px}
-h2{font-size:1.2rem;margin:0 0 12px}
-h3{font-size:1rem;margin:12px 0 4px}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:0 0 16px}
-.lead{font-size:1.05rem;margin:4px 0 12px}
-.muted{color:var(--muted)}
-.badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:.8rem;font-weight:600;vertical-align:middle;white-space:nowrap}
-.pass{background:#dcfce7;color:#166534}
-.fail{background:#fee2e2;color:#991b1b}
-.warn{background:#fef3c7;color:#92400e}
-.scroll{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:.9rem}
-caption{text-align:left;color:var(--muted);font-size:.85rem;padding:4px 0}
-th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-weight:600;background:#f9fafb}
-.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-svg{display:block;max-width:100%;height:auto}
-figure{margin:12px 0}
-figcaption{color:var(--muted);font-size:.85rem;margin:4px 0}
-details summary{cursor:pointer;color:var(--muted);font-size:.85rem;margin:4px 0}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:8px 24px}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
-dt{color:var(--muted)}
-dd{margin:0;overflow-wrap:anywhere}
-pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f3f4f6;padding:8px 10px;border-radius:4px;margin:4px 0;font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-@media (max-width:700px){header,main,footer{padding:10px}section{padding:12px}.charts{grid-template-columns:1fr}dl.facts{grid-template-columns:1fr}}`;
+/** The reports' stylesheet, with wider charts (histograms and the projection need the room). */
+const CSS = `${REPORT_CSS}
+.charts{grid-template-columns:repeat(auto-fill,minmax(420px,1fr))}
+@media (max-width:700px){.charts{grid-template-columns:1fr}}`;
 
 /** Whichever parts drifted, in a sentence. */
 function headline(result: DriftCheckResult): string {

@@ -57,7 +57,8 @@ const LIMITS = {
   name: 160,
 } as const;
 
-const CSS = `:root{color-scheme:light;--fg:#111827;--muted:#4b5563;--line:#e5e7eb;--bg:#f9fafb}
+/** The reports' stylesheet (the evaluation report's; the drift report adds to it). */
+export const REPORT_CSS = `:root{color-scheme:light;--fg:#111827;--muted:#4b5563;--line:#e5e7eb;--bg:#f9fafb}
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);background:var(--bg)}
 header,main,footer{max-width:1200px;margin:0 auto;padding:16px 24px}
@@ -495,7 +496,7 @@ export function renderHtml(report: RunReport, options: RenderHtmlOptions = {}): 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${head.word} · ${suiteLabel(report)} · evaluation ${clip(report.runId)}</title>
-<style>${new SafeHtml(CSS)}</style>
+<style>${new SafeHtml(REPORT_CSS)}</style>
 </head>
 <body>
 ${header(report)}
