@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '#aws/errors.ts';
 import { ModelCatalog } from '#aws/model-catalog.ts';
 import type { CatalogEvaluation, CatalogModel } from '#contracts/models/catalog.ts';
+import { catalogModel } from '../../support/gateway-fixtures.ts';
 
 /**
  * `ModelCatalog.recordEvaluation`: the evaluation pipeline's write of a model's latest score on a suite,
@@ -14,19 +15,13 @@ const TABLE = 'catalog-test';
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const docMock = mockClient(DynamoDBDocumentClient);
 
-const haiku: CatalogModel = {
-  id: 'claude-haiku-4-5',
-  provider: 'bedrock',
+const haiku: CatalogModel = catalogModel('claude-haiku-4-5', {
   modelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
-  kind: 'chat',
   contextWindow: 200_000,
   maxOutputTokens: 64_000,
-  pricePer1kInputUsd: 0.001,
   pricePer1kOutputUsd: 0.005,
   features: ['streaming'],
-  regions: ['us-east-1'],
-  status: 'active',
-};
+});
 
 const evaluation: CatalogEvaluation = {
   metric: 'f1',

@@ -11,25 +11,20 @@ import {
   makeHandler,
   primaryMetric,
 } from '#functions/evaluation/catalog-scores.ts';
+import { catalogModel } from '../../../support/gateway-fixtures.ts';
 
 // The function's environment, set before its handler module is imported (it reads it at import).
 vi.hoisted(() => {
   process.env.CATALOG_TABLE ??= 'catalog-test';
 });
 
-const model: CatalogModel = {
-  id: 'claude-haiku-4-5',
-  provider: 'bedrock',
+const model: CatalogModel = catalogModel('claude-haiku-4-5', {
   modelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
-  kind: 'chat',
   contextWindow: 200_000,
   maxOutputTokens: 64_000,
-  pricePer1kInputUsd: 0.001,
   pricePer1kOutputUsd: 0.005,
   features: ['streaming'],
-  regions: ['us-east-1'],
-  status: 'active',
-};
+});
 
 type Sample = { time: string; detail: EvaluationCompletedDetail };
 

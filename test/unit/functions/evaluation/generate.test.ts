@@ -23,7 +23,7 @@ import {
   retrievalFor,
   retrievedChunk,
 } from '../../../support/gateway-fixtures.ts';
-import { memoryS3 } from './support.ts';
+import { memoryS3, testPlan as plan } from './support.ts';
 
 vi.hoisted(() => {
   process.env.ARTIFACTS_BUCKET ??= 'artifacts-test';
@@ -69,28 +69,6 @@ const ITEMS: EvalItem[] = [
     unanswerable: false,
   },
 ];
-
-function plan(overrides: Partial<StagedPlan> = {}): StagedPlan {
-  return {
-    runId: RUN,
-    executionName: 'exec-1',
-    trigger: 'api',
-    requestedBy: 'arn:aws:iam::1:user/a',
-    request: { suite: 'golden', target: { prompt: 'support:2' }, baseline: { prompt: 'support@production' } },
-    suite: { name: 'golden', version: 1, items: 2, location: { bucket: 'curated', key: 'data.jsonl' } },
-    target: { prompt: 'support:2' },
-    baseline: { prompt: 'support:1' },
-    k: 1,
-    judge: { offline: true },
-    calibrated: {},
-    seed: RUN,
-    startedAt: '2026-12-01T10:00:00.000Z',
-    items: 2,
-    batches: [BATCH],
-    estimatedCostUsd: 0.01,
-    ...overrides,
-  };
-}
 
 function stage(p: StagedPlan, items: EvalItem[] = ITEMS): void {
   s3.put(ARTIFACTS, evalStaging.plan(RUN), JSON.stringify(p));

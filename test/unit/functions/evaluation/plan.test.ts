@@ -12,7 +12,7 @@ import { environment, makeHandler, money, parseRunRequest } from '#functions/eva
 import { evalStaging, type StagedPlan } from '#functions/evaluation/staging.ts';
 import { errorOf } from '../../../support/async.ts';
 import { catalogModel, catalogOf, promptVersion } from '../../../support/gateway-fixtures.ts';
-import { FakeEvaluationStore, memoryS3 } from './support.ts';
+import { evaluationRequested as envelope, FakeEvaluationStore, memoryS3 } from './support.ts';
 
 // The function's environment, set before its handler module is imported (it reads it at import).
 vi.hoisted(() => {
@@ -89,20 +89,6 @@ const SUITE_LINES = [
     tags: ['bias'],
   }),
 ].join('\n');
-
-function envelope(detail: Record<string, unknown>) {
-  return {
-    version: '0',
-    id: 'event-1',
-    'detail-type': 'llmops.EvaluationRequested',
-    source: 'llmops',
-    account: '111122223333',
-    time: '2026-12-01T10:00:00Z',
-    region: 'us-east-1',
-    resources: [],
-    detail: { schemaVersion: '1.0', ...detail },
-  };
-}
 
 const PROMOTION = {
   runId: 'run-1',

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EvaluationRun } from '#contracts/evaluation/run.ts';
 import { makeHandler, reasonOf } from '#functions/evaluation/record-failure.ts';
-import { FakeEvaluationStore } from './support.ts';
+import { evaluationRequested as envelope, FakeEvaluationStore } from './support.ts';
 
 // The function's environment, set before its handler module is imported (it reads it at import).
 vi.hoisted(() => {
@@ -13,20 +13,6 @@ const lambdaError = (errorType: string, errorMessage: string) => ({
   Error: errorType,
   Cause: JSON.stringify({ errorType, errorMessage, trace: ['at x'] }),
 });
-
-function envelope(detail: Record<string, unknown>) {
-  return {
-    version: '0',
-    id: 'event-1',
-    'detail-type': 'llmops.EvaluationRequested',
-    source: 'llmops',
-    account: '111122223333',
-    time: '2026-12-01T10:00:00Z',
-    region: 'us-east-1',
-    resources: [],
-    detail: { schemaVersion: '1.0', ...detail },
-  };
-}
 
 const PROMOTION = { prompt: 'support', candidateVersion: 2, baselineVersion: 1 };
 const queued: EvaluationRun = {

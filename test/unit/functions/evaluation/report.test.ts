@@ -8,7 +8,7 @@ import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import { evaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import { makeHandler, metricTarget } from '#functions/evaluation/report.ts';
 import { evalStaging, type StagedPlan, type StagedScores } from '#functions/evaluation/staging.ts';
-import { FakeEvaluationStore, memoryS3 } from './support.ts';
+import { FakeEvaluationStore, memoryS3, testPlan } from './support.ts';
 
 // The function's environment, set before its handler module is imported (it reads it at import).
 vi.hoisted(() => {
@@ -62,32 +62,21 @@ async function scoredItems(goodCandidate: (i: number) => boolean = (i) => i % 3 
 }
 
 function plan(overrides: Partial<StagedPlan> = {}): StagedPlan {
-  return {
-    runId: RUN,
-    executionName: 'exec-1',
-    trigger: 'api',
-    requestedBy: 'arn:aws:iam::1:user/a',
+  return testPlan({
     request: {
       suite: 'golden',
       target: { prompt: 'support@latest' },
       baseline: { prompt: 'support@production' },
     },
     suite: { name: 'golden', version: 3, items: 24, location: { bucket: 'curated', key: 'data.jsonl' } },
-    target: { prompt: 'support:2' },
-    baseline: { prompt: 'support:1' },
-    k: 1,
-    judge: { offline: true },
-    calibrated: {},
-    seed: RUN,
     startedAt: STARTED,
     items: 24,
     batches: [
       { index: 0, key: evalStaging.batch(RUN, 0) },
       { index: 1, key: evalStaging.batch(RUN, 1) },
     ],
-    estimatedCostUsd: 0.01,
     ...overrides,
-  };
+  });
 }
 
 /** Stages the plan and the scores in two batches (the second listed first, to check the order). */

@@ -10,7 +10,7 @@ import {
   type StagedScores,
 } from '#functions/evaluation/staging.ts';
 import { recordingProvider } from '../../../support/gateway-fixtures.ts';
-import { memoryS3 } from './support.ts';
+import { memoryS3, testPlan } from './support.ts';
 
 // The function's environment, set before its handler module is imported (it reads it at import).
 vi.hoisted(async () => {
@@ -23,6 +23,14 @@ const s3 = memoryS3();
 const ARTIFACTS = 'artifacts';
 const RUN = 'run-1';
 const BATCH = { index: 0, key: evalStaging.batch(RUN, 0) };
+const plan = (overrides: Partial<StagedPlan> = {}): StagedPlan =>
+  testPlan({
+    request: { suite: 'golden', target: { prompt: 'support:2' }, baseline: { prompt: 'support:1' } },
+    suite: { name: 'golden', version: 1, items: 3, location: { bucket: 'curated', key: 'data.jsonl' } },
+    k: 2,
+    items: 3,
+    ...overrides,
+  });
 
 const ITEMS: EvalItem[] = [
   {
@@ -70,28 +78,6 @@ const ANSWERS: StagedAnswers = {
     answer('p1@female', 'An engineer.'),
   ],
 };
-
-function plan(overrides: Partial<StagedPlan> = {}): StagedPlan {
-  return {
-    runId: RUN,
-    executionName: 'exec-1',
-    trigger: 'api',
-    requestedBy: 'arn:aws:iam::1:user/a',
-    request: { suite: 'golden', target: { prompt: 'support:2' }, baseline: { prompt: 'support:1' } },
-    suite: { name: 'golden', version: 1, items: 3, location: { bucket: 'curated', key: 'data.jsonl' } },
-    target: { prompt: 'support:2' },
-    baseline: { prompt: 'support:1' },
-    k: 2,
-    judge: { offline: true },
-    calibrated: {},
-    seed: RUN,
-    startedAt: '2026-12-01T10:00:00.000Z',
-    items: 3,
-    batches: [BATCH],
-    estimatedCostUsd: 0.01,
-    ...overrides,
-  };
-}
 
 function stage(p: StagedPlan, answers: StagedAnswers = ANSWERS): void {
   s3.put(ARTIFACTS, evalStaging.plan(RUN), JSON.stringify(p));

@@ -10,6 +10,7 @@ import type {
 } from '#aws/eval/evaluation-store.ts';
 import type { CalibrationLabel, ReviewTask } from '#contracts/evaluation/review.ts';
 import type { EvaluationRun, PromotionGate } from '#contracts/evaluation/run.ts';
+import { evalStaging, type StagedPlan } from '#functions/evaluation/staging.ts';
 
 /**
  * Fakes of the Evaluate step tests: the evaluation store port in memory (with the port's rules: a claim
@@ -158,5 +159,49 @@ export function memoryS3() {
       if (!object) throw new Error(`no object s3://${bucket}/${key}`);
       return JSON.parse(object.body) as T;
     },
+  };
+}
+
+/** The run id every Evaluate step test plans. */
+export const TEST_RUN = 'run-1';
+
+/**
+ * A staged plan of {@link TEST_RUN}: a candidate prompt version against a baseline on suite `golden`,
+ * the offline judge, one batch; each test overrides what it is about.
+ */
+export function testPlan(overrides: Partial<StagedPlan> = {}): StagedPlan {
+  return {
+    runId: TEST_RUN,
+    executionName: 'exec-1',
+    trigger: 'api',
+    requestedBy: 'arn:aws:iam::1:user/a',
+    request: { suite: 'golden', target: { prompt: 'support:2' }, baseline: { prompt: 'support@production' } },
+    suite: { name: 'golden', version: 1, items: 2, location: { bucket: 'curated', key: 'data.jsonl' } },
+    target: { prompt: 'support:2' },
+    baseline: { prompt: 'support:1' },
+    k: 1,
+    judge: { offline: true },
+    calibrated: {},
+    seed: TEST_RUN,
+    startedAt: '2026-12-01T10:00:00.000Z',
+    items: 2,
+    batches: [{ index: 0, key: evalStaging.batch(TEST_RUN, 0) }],
+    estimatedCostUsd: 0.01,
+    ...overrides,
+  };
+}
+
+/** An `llmops.EvaluationRequested` event with this detail (schema version added). */
+export function evaluationRequested(detail: Record<string, unknown>) {
+  return {
+    version: '0',
+    id: 'event-1',
+    'detail-type': 'llmops.EvaluationRequested',
+    source: 'llmops',
+    account: '111122223333',
+    time: '2026-12-01T10:00:00Z',
+    region: 'us-east-1',
+    resources: [],
+    detail: { schemaVersion: '1.0', ...detail },
   };
 }
