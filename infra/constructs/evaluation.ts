@@ -50,7 +50,7 @@ import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
-import { LlmOpsFunction } from './llmops-function.ts';
+import { grantKeyVia, LlmOpsFunction, putEventsStatement } from './llmops-function.ts';
 import { grantModel } from './model-access.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE, type ModelGateway } from './model-gateway.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
@@ -396,31 +396,16 @@ export class Evaluation extends Construct {
       }),
     });
     this.scheduleRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['events:PutEvents'],
-        resources: [props.eventBus.eventBusArn],
-        conditions: {
-          'ForAllValues:StringEquals': {
-            'events:source': [LLMOPS_SOURCE],
-            'events:detail-type': [EVALUATION_REQUESTED],
-          },
-          Null: { 'events:source': 'false', 'events:detail-type': 'false' },
-        },
-      }),
+      putEventsStatement(props.eventBus, { sources: [LLMOPS_SOURCE], detailTypes: [EVALUATION_REQUESTED] }),
     );
+    // Dead-letters an undelivered request (the queue is encrypted with the project key, used through SQS).
     this.scheduleRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['sqs:SendMessage'],
         resources: [this.triggerDeadLetterQueue.queue.queueArn],
       }),
     );
-    this.scheduleRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        resources: [encryptionKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `sqs.${Aws.REGION}.amazonaws.com` } },
-      }),
-    );
+    grantKeyVia(this.scheduleRole, encryptionKey, 'sqs', ['kms:Decrypt', 'kms:GenerateDataKey']);
     // The target would add an unconditioned PutEvents to the role it is given: it gets none.
     const scheduleRole = this.scheduleRole.withoutPolicyUpdates();
     const schedules: Record<string, scheduler.Schedule> = {};

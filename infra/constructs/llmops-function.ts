@@ -215,7 +215,28 @@ function validate(props: LlmOpsFunctionProps, id: string): void {
  * Grants use of a KMS key only through one AWS service (`kms:ViaService`): the role can have S3 or
  * DynamoDB decrypt data for it, but cannot call KMS with the project key directly.
  */
-function grantKeyVia(
+/**
+ * events:PutEvents on `bus` for exactly the events a principal publishes: every entry of a PutEvents call
+ * must have one of `sources` and one of `detailTypes` (`events:source` and `events:detail-type`, both
+ * multivalued keys: `ForAllValues:StringEquals`, with a `Null` check so that a request without them is
+ * not allowed by an empty set). For functions (`bindEventBus`) and service roles alike.
+ */
+export function putEventsStatement(bus: events.IEventBus, publishes: EventPublications): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['events:PutEvents'],
+    resources: [bus.eventBusArn],
+    conditions: {
+      'ForAllValues:StringEquals': {
+        'events:source': [...new Set(publishes.sources)].sort(),
+        'events:detail-type': [...new Set(publishes.detailTypes)].sort(),
+      },
+      Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+    },
+  });
+}
+
+/** KMS actions on `key` for `role`, only through `service` (`kms:ViaService`). */
+export function grantKeyVia(
   role: iam.IRole,
   key: kms.IKey,
   service: 's3' | 'dynamodb' | 'sqs',
@@ -513,10 +534,8 @@ export class LlmOpsFunction extends NodejsFunction {
   }
 
   /**
-   * Grants events:PutEvents on the bus for exactly the events the function publishes, and sets `envName`
-   * to the bus name. Every entry of a PutEvents call must have one of `sources` and one of `detailTypes`
-   * (`events:source` and `events:detail-type`, both multivalued keys: `ForAllValues:StringEquals`, with a
-   * `Null` check so that a request without them is not allowed by an empty set).
+   * Grants events:PutEvents on the bus for exactly the events the function publishes
+   * ({@link putEventsStatement}), and sets `envName` to the bus name.
    *
    * @param publishes the `source` values and the `detail-type` values of the events the code publishes
    */
@@ -528,19 +547,7 @@ export class LlmOpsFunction extends NodejsFunction {
       );
     }
     this.bindString(envName, bus.eventBusName);
-    this.serviceRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['events:PutEvents'],
-        resources: [bus.eventBusArn],
-        conditions: {
-          'ForAllValues:StringEquals': {
-            'events:source': [...new Set(sources)].sort(),
-            'events:detail-type': [...new Set(detailTypes)].sort(),
-          },
-          Null: { 'events:source': 'false', 'events:detail-type': 'false' },
-        },
-      }),
-    );
+    this.serviceRole.addToPrincipalPolicy(putEventsStatement(bus, publishes));
     return this;
   }
 
