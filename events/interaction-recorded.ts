@@ -49,6 +49,16 @@ export const interactionRecordedDetail = z.object({
       hybrid: z.boolean(),
       minScore: z.nullable(z.number()),
       embeddingModel: z.string(),
+      /**
+       * The query vector retrieval searched with, int8-quantized (`#core/drift/compact-embedding.ts`: a
+       * per-vector `scale`, one base64 byte per dimension, each value within scale / 2). Present on
+       * sampled calls (those with a `payload`) whose retrieval embedded the question; absent otherwise.
+       * The drift check decodes it instead of embedding the question again. An additive change (same
+       * schema version): readers of older records find it absent.
+       */
+      queryEmbedding: z.optional(
+        z.object({ encoding: z.literal('int8'), dims: z.int(), scale: z.number(), data: z.string() }),
+      ),
       chunks: z.array(
         z.object({
           docId: z.string(),

@@ -5,6 +5,7 @@ import type { CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
 import { BLOCKED_INPUT_MESSAGE, BLOCKED_OUTPUT_MESSAGE } from '#contracts/models/guardrail.ts';
 import type { PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import { AccessPolicy } from '#core/access/policy.ts';
+import { type CompactEmbedding, encodeEmbedding } from '#core/drift/compact-embedding.ts';
 import { splitConversation, withContext } from '#core/models/conversation.ts';
 import { estimateChatTokens, estimateTokens } from '#core/models/estimate.ts';
 import { assertFitsContext, costUsd, selectModel } from '#core/models/select.ts';
@@ -24,7 +25,7 @@ import { SCHEMA_VERSION } from '#events/envelope.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { LlmOpsError, ModelProviderError, ThrottledError, ValidationError } from './errors.ts';
 import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
-import { metrics } from './logging.ts';
+import { logger, metrics } from './logging.ts';
 import { citationsOf, contextBlock, type Retrieval, type Retriever } from './rag/retriever.ts';
 import type { TokenBudget } from './token-budget.ts';
 
@@ -486,7 +487,8 @@ export class ModelGateway {
       guardrailPolicies: result.guardrail?.action === 'INTERVENED' ? result.guardrail.policies : [],
     });
     const redactions: Record<string, number> = {};
-    const payload = isSampled(prepared.interactionId, this.deps.sampleRate)
+    const sampled = isSampled(prepared.interactionId, this.deps.sampleRate);
+    const payload = sampled
       ? {
           system:
             prepared.request.system === undefined ? null : loggedText(prepared.request.system, redactions),
@@ -517,7 +519,7 @@ export class ModelGateway {
       stopReason: response.stopReason,
       guardrail: response.guardrail ?? null,
       payload,
-      ...retrievalRecord(prepared.retrieval),
+      ...retrievalRecord(prepared.retrieval, sampled),
     });
   }
 
@@ -567,7 +569,7 @@ export class ModelGateway {
       stopReason: null,
       guardrail: null,
       payload: null,
-      ...retrievalRecord(prepared?.retrieval),
+      ...retrievalRecord(prepared?.retrieval, false),
     });
   }
 }
@@ -806,9 +808,17 @@ function promptRecord(prepared: PreparedChat): InteractionRecordedDetail['prompt
   return { name: prepared.prompt.name, version: prepared.prompt.version, ref: prepared.ref };
 }
 
-/** What the interaction record keeps of a retrieval: ids and scores (never the passages' text). */
-function retrievalRecord(retrieval: Retrieval | undefined): Pick<InteractionRecordedDetail, 'retrieval'> {
+/**
+ * What the interaction record keeps of a retrieval: ids and scores (never the passages' text) and, for a
+ * `sampled` call (one whose payload is kept) whose question was embedded, that query vector in compact
+ * form, so that the drift check need not embed the question again.
+ */
+function retrievalRecord(
+  retrieval: Retrieval | undefined,
+  sampled: boolean,
+): Pick<InteractionRecordedDetail, 'retrieval'> {
   if (retrieval === undefined) return {};
+  const queryEmbedding = sampled ? compactQuery(retrieval.queryVector) : undefined;
   return {
     retrieval: {
       vectorStore: retrieval.vectorStore,
@@ -816,6 +826,7 @@ function retrievalRecord(retrieval: Retrieval | undefined): Pick<InteractionReco
       hybrid: retrieval.hybrid,
       minScore: retrieval.minScore,
       embeddingModel: retrieval.embedding.modelId,
+      ...(queryEmbedding !== undefined ? { queryEmbedding } : {}),
       chunks: retrieval.chunks.map((c) => ({
         docId: c.docId,
         chunkId: c.chunkId,
@@ -825,6 +836,21 @@ function retrievalRecord(retrieval: Retrieval | undefined): Pick<InteractionReco
       })),
     },
   };
+}
+
+/**
+ * A query vector in compact form; undefined when there is none, or when it cannot be encoded (a value
+ * that is not finite, too many dimensions): the answer is paid for, so the record goes out without it
+ * (and the drift check embeds that question itself) rather than failing the call.
+ */
+function compactQuery(vector: readonly number[] | undefined): CompactEmbedding | undefined {
+  if (vector === undefined || vector.length === 0) return undefined;
+  try {
+    return encodeEmbedding(vector);
+  } catch (error) {
+    logger.warn('Query embedding left out of the interaction record', { error });
+    return undefined;
+  }
 }
 
 /** The interaction record's `status` of a failure. */
@@ -857,6 +883,20 @@ export function emitCallMetrics(
   metrics.addMetric('InputTokens', 'Count', values.usage.inputTokens);
   metrics.addMetric('OutputTokens', 'Count', values.usage.outputTokens);
   metrics.addMetric('CostUsd', 'None', values.usage.costUsd);
+  // The series the operations alarms read (a plain metric alarm names every dimension, and prompt names
+  // are unknown at synthesis): latency and cost by model, cost by app. Single metrics, so that nothing
+  // else the shared instance flushes lands in these sets.
+  for (const [name, unit, value] of [
+    ['Latency', 'Milliseconds', values.latencyMs],
+    ['CostUsd', 'None', values.usage.costUsd],
+  ] as const) {
+    const byModel = metrics.singleMetric();
+    byModel.addDimensions({ Model: model });
+    byModel.addMetric(name, unit, value);
+  }
+  const byApp = metrics.singleMetric();
+  byApp.addDimensions({ App: app });
+  byApp.addMetric('CostUsd', 'None', values.usage.costUsd);
   for (const policy of values.guardrailPolicies) {
     const single = metrics.singleMetric();
     single.addDimensions({ Model: model, Policy: policy });

@@ -1,10 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
-import { NotFoundError, ValidationError } from '#aws/errors.ts';
+import { ModelProviderError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { type GatewayDeps, ModelGateway, NO_CONTEXT_ANSWER, NO_CONTEXT_STOP_REASON } from '#aws/gateway.ts';
 import { contextBlock, PASSAGES_PREAMBLE, type RetrievalRequest } from '#aws/rag/retriever.ts';
 import type { ChatRequestBody } from '#contracts/http/schemas.ts';
 import type { PromptDraft, PromptRef } from '#contracts/prompts/types.ts';
-import { OfflineProvider } from '#core/models/offline.ts';
+import { decodeEmbedding } from '#core/drift/compact-embedding.ts';
+import { hashEmbedding, OfflineProvider } from '#core/models/offline.ts';
 import type { RetrievedChunk } from '#core/rag/store.ts';
 import { type InteractionRecordedDetail, interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { collect, errorOf } from '../../support/async.ts';
@@ -63,7 +64,15 @@ const CHUNKS: RetrievedChunk[] = [
   }),
 ];
 
-function setup(options: { chunks?: RetrievedChunk[]; retriever?: boolean } = {}) {
+function setup(
+  options: {
+    chunks?: RetrievedChunk[];
+    retriever?: boolean;
+    /** The query vector the retriever reports (none unless given). */
+    queryVector?: readonly number[];
+    sampleRate?: number;
+  } = {},
+) {
   const records: InteractionRecordedDetail[] = [];
   const provider = new OfflineProvider();
   const chat = vi.spyOn(provider, 'chat');
@@ -73,6 +82,7 @@ function setup(options: { chunks?: RetrievedChunk[]; retriever?: boolean } = {})
       chunks: options.chunks ?? CHUNKS,
       vectorStore: 'opensearch',
       embedding: { modelId: 'titan-embed-text-v2', inputTokens: 9 },
+      ...(options.queryVector !== undefined ? { queryVector: options.queryVector } : {}),
     }),
   );
   const deps: GatewayDeps = {
@@ -90,7 +100,7 @@ function setup(options: { chunks?: RetrievedChunk[]; retriever?: boolean } = {})
         records.push(interactionRecordedDetail.parse(detail));
       },
     },
-    sampleRate: 1,
+    sampleRate: options.sampleRate ?? 1,
     timeoutMs: 5000,
     newId: () => 'interaction-1',
     ...(options.retriever === false ? {} : { retriever: { retrieve } }),
@@ -181,6 +191,89 @@ describe('ModelGateway with rag', () => {
       })),
     });
     for (const chunk of CHUNKS) expect(JSON.stringify(retrieval)).not.toContain(chunk.text);
+  });
+
+  describe('the query embedding', () => {
+    // The vector an embedding model would give the question: 1024 dimensions, L2-normalized.
+    const queryVector = hashEmbedding(QUESTION, 1024);
+    const cosine = (a: readonly number[], b: readonly number[]) => {
+      let dot = 0;
+      for (let i = 0; i < a.length; i++) dot += (a[i] as number) * (b[i] as number);
+      return dot / (Math.hypot(...a) * Math.hypot(...b));
+    };
+
+    it('is kept, compact, on a sampled call: it decodes to the vector the retriever searched with', async () => {
+      const { gateway, records } = setup({ queryVector });
+      await gateway.chat(body, caller, 'r');
+      const record = records[0];
+      expect(record?.payload).not.toBeNull();
+      const kept = record?.retrieval?.queryEmbedding;
+      expect(kept).toMatchObject({ encoding: 'int8', dims: 1024 });
+      expect(kept?.data).toHaveLength(1368);
+      if (kept === undefined) throw new Error('expected a query embedding');
+      const decoded = decodeEmbedding(kept);
+      expect(decoded).toHaveLength(queryVector.length);
+      expect(cosine(decoded, queryVector)).toBeGreaterThanOrEqual(0.999);
+    });
+
+    it('is kept on a sampled streamed call too', async () => {
+      const { gateway, records } = setup({ queryVector });
+      await collect(await gateway.chatStream(body, caller, 'r'));
+      expect(records[0]?.retrieval?.queryEmbedding?.dims).toBe(1024);
+    });
+
+    it('is left out of an unsampled call, whose payload is not kept either', async () => {
+      const { gateway, records } = setup({ queryVector, sampleRate: 0 });
+      await gateway.chat(body, caller, 'r');
+      expect(records[0]?.payload).toBeNull();
+      expect(records[0]?.retrieval).toBeDefined();
+      expect(records[0]?.retrieval).not.toHaveProperty('queryEmbedding');
+    });
+
+    it('is left out of a failed call, which keeps no payload', async () => {
+      const { gateway, records, chat } = setup({ queryVector });
+      chat.mockRejectedValueOnce(new ModelProviderError('the model is down'));
+      await errorOf(gateway.chat(body, caller, 'r'));
+      expect(records[0]).toMatchObject({ status: 'provider_error', payload: null });
+      expect(records[0]?.retrieval).not.toHaveProperty('queryEmbedding');
+    });
+
+    it('is left out when retrieval embedded nothing', async () => {
+      const { gateway, records } = setup();
+      await gateway.chat(body, caller, 'r');
+      expect(records[0]?.payload).not.toBeNull();
+      expect(records[0]?.retrieval).not.toHaveProperty('queryEmbedding');
+    });
+
+    it('is left out, without failing the answer, when the vector cannot be encoded', async () => {
+      const { gateway, records } = setup({ queryVector: [0.1, Number.NaN] });
+      const response = await gateway.chat(body, caller, 'r');
+      expect(response.citations).toHaveLength(2);
+      expect(records[0]).toMatchObject({ status: 'ok' });
+      expect(records[0]?.retrieval).not.toHaveProperty('queryEmbedding');
+    });
+
+    it('is accepted by the event schema, and a malformed one is refused', async () => {
+      const { gateway, records } = setup({ queryVector });
+      await gateway.chat(body, caller, 'r');
+      const record = records[0] as InteractionRecordedDetail;
+      expect(interactionRecordedDetail.safeParse(record).success).toBe(true);
+      const kept = record.retrieval?.queryEmbedding;
+      const malformed: [string, unknown][] = [
+        ['encoding', { ...kept, encoding: 'float32' }],
+        ['dims', { ...kept, dims: 10.5 }],
+        ['scale', { ...kept, scale: 'big' }],
+        ['data', { ...kept, data: [1, 2, 3] }],
+      ];
+      for (const [field, queryEmbedding] of malformed) {
+        const result = interactionRecordedDetail.safeParse({
+          ...record,
+          retrieval: { ...record.retrieval, queryEmbedding },
+        });
+        expect(result.success).toBe(false);
+        expect(result.error?.issues[0]?.path).toEqual(['retrieval', 'queryEmbedding', field]);
+      }
+    });
   });
 
   it('streams an answer with citations in the final event', async () => {

@@ -121,6 +121,7 @@ describe('Retriever.retrieve within collections (embedded store)', async () => {
     });
     expect(none.chunks).toEqual([]);
     expect(none.embedding.inputTokens).toBe(0);
+    expect(none).not.toHaveProperty('queryVector');
     expect((await retriever.retrieve({ query: 'refunds', collections: [] })).chunks).toEqual([]);
     expect(embed).not.toHaveBeenCalled();
     embed.mockRestore();

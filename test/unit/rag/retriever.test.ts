@@ -184,6 +184,26 @@ describe('Retriever.retrieve', () => {
     expect(vector).toEqual((await new OfflineProvider().embed(request)).vectors[0]);
   });
 
+  it('returns the query vector it searched with, for the interaction record', async () => {
+    const { retriever, search } = setup();
+    const retrieval = await retriever.retrieve({ query: 'How long do refunds take?', hybrid: true });
+    expect(retrieval.queryVector).toHaveLength(256);
+    expect(retrieval.queryVector).toEqual(search.mock.calls[0]?.[0].vector);
+  });
+
+  it('returns no query vector when the provider gives none', async () => {
+    const { retriever, embed } = setup();
+    embed.mockResolvedValueOnce({
+      vectors: [],
+      dimensions: 256,
+      usage: { inputTokens: 0 },
+      provider: 'offline',
+      modelId: model.modelId,
+    });
+    const retrieval = await retriever.retrieve({ query: 'refunds' });
+    expect(retrieval).not.toHaveProperty('queryVector');
+  });
+
   it('searches with k 5, no hybrid, no filters and no minimum by default', async () => {
     const { retriever, search } = setup();
     const retrieval = await retriever.retrieve({ query: 'refunds' });

@@ -31,6 +31,12 @@ export interface Retrieval {
   readonly chunks: readonly RetrievedChunk[];
   readonly vectorStore: VectorStoreKind;
   readonly embedding: { readonly modelId: string; readonly inputTokens: number };
+  /**
+   * The question's embedding the store was searched with; absent when nothing was embedded (no
+   * collection the caller may search) or the provider returned no vector. Kept for the interaction
+   * record of sampled calls (`retrieval.queryEmbedding`), never sent to API callers.
+   */
+  readonly queryVector?: readonly number[];
   readonly k: number;
   readonly hybrid: boolean;
   readonly minScore: number | null;
@@ -103,6 +109,7 @@ export class Retriever {
       chunks,
       vectorStore: store.kind,
       embedding: { modelId: this.deps.model.id, inputTokens: embedded.usage.inputTokens },
+      ...(vector.length > 0 ? { queryVector: vector } : {}),
       k,
       hybrid,
       minScore: request.minScore ?? null,
