@@ -1,3 +1,4 @@
+export * from './cloudwatch-alarm-state-change.ts';
 export * from './dataset-ready.ts';
 export * from './document-indexed.ts';
 export * from './envelope.ts';

@@ -10,7 +10,8 @@ export type SampleName =
   | 'dataset-ready'
   | 'document-indexed'
   | 'pipeline-failed'
-  | 'evaluation-completed';
+  | 'evaluation-completed'
+  | 'cloudwatch-alarm-state-change';
 
 /** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */
 export function loadSample<S extends z.ZodType>(name: SampleName, schema: S): z.infer<S> {

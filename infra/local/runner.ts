@@ -4,10 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { logger } from '#aws/logging.ts';
 import { clearEmbeddedVectorStores } from '#aws/rag/embedded-store.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { buildApp } from '../stacks/llmops-stack.ts';
 import { LocalApi } from './api/server.ts';
+import {
+  type AlarmPage,
+  type AlarmTransition,
+  LocalAlarms,
+  type UnevaluatedAlarm,
+} from './cloudwatch/alarms.ts';
+import { captureEmf } from './cloudwatch/emf-capture.ts';
+import { LocalMetricStore } from './cloudwatch/metric-store.ts';
 import {
   createDynamoClient,
   createS3Client,
@@ -44,9 +53,15 @@ import { type LocalRule, type LocalRuleTarget, LocalTemplate } from './template.
  * patterns, runs state machines, Lambda and Firehose targets with the real handler modules in this
  * process, and (with `api`) serves the template's REST API on 127.0.0.1. Every function runs with
  * `MODEL_PROVIDER=offline`, so model calls go to the offline provider.
+ * The EMF metrics the functions print go to a local metric store (not to the terminal), and
+ * `evaluateAlarms()` evaluates the template's CloudWatch alarms on them, putting each state change on the
+ * default bus and recording the pages CloudWatch would send to the template's SNS topics.
  * Nothing here knows the stack's names: buckets, tables, rules, definitions, environment variables and
  * entry points all come from the template.
  */
+export type { AlarmPage, AlarmTransition, UnevaluatedAlarm } from './cloudwatch/alarms.ts';
+export type { MetricDatapoint } from './cloudwatch/emf.ts';
+export type { MetricDatapointInput, MetricQuery } from './cloudwatch/metric-store.ts';
 export { targetInput } from './local-eventbridge.ts';
 
 /** Every event the local buses saw, in order. */
@@ -69,8 +84,10 @@ export interface Delivery {
 export interface LocalRunnerOptions {
   /** Configuration profile to synthesize. @default 'dev' */
   readonly profile?: string;
-  /** Called with progress lines (state transitions, deliveries). */
+  /** Called with progress lines (state transitions, deliveries, alarm state changes). */
   readonly onProgress?: (message: string) => void;
+  /** Called with each page an alarm state change sends to an SNS topic of the template. */
+  readonly onPage?: (page: AlarmPage) => void;
   /** Log level for the handlers' Powertools logger. @default 'SILENT' */
   readonly handlerLogLevel?: string;
   /** Extra CDK context for synthesis (e.g. `{ dataPrepPartSizeMiB: 5 }`). */
@@ -101,6 +118,8 @@ export interface LocalRunnerOptions {
 /** Environment every function gets locally, on top of the template's (the runner's env overrides). */
 export const LOCAL_FUNCTION_ENV: Readonly<Record<string, string>> = {
   AWS_EC2_METADATA_DISABLED: 'true',
+  // Powertools metrics stay off outside a run; while the runner runs, its EMF capture makes every Metrics
+  // instance publish, and takes the documents off stdout into the local metric store (emf-capture.ts).
   POWERTOOLS_METRICS_DISABLED: 'true',
   POWERTOOLS_TRACE_ENABLED: 'false',
   // Model calls go to the deterministic offline provider: no Bedrock or SageMaker locally.
@@ -157,11 +176,16 @@ export class LocalRunner {
   readonly firehose: LocalFirehose;
   /** The REST API server, when started with `api` and the template declares one. */
   api: LocalApi | undefined;
+  /** CloudWatch metrics: what the functions emitted as EMF during the run (and what tests put). */
+  readonly metrics = new LocalMetricStore();
+  /** The template's CloudWatch alarms, with their states. */
+  readonly alarms: LocalAlarms;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #rules: LocalRule[];
   readonly #progress: (message: string) => void;
   readonly #eventBridgeBuckets: Set<string>;
   #unsubscribe: (() => void) | undefined;
+  #stopEmfCapture: (() => void) | undefined;
 
   private constructor(
     readonly template: LocalTemplate,
@@ -177,6 +201,15 @@ export class LocalRunner {
     this.firehose = new LocalFirehose(template.deliveryStreams(), this.s3);
     this.#rules = template.rules().filter((rule) => rule.state === 'ENABLED' && rule.pattern !== undefined);
     this.#progress = options.onProgress ?? (() => undefined);
+    this.alarms = new LocalAlarms({
+      metricAlarms: template.metricAlarms(),
+      compositeAlarms: template.compositeAlarms(),
+      metrics: this.metrics,
+      account: ACCOUNT,
+      region: REGION,
+      publish: (event) => this.publish('default', event),
+      ...(options.onPage ? { onPage: options.onPage } : {}),
+    });
     this.#eventBridgeBuckets = new Set(
       template
         .resourcesOfType('AWS::S3::Bucket')
@@ -237,7 +270,11 @@ export class LocalRunner {
         },
         ...(iam ? { authorizer: iam } : {}),
       });
+      // The functions share one logger, which may have been built (reading POWERTOOLS_LOG_LEVEL) before
+      // this run set the variable: give it the run's level.
+      logger.setLogLevel((options.handlerLogLevel ?? 'SILENT') as Parameters<typeof logger.setLogLevel>[0]);
       stack = new LocalRunner(template, emulators, eventBridge, lambdas, iam, options);
+      stack.#captureEmf();
       stack.#subscribeToS3();
       if (options.api && template.restApis().length > 0) {
         const accessLog = options.api.accessLog;
@@ -252,6 +289,7 @@ export class LocalRunner {
       }
       return stack;
     } catch (error) {
+      if (stack !== undefined) stack.#stopEmfCapture?.();
       await stack?.api?.stop();
       await eventBridge.stop();
       await emulators.stop();
@@ -269,6 +307,38 @@ export class LocalRunner {
     const value = this.template.outputs()[name];
     if (typeof value !== 'string') throw new Error(`The template has no output ${name}`);
     return value;
+  }
+
+  /** Pages alarm state changes have sent to SNS topics of the template, oldest first. */
+  get pages(): readonly AlarmPage[] {
+    return this.alarms.pages;
+  }
+
+  /** Alarms the local run does not evaluate (metric math, anomaly detection, ...): AWS evaluates them. */
+  get unevaluatedAlarms(): readonly UnevaluatedAlarm[] {
+    return this.alarms.unevaluated;
+  }
+
+  /**
+   * Evaluates every alarm of the template at `at` on the metrics so far, as CloudWatch would; each state
+   * change is put on the default bus and reported as progress, and pages SNS topics among its actions.
+   */
+  async evaluateAlarms(at: Date = new Date()): Promise<AlarmTransition[]> {
+    const transitions = this.alarms.evaluate(at);
+    for (const t of transitions) this.#progress(`alarm ${t.alarmName}: ${t.from} -> ${t.to} (${t.reason})`);
+    return transitions;
+  }
+
+  /** EMF the functions print becomes datapoints of {@link metrics}, as CloudWatch Logs extracts it. */
+  #captureEmf(): void {
+    this.#stopEmfCapture = captureEmf({
+      onDocument: (document) => {
+        if (document.problems.length > 0) {
+          this.#progress(`EMF document ignored: ${document.problems.join('; ')}`);
+        }
+        this.metrics.put(...document.datapoints);
+      },
+    });
   }
 
   /** S3 sends "Object Created" to EventBridge for buckets that enable it; s3rver tells us of each write. */
@@ -428,6 +498,7 @@ export class LocalRunner {
   async stop(): Promise<void> {
     await this.api?.stop();
     await this.idle();
+    this.#stopEmfCapture?.();
     this.#unsubscribe?.();
     await this.eventBridge.stop();
     await this.emulators.stop();

@@ -6,9 +6,17 @@
  * This file loads the template, evaluates its conditions and resolves intrinsics. What each resource is
  * called locally is `template/physical-names.ts`; each kind of resource the runner uses is read by one
  * module under `template/` (Lambda functions, state machines, event rules, REST API with keys and usage
- * plans, delivery streams, DynamoDB tables), and the methods below hand over to them.
+ * plans, delivery streams, DynamoDB tables) or `cloudwatch/template-alarms.ts` (metric and composite
+ * alarms), and the methods below hand over to them.
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import {
+  compositeAlarmIdentity,
+  type LocalCompositeAlarm,
+  type LocalMetricAlarm,
+  readCompositeAlarms,
+  readMetricAlarms,
+} from './cloudwatch/template-alarms.ts';
 import {
   type CfnResource,
   type CfnTemplate,
@@ -33,6 +41,13 @@ import {
 } from './template/rest-api.ts';
 import { type LocalStateMachine, readStateMachines } from './template/state-machines.ts';
 
+export type {
+  LocalAlarmAction,
+  LocalCompositeAlarm,
+  LocalDimension,
+  LocalMetricAlarm,
+  LocalMetricDataQuery,
+} from './cloudwatch/template-alarms.ts';
 export type { CfnResource, CfnTemplate } from './template/cfn.ts';
 export type { LocalDeliveryStream, LocalFirehoseS3Destination } from './template/delivery-streams.ts';
 export {
@@ -232,6 +247,19 @@ export class LocalTemplate {
     return readTables(this);
   }
 
+  /**
+   * CloudWatch metric alarms: names as `Ref` gives them (`AlarmName`, else the logical id), every property
+   * resolved, SNS topics of the template named in their actions.
+   */
+  metricAlarms(): LocalMetricAlarm[] {
+    return readMetricAlarms(this);
+  }
+
+  /** CloudWatch composite alarms, read like {@link metricAlarms} (the rule text resolved). */
+  compositeAlarms(): LocalCompositeAlarm[] {
+    return readCompositeAlarms(this);
+  }
+
   /** Buckets and their local names. */
   buckets(): Array<{ readonly logicalId: string; readonly name: string }> {
     return this.resourcesOfType('AWS::S3::Bucket').map(({ logicalId }) => ({
@@ -310,7 +338,10 @@ export class LocalTemplate {
     }
     this.inProgress.add(logicalId);
     try {
-      const computed = physicalIdentity(this, logicalId, resource);
+      const computed =
+        resource.Type === 'AWS::CloudWatch::CompositeAlarm'
+          ? compositeAlarmIdentity(this, logicalId, resource)
+          : physicalIdentity(this, logicalId, resource);
       const override = this.options.overrides?.[logicalId];
       const physical: Physical = override
         ? { ref: override.Ref ?? computed.ref, attributes: { ...computed.attributes, ...override } }
