@@ -55,3 +55,20 @@ export const EVALUATION_STAGING_PREFIX = `${STAGING_PREFIX}eval/`;
  * `{id, prediction, contexts?}` per line, named by a run request's `predictions` (the Plan step reads it).
  */
 export const PREDICTIONS_PREFIX = 'predictions/';
+
+/**
+ * The interaction log in the artifacts bucket: `interactions/dt=YYYY-MM-DD/` (GZIP JSON lines, one
+ * `llmops.InteractionRecorded` detail each), delivered by Firehose; the drift checks read it.
+ */
+export const INTERACTIONS_PREFIX = 'interactions/';
+
+/**
+ * Drift in the artifacts bucket: `drift/baselines/<check>/` (the records of each baseline version) and
+ * `drift/reports/<check>/<window end>/` (`summary.json` and `report.html` of each checked window).
+ */
+export const DRIFT_PREFIX = 'drift/';
+export const DRIFT_BASELINES_PREFIX = `${DRIFT_PREFIX}baselines/`;
+export const DRIFT_REPORTS_PREFIX = `${DRIFT_PREFIX}reports/`;
+
+/** A DriftCheck execution's window records, between its Collect and Check steps (under the staging rule). */
+export const DRIFT_STAGING_PREFIX = `${STAGING_PREFIX}drift/`;

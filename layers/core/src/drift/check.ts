@@ -59,6 +59,10 @@ import type { DriftSeed } from './types.ts';
 export interface DriftRecord {
   readonly text?: string;
   readonly embedding?: readonly number[];
+  /** The answer the request got (live traffic): its refusal, length and "not found" descriptors. */
+  readonly answer?: string;
+  /** The request's best retrieval similarity (requests that used retrieval). */
+  readonly retrievalTopScore?: number;
 }
 
 export interface DriftCheckOptions {
@@ -78,6 +82,8 @@ export interface DriftCheckOptions {
   readonly maxPooled?: number;
   /** Most points of the embedding projection (both windows together). @default 1000 */
   readonly projectionPoints?: number;
+  /** The gateway's no-context answer: with it, the share of answers that are it is a descriptor. */
+  readonly notFoundAnswer?: string;
 }
 
 export const DEFAULT_DRIFT_SEED = 'llmops-drift';
@@ -299,6 +305,7 @@ function checkOptions(options: DriftCheckOptions) {
     permutations: options.permutations === undefined ? {} : { permutations: options.permutations },
     maxPooled: options.maxPooled === undefined ? {} : { maxPooled: options.maxPooled },
     projectionPoints,
+    notFoundAnswer: options.notFoundAnswer,
   };
 }
 
@@ -622,10 +629,16 @@ function checkDescriptors(
   const refTexts = reference.flatMap((r) => (r.text === undefined ? [] : [r.text]));
   const curTexts = current.flatMap((r) => (r.text === undefined ? [] : [r.text]));
   const vocab = vocabulary(refTexts);
-  const textOnly = (records: readonly DriftRecord[]) =>
-    records.flatMap((r) => (r.text === undefined ? [] : [{ text: r.text }]));
-  const ref = describe(textOnly(reference), vocab);
-  const cur = describe(textOnly(current), vocab);
+  // The descriptors read the text, the answer and the retrieval score (never the embedding).
+  const described = (records: readonly DriftRecord[]) =>
+    records.map(({ text, answer, retrievalTopScore }) => ({
+      ...(text !== undefined ? { text } : {}),
+      ...(answer !== undefined ? { answer } : {}),
+      ...(retrievalTopScore !== undefined ? { retrievalTopScore } : {}),
+    }));
+  const describeOptions = s.notFoundAnswer !== undefined ? { notFoundAnswer: s.notFoundAnswer } : {};
+  const ref = describe(described(reference), vocab, describeOptions);
+  const cur = describe(described(current), vocab, describeOptions);
   const refValues: Descriptors = { ...ref, oovRate: referenceOov(refTexts) };
 
   const names = Object.keys(DESCRIPTORS) as DescriptorName[];
@@ -640,7 +653,9 @@ function checkDescriptors(
         reason:
           spec.source === 'text'
             ? 'no record of either window has a text (with a word, for oovRate)'
-            : `it reads the ${spec.source === 'answer' ? 'answer' : 'retrieval top score'}, which drift records do not carry`,
+            : name === 'notFound' && s.notFoundAnswer === undefined
+              ? 'it needs the no-context answer (notFoundAnswer), which was not given'
+              : `no record of either window has ${spec.source === 'answer' ? 'an answer' : 'a retrieval top score'}`,
       });
       continue;
     }

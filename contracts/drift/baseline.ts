@@ -1,0 +1,116 @@
+import * as z from 'zod/mini';
+import { RUN_ID } from '../evaluation/run.ts';
+import { SUITE_NAME } from '../evaluation/suite.ts';
+
+/**
+ * The drift capability's records, shared by the DriftCheck state machine, the drift API and the
+ * store: checks (what traffic each watches), versioned baselines (what a window is compared with, and
+ * where it came from), and the result of each checked window. Written with `zod/mini`, as every schema
+ * an API function bundles.
+ */
+
+/** A check's name, as configuration spells it (`drift.checks[].name`). */
+export const CHECK_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+const APP_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+const PROMPT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** One configured check: a slice of the watched traffic (the `DRIFT_CHECKS` environment variable holds them). */
+export const driftCheckConfig = z.object({
+  name: z.string().check(z.regex(CHECK_NAME)),
+  app: z.optional(z.string().check(z.regex(APP_NAME))),
+  prompt: z.optional(z.string().check(z.regex(PROMPT_NAME))),
+});
+export type DriftCheckConfig = z.infer<typeof driftCheckConfig>;
+
+/** The longest pinned traffic window a baseline may be taken from. */
+export const MAX_BASELINE_WINDOW_DAYS = 31;
+
+/**
+ * Where a baseline comes from: a pinned window of the check's own traffic, a registered suite version
+ * (its questions), or a finished evaluation run (its questions and answers).
+ */
+export const baselineSource = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('window'),
+    from: z.iso.datetime(),
+    to: z.iso.datetime(),
+  }),
+  z.strictObject({
+    kind: z.literal('suite'),
+    name: z.string().check(z.regex(SUITE_NAME)),
+    version: z.optional(z.int().check(z.positive())),
+  }),
+  z.strictObject({
+    kind: z.literal('evaluation'),
+    runId: z.string().check(z.regex(RUN_ID)),
+  }),
+]);
+export type BaselineSource = z.infer<typeof baselineSource>;
+
+/** `POST /v1/drift/baselines`: build a new baseline version of a check from a source. */
+export const createBaselineRequest = z.strictObject({
+  check: z.string().check(z.regex(CHECK_NAME)),
+  source: baselineSource,
+  /** Why (kept with the version, e.g. "after the March re-index"). */
+  note: z.optional(z.string().check(z.maxLength(500))),
+});
+export type CreateBaselineRequest = z.infer<typeof createBaselineRequest>;
+
+/** A baseline version: the records every later window of its check is compared with. */
+export const driftBaseline = z.object({
+  check: z.string(),
+  version: z.int(),
+  source: baselineSource,
+  /** Records kept (a seeded subsample of the source beyond the check's window cap). */
+  records: z.int(),
+  /** How many of them carry an embedding. */
+  embedded: z.int(),
+  /** The embedding model the records were embedded with (a window is embedded with the same). */
+  embeddingModel: z.nullable(z.string()),
+  /** The records (JSON lines of `{text, answer?, retrievalTopScore?, embedding?}`) in the artifacts bucket. */
+  location: z.object({ bucket: z.string(), key: z.string() }),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  note: z.optional(z.string()),
+});
+export type DriftBaseline = z.infer<typeof driftBaseline>;
+
+/**
+ * The EMF metric every drift alarm watches: each signal's normalized score (1.0 = the threshold), with
+ * the dimensions `Check` and `Signal`, one datapoint per window stamped with the window's end.
+ */
+export const DRIFT_SCORE_METRIC = 'DriftScore';
+
+/** The signals a check publishes and alarms on. */
+export const DRIFT_SIGNALS = ['embedding', 'descriptors'] as const;
+export type DriftSignal = (typeof DRIFT_SIGNALS)[number];
+
+/** One signal of a checked window. */
+export const signalResult = z.object({
+  /** log(p) / log(threshold): 1.0 is the threshold; `null` when the window is insufficient. */
+  score: z.nullable(z.number()),
+  /** The p-value compared (the smallest of the tests, BH-adjusted for the descriptors). */
+  pValue: z.nullable(z.number()),
+  threshold: z.number(),
+  drift: z.boolean(),
+  insufficient: z.boolean(),
+  /** The test that decided (an embedding method, or the descriptor with the smallest adjusted p). */
+  method: z.nullable(z.string()),
+});
+export type SignalResult = z.infer<typeof signalResult>;
+
+/** What one window's check found, as the store keeps it and `GET /v1/drift/status` returns it. */
+export const driftWindowResult = z.object({
+  check: z.string(),
+  window: z.object({ start: z.string(), end: z.string() }),
+  /** The baseline version compared with; `null` when the check had none yet. */
+  baseline: z.nullable(z.int()),
+  status: z.enum(['checked', 'insufficient', 'no-baseline', 'baseline-pinned']),
+  n: z.object({ reference: z.int(), current: z.int() }),
+  drift: z.boolean(),
+  signals: z.record(z.string(), signalResult),
+  /** The report (`summary.json` and `report.html`) in the artifacts bucket; absent when none was written. */
+  report: z.optional(z.object({ bucket: z.string(), prefix: z.string() })),
+  checkedAt: z.string(),
+});
+export type DriftWindowResult = z.infer<typeof driftWindowResult>;

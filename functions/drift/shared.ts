@@ -1,0 +1,178 @@
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import * as z from 'zod/mini';
+import { describeIssues } from '#aws/config.ts';
+import { ConfigError, InvalidEventError } from '#aws/errors.ts';
+import {
+  type DriftBaseline,
+  type DriftCheckConfig,
+  driftBaseline,
+  driftCheckConfig,
+} from '#contracts/drift/baseline.ts';
+import { envVar } from '#contracts/env.ts';
+import {
+  DRIFT_BASELINES_PREFIX,
+  DRIFT_REPORTS_PREFIX,
+  DRIFT_STAGING_PREFIX,
+} from '#contracts/storage-layout.ts';
+import type { DriftRecord } from '#core/drift/check.ts';
+import { decodeEmbedding, encodeEmbedding } from '#core/drift/compact-embedding.ts';
+
+/**
+ * What the DriftCheck state machine's steps share: their configuration (the checks, the policy the
+ * alarms were synthesized with), the records files (one JSON line per record, embeddings in the compact
+ * int8 form), their keys in the artifacts bucket, and the state that passes from Collect to Check.
+ *
+ * | object | written by | read by |
+ * |---|---|---|
+ * | `staging/drift/<check>/<window end>/current.jsonl` | Collect | Check |
+ * | `drift/baselines/<check>/<id>.jsonl` (a baseline version's records) | Collect (a baseline request), Check (a pinned first window) | Check |
+ * | `drift/reports/<check>/<window end>/summary.json`, `report.html` | Check | operators, `GET /v1/drift/status` |
+ */
+
+/** The policy every check runs with, computed at synthesis by `driftAlarmPolicy` (the alarms use the same). */
+export const driftPolicy = z.object({
+  alpha: z.number().check(z.positive(), z.lt(1)),
+  datapointsToAlarm: z.int().check(z.positive()),
+  evaluationPeriods: z.int().check(z.positive()),
+  cadenceMinutes: z.int().check(z.positive()),
+  effect: z.number().check(z.positive()),
+  power: z.number().check(z.positive(), z.lt(1)),
+  permutations: z.int().check(z.positive()),
+  maxWindowRecords: z.int().check(z.positive()),
+});
+export type DriftPolicy = z.infer<typeof driftPolicy>;
+
+function jsonVariable<S extends z.ZodMiniType>(schema: S, name: string) {
+  return (raw: string): z.infer<S> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new ConfigError(`${name} is not JSON`);
+    }
+    const parsed = z.safeParse(schema, value);
+    if (!parsed.success) throw new ConfigError(`${name}: ${describeIssues(parsed.error)}`);
+    return parsed.data;
+  };
+}
+
+/** Parses `DRIFT_CHECKS` (a JSON array of checks). */
+export const parseChecks = jsonVariable(z.array(driftCheckConfig), 'DRIFT_CHECKS');
+/** Parses `DRIFT_POLICY`. */
+export const parsePolicy = jsonVariable(driftPolicy, 'DRIFT_POLICY');
+
+/** The variables every step reads. */
+export const driftEnvironment = {
+  ARTIFACTS_BUCKET: envVar.string(),
+  DRIFT_TABLE: envVar.string(),
+  DRIFT_POLICY: envVar.string(),
+};
+
+/** The check a request names. @throws InvalidEventError naming the configured checks */
+export function checkNamed(checks: readonly DriftCheckConfig[], name: string): DriftCheckConfig {
+  const found = checks.find((c) => c.name === name);
+  if (found === undefined) {
+    throw new InvalidEventError(
+      `check: "${name}" is not a configured drift check (${checks.map((c) => c.name).join(', ') || 'none'})`,
+    );
+  }
+  return found;
+}
+
+/** Keys of the drift objects. */
+export const driftKeys = {
+  current: (check: string, windowEnd: string) => `${DRIFT_STAGING_PREFIX}${check}/${windowEnd}/current.jsonl`,
+  baseline: (check: string, id: string) => `${DRIFT_BASELINES_PREFIX}${check}/${id}.jsonl`,
+  reportPrefix: (check: string, windowEnd: string) => `${DRIFT_REPORTS_PREFIX}${check}/${windowEnd}/`,
+};
+
+/** One line of a records file. */
+const storedRecord = z.object({
+  text: z.optional(z.string()),
+  answer: z.optional(z.string()),
+  retrievalTopScore: z.optional(z.number()),
+  embedding: z.optional(
+    z.object({ encoding: z.literal('int8'), dims: z.int(), scale: z.number(), data: z.string() }),
+  ),
+});
+
+/** Records as JSON lines, each embedding in the compact form (about 1.4 KB for 1,024 dimensions). */
+export function recordsJsonl(records: readonly DriftRecord[]): string {
+  return records
+    .map(({ embedding, ...rest }) =>
+      JSON.stringify({
+        ...rest,
+        ...(embedding !== undefined ? { embedding: encodeEmbedding(embedding) } : {}),
+      }),
+    )
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
+/** Parses a records file. @throws InvalidEventError naming the line */
+export function parseRecords(text: string, what: string): DriftRecord[] {
+  const records: DriftRecord[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new InvalidEventError(`${what} line ${i + 1}: not JSON`);
+    }
+    const parsed = z.safeParse(storedRecord, value);
+    if (!parsed.success)
+      throw new InvalidEventError(`${what} line ${i + 1}: ${describeIssues(parsed.error)}`);
+    const { embedding, ...rest } = parsed.data;
+    let vector: number[] | undefined;
+    try {
+      vector = embedding === undefined ? undefined : decodeEmbedding(embedding);
+    } catch (error) {
+      throw new InvalidEventError(`${what} line ${i + 1}: embedding.${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    records.push({ ...rest, ...(vector !== undefined ? { embedding: vector } : {}) });
+  });
+  return records;
+}
+
+export async function writeRecords(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  records: readonly DriftRecord[],
+): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: recordsJsonl(records),
+      ContentType: 'application/x-ndjson',
+    }),
+  );
+}
+
+export async function readRecords(s3: S3Client, bucket: string, key: string): Promise<DriftRecord[]> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return parseRecords((await response.Body?.transformToString('utf8')) ?? '', `s3://${bucket}/${key}`);
+}
+
+/** What Collect hands to Check: where the window's records are, and the baseline to compare them with. */
+export const collected = z.object({
+  status: z.literal('collected'),
+  check: z.string(),
+  window: z.object({ start: z.string(), end: z.string() }),
+  baseline: z.nullable(driftBaseline),
+  current: z.object({ bucket: z.string(), key: z.string(), records: z.int(), embedded: z.int() }),
+  /** The model the window's records were embedded with (a baseline pinned from it names it). */
+  embeddingModel: z.string(),
+});
+export type Collected = z.infer<typeof collected>;
+
+/** What Collect answers to a baseline request: the version it created. */
+export interface BaselineCreated {
+  readonly status: 'baseline-created';
+  readonly check: string;
+  readonly baseline: DriftBaseline;
+}

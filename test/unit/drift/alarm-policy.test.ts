@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CANDIDATE_ALPHAS,
+  driftAlarmPolicy,
+  driftScore,
+  EMBEDDING_TESTS,
+  MAX_ALARM_SPAN_MINUTES,
+  MAX_DRIFT_SCORE,
+  MINUTES_PER_MONTH,
+} from '#core/drift/alarm-policy.ts';
+import { ValidationError } from '#core/errors.ts';
+
+/** The error `f` throws; fails the test when it returns. */
+function syncError(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
+
+describe('driftAlarmPolicy', () => {
+  it('pages on 2 of 2 six-hour windows at alpha 0.05 for the dev profile', () => {
+    const policy = driftAlarmPolicy({
+      cadenceMinutes: 360,
+      falsePagesPerMonth: 1,
+      signals: 2,
+      permutations: 200,
+    });
+    // By hand: 30 days of 6-hour windows is 120 windows; each of 2 signals may have 0.5 false pages.
+    const windows = (30 * 24 * 60) / 360;
+    expect(windows).toBe(120);
+    // The three embedding tests at alpha / 3 need 1 / (200 + 1) ≤ alpha / 3: alpha ≥ 0.0149 (0.05 and 0.02).
+    expect(3 / 201).toBeGreaterThan(0.01);
+    expect(3 / 201).toBeLessThan(0.02);
+    // M = 1 fails at both (120 · 0.05 = 6, 120 · 0.02 = 2.4 > 0.5); M = 2 meets it at 0.05: 120 · 0.0025 = 0.3.
+    expect(120 * 0.02).toBeGreaterThan(0.5);
+    expect(120 * 0.05 ** 2).toBeCloseTo(0.3, 12);
+    expect(policy).toEqual({
+      alpha: 0.05,
+      datapointsToAlarm: 2,
+      evaluationPeriods: 2,
+      windowsPerMonth: 120,
+      falsePagesPerMonthBound: expect.closeTo(0.6, 12),
+      minReachableAlpha: 3 / 201,
+    });
+  });
+
+  it('pages on 2 of 2 hourly windows at alpha 0.02 for the prod profile', () => {
+    const policy = driftAlarmPolicy({
+      cadenceMinutes: 60,
+      falsePagesPerMonth: 1,
+      signals: 2,
+      permutations: 200,
+    });
+    // 720 windows: M = 2 at 0.05 gives 720 · 0.0025 = 1.8 > 0.5; at 0.02, 720 · 0.0004 = 0.288 ≤ 0.5.
+    expect(720 * 0.05 ** 2).toBeGreaterThan(0.5);
+    expect(720 * 0.02 ** 2).toBeLessThanOrEqual(0.5);
+    expect(policy).toMatchObject({
+      alpha: 0.02,
+      datapointsToAlarm: 2,
+      evaluationPeriods: 2,
+      windowsPerMonth: 720,
+    });
+    expect(policy.falsePagesPerMonthBound).toBeCloseTo(720 * 0.02 ** 2 * 2, 12);
+  });
+
+  it('keeps the bound within the target, with the shortest M and then the largest alpha, over a grid', () => {
+    let met = 0;
+    for (const cadenceMinutes of [5, 15, 30, 60, 120, 180, 360, 720, 1440, 2880]) {
+      for (const falsePagesPerMonth of [0.1, 0.5, 1, 2, 5]) {
+        for (const signals of [1, 2, 4, 10]) {
+          for (const permutations of [100, 200, 500, 999, 5000]) {
+            const input = { cadenceMinutes, falsePagesPerMonth, signals, permutations };
+            let policy: ReturnType<typeof driftAlarmPolicy>;
+            try {
+              policy = driftAlarmPolicy(input);
+            } catch (error) {
+              // Only a target no M within a day can meet may be refused: check that none does.
+              expect(error, JSON.stringify(input)).toBeInstanceOf(ValidationError);
+              const windows = MINUTES_PER_MONTH / cadenceMinutes;
+              const maxM = Math.max(1, Math.floor(MAX_ALARM_SPAN_MINUTES / cadenceMinutes));
+              const smallest = Math.min(...CANDIDATE_ALPHAS.filter((a) => a >= 3 / (permutations + 1)));
+              expect(windows * smallest ** maxM, JSON.stringify(input)).toBeGreaterThan(
+                falsePagesPerMonth / signals,
+              );
+              continue;
+            }
+            met++;
+            const at = JSON.stringify(input);
+            const windows = MINUTES_PER_MONTH / cadenceMinutes;
+            const { alpha, datapointsToAlarm: m } = policy;
+            expect(policy.evaluationPeriods, at).toBe(m);
+            expect(policy.windowsPerMonth, at).toBe(windows);
+            expect(policy.falsePagesPerMonthBound, at).toBeCloseTo(windows * alpha ** m * signals, 9);
+            expect(policy.falsePagesPerMonthBound, at).toBeLessThanOrEqual(falsePagesPerMonth * (1 + 1e-12));
+            expect(alpha, at).toBeGreaterThanOrEqual(policy.minReachableAlpha);
+            expect(CANDIDATE_ALPHAS as readonly number[], at).toContain(alpha);
+            // The alarm stays within a day of windows.
+            expect(m * cadenceMinutes <= MAX_ALARM_SPAN_MINUTES || m === 1, at).toBe(true);
+            const reachable = CANDIDATE_ALPHAS.filter((a) => a >= policy.minReachableAlpha);
+            // No shorter M meets the target at any reachable alpha...
+            for (let shorter = 1; shorter < m; shorter++) {
+              for (const a of reachable) {
+                expect(windows * a ** shorter * signals, `${at} M=${shorter} alpha=${a}`).toBeGreaterThan(
+                  falsePagesPerMonth,
+                );
+              }
+            }
+            // ...and no larger reachable alpha meets it at this M.
+            for (const a of reachable.filter((a) => a > alpha)) {
+              expect(windows * a ** m * signals, `${at} alpha=${a}`).toBeGreaterThan(falsePagesPerMonth);
+            }
+          }
+        }
+      }
+    }
+    expect(met).toBeGreaterThan(500);
+  });
+
+  it('never chooses an alpha the permutation tests cannot reach', () => {
+    // 100 permutations: the smallest p-value is 1/101, so each test at alpha / 3 needs alpha ≥ 3/101.
+    const hundred = driftAlarmPolicy({
+      cadenceMinutes: 60,
+      falsePagesPerMonth: 1,
+      signals: 2,
+      permutations: 100,
+    });
+    expect(hundred.minReachableAlpha).toBe(EMBEDDING_TESTS / 101);
+    expect(hundred.alpha).toBe(0.05);
+    expect(hundred.alpha).toBeGreaterThanOrEqual(3 / 101);
+    // 0.05 at M = 2 bounds 720 · 0.0025 · 2 = 3.6 > 1: the prod cadence needs M = 3 with 100 permutations.
+    expect(hundred.datapointsToAlarm).toBe(3);
+
+    // 50 permutations: alpha ≥ 3/51 ≈ 0.0588, above every candidate level: no policy, and the error says so.
+    expect(3 / 51).toBeGreaterThan(Math.max(...CANDIDATE_ALPHAS));
+    const error = syncError(() =>
+      driftAlarmPolicy({ cadenceMinutes: 360, falsePagesPerMonth: 1, signals: 2, permutations: 50 }),
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(/permutations/);
+
+    // 1,000 permutations reach 0.005 (3/1001 ≈ 0.003); 200 do not (3/201 ≈ 0.0149).
+    const tight = { cadenceMinutes: 5, falsePagesPerMonth: 1, signals: 2 };
+    const many = driftAlarmPolicy({ ...tight, permutations: 1000 });
+    expect(many.alpha).toBeGreaterThanOrEqual(many.minReachableAlpha);
+    const few = driftAlarmPolicy({ ...tight, permutations: 200 });
+    expect(few.alpha).toBeGreaterThanOrEqual(3 / 201);
+    expect(few.datapointsToAlarm).toBeGreaterThanOrEqual(many.datapointsToAlarm);
+  });
+
+  it('refuses a target no alarm within a day can meet, naming falsePagesPerMonth', () => {
+    const error = syncError(() =>
+      driftAlarmPolicy({ cadenceMinutes: 720, falsePagesPerMonth: 1e-9, signals: 2, permutations: 200 }),
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe('falsePagesPerMonth');
+    expect((error as Error).message).toMatch(/^falsePagesPerMonth: cannot be met/);
+  });
+
+  it('refuses inputs that are not positive, naming each', () => {
+    const good = { cadenceMinutes: 60, falsePagesPerMonth: 1, signals: 2, permutations: 200 };
+    for (const [field, value] of [
+      ['cadenceMinutes', 0],
+      ['cadenceMinutes', Number.NaN],
+      ['falsePagesPerMonth', -1],
+      ['falsePagesPerMonth', Number.POSITIVE_INFINITY],
+      ['signals', 0],
+      ['signals', 1.5],
+      ['permutations', 0],
+    ] as const) {
+      expect(() => driftAlarmPolicy({ ...good, [field]: value }), `${field}=${value}`).toThrow(
+        expect.objectContaining({ name: 'ValidationError', field }),
+      );
+    }
+  });
+});
+
+describe('driftScore', () => {
+  it('is 1 at the threshold and 2 at its square', () => {
+    for (const threshold of [0.05, 0.02, 0.05 / 3, 0.001]) {
+      expect(driftScore(threshold, threshold)).toBeCloseTo(1, 12);
+      expect(driftScore(threshold ** 2, threshold)).toBeCloseTo(2, 12);
+      // Above the threshold (a larger p-value) scores below 1.
+      expect(driftScore(Math.sqrt(threshold), threshold)).toBeCloseTo(0.5, 12);
+    }
+  });
+
+  it('caps a p-value of 0 (or one far below the threshold) at the maximum', () => {
+    expect(MAX_DRIFT_SCORE).toBe(10);
+    expect(driftScore(0, 0.05)).toBe(10);
+    expect(driftScore(1e-300, 0.05)).toBe(10);
+  });
+
+  it('scores a p-value of 1 (or more) 0, and leaves no data as null', () => {
+    expect(driftScore(1, 0.05)).toBe(0);
+    expect(driftScore(null, 0.05)).toBeNull();
+    expect(driftScore(Number.NaN, 0.05)).toBeNull();
+  });
+
+  it('refuses a threshold outside (0, 1)', () => {
+    for (const threshold of [0, 1, -0.1, 1.5, Number.NaN]) {
+      expect(() => driftScore(0.01, threshold), String(threshold)).toThrow(
+        expect.objectContaining({ name: 'ValidationError', field: 'threshold' }),
+      );
+    }
+  });
+});

@@ -1,0 +1,557 @@
+// The function's environment, set before its handler module is imported (it reads it at import).
+import '../../../support/env/drift.ts';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { InvalidEventError } from '#aws/errors.ts';
+import type { EvaluationStore, SuiteVersion } from '#aws/eval/evaluation-store.ts';
+import type { DriftCheckConfig } from '#contracts/drift/baseline.ts';
+import type { EvaluationRun } from '#contracts/evaluation/run.ts';
+import { encodeEmbedding } from '#core/drift/compact-embedding.ts';
+import { itemLine } from '#core/eval/report/summary.ts';
+import { type CollectDeps, environment, makeHandler } from '#functions/drift/collect.ts';
+import {
+  type BaselineCreated,
+  type Collected,
+  collected,
+  driftKeys,
+  parseRecords,
+} from '#functions/drift/shared.ts';
+import { errorOf } from '../../../support/async.ts';
+import { TEST_EMBEDDING_MODEL } from '../../../support/env/embedding-model.ts';
+import {
+  driftCheckRequested,
+  FakeDriftStore,
+  interaction,
+  memoryS3,
+  putLog,
+  TEST_POLICY,
+} from './support.ts';
+
+const s3 = memoryS3();
+const ARTIFACTS = 'artifacts';
+const NOW = new Date('2026-12-01T12:03:00.000Z');
+const WINDOW_END = '2026-12-01T12:00:00.000Z';
+const CHECKS: DriftCheckConfig[] = [
+  { name: 'support', app: 'web', prompt: 'support' },
+  { name: 'all', app: 'web' },
+];
+/** The vector the fake embedder gives a text (4 dimensions, as the records RAG embedded). */
+const vectorOf = (text: string) => [text.length / 100, 1, -0.5, (text.charCodeAt(0) % 7) / 10];
+/** The vector RAG kept for the first call. */
+const RAG_VECTOR = [0.9, -0.3, 0.1, 0.45];
+
+/** Near each value within int8 quantization of the vector's largest magnitude. */
+function expectNear(actual: readonly number[] | undefined, expected: readonly number[]): void {
+  expect(actual).toHaveLength(expected.length);
+  const step = Math.max(...expected.map(Math.abs)) / 127;
+  expected.forEach((x, i) => {
+    expect(Math.abs((actual?.[i] as number) - x)).toBeLessThanOrEqual(step / 2 + 1e-9);
+  });
+}
+
+function retrieval(queryEmbedding?: number[]) {
+  return {
+    vectorStore: 'embedded' as const,
+    k: 4,
+    hybrid: false,
+    minScore: null,
+    embeddingModel: TEST_EMBEDDING_MODEL.id,
+    ...(queryEmbedding ? { queryEmbedding: encodeEmbedding(queryEmbedding) } : {}),
+    chunks: [
+      { docId: 'd1', chunkId: 'c1', docVersion: 'v1', score: 0.7, similarity: 0.62 },
+      { docId: 'd2', chunkId: 'c2', docVersion: 'v1', score: 0.9, similarity: 0.81 },
+    ],
+  };
+}
+
+/** The evaluation store's suite and run reads, in memory. */
+class FakeEvaluations implements Pick<EvaluationStore, 'getSuite' | 'getRun'> {
+  readonly suites: SuiteVersion[] = [];
+  readonly runs = new Map<string, EvaluationRun>();
+  async getSuite(name: string, version?: number) {
+    return this.suites
+      .filter((s) => s.name === name && (version === undefined || s.version === version))
+      .sort((a, b) => b.version - a.version)[0];
+  }
+  async getRun(runId: string) {
+    return this.runs.get(runId);
+  }
+}
+
+describe('collect handler', () => {
+  let store: FakeDriftStore;
+  let evaluations: FakeEvaluations;
+  let embed: ReturnType<typeof vi.fn<CollectDeps['embed']>>;
+  const handler = (overrides: Partial<CollectDeps> = {}) =>
+    makeHandler({
+      s3: s3.client,
+      bucket: ARTIFACTS,
+      store,
+      evaluations,
+      checks: CHECKS,
+      policy: TEST_POLICY,
+      embed,
+      embeddingModel: TEST_EMBEDDING_MODEL.modelId,
+      now: () => NOW,
+      newId: () => 'b-1',
+      ...overrides,
+    });
+
+  beforeEach(() => {
+    s3.install();
+    store = new FakeDriftStore();
+    evaluations = new FakeEvaluations();
+    embed = vi.fn(async (texts: readonly string[]) => texts.map(vectorOf));
+  });
+
+  it('reads an environment the stack sets', () => {
+    expect(Object.keys(environment).sort()).toEqual(
+      [
+        'ARTIFACTS_BUCKET',
+        'DRIFT_TABLE',
+        'DRIFT_POLICY',
+        'DRIFT_CHECKS',
+        'EVALUATIONS_TABLE',
+        'MODEL_PROVIDER',
+        'EMBEDDING_MODEL',
+      ].sort(),
+    );
+  });
+
+  describe('a scheduled window', () => {
+    /** The log of the window 06:00–12:00: three watched calls among calls the check must leave out. */
+    function stageLog() {
+      const watched = [
+        interaction(1, 'How do I raise the memory of my function?', { retrieval: retrieval(RAG_VECTOR) }),
+        interaction(2, 'Why does my function time out?', { occurredAt: '2026-12-01T06:00:00.000Z' }),
+        interaction(3, 'Where are my logs?', {
+          occurredAt: '2026-12-01T11:59:00.000Z',
+          retrieval: retrieval(),
+        }),
+      ];
+      const others = [
+        interaction(4, 'evaluation item', { app: 'evaluation' }),
+        interaction(5, 'a billing question', { prompt: { name: 'billing', version: 1, ref: 'billing:1' } }),
+        interaction(6, 'a failed call', { status: 'provider_error', errorCode: 'ModelError' }),
+        interaction(7, 'an unsampled call', { payload: null }),
+        interaction(8, 'too early', { occurredAt: '2026-12-01T05:59:59.000Z' }),
+        interaction(9, 'too late', { occurredAt: WINDOW_END }),
+        interaction(10, 'another app', { app: 'mobile' }),
+        { not: 'an interaction record' },
+      ];
+      const log = 'interactions/dt=2026-12-01/';
+      putLog(
+        s3,
+        ARTIFACTS,
+        `${log}part-0001.gz`,
+        [watched[0], ...others.slice(0, 4)],
+        new Date('2026-12-01T09:00:00Z'),
+      );
+      putLog(
+        s3,
+        ARTIFACTS,
+        `${log}part-0002.gz`,
+        [watched[1], watched[2], ...others.slice(4)],
+        new Date('2026-12-01T12:05:00Z'),
+      );
+      // An object finished before the window began: never read, although its call would be watched.
+      putLog(
+        s3,
+        ARTIFACTS,
+        `${log}part-0000.gz`,
+        [interaction(11, 'stale', { occurredAt: '2026-12-01T08:00:00Z' })],
+        new Date('2026-12-01T05:00:00Z'),
+      );
+      return watched;
+    }
+
+    it('stages the watched calls, embedding only the questions RAG did not embed', async () => {
+      stageLog();
+      const out = (await handler()(driftCheckRequested({ windowEnd: '2026-12-01T12:00:00Z' }))) as Collected;
+
+      const key = driftKeys.current('support', WINDOW_END);
+      expect(key).toBe(`staging/drift/support/${WINDOW_END}/current.jsonl`);
+      expect(out).toEqual({
+        status: 'collected',
+        check: 'support',
+        window: { start: '2026-12-01T06:00:00.000Z', end: WINDOW_END },
+        baseline: null,
+        current: { bucket: ARTIFACTS, key, records: 3, embedded: 3 },
+        embeddingModel: TEST_EMBEDDING_MODEL.modelId,
+      });
+      // What Check parses.
+      expect(collected.parse(out)).toEqual(out);
+
+      expect(embed).toHaveBeenCalledTimes(1);
+      expect(embed).toHaveBeenCalledWith(['Why does my function time out?', 'Where are my logs?']);
+
+      expect(s3.contentType(ARTIFACTS, key)).toBe('application/x-ndjson');
+      const records = parseRecords(s3.text(ARTIFACTS, key), key);
+      const byText = new Map(records.map((r) => [r.text, r]));
+      expect([...byText.keys()].sort()).toEqual(
+        [
+          'How do I raise the memory of my function?',
+          'Where are my logs?',
+          'Why does my function time out?',
+        ].sort(),
+      );
+      const first = byText.get('How do I raise the memory of my function?');
+      expect(first).toMatchObject({
+        answer: 'Answer to: How do I raise the memory of my function?',
+        retrievalTopScore: 0.81,
+      });
+      expectNear(first?.embedding, RAG_VECTOR);
+      expectNear(
+        byText.get('Why does my function time out?')?.embedding,
+        vectorOf('Why does my function time out?'),
+      );
+      expectNear(byText.get('Where are my logs?')?.embedding, vectorOf('Where are my logs?'));
+      expect(byText.get('Why does my function time out?')).not.toHaveProperty('retrievalTopScore');
+    });
+
+    it('hands the check’s active baseline to Check', async () => {
+      stageLog();
+      const baseline = await store.createBaseline({
+        check: 'support',
+        source: { kind: 'suite', name: 'support-golden' },
+        records: 80,
+        embedded: 80,
+        embeddingModel: TEST_EMBEDDING_MODEL.modelId,
+        location: { bucket: ARTIFACTS, key: driftKeys.baseline('support', 'b-0') },
+        createdAt: '2026-11-01T00:00:00.000Z',
+        createdBy: 'a',
+      });
+      const out = (await handler()(driftCheckRequested({ windowEnd: WINDOW_END }))) as Collected;
+      expect(out.baseline).toEqual(baseline);
+      // Another check watches every call of app web: the billing call too.
+      const all = (await handler()(
+        driftCheckRequested({ check: 'all', windowEnd: WINDOW_END }),
+      )) as Collected;
+      expect(all.baseline).toBeNull();
+      expect(all.current.records).toBe(4);
+    });
+
+    it('calls no embedder when every record has its embedding, and stages an empty window as such', async () => {
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-12-01/a.gz',
+        [interaction(1, 'q one', { retrieval: retrieval(RAG_VECTOR) })],
+        new Date('2026-12-01T12:01:00Z'),
+      );
+      const one = (await handler()(driftCheckRequested({ windowEnd: WINDOW_END }))) as Collected;
+      expect(one.current).toMatchObject({ records: 1, embedded: 1 });
+      expect(embed).not.toHaveBeenCalled();
+
+      const empty = (await handler()(
+        driftCheckRequested({ windowEnd: '2026-11-01T12:00:00Z' }),
+      )) as Collected;
+      expect(empty.current).toMatchObject({ records: 0, embedded: 0 });
+      expect(s3.text(ARTIFACTS, empty.current.key)).toBe('');
+    });
+
+    it('subsamples a window beyond the cap, the same records on a redelivered schedule', async () => {
+      const calls = Array.from({ length: 40 }, (_, i) => interaction(i, `question number ${i}`));
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-12-01/a.gz',
+        calls.slice(0, 25),
+        new Date('2026-12-01T12:01:00Z'),
+      );
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-12-01/b.gz',
+        calls.slice(25),
+        new Date('2026-12-01T12:02:00Z'),
+      );
+      const run = async () => {
+        const out = (await handler({ policy: { ...TEST_POLICY, maxWindowRecords: 7 } })(
+          driftCheckRequested({ windowEnd: WINDOW_END }),
+        )) as Collected;
+        return { out, texts: parseRecords(s3.text(ARTIFACTS, out.current.key), 'x').map((r) => r.text) };
+      };
+      const first = await run();
+      expect(first.out.current.records).toBe(7);
+      expect(new Set(first.texts).size).toBe(7);
+      const second = await run();
+      expect(second.texts).toEqual(first.texts);
+    });
+  });
+
+  describe('a baseline request', () => {
+    const request = (source: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      driftCheckRequested({ requestedBy: 'arn:aws:iam::1:user/ops', baseline: { source, ...extra } });
+
+    it('builds a version from a pinned window of the check’s traffic', async () => {
+      const day = 'interactions/dt=2026-11-20/';
+      putLog(
+        s3,
+        ARTIFACTS,
+        `${day}a.gz`,
+        [
+          interaction(1, 'How do I deploy?', {
+            occurredAt: '2026-11-20T09:00:00.000Z',
+            retrieval: retrieval(RAG_VECTOR),
+          }),
+          interaction(2, 'What is a layer?', { occurredAt: '2026-11-20T10:00:00.000Z' }),
+          interaction(3, 'not this app', { occurredAt: '2026-11-20T10:00:00.000Z', app: 'mobile' }),
+        ],
+        new Date('2026-11-20T11:00:00Z'),
+      );
+      const source = { kind: 'window', from: '2026-11-20T00:00:00Z', to: '2026-11-21T00:00:00Z' };
+      const out = (await handler()(request(source, { note: 'after the re-index' }))) as BaselineCreated;
+
+      const key = 'drift/baselines/support/b-1.jsonl';
+      expect(driftKeys.baseline('support', 'b-1')).toBe(key);
+      const expected = {
+        check: 'support',
+        version: 1,
+        source,
+        records: 2,
+        embedded: 2,
+        embeddingModel: TEST_EMBEDDING_MODEL.modelId,
+        location: { bucket: ARTIFACTS, key },
+        createdAt: NOW.toISOString(),
+        createdBy: 'arn:aws:iam::1:user/ops',
+        note: 'after the re-index',
+      };
+      expect(out).toEqual({ status: 'baseline-created', check: 'support', baseline: expected });
+      expect(store.baselines).toEqual([expected]);
+      expect(embed).toHaveBeenCalledWith(['What is a layer?']);
+      const records = parseRecords(s3.text(ARTIFACTS, key), key);
+      expect(records.map((r) => r.text).sort()).toEqual(['How do I deploy?', 'What is a layer?']);
+      expect(records.every((r) => r.embedding?.length === 4)).toBe(true);
+    });
+
+    it('builds a version from a registered suite’s questions', async () => {
+      const suiteKey = 'datasets/eval/support-golden/v000002/data.jsonl';
+      evaluations.suites.push({
+        name: 'support-golden',
+        version: 2,
+        items: 3,
+        tags: [],
+        location: { bucket: 'curated', key: suiteKey },
+        contentHash: 'sha256:2',
+        registeredAt: '2026-11-30T00:00:00.000Z',
+      });
+      s3.put(
+        'curated',
+        suiteKey,
+        [
+          { id: 'q1', input: 'How much memory can a function have?', references: ['10,240 MB'] },
+          {
+            id: 'q2',
+            messages: [
+              { role: 'system', content: 'Be brief.' },
+              { role: 'user', content: 'What is a cold start?' },
+              { role: 'assistant', content: 'The first call of a new instance.' },
+              { role: 'user', content: 'How do I avoid it?' },
+            ],
+            references: ['provisioned concurrency'],
+          },
+          { id: 'q3', input: 'What is the capital of Mars?', references: [] },
+        ]
+          .map((l) => JSON.stringify(l))
+          .join('\n'),
+      );
+      const out = (await handler()(
+        request({ kind: 'suite', name: 'support-golden', version: 2 }),
+      )) as BaselineCreated;
+      expect(out.baseline).toMatchObject({
+        version: 1,
+        source: { kind: 'suite', name: 'support-golden', version: 2 },
+        records: 3,
+        embedded: 3,
+      });
+      const records = parseRecords(s3.text(ARTIFACTS, out.baseline.location.key), 'baseline');
+      expect(records.map((r) => r.text).sort()).toEqual(
+        ['How do I avoid it?', 'How much memory can a function have?', 'What is the capital of Mars?'].sort(),
+      );
+      expect(records.every((r) => r.answer === undefined)).toBe(true);
+      expect(embed).toHaveBeenCalledTimes(1);
+    });
+
+    it('builds a version from a finished evaluation run’s questions and answers', async () => {
+      const items = 'evaluations/run-7/items.jsonl';
+      evaluations.runs.set('run-7', {
+        runId: 'run-7',
+        status: 'succeeded',
+        trigger: 'api',
+        request: { suite: 'support-golden', target: { prompt: 'support@production' } },
+        requestedBy: 'a',
+        createdAt: '2026-11-30T00:00:00.000Z',
+        updatedAt: '2026-11-30T00:10:00.000Z',
+        report: {
+          bucket: ARTIFACTS,
+          summary: 'evaluations/run-7/summary.json',
+          items,
+          html: 'evaluations/run-7/report.html',
+          markdown: 'evaluations/run-7/report.md',
+        },
+      });
+      const line = (id: string, input: string, answer: string, error?: string) =>
+        JSON.stringify(
+          itemLine({
+            id,
+            tags: [],
+            input,
+            answer,
+            references: [],
+            scores: {},
+            errors: {},
+            ...(error ? { error } : {}),
+          }),
+        );
+      s3.put(
+        ARTIFACTS,
+        items,
+        `${[
+          line('q1', 'How do I deploy?', 'Use aliases.'),
+          line('q2', 'What is a layer?', '', 'generation timed out'),
+          line('q3', 'How long can it run?', '15 minutes.'),
+        ].join('\n')}\n`,
+      );
+      const out = (await handler()(request({ kind: 'evaluation', runId: 'run-7' }))) as BaselineCreated;
+      expect(out.baseline).toMatchObject({
+        source: { kind: 'evaluation', runId: 'run-7' },
+        records: 3,
+        embedded: 3,
+      });
+      const records = parseRecords(s3.text(ARTIFACTS, out.baseline.location.key), 'baseline');
+      const byText = new Map(records.map((r) => [r.text, r]));
+      expect(byText.get('How do I deploy?')?.answer).toBe('Use aliases.');
+      expect(byText.get('How long can it run?')?.answer).toBe('15 minutes.');
+      // A failed item's "answer" is no answer of the model.
+      expect(byText.get('What is a layer?')).not.toHaveProperty('answer');
+    });
+
+    it('builds successive versions of a check', async () => {
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-11-20/a.gz',
+        [interaction(1, 'q', { occurredAt: '2026-11-20T09:00:00.000Z' })],
+        new Date('2026-11-20T11:00:00Z'),
+      );
+      const source = { kind: 'window', from: '2026-11-20T00:00:00Z', to: '2026-11-21T00:00:00Z' };
+      let id = 0;
+      const h = handler({ newId: () => `b-${++id}` });
+      const first = (await h(request(source))) as BaselineCreated;
+      const second = (await h(request(source))) as BaselineCreated;
+      expect([first.baseline.version, second.baseline.version]).toEqual([1, 2]);
+      expect(second.baseline.location.key).toBe('drift/baselines/support/b-2.jsonl');
+    });
+  });
+
+  describe('a request that cannot be served', () => {
+    const reject = async (detail: Record<string, unknown>) => {
+      const error = await errorOf(handler()(driftCheckRequested(detail)));
+      expect(error).toBeInstanceOf(InvalidEventError);
+      return (error as Error).message;
+    };
+    const baseline = (source: Record<string, unknown>) => ({ requestedBy: 'a', baseline: { source } });
+
+    it('names an unknown check and the configured ones', async () => {
+      expect(await reject({ check: 'billing', windowEnd: WINDOW_END })).toBe(
+        'check: "billing" is not a configured drift check (support, all)',
+      );
+    });
+
+    it('names what is wrong with the event', async () => {
+      expect(await reject({ check: 'support' })).toMatch(/windowEnd/);
+      expect(await reject({ check: 'support', windowEnd: 'yesterday' })).toMatch(/windowEnd/);
+    });
+
+    it('names a malformed source', async () => {
+      expect(
+        await reject({
+          check: 'support',
+          ...baseline({ kind: 'window', from: 'yesterday', to: WINDOW_END }),
+        }),
+      ).toBe('baseline.source: from: Invalid ISO datetime');
+      expect(await reject({ check: 'support', ...baseline({ kind: 'cupboard' }) })).toMatch(
+        /^baseline\.source: /,
+      );
+      expect(await reject({ check: 'support', ...baseline({ kind: 'suite', name: 'Not A Suite' }) })).toMatch(
+        /^baseline\.source: name: /,
+      );
+      expect(
+        await reject({ check: 'support', ...baseline({ kind: 'evaluation', runId: 'run-1', extra: 1 }) }),
+      ).toMatch(/^baseline\.source: /);
+      expect(
+        await reject({
+          check: 'support',
+          ...baseline({ kind: 'window', from: WINDOW_END, to: '2026-12-01T00:00:00Z' }),
+        }),
+      ).toBe('baseline.source.to: must be after source.from');
+      expect(
+        await reject({
+          check: 'support',
+          ...baseline({ kind: 'window', from: '2026-10-01T00:00:00Z', to: '2026-12-01T00:00:00Z' }),
+        }),
+      ).toBe('baseline.source: a window of at most 31 days');
+      expect(store.baselines).toEqual([]);
+    });
+
+    it('names a source that holds no record of the check', async () => {
+      expect(
+        await reject({
+          check: 'support',
+          ...baseline({ kind: 'window', from: '2026-11-20T00:00:00Z', to: '2026-11-21T00:00:00Z' }),
+        }),
+      ).toBe('baseline.source: the window holds no record of check support');
+      expect(
+        await reject({ check: 'support', ...baseline({ kind: 'suite', name: 'nope', version: 9 }) }),
+      ).toBe('baseline.source: suite nope version 9 is not registered');
+      expect(store.baselines).toEqual([]);
+      expect(s3.keys()).toEqual([]);
+    });
+
+    it('names an evaluation run that did not succeed', async () => {
+      expect(await reject({ check: 'support', ...baseline({ kind: 'evaluation', runId: 'run-404' }) })).toBe(
+        'baseline.source: evaluation run run-404 has no report (it must have succeeded)',
+      );
+      evaluations.runs.set('run-8', {
+        runId: 'run-8',
+        status: 'failed',
+        trigger: 'api',
+        request: { suite: 'support-golden', target: { prompt: 'support@production' } },
+        requestedBy: 'a',
+        createdAt: '2026-11-30T00:00:00.000Z',
+        updatedAt: '2026-11-30T00:10:00.000Z',
+        error: 'budget exceeded',
+      });
+      expect(await reject({ check: 'support', ...baseline({ kind: 'evaluation', runId: 'run-8' }) })).toMatch(
+        /run-8/,
+      );
+    });
+
+    it('names a line of the run’s items that is not an item', async () => {
+      evaluations.runs.set('run-9', {
+        runId: 'run-9',
+        status: 'succeeded',
+        trigger: 'api',
+        request: { suite: 'support-golden', target: { prompt: 'support@production' } },
+        requestedBy: 'a',
+        createdAt: '2026-11-30T00:00:00.000Z',
+        updatedAt: '2026-11-30T00:10:00.000Z',
+        report: {
+          bucket: ARTIFACTS,
+          summary: 's',
+          items: 'evaluations/run-9/items.jsonl',
+          html: 'h',
+          markdown: 'm',
+        },
+      });
+      s3.put(ARTIFACTS, 'evaluations/run-9/items.jsonl', '{"input":"ok"}\n{"answer":"no input"}\n');
+      expect(await reject({ check: 'support', ...baseline({ kind: 'evaluation', runId: 'run-9' }) })).toMatch(
+        /^baseline\.source: items\.jsonl line 2: input/,
+      );
+      s3.put(ARTIFACTS, 'evaluations/run-9/items.jsonl', '{"input":"ok"}\n{not json\n');
+      expect(await reject({ check: 'support', ...baseline({ kind: 'evaluation', runId: 'run-9' }) })).toMatch(
+        /^baseline\.source: items\.jsonl line 2/,
+      );
+    });
+  });
+});
