@@ -1,5 +1,7 @@
 import type * as z from 'zod/mini';
+import { createBaselineRequest } from '../drift/baseline.ts';
 import { evaluationRunRequest } from '../evaluation/run.ts';
+import { driftBaselineAccepted, driftStatusResponse } from './drift-schemas.ts';
 import {
   evaluationRunResponse,
   labelReviewRequest,
@@ -32,11 +34,11 @@ import {
  */
 
 /** The Lambda function that serves a route: one module per group, `functions/api/<fn>.ts`. */
-export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'rag' | 'openapi' | 'evaluations';
+export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'rag' | 'openapi' | 'evaluations' | 'drift';
 
 /**
  * `apiKey`: app routes, called with an API key (`x-api-key`) under a usage plan.
- * `iam`: admin routes (prompt writes, label moves, catalog edits, evaluations), SigV4-signed by an IAM
+ * `iam`: admin routes (prompt writes, label moves, catalog edits, evaluations, drift), SigV4-signed by an IAM
  * principal that the API's resource policy lets in (`api.adminPrincipals`).
  * `reviewer`: the human review queue, SigV4-signed by an admin principal or a reviewer principal
  * (`api.reviewerPrincipals`).
@@ -265,6 +267,30 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: labelReviewRequest,
     successStatus: 200,
     response: storedReviewTask,
+  },
+  {
+    method: 'POST',
+    path: '/v1/drift/baselines',
+    fn: 'drift',
+    auth: 'iam',
+    operationId: 'createDriftBaseline',
+    summary:
+      'Build a new baseline version of a drift check from a pinned window of its traffic, a suite or an evaluation run (admin); the DriftCheck state machine builds it, follow it at the location answered',
+    requestBody: createBaselineRequest,
+    successStatus: 202,
+    response: driftBaselineAccepted,
+  },
+  {
+    method: 'GET',
+    path: '/v1/drift/status',
+    fn: 'drift',
+    auth: 'iam',
+    operationId: 'getDriftStatus',
+    summary:
+      'Read each drift check (or the one named by check): its active baseline, its paging policy, its latest windows newest first, and links to the latest report (admin)',
+    query: ['check'],
+    successStatus: 200,
+    response: driftStatusResponse,
   },
   {
     method: 'GET',

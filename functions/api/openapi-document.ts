@@ -14,7 +14,7 @@ const ERRORS: Record<string, string> = {
   '403':
     "Missing or invalid API key, an admin or reviewer route called without IAM (SigV4) signature, or a prompt, model or RAG collection outside the calling app's access (the message names the app and the rule)",
   '404':
-    "No such prompt, version, label, model, RAG document, evaluation suite or run, or review task (a document of a collection outside the app's access is not found either)",
+    "No such prompt, version, label, model, RAG document, evaluation suite or run, review task, or drift check (a document of a collection outside the app's access is not found either)",
   '409':
     'A conflicting write (a review task already labelled), or a production label move refused by its promotion gate: `evaluation_failed`, `evaluation_pending` or `evaluation_required`, with the run in `error.evaluation`',
   '413': 'The body is larger than the API accepts',
@@ -91,7 +91,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       title: 'LLMOps gateway API',
       version,
       description:
-        'Chat through versioned prompts, the model catalog, the prompt registry and evaluations. App routes take ' +
+        'Chat through versioned prompts, the model catalog, the prompt registry, evaluations and drift checks. App routes take ' +
         'an API key (x-api-key); admin and reviewer routes are signed with IAM (SigV4).',
     },
     paths,
@@ -118,6 +118,7 @@ const RULES: Readonly<Record<ApiFunctionName, readonly (keyof AccessDescription)
   rag: ['collections'],
   openapi: [],
   evaluations: [],
+  drift: [],
 };
 
 /**

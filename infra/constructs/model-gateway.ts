@@ -62,6 +62,7 @@ export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
   rag: 'functions/api/rag.ts',
   openapi: 'functions/api/openapi.ts',
   evaluations: 'functions/api/evaluations.ts',
+  drift: 'functions/api/drift.ts',
 };
 
 /** The CloudWatch namespace of the functions' EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`). */
@@ -113,8 +114,13 @@ export class ModelGateway extends Construct {
   /** RAG search and document status. */
   public readonly ragFunction: LlmOpsFunction;
   public readonly openApiFunction: LlmOpsFunction;
-  /** The function serving each route group of `API_ROUTES` but the evaluations routes (see `Evaluation`). */
-  public readonly functions: Readonly<Record<Exclude<ApiFunctionName, 'evaluations'>, LlmOpsFunction>>;
+  /**
+   * The function serving each route group of `API_ROUTES` but the evaluations routes (see `Evaluation`)
+   * and the drift routes (see `Drift`).
+   */
+  public readonly functions: Readonly<
+    Record<Exclude<ApiFunctionName, 'evaluations' | 'drift'>, LlmOpsFunction>
+  >;
   /** ALARM when the chat function fails (crashes, timeouts: handlers answer every expected error). */
   public readonly chatErrorsAlarm: cloudwatch.Alarm;
   /** ALARM on sustained model throttling (all models, prompts and apps together). */

@@ -166,6 +166,16 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'APP_ACCESS',
     'MAX_REQUEST_BYTES',
   ],
+  drift: [
+    'DRIFT_TABLE',
+    'EVENT_BUS_NAME',
+    'ARTIFACTS_BUCKET',
+    'DRIFT_CHECKS',
+    'DRIFT_POLICY',
+    'APP_KEYS',
+    'APP_ACCESS',
+    'MAX_REQUEST_BYTES',
+  ],
 };
 const FUNCTIONS = Object.keys(EXPECTED_ENV) as ApiFunctionName[];
 
@@ -203,13 +213,15 @@ describe('routes', () => {
     }
   });
 
-  it('admin routes (prompt writes, label moves, catalog edits, evaluations) and reviewer routes are IAM; app routes use API keys', () => {
+  it('admin routes (prompt writes, label moves, catalog edits, evaluations, drift) and reviewer routes are IAM; app routes use API keys', () => {
     const admin = [
       'PUT /v1/models/{id}',
       'POST /v1/prompts/{name}/versions',
       'PUT /v1/prompts/{name}/labels/{label}',
       'POST /v1/evaluations',
       'GET /v1/evaluations/{id}',
+      'POST /v1/drift/baselines',
+      'GET /v1/drift/status',
     ];
     const reviewer = ['GET /v1/reviews', 'POST /v1/reviews/{id}'];
     for (const key of [...admin, ...reviewer]) {
@@ -708,14 +720,15 @@ describe('least privilege', () => {
   });
 
   it('only chat may call models; prompts and models touch only their own table; openapi touches no data', () => {
-    for (const fn of ['prompts', 'models', 'openapi', 'evaluations'] as const) {
+    for (const fn of ['prompts', 'models', 'openapi', 'evaluations', 'drift'] as const) {
       const actions = actionsOf(allowedStatements(dev.json, roleOf(dev.json, fn)));
       expect(
         actions.filter((a) => /^(bedrock|sagemaker):/.test(a)),
         fn,
       ).toEqual([]);
-      // The prompts function puts the promotion gate's events (EvaluationRequested, PromptGateOverridden).
-      const events = fn === 'prompts' || fn === 'evaluations' ? ['events:PutEvents'] : [];
+      // The prompts function puts the promotion gate's events (EvaluationRequested, PromptGateOverridden);
+      // evaluations puts EvaluationRequested, drift DriftCheckRequested.
+      const events = fn === 'prompts' || fn === 'evaluations' || fn === 'drift' ? ['events:PutEvents'] : [];
       expect([...new Set(actions.filter((a) => a.startsWith('events:')))], fn).toEqual(events);
     }
     for (const fn of ['prompts', 'models', 'openapi'] as const) {
@@ -734,6 +747,26 @@ describe('least privilege', () => {
     expect(openapi.filter((a) => !a.startsWith('xray:') && !a.startsWith('logs:'))).toEqual([]);
   });
 
+  it('drift reads the drift table without writing it, and reads only the drift reports of the artifacts bucket', () => {
+    const statements = allowedStatements(dev.json, roleOf(dev.json, 'drift'));
+    const driftTableId = envOf(dev.json, 'drift').DRIFT_TABLE.Ref as string;
+    expect(dev.json.Resources[driftTableId]?.Type).toBe('AWS::DynamoDB::Table');
+    const onDrift = actionsOf(onTable(statements, driftTableId));
+    expect(onDrift).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
+    for (const action of WRITES) expect(onDrift).not.toContain(action);
+    const dynamo = statements.filter((st) => list(st.Action).some((a) => a.startsWith('dynamodb:')));
+    for (const st of dynamo) {
+      for (const r of list(st.Resource))
+        expect(JSON.stringify(r), 'drift: only the drift table').toContain(driftTableId);
+    }
+    const s3 = statements.filter((st) => list(st.Action).some((a) => a.startsWith('s3:')));
+    expect(actionsOf(s3).filter((a) => !/^s3:(Get|List)/.test(a))).toEqual([]);
+    for (const st of s3.filter((x) => list(x.Action).some((a) => a.startsWith('s3:Get')))) {
+      for (const r of list(st.Resource))
+        expect(flatten(r), 'drift: only drift/reports/').toMatch(/\/drift\/reports\/\*$/);
+    }
+  });
+
   it('chat and models may Scan exactly the catalog table, rag exactly the documents table; no other API function scans', () => {
     const scans = (fn: ApiFunctionName) =>
       allowedStatements(dev.json, roleOf(dev.json, fn))
@@ -749,6 +782,7 @@ describe('least privilege', () => {
     expect(scans('prompts')).toEqual([]);
     expect(scans('openapi')).toEqual([]);
     expect(scans('evaluations')).toEqual([]);
+    expect(scans('drift')).toEqual([]);
   });
 
   it('the tables: prompts pk/sk, catalog pk, on-demand, encrypted with the project key', () => {

@@ -34,6 +34,7 @@ export const TABLES: Readonly<Record<string, TableSchema>> = {
     sort: 'sk',
     indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } },
   },
+  'drift-test': { partition: 'pk', sort: 'sk' },
 };
 
 export class ValidationException extends DynamoDBServiceException {

@@ -1,5 +1,6 @@
 // The functions' environment, set before their handler modules are imported (they read it at import).
 import '../../support/env/api.ts';
+import '../../support/env/drift-api.ts';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -33,6 +34,7 @@ const handlers = {
   rag: (await import('#functions/api/rag.ts')).handler,
   openapi: (await import('#functions/api/openapi.ts')).handler,
   evaluations: (await import('#functions/api/evaluations.ts')).handler,
+  drift: (await import('#functions/api/drift.ts')).handler,
 };
 
 afterAll(() => {
@@ -76,6 +78,36 @@ dynamo.items['documents-test'] = [
     runId: 'r',
     createdAt: NOW,
     updatedAt: NOW,
+  },
+];
+dynamo.items['drift-test'] = [
+  {
+    pk: 'CHECK#support',
+    sk: 'BASELINE#0000000001',
+    type: 'DriftBaseline',
+    check: 'support',
+    version: 1,
+    source: { kind: 'suite', name: 'support-golden' },
+    records: 10,
+    embedded: 10,
+    embeddingModel: null,
+    location: { bucket: 'artifacts-test', key: 'drift/baselines/support/b1.jsonl' },
+    createdAt: NOW,
+    createdBy: 'admin',
+  },
+  {
+    pk: 'CHECK#support',
+    sk: `WINDOW#${NOW}`,
+    type: 'DriftWindow',
+    check: 'support',
+    window: { start: NOW, end: NOW },
+    baseline: 1,
+    status: 'checked',
+    n: { reference: 10, current: 10 },
+    drift: false,
+    signals: {},
+    report: { bucket: 'artifacts-test', prefix: `drift/reports/support/${NOW}/` },
+    checkedAt: NOW,
   },
 ];
 dynamo.lastKey['documents-test'] = { pk: 'doc#guides/intro.md', gsi1pk: 'upload', gsi1sk: 'guides/intro.md' };
@@ -167,7 +199,9 @@ const queryValue = (name: string) =>
         ? fc.oneof(fc.constantFrom('indexed', 'failed', 'chat', 'embedding', 'active'), text)
         : name === 'label'
           ? fc.oneof(fc.constantFrom('production', 'latest', 'staging'), text)
-          : fc.oneof(fc.constantFrom('1', '2', '50', '100'), text);
+          : name === 'check'
+            ? fc.oneof(fc.constantFrom('support', 'all-traffic', 'billing'), text)
+            : fc.oneof(fc.constantFrom('1', '2', '50', '100'), text);
 
 const query = (route: ApiRoute) =>
   fc.oneof(
@@ -281,6 +315,11 @@ const VALID: Record<string, Record<string, unknown>> = {
     llmops: { prompt: 'greeting', variables: { who: 'Ada' } },
   },
   createEmbeddings: { model: 'titan-embed-text-v2', input: ['refunds', 'returns'], dimensions: 256 },
+  createDriftBaseline: {
+    check: 'support',
+    source: { kind: 'window', from: '2026-11-01T00:00:00.000Z', to: '2026-11-08T00:00:00.000Z' },
+    note: 'fuzz',
+  },
 };
 
 const jsonish = fc.oneof(

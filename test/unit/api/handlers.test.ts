@@ -686,4 +686,34 @@ describe('OpenAPI document', () => {
       .components.schemas.Error as { properties: { error: { properties: Record<string, unknown> } } };
     expect(Object.keys(error.properties.error.properties)).toContain('evaluation');
   });
+
+  it('describes the drift routes: SigV4, 202 for a baseline request, the check query, the status of each check', () => {
+    type Operation = {
+      security: object[];
+      parameters: { name: string; in: string }[];
+      requestBody?: { content: Record<string, { schema: { required?: string[] } }> };
+      responses: Record<string, { content?: Record<string, { schema?: Record<string, unknown> }> }>;
+    };
+    const op = (path: string, method: string) =>
+      (document.paths[path] as unknown as Record<string, Operation>)[method] as Operation;
+    const create = op('/v1/drift/baselines', 'post');
+    expect(create.security).toEqual([{ sigv4: [] }]);
+    expect(create.requestBody?.content['application/json']?.schema.required).toEqual(['check', 'source']);
+    expect(Object.keys(create.responses)).toContain('202');
+    const accepted = create.responses['202']?.content?.['application/json']?.schema as {
+      properties: Record<string, unknown>;
+    };
+    expect(Object.keys(accepted.properties).sort()).toEqual(['check', 'requestedAt', 'source', 'status']);
+    const status = op('/v1/drift/status', 'get');
+    expect(status.security).toEqual([{ sigv4: [] }]);
+    expect(status.parameters).toEqual([
+      { name: 'check', in: 'query', required: false, schema: { type: 'string' } },
+    ]);
+    const checks = status.responses['200']?.content?.['application/json']?.schema as {
+      properties: { checks: { items: { properties: Record<string, unknown> } } };
+    };
+    expect(Object.keys(checks.properties.checks.items.properties)).toEqual(
+      expect.arrayContaining(['check', 'filter', 'baseline', 'policy', 'windows', 'links']),
+    );
+  });
 });
