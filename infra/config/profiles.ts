@@ -45,6 +45,9 @@ export const DEV: ProfileConfig = {
     powertoolsLogLevel: 'INFO',
     stateMachineLogLevel: 'ALL',
     stateMachineIncludeExecutionData: true,
+    // Shown on the dashboard, not paged: development traffic is too sparse and bursty for a band
+    // learned from it to mean much. Three 5-minute periods in a row above a 3-sigma band.
+    anomaly: { band: 3, evaluationPeriods: 3, datapointsToAlarm: 3, page: false },
   },
   api: {
     apps: [
@@ -56,6 +59,10 @@ export const DEV: ProfileConfig = {
         // Development: every prompt, model and collection, chat without a prompt, and a budget that
         // still stops a runaway loop within a day.
         access: { prompts: ['*'], models: ['*'], collections: ['*'], rawChat: true, tokensPerDay: 200_000 },
+        // Pages when a day of the app's calls costs $5. Its 200,000 tokens a UTC day cost at most about
+        // $3 (all output, the dearest catalog model), so this fires only when the token budget does not
+        // hold (raised, or its counter failing open) or a day's window spans two full budgets.
+        dailyCostBudgetUsd: 5,
       },
     ],
     waf: false,
@@ -132,6 +139,19 @@ export const DEV: ProfileConfig = {
       },
     ],
   },
+  drift: {
+    // Four checks a day: each reads the sampled calls of the last six hours.
+    cadenceMinutes: 360,
+    falsePagesPerMonth: 1,
+    effect: 0.5,
+    power: 0.8,
+    maxWindowRecords: 500,
+    permutations: 200,
+    // Every app's calls but the evaluation runs' own (which Generate records as app "evaluation").
+    checks: [{ name: 'all-traffic' }],
+    // A drift alarm evaluates production on the golden suite, as the daily schedule does.
+    onDrift: { suite: 'golden', prompt: 'rag-answer@production', maxItems: 20, k: 1, ragK: 5 },
+  },
 };
 
 /** What production changes: data kept, a year of logs, WAF, more capacity, OpenSearch with standby replicas. */
@@ -154,7 +174,12 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     quarantineExpirationDays: 14,
   },
   eventArchiveRetentionDays: 90,
-  observability: { stateMachineLogLevel: 'ERROR', stateMachineIncludeExecutionData: false },
+  // Production pages on an anomaly that lasts 3 of 5 five-minute periods.
+  observability: {
+    stateMachineLogLevel: 'ERROR',
+    stateMachineIncludeExecutionData: false,
+    anomaly: { evaluationPeriods: 5, datapointsToAlarm: 3, page: true },
+  },
   api: {
     apps: [
       {
@@ -172,6 +197,11 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
           rawChat: false,
           tokensPerDay: 2_000_000,
         },
+        // Pages when a day of the app's calls costs $25. Its 2 million tokens a UTC day of these models
+        // cost at most about $10 (all output, Claude Haiku 4.5), $20 over a window spanning two UTC
+        // days, so this fires only when the token budget does not hold. Set each real app's budget
+        // from its expected spend.
+        dailyCostBudgetUsd: 25,
       },
     ],
     waf: true,
@@ -203,6 +233,12 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
         ragK: 5,
       },
     ],
+  },
+  // Hourly checks of up to 2,000 sampled calls; a drift alarm evaluates 200 items, judged three times.
+  drift: {
+    cadenceMinutes: 60,
+    maxWindowRecords: 2000,
+    onDrift: { suite: 'golden', prompt: 'rag-answer@production', maxItems: 200, k: 3, ragK: 5 },
   },
 };
 

@@ -154,6 +154,17 @@ export const apiAppSchema = z.strictObject({
    * @default - nothing: every prompt, model, collection and chat call is refused (403) until it is set
    */
   access: appAccessSchema.optional(),
+  /**
+   * US dollars of model calls a day above which an alarm pages (`OpsMonitoring`): it refuses nothing
+   * (`access.tokensPerDay` does). Not part of `access`, so it takes no room in `APP_ACCESS`.
+   *
+   * @default - no budget alarm for the app
+   */
+  dailyCostBudgetUsd: z
+    .number({ error: 'must be a number of US dollars a day' })
+    .positive('must be greater than 0 US dollars a day')
+    .max(1_000_000)
+    .optional(),
 });
 
 /** How resources that hold data behave on `cdk destroy`. The RAW bucket is RETAIN in every profile. */
@@ -218,7 +229,40 @@ const dataPrepSchema = z
     }
   });
 
-/** Logging of the functions and the state machines. */
+/** Period of the operations anomaly alarms (`OpsMonitoring`), in minutes. */
+export const ANOMALY_PERIOD_MINUTES = 5;
+/** Most evaluation periods of an alarm: CloudWatch evaluates at most one day of periods. */
+const MAX_ANOMALY_EVALUATION_PERIODS = (24 * 60) / ANOMALY_PERIOD_MINUTES;
+
+/**
+ * The operations anomaly alarms (`OpsMonitoring`): p99 latency and cost per answer of each catalog chat
+ * model, against a CloudWatch anomaly detection band, on {@link ANOMALY_PERIOD_MINUTES}-minute periods.
+ */
+const anomalySchema = z
+  .strictObject({
+    /** Width of the band, in standard deviations of the model CloudWatch learns (wider: fewer alarms). */
+    band: z.number().gt(0, 'must be greater than 0 (standard deviations)').max(10).default(3),
+    /** Periods the alarm looks at. */
+    evaluationPeriods: positiveInt.max(
+      MAX_ANOMALY_EVALUATION_PERIODS,
+      `must be at most ${MAX_ANOMALY_EVALUATION_PERIODS} (one day of ${ANOMALY_PERIOD_MINUTES}-minute periods)`,
+    ),
+    /** Periods of those above the band that raise the alarm (M of N). */
+    datapointsToAlarm: positiveInt,
+    /** Whether the alarms page on-call; unpaged, they still show on the dashboard. */
+    page: z.boolean(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.datapointsToAlarm > a.evaluationPeriods) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['datapointsToAlarm'],
+        message: `must not exceed evaluationPeriods (${a.evaluationPeriods})`,
+      });
+    }
+  });
+
+/** Logging of the functions and the state machines, and the operations anomaly alarms. */
 const observabilitySchema = z.object({
   /** Powertools log level of every function. */
   powertoolsLogLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
@@ -226,6 +270,8 @@ const observabilitySchema = z.object({
   stateMachineLogLevel: z.enum(['ALL', 'ERROR']),
   /** Whether Step Functions logs include execution input/output (may hold user data). */
   stateMachineIncludeExecutionData: z.boolean(),
+  /** The anomaly alarms on each chat model's p99 latency and cost per answer. */
+  anomaly: anomalySchema,
 });
 
 /** The HTTPS API (API Gateway REST API). */
@@ -560,6 +606,82 @@ const evaluationSchema = z
     }
   });
 
+/** One drift check: a slice of the watched traffic compared with its own baseline. */
+const driftCheckSchema = z.strictObject({
+  /** Names the check (its metrics' `Check` dimension, its alarms, its baselines). */
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or "-", starting with a letter'),
+  /** Only this app's calls. @default every app's */
+  app: z.string().regex(APP_NAME, 'must be an app name').optional(),
+  /** Only calls of this prompt (any version). @default every prompt's and none */
+  prompt: z.string().regex(PROMPT_NAME, 'must be a prompt name').optional(),
+});
+
+/** What a drift alarm starts: an evaluation of production, as a scheduled one is described. */
+const driftEvaluationSchema = z
+  .strictObject({
+    suite: z.string().regex(SUITE_NAME_RULE, 'must be a suite name'),
+    prompt: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,63}@[a-z][a-z0-9_-]{0,31}$/, 'must be "name@label"')
+      .optional(),
+    model: z.string().min(1).optional(),
+    maxItems: positiveInt.max(2000),
+    k: positiveInt.max(5),
+    ragK: positiveInt.max(50).optional(),
+  })
+  .refine((s) => s.prompt !== undefined || s.model !== undefined, {
+    message: 'name a prompt, a model or both',
+    path: ['prompt'],
+  });
+
+/**
+ * Drift: how often the DriftCheck state machine runs, what it watches, and the false-page target that
+ * calibrates every drift alarm (the per-window alpha and the alarm's M of N; `driftAlarmPolicy`).
+ */
+const driftSchema = z
+  .object({
+    /** Minutes between checks; each check reads the window since the previous one. */
+    cadenceMinutes: positiveInt.min(15).max(1440),
+    /** At most this many false pages a month across every drift alarm, at the cadence. */
+    falsePagesPerMonth: z.number().gt(0).max(31),
+    /** The standardized shift a window must be large enough to detect (else: insufficient data). */
+    effect: z.number().gt(0).max(5),
+    /** The probability of detecting `effect` a sufficient window gives. */
+    power: z.number().gt(0).lt(1),
+    /** Most sampled calls read per window (a seeded subsample beyond it). */
+    maxWindowRecords: positiveInt.min(50).max(10_000),
+    /** Label permutations of the MMD and centroid tests. */
+    permutations: positiveInt.min(50).max(2000),
+    /** The checks; none: no DriftCheck is deployed. */
+    checks: z.array(driftCheckSchema),
+    /** The evaluation a drift alarm starts; absent: a drift alarm pages and is put on the bus only. */
+    onDrift: driftEvaluationSchema.optional(),
+  })
+  .superRefine((d, ctx) => {
+    // Schedules fire on the cadence's boundaries (cron), so that each window is one alarm period.
+    const aligned =
+      d.cadenceMinutes < 60
+        ? 60 % d.cadenceMinutes === 0
+        : d.cadenceMinutes % 60 === 0 && 1440 % d.cadenceMinutes === 0;
+    if (!aligned) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cadenceMinutes'],
+        message:
+          'must divide an hour (15, 20, 30) or a day in whole hours (60, 120, 180, 240, 360, 480, 720, 1440)',
+      });
+    }
+    const names = new Set<string>();
+    for (const [i, c] of d.checks.entries()) {
+      if (names.has(c.name)) {
+        ctx.addIssue({ code: 'custom', path: ['checks', i, 'name'], message: `"${c.name}" is used twice` });
+      }
+      names.add(c.name);
+    }
+  });
+
 /** What a profile declares: every setting of one deployment of the stack. */
 export const profileConfigSchema = z
   .object({
@@ -586,6 +708,7 @@ export const profileConfigSchema = z
     interactions: interactionsSchema,
     rag: ragSchema,
     evaluation: evaluationSchema,
+    drift: driftSchema,
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {

@@ -19,12 +19,12 @@
  * catalog, guardrail, vector store and model grants); judges are Bedrock models of the catalog, called
  * with structured output. JSONPath and an INLINE Map, as the other pipelines (the local runner runs it).
  */
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -50,12 +50,13 @@ import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
-import { grantKeyVia, LlmOpsFunction, putEventsStatement } from './llmops-function.ts';
+import { LlmOpsFunction } from './llmops-function.ts';
 import { grantModel } from './model-access.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE, type ModelGateway } from './model-gateway.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
+import { scheduleRole } from './schedule-role.ts';
 
 /** The curated golden datasets that become suites. */
 export const GOLDEN_DATASETS_PREFIX = `${DATASETS_PREFIX}golden/`;
@@ -382,32 +383,16 @@ export class Evaluation extends Construct {
       targets: [new targets.LambdaFunction(this.catalogScoresFunction, delivery)],
     });
 
-    // One schedule per configured suite and target: it puts the request on the bus, as the API does. The
-    // schedules' role may put exactly that event, and dead-letter an undelivered one (through the key).
-    this.scheduleRole = new iam.Role(this, 'ScheduleRole', {
+    // One schedule per configured suite and target: it puts the request on the bus, as the API does.
+    const roles = scheduleRole(this, 'ScheduleRole', {
       description: `${deployment.stackName}: evaluation schedules put llmops.EvaluationRequested on the project bus`,
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnLike: {
-            'aws:SourceArn': `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/default/*`,
-          },
-        },
-      }),
+      eventBus: props.eventBus,
+      detailTypes: [EVALUATION_REQUESTED],
+      deadLetterQueue: this.triggerDeadLetterQueue.queue,
+      encryptionKey,
     });
-    this.scheduleRole.addToPrincipalPolicy(
-      putEventsStatement(props.eventBus, { sources: [LLMOPS_SOURCE], detailTypes: [EVALUATION_REQUESTED] }),
-    );
-    // Dead-letters an undelivered request (the queue is encrypted with the project key, used through SQS).
-    this.scheduleRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['sqs:SendMessage'],
-        resources: [this.triggerDeadLetterQueue.queue.queueArn],
-      }),
-    );
-    grantKeyVia(this.scheduleRole, encryptionKey, 'sqs', ['kms:Decrypt', 'kms:GenerateDataKey']);
-    // The target would add an unconditioned PutEvents to the role it is given: it gets none.
-    const scheduleRole = this.scheduleRole.withoutPolicyUpdates();
+    this.scheduleRole = roles.role;
+    const scheduleTargetRole = roles.forTargets;
     const schedules: Record<string, scheduler.Schedule> = {};
     for (const s of config.schedules) {
       const request = {
@@ -433,7 +418,7 @@ export class Evaluation extends Construct {
             }),
           },
           {
-            role: scheduleRole,
+            role: scheduleTargetRole,
             deadLetterQueue: this.triggerDeadLetterQueue.queue,
             retryAttempts: 8,
             maxEventAge: Duration.hours(24),

@@ -23,6 +23,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { INTERACTIONS_PREFIX } from '#contracts/storage-layout.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
@@ -31,7 +32,7 @@ import { acknowledge, iam5ResourceFinding } from './nag.ts';
 /** The event this construct delivers (see `events/interaction-recorded.ts`). */
 export const INTERACTION_RECORDED_DETAIL_TYPE = 'llmops.InteractionRecorded';
 /** Where interaction records land in the artifacts bucket. */
-export const INTERACTIONS_PREFIX = 'interactions/';
+export { INTERACTIONS_PREFIX };
 /** Where records Firehose could not deliver land, by error type. */
 export const INTERACTIONS_ERROR_PREFIX = 'interactions-errors/';
 /** The S3 key prefix of each delivered object: one partition per UTC day. */

@@ -251,6 +251,12 @@ export function grantKeyVia(
   );
 }
 
+/**
+ * The `service` dimension Powertools adds to every dimension set of every function's EMF metrics
+ * (`POWERTOOLS_SERVICE_NAME`): a metric alarm names it among the dimensions of the series it watches.
+ */
+export const METRICS_SERVICE = 'llmops';
+
 /** Variables the house sets on every function for the runtime and Powertools (not read by handler code). */
 export const HOUSE_ENVIRONMENT_NAMES: readonly string[] = [
   'NODE_OPTIONS',
@@ -263,7 +269,7 @@ export const HOUSE_ENVIRONMENT_NAMES: readonly string[] = [
 function houseEnvironment(config: DeploymentConfig, sourceMaps: boolean): Record<string, string> {
   return {
     ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
-    POWERTOOLS_SERVICE_NAME: 'llmops',
+    POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
     POWERTOOLS_METRICS_NAMESPACE: 'LLMOps',
     POWERTOOLS_LOG_LEVEL: config.observability.powertoolsLogLevel,
     LLMOPS_PROFILE: config.profile,

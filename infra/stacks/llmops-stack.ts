@@ -20,12 +20,14 @@ import { REPO_ROOT } from '#infra/repo-root.ts';
 import { LlmOpsAlerts } from '../constructs/alerts.ts';
 import { LlmOpsApi, pascalCase } from '../constructs/api.ts';
 import { DataPrep } from '../constructs/data-prep.ts';
+import { Drift } from '../constructs/drift.ts';
 import { Evaluation } from '../constructs/evaluation.ts';
 import { LlmOpsEventBus } from '../constructs/event-bus.ts';
 import { LlmOpsGuardrail } from '../constructs/guardrail.ts';
 import { InteractionLog } from '../constructs/interaction-log.ts';
 import { LlmOpsFunction } from '../constructs/llmops-function.ts';
 import { ModelGateway } from '../constructs/model-gateway.ts';
+import { OpsMonitoring } from '../constructs/ops-monitoring.ts';
 import { RagIngest } from '../constructs/rag-ingest.ts';
 import { embeddingModel } from '../constructs/rag-store/embedding-model.ts';
 import { RagVectorStore } from '../constructs/rag-store.ts';
@@ -53,12 +55,15 @@ export class LlmOpsStack extends Stack {
   public readonly modelGateway: ModelGateway;
   /** Suites, the Evaluate state machine, its schedules, the promotion gate and the review queue. */
   public readonly evaluation: Evaluation;
+  public readonly drift: Drift;
   public readonly api: LlmOpsApi;
   /** The role allowed to call the admin routes, when `api.adminPrincipals` names none. */
   public readonly adminRole?: iam.Role;
   /** The role allowed to call the review routes, when `api.reviewerPrincipals` names none. */
   public readonly reviewerRole?: iam.Role;
   public readonly interactionLog: InteractionLog;
+  /** The stack's dashboard, the operations anomaly alarms and the per-app daily cost budget alarms. */
+  public readonly monitoring: OpsMonitoring;
 
   constructor(scope: Construct, id: string, props: LlmOpsStackProps) {
     super(scope, id, props);
@@ -148,6 +153,19 @@ export class LlmOpsStack extends Stack {
       store: this.ragStore,
       ...(this.guardrail ? { guardrail: this.guardrail } : {}),
     });
+    this.drift = new Drift(this, 'Drift', {
+      deployment,
+      config: config.drift,
+      maxRequestBytes: config.api.maxRequestBytes,
+      curatedBucket: this.storage.curated,
+      artifactsBucket: this.storage.artifacts,
+      encryptionKey,
+      eventBus: this.eventBus.bus,
+      alerts: this.alerts,
+      failureHandler: this.pipelineFailedFunction,
+      store: this.ragStore,
+      evaluationsTable: this.evaluation.table,
+    });
     // The admin routes' principals: the configured ones, or a role of the stack's own.
     this.adminRole =
       config.api.adminPrincipals.length === 0
@@ -171,7 +189,11 @@ export class LlmOpsStack extends Stack {
         ...(this.adminRole ? { adminPrincipals: [this.adminRole.roleArn] } : {}),
         ...(this.reviewerRole ? { reviewerPrincipals: [this.reviewerRole.roleArn] } : {}),
       },
-      functions: { ...this.modelGateway.functions, evaluations: this.evaluation.apiFunction },
+      functions: {
+        ...this.modelGateway.functions,
+        evaluations: this.evaluation.apiFunction,
+        drift: this.drift.apiFunction,
+      },
       encryptionKey,
       alerts: this.alerts,
     });
@@ -183,6 +205,21 @@ export class LlmOpsStack extends Stack {
       encryptionKey,
       alerts: this.alerts,
     });
+    // Monitoring last: it charts the pipelines and alarms built above; later sections via addSection().
+    this.monitoring = new OpsMonitoring(this, 'Monitoring', {
+      deployment,
+      catalog: config.models.catalog,
+      apps: config.api.apps,
+      alerts: this.alerts,
+      stateMachines: [
+        { name: 'DataPrep', stateMachine: this.dataPrep.stateMachine },
+        { name: 'RagIngest', stateMachine: this.ragIngest.stateMachine },
+        { name: 'Evaluate', stateMachine: this.evaluation.stateMachine },
+        { name: 'DriftCheck', stateMachine: this.drift.stateMachine },
+      ],
+      regressionAlarm: this.evaluation.regressionAlarm,
+    });
+    this.monitoring.addSection('Drift', this.drift.widgets);
 
     new CfnOutput(this, 'RawBucketName', {
       value: this.storage.raw.bucketName,
@@ -198,6 +235,7 @@ export class LlmOpsStack extends Stack {
     new CfnOutput(this, 'DataPrepStateMachineArn', { value: this.dataPrep.stateMachine.stateMachineArn });
     new CfnOutput(this, 'RagIngestStateMachineArn', { value: this.ragIngest.stateMachine.stateMachineArn });
     new CfnOutput(this, 'EvaluateStateMachineArn', { value: this.evaluation.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'DriftCheckStateMachineArn', { value: this.drift.stateMachine.stateMachineArn });
     new CfnOutput(this, 'PagingTopicArn', { value: this.alerts.topic.topicArn });
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.url,

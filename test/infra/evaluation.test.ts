@@ -114,7 +114,9 @@ describe('the Evaluate state machine', () => {
 describe('schedules', () => {
   it('one per configured schedule, putting the request on the project bus, retried into a dead-letter queue', () => {
     for (const synthesized of [dev, prod]) {
-      const schedules = resourcesOfType(synthesized.json, 'AWS::Scheduler::Schedule');
+      const schedules = resourcesOfType(synthesized.json, 'AWS::Scheduler::Schedule').filter(([id]) =>
+        id.startsWith('Evaluation'),
+      );
       expect(schedules).toHaveLength(synthesized.config.evaluation.schedules.length);
       const configured = synthesized.config.evaluation.schedules[0];
       const [, schedule] = schedules[0] as [string, CfnResource];

@@ -20,6 +20,8 @@ import { API_ROUTES } from '#contracts/http/routes.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { DOCUMENT_INDEXED } from '#events/document-indexed.ts';
+import { DRIFT_CHECK_REQUESTED } from '#events/drift-check-requested.ts';
+import { DRIFT_DETECTED } from '#events/drift-detected.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { EVALUATION_COMPLETED } from '#events/evaluation-completed.ts';
 import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
@@ -444,9 +446,16 @@ describe('events:PutEvents', () => {
     // Generate answers through the gateway code path, which records each answer as chat does.
     'functions/evaluation/generate.ts': [INTERACTION_RECORDED],
     'functions/evaluation/report.ts': [EVALUATION_COMPLETED],
+    // A baseline request starts the DriftCheck; a drift alarm becomes DriftDetected, which starts an evaluation.
+    'functions/api/drift.ts': [DRIFT_CHECK_REQUESTED],
+    'functions/drift/on-alarm.ts': [DRIFT_DETECTED],
+    'functions/drift/start-evaluation.ts': [EVALUATION_REQUESTED],
   };
-  /** What the evaluation schedules put (through the role they are delivered with). */
-  const SCHEDULES_PUBLISH = [EVALUATION_REQUESTED];
+  /** What each kind of schedule puts (through the role it is delivered with), by the role's construct. */
+  const SCHEDULES_PUBLISH: Record<string, string[]> = {
+    EvaluationScheduleRole: [EVALUATION_REQUESTED],
+    DriftScheduleRole: [DRIFT_CHECK_REQUESTED],
+  };
 
   /** The one statement a publisher of `detailTypes` holds: on the project bus, for exactly those events. */
   const putStatement = (busId: string, detailTypes: string[]) => ({
@@ -488,14 +497,16 @@ describe('events:PutEvents', () => {
           ),
         ),
       );
-      expect(scheduleRoles).toHaveLength(1);
+      expect(scheduleRoles).toHaveLength(Object.keys(SCHEDULES_PUBLISH).length);
       const otherPutters = resourcesOfType(json, 'AWS::IAM::Role')
         .map(([id]) => id)
         .filter((id) => !functionRoles.has(id) && putsOf(roleStatements(json, id)).length > 0);
       expect(sorted(otherPutters)).toEqual(scheduleRoles);
       for (const roleId of scheduleRoles) {
+        const kind = Object.keys(SCHEDULES_PUBLISH).find((prefix) => roleId.startsWith(prefix));
+        expect(kind, roleId).toBeDefined();
         expect(putsOf(roleStatements(json, roleId)), roleId).toEqual([
-          putStatement(busId, SCHEDULES_PUBLISH),
+          putStatement(busId, SCHEDULES_PUBLISH[kind ?? ''] ?? []),
         ]);
       }
     },

@@ -79,12 +79,13 @@ function functionByEntry(json: CfnTemplate, entry: string): [string, CfnResource
 }
 
 /** The pipelines of the stack, by their `llmops:pipeline` metadata (sorted). */
-const PIPELINES = ['DataPrep', 'Evaluate', 'RagIngest'] as const;
+const PIPELINES = ['DataPrep', 'DriftCheck', 'Evaluate', 'RagIngest'] as const;
 type Pipeline = (typeof PIPELINES)[number];
 
 /** The construct that builds each pipeline (the prefix of its logical ids). */
 const PIPELINE_SCOPE: Record<Pipeline, string> = {
   DataPrep: 'DataPrep',
+  DriftCheck: 'Drift',
   Evaluate: 'Evaluation',
   RagIngest: 'RagIngest',
 };
@@ -148,7 +149,7 @@ const RAG_DOCUMENT_WILDCARDS = [
 
 describe('pipelines', () => {
   it.each(['dev', 'prod'] as const)(
-    '%s: exactly the DataPrep, Evaluate and RagIngest state machines',
+    '%s: exactly the DataPrep, DriftCheck, Evaluate and RagIngest state machines',
     (p) => {
       const s = p === 'dev' ? dev : prod;
       const names = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine').map(
@@ -437,7 +438,7 @@ describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(25);
+    expect(fns).toHaveLength(30);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -483,6 +484,7 @@ describe('functions', () => {
     expect(entries.map(([e]) => e).sort()).toEqual([
       'functions/api/authorizer.ts',
       'functions/api/chat.ts',
+      'functions/api/drift.ts',
       'functions/api/evaluations.ts',
       'functions/api/models.ts',
       'functions/api/openapi.ts',
@@ -493,6 +495,10 @@ describe('functions', () => {
       'functions/dataprep/process-part.ts',
       'functions/dataprep/register.ts',
       'functions/dataprep/release-claim.ts',
+      'functions/drift/check.ts',
+      'functions/drift/collect.ts',
+      'functions/drift/on-alarm.ts',
+      'functions/drift/start-evaluation.ts',
       'functions/evaluation/catalog-scores.ts',
       'functions/evaluation/generate.ts',
       'functions/evaluation/plan.ts',
@@ -729,6 +735,34 @@ describe('IAM', () => {
           if (r.endsWith('/predictions/*')) {
             expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
           }
+        } else if (policy.startsWith('DriftCollectFunction')) {
+          // Reads the interaction log and (for baselines) evaluation reports; writes its staged window and
+          // the baselines it builds.
+          expect(
+            [
+              `<${artifactsId}.Arn>/interactions/*`,
+              `<${artifactsId}.Arn>/evaluations/*`,
+              `<${artifactsId}.Arn>/staging/drift/*`,
+              `<${artifactsId}.Arn>/drift/baselines/*`,
+            ],
+            policy,
+          ).toContain(r);
+          if (r.endsWith('/interactions/*') || r.endsWith('/evaluations/*')) {
+            expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
+          }
+        } else if (policy.startsWith('DriftCheckFunction')) {
+          expect(
+            [
+              `<${artifactsId}.Arn>/staging/drift/*`,
+              `<${artifactsId}.Arn>/drift/baselines/*`,
+              `<${artifactsId}.Arn>/drift/reports/*`,
+            ],
+            policy,
+          ).toContain(r);
+        } else if (policy.startsWith('DriftApiFunction')) {
+          // The drift API presigns report links: it reads the reports, nothing else.
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/drift/reports/*`);
+          expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
         } else if (policy.startsWith('Evaluation')) {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/eval/*`);
         } else {
@@ -797,7 +831,7 @@ describe('encryption', () => {
   it('the tables, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
     const key = arnOf(keyId(dev.json));
     const tables = resourcesOfType(dev.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(6);
+    expect(tables).toHaveLength(7);
     for (const [id, table] of tables) {
       expect(props(table).SSESpecification, id).toEqual({
         KMSMasterKeyId: key,
@@ -808,7 +842,7 @@ describe('encryption', () => {
     const [, topic] = only(dev.json, 'AWS::SNS::Topic');
     expect(props(topic).KmsMasterKeyId).toEqual(key);
     const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(11);
+    expect(queues).toHaveLength(15);
     for (const [id, q] of queues) {
       if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
       else expect(props(q).KmsMasterKeyId, id).toEqual(key);
@@ -924,7 +958,7 @@ describe('retention and removal', () => {
     }
     expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
     const tables = resourcesOfType(prod.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(6);
+    expect(tables).toHaveLength(7);
     for (const [id, table] of tables) {
       expect(table.DeletionPolicy, id).toBe('Retain');
       expect(props(table).PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -978,20 +1012,44 @@ describe('retention and removal', () => {
 });
 
 describe('alarms and paging', () => {
-  it.each(['dev', 'prod'] as const)('%s: every alarm pages the topic on ALARM and OK', (p) => {
-    const s = p === 'dev' ? dev : prod;
-    const [topicId] = only(s.json, 'AWS::SNS::Topic');
-    const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
-    // 3 pipelines × (executions failed + DLQs of the failure rule and the trigger rules) + DLQs of the bus,
-    // the failure handler and the interaction rule + chat errors, model throttles, API 5XX, Firehose
-    // freshness and delivery + DLQs of the async Evaluation functions (RegisterSuite, CatalogScores) +
-    // evaluation regressions
-    expect(alarms).toHaveLength(20);
-    for (const [id, alarm] of alarms) {
-      expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
-      expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
-    }
-  });
+  it.each(['dev', 'prod'] as const)(
+    '%s: every alarm pages the topic on ALARM and OK, but those a composite alarm pages for and, in dev, the anomaly alarms',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const [topicId] = only(s.json, 'AWS::SNS::Topic');
+      const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
+      const composites = resourcesOfType(s.json, 'AWS::CloudWatch::CompositeAlarm');
+      // 4 pipelines × (executions failed + DLQs of the failure rule and the trigger rules) + DLQs of the bus,
+      // the failure handler and the interaction rule + chat errors, model throttles, API 5XX, Firehose
+      // freshness and delivery + DLQs of the async Evaluation and Drift functions (RegisterSuite,
+      // CatalogScores, OnAlarm, StartEvaluation) + evaluation regressions + the drift check's two signal
+      // alarms + per chat model of the catalog a latency and a cost anomaly alarm + the default app's
+      // daily cost budget
+      const chatModels = alarms.filter(([id]) => id.startsWith('MonitoringLatencyAnomaly')).length;
+      expect(chatModels).toBe(6);
+      expect(alarms).toHaveLength(27 + 1 + chatModels * 2);
+      // One composite per drift check: either signal's alarm. It pages; its members do not.
+      expect(composites).toHaveLength(1);
+      const members = new Set(
+        composites.flatMap(([, c]) => JSON.stringify(props(c).AlarmRule).match(/Drift[A-Za-z0-9]+/g) ?? []),
+      );
+      for (const [id, composite] of composites) {
+        expect(props(composite).AlarmActions, id).toEqual([ref(topicId)]);
+        expect(props(composite).OKActions, id).toEqual([ref(topicId)]);
+      }
+      for (const [id, alarm] of alarms) {
+        const inComposite = [...members].some((member) => member === id);
+        const devAnomaly = p === 'dev' && id.startsWith('Monitoring') && id.includes('Anomaly');
+        if (inComposite || devAnomaly) {
+          expect(props(alarm).AlarmActions, id).toBeUndefined();
+          continue;
+        }
+        expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
+        expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
+      }
+      expect(members.size).toBe(2);
+    },
+  );
 
   it('every queue has a visible-messages alarm at >= 1', () => {
     const queues = logicalIdsOfType(dev.json, 'AWS::SQS::Queue');
@@ -1035,6 +1093,7 @@ describe('stack', () => {
         'ArtifactsBucketName',
         'CuratedBucketName',
         'DataPrepStateMachineArn',
+        'DriftCheckStateMachineArn',
         'EvaluateStateMachineArn',
         'EventBusName',
         'GuardrailId',
