@@ -7,8 +7,10 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
+import { DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
 import { ACCESS_PATTERN, DENY_ALL } from '#contracts/http/access.ts';
 import { catalogModel } from '#contracts/models/catalog.ts';
+import { driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
 
 /** The deployment profiles this app knows. */
 export const PROFILES = ['dev', 'prod'] as const;
@@ -672,6 +674,19 @@ const driftSchema = z
         message:
           'must divide an hour (15, 20, 30) or a day in whole hours (60, 120, 180, 240, 360, 480, 720, 1440)',
       });
+    }
+    // The false-page target must be reachable at this cadence with this many permutations.
+    if (aligned && d.checks.length > 0) {
+      try {
+        driftAlarmPolicy({
+          cadenceMinutes: d.cadenceMinutes,
+          falsePagesPerMonth: d.falsePagesPerMonth,
+          signals: d.checks.length * DRIFT_SIGNALS.length,
+          permutations: d.permutations,
+        });
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['falsePagesPerMonth'], message: (error as Error).message });
+      }
     }
     const names = new Set<string>();
     for (const [i, c] of d.checks.entries()) {

@@ -80,6 +80,8 @@ export interface DriftProps {
 /** The cron of a cadence: fires on its boundaries (minutes past the hour, or hours of the day). */
 export function cadenceCron(cadenceMinutes: number): string {
   if (cadenceMinutes < 60) return `cron(0/${cadenceMinutes} * * * ? *)`;
+  if (cadenceMinutes === 60) return 'cron(0 * * * ? *)';
+  if (cadenceMinutes === 1440) return 'cron(0 0 * * ? *)';
   return `cron(0 0/${cadenceMinutes / 60} * * ? *)`;
 }
 

@@ -133,6 +133,7 @@ describe('gateway configuration', () => {
           burstLimit: 20,
           quotaPerDay: 10_000,
           access: { prompts: ['*'], models: ['*'], collections: ['*'], rawChat: true, tokensPerDay: 200_000 },
+          dailyCostBudgetUsd: 5,
         },
       ],
       waf: false,
@@ -191,6 +192,7 @@ describe('gateway configuration', () => {
           rawChat: false,
           tokensPerDay: 2_000_000,
         },
+        dailyCostBudgetUsd: 25,
       },
     ]);
     expect(config.interactions.payloadSampleRate).toBe(0.1);
@@ -553,5 +555,156 @@ describe('per-app access in the 4 KiB environment', () => {
     const short = { ...access, prompts: ['support-*'] };
     const three = ['web', 'mobile', 'batch'].map((name) => ({ ...apps[0], name, access: short }));
     expect(loadConfig({ apiApps: JSON.stringify(three) }).api.apps).toHaveLength(3);
+  });
+});
+
+describe('operations monitoring (observability.anomaly, api.apps[].dailyCostBudgetUsd)', () => {
+  it('dev shows the anomaly alarms without paging; prod pages on 3 of 5 periods; each default app has a budget', () => {
+    const dev = loadConfig({});
+    const prod = loadConfig({ profile: 'prod' });
+    expect(dev.observability.anomaly).toEqual({
+      band: 3,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      page: false,
+    });
+    expect(prod.observability.anomaly).toEqual({
+      band: 3,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      page: true,
+    });
+    expect(dev.api.apps.map((a) => [a.name, a.dailyCostBudgetUsd])).toEqual([['default', 5]]);
+    expect(prod.api.apps.map((a) => [a.name, a.dailyCostBudgetUsd])).toEqual([['default', 25]]);
+  });
+
+  it('the band defaults to 3 standard deviations', () => {
+    const { band: _band, ...rest } = DEV.observability.anomaly;
+    const parsed = profileConfigSchema.parse({
+      ...DEV,
+      observability: { ...DEV.observability, anomaly: rest },
+    });
+    expect(parsed.observability.anomaly.band).toBe(3);
+  });
+
+  it.each([
+    ['a band of 0', { band: 0 }, /observability\.anomaly\.band".*must be greater than 0/],
+    ['a negative band', { band: -1 }, /observability\.anomaly\.band".*must be greater than 0/],
+    [
+      'more datapoints than periods',
+      { evaluationPeriods: 3, datapointsToAlarm: 4 },
+      /observability\.anomaly\.datapointsToAlarm".*must not exceed evaluationPeriods \(3\)/,
+    ],
+    [
+      'more than a day of periods',
+      { evaluationPeriods: 289, datapointsToAlarm: 3 },
+      /observability\.anomaly\.evaluationPeriods".*at most 288 \(one day of 5-minute periods\)/,
+    ],
+    ['no datapoints', { datapointsToAlarm: 0 }, /observability\.anomaly\.datapointsToAlarm"/],
+  ])('refuses %s, naming the field', (_case, change, message) => {
+    const base = loadConfig({});
+    const bad = {
+      ...base,
+      observability: { ...base.observability, anomaly: { ...base.observability.anomaly, ...change } },
+    } as AppConfig;
+    expect(() => validateConfig(bad)).toThrow(ConfigError);
+    expect(() => validateConfig(bad)).toThrow(message);
+  });
+
+  it.each([
+    ['negative', -5],
+    ['zero', 0],
+  ])('refuses a %s daily cost budget, in the profile and in -c apiApps', (_case, budget) => {
+    const base = loadConfig({});
+    const apps = base.api.apps.map((a) => ({ ...a, dailyCostBudgetUsd: budget }));
+    expect(() => validateConfig({ ...base, api: { ...base.api, apps } })).toThrow(
+      /config "api\.apps\[0\]\.dailyCostBudgetUsd" \(profile dev\): must be greater than 0 US dollars a day/,
+    );
+    const app = { name: 'web', rateLimit: 1, burstLimit: 1, quotaPerDay: 1, dailyCostBudgetUsd: budget };
+    expect(() => loadConfig({ apiApps: JSON.stringify([app]) })).toThrow(
+      /context key "apiApps\[0\]\.dailyCostBudgetUsd": must be greater than 0 US dollars a day/,
+    );
+  });
+
+  it('an app without a budget has none; a budget takes no room in the 4 KiB environment (it is not access)', () => {
+    const access = {
+      prompts: Array.from({ length: 40 }, (_, i) => `support-team-${i}-*`),
+      models: ['*'],
+      collections: ['*'],
+      rawChat: false,
+      tokensPerDay: null,
+    };
+    const app = { name: 'web', rateLimit: 1, burstLimit: 1, quotaPerDay: 1, access };
+    const refusal = (apps: readonly object[]): string => {
+      try {
+        loadConfig({ apiApps: JSON.stringify(apps) });
+      } catch (e) {
+        return (e as ConfigError).message;
+      }
+      return 'accepted';
+    };
+    // The same bytes are counted with and without a budget, whether the apps fit or not.
+    expect(refusal([app])).toMatch(/take \d+ bytes of access as JSON \(APP_ACCESS\)/);
+    expect(refusal([{ ...app, dailyCostBudgetUsd: 1_000_000 }])).toBe(refusal([app]));
+    const short = { ...access, prompts: ['support-*'] };
+    const three = ['web', 'mobile', 'batch'].map((name, i) => ({
+      ...app,
+      name,
+      access: short,
+      ...(i > 0 ? { dailyCostBudgetUsd: 10 * i } : {}),
+    }));
+    expect(loadConfig({ apiApps: JSON.stringify(three) }).api.apps.map((a) => a.dailyCostBudgetUsd)).toEqual([
+      undefined,
+      10,
+      20,
+    ]);
+  });
+});
+
+describe('drift (drift.cadenceMinutes, drift.checks)', () => {
+  it.each([45, 90])(
+    'refuses a cadence of %i minutes (not on the hour or day boundaries the schedules fire on), naming drift.cadenceMinutes',
+    (cadenceMinutes) => {
+      const base = loadConfig({});
+      const bad = { ...base, drift: { ...base.drift, cadenceMinutes } } as AppConfig;
+      expect(() => validateConfig(bad)).toThrow(ConfigError);
+      expect(() => validateConfig(bad)).toThrow(
+        /config "drift\.cadenceMinutes" \(profile dev\): must divide an hour \(15, 20, 30\) or a day in whole hours/,
+      );
+      const parsed = profileConfigSchema.safeParse({ ...DEV, drift: { ...DEV.drift, cadenceMinutes } });
+      expect(parsed.error?.issues.map((i) => i.path)).toEqual([['drift', 'cadenceMinutes']]);
+    },
+  );
+
+  it('accepts every cadence that divides an hour or a day in whole hours', () => {
+    const base = loadConfig({});
+    for (const cadenceMinutes of [15, 20, 30, 60, 120, 180, 240, 360, 480, 720]) {
+      const config = { ...base, drift: { ...base.drift, cadenceMinutes } } as AppConfig;
+      expect(validateConfig(config), String(cadenceMinutes)).toBe(config);
+    }
+  });
+
+  it('refuses a false-page target the policy cannot meet, naming it; more permutations meet it', () => {
+    const base = loadConfig({});
+    // Daily checks: one window per alarm, 30 a month, and 200 permutations reach alpha 0.02 at best.
+    const daily = { ...base, drift: { ...base.drift, cadenceMinutes: 1440 } } as AppConfig;
+    expect(() => validateConfig(daily)).toThrow(
+      /config "drift\.falsePagesPerMonth" \(profile dev\): .*cannot be met/,
+    );
+    const finer = {
+      ...base,
+      drift: { ...base.drift, cadenceMinutes: 1440, permutations: 1000 },
+    } as AppConfig;
+    expect(validateConfig(finer)).toBe(finer);
+  });
+
+  it('refuses a check name used twice, naming the second', () => {
+    const base = loadConfig({});
+    const checks = [{ name: 'all-traffic' }, { name: 'support', app: 'default' }, { name: 'all-traffic' }];
+    const bad = { ...base, drift: { ...base.drift, checks } } as AppConfig;
+    expect(() => validateConfig(bad)).toThrow(ConfigError);
+    expect(() => validateConfig(bad)).toThrow(
+      /config "drift\.checks\[2\]\.name" \(profile dev\): "all-traffic" is used twice/,
+    );
   });
 });

@@ -90,7 +90,7 @@ export function driftAlarmPolicy(input: DriftAlarmPolicyInput): DriftAlarmPolicy
   }
   throw new ValidationError(
     'falsePagesPerMonth',
-    `cannot be met: ${windowsPerMonth} windows a month need more than ${maxM} breaching windows in a row at alpha ${alphas.at(-1) ?? minReachableAlpha}; raise the permutations or the cadence`,
+    `cannot be met: ${windowsPerMonth} windows a month need more than ${maxM} breaching windows in a row at alpha ${alphas.at(-1) ?? minReachableAlpha}; raise the permutations (smaller alphas) or shorten the cadence (more windows a day allow a longer M of N)`,
   );
 }
 
