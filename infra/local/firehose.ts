@@ -242,6 +242,42 @@ export class LocalFirehose {
     return delivery;
   }
 
+  /**
+   * Delivers a buffer of records as Firehose does when its buffering interval or size is reached: each
+   * record processed, all of them compressed into one object, keyed (and partitioned) by `at`, the time
+   * the buffer was delivered. A replay of recorded traffic passes the time it was delivered then.
+   * @returns where it was written.
+   */
+  async putRecordBatch(
+    streamRef: string,
+    records: readonly (Buffer | string)[],
+    at: Date = this.#now(),
+  ): Promise<FirehoseDelivery> {
+    const stream = this.find(streamRef);
+    const destination = assertSupported(stream);
+    const raw = records.map((r) => (typeof r === 'string' ? Buffer.from(r, 'utf8') : r));
+    const processed = Buffer.concat(raw.map((record) => processRecord(destination, record)));
+    const body = destination.compressionFormat === 'GZIP' ? gzipSync(processed) : processed;
+    const key = objectKey(stream.name, destination, at);
+    await this.#s3.send(
+      new PutObjectCommand({
+        Bucket: destination.bucketName,
+        Key: key,
+        Body: body,
+        ContentLength: body.length,
+      }),
+    );
+    const delivery: FirehoseDelivery = {
+      stream: stream.logicalId,
+      bucket: destination.bucketName,
+      key,
+      recordBytes: raw.reduce((sum, r) => sum + r.length, 0),
+      at,
+    };
+    this.#deliveries.push(delivery);
+    return delivery;
+  }
+
   /** Records written so far, oldest first. */
   deliveries(): readonly FirehoseDelivery[] {
     return [...this.#deliveries];

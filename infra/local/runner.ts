@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { logger } from '#aws/logging.ts';
 import { clearEmbeddedVectorStores } from '#aws/rag/embedded-store.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { buildApp } from '../stacks/llmops-stack.ts';
@@ -270,9 +269,6 @@ export class LocalRunner {
         },
         ...(iam ? { authorizer: iam } : {}),
       });
-      // The functions share one logger, which may have been built (reading POWERTOOLS_LOG_LEVEL) before
-      // this run set the variable: give it the run's level.
-      logger.setLogLevel((options.handlerLogLevel ?? 'SILENT') as Parameters<typeof logger.setLogLevel>[0]);
       stack = new LocalRunner(template, emulators, eventBridge, lambdas, iam, options);
       stack.#captureEmf();
       stack.#subscribeToS3();

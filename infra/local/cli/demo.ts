@@ -3,14 +3,17 @@
  * purpose) through DataPrep, a replayed upload event that must change nothing, the API demo (a prompt
  * version, its production label, the catalog, a chat as JSON and streamed) and the RAG demo (the bundled
  * corpus through RagIngest, a re-upload that embeds nothing, cited answers) and the evaluation demo (a
- * worse prompt version evaluated against production on the golden set, and refused by the gate), all
- * over the local stack.
+ * worse prompt version evaluated against production on the golden set, and refused by the gate) and the
+ * drift demo (replayed traffic that shifts topic, the DriftCheck state machine, the synthesized drift
+ * alarms evaluated on the scores it emitted, the page, llmops.DriftDetected and the evaluation it
+ * starts), all over the local stack.
  */
 
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { type ApiDemoResult, describeApiDemo, runApiDemo } from '../api-demo.ts';
+import { type DriftDemoResult, describeDriftDemo, runDriftDemo } from '../drift-demo.ts';
 import {
   describeGateDemo,
   type GateDemoResult,
@@ -165,6 +168,8 @@ export async function runDemo(request: DemoRequest): Promise<number> {
     let ragFailure: string | undefined;
     let evaluation: GateDemoResult | undefined;
     let evalFailure: string | undefined;
+    let drift: DriftDemoResult | undefined;
+    let driftFailure: string | undefined;
     if (stack.api) {
       try {
         api = await apiDemo(stack, request);
@@ -186,6 +191,12 @@ export async function runDemo(request: DemoRequest): Promise<number> {
           console.error(`Evaluation demo failed: ${evalFailure}`);
         }
       }
+      try {
+        drift = await driftDemo(stack, request);
+      } catch (error) {
+        driftFailure = (error as Error).message;
+        console.error(`Drift demo failed: ${driftFailure}`);
+      }
     } else if (!request.json) {
       console.log('\n● API: the template declares no REST API; nothing to serve');
     }
@@ -200,6 +211,8 @@ export async function runDemo(request: DemoRequest): Promise<number> {
           ...(ragFailure ? { ragFailure } : {}),
           ...(evaluation ? { evaluation } : {}),
           ...(evalFailure ? { evalFailure } : {}),
+          ...(drift ? { drift } : {}),
+          ...(driftFailure ? { driftFailure } : {}),
         }),
       );
     }
@@ -211,6 +224,12 @@ export async function runDemo(request: DemoRequest): Promise<number> {
       // The gate must refuse the worse prompt version and let the better one through.
       evaluation?.worse.decided.code === 'evaluation_failed' &&
       evaluation.better.decided.status === 200 &&
+      // The shifted traffic must page, become DriftDetected and start an evaluation that runs.
+      driftFailure === undefined &&
+      drift !== undefined &&
+      drift.pages.length > 0 &&
+      drift.driftDetected !== null &&
+      drift.evaluation?.status === 'SUCCEEDED' &&
       rag !== undefined &&
       rag.ingest.failed.length === 0
       ? 0
@@ -280,6 +299,23 @@ async function evalDemo(
       `\n● Evaluation gate on ${result.baseline.split(':')[0]}@production (Evaluate state machine, suite golden, judge offline)`,
     );
     for (const line of describeGateDemo(result)) console.log(line);
+  }
+  await stack.idle();
+  return result;
+}
+
+/**
+ * The drift demo: four windows of replayed traffic checked by the DriftCheck state machine, the last two
+ * about another topic; the drift alarms evaluated, the page, DriftDetected and the evaluation it starts.
+ */
+async function driftDemo(stack: LocalRunner, request: DemoRequest): Promise<DriftDemoResult> {
+  progress('Replaying four windows of traffic (the last two shift topic) and checking each for drift');
+  const result = await runDriftDemo(stack, (line) => progress(`  … ${line}`));
+  if (!request.json) {
+    console.log(
+      `\n● Drift check ${result.check} every ${result.cadenceMinutes} minutes (DriftCheck state machine, synthesized alarms evaluated locally)`,
+    );
+    for (const line of describeDriftDemo(result)) console.log(line);
   }
   await stack.idle();
   return result;

@@ -1,0 +1,216 @@
+/**
+ * The drift demo, over the local stack: four windows of recorded traffic replayed into the interaction
+ * log, the first like the traffic monitoring started with, the second like it, the last two about
+ * another topic (Kubernetes and payments instead of Lambda questions), each checked by the DriftCheck
+ * state machine as its schedule would fire at the window's end; then the synthesized drift alarms
+ * evaluated on the scores the checks emitted (EMF), the page the composite alarm sends, the
+ * `llmops.DriftDetected` the alarm's state change became, and the evaluation of production it started.
+ *
+ * The traffic is replayed into the interaction log as its delivery stream wrote it at the time: the
+ * details the gateway records (`llmops.InteractionRecorded`), with call times inside each window, in one
+ * buffer delivered as the window closed (Firehose partitions by delivery time). The windows lie in the
+ * past, and the alarms are evaluated at each window's end.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DriftWindowResult } from '#contracts/drift/baseline.ts';
+import { DRIFT_CHECK_REQUESTED } from '#events/drift-check-requested.ts';
+import { DRIFT_DETECTED, type DriftDetectedDetail } from '#events/drift-detected.ts';
+import { SCHEMA_VERSION } from '#events/envelope.ts';
+import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
+import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
+import type { LocalRunner } from './runner.ts';
+import { firedEvent, localSchedules } from './scheduler.ts';
+
+/** The replayed traffic: recorded questions, one file per kind of window. */
+export const DRIFT_TRAFFIC = {
+  reference: join(REPO_ROOT, 'corpus/drift/reference.jsonl'),
+  similar: join(REPO_ROOT, 'corpus/drift/reference-2.jsonl'),
+  shifted: join(REPO_ROOT, 'corpus/drift/shifted.jsonl'),
+} as const;
+export type TrafficKind = keyof typeof DRIFT_TRAFFIC;
+
+/** The windows the demo replays, oldest first. */
+export const DEMO_WINDOWS: readonly TrafficKind[] = ['reference', 'similar', 'shifted', 'shifted'];
+
+export interface DriftDemoWindow {
+  readonly traffic: TrafficKind;
+  readonly result: DriftWindowResult;
+  /** The alarms that changed state when evaluated at the window's end. */
+  readonly transitions: readonly { alarmName: string; from: string; to: string }[];
+}
+
+export interface DriftDemoResult {
+  readonly check: string;
+  readonly cadenceMinutes: number;
+  readonly windows: readonly DriftDemoWindow[];
+  /** Pages of alarms that entered ALARM, as SNS delivered them. */
+  readonly pages: readonly { subject: string; alarmName: string }[];
+  readonly driftDetected: DriftDetectedDetail | null;
+  /** The evaluation run the drift started, and how its execution ended. */
+  readonly evaluation: { runId: string; status: string; output: unknown } | null;
+}
+
+/** The recorded questions of a traffic file. */
+export function trafficTexts(kind: TrafficKind): string[] {
+  return readFileSync(DRIFT_TRAFFIC[kind], 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => (JSON.parse(line) as { text: string }).text);
+}
+
+/** One replayed call, as the gateway records a sampled chat call. */
+export function replayedCall(text: string, at: Date, app: string): InteractionRecordedDetail {
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    interactionId: randomUUID(),
+    occurredAt: at.toISOString(),
+    requestId: randomUUID(),
+    app,
+    tenant: null,
+    route: 'chat',
+    stream: false,
+    prompt: null,
+    model: { id: 'offline-chat', provider: 'offline', modelId: 'offline' },
+    usage: { inputTokens: Math.ceil(text.length / 4), outputTokens: 0, costUsd: 0 },
+    latencyMs: 120,
+    modelLatencyMs: 100,
+    status: 'ok',
+    errorCode: null,
+    stopReason: 'end_turn',
+    guardrail: null,
+    payload: {
+      system: null,
+      messages: [{ role: 'user', content: { text, truncated: false } }],
+      answer: null,
+      redactions: {},
+    },
+  };
+}
+
+function policyOf(stack: LocalRunner): { cadenceMinutes: number } {
+  const collect = stack.template.lambdaFunctions().find((f) => f.entry === 'functions/drift/collect.ts');
+  const raw = collect?.environment.DRIFT_POLICY;
+  if (raw === undefined) throw new Error('The template has no DriftCheck Collect function');
+  return JSON.parse(raw) as { cadenceMinutes: number };
+}
+
+/** Runs the demo (see the module's documentation). */
+export async function runDriftDemo(
+  stack: LocalRunner,
+  onStep: (line: string) => void = () => undefined,
+): Promise<DriftDemoResult> {
+  const schedule = localSchedules(stack.template).find((s) => s.detailType === DRIFT_CHECK_REQUESTED);
+  if (schedule === undefined) throw new Error('The template has no drift check schedule');
+  const check = (JSON.parse(schedule.input) as { check: string }).check;
+  const { cadenceMinutes } = policyOf(stack);
+  const cadence = cadenceMinutes * 60_000;
+  const stream = stack.output('InteractionLogDeliveryStreamName');
+  const lastEnd = Math.floor(Date.now() / cadence) * cadence;
+  const context = { account: stack.template.account, region: stack.template.region };
+
+  const windows: DriftDemoWindow[] = [];
+  for (const [i, traffic] of DEMO_WINDOWS.entries()) {
+    const end = lastEnd - (DEMO_WINDOWS.length - 1 - i) * cadence;
+    const texts = trafficTexts(traffic);
+    onStep(
+      `replaying ${texts.length} ${traffic} calls into the window ending ${new Date(end).toISOString()}`,
+    );
+    // As the delivery stream wrote them then: one buffer, delivered as the window closed.
+    const calls = texts.map((text, k) =>
+      JSON.stringify(
+        replayedCall(
+          text,
+          new Date(end - cadence + Math.floor(((k + 0.5) * cadence) / texts.length)),
+          'default',
+        ),
+      ),
+    );
+    await stack.firehose.putRecordBatch(stream, calls, new Date(end - 1000));
+    await stack.idle();
+    onStep(`the ${schedule.name} schedule fires at ${new Date(end).toISOString()}: DriftCheck`);
+    const fired = firedEvent(schedule, new Date(end), context);
+    const before = stack.deliveries.length;
+    stack.publish(fired.bus, fired.event);
+    await stack.idle();
+    const execution = stack.deliveries
+      .slice(before)
+      .find((d) => d.execution !== undefined && d.execution.status !== undefined)?.execution;
+    if (execution?.status !== 'SUCCEEDED') {
+      throw new Error(
+        `DriftCheck for the window ending ${new Date(end).toISOString()} ended ${execution?.status}`,
+      );
+    }
+    const result = execution.output as DriftWindowResult;
+    // CloudWatch evaluates every minute: the first evaluation after the check has run.
+    const transitions = (await stack.evaluateAlarms(new Date(end + 60_000))).map((t) => ({
+      alarmName: t.alarmName,
+      from: t.from,
+      to: t.to,
+    }));
+    await stack.idle();
+    windows.push({ traffic, result, transitions });
+  }
+
+  const pages = stack.pages
+    .filter((p) => p.subject.startsWith('ALARM'))
+    .map((p) => ({
+      subject: p.subject,
+      alarmName: (JSON.parse(p.message) as { AlarmName: string }).AlarmName,
+    }));
+  const detected = stack.events.find((e) => e.event['detail-type'] === DRIFT_DETECTED);
+  const requested = stack.events.find(
+    (e) =>
+      e.event['detail-type'] === EVALUATION_REQUESTED &&
+      (e.event.detail as { trigger?: string }).trigger === 'drift',
+  );
+  const runId = (requested?.event.detail as { runId?: string } | undefined)?.runId;
+  const run = stack.deliveries.find(
+    (d) => d.execution !== undefined && JSON.stringify(d.execution.input ?? {}).includes(runId ?? '\u0000'),
+  );
+  return {
+    check,
+    cadenceMinutes,
+    windows,
+    pages,
+    driftDetected: (detected?.event.detail as DriftDetectedDetail | undefined) ?? null,
+    evaluation:
+      runId === undefined
+        ? null
+        : { runId, status: run?.execution?.status ?? 'NOT_STARTED', output: run?.execution?.output ?? null },
+  };
+}
+
+const score = (value: number | null | undefined) =>
+  value === null || value === undefined ? '—' : value.toFixed(2);
+
+/** The demo's result in lines, for the terminal. */
+export function describeDriftDemo(result: DriftDemoResult): string[] {
+  const lines: string[] = [];
+  for (const w of result.windows) {
+    const r = w.result;
+    const signals = Object.entries(r.signals)
+      .map(([name, s]) => `${name} ${score(s.score)}${s.method ? ` (${s.method})` : ''}`)
+      .join(', ');
+    lines.push(
+      `  window ending ${r.window.end} (${w.traffic}, ${r.n.current} calls): ${r.status}${r.baseline !== null ? ` vs baseline v${r.baseline}` : ''}${signals ? ` — scores ${signals}` : ''}`,
+    );
+    // Alarms entering or leaving ALARM (every alarm leaves INSUFFICIENT_DATA at its first evaluation).
+    for (const t of w.transitions.filter((t) => t.to === 'ALARM' || t.from === 'ALARM')) {
+      lines.push(`    alarm ${t.alarmName}: ${t.from} → ${t.to}`);
+    }
+  }
+  for (const page of result.pages) lines.push(`  page (SNS): ${page.subject}`);
+  const d = result.driftDetected;
+  if (d !== null) {
+    lines.push(
+      `  ${DRIFT_DETECTED}: check ${d.check}, ${d.metric.signal} score ${score(d.value)} ≥ ${d.threshold} in ${d.window.datapointsToAlarm} of ${d.window.evaluationPeriods} windows, baseline v${d.baseline ?? '?'}, test ${d.method ?? '?'}`,
+    );
+  }
+  const e = result.evaluation;
+  if (e !== null)
+    lines.push(`  evaluation of production started on drift: run ${e.runId}, execution ${e.status}`);
+  return lines;
+}

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { driftWindowResult } from '#contracts/drift/baseline.ts';
+import { driftDetectedDetail } from '#events/drift-detected.ts';
+import { evaluationRequestedDetail } from '#events/evaluation-requested.ts';
+import { type DriftDemoResult, runDriftDemo } from '#infra/local/drift-demo.ts';
+import { LocalRunner } from '#infra/local/runner.ts';
+
+/**
+ * The drift chain on the local stack, from the synthesized template: replayed traffic in the interaction
+ * log, the DriftCheck state machine fired as its schedule fires (every SDK call of its functions judged
+ * by the local IAM evaluator), its scores emitted as EMF, the synthesized alarms evaluated on them, the
+ * page the composite alarm sends, CloudWatch's state change routed by the synthesized rule to the alarm
+ * handler, `llmops.DriftDetected` on the project bus, and the evaluation of production it starts.
+ */
+let stack: LocalRunner;
+let result: DriftDemoResult;
+
+beforeAll(async () => {
+  stack = await LocalRunner.start();
+  result = await runDriftDemo(stack);
+}, 240_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('drift: alarm → page → DriftDetected → evaluation, locally', () => {
+  it('pins the first window as the baseline, finds no drift in similar traffic, and drift in the shifted windows', () => {
+    const [first, similar, shifted1, shifted2] = result.windows.map((w) => driftWindowResult.parse(w.result));
+    expect(first?.status).toBe('baseline-pinned');
+    expect(first?.baseline).toBe(1);
+    expect(similar?.status).toBe('checked');
+    expect(similar?.drift).toBe(false);
+    for (const score of Object.values(similar?.signals ?? {}).map((s) => s.score)) {
+      expect(score).toBeLessThan(1);
+    }
+    for (const window of [shifted1, shifted2]) {
+      expect(window?.drift).toBe(true);
+      expect(window?.baseline).toBe(1);
+      expect(window?.signals.embedding?.score).toBeGreaterThanOrEqual(1);
+      expect(window?.signals.descriptors?.score).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('the drift alarms stay OK through one shifted window and enter ALARM after M of N', () => {
+    const drift = (i: number) =>
+      result.windows[i]?.transitions.filter((t) => t.alarmName.includes('Drift')).map((t) => t.to) ?? [];
+    expect(drift(2)).not.toContain('ALARM');
+    expect(drift(3)).toContain('ALARM');
+  });
+
+  it('pages once, through the composite alarm, as SNS delivers it', () => {
+    expect(result.pages).toHaveLength(1);
+    expect(result.pages[0]?.subject).toMatch(/^ALARM: ".*DriftCheckAlarmalltraffic.*" in US East/);
+  });
+
+  it('the state change becomes llmops.DriftDetected with the window, the baseline and the test', () => {
+    const detail = driftDetectedDetail.parse(result.driftDetected);
+    expect(detail.check).toBe('all-traffic');
+    expect(detail.threshold).toBe(1);
+    expect(detail.value).toBeGreaterThanOrEqual(1);
+    expect(detail.baseline).toBe(1);
+    expect(detail.method).not.toBeNull();
+    expect(detail.window.end).toBe(result.windows[3]?.result.window.end);
+  });
+
+  it('DriftDetected starts an evaluation of production, once', () => {
+    // Both signals of the check alarmed on the same window: each became DriftDetected and asked for an
+    // evaluation with the same run id, which the Evaluate state machine claims once.
+    const requests = stack.events
+      .filter((e) => e.event['detail-type'] === 'llmops.EvaluationRequested')
+      .map((e) => evaluationRequestedDetail.parse(e.event.detail))
+      .filter((d) => d.trigger === 'drift');
+    expect(requests.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(requests.map((r) => r.runId)).size).toBe(1);
+    expect(requests[0]?.request).toMatchObject({
+      suite: 'golden',
+      target: { prompt: 'rag-answer@production' },
+    });
+    expect(result.evaluation?.runId).toBe(
+      `drift-all-traffic-${result.windows[3]?.result.window.end.replace(/[^0-9]/g, '').slice(0, 14)}`,
+    );
+    const statuses = stack.deliveries
+      .filter(
+        (d) => (d.execution?.output as { runId?: string } | undefined)?.runId === result.evaluation?.runId,
+      )
+      .map((d) => (d.execution?.output as { status: string }).status);
+    // One execution per request; the first claims the run, the others find it claimed.
+    expect(statuses).toHaveLength(requests.length);
+    expect(statuses.filter((status) => status !== 'duplicate')).toEqual(['skipped']);
+    // No golden suite is registered in this run: the Evaluate state machine runs and records the run skipped.
+    expect(result.evaluation?.status).toBe('SUCCEEDED');
+  });
+});
