@@ -11,7 +11,9 @@ export type SampleName =
   | 'document-indexed'
   | 'pipeline-failed'
   | 'evaluation-completed'
-  | 'cloudwatch-alarm-state-change';
+  | 'cloudwatch-alarm-state-change'
+  | 'drift-detected'
+  | 'drift-check-requested';
 
 /** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */
 export function loadSample<S extends z.ZodType>(name: SampleName, schema: S): z.infer<S> {

@@ -282,7 +282,7 @@ const VECTOR_STORE_NAMES = { opensearch: 'OpenSearch Serverless', s3vectors: 'S3
  * (drift detection, fine-tuning and feedback are not built yet).
  */
 export function stackDescription(config: AppConfig): string {
-  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), interaction log`;
+  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms, dashboard, interaction log`;
 }
 
 export interface BuildAppOptions {

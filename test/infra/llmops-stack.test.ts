@@ -1179,14 +1179,14 @@ describe('idle cost and description', () => {
   it('the description names what the stack contains, and nothing that is not built', () => {
     const description = (s: Synthesized) => (s.json as CfnJson).Description as string;
     expect(description(dev)).toBe(
-      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), interaction log',
+      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms, dashboard, interaction log',
     );
     expect(description(prod)).toContain('(OpenSearch Serverless)');
     for (const s of [dev, prod]) {
       expect(description(s)).toContain(
         'evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue)',
       );
-      expect(description(s)).not.toMatch(/drift|fine-tun|RLHF|feedback/i);
+      expect(description(s)).not.toMatch(/fine-tun|RLHF|feedback/i);
     }
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { datasetReadyEvent } from '#events/dataset-ready.ts';
 import { documentIndexedEvent } from '#events/document-indexed.ts';
+import { driftCheckRequestedEvent } from '#events/drift-check-requested.ts';
+import { driftDetectedEvent } from '#events/drift-detected.ts';
 import { evaluationCompletedEvent } from '#events/evaluation-completed.ts';
 import { pipelineFailedEvent } from '#events/pipeline-failed.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
@@ -37,6 +39,26 @@ describe('event samples parse with their schemas', () => {
     const event = loadSample('s3-object-deleted', s3ObjectDeletedEvent);
     expect(event.detail.object.key).toBe('raw/rag/guides/provisioned-concurrency.pdf');
     expect(event.detail['deletion-type']).toBe('Delete Marker Created');
+  });
+
+  it('llmops.DriftDetected: the signal, the windows the alarm evaluated, the baseline and the test', () => {
+    const event = loadSample('drift-detected', driftDetectedEvent);
+    expect(event.detail).toMatchObject({
+      check: 'all-traffic',
+      metric: { name: 'DriftScore', signal: 'embedding' },
+      window: { evaluationPeriods: 2, datapointsToAlarm: 2 },
+      threshold: 1,
+      baseline: 4,
+    });
+    expect(event.detail.value).toBeGreaterThanOrEqual(event.detail.threshold);
+  });
+
+  it('llmops.DriftCheckRequested from a schedule carries the window end, not a baseline', () => {
+    const event = loadSample('drift-check-requested', driftCheckRequestedEvent);
+    expect(event.detail.windowEnd).toBe('2026-12-05T06:00:00Z');
+    expect(event.detail.baseline).toBeUndefined();
+    const both = { ...event.detail, baseline: { source: { kind: 'suite', name: 'golden' } } };
+    expect(driftCheckRequestedEvent.shape.detail.safeParse(both).success).toBe(false);
   });
 
   it('llmops.DocumentIndexed', () => {
