@@ -79,11 +79,10 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     expect(result.evaluation?.runId).toBe(
       `drift-all-traffic-${result.windows[3]?.result.window.end.replace(/[^0-9]/g, '').slice(0, 14)}`,
     );
-    const statuses = stack.deliveries
-      .filter(
-        (d) => (d.execution?.output as { runId?: string } | undefined)?.runId === result.evaluation?.runId,
-      )
-      .map((d) => (d.execution?.output as { status: string }).status);
+    const outputs = stack.deliveries.map(
+      (d) => (d.execution?.output ?? {}) as { runId?: string; status?: string },
+    );
+    const statuses = outputs.filter((o) => o.runId === result.evaluation?.runId).map((o) => o.status);
     // One execution per request; the first claims the run, the others find it claimed.
     expect(statuses).toHaveLength(requests.length);
     expect(statuses.filter((status) => status !== 'duplicate')).toEqual(['skipped']);
