@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -6,6 +5,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { defined, isConditionFailure } from './dynamo-items.ts';
 import { ConflictError, TransientError } from './errors.ts';
 
 /**
@@ -54,16 +54,6 @@ const pad = (version: number) => String(version).padStart(6, '0');
 const datasetPk = (purpose: string, name: string) => `DATASET#${purpose}#${name}`;
 const sourcePk = (s: SourceKey) => `SOURCE#${s.bucket}/${s.key}`;
 const sourceSk = (s: SourceKey) => (s.versionId ? `V#${s.versionId}` : `E#${s.etag}`);
-
-/** Drops undefined fields (an object without a version id, say), whatever the client's marshalling options. */
-const defined = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
-
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string }).name === 'ConditionalCheckFailedException'
-  );
-}
 
 export class DatasetRegistry {
   constructor(

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -24,6 +23,7 @@ import {
   SORT_KEY_MAX_BYTES,
   withCursor,
 } from './cursor.ts';
+import { defined, isConditionFailure } from './dynamo-items.ts';
 import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
 
 /**
@@ -108,16 +108,6 @@ const pk = (name: string) => `PROMPT#${name}`;
 const versionSk = (version: number) => `V#${String(version).padStart(10, '0')}`;
 const labelSk = (label: string) => `LABEL#${label}`;
 const VERSION_SK = /^V#\d{10}$/;
-
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException'
-  );
-}
-
-/** Drops undefined fields, whatever the client's marshalling options. */
-const defined = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 /** Sets a key in a Map used as an LRU: re-inserted entries move to the end; the oldest is evicted. */
 function remember<K, V>(cache: Map<K, V>, key: K, value: V, max: number): void {

@@ -14,9 +14,9 @@
  * once get consecutive versions (the loser of the put retries with the next number). Throttling and
  * other service errors pass through unchanged, for the handlers' error mapping.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { DriftBaseline, DriftWindowResult } from '#contracts/drift/baseline.ts';
+import { defined, isConditionFailure, withoutStorageAttributes } from '../dynamo-items.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 
 export interface DriftStore {
@@ -32,7 +32,6 @@ export interface DriftStore {
   recentWindows(check: string, limit: number): Promise<DriftWindowResult[]>;
 }
 
-type Item = Record<string, unknown>;
 
 const VERSION_DIGITS = 10;
 const MAX_VERSION = 10 ** VERSION_DIGITS - 1;
@@ -43,21 +42,6 @@ export const MAX_RECENT_WINDOWS = 100;
 const pk = (check: string) => `CHECK#${check}`;
 const baselineSk = (version: number) => `BASELINE#${String(version).padStart(VERSION_DIGITS, '0')}`;
 const windowSk = (end: string) => `WINDOW#${end}`;
-const STORAGE_ATTRIBUTES = new Set(['pk', 'sk', 'type']);
-
-function strip<T>(item: Item): T {
-  return Object.fromEntries(Object.entries(item).filter(([name]) => !STORAGE_ATTRIBUTES.has(name))) as T;
-}
-
-/** Drops undefined fields (plain JSON values), whatever the client's marshalling options. */
-const defined = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
-
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException'
-  );
-}
 
 export class DynamoDriftStore implements DriftStore {
   readonly #doc: DynamoDBDocumentClient;
@@ -108,7 +92,7 @@ export class DynamoDriftStore implements DriftStore {
           ConsistentRead: true,
         }),
       );
-      return item === undefined ? undefined : strip<DriftBaseline>(item);
+      return item === undefined ? undefined : withoutStorageAttributes<DriftBaseline>(item);
     }
     const { Items: items } = await this.#doc.send(
       new QueryCommand({
@@ -121,7 +105,7 @@ export class DynamoDriftStore implements DriftStore {
       }),
     );
     const latest = items?.[0];
-    return latest === undefined ? undefined : strip<DriftBaseline>(latest);
+    return latest === undefined ? undefined : withoutStorageAttributes<DriftBaseline>(latest);
   }
 
   async recordWindow(result: DriftWindowResult): Promise<'created' | 'exists'> {
@@ -153,7 +137,7 @@ export class DynamoDriftStore implements DriftStore {
         ConsistentRead: true,
       }),
     );
-    return item === undefined ? undefined : strip<DriftWindowResult>(item);
+    return item === undefined ? undefined : withoutStorageAttributes<DriftWindowResult>(item);
   }
 
   async recentWindows(check: string, limit: number): Promise<DriftWindowResult[]> {
@@ -169,6 +153,6 @@ export class DynamoDriftStore implements DriftStore {
         Limit: limit,
       }),
     );
-    return (items ?? []).map((item) => strip<DriftWindowResult>(item));
+    return (items ?? []).map((item) => withoutStorageAttributes<DriftWindowResult>(item));
   }
 }

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -19,6 +18,7 @@ import {
   SORT_KEY_MAX_BYTES,
   withCursor,
 } from '../cursor.ts';
+import { defined, isConditionFailure, withoutStorageAttributes } from '../dynamo-items.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type {
   EvaluationStore,
@@ -100,23 +100,6 @@ export function targetKey(target: { readonly prompt?: string; readonly model?: s
 const runsPk = (suite: string, target: { readonly prompt?: string; readonly model?: string }) =>
   `RUNS#${suite}#${targetKey(target)}`;
 
-const STORAGE_ATTRIBUTES = new Set(['pk', 'sk', 'gsi1pk', 'gsi1sk', 'type']);
-
-/** The item without its storage attributes. */
-function strip<T>(item: Item): T {
-  return Object.fromEntries(Object.entries(item).filter(([name]) => !STORAGE_ATTRIBUTES.has(name))) as T;
-}
-
-/** Drops undefined fields (plain JSON values), whatever the client's marshalling options. */
-const defined = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
-
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string } | null)?.name === 'ConditionalCheckFailedException'
-  );
-}
-
 function assertVersion(field: string, version: number): void {
   if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
     throw new ValidationError(field, `must be a whole number from 1 to ${MAX_VERSION}`);
@@ -196,7 +179,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
           ConsistentRead: true,
         }),
       );
-      return item === undefined ? undefined : strip<SuiteVersion>(item);
+      return item === undefined ? undefined : withoutStorageAttributes<SuiteVersion>(item);
     }
     const { Items: items } = await this.#doc.send(
       new QueryCommand({
@@ -209,7 +192,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
       }),
     );
     const latest = items?.[0];
-    return latest === undefined ? undefined : strip<SuiteVersion>(latest);
+    return latest === undefined ? undefined : withoutStorageAttributes<SuiteVersion>(latest);
   }
 
   async createRun(run: EvaluationRun): Promise<void> {
@@ -234,7 +217,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
 
   async getRun(runId: string): Promise<EvaluationRun | undefined> {
     const item = await this.#runItem(runId);
-    return item === undefined ? undefined : strip<EvaluationRun>(item);
+    return item === undefined ? undefined : withoutStorageAttributes<EvaluationRun>(item);
   }
 
   async claimRun(init: EvaluationRun, start: RunStart): Promise<boolean> {
@@ -284,9 +267,10 @@ export class DynamoEvaluationStore implements EvaluationStore {
     // then update on the condition that it has not ended meanwhile (the suite and target never change).
     const stored = await this.#runItem(runId);
     if (stored === undefined) throw this.#noSuchRun(runId);
-    if (stored.status !== 'queued' && stored.status !== 'running') return strip<EvaluationRun>(stored);
+    if (stored.status !== 'queued' && stored.status !== 'running')
+      return withoutStorageAttributes<EvaluationRun>(stored);
     const finishedAt = this.#now().toISOString();
-    const run = strip<EvaluationRun>(stored);
+    const run = withoutStorageAttributes<EvaluationRun>(stored);
     const index =
       outcome.status === 'succeeded'
         ? {
@@ -307,13 +291,13 @@ export class DynamoEvaluationStore implements EvaluationStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return strip<EvaluationRun>(attributes ?? {});
+      return withoutStorageAttributes<EvaluationRun>(attributes ?? {});
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       // Another execution ended it first: what it recorded stands.
       const ended = await this.#runItem(runId);
       if (ended === undefined) throw this.#noSuchRun(runId);
-      return strip<EvaluationRun>(ended);
+      return withoutStorageAttributes<EvaluationRun>(ended);
     }
   }
 
@@ -339,7 +323,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
       const found = (page.Items ?? []).find(
         (item) => item.runId !== exceptRunId && item.status === 'succeeded',
       );
-      if (found !== undefined) return strip<EvaluationRun>(found);
+      if (found !== undefined) return withoutStorageAttributes<EvaluationRun>(found);
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
     return undefined;
@@ -360,7 +344,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
         ConsistentRead: true,
       }),
     );
-    return item === undefined ? undefined : strip<PromotionGate>(item);
+    return item === undefined ? undefined : withoutStorageAttributes<PromotionGate>(item);
   }
 
   async putGate(gate: PromotionGate): Promise<void> {
@@ -454,7 +438,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
     } else {
       lastKey = page.LastEvaluatedKey;
     }
-    const tasks = shown.map((item) => strip<StoredReviewTask>(item));
+    const tasks = shown.map((item) => withoutStorageAttributes<StoredReviewTask>(item));
     return lastKey === undefined
       ? { items: tasks }
       : { items: tasks, nextToken: encodeCursor(spec, lastKey) };
@@ -462,7 +446,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
 
   async getReviewTask(taskId: string): Promise<StoredReviewTask | undefined> {
     const item = await this.#reviewItem(taskId);
-    return item === undefined ? undefined : strip<StoredReviewTask>(item);
+    return item === undefined ? undefined : withoutStorageAttributes<StoredReviewTask>(item);
   }
 
   async labelReviewTask(label: ReviewLabel): Promise<StoredReviewTask> {
@@ -485,7 +469,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      labelled = strip<StoredReviewTask>(attributes ?? {});
+      labelled = withoutStorageAttributes<StoredReviewTask>(attributes ?? {});
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const item = await this.#reviewItem(label.taskId);
@@ -495,7 +479,7 @@ export class DynamoEvaluationStore implements EvaluationStore {
           { cause: error },
         );
       }
-      const stored = strip<StoredReviewTask>(item);
+      const stored = withoutStorageAttributes<StoredReviewTask>(item);
       if (stored.status === 'labelled' && stored.label !== undefined) {
         // The first label's calibration pair may not have been written (a crash after the update).
         await this.#putCalibration(stored, stored.label);
