@@ -216,30 +216,7 @@ export class LocalFirehose {
    * @returns where it was written.
    */
   async putRecord(streamRef: string, data: Buffer | string): Promise<FirehoseDelivery> {
-    const stream = this.find(streamRef);
-    const destination = assertSupported(stream);
-    const record = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const at = this.#now();
-    const key = objectKey(stream.name, destination, at);
-    const processed = processRecord(destination, record);
-    const body = destination.compressionFormat === 'GZIP' ? gzipSync(processed) : processed;
-    await this.#s3.send(
-      new PutObjectCommand({
-        Bucket: destination.bucketName,
-        Key: key,
-        Body: body,
-        ContentLength: body.length,
-      }),
-    );
-    const delivery: FirehoseDelivery = {
-      stream: stream.logicalId,
-      bucket: destination.bucketName,
-      key,
-      recordBytes: record.length,
-      at,
-    };
-    this.#deliveries.push(delivery);
-    return delivery;
+    return this.putRecordBatch(streamRef, [data]);
   }
 
   /**
