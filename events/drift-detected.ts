@@ -18,7 +18,7 @@ export const driftDetectedDetail = z.object({
   metric: z.object({
     namespace: z.string().min(1),
     name: z.string().min(1),
-    signal: z.enum(['embedding', 'descriptors']),
+    signal: z.enum(['embedding', 'descriptors', 'quality']),
   }),
   /** The windows the alarm evaluated: M breaching out of N periods of `periodSeconds`. */
   window: z.object({
@@ -32,7 +32,7 @@ export const driftDetectedDetail = z.object({
   threshold: z.number(),
   /** The baseline version the latest window was compared with (from the check's record), when known. */
   baseline: z.number().int().positive().nullable(),
-  /** The test that decided the latest window (an embedding method or a descriptor), when known. */
+  /** The test that decided the latest window (an embedding method, a descriptor or a rate), when known. */
   method: z.string().nullable(),
   /** CloudWatch's reason for the transition. */
   reason: z.string(),

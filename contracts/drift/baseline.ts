@@ -56,6 +56,18 @@ export const createBaselineRequest = z.strictObject({
 });
 export type CreateBaselineRequest = z.infer<typeof createBaselineRequest>;
 
+/**
+ * How the calls of a window of a check's traffic ended: every call (sampled or not, any status), the
+ * errors (`provider_error`, `error`), the throttles (`throttled`) and the guardrail interventions. The
+ * quality signal compares their rates (`#core/drift/outcomes.ts`).
+ */
+export const outcomeCounts = z.object({
+  calls: z.int().check(z.nonnegative()),
+  errors: z.int().check(z.nonnegative()),
+  throttles: z.int().check(z.nonnegative()),
+  guardrailInterventions: z.int().check(z.nonnegative()),
+});
+
 /** A baseline version: the records every later window of its check is compared with. */
 export const driftBaseline = z.object({
   check: z.string(),
@@ -69,6 +81,12 @@ export const driftBaseline = z.object({
   embeddingModel: z.nullable(z.string()),
   /** The records (JSON lines of `{text, answer?, retrievalTopScore?, embedding?}`) in the artifacts bucket. */
   location: z.object({ bucket: z.string(), key: z.string() }),
+  /**
+   * How the source's calls ended, for the quality signal: present for a baseline from a traffic window
+   * (pinned, or `{kind: 'window'}`), absent for a suite or an evaluation run (no live outcomes) and for
+   * baselines built before the quality signal; without it a check publishes no quality score.
+   */
+  outcomes: z.optional(outcomeCounts),
   createdAt: z.string(),
   createdBy: z.string(),
   note: z.optional(z.string()),
@@ -81,20 +99,23 @@ export type DriftBaseline = z.infer<typeof driftBaseline>;
  */
 export const DRIFT_SCORE_METRIC = 'DriftScore';
 
-/** The signals a check publishes and alarms on. */
-export const DRIFT_SIGNALS = ['embedding', 'descriptors'] as const;
+/**
+ * The signals a check publishes and alarms on: the questions' embeddings, the text descriptors, and the
+ * quality of the outcomes (error, throttle and guardrail intervention rates).
+ */
+export const DRIFT_SIGNALS = ['embedding', 'descriptors', 'quality'] as const;
 export type DriftSignal = (typeof DRIFT_SIGNALS)[number];
 
 /** One signal of a checked window. */
 export const signalResult = z.object({
   /** log(p) / log(threshold): 1.0 is the threshold; `null` when the window is insufficient. */
   score: z.nullable(z.number()),
-  /** The p-value compared (the smallest of the tests, BH-adjusted for the descriptors). */
+  /** The p-value compared (the smallest of the tests, BH-adjusted for the descriptors and the rates). */
   pValue: z.nullable(z.number()),
   threshold: z.number(),
   drift: z.boolean(),
   insufficient: z.boolean(),
-  /** The test that decided (an embedding method, or the descriptor with the smallest adjusted p). */
+  /** The test that decided (an embedding method, the descriptor or the rate with the smallest adjusted p). */
   method: z.nullable(z.string()),
 });
 export type SignalResult = z.infer<typeof signalResult>;
@@ -109,6 +130,12 @@ export const driftWindowResult = z.object({
   n: z.object({ reference: z.int(), current: z.int() }),
   drift: z.boolean(),
   signals: z.record(z.string(), signalResult),
+  /**
+   * How the window's calls ended (`current`), and the baseline's (`reference`: `null` when there is no
+   * baseline yet, or it has no outcomes — a suite or an evaluation run — and then the window has no
+   * quality signal). Absent for a window collected before the quality signal.
+   */
+  outcomes: z.optional(z.object({ reference: z.nullable(outcomeCounts), current: outcomeCounts })),
   /** The report (`summary.json` and `report.html`) in the artifacts bucket; absent when none was written. */
   report: z.optional(z.object({ bucket: z.string(), prefix: z.string() })),
   checkedAt: z.string(),

@@ -16,6 +16,7 @@ import {
 import { driftScore } from '#core/drift/alarm-policy.ts';
 import { checkDrift, type DriftCheckResult, EMBEDDING_METHODS } from '#core/drift/check.ts';
 import { minWindowSize } from '#core/drift/embedding.ts';
+import { compareOutcomes, type OutcomeComparison } from '#core/drift/outcomes.ts';
 import { driftSummaryJson, renderDriftHtml } from '#core/drift/report.ts';
 import {
   type Collected,
@@ -31,7 +32,9 @@ import {
 /**
  * Check, the DriftCheck state machine's second step: compares the window Collect staged with the
  * check's active baseline (`checkDrift`: the embedding tests and the descriptors, at the policy's
- * alpha, seeded by the check and the window so that a retry finds the same), writes the report
+ * alpha, seeded by the check and the window so that a retry finds the same; `compareOutcomes`: the
+ * window's error, throttle and guardrail intervention rates against the baseline's, when the baseline
+ * has outcome counts — one from a traffic window — at the same alpha and minimum window), writes the report
  * (`summary.json` and a self-contained `report.html` under `drift/reports/<check>/<window end>/`),
  * records the window's result, and publishes each signal's normalized score as the EMF metric
  * `DriftScore {Check, Signal}` (1.0 = the threshold; the drift alarms watch it), stamped with the
@@ -39,7 +42,9 @@ import {
  * score in the period that has just begun, as soon as the check has run.
  *
  * A check without a baseline pins its first sufficient window as baseline version 1 (the traffic as
- * it is when monitoring starts) and publishes no score; a window too small for the configured power is
+ * it is when monitoring starts, with its outcome counts) and publishes no score; a baseline without
+ * outcome counts (a suite's or an evaluation run's questions) gives no quality signal, and the window's
+ * record and report say so (the signal absent, `outcomes.reference` null); a window too small for the configured power is
  * recorded as insufficient and publishes no score either (the alarms treat a missing score as not
  * breaching: no data is never drift). A window already recorded (a redelivered schedule) changes
  * nothing and publishes nothing again.
@@ -96,22 +101,56 @@ export function descriptorsSignal(result: DriftCheckResult, alpha: number): Sign
   };
 }
 
+/**
+ * The quality signal: the smallest Benjamini–Hochberg adjusted p-value of the outcome rates that did not
+ * go down, against alpha (1, a score of 0, when none rose; `null` when a window has too few calls).
+ */
+export function qualitySignal(comparison: OutcomeComparison): SignalResult {
+  return {
+    score: driftScore(comparison.pValue, comparison.alpha),
+    pValue: comparison.pValue,
+    threshold: comparison.alpha,
+    drift: comparison.drift,
+    insufficient: comparison.insufficient,
+    method: comparison.method,
+  };
+}
+
+/** Why a window has no quality signal, for its report. */
+function noQualityNote(state: Collected, baseline: DriftBaseline): string {
+  if (state.outcomes === undefined) {
+    return 'The window was collected without outcome counts: no quality signal.';
+  }
+  return `Baseline v${baseline.version} (${baseline.source.kind}) has no outcome counts (only a baseline from a traffic window has them): no quality signal.`;
+}
+
 export function makeHandler(deps: CheckDeps) {
   const now = deps.now ?? (() => new Date());
   const { policy } = deps;
   const minWindow = minWindowSize({ effect: policy.effect, alpha: policy.alpha, power: policy.power });
 
-  async function writeReport(state: Collected, result: DriftCheckResult, baseline: DriftBaseline) {
+  /**
+   * The window's report: `summary.json` (the verdicts, every test, the outcome comparison) and, when the
+   * window had records to test, `report.html`.
+   */
+  async function writeReport(
+    state: Collected,
+    result: DriftCheckResult | null,
+    baseline: DriftBaseline,
+    quality: OutcomeComparison | undefined,
+  ) {
     const prefix = driftKeys.reportPrefix(state.check, state.window.end);
     const summary = {
       check: state.check,
       window: state.window,
       baseline: { version: baseline.version, source: baseline.source },
-      ...driftSummaryJson(result, { report: 'report.html' }),
+      ...(result !== null
+        ? driftSummaryJson(result, { report: 'report.html' })
+        : { n: { reference: baseline.records, current: 0 }, report: null }),
+      drift: (result?.drift ?? false) || (quality?.drift ?? false),
+      quality: quality ?? null,
+      ...(quality === undefined ? { qualityNote: noQualityNote(state, baseline) } : {}),
     };
-    const html = renderDriftHtml(result, {
-      labels: { reference: `baseline v${baseline.version}`, current: `window ending ${state.window.end}` },
-    });
     await deps.s3.send(
       new PutObjectCommand({
         Bucket: deps.bucket,
@@ -120,6 +159,10 @@ export function makeHandler(deps: CheckDeps) {
         ContentType: 'application/json',
       }),
     );
+    if (result === null) return { bucket: deps.bucket, prefix };
+    const html = renderDriftHtml(result, {
+      labels: { reference: `baseline v${baseline.version}`, current: `window ending ${state.window.end}` },
+    });
     await deps.s3.send(
       new PutObjectCommand({
         Bucket: deps.bucket,
@@ -146,6 +189,9 @@ export function makeHandler(deps: CheckDeps) {
       n: { reference: state.baseline?.records ?? 0, current: current.length },
       drift: false,
       signals: {},
+      ...(state.outcomes !== undefined
+        ? { outcomes: { reference: state.baseline?.outcomes ?? null, current: state.outcomes } }
+        : {}),
       checkedAt: now().toISOString(),
     };
 
@@ -171,14 +217,32 @@ export function makeHandler(deps: CheckDeps) {
         createdAt: now().toISOString(),
         createdBy: 'drift-check',
         note: 'The first sufficient window of the check, pinned when it had no baseline',
+        ...(state.outcomes !== undefined ? { outcomes: state.outcomes } : {}),
       });
       logger.info('First sufficient window pinned as the baseline', { version: pinned.version });
       return record({ ...base, baseline: pinned.version, status: 'baseline-pinned' });
     }
 
+    // The quality signal needs no record: every call of the window counts, sampled or not, failed or not
+    // (a window in which every call failed has no record to read, and is what this signal is for).
+    const quality =
+      state.baseline.outcomes !== undefined && state.outcomes !== undefined
+        ? compareOutcomes(state.baseline.outcomes, state.outcomes, { alpha: policy.alpha, minWindow })
+        : undefined;
     const reference = await readRecords(deps.s3, state.baseline.location.bucket, state.baseline.location.key);
     if (current.length === 0) {
-      return record({ ...base, baseline: state.baseline.version, status: 'insufficient' });
+      if (quality === undefined) {
+        return record({ ...base, baseline: state.baseline.version, status: 'insufficient' });
+      }
+      const signal = qualitySignal(quality);
+      return record({
+        ...base,
+        baseline: state.baseline.version,
+        status: signal.score !== null ? 'checked' : 'insufficient',
+        drift: quality.drift,
+        signals: { quality: signal },
+        report: await writeReport(state, null, state.baseline, quality),
+      });
     }
     const result = checkDrift(reference, current, {
       seed: `${state.check}:${state.window.end}`,
@@ -193,14 +257,15 @@ export function makeHandler(deps: CheckDeps) {
     if (embedding !== undefined) signals.embedding = embedding;
     const descriptors = descriptorsSignal(result, policy.alpha);
     if (descriptors !== undefined) signals.descriptors = descriptors;
-    const report = await writeReport(state, result, state.baseline);
+    if (quality !== undefined) signals.quality = qualitySignal(quality);
+    const report = await writeReport(state, result, state.baseline, quality);
     const scored = Object.values(signals).some((s) => s.score !== null);
     const outcome = await record({
       ...base,
       baseline: state.baseline.version,
       status: scored ? 'checked' : 'insufficient',
       n: result.n,
-      drift: result.drift,
+      drift: result.drift || (quality?.drift ?? false),
       signals,
       report,
     });

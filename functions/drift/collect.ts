@@ -23,6 +23,7 @@ import {
 } from '#contracts/drift/baseline.ts';
 import { envVar } from '#contracts/env.ts';
 import type { DriftRecord } from '#core/drift/check.ts';
+import { type OutcomeCounts, OutcomeTally } from '#core/drift/outcomes.ts';
 import {
   driftRecordOf,
   isWatched,
@@ -53,11 +54,14 @@ import {
  *   ends there, keeps the check's traffic (sampled, answered calls of its app and prompt; never the
  *   evaluation runs' own), subsamples it to `maxWindowRecords` by a seeded hash of the call ids, embeds
  *   the questions RAG did not already embed (with the deployment's embedding model, the one RAG uses),
- *   and stages the records for Check with the check's active baseline;
+ *   counts how every call of the check's traffic in the window ended (sampled or not, any status: the
+ *   quality signal's errors, throttles and guardrail interventions), and stages the records for Check
+ *   with the counts and the check's active baseline;
  * - **a baseline request** (`baseline`): builds the records of a new baseline version from its source
  *   (a pinned window of the check's traffic, a registered suite's questions, or a finished evaluation
  *   run's questions and answers), embeds them, writes them under `drift/baselines/` and records the
- *   version, which becomes the check's active baseline.
+ *   version (with the window's outcome counts when the source is a window), which becomes the check's
+ *   active baseline.
  *
  * A request that cannot be served (an unknown check, a bad source, a source with no records) fails
  * the execution with an `InvalidEventError` that names the problem; the pipeline's failure alarm sees it.
@@ -102,15 +106,23 @@ async function embedMissing(
   return { records: out, embeddedHere: missing.length };
 }
 
-/** The check's traffic in a window, subsampled, as drift records. */
+/** What a source gives a baseline, or a window its check: records, and for traffic how its calls ended. */
+interface Gathered {
+  readonly records: DriftRecord[];
+  readonly outcomes?: OutcomeCounts;
+}
+
+/** The check's traffic in a window: its watched calls, subsampled, as drift records, and how every call ended. */
 async function windowRecords(
   deps: CollectDeps,
   check: DriftCheckConfig,
   window: TimeWindow,
   seed: string,
-): Promise<DriftRecord[]> {
+): Promise<Required<Gathered>> {
   const lines = await readInteractions(deps.s3, deps.bucket, window);
   const watched: InteractionRecordedDetail[] = [];
+  // Every call of the traffic counts for the outcomes; only the sampled, answered ones are read.
+  const tally = new OutcomeTally(window, check);
   let invalid = lines.unparsable;
   for (const record of lines.records) {
     const parsed = z.safeParse(interactionRecordedDetail, record);
@@ -118,18 +130,26 @@ async function windowRecords(
       invalid++;
       continue;
     }
+    tally.add(parsed.data);
     if (isWatched(parsed.data, window, check)) watched.push(parsed.data);
   }
+  const outcomes = tally.counts();
   if (invalid > 0) {
     logger.warn('Interaction log lines skipped: not interaction records', { invalid });
     metrics.addMetric('DriftLogLinesSkipped', 'Count', invalid);
   }
   const sampled = sampleByKey(watched, (r) => r.interactionId, deps.policy.maxWindowRecords, seed);
-  logger.info('Window read', { objects: lines.objects, watched: watched.length, sampled: sampled.length });
-  return sampled.flatMap((r) => {
+  logger.info('Window read', {
+    objects: lines.objects,
+    watched: watched.length,
+    sampled: sampled.length,
+    outcomes,
+  });
+  const records = sampled.flatMap((r) => {
     const record = driftRecordOf(r);
     return record === undefined ? [] : [record];
   });
+  return { records, outcomes };
 }
 
 async function sourceRecords(
@@ -137,7 +157,7 @@ async function sourceRecords(
   check: DriftCheckConfig,
   source: BaselineSource,
   seed: string,
-): Promise<DriftRecord[]> {
+): Promise<Gathered> {
   const cap = deps.policy.maxWindowRecords;
   switch (source.kind) {
     case 'window': {
@@ -161,7 +181,7 @@ async function sourceRecords(
         version: String(suite.version),
       });
       const items = sampleByKey(parsed.items, (item) => item.id, cap, seed);
-      return items.map((item) => ({ text: questionOf(item) })).filter((r) => r.text !== '');
+      return { records: items.map((item) => ({ text: questionOf(item) })).filter((r) => r.text !== '') };
     }
     case 'evaluation': {
       const run = await deps.evaluations.getRun(source.runId);
@@ -187,10 +207,11 @@ async function sourceRecords(
         }
         return [{ key: String(i), ...parsed.data }];
       });
-      return sampleByKey(lines, (l) => l.key, cap, seed).map((l) => ({
+      const records = sampleByKey(lines, (l) => l.key, cap, seed).map((l) => ({
         text: l.input,
         ...(typeof l.answer === 'string' && (l.error ?? null) === null ? { answer: l.answer } : {}),
       }));
+      return { records };
     }
   }
 }
@@ -211,12 +232,12 @@ export function makeHandler(deps: CollectDeps) {
       }
       const id = newId();
       const gathered = await sourceRecords(deps, check, parsed.data, `${check.name}:baseline:${id}`);
-      if (gathered.length === 0) {
+      if (gathered.records.length === 0) {
         throw new InvalidEventError(
           `baseline.source: the ${parsed.data.kind} holds no record of check ${check.name}`,
         );
       }
-      const { records } = await embedMissing(gathered, deps.embed);
+      const { records } = await embedMissing(gathered.records, deps.embed);
       const key = driftKeys.baseline(check.name, id);
       await writeRecords(deps.s3, deps.bucket, key, records);
       const baseline = await deps.store.createBaseline({
@@ -229,6 +250,7 @@ export function makeHandler(deps: CollectDeps) {
         createdAt: now().toISOString(),
         createdBy: detail.requestedBy,
         ...(detail.baseline.note !== undefined ? { note: detail.baseline.note } : {}),
+        ...(gathered.outcomes !== undefined ? { outcomes: gathered.outcomes } : {}),
       });
       metrics.addMetric('DriftBaselinesCreated', 'Count', 1);
       logger.info('Drift baseline created', { version: baseline.version, records: baseline.records });
@@ -239,11 +261,15 @@ export function makeHandler(deps: CollectDeps) {
     const window = windowEndingAt(end, deps.policy.cadenceMinutes);
     const windowEnd = end.toISOString();
     const gathered = await windowRecords(deps, check, window, `${check.name}:${windowEnd}`);
-    const { records, embeddedHere } = await embedMissing(gathered, deps.embed);
+    const { records, embeddedHere } = await embedMissing(gathered.records, deps.embed);
     const key = driftKeys.current(check.name, windowEnd);
     await writeRecords(deps.s3, deps.bucket, key, records);
     metrics.addMetric('DriftWindowRecords', 'Count', records.length);
-    logger.info('Drift window collected', { records: records.length, embeddedHere });
+    logger.info('Drift window collected', {
+      records: records.length,
+      embeddedHere,
+      outcomes: gathered.outcomes,
+    });
     return {
       status: 'collected',
       check: check.name,
@@ -256,6 +282,7 @@ export function makeHandler(deps: CollectDeps) {
         records: records.length,
         embedded: records.filter((r) => r.embedding !== undefined).length,
       },
+      outcomes: gathered.outcomes,
     };
   };
 }

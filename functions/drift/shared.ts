@@ -7,6 +7,7 @@ import {
   type DriftCheckConfig,
   driftBaseline,
   driftCheckConfig,
+  outcomeCounts,
 } from '#contracts/drift/baseline.ts';
 import { envVar } from '#contracts/env.ts';
 import {
@@ -158,7 +159,10 @@ export async function readRecords(s3: S3Client, bucket: string, key: string): Pr
   return parseRecords((await response.Body?.transformToString('utf8')) ?? '', `s3://${bucket}/${key}`);
 }
 
-/** What Collect hands to Check: where the window's records are, and the baseline to compare them with. */
+/**
+ * What Collect hands to Check: where the window's records are, how the window's calls ended, and the
+ * baseline to compare them with.
+ */
 export const collected = z.object({
   status: z.literal('collected'),
   check: z.string(),
@@ -167,6 +171,11 @@ export const collected = z.object({
   current: z.object({ bucket: z.string(), key: z.string(), records: z.int(), embedded: z.int() }),
   /** The model the window's records were embedded with (a baseline pinned from it names it). */
   embeddingModel: z.string(),
+  /**
+   * How every call of the check's traffic in the window ended (sampled or not, any status): the quality
+   * signal's counts. Collect always sets it; absent only in a state from before the quality signal.
+   */
+  outcomes: z.optional(outcomeCounts),
 });
 export type Collected = z.infer<typeof collected>;
 

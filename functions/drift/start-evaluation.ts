@@ -17,7 +17,7 @@ import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluat
  * configuration asks for on drift (`drift.onDrift`: a suite answered by the production prompt and/or a
  * model), by putting `llmops.EvaluationRequested` with trigger `drift`, as a schedule does. The run id is
  * made of the check and the window, so a redelivered DriftDetected (or the state change behind it), and
- * the other signal of the same check alarming on the same window, name the same run, which the Evaluate
+ * the other signals of the same check alarming on the same window, name the same run, which the Evaluate
  * state machine claims once: one drift, one run.
  */
 export interface StartEvaluationDeps {
@@ -58,8 +58,8 @@ export function runRequestOf(raw: string): Record<string, unknown> {
 }
 
 /**
- * A run id from the check and the window (letters, digits, `-`; at most 80 characters): both signals of
- * a check alarming on the same window name the same run, so that one drift starts one evaluation. Check
+ * A run id from the check and the window (letters, digits, `-`; at most 80 characters): every signal of
+ * a check alarming on the same window names the same run, so that one drift starts one evaluation. Check
  * names are 1-32 lowercase letters, digits and `-` (configuration refuses others).
  */
 export function driftRunId(check: string, windowEnd: string): string {

@@ -8,7 +8,7 @@
  *       ─collected→ Check (tests, report to drift/reports/, window record, EMF DriftScore) → Done
  *       ─baseline-created→ Done
  *   DriftScore {Check, Signal} ≥ 1.0 for M of N windows ─▶ the signal's alarm ─┐
- *   either signal's alarm in ALARM ─▶ the check's composite alarm ─▶ page (SNS) │
+ *   any signal's alarm in ALARM ─▶ the check's composite alarm ─▶ page (SNS)    │
  *   CloudWatch Alarm State Change (default bus, a drift alarm, ALARM) ◀─────────┘
  *     ─▶ OnAlarm ─▶ llmops.DriftDetected (project bus) ─▶ StartEvaluation ─▶ llmops.EvaluationRequested
  *
@@ -101,7 +101,7 @@ export class Drift extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   /** Each check's signal alarms, by check then signal (`DriftScore` ≥ 1.0 for M of N windows). */
   public readonly signalAlarms: Readonly<Record<string, Readonly<Record<string, cloudwatch.Alarm>>>>;
-  /** Each check's composite alarm (either signal), which pages. */
+  /** Each check's composite alarm (any of its signals), which pages. */
   public readonly checkAlarms: Readonly<Record<string, cloudwatch.CompositeAlarm>>;
   public readonly schedules: Readonly<Record<string, scheduler.Schedule>>;
   /** The dashboard section: each check's scores against the threshold, and the checks' alarms. */
@@ -296,7 +296,7 @@ export class Drift extends Construct {
     this.schedules = schedules;
 
     // The alarms: one per check and signal (M of N windows at or above the threshold), and one composite
-    // per check that pages, so that a shift both signals see pages once.
+    // per check that pages, so that a shift several signals see pages once.
     const signalAlarms: Record<string, Record<string, cloudwatch.Alarm>> = {};
     const checkAlarms: Record<string, cloudwatch.CompositeAlarm> = {};
     const period = Duration.minutes(config.cadenceMinutes);
@@ -338,7 +338,7 @@ export class Drift extends Construct {
         }),
       );
       checkAlarms[c.name] = new cloudwatch.CompositeAlarm(this, `CheckAlarm-${c.name}`, {
-        alarmDescription: `Drift check ${c.name}: the embedding or the descriptor signal drifted (its alarm says which).`,
+        alarmDescription: `Drift check ${c.name}: the embedding, the descriptor or the quality signal drifted (its alarm says which).`,
         alarmRule: cloudwatch.AlarmRule.anyOf(
           ...Object.values(perSignal).map((a) =>
             cloudwatch.AlarmRule.fromAlarm(a, cloudwatch.AlarmState.ALARM),

@@ -10,6 +10,10 @@
  * details the gateway records (`llmops.InteractionRecorded`), with call times inside each window, in one
  * buffer delivered as the window closed (Firehose partitions by delivery time). The windows lie in the
  * past, and the alarms are evaluated at each window's end.
+ *
+ * A share of each window's calls fail as a provider's errors do (`provider_error`, no payload, no
+ * usage): 1% in the first two windows, 15% in the shifted ones, so that the quality signal (the error,
+ * throttle and guardrail intervention rates against the baseline's) sees the shift too.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -34,6 +38,21 @@ export type TrafficKind = keyof typeof DRIFT_TRAFFIC;
 
 /** The windows the demo replays, oldest first. */
 export const DEMO_WINDOWS: readonly TrafficKind[] = ['reference', 'similar', 'shifted', 'shifted'];
+
+/** The share of each kind of window's calls that fail (`provider_error`). */
+export const ERROR_SHARE: Readonly<Record<TrafficKind, number>> = {
+  reference: 0.01,
+  similar: 0.01,
+  shifted: 0.15,
+};
+
+/**
+ * Whether the k-th of n calls fails when a `share` of them do: spread evenly, exactly round(n · share)
+ * of them (the same calls on every run).
+ */
+export function failsAt(k: number, share: number): boolean {
+  return Math.floor((k + 1) * share + 0.5) > Math.floor(k * share + 0.5);
+}
 
 export interface DriftDemoWindow {
   readonly traffic: TrafficKind;
@@ -61,8 +80,28 @@ export function trafficTexts(kind: TrafficKind): string[] {
     .map((line) => (JSON.parse(line) as { text: string }).text);
 }
 
-/** One replayed call, as the gateway records a sampled chat call. */
-export function replayedCall(text: string, at: Date, app: string): InteractionRecordedDetail {
+/**
+ * One replayed call, as the gateway records a sampled chat call; `failed`: as it records a call the model
+ * provider failed (no payload, no usage, the provider's error code).
+ */
+export function replayedCall(
+  text: string,
+  at: Date,
+  app: string,
+  options: { failed?: boolean } = {},
+): InteractionRecordedDetail {
+  if (options.failed === true) {
+    return {
+      ...replayedCall(text, at, app),
+      usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      latencyMs: 2_300,
+      modelLatencyMs: null,
+      status: 'provider_error',
+      errorCode: 'ModelErrorException',
+      stopReason: null,
+      payload: null,
+    };
+  }
   return {
     schemaVersion: SCHEMA_VERSION,
     interactionId: randomUUID(),
@@ -115,8 +154,9 @@ export async function runDriftDemo(
   for (const [i, traffic] of DEMO_WINDOWS.entries()) {
     const end = lastEnd - (DEMO_WINDOWS.length - 1 - i) * cadence;
     const texts = trafficTexts(traffic);
+    const failed = texts.filter((_, k) => failsAt(k, ERROR_SHARE[traffic])).length;
     onStep(
-      `replaying ${texts.length} ${traffic} calls into the window ending ${new Date(end).toISOString()}`,
+      `replaying ${texts.length} ${traffic} calls (${failed} failing) into the window ending ${new Date(end).toISOString()}`,
     );
     // As the delivery stream wrote them then: one buffer, delivered as the window closed.
     const calls = texts.map((text, k) =>
@@ -125,6 +165,7 @@ export async function runDriftDemo(
           text,
           new Date(end - cadence + Math.floor(((k + 0.5) * cadence) / texts.length)),
           'default',
+          { failed: failsAt(k, ERROR_SHARE[traffic]) },
         ),
       ),
     );
@@ -186,6 +227,30 @@ export async function runDriftDemo(
 const score = (value: number | null | undefined) =>
   value === null || value === undefined ? '—' : value.toFixed(2);
 
+const percent = (count: number, calls: number) =>
+  calls === 0 ? '—' : `${((100 * count) / calls).toFixed(1)}%`;
+
+/**
+ * A window's outcomes in words: its calls and error rate (and its throttle and guardrail intervention
+ * rates when either window had any), each beside the baseline's.
+ */
+function outcomesLine(outcomes: DriftWindowResult['outcomes']): string | undefined {
+  if (outcomes === undefined) return undefined;
+  const { current, reference } = outcomes;
+  const rates = [
+    ['errors', 'errors'],
+    ['throttles', 'throttles'],
+    ['guardrail interventions', 'guardrailInterventions'],
+  ] as const;
+  const parts = rates
+    .filter(([, key]) => key === 'errors' || current[key] > 0 || (reference?.[key] ?? 0) > 0)
+    .map(
+      ([label, key]) =>
+        `${label} ${percent(current[key], current.calls)}${reference !== null ? ` (baseline ${percent(reference[key], reference.calls)})` : ''}`,
+    );
+  return `    outcomes of ${current.calls} calls: ${parts.join(', ')}`;
+}
+
 /** The demo's result in lines, for the terminal. */
 export function describeDriftDemo(result: DriftDemoResult): string[] {
   const lines: string[] = [];
@@ -194,9 +259,12 @@ export function describeDriftDemo(result: DriftDemoResult): string[] {
     const signals = Object.entries(r.signals)
       .map(([name, s]) => `${name} ${score(s.score)}${s.method ? ` (${s.method})` : ''}`)
       .join(', ');
+    const calls = r.outcomes !== undefined ? `${r.outcomes.current.calls} calls, ` : '';
     lines.push(
-      `  window ending ${r.window.end} (${w.traffic}, ${r.n.current} calls): ${r.status}${r.baseline !== null ? ` vs baseline v${r.baseline}` : ''}${signals ? ` — scores ${signals}` : ''}`,
+      `  window ending ${r.window.end} (${w.traffic}, ${calls}${r.n.current} answered and sampled): ${r.status}${r.baseline !== null ? ` vs baseline v${r.baseline}` : ''}${signals ? ` — scores ${signals}` : ''}`,
     );
+    const outcomes = outcomesLine(r.outcomes);
+    if (outcomes !== undefined) lines.push(outcomes);
     // Alarms entering or leaving ALARM (every alarm leaves INSUFFICIENT_DATA at its first evaluation).
     for (const t of w.transitions.filter((t) => t.to === 'ALARM' || t.from === 'ALARM')) {
       lines.push(`    alarm ${t.alarmName}: ${t.from} → ${t.to}`);

@@ -41,6 +41,30 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     }
   });
 
+  it('the quality signal: the error rate of the shifted windows (15%) against the baseline’s (1%)', () => {
+    const [first, similar, shifted1, shifted2] = result.windows.map((w) => driftWindowResult.parse(w.result));
+    // Every call counts, failed or not; only the answered ones are read for the other signals.
+    const ok = { throttles: 0, guardrailInterventions: 0 };
+    expect(first?.outcomes).toEqual({ reference: null, current: { calls: 200, errors: 2, ...ok } });
+    expect(first?.n.current).toBe(198);
+    expect(similar?.outcomes).toEqual({
+      reference: { calls: 200, errors: 2, ...ok },
+      current: { calls: 200, errors: 2, ...ok },
+    });
+    expect(similar?.signals.quality).toMatchObject({ drift: false, insufficient: false });
+    expect(similar?.signals.quality?.score).toBeLessThan(1);
+    for (const window of [shifted1, shifted2]) {
+      expect(window?.outcomes?.current).toEqual({ calls: 200, errors: 30, ...ok });
+      expect(window?.n.current).toBe(170);
+      expect(window?.signals.quality).toMatchObject({ drift: true, method: 'errorRate' });
+      expect(window?.signals.quality?.score).toBeGreaterThanOrEqual(1);
+    }
+    // The quality alarm entered ALARM with the others, under the same composite.
+    expect(result.windows[3]?.transitions.filter((t) => t.alarmName.includes('quality'))).toContainEqual(
+      expect.objectContaining({ to: 'ALARM' }),
+    );
+  });
+
   it('the drift alarms stay OK through one shifted window and enter ALARM after M of N', () => {
     const drift = (i: number) =>
       result.windows[i]?.transitions.filter((t) => t.alarmName.includes('Drift')).map((t) => t.to) ?? [];
@@ -64,8 +88,8 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
   });
 
   it('DriftDetected starts an evaluation of production, once', () => {
-    // Both signals of the check alarmed on the same window: each became DriftDetected and asked for an
-    // evaluation with the same run id, which the Evaluate state machine claims once.
+    // The three signals of the check alarmed on the same window: each became DriftDetected and asked for
+    // an evaluation with the same run id, which the Evaluate state machine claims once.
     const requests = stack.events
       .filter((e) => e.event['detail-type'] === 'llmops.EvaluationRequested')
       .map((e) => evaluationRequestedDetail.parse(e.event.detail))

@@ -331,15 +331,22 @@ describe('schedules', () => {
 
 describe('the alarm policy', () => {
   it('dev pages on 2 of 2 six-hour windows at alpha 0.05; prod on 2 of 2 hourly windows at alpha 0.02', () => {
+    // Three signals a check (embedding, descriptors, quality) share the false-page target of one check.
+    expect(DRIFT_SIGNALS).toEqual(['embedding', 'descriptors', 'quality']);
+    expect(dev.config.drift.checks).toHaveLength(1);
+    expect(prod.config.drift.checks).toHaveLength(1);
+    // dev: 120 windows · 0.05² · 3 = 0.90; prod: 720 windows · 0.02² · 3 = 0.864 (each ≤ 1).
     expect(expectedPolicy(dev.config).policy).toMatchObject({
       alpha: 0.05,
       datapointsToAlarm: 2,
       evaluationPeriods: 2,
+      falsePagesPerMonthBound: expect.closeTo(0.9, 9),
     });
     expect(expectedPolicy(prod.config).policy).toMatchObject({
       alpha: 0.02,
       datapointsToAlarm: 2,
       evaluationPeriods: 2,
+      falsePagesPerMonthBound: expect.closeTo(0.864, 9),
     });
   });
 
@@ -413,7 +420,7 @@ describe('the drift alarms', () => {
         }
         const rule = `(${ids.map((id) => `ALARM("<${id}.Arn>")`).join(' OR ')})`;
         const mine = composites.filter(([, r]) => flatten(props(r).AlarmRule) === rule);
-        expect(mine, `${c.name}: one composite, either signal`).toHaveLength(1);
+        expect(mine, `${c.name}: one composite, any signal`).toHaveLength(1);
         const composite = props((mine[0] as [string, CfnResource])[1]);
         expect(composite.AlarmActions).toEqual([{ Ref: topicId }]);
         expect(composite.OKActions).toEqual([{ Ref: topicId }]);

@@ -1022,13 +1022,13 @@ describe('alarms and paging', () => {
       // 4 pipelines × (executions failed + DLQs of the failure rule and the trigger rules) + DLQs of the bus,
       // the failure handler and the interaction rule + chat errors, model throttles, API 5XX, Firehose
       // freshness and delivery + DLQs of the async Evaluation and Drift functions (RegisterSuite,
-      // CatalogScores, OnAlarm, StartEvaluation) + evaluation regressions + the drift check's two signal
-      // alarms + per chat model of the catalog a latency and a cost anomaly alarm + the default app's
+      // CatalogScores, OnAlarm, StartEvaluation) + evaluation regressions + the drift check's three signal
+      // alarms (embedding, descriptors, quality) + per chat model of the catalog a latency and a cost anomaly alarm + the default app's
       // daily cost budget
       const chatModels = alarms.filter(([id]) => id.startsWith('MonitoringLatencyAnomaly')).length;
       expect(chatModels).toBe(6);
-      expect(alarms).toHaveLength(27 + 1 + chatModels * 2);
-      // One composite per drift check: either signal's alarm. It pages; its members do not.
+      expect(alarms).toHaveLength(28 + 1 + chatModels * 2);
+      // One composite per drift check: any of its three signals' alarms. It pages; its members do not.
       expect(composites).toHaveLength(1);
       const members = new Set(
         composites.flatMap(([, c]) => JSON.stringify(props(c).AlarmRule).match(/Drift[A-Za-z0-9]+/g) ?? []),
@@ -1047,7 +1047,7 @@ describe('alarms and paging', () => {
         expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
         expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
       }
-      expect(members.size).toBe(2);
+      expect(members.size).toBe(3);
     },
   );
 

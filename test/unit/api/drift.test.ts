@@ -350,6 +350,35 @@ describe('GET /v1/drift/status', () => {
     expect(Object.keys(status.links).sort()).toEqual(['html', 'summary']);
   });
 
+  it('shows the quality signal, the window’s outcome counts and the baseline’s', async () => {
+    const outcomes = { calls: 130, errors: 13, throttles: 1, guardrailInterventions: 2 };
+    const reference = { calls: 900, errors: 9, throttles: 0, guardrailInterventions: 4 };
+    store.baselines.push({ ...baseline('support', 1), outcomes: reference });
+    const latest = window('support', 1);
+    const quality = {
+      score: 2.4,
+      pValue: 0.00075,
+      threshold: 0.05,
+      drift: true,
+      insufficient: false,
+      method: 'errorRate',
+    };
+    store.windows.push({
+      ...latest,
+      drift: true,
+      signals: { ...latest.signals, quality },
+      outcomes: { reference, current: outcomes },
+    });
+    const body = parse(
+      await handler(request('GET', '/v1/drift/status', { query: { check: 'support' } }), context),
+    );
+    expect(driftStatusResponse.parse(body)).toEqual(body);
+    const [status] = body.checks;
+    expect(status.baseline.outcomes).toEqual(reference);
+    expect(status.windows[0].signals.quality).toEqual(quality);
+    expect(status.windows[0].outcomes).toEqual({ reference, current: outcomes });
+  });
+
   it('links nothing when the latest window has no report, even if an older one has', async () => {
     store.windows.push(window('support', 1, true), window('support', 2, false));
     const body = parse(

@@ -21,49 +21,64 @@ function syncError(f: () => unknown): unknown {
 }
 
 describe('driftAlarmPolicy', () => {
-  it('pages on 2 of 2 six-hour windows at alpha 0.05 for the dev profile', () => {
+  it('pages on 2 of 2 six-hour windows at alpha 0.05 for the dev profile (one check, three signals)', () => {
     const policy = driftAlarmPolicy({
       cadenceMinutes: 360,
       falsePagesPerMonth: 1,
-      signals: 2,
+      signals: 3,
       permutations: 200,
     });
-    // By hand: 30 days of 6-hour windows is 120 windows; each of 2 signals may have 0.5 false pages.
+    // By hand: 30 days of 6-hour windows is 120 windows; each of 3 signals may have 1/3 false page.
     const windows = (30 * 24 * 60) / 360;
     expect(windows).toBe(120);
     // The three embedding tests at alpha / 3 need 1 / (200 + 1) ≤ alpha / 3: alpha ≥ 0.0149 (0.05 and 0.02).
     expect(3 / 201).toBeGreaterThan(0.01);
     expect(3 / 201).toBeLessThan(0.02);
-    // M = 1 fails at both (120 · 0.05 = 6, 120 · 0.02 = 2.4 > 0.5); M = 2 meets it at 0.05: 120 · 0.0025 = 0.3.
-    expect(120 * 0.02).toBeGreaterThan(0.5);
+    // M = 1 fails at both (120 · 0.05 = 6, 120 · 0.02 = 2.4 > 1/3); M = 2 meets it at 0.05: 120 · 0.0025 = 0.3.
+    expect(120 * 0.02).toBeGreaterThan(1 / 3);
     expect(120 * 0.05 ** 2).toBeCloseTo(0.3, 12);
+    expect(120 * 0.05 ** 2).toBeLessThanOrEqual(1 / 3);
     expect(policy).toEqual({
       alpha: 0.05,
       datapointsToAlarm: 2,
       evaluationPeriods: 2,
       windowsPerMonth: 120,
-      falsePagesPerMonthBound: expect.closeTo(0.6, 12),
+      falsePagesPerMonthBound: expect.closeTo(0.9, 12),
       minReachableAlpha: 3 / 201,
     });
   });
 
-  it('pages on 2 of 2 hourly windows at alpha 0.02 for the prod profile', () => {
+  it('pages on 2 of 2 hourly windows at alpha 0.02 for the prod profile (one check, three signals)', () => {
     const policy = driftAlarmPolicy({
       cadenceMinutes: 60,
       falsePagesPerMonth: 1,
-      signals: 2,
+      signals: 3,
       permutations: 200,
     });
-    // 720 windows: M = 2 at 0.05 gives 720 · 0.0025 = 1.8 > 0.5; at 0.02, 720 · 0.0004 = 0.288 ≤ 0.5.
-    expect(720 * 0.05 ** 2).toBeGreaterThan(0.5);
-    expect(720 * 0.02 ** 2).toBeLessThanOrEqual(0.5);
+    // 720 windows: M = 2 at 0.05 gives 720 · 0.0025 = 1.8 > 1/3; at 0.02, 720 · 0.0004 = 0.288 ≤ 1/3.
+    expect(720 * 0.05 ** 2).toBeGreaterThan(1 / 3);
+    expect(720 * 0.02 ** 2).toBeLessThanOrEqual(1 / 3);
     expect(policy).toMatchObject({
       alpha: 0.02,
       datapointsToAlarm: 2,
       evaluationPeriods: 2,
       windowsPerMonth: 720,
     });
-    expect(policy.falsePagesPerMonthBound).toBeCloseTo(720 * 0.02 ** 2 * 2, 12);
+    expect(policy.falsePagesPerMonthBound).toBeCloseTo(720 * 0.02 ** 2 * 3, 12);
+    expect(policy.falsePagesPerMonthBound).toBeCloseTo(0.864, 12);
+  });
+
+  it('kept the same policies when the profiles had two signals a check', () => {
+    expect(
+      driftAlarmPolicy({ cadenceMinutes: 360, falsePagesPerMonth: 1, signals: 2, permutations: 200 }),
+    ).toMatchObject({ alpha: 0.05, datapointsToAlarm: 2, falsePagesPerMonthBound: expect.closeTo(0.6, 12) });
+    expect(
+      driftAlarmPolicy({ cadenceMinutes: 60, falsePagesPerMonth: 1, signals: 2, permutations: 200 }),
+    ).toMatchObject({
+      alpha: 0.02,
+      datapointsToAlarm: 2,
+      falsePagesPerMonthBound: expect.closeTo(0.576, 12),
+    });
   });
 
   it('keeps the bound within the target, with the shortest M and then the largest alpha, over a grid', () => {

@@ -4,6 +4,7 @@ import {
   driftRecordOf,
   EVALUATION_APP,
   type InteractionLike,
+  inTraffic,
   isWatched,
   sampleByKey,
   windowEndingAt,
@@ -75,6 +76,37 @@ describe('isWatched', () => {
       expect(isWatched(call({ status }), WINDOW, {}), status).toBe(false);
     }
     expect(isWatched(call({ payload: null }), WINDOW, {})).toBe(false);
+  });
+});
+
+describe('inTraffic', () => {
+  it('is what isWatched asks of time, app and prompt, whatever the status and whether sampled', () => {
+    for (const status of ['ok', 'client_error', 'throttled', 'provider_error', 'error']) {
+      expect(
+        inTraffic(call({ status, payload: null }), WINDOW, { app: 'web', prompt: 'support' }),
+        status,
+      ).toBe(true);
+    }
+    expect(inTraffic(call({ occurredAt: START.toISOString() }), WINDOW, {})).toBe(true);
+    expect(inTraffic(call({ occurredAt: END.toISOString() }), WINDOW, {})).toBe(false);
+    expect(inTraffic(call({ occurredAt: 'not a date' }), WINDOW, {})).toBe(false);
+    expect(inTraffic(call({ app: 'evaluation' }), WINDOW, { app: 'evaluation' })).toBe(false);
+    expect(inTraffic(call({ app: 'mobile' }), WINDOW, { app: 'web' })).toBe(false);
+    expect(inTraffic(call({ prompt: null }), WINDOW, { prompt: 'support' })).toBe(false);
+  });
+
+  it('agrees with isWatched on every answered, sampled call', () => {
+    const calls = [
+      call(),
+      call({ occurredAt: END.toISOString() }),
+      call({ app: 'evaluation' }),
+      call({ app: 'mobile' }),
+      call({ prompt: { name: 'billing' } }),
+      call({ prompt: null }),
+    ];
+    for (const filter of [{}, { app: 'web' }, { prompt: 'support' }, { app: 'mobile' }]) {
+      for (const c of calls) expect(isWatched(c, WINDOW, filter)).toBe(inTraffic(c, WINDOW, filter));
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
 import { datasetReadyEvent } from '#events/dataset-ready.ts';
 import { documentIndexedEvent } from '#events/document-indexed.ts';
 import { driftCheckRequestedEvent } from '#events/drift-check-requested.ts';
@@ -51,6 +52,15 @@ describe('event samples parse with their schemas', () => {
       baseline: 4,
     });
     expect(event.detail.value).toBeGreaterThanOrEqual(event.detail.threshold);
+    // Every signal a check alarms on may be the one that drifted, and no other.
+    const detail = driftDetectedEvent.shape.detail;
+    for (const signal of DRIFT_SIGNALS) {
+      const parsed = detail.safeParse({ ...event.detail, metric: { ...event.detail.metric, signal } });
+      expect(parsed.success, signal).toBe(true);
+    }
+    expect(
+      detail.safeParse({ ...event.detail, metric: { ...event.detail.metric, signal: 'latency' } }).success,
+    ).toBe(false);
   });
 
   it('llmops.DriftCheckRequested from a schedule carries the window end, not a baseline', () => {

@@ -32,7 +32,6 @@ export interface DriftStore {
   recentWindows(check: string, limit: number): Promise<DriftWindowResult[]>;
 }
 
-
 const VERSION_DIGITS = 10;
 const MAX_VERSION = 10 ** VERSION_DIGITS - 1;
 /** Attempts at the next version when baselines of one check are created at once. */

@@ -30,7 +30,7 @@ export interface DriftAlarmPolicyInput {
   readonly cadenceMinutes: number;
   /** At most this many false pages a month across every paging signal. */
   readonly falsePagesPerMonth: number;
-  /** How many alarms page on drift (each check's embedding and descriptor signals). */
+  /** How many alarms page on drift (each check's embedding, descriptor and quality signals). */
   readonly signals: number;
   /** Label permutations of the permutation tests (sets the smallest reachable p-value). */
   readonly permutations: number;

@@ -11,7 +11,9 @@ import { type CompactEmbedding, decodeEmbedding } from './compact-embedding.ts';
  *
  * Only sampled calls carry a payload (the texts); a call without one tells the descriptors nothing and
  * is left out. Calls that failed are left out too: their answers are errors, not the model's. The
- * evaluation runs' own calls (app `evaluation`) are never traffic.
+ * evaluation runs' own calls (app `evaluation`) are never traffic. {@link inTraffic} is the part both
+ * readers of a window share: the records and the outcome counts of the quality signal (`outcomes.ts`),
+ * which count every call of the traffic, sampled or not, whatever its status.
  */
 
 /** The app the Evaluate state machine's Generate step records its answers as. */
@@ -23,7 +25,10 @@ export interface InteractionLike {
   readonly occurredAt: string;
   readonly app: string;
   readonly prompt: { readonly name: string } | null;
+  /** `ok`, `client_error`, `throttled`, `provider_error` or `error` (the gateway's statuses). */
   readonly status: string;
+  /** Whether the call's guardrail intervened (`NONE` or `INTERVENED`); `null` or absent: no guardrail. */
+  readonly guardrail?: { readonly action: string } | null;
   readonly retrieval?: {
     readonly chunks: readonly { readonly similarity: number }[];
     readonly queryEmbedding?: CompactEmbedding;
@@ -55,14 +60,26 @@ export function windowEndingAt(end: Date, cadenceMinutes: number): TimeWindow {
   return { start: new Date(end.getTime() - cadenceMinutes * 60_000), end };
 }
 
-/** Whether a call is traffic of the check in the window: in time, of the filter, sampled, answered. */
-export function isWatched(record: InteractionLike, window: TimeWindow, filter: TrafficFilter): boolean {
+/**
+ * Whether a call is traffic of the check in the window, whatever its status and whether sampled or not:
+ * in the half-open window, of the filter's app and prompt, not an evaluation run's own call.
+ */
+export function inTraffic(
+  record: Pick<InteractionLike, 'occurredAt' | 'app' | 'prompt'>,
+  window: TimeWindow,
+  filter: TrafficFilter,
+): boolean {
   const at = Date.parse(record.occurredAt);
   if (!(at >= window.start.getTime() && at < window.end.getTime())) return false;
   if (record.app === EVALUATION_APP) return false;
   if (filter.app !== undefined && record.app !== filter.app) return false;
   if (filter.prompt !== undefined && record.prompt?.name !== filter.prompt) return false;
-  return record.status === 'ok' && record.payload !== null;
+  return true;
+}
+
+/** Whether a call is traffic of the check in the window that the check reads: {@link inTraffic}, sampled, answered. */
+export function isWatched(record: InteractionLike, window: TimeWindow, filter: TrafficFilter): boolean {
+  return inTraffic(record, window, filter) && record.status === 'ok' && record.payload !== null;
 }
 
 /**

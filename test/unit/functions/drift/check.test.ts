@@ -4,8 +4,9 @@ import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidEventError } from '#aws/errors.ts';
 import { type DriftBaseline, type DriftWindowResult, driftWindowResult } from '#contracts/drift/baseline.ts';
 import type { DriftRecord } from '#core/drift/check.ts';
+import type { OutcomeCounts } from '#core/drift/outcomes.ts';
 import { type CheckDeps, environment, makeHandler } from '#functions/drift/check.ts';
-import { type Collected, driftKeys, parseRecords, recordsJsonl } from '#functions/drift/shared.ts';
+import { type Collected, collected, driftKeys, parseRecords, recordsJsonl } from '#functions/drift/shared.ts';
 import { errorOf } from '../../../support/async.ts';
 import { corpus, FakeDriftStore, memoryS3, TEST_POLICY } from './support.ts';
 
@@ -28,11 +29,16 @@ beforeAll(async () => {
   ]);
 });
 
-const baseline = (records: number): DriftBaseline => ({
+const baseline = (records: number, outcomes?: OutcomeCounts): DriftBaseline => ({
   check: 'support',
   version: 3,
-  source: { kind: 'suite', name: 'support-golden' },
+  // A baseline from a traffic window has outcome counts; a suite's has none.
+  source:
+    outcomes === undefined
+      ? { kind: 'suite', name: 'support-golden' }
+      : { kind: 'window', from: '2026-11-01T00:00:00.000Z', to: '2026-11-02T00:00:00.000Z' },
   records,
+  ...(outcomes !== undefined ? { outcomes } : {}),
   embedded: records,
   embeddingModel: 'amazon.titan-embed-text-v2:0',
   location: { bucket: ARTIFACTS, key: BASELINE_KEY },
@@ -40,15 +46,31 @@ const baseline = (records: number): DriftBaseline => ({
   createdBy: 'arn:aws:iam::1:user/ops',
 });
 
-/** Stages the window's records (and the baseline's), as Collect and a baseline request left them. */
-function stage(current: readonly DriftRecord[], base: readonly DriftRecord[] | null): Collected {
+/** Outcome counts of a window: calls, errors, throttles, guardrail interventions. */
+const counts = (calls: number, errors = 0, throttles = 0, guardrailInterventions = 0): OutcomeCounts => ({
+  calls,
+  errors,
+  throttles,
+  guardrailInterventions,
+});
+
+/**
+ * Stages the window's records (and the baseline's), as Collect and a baseline request left them; with
+ * `outcomes`, the window's outcome counts (`current`) and the baseline's (`reference`, a window's).
+ */
+function stage(
+  current: readonly DriftRecord[],
+  base: readonly DriftRecord[] | null,
+  outcomes: { current?: OutcomeCounts; reference?: OutcomeCounts } = {},
+): Collected {
   s3.put(ARTIFACTS, CURRENT_KEY, recordsJsonl(current));
   if (base !== null) s3.put(ARTIFACTS, BASELINE_KEY, recordsJsonl(base));
   return {
     status: 'collected',
     check: 'support',
     window: WINDOW,
-    baseline: base === null ? null : baseline(base.length),
+    baseline: base === null ? null : baseline(base.length, outcomes.reference),
+    ...(outcomes.current !== undefined ? { outcomes: outcomes.current } : {}),
     current: {
       bucket: ARTIFACTS,
       key: CURRENT_KEY,
@@ -144,6 +166,18 @@ describe('check handler', () => {
       expect(publishScore).not.toHaveBeenCalled();
     });
 
+    it('pins the window’s outcome counts with it, for the quality signal of later windows', async () => {
+      const out = await handler()(stage(reference.slice(0, 60), null, { current: counts(64, 1, 2, 1) }));
+      expect(store.baselines[0]?.outcomes).toEqual(counts(64, 1, 2, 1));
+      expect(out).toMatchObject({
+        status: 'baseline-pinned',
+        signals: {},
+        outcomes: { reference: null, current: counts(64, 1, 2, 1) },
+      });
+      expect(driftWindowResult.parse(out)).toEqual(out);
+      expect(publishScore).not.toHaveBeenCalled();
+    });
+
     it('records a window too small to pin as no-baseline', async () => {
       const out = await handler()(stage(reference.slice(0, 10), null));
       expect(out).toMatchObject({
@@ -227,6 +261,136 @@ describe('check handler', () => {
       }
       expect(publishScore).toHaveBeenCalledTimes(2);
       for (const [, , score] of publishScore.mock.calls) expect(score).toBeLessThan(1);
+    });
+
+    it('adds the quality signal when the baseline has outcomes: errors from 1% to 15% drift', async () => {
+      const staged = stage(shifted, reference, { reference: counts(200, 2), current: counts(200, 30) });
+      expect(collected.parse(staged)).toEqual(staged);
+      const out = await handler()(staged);
+      expect(Object.keys(out.signals).sort()).toEqual(['descriptors', 'embedding', 'quality']);
+      // scipy.stats.chi2_contingency([[2, 198], [30, 170]]): p 6.485602694285682e-07; log(p) / log(0.05).
+      expect(out.signals.quality).toEqual({
+        score: expect.closeTo(Math.log(6.485602694285682e-7) / Math.log(0.05), 9),
+        pValue: expect.closeTo(6.485602694285682e-7, 15),
+        threshold: TEST_POLICY.alpha,
+        drift: true,
+        insufficient: false,
+        method: 'errorRate',
+      });
+      expect(out.signals.quality?.score).toBeCloseTo(4.756, 3);
+      expect(out.outcomes).toEqual({ reference: counts(200, 2), current: counts(200, 30) });
+      expect(driftWindowResult.parse(out)).toEqual(out);
+      const published = publishScore.mock.calls.filter(([, signal]) => signal === 'quality');
+      expect(published).toEqual([['support', 'quality', out.signals.quality?.score, new Date(WINDOW.end)]]);
+
+      const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+      expect(summary.quality).toMatchObject({
+        reference: counts(200, 2),
+        current: counts(200, 30),
+        alpha: TEST_POLICY.alpha,
+        minWindow: 50,
+        insufficient: false,
+        method: 'errorRate',
+        drift: true,
+        rates: {
+          errorRate: { status: 'tested', reference: 0.01, current: 0.15, direction: 'up', drift: true },
+          throttleRate: { status: 'skipped' },
+          guardrailRate: { status: 'skipped' },
+        },
+      });
+      expect(summary).not.toHaveProperty('qualityNote');
+    });
+
+    it('finds the quality of similar traffic unchanged: a score below 1, published with the others', async () => {
+      const out = await handler()(
+        stage(reference2, reference, { reference: counts(200, 2, 1), current: counts(210, 3, 0, 1) }),
+      );
+      expect(out).toMatchObject({ status: 'checked', drift: false });
+      expect(out.signals.quality).toMatchObject({
+        drift: false,
+        insufficient: false,
+        threshold: TEST_POLICY.alpha,
+      });
+      expect(out.signals.quality?.score).toBeLessThan(1);
+      expect(publishScore).toHaveBeenCalledTimes(3);
+      for (const [, , score] of publishScore.mock.calls) expect(score).toBeLessThan(1);
+    });
+
+    it('a falling error rate is good news: no drift, a score of 0', async () => {
+      const out = await handler()(
+        stage(reference2, reference, { reference: counts(500, 50), current: counts(500, 10) }),
+      );
+      expect(out.signals.quality).toEqual({
+        score: 0,
+        pValue: 1,
+        threshold: TEST_POLICY.alpha,
+        drift: false,
+        insufficient: false,
+        method: null,
+      });
+      expect(out.drift).toBe(false);
+    });
+
+    it('has no quality signal when the baseline has no outcomes (a suite), and says so', async () => {
+      const out = await handler()(stage(reference2, reference, { current: counts(200, 60) }));
+      expect(Object.keys(out.signals).sort()).toEqual(['descriptors', 'embedding']);
+      expect(out.outcomes).toEqual({ reference: null, current: counts(200, 60) });
+      expect(publishScore.mock.calls.map(([, signal]) => signal)).not.toContain('quality');
+      const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+      expect(summary.quality).toBeNull();
+      expect(summary.qualityNote).toBe(
+        'Baseline v3 (suite) has no outcome counts (only a baseline from a traffic window has them): no quality signal.',
+      );
+    });
+
+    it('has no quality signal for a window collected without outcomes', async () => {
+      const out = await handler()(stage(reference2, reference, { reference: counts(200, 2) }));
+      expect(out.signals).not.toHaveProperty('quality');
+      expect(out).not.toHaveProperty('outcomes');
+      const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+      expect(summary.qualityNote).toMatch(/without outcome counts/);
+    });
+
+    it('scores the quality of a window whose every call failed, though it has no record to test', async () => {
+      const out = await handler()(
+        stage([], reference, { reference: counts(200, 2), current: counts(80, 80) }),
+      );
+      expect(out).toMatchObject({
+        status: 'checked',
+        drift: true,
+        n: { reference: 200, current: 0 },
+        signals: { quality: { drift: true, method: 'errorRate', score: 10 } },
+        report: { bucket: ARTIFACTS, prefix: `drift/reports/support/${WINDOW.end}/` },
+      });
+      expect(Object.keys(out.signals)).toEqual(['quality']);
+      expect(publishScore).toHaveBeenCalledWith('support', 'quality', 10, new Date(WINDOW.end));
+      // The summary, without an HTML report (no record to draw).
+      const prefix = `drift/reports/support/${WINDOW.end}/`;
+      expect(JSON.parse(s3.text(ARTIFACTS, `${prefix}summary.json`))).toMatchObject({
+        drift: true,
+        n: { reference: 200, current: 0 },
+        report: null,
+        quality: { drift: true, current: counts(80, 80) },
+      });
+      expect(s3.has(ARTIFACTS, `${prefix}report.html`)).toBe(false);
+    });
+
+    it('records the quality of a window with too few calls as insufficient, publishing no quality score', async () => {
+      const out = await handler()(
+        stage(reference2, reference, { reference: counts(200, 2), current: counts(20, 20) }),
+      );
+      expect(out.signals.quality).toEqual({
+        score: null,
+        pValue: null,
+        threshold: TEST_POLICY.alpha,
+        drift: false,
+        insufficient: true,
+        method: null,
+      });
+      expect(publishScore.mock.calls.map(([, signal]) => signal).sort()).toEqual([
+        'descriptors',
+        'embedding',
+      ]);
     });
 
     it('checks the same windows the same way on a retry (seeded by the check and the window)', async () => {

@@ -118,7 +118,10 @@ describe('collect handler', () => {
   });
 
   describe('a scheduled window', () => {
-    /** The log of the window 06:00–12:00: three watched calls among calls the check must leave out. */
+    /**
+     * The log of the window 06:00–12:00: three watched calls among calls the check must leave out; of
+     * these, the failed, the throttled, the blocked and the unsampled calls still count for the outcomes.
+     */
     function stageLog() {
       const watched = [
         interaction(1, 'How do I raise the memory of my function?', { retrieval: retrieval(RAG_VECTOR) }),
@@ -136,6 +139,15 @@ describe('collect handler', () => {
         interaction(8, 'too early', { occurredAt: '2026-12-01T05:59:59.000Z' }),
         interaction(9, 'too late', { occurredAt: WINDOW_END }),
         interaction(10, 'another app', { app: 'mobile' }),
+        interaction(12, 'a throttled call', {
+          status: 'throttled',
+          errorCode: 'ThrottlingException',
+          payload: null,
+        }),
+        interaction(13, 'a blocked call', {
+          guardrail: { action: 'INTERVENED', policies: ['contentPolicy'] },
+          payload: null,
+        }),
         { not: 'an interaction record' },
       ];
       const log = 'interactions/dt=2026-12-01/';
@@ -177,6 +189,9 @@ describe('collect handler', () => {
         baseline: null,
         current: { bucket: ARTIFACTS, key, records: 3, embedded: 3 },
         embeddingModel: TEST_EMBEDDING_MODEL.modelId,
+        // The 3 watched calls, the failed one, the throttled one, the blocked one and the unsampled one;
+        // not the evaluation run's, the other prompt's or app's, nor those outside the window.
+        outcomes: { calls: 7, errors: 1, throttles: 1, guardrailInterventions: 1 },
       });
       // What Check parses.
       expect(collected.parse(out)).toEqual(out);
@@ -228,6 +243,7 @@ describe('collect handler', () => {
       )) as Collected;
       expect(all.baseline).toBeNull();
       expect(all.current.records).toBe(4);
+      expect(all.outcomes).toEqual({ calls: 8, errors: 1, throttles: 1, guardrailInterventions: 1 });
     });
 
     it('calls no embedder when every record has its embedding, and stages an empty window as such', async () => {
@@ -246,7 +262,40 @@ describe('collect handler', () => {
         driftCheckRequested({ windowEnd: '2026-11-01T12:00:00Z' }),
       )) as Collected;
       expect(empty.current).toMatchObject({ records: 0, embedded: 0 });
+      expect(empty.outcomes).toEqual({ calls: 0, errors: 0, throttles: 0, guardrailInterventions: 0 });
       expect(s3.text(ARTIFACTS, empty.current.key)).toBe('');
+    });
+
+    it('counts the outcomes of a window whose every call failed, though it has no record to read', async () => {
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-12-01/a.gz',
+        Array.from({ length: 5 }, (_, i) =>
+          interaction(i, `q${i}`, {
+            status: 'provider_error',
+            errorCode: 'ModelErrorException',
+            payload: null,
+          }),
+        ),
+        new Date('2026-12-01T12:01:00Z'),
+      );
+      const out = (await handler()(driftCheckRequested({ windowEnd: WINDOW_END }))) as Collected;
+      expect(out.current).toMatchObject({ records: 0, embedded: 0 });
+      expect(out.outcomes).toEqual({ calls: 5, errors: 5, throttles: 0, guardrailInterventions: 0 });
+      expect(embed).not.toHaveBeenCalled();
+    });
+
+    it('counts every call of the window for the outcomes, however many the cap keeps', async () => {
+      const calls = Array.from({ length: 40 }, (_, i) =>
+        interaction(i, `question number ${i}`, i % 10 === 0 ? { status: 'error', payload: null } : {}),
+      );
+      putLog(s3, ARTIFACTS, 'interactions/dt=2026-12-01/a.gz', calls, new Date('2026-12-01T12:01:00Z'));
+      const out = (await handler({ policy: { ...TEST_POLICY, maxWindowRecords: 7 } })(
+        driftCheckRequested({ windowEnd: WINDOW_END }),
+      )) as Collected;
+      expect(out.current.records).toBe(7);
+      expect(out.outcomes).toEqual({ calls: 40, errors: 4, throttles: 0, guardrailInterventions: 0 });
     });
 
     it('subsamples a window beyond the cap, the same records on a redelivered schedule', async () => {
@@ -296,6 +345,12 @@ describe('collect handler', () => {
           }),
           interaction(2, 'What is a layer?', { occurredAt: '2026-11-20T10:00:00.000Z' }),
           interaction(3, 'not this app', { occurredAt: '2026-11-20T10:00:00.000Z', app: 'mobile' }),
+          interaction(4, 'a failed call', {
+            occurredAt: '2026-11-20T11:00:00.000Z',
+            status: 'provider_error',
+            errorCode: 'ModelErrorException',
+            payload: null,
+          }),
         ],
         new Date('2026-11-20T11:00:00Z'),
       );
@@ -315,6 +370,8 @@ describe('collect handler', () => {
         createdAt: NOW.toISOString(),
         createdBy: 'arn:aws:iam::1:user/ops',
         note: 'after the re-index',
+        // Every call of the window's traffic: the two read and the failed one.
+        outcomes: { calls: 3, errors: 1, throttles: 0, guardrailInterventions: 0 },
       };
       expect(out).toEqual({ status: 'baseline-created', check: 'support', baseline: expected });
       expect(store.baselines).toEqual([expected]);
@@ -370,6 +427,8 @@ describe('collect handler', () => {
       );
       expect(records.every((r) => r.answer === undefined)).toBe(true);
       expect(embed).toHaveBeenCalledTimes(1);
+      // A suite's questions have no outcomes: no quality signal against this baseline.
+      expect(out.baseline).not.toHaveProperty('outcomes');
     });
 
     it('builds a version from a finished evaluation run’s questions and answers', async () => {
@@ -418,6 +477,7 @@ describe('collect handler', () => {
         records: 3,
         embedded: 3,
       });
+      expect(out.baseline).not.toHaveProperty('outcomes');
       const records = parseRecords(s3.text(ARTIFACTS, out.baseline.location.key), 'baseline');
       const byText = new Map(records.map((r) => [r.text, r]));
       expect(byText.get('How do I deploy?')?.answer).toBe('Use aliases.');

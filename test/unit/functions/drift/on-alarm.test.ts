@@ -99,6 +99,18 @@ const checked = (end: string, baseline: number, method: string): DriftWindowResu
       insufficient: false,
       method: 'tokens',
     },
+    quality: {
+      score: 4.76,
+      pValue: 6.5e-7,
+      threshold: 0.05,
+      drift: true,
+      insufficient: false,
+      method: 'errorRate',
+    },
+  },
+  outcomes: {
+    reference: { calls: 200, errors: 2, throttles: 0, guardrailInterventions: 0 },
+    current: { calls: 200, errors: 30, throttles: 0, guardrailInterventions: 0 },
   },
   checkedAt: end,
 });
@@ -162,6 +174,32 @@ describe('on-alarm handler', () => {
       outcome: 'published',
       detail: { metric: { signal: 'descriptors' }, method: 'tokens' },
     });
+  });
+
+  it('turns the quality alarm’s ALARM into llmops.DriftDetected with signal quality and the rate that decided', async () => {
+    const alarmName = 'LlmOpsStack-dev-DriftAlarmsupportquality5B3C2D1E-2ABC3DEF4GHI';
+    const change = stateChange({ dimensions: { Check: 'support', Signal: 'quality' } });
+    change.detail.alarmName = alarmName;
+    const out = await handler()(change);
+    expect(out).toEqual({
+      outcome: 'published',
+      detail: expect.objectContaining({
+        alarmName,
+        check: 'support',
+        metric: { namespace: 'LlmOps', name: 'DriftScore', signal: 'quality' },
+        window: expect.objectContaining({ end: '2026-12-01T12:00:00.000Z' }),
+        value: 3.25,
+        threshold: 1,
+        baseline: 3,
+        method: 'errorRate',
+      }),
+    });
+    const [entry] = published();
+    expect(entry).toMatchObject({
+      DetailType: 'llmops.DriftDetected',
+      Detail: { metric: { signal: 'quality' } },
+    });
+    expect(driftDetectedDetail.parse(entry?.Detail)).toEqual(entry?.Detail);
   });
 
   it('takes the window from the transition when the check has no recorded window', async () => {
