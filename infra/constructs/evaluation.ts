@@ -28,8 +28,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -42,7 +41,7 @@ import {
   PREDICTIONS_PREFIX,
 } from '#contracts/storage-layout.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
-import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
+import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { EVALUATION_COMPLETED } from '#events/evaluation-completed.ts';
 import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
 import { PROMPT_GATE_OVERRIDDEN } from '#events/prompt-gate-overridden.ts';
@@ -56,7 +55,7 @@ import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE, type ModelGateway } fro
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
-import { scheduleRole } from './schedule-role.ts';
+import { projectEventSchedule, scheduleRole } from './schedule-role.ts';
 
 /** The curated golden datasets that become suites. */
 export const GOLDEN_DATASETS_PREFIX = `${DATASETS_PREFIX}golden/`;
@@ -402,28 +401,16 @@ export class Evaluation extends Construct {
         k: s.k,
         ...(s.ragK !== undefined ? { rag: { k: s.ragK } } : {}),
       };
-      schedules[s.name] = new scheduler.Schedule(this, `Schedule-${s.name}`, {
-        description: `Evaluate suite ${s.suite} with ${s.prompt ?? s.model} (${s.maxItems} items, k=${s.k})`,
-        schedule: scheduler.ScheduleExpression.expression(s.expression),
-        target: new schedulerTargets.EventBridgePutEvents(
-          {
-            eventBus: props.eventBus,
-            source: LLMOPS_SOURCE,
-            detailType: EVALUATION_REQUESTED,
-            detail: scheduler.ScheduleTargetInput.fromObject({
-              schemaVersion: SCHEMA_VERSION,
-              trigger: 'schedule',
-              requestedBy: `schedule:${s.name}`,
-              request,
-            }),
-          },
-          {
-            role: scheduleTargetRole,
-            deadLetterQueue: this.triggerDeadLetterQueue.queue,
-            retryAttempts: 8,
-            maxEventAge: Duration.hours(24),
-          },
-        ),
+      schedules[s.name] = projectEventSchedule(this, `Schedule-${s.name}`, {
+        eventBus: props.eventBus,
+        detailType: EVALUATION_REQUESTED,
+        role: scheduleTargetRole,
+        deadLetterQueue: this.triggerDeadLetterQueue.queue,
+        schedule: {
+          description: `Evaluate suite ${s.suite} with ${s.prompt ?? s.model} (${s.maxItems} items, k=${s.k})`,
+          expression: s.expression,
+          detail: { trigger: 'schedule', requestedBy: `schedule:${s.name}`, request },
+        },
       });
     }
     this.schedules = schedules;
