@@ -32,7 +32,10 @@ export const driftDetectedDetail = z.object({
   threshold: z.number(),
   /** The baseline version the latest window was compared with (from the check's record), when known. */
   baseline: z.number().int().positive().nullable(),
-  /** The test that decided the latest window (an embedding method, a descriptor or a rate), when known. */
+  /**
+   * The test that decided the latest window (an embedding method, a descriptor, a rate or the online
+   * judge's `judgeAnswerRelevance`), when known.
+   */
   method: z.string().nullable(),
   /** CloudWatch's reason for the transition. */
   reason: z.string(),

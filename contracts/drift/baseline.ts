@@ -101,7 +101,8 @@ export const DRIFT_SCORE_METRIC = 'DriftScore';
 
 /**
  * The signals a check publishes and alarms on: the questions' embeddings, the text descriptors, and the
- * quality of the outcomes (error, throttle and guardrail intervention rates).
+ * quality of the outcomes (error, throttle and guardrail intervention rates, and the online judge's
+ * scores of a sample of the answers when it is configured).
  */
 export const DRIFT_SIGNALS = ['embedding', 'descriptors', 'quality'] as const;
 export type DriftSignal = (typeof DRIFT_SIGNALS)[number];
@@ -115,10 +116,39 @@ export const signalResult = z.object({
   threshold: z.number(),
   drift: z.boolean(),
   insufficient: z.boolean(),
-  /** The test that decided (an embedding method, the descriptor or the rate with the smallest adjusted p). */
+  /**
+   * The test that decided (an embedding method, the descriptor, or the rate or the online judge's test,
+   * `judgeAnswerRelevance`, with the smallest adjusted p).
+   */
   method: z.nullable(z.string()),
 });
 export type SignalResult = z.infer<typeof signalResult>;
+
+/** One window's side of the online judge: the answers sampled, those scored, the failed calls, the mean. */
+export const judgedAnswers = z.object({
+  /** Answers picked for the judge (a small, capped share of the window's answers). */
+  sampled: z.int().check(z.nonnegative()),
+  /** Answers the judge scored. */
+  judged: z.int().check(z.nonnegative()),
+  /** Judge calls that failed: left out, never a score of 0. */
+  failed: z.int().check(z.nonnegative()),
+  /** The mean score of the judged answers; `null` when none was. */
+  mean: z.nullable(z.number()),
+});
+
+/**
+ * The online judge of a window's quality signal (`drift.onlineJudge`): the rubric and the judge model,
+ * the baseline's answers (judged once per baseline) and the window's.
+ */
+export const onlineJudgeResult = z.object({
+  /** The rubric version the scores come from (answer relevance). */
+  rubric: z.string(),
+  /** The judge model's id (`offline` locally). */
+  model: z.string(),
+  reference: judgedAnswers,
+  current: judgedAnswers,
+});
+export type OnlineJudgeResult = z.infer<typeof onlineJudgeResult>;
 
 /** What one window's check found, as the store keeps it and `GET /v1/drift/status` returns it. */
 export const driftWindowResult = z.object({
@@ -136,6 +166,11 @@ export const driftWindowResult = z.object({
    * quality signal). Absent for a window collected before the quality signal.
    */
   outcomes: z.optional(z.object({ reference: z.nullable(outcomeCounts), current: outcomeCounts })),
+  /**
+   * The online judge's answers of both windows (their test is part of the quality signal); absent when no
+   * judge is configured, the window has no quality signal, or a window has no answer to judge.
+   */
+  judge: z.optional(onlineJudgeResult),
   /** The report (`summary.json` and `report.html`) in the artifacts bucket; absent when none was written. */
   report: z.optional(z.object({ bucket: z.string(), prefix: z.string() })),
   checkedAt: z.string(),

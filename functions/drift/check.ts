@@ -1,29 +1,53 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
+import * as z from 'zod/mini';
 import { createDocumentClient, createS3Client } from '#aws/clients.ts';
-import { readConfig } from '#aws/config.ts';
+import { describeIssues, readConfig } from '#aws/config.ts';
 import { type DriftStore, DynamoDriftStore } from '#aws/drift/drift-store.ts';
+import { ConfigError } from '#aws/errors.ts';
 import { NO_CONTEXT_ANSWER } from '#aws/gateway.ts';
+import { createProviderRouter } from '#aws/models/router.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
+import { embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
 import {
   DRIFT_SCORE_METRIC,
   type DriftBaseline,
   type DriftWindowResult,
+  type OnlineJudgeResult,
   type SignalResult,
 } from '#contracts/drift/baseline.ts';
+import { envVar } from '#contracts/env.ts';
+import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
 import { driftScore } from '#core/drift/alarm-policy.ts';
-import { checkDrift, type DriftCheckResult, EMBEDDING_METHODS } from '#core/drift/check.ts';
+import { checkDrift, type DriftCheckResult, type DriftRecord, EMBEDDING_METHODS } from '#core/drift/check.ts';
 import { minWindowSize } from '#core/drift/embedding.ts';
+import {
+  compareJudged,
+  type JudgeableRecord,
+  type JudgedComparison,
+  judgeSample,
+} from '#core/drift/online-judge.ts';
 import { compareOutcomes, type OutcomeComparison } from '#core/drift/outcomes.ts';
 import { driftSummaryJson, renderDriftHtml } from '#core/drift/report.ts';
+import { judgeItem } from '#core/eval/judge.ts';
+import {
+  OFFLINE_ANSWER_RELEVANCE_RUBRIC,
+  OFFLINE_JUDGE,
+  offlineJudgeItem,
+} from '#core/eval/offline-judge.ts';
+import { ANSWER_RELEVANCE_RUBRIC } from '#core/eval/rubrics/index.ts';
+import type { EvalAnswer, EvalItem, ItemScore } from '#core/eval/types.ts';
+import { mapLimited } from '#core/map-limited.ts';
 import {
   type Collected,
   collected,
   type DriftPolicy,
   driftEnvironment,
   driftKeys,
+  type OnlineJudgeSettings,
+  parseOnlineJudge,
   parsePolicy,
   readRecords,
   writeRecords,
@@ -48,6 +72,16 @@ import {
  * recorded as insufficient and publishes no score either (the alarms treat a missing score as not
  * breaching: no data is never drift). A window already recorded (a redelivered schedule) changes
  * nothing and publishes nothing again.
+ *
+ * With the online judge (`drift.onlineJudge`), the quality signal has one more test: the judge model
+ * scores the answer relevance of a small, capped sample of the window's answers (one call each, at most
+ * {@link JUDGE_CONCURRENCY} at once), and of the baseline's sample, judged once per baseline and kept
+ * beside its records (`<baseline>.judged-<rubric>.json`); the two windows' scores are compared by the
+ * KS test, which joins the outcome rates in Benjamini–Hochberg (only a decline is drift). A failed judge
+ * call is left out, never a 0; a window whose judge calls all failed has an insufficient judge test, not
+ * drift. The window's record and report keep the judged counts, both means and the failures; the EMF
+ * metric `DriftJudgeCalls` counts the calls. A retried step judges the window again (a bounded cost) but
+ * records and publishes once.
  */
 export interface CheckDeps {
   readonly s3: S3Client;
@@ -56,9 +90,60 @@ export interface CheckDeps {
   readonly policy: DriftPolicy;
   /** The metrics namespace the alarms watch. */
   readonly publishScore: (check: string, signal: string, score: number, at: Date) => void;
+  /** The online judge; absent: the quality signal is the outcome rates alone. */
+  readonly judge?: OnlineJudge;
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
+
+/** Judge calls at once. */
+export const JUDGE_CONCURRENCY = 4;
+
+/** The online judge of the quality signal. */
+export interface OnlineJudge {
+  readonly settings: OnlineJudgeSettings;
+  /** The rubric version its scores come from (the baseline's cached scores name it). */
+  readonly rubric: string;
+  /** The judge model's id (`offline` locally). */
+  readonly model: string;
+  /**
+   * Scores one answer to one question, one judge call: a value in [0, 1], or `null` with the error when
+   * the call failed (a rejection counts as a failure too).
+   */
+  readonly score: (question: string, answer: string) => Promise<ItemScore>;
+  /** @default JUDGE_CONCURRENCY */
+  readonly concurrency?: number;
+}
+
+/** The baseline's judged sample, as the cache keeps it. */
+const judgedCache = z.object({
+  rubric: z.string(),
+  model: z.string(),
+  share: z.number(),
+  maxPerWindow: z.int(),
+  seed: z.string(),
+  sampled: z.int(),
+  failed: z.int(),
+  scores: z.array(z.number()),
+  judgedAt: z.string(),
+});
+type JudgedCache = z.infer<typeof judgedCache>;
+
+/** One window's judged sample. */
+interface Judged {
+  readonly sampled: number;
+  readonly scores: number[];
+  readonly failed: number;
+}
+
+/** The judge's part of a window: the test for the quality signal, and what the record keeps. */
+interface JudgeOutcome {
+  readonly test: JudgedComparison;
+  readonly summary: OnlineJudgeResult;
+}
+
+const mean = (xs: readonly number[]): number | null =>
+  xs.length === 0 ? null : xs.reduce((sum, x) => sum + x, 0) / xs.length;
 
 /** The embedding signal: the smallest p-value of the three tests, against alpha / 3. */
 export function embeddingSignal(result: DriftCheckResult): SignalResult | undefined {
@@ -103,7 +188,8 @@ export function descriptorsSignal(result: DriftCheckResult, alpha: number): Sign
 
 /**
  * The quality signal: the smallest Benjamini–Hochberg adjusted p-value of the outcome rates that did not
- * go down, against alpha (1, a score of 0, when none rose; `null` when a window has too few calls).
+ * go down (and of the online judge's test when its scores did not go up), against alpha (1, a score of
+ * 0, when none worsened; `null` when no test had data).
  */
 export function qualitySignal(comparison: OutcomeComparison): SignalResult {
   return {
@@ -138,6 +224,7 @@ export function makeHandler(deps: CheckDeps) {
     result: DriftCheckResult | null,
     baseline: DriftBaseline,
     quality: OutcomeComparison | undefined,
+    judge: OnlineJudgeResult | undefined,
   ) {
     const prefix = driftKeys.reportPrefix(state.check, state.window.end);
     const summary = {
@@ -150,6 +237,7 @@ export function makeHandler(deps: CheckDeps) {
       drift: (result?.drift ?? false) || (quality?.drift ?? false),
       quality: quality ?? null,
       ...(quality === undefined ? { qualityNote: noQualityNote(state, baseline) } : {}),
+      ...(judge !== undefined ? { judge } : {}),
     };
     await deps.s3.send(
       new PutObjectCommand({
@@ -172,6 +260,141 @@ export function makeHandler(deps: CheckDeps) {
       }),
     );
     return { bucket: deps.bucket, prefix };
+  }
+
+  /** Judges each record's answer (one call each, a few at once); a failed call is left out. */
+  async function judgeAll(judge: OnlineJudge, records: readonly JudgeableRecord[]): Promise<Judged> {
+    const errors: string[] = [];
+    const values = await mapLimited(records, judge.concurrency ?? JUDGE_CONCURRENCY, async (r) => {
+      try {
+        const score = await judge.score(r.text, r.answer);
+        if (typeof score.value === 'number' && Number.isFinite(score.value)) return score.value;
+        errors.push(score.error ?? 'no score');
+      } catch (error) {
+        errors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+      }
+      return null;
+    });
+    const scores = values.filter((v): v is number => v !== null);
+    if (errors.length > 0) {
+      logger.warn('Online judge calls failed: left out of the scores', {
+        failed: errors.length,
+        of: records.length,
+        error: errors[0],
+      });
+    }
+    return { sampled: records.length, scores, failed: errors.length };
+  }
+
+  /**
+   * The baseline's judged sample: read from beside its records, or judged now and kept there (once per
+   * baseline and rubric; again when the judge model or the sample's bounds changed). A sample whose
+   * failures left it short of `minJudged` scores is not kept: a later check judges it again.
+   */
+  async function baselineJudged(
+    judge: OnlineJudge,
+    baseline: DriftBaseline,
+    sample: readonly JudgeableRecord[],
+    seed: string,
+  ): Promise<{ judged: Judged; calls: number }> {
+    const { bucket } = baseline.location;
+    const key = driftKeys.judged(baseline.location.key, judge.rubric);
+    const { share, maxPerWindow, minJudged } = judge.settings;
+    // Listed first: without s3:ListBucket on the key itself, a missing object answers 403, not 404.
+    const listed = await deps.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+    if (listed.Contents?.some((o) => o.Key === key)) {
+      const response = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      let value: unknown;
+      try {
+        value = JSON.parse((await response.Body?.transformToString('utf8')) ?? '');
+      } catch {
+        value = undefined;
+      }
+      const parsed = z.safeParse(judgedCache, value);
+      if (
+        parsed.success &&
+        parsed.data.model === judge.model &&
+        parsed.data.share === share &&
+        parsed.data.maxPerWindow === maxPerWindow &&
+        parsed.data.seed === seed
+      ) {
+        const { sampled, scores, failed } = parsed.data;
+        return { judged: { sampled, scores, failed }, calls: 0 };
+      }
+      logger.info('The baseline’s judged sample is of another judge or sample: judged again', {
+        key,
+        ...(parsed.success ? {} : { issues: describeIssues(parsed.error) }),
+      });
+    }
+    const judged = await judgeAll(judge, sample);
+    if (judged.failed === 0 || judged.scores.length >= minJudged) {
+      const cache: JudgedCache = {
+        rubric: judge.rubric,
+        model: judge.model,
+        share,
+        maxPerWindow,
+        seed,
+        sampled: judged.sampled,
+        failed: judged.failed,
+        scores: judged.scores,
+        judgedAt: now().toISOString(),
+      };
+      await deps.s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: JSON.stringify(cache),
+          ContentType: 'application/json',
+        }),
+      );
+    }
+    return { judged, calls: sample.length };
+  }
+
+  /**
+   * The online judge's part of the quality signal: both windows' samples judged (the baseline's once),
+   * compared. `undefined` without a judge, or when a window has no answer to judge (then the quality
+   * signal is the outcome rates alone).
+   */
+  async function onlineJudge(
+    state: Collected,
+    baseline: DriftBaseline,
+    reference: readonly DriftRecord[],
+    current: readonly DriftRecord[],
+  ): Promise<JudgeOutcome | undefined> {
+    const judge = deps.judge;
+    if (judge === undefined) return undefined;
+    const { share, maxPerWindow, minJudged } = judge.settings;
+    // One seed per check: the baseline and every window sample by the same rule.
+    const seed = `${state.check}:online-judge`;
+    const options = { share, maxPerWindow, seed, notFoundAnswer: NO_CONTEXT_ANSWER };
+    const currentSample = judgeSample(current, options);
+    const referenceSample = judgeSample(reference, options);
+    if (currentSample.length === 0 || referenceSample.length === 0) {
+      logger.info('Online judge: no answer to judge', {
+        current: currentSample.length,
+        reference: referenceSample.length,
+      });
+      return undefined;
+    }
+    const ref = await baselineJudged(judge, baseline, referenceSample, seed);
+    const cur = await judgeAll(judge, currentSample);
+    metrics.addMetric('DriftJudgeCalls', 'Count', ref.calls + currentSample.length);
+    const side = (j: Judged) => ({
+      sampled: j.sampled,
+      judged: j.scores.length,
+      failed: j.failed,
+      mean: mean(j.scores),
+    });
+    return {
+      test: compareJudged(ref.judged.scores, cur.scores, { minJudged }),
+      summary: {
+        rubric: judge.rubric,
+        model: judge.model,
+        reference: side(ref.judged),
+        current: side(cur),
+      },
+    };
   }
 
   return async (input: unknown, _context?: Context): Promise<DriftWindowResult> => {
@@ -223,13 +446,23 @@ export function makeHandler(deps: CheckDeps) {
       return record({ ...base, baseline: pinned.version, status: 'baseline-pinned' });
     }
 
+    const reference = await readRecords(deps.s3, state.baseline.location.bucket, state.baseline.location.key);
     // The quality signal needs no record: every call of the window counts, sampled or not, failed or not
-    // (a window in which every call failed has no record to read, and is what this signal is for).
+    // (a window in which every call failed has no record to read, and is what this signal is for). The
+    // online judge, when configured, adds its test of the answers of both windows.
+    const judged =
+      state.baseline.outcomes !== undefined && state.outcomes !== undefined
+        ? await onlineJudge(state, state.baseline, reference, current)
+        : undefined;
     const quality =
       state.baseline.outcomes !== undefined && state.outcomes !== undefined
-        ? compareOutcomes(state.baseline.outcomes, state.outcomes, { alpha: policy.alpha, minWindow })
+        ? compareOutcomes(state.baseline.outcomes, state.outcomes, {
+            alpha: policy.alpha,
+            minWindow,
+            ...(judged !== undefined ? { judge: judged.test } : {}),
+          })
         : undefined;
-    const reference = await readRecords(deps.s3, state.baseline.location.bucket, state.baseline.location.key);
+    const judgeSummary = judged !== undefined ? { judge: judged.summary } : {};
     if (current.length === 0) {
       if (quality === undefined) {
         return record({ ...base, baseline: state.baseline.version, status: 'insufficient' });
@@ -237,11 +470,12 @@ export function makeHandler(deps: CheckDeps) {
       const signal = qualitySignal(quality);
       return record({
         ...base,
+        ...judgeSummary,
         baseline: state.baseline.version,
         status: signal.score !== null ? 'checked' : 'insufficient',
         drift: quality.drift,
         signals: { quality: signal },
-        report: await writeReport(state, null, state.baseline, quality),
+        report: await writeReport(state, null, state.baseline, quality, judged?.summary),
       });
     }
     const result = checkDrift(reference, current, {
@@ -258,10 +492,11 @@ export function makeHandler(deps: CheckDeps) {
     const descriptors = descriptorsSignal(result, policy.alpha);
     if (descriptors !== undefined) signals.descriptors = descriptors;
     if (quality !== undefined) signals.quality = qualitySignal(quality);
-    const report = await writeReport(state, result, state.baseline, quality);
+    const report = await writeReport(state, result, state.baseline, quality, judged?.summary);
     const scored = Object.values(signals).some((s) => s.score !== null);
     const outcome = await record({
       ...base,
+      ...judgeSummary,
       baseline: state.baseline.version,
       status: scored ? 'checked' : 'insufficient',
       n: result.n,
@@ -299,9 +534,96 @@ export function makeHandler(deps: CheckDeps) {
 }
 
 /** The environment this function reads (a contract: the stack sets exactly these variables). */
-export const environment = { ...driftEnvironment };
+export const environment = {
+  ...driftEnvironment,
+  /** The online judge (JSON `{share, maxPerWindow, minJudged}`); absent: none. */
+  ONLINE_JUDGE: envVar.optionalString(),
+  /**
+   * With ONLINE_JUDGE: the judge, the catalog entry (JSON) of `evaluation.judgeModel`. Not `JUDGE_MODEL`:
+   * Evaluate's Plan reads that one as the catalog id, and the local run shares one environment.
+   */
+  ONLINE_JUDGE_MODEL: envVar.optionalString(),
+  /** With ONLINE_JUDGE: the embedding model answer relevance embeds with (the drift check's, RAG's). */
+  EMBEDDING_MODEL: envVar.optionalString(),
+  /** `offline` locally: the offline judge. */
+  MODEL_PROVIDER: envVar.optionalString(),
+};
+
+/** The judge model of `ONLINE_JUDGE_MODEL`: a chat model of the catalog. */
+export function judgeModelFromEnv(raw: string | undefined): CatalogModel {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw ?? '');
+  } catch {
+    throw new ConfigError(
+      'Invalid function configuration: (env).ONLINE_JUDGE_MODEL: must be the JSON of a catalog model',
+    );
+  }
+  const parsed = z.safeParse(catalogModel, value);
+  if (!parsed.success || parsed.data.kind !== 'chat') {
+    throw new ConfigError(
+      `Invalid function configuration: (env).ONLINE_JUDGE_MODEL: must be a chat model of the catalog${
+        parsed.success ? `, got kind ${parsed.data.kind}` : `: ${describeIssues(parsed.error)}`
+      }`,
+    );
+  }
+  return parsed.data;
+}
+
+/** One live answer as an evaluation item, for the judge. */
+function liveItem(question: string, answer: string): { item: EvalItem; answer: EvalAnswer } {
+  return {
+    item: {
+      id: 'live',
+      messages: [{ role: 'user', content: question }],
+      references: [],
+      tags: [],
+      unanswerable: false,
+    },
+    answer: { itemId: 'live', answer },
+  };
+}
+
+/**
+ * The online judge the environment configures: answer relevance by the judge model, one call per answer
+ * (k = 1), embedding with the drift check's embedding model; the offline judge locally. `undefined`
+ * without `ONLINE_JUDGE`.
+ */
+export function onlineJudgeFromEnv(
+  env: z.infer<z.ZodMiniObject<typeof environment>>,
+): OnlineJudge | undefined {
+  if (env.ONLINE_JUDGE === undefined) return undefined;
+  const settings = parseOnlineJudge(env.ONLINE_JUDGE);
+  const judge = judgeModelFromEnv(env.ONLINE_JUDGE_MODEL);
+  const embedding = embeddingModelFromEnv({ EMBEDDING_MODEL: env.EMBEDDING_MODEL });
+  if (env.MODEL_PROVIDER === 'offline') {
+    return {
+      settings,
+      rubric: OFFLINE_ANSWER_RELEVANCE_RUBRIC,
+      model: OFFLINE_JUDGE,
+      score: (question, answer) =>
+        offlineJudgeItem({ metric: 'answer_relevance', ...liveItem(question, answer) }),
+    };
+  }
+  const providerFor = createProviderRouter({ mode: 'catalog' });
+  return {
+    settings,
+    rubric: ANSWER_RELEVANCE_RUBRIC.version,
+    model: judge.modelId,
+    score: (question, answer) =>
+      judgeItem({
+        rubric: ANSWER_RELEVANCE_RUBRIC,
+        ...liveItem(question, answer),
+        provider: providerFor(judge),
+        model: judge.modelId,
+        k: 1,
+        embedding: { provider: providerFor(embedding), model: embedding.modelId },
+      }),
+  };
+}
 
 const config = readConfig(environment);
+const judge = onlineJudgeFromEnv(config);
 
 export const handler = withObservability(
   makeHandler({
@@ -309,6 +631,7 @@ export const handler = withObservability(
     bucket: config.ARTIFACTS_BUCKET,
     store: new DynamoDriftStore(createDocumentClient(), config.DRIFT_TABLE),
     policy: parsePolicy(config.DRIFT_POLICY),
+    ...(judge !== undefined ? { judge } : {}),
     publishScore: (check, signal, score, at) => {
       const single = metrics.singleMetric();
       single.addDimensions({ Check: check, Signal: signal });

@@ -27,6 +27,7 @@ import { decodeEmbedding, encodeEmbedding } from '#core/drift/compact-embedding.
  * |---|---|---|
  * | `staging/drift/<check>/<window end>/current.jsonl` | Collect | Check |
  * | `drift/baselines/<check>/<id>.jsonl` (a baseline version's records) | Collect (a baseline request), Check (a pinned first window) | Check |
+ * | `drift/baselines/<check>/<id>.judged-<rubric>.json` (the online judge's scores of the baseline's sample) | Check (once per baseline and rubric) | Check |
  * | `drift/reports/<check>/<window end>/summary.json`, `report.html` | Check | operators, `GET /v1/drift/status` |
  */
 
@@ -57,10 +58,30 @@ function jsonVariable<S extends z.ZodMiniType>(schema: S, name: string) {
   };
 }
 
+/**
+ * The online judge (`drift.onlineJudge`): the share of a window's answers judged, at most `maxPerWindow`
+ * of them, and the fewest scores a window needs for the judge's test.
+ */
+export const onlineJudgeSettings = z
+  .object({
+    share: z.number().check(z.positive(), z.lte(1)),
+    maxPerWindow: z.int().check(z.positive(), z.lte(200)),
+    minJudged: z.int().check(z.positive(), z.lte(200)),
+  })
+  .check(
+    z.refine((j) => j.minJudged <= j.maxPerWindow, {
+      message: 'minJudged must be at most maxPerWindow',
+      path: ['minJudged'],
+    }),
+  );
+export type OnlineJudgeSettings = z.infer<typeof onlineJudgeSettings>;
+
 /** Parses `DRIFT_CHECKS` (a JSON array of checks). */
 export const parseChecks = jsonVariable(z.array(driftCheckConfig), 'DRIFT_CHECKS');
 /** Parses `DRIFT_POLICY`. */
 export const parsePolicy = jsonVariable(driftPolicy, 'DRIFT_POLICY');
+/** Parses `ONLINE_JUDGE`. */
+export const parseOnlineJudge = jsonVariable(onlineJudgeSettings, 'ONLINE_JUDGE');
 
 /** The variables every step reads. */
 export const driftEnvironment = {
@@ -85,6 +106,13 @@ export const driftKeys = {
   current: (check: string, windowEnd: string) => `${DRIFT_STAGING_PREFIX}${check}/${windowEnd}/current.jsonl`,
   baseline: (check: string, id: string) => `${DRIFT_BASELINES_PREFIX}${check}/${id}.jsonl`,
   reportPrefix: (check: string, windowEnd: string) => `${DRIFT_REPORTS_PREFIX}${check}/${windowEnd}/`,
+  /**
+   * The online judge's scores of a baseline's sample, beside its records: `<records key without
+   * .jsonl>.judged-<rubric version>.json`, the version's `:` (and any character a key should not hold)
+   * as `-`.
+   */
+  judged: (baselineKey: string, rubric: string) =>
+    `${baselineKey.endsWith('.jsonl') ? baselineKey.slice(0, -'.jsonl'.length) : baselineKey}.judged-${rubric.replace(/[^A-Za-z0-9._-]/g, '-')}.json`,
 };
 
 /** One line of a records file. */

@@ -151,6 +151,8 @@ export const DEV: ProfileConfig = {
     checks: [{ name: 'all-traffic' }],
     // A drift alarm evaluates production on the golden suite, as the daily schedule does.
     onDrift: { suite: 'golden', prompt: 'rag-answer@production', maxItems: 20, k: 1, ragK: 5 },
+    // The judge (evaluation.judgeModel) scores 10% of each window's answers, at most 20 calls a window.
+    onlineJudge: { share: 0.1, maxPerWindow: 20, minJudged: 10 },
   },
 };
 
@@ -234,11 +236,13 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
       },
     ],
   },
-  // Hourly checks of up to 2,000 sampled calls; a drift alarm evaluates 200 items, judged three times.
+  // Hourly checks of up to 2,000 sampled calls; a drift alarm evaluates 200 items, judged three times;
+  // the online judge scores 5% of each window's answers, at most 50 calls a window.
   drift: {
     cadenceMinutes: 60,
     maxWindowRecords: 2000,
     onDrift: { suite: 'golden', prompt: 'rag-answer@production', maxItems: 200, k: 3, ragK: 5 },
+    onlineJudge: { share: 0.05, maxPerWindow: 50, minJudged: 20 },
   },
 };
 

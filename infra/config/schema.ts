@@ -639,6 +639,25 @@ const driftEvaluationSchema = z
   });
 
 /**
+ * The online judge of the drift checks' quality signal: the judge (`evaluation.judgeModel`) scores the
+ * answer relevance of a small share of each window's answers, one call each, capped per window, and the
+ * scores are compared with the baseline's (judged once per baseline).
+ */
+const onlineJudgeSchema = z
+  .strictObject({
+    /** The share of a window's answers judged, in (0, 1]. */
+    share: z.number().gt(0).max(1),
+    /** At most this many judge calls a window (the cost bound). */
+    maxPerWindow: positiveInt.max(200),
+    /** The fewest scores each window needs for the judge's test (else insufficient, not "no change"). */
+    minJudged: positiveInt.min(5).max(200),
+  })
+  .refine((j) => j.minJudged <= j.maxPerWindow, {
+    message: 'must be at most drift.onlineJudge.maxPerWindow (a window never judges more)',
+    path: ['minJudged'],
+  });
+
+/**
  * Drift: how often the DriftCheck state machine runs, what it watches, and the false-page target that
  * calibrates every drift alarm (the per-window alpha and the alarm's M of N; `driftAlarmPolicy`).
  */
@@ -660,6 +679,8 @@ const driftSchema = z
     checks: z.array(driftCheckSchema),
     /** The evaluation a drift alarm starts; absent: a drift alarm pages and is put on the bus only. */
     onDrift: driftEvaluationSchema.optional(),
+    /** Judge scores of a sample of live answers in the quality signal; absent: the outcome rates alone. */
+    onlineJudge: onlineJudgeSchema.optional(),
   })
   .superRefine((d, ctx) => {
     // Schedules fire on the cadence's boundaries (cron), so that each window is one alarm period.

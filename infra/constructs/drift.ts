@@ -5,7 +5,7 @@
  *   Scheduler (cron per check, one cadence)  ┐
  *   POST /v1/drift/baselines                  ├─▶ llmops.DriftCheckRequested ─▶ DriftCheck state machine:
  *     Collect (window of the interaction log, or a baseline's source; embeds what RAG did not)
- *       ─collected→ Check (tests, report to drift/reports/, window record, EMF DriftScore) → Done
+ *       ─collected→ Check (tests, the online judge, report to drift/reports/, window record, EMF DriftScore) → Done
  *       ─baseline-created→ Done
  *   DriftScore {Check, Signal} ≥ 1.0 for M of N windows ─▶ the signal's alarm ─┐
  *   any signal's alarm in ALARM ─▶ the check's composite alarm ─▶ page (SNS)    │
@@ -17,6 +17,10 @@
  * cannot disagree. Schedules fire on the cadence's boundaries (cron), so that each window is exactly
  * one alarm period; a check stamps its score with the window's end, so that the alarm sees it in the
  * period that has just begun, as soon as the check has run.
+ *
+ * With `drift.onlineJudge`, Check also calls the judge (`evaluation.judgeModel`, a chat model of the
+ * catalog) on a small, capped sample of each window's answers, and the embedding model its answer
+ * relevance rubric embeds with: it is granted exactly those two models, and none without it.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -75,6 +79,10 @@ export interface DriftProps {
   readonly store: RagVectorStore;
   /** Suites and evaluation runs: the sources of baselines. */
   readonly evaluationsTable: dynamodb.ITable;
+  /** The catalog (the online judge's entry: `judgeModel`). */
+  readonly models: AppConfig['models'];
+  /** The online judge's model (`evaluation.judgeModel`), an id of the catalog. */
+  readonly judgeModel: string;
 }
 
 /** The cron of a cadence: fires on its boundaries (minutes past the hour, or hours of the day). */
@@ -111,6 +119,13 @@ export class Drift extends Construct {
   constructor(scope: Construct, id: string, props: DriftProps) {
     super(scope, id);
     const { deployment, config, encryptionKey, alerts, store } = props;
+    const judge =
+      config.onlineJudge === undefined
+        ? undefined
+        : props.models.catalog.find((m) => m.id === props.judgeModel);
+    if (config.onlineJudge !== undefined && judge === undefined) {
+      throw new Error(`Drift: evaluation.judgeModel "${props.judgeModel}" is not in models.catalog`);
+    }
     this.policy = driftAlarmPolicy({
       cadenceMinutes: config.cadenceMinutes,
       falsePagesPerMonth: config.falsePagesPerMonth,
@@ -171,6 +186,16 @@ export class Drift extends Construct {
       .grantBucket(props.artifactsBucket, 'write', DRIFT_REPORTS_PREFIX)
       .bindTable(this.table, 'DRIFT_TABLE', 'readwrite')
       .bindString('DRIFT_POLICY', policyJson);
+    // The online judge: a capped sample of each window's answers (and the baseline's, cached beside its
+    // records under drift/baselines/), answer relevance embedding with the drift check's embedding model.
+    if (config.onlineJudge !== undefined && judge !== undefined) {
+      this.checkFunction
+        .bindString('ONLINE_JUDGE', JSON.stringify(config.onlineJudge))
+        .bindString('ONLINE_JUDGE_MODEL', JSON.stringify(judge))
+        .bindString('EMBEDDING_MODEL', JSON.stringify(store.embeddingModel));
+      grantModel(this, this.checkFunction, judge, 'Judge');
+      grantModel(this, this.checkFunction, store.embeddingModel, 'Embedding');
+    }
 
     this.onAlarmFunction = new LlmOpsFunction(this, 'OnAlarmFunction', {
       ...common,

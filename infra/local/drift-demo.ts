@@ -14,6 +14,11 @@
  * A share of each window's calls fail as a provider's errors do (`provider_error`, no payload, no
  * usage): 1% in the first two windows, 15% in the shifted ones, so that the quality signal (the error,
  * throttle and guardrail intervention rates against the baseline's) sees the shift too.
+ *
+ * Every answered call has an answer, for the online judge of the quality signal (the offline judge
+ * locally) to score a sample of: in the first two windows an on-topic sentence that restates the
+ * question; in the shifted ones, of every five answers, one noncommittal and one off-topic
+ * ({@link replayedAnswer}).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -45,6 +50,22 @@ export const ERROR_SHARE: Readonly<Record<TrafficKind, number>> = {
   similar: 0.01,
   shifted: 0.15,
 };
+
+/** A noncommittal answer (the judge's rubric scores it 0) and an off-topic one, of the shifted windows. */
+export const NONCOMMITTAL_ANSWER = "I don't know; it depends on your setup.";
+export const OFF_TOPIC_ANSWER = 'Our office hours are nine to five, Monday to Friday.';
+
+/**
+ * The answer a replayed call got: an on-topic sentence restating the question; in the shifted windows,
+ * the k-th answer of every five is noncommittal (k = 0) or off-topic (k = 1).
+ */
+export function replayedAnswer(text: string, kind: TrafficKind, k: number): string {
+  if (kind === 'shifted' && k % 5 === 0) return NONCOMMITTAL_ANSWER;
+  if (kind === 'shifted' && k % 5 === 1) return OFF_TOPIC_ANSWER;
+  let topic = text.trim();
+  while (topic.endsWith('?')) topic = topic.slice(0, -1).trimEnd();
+  return `On "${topic}": start from the settings it names, then read the logs of the calls.`;
+}
 
 /**
  * Whether the k-th of n calls fails when a `share` of them do: spread evenly, exactly round(n · share)
@@ -81,14 +102,15 @@ export function trafficTexts(kind: TrafficKind): string[] {
 }
 
 /**
- * One replayed call, as the gateway records a sampled chat call; `failed`: as it records a call the model
- * provider failed (no payload, no usage, the provider's error code).
+ * One replayed call, as the gateway records a sampled chat call (with `answer`, the answer it got);
+ * `failed`: as it records a call the model provider failed (no payload, no usage, the provider's error
+ * code).
  */
 export function replayedCall(
   text: string,
   at: Date,
   app: string,
-  options: { failed?: boolean } = {},
+  options: { failed?: boolean; answer?: string } = {},
 ): InteractionRecordedDetail {
   if (options.failed === true) {
     return {
@@ -113,7 +135,11 @@ export function replayedCall(
     stream: false,
     prompt: null,
     model: { id: 'offline-chat', provider: 'offline', modelId: 'offline' },
-    usage: { inputTokens: Math.ceil(text.length / 4), outputTokens: 0, costUsd: 0 },
+    usage: {
+      inputTokens: Math.ceil(text.length / 4),
+      outputTokens: Math.ceil((options.answer ?? '').length / 4),
+      costUsd: 0,
+    },
     latencyMs: 120,
     modelLatencyMs: 100,
     status: 'ok',
@@ -123,7 +149,7 @@ export function replayedCall(
     payload: {
       system: null,
       messages: [{ role: 'user', content: { text, truncated: false } }],
-      answer: null,
+      answer: options.answer === undefined ? null : { text: options.answer, truncated: false },
       redactions: {},
     },
   };
@@ -165,7 +191,7 @@ export async function runDriftDemo(
           text,
           new Date(end - cadence + Math.floor(((k + 0.5) * cadence) / texts.length)),
           'default',
-          { failed: failsAt(k, ERROR_SHARE[traffic]) },
+          { failed: failsAt(k, ERROR_SHARE[traffic]), answer: replayedAnswer(text, traffic, k) },
         ),
       ),
     );
@@ -251,6 +277,14 @@ function outcomesLine(outcomes: DriftWindowResult['outcomes']): string | undefin
   return `    outcomes of ${current.calls} calls: ${parts.join(', ')}`;
 }
 
+/** The online judge's sample of a window in words: answers judged, the mean score, beside the baseline's. */
+function judgeLine(judge: DriftWindowResult['judge']): string | undefined {
+  if (judge === undefined) return undefined;
+  const { current: c, reference: r } = judge;
+  const failed = c.failed > 0 ? `, ${c.failed} failed` : '';
+  return `    online judge (${judge.model}, ${judge.rubric}): ${c.judged} of ${c.sampled} answers judged${failed}, mean ${score(c.mean)} (baseline ${score(r.mean)} on ${r.judged})`;
+}
+
 /** The demo's result in lines, for the terminal. */
 export function describeDriftDemo(result: DriftDemoResult): string[] {
   const lines: string[] = [];
@@ -265,6 +299,8 @@ export function describeDriftDemo(result: DriftDemoResult): string[] {
     );
     const outcomes = outcomesLine(r.outcomes);
     if (outcomes !== undefined) lines.push(outcomes);
+    const judged = judgeLine(r.judge);
+    if (judged !== undefined) lines.push(judged);
     // Alarms entering or leaving ALARM (every alarm leaves INSUFFICIENT_DATA at its first evaluation).
     for (const t of w.transitions.filter((t) => t.to === 'ALARM' || t.from === 'ALARM')) {
       lines.push(`    alarm ${t.alarmName}: ${t.from} → ${t.to}`);

@@ -165,6 +165,8 @@ export class LlmOpsStack extends Stack {
       failureHandler: this.pipelineFailedFunction,
       store: this.ragStore,
       evaluationsTable: this.evaluation.table,
+      models: config.models,
+      judgeModel: config.evaluation.judgeModel,
     });
     // The admin routes' principals: the configured ones, or a role of the stack's own.
     this.adminRole =

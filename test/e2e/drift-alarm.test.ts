@@ -1,3 +1,4 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { driftWindowResult } from '#contracts/drift/baseline.ts';
 import { driftDetectedDetail } from '#events/drift-detected.ts';
@@ -10,7 +11,9 @@ import { LocalRunner } from '#infra/local/runner.ts';
  * log, the DriftCheck state machine fired as its schedule fires (every SDK call of its functions judged
  * by the local IAM evaluator), its scores emitted as EMF, the synthesized alarms evaluated on them, the
  * page the composite alarm sends, CloudWatch's state change routed by the synthesized rule to the alarm
- * handler, `llmops.DriftDetected` on the project bus, and the evaluation of production it starts.
+ * handler, `llmops.DriftDetected` on the project bus, and the evaluation of production it starts. The
+ * online judge of the quality signal scores a sample of each checked window's answers (the offline judge
+ * locally), and the baseline's once.
  */
 let stack: LocalRunner;
 let result: DriftDemoResult;
@@ -63,6 +66,42 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     expect(result.windows[3]?.transitions.filter((t) => t.alarmName.includes('quality'))).toContainEqual(
       expect.objectContaining({ to: 'ALARM' }),
     );
+  });
+
+  it('the online judge scores a capped sample of each checked window’s answers, and the baseline’s once', async () => {
+    const [first, ...checked] = result.windows.map((w) => driftWindowResult.parse(w.result));
+    // The pinned window is the baseline: nothing to compare it with yet.
+    expect(first?.judge).toBeUndefined();
+    expect(checked).toHaveLength(3);
+    for (const window of checked) {
+      expect(window.judge).toMatchObject({ model: 'offline', rubric: 'offline-answer-relevance:1' });
+      expect(window.judge?.current.judged).toBeGreaterThan(0);
+      expect(window.judge?.current.failed).toBe(0);
+      expect(window.judge?.current.mean).toEqual(expect.any(Number));
+      // ⌈10% × 198⌉ = 20 of the baseline's answers, judged once: the same scores in every window.
+      expect(window.judge?.reference).toEqual({
+        sampled: 20,
+        judged: 20,
+        failed: 0,
+        mean: expect.any(Number),
+      });
+      expect(window.judge?.reference).toEqual(checked[0]?.judge?.reference);
+    }
+    // ⌈10% × 198⌉ = 20 answers of the similar window, ⌈10% × 170⌉ = 17 of each shifted one.
+    expect(checked.map((w) => w.judge?.current.sampled)).toEqual([20, 17, 17]);
+    // A share of the shifted windows' answers are noncommittal or off-topic: judged less relevant.
+    const [similar, shifted] = checked;
+    expect(shifted?.judge?.current.mean).toBeLessThan(similar?.judge?.current.mean as number);
+    // The baseline's scores are kept beside its records.
+    const bucket = result.windows[1]?.result.report?.bucket as string;
+    const listed = await stack.s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'drift/baselines/all-traffic/' }),
+    );
+    expect((listed.Contents ?? []).map((o) => o.Key).filter((k) => k?.includes('.judged-'))).toEqual([
+      expect.stringMatching(
+        /^drift\/baselines\/all-traffic\/window-.*\.judged-offline-answer-relevance-1\.json$/,
+      ),
+    ]);
   });
 
   it('the drift alarms stay OK through one shifted window and enter ALARM after M of N', () => {

@@ -119,7 +119,8 @@ describe('cdk-nag AwsSolutions gate', () => {
       );
       const gatewayInvoke = [...routed, ...tagged.map((r) => `AwsSolutions-IAM5[Resource::${r}]`)].sort();
       expect(routed.length, name).toBeGreaterThan(0);
-      // Score's judge: the foundation model its catalog inference profile routes to, nothing else.
+      // Score's judge (and the drift Check's online judge, the same model): the foundation model its
+      // catalog inference profile routes to, nothing else.
       const judge = config.models.catalog.find((m) => m.id === config.evaluation.judgeModel);
       expect(judge, name).toBeDefined();
       const judgeInvoke = bedrockInvokeResources(judge ? [judge] : [])
@@ -131,6 +132,9 @@ describe('cdk-nag AwsSolutions gate', () => {
         [`${stackPath}/ModelGateway/ModelInvokePolicy`]: gatewayInvoke,
         [`${stackPath}/ModelGateway/GenerateFunctionModelInvokePolicy`]: gatewayInvoke,
         [`${stackPath}/Evaluation/ScoreFunctionJudgePolicy`]: judgeInvoke,
+        ...(config.drift.onlineJudge !== undefined
+          ? { [`${stackPath}/Drift/CheckFunctionJudgePolicy`]: judgeInvoke }
+          : {}),
       };
       const modelInvoke = new Set([...gatewayInvoke, ...judgeInvoke]);
       const seen: Record<string, string[]> = {};

@@ -698,6 +698,41 @@ describe('drift (drift.cadenceMinutes, drift.checks)', () => {
     expect(validateConfig(finer)).toBe(finer);
   });
 
+  it('the online judge: a share in (0, 1], at most 200 calls a window, a minimum it can reach', () => {
+    const base = loadConfig({});
+    expect(base.drift.onlineJudge).toEqual({ share: 0.1, maxPerWindow: 20, minJudged: 10 });
+    expect(loadConfig({ profile: 'prod' }).drift.onlineJudge).toEqual({
+      share: 0.05,
+      maxPerWindow: 50,
+      minJudged: 20,
+    });
+    const judged = (onlineJudge: unknown) =>
+      ({ ...base, drift: { ...base.drift, onlineJudge } }) as AppConfig;
+    const ok = judged({ share: 1, maxPerWindow: 200, minJudged: 200 });
+    expect(validateConfig(ok)).toBe(ok);
+    const { onlineJudge: _, ...withoutJudge } = base.drift;
+    const off = { ...base, drift: withoutJudge } as AppConfig;
+    expect(validateConfig(off)).toBe(off);
+    for (const [onlineJudge, field] of [
+      [{ share: 0, maxPerWindow: 20, minJudged: 10 }, 'share'],
+      [{ share: 1.5, maxPerWindow: 20, minJudged: 10 }, 'share'],
+      [{ share: 0.1, maxPerWindow: 201, minJudged: 10 }, 'maxPerWindow'],
+      [{ share: 0.1, maxPerWindow: 0, minJudged: 10 }, 'maxPerWindow'],
+      [{ share: 0.1, maxPerWindow: 20, minJudged: 4 }, 'minJudged'],
+      [{ share: 0.1, maxPerWindow: 20, minJudged: 2.5 }, 'minJudged'],
+    ] as const) {
+      expect(() => validateConfig(judged(onlineJudge)), field).toThrow(
+        new RegExp(`config "drift\\.onlineJudge\\.${field}" \\(profile dev\\)`),
+      );
+    }
+    expect(() => validateConfig(judged({ share: 0.1, maxPerWindow: 20, minJudged: 21 }))).toThrow(
+      /config "drift\.onlineJudge\.minJudged" \(profile dev\): must be at most drift\.onlineJudge\.maxPerWindow/,
+    );
+    expect(() => validateConfig(judged({ share: 0.1, maxPerWindow: 20, minJudged: 10, k: 3 }))).toThrow(
+      ConfigError,
+    );
+  });
+
   it('refuses a check name used twice, naming the second', () => {
     const base = loadConfig({});
     const checks = [{ name: 'all-traffic' }, { name: 'support', app: 'default' }, { name: 'all-traffic' }];

@@ -4,8 +4,9 @@
  * schedules (one per configured check, on the cadence's boundaries), the calibrated alarm policy the
  * functions and the alarms share, the signal alarms and each check's paging composite, the default-bus
  * rule that turns a drift alarm's ALARM into llmops.DriftDetected, the rule that starts an evaluation of
- * production on drift (only when `drift.onDrift` is configured), the grants of each drift function, and
- * the dashboard section. cdk-nag passes with the dev profile's plugin run (this file synthesizes dev with
+ * production on drift (only when `drift.onDrift` is configured), the grants of each drift function (Check
+ * calls the judge and the embedding model only when `drift.onlineJudge` is configured), and the dashboard
+ * section. cdk-nag passes with the dev profile's plugin run (this file synthesizes dev with
  * the plugin on, so an unacknowledged finding here fails synthesis).
  *
  * Not repeated here: that every drift function gets exactly the variables its module's `environment`
@@ -49,6 +50,8 @@ let dev: Synthesized;
 let prod: Synthesized;
 /** Dev with `drift.onDrift` removed (no context key sets it: the configuration is edited in code). */
 let withoutOnDrift: { json: CfnTemplate; config: AppConfig };
+/** Dev with `drift.onlineJudge` removed. */
+let withoutOnlineJudge: { json: CfnTemplate; config: AppConfig };
 
 /** The real stack for a configuration edited in code, validated as `loadConfig` validates it. */
 function synthConfig(edit: (config: AppConfig) => AppConfig): { json: CfnTemplate; config: AppConfig } {
@@ -70,6 +73,10 @@ beforeAll(() => {
   prod = synth({ profile: 'prod' }, { nag: false, cfnValidation: false });
   withoutOnDrift = synthConfig((config) => {
     const { onDrift: _onDrift, ...drift } = config.drift;
+    return { ...config, drift };
+  });
+  withoutOnlineJudge = synthConfig((config) => {
+    const { onlineJudge: _onlineJudge, ...drift } = config.drift;
     return { ...config, drift };
   });
 });
@@ -576,9 +583,9 @@ describe('grants', () => {
   );
 
   it.each(['dev', 'prod'] as const)(
-    '%s: Check stays in staging/drift/, drift/baselines/ and drift/reports/, and calls no model',
+    '%s: Check stays in staging/drift/, drift/baselines/ and drift/reports/, and invokes exactly the judge and the embedding model',
     (p) => {
-      const { json } = p === 'dev' ? dev : prod;
+      const { json, config } = p === 'dev' ? dev : prod;
       const artifacts = `<${bucket(json, 'Artifacts')}.Arn>`;
       const allowed = [
         `${artifacts}/staging/drift/*`,
@@ -597,11 +604,67 @@ describe('grants', () => {
       expect(resources(json, ENTRY.check, 's3:PutObject')).toEqual(
         sorted([`${artifacts}/drift/baselines/*`, `${artifacts}/drift/reports/*`]),
       );
-      expect(
-        [...actions(json, ENTRY.check)].filter((a) => a.startsWith('bedrock:') || a.startsWith('sagemaker:')),
-      ).toEqual([]);
+      // The online judge: evaluation.judgeModel (a US inference profile) and the embedding model.
+      expect(config.drift.onlineJudge).toBeDefined();
+      const judge = config.models.catalog.find((m) => m.id === config.evaluation.judgeModel);
+      expect(judge?.modelId).toMatch(/^us\./);
+      const { modelId: embeddingId } = JSON.parse(envOf(json, ENTRY.collect).EMBEDDING_MODEL) as {
+        modelId: string;
+      };
+      const modelActions = [...actions(json, ENTRY.check)].filter(
+        (a) => a.startsWith('bedrock:') || a.startsWith('sagemaker:'),
+      );
+      expect(modelActions).toEqual(['bedrock:InvokeModel']);
+      expect(resources(json, ENTRY.check, 'bedrock:InvokeModel')).toEqual(
+        sorted([
+          `arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/${judge?.modelId}`,
+          // The profile's foundation model, in the regions of its geography (only through the profile).
+          `arn:<AWS::Partition>:bedrock:us-*::foundation-model/${judge?.modelId.replace(/^us\./, '')}`,
+          `arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/${embeddingId}`,
+        ]),
+      );
+      const routed = entryStatements(json, ENTRY.check).find((st) =>
+        list(st.Resource).some((r) => flatten(r).includes(':us-*::foundation-model/')),
+      );
+      expect(list(routed?.Condition?.ArnLike?.['bedrock:InferenceProfileArn']).map(flatten)).toEqual([
+        `arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/${judge?.modelId}`,
+      ]);
     },
   );
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: Check is given the online judge, the judge’s catalog entry and the embedding model',
+    (p) => {
+      const { json, config } = p === 'dev' ? dev : prod;
+      const env = envOf(json, ENTRY.check);
+      expect(JSON.parse(env.ONLINE_JUDGE)).toEqual(config.drift.onlineJudge);
+      expect(JSON.parse(env.ONLINE_JUDGE_MODEL)).toEqual(
+        config.models.catalog.find((m) => m.id === config.evaluation.judgeModel),
+      );
+      expect(env.EMBEDDING_MODEL).toBe(envOf(json, ENTRY.collect).EMBEDDING_MODEL);
+    },
+  );
+
+  it('the profiles: dev judges 10% of a window’s answers (at most 20), prod 5% (at most 50)', () => {
+    expect(dev.config.drift.onlineJudge).toEqual({ share: 0.1, maxPerWindow: 20, minJudged: 10 });
+    expect(prod.config.drift.onlineJudge).toEqual({ share: 0.05, maxPerWindow: 50, minJudged: 20 });
+  });
+
+  it('without drift.onlineJudge: Check calls no model and is given no judge', () => {
+    const { json, config } = withoutOnlineJudge;
+    expect(config.drift.onlineJudge).toBeUndefined();
+    expect(
+      [...actions(json, ENTRY.check)].filter((a) => a.startsWith('bedrock:') || a.startsWith('sagemaker:')),
+    ).toEqual([]);
+    const env = envOf(json, ENTRY.check);
+    for (const name of ['ONLINE_JUDGE', 'ONLINE_JUDGE_MODEL', 'EMBEDDING_MODEL'])
+      expect(env).not.toHaveProperty(name);
+    // Its S3 access is the same.
+    const artifacts = `<${bucket(json, 'Artifacts')}.Arn>`;
+    expect(resources(json, ENTRY.check, 's3:PutObject')).toEqual(
+      sorted([`${artifacts}/drift/baselines/*`, `${artifacts}/drift/reports/*`]),
+    );
+  });
 
   it.each(['dev', 'prod'] as const)(
     '%s: OnAlarm reads the drift table and writes nothing to it; the table is encrypted with the project key',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compareJudged, type JudgedComparison } from '#core/drift/online-judge.ts';
 import {
   compareOutcomes,
   countOutcomes,
@@ -303,5 +304,96 @@ describe('compareOutcomes', () => {
     expect(compareOutcomes(reference, current, OPTIONS)).toEqual(
       compareOutcomes(reference, current, OPTIONS),
     );
+  });
+});
+
+describe('compareOutcomes with the online judge', () => {
+  const OPTIONS = { alpha: 0.05, minWindow: 50 };
+  const REFERENCE = [0.91, 0.85, 0.78, 0.88, 0.95, 0.82, 0.9, 0.87, 0.79, 0.93, 0.84, 0.89];
+  const LOWER = [0.61, 0.72, 0.55, 0.8, 0.66, 0.0, 0.7, 0.58, 0.75, 0.63];
+  // scipy.stats.ks_2samp(REFERENCE, LOWER): statistic 0.9, pvalue 6.804341169666248e-05.
+  const KS_P = 6.804341169666248e-5;
+  const declined = compareJudged(REFERENCE, LOWER, { minJudged: 10 });
+  const improved = compareJudged(LOWER, REFERENCE, { minJudged: 10 });
+
+  it('joins the rates in Benjamini–Hochberg: a decline of the scores drifts, alone', () => {
+    // Errors 1% in both windows: scipy.stats.chi2_contingency([[2, 198], [2, 198]]): pvalue 1.0. BH over
+    // the two tests: the judge's p · 2 / 1 = 1.3608682339332496e-04, the error rate's 1.
+    const out = compareOutcomes(counts(200, 2), counts(200, 2), { ...OPTIONS, judge: declined });
+    expect(out.judge).toEqual({
+      ...declined,
+      adjustedPValue: expect.closeTo(2 * KS_P, 15),
+      drift: true,
+    });
+    expect(out.rates.errorRate).toMatchObject({
+      status: 'tested',
+      pValue: 1,
+      adjustedPValue: 1,
+      drift: false,
+    });
+    expect(out).toMatchObject({ insufficient: false, method: 'judgeAnswerRelevance', drift: true });
+    expect(out.pValue).toBeCloseTo(1.3608682339332496e-4, 15);
+  });
+
+  it('with a rising error rate: both adjusted together, the smaller decides', () => {
+    // Errors [[2, 198], [30, 170]]: pvalue 6.485602694285682e-07 (rank 1: × 2), the judge's (rank 2: × 1).
+    const out = compareOutcomes(counts(200, 2), counts(200, 30), { ...OPTIONS, judge: declined });
+    expect(out.rates.errorRate.adjustedPValue).toBeCloseTo(2 * 6.485602694285682e-7, 15);
+    expect(out.judge?.adjustedPValue).toBeCloseTo(KS_P, 15);
+    expect(out.judge?.drift).toBe(true);
+    expect(out).toMatchObject({ method: 'errorRate', drift: true });
+    expect(out.pValue).toBeCloseTo(2 * 6.485602694285682e-7, 15);
+  });
+
+  it('answers judged more relevant are good news: never drift, and no part of the signal’s p-value', () => {
+    const out = compareOutcomes(counts(200, 2), counts(200, 2), { ...OPTIONS, judge: improved });
+    expect(improved.direction).toBe('up');
+    expect(out.judge).toMatchObject({ direction: 'up', drift: false });
+    expect(out.judge?.adjustedPValue).toBeCloseTo(2 * KS_P, 15);
+    // The error rate stayed (a p-value of 1): the signal's p-value.
+    expect(out).toMatchObject({ drift: false, pValue: 1, method: 'errorRate' });
+  });
+
+  it('an insufficient judge test changes nothing of the rates', () => {
+    const short = compareJudged(REFERENCE, [0.1, 0.2], { minJudged: 10 });
+    const without = compareOutcomes(counts(1000, 10, 3, 60), counts(1000, 25, 4, 20), OPTIONS);
+    const out = compareOutcomes(counts(1000, 10, 3, 60), counts(1000, 25, 4, 20), {
+      ...OPTIONS,
+      judge: short,
+    });
+    expect(out.judge).toEqual({ ...short, adjustedPValue: null, drift: false });
+    const { judge: _, ...rest } = out;
+    expect(rest).toEqual(without);
+    // Without a judge, no judge key at all: the comparison is exactly the rates'.
+    expect(without).not.toHaveProperty('judge');
+  });
+
+  it('a window too small for the rates is still scored by the judge when its test had data', () => {
+    const out = compareOutcomes(counts(20, 0), counts(20, 5), { ...OPTIONS, judge: declined });
+    for (const rate of ['errorRate', 'throttleRate', 'guardrailRate'] as const) {
+      expect(out.rates[rate].status).toBe('insufficient');
+    }
+    // The judge alone in the family: its p-value as it is.
+    expect(out).toMatchObject({ insufficient: false, method: 'judgeAnswerRelevance', drift: true });
+    expect(out.pValue).toBeCloseTo(KS_P, 15);
+    // Neither had data: insufficient, as without a judge.
+    const short = compareJudged(REFERENCE, [0.1], { minJudged: 10 });
+    expect(compareOutcomes(counts(20, 0), counts(20, 5), { ...OPTIONS, judge: short })).toMatchObject({
+      insufficient: true,
+      pValue: null,
+      method: null,
+      drift: false,
+    });
+  });
+
+  it('refuses a judge comparison without a status, or tested without a p-value', () => {
+    const bad = { ...declined, status: 'maybe' } as unknown as JudgedComparison;
+    expect(
+      validationError(() => compareOutcomes(counts(100), counts(100), { ...OPTIONS, judge: bad })).field,
+    ).toBe('judge.status');
+    const noP = { ...declined, pValue: null };
+    expect(
+      validationError(() => compareOutcomes(counts(100), counts(100), { ...OPTIONS, judge: noP })).field,
+    ).toBe('judge.pValue');
   });
 });

@@ -194,7 +194,7 @@ export function containsPii(text: string): boolean {
 const WHITESPACE = /\s+/g;
 
 /** An answer as {@link describe} compares it with the no-context answer: trimmed, lowercase, spaces collapsed. */
-function normalizeAnswer(answer: string): string {
+export function normalizeAnswer(answer: string): string {
   return answer.replace(WHITESPACE, ' ').trim().toLowerCase();
 }
 

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.ts';
+import { JUDGE_TEST, type JudgedComparison } from './online-judge.ts';
 import { benjaminiHochberg, bhAdjusted, chiSquaredTest } from './stats.ts';
 import { type InteractionLike, inTraffic, type TimeWindow, type TrafficFilter } from './window.ts';
 
@@ -25,6 +26,11 @@ import { type InteractionLike, inTraffic, type TimeWindow, type TrafficFilter } 
  * p-value — so under no change the signal fires with probability at most alpha / 2 in a window, within
  * the false-page budget the alarms are calibrated for. The chi-squared approximation is rough when a
  * rate is rare (an expected count of a few calls); Yates' correction errs on the side of no drift then.
+ *
+ * With the online judge (`online-judge.ts`), its test of the judge's scores joins the rates in
+ * Benjamini–Hochberg as one more test, `judgeAnswerRelevance`, with its own one-sided rule: only a
+ * decline of the scores is drift, and a rise takes no part in the signal's p-value. Without it (no judge
+ * configured, or no answer to judge) the comparison is the rates' alone, exactly as before.
  */
 
 /** How the calls of a window ended. */
@@ -137,24 +143,41 @@ export interface RateComparison {
   readonly drift: boolean;
 }
 
+/** The tests of the quality signal: the outcome rates, and the online judge's scores. */
+export type QualityTest = OutcomeRate | typeof JUDGE_TEST;
+
+/** The online judge's test in the quality signal: its comparison, adjusted with the rates. */
+export interface JudgeTestResult extends JudgedComparison {
+  /** Benjamini–Hochberg adjusted across the tested rates and this test; `null` unless tested. */
+  readonly adjustedPValue: number | null;
+  /** Rejected by BH at alpha and went down (answers judged more relevant never drift). */
+  readonly drift: boolean;
+}
+
 /** The quality signal of a window against its reference. */
 export interface OutcomeComparison {
   readonly reference: OutcomeCounts;
   readonly current: OutcomeCounts;
   readonly alpha: number;
   readonly minWindow: number;
-  /** A window had fewer than `minWindow` calls: no p-value, not "no change". */
+  /**
+   * No test had data: a window had fewer than `minWindow` calls (and the judge, when given, fewer than
+   * its `minJudged` scores): no p-value, not "no change".
+   */
   readonly insufficient: boolean;
   readonly rates: { readonly [R in OutcomeRate]: RateComparison };
+  /** The online judge's test; present only when the comparison was given one. */
+  readonly judge?: JudgeTestResult;
   /**
-   * The signal's p-value: the smallest adjusted p-value of the tested rates that did not go down; 1 when
-   * no tested rate rose (or no rate could be tested: both windows without errors, throttles and
-   * interventions): no evidence of an increase. `null` when insufficient.
+   * The signal's p-value: the smallest adjusted p-value of the tested rates that did not go down (and of
+   * the judge's test when its scores did not go up); 1 when no such test (no tested rate rose, or no
+   * rate could be tested: both windows without errors, throttles and interventions): no evidence of a
+   * worsening. `null` when insufficient.
    */
   readonly pValue: number | null;
-  /** The rate of that p-value; `null` when none. */
-  readonly method: OutcomeRate | null;
-  /** Some rate drifted (went up, rejected by BH). */
+  /** The test of that p-value; `null` when none. */
+  readonly method: QualityTest | null;
+  /** Some rate drifted (went up, rejected by BH), or the judge's scores did (went down). */
   readonly drift: boolean;
 }
 
@@ -163,6 +186,21 @@ export interface CompareOutcomesOptions {
   readonly alpha: number;
   /** Fewer calls than this in either window: insufficient (the check's minimum window). */
   readonly minWindow: number;
+  /** The online judge's scores compared (`compareJudged`): one more test in Benjamini–Hochberg. */
+  readonly judge?: JudgedComparison;
+}
+
+function checkJudge(judge: JudgedComparison): JudgedComparison {
+  if (judge === null || typeof judge !== 'object') {
+    throw new ValidationError('judge', 'must be the comparison of the judge scores');
+  }
+  if (judge.status !== 'tested' && judge.status !== 'insufficient') {
+    throw new ValidationError('judge.status', "must be 'tested' or 'insufficient'");
+  }
+  if (judge.status === 'tested' && typeof judge.pValue !== 'number') {
+    throw new ValidationError('judge.pValue', 'must be a p-value when tested');
+  }
+  return judge;
 }
 
 function checkCounts(value: OutcomeCounts, field: string): OutcomeCounts {
@@ -192,7 +230,8 @@ const rateOf = (count: number, calls: number): number | null => (calls === 0 ? n
 /**
  * The quality signal of `current` against `reference` (see the module's documentation).
  * @throws ValidationError naming the field: a count that is not a non-negative integer, a count above
- *   its window's calls, alpha outside (0, 1), a `minWindow` that is not a positive integer
+ *   its window's calls, alpha outside (0, 1), a `minWindow` that is not a positive integer, a judge's
+ *   comparison without a status (or tested without a p-value)
  */
 export function compareOutcomes(
   reference: OutcomeCounts,
@@ -208,7 +247,9 @@ export function compareOutcomes(
   if (!Number.isInteger(minWindow) || minWindow < 1) {
     throw new ValidationError('minWindow', 'must be a positive integer');
   }
-  const insufficient = reference.calls < minWindow || current.calls < minWindow;
+  const judge = options.judge === undefined ? undefined : checkJudge(options.judge);
+  const ratesInsufficient = reference.calls < minWindow || current.calls < minWindow;
+  const insufficient = ratesInsufficient && judge?.status !== 'tested';
 
   const tests = RATE_NAMES.map((rate) => {
     const key = OUTCOME_RATES[rate];
@@ -220,7 +261,7 @@ export function compareOutcomes(
     const cross = b * reference.calls - a * current.calls;
     const direction: RateComparison['direction'] =
       r === null || c === null ? null : cross > 0 ? 'up' : cross < 0 ? 'down' : 'same';
-    const status: RateStatus = insufficient ? 'insufficient' : a === 0 && b === 0 ? 'skipped' : 'tested';
+    const status: RateStatus = ratesInsufficient ? 'insufficient' : a === 0 && b === 0 ? 'skipped' : 'tested';
     const test =
       status === 'tested'
         ? chiSquaredTest({ yes: a, no: reference.calls - a }, { yes: b, no: current.calls - b }, { alpha })
@@ -236,12 +277,13 @@ export function compareOutcomes(
       pValue: test?.pValue ?? null,
     };
   });
-  const pValues = tests.map((t) => t.pValue);
+  // The judge's test, when given, is the last of the family.
+  const pValues = [...tests.map((t) => t.pValue), ...(judge === undefined ? [] : [judge.pValue])];
   const rejected = benjaminiHochberg(pValues, alpha);
   const adjusted = bhAdjusted(pValues);
 
   const rates = {} as Record<OutcomeRate, RateComparison>;
-  let best: { rate: OutcomeRate; p: number } | undefined;
+  let best: { rate: QualityTest; p: number } | undefined;
   tests.forEach(({ rate, ...t }, i) => {
     const adjustedPValue = adjusted[i] ?? null;
     rates[rate] = {
@@ -257,6 +299,20 @@ export function compareOutcomes(
       best = { rate, p: adjustedPValue };
     }
   });
+  let judged: JudgeTestResult | undefined;
+  if (judge !== undefined) {
+    const i = tests.length;
+    const adjustedPValue = adjusted[i] ?? null;
+    // Only a decline is drift; a rise takes no part in the signal's p-value.
+    judged = { ...judge, adjustedPValue, drift: (rejected[i] ?? false) && judge.direction === 'down' };
+    if (
+      adjustedPValue !== null &&
+      judge.direction !== 'up' &&
+      (best === undefined || adjustedPValue < best.p)
+    ) {
+      best = { rate: JUDGE_TEST, p: adjustedPValue };
+    }
+  }
   return {
     reference,
     current,
@@ -264,8 +320,9 @@ export function compareOutcomes(
     minWindow,
     insufficient,
     rates,
+    ...(judged !== undefined ? { judge: judged } : {}),
     pValue: insufficient ? null : (best?.p ?? 1),
     method: best?.rate ?? null,
-    drift: RATE_NAMES.some((rate) => rates[rate].drift),
+    drift: RATE_NAMES.some((rate) => rates[rate].drift) || (judged?.drift ?? false),
   };
 }

@@ -29,6 +29,8 @@ import type { EvalAnswer, EvalItem, ItemScore } from './types.ts';
 
 /** What offline scores carry in `details.judge`. */
 export const OFFLINE_JUDGE = 'offline';
+/** The rubric version of offline answer relevance (in `details.rubric`). */
+export const OFFLINE_ANSWER_RELEVANCE_RUBRIC = 'offline-answer-relevance:1';
 /** Share of a sentence's content words that must occur in the passages for it to count as supported. */
 export const SUPPORT_THRESHOLD = 0.6;
 
@@ -134,7 +136,7 @@ export async function offlineAnswerRelevance(
 ): Promise<ItemScore> {
   const metric = 'answer_relevance';
   const details = labels(
-    'offline-answer-relevance:1',
+    OFFLINE_ANSWER_RELEVANCE_RUBRIC,
     'cosine of the offline embeddings of question and answer',
   );
   if (input.question.trim() === '') {

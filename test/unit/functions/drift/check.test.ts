@@ -1,13 +1,26 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../../support/env/drift.ts';
-import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { InvalidEventError } from '#aws/errors.ts';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { ConfigError, InvalidEventError } from '#aws/errors.ts';
+import { NO_CONTEXT_ANSWER } from '#aws/gateway.ts';
+import { metrics } from '#aws/observability.ts';
 import { type DriftBaseline, type DriftWindowResult, driftWindowResult } from '#contracts/drift/baseline.ts';
 import type { DriftRecord } from '#core/drift/check.ts';
-import type { OutcomeCounts } from '#core/drift/outcomes.ts';
-import { type CheckDeps, environment, makeHandler } from '#functions/drift/check.ts';
+import { compareOutcomes, type OutcomeCounts } from '#core/drift/outcomes.ts';
+import { ANSWER_RELEVANCE_RUBRIC } from '#core/eval/rubrics/index.ts';
+import type { ItemScore } from '#core/eval/types.ts';
+import {
+  type CheckDeps,
+  environment,
+  judgeModelFromEnv,
+  makeHandler,
+  type OnlineJudge,
+  onlineJudgeFromEnv,
+} from '#functions/drift/check.ts';
 import { type Collected, collected, driftKeys, parseRecords, recordsJsonl } from '#functions/drift/shared.ts';
+import { BEDROCK_CATALOG } from '#infra/config/bedrock-catalog.ts';
 import { errorOf } from '../../../support/async.ts';
+import { TEST_EMBEDDING_MODEL } from '../../../support/env/embedding-model.ts';
 import { corpus, FakeDriftStore, memoryS3, TEST_POLICY } from './support.ts';
 
 const s3 = memoryS3();
@@ -102,7 +115,15 @@ describe('check handler', () => {
   });
 
   it('reads an environment the stack sets', () => {
-    expect(Object.keys(environment).sort()).toEqual(['ARTIFACTS_BUCKET', 'DRIFT_POLICY', 'DRIFT_TABLE']);
+    expect(Object.keys(environment).sort()).toEqual([
+      'ARTIFACTS_BUCKET',
+      'DRIFT_POLICY',
+      'DRIFT_TABLE',
+      'EMBEDDING_MODEL',
+      'MODEL_PROVIDER',
+      'ONLINE_JUDGE',
+      'ONLINE_JUDGE_MODEL',
+    ]);
   });
 
   it('refuses an input that is not what Collect hands over', async () => {
@@ -461,5 +482,337 @@ describe('check handler', () => {
       expect(out.status).toBe('checked');
       expect(publishScore).not.toHaveBeenCalled();
     });
+  });
+});
+
+describe('the online judge', () => {
+  let store: FakeDriftStore;
+  let publishScore: ReturnType<typeof vi.fn<CheckDeps['publishScore']>>;
+  let addMetric: MockInstance<typeof metrics.addMetric>;
+  const SETTINGS = { share: 0.1, maxPerWindow: 20, minJudged: 10 };
+  const RUBRIC = 'judge-answer-relevance:1';
+  const JUDGED_KEY = driftKeys.judged(BASELINE_KEY, RUBRIC);
+
+  /** Answered records: an on-topic answer restating each question, or a noncommittal one. */
+  const withAnswers = (records: readonly DriftRecord[], answer: (text: string, i: number) => string) =>
+    records.map((r, i) => ({ ...r, answer: answer(r.text ?? '', i) }));
+  const onTopic = (text: string) => `To answer "${text}": check the configuration first.`;
+  const vague = () => 'It depends.';
+
+  /**
+   * A judge that scores an on-topic answer 0.7 to 0.95 (by the question's length) and a noncommittal one
+   * 0 to 0.15; `fail` says which calls fail (a rejection, or a null score).
+   */
+  function fakeJudge(fail: (question: string, answer: string) => 'reject' | 'null' | false = () => false) {
+    const calls: { question: string; answer: string }[] = [];
+    const judge: OnlineJudge = {
+      settings: SETTINGS,
+      rubric: RUBRIC,
+      model: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+      score: async (question, answer): Promise<ItemScore> => {
+        calls.push({ question, answer });
+        const failure = fail(question, answer);
+        if (failure === 'reject')
+          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+        if (failure === 'null') {
+          return { metric: 'answer_relevance', value: null, error: 'the judge failed 1 of 1 repeats' };
+        }
+        const spread = (question.length % 26) / 100;
+        return { metric: 'answer_relevance', value: answer === vague() ? spread / 2 : 0.7 + spread };
+      },
+    };
+    return { judge, calls };
+  }
+
+  const handler = (judge: OnlineJudge | undefined, overrides: Partial<CheckDeps> = {}) =>
+    makeHandler({
+      s3: s3.client,
+      bucket: ARTIFACTS,
+      store,
+      policy: TEST_POLICY,
+      publishScore,
+      now: () => NOW,
+      ...(judge !== undefined ? { judge } : {}),
+      ...overrides,
+    });
+
+  beforeEach(() => {
+    s3.install();
+    store = new FakeDriftStore();
+    publishScore = vi.fn();
+    addMetric = vi.spyOn(metrics, 'addMetric');
+  });
+  afterEach(() => {
+    addMetric.mockRestore();
+  });
+
+  const judgeCalls = () =>
+    addMetric.mock.calls.filter(([name]) => name === 'DriftJudgeCalls').map(([, , value]) => value);
+
+  it('judges a capped sample of both windows, records the counts and means, and caches the baseline’s', async () => {
+    const { judge, calls } = fakeJudge();
+    const staged = stage(withAnswers(reference2, onTopic), withAnswers(reference, onTopic), {
+      reference: counts(200, 2),
+      current: counts(200, 2),
+    });
+    const out = await handler(judge)(staged);
+
+    // ⌈0.1 × 200⌉ = 20 answers of each window, one call each.
+    expect(calls).toHaveLength(40);
+    expect(judgeCalls()).toEqual([40]);
+    expect(out.judge).toEqual({
+      rubric: RUBRIC,
+      model: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+      reference: { sampled: 20, judged: 20, failed: 0, mean: expect.any(Number) },
+      current: { sampled: 20, judged: 20, failed: 0, mean: expect.any(Number) },
+    });
+    expect(driftWindowResult.parse(out)).toEqual(out);
+    // Similar answers: the judge's test does not drift, and the quality score stays below 1.
+    expect(out.signals.quality).toMatchObject({ drift: false, insufficient: false });
+    expect(out.signals.quality?.score).toBeLessThan(1);
+
+    const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+    expect(summary.judge).toEqual(out.judge);
+    expect(summary.quality.judge).toMatchObject({
+      status: 'tested',
+      n: { reference: 20, current: 20 },
+      minJudged: 10,
+      drift: false,
+    });
+    expect(summary.quality.judge.reference).toBeCloseTo(out.judge?.reference.mean as number, 12);
+
+    // The baseline's scores, kept beside its records for the next windows.
+    const cache = JSON.parse(s3.text(ARTIFACTS, JUDGED_KEY));
+    expect(cache).toMatchObject({
+      rubric: RUBRIC,
+      model: judge.model,
+      share: 0.1,
+      maxPerWindow: 20,
+      seed: 'support:online-judge',
+      sampled: 20,
+      failed: 0,
+      judgedAt: NOW.toISOString(),
+    });
+    expect(cache.scores).toHaveLength(20);
+  });
+
+  it('a later window reads the baseline’s scores: only its own answers are judged', async () => {
+    const { judge, calls } = fakeJudge();
+    const base = withAnswers(reference, onTopic);
+    const outcomes = { reference: counts(200, 2), current: counts(200, 2) };
+    const first = await handler(judge)(stage(withAnswers(reference2, onTopic), base, outcomes));
+    calls.length = 0;
+    addMetric.mockClear();
+
+    const later = {
+      ...stage(withAnswers(reference2, onTopic), base, outcomes),
+      window: { ...WINDOW, end: '2026-12-01T18:00:00.000Z' },
+    };
+    const out = await handler(judge)(later);
+    expect(calls).toHaveLength(20);
+    expect(judgeCalls()).toEqual([20]);
+    expect(out.judge?.reference).toEqual(first.judge?.reference);
+  });
+
+  it('judges the baseline again when its cached scores are of another judge model', async () => {
+    const { judge, calls } = fakeJudge();
+    const base = withAnswers(reference, onTopic);
+    const outcomes = { reference: counts(200, 2), current: counts(200, 2) };
+    await handler(judge)(stage(withAnswers(reference2, onTopic), base, outcomes));
+    calls.length = 0;
+    const other = { ...judge, model: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0' };
+    const out = await handler(other, { store: new FakeDriftStore() })(
+      stage(withAnswers(reference2, onTopic), base, outcomes),
+    );
+    expect(calls).toHaveLength(40);
+    expect(out.judge?.model).toBe(other.model);
+    expect(JSON.parse(s3.text(ARTIFACTS, JUDGED_KEY)).model).toBe(other.model);
+  });
+
+  it('answers judged less relevant drift the quality signal, though the error rate stayed', async () => {
+    const { judge } = fakeJudge();
+    const out = await handler(judge)(
+      stage(withAnswers(reference2, vague), withAnswers(reference, onTopic), {
+        reference: counts(200, 2),
+        current: counts(200, 2),
+      }),
+    );
+    expect(out.signals.quality).toMatchObject({
+      drift: true,
+      insufficient: false,
+      method: 'judgeAnswerRelevance',
+    });
+    expect(out.signals.quality?.score).toBeGreaterThanOrEqual(1);
+    expect(out.drift).toBe(true);
+    expect(out.judge?.current.mean).toBeLessThan(out.judge?.reference.mean as number);
+    expect(publishScore.mock.calls.filter(([, signal]) => signal === 'quality')).toEqual([
+      ['support', 'quality', out.signals.quality?.score, new Date(WINDOW.end)],
+    ]);
+  });
+
+  it('leaves failed judge calls out (never a 0), counting them', async () => {
+    // Every other question's call fails, some by rejection, some by a null score.
+    const { judge } = fakeJudge((q) =>
+      q.length % 2 === 0 ? (q.length % 4 === 0 ? 'reject' : 'null') : false,
+    );
+    const out = await handler(judge)(
+      stage(withAnswers(reference2, onTopic), withAnswers(reference, onTopic), {
+        reference: counts(200, 2),
+        current: counts(200, 2),
+      }),
+    );
+    const current = out.judge?.current;
+    expect(current?.failed).toBeGreaterThan(0);
+    expect((current?.judged ?? 0) + (current?.failed ?? 0)).toBe(current?.sampled);
+    // The mean of the scores only: an on-topic answer scores at least 0.7 here.
+    expect(current?.mean).toBeGreaterThanOrEqual(0.7);
+  });
+
+  it('a window whose judge calls all failed: the judge test is insufficient, the rates score as without it', async () => {
+    // The window's answers (not the baseline's) fail; the windows share some questions.
+    const { judge } = fakeJudge((_q, a) => (a.startsWith('Now: ') ? 'reject' : false));
+    const outcomes = { reference: counts(200, 2), current: counts(200, 30) };
+    const out = await handler(judge)(
+      stage(
+        withAnswers(reference2, (t) => `Now: ${onTopic(t)}`),
+        withAnswers(reference, onTopic),
+        outcomes,
+      ),
+    );
+    expect(out.judge?.current).toEqual({ sampled: 20, judged: 0, failed: 20, mean: null });
+    expect(out.judge?.reference).toMatchObject({ judged: 20, failed: 0 });
+    const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+    expect(summary.quality.judge).toMatchObject({ status: 'insufficient', pValue: null, drift: false });
+    // The rates decide, exactly as without a judge.
+    const rates = compareOutcomes(outcomes.reference, outcomes.current, {
+      alpha: TEST_POLICY.alpha,
+      minWindow: 50,
+    });
+    expect(out.signals.quality).toMatchObject({ method: 'errorRate', pValue: rates.pValue, drift: true });
+  });
+
+  it('does not keep a baseline sample its failures left short: the next check judges it again', async () => {
+    const { judge } = fakeJudge((_q, a) => (a.startsWith('Then: ') ? 'reject' : false));
+    const out = await handler(judge)(
+      stage(
+        withAnswers(reference2, onTopic),
+        withAnswers(reference, (t) => `Then: ${onTopic(t)}`),
+        { reference: counts(200, 2), current: counts(200, 2) },
+      ),
+    );
+    expect(out.judge?.reference).toEqual({ sampled: 20, judged: 0, failed: 20, mean: null });
+    expect(out.judge?.current).toMatchObject({ judged: 20, failed: 0 });
+    expect(s3.has(ARTIFACTS, JUDGED_KEY)).toBe(false);
+  });
+
+  it('a window without answers to judge behaves exactly as without the judge', async () => {
+    const { judge, calls } = fakeJudge();
+    // The window's answers are the gateway's no-context answer: nothing of the model's to judge.
+    const outcomes = { reference: counts(200, 2), current: counts(200, 30) };
+    const current = withAnswers(reference2, () => NO_CONTEXT_ANSWER);
+    const out = await handler(judge)(stage(current, withAnswers(reference, onTopic), outcomes));
+    expect(calls).toEqual([]);
+    expect(out).not.toHaveProperty('judge');
+    const without = await handler(undefined, { store: new FakeDriftStore() })(
+      stage(current, withAnswers(reference, onTopic), outcomes),
+    );
+    expect(out.signals).toEqual(without.signals);
+    const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+    expect(summary.quality).not.toHaveProperty('judge');
+    expect(summary).not.toHaveProperty('judge');
+  });
+
+  it('judges nothing when the window has no quality signal (a baseline without outcomes)', async () => {
+    const { judge, calls } = fakeJudge();
+    const out = await handler(judge)(
+      stage(withAnswers(reference2, onTopic), withAnswers(reference, onTopic), { current: counts(200, 2) }),
+    );
+    expect(calls).toEqual([]);
+    expect(out).not.toHaveProperty('judge');
+    expect(out.signals).not.toHaveProperty('quality');
+  });
+
+  it('a retried step judges the window again but records and publishes once', async () => {
+    const { judge, calls } = fakeJudge();
+    const record = store.recordWindow.bind(store);
+    let failures = 1;
+    store.recordWindow = async (result) => {
+      if (failures-- > 0)
+        throw Object.assign(new Error('Throughput exceeded'), { name: 'ThrottlingException' });
+      return record(result);
+    };
+    const staged = () =>
+      stage(withAnswers(reference2, vague), withAnswers(reference, onTopic), {
+        reference: counts(200, 2),
+        current: counts(200, 2),
+      });
+    await expect(handler(judge)(staged())).rejects.toThrow('Throughput exceeded');
+    expect(calls).toHaveLength(40);
+    const out = await handler(judge)(staged());
+    // The baseline's scores were kept by the first attempt: only the window is judged again.
+    expect(calls).toHaveLength(60);
+    expect(judgeCalls()).toEqual([40, 20]);
+    expect(out.signals.quality?.drift).toBe(true);
+    expect(publishScore.mock.calls.filter(([, signal]) => signal === 'quality')).toHaveLength(1);
+    // Redelivered once more: the recorded window, no judge call.
+    const again = await handler(judge)(staged());
+    expect(again).toEqual(out);
+    expect(calls).toHaveLength(60);
+  });
+});
+
+describe('the online judge the environment configures', () => {
+  const JUDGE = BEDROCK_CATALOG.find((m) => m.id === 'claude-haiku-4-5');
+  const env = (overrides: Record<string, string | undefined> = {}) => ({
+    ARTIFACTS_BUCKET: 'a',
+    DRIFT_TABLE: 't',
+    DRIFT_POLICY: '{}',
+    ONLINE_JUDGE: JSON.stringify({ share: 0.1, maxPerWindow: 20, minJudged: 10 }),
+    ONLINE_JUDGE_MODEL: JSON.stringify(JUDGE),
+    EMBEDDING_MODEL: JSON.stringify(TEST_EMBEDDING_MODEL),
+    MODEL_PROVIDER: undefined,
+    ...overrides,
+  });
+
+  it('none without ONLINE_JUDGE', () => {
+    expect(
+      onlineJudgeFromEnv(env({ ONLINE_JUDGE: undefined, ONLINE_JUDGE_MODEL: undefined })),
+    ).toBeUndefined();
+  });
+
+  it('answer relevance by the judge model of the catalog (k = 1)', () => {
+    const judge = onlineJudgeFromEnv(env());
+    expect(judge).toMatchObject({
+      settings: { share: 0.1, maxPerWindow: 20, minJudged: 10 },
+      rubric: ANSWER_RELEVANCE_RUBRIC.version,
+      model: JUDGE?.modelId,
+    });
+  });
+
+  it('the offline judge locally: an on-topic answer scores above a noncommittal one', async () => {
+    const judge = onlineJudgeFromEnv(env({ MODEL_PROVIDER: 'offline' }));
+    expect(judge).toMatchObject({ rubric: 'offline-answer-relevance:1', model: 'offline' });
+    const question = 'How do I deploy a new version of my function with aliases?';
+    const onTopic = await judge?.score(
+      question,
+      'Deploy a new version of the function, then point the alias at it.',
+    );
+    const noncommittal = await judge?.score(question, "I don't know.");
+    expect(onTopic?.value).toBeGreaterThan(0.3);
+    expect(noncommittal?.value).toBe(0);
+  });
+
+  it('refuses a judge that is not a chat model of the catalog, or a missing one', () => {
+    expect(() => onlineJudgeFromEnv(env({ ONLINE_JUDGE_MODEL: undefined }))).toThrow(ConfigError);
+    expect(() => judgeModelFromEnv(JSON.stringify(TEST_EMBEDDING_MODEL))).toThrow(
+      /ONLINE_JUDGE_MODEL: must be a chat model of the catalog, got kind embedding/,
+    );
+    expect(() => judgeModelFromEnv('{')).toThrow(/ONLINE_JUDGE_MODEL: must be the JSON of a catalog model/);
+    expect(() => onlineJudgeFromEnv(env({ EMBEDDING_MODEL: undefined }))).toThrow(/EMBEDDING_MODEL/);
+    expect(() =>
+      onlineJudgeFromEnv(
+        env({ ONLINE_JUDGE: JSON.stringify({ share: 0.1, maxPerWindow: 5, minJudged: 10 }) }),
+      ),
+    ).toThrow(/ONLINE_JUDGE: minJudged/);
   });
 });

@@ -5,6 +5,7 @@ import {
   checkNamed,
   driftKeys,
   parseChecks,
+  parseOnlineJudge,
   parsePolicy,
   parseRecords,
   recordsJsonl,
@@ -45,6 +46,30 @@ describe('drift step configuration', () => {
     expect(driftKeys.baseline('support', 'b-1')).toBe('drift/baselines/support/b-1.jsonl');
     expect(driftKeys.reportPrefix('support', '2026-12-01T12:00:00.000Z')).toBe(
       'drift/reports/support/2026-12-01T12:00:00.000Z/',
+    );
+  });
+
+  it('keys the baseline’s judged sample beside its records, by rubric version', () => {
+    expect(driftKeys.judged('drift/baselines/support/b-1.jsonl', 'judge-answer-relevance:1')).toBe(
+      'drift/baselines/support/b-1.judged-judge-answer-relevance-1.json',
+    );
+    expect(
+      driftKeys.judged(
+        'drift/baselines/support/window-2026-12-01T12:00:00.000Z.jsonl',
+        'offline-answer-relevance:1',
+      ),
+    ).toBe('drift/baselines/support/window-2026-12-01T12:00:00.000Z.judged-offline-answer-relevance-1.json');
+  });
+
+  it('parses the online judge’s settings, refusing a sample that cannot reach its minimum', () => {
+    const dev = { share: 0.1, maxPerWindow: 20, minJudged: 10 };
+    expect(parseOnlineJudge(JSON.stringify(dev))).toEqual(dev);
+    expect(() => parseOnlineJudge('{')).toThrow(new ConfigError('ONLINE_JUDGE is not JSON'));
+    expect(() => parseOnlineJudge(JSON.stringify({ ...dev, share: 0 }))).toThrow(/^ONLINE_JUDGE: share: /);
+    expect(() => parseOnlineJudge(JSON.stringify({ ...dev, share: 1.2 }))).toThrow(/^ONLINE_JUDGE: share: /);
+    expect(() => parseOnlineJudge(JSON.stringify({ ...dev, maxPerWindow: 201 }))).toThrow(ConfigError);
+    expect(() => parseOnlineJudge(JSON.stringify({ ...dev, minJudged: 21 }))).toThrow(
+      /^ONLINE_JUDGE: minJudged: minJudged must be at most maxPerWindow/,
     );
   });
 });
