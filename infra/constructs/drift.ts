@@ -31,7 +31,6 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { EVALUATIONS_INDEX } from '#aws/eval/dynamo-evaluation-store.ts';
@@ -48,7 +47,7 @@ import {
 import { type DriftAlarmPolicy, driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
 import { DRIFT_CHECK_REQUESTED } from '#events/drift-check-requested.ts';
 import { DRIFT_DETECTED } from '#events/drift-detected.ts';
-import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
+import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
@@ -59,7 +58,7 @@ import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from './model-gateway.
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
-import { scheduleRole } from './schedule-role.ts';
+import { projectEventSchedule, scheduleRole } from './schedule-role.ts';
 
 /** What CloudWatch puts on the default bus when an alarm changes state. */
 export const ALARM_STATE_CHANGE = 'CloudWatch Alarm State Change';
@@ -294,28 +293,20 @@ export class Drift extends Construct {
     });
     const schedules: Record<string, scheduler.Schedule> = {};
     for (const c of config.checks) {
-      schedules[c.name] = new scheduler.Schedule(this, `Schedule-${c.name}`, {
-        description: `Drift check ${c.name}: the last ${config.cadenceMinutes} minutes of traffic against its baseline`,
-        schedule: scheduler.ScheduleExpression.expression(cadenceCron(config.cadenceMinutes)),
-        target: new schedulerTargets.EventBridgePutEvents(
-          {
-            eventBus: props.eventBus,
-            source: LLMOPS_SOURCE,
-            detailType: DRIFT_CHECK_REQUESTED,
-            detail: scheduler.ScheduleTargetInput.fromObject({
-              schemaVersion: SCHEMA_VERSION,
-              check: c.name,
-              requestedBy: `schedule:drift-${c.name}`,
-              windowEnd: scheduler.ContextAttribute.scheduledTime,
-            }),
+      schedules[c.name] = projectEventSchedule(this, `Schedule-${c.name}`, {
+        eventBus: props.eventBus,
+        detailType: DRIFT_CHECK_REQUESTED,
+        role: roles.forTargets,
+        deadLetterQueue: this.triggerDeadLetterQueue.queue,
+        schedule: {
+          description: `Drift check ${c.name}: the last ${config.cadenceMinutes} minutes of traffic against its baseline`,
+          expression: cadenceCron(config.cadenceMinutes),
+          detail: {
+            check: c.name,
+            requestedBy: `schedule:drift-${c.name}`,
+            windowEnd: scheduler.ContextAttribute.scheduledTime,
           },
-          {
-            role: roles.forTargets,
-            deadLetterQueue: this.triggerDeadLetterQueue.queue,
-            retryAttempts: 8,
-            maxEventAge: Duration.hours(24),
-          },
-        ),
+        },
       });
     }
     this.schedules = schedules;
