@@ -521,6 +521,35 @@ const ragSchema = z
 const PROMPT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const SUITE_NAME_RULE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
+/**
+ * What an evaluation of production runs, as a schedule and a drift alarm describe it: a suite answered
+ * by a prompt (at a label) and/or a model.
+ */
+const evaluationRunFields = {
+  suite: z
+    .string()
+    .regex(SUITE_NAME_RULE, 'must be a suite name (1-64 lowercase letters, digits, "_" or "-")'),
+  /** `name@label`: the version the label points at when the run starts. */
+  prompt: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9_-]{0,63}@[a-z][a-z0-9_-]{0,31}$/,
+      'must be "name@label", e.g. support-answer@production',
+    )
+    .optional(),
+  model: z.string().min(1).optional(),
+  /** Items per run: a seeded sample, the same items every run (so that runs pair up). */
+  maxItems: positiveInt.max(2000),
+  /** Judge repeats per judged item. */
+  k: positiveInt.max(5),
+  /** Answer with retrieval (k passages). */
+  ragK: positiveInt.max(50).optional(),
+};
+/** A run names a prompt, a model or both. */
+const namesPromptOrModel = (s: { prompt?: string; model?: string }) =>
+  s.prompt !== undefined || s.model !== undefined;
+const PROMPT_OR_MODEL = { message: 'name a prompt, a model or both', path: ['prompt'] };
+
 /** One scheduled evaluation: a suite answered by a prompt (at a label) and/or a model, on a cron. */
 const evaluationScheduleSchema = z
   .object({
@@ -531,31 +560,11 @@ const evaluationScheduleSchema = z
         /^[a-z][a-z0-9-]{0,31}$/,
         'must be 1-32 lowercase letters, digits or "-", starting with a letter',
       ),
-    suite: z
-      .string()
-      .regex(SUITE_NAME_RULE, 'must be a suite name (1-64 lowercase letters, digits, "_" or "-")'),
-    /** `name@label`: the version the label points at when the run starts. */
-    prompt: z
-      .string()
-      .regex(
-        /^[a-z0-9][a-z0-9_-]{0,63}@[a-z][a-z0-9_-]{0,31}$/,
-        'must be "name@label", e.g. support-answer@production',
-      )
-      .optional(),
-    model: z.string().min(1).optional(),
+    ...evaluationRunFields,
     /** An EventBridge Scheduler expression: `cron(...)` or `rate(...)`, in UTC. */
     expression: z.string().regex(/^(cron|rate)\([^()]{1,200}\)$/, 'must be cron(...) or rate(...)'),
-    /** Items per run: a seeded sample, the same items every run (so that runs pair up). */
-    maxItems: positiveInt.max(2000),
-    /** Judge repeats per judged item. */
-    k: positiveInt.max(5),
-    /** Answer with retrieval (k passages). */
-    ragK: positiveInt.max(50).optional(),
   })
-  .refine((s) => s.prompt !== undefined || s.model !== undefined, {
-    message: 'name a prompt, a model or both',
-    path: ['prompt'],
-  });
+  .refine(namesPromptOrModel, PROMPT_OR_MODEL);
 
 /** Evaluation: the judge, budgets, the gate on prompt promotions, and the scheduled runs. */
 const evaluationSchema = z
@@ -621,22 +630,7 @@ const driftCheckSchema = z.strictObject({
 });
 
 /** What a drift alarm starts: an evaluation of production, as a scheduled one is described. */
-const driftEvaluationSchema = z
-  .strictObject({
-    suite: z.string().regex(SUITE_NAME_RULE, 'must be a suite name'),
-    prompt: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9_-]{0,63}@[a-z][a-z0-9_-]{0,31}$/, 'must be "name@label"')
-      .optional(),
-    model: z.string().min(1).optional(),
-    maxItems: positiveInt.max(2000),
-    k: positiveInt.max(5),
-    ragK: positiveInt.max(50).optional(),
-  })
-  .refine((s) => s.prompt !== undefined || s.model !== undefined, {
-    message: 'name a prompt, a model or both',
-    path: ['prompt'],
-  });
+const driftEvaluationSchema = z.strictObject(evaluationRunFields).refine(namesPromptOrModel, PROMPT_OR_MODEL);
 
 /**
  * The online judge of the drift checks' quality signal: the judge (`evaluation.judgeModel`) scores the
