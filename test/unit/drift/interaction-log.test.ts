@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { partitionsOf, readInteractions } from '#aws/drift/interaction-log.ts';
+import { deliveredAt, partitionsOf, readInteractions } from '#aws/drift/interaction-log.ts';
 import { memoryS3 } from '../functions/drift/support.ts';
 
 /** Two keys a page, to walk the listing's continuation. */
@@ -77,6 +77,33 @@ describe('readInteractions', () => {
     expect(out.records).toEqual([{ n: 'edge' }, { n: 'late' }]);
     expect(out.objects).toBe(2);
     expect(read()).toEqual(['interactions/dt=2026-12-01/edge.gz', 'interactions/dt=2026-12-01/late.gz']);
+  });
+
+  it('reads only objects Firehose delivered while calls of the window could arrive, by the time in their key', async () => {
+    // The window is 21:00 on 2026-12-01 to 03:00 on 2026-12-02; calls may arrive until 03:20.
+    const key = (day: string, time: string) =>
+      `interactions/dt=${day}/llmops-interactions-1-${day}-${time}-0f8e2d4c-1a2b-4c3d-8e9f-0123456789ab.gz`;
+    const modified = new Date('2026-12-05T00:00:00Z'); // copied later: the key's time counts
+    s3.put(BUCKET, key('2026-12-01', '20-59-00'), gzipSync(jsonl([{ n: 'before' }])), modified);
+    s3.put(BUCKET, key('2026-12-01', '21-30-00'), gzipSync(jsonl([{ n: 'during' }])), modified);
+    s3.put(BUCKET, key('2026-12-02', '03-19-00'), gzipSync(jsonl([{ n: 'late' }])), modified);
+    s3.put(BUCKET, key('2026-12-02', '03-30-00'), gzipSync(jsonl([{ n: 'after' }])), modified);
+    const out = await readInteractions(s3.client, BUCKET, WINDOW);
+    expect(out.records).toEqual([{ n: 'during' }, { n: 'late' }]);
+  });
+
+  it('takes the delivery time from a Firehose key, else from LastModified', () => {
+    const modified = new Date('2026-12-01T10:00:00Z');
+    expect(deliveredAt('p/s-1-2026-12-01-21-30-05-0f8e2d4c-1a2b-4c3d-8e9f-0123456789ab.gz', modified)).toBe(
+      Date.UTC(2026, 11, 1, 21, 30, 5),
+    );
+    expect(deliveredAt('p/dropped-by-hand.jsonl', modified)).toBe(modified.getTime());
+    expect(deliveredAt('p/dropped-by-hand.jsonl', undefined)).toBeUndefined();
+    // Linear on a hostile key: a long run of digit groups that never completes the pattern.
+    const hostile = `${'-2026-12'.repeat(50_000)}x`;
+    const started = performance.now();
+    expect(deliveredAt(hostile, undefined)).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('counts lines that are not JSON objects, never failing on them', async () => {

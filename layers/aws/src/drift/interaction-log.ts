@@ -5,7 +5,9 @@
  *
  * Firehose partitions by the time a record reached it, not by when the call happened, and buffers for
  * up to `lateMinutes`: a window's calls are in the partitions of the days from the window's start to its
- * end plus that delay, in objects written no earlier than the window's start. Lines that are not JSON
+ * end plus that delay, in objects delivered between the window's start and its end plus that delay (the
+ * delivery time is in each object's key); a late check of an old window does not read the day's later
+ * objects. Lines that are not JSON
  * objects are counted, never fatal (the log is written by the stack, but an operator may drop a file
  * there); the caller validates each record's shape.
  */
@@ -41,6 +43,27 @@ export function partitionsOf(window: TimeWindow, lateMinutes: number): string[] 
   return days;
 }
 
+/**
+ * Firehose names each object after its delivery: `<stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>[.gz]`.
+ * One regex, anchored at the end, every part fixed-width or a single class: linear in the key.
+ */
+const DELIVERY_TIME =
+  /-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?:\.[a-z]+)?$/;
+
+/**
+ * When an object was delivered, in epoch milliseconds: the time in its Firehose key, else its
+ * LastModified (a file someone else put there), else unknown.
+ */
+export function deliveredAt(key: string, lastModified: Date | undefined): number | undefined {
+  const m = DELIVERY_TIME.exec(key);
+  if (m !== null) {
+    const [, y, mo, d, h, mi, se] = m;
+    const at = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
+    if (!Number.isNaN(at)) return at;
+  }
+  return lastModified?.getTime();
+}
+
 function isGzip(body: Uint8Array): boolean {
   return body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
 }
@@ -56,7 +79,9 @@ export async function readInteractions(
   const records: unknown[] = [];
   let objects = 0;
   let unparsable = 0;
-  for (const day of partitionsOf(window, options.lateMinutes ?? 20)) {
+  const lateMinutes = options.lateMinutes ?? 20;
+  const latest = window.end.getTime() + lateMinutes * 60_000;
+  for (const day of partitionsOf(window, lateMinutes)) {
     let token: string | undefined;
     do {
       const page = await s3.send(
@@ -64,9 +89,10 @@ export async function readInteractions(
       );
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
-        // An object finished before the window began holds none of its calls.
-        if (object.LastModified !== undefined && object.LastModified.getTime() < window.start.getTime())
-          continue;
+        // An object delivered before the window began, or after its calls could still arrive, holds none
+        // of its calls.
+        const delivered = deliveredAt(object.Key, object.LastModified);
+        if (delivered !== undefined && (delivered < window.start.getTime() || delivered > latest)) continue;
         const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.Key }));
         const bytes = (await response.Body?.transformToByteArray()) ?? new Uint8Array();
         const text = Buffer.from(isGzip(bytes) ? gunzipSync(bytes) : bytes).toString('utf8');
