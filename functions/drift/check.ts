@@ -250,6 +250,7 @@ export function makeHandler(deps: CheckDeps) {
     if (result === null) return { bucket: deps.bucket, prefix };
     const html = renderDriftHtml(result, {
       labels: { reference: `baseline v${baseline.version}`, current: `window ending ${state.window.end}` },
+      ...(quality !== undefined ? { quality } : {}),
     });
     await deps.s3.send(
       new PutObjectCommand({

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkDrift, type DriftRecord } from '#core/drift/check.ts';
+import { compareJudged } from '#core/drift/online-judge.ts';
+import { compareOutcomes } from '#core/drift/outcomes.ts';
 import { driftSummaryJson, formatPValue, renderDriftHtml } from '#core/drift/report.ts';
 import { REPORT_CSP } from '#core/eval/report/html.ts';
 import { createRng } from '#core/eval/stats.ts';
@@ -153,5 +155,41 @@ describe('driftSummaryJson', () => {
       fired: expect.any(Boolean),
     });
     expect(full.details.descriptors.tokens.histogram.edges.length).toBeGreaterThan(1);
+  });
+});
+
+describe('renderDriftHtml with the quality signal', () => {
+  const counts = (calls: number, errors: number, throttles = 0, guardrailInterventions = 0) => ({
+    calls,
+    errors,
+    throttles,
+    guardrailInterventions,
+  });
+  const judge = compareJudged(
+    Array.from({ length: 20 }, (_, i) => 0.7 + (i % 5) * 0.05),
+    Array.from({ length: 20 }, (_, i) => 0.3 + (i % 5) * 0.05),
+    { minJudged: 10 },
+  );
+  const quality = compareOutcomes(counts(200, 2, 1, 0), counts(200, 30, 1, 0), {
+    alpha: 0.05,
+    minWindow: 50,
+    judge,
+  });
+  const page = renderDriftHtml(drifted, { quality });
+
+  it('shows each outcome rate and the judged relevance against the baseline, with the verdicts', () => {
+    expect(page).toContain('id="quality"');
+    expect(page).toMatch(
+      /data-test="quality-errorRate"><th scope="row">error rate<\/th><td class="num">1\.0%<\/td><td class="num">15\.0%<\/td><td>up<\/td>/,
+    );
+    expect(page).toMatch(/data-test="quality-throttleRate">.*<td>same<\/td>/);
+    // No intervention in either window: nothing to test, said so.
+    expect(page).toMatch(/data-test="quality-guardrailRate">.*none in either window/);
+    expect(page).toMatch(/data-test="quality-judge">.*<td>down<\/td>/);
+    expect(quality.drift).toBe(true);
+  });
+
+  it('has no quality section without a comparison', () => {
+    expect(renderDriftHtml(drifted)).not.toContain('id="quality"');
   });
 });

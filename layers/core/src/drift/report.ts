@@ -13,6 +13,7 @@ import type {
   SharedHistogram,
 } from './check.ts';
 import { EMBEDDING_METHODS } from './check.ts';
+import type { OutcomeComparison, OutcomeRate, RateComparison } from './outcomes.ts';
 
 /**
  * The drift check's reports, pure functions of a {@link DriftCheckResult}:
@@ -366,6 +367,31 @@ function scatterChart(
 export interface RenderDriftHtmlOptions {
   /** What to call the windows (file names, say): caller text, escaped. @default 'reference', 'current' */
   readonly labels?: { readonly reference?: string; readonly current?: string };
+  /** The quality signal's comparison (a scheduled check of live traffic): a section of its own. */
+  readonly quality?: OutcomeComparison;
+}
+
+const RATE_LABELS: Readonly<Record<OutcomeRate, string>> = {
+  errorRate: 'error rate',
+  throttleRate: 'throttle rate',
+  guardrailRate: 'guardrail intervention rate',
+};
+
+/** The quality signal: each outcome rate, and the online judge's scores, against the baseline's. */
+function qualitySection(q: OutcomeComparison): SafeHtml {
+  const rateVerdict = (x: RateComparison): Verdict =>
+    x.drift ? 'drift' : x.status === 'insufficient' ? 'insufficient' : 'no-drift';
+  const rows = (Object.keys(RATE_LABELS) as OutcomeRate[]).map((name) => {
+    const x = q.rates[name];
+    return html`<tr data-test="quality-${name}"><th scope="row">${RATE_LABELS[name]}</th><td class="num">${formatPercent(x.reference)}</td><td class="num">${formatPercent(x.current)}</td><td>${x.direction ?? MISSING}</td><td>chi-squared χ² (Yates)</td><td class="num">${formatStatistic(x.statistic)}</td><td class="num">${formatPValue(x.pValue)}</td><td class="num">${formatPValue(x.adjustedPValue)}</td><td>${x.status === 'skipped' ? html`<span class="muted">none in either window</span>` : badge(rateVerdict(x))}</td></tr>`;
+  });
+  const j = q.judge;
+  const judgeRow = j
+    ? html`<tr data-test="quality-judge"><th scope="row">online judge: answer relevance (mean of ${j.n.current}, baseline ${j.n.reference})</th><td class="num">${formatStatistic(j.reference)}</td><td class="num">${formatStatistic(j.current)}</td><td>${j.direction ?? MISSING}</td><td>Kolmogorov–Smirnov D</td><td class="num">${formatStatistic(j.statistic)}</td><td class="num">${formatPValue(j.pValue)}</td><td class="num">${formatPValue(j.adjustedPValue)}</td><td>${badge(j.status === 'insufficient' ? 'insufficient' : j.adjustedPValue !== null && j.adjustedPValue <= q.alpha && j.direction === 'down' ? 'drift' : 'no-drift')}</td></tr>`
+    : null;
+  return html`<section id="quality" aria-labelledby="quality-h"><h2 id="quality-h">Outcomes and the online judge ${badge(q.drift ? 'drift' : q.insufficient ? 'insufficient' : 'no-drift')}</h2>
+<p class="muted">Every call of the window, sampled or not: ${q.current.calls} calls (baseline ${q.reference.calls}). Only a worsening drifts: a rate that rose, relevance that fell. Benjamini–Hochberg at ${formatPValue(q.alpha)} across the tests.</p>
+<div class="scroll"><table data-chart="quality"><caption>Each outcome rate and the judged answer relevance, in the baseline and in this window.</caption><thead><tr><th scope="col">Outcome</th><th scope="col" class="num">Baseline</th><th scope="col" class="num">Window</th><th scope="col">Direction</th><th scope="col">Test</th><th scope="col" class="num">Statistic</th><th scope="col" class="num">p-value</th><th scope="col" class="num">Adjusted p</th><th scope="col">Verdict</th></tr></thead><tbody>${rows}${judgeRow}</tbody></table></div></section>`;
 }
 
 type Verdict = 'drift' | 'no-drift' | 'insufficient';
@@ -577,6 +603,7 @@ export function renderDriftHtml(result: DriftCheckResult, options: RenderDriftHt
 ${header(result, labels)}
 <main>
 ${testsSection(result)}
+${options.quality ? qualitySection(options.quality) : null}
 ${embeddingSection(result, labels)}
 ${descriptorSection(result, labels)}
 ${examplesSection(result)}

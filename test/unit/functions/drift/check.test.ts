@@ -320,6 +320,12 @@ describe('check handler', () => {
         },
       });
       expect(summary).not.toHaveProperty('qualityNote');
+      // The report shows the outcome rates beside the other tests.
+      const html = s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/report.html`);
+      expect(html).toContain('id="quality"');
+      expect(html).toMatch(
+        /data-test="quality-errorRate">.*<td class="num">1\.0%<\/td><td class="num">15\.0%<\/td>/,
+      );
     });
 
     it('finds the quality of similar traffic unchanged: a score below 1, published with the others', async () => {
@@ -361,6 +367,9 @@ describe('check handler', () => {
       expect(summary.quality).toBeNull();
       expect(summary.qualityNote).toBe(
         'Baseline v3 (suite) has no outcome counts (only a baseline from a traffic window has them): no quality signal.',
+      );
+      expect(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/report.html`)).not.toContain(
+        'id="quality"',
       );
     });
 
