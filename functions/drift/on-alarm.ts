@@ -1,6 +1,5 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
-import * as z from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { type DriftStore, DynamoDriftStore } from '#aws/drift/drift-store.ts';
@@ -9,6 +8,7 @@ import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { DRIFT_SCORE_METRIC, DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
 import { envVar } from '#contracts/env.ts';
+import { cloudWatchAlarmStateChangeEvent } from '#events/cloudwatch-alarm-state-change.ts';
 import { DRIFT_DETECTED, type DriftDetectedDetail, driftDetectedDetail } from '#events/drift-detected.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { type DriftPolicy, parsePolicy } from './shared.ts';
@@ -28,38 +28,6 @@ export interface OnAlarmDeps {
   readonly store: Pick<DriftStore, 'recentWindows'>;
   readonly policy: Pick<DriftPolicy, 'datapointsToAlarm' | 'evaluationPeriods'>;
 }
-
-/** The parts of CloudWatch's alarm state change event this function reads. */
-const alarmStateChange = z.looseObject({
-  time: z.string(),
-  detail: z.looseObject({
-    alarmName: z.string().check(z.minLength(1)),
-    state: z.looseObject({
-      value: z.string(),
-      reason: z.optional(z.string()),
-      reasonData: z.optional(z.string()),
-      timestamp: z.string(),
-    }),
-    configuration: z.looseObject({
-      metrics: z.optional(
-        z.array(
-          z.looseObject({
-            metricStat: z.optional(
-              z.looseObject({
-                metric: z.looseObject({
-                  namespace: z.string(),
-                  name: z.string(),
-                  dimensions: z.optional(z.record(z.string(), z.string())),
-                }),
-                period: z.number(),
-              }),
-            ),
-          }),
-        ),
-      ),
-    }),
-  }),
-});
 
 /** The most recent evaluated datapoint of CloudWatch's `reasonData`, when it has one. */
 export function breachingValue(reasonData: string | undefined): number | null {
@@ -84,7 +52,7 @@ export type OnAlarmResult =
 
 export function makeHandler(deps: OnAlarmDeps) {
   return async (input: unknown, _context?: Context): Promise<OnAlarmResult> => {
-    const event = parseInput(alarmStateChange, input, 'CloudWatch Alarm State Change event');
+    const event = parseInput(cloudWatchAlarmStateChangeEvent, input, 'CloudWatch Alarm State Change event');
     const { detail } = event;
     logger.appendKeys({ alarmName: detail.alarmName });
     const ignored = (reason: string): OnAlarmResult => {

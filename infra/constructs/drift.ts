@@ -45,6 +45,7 @@ import {
   INTERACTIONS_PREFIX,
 } from '#contracts/storage-layout.ts';
 import { type DriftAlarmPolicy, driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
+import { CLOUDWATCH_ALARM_STATE_CHANGE } from '#events/cloudwatch-alarm-state-change.ts';
 import { DRIFT_CHECK_REQUESTED } from '#events/drift-check-requested.ts';
 import { DRIFT_DETECTED } from '#events/drift-detected.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
@@ -59,9 +60,6 @@ import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts'
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
 import { projectEventSchedule, scheduleRole } from './schedule-role.ts';
-
-/** What CloudWatch puts on the default bus when an alarm changes state. */
-export const ALARM_STATE_CHANGE = 'CloudWatch Alarm State Change';
 
 export interface DriftProps {
   readonly deployment: DeploymentConfig;
@@ -381,10 +379,10 @@ export class Drift extends Construct {
     );
     if (alarmArns.length > 0) {
       new events.Rule(this, 'DriftAlarmRule', {
-        description: `Drift: ${ALARM_STATE_CHANGE} of a drift alarm into ALARM → ${DRIFT_DETECTED}`,
+        description: `Drift: ${CLOUDWATCH_ALARM_STATE_CHANGE} of a drift alarm into ALARM → ${DRIFT_DETECTED}`,
         eventPattern: {
           source: ['aws.cloudwatch'],
-          detailType: [ALARM_STATE_CHANGE],
+          detailType: [CLOUDWATCH_ALARM_STATE_CHANGE],
           resources: alarmArns,
           detail: { state: { value: ['ALARM'] } },
         },

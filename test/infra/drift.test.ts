@@ -19,7 +19,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DRIFT_SCORE_METRIC, DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
 import { driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
-import { cloudWatchAlarmStateChangeEvent } from '#events/cloudwatch-alarm-state-change.ts';
+import {
+  CLOUDWATCH_ALARM_STATE_CHANGE,
+  cloudWatchAlarmStateChangeEvent,
+} from '#events/cloudwatch-alarm-state-change.ts';
 import {
   DRIFT_CHECK_REQUESTED,
   driftCheckRequestedDetail,
@@ -30,7 +33,7 @@ import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { loadSample, rawSample } from '#events/samples.ts';
 import { parsePolicy } from '#functions/drift/shared.ts';
 import { type AppConfig, loadConfig, validateConfig } from '#infra/config/index.ts';
-import { ALARM_STATE_CHANGE, cadenceCron } from '#infra/constructs/drift.ts';
+import { cadenceCron } from '#infra/constructs/drift.ts';
 import { METRICS_SERVICE } from '#infra/constructs/llmops-function.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from '#infra/constructs/model-gateway.ts';
 import { matchesPattern } from '#infra/local/event-pattern.ts';
@@ -459,7 +462,7 @@ describe('a drift alarm into ALARM becomes llmops.DriftDetected', () => {
       }));
       expect(rule.EventPattern).toEqual({
         source: ['aws.cloudwatch'],
-        'detail-type': [ALARM_STATE_CHANGE],
+        'detail-type': [CLOUDWATCH_ALARM_STATE_CHANGE],
         resources: expect.arrayContaining(signalAlarmArns),
         detail: { state: { value: ['ALARM'] } },
       });
@@ -475,7 +478,7 @@ describe('a drift alarm into ALARM becomes llmops.DriftDetected', () => {
     const pattern = resolved(rule.EventPattern);
     const sample = loadSample('cloudwatch-alarm-state-change', cloudWatchAlarmStateChangeEvent);
     const raw = rawSample('cloudwatch-alarm-state-change') as typeof sample;
-    expect(raw['detail-type']).toBe(ALARM_STATE_CHANGE);
+    expect(raw['detail-type']).toBe(CLOUDWATCH_ALARM_STATE_CHANGE);
     const check = dev.config.drift.checks[0]?.name as string;
     const [alarmId] = signalAlarms(dev.json).get(`${check}/embedding`) ?? [];
     const [compositeId] = resourcesOfType(dev.json, 'AWS::CloudWatch::CompositeAlarm')[0] ?? [];
