@@ -176,3 +176,19 @@ export const driftWindowResult = z.object({
   checkedAt: z.string(),
 });
 export type DriftWindowResult = z.infer<typeof driftWindowResult>;
+
+/**
+ * The policy every check runs with, computed at synthesis by `driftAlarmPolicy` (the alarms use the same):
+ * the `DRIFT_POLICY` environment variable of the drift functions.
+ */
+export const driftPolicy = z.object({
+  alpha: z.number().check(z.positive(), z.lt(1)),
+  datapointsToAlarm: z.int().check(z.positive()),
+  evaluationPeriods: z.int().check(z.positive()),
+  cadenceMinutes: z.int().check(z.positive()),
+  effect: z.number().check(z.positive()),
+  power: z.number().check(z.positive(), z.lt(1)),
+  permutations: z.int().check(z.positive()),
+  maxWindowRecords: z.int().check(z.positive()),
+});
+export type DriftPolicy = z.infer<typeof driftPolicy>;

@@ -1,5 +1,11 @@
 import * as z from 'zod/mini';
-import { baselineSource, CHECK_NAME, driftBaseline, driftWindowResult } from '../drift/baseline.ts';
+import {
+  baselineSource,
+  CHECK_NAME,
+  driftBaseline,
+  driftPolicy,
+  driftWindowResult,
+} from '../drift/baseline.ts';
 
 /**
  * Response schemas of the drift routes (`/v1/drift/...`): the handler answers with them, and the OpenAPI
@@ -23,11 +29,11 @@ export const driftCheckQuery = z
  * and the alarm's M of N windows, and the minutes between checks. `DRIFT_POLICY` holds it (with more
  * fields, which the API does not show).
  */
-export const driftPolicySummary = z.object({
-  alpha: z.number().check(z.positive(), z.lt(1)),
-  datapointsToAlarm: z.int().check(z.positive()),
-  evaluationPeriods: z.int().check(z.positive()),
-  cadenceMinutes: z.int().check(z.positive()),
+export const driftPolicySummary = z.pick(driftPolicy, {
+  alpha: true,
+  datapointsToAlarm: true,
+  evaluationPeriods: true,
+  cadenceMinutes: true,
 });
 export type DriftPolicySummary = z.infer<typeof driftPolicySummary>;
 

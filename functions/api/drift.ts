@@ -3,7 +3,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import * as z from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient, createS3Client } from '#aws/clients.ts';
-import { describeIssues, readConfig } from '#aws/config.ts';
+import { parseJsonVariable, readConfig } from '#aws/config.ts';
 import { type DriftStore, DynamoDriftStore } from '#aws/drift/drift-store.ts';
 import { ConfigError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
@@ -205,24 +205,9 @@ export function reportLinker(artifactsBucket: string, s3: S3Client) {
   };
 }
 
-/** Parses a JSON environment variable with a schema. @throws ConfigError naming the variable */
-function jsonVariable<S extends z.ZodMiniType>(name: string, schema: S, raw: string): z.infer<S> {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    throw new ConfigError(`Invalid function configuration: ${name} is not JSON`);
-  }
-  const parsed = z.safeParse(schema, value);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid function configuration: ${name}: ${describeIssues(parsed.error)}`);
-  }
-  return parsed.data as z.infer<S>;
-}
-
 /** Parses `DRIFT_CHECKS`: a JSON array of checks, each name once. @throws ConfigError */
 export function parseDriftChecks(raw: string): DriftCheckConfig[] {
-  const checks = jsonVariable('DRIFT_CHECKS', z.array(driftCheckConfig), raw);
+  const checks = parseJsonVariable('DRIFT_CHECKS', z.array(driftCheckConfig), raw);
   const names = checks.map((check) => check.name);
   const repeated = names.filter((name, i) => names.indexOf(name) !== i);
   if (repeated.length > 0) {
@@ -238,7 +223,7 @@ export function parseDriftChecks(raw: string): DriftCheckConfig[] {
  * read, are dropped). @throws ConfigError
  */
 export function parseDriftPolicy(raw: string): DriftPolicySummary {
-  return jsonVariable('DRIFT_POLICY', driftPolicySummary, raw);
+  return parseJsonVariable('DRIFT_POLICY', driftPolicySummary, raw);
 }
 
 /** The environment this function reads (a contract: the stack sets exactly these variables). */

@@ -1,15 +1,20 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod/mini';
-import { describeIssues } from '#aws/config.ts';
-import { ConfigError, InvalidEventError } from '#aws/errors.ts';
+import { describeIssues, parseJsonVariable } from '#aws/config.ts';
+import { InvalidEventError } from '#aws/errors.ts';
 import {
   type DriftBaseline,
   type DriftCheckConfig,
+  type DriftPolicy,
   driftBaseline,
   driftCheckConfig,
+  driftPolicy,
   outcomeCounts,
 } from '#contracts/drift/baseline.ts';
 import { envVar } from '#contracts/env.ts';
+
+export type { DriftPolicy };
+
 import {
   DRIFT_BASELINES_PREFIX,
   DRIFT_REPORTS_PREFIX,
@@ -31,33 +36,6 @@ import { decodeEmbedding, encodeEmbedding } from '#core/drift/compact-embedding.
  * | `drift/reports/<check>/<window end>/summary.json`, `report.html` | Check | operators, `GET /v1/drift/status` |
  */
 
-/** The policy every check runs with, computed at synthesis by `driftAlarmPolicy` (the alarms use the same). */
-export const driftPolicy = z.object({
-  alpha: z.number().check(z.positive(), z.lt(1)),
-  datapointsToAlarm: z.int().check(z.positive()),
-  evaluationPeriods: z.int().check(z.positive()),
-  cadenceMinutes: z.int().check(z.positive()),
-  effect: z.number().check(z.positive()),
-  power: z.number().check(z.positive(), z.lt(1)),
-  permutations: z.int().check(z.positive()),
-  maxWindowRecords: z.int().check(z.positive()),
-});
-export type DriftPolicy = z.infer<typeof driftPolicy>;
-
-function jsonVariable<S extends z.ZodMiniType>(schema: S, name: string) {
-  return (raw: string): z.infer<S> => {
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      throw new ConfigError(`${name} is not JSON`);
-    }
-    const parsed = z.safeParse(schema, value);
-    if (!parsed.success) throw new ConfigError(`${name}: ${describeIssues(parsed.error)}`);
-    return parsed.data;
-  };
-}
-
 /**
  * The online judge (`drift.onlineJudge`): the share of a window's answers judged, at most `maxPerWindow`
  * of them, and the fewest scores a window needs for the judge's test.
@@ -77,11 +55,11 @@ export const onlineJudgeSettings = z
 export type OnlineJudgeSettings = z.infer<typeof onlineJudgeSettings>;
 
 /** Parses `DRIFT_CHECKS` (a JSON array of checks). */
-export const parseChecks = jsonVariable(z.array(driftCheckConfig), 'DRIFT_CHECKS');
+export const parseChecks = (raw: string) => parseJsonVariable('DRIFT_CHECKS', z.array(driftCheckConfig), raw);
 /** Parses `DRIFT_POLICY`. */
-export const parsePolicy = jsonVariable(driftPolicy, 'DRIFT_POLICY');
+export const parsePolicy = (raw: string) => parseJsonVariable('DRIFT_POLICY', driftPolicy, raw);
 /** Parses `ONLINE_JUDGE`. */
-export const parseOnlineJudge = jsonVariable(onlineJudgeSettings, 'ONLINE_JUDGE');
+export const parseOnlineJudge = (raw: string) => parseJsonVariable('ONLINE_JUDGE', onlineJudgeSettings, raw);
 
 /** The variables every step reads. */
 export const driftEnvironment = {

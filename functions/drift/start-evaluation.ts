@@ -2,8 +2,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { createEventBridgeClient } from '#aws/clients.ts';
-import { readConfig } from '#aws/config.ts';
-import { ConfigError } from '#aws/errors.ts';
+import { parseJsonVariable, readConfig } from '#aws/config.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
@@ -39,15 +38,7 @@ const driftEvaluation = z.object({
 
 /** The run request of a `drift.onDrift` setting. */
 export function runRequestOf(raw: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    throw new ConfigError('DRIFT_EVALUATION is not JSON');
-  }
-  const parsed = z.safeParse(driftEvaluation, value);
-  if (!parsed.success) throw new ConfigError(`DRIFT_EVALUATION: ${parsed.error.message}`);
-  const s = parsed.data;
+  const s = parseJsonVariable('DRIFT_EVALUATION', driftEvaluation, raw);
   return {
     suite: s.suite,
     target: { ...(s.prompt ? { prompt: s.prompt } : {}), ...(s.model ? { model: s.model } : {}) },

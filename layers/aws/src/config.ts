@@ -21,3 +21,23 @@ export function readConfig<S extends z.core.$ZodLooseShape>(
 export function describeIssues(error: z.core.$ZodError, root = '(root)'): string {
   return error.issues.map((issue) => `${issue.path.join('.') || root}: ${issue.message}`).join('; ');
 }
+
+/**
+ * Parses an environment variable that holds JSON (settings the stack computes at synthesis) with a
+ * schema. @throws ConfigError naming the variable: `NAME is not JSON`, or `NAME: field: rule; ...`
+ */
+export function parseJsonVariable<S extends z.core.$ZodType>(
+  name: string,
+  schema: S,
+  raw: string,
+): z.infer<S> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`${name} is not JSON`);
+  }
+  const parsed = z.safeParse(schema, value);
+  if (!parsed.success) throw new ConfigError(`${name}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
