@@ -57,9 +57,9 @@ import { LlmOpsFunction, METRICS_SERVICE } from './llmops-function.ts';
 import { grantModel } from './model-access.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE } from './model-gateway.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
+import { projectEventSchedules } from './project-event-schedules.ts';
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
-import { projectEventSchedule, scheduleRole } from './schedule-role.ts';
 
 export interface DriftProps {
   readonly deployment: DeploymentConfig;
@@ -282,32 +282,27 @@ export class Drift extends Construct {
     });
 
     // One schedule per check, on the cadence's boundaries; the window ends at the scheduled time.
-    const roles = scheduleRole(this, 'ScheduleRole', {
+    this.schedules = projectEventSchedules(this, {
       description: `${deployment.stackName}: drift schedules put llmops.DriftCheckRequested on the project bus`,
       eventBus: props.eventBus,
-      detailTypes: [DRIFT_CHECK_REQUESTED],
+      detailType: DRIFT_CHECK_REQUESTED,
       deadLetterQueue: this.triggerDeadLetterQueue.queue,
       encryptionKey,
-    });
-    const schedules: Record<string, scheduler.Schedule> = {};
-    for (const c of config.checks) {
-      schedules[c.name] = projectEventSchedule(this, `Schedule-${c.name}`, {
-        eventBus: props.eventBus,
-        detailType: DRIFT_CHECK_REQUESTED,
-        role: roles.forTargets,
-        deadLetterQueue: this.triggerDeadLetterQueue.queue,
-        schedule: {
-          description: `Drift check ${c.name}: the last ${config.cadenceMinutes} minutes of traffic against its baseline`,
-          expression: cadenceCron(config.cadenceMinutes),
-          detail: {
-            check: c.name,
-            requestedBy: `schedule:drift-${c.name}`,
-            windowEnd: scheduler.ContextAttribute.scheduledTime,
+      schedules: Object.fromEntries(
+        config.checks.map((c) => [
+          c.name,
+          {
+            description: `Drift check ${c.name}: the last ${config.cadenceMinutes} minutes of traffic against its baseline`,
+            expression: cadenceCron(config.cadenceMinutes),
+            detail: {
+              check: c.name,
+              requestedBy: `schedule:drift-${c.name}`,
+              windowEnd: scheduler.ContextAttribute.scheduledTime,
+            },
           },
-        },
-      });
-    }
-    this.schedules = schedules;
+        ]),
+      ),
+    }).schedules;
 
     // The alarms: one per check and signal (M of N windows at or above the threshold), and one composite
     // per check that pages, so that a shift several signals see pages once.

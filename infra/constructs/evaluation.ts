@@ -53,9 +53,9 @@ import { LlmOpsFunction } from './llmops-function.ts';
 import { grantModel } from './model-access.ts';
 import { API_FUNCTION_ENTRIES, LLMOPS_METRICS_NAMESPACE, type ModelGateway } from './model-gateway.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
+import { projectEventSchedules } from './project-event-schedules.ts';
 import { projectTable } from './project-table.ts';
 import type { RagVectorStore } from './rag-store.ts';
-import { projectEventSchedule, scheduleRole } from './schedule-role.ts';
 
 /** The curated golden datasets that become suites. */
 export const GOLDEN_DATASETS_PREFIX = `${DATASETS_PREFIX}golden/`;
@@ -383,37 +383,34 @@ export class Evaluation extends Construct {
     });
 
     // One schedule per configured suite and target: it puts the request on the bus, as the API does.
-    const roles = scheduleRole(this, 'ScheduleRole', {
+    const scheduled = projectEventSchedules(this, {
       description: `${deployment.stackName}: evaluation schedules put llmops.EvaluationRequested on the project bus`,
       eventBus: props.eventBus,
-      detailTypes: [EVALUATION_REQUESTED],
+      detailType: EVALUATION_REQUESTED,
       deadLetterQueue: this.triggerDeadLetterQueue.queue,
       encryptionKey,
+      schedules: Object.fromEntries(
+        config.schedules.map((s) => {
+          const request = {
+            suite: s.suite,
+            target: { ...(s.prompt ? { prompt: s.prompt } : {}), ...(s.model ? { model: s.model } : {}) },
+            maxItems: s.maxItems,
+            k: s.k,
+            ...(s.ragK !== undefined ? { rag: { k: s.ragK } } : {}),
+          };
+          return [
+            s.name,
+            {
+              description: `Evaluate suite ${s.suite} with ${s.prompt ?? s.model} (${s.maxItems} items, k=${s.k})`,
+              expression: s.expression,
+              detail: { trigger: 'schedule', requestedBy: `schedule:${s.name}`, request },
+            },
+          ];
+        }),
+      ),
     });
-    this.scheduleRole = roles.role;
-    const scheduleTargetRole = roles.forTargets;
-    const schedules: Record<string, scheduler.Schedule> = {};
-    for (const s of config.schedules) {
-      const request = {
-        suite: s.suite,
-        target: { ...(s.prompt ? { prompt: s.prompt } : {}), ...(s.model ? { model: s.model } : {}) },
-        maxItems: s.maxItems,
-        k: s.k,
-        ...(s.ragK !== undefined ? { rag: { k: s.ragK } } : {}),
-      };
-      schedules[s.name] = projectEventSchedule(this, `Schedule-${s.name}`, {
-        eventBus: props.eventBus,
-        detailType: EVALUATION_REQUESTED,
-        role: scheduleTargetRole,
-        deadLetterQueue: this.triggerDeadLetterQueue.queue,
-        schedule: {
-          description: `Evaluate suite ${s.suite} with ${s.prompt ?? s.model} (${s.maxItems} items, k=${s.k})`,
-          expression: s.expression,
-          detail: { trigger: 'schedule', requestedBy: `schedule:${s.name}`, request },
-        },
-      });
-    }
-    this.schedules = schedules;
+    this.scheduleRole = scheduled.role;
+    this.schedules = scheduled.schedules;
 
     // A scheduled run that fell below the previous run of its target beyond the margin pages on-call.
     this.regressionAlarm = new cloudwatch.Alarm(this, 'RegressionAlarm', {
