@@ -70,6 +70,12 @@ export const interactionRecordedDetail = z.object({
       ),
     }),
   ),
+  /**
+   * While the model has a rollout's canary: the variant that answered (`candidate`: the rollout's
+   * candidate inference component; `production`: the model's own). Absent otherwise. An additive change
+   * (same schema version): readers of older records find it absent.
+   */
+  variant: z.optional(z.enum(['production', 'candidate'])),
   /** Present for sampled calls only. */
   payload: z.nullable(
     z.object({

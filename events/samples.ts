@@ -13,7 +13,14 @@ export type SampleName =
   | 'evaluation-completed'
   | 'cloudwatch-alarm-state-change'
   | 'drift-detected'
-  | 'drift-check-requested';
+  | 'drift-check-requested'
+  | 'sagemaker-training-job-completed'
+  | 'sagemaker-training-job-failed'
+  | 'sagemaker-model-package-approved'
+  | 'model-registered'
+  | 'model-deployed-promoted'
+  | 'model-deployed-rolled-back'
+  | 'finetune-requested';
 
 /** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */
 export function loadSample<S extends z.ZodType>(name: SampleName, schema: S): z.infer<S> {

@@ -5,8 +5,13 @@ import { documentIndexedEvent } from '#events/document-indexed.ts';
 import { driftCheckRequestedEvent } from '#events/drift-check-requested.ts';
 import { driftDetectedEvent } from '#events/drift-detected.ts';
 import { evaluationCompletedEvent } from '#events/evaluation-completed.ts';
+import { fineTuneRequestedEvent } from '#events/finetune-requested.ts';
+import { modelDeployedEvent } from '#events/model-deployed.ts';
+import { modelRegisteredEvent } from '#events/model-registered.ts';
 import { pipelineFailedEvent } from '#events/pipeline-failed.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
+import { sageMakerModelPackageStateChangeEvent } from '#events/sagemaker-model-package-state-change.ts';
+import { sageMakerTrainingJobStateChangeEvent } from '#events/sagemaker-training-job-state-change.ts';
 import { loadSample, rawSample } from '#events/samples.ts';
 import { sfnExecutionStatusChangeEvent } from '#events/sfn-execution-status-change.ts';
 
@@ -124,5 +129,142 @@ describe('event samples parse with their schemas', () => {
     const raw = structuredClone(rawSample('dataset-ready')) as { detail: { contentHash: string } };
     raw.detail.contentHash = 'md5:abc';
     expect(datasetReadyEvent.safeParse(raw).success).toBe(false);
+  });
+
+  it('SageMaker Training Job State Change (Completed, spot): artifacts, final metrics, billable time, tags as a map', () => {
+    const event = loadSample('sagemaker-training-job-completed', sageMakerTrainingJobStateChangeEvent);
+    expect(event.source).toBe('aws.sagemaker');
+    expect(event.detail).toMatchObject({
+      TrainingJobName: 'llmops-dev-ft-3f9c2a7be1d04c58',
+      TrainingJobStatus: 'Completed',
+      EnableManagedSpotTraining: true,
+      TrainingTimeInSeconds: 2873,
+      BillableTimeInSeconds: 1006,
+      CreationTime: 1795338751000,
+    });
+    expect(event.detail.ModelArtifacts?.S3ModelArtifacts).toMatch(/\/output\/model\.tar\.gz$/);
+    expect(event.detail.FinalMetricDataList?.map((m) => m.MetricName)).toEqual([
+      'train_loss',
+      'eval_loss',
+      'eval_perplexity',
+    ]);
+    expect(event.detail.Tags['llmops:job-id']).toBe('ft-3f9c2a7be1d04c58');
+  });
+
+  it('SageMaker Training Job State Change (Failed): the failure reason, times as the documented quoted epoch milliseconds', () => {
+    const event = loadSample('sagemaker-training-job-failed', sageMakerTrainingJobStateChangeEvent);
+    expect(event.detail.TrainingJobStatus).toBe('Failed');
+    expect(event.detail.FailureReason).toMatch(/^AlgorithmError: .*CUDA out of memory/s);
+    expect(event.detail.ModelArtifacts).toBeUndefined();
+    expect(event.detail.CreationTime).toBe(1795442772000);
+    expect(event.detail.TrainingEndTime).toBe(Date.parse('2026-11-23T14:31:27Z'));
+  });
+
+  it('rejects a training job event with an unknown status or an unparseable time', () => {
+    const raw = structuredClone(rawSample('sagemaker-training-job-completed')) as {
+      detail: Record<string, unknown>;
+    };
+    const status = sageMakerTrainingJobStateChangeEvent.safeParse({
+      ...raw,
+      detail: { ...raw.detail, TrainingJobStatus: 'Succeeded' },
+    });
+    expect(status.success).toBe(false);
+    expect(status.error?.issues[0]?.path).toEqual(['detail', 'TrainingJobStatus']);
+    const time = sageMakerTrainingJobStateChangeEvent.safeParse({
+      ...raw,
+      detail: { ...raw.detail, CreationTime: 'yesterday' },
+    });
+    expect(time.success).toBe(false);
+  });
+
+  it('SageMaker Model Package State Change (Approved): ISO times, the adapter, lineage in customer metadata', () => {
+    const event = loadSample('sagemaker-model-package-approved', sageMakerModelPackageStateChangeEvent);
+    expect(event.detail).toMatchObject({
+      ModelPackageGroupName: 'LlmOps-dev-support-assistant',
+      ModelPackageVersion: 4,
+      ModelApprovalStatus: 'Approved',
+      ModelPackageStatus: 'Completed',
+      CreationTime: Date.parse('2026-11-22T10:02:17Z'),
+    });
+    expect(event.detail.InferenceSpecification?.Containers[0]?.ModelDataUrl).toMatch(/\/model\.tar\.gz$/);
+    expect(event.detail.CustomerMetadataProperties?.candidateModel).toBe('support-assistant-ft4');
+  });
+
+  it('rejects a model package event with an unknown approval status', () => {
+    const raw = structuredClone(rawSample('sagemaker-model-package-approved')) as {
+      detail: { ModelApprovalStatus: string };
+    };
+    raw.detail.ModelApprovalStatus = 'APPROVED';
+    const result = sageMakerModelPackageStateChangeEvent.safeParse(raw);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['detail', 'ModelApprovalStatus']);
+  });
+
+  it('llmops.FineTuneRequested', () => {
+    const event = loadSample('finetune-requested', fineTuneRequestedEvent);
+    expect(event.detail).toMatchObject({
+      jobId: 'ft-3f9c2a7be1d04c58',
+      dataset: { name: 'support-chats', version: 3 },
+      purpose: 'finetune',
+      recipe: 'sft-lora',
+    });
+  });
+
+  it('rejects a FineTuneRequested detail with an unknown recipe', () => {
+    const raw = structuredClone(rawSample('finetune-requested')) as { detail: { recipe: string } };
+    raw.detail.recipe = 'full-finetune';
+    const result = fineTuneRequestedEvent.safeParse(raw);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['detail', 'recipe']);
+  });
+
+  it('llmops.ModelRegistered: the package, the lineage and the final metrics', () => {
+    const event = loadSample('model-registered', modelRegisteredEvent);
+    expect(event.detail).toMatchObject({
+      modelPackageVersion: 4,
+      candidateModel: 'support-assistant-ft4',
+      recipe: 'sft-lora',
+      dataset: { name: 'support-chats', version: 3, purpose: 'finetune' },
+      trainingJob: { billableSeconds: 1006, spot: true },
+      placeholder: false,
+    });
+    expect(event.detail.metrics.eval_loss).toBe(1.2087);
+  });
+
+  it('rejects a ModelRegistered detail with a version 0 or a malformed dataset hash', () => {
+    const raw = structuredClone(rawSample('model-registered')) as {
+      detail: { modelPackageVersion: number; dataset: { contentHash: string } };
+    };
+    expect(
+      modelRegisteredEvent.safeParse({ ...raw, detail: { ...raw.detail, modelPackageVersion: 0 } }).success,
+    ).toBe(false);
+    raw.detail.dataset.contentHash = 'sha256:abc';
+    expect(modelRegisteredEvent.safeParse(raw).success).toBe(false);
+  });
+
+  it('llmops.ModelDeployed, promoted and rolled back', () => {
+    const promoted = loadSample('model-deployed-promoted', modelDeployedEvent);
+    expect(promoted.detail).toMatchObject({
+      model: 'support-assistant',
+      outcome: 'promoted',
+      canary: { share: 0.1, breaches: [] },
+      verified: { inferenceComponent: 'LlmOps-dev-support-assistant-ft4', matches: true },
+    });
+    const rolledBack = loadSample('model-deployed-rolled-back', modelDeployedEvent);
+    expect(rolledBack.detail.outcome).toBe('rolled_back');
+    expect(rolledBack.detail.canary.breaches).toEqual(['LlmOps-dev-CanaryErrorRateAlarm-7QH2KX9D1M3P']);
+    expect(rolledBack.detail.verified.inferenceComponent).toBe(
+      rolledBack.detail.previous?.inferenceComponent,
+    );
+  });
+
+  it('rejects a ModelDeployed detail with a canary share above 1', () => {
+    const raw = structuredClone(rawSample('model-deployed-promoted')) as {
+      detail: { canary: { share: number } };
+    };
+    raw.detail.canary.share = 1.5;
+    const result = modelDeployedEvent.safeParse(raw);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['detail', 'canary', 'share']);
   });
 });
