@@ -1,0 +1,1 @@
+"""Tests of the fine-tuning entry point's pure modules (standard library only)."""
