@@ -402,6 +402,159 @@ function onVectorIndex(
 const never = () => false;
 
 // ---------------------------------------------------------------------------------------------
+// SageMaker control plane (training, model registry, models, inference components)
+
+/** A SageMaker ARN; SageMaker lowercases resource names in its ARNs. */
+function sageMakerArn(env: ActionEnvironment, type: string, name: string): string {
+  return `arn:${env.partition}:sagemaker:${env.region}:${env.account}:${type}/${name.toLowerCase()}`;
+}
+
+/** `sagemaker:AddTags` on the resource being created when the request carries tags (tag-on-create). */
+function tagOnCreate(input: Readonly<Record<string, unknown>>, resource: string): IamRequest[] {
+  return Array.isArray(input.Tags) && input.Tags.length > 0
+    ? [{ action: 'sagemaker:AddTags', resource, context: {} }]
+    : [];
+}
+
+/** An action on the SageMaker resource named by `field` (a name, or an ARN used as is). */
+function onSageMaker(action: string, type: string, field: string, tags = false): Mapper {
+  return (input, env, call) => {
+    const ref = requiredString(input[field], field, call);
+    const resource = ref.startsWith('arn:') ? ref : sageMakerArn(env, type, ref);
+    return [{ action, resource, context: {} }, ...(tags ? tagOnCreate(input, resource) : [])];
+  };
+}
+
+/** An action on a model package: by ARN, or by name for an unversioned package. */
+function onModelPackage(action: string, field: string): Mapper {
+  return (input, env, call) => {
+    const ref = requiredString(input[field], field, call);
+    const resource = ref.startsWith('arn:') ? ref.toLowerCase() : sageMakerArn(env, 'model-package', ref);
+    return [{ action, resource, context: {} }];
+  };
+}
+
+/** A group name, or the name at the end of a model-package-group ARN. */
+function packageGroupName(ref: string): string {
+  return ref.startsWith('arn:') ? ref.slice(ref.lastIndexOf('/') + 1) : ref;
+}
+
+/**
+ * CreateModelPackage is authorized on the model package being created. For a version in a group its ARN is
+ * `model-package/<group>/<version>` and the version is assigned by SageMaker, so the request is evaluated on
+ * `model-package/<group>/*`: a policy must allow the group's versions (`model-package/<group>/*` or wider)
+ * rather than one version number it cannot know in advance.
+ */
+const createModelPackage: Mapper = (input, env, call) => {
+  const group = input.ModelPackageGroupName;
+  const resource =
+    typeof group === 'string' && group !== ''
+      ? `${sageMakerArn(env, 'model-package', packageGroupName(group))}/*`
+      : sageMakerArn(env, 'model-package', requiredString(input.ModelPackageName, 'ModelPackageName', call));
+  const context: Record<string, string> = {};
+  if (typeof input.ModelApprovalStatus === 'string') {
+    context['sagemaker:ModelApprovalStatus'] = input.ModelApprovalStatus;
+  }
+  return [{ action: 'sagemaker:CreateModelPackage', resource, context }, ...tagOnCreate(input, resource)];
+};
+
+const updateModelPackage: Mapper = (input, env, call) => {
+  const [request] = onModelPackage('sagemaker:UpdateModelPackage', 'ModelPackageArn')(input, env, call);
+  const context: Record<string, string> = {};
+  if (typeof input.ModelApprovalStatus === 'string') {
+    context['sagemaker:ModelApprovalStatus'] = input.ModelApprovalStatus;
+  }
+  return [{ ...(request as IamRequest), context }];
+};
+
+/** CreateModel: the model, tag-on-create, and passing the execution role to SageMaker. */
+const createModel: Mapper = (input, env, call) => {
+  const requests = onSageMaker('sagemaker:CreateModel', 'model', 'ModelName', true)(input, env, call);
+  if (typeof input.ExecutionRoleArn === 'string' && input.ExecutionRoleArn !== '') {
+    requests.push({
+      action: 'iam:PassRole',
+      resource: input.ExecutionRoleArn,
+      context: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
+    });
+  }
+  return requests;
+};
+
+/** CreateTrainingJob: the job, tag-on-create, and passing the job's role to SageMaker. */
+const createTrainingJob: Mapper = (input, env, call) => {
+  const requests = onSageMaker(
+    'sagemaker:CreateTrainingJob',
+    'training-job',
+    'TrainingJobName',
+    true,
+  )(input, env, call);
+  if (typeof input.RoleArn === 'string' && input.RoleArn !== '') {
+    requests.push({
+      action: 'iam:PassRole',
+      resource: input.RoleArn,
+      context: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
+    });
+  }
+  return requests;
+};
+
+function onResourceArn(action: string): Mapper {
+  return (input, _env, call) => [
+    { action, resource: requiredString(input.ResourceArn, 'ResourceArn', call), context: {} },
+  ];
+}
+
+const onAnything =
+  (action: string): Mapper =>
+  () => [{ action, resource: '*', context: {} }];
+
+const SAGEMAKER: Readonly<Record<string, Mapper>> = {
+  CreateTrainingJob: createTrainingJob,
+  DescribeTrainingJob: onSageMaker('sagemaker:DescribeTrainingJob', 'training-job', 'TrainingJobName'),
+  StopTrainingJob: onSageMaker('sagemaker:StopTrainingJob', 'training-job', 'TrainingJobName'),
+  CreateModelPackageGroup: onSageMaker(
+    'sagemaker:CreateModelPackageGroup',
+    'model-package-group',
+    'ModelPackageGroupName',
+    true,
+  ),
+  CreateModelPackage: createModelPackage,
+  DescribeModelPackage: onModelPackage('sagemaker:DescribeModelPackage', 'ModelPackageName'),
+  UpdateModelPackage: updateModelPackage,
+  // ListModelPackages has no resource type: it is authorized on "*".
+  ListModelPackages: onAnything('sagemaker:ListModelPackages'),
+  CreateModel: createModel,
+  DescribeModel: onSageMaker('sagemaker:DescribeModel', 'model', 'ModelName'),
+  DeleteModel: onSageMaker('sagemaker:DeleteModel', 'model', 'ModelName'),
+  CreateInferenceComponent: onSageMaker(
+    'sagemaker:CreateInferenceComponent',
+    'inference-component',
+    'InferenceComponentName',
+    true,
+  ),
+  DescribeInferenceComponent: onSageMaker(
+    'sagemaker:DescribeInferenceComponent',
+    'inference-component',
+    'InferenceComponentName',
+  ),
+  UpdateInferenceComponent: onSageMaker(
+    'sagemaker:UpdateInferenceComponent',
+    'inference-component',
+    'InferenceComponentName',
+  ),
+  DeleteInferenceComponent: onSageMaker(
+    'sagemaker:DeleteInferenceComponent',
+    'inference-component',
+    'InferenceComponentName',
+  ),
+  // List* actions of SageMaker have no resource type.
+  ListInferenceComponents: onAnything('sagemaker:ListInferenceComponents'),
+  DescribeEndpoint: onSageMaker('sagemaker:DescribeEndpoint', 'endpoint', 'EndpointName'),
+  AddTags: onResourceArn('sagemaker:AddTags'),
+  ListTags: onResourceArn('sagemaker:ListTags'),
+};
+
+// ---------------------------------------------------------------------------------------------
 
 const MAPPERS: Readonly<Record<string, Readonly<Record<string, Mapper>>>> = {
   DynamoDBClient: DYNAMODB,
@@ -445,6 +598,7 @@ const MAPPERS: Readonly<Record<string, Readonly<Record<string, Mapper>>>> = {
       },
     ],
   },
+  SageMakerClient: SAGEMAKER,
   SageMakerRuntimeClient: {
     InvokeEndpoint: onEndpoint('sagemaker:InvokeEndpoint'),
     InvokeEndpointWithResponseStream: onEndpoint('sagemaker:InvokeEndpointWithResponseStream'),
