@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { chatRagOptions, citation, guardrailOutcome, PROMPT_REF } from './schemas.ts';
+import { chatRagOptions, citation, guardrailOutcome, PROMPT_REF, servedBy } from './schemas.ts';
 
 /**
  * The OpenAI dialect of the API (`POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`):
@@ -95,6 +95,8 @@ export const llmopsAnswer = z.object({
   guardrail: z.optional(guardrailOutcome),
   /** With `llmops.rag`: the retrieved chunks the answer may cite as `[n]`. */
   citations: z.optional(z.array(citation)),
+  /** Who answered, during a rollout or when a fallback answered (as `served` of `POST /v1/chat`). */
+  served: z.optional(servedBy),
 });
 export type LlmopsAnswer = z.infer<typeof llmopsAnswer>;
 

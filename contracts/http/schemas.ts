@@ -129,6 +129,22 @@ export const guardrailOutcome = z.object({
   policies: z.array(z.string()),
 });
 
+/**
+ * Who answered, when it is not simply the model asked for: present while the model has a rollout's canary
+ * (either variant) and when a fallback answered. `model` is the catalog model that answered: the one
+ * called, or with `fallbackFrom` the fallback that answered because that one (`fallbackFrom`) had no
+ * capacity. `variant` is `candidate` when the rollout's candidate answered (its `inferenceComponent`
+ * and `rolloutId` then say which), else `production`.
+ */
+export const servedBy = z.object({
+  model: z.string(),
+  variant: z.enum(['production', 'candidate']),
+  inferenceComponent: z.optional(z.string()),
+  rolloutId: z.optional(z.string()),
+  fallbackFrom: z.optional(z.string()),
+});
+export type ServedBy = z.infer<typeof servedBy>;
+
 export const chatResponse = z.object({
   interactionId: z.string(),
   answer: z.string(),
@@ -144,6 +160,8 @@ export const chatResponse = z.object({
   guardrail: z.optional(guardrailOutcome),
   /** With `rag`: the retrieved chunks the answer may cite, best first (empty when none was relevant). */
   citations: z.optional(z.array(citation)),
+  /** See {@link servedBy}: absent when the model asked for answered, with no rollout in progress. */
+  served: z.optional(servedBy),
 });
 export type ChatResponseBody = z.infer<typeof chatResponse>;
 
@@ -302,6 +320,8 @@ export const errorResponse = z.object({
      * the evaluation run that gates it (follow it with `GET /v1/evaluations/{id}`) and the failing metrics.
      */
     evaluation: z.optional(z.object({ runId: z.string(), status: runStatus, failing: z.array(gateMetric) })),
+    /** A 503 `model_capacity_unavailable`: the catalog model that has no capacity (scaling out from zero). */
+    model: z.optional(z.string()),
     requestId: z.optional(z.string()),
   }),
 });

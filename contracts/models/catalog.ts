@@ -32,13 +32,52 @@ export const catalogSuiteName = z
   .string()
   .check(z.regex(SUITE_NAME, 'must be 1-64 lowercase letters, digits, "_" or "-"'));
 
+/** Catalog ids as API callers and prompts spell them, e.g. `claude-haiku-4-5` or `offline-extractive`. */
+export const catalogModelId = z
+  .string()
+  .check(z.regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'must be 1-100 lowercase letters, digits, ".", "_" or "-"'));
+
+/**
+ * A candidate answering a share of a (SageMaker) model's calls during a rollout: same endpoint
+ * (`modelId`), the candidate's own inference component. Written when the canary starts and cleared
+ * when it ends by the rollout pipeline (`ModelCatalog.startCanary` / `clearCanary`), never by a seed
+ * or an admin edit (`PUT /v1/models/{id}` refuses it, and an edit without it keeps the stored one). `calls` and `errors` count the calls the candidate answered during this rollout
+ * (`rolloutId`); the gateway adds to them, the rollout's check reads them.
+ */
+export const catalogCanary = z.object({
+  /** Catalog id of the candidate (its own entry, with its `lineage`). */
+  model: catalogModelId,
+  /** The candidate's inference component on this model's endpoint. */
+  inferenceComponent: z.string().check(z.minLength(1)),
+  /** Share of this model's calls the candidate answers: chosen by a hash of the request id. */
+  share: z.number().check(z.gt(0), z.lte(1)),
+  /** The rollout this canary belongs to: counters are only added while it is the stored one. */
+  rolloutId: z.string().check(z.minLength(1), z.maxLength(128)),
+  /** Calls the candidate answered (failures included). */
+  calls: z.int().check(z.nonnegative()),
+  /** Of those, calls that failed. */
+  errors: z.int().check(z.nonnegative()),
+});
+export type CatalogCanary = z.infer<typeof catalogCanary>;
+
+/** Where a fine-tuned model comes from: the training job, its model package, base model, recipe and data. */
+export const catalogLineage = z.object({
+  jobId: z.string().check(z.minLength(1)),
+  modelPackageArn: z.string().check(z.minLength(1)),
+  /** Catalog id (or hub id) of the base model that was fine-tuned. */
+  baseModel: z.string().check(z.minLength(1)),
+  /** The training recipe, e.g. `sft-lora` or `dpo`. */
+  recipe: z.string().check(z.minLength(1)),
+  /** The dataset version trained on (dataset registry name and version). */
+  dataset: z.object({ name: z.string().check(z.minLength(1)), version: z.string().check(z.minLength(1)) }),
+  /** True for a placeholder model (no real training: the local run or a dry run). */
+  placeholder: z.boolean(),
+});
+export type CatalogLineage = z.infer<typeof catalogLineage>;
+
 export const catalogModel = z.object({
   /** Catalog id used by API callers and prompts, e.g. `claude-haiku-4-5` or `offline-extractive`. */
-  id: z
-    .string()
-    .check(
-      z.regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'must be 1-100 lowercase letters, digits, ".", "_" or "-"'),
-    ),
+  id: catalogModelId,
   provider: z.enum(['bedrock', 'sagemaker', 'offline']),
   /** Bedrock model id or inference profile; SageMaker endpoint name; offline model name. */
   modelId: z.string().check(z.minLength(1)),
@@ -68,5 +107,15 @@ export const catalogModel = z.object({
    */
   evaluations: z.optional(z.record(catalogSuiteName, catalogEvaluation)),
   description: z.optional(z.string()),
+  /**
+   * SageMaker models: a catalog chat model that answers instead while this model has no capacity (its
+   * inference component scaled to zero and scaling out). The answer says so (`served.fallbackFrom`).
+   * Absent: such a call is answered 503 with `Retry-After`.
+   */
+  fallback: z.optional(catalogModelId),
+  /** A rollout in progress (see {@link catalogCanary}); the rollout pipeline's, absent otherwise. */
+  canary: z.optional(catalogCanary),
+  /** Fine-tuned models: where the model comes from (see {@link catalogLineage}). */
+  lineage: z.optional(catalogLineage),
 });
 export type CatalogModel = z.infer<typeof catalogModel>;

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
+import * as z from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { EmbeddingsGateway } from '#aws/embeddings-gateway.ts';
-import { NotFoundError } from '#aws/errors.ts';
+import { DEFAULT_CAPACITY_RETRY_AFTER_SECONDS, NotFoundError } from '#aws/errors.ts';
 import { AnswerDeadlineError, ModelGateway, type StreamChunk } from '#aws/gateway.ts';
 import {
   type ApiRequest,
@@ -259,6 +260,11 @@ export const environment = {
   USAGE_TABLE: envVar.string(),
   MAX_REQUEST_BYTES: envVar.int(1),
   MODEL_PROVIDER: envVar.optionalString(),
+  /**
+   * `Retry-After` (seconds) of the 503 answered while a SageMaker model has no capacity and no
+   * fallback (default 60).
+   */
+  SAGEMAKER_RETRY_AFTER_SECONDS: z.optional(envVar.int(1)),
   ...embeddingModelEnvironment,
   ...vectorStoreEnvironment,
 };
@@ -300,6 +306,7 @@ export const handler = apiHandler(
       ...(guard !== undefined ? { guard } : {}),
       sampleRate: config.INTERACTION_SAMPLE_RATE,
       timeoutMs: config.CHAT_TIMEOUT_MS,
+      capacityRetryAfterSeconds: config.SAGEMAKER_RETRY_AFTER_SECONDS ?? DEFAULT_CAPACITY_RETRY_AFTER_SECONDS,
     }),
     embeddings: new EmbeddingsGateway({
       catalog,

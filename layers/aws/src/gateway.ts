@@ -1,8 +1,15 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ApiCaller } from '#contracts/http/caller.ts';
-import type { GatewayChatInput, GatewayChatResponse } from '#contracts/http/schemas.ts';
-import type { CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
+import type { GatewayChatInput, GatewayChatResponse, ServedBy } from '#contracts/http/schemas.ts';
+import type { CatalogCanary, CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
 import { BLOCKED_INPUT_MESSAGE, BLOCKED_OUTPUT_MESSAGE } from '#contracts/models/guardrail.ts';
+import {
+  ROLLOUT_ERROR_METRIC,
+  ROLLOUT_GUARDRAIL_METRIC,
+  ROLLOUT_LATENCY_METRIC,
+  ROLLOUT_VARIANT_DIMENSION,
+  type RolloutVariant,
+} from '#contracts/models/rollout-metrics.ts';
 import type { PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import { AccessPolicy } from '#core/access/policy.ts';
 import { type CompactEmbedding, encodeEmbedding } from '#core/drift/compact-embedding.ts';
@@ -23,7 +30,13 @@ import { parsePromptRef } from '#core/prompts/reference.ts';
 import { placeholders, renderPrompt } from '#core/prompts/template.ts';
 import { SCHEMA_VERSION } from '#events/envelope.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
-import { LlmOpsError, ModelProviderError, ThrottledError, ValidationError } from './errors.ts';
+import {
+  LlmOpsError,
+  ModelCapacityError,
+  ModelProviderError,
+  ThrottledError,
+  ValidationError,
+} from './errors.ts';
 import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
 import { logger, metrics } from './logging.ts';
 import { citationsOf, contextBlock, type Retrieval, type Retriever } from './rag/retriever.ts';
@@ -35,12 +48,23 @@ import type { TokenBudget } from './token-budget.ts';
  * calls the provider (with the guardrail; otherwise the answer goes through the guard's output policy),
  * prices the call from the catalog, emits metrics and records the interaction. One code path for
  * buffered and streamed answers.
+ *
+ * Rollouts: while the model has a `canary`, a share of its calls (chosen by a hash of the request id,
+ * {@link canaryBucket}) goes to the candidate's inference component on the same endpoint; every such
+ * call emits the rollout metrics by variant, and each call the candidate answered is counted on the
+ * catalog entry. Capacity: a model whose inference component has no copy (`ModelCapacityError`) is
+ * answered by its catalog `fallback`, else the call fails with that error (the API's 503).
  */
 export interface GatewayDeps {
   readonly prompts: { get(ref: PromptRef): Promise<PromptVersion> };
   readonly catalog: {
     get(id: string): Promise<CatalogModel>;
     list(filter?: { kind?: 'chat' | 'embedding'; status?: 'active' | 'deprecated' }): Promise<CatalogModel[]>;
+    /**
+     * Counts a call the canary's candidate answered (`ModelCatalog.countCanaryCall`): false, or a
+     * condition failure, when the rollout ended. Absent: candidate calls are not counted.
+     */
+    countCanaryCall?(id: string, rolloutId: string, failed: boolean): Promise<unknown>;
   };
   readonly providerFor: (model: CatalogModel) => ModelProvider;
   readonly recorder: InteractionRecorder;
@@ -68,6 +92,11 @@ export interface GatewayDeps {
    * call's tokens after it. Absent: no budget is kept.
    */
   readonly budget?: Pick<TokenBudget, 'assertWithinBudget' | 'consume'>;
+  /**
+   * `Retry-After` (seconds) of a call that fails because its model has no capacity and no fallback
+   * (`SAGEMAKER_RETRY_AFTER_SECONDS`). @default what the provider's `ModelCapacityError` says
+   */
+  readonly capacityRetryAfterSeconds?: number;
 }
 
 /** The answer when retrieval finds nothing relevant: said plainly, with no model call and nothing invented. */
@@ -96,6 +125,19 @@ export interface PreparedChat {
   readonly startedAt: number;
   /** With `rag`: what was retrieved (possibly nothing). */
   readonly retrieval?: Retrieval;
+  /** Who answers, when the response says so (a rollout in progress, a fallback): see `ServedBy`. */
+  readonly served?: ServedBy;
+  /** The model's rollout in progress and the variant this call was routed to. */
+  readonly rollout?: { readonly canary: CatalogCanary; readonly variant: RolloutVariant };
+}
+
+/**
+ * Where a request id falls in [0, 1): the first 32 bits of its SHA-256. A call goes to a canary's
+ * candidate when this is below the canary's share, so the same request (a retry) always goes the same
+ * way, and raising the share keeps the calls already routed to the candidate there.
+ */
+export function canaryBucket(requestId: string): number {
+  return createHash('sha256').update(requestId).digest().readUInt32BE(0) / 2 ** 32;
 }
 
 /**
@@ -137,17 +179,20 @@ export class ModelGateway {
     const deadline = AbortSignal.timeout(this.deps.timeoutMs);
     let prepared: PreparedChat | undefined;
     try {
-      prepared = await beforeDeadline(
-        this.prepare(body, caller, interactionId, startedAt, [], deadline),
-        deadline,
+      prepared = this.route(
+        await beforeDeadline(this.prepare(body, caller, interactionId, startedAt, [], deadline), deadline),
+        requestId,
       );
       const provider = this.deps.providerFor(prepared.model);
       const blocked = await this.checkInput(body, prepared, provider, deadline);
       const modelStart = this.now();
-      const result = blocked ?? (await this.answer(provider, prepared, deadline));
-      const response = this.respond(prepared, result, blocked !== undefined);
-      await this.finish(prepared, caller, requestId, false, {
-        result,
+      const answered =
+        blocked === undefined
+          ? await this.answerRouted(provider, prepared, caller, deadline)
+          : { prepared, result: blocked };
+      const response = this.respond(answered.prepared, answered.result, blocked !== undefined);
+      await this.finish(answered.prepared, caller, requestId, false, {
+        result: answered.result,
         response,
         modelLatencyMs: this.now() - modelStart,
       });
@@ -183,16 +228,207 @@ export class ModelGateway {
       await this.fail(body, undefined, caller, requestId, true, startedAt, interactionId, failure);
       throw failure;
     }
+    prepared = this.route(prepared, requestId);
     const provider = this.deps.providerFor(prepared.model);
-    let blocked: ChatResult | undefined;
+    let opened: OpenedStream;
     try {
-      blocked = await this.checkInput(body, prepared, provider, deadline);
+      const blocked = await this.checkInput(body, prepared, provider, deadline);
+      opened = await this.openStream(provider, prepared, caller, deadline, blocked);
     } catch (error) {
       const failure = this.pastDeadline(deadline, error);
       await this.fail(body, prepared, caller, requestId, true, startedAt, interactionId, failure);
       throw failure;
     }
-    return this.streamFrom(provider, prepared, body, caller, requestId, deadline, blocked);
+    return this.streamFrom(opened, body, caller, requestId, deadline);
+  }
+
+  /**
+   * The call routed by the model's canary, if it has one: the candidate's inference component for a
+   * share of the request ids ({@link canaryBucket}), the model's own otherwise; labelled either way.
+   */
+  private route(prepared: PreparedChat, requestId: string): PreparedChat {
+    const { model } = prepared;
+    const canary = model.canary;
+    if (canary === undefined) return prepared;
+    const variant: RolloutVariant = canaryBucket(requestId) < canary.share ? 'candidate' : 'production';
+    const inferenceComponent = variant === 'candidate' ? canary.inferenceComponent : model.inferenceComponent;
+    return {
+      ...prepared,
+      request: {
+        ...prepared.request,
+        ...(inferenceComponent !== undefined ? { inferenceComponent } : {}),
+      },
+      served: {
+        model: model.id,
+        variant,
+        ...(inferenceComponent !== undefined ? { inferenceComponent } : {}),
+        rolloutId: canary.rolloutId,
+      },
+      rollout: { canary, variant },
+    };
+  }
+
+  /**
+   * The model's answer (through {@link answer}); when the model has no capacity, its fallback's (the
+   * answer then says so), or a `ModelCapacityError` naming the model. Rollout metrics and counters are
+   * kept for the routed call.
+   */
+  private async answerRouted(
+    provider: ModelProvider,
+    prepared: PreparedChat,
+    caller: ApiCaller,
+    deadline: AbortSignal,
+  ): Promise<{ prepared: PreparedChat; result: ChatResult }> {
+    if (hasNoContext(prepared)) return { prepared, result: noContextResult(prepared) };
+    const start = this.now();
+    let result: ChatResult;
+    try {
+      result = await this.answer(provider, prepared, deadline);
+    } catch (error) {
+      await this.recordRollout(prepared, start, { error });
+      if (!(error instanceof ModelCapacityError)) throw error;
+      const fallback = await this.fallbackFor(prepared, caller, false);
+      if (fallback === undefined) throw this.noCapacity(prepared, error);
+      return this.answerRouted(this.deps.providerFor(fallback.model), fallback, caller, deadline);
+    }
+    await this.recordRollout(prepared, start, { result });
+    return { prepared, result };
+  }
+
+  /**
+   * What a stream answers with, opened before anything is sent: the refusal, the no-context answer, or
+   * the model's stream. A SageMaker stream is read up to its first output first, so that a model
+   * without capacity is answered by its fallback or fails the call before a byte is sent (the API's
+   * 503); any other failure while opening is held and ends the stream, as it would have.
+   */
+  private async openStream(
+    provider: ModelProvider,
+    prepared: PreparedChat,
+    caller: ApiCaller,
+    deadline: AbortSignal,
+    blocked?: ChatResult,
+  ): Promise<OpenedStream> {
+    const modelStart = this.now();
+    const opened = { provider, prepared, modelStart, blocked };
+    if (blocked !== undefined) return { ...opened, events: resultStream(blocked), measured: false };
+    if (hasNoContext(prepared)) return { ...opened, events: noContextStream(prepared), measured: false };
+    const events = provider.chatStream({ ...prepared.request, signal: deadline });
+    if (provider.name !== 'sagemaker') {
+      return { ...opened, events: this.guardedStream(events, provider, prepared, deadline), measured: true };
+    }
+    const iterator = events[Symbol.asyncIterator]();
+    let first: IteratorResult<ChatStreamEvent> | { readonly error: unknown };
+    try {
+      first = await beforeDeadline(iterator.next(), deadline);
+    } catch (error) {
+      if (!(error instanceof ModelCapacityError)) {
+        first = { error };
+      } else {
+        closeQuietly(iterator);
+        await this.recordRollout(prepared, modelStart, { error });
+        const fallback = await this.fallbackFor(prepared, caller, true);
+        if (fallback === undefined) throw this.noCapacity(prepared, error);
+        return this.openStream(this.deps.providerFor(fallback.model), fallback, caller, deadline);
+      }
+    }
+    const primed = primedStream(first, iterator);
+    return { ...opened, events: this.guardedStream(primed, provider, prepared, deadline), measured: true };
+  }
+
+  /**
+   * The call as its model's fallback answers it, when the model names one that this caller may use,
+   * is an active chat model with the features the call needs, and fits the call; else undefined. A
+   * fallback's own fallback is never followed.
+   */
+  private async fallbackFor(
+    prepared: PreparedChat,
+    caller: Pick<ApiCaller, 'app' | 'access'>,
+    stream: boolean,
+  ): Promise<PreparedChat | undefined> {
+    const from = prepared.model;
+    const id = from.fallback;
+    if (id === undefined || id === from.id || prepared.served?.fallbackFrom !== undefined) return undefined;
+    try {
+      AccessPolicy.forCaller(caller).assertModel(id);
+      const model = await this.deps.catalog.get(id);
+      const needs: ModelFeature[] = [
+        ...(stream ? (['streaming'] as const) : []),
+        ...(prepared.request.system !== undefined ? (['systemPrompt'] as const) : []),
+      ];
+      if (
+        model.kind !== 'chat' ||
+        model.status !== 'active' ||
+        needs.some((f) => !model.features.includes(f))
+      ) {
+        throw new ValidationError('fallback', `${id} is not an active chat model with ${needs.join(', ')}`);
+      }
+      const { inferenceComponent: _, guardrail: __, ...request } = prepared.request;
+      const maxTokens = Math.min(request.maxTokens ?? DEFAULT_MAX_TOKENS, model.maxOutputTokens);
+      assertFitsContext(model, estimateChatTokens(request.system, request.messages), maxTokens);
+      return {
+        ...prepared,
+        model,
+        request: {
+          ...request,
+          modelId: model.modelId,
+          maxTokens,
+          ...(model.inferenceComponent !== undefined ? { inferenceComponent: model.inferenceComponent } : {}),
+          ...(this.deps.guardrail !== undefined && model.provider === 'bedrock'
+            ? { guardrail: this.deps.guardrail }
+            : {}),
+        },
+        served: { model: model.id, variant: 'production', fallbackFrom: from.id },
+        rollout: undefined,
+      };
+    } catch (error) {
+      logger.warn('Fallback model cannot answer; answering without capacity', {
+        model: from.id,
+        fallback: id,
+        error,
+      });
+      return undefined;
+    }
+  }
+
+  /** The failure of a call whose model has no capacity (and no fallback): it names the catalog model. */
+  private noCapacity(prepared: PreparedChat, error: ModelCapacityError): ModelCapacityError {
+    return new ModelCapacityError(
+      prepared.model.id,
+      this.deps.capacityRetryAfterSeconds ?? error.retryAfterSeconds,
+      { cause: error },
+    );
+  }
+
+  /**
+   * A routed call's rollout metrics (by variant) and, for the candidate, its count on the catalog entry
+   * (calls, and errors when it failed on our side or the model's). Never throws: a count that cannot be
+   * written is logged, and one refused because the rollout ended is ignored.
+   */
+  private async recordRollout(
+    prepared: PreparedChat,
+    start: number,
+    outcome: { readonly result?: ChatResult; readonly error?: unknown },
+  ): Promise<void> {
+    const rollout = prepared.rollout;
+    if (rollout === undefined) return;
+    const failed = outcome.result === undefined && statusOf(outcome.error) !== 'client_error';
+    emitRolloutMetrics(rollout.variant, {
+      latencyMs: this.now() - start,
+      failed,
+      guardrail: outcome.result?.guardrail?.action === 'INTERVENED',
+    });
+    const count = this.deps.catalog.countCanaryCall;
+    if (rollout.variant !== 'candidate' || count === undefined) return;
+    try {
+      await count.call(this.deps.catalog, prepared.model.id, rollout.canary.rolloutId, failed);
+    } catch (error) {
+      if (isConditionFailure(error)) return;
+      logger.warn('Canary call not counted', {
+        model: prepared.model.id,
+        rolloutId: rollout.canary.rolloutId,
+        error,
+      });
+    }
   }
 
   /** `error`, or an `AnswerDeadlineError` (caused by it) once the deadline has passed. */
@@ -242,31 +478,25 @@ export class ModelGateway {
   }
 
   /** The model's stream, through the output policy in windows when the call carries no guardrail. */
-  private modelStream(
+  private guardedStream(
+    events: AsyncIterable<ChatStreamEvent>,
     provider: ModelProvider,
     prepared: PreparedChat,
     deadline: AbortSignal,
   ): AsyncIterable<ChatStreamEvent> {
-    const events = provider.chatStream({ ...prepared.request, signal: deadline });
     const guard = this.outputGuard(provider, prepared);
     return guard === undefined ? events : checkedStream(events, guard, prepared, provider.name, deadline);
   }
 
   private async *streamFrom(
-    provider: ModelProvider,
-    prepared: PreparedChat,
+    opened: OpenedStream,
     body: GatewayChatInput,
     caller: ApiCaller,
     requestId: string,
     deadline: AbortSignal,
-    blocked?: ChatResult,
   ): AsyncGenerator<StreamChunk, void, undefined> {
-    const modelStart = this.now();
-    let events: AsyncIterable<ChatStreamEvent>;
-    if (blocked !== undefined) events = resultStream(blocked);
-    else if (hasNoContext(prepared)) events = noContextStream(prepared);
-    else events = this.modelStream(provider, prepared, deadline);
-    const iterator = events[Symbol.asyncIterator]();
+    const { prepared, blocked, modelStart, measured } = opened;
+    const iterator = opened.events[Symbol.asyncIterator]();
     let exhausted = false;
     try {
       yield { type: 'start', interactionId: prepared.interactionId, model: prepared.model.id };
@@ -286,6 +516,7 @@ export class ModelGateway {
           exhausted = true;
           // The caller has the whole answer before the interaction is recorded.
           yield { type: 'done', response };
+          if (measured) await this.recordRollout(prepared, modelStart, { result: event.result });
           await this.finish(prepared, caller, requestId, true, {
             result: event.result,
             response,
@@ -299,6 +530,7 @@ export class ModelGateway {
       exhausted = true;
       closeQuietly(iterator);
       const failure = this.pastDeadline(deadline, error);
+      if (measured) await this.recordRollout(prepared, modelStart, { error: failure });
       await this.fail(
         body,
         prepared,
@@ -467,6 +699,7 @@ export class ModelGateway {
         ? { guardrail: { ...result.guardrail, policies: [...result.guardrail.policies] } }
         : {}),
       ...(prepared.retrieval && !inputBlocked ? { citations: citationsOf(prepared.retrieval.chunks) } : {}),
+      ...(prepared.served !== undefined ? { served: { ...prepared.served } } : {}),
     };
   }
 
@@ -520,6 +753,7 @@ export class ModelGateway {
       guardrail: response.guardrail ?? null,
       payload,
       ...retrievalRecord(prepared.retrieval, sampled),
+      ...variantRecord(prepared),
     });
   }
 
@@ -540,9 +774,11 @@ export class ModelGateway {
     const metric =
       error instanceof AnswerDeadlineError
         ? 'AnswerDeadlineExceeded'
-        : { throttled: 'ModelThrottles', provider_error: 'ModelErrors', error: 'Errors' }[
-            status as 'throttled' | 'provider_error' | 'error'
-          ];
+        : error instanceof ModelCapacityError
+          ? 'ModelCapacityUnavailable'
+          : { throttled: 'ModelThrottles', provider_error: 'ModelErrors', error: 'Errors' }[
+              status as 'throttled' | 'provider_error' | 'error'
+            ];
     if (metric !== undefined) {
       const single = metrics.singleMetric();
       single.addDimensions({ Model: modelId, Prompt: promptName, App: caller.app });
@@ -570,6 +806,7 @@ export class ModelGateway {
       guardrail: null,
       payload: null,
       ...retrievalRecord(prepared?.retrieval, false),
+      ...variantRecord(prepared),
     });
   }
 }
@@ -636,6 +873,59 @@ export function beforeDeadline<T>(promise: Promise<T>, deadline: AbortSignal): P
 /** Closes a stream without waiting for it: a provider stuck past the deadline may never settle. */
 function closeQuietly(iterator: AsyncIterator<unknown>): void {
   iterator.return?.()?.catch(() => undefined);
+}
+
+/** A stream opened before the response starts (see `ModelGateway.openStream`). */
+interface OpenedStream {
+  readonly provider: ModelProvider;
+  /** The call as answered: the routed one, or its fallback's. */
+  readonly prepared: PreparedChat;
+  readonly events: AsyncIterable<ChatStreamEvent>;
+  readonly modelStart: number;
+  /** The input policy's refusal, when it refused. */
+  readonly blocked?: ChatResult | undefined;
+  /** Whether the events are a model's answer (which rollout metrics measure). */
+  readonly measured: boolean;
+}
+
+/**
+ * A stream whose first step was already taken: that event (or failure) first, then the rest. Closing
+ * it early closes the stream it came from.
+ */
+async function* primedStream<T>(
+  first: IteratorResult<T> | { readonly error: unknown },
+  iterator: AsyncIterator<T>,
+): AsyncGenerator<T, void, undefined> {
+  let finished = false;
+  try {
+    if ('error' in first) {
+      finished = true;
+      throw first.error;
+    }
+    let next: IteratorResult<T> = first;
+    while (next.done !== true) {
+      yield next.value;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        finished = true;
+        throw error;
+      }
+    }
+    finished = true;
+  } finally {
+    if (!finished) closeQuietly(iterator);
+  }
+}
+
+/** DynamoDB refusing a conditional write (the rollout a canary count is for has ended). */
+function isConditionFailure(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'ConditionalCheckFailedException';
+}
+
+/** The interaction record's `variant`: the rollout variant that answered, when a rollout is in progress. */
+function variantRecord(prepared: PreparedChat | undefined): Pick<InteractionRecordedDetail, 'variant'> {
+  return prepared?.rollout !== undefined ? { variant: prepared.rollout.variant } : {};
 }
 
 function hasNoContext(prepared: PreparedChat): boolean {
@@ -901,5 +1191,26 @@ export function emitCallMetrics(
     const single = metrics.singleMetric();
     single.addDimensions({ Model: model, Policy: policy });
     single.addMetric('GuardrailInterventions', 'Count', 1);
+  }
+}
+
+/**
+ * The rollout metrics of one call to a model with a canary in progress, by variant (dimensions
+ * `{service, Variant}`, see `#contracts/models/rollout-metrics.ts`): its latency, whether it failed
+ * (1/0) and whether the guardrail intervened (1/0). Single metrics, published at once, each in its own
+ * dimension set.
+ */
+export function emitRolloutMetrics(
+  variant: RolloutVariant,
+  values: { latencyMs: number; failed: boolean; guardrail: boolean },
+): void {
+  for (const [name, unit, value] of [
+    [ROLLOUT_LATENCY_METRIC, 'Milliseconds', values.latencyMs],
+    [ROLLOUT_ERROR_METRIC, 'Count', values.failed ? 1 : 0],
+    [ROLLOUT_GUARDRAIL_METRIC, 'Count', values.guardrail ? 1 : 0],
+  ] as const) {
+    const single = metrics.singleMetric();
+    single.addDimensions({ [ROLLOUT_VARIANT_DIMENSION]: variant });
+    single.addMetric(name, unit, value);
   }
 }

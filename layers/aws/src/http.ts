@@ -16,6 +16,7 @@ import {
   ForbiddenError,
   GateRefusedError,
   LlmOpsError,
+  ModelCapacityError,
   ModelProviderError,
   NoModelAvailableError,
   NotFoundError,
@@ -225,6 +226,11 @@ export function errorResponse(error: unknown, requestId: string): ApiResponse {
     const response = body(429, 'token_budget_exceeded', error.message);
     return { ...response, headers: { ...response.headers, 'retry-after': String(error.retryAfterSeconds) } };
   }
+  // A model scaling out from zero: expected, said plainly, retried by the caller after `Retry-After`.
+  if (error instanceof ModelCapacityError) {
+    const response = body(503, 'model_capacity_unavailable', error.message, { model: error.modelId });
+    return { ...response, headers: { ...response.headers, 'retry-after': String(error.retryAfterSeconds) } };
+  }
   if (error instanceof ModelProviderError) {
     return error.timedOut
       ? body(504, 'model_timeout', 'The model did not answer in time; try again later')
@@ -240,7 +246,11 @@ function httpErrors(): MiddlewareObj<APIGatewayProxyEvent, ApiResponse> {
       const error = request.error;
       const requestId = request.event?.requestContext?.requestId ?? request.context.awsRequestId ?? '';
       const response = errorResponse(error, requestId);
-      if (response.statusCode >= 500) {
+      if (error instanceof ModelCapacityError) {
+        // Not a fault of ours: counted apart from ServerErrors, so that it never pages.
+        logger.warn('Model has no capacity', { model: error.modelId, retryAfter: error.retryAfterSeconds });
+        metrics.addMetric('ModelCapacityUnavailable', 'Count', 1);
+      } else if (response.statusCode >= 500) {
         logger.error('Request failed', { error, status: response.statusCode });
         metrics.addMetric('ServerErrors', 'Count', 1);
       } else {

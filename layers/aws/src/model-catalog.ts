@@ -10,8 +10,10 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import {
+  type CatalogCanary,
   type CatalogEvaluation,
   type CatalogModel,
+  catalogCanary,
   catalogEvaluation,
   catalogModel,
   catalogSuiteName,
@@ -42,6 +44,10 @@ import { logger, metrics } from './logging.ts';
  * `evaluationScore` and `evaluations` belong to the evaluation pipeline ({@link ModelCatalog.recordEvaluation}):
  * a seed or an admin edit that leaves them out keeps the stored score and evaluations (one that sets
  * them replaces them, as it replaces any other field).
+ *
+ * `canary` belongs to the rollout pipeline ({@link ModelCatalog.startCanary}, {@link ModelCatalog.clearCanary})
+ * and its counters to the gateway ({@link ModelCatalog.countCanaryCall}): a seed or an admin edit may not
+ * set it (refused, naming the field) and keeps the stored one.
  */
 export interface ModelCatalogOptions {
   /** How long the list of models is cached. @default 30_000 */
@@ -74,10 +80,11 @@ export interface SeedOptions {
 export const SEED_AUTHOR = 'config-seed';
 
 /**
- * Optional fields removed from the item when a write leaves them out. The evaluation pipeline's fields
- * (`evaluationScore`, `evaluations`) are not among them: a seed or an edit without them keeps them.
+ * Optional fields removed from the item when a write leaves them out. The pipelines' fields
+ * (`evaluationScore`, `evaluations`, `canary`, and a fine-tuned model's `lineage`) are not among them:
+ * a seed or an edit without them keeps them.
  */
-const OPTIONAL_FIELDS = ['inferenceComponent', 'dimensions', 'description'] as const;
+const OPTIONAL_FIELDS = ['inferenceComponent', 'dimensions', 'description', 'fallback'] as const;
 
 /** SHA-256 (hex) of the canonical JSON of a seed entry: a stored entry with the same hash is current. */
 export function seedHash(model: CatalogModel): string {
@@ -85,6 +92,19 @@ export function seedHash(model: CatalogModel): string {
 }
 
 const strictCatalogModel = z.strictObject(catalogModel.shape);
+
+/** Fields that only a pipeline writes: a seed or an admin edit that sets one is refused. */
+const PIPELINE_ONLY_FIELDS = {
+  canary: 'is written by the rollout pipeline, not by the configuration or an admin',
+};
+
+/** The first pipeline-only field `model` sets, as `[field, rule]`. */
+function pipelineOnlyField(model: object): [string, string] | undefined {
+  for (const [field, rule] of Object.entries(PIPELINE_ONLY_FIELDS)) {
+    if ((model as Record<string, unknown>)[field] !== undefined) return [field, rule];
+  }
+  return undefined;
+}
 
 /**
  * Parses a catalog seed: a JSON array of models (unknown keys are refused, so that a misspelt field is
@@ -112,6 +132,8 @@ export function parseSeed(json: string, source = 'model catalog seed'): CatalogM
         `${source}: ${at}${path ? `.${path}` : ''}: ${issue ? describeRule(issue) : 'is invalid'}`,
       );
     }
+    const owned = pipelineOnlyField(result.data);
+    if (owned !== undefined) throw new ConfigError(`${source}: ${at}.${owned[0]}: ${owned[1]}`);
     const first = seen.get(result.data.id);
     if (first !== undefined) throw new ConfigError(`${source}: ${at}.id: duplicates the id of [${first}]`);
     seen.set(result.data.id, i);
@@ -300,8 +322,8 @@ export class ModelCatalog {
 
   /**
    * Creates or replaces an entry as an admin edit (`source: api`): later seeds leave it alone. A stored
-   * evaluation score is kept when the edit has none.
-   * @throws ValidationError naming the field that breaks the catalog schema.
+   * evaluation score, evaluations and canary are kept (an edit may not set `canary`).
+   * @throws ValidationError naming the field that breaks the catalog schema, or `canary`.
    */
   async put(model: CatalogModel, author: string): Promise<CatalogModel> {
     const result = catalogModel.safeParse(model);
@@ -312,6 +334,8 @@ export class ModelCatalog {
         issue ? describeRule(issue) : 'is invalid',
       );
     }
+    const owned = pipelineOnlyField(result.data);
+    if (owned !== undefined) throw new ValidationError(owned[0], owned[1]);
     const input = writeInput(
       this.#table,
       result.data,
@@ -443,6 +467,105 @@ export class ModelCatalog {
     }
   }
 
+  /**
+   * Starts a rollout's canary on a model (the rollout pipeline's write): sets `canary` with its counters
+   * at 0, replacing any canary the entry had.
+   * @throws ValidationError when the canary breaks the catalog schema.
+   * @throws NotFoundError when the id is not in the catalog.
+   */
+  async startCanary(
+    id: string,
+    canary: Omit<CatalogCanary, 'calls' | 'errors'>,
+    author: string,
+  ): Promise<CatalogModel> {
+    const parsed = catalogCanary.safeParse({ ...canary, calls: 0, errors: 0 });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = issue?.path.map(String).join('.');
+      throw new ValidationError(
+        `canary${path ? `.${path}` : ''}`,
+        issue ? describeRule(issue) : 'is invalid',
+      );
+    }
+    return this.#updateExisting(id, {
+      UpdateExpression: 'SET #canary = :canary, updatedAt = :now, updatedBy = :by',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#canary': 'canary' },
+      ExpressionAttributeValues: {
+        ':canary': parsed.data,
+        ':now': new Date(this.#now()).toISOString(),
+        ':by': author,
+      },
+    });
+  }
+
+  /**
+   * Ends a rollout's canary (promoted or rolled back): removes `canary` while it is still that rollout's.
+   * @returns false when the entry has no canary of `rolloutId` (already cleared, or another rollout's).
+   */
+  async clearCanary(id: string, rolloutId: string, author: string): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: id },
+          UpdateExpression: 'REMOVE #canary SET updatedAt = :now, updatedBy = :by',
+          ConditionExpression: '#canary.#rolloutId = :rid',
+          ExpressionAttributeNames: { '#canary': 'canary', '#rolloutId': 'rolloutId' },
+          ExpressionAttributeValues: {
+            ':rid': rolloutId,
+            ':now': new Date(this.#now()).toISOString(),
+            ':by': author,
+          },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+    this.#cache = undefined;
+    return true;
+  }
+
+  /**
+   * Counts a call the canary's candidate answered (the gateway's write, one `UpdateItem`):
+   * `ADD canary.calls 1` (and `canary.errors 1` when it failed), on condition that the stored canary
+   * is still rollout `rolloutId`'s. The list cache is left as it is (counters change nothing the
+   * gateway routes by).
+   * @returns false when the rollout has ended (the condition failed): nothing was counted.
+   * @throws the DynamoDB error of any other failure.
+   */
+  async countCanaryCall(id: string, rolloutId: string, failed: boolean): Promise<boolean> {
+    try {
+      await this.#doc.send(new UpdateCommand(canaryCountInput(this.#table, id, rolloutId, failed)));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** A conditional update of an entry that must exist, returning the entry as stored after it. */
+  async #updateExisting(
+    id: string,
+    update: Omit<UpdateCommandInput, 'TableName' | 'Key' | 'ReturnValues'>,
+  ): Promise<CatalogModel> {
+    try {
+      const written = await this.#doc.send(
+        new UpdateCommand({ TableName: this.#table, Key: { pk: id }, ...update, ReturnValues: 'ALL_NEW' }),
+      );
+      this.#cache = undefined;
+      return toModel(written.Attributes ?? {});
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new NotFoundError(`Model ${id} is not in the catalog; GET /v1/models lists them`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
   /** A conditional evaluation write was refused: the model is unknown, or its evaluation is newer. */
   async #notRecorded(id: string, cause: unknown): Promise<RecordedEvaluation> {
     const { Item: item } = await this.#doc.send(
@@ -479,6 +602,28 @@ export class ModelCatalog {
     } while (startKey !== undefined);
     return items;
   }
+}
+
+/** The `UpdateItem` input of {@link ModelCatalog.countCanaryCall}. */
+export function canaryCountInput(
+  table: string,
+  id: string,
+  rolloutId: string,
+  failed: boolean,
+): UpdateCommandInput {
+  return {
+    TableName: table,
+    Key: { pk: id },
+    UpdateExpression: failed ? 'ADD #canary.#calls :one, #canary.#errors :one' : 'ADD #canary.#calls :one',
+    ConditionExpression: '#canary.#rolloutId = :rid',
+    ExpressionAttributeNames: {
+      '#canary': 'canary',
+      '#calls': 'calls',
+      '#rolloutId': 'rolloutId',
+      ...(failed ? { '#errors': 'errors' } : {}),
+    },
+    ExpressionAttributeValues: { ':one': 1, ':rid': rolloutId },
+  };
 }
 
 function byId(a: CatalogModel, b: CatalogModel): number {

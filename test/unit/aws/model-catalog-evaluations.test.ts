@@ -271,3 +271,93 @@ describe('ModelCatalog.recordEvaluation', () => {
     expect(docMock.commandCalls(ScanCommand)).toHaveLength(2);
   });
 });
+
+describe('the canary: the rollout pipeline writes it, the gateway counts on it', () => {
+  const canary = {
+    model: 'support-ft-v3',
+    inferenceComponent: 'ic-support-v3',
+    share: 0.1,
+    rolloutId: 'rollout-7',
+    calls: 0,
+    errors: 0,
+  };
+
+  it('refuses an admin edit that sets canary, naming the field, and writes nothing', async () => {
+    const error = await catalog()
+      .put({ ...haiku, canary }, 'arn:aws:iam::1:user/admin')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ field: 'canary' });
+    expect(updates()).toEqual([]);
+  });
+
+  it('keeps the stored canary (and its counters) on an admin edit without it', async () => {
+    docMock.on(UpdateCommand).resolves({ Attributes: { ...haiku, pk: haiku.id, canary } });
+    const stored = await catalog().put({ ...haiku, fallback: 'nova-micro' }, 'arn:aws:iam::1:user/admin');
+    const input = updates()[0];
+    expect(input?.UpdateExpression).not.toMatch(/#canary/);
+    expect(input?.ExpressionAttributeNames).not.toHaveProperty('#canary');
+    expect(stored.canary).toEqual(canary);
+  });
+
+  it('refuses a seed entry that sets canary', () => {
+    expect(() => ModelCatalog.parseSeed(JSON.stringify([{ ...haiku, canary }]))).toThrow(
+      /\[0\] \(claude-haiku-4-5\)\.canary: is written by the rollout pipeline/,
+    );
+  });
+
+  it('accepts fallback and lineage in an admin edit', async () => {
+    const lineage = {
+      jobId: 'ft-1',
+      modelPackageArn: 'arn:aws:sagemaker:us-east-1:1:model-package/support/3',
+      baseModel: 'llama-3-2-3b',
+      recipe: 'sft-lora',
+      dataset: { name: 'support', version: '2026-03-01' },
+      placeholder: false,
+    };
+    const model = { ...haiku, fallback: 'nova-micro', lineage };
+    docMock.on(UpdateCommand).resolves({ Attributes: { ...model, pk: haiku.id } });
+    const stored = await catalog().put(model, 'arn:aws:iam::1:user/admin');
+    expect(stored).toMatchObject({ fallback: 'nova-micro', lineage });
+  });
+
+  it('counts a call with ADD on condition of the rollout id', async () => {
+    docMock.on(UpdateCommand).resolves({});
+    expect(await catalog().countCanaryCall(haiku.id, 'rollout-7', false)).toBe(true);
+    expect(updates()).toEqual([
+      {
+        TableName: TABLE,
+        Key: { pk: haiku.id },
+        UpdateExpression: 'ADD #canary.#calls :one',
+        ConditionExpression: '#canary.#rolloutId = :rid',
+        ExpressionAttributeNames: { '#canary': 'canary', '#calls': 'calls', '#rolloutId': 'rolloutId' },
+        ExpressionAttributeValues: { ':one': 1, ':rid': 'rollout-7' },
+      },
+    ]);
+  });
+
+  it('answers false when the rollout has ended, and rethrows any other failure', async () => {
+    docMock.on(UpdateCommand).rejectsOnce(conditionFailed()).rejectsOnce(new Error('network'));
+    expect(await catalog().countCanaryCall(haiku.id, 'rollout-7', true)).toBe(false);
+    await expect(catalog().countCanaryCall(haiku.id, 'rollout-7', true)).rejects.toThrow('network');
+  });
+
+  it('starts a canary with counters at zero, and clears only its own rollout', async () => {
+    docMock.on(UpdateCommand).resolves({ Attributes: { ...haiku, pk: haiku.id, canary } });
+    const { calls: _, errors: __, ...start } = canary;
+    const started = await catalog().startCanary(haiku.id, start, 'rollout-pipeline');
+    expect(started.canary).toEqual(canary);
+    expect(updates()[0]?.ExpressionAttributeValues).toMatchObject({ ':canary': canary });
+    docMock.reset();
+    docMock.on(UpdateCommand).rejects(conditionFailed());
+    expect(await catalog().clearCanary(haiku.id, 'rollout-6', 'rollout-pipeline')).toBe(false);
+    expect(updates()[0]?.ConditionExpression).toBe('#canary.#rolloutId = :rid');
+  });
+
+  it('refuses a canary share outside (0, 1]', async () => {
+    const { calls: _, errors: __, ...start } = canary;
+    await expect(catalog().startCanary(haiku.id, { ...start, share: 0 }, 'p')).rejects.toMatchObject({
+      field: 'canary.share',
+    });
+  });
+});

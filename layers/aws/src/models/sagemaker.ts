@@ -4,7 +4,8 @@
  * an inference component selects the model on a shared endpoint. Streaming reads server-sent events
  * from InvokeEndpointWithResponseStream. The guardrail is not attached to these calls: the gateway applies
  * it around them (ApplyGuardrail on the caller's input and on the answer, window by window when streamed).
- * Retrieved passages are delimited as data, as for Bedrock.
+ * Retrieved passages are delimited as data, as for Bedrock. A component scaled to zero ("no capacity")
+ * fails at once with `ModelCapacityError`, which the gateway answers with the model's fallback or a 503.
  */
 
 import {
@@ -23,7 +24,7 @@ import type {
   StopReason,
   TokenUsage,
 } from '#core/models/types.ts';
-import { ModelProviderError } from '../errors.ts';
+import { DEFAULT_CAPACITY_RETRY_AFTER_SECONDS, ModelCapacityError, ModelProviderError } from '../errors.ts';
 import { passagesBlock } from '../rag/retriever.ts';
 import { withSdkCallHooks } from '../sdk-call-hooks.ts';
 import { PROVIDER_CLIENT_CONFIG } from './clients.ts';
@@ -31,10 +32,30 @@ import { type RetryOptions, withRetry, withRetryUntilOutput } from './retry.ts';
 
 const LABEL = 'SageMaker';
 
+/**
+ * Whether an InvokeEndpoint failure says that the inference component has no capacity: a
+ * `ValidationError` ("Inference Component has no capacity to process this request") while its copies
+ * are scaled to zero. Matched loosely (case, wording around it) and in linear time.
+ */
+export function isNoCapacityError(error: unknown): boolean {
+  const { name, message } = (error ?? {}) as { name?: unknown; message?: unknown };
+  if (name !== 'ValidationError' && name !== 'ValidationException') return false;
+  const text = typeof message === 'string' ? message.toLowerCase() : '';
+  return (
+    text.includes('no capacity') &&
+    (text.includes('inference component') || text.includes('process this request'))
+  );
+}
+
 export interface SageMakerProviderOptions {
   readonly client: SageMakerRuntimeClient;
   /** Backoff, attempts and attempt timeout; the caller's signal comes from each request. */
   readonly retry?: Omit<RetryOptions, 'signal' | 'label'>;
+  /**
+   * `retryAfterSeconds` of a {@link ModelCapacityError} (the gateway may set its own).
+   * @default DEFAULT_CAPACITY_RETRY_AFTER_SECONDS
+   */
+  readonly capacityRetryAfterSeconds?: number;
 }
 
 /** One chat-completions message. */
@@ -182,10 +203,27 @@ export class SageMakerProvider implements ModelProvider {
   readonly name = 'sagemaker' as const;
   readonly #client: SageMakerRuntimeClient;
   readonly #retry: Omit<RetryOptions, 'signal' | 'label'>;
+  readonly #capacityRetryAfterSeconds: number;
 
   constructor(options: SageMakerProviderOptions) {
     this.#client = options.client;
     this.#retry = options.retry ?? {};
+    this.#capacityRetryAfterSeconds =
+      options.capacityRetryAfterSeconds ?? DEFAULT_CAPACITY_RETRY_AFTER_SECONDS;
+  }
+
+  /**
+   * Sends a call; a no-capacity failure becomes a {@link ModelCapacityError} (which the backoff never
+   * retries: it is neither throttling nor transient), anything else stays as it is.
+   */
+  async #send<T>(request: ChatRequest, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      if (!isNoCapacityError(error)) throw error;
+      const where = request.inferenceComponent ?? request.modelId;
+      throw new ModelCapacityError(where, this.#capacityRetryAfterSeconds, { cause: error });
+    }
   }
 
   #endpoint(request: ChatRequest, stream: boolean) {
@@ -203,7 +241,8 @@ export class SageMakerProvider implements ModelProvider {
   async chat(request: ChatRequest): Promise<ChatResult> {
     const input = this.#endpoint(request, false);
     const response = await withRetry(
-      (abortSignal) => this.#client.send(new InvokeEndpointCommand(input), { abortSignal }),
+      (abortSignal) =>
+        this.#send(request, () => this.#client.send(new InvokeEndpointCommand(input), { abortSignal })),
       { ...this.#retry, signal: request.signal, label: LABEL },
     );
     const payload = parseJson(response.Body);
@@ -227,9 +266,9 @@ export class SageMakerProvider implements ModelProvider {
     const input = this.#endpoint(request, true);
     const chunks = await withRetryUntilOutput(
       async (abortSignal) => {
-        const response = await this.#client.send(new InvokeEndpointWithResponseStreamCommand(input), {
-          abortSignal,
-        });
+        const response = await this.#send(request, () =>
+          this.#client.send(new InvokeEndpointWithResponseStreamCommand(input), { abortSignal }),
+        );
         if (response.Body === undefined) throw new ModelProviderError(`${LABEL} returned no stream`);
         return sseEvents(response.Body);
       },

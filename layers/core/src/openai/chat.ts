@@ -199,6 +199,7 @@ export function llmopsAnswerOf(response: GatewayChatResponse): LlmopsAnswer {
     prompt: response.prompt,
     ...(response.guardrail !== undefined ? { guardrail: response.guardrail } : {}),
     ...(response.citations !== undefined ? { citations: response.citations } : {}),
+    ...(response.served !== undefined ? { served: response.served } : {}),
   };
 }
 
