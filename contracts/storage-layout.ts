@@ -72,3 +72,13 @@ export const DRIFT_REPORTS_PREFIX = `${DRIFT_PREFIX}reports/`;
 
 /** A DriftCheck execution's window records, between its Collect and Check steps (under the staging rule). */
 export const DRIFT_STAGING_PREFIX = `${STAGING_PREFIX}drift/`;
+
+/**
+ * Fine-tuning in the artifacts bucket: `finetune/output/<training job>/output/model.tar.gz` (the LoRA
+ * adapter SageMaker packs from /opt/ml/model), `finetune/checkpoints/<job id>/` (spot checkpoints, read
+ * back when an interrupted job resumes) and `finetune/lineage/<job id>.json` (the model package's lineage).
+ */
+export const FINETUNE_PREFIX = 'finetune/';
+export const FINETUNE_OUTPUT_PREFIX = `${FINETUNE_PREFIX}output/`;
+export const FINETUNE_CHECKPOINTS_PREFIX = `${FINETUNE_PREFIX}checkpoints/`;
+export const FINETUNE_LINEAGE_PREFIX = `${FINETUNE_PREFIX}lineage/`;

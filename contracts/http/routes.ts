@@ -1,6 +1,7 @@
 import type * as z from 'zod/mini';
 import { createBaselineRequest } from '../drift/baseline.ts';
 import { evaluationRunRequest } from '../evaluation/run.ts';
+import { approvalRequest, finetuneJob, finetuneJobRequest } from '../finetune/job.ts';
 import { driftBaselineAccepted, driftStatusResponse } from './drift-schemas.ts';
 import {
   evaluationRunResponse,
@@ -8,6 +9,7 @@ import {
   reviewTaskList,
   storedReviewTask,
 } from './evaluation-schemas.ts';
+import { finetuneJobAccepted, finetuneJobList } from './finetune-schemas.ts';
 import { chatCompletion, chatCompletionRequest, embeddingsRequest, embeddingsResponse } from './openai.ts';
 import {
   chatRequest,
@@ -34,11 +36,19 @@ import {
  */
 
 /** The Lambda function that serves a route: one module per group, `functions/api/<fn>.ts`. */
-export type ApiFunctionName = 'chat' | 'prompts' | 'models' | 'rag' | 'openapi' | 'evaluations' | 'drift';
+export type ApiFunctionName =
+  | 'chat'
+  | 'prompts'
+  | 'models'
+  | 'rag'
+  | 'openapi'
+  | 'evaluations'
+  | 'drift'
+  | 'finetune';
 
 /**
  * `apiKey`: app routes, called with an API key (`x-api-key`) under a usage plan.
- * `iam`: admin routes (prompt writes, label moves, catalog edits, evaluations, drift), SigV4-signed by an IAM
+ * `iam`: admin routes (prompt writes, label moves, catalog edits, evaluations, drift, fine-tuning), SigV4-signed by an IAM
  * principal that the API's resource policy lets in (`api.adminPrincipals`).
  * `reviewer`: the human review queue, SigV4-signed by an admin principal or a reviewer principal
  * (`api.reviewerPrincipals`).
@@ -291,6 +301,52 @@ export const API_ROUTES: readonly ApiRoute[] = [
     query: ['check'],
     successStatus: 200,
     response: driftStatusResponse,
+  },
+  {
+    method: 'POST',
+    path: '/v1/finetune-jobs',
+    fn: 'finetune',
+    auth: 'iam',
+    operationId: 'createFinetuneJob',
+    summary:
+      'Fine-tune the served base model on a registered finetune or preference dataset version (admin); the FineTune state machine trains, registers and evaluates the candidate: follow it at the location answered',
+    requestBody: finetuneJobRequest,
+    successStatus: 202,
+    response: finetuneJobAccepted,
+  },
+  {
+    method: 'GET',
+    path: '/v1/finetune-jobs',
+    fn: 'finetune',
+    auth: 'iam',
+    operationId: 'listFinetuneJobs',
+    summary: 'List fine-tuning jobs, newest first (admin)',
+    query: ['limit', 'nextToken'],
+    successStatus: 200,
+    response: finetuneJobList,
+  },
+  {
+    method: 'GET',
+    path: '/v1/finetune-jobs/{id}',
+    fn: 'finetune',
+    auth: 'iam',
+    operationId: 'getFinetuneJob',
+    summary:
+      'Read a fine-tuning job: its status, training job, model package, candidate, evaluation, approval and rollout (admin)',
+    successStatus: 200,
+    response: finetuneJob,
+  },
+  {
+    method: 'POST',
+    path: '/v1/finetune-jobs/{id}/approval',
+    fn: 'finetune',
+    auth: 'iam',
+    operationId: 'approveFinetuneJob',
+    summary:
+      'Approve or reject a candidate that passed its evaluation and awaits approval (admin; 409 in any other status): approval approves its model package, which starts the rollout; rejection rejects it and takes the candidate off the endpoint. The decision, the signing principal and the reason are recorded on the job',
+    requestBody: approvalRequest,
+    successStatus: 200,
+    response: finetuneJob,
   },
   {
     method: 'GET',

@@ -14,9 +14,9 @@ const ERRORS: Record<string, string> = {
   '403':
     "Missing or invalid API key, an admin or reviewer route called without IAM (SigV4) signature, or a prompt, model or RAG collection outside the calling app's access (the message names the app and the rule)",
   '404':
-    "No such prompt, version, label, model, RAG document, evaluation suite or run, review task, or drift check (a document of a collection outside the app's access is not found either)",
+    "No such prompt, version, label, model, RAG document, evaluation suite or run, review task, drift check or fine-tuning job (a document of a collection outside the app's access is not found either)",
   '409':
-    'A conflicting write (a review task already labelled), or a production label move refused by its promotion gate: `evaluation_failed`, `evaluation_pending` or `evaluation_required`, with the run in `error.evaluation`',
+    'A conflicting write (a review task already labelled, an approval of a fine-tuning job that is not awaiting one), or a production label move refused by its promotion gate: `evaluation_failed`, `evaluation_pending` or `evaluation_required`, with the run in `error.evaluation`',
   '413': 'The body is larger than the API accepts',
   '429':
     "Throttled by the usage plan or by the model provider (`throttled`), or the app's daily token budget is spent (`token_budget_exceeded`, until 00:00 UTC); see Retry-After",
@@ -119,6 +119,7 @@ const RULES: Readonly<Record<ApiFunctionName, readonly (keyof AccessDescription)
   openapi: [],
   evaluations: [],
   drift: [],
+  finetune: [],
 };
 
 /**

@@ -35,6 +35,16 @@ export const TABLES: Readonly<Record<string, TableSchema>> = {
     indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } },
   },
   'drift-test': { partition: 'pk', sort: 'sk' },
+  'finetune-test': {
+    partition: 'pk',
+    sort: 'sk',
+    indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } },
+  },
+  'datasets-test': {
+    partition: 'pk',
+    sort: 'sk',
+    indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } },
+  },
 };
 
 export class ValidationException extends DynamoDBServiceException {

@@ -1,7 +1,9 @@
 // The functions' environment, set before their handler modules are imported (they read it at import).
 import '../../support/env/api.ts';
 import '../../support/env/drift-api.ts';
+import '../../support/env/finetune.ts';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
@@ -26,6 +28,8 @@ process.env.MAX_REQUEST_BYTES = '65536';
 const dynamo = fakeDynamo();
 const events = mockClient(EventBridgeClient);
 events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+const sagemaker = mockClient(SageMakerClient);
+sagemaker.onAnyCommand().resolves({});
 
 const handlers = {
   chat: (await import('#functions/api/chat.ts')).handler as unknown as StreamingHandler,
@@ -35,11 +39,13 @@ const handlers = {
   openapi: (await import('#functions/api/openapi.ts')).handler,
   evaluations: (await import('#functions/api/evaluations.ts')).handler,
   drift: (await import('#functions/api/drift.ts')).handler,
+  finetune: (await import('#functions/api/finetune.ts')).handler,
 };
 
 afterAll(() => {
   dynamo.mock.restore();
   events.restore();
+  sagemaker.restore();
 });
 
 const NOW = '2026-12-01T00:00:00.000Z';

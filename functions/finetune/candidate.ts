@@ -1,0 +1,263 @@
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import * as zm from 'zod/mini';
+import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
+import { describeIssues, parseJsonVariable, readConfig } from '#aws/config.ts';
+import { InvalidEventError, NotFoundError } from '#aws/errors.ts';
+import { publishEvent } from '#aws/events-publisher.ts';
+import { CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import {
+  DynamoFinetuneJobStore,
+  FinetuneJobStatusError,
+  type FinetuneJobStore,
+} from '#aws/finetune/job-store.ts';
+import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
+import {
+  FINETUNE_SETTINGS_VARIABLE,
+  type FinetuneSettings,
+  finetuneSettings,
+} from '#aws/finetune/settings.ts';
+import { ModelCatalog } from '#aws/model-catalog.ts';
+import { logger, metrics, withObservability } from '#aws/observability.ts';
+import { parseInput } from '#aws/parse-input.ts';
+import { envVar } from '#contracts/env.ts';
+import { evaluationRunRequest } from '#contracts/evaluation/run.ts';
+import { FINETUNE_JOB_ID } from '#contracts/finetune/job.ts';
+import {
+  type CandidateReady,
+  candidateReady,
+  candidateRunId,
+  registered,
+} from '#contracts/pipelines/finetune.ts';
+import { inferenceComponentNameOf } from '#core/finetune/plan.ts';
+import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
+import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluation-requested.ts';
+
+/**
+ * The FineTune state machine's steps around the candidate, one function chosen by `step`:
+ *
+ * - `ready` (CandidateReady, `{step, registered, ready?}` → `$.ready`): the candidate's adapter component
+ *   status: `InService` is `ready`, `Failed` is `failed` (with SageMaker's reason), anything else
+ *   `pending`; `attempts` counts the checks (the previous `$.ready`'s plus one), for the state machine's
+ *   bound on the wait.
+ * - `evaluate` (RequestEvaluation, `{step, registered}` → `$.evaluation`): puts `llmops.EvaluationRequested`
+ *   for run `candidate-<jobId>` (the profile's gate suite, the candidate against the baseline) and moves
+ *   the job to `evaluating`. The verdict comes back as `llmops.EvaluationCompleted`, to the Gate.
+ * - `fail` (RecordFailure, the state with the caught `error`): the job is recorded `failed` with the
+ *   error and its cause; a candidate component and catalog entry it left are deleted, so that a failed job
+ *   leaves nothing served. A state without a job id (Plan failed before it named one) is only logged.
+ */
+export interface CandidateDeps {
+  readonly events: EventBridgeClient;
+  readonly busName: string;
+  readonly store: Pick<FinetuneJobStore, 'get' | 'update'>;
+  readonly registry: Pick<ModelRegistry, 'describeComponent' | 'deleteComponent'>;
+  readonly catalog: Pick<CandidateCatalog, 'deleteCandidate'>;
+  readonly settings: FinetuneSettings;
+  readonly stackName: string;
+}
+
+/** The longest error and cause recorded on a job. */
+export const MAX_FAILURE_CHARS = 2000;
+
+const readyInput = z.object({ step: z.literal('ready'), registered, ready: candidateReady.optional() });
+const evaluateInput = z.object({ step: z.literal('evaluate'), registered });
+const caughtError = z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() });
+const failInput = z.looseObject({
+  step: z.literal('fail'),
+  plan: z.looseObject({ jobId: z.string().optional() }).optional(),
+  registered: z
+    .looseObject({ jobId: z.string().optional(), candidateModel: z.string().optional() })
+    .optional(),
+  jobId: z.string().optional(),
+  error: caughtError.optional(),
+});
+const stepOf = z.looseObject({ step: z.enum(['ready', 'evaluate', 'fail']) });
+
+export interface EvaluationRequestOutput {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly status: 'requested';
+}
+
+export interface FailOutput {
+  readonly jobId: string | null;
+  readonly status: 'failed';
+  readonly error: string;
+}
+
+function clip(text: string): string {
+  return text.length <= MAX_FAILURE_CHARS ? text : `${text.slice(0, MAX_FAILURE_CHARS - 1)}…`;
+}
+
+/** The reason of a caught error: a Lambda error's `errorMessage` (its Cause is the error as JSON), else the Cause. */
+export function causeOf(cause: string | undefined): string {
+  const text = cause?.trim() ?? '';
+  if (text === '') return '';
+  try {
+    const parsed = JSON.parse(text) as { errorMessage?: unknown };
+    if (typeof parsed?.errorMessage === 'string' && parsed.errorMessage !== '')
+      return clip(parsed.errorMessage);
+  } catch {
+    // Not JSON: a Step Functions error explains itself in plain text.
+  }
+  return clip(text);
+}
+
+export function makeHandler(deps: CandidateDeps) {
+  async function ready(input: unknown): Promise<CandidateReady> {
+    const { registered: reg, ready: previous } = parseInput(readyInput, input, 'CandidateReady input');
+    logger.appendKeys({ jobId: reg.jobId, inferenceComponent: reg.inferenceComponent });
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const state = await deps.registry.describeComponent(reg.inferenceComponent);
+    if (state === undefined) {
+      return {
+        status: 'failed',
+        inferenceComponentStatus: 'NotFound',
+        attempts,
+        reason: `inference component ${reg.inferenceComponent} does not exist (deleted since Register created it?)`,
+      };
+    }
+    if (state.status === 'InService')
+      return { status: 'ready', inferenceComponentStatus: state.status, attempts };
+    if (state.status === 'Failed') {
+      metrics.addMetric('FinetuneCandidatesFailed', 'Count', 1);
+      return {
+        status: 'failed',
+        inferenceComponentStatus: state.status,
+        attempts,
+        reason: state.failureReason ?? 'SageMaker gave no reason',
+      };
+    }
+    return { status: 'pending', inferenceComponentStatus: state.status, attempts };
+  }
+
+  async function evaluate(input: unknown): Promise<EvaluationRequestOutput> {
+    const { registered: reg } = parseInput(evaluateInput, input, 'RequestEvaluation input');
+    const { jobId } = reg;
+    const runId = candidateRunId(jobId);
+    logger.appendKeys({ jobId, runId });
+    const { gate } = deps.settings;
+    const request = {
+      suite: gate.suite,
+      maxItems: gate.maxItems,
+      k: gate.k,
+      target: { model: reg.candidateModel },
+      baseline: { model: reg.baselineModel },
+    };
+    const checked = zm.safeParse(evaluationRunRequest, request);
+    if (!checked.success) {
+      throw new InvalidEventError(
+        `Invalid candidate evaluation request: ${describeIssues(checked.error, 'request')}`,
+      );
+    }
+    await publishEvent(deps.events, {
+      busName: deps.busName,
+      source: LLMOPS_SOURCE,
+      detailType: EVALUATION_REQUESTED,
+      schema: evaluationRequestedDetail,
+      detail: {
+        schemaVersion: SCHEMA_VERSION,
+        runId,
+        trigger: 'model',
+        requestedBy: 'finetune',
+        request: checked.data,
+      },
+    });
+    await deps.store.update(
+      jobId,
+      { status: 'evaluating', evaluation: { runId } },
+      { expectStatus: ['registered', 'evaluating'] },
+    );
+    metrics.addMetric('FinetuneEvaluationsRequested', 'Count', 1);
+    logger.info('Candidate evaluation requested', { suite: gate.suite, baseline: reg.baselineModel });
+    return { runId, jobId, status: 'requested' };
+  }
+
+  async function fail(input: unknown): Promise<FailOutput> {
+    // The state machine passes its whole state (`{step, state: $}`): what it holds depends on where it failed.
+    const whole = z.looseObject({ step: z.literal('fail'), state: z.looseObject({}) }).safeParse(input);
+    const state = parseInput(
+      failInput,
+      whole.success ? { ...whole.data.state, step: 'fail' } : input,
+      'RecordFailure input',
+    );
+    const errorName = state.error?.Error ?? 'Error';
+    const cause = causeOf(state.error?.Cause);
+    const summary = cause === '' ? errorName : `${errorName}: ${cause}`;
+    metrics.addMetric('FinetuneJobsFailed', 'Count', 1);
+    const jobId = state.registered?.jobId ?? state.plan?.jobId ?? state.jobId;
+    if (jobId === undefined || !FINETUNE_JOB_ID.test(jobId)) {
+      logger.error('Fine-tuning failed before it had a job to record it on', { error: errorName, cause });
+      return { jobId: null, status: 'failed', error: summary };
+    }
+    logger.appendKeys({ jobId });
+    try {
+      await deps.store.update(
+        jobId,
+        { status: 'failed', failure: { error: clip(errorName), cause: cause === '' ? errorName : cause } },
+        { expectStatus: ['training', 'registered', 'evaluating'] },
+      );
+    } catch (error) {
+      if (!(error instanceof NotFoundError || error instanceof FinetuneJobStatusError)) throw error;
+      // A duplicate's failure (another execution owns the job), or a job already ended: left as it is.
+      logger.warn('The failed job was not recorded failed', { reason: error.message });
+    }
+    const job = await deps.store.get(jobId);
+    const candidateModel = state.registered?.candidateModel ?? job?.candidateModel;
+    await retireCandidate(deps, {
+      jobId,
+      inferenceComponent: inferenceComponentNameOf(deps.stackName, jobId),
+      candidateModel,
+    });
+    logger.error('Fine-tuning job failed', { error: errorName, cause });
+    return { jobId, status: 'failed', error: summary };
+  }
+
+  return async (
+    input: unknown,
+    _context?: Context,
+  ): Promise<CandidateReady | EvaluationRequestOutput | FailOutput> => {
+    const step = stepOf.safeParse(input);
+    if (!step.success) {
+      throw new InvalidEventError(`Invalid candidate step input: ${describeIssues(step.error, 'step')}`);
+    }
+    switch (step.data.step) {
+      case 'ready':
+        return ready(input);
+      case 'evaluate':
+        return evaluate(input);
+      case 'fail':
+        return fail(input);
+    }
+  };
+}
+
+/** The environment this function reads (a contract: the stack sets exactly these variables). */
+export const environment = {
+  FINETUNE_TABLE: envVar.string(),
+  CATALOG_TABLE: envVar.string(),
+  EVENT_BUS_NAME: envVar.string(),
+  STACK_NAME: envVar.string(),
+  FINETUNE_SETTINGS: envVar.string(),
+};
+
+const config = readConfig(environment);
+const documents = createDocumentClient();
+
+export const handler = withObservability(
+  makeHandler({
+    events: createEventBridgeClient(),
+    busName: config.EVENT_BUS_NAME,
+    store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
+    registry: new ModelRegistry(createSageMakerClient()),
+    catalog: new CandidateCatalog(
+      new ModelCatalog(documents, config.CATALOG_TABLE, { cacheTtlMs: 0 }),
+      documents,
+      config.CATALOG_TABLE,
+    ),
+    settings: parseJsonVariable(FINETUNE_SETTINGS_VARIABLE, finetuneSettings, config.FINETUNE_SETTINGS),
+    stackName: config.STACK_NAME,
+  }),
+);

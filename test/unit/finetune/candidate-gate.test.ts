@@ -1,0 +1,294 @@
+// The functions' environment, set before their handler modules are imported (they read it at import).
+import '../../support/env/finetune.ts';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  DeleteInferenceComponentCommand,
+  DescribeInferenceComponentCommand,
+  SageMakerClient,
+  UpdateModelPackageCommand,
+} from '@aws-sdk/client-sagemaker';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { candidateCatalogEntry } from '#aws/finetune/candidates.ts';
+import { ModelRegistry } from '#aws/finetune/model-registry.ts';
+import { evaluationRequestedDetail } from '#events/evaluation-requested.ts';
+import { rawSample } from '#events/samples.ts';
+import { TEST_FINETUNE_SETTINGS } from '../../support/env/finetune.ts';
+import { FakeCandidateCatalog, FakeJobStore, JOB_ID, PACKAGE_ARN, storedJob } from './fakes.ts';
+
+const candidate = await import('#functions/finetune/candidate.ts');
+const gate = await import('#functions/finetune/gate.ts');
+
+const sagemaker = mockClient(SageMakerClient);
+const events = mockClient(EventBridgeClient);
+afterAll(() => {
+  sagemaker.restore();
+  events.restore();
+});
+
+const COMPONENT = `llmops-dev-${JOB_ID}`;
+const registered = {
+  jobId: JOB_ID,
+  modelPackageArn: PACKAGE_ARN,
+  modelPackageVersion: 4,
+  candidateModel: 'support-assistant-v4',
+  inferenceComponent: COMPONENT,
+  baselineModel: 'llama-3-1-8b-instruct',
+  artifact: { bucket: 'artifacts-test', key: 'finetune/output/t/output/model.tar.gz' },
+  placeholder: false,
+};
+
+let store: FakeJobStore;
+let catalog: FakeCandidateCatalog;
+
+beforeEach(() => {
+  sagemaker.reset();
+  events.reset();
+  events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+  sagemaker.on(UpdateModelPackageCommand).resolves({ ModelPackageArn: PACKAGE_ARN });
+  sagemaker.on(DeleteInferenceComponentCommand).resolves({});
+  store = new FakeJobStore();
+  catalog = new FakeCandidateCatalog();
+  void catalog.putCandidate(
+    candidateCatalogEntry({
+      id: 'support-assistant-v4',
+      settings: TEST_FINETUNE_SETTINGS,
+      endpointName: 'ep',
+      inferenceComponent: COMPONENT,
+      region: 'us-east-1',
+      lineage: {
+        jobId: JOB_ID,
+        modelPackageArn: PACKAGE_ARN,
+        baseModel: 'b',
+        recipe: 'sft-lora',
+        dataset: { name: 'support-chats', version: '3' },
+        placeholder: false,
+      },
+    }),
+  );
+});
+
+const deps = (approval: 'auto' | 'manual' = 'auto') => ({
+  events: new EventBridgeClient({}),
+  busName: 'bus-test',
+  store,
+  registry: new ModelRegistry(new SageMakerClient({})),
+  catalog,
+  settings: { ...TEST_FINETUNE_SETTINGS, gate: { ...TEST_FINETUNE_SETTINGS.gate, approval } },
+  stackName: 'LlmOps-dev',
+  modelPackageGroup: 'LlmOps-dev-support-assistant',
+});
+
+describe('CandidateReady', () => {
+  it('is ready once the component is InService and counts the checks', async () => {
+    sagemaker
+      .on(DescribeInferenceComponentCommand)
+      .resolves({ InferenceComponentStatus: 'InService' } as never);
+    const out = await candidate.makeHandler(deps())({
+      step: 'ready',
+      registered,
+      ready: { status: 'pending', inferenceComponentStatus: 'Creating', attempts: 2 },
+    });
+    expect(out).toEqual({ status: 'ready', inferenceComponentStatus: 'InService', attempts: 3 });
+  });
+
+  it('is pending while the component is Creating, and failed with the reason SageMaker gives', async () => {
+    sagemaker
+      .on(DescribeInferenceComponentCommand)
+      .resolvesOnce({ InferenceComponentStatus: 'Creating' } as never)
+      .resolves({ InferenceComponentStatus: 'Failed', FailureReason: 'adapter does not load' } as never);
+    const handler = candidate.makeHandler(deps());
+    expect(await handler({ step: 'ready', registered })).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(await handler({ step: 'ready', registered })).toMatchObject({
+      status: 'failed',
+      reason: 'adapter does not load',
+    });
+  });
+});
+
+describe('RequestEvaluation', () => {
+  it('puts EvaluationRequested for run candidate-<jobId> against the baseline and moves the job to evaluating', async () => {
+    store.jobs.set(JOB_ID, storedJob('registered'));
+    const out = await candidate.makeHandler(deps())({ step: 'evaluate', registered });
+    expect(out).toEqual({ runId: `candidate-${JOB_ID}`, jobId: JOB_ID, status: 'requested' });
+    const entry = events.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    const detail = evaluationRequestedDetail.parse(JSON.parse(entry?.Detail ?? '{}'));
+    expect(detail).toMatchObject({
+      runId: `candidate-${JOB_ID}`,
+      trigger: 'model',
+      requestedBy: 'finetune',
+      request: {
+        suite: 'support-golden',
+        maxItems: 200,
+        k: 3,
+        target: { model: 'support-assistant-v4' },
+        baseline: { model: 'llama-3-1-8b-instruct' },
+      },
+    });
+    expect(store.jobs.get(JOB_ID)).toMatchObject({
+      status: 'evaluating',
+      evaluation: { runId: `candidate-${JOB_ID}` },
+    });
+  });
+});
+
+describe('RecordFailure', () => {
+  it('records the job failed with the error message and takes the candidate off the endpoint and catalog', async () => {
+    store.jobs.set(JOB_ID, storedJob('registered'));
+    const out = await candidate.makeHandler(deps())({
+      step: 'fail',
+      plan: { status: 'planned', jobId: JOB_ID },
+      registered,
+      error: { Error: 'States.Timeout', Cause: JSON.stringify({ errorMessage: 'component never came up' }) },
+    });
+    expect(out).toMatchObject({ jobId: JOB_ID, status: 'failed' });
+    expect(store.jobs.get(JOB_ID)).toMatchObject({
+      status: 'failed',
+      failure: { error: 'States.Timeout', cause: 'component never came up' },
+    });
+    expect(sagemaker.commandCalls(DeleteInferenceComponentCommand)[0]?.args[0].input).toEqual({
+      InferenceComponentName: COMPONENT,
+    });
+    expect(catalog.deleted).toEqual(['support-assistant-v4']);
+  });
+
+  it('only logs a failure before any job id was known', async () => {
+    const out = await candidate.makeHandler(deps())({
+      step: 'fail',
+      error: { Error: 'InvalidEventError', Cause: 'x' },
+    });
+    expect(out).toEqual({ jobId: null, status: 'failed', error: 'InvalidEventError: x' });
+    expect(sagemaker.calls()).toHaveLength(0);
+  });
+
+  it('truncates a long cause', async () => {
+    store.jobs.set(JOB_ID, storedJob('training'));
+    sagemaker
+      .on(DeleteInferenceComponentCommand)
+      .rejects(
+        Object.assign(new Error('Could not find inference component'), { name: 'ValidationException' }),
+      );
+    await candidate.makeHandler(deps())({
+      step: 'fail',
+      jobId: JOB_ID,
+      error: { Error: 'E', Cause: 'x'.repeat(5000) },
+    });
+    expect(store.jobs.get(JOB_ID)?.failure?.cause.length).toBe(candidate.MAX_FAILURE_CHARS);
+  });
+
+  it('refuses an unknown step', async () => {
+    await expect(candidate.makeHandler(deps())({ step: 'deploy' })).rejects.toThrow(/step/);
+  });
+});
+
+function evaluationCompleted(pass: boolean | null, runId = `candidate-${JOB_ID}`) {
+  const event = structuredClone(rawSample('evaluation-completed')) as { detail: Record<string, unknown> };
+  event.detail.runId = runId;
+  event.detail.pass = pass;
+  event.detail.trigger = 'model';
+  return event;
+}
+
+describe('Gate on EvaluationCompleted', () => {
+  it('approves the package and the job on a pass when approval is auto', async () => {
+    store.jobs.set(JOB_ID, storedJob('evaluating'));
+    const out = await gate.makeHandler(deps('auto'))(evaluationCompleted(true));
+    expect(out).toEqual({ outcome: 'moved', jobId: JOB_ID, status: 'approved' });
+    const update = sagemaker.commandCalls(UpdateModelPackageCommand)[0]?.args[0].input;
+    expect(update).toMatchObject({ ModelPackageArn: PACKAGE_ARN, ModelApprovalStatus: 'Approved' });
+    expect(update?.ApprovalDescription).toContain(`candidate-${JOB_ID}`);
+    expect(update?.ApprovalDescription).toContain(JOB_ID);
+  });
+
+  it('waits for an admin on a pass when approval is manual', async () => {
+    store.jobs.set(JOB_ID, storedJob('evaluating'));
+    const out = await gate.makeHandler(deps('manual'))(evaluationCompleted(true));
+    expect(out).toMatchObject({ status: 'awaiting_approval' });
+    expect(sagemaker.commandCalls(UpdateModelPackageCommand)).toHaveLength(0);
+    expect(store.jobs.get(JOB_ID)?.evaluation).toMatchObject({ pass: true });
+  });
+
+  it('rejects the package, deletes the candidate component and catalog entry on a failed run', async () => {
+    store.jobs.set(JOB_ID, storedJob('evaluating'));
+    const out = await gate.makeHandler(deps())(evaluationCompleted(false));
+    expect(out).toMatchObject({ status: 'rejected' });
+    const update = sagemaker.commandCalls(UpdateModelPackageCommand)[0]?.args[0].input;
+    expect(update?.ModelApprovalStatus).toBe('Rejected');
+    expect(update?.ApprovalDescription).toMatch(/failed the .* gate/);
+    expect(sagemaker.commandCalls(DeleteInferenceComponentCommand)).toHaveLength(1);
+    expect(catalog.deleted).toEqual(['support-assistant-v4']);
+  });
+
+  it('rejects a run without a verdict', async () => {
+    store.jobs.set(JOB_ID, storedJob('evaluating'));
+    expect(await gate.makeHandler(deps())(evaluationCompleted(null))).toMatchObject({ status: 'rejected' });
+  });
+
+  it('changes nothing for a duplicate event', async () => {
+    store.jobs.set(JOB_ID, storedJob('evaluating'));
+    const handler = gate.makeHandler(deps());
+    await handler(evaluationCompleted(true));
+    sagemaker.resetHistory();
+    expect(await handler(evaluationCompleted(true))).toEqual({
+      outcome: 'duplicate',
+      jobId: JOB_ID,
+      status: 'approved',
+    });
+    expect(sagemaker.calls()).toHaveLength(0);
+  });
+
+  it('ignores runs that are not candidate evaluations', async () => {
+    expect(await gate.makeHandler(deps())(evaluationCompleted(false, 'nightly-1'))).toMatchObject({
+      outcome: 'ignored',
+    });
+    expect(sagemaker.calls()).toHaveLength(0);
+  });
+});
+
+describe('Gate on SageMaker Model Package State Change and ModelDeployed', () => {
+  it('approves the job when its package is approved in the console', async () => {
+    store.jobs.set(JOB_ID, storedJob('awaiting_approval'));
+    const out = await gate.makeHandler(deps())(rawSample('sagemaker-model-package-approved'));
+    expect(out).toEqual({ outcome: 'moved', jobId: JOB_ID, status: 'approved' });
+  });
+
+  it('ignores a package of another group', async () => {
+    store.jobs.set(JOB_ID, storedJob('awaiting_approval'));
+    const handler = gate.makeHandler({ ...deps(), modelPackageGroup: 'other' });
+    expect(await handler(rawSample('sagemaker-model-package-approved'))).toMatchObject({
+      outcome: 'ignored',
+    });
+  });
+
+  it('rejects the job and retires the candidate when the package is rejected in the console', async () => {
+    store.jobs.set(JOB_ID, storedJob('awaiting_approval'));
+    const event = structuredClone(rawSample('sagemaker-model-package-approved')) as {
+      detail: Record<string, unknown>;
+    };
+    event.detail.ModelApprovalStatus = 'Rejected';
+    expect(await gate.makeHandler(deps())(event)).toMatchObject({ status: 'rejected' });
+    expect(catalog.deleted).toEqual(['support-assistant-v4']);
+  });
+
+  it('records a promoted rollout as deployed and a rolled back one as rolled_back', async () => {
+    const promoted = structuredClone(rawSample('model-deployed-promoted')) as {
+      detail: { candidate: { inferenceComponent: string }; rolloutId: string };
+    };
+    promoted.detail.candidate.inferenceComponent = COMPONENT;
+    store.jobs.set(JOB_ID, storedJob('approved'));
+    expect(await gate.makeHandler(deps())(promoted)).toMatchObject({ status: 'deployed' });
+    expect(store.jobs.get(JOB_ID)?.rollout).toMatchObject({
+      rolloutId: promoted.detail.rolloutId,
+      outcome: 'promoted',
+    });
+
+    const rolledBack = structuredClone(rawSample('model-deployed-rolled-back')) as typeof promoted;
+    rolledBack.detail.candidate.inferenceComponent = COMPONENT;
+    store.jobs.set(JOB_ID, storedJob('approved'));
+    expect(await gate.makeHandler(deps())(rolledBack)).toMatchObject({ status: 'rolled_back' });
+  });
+
+  it('refuses an event of another detail-type', async () => {
+    await expect(gate.makeHandler(deps())({ 'detail-type': 'Something' })).rejects.toThrow(/detail-type/);
+  });
+});
