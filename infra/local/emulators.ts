@@ -259,14 +259,18 @@ export async function waitForTable(dynamo: DynamoDBClient, name: string): Promis
 export function localAwsEnv(
   emulators: Pick<Emulators, 'dynamoEndpoint' | 's3Endpoint' | 'credentials'>,
   eventBridgeEndpoint: string,
+  sageMakerEndpoint?: string,
 ): Record<string, string> {
   assertLoopback(emulators.dynamoEndpoint);
   assertLoopback(emulators.s3Endpoint);
   assertLoopback(eventBridgeEndpoint);
+  if (sageMakerEndpoint !== undefined) assertLoopback(sageMakerEndpoint);
   return {
     AWS_ENDPOINT_URL_S3: emulators.s3Endpoint,
     AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamoEndpoint,
     AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
+    // The SageMaker control plane (training jobs, model packages, inference components): the stand-in.
+    ...(sageMakerEndpoint !== undefined ? { AWS_ENDPOINT_URL_SAGEMAKER: sageMakerEndpoint } : {}),
     AWS_REGION: EMULATOR_REGION,
     AWS_DEFAULT_REGION: EMULATOR_REGION,
     AWS_ACCESS_KEY_ID: emulators.credentials.accessKeyId,

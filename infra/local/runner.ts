@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { type CfnElement, NestedStack } from 'aws-cdk-lib';
 import { clearEmbeddedVectorStores } from '#aws/rag/embedded-store.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { buildApp } from '../stacks/llmops-stack.ts';
@@ -38,11 +39,18 @@ import {
   toEventEnvelope,
 } from './local-eventbridge.ts';
 import {
+  LocalSageMaker,
+  type LocalSageMakerServer,
+  startLocalSageMaker,
+  trainingJobSyncStandIn,
+} from './sagemaker/index.ts';
+import {
   type ExecutionResult,
   executionStatusChangeEvent,
   runStateMachine,
   type TransitionInfo,
 } from './state-machines.ts';
+import { flattenNestedStacks } from './template/nested-stacks.ts';
 import { type LocalRule, type LocalRuleTarget, LocalTemplate } from './template.ts';
 
 /**
@@ -102,6 +110,11 @@ export interface LocalRunnerOptions {
    */
   readonly editTemplate?: (template: Record<string, unknown>) => Record<string, unknown>;
   /**
+   * The SageMaker stand-in's failure injection: a training job this answers a reason for ends Failed with
+   * it (as a spot interruption past MaxWait, or an out-of-memory error, would). @default none fail
+   */
+  readonly failTraining?: (request: { readonly TrainingJobName?: string | undefined }) => string | undefined;
+  /**
    * Serve the template's REST API on 127.0.0.1 (started after the emulators). Without it, no API is served.
    * `port` 0 (the default) picks a free port; `apiKey` defaults to a random key; `accessLog` receives one
    * JSON line per request (default: none).
@@ -128,6 +141,54 @@ export const LOCAL_FUNCTION_ENV: Readonly<Record<string, string>> = {
 };
 
 const ACCOUNT = '000000000000';
+
+/** The optimized integration the Train state uses. */
+const TRAINING_JOB_SYNC = 'arn:aws:states:::sagemaker:createTrainingJob.sync';
+
+/** How long a Wait state waits locally. */
+const LOCAL_WAIT_MS = 5;
+
+/** The SageMaker resources the template declares, for the stand-in: groups, endpoints, components. */
+function sageMakerResources(template: LocalTemplate) {
+  const str = (value: unknown, what: string) => template.resolveString(value, what);
+  const configs = new Map(
+    template
+      .resourcesOfType('AWS::SageMaker::EndpointConfig')
+      .map(({ logicalId, resource }) => [
+        template.ref(logicalId),
+        ((resource.Properties?.ProductionVariants ?? []) as { VariantName?: unknown }[]).map((v) =>
+          str(v.VariantName, `${logicalId}.VariantName`),
+        ),
+      ]),
+  );
+  return {
+    packageGroups: template
+      .resourcesOfType('AWS::SageMaker::ModelPackageGroup')
+      .map(({ logicalId, resource }) =>
+        str(resource.Properties?.ModelPackageGroupName, `${logicalId}.ModelPackageGroupName`),
+      ),
+    endpoints: template.resourcesOfType('AWS::SageMaker::Endpoint').map(({ logicalId, resource }) => {
+      const configName = str(resource.Properties?.EndpointConfigName, `${logicalId}.EndpointConfigName`);
+      return {
+        name: str(resource.Properties?.EndpointName, `${logicalId}.EndpointName`),
+        endpointConfigName: configName,
+        variants: configs.get(configName) ?? ['AllTraffic'],
+      };
+    }),
+    inferenceComponents: template
+      .resourcesOfType('AWS::SageMaker::InferenceComponent')
+      .map(({ logicalId, resource }) => {
+        const p = resource.Properties ?? {};
+        const spec = (p.Specification ?? {}) as Record<string, unknown>;
+        return {
+          name: str(p.InferenceComponentName, `${logicalId}.InferenceComponentName`),
+          endpointName: str(p.EndpointName, `${logicalId}.EndpointName`),
+          variantName: str(p.VariantName, `${logicalId}.VariantName`),
+          specification: { ModelName: str(spec.ModelName, `${logicalId}.Specification.ModelName`) },
+        };
+      }),
+  };
+}
 const REGION = 'us-east-1';
 
 /** Synthesizes the stack's template without bundling (the runner imports handler sources directly). */
@@ -142,7 +203,16 @@ export function synthesizeTemplate(
       outdir,
     });
     const assembly = app.synth();
-    return { template: assembly.getStackByName(stack.stackName).template, stackName: stack.stackName };
+    // Nested stacks are flattened into the one template the runner reads.
+    const nested = stack.node
+      .findAll()
+      .filter((c): c is NestedStack => NestedStack.isNestedStack(c))
+      .map((n) => ({
+        logicalId: stack.getLogicalId(n.nestedStackResource as CfnElement),
+        template: JSON.parse(readFileSync(join(assembly.directory, n.templateFile), 'utf8')) as unknown,
+      }));
+    const template = flattenNestedStacks(assembly.getStackByName(stack.stackName).template, nested);
+    return { template, stackName: stack.stackName };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -179,6 +249,11 @@ export class LocalRunner {
   readonly metrics = new LocalMetricStore();
   /** The template's CloudWatch alarms, with their states. */
   readonly alarms: LocalAlarms;
+  /**
+   * The SageMaker control plane stand-in: training jobs (recorded and validated, a labelled placeholder
+   * adapter, no training), model packages, the template's endpoint and inference components.
+   */
+  readonly sagemaker: LocalSageMaker;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #rules: LocalRule[];
   readonly #progress: (message: string) => void;
@@ -193,8 +268,11 @@ export class LocalRunner {
     readonly lambdas: LocalLambdas,
     /** The IAM evaluator that judges every SDK call of the functions (undefined with `enforceIam: false`). */
     readonly iam: LocalIam | undefined,
+    sagemaker: LocalSageMaker,
+    readonly sagemakerServer: LocalSageMakerServer,
     options: LocalRunnerOptions,
   ) {
+    this.sagemaker = sagemaker;
     this.s3 = createS3Client(emulators.s3Endpoint);
     this.dynamo = createDynamoClient(emulators.dynamoEndpoint);
     this.firehose = new LocalFirehose(template.deliveryStreams(), this.s3);
@@ -254,6 +332,17 @@ export class LocalRunner {
         stack?.publish(busNameOf(entry.EventBusName), envelope);
       }
     });
+    // Events the SageMaker stand-in sends (training job and model package state changes) go to the
+    // default bus, as SageMaker's do.
+    const sagemaker = new LocalSageMaker({
+      region: REGION,
+      account: ACCOUNT,
+      s3: createS3Client(emulators.s3Endpoint),
+      emit: async (event) => stack?.publish('default', event as unknown as EventEnvelope),
+      ...sageMakerResources(template),
+      ...(options.failTraining ? { failTraining: options.failTraining } : {}),
+    });
+    const sagemakerServer = await startLocalSageMaker(sagemaker);
     try {
       await provision(template, {
         s3: createS3Client(emulators.s3Endpoint),
@@ -263,13 +352,22 @@ export class LocalRunner {
       const lambdas = new LocalLambdas(template.lambdaFunctions(), {
         repoRoot: REPO_ROOT,
         baseEnv: {
-          ...localAwsEnv(emulators, eventBridge.endpoint),
+          ...localAwsEnv(emulators, eventBridge.endpoint, sagemakerServer.endpoint),
           ...LOCAL_FUNCTION_ENV,
           POWERTOOLS_LOG_LEVEL: options.handlerLogLevel ?? 'SILENT',
         },
         ...(iam ? { authorizer: iam } : {}),
       });
-      stack = new LocalRunner(template, emulators, eventBridge, lambdas, iam, options);
+      stack = new LocalRunner(
+        template,
+        emulators,
+        eventBridge,
+        lambdas,
+        iam,
+        sagemaker,
+        sagemakerServer,
+        options,
+      );
       stack.#captureEmf();
       stack.#subscribeToS3();
       if (options.api && template.restApis().length > 0) {
@@ -287,6 +385,7 @@ export class LocalRunner {
     } catch (error) {
       if (stack !== undefined) stack.#stopEmfCapture?.();
       await stack?.api?.stop();
+      await sagemakerServer.close();
       await eventBridge.stop();
       await emulators.stop();
       throw error;
@@ -441,6 +540,14 @@ export class LocalRunner {
       const execution = await runStateMachine(machine, input, {
         lambdas: this.lambdas,
         executionName: name,
+        // Nothing trains locally: the stand-in records the request the Train state renders.
+        resourceOverrides: {
+          [TRAINING_JOB_SYNC]: (parameters) =>
+            trainingJobSyncStandIn(this.sagemaker)(parameters as Readonly<Record<string, unknown>>),
+        },
+        // Waits (a candidate coming into service, a canary's bake) pass at once: the stand-in's
+        // components are in service as soon as they exist, and a bake is counted in checks.
+        waitTimeOverrides: this.#waitOverrides(machine.definition),
         onTransition: (info: TransitionInfo) => {
           if (info.type === 'StateEntered' && info.stateName) {
             this.#progress(
@@ -486,6 +593,14 @@ export class LocalRunner {
     this.deliveries.push({ ...base, ok: true });
   }
 
+  /** Every Wait state of a definition, waiting {@link LOCAL_WAIT_MS}. */
+  #waitOverrides(definition: unknown): Record<string, number> {
+    const out: Record<string, number> = {};
+    const states = (definition as { States?: Record<string, { Type?: string }> }).States ?? {};
+    for (const [name, state] of Object.entries(states)) if (state.Type === 'Wait') out[name] = LOCAL_WAIT_MS;
+    return out;
+  }
+
   /** Waits until every event routed so far, and everything it caused, has been handled. */
   async idle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
@@ -494,6 +609,7 @@ export class LocalRunner {
   async stop(): Promise<void> {
     await this.api?.stop();
     await this.idle();
+    await this.sagemakerServer.close();
     this.#stopEmfCapture?.();
     this.#unsubscribe?.();
     await this.eventBridge.stop();

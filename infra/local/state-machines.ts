@@ -99,6 +99,11 @@ export interface RunStateMachineDeps {
   readonly onTransition?: (info: TransitionInfo) => void;
   /** Local implementations of Task states by state name; they take precedence over Lambda invocation. */
   readonly stateOverrides?: Readonly<Record<string, (input: unknown) => Promise<unknown>>>;
+  /**
+   * Local implementations of Task states by their Resource (an optimized service integration such as
+   * `arn:aws:states:::sagemaker:createTrainingJob.sync`), whatever the state is named.
+   */
+  readonly resourceOverrides?: Readonly<Record<string, (input: unknown) => Promise<unknown>>>;
   /** Execution name. @default a random UUID */
   readonly executionName?: string;
   /** When set, every Retry waits this many milliseconds instead of IntervalSeconds/BackoffRate. */
@@ -228,7 +233,18 @@ export async function runStateMachine(
   const stateMachineName = sm.arn.slice(sm.arn.lastIndexOf(':') + 1);
   validateDefinition(sm.definition, stateMachineName);
   const definition = structuredClone(sm.definition) as StateMachineDefinition;
-  const handlers = buildTaskHandlers(definition, deps);
+  const byResource: Record<string, (input: unknown) => Promise<unknown>> = {};
+  walkStates(definition, (stateName, state) => {
+    const override =
+      typeof state.Resource === 'string' ? deps.resourceOverrides?.[state.Resource] : undefined;
+    if (state.Type === 'Task' && override) byResource[stateName] = override;
+  });
+  const handlers = buildTaskHandlers(
+    definition,
+    Object.keys(byResource).length === 0
+      ? deps
+      : { ...deps, stateOverrides: { ...byResource, ...deps.stateOverrides } },
+  );
   // aws-local-stepfunctions times a Task out after 60 s unless it sets TimeoutSeconds; Step Functions
   // has no such default (the Lambda's own timeout governs). Use the longest delay setTimeout accepts.
   walkStates(definition, (_name, state) => {

@@ -20,6 +20,7 @@ import {
   registerGoldenSuite,
   runGateDemo,
 } from '../eval/eval-demo.ts';
+import { describeFineTune, type FineTuneChainResult, fineTuneOutcome } from '../finetune-demo.ts';
 import {
   askRag,
   BUNDLED_CORPUS,
@@ -133,6 +134,9 @@ export async function runDemo(request: DemoRequest): Promise<number> {
   }));
   const bodies = readUploads(uploads);
   return withLocalRunner(request.stack, async (stack) => {
+    // The suite that gates fine-tuned candidates (and prompt promotions), before the fine-tuning samples.
+    progress('Registering the golden suite (corpus/eval/golden.jsonl) through DataPrep');
+    await registerGoldenSuite(stack);
     const keys = await uploadDatasets(stack, uploads, bodies);
     // At-least-once delivery: replay the first upload's event; it must change nothing.
     const first = stack.events.find((e) => e.event['detail-type'] === 'Object Created');
@@ -162,6 +166,7 @@ export async function runDemo(request: DemoRequest): Promise<number> {
         `\nLifecycle ran: ${ready}/${summaries.length} datasets ready, ${stack.events.length} events routed.`,
       );
     }
+    const fineTuning = await fineTuneDemo(stack, request, summaries);
     let api: ApiDemoResult | undefined;
     let apiFailure: string | undefined;
     let rag: RagDemoResult | undefined;
@@ -205,6 +210,20 @@ export async function runDemo(request: DemoRequest): Promise<number> {
         JSON.stringify({
           datasets: summaries,
           replayedDuplicates: replays.length,
+          fineTuning: fineTuning.map(
+            ({ dataset, trainingRequest, modelPackage, evaluation, rollout, job, chat }) => ({
+              dataset: dataset.dataset ?? null,
+              trainingJob: trainingRequest?.TrainingJobName ?? null,
+              modelPackage: modelPackage?.ModelPackageArn ?? null,
+              approval: modelPackage?.ModelApprovalStatus ?? null,
+              evaluation: evaluation ? { runId: evaluation.runId, pass: evaluation.pass } : null,
+              rollout: rollout
+                ? { outcome: rollout.outcome, reason: rollout.reason, model: rollout.model }
+                : null,
+              job: job?.status ?? null,
+              answered: chat?.status ?? null,
+            }),
+          ),
           ...(api ? { api } : {}),
           ...(apiFailure ? { apiFailure } : {}),
           ...(rag ? { rag } : {}),
@@ -218,6 +237,9 @@ export async function runDemo(request: DemoRequest): Promise<number> {
     }
     return summaries.every((s) => s.status === 'READY') &&
       replays.length > 0 &&
+      // Both fine-tuning samples trained (stand-in), passed their gate, rolled out and answered.
+      fineTuning.length === 2 &&
+      fineTuning.every((f) => f.rollout?.outcome === 'promoted' && f.chat?.status === 200) &&
       apiFailure === undefined &&
       ragFailure === undefined &&
       evalFailure === undefined &&
@@ -235,6 +257,27 @@ export async function runDemo(request: DemoRequest): Promise<number> {
       ? 0
       : 1;
   });
+}
+
+/**
+ * The fine-tuning demo: what the two fine-tuning samples became (each upload started FineTune: the
+ * training stand-in, the model package, the candidate's evaluation and gate, the rollout), and a call
+ * to the served model.
+ */
+async function fineTuneDemo(
+  stack: LocalRunner,
+  request: DemoRequest,
+  summaries: readonly DatasetSummary[],
+): Promise<FineTuneChainResult[]> {
+  const client = apiClient(stack, request.stack.verbose);
+  const results: FineTuneChainResult[] = [];
+  for (const summary of summaries) {
+    if (summary.dataset?.purpose !== 'finetune' && summary.dataset?.purpose !== 'preference') continue;
+    const result = await fineTuneOutcome(stack, client, summary);
+    results.push(result);
+    if (!request.json) for (const line of describeFineTune(result, summary.source.key)) console.log(line);
+  }
+  return results;
 }
 
 /** Runs the API demo against the local API; in text mode the streamed answer is printed as it arrives. */
@@ -281,8 +324,8 @@ async function ragDemo(stack: LocalRunner, request: DemoRequest): Promise<RagDem
 }
 
 /**
- * The evaluation demo: the golden suite registered through DataPrep, then a worse and a better version of
- * the grounded prompt each asking for the production label, gated by the Evaluate state machine.
+ * The evaluation demo: a worse and a better version of the grounded prompt each asking for the production
+ * label, gated by the Evaluate state machine on the golden suite (registered at the start of the demo).
  */
 async function evalDemo(
   stack: LocalRunner,
@@ -290,8 +333,6 @@ async function evalDemo(
   production: number,
 ): Promise<GateDemoResult> {
   const client = apiClient(stack, request.stack.verbose);
-  progress('Registering the golden suite (corpus/eval/golden.jsonl) through DataPrep');
-  await registerGoldenSuite(stack);
   progress('Promoting new versions of the grounded prompt: each must pass an evaluation against production');
   const result = await runGateDemo(stack, client, production, (line) => progress(`  … ${line}`));
   if (!request.json) {

@@ -9,6 +9,7 @@ import { type LocalCommand, UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
 import { driftCommand } from './drift.ts';
 import { evaluateCommand } from './evaluate.ts';
+import { finetuneCommand } from './finetune.ts';
 import { ingestCommand } from './ingest.ts';
 import { addLegacyOptions, type LegacyFlags, legacyCommandLine } from './legacy-flags.ts';
 import { prepareCommand } from './prepare.ts';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly LocalCommand<unknown>[] = [
   askCommand,
   evaluateCommand,
   driftCommand,
+  finetuneCommand,
   serveCommand,
 ];
 
@@ -50,6 +52,7 @@ Examples:
   npm start -- ask "How do I avoid cold starts?"               over the bundled corpus
   npm start -- ask --ingest ./my-docs --questions q.jsonl --json
   npm start -- evaluate corpus/eval/golden.jsonl --prompt rag-answer --rag bundled --out ./eval
+  npm start -- finetune infra/local/samples/support-chats.jsonl --purpose finetune --json
   npm start -- serve --port 3000                               the demo, then the API until Ctrl+C
 
 Progress goes to stderr, results to stdout. Exit codes: 0 ok, 1 the work failed (e.g. no valid line

@@ -231,6 +231,37 @@ export function physicalIdentity(t: LocalTemplate, logicalId: string, resource: 
       const arn = `arn:${partition}:bedrock:${region}:${account}:guardrail/${id}`;
       return { ref: `${arn}|1`, attributes: { GuardrailArn: arn, GuardrailId: id, Version: '1' } };
     }
+    case 'AWS::SageMaker::Model': {
+      const name = named('ModelName', `${logicalId.toLowerCase().slice(0, 50)}-model`);
+      return {
+        ref: `arn:${partition}:sagemaker:${region}:${account}:model/${name.toLowerCase()}`,
+        attributes: { ModelName: name, ModelId: name },
+      };
+    }
+    case 'AWS::SageMaker::EndpointConfig': {
+      const name = named('EndpointConfigName', `${logicalId.toLowerCase().slice(0, 50)}-config`);
+      return {
+        ref: name,
+        attributes: { EndpointConfigName: name },
+      };
+    }
+    case 'AWS::SageMaker::Endpoint': {
+      const name = named('EndpointName', logicalId.toLowerCase());
+      return {
+        ref: `arn:${partition}:sagemaker:${region}:${account}:endpoint/${name.toLowerCase()}`,
+        attributes: { EndpointName: name },
+      };
+    }
+    case 'AWS::SageMaker::InferenceComponent': {
+      const name = named('InferenceComponentName', logicalId.toLowerCase());
+      const arn = `arn:${partition}:sagemaker:${region}:${account}:inference-component/${name.toLowerCase()}`;
+      return { ref: arn, attributes: { InferenceComponentArn: arn, InferenceComponentName: name } };
+    }
+    case 'AWS::SageMaker::ModelPackageGroup': {
+      const name = named('ModelPackageGroupName', logicalId);
+      const arn = `arn:${partition}:sagemaker:${region}:${account}:model-package-group/${name.toLowerCase()}`;
+      return { ref: arn, attributes: { ModelPackageGroupArn: arn } };
+    }
     case 'AWS::SecretsManager::Secret': {
       const name = named('Name', logicalId);
       const arn = `arn:${partition}:secretsmanager:${region}:${account}:secret:${name}-${hash(logicalId, 6)}`;

@@ -150,9 +150,9 @@ export function sampleTemplate(): Record<string, unknown> {
       },
       DlqQueue0A1B2C3D: { Type: 'AWS::SQS::Queue' },
       AlarmTopic4455AABB: { Type: 'AWS::SNS::Topic' },
-      Endpoint: {
-        Type: 'AWS::SageMaker::Endpoint',
-        Properties: { EndpointConfigName: 'tuned-config' },
+      Service: {
+        Type: 'AWS::ECS::Service',
+        Properties: { TaskDefinition: 'tuned-task' },
       },
     },
     Outputs: {

@@ -145,12 +145,10 @@ describe('LocalTemplate.resolve', () => {
 
   it('lets the runner override attributes it cannot model', () => {
     const t2 = new LocalTemplate(sampleTemplate(), {
-      overrides: { Endpoint: { EndpointName: 'local-tuned-endpoint' } },
+      overrides: { Service: { Name: 'local-service' } },
     });
-    expect(t2.resolve({ 'Fn::GetAtt': ['Endpoint', 'EndpointName'] })).toBe('local-tuned-endpoint');
-    expect(() => t.resolve({ 'Fn::GetAtt': ['Endpoint', 'EndpointName'] })).toThrow(
-      UnsupportedAttributeError,
-    );
+    expect(t2.resolve({ 'Fn::GetAtt': ['Service', 'Name'] })).toBe('local-service');
+    expect(() => t.resolve({ 'Fn::GetAtt': ['Service', 'Name'] })).toThrow(UnsupportedAttributeError);
   });
 });
 
