@@ -17,6 +17,7 @@ export const CONTEXT_KEYS = {
   partSizeMiB: 'dataPrepPartSizeMiB',
   apiApps: 'apiApps',
   guardrail: 'guardrail',
+  fineTuning: 'fineTuning',
   interactionSampleRate: 'interactionSampleRate',
   vectorStore: 'vectorStore',
   chatReservedConcurrency: 'chatReservedConcurrency',
@@ -95,6 +96,7 @@ const OVERRIDES = {
   ),
   [CONTEXT_KEYS.apiApps]: override(contextApiApps, (apps) => ({ api: { apps } })),
   [CONTEXT_KEYS.guardrail]: override(contextBoolean, (enabled) => ({ guardrail: { enabled } })),
+  [CONTEXT_KEYS.fineTuning]: override(contextBoolean, (enabled) => ({ fineTuning: { enabled } })),
   [CONTEXT_KEYS.interactionSampleRate]: override(sampleRate, (payloadSampleRate) => ({
     interactions: { payloadSampleRate },
   })),

@@ -8,6 +8,7 @@
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { BEDROCK_CATALOG } from './bedrock-catalog.ts';
+import { SERVING_IMAGE, TRAINING_IMAGE } from './finetune.ts';
 import { type Overrides, withOverrides } from './merge.ts';
 import type { Profile, ProfileConfig } from './schema.ts';
 
@@ -154,6 +155,56 @@ export const DEV: ProfileConfig = {
     // The judge (evaluation.judgeModel) scores 10% of each window's answers, at most 20 calls a window.
     onlineJudge: { share: 0.1, maxPerWindow: 20, minJudged: 10 },
   },
+  // One small open-weight model, LoRA adapters trained on spot capacity, and an endpoint that holds no
+  // GPU while nothing calls it (the first call after an idle spell waits for a scale-out: a 503 with
+  // Retry-After, or the fallback model's answer). Prices: us-east-1 list prices, spot about 70% off.
+  fineTuning: {
+    enabled: true,
+    servedModel: 'tuned-assistant',
+    baseModel: {
+      catalogId: 'qwen2-5-1-5b-instruct',
+      hfModelId: 'Qwen/Qwen2.5-1.5B-Instruct',
+      contextWindow: 32_768,
+      maxOutputTokens: 2048,
+    },
+    recipes: { finetune: 'sft-lora', preference: 'dpo-lora' },
+    hyperparameters: { epochs: 1, max_seq_length: 2048, lora_r: 16, lora_alpha: 32 },
+    training: {
+      image: TRAINING_IMAGE,
+      instanceType: 'ml.g5.2xlarge',
+      volumeSizeGb: 100,
+      spot: true,
+      maxRuntimeHours: 4,
+      maxWaitHours: 8,
+      onDemandPricePerHourUsd: 1.515,
+      spotPricePerHourUsd: 0.455,
+    },
+    gate: { suite: 'golden', maxItems: 20, k: 1, approval: 'auto', readyTimeoutMinutes: 30 },
+    serving: {
+      image: SERVING_IMAGE,
+      instanceType: 'ml.g5.xlarge',
+      minInstances: 0,
+      maxInstances: 1,
+      minCopies: 0,
+      maxCopies: 1,
+      acceleratorsPerCopy: 1,
+      memoryPerCopyMb: 8192,
+      targetConcurrentRequestsPerCopy: 4,
+      scaleInCooldownMinutes: 15,
+      retryAfterSeconds: 300,
+      fallbackModel: 'nova-micro',
+      onDemandPricePerHourUsd: 1.408,
+    },
+    canary: {
+      share: 0.2,
+      bakeMinutes: 30,
+      checkMinutes: 5,
+      minCalls: 0,
+      maxErrorRate: 0.05,
+      maxLatencyP90Ms: 20_000,
+      maxGuardrailRate: 0.1,
+    },
+  },
 };
 
 /** What production changes: data kept, a year of logs, WAF, more capacity, OpenSearch with standby replicas. */
@@ -243,6 +294,30 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     maxWindowRecords: 2000,
     onDrift: { suite: 'golden', prompt: 'rag-answer@production', maxItems: 200, k: 3, ragK: 5 },
     onlineJudge: { share: 0.05, maxPerWindow: 50, minJudged: 20 },
+  },
+  // A 7B base on one always-on GPU instance (one copy; up to four under load), QLoRA training, a longer
+  // gate, an admin's approval, and a two-hour canary that needs 200 answers before it may promote.
+  fineTuning: {
+    baseModel: {
+      catalogId: 'qwen2-5-7b-instruct',
+      hfModelId: 'Qwen/Qwen2.5-7B-Instruct',
+      contextWindow: 32_768,
+      maxOutputTokens: 4096,
+    },
+    recipes: { finetune: 'sft-qlora' },
+    training: { maxRuntimeHours: 12, maxWaitHours: 24 },
+    gate: { maxItems: 200, k: 3, approval: 'manual', readyTimeoutMinutes: 45 },
+    serving: {
+      instanceType: 'ml.g5.2xlarge',
+      minInstances: 1,
+      maxInstances: 4,
+      minCopies: 1,
+      maxCopies: 4,
+      memoryPerCopyMb: 24_576,
+      scaleInCooldownMinutes: 30,
+      onDemandPricePerHourUsd: 1.515,
+    },
+    canary: { share: 0.1, bakeMinutes: 120, checkMinutes: 10, minCalls: 200, maxErrorRate: 0.02 },
   },
 };
 

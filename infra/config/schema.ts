@@ -11,6 +11,7 @@ import { DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
 import { ACCESS_PATTERN, DENY_ALL } from '#contracts/http/access.ts';
 import { catalogModel } from '#contracts/models/catalog.ts';
 import { driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
+import { fineTuningSchema } from './finetune.ts';
 
 /** The deployment profiles this app knows. */
 export const PROFILES = ['dev', 'prod'] as const;
@@ -405,6 +406,13 @@ const modelsSchema = z
         ctx.addIssue({ code: 'custom', path: ['catalog', i, 'id'], message: `duplicate id "${model.id}"` });
       }
       ids.add(model.id);
+      if (model.canary !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['catalog', i, 'canary'],
+          message: 'must not be set: a canary belongs to the rollout pipeline, not to the seed',
+        });
+      }
       if (model.kind === 'embedding' && model.dimensions === undefined) {
         ctx.addIssue({
           code: 'custom',
@@ -739,6 +747,7 @@ export const profileConfigSchema = z
     rag: ragSchema,
     evaluation: evaluationSchema,
     drift: driftSchema,
+    fineTuning: fineTuningSchema,
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {
@@ -761,6 +770,29 @@ export const profileConfigSchema = z
           message: `must be a chat model of models.catalog`,
         });
       }
+    }
+    // The fine-tuned line and its base are catalog entries the pipeline writes, so not seeded ones; the
+    // fallback answers in their place, so it is a seeded chat model.
+    const seeded = new Set(c.models.catalog.map((m) => m.id));
+    for (const [path, id] of [
+      [['fineTuning', 'servedModel'], c.fineTuning.servedModel],
+      [['fineTuning', 'baseModel', 'catalogId'], c.fineTuning.baseModel.catalogId],
+    ] as const) {
+      if (seeded.has(id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path],
+          message: `must not be a models.catalog id ("${id}"): the fine-tuning pipeline writes this entry`,
+        });
+      }
+    }
+    const fallback = c.fineTuning.serving.fallbackModel;
+    if (fallback !== undefined && !chatModels.has(fallback)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fineTuning', 'serving', 'fallbackModel'],
+        message: `must be a chat model of models.catalog (${[...chatModels].join(', ')})`,
+      });
     }
     // A burst the gateway lets through but Lambda throttles would come back as 5xx (and page), not 429.
     if (c.api.chatThrottling.burstLimit > c.models.chatReservedConcurrency) {

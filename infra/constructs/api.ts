@@ -27,13 +27,24 @@ import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { acknowledge } from './nag.ts';
 
+/** Route groups of capabilities a profile may leave out (`fineTuning.enabled: false`). */
+export const OPTIONAL_ROUTE_GROUPS = ['finetune'] as const;
+type OptionalRouteGroup = (typeof OPTIONAL_ROUTE_GROUPS)[number];
+
+/** The API's functions: every route group's, the optional ones where deployed. */
+export type ApiFunctions = Readonly<Record<Exclude<ApiFunctionName, OptionalRouteGroup>, LlmOpsFunction>> &
+  Readonly<Partial<Record<OptionalRouteGroup, LlmOpsFunction>>>;
+
 export interface LlmOpsApiProps {
   /** The deployment (names, stage, log retention, removal). */
   readonly deployment: DeploymentConfig;
   /** Apps, limits and WAF of the API. */
   readonly config: AppConfig['api'];
-  /** The function serving each route group; each gets `APP_KEYS` and `APP_ACCESS` bound. */
-  readonly functions: Readonly<Record<ApiFunctionName, LlmOpsFunction>>;
+  /**
+   * The function serving each route group; each gets `APP_KEYS` and `APP_ACCESS` bound. The groups of
+   * optional capabilities ({@link OPTIONAL_ROUTE_GROUPS}) may be absent: their routes are then not served.
+   */
+  readonly functions: ApiFunctions;
   /** Encrypts the access log group (and the WAF log group). */
   readonly encryptionKey: kms.IKey;
   /** Pages on server errors. */
@@ -259,8 +270,15 @@ export class LlmOpsApi extends Construct {
   constructor(scope: Construct, id: string, props: LlmOpsApiProps) {
     super(scope, id);
     const { deployment, config: api, functions, encryptionKey, alerts } = props;
-    const routes = props.routes ?? API_ROUTES;
+    const routes = (props.routes ?? API_ROUTES).filter(
+      (route) => !(OPTIONAL_ROUTE_GROUPS as readonly string[]).includes(route.fn) || functions[route.fn],
+    );
     validateRoutes(routes, functions);
+    const fnOf = (name: ApiFunctionName): LlmOpsFunction => {
+      const fn = functions[name];
+      if (!fn) throw new Error(`LlmOpsApi: no function for the ${name} routes`);
+      return fn;
+    };
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
       retention: deployment.logRetention,
@@ -377,7 +395,7 @@ export class LlmOpsApi extends Construct {
     const methods = new Map<string, apigateway.Method>();
     const models = new Map<string, apigateway.Model>();
     for (const route of routes) {
-      const fn = functions[route.fn];
+      const fn = fnOf(route.fn);
       const integration = new apigateway.LambdaIntegration(fn, {
         proxy: true,
         allowTestInvoke: false,
@@ -461,14 +479,14 @@ export class LlmOpsApi extends Construct {
       Object.fromEntries(api.apps.map((app) => [keys[app.name]?.keyId, app.name])),
     );
     for (const fnName of new Set(routes.map((r) => r.fn))) {
-      functions[fnName].bindString('APP_KEYS', this.appKeysJson);
+      fnOf(fnName).bindString('APP_KEYS', this.appKeysJson);
     }
     // What each app may use (an app without `access` may use nothing), on every route function.
     this.appAccessJson = JSON.stringify(
       Object.fromEntries(api.apps.map((app) => [app.name, app.access ?? DENY_ALL])),
     );
     for (const fnName of new Set(routes.map((r) => r.fn))) {
-      functions[fnName].bindString('APP_ACCESS', this.appAccessJson);
+      fnOf(fnName).bindString('APP_ACCESS', this.appAccessJson);
     }
 
     if (api.waf) {
@@ -727,7 +745,7 @@ function streamTimeout(fn: LlmOpsFunction): Duration {
 
 function validateRoutes(
   routes: readonly ApiRoute[],
-  functions: Readonly<Record<ApiFunctionName, unknown>>,
+  functions: Readonly<Partial<Record<ApiFunctionName, unknown>>>,
 ): void {
   if (routes.length === 0) throw new Error('LlmOpsApi: no routes');
   const seen = new Set<string>();

@@ -20,13 +20,13 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig, VectorStoreKind } from '#infra/config/index.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
-import { acknowledge, iam5ResourceFinding } from './nag.ts';
+import { acknowledge, arnInFinding, iam5ResourceFinding } from './nag.ts';
 
 /** Metadata keys recorded on every function's CloudFormation resource. */
 export const ENTRY_METADATA = 'llmops:entry';
@@ -486,9 +486,14 @@ export class LlmOpsFunction extends NodejsFunction {
         write ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:Decrypt'],
       );
     }
+    const cfnBucket = bucket.node.defaultChild;
+    const finding =
+      cfnBucket instanceof s3.CfnBucket && Stack.of(cfnBucket) !== Stack.of(this)
+        ? `AwsSolutions-IAM5[Resource::${arnInFinding(this, cfnBucket)}/${prefix ?? ''}*]`
+        : iam5ResourceFinding(this, objects);
     acknowledge(
       this.serviceRole.node.findChild('DefaultPolicy'),
-      iam5ResourceFinding(this, objects),
+      finding,
       `Object-level S3 actions (${objectActions.join(', ')}) need an object ARN pattern; it is limited to ${prefix ? `the ${prefix} prefix of` : 'the objects of'} this one bucket.`,
     );
     return this;

@@ -5,7 +5,7 @@
  * - chat: renders a prompt, calls its model (Bedrock or SageMaker) with the guardrail, streams or
  *   returns the answer, and publishes `llmops.InteractionRecorded`. Reads prompts and the catalog; at
  *   cold start it adds the seed entries the catalog lacks, with conditional puts only
- *   (`dynamodb:PutItem`, no update or delete: it can never overwrite or remove an entry).
+ *   (`dynamodb:PutItem`, no delete: it never removes an entry; its one update is the canary counter).
  * - prompts: prompt versions and labels (read/write on the prompts table only).
  * - models: the catalog (read/write on the catalog table only: admin edits, and seed entries whose
  *   configuration changed).
@@ -20,6 +20,10 @@
  *
  * - chat also counts each app's tokens per UTC day in the usage table (`USAGE_TABLE`: GetItem and
  *   UpdateItem only), for the daily token budgets of per-app access.
+ * - every gateway function (chat, the evaluation's Generate) counts the calls a rollout's candidate
+ *   answers on the catalog entry (`dynamodb:UpdateItem` on the catalog table, no other write), and
+ *   chat answers a SageMaker model without capacity with 503 and `Retry-After`
+ *   (`SAGEMAKER_RETRY_AFTER_SECONDS`).
  *
  * `APP_KEYS` (API key id → app name) and `APP_ACCESS` (app name → what it may use) are bound by the API
  * construct, which owns the keys.
@@ -63,6 +67,7 @@ export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
   openapi: 'functions/api/openapi.ts',
   evaluations: 'functions/api/evaluations.ts',
   drift: 'functions/api/drift.ts',
+  finetune: 'functions/api/finetune.ts',
 };
 
 /** The CloudWatch namespace of the functions' EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`). */
@@ -98,6 +103,20 @@ export interface ModelGatewayProps {
     readonly store: RagVectorStore;
     readonly documentsTable: dynamodb.ITable;
   };
+  /**
+   * `Retry-After` (seconds) of the chat API's 503 while a SageMaker model has no capacity (its
+   * inference component scaled to zero) and no fallback (`fineTuning.serving.retryAfterSeconds`).
+   *
+   * @default - the chat function's own default, 60 s
+   */
+  readonly retryAfterSeconds?: number;
+  /**
+   * The fine-tuning pipeline rolls models out by canary on this catalog: the functions that call models
+   * may count a canary's candidate calls on its catalog entry (UpdateItem).
+   *
+   * @default false
+   */
+  readonly rollouts?: boolean;
 }
 
 /** Tables and functions of the model gateway. */
@@ -119,7 +138,7 @@ export class ModelGateway extends Construct {
    * and the drift routes (see `Drift`).
    */
   public readonly functions: Readonly<
-    Record<Exclude<ApiFunctionName, 'evaluations' | 'drift'>, LlmOpsFunction>
+    Record<Exclude<ApiFunctionName, 'evaluations' | 'drift' | 'finetune'>, LlmOpsFunction>
   >;
   /** ALARM when the chat function fails (crashes, timeouts: handlers answer every expected error). */
   public readonly chatErrorsAlarm: cloudwatch.Alarm;
@@ -163,6 +182,12 @@ export class ModelGateway extends Construct {
     })
       .bindString('CATALOG_SEED', catalogSeed)
       .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+    if (props.retryAfterSeconds !== undefined) {
+      if (!Number.isInteger(props.retryAfterSeconds) || props.retryAfterSeconds < 1) {
+        throw new Error(`${this.node.path}: retryAfterSeconds must be a whole number of seconds, at least 1`);
+      }
+      this.chatFunction.bindString('SAGEMAKER_RETRY_AFTER_SECONDS', String(props.retryAfterSeconds));
+    }
     this.#gateway = {
       config,
       stackName: deployment.stackName,
@@ -170,6 +195,7 @@ export class ModelGateway extends Construct {
       interactionSampleRate: props.interactionSampleRate,
       ...(guardrail ? { guardrail } : {}),
       store,
+      rollouts: props.rollouts === true,
     };
     // The seed adds missing catalog entries with conditional puts (attribute_not_exists(pk)) and never
     // updates or deletes one.
@@ -290,7 +316,7 @@ export class ModelGateway extends Construct {
   /**
    * What a function needs to answer through the gateway code path (`ModelGateway` of
    * `#aws/gateway.ts`), as the chat function does: prompts (read), the catalog (read, listed with Scan
-   * for model selection), `llmops.InteractionRecorded` on the bus, the guardrail, the call settings, the
+   * for model selection; UpdateItem alone to count a rollout's candidate calls), `llmops.InteractionRecorded` on the bus, the guardrail, the call settings, the
    * embedding model and the vector store (RAG), and invoke on the catalog's models. The function must be
    * bundled for the store's kind and placed in its network.
    */
@@ -302,8 +328,10 @@ export class ModelGateway extends Construct {
     const policyId = options.policyId ?? `${fn.node.id}ModelInvokePolicy`;
     fn.bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
       // The catalog is listed with Scan (model selection, GET /v1/models).
+      // UpdateItem: the candidate's call counters of a rollout's canary (`ADD canary.calls`).
       .bindTable(this.catalogTable, 'CATALOG_TABLE', 'read', [], {
         scan: true,
+        ...(this.#gateway.rollouts === true ? { updateItem: true } : {}),
         ...(options.catalogPutItem ? { putItem: true } : {}),
       })
       .bindEventBus(eventBus, 'EVENT_BUS_NAME', {
@@ -329,6 +357,7 @@ export class ModelGateway extends Construct {
     readonly interactionSampleRate: number;
     readonly guardrail?: LlmOpsGuardrail;
     readonly store: RagVectorStore;
+    readonly rollouts: boolean;
   };
 
   /**

@@ -6,7 +6,7 @@
  * as `RuleId[Finding]`. These helpers build those ids from the same CloudFormation references cdk-nag
  * flattens, and refuse reasons too short to explain anything.
  */
-import { Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Names, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 
 /** Minimum length of a written acknowledgement reason. */
@@ -50,4 +50,13 @@ function flatten(node: unknown): string {
  */
 export function iam5ResourceFinding(scope: IConstruct, resource: string): string {
   return `AwsSolutions-IAM5[Resource::${flatten(Stack.of(scope).resolve(resource))}]`;
+}
+
+/**
+ * How cdk-nag spells a resource's `Arn` in a finding on a policy of `scope`'s stack: `<LogicalId.Arn>` in
+ * the resource's own stack, or the parameter a nested stack receives it by (`<referenceto…Arn>`).
+ */
+export function arnInFinding(scope: IConstruct, resource: CfnElement): string {
+  if (Stack.of(scope) === Stack.of(resource)) return `<${Stack.of(resource).getLogicalId(resource)}.Arn>`;
+  return `<referenceto${Names.nodeUniqueId(resource.node)}Arn>`;
 }

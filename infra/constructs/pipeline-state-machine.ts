@@ -41,6 +41,15 @@ export interface StepRetry {
   readonly jitter?: boolean;
 }
 
+export interface PipelineStepOptions {
+  /**
+   * Where the function's answer goes in the state (the rest of the state is kept).
+   *
+   * @default - the answer replaces the state
+   */
+  readonly resultPath?: string;
+}
+
 /**
  * A pipeline step: the function invoked with the full Lambda response and its `Payload` kept as the
  * state, Lambda service errors retried with jittered backoff, and the handler's own retryable errors
@@ -52,12 +61,15 @@ export function pipelineStep(
   fn: lambda.IFunction,
   retry: StepRetry,
   payload?: sfn.TaskInput,
+  options: PipelineStepOptions = {},
 ): tasks.LambdaInvoke {
   const task = new tasks.LambdaInvoke(scope, stateName, {
     lambdaFunction: fn,
     payload,
-    payloadResponseOnly: false,
-    outputPath: '$.Payload',
+    ...(options.resultPath === undefined
+      ? { payloadResponseOnly: false, outputPath: '$.Payload' }
+      : // The function's answer is added to the state at resultPath (the function ARN as Resource).
+        { payloadResponseOnly: true, resultPath: options.resultPath }),
     retryOnServiceExceptions: false,
   });
   task.addRetry({

@@ -10,7 +10,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { App, CfnOutput, NestedStack, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
@@ -23,8 +23,10 @@ import { DataPrep } from '../constructs/data-prep.ts';
 import { Drift } from '../constructs/drift.ts';
 import { Evaluation } from '../constructs/evaluation.ts';
 import { LlmOpsEventBus } from '../constructs/event-bus.ts';
+import { FineTuning } from '../constructs/fine-tuning.ts';
 import { LlmOpsGuardrail } from '../constructs/guardrail.ts';
 import { InteractionLog } from '../constructs/interaction-log.ts';
+import { LlmServing } from '../constructs/llm-serving.ts';
 import { LlmOpsFunction } from '../constructs/llmops-function.ts';
 import { ModelGateway } from '../constructs/model-gateway.ts';
 import { OpsMonitoring } from '../constructs/ops-monitoring.ts';
@@ -56,6 +58,12 @@ export class LlmOpsStack extends Stack {
   /** Suites, the Evaluate state machine, its schedules, the promotion gate and the review queue. */
   public readonly evaluation: Evaluation;
   public readonly drift: Drift;
+  /** The nested stack of {@link serving} and {@link fineTuning}, when `fineTuning.enabled`. */
+  public readonly fineTuningStack?: NestedStack;
+  /** The GPU endpoint (base model and adapters), when `fineTuning.enabled`. */
+  public readonly serving?: LlmServing;
+  /** Training, registry, gate and rollout, when `fineTuning.enabled`. */
+  public readonly fineTuning?: FineTuning;
   public readonly api: LlmOpsApi;
   /** The role allowed to call the admin routes, when `api.adminPrincipals` names none. */
   public readonly adminRole?: iam.Role;
@@ -137,6 +145,9 @@ export class LlmOpsStack extends Stack {
       alerts: this.alerts,
       guardrail: this.guardrail,
       rag: { store: this.ragStore, documentsTable: this.ragIngest.table },
+      ...(config.fineTuning.enabled
+        ? { retryAfterSeconds: config.fineTuning.serving.retryAfterSeconds, rollouts: true }
+        : {}),
     });
     this.evaluation = new Evaluation(this, 'Evaluation', {
       deployment,
@@ -168,6 +179,34 @@ export class LlmOpsStack extends Stack {
       models: config.models,
       judgeModel: config.evaluation.judgeModel,
     });
+    if (config.fineTuning.enabled) {
+      // A nested stack of its own: CloudFormation allows 500 resources in a stack, and fine-tuning with
+      // its endpoint is a hundred of them.
+      this.fineTuningStack = new NestedStack(this, 'FineTuningStack', {
+        description: `${config.stackName}: fine-tuning (training, model registry, gate, rollout) and the GPU endpoint`,
+      });
+      this.serving = new LlmServing(this.fineTuningStack, 'Serving', {
+        deployment,
+        config: config.fineTuning,
+        artifactsBucket: this.storage.artifacts,
+        encryptionKey,
+        alerts: this.alerts,
+      });
+      this.fineTuning = new FineTuning(this.fineTuningStack, 'FineTuning', {
+        deployment,
+        config: config.fineTuning,
+        curatedBucket: this.storage.curated,
+        artifactsBucket: this.storage.artifacts,
+        encryptionKey,
+        eventBus: this.eventBus.bus,
+        alerts: this.alerts,
+        failureHandler: this.pipelineFailedFunction,
+        serving: this.serving,
+        catalogTable: this.modelGateway.catalogTable,
+        datasetsTable: this.dataPrep.table,
+        maxRequestBytes: config.api.maxRequestBytes,
+      });
+    }
     // The admin routes' principals: the configured ones, or a role of the stack's own.
     this.adminRole =
       config.api.adminPrincipals.length === 0
@@ -195,6 +234,7 @@ export class LlmOpsStack extends Stack {
         ...this.modelGateway.functions,
         evaluations: this.evaluation.apiFunction,
         drift: this.drift.apiFunction,
+        ...(this.fineTuning ? { finetune: this.fineTuning.apiFunction } : {}),
       },
       encryptionKey,
       alerts: this.alerts,
@@ -218,6 +258,12 @@ export class LlmOpsStack extends Stack {
         { name: 'RagIngest', stateMachine: this.ragIngest.stateMachine },
         { name: 'Evaluate', stateMachine: this.evaluation.stateMachine },
         { name: 'DriftCheck', stateMachine: this.drift.stateMachine },
+        ...(this.fineTuning
+          ? [
+              { name: 'FineTune', stateMachine: this.fineTuning.stateMachine },
+              { name: 'Rollout', stateMachine: this.fineTuning.rolloutStateMachine },
+            ]
+          : []),
       ],
       regressionAlarm: this.evaluation.regressionAlarm,
     });
@@ -238,6 +284,20 @@ export class LlmOpsStack extends Stack {
     new CfnOutput(this, 'RagIngestStateMachineArn', { value: this.ragIngest.stateMachine.stateMachineArn });
     new CfnOutput(this, 'EvaluateStateMachineArn', { value: this.evaluation.stateMachine.stateMachineArn });
     new CfnOutput(this, 'DriftCheckStateMachineArn', { value: this.drift.stateMachine.stateMachineArn });
+    if (this.fineTuning && this.serving) {
+      new CfnOutput(this, 'FineTuneStateMachineArn', { value: this.fineTuning.stateMachine.stateMachineArn });
+      new CfnOutput(this, 'RolloutStateMachineArn', {
+        value: this.fineTuning.rolloutStateMachine.stateMachineArn,
+      });
+      new CfnOutput(this, 'ModelPackageGroupName', {
+        value: this.fineTuning.modelPackageGroupName,
+        description: 'Fine-tuned adapters with their lineage; approve a candidate here or with the API',
+      });
+      new CfnOutput(this, 'ServingEndpointName', {
+        value: this.serving.endpointName,
+        description: `Serves ${config.fineTuning.baseModel.hfModelId} and its adapters (inference components)`,
+      });
+    }
     new CfnOutput(this, 'PagingTopicArn', { value: this.alerts.topic.topicArn });
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.url,
@@ -281,10 +341,10 @@ const VECTOR_STORE_NAMES = { opensearch: 'OpenSearch Serverless', s3vectors: 'S3
 
 /**
  * The stack's CloudFormation description: what the stack contains today, and nothing it does not
- * (drift detection, fine-tuning and feedback are not built yet).
+ * (feedback into training is not built yet).
  */
 export function stackDescription(config: AppConfig): string {
-  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms, dashboard, interaction log`;
+  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms,${config.fineTuning.enabled ? ' fine-tuning on SageMaker spot GPUs with a model registry, a GPU endpoint with inference components and canary rollouts,' : ''} dashboard, interaction log`;
 }
 
 export interface BuildAppOptions {

@@ -143,6 +143,8 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'USAGE_TABLE',
     'MAX_REQUEST_BYTES',
     'EMBEDDING_MODEL',
+    // The Retry-After of a 503 while the GPU endpoint scales out from zero (fineTuning.enabled).
+    'SAGEMAKER_RETRY_AFTER_SECONDS',
   ],
   prompts: [
     'PROMPTS_TABLE',
@@ -172,6 +174,17 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'ARTIFACTS_BUCKET',
     'DRIFT_CHECKS',
     'DRIFT_POLICY',
+    'APP_KEYS',
+    'APP_ACCESS',
+    'MAX_REQUEST_BYTES',
+  ],
+  finetune: [
+    'FINETUNE_TABLE',
+    'DATASETS_TABLE',
+    'CATALOG_TABLE',
+    'EVENT_BUS_NAME',
+    'STACK_NAME',
+    'FINETUNE_SETTINGS',
     'APP_KEYS',
     'APP_ACCESS',
     'MAX_REQUEST_BYTES',
@@ -213,7 +226,7 @@ describe('routes', () => {
     }
   });
 
-  it('admin routes (prompt writes, label moves, catalog edits, evaluations, drift) and reviewer routes are IAM; app routes use API keys', () => {
+  it('admin routes (prompt writes, label moves, catalog edits, evaluations, drift, fine-tuning jobs) and reviewer routes are IAM; app routes use API keys', () => {
     const admin = [
       'PUT /v1/models/{id}',
       'POST /v1/prompts/{name}/versions',
@@ -222,6 +235,10 @@ describe('routes', () => {
       'GET /v1/evaluations/{id}',
       'POST /v1/drift/baselines',
       'GET /v1/drift/status',
+      'POST /v1/finetune-jobs',
+      'GET /v1/finetune-jobs',
+      'GET /v1/finetune-jobs/{id}',
+      'POST /v1/finetune-jobs/{id}/approval',
     ];
     const reviewer = ['GET /v1/reviews', 'POST /v1/reviews/{id}'];
     for (const key of [...admin, ...reviewer]) {
@@ -683,17 +700,23 @@ describe('least privilege', () => {
   const onTable = (statements: Statement[], id: string) =>
     statements.filter((s) => list(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(arnOf(id))));
 
-  it('chat reads prompts but cannot write them; it may only add catalog items; it invokes catalog models and tagged endpoints', () => {
+  it("chat reads prompts but cannot write them; it may only add catalog items and count a canary's calls on them; it invokes catalog models and tagged endpoints", () => {
     const statements = allowedStatements(dev.json, roleOf(dev.json, 'chat'));
     const prompts = actionsOf(onTable(statements, tableId(dev, 'Prompts')));
     expect(prompts).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query']));
     for (const action of WRITES) expect(prompts).not.toContain(action);
-    // The seed adds missing entries with conditional puts: no update, delete or batch write.
+    // The seed adds missing entries with conditional puts; the one update is a rollout's canary counter
+    // (`ADD canary.calls`, fine-tuning): no delete or batch write.
     const catalog = actionsOf(onTable(statements, tableId(dev, 'Catalog')));
     expect(catalog).toEqual(
-      expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:PutItem']),
+      expect.arrayContaining([
+        'dynamodb:GetItem',
+        'dynamodb:Scan',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      ]),
     );
-    for (const action of WRITES.filter((a) => a !== 'dynamodb:PutItem'))
+    for (const action of WRITES.filter((a) => a !== 'dynamodb:PutItem' && a !== 'dynamodb:UpdateItem'))
       expect(catalog).not.toContain(action);
     const invoke = statements.filter((s) => list(s.Action).includes('bedrock:InvokeModel'));
     expect(invoke.length).toBeGreaterThan(0);

@@ -105,7 +105,7 @@ describe('cdk-nag AwsSolutions gate', () => {
     },
   );
 
-  it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions, Resource::* and model invocation', () => {
+  it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions, Resource::*, model invocation and the SageMaker names a deployment creates at run time', () => {
     for (const name of names) {
       const { stack, config } = builds[name];
       // The model grants of the functions that answer through the gateway (chat, and Evaluate's Generate,
@@ -137,6 +137,30 @@ describe('cdk-nag AwsSolutions gate', () => {
           : {}),
       };
       const modelInvoke = new Set([...gatewayInvoke, ...judgeInvoke]);
+      // Fine-tuning (its nested stack) names training jobs, adapter components and model package versions at
+      // run time, under the deployment's prefix; SageMaker writes their logs to groups it names. Each such
+      // finding is acknowledged exactly where it is granted, and nowhere else.
+      const sagemaker = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>';
+      const deployment = stack.stackName.toLowerCase();
+      const fineTuning = `${stackPath}/FineTuningStack`;
+      const functionPolicies = (fns: string[]) =>
+        fns.map((fn) => `${fineTuning}/FineTuning/${fn}FunctionServiceRole/DefaultPolicy`).sort();
+      const runTimeNamed: Record<string, string[]> = config.fineTuning.enabled
+        ? {
+            [`AwsSolutions-IAM5[Resource::${sagemaker}:training-job/${deployment}-*]`]: [
+              `${fineTuning}/FineTuning/Pipeline/StateMachine/Role/DefaultPolicy`,
+            ],
+            [`AwsSolutions-IAM5[Resource::${sagemaker}:inference-component/${deployment}-*]`]:
+              functionPolicies(['Register', 'Candidate', 'Gate', 'Rollout', 'Api']),
+            [`AwsSolutions-IAM5[Resource::${sagemaker}:model-package/${deployment}-${config.fineTuning.servedModel}/*]`]:
+              functionPolicies(['Register', 'Gate', 'Rollout', 'Api']),
+            'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs*]':
+              [`${fineTuning}/FineTuning/TrainingPolicy`],
+            'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/*]':
+              [`${fineTuning}/Serving/ExecutionPolicy`],
+          }
+        : {};
+      const runTimeSeen: Record<string, string[]> = {};
       const seen: Record<string, string[]> = {};
       for (const ack of acknowledgements(builds[name].app).filter((a) =>
         a.id.startsWith('AwsSolutions-IAM5'),
@@ -147,11 +171,17 @@ describe('cdk-nag AwsSolutions gate', () => {
           seen[ack.path] = [...(seen[ack.path] ?? []), ack.id].sort();
           continue;
         }
+        if (ack.id in runTimeNamed) {
+          runTimeSeen[ack.id] = [...(runTimeSeen[ack.id] ?? []), ack.path].sort();
+          continue;
+        }
+        // An object ARN is the bucket's `<Id.Arn>`, or in a nested stack the parameter it receives it by.
         expect(ack.id, ack.path).toMatch(
-          /^AwsSolutions-IAM5\[Resource::(\*|<[A-Za-z0-9]+\.Arn>(\/[a-z0-9/-]*)?\/\*|<[A-Za-z0-9]+\.Arn>:\*)\]$/,
+          /^AwsSolutions-IAM5\[Resource::(\*|<(?:[A-Za-z0-9]+\.Arn|referenceto[A-Za-z0-9]+Arn)>(\/[a-z0-9/-]*)?\/\*|<[A-Za-z0-9]+\.Arn>:\*)\]$/,
         );
       }
       expect(seen, name).toEqual(expected);
+      expect(runTimeSeen, name).toEqual(runTimeNamed);
       // No grant on every model, every profile or every endpoint.
       for (const id of modelInvoke) expect(id).not.toMatch(/foundation-model\/\*|inference-profile\/\*/);
     }

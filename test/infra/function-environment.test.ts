@@ -47,6 +47,15 @@ function placeholderOf(value: unknown): string {
     const [separator, parts] = intrinsic['Fn::Join'] as [string, unknown[]];
     return parts.map(placeholderOf).join(separator);
   }
+  if (typeof intrinsic['Fn::Sub'] === 'string') {
+    // A nested stack's asset locations (`s3://cdk-…-assets-${AWS::AccountId}-${AWS::Region}/…`).
+    return (intrinsic['Fn::Sub'] as string).replace(/\$\{([^}]+)\}/g, (_m, name: string) => `sub-${name}`);
+  }
+  if (Array.isArray(intrinsic['Fn::FindInMap'])) {
+    // A region's registry account (the DlcRegistries mapping of the container images).
+    const [map, key, attribute] = intrinsic['Fn::FindInMap'] as [string, unknown, string];
+    return `map-${map}-${placeholderOf(key)}-${attribute}`;
+  }
   if (typeof intrinsic.Ref === 'string') return `ref-${intrinsic.Ref}`;
   if (Array.isArray(intrinsic['Fn::GetAtt']))
     return `getatt-${(intrinsic['Fn::GetAtt'] as string[]).join('-')}`;

@@ -25,7 +25,10 @@ import { DRIFT_DETECTED } from '#events/drift-detected.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { EVALUATION_COMPLETED } from '#events/evaluation-completed.ts';
 import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
+import { FINETUNE_REQUESTED } from '#events/finetune-requested.ts';
 import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
+import { MODEL_DEPLOYED } from '#events/model-deployed.ts';
+import { MODEL_REGISTERED } from '#events/model-registered.ts';
 import { PIPELINE_FAILED } from '#events/pipeline-failed.ts';
 import { PROMPT_GATE_OVERRIDDEN } from '#events/prompt-gate-overridden.ts';
 import { type AppConfig, loadConfig } from '#infra/config/index.ts';
@@ -252,7 +255,7 @@ describe('the model catalog table', () => {
     return `<${id}.Arn>`;
   };
 
-  it('chat may read, scan and put catalog items, but never update, delete or batch-write one', () => {
+  it('chat may read, scan, put and update catalog items (canary counters), but never delete or batch-write one', () => {
     for (const s of [dev, prod]) {
       const actions = actionsByResource(entryStatements(s.json, 'functions/api/chat.ts')).get(
         catalogArn(s.json),
@@ -266,8 +269,10 @@ describe('the model catalog table', () => {
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:Scan',
+        // The rollout's candidate calls: `ADD canary.calls` on condition of the rollout id.
+        'dynamodb:UpdateItem',
       ]);
-      for (const action of ['dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
+      for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
         expect(actions?.has(action), action).toBe(false);
       }
     }
@@ -450,6 +455,12 @@ describe('events:PutEvents', () => {
     'functions/api/drift.ts': [DRIFT_CHECK_REQUESTED],
     'functions/drift/on-alarm.ts': [DRIFT_DETECTED],
     'functions/drift/start-evaluation.ts': [EVALUATION_REQUESTED],
+    // Fine-tuning: a job request starts FineTune; Register announces the candidate, the candidate steps ask
+    // for its evaluation, and a rollout reports what it deployed.
+    'functions/api/finetune.ts': [FINETUNE_REQUESTED],
+    'functions/finetune/register.ts': [MODEL_REGISTERED],
+    'functions/finetune/candidate.ts': [EVALUATION_REQUESTED],
+    'functions/finetune/rollout.ts': [MODEL_DEPLOYED],
   };
   /** What each kind of schedule puts (through the role it is delivered with), by the role's construct. */
   const SCHEDULES_PUBLISH: Record<string, string[]> = {

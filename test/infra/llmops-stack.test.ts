@@ -79,7 +79,7 @@ function functionByEntry(json: CfnTemplate, entry: string): [string, CfnResource
 }
 
 /** The pipelines of the stack, by their `llmops:pipeline` metadata (sorted). */
-const PIPELINES = ['DataPrep', 'DriftCheck', 'Evaluate', 'RagIngest'] as const;
+const PIPELINES = ['DataPrep', 'DriftCheck', 'Evaluate', 'FineTune', 'RagIngest', 'Rollout'] as const;
 type Pipeline = (typeof PIPELINES)[number];
 
 /** The construct that builds each pipeline (the prefix of its logical ids). */
@@ -87,7 +87,9 @@ const PIPELINE_SCOPE: Record<Pipeline, string> = {
   DataPrep: 'DataPrep',
   DriftCheck: 'Drift',
   Evaluate: 'Evaluation',
+  FineTune: 'FineTuning',
   RagIngest: 'RagIngest',
+  Rollout: 'FineTuningRollout',
 };
 
 /** The pipelines that S3 starts (Evaluate is started from the project bus). */
@@ -149,7 +151,7 @@ const RAG_DOCUMENT_WILDCARDS = [
 
 describe('pipelines', () => {
   it.each(['dev', 'prod'] as const)(
-    '%s: exactly the DataPrep, DriftCheck, Evaluate and RagIngest state machines',
+    '%s: exactly the DataPrep, DriftCheck, Evaluate, FineTune, RagIngest and Rollout state machines',
     (p) => {
       const s = p === 'dev' ? dev : prod;
       const names = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine').map(
@@ -383,11 +385,48 @@ describe('pipeline failures', () => {
     },
   );
 
-  it('the only Step Functions rules are the failure rules of the pipelines', () => {
+  it("the only Step Functions rules are the failure rules of the pipelines; FineTune's training .sync rule is Step Functions' own", () => {
     const rules = resourcesOfType(dev.json, 'AWS::Events::Rule')
       .filter(([, r]) => sourceOf(r).includes('aws.states'))
       .map(([id]) => id);
     expect(rules.sort()).toEqual(PIPELINES.map((pipeline) => failureRule(dev.json, pipeline)[0]).sort());
+    // `sagemaker:createTrainingJob.sync` learns that a job ended from a managed rule that Step Functions
+    // creates in the account (StepFunctionsGetEventsForSageMakerTrainingJobsRule): not in the template, and
+    // the FineTune role may manage that one rule and no other.
+    const [fineTuneId, fineTune] = pipelineStateMachine(dev.json, 'FineTune');
+    const roleId = props(fineTune).RoleArn['Fn::GetAtt'][0] as string;
+    const onRules = roleStatements(dev.json, roleId).filter((st) =>
+      list(st.Action).some((a) => a.startsWith('events:')),
+    );
+    expect(onRules, fineTuneId).toEqual([
+      {
+        Sid: 'SyncRule',
+        Effect: 'Allow',
+        Action: ['events:DescribeRule', 'events:PutRule', 'events:PutTargets'],
+        Resource: {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':events:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              ':rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule',
+            ],
+          ],
+        },
+      },
+    ]);
+    for (const pipeline of PIPELINES.filter((p) => p !== 'FineTune')) {
+      const [, sm] = pipelineStateMachine(dev.json, pipeline);
+      const role = props(sm).RoleArn['Fn::GetAtt'][0] as string;
+      const events = roleStatements(dev.json, role).filter((st) =>
+        list(st.Action).some((a) => a.startsWith('events:')),
+      );
+      expect(events, pipeline).toEqual([]);
+    }
   });
 
   it('the failure handler is async: 2 retries, then an encrypted DLQ', () => {
@@ -438,7 +477,7 @@ describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(30);
+    expect(fns).toHaveLength(36);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -486,6 +525,7 @@ describe('functions', () => {
       'functions/api/chat.ts',
       'functions/api/drift.ts',
       'functions/api/evaluations.ts',
+      'functions/api/finetune.ts',
       'functions/api/models.ts',
       'functions/api/openapi.ts',
       'functions/api/prompts.ts',
@@ -506,6 +546,11 @@ describe('functions', () => {
       'functions/evaluation/register-suite.ts',
       'functions/evaluation/report.ts',
       'functions/evaluation/score.ts',
+      'functions/finetune/candidate.ts',
+      'functions/finetune/gate.ts',
+      'functions/finetune/plan.ts',
+      'functions/finetune/register.ts',
+      'functions/finetune/rollout.ts',
       'functions/pipeline-failed/handler.ts',
       'functions/rag/chunk.ts',
       'functions/rag/embed.ts',
@@ -611,6 +656,10 @@ const UNSCOPED_ALLOWLIST = new Set([
   'logs:DescribeLogGroups',
   'comprehend:DetectPiiEntities',
   'comprehend:DetectToxicContent',
+  // The SageMaker roles (training jobs, the endpoint's containers): the registry token has no resource
+  // type, and metrics have none either (PutMetricData is held to SageMaker's namespaces, asserted below).
+  'ecr:GetAuthorizationToken',
+  'cloudwatch:PutMetricData',
 ]);
 
 /** The EC2 network-interface actions Lambda needs to place a function in a VPC (`VPC_ACCESS_ACTIONS`). */
@@ -678,12 +727,21 @@ describe('IAM', () => {
         if (vpcAccess.has(policy)) continue; // exactly VPC_ACCESS_ACTIONS, checked by vpcAccessPolicies
         for (const action of list(statement.Action)) {
           expect(UNSCOPED_ALLOWLIST.has(action), `${policy}: ${action} on *`).toBe(true);
+          if (action === 'cloudwatch:PutMetricData') {
+            const namespaces = list(statement.Condition?.StringLike?.['cloudwatch:namespace'] ?? []);
+            expect(
+              namespaces.length,
+              `${policy}: PutMetricData without a namespace condition`,
+            ).toBeGreaterThan(0);
+            for (const ns of namespaces)
+              expect(String(ns), policy).toMatch(/^(\/aws\/sagemaker\/|AWS\/SageMaker$)/);
+          }
         }
       }
     },
   );
 
-  it('data actions are scoped: raw is read-only, pipelines use only their own staging/<pipeline>/ (Finalize also quarantine/dataprep/, Evaluate the reports under evaluations/), KMS only via services', () => {
+  it('data actions are scoped: raw is read-only, pipelines use only their own staging/<pipeline>/ (Finalize also quarantine/dataprep/, Evaluate the reports under evaluations/, fine-tuning its finetune/ prefixes), KMS only via services', () => {
     const rawId = bucketId(dev.json, 'Raw');
     const artifactsId = bucketId(dev.json, 'Artifacts');
     for (const { policy, statement } of allStatements(dev.json)) {
@@ -765,6 +823,20 @@ describe('IAM', () => {
           expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
         } else if (policy.startsWith('Evaluation')) {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/eval/*`);
+        } else if (policy.startsWith('FineTuningTrainingPolicy')) {
+          // A training job: its spot checkpoints and its adapter (read back on a restart).
+          expect(
+            [`<${artifactsId}.Arn>/finetune/checkpoints/*`, `<${artifactsId}.Arn>/finetune/output/*`],
+            policy,
+          ).toContain(r);
+        } else if (policy.startsWith('ServingExecutionPolicy')) {
+          // The endpoint's containers load the adapters: read-only.
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/finetune/output/*`);
+          expect(actions, policy).toEqual(['s3:GetObject']);
+        } else if (policy.startsWith('FineTuningRegisterFunction')) {
+          // The lineage record of each model package: written, never read.
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/finetune/lineage/*`);
+          expect(actions.sort(), policy).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
         } else {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/dataprep/*`);
         }
@@ -831,7 +903,7 @@ describe('encryption', () => {
   it('the tables, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
     const key = arnOf(keyId(dev.json));
     const tables = resourcesOfType(dev.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(7);
+    expect(tables).toHaveLength(8);
     for (const [id, table] of tables) {
       expect(props(table).SSESpecification, id).toEqual({
         KMSMasterKeyId: key,
@@ -842,7 +914,7 @@ describe('encryption', () => {
     const [, topic] = only(dev.json, 'AWS::SNS::Topic');
     expect(props(topic).KmsMasterKeyId).toEqual(key);
     const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(15);
+    expect(queues).toHaveLength(20);
     for (const [id, q] of queues) {
       if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
       else expect(props(q).KmsMasterKeyId, id).toEqual(key);
@@ -958,7 +1030,7 @@ describe('retention and removal', () => {
     }
     expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
     const tables = resourcesOfType(prod.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(7);
+    expect(tables).toHaveLength(8);
     for (const [id, table] of tables) {
       expect(table.DeletionPolicy, id).toBe('Retain');
       expect(props(table).PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -1013,7 +1085,7 @@ describe('retention and removal', () => {
 
 describe('alarms and paging', () => {
   it.each(['dev', 'prod'] as const)(
-    '%s: every alarm pages the topic on ALARM and OK, but those a composite alarm pages for and, in dev, the anomaly alarms',
+    '%s: every alarm pages the topic on ALARM and OK, but those a composite alarm pages for, in dev the anomaly alarms, and the scale-out-from-zero alarm whose action is its scaling policy',
     (p) => {
       const s = p === 'dev' ? dev : prod;
       const [topicId] = only(s.json, 'AWS::SNS::Topic');
@@ -1024,10 +1096,20 @@ describe('alarms and paging', () => {
       // freshness and delivery + DLQs of the async Evaluation and Drift functions (RegisterSuite,
       // CatalogScores, OnAlarm, StartEvaluation) + evaluation regressions + the drift check's three signal
       // alarms (embedding, descriptors, quality) + per chat model of the catalog a latency and a cost anomaly alarm + the default app's
-      // daily cost budget
+      // daily cost budget + fine-tuning: FineTune and Rollout × (executions failed + failure rule DLQ), the
+      // trigger DLQ, the DLQs of the async Gate and Rollout functions, the three canary alarms, RolledBack,
+      // the base component's 5xx and latency alarms (13) + in dev (copies scale to zero) NoCapacity
       const chatModels = alarms.filter(([id]) => id.startsWith('MonitoringLatencyAnomaly')).length;
       expect(chatModels).toBe(6);
-      expect(alarms).toHaveLength(28 + 1 + chatModels * 2);
+      const scaleOutFromZero = p === 'dev' ? 1 : 0;
+      expect(alarms).toHaveLength(28 + 1 + chatModels * 2 + 13 + scaleOutFromZero);
+      const scalingPolicies = new Set(logicalIdsOfType(s.json, 'AWS::ApplicationAutoScaling::ScalingPolicy'));
+      const scalingAlarms = alarms.filter(([, a]) =>
+        ((props(a).AlarmActions ?? []) as CfnJson[]).some((action) => scalingPolicies.has(action?.Ref)),
+      );
+      expect(scalingAlarms.map(([id]) => id)).toEqual(
+        p === 'dev' ? [expect.stringMatching(/^ServingNoCapacity/)] : [],
+      );
       // One composite per drift check: any of its three signals' alarms. It pages; its members do not.
       expect(composites).toHaveLength(1);
       const members = new Set(
@@ -1042,6 +1124,16 @@ describe('alarms and paging', () => {
         const devAnomaly = p === 'dev' && id.startsWith('Monitoring') && id.includes('Anomaly');
         if (inComposite || devAnomaly) {
           expect(props(alarm).AlarmActions, id).toBeUndefined();
+          continue;
+        }
+        if (scalingAlarms.some(([scalingId]) => scalingId === id)) {
+          // Its action adds the first copy (a call found none): scaling, not an incident.
+          const [policyId] = only(
+            s.json,
+            'AWS::ApplicationAutoScaling::ScalingPolicy',
+            (r) => props(r).StepScalingPolicyConfiguration !== undefined,
+          );
+          expect(props(alarm).AlarmActions, id).toEqual([ref(policyId)]);
           continue;
         }
         expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
@@ -1096,13 +1188,18 @@ describe('stack', () => {
         'DriftCheckStateMachineArn',
         'EvaluateStateMachineArn',
         'EventBusName',
+        // Fine-tuning (fineTuning.enabled): its state machines, the model registry and the endpoint.
+        'FineTuneStateMachineArn',
         'GuardrailId',
         'InteractionLogDeliveryStreamName',
+        'ModelPackageGroupName',
         'PagingTopicArn',
         'RagIngestStateMachineArn',
         'RawBucketName',
         // The role of the review routes (api.reviewerPrincipals names none in dev).
         'ReviewerRoleArn',
+        'RolloutStateMachineArn',
+        'ServingEndpointName',
       ].sort(),
     );
     expect(dev.stack.stackName).toBe('LlmOps-dev');
@@ -1155,11 +1252,23 @@ describe('idle cost and description', () => {
     'AWS::SageMaker::Endpoint',
   ];
 
-  it('dev keeps nothing that bills while idle: S3 Vectors, no collection, no VPC, no endpoint, no WAF', () => {
+  it('dev keeps nothing that bills while idle: S3 Vectors, no collection, no VPC, no WAF, and a GPU endpoint that scales to zero', () => {
     expect(dev.config.rag.vectorStore).toBe('s3vectors');
     for (const type of [...IDLE_BILLED, 'AWS::EC2::VPC']) {
+      if (type === 'AWS::SageMaker::Endpoint') continue;
       expect(logicalIdsOfType(dev.json, type), type).toEqual([]);
     }
+    // The fine-tuning endpoint bills per instance: in dev its instances and its base model's copies go to
+    // zero when idle (managed instance scaling, a scalable target with minimum 0).
+    expect(logicalIdsOfType(dev.json, 'AWS::SageMaker::Endpoint')).toHaveLength(1);
+    const [, config] = only(dev.json, 'AWS::SageMaker::EndpointConfig');
+    for (const variant of props(config).ProductionVariants as CfnJson[]) {
+      expect(variant.ManagedInstanceScaling).toMatchObject({ Status: 'ENABLED', MinInstanceCount: 0 });
+    }
+    const [, copies] = only(dev.json, 'AWS::ApplicationAutoScaling::ScalableTarget', (r) =>
+      String(props(r).ScalableDimension).startsWith('sagemaker:'),
+    );
+    expect(props(copies).MinCapacity).toBe(0);
     expect(logicalIdsOfType(dev.json, 'AWS::S3Vectors::VectorBucket')).toHaveLength(1);
     expect(logicalIdsOfType(dev.json, 'AWS::S3Vectors::Index')).toHaveLength(1);
     for (const [id, fn] of resourcesOfType(dev.json, 'AWS::Lambda::Function')) {
@@ -1179,14 +1288,16 @@ describe('idle cost and description', () => {
   it('the description names what the stack contains, and nothing that is not built', () => {
     const description = (s: Synthesized) => (s.json as CfnJson).Description as string;
     expect(description(dev)).toBe(
-      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms, dashboard, interaction log',
+      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms, fine-tuning on SageMaker spot GPUs with a model registry, a GPU endpoint with inference components and canary rollouts, dashboard, interaction log',
     );
     expect(description(prod)).toContain('(OpenSearch Serverless)');
     for (const s of [dev, prod]) {
       expect(description(s)).toContain(
         'evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue)',
       );
-      expect(description(s)).not.toMatch(/fine-tun|RLHF|feedback/i);
+      // Fine-tuning is built (fine-tuning.test.ts: not without it); feedback into training is not.
+      expect(description(s)).toContain('fine-tuning on SageMaker spot GPUs');
+      expect(description(s)).not.toMatch(/RLHF|feedback/i);
     }
   });
 });

@@ -217,7 +217,14 @@ describe('the dashboard', () => {
       id,
       name: r.Metadata?.['llmops:pipeline'] as string,
     }));
-    expect(pipelines.map((p) => p.name).sort()).toEqual(['DataPrep', 'DriftCheck', 'Evaluate', 'RagIngest']);
+    expect(pipelines.map((p) => p.name).sort()).toEqual([
+      'DataPrep',
+      'DriftCheck',
+      'Evaluate',
+      'FineTune',
+      'RagIngest',
+      'Rollout',
+    ]);
     expect(widgets).toHaveLength(pipelines.length);
     for (const { id, name } of pipelines) {
       const chart = widgets.find((w) => w.properties.title === `${name} executions (hourly)`);

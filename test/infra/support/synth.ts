@@ -1,13 +1,15 @@
 /**
  * Synthesizes the real app (the same `buildApp()` that `infra/app.ts` uses) for a profile, with the
- * cdk-nag AwsSolutions plugin registered exactly as in `infra/app.ts`, and asset bundling skipped.
+ * cdk-nag AwsSolutions plugin registered exactly as in `infra/app.ts`, and asset bundling skipped. The
+ * template is the whole deployment: nested stacks flattened into the parent.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type App, Validations } from 'aws-cdk-lib';
+import { type App, type CfnElement, NestedStack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { AppConfig } from '#infra/config/index.ts';
+import { flattenNestedStacks } from '#infra/local/template/nested-stacks.ts';
 import { buildApp, type LlmOpsStack } from '#infra/stacks/llmops-stack.ts';
 
 export interface Synthesized {
@@ -83,13 +85,22 @@ export function synth(
   const previous = process.env.CDK_VALIDATION;
   process.env.CDK_VALIDATION = (options.cfnValidation ?? true) ? 'true' : 'false';
   try {
-    const template = Template.fromStack(stack);
+    // The deployment as one template: nested stacks flattened into the parent, as the local run reads it.
+    const nested = stack.node
+      .findAll()
+      .filter((c): c is NestedStack => NestedStack.isNestedStack(c))
+      .map((n) => ({
+        logicalId: stack.getLogicalId(n.nestedStackResource as CfnElement),
+        template: Template.fromStack(n).toJSON(),
+      }));
+    const json = flattenNestedStacks(Template.fromStack(stack).toJSON(), nested) as unknown as CfnTemplate;
+    const template = Template.fromJSON(json as unknown as Record<string, unknown>);
     return {
       app,
       stack,
       config,
       template,
-      json: template.toJSON() as CfnTemplate,
+      json,
       validationViolations: readReport(app.outdir),
     };
   } finally {
