@@ -351,7 +351,8 @@ export function makeHandler(deps: RolloutDeps) {
       reason: result.reason,
       calls: result.calls,
       errors: result.errors,
-      at: now().toISOString(),
+      // Where the bake stood at this check (its waits, or the clock).
+      at: bakedUntil.toISOString(),
     });
     logger.info('Rollout checked', { ...result });
     return result;
@@ -504,7 +505,8 @@ export function makeHandler(deps: RolloutDeps) {
               matches: false,
             }
         : await servingAfterRollback(record);
-    const decidedAt = Date.parse(record.decidedAt ?? record.check?.at ?? now().toISOString());
+    // How long the canary baked: to its last check (counted in waits), else to the decision.
+    const decidedAt = Date.parse(record.check?.at ?? record.decidedAt ?? now().toISOString());
     const detail: ModelDeployedDetail = {
       schemaVersion: SCHEMA_VERSION,
       rolloutId: record.rolloutId,
