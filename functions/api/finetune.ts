@@ -1,10 +1,10 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
-import { parseJsonVariable, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
-import { CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import { type CandidateCatalog, createCandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
 import { findTrainingDataset } from '#aws/finetune/datasets.ts';
 import {
   DynamoFinetuneJobStore,
@@ -13,14 +13,9 @@ import {
   MAX_JOB_PAGE,
 } from '#aws/finetune/job-store.ts';
 import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import {
-  FINETUNE_SETTINGS_VARIABLE,
-  type FinetuneSettings,
-  finetuneSettings,
-} from '#aws/finetune/settings.ts';
+import { type FinetuneSettings, readFinetuneSettings } from '#aws/finetune/settings.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { logger, metrics } from '#aws/logging.ts';
-import { ModelCatalog } from '#aws/model-catalog.ts';
 import { envVar } from '#contracts/env.ts';
 import { approvalRequest, type FinetuneJob, finetuneJobRequest } from '#contracts/finetune/job.ts';
 import { parseAppAccess } from '#contracts/http/access.ts';
@@ -224,14 +219,10 @@ export const handler = apiHandler(
     store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
     datasets: new DatasetRegistry(documents, config.DATASETS_TABLE),
     registry: new ModelRegistry(createSageMakerClient()),
-    catalog: new CandidateCatalog(
-      new ModelCatalog(documents, config.CATALOG_TABLE, { cacheTtlMs: 0 }),
-      documents,
-      config.CATALOG_TABLE,
-    ),
+    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
-    settings: parseJsonVariable(FINETUNE_SETTINGS_VARIABLE, finetuneSettings, config.FINETUNE_SETTINGS),
+    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
     stackName: config.STACK_NAME,
   }),
   {

@@ -3,22 +3,17 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import * as zm from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
-import { describeIssues, parseJsonVariable, readConfig } from '#aws/config.ts';
+import { describeIssues, readConfig } from '#aws/config.ts';
 import { InvalidEventError, NotFoundError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
-import { CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import { type CandidateCatalog, createCandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
 import {
   DynamoFinetuneJobStore,
   FinetuneJobStatusError,
   type FinetuneJobStore,
 } from '#aws/finetune/job-store.ts';
 import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import {
-  FINETUNE_SETTINGS_VARIABLE,
-  type FinetuneSettings,
-  finetuneSettings,
-} from '#aws/finetune/settings.ts';
-import { ModelCatalog } from '#aws/model-catalog.ts';
+import { type FinetuneSettings, readFinetuneSettings } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -252,12 +247,8 @@ export const handler = withObservability(
     busName: config.EVENT_BUS_NAME,
     store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
     registry: new ModelRegistry(createSageMakerClient()),
-    catalog: new CandidateCatalog(
-      new ModelCatalog(documents, config.CATALOG_TABLE, { cacheTtlMs: 0 }),
-      documents,
-      config.CATALOG_TABLE,
-    ),
-    settings: parseJsonVariable(FINETUNE_SETTINGS_VARIABLE, finetuneSettings, config.FINETUNE_SETTINGS),
+    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
+    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
     stackName: config.STACK_NAME,
   }),
 );

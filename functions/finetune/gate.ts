@@ -1,9 +1,9 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createDocumentClient } from '#aws/clients.ts';
-import { parseJsonVariable, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { InvalidEventError, NotFoundError } from '#aws/errors.ts';
-import { CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import { type CandidateCatalog, createCandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
 import {
   DynamoFinetuneJobStore,
   type FinetuneJobPatch,
@@ -11,12 +11,7 @@ import {
   type FinetuneJobStore,
 } from '#aws/finetune/job-store.ts';
 import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import {
-  FINETUNE_SETTINGS_VARIABLE,
-  type FinetuneSettings,
-  finetuneSettings,
-} from '#aws/finetune/settings.ts';
-import { ModelCatalog } from '#aws/model-catalog.ts';
+import { type FinetuneSettings, readFinetuneSettings } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -251,12 +246,8 @@ export const handler = withObservability(
   makeHandler({
     store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
     registry: new ModelRegistry(createSageMakerClient()),
-    catalog: new CandidateCatalog(
-      new ModelCatalog(documents, config.CATALOG_TABLE, { cacheTtlMs: 0 }),
-      documents,
-      config.CATALOG_TABLE,
-    ),
-    settings: parseJsonVariable(FINETUNE_SETTINGS_VARIABLE, finetuneSettings, config.FINETUNE_SETTINGS),
+    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
+    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
     stackName: config.STACK_NAME,
     modelPackageGroup: config.MODEL_PACKAGE_GROUP,
   }),

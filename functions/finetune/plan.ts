@@ -1,16 +1,12 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createDocumentClient } from '#aws/clients.ts';
-import { parseJsonVariable, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { InvalidEventError } from '#aws/errors.ts';
 import { findTrainingDataset } from '#aws/finetune/datasets.ts';
 import { DynamoFinetuneJobStore, type FinetuneJobStore } from '#aws/finetune/job-store.ts';
-import {
-  FINETUNE_SETTINGS_VARIABLE,
-  type FinetuneSettings,
-  finetuneSettings,
-} from '#aws/finetune/settings.ts';
+import { type FinetuneSettings, readFinetuneSettings } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -233,7 +229,7 @@ export const handler = withObservability(
   makeHandler({
     store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
     registry: new DatasetRegistry(documents, config.DATASETS_TABLE),
-    settings: parseJsonVariable(FINETUNE_SETTINGS_VARIABLE, finetuneSettings, config.FINETUNE_SETTINGS),
+    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
     stackName: config.STACK_NAME,
     curatedBucket: config.CURATED_BUCKET,
     artifactsBucket: config.ARTIFACTS_BUCKET,

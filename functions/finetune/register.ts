@@ -3,24 +3,19 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ProductionVariantInstanceType } from '@aws-sdk/client-sagemaker';
 import type { Context } from 'aws-lambda';
 import { createDocumentClient, createEventBridgeClient, createS3Client } from '#aws/clients.ts';
-import { parseJsonVariable, readConfig } from '#aws/config.ts';
+import { readConfig } from '#aws/config.ts';
 import { InvalidEventError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import {
   baseCatalogEntry,
-  CandidateCatalog,
+  type CandidateCatalog,
   candidateCatalogEntry,
   candidateModelIdOf,
+  createCandidateCatalog,
 } from '#aws/finetune/candidates.ts';
 import { DynamoFinetuneJobStore, type FinetuneJobStore } from '#aws/finetune/job-store.ts';
 import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import {
-  FINETUNE_SETTINGS_VARIABLE,
-  type FinetuneSettings,
-  finetuneSettings,
-  parseInvokeTag,
-} from '#aws/finetune/settings.ts';
-import { ModelCatalog } from '#aws/model-catalog.ts';
+import { type FinetuneSettings, parseInvokeTag, readFinetuneSettings } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -322,12 +317,8 @@ export const handler = withObservability(
     busName: config.EVENT_BUS_NAME,
     store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
     registry: new ModelRegistry(createSageMakerClient()),
-    catalog: new CandidateCatalog(
-      new ModelCatalog(documents, config.CATALOG_TABLE, { cacheTtlMs: 0 }),
-      documents,
-      config.CATALOG_TABLE,
-    ),
-    settings: parseJsonVariable(FINETUNE_SETTINGS_VARIABLE, finetuneSettings, config.FINETUNE_SETTINGS),
+    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
+    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
     stackName: config.STACK_NAME,
     artifactsBucket: config.ARTIFACTS_BUCKET,
     modelPackageGroup: config.MODEL_PACKAGE_GROUP,

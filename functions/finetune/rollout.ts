@@ -5,6 +5,7 @@ import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { parseJsonVariable, readConfig } from '#aws/config.ts';
 import { ConfigError, ConflictError, InvalidEventError, NotFoundError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
+import { createSageMakerClient } from '#aws/finetune/model-registry.ts';
 import {
   DynamoRolloutCatalog,
   DynamoRolloutStore,
@@ -13,7 +14,7 @@ import {
   type RolloutRecord,
   type RolloutStore,
 } from '#aws/finetune/rollout-store.ts';
-import { createServingSageMakerClient, SageMakerServing, type Verification } from '#aws/finetune/serving.ts';
+import { SageMakerServing, type Verification } from '#aws/finetune/serving.ts';
 import { logger, metrics as sharedMetrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -622,7 +623,7 @@ export const handler = withObservability(
   makeHandler({
     store: new DynamoRolloutStore(documents, config.ROLLOUT_TABLE),
     catalog: new DynamoRolloutCatalog(documents, config.CATALOG_TABLE),
-    serving: new SageMakerServing(createServingSageMakerClient()),
+    serving: new SageMakerServing(createSageMakerClient()),
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
     modelPackageGroup: config.MODEL_PACKAGE_GROUP,

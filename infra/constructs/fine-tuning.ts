@@ -35,6 +35,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { FINETUNE_JOBS_INDEX } from '#aws/finetune/job-store.ts';
 import {
   ROLLOUT_ERROR_METRIC,
   ROLLOUT_GUARDRAIL_METRIC,
@@ -97,9 +98,6 @@ export const CHECKPOINT_LOCAL_PATH = '/opt/ml/checkpoints';
 
 /** The run ids of candidate evaluations start so. */
 const CANDIDATE_RUN_PREFIX = candidateRunId('');
-
-/** Index of the job list (newest first). */
-export const FINETUNE_JOBS_INDEX = 'gsi1';
 
 export interface FineTuningProps {
   readonly deployment: DeploymentConfig;

@@ -2,7 +2,7 @@ import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamod
 import type { CatalogLineage, CatalogModel } from '#contracts/models/catalog.ts';
 import { isConditionFailure } from '../dynamo-items.ts';
 import { logger } from '../logging.ts';
-import type { ModelCatalog } from '../model-catalog.ts';
+import { ModelCatalog } from '../model-catalog.ts';
 import type { ModelRegistry } from './model-registry.ts';
 import type { FinetuneSettings } from './settings.ts';
 
@@ -18,6 +18,27 @@ export const FINETUNE_AUTHOR = 'finetune';
 const SAGEMAKER_PRICE_NOTE =
   'billed per instance-hour of the SageMaker endpoint, not per token (the token prices are 0)';
 
+/** What every entry the pipeline writes shares: the endpoint, the base model's limits, no token price. */
+function endpointEntry(input: {
+  readonly settings: Pick<FinetuneSettings, 'baseModel' | 'fallbackModel'>;
+  readonly endpointName: string;
+  readonly region: string;
+}): Omit<CatalogModel, 'id' | 'inferenceComponent' | 'status' | 'description'> {
+  const { baseModel, fallbackModel } = input.settings;
+  return {
+    provider: 'sagemaker',
+    modelId: input.endpointName,
+    kind: 'chat',
+    contextWindow: baseModel.contextWindow,
+    maxOutputTokens: baseModel.maxOutputTokens,
+    pricePer1kInputUsd: 0,
+    pricePer1kOutputUsd: 0,
+    features: ['streaming', 'systemPrompt'],
+    regions: [input.region],
+    ...(fallbackModel ? { fallback: fallbackModel } : {}),
+  };
+}
+
 /** The base model's catalog entry, served by the base inference component of the endpoint. */
 export function baseCatalogEntry(input: {
   readonly settings: Pick<FinetuneSettings, 'baseModel' | 'fallbackModel'>;
@@ -27,20 +48,11 @@ export function baseCatalogEntry(input: {
 }): CatalogModel {
   const { baseModel } = input.settings;
   return {
+    ...endpointEntry(input),
     id: baseModel.catalogId,
-    provider: 'sagemaker',
-    modelId: input.endpointName,
     inferenceComponent: input.baseComponent,
-    kind: 'chat',
-    contextWindow: baseModel.contextWindow,
-    maxOutputTokens: baseModel.maxOutputTokens,
-    pricePer1kInputUsd: 0,
-    pricePer1kOutputUsd: 0,
-    features: ['streaming', 'systemPrompt'],
-    regions: [input.region],
     status: 'active',
     description: `${baseModel.hfModelId} on the fine-tuning endpoint: ${SAGEMAKER_PRICE_NOTE}`,
-    ...(input.settings.fallbackModel ? { fallback: input.settings.fallbackModel } : {}),
   };
 }
 
@@ -64,23 +76,20 @@ export function candidateCatalogEntry(input: {
   readonly lineage: CatalogLineage;
 }): CatalogModel {
   const { baseModel } = input.settings;
+  const { lineage } = input;
   return {
+    ...endpointEntry(input),
     id: input.id,
-    provider: 'sagemaker',
-    modelId: input.endpointName,
     inferenceComponent: input.inferenceComponent,
-    kind: 'chat',
-    contextWindow: baseModel.contextWindow,
-    maxOutputTokens: baseModel.maxOutputTokens,
-    pricePer1kInputUsd: 0,
-    pricePer1kOutputUsd: 0,
-    features: ['streaming', 'systemPrompt'],
-    regions: [input.region],
     status: 'deprecated',
-    description: `Candidate of fine-tuning job ${input.lineage.jobId}: ${input.lineage.recipe} adapter on ${baseModel.hfModelId}, trained on ${input.lineage.dataset.name} v${input.lineage.dataset.version}${input.lineage.placeholder ? ' (PLACEHOLDER: not a model)' : ''}; ${SAGEMAKER_PRICE_NOTE}`,
-    lineage: input.lineage,
-    ...(input.settings.fallbackModel ? { fallback: input.settings.fallbackModel } : {}),
+    description: `Candidate of fine-tuning job ${lineage.jobId}: ${lineage.recipe} adapter on ${baseModel.hfModelId}, trained on ${lineage.dataset.name} v${lineage.dataset.version}${lineage.placeholder ? ' (PLACEHOLDER: not a model)' : ''}; ${SAGEMAKER_PRICE_NOTE}`,
+    lineage,
   };
+}
+
+/** The pipeline's catalog on a table (reads uncached: each step sees what the previous one wrote). */
+export function createCandidateCatalog(documents: DynamoDBDocumentClient, table: string): CandidateCatalog {
+  return new CandidateCatalog(new ModelCatalog(documents, table, { cacheTtlMs: 0 }), documents, table);
 }
 
 /** The catalog writes of the pipeline. */

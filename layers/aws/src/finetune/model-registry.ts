@@ -53,6 +53,20 @@ export function isNotFound(error: unknown): boolean {
   );
 }
 
+/** Deletes an inference component: `absent` when there was none (already deleted, or never created). */
+export async function deleteInferenceComponent(
+  client: SageMakerClient,
+  name: string,
+): Promise<'deleted' | 'absent'> {
+  try {
+    await client.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
+    return 'deleted';
+  } catch (error) {
+    if (isNotFound(error)) return 'absent';
+    throw error;
+  }
+}
+
 /** SageMaker refusing to create what already exists (a retried step). */
 export function isAlreadyExists(error: unknown): boolean {
   return nameOf(error) === 'ResourceInUse' || /already exist/i.test(messageOf(error));
@@ -151,12 +165,6 @@ export class ModelRegistry {
 
   /** Deletes a component: `absent` when there was none (already deleted, or never created). */
   async deleteComponent(name: string): Promise<'deleted' | 'absent'> {
-    try {
-      await this.#client.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
-      return 'deleted';
-    } catch (error) {
-      if (isNotFound(error)) return 'absent';
-      throw error;
-    }
+    return deleteInferenceComponent(this.#client, name);
   }
 }

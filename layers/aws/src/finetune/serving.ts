@@ -10,19 +10,15 @@
  * DescribeEndpoint, DescribeModelPackage, UpdateModelPackage.
  */
 import {
-  DeleteInferenceComponentCommand,
   DescribeEndpointCommand,
   DescribeInferenceComponentCommand,
   DescribeModelPackageCommand,
-  SageMakerClient,
+  type SageMakerClient,
   UpdateModelPackageCommand,
 } from '@aws-sdk/client-sagemaker';
-import { withSdkCallHooks } from '../sdk-call-hooks.ts';
+import { deleteInferenceComponent, isNotFound } from './model-registry.ts';
 
-/** The SageMaker client of the Rollout function (created once per module; adaptive retries). */
-export function createServingSageMakerClient(): SageMakerClient {
-  return withSdkCallHooks(new SageMakerClient({ maxAttempts: 5, retryMode: 'adaptive' }));
-}
+export { isNotFound };
 
 export interface ComponentState {
   readonly name: string;
@@ -48,13 +44,6 @@ export interface Verification {
   readonly matches: boolean;
   /** What does not match, one sentence each (empty when it matches). */
   readonly problems: string[];
-}
-
-/** Whether SageMaker answered that the resource does not exist. */
-export function isNotFound(error: unknown): boolean {
-  const { name, message } = (error ?? {}) as { name?: string; message?: string };
-  if (name === 'ResourceNotFound' || name === 'ResourceNotFoundException') return true;
-  return name === 'ValidationException' && /could not find|does not exist|not found/i.test(message ?? '');
 }
 
 export class SageMakerServing {
@@ -85,13 +74,7 @@ export class SageMakerServing {
 
   /** Deletes a component: `absent` when it was already gone. */
   async deleteComponent(name: string): Promise<'deleted' | 'absent'> {
-    try {
-      await this.#client.send(new DeleteInferenceComponentCommand({ InferenceComponentName: name }));
-      return 'deleted';
-    } catch (error) {
-      if (isNotFound(error)) return 'absent';
-      throw error;
-    }
+    return deleteInferenceComponent(this.#client, name);
   }
 
   /** The endpoint's status, or undefined when it does not exist. */

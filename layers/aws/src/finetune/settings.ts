@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { finetuneRecipe, hyperparameters } from '#contracts/finetune/job.ts';
 import { catalogModelId } from '#contracts/models/catalog.ts';
+import { parseJsonVariable } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 
 /**
@@ -35,6 +36,11 @@ export type FinetuneSettings = z.infer<typeof finetuneSettings>;
 
 /** The name of the variable, for `parseJsonVariable` and the stack. */
 export const FINETUNE_SETTINGS_VARIABLE = 'FINETUNE_SETTINGS';
+
+/** `FINETUNE_SETTINGS` parsed and checked (at cold start). @throws ConfigError naming what is wrong */
+export function readFinetuneSettings(raw: string): FinetuneSettings {
+  return parseJsonVariable(FINETUNE_SETTINGS_VARIABLE, finetuneSettings, raw);
+}
 
 /**
  * `INVOKE_TAG` (`key=value`): the tag that lets this deployment's gateway call an inference component
