@@ -17,6 +17,7 @@ import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
 import type { FinetuneJob, FinetuneJobStatus } from '#contracts/finetune/job.ts';
 import { inferenceComponentNameOf, jobIdInName, jobIdOfRunId } from '#core/finetune/plan.ts';
+import { ROLLED_BACK_PREFIX } from '#core/finetune/rollout.ts';
 import {
   EVALUATION_COMPLETED,
   type EvaluationCompletedDetail,
@@ -182,6 +183,11 @@ export function makeHandler(deps: GateDeps) {
       case 'Approved':
         return move(jobId, { status: 'approved' }, BEFORE_VERDICT);
       case 'Rejected': {
+        // The Rollout rejects a candidate it rolled back: the job is rolled back (its ModelDeployed says
+        // why), and the rollout has already removed the component.
+        if (detail.ApprovalDescription?.startsWith(ROLLED_BACK_PREFIX)) {
+          return move(jobId, { status: 'rolled_back' }, ['approved', 'deploying', 'rolled_back']);
+        }
         if (!([...BEFORE_VERDICT, 'approved'] as FinetuneJobStatus[]).includes(job.status)) {
           return { outcome: 'duplicate', jobId, status: job.status };
         }
@@ -205,7 +211,8 @@ export function makeHandler(deps: GateDeps) {
     const rollout = { rolloutId: detail.rolloutId, outcome: detail.outcome, reason: detail.reason };
     const status: FinetuneJobStatus = detail.outcome === 'promoted' ? 'deployed' : 'rolled_back';
     try {
-      return await move(jobId, { status, rollout }, ['approved', 'deploying']);
+      // A rollback's rejection may reach the job first (rolled_back, without the rollout's record).
+      return await move(jobId, { status, rollout }, ['approved', 'deploying', status]);
     } catch (error) {
       if (error instanceof NotFoundError) return ignored(`no fine-tuning job ${jobId}`);
       throw error;

@@ -19,7 +19,12 @@ import { logger, metrics as sharedMetrics, withObservability } from '#aws/observ
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
 import type { RolloutCheck, RolloutStart } from '#contracts/pipelines/finetune.ts';
-import { decideCheck, RolloutVerificationError, rolloutIdOf } from '#core/finetune/rollout.ts';
+import {
+  decideCheck,
+  ROLLED_BACK_PREFIX,
+  RolloutVerificationError,
+  rolloutIdOf,
+} from '#core/finetune/rollout.ts';
 import {
   CLOUDWATCH_ALARM_STATE_CHANGE,
   cloudWatchAlarmStateChangeEvent,
@@ -414,7 +419,7 @@ export function makeHandler(deps: RolloutDeps) {
         ? ('kept' as const)
         : await deps.serving.deleteComponent(record.inferenceComponent);
     const candidateDeprecated = await deps.catalog.deprecate(record.candidateModel, at);
-    await deps.serving.rejectPackage(record.modelPackageArn, `rolled back: ${reason}`);
+    await deps.serving.rejectPackage(record.modelPackageArn, `${ROLLED_BACK_PREFIX}${reason}`);
     logger.warn('Rollout rolled back', { reason, component, candidateDeprecated });
     return {
       status: 'rolled_back',

@@ -400,7 +400,8 @@ export class FineTuning extends Construct {
       async: true,
       alerts,
     })
-      .bindTable(this.table, 'ROLLOUT_TABLE', 'readwrite')
+      // A canary alarm names no rollout: the function finds the active ones with a Scan of their locks.
+      .bindTable(this.table, 'ROLLOUT_TABLE', 'readwrite', [], { scan: true })
       .bindTable(props.catalogTable, 'CATALOG_TABLE', 'readwrite')
       .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
         sources: [LLMOPS_SOURCE],

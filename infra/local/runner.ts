@@ -115,6 +115,11 @@ export interface LocalRunnerOptions {
    */
   readonly failTraining?: (request: { readonly TrainingJobName?: string | undefined }) => string | undefined;
   /**
+   * How long every Wait state waits, in milliseconds (a rollout's bake is counted in waits, so its length
+   * in time is this times its checks). @default 5
+   */
+  readonly waitMs?: number;
+  /**
    * Serve the template's REST API on 127.0.0.1 (started after the emulators). Without it, no API is served.
    * `port` 0 (the default) picks a free port; `apiKey` defaults to a random key; `accessLog` receives one
    * JSON line per request (default: none).
@@ -258,6 +263,7 @@ export class LocalRunner {
   readonly #rules: LocalRule[];
   readonly #progress: (message: string) => void;
   readonly #eventBridgeBuckets: Set<string>;
+  readonly #waitMs: number;
   #unsubscribe: (() => void) | undefined;
   #stopEmfCapture: (() => void) | undefined;
 
@@ -278,6 +284,7 @@ export class LocalRunner {
     this.firehose = new LocalFirehose(template.deliveryStreams(), this.s3);
     this.#rules = template.rules().filter((rule) => rule.state === 'ENABLED' && rule.pattern !== undefined);
     this.#progress = options.onProgress ?? (() => undefined);
+    this.#waitMs = options.waitMs ?? LOCAL_WAIT_MS;
     this.alarms = new LocalAlarms({
       metricAlarms: template.metricAlarms(),
       compositeAlarms: template.compositeAlarms(),
@@ -593,11 +600,11 @@ export class LocalRunner {
     this.deliveries.push({ ...base, ok: true });
   }
 
-  /** Every Wait state of a definition, waiting {@link LOCAL_WAIT_MS}. */
+  /** Every Wait state of a definition, waiting `waitMs` ({@link LOCAL_WAIT_MS} by default). */
   #waitOverrides(definition: unknown): Record<string, number> {
     const out: Record<string, number> = {};
     const states = (definition as { States?: Record<string, { Type?: string }> }).States ?? {};
-    for (const [name, state] of Object.entries(states)) if (state.Type === 'Wait') out[name] = LOCAL_WAIT_MS;
+    for (const [name, state] of Object.entries(states)) if (state.Type === 'Wait') out[name] = this.#waitMs;
     return out;
   }
 

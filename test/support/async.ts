@@ -14,3 +14,20 @@ export async function errorOf(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection');
 }
+
+/**
+ * Resolves to the first defined value `probe` gives, polling every `intervalMs`; rejects naming the
+ * timeout when none comes within `timeoutMs`.
+ */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined>,
+  options: { readonly timeoutMs: number; readonly intervalMs: number },
+): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Nothing came within ${options.timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
+  }
+}

@@ -270,6 +270,27 @@ describe('Gate on SageMaker Model Package State Change and ModelDeployed', () =>
     expect(catalog.deleted).toEqual(['support-assistant-v4']);
   });
 
+  it('takes a rollback’s rejection for a rollback, in either order with its ModelDeployed', async () => {
+    const rejected = structuredClone(rawSample('sagemaker-model-package-approved')) as {
+      detail: Record<string, unknown>;
+    };
+    rejected.detail.ModelApprovalStatus = 'Rejected';
+    rejected.detail.ApprovalDescription = 'rolled back: canary alarm in ALARM: CanaryErrorRate';
+    const rolledBack = structuredClone(rawSample('model-deployed-rolled-back')) as {
+      detail: { candidate: { inferenceComponent: string }; rolloutId: string };
+    };
+    rolledBack.detail.candidate.inferenceComponent = COMPONENT;
+    store.jobs.set(JOB_ID, storedJob('approved'));
+    expect(await gate.makeHandler(deps())(rejected)).toMatchObject({ status: 'rolled_back' });
+    // The rollout removed the component itself: the gate retires nothing.
+    expect(catalog.deleted).toEqual([]);
+    expect(await gate.makeHandler(deps())(rolledBack)).toMatchObject({ status: 'rolled_back' });
+    expect(store.jobs.get(JOB_ID)).toMatchObject({
+      status: 'rolled_back',
+      rollout: { rolloutId: rolledBack.detail.rolloutId, outcome: 'rolled_back' },
+    });
+  });
+
   it('records a promoted rollout as deployed and a rolled back one as rolled_back', async () => {
     const promoted = structuredClone(rawSample('model-deployed-promoted')) as {
       detail: { candidate: { inferenceComponent: string }; rolloutId: string };

@@ -45,6 +45,9 @@ export interface CheckInput {
   readonly canary: { readonly calls: number; readonly errors: number } | null;
 }
 
+/** How a rollback's rejection of the candidate's model package begins: `rolled back: <reason>`. */
+export const ROLLED_BACK_PREFIX = 'rolled back: ';
+
 export type CheckDecision = 'continue' | 'promote' | 'rollback';
 
 export interface CheckResult {
