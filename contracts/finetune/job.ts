@@ -148,6 +148,9 @@ export const finetuneJob = z.object({
   trainingJob: z.object({
     name: z.string(),
     arn: z.optional(z.string()),
+    /** SageMaker's status and secondary status while it trains (`InProgress` / `Training`, `Interrupted`, ...). */
+    state: z.optional(z.string()),
+    secondaryStatus: z.optional(z.string()),
     spot: z.boolean(),
     billableSeconds: z.optional(z.nullable(z.int())),
     metrics: z.optional(z.record(z.string(), z.number())),

@@ -28,6 +28,10 @@ import {
   SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE,
   sageMakerModelPackageStateChangeEvent,
 } from '#events/sagemaker-model-package-state-change.ts';
+import {
+  SAGEMAKER_TRAINING_JOB_STATE_CHANGE,
+  sageMakerTrainingJobStateChangeEvent,
+} from '#events/sagemaker-training-job-state-change.ts';
 
 /**
  * Gate: the fine-tuning job's verdicts, from three events (dispatched by `detail-type`, each parsed with
@@ -199,6 +203,42 @@ export function makeHandler(deps: GateDeps) {
     }
   }
 
+  /**
+   * SageMaker's progress of a job's training (`Starting`, `Downloading`, `Training`, `Interrupted` by
+   * spot and resumed from a checkpoint, `Uploading`, ...) on the job record while it trains; the outcome
+   * itself reaches the job through the state machine (Register or RecordFailure).
+   */
+  async function onTrainingJobStateChange(raw: unknown): Promise<GateOutcome> {
+    const { detail } = parseInput(
+      sageMakerTrainingJobStateChangeEvent,
+      raw,
+      `${SAGEMAKER_TRAINING_JOB_STATE_CHANGE} event`,
+    );
+    const jobId = jobIdInName(detail.TrainingJobName);
+    if (jobId === undefined)
+      return ignored(`training job ${detail.TrainingJobName} is not a fine-tuning job's`);
+    logger.appendKeys({ jobId, trainingJob: detail.TrainingJobName });
+    const job = await deps.store.get(jobId);
+    if (job === undefined) return ignored(`no fine-tuning job ${jobId}`);
+    if (job.trainingJob.name !== detail.TrainingJobName) {
+      return ignored(`job ${jobId} trains as ${job.trainingJob.name}, not ${detail.TrainingJobName}`);
+    }
+    if (detail.SecondaryStatus === 'Interrupted') metrics.addMetric('FinetuneSpotInterruptions', 'Count', 1);
+    return move(
+      jobId,
+      {
+        status: 'training',
+        trainingJob: {
+          ...job.trainingJob,
+          arn: detail.TrainingJobArn,
+          state: detail.TrainingJobStatus,
+          ...(detail.SecondaryStatus !== undefined ? { secondaryStatus: detail.SecondaryStatus } : {}),
+        },
+      },
+      ['training'],
+    );
+  }
+
   async function onModelDeployed(raw: unknown): Promise<GateOutcome> {
     const { detail } = parseInput(modelDeployedEvent, raw, `${MODEL_DEPLOYED} event`);
     const jobId = jobIdInName(detail.candidate.inferenceComponent);
@@ -229,9 +269,11 @@ export function makeHandler(deps: GateDeps) {
         return onPackageStateChange(input);
       case MODEL_DEPLOYED:
         return onModelDeployed(input);
+      case SAGEMAKER_TRAINING_JOB_STATE_CHANGE:
+        return onTrainingJobStateChange(input);
       default:
         throw new InvalidEventError(
-          `detail-type: the fine-tuning gate takes ${EVALUATION_COMPLETED}, ${SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE} or ${MODEL_DEPLOYED}, got ${JSON.stringify(detailType ?? null)}`,
+          `detail-type: the fine-tuning gate takes ${EVALUATION_COMPLETED}, ${SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE}, ${SAGEMAKER_TRAINING_JOB_STATE_CHANGE} or ${MODEL_DEPLOYED}, got ${JSON.stringify(detailType ?? null)}`,
         );
     }
   };

@@ -50,6 +50,7 @@ import {
   FINETUNE_LINEAGE_PREFIX,
   FINETUNE_OUTPUT_PREFIX,
 } from '#contracts/storage-layout.ts';
+import { trainingJobNameOf } from '#core/finetune/plan.ts';
 import { CLOUDWATCH_ALARM_STATE_CHANGE } from '#events/cloudwatch-alarm-state-change.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
@@ -59,7 +60,10 @@ import { FINETUNE_REQUESTED } from '#events/finetune-requested.ts';
 import { MODEL_DEPLOYED } from '#events/model-deployed.ts';
 import { MODEL_REGISTERED } from '#events/model-registered.ts';
 import { SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE } from '#events/sagemaker-model-package-state-change.ts';
-import { SAGEMAKER_SOURCE } from '#events/sagemaker-training-job-state-change.ts';
+import {
+  SAGEMAKER_SOURCE,
+  SAGEMAKER_TRAINING_JOB_STATE_CHANGE,
+} from '#events/sagemaker-training-job-state-change.ts';
 import type { FineTuningConfig } from '#infra/config/finetune.ts';
 import type { DeploymentConfig } from '#infra/config/index.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
@@ -887,6 +891,15 @@ export class FineTuning extends Construct {
       },
       targets: [new targets.LambdaFunction(this.gateFunction, delivery)],
     });
+    new events.Rule(this, 'TrainingProgressRule', {
+      description: `FineTune gate: ${SAGEMAKER_TRAINING_JOB_STATE_CHANGE} of this deployment's training jobs → the job record (progress, spot interruptions)`,
+      eventPattern: {
+        source: [SAGEMAKER_SOURCE],
+        detailType: [SAGEMAKER_TRAINING_JOB_STATE_CHANGE],
+        detail: { TrainingJobName: [{ prefix: trainingJobPrefix(deployment.stackName) }] },
+      },
+      targets: [new targets.LambdaFunction(this.gateFunction, delivery)],
+    });
     new events.Rule(this, 'RolloutRule', {
       description: `Rollout: an approved model package of this deployment's group → the Rollout state machine`,
       eventPattern: {
@@ -906,6 +919,12 @@ export class FineTuning extends Construct {
       targets: [new targets.LambdaFunction(this.rolloutFunction, delivery)],
     });
   }
+}
+
+/** What every training job name of a deployment starts with (`<stack, lowercase>-ft-`). */
+export function trainingJobPrefix(stackName: string): string {
+  const jobId = 'ft-0000000000000000';
+  return trainingJobNameOf(stackName, jobId).slice(0, -(jobId.length - 'ft-'.length));
 }
 
 /** The longest a training job may take: MaxWait with spot (waiting for capacity included), else MaxRuntime. */

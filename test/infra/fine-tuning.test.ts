@@ -352,12 +352,17 @@ describe('rules', () => {
     },
   );
 
-  it('a candidate evaluation, a deployment and a package state change of the group go to the gate', () => {
+  it('a candidate evaluation, a deployment, a package state change of the group and the progress of its training jobs go to the gate', () => {
     const gate = arnOf(functionId(dev.json, 'functions/finetune/gate.ts'));
     const patterns = rules(dev.json)
       .filter(([, r]) => JSON.stringify(targetsOf(r)) === JSON.stringify([gate]))
       .map(([, r]) => props(r).EventPattern);
-    expect(patterns).toHaveLength(3);
+    expect(patterns).toHaveLength(4);
+    expect(patterns).toContainEqual({
+      source: ['aws.sagemaker'],
+      'detail-type': ['SageMaker Training Job State Change'],
+      detail: { TrainingJobName: [{ prefix: 'llmops-dev-ft-' }] },
+    });
     expect(patterns).toContainEqual({
       source: [LLMOPS_SOURCE],
       'detail-type': [EVALUATION_COMPLETED],

@@ -309,6 +309,31 @@ describe('Gate on SageMaker Model Package State Change and ModelDeployed', () =>
     expect(await gate.makeHandler(deps())(rolledBack)).toMatchObject({ status: 'rolled_back' });
   });
 
+  it('records SageMaker’s progress of a training job on the job while it trains, and only then', async () => {
+    const progress = structuredClone(rawSample('sagemaker-training-job-completed')) as {
+      detail: Record<string, unknown>;
+    };
+    const trainingJob = storedJob('training').trainingJob.name;
+    Object.assign(progress.detail, {
+      TrainingJobName: trainingJob,
+      TrainingJobStatus: 'InProgress',
+      SecondaryStatus: 'Interrupted',
+    });
+    store.jobs.set(JOB_ID, storedJob('training'));
+    expect(await gate.makeHandler(deps())(progress)).toMatchObject({ outcome: 'moved', status: 'training' });
+    expect(store.jobs.get(JOB_ID)?.trainingJob).toMatchObject({
+      name: trainingJob,
+      state: 'InProgress',
+      secondaryStatus: 'Interrupted',
+    });
+    // Once registered, the job's own record of the training stands.
+    store.jobs.set(JOB_ID, storedJob('registered'));
+    expect(await gate.makeHandler(deps())(progress)).toMatchObject({ outcome: 'duplicate' });
+    // Another deployment's job (or none of ours) is not this gate's.
+    progress.detail.TrainingJobName = 'some-other-job';
+    expect(await gate.makeHandler(deps())(progress)).toMatchObject({ outcome: 'ignored' });
+  });
+
   it('refuses an event of another detail-type', async () => {
     await expect(gate.makeHandler(deps())({ 'detail-type': 'Something' })).rejects.toThrow(/detail-type/);
   });
