@@ -47,10 +47,12 @@ export interface CandidateDeps {
   readonly events: EventBridgeClient;
   readonly busName: string;
   readonly store: Pick<FinetuneJobStore, 'get' | 'update'>;
-  readonly registry: Pick<ModelRegistry, 'describeComponent' | 'deleteComponent'>;
+  readonly registry: Pick<ModelRegistry, 'describeComponent' | 'deleteComponent' | 'warmComponent'>;
   readonly catalog: Pick<CandidateCatalog, 'deleteCandidate'>;
   readonly settings: FinetuneSettings;
   readonly stackName: string;
+  /** The base model's component, whose copies the candidate's adapter runs on. */
+  readonly baseComponent: string;
 }
 
 /** The longest error and cause recorded on a job. */
@@ -114,8 +116,22 @@ export function makeHandler(deps: CandidateDeps) {
         reason: `inference component ${reg.inferenceComponent} does not exist (deleted since Register created it?)`,
       };
     }
-    if (state.status === 'InService')
+    if (state.status === 'InService') {
+      // The adapter runs on the base model's copies: with none (scaled to zero), the evaluation's calls
+      // would find no capacity. Ask for one copy, and wait for it.
+      const base = await deps.registry.describeComponent(deps.baseComponent);
+      if (base !== undefined && base.currentCopies === 0) {
+        if ((base.desiredCopies ?? 0) === 0) await deps.registry.warmComponent(deps.baseComponent);
+        logger.info('Warming up the base model for the candidate', { baseComponent: deps.baseComponent });
+        return {
+          status: 'pending',
+          inferenceComponentStatus: state.status,
+          attempts,
+          reason: `${deps.baseComponent} has no copy (scaled to zero): one was asked for, the evaluation waits for it`,
+        };
+      }
       return { status: 'ready', inferenceComponentStatus: state.status, attempts };
+    }
     if (state.status === 'Failed') {
       metrics.addMetric('FinetuneCandidatesFailed', 'Count', 1);
       return {
@@ -235,6 +251,8 @@ export const environment = {
   CATALOG_TABLE: envVar.string(),
   EVENT_BUS_NAME: envVar.string(),
   STACK_NAME: envVar.string(),
+  /** The base model's inference component (warmed up when scaled to zero before an evaluation). */
+  BASE_INFERENCE_COMPONENT: envVar.string(),
   FINETUNE_SETTINGS: envVar.string(),
 };
 
@@ -250,5 +268,6 @@ export const handler = withObservability(
     catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
     settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
     stackName: config.STACK_NAME,
+    baseComponent: config.BASE_INFERENCE_COMPONENT,
   }),
 );

@@ -376,6 +376,7 @@ export class FineTuning extends Construct {
         detailTypes: [EVALUATION_REQUESTED],
       })
       .bindString('STACK_NAME', deployment.stackName)
+      .bindString('BASE_INFERENCE_COMPONENT', serving.baseComponentName)
       .bindString('FINETUNE_SETTINGS', settings);
 
     // Gate: the candidate's verdict, console approvals and rollout outcomes on the job record.
@@ -460,6 +461,15 @@ export class FineTuning extends Construct {
       'CandidateComponent',
       ['sagemaker:DescribeInferenceComponent', 'sagemaker:DeleteInferenceComponent'],
       [componentsArn],
+    );
+    // A scaled-to-zero base model is warmed up (one copy) before a candidate's evaluation.
+    grant(
+      this.candidateFunction,
+      'WarmBaseComponent',
+      ['sagemaker:UpdateInferenceComponentRuntimeConfig'],
+      [
+        `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-component/${serving.baseComponentName}`,
+      ],
     );
     for (const fn of [this.gateFunction, this.apiFunction]) {
       grant(

@@ -542,6 +542,11 @@ const SAGEMAKER: Readonly<Record<string, Mapper>> = {
     'inference-component',
     'InferenceComponentName',
   ),
+  UpdateInferenceComponentRuntimeConfig: onSageMaker(
+    'sagemaker:UpdateInferenceComponentRuntimeConfig',
+    'inference-component',
+    'InferenceComponentName',
+  ),
   DeleteInferenceComponent: onSageMaker(
     'sagemaker:DeleteInferenceComponent',
     'inference-component',

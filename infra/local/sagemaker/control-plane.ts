@@ -55,6 +55,8 @@ import type {
   Tag,
   UpdateInferenceComponentCommandInput,
   UpdateInferenceComponentCommandOutput,
+  UpdateInferenceComponentRuntimeConfigCommandInput,
+  UpdateInferenceComponentRuntimeConfigCommandOutput,
   UpdateModelPackageCommandInput,
   UpdateModelPackageCommandOutput,
 } from '@aws-sdk/client-sagemaker';
@@ -219,6 +221,7 @@ export const LOCAL_SAGEMAKER_OPERATIONS = [
   'CreateInferenceComponent',
   'DescribeInferenceComponent',
   'UpdateInferenceComponent',
+  'UpdateInferenceComponentRuntimeConfig',
   'DeleteInferenceComponent',
   'ListInferenceComponents',
   'DescribeEndpoint',
@@ -907,6 +910,29 @@ export class LocalSageMaker {
       ic.specification = structuredClone(input.Specification);
     }
     if (input.RuntimeConfig?.CopyCount !== undefined) ic.copyCount = input.RuntimeConfig.CopyCount;
+    ic.lastModifiedTime = this.#clock();
+    return { ...METADATA, InferenceComponentArn: ic.arn };
+  }
+
+  /** Sets the copy count (what Application Auto Scaling or a warm-up asks); the copies are there at once. */
+  async UpdateInferenceComponentRuntimeConfig(
+    input: UpdateInferenceComponentRuntimeConfigCommandInput,
+  ): Promise<UpdateInferenceComponentRuntimeConfigCommandOutput> {
+    const ic = this.#component(input.InferenceComponentName);
+    const copies = input.DesiredRuntimeConfig?.CopyCount;
+    if (copies === undefined || !Number.isInteger(copies) || copies < 0) {
+      throw new SageMakerError(
+        'ValidationException',
+        'DesiredRuntimeConfig.CopyCount must be a whole number, 0 or more',
+      );
+    }
+    if (ic.specification.BaseInferenceComponentName !== undefined) {
+      throw new SageMakerError(
+        'ValidationException',
+        `Inference component ${ic.name} is an adapter: its copies are its base component's`,
+      );
+    }
+    ic.copyCount = copies;
     ic.lastModifiedTime = this.#clock();
     return { ...METADATA, InferenceComponentArn: ic.arn };
   }

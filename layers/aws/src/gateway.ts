@@ -97,6 +97,12 @@ export interface GatewayDeps {
    * (`SAGEMAKER_RETRY_AFTER_SECONDS`). @default what the provider's `ModelCapacityError` says
    */
   readonly capacityRetryAfterSeconds?: number;
+  /**
+   * Whether a model without capacity is answered by its catalog `fallback`. Off for evaluations: their
+   * answers must come from the model evaluated, so a call without capacity fails (and counts as failed).
+   * @default true
+   */
+  readonly fallback?: boolean;
 }
 
 /** The answer when retrieval finds nothing relevant: said plainly, with no model call and nothing invented. */
@@ -347,6 +353,7 @@ export class ModelGateway {
   ): Promise<PreparedChat | undefined> {
     const from = prepared.model;
     const id = from.fallback;
+    if (this.deps.fallback === false) return undefined;
     if (id === undefined || id === from.id || prepared.served?.fallbackFrom !== undefined) return undefined;
     try {
       AccessPolicy.forCaller(caller).assertModel(id);

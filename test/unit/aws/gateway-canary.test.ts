@@ -383,6 +383,12 @@ describe('no capacity', () => {
     expect(records[0]).toMatchObject({ status: 'provider_error', errorCode: 'ModelCapacityError' });
   });
 
+  it('never falls back when told not to (an evaluation): the model evaluated answers or the call fails', async () => {
+    sagemakerMock.on(InvokeEndpointCommand).rejects(noCapacity());
+    const { gateway } = setup([{ ...scaledToZero, fallback: 'nova-micro' }, fallback], { fallback: false });
+    expect(await errorOf(gateway.chat(body, caller, 'req-e'))).toBeInstanceOf(ModelCapacityError);
+  });
+
   it('fails with ModelCapacityError when the fallback cannot serve the call (not a chat model)', async () => {
     sagemakerMock.on(InvokeEndpointCommand).rejects(noCapacity());
     vi.spyOn(logger, 'warn').mockImplementation(() => {});

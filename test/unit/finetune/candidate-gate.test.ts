@@ -5,6 +5,7 @@ import {
   DeleteInferenceComponentCommand,
   DescribeInferenceComponentCommand,
   SageMakerClient,
+  UpdateInferenceComponentRuntimeConfigCommand,
   UpdateModelPackageCommand,
 } from '@aws-sdk/client-sagemaker';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -77,6 +78,7 @@ const deps = (approval: 'auto' | 'manual' = 'auto') => ({
   settings: { ...TEST_FINETUNE_SETTINGS, gate: { ...TEST_FINETUNE_SETTINGS.gate, approval } },
   stackName: 'LlmOps-dev',
   modelPackageGroup: 'LlmOps-dev-support-assistant',
+  baseComponent: 'llmops-dev-base',
 });
 
 describe('CandidateReady', () => {
@@ -90,6 +92,36 @@ describe('CandidateReady', () => {
       ready: { status: 'pending', inferenceComponentStatus: 'Creating', attempts: 2 },
     });
     expect(out).toEqual({ status: 'ready', inferenceComponentStatus: 'InService', attempts: 3 });
+  });
+
+  it('warms a scaled-to-zero base model up (one copy) and waits for it before the evaluation', async () => {
+    sagemaker
+      .on(DescribeInferenceComponentCommand, { InferenceComponentName: registered.inferenceComponent })
+      .resolves({ InferenceComponentStatus: 'InService' } as never)
+      .on(DescribeInferenceComponentCommand, { InferenceComponentName: 'llmops-dev-base' })
+      .resolvesOnce({
+        InferenceComponentStatus: 'InService',
+        RuntimeConfig: { DesiredCopyCount: 0, CurrentCopyCount: 0 },
+      } as never)
+      .resolvesOnce({
+        InferenceComponentStatus: 'InService',
+        RuntimeConfig: { DesiredCopyCount: 1, CurrentCopyCount: 0 },
+      } as never)
+      .resolves({
+        InferenceComponentStatus: 'InService',
+        RuntimeConfig: { DesiredCopyCount: 1, CurrentCopyCount: 1 },
+      } as never);
+    sagemaker.on(UpdateInferenceComponentRuntimeConfigCommand).resolves({} as never);
+    const handler = candidate.makeHandler(deps());
+    const first = await handler({ step: 'ready', registered });
+    expect(first).toMatchObject({ status: 'pending', reason: expect.stringContaining('no copy') });
+    const second = await handler({ step: 'ready', registered, ready: first });
+    expect(second).toMatchObject({ status: 'pending', attempts: 2 });
+    expect(await handler({ step: 'ready', registered, ready: second })).toMatchObject({ status: 'ready' });
+    // One copy asked for, once: the second check saw it on its way.
+    expect(
+      sagemaker.commandCalls(UpdateInferenceComponentRuntimeConfigCommand).map((c) => c.args[0].input),
+    ).toEqual([{ InferenceComponentName: 'llmops-dev-base', DesiredRuntimeConfig: { CopyCount: 1 } }]);
   });
 
   it('is pending while the component is Creating, and failed with the reason SageMaker gives', async () => {

@@ -501,6 +501,43 @@ describe('LocalSageMaker models, endpoints and inference components', () => {
     expect(noEndpoint.message).toMatch(/Could not find endpoint/);
   });
 
+  it('sets a base component’s copies (a warm-up from zero), and refuses copies of an adapter', async () => {
+    const { sm } = plane();
+    await sm.UpdateInferenceComponentRuntimeConfig({
+      InferenceComponentName: 'base-llm',
+      DesiredRuntimeConfig: { CopyCount: 0 },
+    });
+    expect(
+      (await sm.DescribeInferenceComponent({ InferenceComponentName: 'base-llm' })).RuntimeConfig,
+    ).toEqual({
+      DesiredCopyCount: 0,
+      CurrentCopyCount: 0,
+    });
+    await sm.UpdateInferenceComponentRuntimeConfig({
+      InferenceComponentName: 'base-llm',
+      DesiredRuntimeConfig: { CopyCount: 1 },
+    });
+    expect(
+      (await sm.DescribeInferenceComponent({ InferenceComponentName: 'base-llm' })).RuntimeConfig
+        ?.CurrentCopyCount,
+    ).toBe(1);
+    await sm.CreateInferenceComponent({
+      InferenceComponentName: 'adapter-x',
+      EndpointName: 'llm-endpoint',
+      Specification: {
+        BaseInferenceComponentName: 'base-llm',
+        Container: { ArtifactUrl: 's3://m/x.tar.gz' },
+      },
+    });
+    const refused = await rejection(
+      sm.UpdateInferenceComponentRuntimeConfig({
+        InferenceComponentName: 'adapter-x',
+        DesiredRuntimeConfig: { CopyCount: 2 },
+      }),
+    );
+    expect(refused).toMatchObject({ name: 'ValidationException', message: expect.stringMatching(/adapter/) });
+  });
+
   it('updates copy counts and specification, lists with filters, and deletes adapters before their base', async () => {
     const { sm } = plane();
     await sm.CreateInferenceComponent({

@@ -127,6 +127,8 @@ export function gatewayAnswers(target: EvaluationAnswerTarget, options: GatewayA
     let retrieval: Retrieval | undefined;
     const gateway = new ModelGateway({
       ...options.gateway,
+      // The model evaluated answers, or the item fails: never its fallback.
+      fallback: false,
       recorder,
       ...(base !== undefined
         ? {

@@ -5,6 +5,7 @@ import {
   DeleteInferenceComponentCommand,
   DescribeInferenceComponentCommand,
   SageMakerClient,
+  UpdateInferenceComponentRuntimeConfigCommand,
   UpdateModelPackageCommand,
 } from '@aws-sdk/client-sagemaker';
 import { InvalidEventError } from '../errors.ts';
@@ -38,6 +39,9 @@ export function packageVersionOf(arn: string): { group: string; version: number 
 export interface ComponentState {
   readonly status: string;
   readonly failureReason?: string;
+  /** Copies serving now, and copies asked for (a base component; adapters use their base's). */
+  readonly currentCopies?: number;
+  readonly desiredCopies?: number;
 }
 
 const nameOf = (error: unknown) => (error as { name?: string } | null)?.name ?? '';
@@ -153,14 +157,31 @@ export class ModelRegistry {
       const out = await this.#client.send(
         new DescribeInferenceComponentCommand({ InferenceComponentName: name }),
       );
+      const copies = out.RuntimeConfig;
       return {
         status: out.InferenceComponentStatus ?? 'Unknown',
         ...(out.FailureReason !== undefined ? { failureReason: out.FailureReason } : {}),
+        ...(copies?.CurrentCopyCount !== undefined ? { currentCopies: copies.CurrentCopyCount } : {}),
+        ...(copies?.DesiredCopyCount !== undefined ? { desiredCopies: copies.DesiredCopyCount } : {}),
       };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Asks for one copy of a (base) component that has none: a scaled-to-zero endpoint warmed up for a
+   * candidate's evaluation, whose answers must come from the candidate (Application Auto Scaling scales it
+   * in again once it is idle).
+   */
+  async warmComponent(name: string): Promise<void> {
+    await this.#client.send(
+      new UpdateInferenceComponentRuntimeConfigCommand({
+        InferenceComponentName: name,
+        DesiredRuntimeConfig: { CopyCount: 1 },
+      }),
+    );
   }
 
   /** Deletes a component: `absent` when there was none (already deleted, or never created). */
