@@ -103,6 +103,12 @@ export interface GatewayDeps {
    * @default true
    */
   readonly fallback?: boolean;
+  /**
+   * Whether a model's canary takes its share of the calls. Off for evaluations: the model evaluated
+   * answers (production, not whichever candidate a rollout is baking), and its calls are not the canary's.
+   * @default true
+   */
+  readonly canary?: boolean;
 }
 
 /** The answer when retrieval finds nothing relevant: said plainly, with no model call and nothing invented. */
@@ -255,7 +261,7 @@ export class ModelGateway {
   private route(prepared: PreparedChat, requestId: string): PreparedChat {
     const { model } = prepared;
     const canary = model.canary;
-    if (canary === undefined) return prepared;
+    if (canary === undefined || this.deps.canary === false) return prepared;
     const variant: RolloutVariant = canaryBucket(requestId) < canary.share ? 'candidate' : 'production';
     const inferenceComponent = variant === 'candidate' ? canary.inferenceComponent : model.inferenceComponent;
     return {

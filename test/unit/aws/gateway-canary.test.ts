@@ -208,6 +208,17 @@ describe('canary routing', () => {
     expect(docMock.commandCalls(UpdateCommand)).toHaveLength(0);
   });
 
+  it('routes nothing to the candidate when told not to (an evaluation of the model)', async () => {
+    sagemakerMock.on(InvokeEndpointCommand).resolves(completion('30 days.'));
+    const { gateway } = setup(undefined, { canary: false });
+    // CANDIDATE_ID falls in the candidate's share when the canary routes.
+    const answer = await gateway.chat(body, caller, CANDIDATE_ID);
+    expect(answer.served).toBeUndefined();
+    expect(sagemakerMock.commandCalls(InvokeEndpointCommand)[0]?.args[0].input.InferenceComponentName).toBe(
+      'ic-support-v2',
+    );
+  });
+
   it('routes the same request id the same way every time', async () => {
     sagemakerMock.on(InvokeEndpointCommand).resolves(completion('ok'));
     const { gateway } = setup();

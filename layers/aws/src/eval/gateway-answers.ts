@@ -127,8 +127,9 @@ export function gatewayAnswers(target: EvaluationAnswerTarget, options: GatewayA
     let retrieval: Retrieval | undefined;
     const gateway = new ModelGateway({
       ...options.gateway,
-      // The model evaluated answers, or the item fails: never its fallback.
+      // The model evaluated answers, or the item fails: never its fallback, nor a rollout's candidate.
       fallback: false,
+      canary: false,
       recorder,
       ...(base !== undefined
         ? {
