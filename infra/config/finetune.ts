@@ -6,11 +6,11 @@
  * to its registry (a region missing from {@link DLC_REGISTRIES} fails the deployment, not a guess).
  */
 import { z } from 'zod';
-import { FINETUNE_RECIPES, hyperparameterProblem, RECIPES_BY_PURPOSE } from '#contracts/finetune/job.ts';
+import { SUITE_NAME } from '#contracts/evaluation/suite.ts';
+import { FINETUNE_RECIPES, hyperparameters, RECIPES_BY_PURPOSE } from '#contracts/finetune/job.ts';
+import { catalogModelId } from '#contracts/models/catalog.ts';
 
 const positiveInt = z.number().int().positive();
-const CATALOG_ID = /^[a-z0-9][a-z0-9._-]{0,99}$/;
-const SUITE_NAME_RULE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /**
  * The registry account of the AWS Deep Learning Containers in each region where the SageMaker GPU
@@ -37,22 +37,15 @@ const imageSchema = z.strictObject({
   tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag'),
 });
 
-const hyperparameterValues = z.record(z.string(), z.number()).superRefine((values, ctx) => {
-  for (const [name, value] of Object.entries(values)) {
-    const problem = hyperparameterProblem(name, value);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: problem });
-  }
-});
-
 export const fineTuningSchema = z
   .object({
     /** Off (`-c fineTuning=false`): no training pipeline, registry, endpoint or rollout is deployed. */
     enabled: z.boolean(),
     /** The catalog id apps call for the fine-tuned model line; a rollout moves what it serves. */
-    servedModel: z.string().regex(CATALOG_ID, 'must be a catalog id'),
+    servedModel: catalogModelId,
     baseModel: z.strictObject({
       /** The catalog id of the base model as the endpoint serves it. */
-      catalogId: z.string().regex(CATALOG_ID, 'must be a catalog id'),
+      catalogId: catalogModelId,
       /** The open-weight model (Hugging Face id) trained on and served. */
       hfModelId: z
         .string()
@@ -66,7 +59,7 @@ export const fineTuningSchema = z
       preference: z.enum(FINETUNE_RECIPES),
     }),
     /** The profile's hyperparameters; a request's own win. */
-    hyperparameters: hyperparameterValues,
+    hyperparameters,
     training: z.strictObject({
       image: imageSchema,
       /** A GPU training instance type (`ml.g5.2xlarge` class). */
@@ -91,7 +84,7 @@ export const fineTuningSchema = z
     }),
     /** The evaluation a candidate must pass against the model in production. */
     gate: z.strictObject({
-      suite: z.string().regex(SUITE_NAME_RULE, 'must be a suite name'),
+      suite: z.string().regex(SUITE_NAME, 'must be a suite name'),
       maxItems: positiveInt.max(2000),
       k: positiveInt.max(5),
       /** `auto`: a pass approves the model package; `manual`: an admin approves through the API or console. */
@@ -119,7 +112,7 @@ export const fineTuningSchema = z
       /** `Retry-After` of a 503 answered while the component has no copy (scale-out from zero takes minutes). */
       retryAfterSeconds: positiveInt.max(3600),
       /** A catalog chat model that answers instead while there is no capacity (labelled in the answer). */
-      fallbackModel: z.string().regex(CATALOG_ID, 'must be a catalog id').optional(),
+      fallbackModel: z.optional(catalogModelId),
       onDemandPricePerHourUsd: z.number().positive(),
     }),
     canary: z.strictObject({

@@ -50,7 +50,7 @@ import {
   FINETUNE_LINEAGE_PREFIX,
   FINETUNE_OUTPUT_PREFIX,
 } from '#contracts/storage-layout.ts';
-import { trainingJobNameOf } from '#core/finetune/plan.ts';
+import { sageMakerNamePrefix } from '#core/finetune/plan.ts';
 import { CLOUDWATCH_ALARM_STATE_CHANGE } from '#events/cloudwatch-alarm-state-change.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
@@ -440,7 +440,8 @@ export class FineTuning extends Construct {
       .bindString('MAX_REQUEST_BYTES', String(props.maxRequestBytes));
 
     // SageMaker control-plane grants, each on what the function touches.
-    const componentsArn = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-component/${deployment.stackName.toLowerCase()}-*`;
+    const namePrefix = sageMakerNamePrefix(deployment.stackName);
+    const componentsArn = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-component/${namePrefix}*`;
     const endpointArn = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:endpoint/${serving.endpointName}`;
     const grant = (fn: LlmOpsFunction, sid: string, actions: string[], resources: string[]) =>
       fn.serviceRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources }));
@@ -507,7 +508,7 @@ export class FineTuning extends Construct {
       if (!policy) continue;
       acknowledge(
         policy,
-        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:inference-component/${deployment.stackName.toLowerCase()}-*]`,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:inference-component/${namePrefix}*]`,
         "The candidates' adapter components are created at run time, named after the deployment and the job.",
       );
       // The candidate function touches components only: no model package, no acknowledgement of one.
@@ -906,7 +907,7 @@ export class FineTuning extends Construct {
       eventPattern: {
         source: [SAGEMAKER_SOURCE],
         detailType: [SAGEMAKER_TRAINING_JOB_STATE_CHANGE],
-        detail: { TrainingJobName: [{ prefix: trainingJobPrefix(deployment.stackName) }] },
+        detail: { TrainingJobName: [{ prefix: `${namePrefix}ft-` }] },
       },
       targets: [new targets.LambdaFunction(this.gateFunction, delivery)],
     });
@@ -929,12 +930,6 @@ export class FineTuning extends Construct {
       targets: [new targets.LambdaFunction(this.rolloutFunction, delivery)],
     });
   }
-}
-
-/** What every training job name of a deployment starts with (`<stack, lowercase>-ft-`). */
-export function trainingJobPrefix(stackName: string): string {
-  const jobId = 'ft-0000000000000000';
-  return trainingJobNameOf(stackName, jobId).slice(0, -(jobId.length - 'ft-'.length));
 }
 
 /** The longest a training job may take: MaxWait with spot (waiting for capacity included), else MaxRuntime. */
@@ -993,7 +988,7 @@ export function trainingJobParameters(args: {
  * uses to learn that a job ended.
  */
 function grantTrainingSync(stateMachine: sfn.StateMachine, trainingRole: iam.IRole, stackName: string): void {
-  const jobs = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:training-job/${stackName.toLowerCase()}-*`;
+  const jobs = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}:training-job/${sageMakerNamePrefix(stackName)}*`;
   stateMachine.addToRolePolicy(
     new iam.PolicyStatement({
       sid: 'TrainingJobs',
@@ -1027,7 +1022,7 @@ function grantTrainingSync(stateMachine: sfn.StateMachine, trainingRole: iam.IRo
   if (policy) {
     acknowledge(
       policy,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/${stackName.toLowerCase()}-*]`,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/${sageMakerNamePrefix(stackName)}*]`,
       "Each execution creates a training job named after the deployment and the job id; the grant covers this deployment's jobs only.",
     );
   }

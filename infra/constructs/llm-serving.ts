@@ -13,7 +13,7 @@
  * The endpoint and base component have names derived from the stack name (the catalog and the gateway
  * address them by name), and carry the invoke tag that the gateway's IAM grant is conditioned on.
  */
-import { Aws, Duration, Fn, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, Fn } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwactions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -23,6 +23,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { FINETUNE_OUTPUT_PREFIX } from '#contracts/storage-layout.ts';
+import { sageMakerNameOf } from '#core/finetune/plan.ts';
 import type { FineTuningConfig } from '#infra/config/finetune.ts';
 import type { DeploymentConfig } from '#infra/config/index.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
@@ -35,12 +36,12 @@ export const SERVING_VARIANT = 'AllTraffic';
 
 /** The endpoint's name for a deployment (lowercase: SageMaker ARNs lowercase names). */
 export function servingEndpointName(stackName: string): string {
-  return `${stackName.toLowerCase()}-llm`;
+  return sageMakerNameOf(stackName, 'llm');
 }
 
 /** The base model's inference component name for a deployment. */
 export function baseComponentName(stackName: string): string {
-  return `${stackName.toLowerCase()}-base`;
+  return sageMakerNameOf(stackName, 'base');
 }
 
 export interface LlmServingProps {
@@ -285,14 +286,5 @@ export class LlmServing extends Construct {
       });
       this.noCapacityAlarm.addAlarmAction(new cwactions.ApplicationScalingAction(scaleOut));
     }
-  }
-
-  /** The endpoint's and the base component's ARNs (for grants). */
-  public arns(): { endpoint: string; components: string } {
-    const base = `arn:${Aws.PARTITION}:sagemaker:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
-    return {
-      endpoint: `${base}:endpoint/${this.endpointName}`,
-      components: `${base}:inference-component/${Stack.of(this).stackName.toLowerCase()}-*`,
-    };
   }
 }

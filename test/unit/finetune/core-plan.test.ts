@@ -20,6 +20,8 @@ import {
   RecipeMismatchError,
   recipeFor,
   SAGEMAKER_NAME,
+  sageMakerNameOf,
+  sageMakerNamePrefix,
   TrainingDataMissingError,
   trainingHyperParameters,
   trainingJobNameOf,
@@ -60,6 +62,20 @@ describe('SageMaker names', () => {
     expect(name).toMatch(SAGEMAKER_NAME);
     expect(name.endsWith('-ft-3f9c2a7be1d04c58')).toBe(true);
     expect(jobIdInName(name)).toBe('ft-3f9c2a7be1d04c58');
+  });
+
+  it('gives the prefix every name of a deployment starts with, a long stack name included', () => {
+    expect(sageMakerNamePrefix('LlmOps-dev')).toBe('llmops-dev-');
+    for (const stack of ['LlmOps-dev', `${'Very-Long_Stack.Name'.repeat(5)}-`]) {
+      const prefix = sageMakerNamePrefix(stack);
+      for (const name of [
+        trainingJobNameOf(stack, 'ft-3f9c2a7be1d04c58'),
+        sageMakerNameOf(stack, 'base'),
+        sageMakerNameOf(stack, 'llm'),
+      ]) {
+        expect(name.startsWith(prefix), name).toBe(true);
+      }
+    }
   });
 
   it('replaces characters SageMaker refuses and never starts with a hyphen', () => {

@@ -57,13 +57,17 @@ export function jobIdOf(input: JobIdInput): string {
   return `ft-${createHash('sha256').update(canonical).digest('hex').slice(0, 16)}`;
 }
 
+/** The longest suffix of a SageMaker name of the pipeline: a job id. */
+const JOB_ID_EXAMPLE = 'ft-0000000000000000';
+
 /**
  * A SageMaker name `<stack>-<suffix>`: the stack name lowercased, every run of characters other than
- * letters, digits and hyphens made one hyphen, cut so that the whole fits 63 characters (the suffix is
- * kept whole), and never starting or ending with a hyphen.
+ * letters, digits and hyphens made one hyphen, cut so that a name with the longest suffix (a job id) fits
+ * 63 characters (so every name of a deployment starts the same: {@link sageMakerNamePrefix}; the suffix
+ * is kept whole), and never starting or ending with a hyphen.
  */
 export function sageMakerNameOf(stackName: string, suffix: string): string {
-  const room = MAX_NAME - suffix.length - 1;
+  const room = MAX_NAME - Math.max(suffix.length, JOB_ID_EXAMPLE.length) - 1;
   const prefix = stackName
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
@@ -78,6 +82,11 @@ export function sageMakerNameOf(stackName: string, suffix: string): string {
     );
   }
   return name;
+}
+
+/** What every SageMaker name {@link sageMakerNameOf} makes for a deployment starts with (`<stack>-`). */
+export function sageMakerNamePrefix(stackName: string): string {
+  return sageMakerNameOf(stackName, JOB_ID_EXAMPLE).slice(0, -JOB_ID_EXAMPLE.length);
 }
 
 /** The training job of a fine-tuning job: `<lowercase stack>-<jobId>`, at most 63 characters. */
