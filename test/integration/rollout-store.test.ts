@@ -294,6 +294,16 @@ describe('DynamoRolloutCatalog', () => {
     });
   });
 
+  it('refuses a canary share outside (0, 1]', async () => {
+    const { catalog } = await seeded();
+    await expect(catalog.startCanary(SERVED, { ...canary('rollout-a'), share: 0 }, AT)).rejects.toMatchObject(
+      {
+        field: 'canary.share',
+      },
+    );
+    expect((await catalog.get(SERVED))?.canary).toBeUndefined();
+  });
+
   it('clears only its own canary, and deprecates a candidate', async () => {
     const { catalog } = await seeded();
     await catalog.startCanary(SERVED, canary('rollout-a'), AT);

@@ -10,10 +10,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import {
-  type CatalogCanary,
   type CatalogEvaluation,
   type CatalogModel,
-  catalogCanary,
   catalogEvaluation,
   catalogModel,
   catalogSuiteName,
@@ -468,66 +466,6 @@ export class ModelCatalog {
   }
 
   /**
-   * Starts a rollout's canary on a model (the rollout pipeline's write): sets `canary` with its counters
-   * at 0, replacing any canary the entry had.
-   * @throws ValidationError when the canary breaks the catalog schema.
-   * @throws NotFoundError when the id is not in the catalog.
-   */
-  async startCanary(
-    id: string,
-    canary: Omit<CatalogCanary, 'calls' | 'errors'>,
-    author: string,
-  ): Promise<CatalogModel> {
-    const parsed = catalogCanary.safeParse({ ...canary, calls: 0, errors: 0 });
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const path = issue?.path.map(String).join('.');
-      throw new ValidationError(
-        `canary${path ? `.${path}` : ''}`,
-        issue ? describeRule(issue) : 'is invalid',
-      );
-    }
-    return this.#updateExisting(id, {
-      UpdateExpression: 'SET #canary = :canary, updatedAt = :now, updatedBy = :by',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#canary': 'canary' },
-      ExpressionAttributeValues: {
-        ':canary': parsed.data,
-        ':now': new Date(this.#now()).toISOString(),
-        ':by': author,
-      },
-    });
-  }
-
-  /**
-   * Ends a rollout's canary (promoted or rolled back): removes `canary` while it is still that rollout's.
-   * @returns false when the entry has no canary of `rolloutId` (already cleared, or another rollout's).
-   */
-  async clearCanary(id: string, rolloutId: string, author: string): Promise<boolean> {
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: id },
-          UpdateExpression: 'REMOVE #canary SET updatedAt = :now, updatedBy = :by',
-          ConditionExpression: '#canary.#rolloutId = :rid',
-          ExpressionAttributeNames: { '#canary': 'canary', '#rolloutId': 'rolloutId' },
-          ExpressionAttributeValues: {
-            ':rid': rolloutId,
-            ':now': new Date(this.#now()).toISOString(),
-            ':by': author,
-          },
-        }),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
-    this.#cache = undefined;
-    return true;
-  }
-
-  /**
    * Counts a call the canary's candidate answered (the gateway's write, one `UpdateItem`):
    * `ADD canary.calls 1` (and `canary.errors 1` when it failed), on condition that the stored canary
    * is still rollout `rolloutId`'s. The list cache is left as it is (counters change nothing the
@@ -541,27 +479,6 @@ export class ModelCatalog {
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
-      throw error;
-    }
-  }
-
-  /** A conditional update of an entry that must exist, returning the entry as stored after it. */
-  async #updateExisting(
-    id: string,
-    update: Omit<UpdateCommandInput, 'TableName' | 'Key' | 'ReturnValues'>,
-  ): Promise<CatalogModel> {
-    try {
-      const written = await this.#doc.send(
-        new UpdateCommand({ TableName: this.#table, Key: { pk: id }, ...update, ReturnValues: 'ALL_NEW' }),
-      );
-      this.#cache = undefined;
-      return toModel(written.Attributes ?? {});
-    } catch (error) {
-      if (isConditionFailure(error)) {
-        throw new NotFoundError(`Model ${id} is not in the catalog; GET /v1/models lists them`, {
-          cause: error,
-        });
-      }
       throw error;
     }
   }

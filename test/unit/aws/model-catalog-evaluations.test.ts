@@ -341,23 +341,4 @@ describe('the canary: the rollout pipeline writes it, the gateway counts on it',
     expect(await catalog().countCanaryCall(haiku.id, 'rollout-7', true)).toBe(false);
     await expect(catalog().countCanaryCall(haiku.id, 'rollout-7', true)).rejects.toThrow('network');
   });
-
-  it('starts a canary with counters at zero, and clears only its own rollout', async () => {
-    docMock.on(UpdateCommand).resolves({ Attributes: { ...haiku, pk: haiku.id, canary } });
-    const { calls: _, errors: __, ...start } = canary;
-    const started = await catalog().startCanary(haiku.id, start, 'rollout-pipeline');
-    expect(started.canary).toEqual(canary);
-    expect(updates()[0]?.ExpressionAttributeValues).toMatchObject({ ':canary': canary });
-    docMock.reset();
-    docMock.on(UpdateCommand).rejects(conditionFailed());
-    expect(await catalog().clearCanary(haiku.id, 'rollout-6', 'rollout-pipeline')).toBe(false);
-    expect(updates()[0]?.ConditionExpression).toBe('#canary.#rolloutId = :rid');
-  });
-
-  it('refuses a canary share outside (0, 1]', async () => {
-    const { calls: _, errors: __, ...start } = canary;
-    await expect(catalog().startCanary(haiku.id, { ...start, share: 0 }, 'p')).rejects.toMatchObject({
-      field: 'canary.share',
-    });
-  });
 });

@@ -34,11 +34,13 @@ import {
   type CatalogCanary,
   type CatalogLineage,
   type CatalogModel,
+  catalogCanary,
   catalogModel,
 } from '#contracts/models/catalog.ts';
+import { describeRule } from '#core/schema-rules.ts';
 import { describeIssues } from '../config.ts';
 import { defined, isConditionFailure, withoutStorageAttributes } from '../dynamo-items.ts';
-import { ConflictError, LlmOpsError, TransientError } from '../errors.ts';
+import { ConflictError, LlmOpsError, TransientError, ValidationError } from '../errors.ts';
 
 /** What served the model before the rollout: null on a first rollout. */
 export interface PreviousServing {
@@ -522,6 +524,16 @@ export class DynamoRolloutCatalog implements RolloutCatalog {
     canary: CatalogCanary,
     at: string,
   ): Promise<{ readonly started: true } | { readonly started: false; readonly holder: string | null }> {
+    // What the gateway routes by must be a canary the catalog accepts (a share in (0, 1], ...).
+    const checked = catalogCanary.safeParse(canary);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      const path = issue?.path.map(String).join('.');
+      throw new ValidationError(
+        `canary${path ? `.${path}` : ''}`,
+        issue ? describeRule(issue) : 'is invalid',
+      );
+    }
     try {
       await this.#doc.send(
         new UpdateCommand({
