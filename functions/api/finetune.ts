@@ -4,16 +4,12 @@ import { readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { ConflictError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
-import { type CandidateCatalog, createCandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import { type CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
 import { findTrainingDataset } from '#aws/finetune/datasets.ts';
-import {
-  DynamoFinetuneJobStore,
-  FinetuneJobStatusError,
-  type FinetuneJobStore,
-  MAX_JOB_PAGE,
-} from '#aws/finetune/job-store.ts';
-import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import { type FinetuneSettings, readFinetuneSettings } from '#aws/finetune/settings.ts';
+import { finetuneDeps } from '#aws/finetune/deps.ts';
+import { FinetuneJobStatusError, type FinetuneJobStore, MAX_JOB_PAGE } from '#aws/finetune/job-store.ts';
+import type { ModelRegistry } from '#aws/finetune/model-registry.ts';
+import type { FinetuneSettings } from '#aws/finetune/settings.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { logger, metrics } from '#aws/logging.ts';
 import { envVar } from '#contracts/env.ts';
@@ -216,14 +212,10 @@ const documents = createDocumentClient();
 
 export const handler = apiHandler(
   makeHandler({
-    store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
+    ...finetuneDeps(config, documents),
     datasets: new DatasetRegistry(documents, config.DATASETS_TABLE),
-    registry: new ModelRegistry(createSageMakerClient()),
-    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
-    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
-    stackName: config.STACK_NAME,
   }),
   {
     appKeys: parseAppKeys(config.APP_KEYS),

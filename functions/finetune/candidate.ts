@@ -6,14 +6,11 @@ import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { describeIssues, readConfig } from '#aws/config.ts';
 import { InvalidEventError, NotFoundError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
-import { type CandidateCatalog, createCandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
-import {
-  DynamoFinetuneJobStore,
-  FinetuneJobStatusError,
-  type FinetuneJobStore,
-} from '#aws/finetune/job-store.ts';
-import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import { type FinetuneSettings, readFinetuneSettings } from '#aws/finetune/settings.ts';
+import { type CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import { finetuneDeps } from '#aws/finetune/deps.ts';
+import { FinetuneJobStatusError, type FinetuneJobStore } from '#aws/finetune/job-store.ts';
+import type { ModelRegistry } from '#aws/finetune/model-registry.ts';
+import type { FinetuneSettings } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -263,11 +260,7 @@ export const handler = withObservability(
   makeHandler({
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
-    store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
-    registry: new ModelRegistry(createSageMakerClient()),
-    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
-    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
-    stackName: config.STACK_NAME,
+    ...finetuneDeps(config, documents),
     baseComponent: config.BASE_INFERENCE_COMPONENT,
   }),
 );

@@ -3,15 +3,15 @@ import { z } from 'zod';
 import { createDocumentClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { InvalidEventError, NotFoundError } from '#aws/errors.ts';
-import { type CandidateCatalog, createCandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import { type CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
+import { finetuneDeps } from '#aws/finetune/deps.ts';
 import {
-  DynamoFinetuneJobStore,
   type FinetuneJobPatch,
   FinetuneJobStatusError,
   type FinetuneJobStore,
 } from '#aws/finetune/job-store.ts';
-import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import { type FinetuneSettings, readFinetuneSettings } from '#aws/finetune/settings.ts';
+import type { ModelRegistry } from '#aws/finetune/model-registry.ts';
+import type { FinetuneSettings } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -293,11 +293,7 @@ const documents = createDocumentClient();
 
 export const handler = withObservability(
   makeHandler({
-    store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
-    registry: new ModelRegistry(createSageMakerClient()),
-    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
-    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
-    stackName: config.STACK_NAME,
+    ...finetuneDeps(config, documents),
     modelPackageGroup: config.MODEL_PACKAGE_GROUP,
   }),
 );

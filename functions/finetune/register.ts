@@ -11,11 +11,11 @@ import {
   type CandidateCatalog,
   candidateCatalogEntry,
   candidateModelIdOf,
-  createCandidateCatalog,
 } from '#aws/finetune/candidates.ts';
-import { DynamoFinetuneJobStore, type FinetuneJobStore } from '#aws/finetune/job-store.ts';
-import { createSageMakerClient, ModelRegistry } from '#aws/finetune/model-registry.ts';
-import { type FinetuneSettings, parseInvokeTag, readFinetuneSettings } from '#aws/finetune/settings.ts';
+import { finetuneDeps } from '#aws/finetune/deps.ts';
+import type { FinetuneJobStore } from '#aws/finetune/job-store.ts';
+import type { ModelRegistry } from '#aws/finetune/model-registry.ts';
+import { type FinetuneSettings, parseInvokeTag } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
@@ -315,11 +315,7 @@ export const handler = withObservability(
     s3: createS3Client(),
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
-    store: new DynamoFinetuneJobStore(documents, config.FINETUNE_TABLE),
-    registry: new ModelRegistry(createSageMakerClient()),
-    catalog: createCandidateCatalog(documents, config.CATALOG_TABLE),
-    settings: readFinetuneSettings(config.FINETUNE_SETTINGS),
-    stackName: config.STACK_NAME,
+    ...finetuneDeps(config, documents),
     artifactsBucket: config.ARTIFACTS_BUCKET,
     modelPackageGroup: config.MODEL_PACKAGE_GROUP,
     servingImageUri: config.SERVING_IMAGE_URI,
