@@ -15,7 +15,13 @@ export const evaluationCompletedDetail = z.object({
   runId: z.string().min(1),
   trigger: z.enum(['api', 'schedule', 'promotion', 'model', 'drift']),
   suite: z.object({ name: z.string().min(1), version: z.number().int().positive(), items: z.number().int() }),
+  /** The target as evaluated: prompt labels resolved to versions (`rag-answer:4`). */
   target,
+  /**
+   * The target as it was asked for (`rag-answer@production`): what the closed loop rolls back. An
+   * additive field (same schema version): older events have none.
+   */
+  requested: target.optional(),
   baseline: target.nullable(),
   /** Every metric: value (null when nothing could be scored), n and the 95% bootstrap interval. */
   metrics: z.record(

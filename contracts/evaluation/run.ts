@@ -40,39 +40,55 @@ export const MAX_RUN_ITEMS = 2000;
 /** Judge repeats per judged item: 1 to 5 (3 by default). */
 export const MAX_JUDGE_REPEATS = 5;
 
-/** `POST /v1/evaluations`, and what a schedule or a promotion asks for. */
-export const evaluationRunRequest = z.strictObject({
-  /** A registered suite's name. */
-  suite: z.string().check(z.regex(SUITE_NAME, 'must be 1-64 lowercase letters, digits, "_" or "-"')),
-  /** The suite version; default: the latest registered. */
-  suiteVersion: z.optional(z.int().check(z.positive())),
-  target: evaluationTarget,
-  /** Answers the same items for a paired comparison and the gate (the current production version). */
-  baseline: z.optional(evaluationTarget),
-  /** Answer with retrieval (the passages become the contexts the RAG metrics read). */
-  rag: z.optional(evaluationRag),
-  /** Judge repeats per judged item. @default 3 */
-  k: z.optional(z.int().check(z.positive(), z.lte(MAX_JUDGE_REPEATS))),
-  /** Evaluate a seeded sample of this many items (the same items every run of the suite version). */
-  maxItems: z.optional(z.int().check(z.positive(), z.lte(MAX_RUN_ITEMS))),
-  /** Refuse the run when its estimated cost is above this (US dollars); default: the profile's. */
-  budgetUsd: z.optional(z.number().check(z.positive(), z.lte(10_000))),
-  /**
-   * Bring your own responses: the key of a JSONL object under `predictions/` in the artifacts bucket,
-   * one `{id, prediction, contexts?}` per item. The target's answers are taken from it (nothing is
-   * generated for the target; `target` names where they came from); a baseline is still answered.
-   */
-  predictions: z.optional(
-    z
-      .string()
-      .check(
-        z.regex(
-          /^predictions\/[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]{0,900}\.jsonl$/,
-          'must be a key under predictions/ ending in .jsonl',
+/**
+ * `POST /v1/evaluations`, and what a schedule or a promotion asks for. One rule spans fields:
+ * `pairwise` compares the target with the baseline, so it needs one (the error names `pairwise`).
+ */
+export const evaluationRunRequest = z
+  .strictObject({
+    /** A registered suite's name. */
+    suite: z.string().check(z.regex(SUITE_NAME, 'must be 1-64 lowercase letters, digits, "_" or "-"')),
+    /** The suite version; default: the latest registered. */
+    suiteVersion: z.optional(z.int().check(z.positive())),
+    target: evaluationTarget,
+    /** Answers the same items for a paired comparison and the gate (the current production version). */
+    baseline: z.optional(evaluationTarget),
+    /** Answer with retrieval (the passages become the contexts the RAG metrics read). */
+    rag: z.optional(evaluationRag),
+    /** Judge repeats per judged item. @default 3 */
+    k: z.optional(z.int().check(z.positive(), z.lte(MAX_JUDGE_REPEATS))),
+    /** Evaluate a seeded sample of this many items (the same items every run of the suite version). */
+    maxItems: z.optional(z.int().check(z.positive(), z.lte(MAX_RUN_ITEMS))),
+    /** Refuse the run when its estimated cost is above this (US dollars); default: the profile's. */
+    budgetUsd: z.optional(z.number().check(z.positive(), z.lte(10_000))),
+    /**
+     * Bring your own responses: the key of a JSONL object under `predictions/` in the artifacts bucket,
+     * one `{id, prediction, contexts?}` per item. The target's answers are taken from it (nothing is
+     * generated for the target; `target` names where they came from); a baseline is still answered.
+     */
+    predictions: z.optional(
+      z
+        .string()
+        .check(
+          z.regex(
+            /^predictions\/[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]{0,900}\.jsonl$/,
+            'must be a key under predictions/ ending in .jsonl',
+          ),
         ),
-      ),
-  ),
-});
+    ),
+    /**
+     * Also judge each item's target and baseline answers side by side (the pairwise rubric, both orders:
+     * 2 judge calls per item) and report the win rate, raw and length-controlled. It informs; it never
+     * gates. Needs `baseline`.
+     */
+    pairwise: z.optional(z.boolean()),
+  })
+  .check(
+    z.refine((r) => r.pairwise !== true || r.baseline !== undefined, {
+      error: 'compares the target with a baseline: set baseline too, or leave pairwise out',
+      path: ['pairwise'],
+    }),
+  );
 export type EvaluationRunRequest = z.infer<typeof evaluationRunRequest>;
 
 /** What started a run. */

@@ -31,6 +31,11 @@ export const EVALUATION_AUTHOR = 'evaluation-pipeline';
  * catalog ranks models by the highest value.
  */
 const LOWER_IS_BETTER = /^(toxicity|bias_gap_)/;
+/**
+ * Metrics relative to the run's baseline (the pairwise win rates): a comparison of two answers, not the
+ * model's score on the suite, so never a run's primary metric.
+ */
+const RELATIVE = /^win_rate(_lc)?$/;
 
 export interface PrimaryMetric {
   readonly name: string;
@@ -46,13 +51,17 @@ const inUnitRange = (value: number | null): value is number => value !== null &&
 
 /**
  * The run's primary metric: `f1` when it has a value, else the first metric (in report order) whose
- * value is in [0, 1] and where higher is better; `undefined` when no metric has one.
+ * value is in [0, 1], where higher is better and that is not a win rate against the baseline;
+ * `undefined` when no metric has one.
  */
 export function primaryMetric(metrics: EvaluationCompletedDetail['metrics']): PrimaryMetric | undefined {
   const entries = Object.entries(metrics);
   const f1 = entries.find(([name, metric]) => name === 'f1' && inUnitRange(metric.value));
   const found =
-    f1 ?? entries.find(([name, metric]) => !LOWER_IS_BETTER.test(name) && inUnitRange(metric.value));
+    f1 ??
+    entries.find(
+      ([name, metric]) => !LOWER_IS_BETTER.test(name) && !RELATIVE.test(name) && inUnitRange(metric.value),
+    );
   if (found === undefined) return undefined;
   const [name, metric] = found as [string, RunMetric & { value: number }];
   return { name, value: metric.value, n: metric.n, ci: [metric.ci[0] ?? 0, metric.ci[1] ?? 1] };

@@ -48,7 +48,8 @@ import {
  * loads the suite version (not registered: the run is recorded `skipped` with the reason), resolves
  * each prompt label to the version it points at and the model that will answer, samples `maxItems`
  * items (the same ones every run of the suite version), expands the bias probes, and estimates the cost
- * of the answers and the judge calls from catalog prices: a run above its budget is refused
+ * of the answers and the judge calls (with `pairwise`, two more per item) from catalog prices: a run
+ * above its budget is refused
  * (`EvaluationBudgetExceededError`, with the estimate, the budget, the items, k and the models) before
  * any model is called. Then it stages `plan.json` and the item batches in S3 and claims the run: a run
  * already claimed (a redelivered event) is a `duplicate` and nothing more happens.
@@ -340,6 +341,7 @@ export function makeHandler(deps: PlanDeps) {
       metrics: RUN_METRICS,
       judged: DEFAULT_JUDGED,
       judge: { kind: 'offline' },
+      pairwise: request.pairwise === true,
       seed: runId,
     });
     if (spec.items.length > MAX_RUN_ITEMS) {
@@ -355,7 +357,8 @@ export function makeHandler(deps: PlanDeps) {
       pricePer1kInputUsd: 0,
       pricePer1kOutputUsd: 0,
     };
-    const side = (model: CatalogModel) =>
+    // The pairwise calls compare both sides: counted once, with the target's side.
+    const side = (model: CatalogModel, pairwise: boolean) =>
       estimateRunCost({
         items: spec.items,
         target: model,
@@ -364,8 +367,9 @@ export function makeHandler(deps: PlanDeps) {
         k,
         rag,
         baseline: false,
+        pairwise,
       }).totalUsd;
-    const estimatedCostUsd = side(target.model) + (baseline ? side(baseline.model) : 0);
+    const estimatedCostUsd = side(target.model, spec.pairwise) + (baseline ? side(baseline.model, false) : 0);
     const budgetUsd = request.budgetUsd ?? deps.budgetUsd;
     if (estimatedCostUsd > budgetUsd) {
       const models = [
@@ -374,7 +378,7 @@ export function makeHandler(deps: PlanDeps) {
         `judge ${judge.model?.id ?? 'offline'}`,
       ].join(', ');
       throw new EvaluationBudgetExceededError(
-        `Evaluation run ${runId} refused: its estimated cost ${money(estimatedCostUsd)} is above its budget of ${money(budgetUsd)} (${spec.items.length} items${baseline ? ' answered twice (target and baseline)' : ''}, ${spec.judged.length} judged metrics × k=${k} repeats; ${models}). Lower maxItems or k, or set budgetUsd.`,
+        `Evaluation run ${runId} refused: its estimated cost ${money(estimatedCostUsd)} is above its budget of ${money(budgetUsd)} (${spec.items.length} items${baseline ? ' answered twice (target and baseline)' : ''}, ${spec.judged.length} judged metrics × k=${k} repeats${spec.pairwise ? ', 2 pairwise judge calls per item' : ''}; ${models}). Lower maxItems or k, or set budgetUsd.`,
         estimatedCostUsd,
         budgetUsd,
       );
@@ -448,6 +452,7 @@ export function makeHandler(deps: PlanDeps) {
       batches: batches.length,
       target: target.target,
       baseline: baseline?.target,
+      pairwise: spec.pairwise,
       estimatedCostUsd,
       budgetUsd,
       quarantined: parsed.quarantined.length,

@@ -15,6 +15,7 @@ import { readText } from '#aws/s3-io.ts';
 import { envVar } from '#contracts/env.ts';
 import { reviewTask } from '#contracts/evaluation/review.ts';
 import type { EvaluationRun, GateMetric, MetricValue } from '#contracts/evaluation/run.ts';
+import type { PairJudgement } from '#core/eval/judge.ts';
 import { regressed, regressionGate } from '#core/eval/regression.ts';
 import { itemsJsonl, jsonNumber, renderHtml, renderMarkdown, summaryJson } from '#core/eval/report/index.ts';
 import type { ItemRecord, RunGate, RunReport } from '#core/eval/report/types.ts';
@@ -36,6 +37,7 @@ import {
 import {
   evalStaging,
   judgeOf,
+  pairwiseOf,
   putObject,
   readStagedJson,
   reportLocation,
@@ -49,7 +51,9 @@ import {
  * assembles the report (summaries with their 95% intervals overall and per tag, bias gaps, the paired
  * gate against the baseline); a scheduled run is also checked against the previous run of its target on
  * the suite version (`regression`). Writes `summary.json`, `items.jsonl`, `report.html` and `report.md`
- * under `evaluations/<runId>/` (the bytes the local CLI writes), records the run's end, the promotion
+ * under `evaluations/<runId>/` (the bytes the local CLI writes); a pairwise run's report, run record and
+ * event also carry the candidate's win rates against the baseline (`win_rate`, `win_rate_lc`: they
+ * inform, never gate). Records the run's end, the promotion
  * gate of a promotion run, and the model judge's scores worth a person's review; emits the EMF metrics
  * (`EvaluationRuns`, `EvaluationRegressions`, `EvaluationGateFailures`, `EvaluationMetricValue` by suite,
  * target and metric) and announces `llmops.EvaluationCompleted`.
@@ -104,11 +108,26 @@ export function gateMetrics(gate: RunGate): GateMetric[] {
   }));
 }
 
-/** Every metric's value, n and interval (NaN as null), as the run record and the event carry them. */
+/** The win rates' names among a run's metrics (the run record and `llmops.EvaluationCompleted`). */
+export const WIN_RATE_METRICS = { raw: 'win_rate', lengthControlled: 'win_rate_lc' } as const;
+
+/**
+ * Every metric's value, n and interval (NaN as null), as the run record and the event carry them; a
+ * pairwise run adds its raw and length-controlled win rates as `win_rate` and `win_rate_lc`, which
+ * inform and never gate (the gate reads the report's own verdicts, never these values).
+ */
 export function metricValues(report: RunReport): Record<string, MetricValue> {
   const out: Record<string, MetricValue> = {};
-  for (const [name, m] of Object.entries(summaryJson(report).metrics)) {
+  const summary = summaryJson(report);
+  for (const [name, m] of Object.entries(summary.metrics)) {
     out[name] = { value: m.value, n: m.n, ci: [m.ci[0], m.ci[1]] };
+  }
+  if (summary.winRate !== undefined) {
+    const { n } = summary.winRate;
+    for (const key of ['raw', 'lengthControlled'] as const) {
+      const rate = summary.winRate[key];
+      out[WIN_RATE_METRICS[key]] = { value: rate.value, n, ci: [rate.ci[0], rate.ci[1]] };
+    }
   }
   return out;
 }
@@ -123,9 +142,12 @@ export function metricTarget(target: { readonly prompt?: string; readonly model?
 export function makeHandler(deps: ReportDeps) {
   const now = deps.now ?? (() => new Date());
 
-  async function scoredRun(plan: StagedPlan): Promise<{ candidate: ScoredItem[]; baseline?: ScoredItem[] }> {
+  async function scoredRun(
+    plan: StagedPlan,
+  ): Promise<{ candidate: ScoredItem[]; baseline?: ScoredItem[]; pairs?: PairJudgement[] }> {
     const candidate: ScoredItem[] = [];
     const baseline: ScoredItem[] = [];
+    const pairs: PairJudgement[] = [];
     for (const batch of [...plan.batches].sort((a, b) => a.index - b.index)) {
       const scored = await readStagedJson(
         deps.s3,
@@ -134,8 +156,9 @@ export function makeHandler(deps: ReportDeps) {
       );
       candidate.push(...scored.candidate);
       baseline.push(...(scored.baseline ?? []));
+      pairs.push(...(scored.pairs ?? []));
     }
-    return { candidate, ...(plan.baseline ? { baseline } : {}) };
+    return { candidate, ...(plan.baseline ? { baseline } : {}), ...(pairwiseOf(plan) ? { pairs } : {}) };
   }
 
   /** A scheduled run against the previous run of its target on the same suite version. */
@@ -184,6 +207,7 @@ export function makeHandler(deps: ReportDeps) {
       metrics: RUN_METRICS,
       judged: DEFAULT_JUDGED,
       judge: judgeOf(plan, deps.offline, () => NOT_CALLED),
+      pairwise: pairwiseOf(plan),
       seed: plan.seed,
     });
     const report = assembleReport(spec, {
@@ -281,6 +305,7 @@ export function makeHandler(deps: ReportDeps) {
       trigger: plan.trigger,
       suite: { name: plan.suite.name, version: plan.suite.version, items: plan.suite.items },
       target: plan.target,
+      requested: plan.request.target,
       baseline: plan.baseline ?? null,
       metrics: values,
       failed: report.failed,
@@ -302,6 +327,9 @@ export function makeHandler(deps: ReportDeps) {
       pass: detail.pass,
       regression,
       reviewTasks,
+      ...(report.winRate
+        ? { winRate: report.winRate.raw.value, winRateLc: report.winRate.lengthControlled.value }
+        : {}),
       report: reportPath,
     });
     return { runId, status: 'succeeded', pass: detail.pass, regression };

@@ -13,7 +13,13 @@ import { parseInput } from '#aws/parse-input.ts';
 import { embeddingModelEnvironment, embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
 import { envVar } from '#contracts/env.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
-import { DEFAULT_JUDGED, runSpecOfExpanded, type ScoredItem, scoreAnswer } from '#core/eval/run.ts';
+import {
+  DEFAULT_JUDGED,
+  judgeItemPair,
+  runSpecOfExpanded,
+  type ScoredItem,
+  scoreAnswer,
+} from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import { mapLimited } from '#core/map-limited.ts';
 import type { ModelProvider, ProviderName } from '#core/models/types.ts';
@@ -23,6 +29,7 @@ import {
   checkBatch,
   evalStaging,
   judgeOf,
+  pairwiseOf,
   readStagedJson,
   type StagedScores,
   stagedAnswers,
@@ -37,7 +44,9 @@ import {
  * `TOXICITY_SCORER` says so; the offline lexicon otherwise); the Bedrock guardrail's contextual
  * grounding check when a guardrail is configured; and the judge metrics, by the model judge the run was
  * planned (and budgeted) with, k repeats each, or by the offline judge locally. A failed answer fails its
- * metrics (never a 0). Writes `scored-<index>.json` for the Report step.
+ * metrics (never a 0). A pairwise run (`request.pairwise`) also has the judge compare each item's
+ * candidate and baseline answers, once per item in both orders (2 judge calls; `judgePair`), and
+ * stages the judgements with the scores. Writes `scored-<index>.json` for the Report step.
  */
 export interface ScoreDeps {
   readonly s3: S3Client;
@@ -96,15 +105,25 @@ export function makeHandler(deps: ScoreDeps) {
       metrics: await batchMetrics([...candidate, ...(baseline ?? [])], deps.scorers),
       judged: DEFAULT_JUDGED,
       judge: judgeOf(plan, deps.offline, deps.providerFor, deps.embeddingModel),
+      pairwise: pairwiseOf(plan),
       seed: plan.seed,
     });
     const score = (pairs: readonly ScoringPair[]): Promise<ScoredItem[]> =>
       mapLimited(pairs, deps.concurrency ?? SCORE_CONCURRENCY, ({ item, answer }) =>
         scoreAnswer(spec, item, answer),
       );
+    const pairs =
+      spec.pairwise && baseline !== undefined
+        ? await mapLimited(
+            candidate.map((c, i) => ({ ...c, against: (baseline[i] as ScoringPair).answer })),
+            deps.concurrency ?? SCORE_CONCURRENCY,
+            ({ item, answer, against }) => judgeItemPair(spec, item, answer, against),
+          )
+        : undefined;
     const scored: StagedScores = {
       candidate: await score(candidate),
       ...(baseline ? { baseline: await score(baseline) } : {}),
+      ...(pairs ? { pairs } : {}),
     };
     await writeStagedJson(deps.s3, { bucket, key: evalStaging.scored(runId, batch.index) }, scored);
     const all = [...scored.candidate, ...(scored.baseline ?? [])];
@@ -113,6 +132,9 @@ export function makeHandler(deps: ScoreDeps) {
       items: items.length,
       judge: spec.judge.kind === 'model' ? spec.judge.model : 'offline',
       metrics: spec.metrics.map((m) => m.name),
+      ...(pairs
+        ? { pairs: pairs.length, pairsFailed: pairs.filter((p) => p.preference === null).length }
+        : {}),
     });
     return { runId, batch };
   };

@@ -12,6 +12,7 @@ import {
 } from '#contracts/evaluation/run.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { EVALUATION_STAGING_PREFIX, EVALUATIONS_PREFIX } from '#contracts/storage-layout.ts';
+import type { PairJudgement } from '#core/eval/judge.ts';
 import type { JudgeSpec, ScoredItem } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import type { ModelProvider, ProviderName } from '#core/models/types.ts';
@@ -26,7 +27,7 @@ import type { ModelProvider, ProviderName } from '#core/models/types.ts';
  * | `plan.json` ({@link StagedPlan}) | Plan | Generate, Score, Report |
  * | `batch-<index>.json` (the batch's expanded items) | Plan | Generate, Score |
  * | `answers-<index>.json` ({@link StagedAnswers}) | Generate | Score |
- * | `scored-<index>.json` ({@link StagedScores}) | Score | Report |
+ * | `scored-<index>.json` ({@link StagedScores}; a pairwise run's judgements too) | Score | Report |
  *
  * Indexes are zero-padded to 5 digits, so that a listing sorts in batch order. The report itself goes to
  * `evaluations/<runId>/` ({@link reportLocation}), which the staging lifecycle rule does not expire.
@@ -223,15 +224,37 @@ export const stagedAnswers = z.object({
   baseline: z.optional(z.array(evalAnswer)),
 }) as unknown as z.ZodMiniType<StagedAnswers>;
 
-/** `scored-<index>.json`: the batch's scored items, in the order of its items. */
+const pairOrder = z.looseObject({
+  order: z.enum(['AB', 'BA']),
+  preferred: z.nullable(z.enum(['A', 'B', 'tie'])),
+});
+const pairJudgement = z.looseObject({
+  itemId: z.string(),
+  preference: z.nullable(z.enum(['A', 'B', 'tie', 'inconsistent'])),
+  orders: z.tuple([pairOrder, pairOrder]),
+  judge: z.string(),
+  rubric: z.string(),
+});
+
+/**
+ * `scored-<index>.json`: the batch's scored items, in the order of its items, and in a pairwise run the
+ * judge's comparison of each item's candidate answer (A) with the baseline's (B).
+ */
 export interface StagedScores {
   readonly candidate: readonly ScoredItem[];
   readonly baseline?: readonly ScoredItem[];
+  readonly pairs?: readonly PairJudgement[];
 }
 export const stagedScores = z.object({
   candidate: z.array(scoredItem),
   baseline: z.optional(z.array(scoredItem)),
+  pairs: z.optional(z.array(pairJudgement)),
 }) as unknown as z.ZodMiniType<StagedScores>;
+
+/** Whether a planned run compares pairwise: asked for, with a baseline to compare with. */
+export function pairwiseOf(plan: Pick<StagedPlan, 'request' | 'baseline'>): boolean {
+  return plan.request.pairwise === true && plan.baseline !== undefined;
+}
 
 /** Reads a staged JSON object and checks it against `schema`. */
 export async function readStagedJson<T>(

@@ -15,7 +15,7 @@ import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
 import { evaluationRunRequest } from '#contracts/evaluation/run.ts';
-import { FINETUNE_JOB_ID } from '#contracts/finetune/job.ts';
+import { FINETUNE_JOB_ID, type FinetuneRecipe, RECIPES_BY_PURPOSE } from '#contracts/finetune/job.ts';
 import {
   type CandidateReady,
   candidateReady,
@@ -35,7 +35,12 @@ import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluat
  *   bound on the wait.
  * - `evaluate` (RequestEvaluation, `{step, registered}` → `$.evaluation`): puts `llmops.EvaluationRequested`
  *   for run `candidate-<jobId>` (the profile's gate suite, the candidate against the baseline) and moves
- *   the job to `evaluating`. The verdict comes back as `llmops.EvaluationCompleted`, to the Gate.
+ *   the job to `evaluating`. A candidate trained with a preference recipe (DPO on preference pairs, from
+ *   human feedback) is also compared with the baseline pairwise (`pairwise: true`): what it was trained
+ *   to win is whether its answers are preferred, so the run reports its win rate against the served
+ *   model, raw and length-controlled (DPO is known to lengthen answers). The win rate informs the
+ *   approval; the gate still decides on the suite's metrics. The verdict comes back as
+ *   `llmops.EvaluationCompleted`, to the Gate.
  * - `fail` (RecordFailure, the state with the caught `error`): the job is recorded `failed` with the
  *   error and its cause; a candidate component and catalog entry it left are deleted, so that a failed job
  *   leaves nothing served. A state without a job id (Plan failed before it named one) is only logged.
@@ -79,6 +84,11 @@ export interface FailOutput {
   readonly jobId: string | null;
   readonly status: 'failed';
   readonly error: string;
+}
+
+/** Whether a recipe trains on preferences (DPO): its candidate's evaluation includes a win rate. */
+export function trainsOnPreferences(recipe: FinetuneRecipe): boolean {
+  return RECIPES_BY_PURPOSE.preference.includes(recipe);
 }
 
 function clip(text: string): string {
@@ -147,12 +157,16 @@ export function makeHandler(deps: CandidateDeps) {
     const runId = candidateRunId(jobId);
     logger.appendKeys({ jobId, runId });
     const { gate } = deps.settings;
+    // The job records its recipe; a job that is gone fails the move to `evaluating` below, as before.
+    const job = await deps.store.get(jobId);
+    const pairwise = job !== undefined && trainsOnPreferences(job.recipe);
     const request = {
       suite: gate.suite,
       maxItems: gate.maxItems,
       k: gate.k,
       target: { model: reg.candidateModel },
       baseline: { model: reg.baselineModel },
+      ...(pairwise ? { pairwise: true } : {}),
     };
     const checked = zm.safeParse(evaluationRunRequest, request);
     if (!checked.success) {
@@ -179,7 +193,11 @@ export function makeHandler(deps: CandidateDeps) {
       { expectStatus: ['registered', 'evaluating'] },
     );
     metrics.addMetric('FinetuneEvaluationsRequested', 'Count', 1);
-    logger.info('Candidate evaluation requested', { suite: gate.suite, baseline: reg.baselineModel });
+    logger.info('Candidate evaluation requested', {
+      suite: gate.suite,
+      baseline: reg.baselineModel,
+      pairwise,
+    });
     return { runId, jobId, status: 'requested' };
   }
 

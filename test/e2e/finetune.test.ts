@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import { modelDeployedDetail } from '#events/model-deployed.ts';
 import { modelRegisteredDetail } from '#events/model-registered.ts';
 import { apiClient } from '#infra/local/cli/local-runner.ts';
@@ -115,6 +116,21 @@ describe('fine-tuning: upload → training → registry → gate → rollout →
       target: { model: 'tuned-assistant-v2' },
       baseline: { model: 'tuned-assistant' },
     });
+    // The DPO candidate is also compared pairwise: its run reports the win rate against the served
+    // model (offline locally), which informs and does not decide.
+    expect(requested[0]?.request).not.toHaveProperty('pairwise');
+    expect(requested[1]?.request).toMatchObject({ pairwise: true });
+    const completed = stack.events
+      .map((e) => e.event)
+      .filter((e) => e['detail-type'] === 'llmops.EvaluationCompleted')
+      .map((e) => evaluationCompletedDetail.parse(e.detail));
+    const runOf = (result: FineTuneChainResult) =>
+      completed.find((d) => d.runId === `candidate-${result.registered?.jobId}`);
+    expect(runOf(first)?.metrics).not.toHaveProperty('win_rate');
+    expect(runOf(second)?.metrics.win_rate).toMatchObject({ n: expect.any(Number) });
+    expect(runOf(second)?.metrics.win_rate?.n).toBeGreaterThan(0);
+    expect(runOf(second)?.metrics.win_rate_lc?.value).toEqual(expect.any(Number));
+    expect(runOf(second)?.pass).toBe(true);
   });
 
   it('rolls the first candidate out at once, and the second through a canary that bakes, then verifies what serves', () => {

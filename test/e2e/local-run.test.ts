@@ -107,6 +107,43 @@ describe('npm start', () => {
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
   });
 
+  it('reports the pairwise win rate against a baseline with --pairwise, adding winRate to the --json line', () => {
+    const out = join(work, 'eval-pairwise');
+    const run = start(
+      'evaluate',
+      join(REPO_ROOT, 'corpus/eval/golden.jsonl'),
+      '--prompt',
+      'rag-answer',
+      '--baseline',
+      'rag-answer',
+      '--rag',
+      'bundled',
+      '--pairwise',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
+    // The same prompt on both sides: the same answers, every pair a tie, by the offline judge.
+    expect(summary.winRate).toEqual({
+      raw: { value: 0.5, ci: [0.5, 0.5] },
+      lengthControlled: { value: 0.5, ci: [0.5, 0.5] },
+      n: 13,
+      wins: 0,
+      losses: 0,
+      ties: 13,
+      inconsistent: 0,
+      failed: 0,
+      judge: 'offline',
+      rubric: 'offline-pairwise:1',
+    });
+    expect(summary.metrics.f1).toBeDefined();
+    expect(run.stderr).toContain('Win rate against the baseline (informs, does not gate): raw 0.500');
+    expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).winRate).toEqual(summary.winRate);
+    expect(readFileSync(join(out, 'summary.md'), 'utf8')).toContain('**Win rate against the baseline**');
+  });
+
   it('scores given predictions without starting the stack; a missing prediction fails its item, not the run', () => {
     const predictions = join(work, 'predictions.jsonl');
     writeFileSync(

@@ -2,8 +2,10 @@
  * `evaluate GOLDEN.jsonl`: runs an evaluation suite locally against a prompt version and/or a model
  * through the local API (or scores provided predictions without generating anything), and writes
  * `summary.json`, `items.jsonl`, `report.html` and `summary.md`. With `--baseline REF`, the same items
- * are answered by the baseline prompt version too and the non-inferiority gate decides. Locally the
- * judge is the offline judge, labelled `judge: offline` everywhere; its scores never gate.
+ * are answered by the baseline prompt version too and the non-inferiority gate decides; `--pairwise`
+ * also compares each item's two answers side by side and reports the win rate against the baseline,
+ * raw and length-controlled (informs, never gates). Locally the judge is the offline judge, labelled
+ * `judge: offline` everywhere; its scores never gate.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +30,8 @@ export interface EvaluateRequest {
   readonly suite: string;
   readonly prompt: string | undefined;
   readonly baseline: string | undefined;
+  /** Compare candidate and baseline answers pairwise and report the win rates (needs `baseline`). */
+  readonly pairwise: boolean;
   readonly model: string | undefined;
   readonly predictions: string | undefined;
   /** Folder to ingest and retrieve from (`--rag DIR`); `bundled` for the bundled corpus. */
@@ -50,11 +54,14 @@ export const evaluateCommand: LocalCommand<EvaluateRequest> = {
           'precision and recall, abstention on unanswerable items, toxicity, and the offline judge ' +
           '(faithfulness, answer relevance), each with a 95% bootstrap interval overall and per tag. With ' +
           '--baseline, the same items are answered by the baseline too and a paired non-inferiority gate ' +
-          'decides. Exits 0 when the run completed (and the gate, if any, passed), 1 otherwise.',
+          'decides; with --pairwise, the judge also compares the two answers to each item and the win rate ' +
+          'against the baseline is reported, raw and length-controlled (it informs, it never gates). ' +
+          'Exits 0 when the run completed (and the gate, if any, passed), 1 otherwise.',
       )
       .argument('<golden>', 'the evaluation suite, a JSONL file')
       .option('--prompt <ref>', `a prompt reference (name@label or name:version), e.g. ${RAG_PROMPT.name}`)
       .option('--baseline <ref>', 'a prompt reference to compare with, on the same items (gate)')
+      .option('--pairwise', 'with --baseline: judge the two answers side by side and report the win rate')
       .option('--model <id>', "a catalog model id (with --prompt: overrides the prompt's model)")
       .option('--predictions <file>', 'JSONL {id, prediction, contexts?}: score these, generate nothing')
       .option('--rag <dir>', 'ingest DIR and answer with retrieval ("bundled": the bundled corpus)')
@@ -69,6 +76,7 @@ export const evaluateCommand: LocalCommand<EvaluateRequest> = {
         '  npm start -- evaluate corpus/eval/golden.jsonl --prompt rag-answer --rag bundled --out ./eval',
         '  npm start -- evaluate golden.jsonl --model nova-micro --json',
         '  npm start -- evaluate golden.jsonl --predictions answers.jsonl --out ./eval',
+        `  npm start -- evaluate golden.jsonl --prompt ${RAG_PROMPT.name}:2 --baseline ${RAG_PROMPT.name}:1 --pairwise`,
       ].join('\n'),
     );
   },
@@ -82,6 +90,10 @@ export const evaluateCommand: LocalCommand<EvaluateRequest> = {
     if (baseline !== undefined && prompt === undefined) {
       throw new UsageError('--baseline compares with --prompt: give both.');
     }
+    const pairwise = options.pairwise === true;
+    if (pairwise && baseline === undefined) {
+      throw new UsageError('--pairwise compares --prompt with --baseline: give --baseline too.');
+    }
     const rawK = options.k as string | undefined;
     const k = rawK === undefined ? 5 : Number(rawK);
     if (!Number.isInteger(k) || k < 1 || k > 50) throw new UsageError(`--k must be 1 to 50 (got "${rawK}").`);
@@ -90,6 +102,7 @@ export const evaluateCommand: LocalCommand<EvaluateRequest> = {
       suite: resolve(String(golden)),
       prompt,
       baseline,
+      pairwise,
       model: options.model as string | undefined,
       predictions: predictions === undefined ? undefined : resolve(predictions),
       rag: rag === undefined || rag === 'bundled' ? rag : checkFolder(rag, '--rag'),
@@ -154,6 +167,7 @@ export async function runEvaluate(request: EvaluateRequest): Promise<number> {
               target: runTarget({ ...target, prompt: request.baseline }),
               answers: apiAnswers(client, { ...target, prompt: request.baseline }),
             },
+            pairwise: request.pairwise,
           }
         : {}),
     });
@@ -170,7 +184,9 @@ function runTarget(target: ApiTarget): RunReport['target'] {
 
 /** Writes the files, prints the summary; the exit code. */
 async function finish(request: EvaluateRequest, report: RunReport): Promise<number> {
-  const { itemsJsonl, renderHtml, renderMarkdown, summaryJson } = await import('#core/eval/report/index.ts');
+  const { itemsJsonl, renderHtml, renderMarkdown, summaryJson, summaryWinRate } = await import(
+    '#core/eval/report/index.ts'
+  );
   const reportPath = request.out === undefined ? undefined : join(request.out, 'report.html');
   if (request.out !== undefined) {
     mkdirSync(request.out, { recursive: true });
@@ -184,8 +200,17 @@ async function finish(request: EvaluateRequest, report: RunReport): Promise<numb
     progress(`Wrote summary.json, items.jsonl, report.html and summary.md to ${request.out}`);
   }
   const pass = report.gate?.pass ?? null;
+  const winRate = report.winRate === undefined ? undefined : summaryWinRate(report.winRate);
+  if (winRate !== undefined) {
+    const shown = (rate: { value: number | null; ci: readonly [number | null, number | null] }) =>
+      `${rate.value?.toFixed(3) ?? '—'} [${rate.ci.map((v) => v?.toFixed(3) ?? '—').join(', ')}]`;
+    progress(
+      `Win rate against the baseline (informs, does not gate): raw ${shown(winRate.raw)}, length-controlled ${shown(winRate.lengthControlled)}; n ${winRate.n}: ${winRate.wins} wins, ${winRate.losses} losses, ${winRate.ties} ties, ${winRate.inconsistent} inconsistent, ${winRate.failed} failed (judge ${winRate.judge})`,
+    );
+  }
   if (request.json) {
-    console.log(JSON.stringify(cliSummary(report, reportPath)));
+    // `winRate` (summary.json's) only on a pairwise run: the line's other fields are as they were.
+    console.log(JSON.stringify({ ...cliSummary(report, reportPath), ...(winRate ? { winRate } : {}) }));
   } else {
     console.log(renderMarkdown(report));
   }

@@ -185,6 +185,29 @@ describe('POST /v1/evaluations', () => {
     expect(store.runs.size).toBe(0);
   });
 
+  it('answers 400 naming pairwise when it is asked for without a baseline to compare with', async () => {
+    const { baseline: _, ...alone } = runRequest;
+    const response = await handler(
+      request('POST', '/v1/evaluations', { body: { ...alone, pairwise: true }, as: ADMIN }),
+      context,
+    );
+    expect(response.statusCode).toBe(400);
+    expect(parse(response).error).toMatchObject({
+      code: 'validation_error',
+      field: 'pairwise',
+      param: 'pairwise',
+      message: expect.stringContaining('compares the target with a baseline: set baseline too'),
+    });
+    expect(store.runs.size).toBe(0);
+    expect(putEvents()).toEqual([]);
+    const accepted = await handler(
+      request('POST', '/v1/evaluations', { body: { ...runRequest, pairwise: true }, as: ADMIN }),
+      context,
+    );
+    expect(accepted.statusCode).toBe(202);
+    expect(parse(accepted).request).toEqual({ ...runRequest, pairwise: true });
+  });
+
   it('records the run failed (not queued for ever) when the event cannot be put, and answers 500', async () => {
     eventBridge
       .on(PutEventsCommand)

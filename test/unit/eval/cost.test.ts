@@ -48,4 +48,27 @@ describe('estimateRunCost', () => {
       estimateRunCost({ ...base, rag: true, baseline: false }).tokens.input,
     );
   });
+
+  it('adds the pairwise judge: 2 calls per item (both orders, whatever k), each reading both answers', () => {
+    const base = {
+      items: ITEMS,
+      target: novaMicro,
+      judge: haiku,
+      judgedMetrics: 2,
+      k: 3,
+      rag: true,
+      baseline: true,
+    } as const;
+    const plain = estimateRunCost(base);
+    const pairwise = estimateRunCost({ ...base, pairwise: true });
+    const a = COST_ASSUMPTIONS;
+    // 500 × 2 = 1000 calls of 2057 + 150 (the second answer) = 2207 input tokens and 250 output.
+    expect(pairwise.judgeCalls - plain.judgeCalls).toBe(1000);
+    expect(pairwise.judgeUsd - plain.judgeUsd).toBeCloseTo(
+      (1000 * (2057 + a.answerTokens) * 0.001) / 1000 + (1000 * a.judgeOutputTokens * 0.005) / 1000,
+      9,
+    );
+    expect(pairwise.judgeUsd - plain.judgeUsd).toBeCloseTo(3.457, 9);
+    expect(pairwise.answersUsd).toBe(plain.answersUsd);
+  });
 });

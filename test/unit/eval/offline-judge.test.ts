@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rubricInput } from '#core/eval/judge.ts';
 import {
   claimSentences,
   contentWords,
@@ -8,8 +9,11 @@ import {
   offlineFaithfulness,
   offlineHallucination,
   offlineJudgeItem,
+  offlineJudgePair,
+  offlineMerit,
   offlineSentiment,
   offlineToxicity,
+  PAIR_TIE_MARGIN,
 } from '#core/eval/offline-judge.ts';
 import type { EvalItem } from '#core/eval/types.ts';
 import { OFFLINE_NO_ANSWER, OfflineProvider } from '#core/models/offline.ts';
@@ -196,5 +200,59 @@ describe('the offline judge', () => {
       (answer) => offlineFaithfulness({ answer, contexts }),
     );
     expectLinear('offlineSentiment', (n) => repeatTo(n, "not n'tn'"), offlineSentiment);
+  });
+});
+
+describe('offline pairwise judge', () => {
+  const right = { itemId: item.id, answer: 'Refunds are accepted within 30 days of delivery.' };
+  const declined = { itemId: item.id, answer: 'I could not find that in the passages.' };
+
+  it('prefers the answer that matches the reference and the passages, in both orders alike', async () => {
+    const pair = await offlineJudgePair({ item, a: right, b: declined });
+    expect(pair).toMatchObject({
+      itemId: item.id,
+      preference: 'A',
+      judge: OFFLINE_JUDGE,
+      rubric: 'offline-pairwise:1',
+    });
+    expect(pair.orders.map((o) => [o.order, o.preferred])).toEqual([
+      ['AB', 'A'],
+      ['BA', 'A'],
+    ]);
+    expect(pair.orders[0].rationale).toMatch(/^offline merit: first 0\.\d{3} \(reference /);
+    // Swapped, the same answer wins: the heuristics do not see positions.
+    expect((await offlineJudgePair({ item, a: declined, b: right })).preference).toBe('B');
+  });
+
+  it('calls answers whose merits are within the margin a tie, and does not reward padding', async () => {
+    expect((await offlineJudgePair({ item, a: right, b: { ...right } })).preference).toBe('tie');
+    const short = { itemId: item.id, answer: 'Refunds are accepted within 30 days.' };
+    const [a, b] = await Promise.all(
+      [short, right].map((answer) => offlineMerit({ ...rubricInput(item, answer), contexts })),
+    );
+    // 0.564 against 0.524: closer than the margin.
+    expect(Math.abs((a?.merit ?? 0) - (b?.merit ?? 0))).toBeLessThan(PAIR_TIE_MARGIN);
+    expect((await offlineJudgePair({ item, a: short, b: right })).preference).toBe('tie');
+    // Every passage pasted in: as grounded, but its token F1 against the reference drops.
+    const padded = { itemId: item.id, answer: contexts.join(' ') };
+    const concise = { itemId: item.id, answer: '30 days.' };
+    expect((await offlineJudgePair({ item, a: concise, b: padded })).preference).toBe('A');
+  });
+
+  it('prefers declining on an item that must be declined', async () => {
+    const unanswerable: EvalItem = { ...item, references: [], unanswerable: true };
+    const pair = await offlineJudgePair({ item: unanswerable, a: right, b: declined });
+    expect(pair.preference).toBe('B');
+    expect(pair.orders[0].rationale).toContain('declined 0.000');
+  });
+
+  it('gives no preference when either answer failed, as the model judge does', async () => {
+    const pair = await offlineJudgePair({
+      item,
+      a: right,
+      b: { itemId: item.id, answer: '', error: 'timed out' },
+    });
+    expect(pair).toMatchObject({ preference: null, error: 'no answer to judge: timed out' });
+    expect(pair.orders.map((o) => o.preferred)).toEqual([null, null]);
   });
 });

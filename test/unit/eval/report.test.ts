@@ -7,7 +7,7 @@ import { REPORT_CSP, renderHtml } from '#core/eval/report/html.ts';
 import { renderMarkdown } from '#core/eval/report/markdown.ts';
 import { itemsJsonl, summaryJson } from '#core/eval/report/summary.ts';
 import { barChart, histogram, histogramBins, niceDomain } from '#core/eval/report/svg.ts';
-import type { ItemRecord, RunReport } from '#core/eval/report/types.ts';
+import type { ItemRecord, RunReport, RunWinRate } from '#core/eval/report/types.ts';
 import type { MetricSummary } from '#core/eval/types.ts';
 
 const METRICS = ['exact_match', 'f1', 'rouge_l'] as const;
@@ -464,6 +464,89 @@ describe('renderMarkdown', () => {
     expect(first).toContain('pipe \\| in input');
     expect(first).toContain('…');
     expect(first).not.toContain('x'.repeat(200));
+  });
+});
+
+describe('the pairwise win rate in the reports', () => {
+  const WIN_RATE: RunWinRate = {
+    raw: { value: 0.7, n: 20, ci: [0.5, 0.875] },
+    lengthControlled: { value: 0.4407, n: 20, ci: [0.0081, 0.8078] },
+    model: { intercept: -0.238, slope: 3.381, scale: 35.9, iterations: 7, converged: true },
+    n: 20,
+    wins: 13,
+    losses: 5,
+    ties: 1,
+    inconsistent: 1,
+    failed: 2,
+    judge: 'judge-1',
+    rubric: 'judge-pairwise:1',
+  };
+  const report = makeReport({ winRate: WIN_RATE }, [
+    item(0, { preference: 'A' }),
+    ...Array.from({ length: 19 }, (_, i) => item(i + 1)),
+  ]);
+
+  it('gives summary.json a winRate with both rates, their intervals, the counts, the judge and rubric', () => {
+    expect(summaryJson(report).winRate).toEqual({
+      raw: { value: 0.7, ci: [0.5, 0.875] },
+      lengthControlled: { value: 0.4407, ci: [0.0081, 0.8078] },
+      n: 20,
+      wins: 13,
+      losses: 5,
+      ties: 1,
+      inconsistent: 1,
+      failed: 2,
+      judge: 'judge-1',
+      rubric: 'judge-pairwise:1',
+    });
+    // Not a pairwise run: no key at all (the summary's other fields are unchanged).
+    expect('winRate' in summaryJson(makeReport())).toBe(false);
+    const empty = { ...WIN_RATE, raw: { value: Number.NaN, n: 0, ci: [Number.NaN, Number.NaN] as const } };
+    expect(summaryJson(makeReport({ winRate: empty })).winRate?.raw).toEqual({
+      value: null,
+      ci: [null, null],
+    });
+  });
+
+  it("writes each item's preference to items.jsonl, only on a pairwise run", () => {
+    const [first, second] = itemsJsonl(report)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(first.preference).toBe('A');
+    expect(second).not.toHaveProperty('preference');
+  });
+
+  it('draws a small section with both rates, a chart against ½, the counts and the judge, marked as not gating', () => {
+    const page = renderHtml(report);
+    const parsed = parse(page);
+    const section = parsed.all.find((e) => e.attribs.id === 'win-rate') as Element;
+    const body = text(section);
+    expect(body).toContain('informs — not gating');
+    expect(body).toContain('raw (ties count half)0.700[0.500, 0.875]20');
+    expect(body).toContain('length-controlled0.441[0.008, 0.808]20');
+    expect(body).toContain('13 wins, 5 losses, 1 tie, 1 inconsistent (counted as ties)');
+    expect(body).toContain('the longer answer tended to win');
+    expect(elements(section).filter((e) => e.name === 'svg')).toHaveLength(1);
+    expect(parsed.all.some((e) => e.name === 'a' && e.attribs.href === '#win-rate')).toBe(true);
+    expect(text(parse(renderHtml(makeReport())).doc as unknown as ChildNode)).not.toContain(
+      'Pairwise win rate',
+    );
+  });
+
+  it('escapes the judge and rubric names it shows', () => {
+    const out = renderHtml(makeReport({ winRate: { ...WIN_RATE, judge: HOSTILE, rubric: BREAKOUT } }));
+    expect(out).not.toMatch(/<script|<img/i);
+    expect(renderMarkdown(makeReport({ winRate: { ...WIN_RATE, judge: 'a|b' } }))).toContain('judge a\\|b');
+  });
+
+  it('adds a win-rate table to the Markdown comment', () => {
+    const md = renderMarkdown(report);
+    expect(md).toContain('**Win rate against the baseline** (pairwise; informs, does not gate)');
+    expect(md).toContain('| raw (ties count half) | 0.700 [0.500, 0.875] | 20 |');
+    expect(md).toContain('| length-controlled | 0.441 [0.008, 0.808] | 20 |');
+    expect(md).toContain('13 wins, 5 losses, 1 tie, 1 inconsistent (counted as ties), 2 failed');
+    expect(renderMarkdown(makeReport())).not.toContain('Win rate');
   });
 });
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '#core/errors.ts';
 import { TOXICITY } from '#core/eval/metrics/index.ts';
 import { DEFAULT_JUDGED, type ItemMetric, operational, percentile, runEvaluation } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
+import type { ChatRequest, ModelProvider } from '#core/models/types.ts';
 
 /**
  * A run end to end on hand-made items: answers (some failing), metrics, the offline judge, summaries
@@ -134,6 +136,102 @@ describe('runEvaluation', () => {
     const run = () => runEvaluation({ ...base, target: { model: 'm' }, answers: worse });
     const [a, b] = await Promise.all([run(), run()]);
     expect(a.metrics).toEqual(b.metrics);
+  });
+
+  it('compares candidate and baseline pairwise with the offline judge and reports the win rates, without gating on them', async () => {
+    const pairwise = await runEvaluation({
+      ...base,
+      target: { prompt: 'p:2' },
+      answers: good,
+      baseline: { target: { prompt: 'p:1' }, answers: worse },
+      pairwise: true,
+    });
+    const plain = await runEvaluation({
+      ...base,
+      target: { prompt: 'p:2' },
+      answers: good,
+      baseline: { target: { prompt: 'p:1' }, answers: worse },
+    });
+    expect(plain.winRate).toBeUndefined();
+    const w = pairwise.winRate;
+    expect(w).toMatchObject({ n: 30, failed: 0, judge: 'offline', rubric: 'offline-pairwise:1' });
+    // The offline heuristics see no positions: their two orders always agree.
+    expect(w?.inconsistent).toBe(0);
+    // The baseline declines every third item, which the candidate answers from the passage: won.
+    expect(w?.wins).toBeGreaterThanOrEqual(10);
+    expect(pairwise.items.filter((_, i) => i % 3 === 0).every((r) => r.preference === 'A')).toBe(true);
+    expect(pairwise.items[0]?.rationales?.preference?.[0]).toMatch(/^offline merit: first /);
+    expect(w?.raw.value).toBeCloseTo(
+      ((w?.wins ?? 0) + ((w?.ties ?? 0) + (w?.inconsistent ?? 0)) / 2) / 30,
+      12,
+    );
+    expect(w?.lengthControlled.ci[0]).toBeLessThanOrEqual(w?.lengthControlled.ci[1] ?? Number.NaN);
+    // The win rates inform: the gate and the metrics are the run's without them.
+    expect(pairwise.gate).toEqual(plain.gate);
+    expect(pairwise.metrics).toEqual(plain.metrics);
+  });
+
+  it("asks the model judge twice per item (both orders) and counts a position-following judge's pairs as ties", async () => {
+    const requests: ChatRequest[] = [];
+    const provider: ModelProvider = {
+      name: 'bedrock',
+      async chat(request) {
+        requests.push(request);
+        return {
+          text: JSON.stringify({ preferred: 'first', rationale: 'the first one' }),
+          usage: { inputTokens: 1, outputTokens: 1 },
+          stopReason: 'end_turn',
+          provider: 'bedrock',
+          modelId: request.modelId,
+        };
+      },
+      // biome-ignore lint/correctness/useYield: a judge never streams
+      async *chatStream() {
+        throw new Error('judges do not stream');
+      },
+      embed: () => Promise.reject(new Error('not used')),
+    };
+    const report = await runEvaluation({
+      ...base,
+      metrics: [CONTAINS],
+      judged: [],
+      judge: { kind: 'model', provider, model: 'vendor.judge', k: 3, calibrated: () => true },
+      target: { prompt: 'p:2' },
+      answers: good,
+      baseline: { target: { prompt: 'p:1' }, answers: worse },
+      pairwise: true,
+    });
+    expect(requests).toHaveLength(60);
+    expect(requests.every((r) => r.responseFormat?.name === 'preference')).toBe(true);
+    expect(report.winRate).toMatchObject({
+      n: 30,
+      inconsistent: 30,
+      wins: 0,
+      judge: 'vendor.judge',
+      rubric: 'judge-pairwise:1',
+      raw: { value: 0.5, ci: [0.5, 0.5] },
+    });
+    expect(report.items[0]?.preference).toBe('inconsistent');
+  });
+
+  it('leaves an item whose answer failed on either side out of the win rates, counted as failed', async () => {
+    const report = await runEvaluation({
+      ...base,
+      target: { prompt: 'p:2' },
+      answers: answersFrom((it, i) => (i < 2 ? new Error('throttled') : `It is ${it.references[0]}.`)),
+      baseline: { target: { prompt: 'p:1' }, answers: good },
+      pairwise: true,
+    });
+    expect(report.winRate).toMatchObject({ n: 28, failed: 2 });
+    expect(report.items[0]?.preference).toBeNull();
+  });
+
+  it('refuses a pairwise run without a baseline to compare with', async () => {
+    await expect(
+      runEvaluation({ ...base, target: { model: 'm' }, answers: good, pairwise: true }),
+    ).rejects.toThrow(
+      new ValidationError('pairwise', 'compares the target with a baseline: set baseline too'),
+    );
   });
 
   it('refuses an empty suite', async () => {

@@ -161,6 +161,33 @@ describe('RequestEvaluation', () => {
       status: 'evaluating',
       evaluation: { runId: `candidate-${JOB_ID}` },
     });
+    // Trained with SFT: no pairwise comparison asked for.
+    expect(detail.request).not.toHaveProperty('pairwise');
+  });
+
+  it('asks for the pairwise win rate against the production model for a candidate trained with DPO', async () => {
+    store.jobs.set(
+      JOB_ID,
+      storedJob('registered', {
+        recipe: 'dpo-lora',
+        dataset: {
+          name: 'helpfulness',
+          version: 2,
+          purpose: 'preference',
+          contentHash: `sha256:${'b'.repeat(64)}`,
+        },
+      }),
+    );
+    await candidate.makeHandler(deps())({ step: 'evaluate', registered });
+    const entry = events.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    const detail = evaluationRequestedDetail.parse(JSON.parse(entry?.Detail ?? '{}'));
+    expect(detail.request).toMatchObject({
+      target: { model: 'support-assistant-v4' },
+      baseline: { model: 'llama-3-1-8b-instruct' },
+      pairwise: true,
+    });
+    expect(candidate.trainsOnPreferences('dpo-lora')).toBe(true);
+    expect(candidate.trainsOnPreferences('sft-qlora')).toBe(false);
   });
 });
 

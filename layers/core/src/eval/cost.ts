@@ -1,6 +1,7 @@
 /**
  * What an evaluation run will cost before it runs, from catalog prices: the answers of the target (and
- * of the baseline), and each judge call (k repeats per judged metric per item). Token counts are
+ * of the baseline), each judge call (k repeats per judged metric per item), and with `pairwise` the
+ * pairwise judge's two calls per item (both orders, once per item whatever k). Token counts are
  * estimated from the items' own text and a per-call allowance for instructions, passages and output;
  * the estimate is meant to refuse a run over its budget, so it errs high.
  */
@@ -36,6 +37,12 @@ export interface CostEstimateInput {
   readonly rag: boolean;
   /** A baseline answered and judged on the same items (doubles answers and judge calls). */
   readonly baseline: boolean;
+  /**
+   * Candidate and baseline compared by the pairwise judge: 2 calls per item (both orders), each
+   * reading both answers. Counted once per item, so a caller pricing each side on its own sets it on
+   * one side only. @default false
+   */
+  readonly pairwise?: boolean;
 }
 
 export interface CostEstimate {
@@ -59,9 +66,12 @@ export function estimateRunCost(input: CostEstimateInput): CostEstimate {
     judgeIn += a.judgeInstructionTokens + question + passages + a.answerTokens;
   }
   const answerOut = input.items.length * a.answerTokens;
-  const judgeCalls = input.items.length * input.judgedMetrics * input.k * sides;
+  const metricCalls = input.items.length * input.judgedMetrics * input.k * sides;
+  const pairCalls = input.pairwise ? input.items.length * 2 : 0;
+  const judgeCalls = metricCalls + pairCalls;
   const perJudgeCall = input.items.length === 0 ? 0 : judgeIn / input.items.length;
-  const judgeInput = perJudgeCall * judgeCalls;
+  // A pairwise call reads what a metric's call reads, plus the second answer.
+  const judgeInput = perJudgeCall * metricCalls + (perJudgeCall + a.answerTokens) * pairCalls;
   const judgeOutput = a.judgeOutputTokens * judgeCalls;
   const answersUsd = sides * costUsd(input.target, { inputTokens: answerIn, outputTokens: answerOut });
   const judgeUsd = costUsd(input.judge, { inputTokens: judgeInput, outputTokens: judgeOutput });

@@ -14,6 +14,10 @@
  *   declines.
  * - sentiment: a small lexicon with negation, balanced and damped by the number of words found.
  * - toxicity: the offline lexicon of `metrics/toxicity.ts`.
+ * - pairwise preference ({@link offlineJudgePair}): each answer's merit from the heuristics above (token
+ *   F1 against the references, faithfulness to the passages, relevance to the question; declining
+ *   on an item that must be declined), the better by more than {@link PAIR_TIE_MARGIN} preferred, else
+ *   a tie. The heuristics never see which answer is shown first, so the two orders always agree.
  *
  * Every pattern here is linear in the length of the text.
  */
@@ -21,7 +25,8 @@ import { ValidationError } from '../errors.ts';
 import { cosine, OfflineProvider, splitSentences, stem } from '../models/offline.ts';
 import type { ModelProvider } from '../models/types.ts';
 import { declines } from './decline.ts';
-import { rubricInput } from './judge.ts';
+import { type PairJudgement, type PairOrder, type Preference, rubricInput } from './judge.ts';
+import { squadF1 } from './metrics/reference.ts';
 import { lexiconMatches, TOXICITY_METRIC } from './metrics/toxicity.ts';
 import { sentimentLevel } from './rubrics/sentiment.ts';
 import type { RubricInput } from './rubrics/types.ts';
@@ -288,4 +293,93 @@ export async function offlineJudgeItem(options: {
     case 'toxicity':
       return offlineToxicity(input.answer);
   }
+}
+
+/** The rubric version of the offline pairwise preference (in `PairJudgement.rubric`). */
+export const OFFLINE_PAIRWISE_RUBRIC = 'offline-pairwise:1';
+/** Merits closer than this are a tie: the heuristics are too rough to tell smaller differences. */
+export const PAIR_TIE_MARGIN = 0.05;
+
+/** How good one answer looks to the offline heuristics, and what that rests on. */
+export interface OfflineMerit {
+  /** The mean of `parts`, in [0, 1]. */
+  readonly merit: number;
+  /** Each heuristic that applied: `declined`, or `reference` (token F1), `grounding`, `relevance`. */
+  readonly parts: Readonly<Record<string, number>>;
+}
+
+/**
+ * One answer's merit for the offline pairwise judge. On an item that must be declined: 1 when the
+ * answer declines, else 0. Otherwise the mean of what applies: the best SQuAD token F1 against the
+ * references, the offline faithfulness to the passages (not when the answer makes no claims), and the
+ * offline answer relevance to the question (a declining answer scores 0 there).
+ */
+export async function offlineMerit(
+  input: Pick<RubricInput, 'question' | 'answer' | 'contexts' | 'references' | 'unanswerable'>,
+): Promise<OfflineMerit> {
+  if (input.unanswerable) {
+    const declined = claimSentences(input.answer).length === 0 ? 1 : 0;
+    return { merit: declined, parts: { declined } };
+  }
+  const parts: Record<string, number> = {};
+  if (input.references.length > 0) {
+    parts.reference = Math.max(...input.references.map((ref) => squadF1(input.answer, ref).f1));
+  }
+  const grounding = offlineFaithfulness(input).value;
+  if (grounding !== null) parts.grounding = grounding;
+  const relevance = (await offlineAnswerRelevance(input)).value;
+  if (relevance !== null) parts.relevance = relevance;
+  const values = Object.values(parts);
+  return { merit: values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length, parts };
+}
+
+function describeMerit(label: string, { merit, parts }: OfflineMerit): string {
+  const shown = Object.entries(parts).map(([name, value]) => `${name} ${value.toFixed(3)}`);
+  return `${label} ${merit.toFixed(3)} (${shown.join(', ') || 'nothing applied'})`;
+}
+
+/**
+ * The offline judge's pairwise preference between two answers to one item (`a` and `b` as the caller
+ * passes them; in a run, the candidate and the baseline), in the shape `judgePair` gives: both orders,
+ * the preference, the judge (`offline`) and the rubric version. The answer whose {@link offlineMerit} is
+ * higher by more than {@link PAIR_TIE_MARGIN} is preferred, else it is a tie. The passages are
+ * `contexts` when given, else the item's, for both answers alike. An answer that failed gives no
+ * preference (`null`, with the reason), as with the model judge. Uncalibrated: it never gates.
+ */
+export async function offlineJudgePair(options: {
+  readonly item: EvalItem;
+  readonly a: EvalAnswer;
+  readonly b: EvalAnswer;
+  readonly contexts?: readonly string[];
+}): Promise<PairJudgement> {
+  const { item, a, b } = options;
+  const base = { itemId: item.id, judge: OFFLINE_JUDGE, rubric: OFFLINE_PAIRWISE_RUBRIC };
+  const unanswered = [a, b].find((answer) => answer.error !== undefined);
+  if (unanswered !== undefined) {
+    const error = `no answer to judge: ${unanswered.error}`;
+    return {
+      ...base,
+      preference: null,
+      error,
+      orders: [
+        { order: 'AB', preferred: null, error },
+        { order: 'BA', preferred: null, error },
+      ],
+    };
+  }
+  const contexts = options.contexts ?? item.contexts ?? [];
+  const [meritA, meritB] = await Promise.all(
+    [a, b].map((answer) => offlineMerit(rubricInput(item, answer, contexts))),
+  );
+  const diff = (meritA as OfflineMerit).merit - (meritB as OfflineMerit).merit;
+  const preferred: Preference = diff > PAIR_TIE_MARGIN ? 'A' : diff < -PAIR_TIE_MARGIN ? 'B' : 'tie';
+  const order = (shown: 'AB' | 'BA'): PairOrder => {
+    const [first, second] = shown === 'AB' ? [meritA, meritB] : [meritB, meritA];
+    return {
+      order: shown,
+      preferred,
+      rationale: `offline merit: ${describeMerit('first', first as OfflineMerit)}; ${describeMerit('second', second as OfflineMerit)}`,
+    };
+  };
+  return { ...base, preference: preferred, orders: [order('AB'), order('BA')] };
 }

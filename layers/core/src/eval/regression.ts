@@ -28,11 +28,20 @@ export function sampleItems(items: readonly EvalItem[], max: number, seed: strin
   return items.filter((item) => kept.has(item.id));
 }
 
+/** What the regression check reads of an item: its id and scores (an `items.jsonl` line has them). */
+export type RegressionItem = Pick<ItemRecord, 'id' | 'scores'>;
+
 export interface RegressionInput {
-  /** This run's items and metric summaries. */
-  readonly current: { readonly items: readonly ItemRecord[]; readonly metrics: readonly MetricSummary[] };
+  /**
+   * This run's items and metric summaries (of a summary, only the name and the judge's calibration are
+   * read).
+   */
+  readonly current: {
+    readonly items: readonly RegressionItem[];
+    readonly metrics: readonly Pick<MetricSummary, 'name' | 'judge'>[];
+  };
   /** The previous run's items (same suite version and target). */
-  readonly previous: readonly ItemRecord[];
+  readonly previous: readonly RegressionItem[];
   /** The run's non-judge metrics, for their direction. */
   readonly metrics: readonly Pick<ItemMetric, 'name' | 'higherIsBetter'>[];
   readonly seed: string;

@@ -7,8 +7,11 @@
  * reason: never a zero. A bias probe (an item with counterfactuals or a `{{group}}` slot) is answered
  * once per group; the largest gap between its groups, in the primary metric, in refusals and in judged
  * sentiment, is summarized over the probes as `bias_gap_<dimension>` (lower is better). Judge metrics come from a model judge (k repeats, structured output) or from
- * the offline judge; offline judge scores are labelled and never gate. The run is deterministic for a
- * given seed and set of answers.
+ * the offline judge; offline judge scores are labelled and never gate. With `pairwise` (a baseline
+ * needed), the judge also compares each item's candidate and baseline answers in both orders
+ * (`judgePair`, or the offline judge's `offlineJudgePair`) and the report gets the raw and
+ * length-controlled win rates (`win-rate.ts`): they inform, they never gate. The run is deterministic
+ * for a given seed and set of answers.
  */
 import { ValidationError } from '../errors.ts';
 import { mapLimited } from '../map-limited.ts';
@@ -16,12 +19,19 @@ import type { ModelProvider } from '../models/types.ts';
 import { biasGaps, expandProbe, isBiasProbe, type VariantScore, variantOf } from './bias.ts';
 import { declines } from './decline.ts';
 import { decideGate, type GateMetricInput } from './gate.ts';
-import { judgeItem } from './judge.ts';
-import { OFFLINE_JUDGE, type OfflineMetric, offlineJudgeItem } from './offline-judge.ts';
-import type { ItemRecord, RunGate, RunReport, RunTarget } from './report/types.ts';
-import { BUILT_IN_RUBRICS } from './rubrics/index.ts';
+import { judgeItem, judgePair, type PairJudgement } from './judge.ts';
+import {
+  OFFLINE_JUDGE,
+  OFFLINE_PAIRWISE_RUBRIC,
+  type OfflineMetric,
+  offlineJudgeItem,
+  offlineJudgePair,
+} from './offline-judge.ts';
+import type { ItemRecord, RunGate, RunReport, RunTarget, RunWinRate } from './report/types.ts';
+import { BUILT_IN_RUBRICS, PAIRWISE_RUBRIC } from './rubrics/index.ts';
 import { summarize } from './stats.ts';
 import type { EvalAnswer, EvalItem, ItemScore, MetricSummary } from './types.ts';
+import { answerLength, winRate } from './win-rate.ts';
 
 /** A metric computed from an item and its answer alone (reference-based, RAG retrieval, classifiers). */
 export interface ItemMetric {
@@ -64,6 +74,11 @@ export interface EvaluationRequest {
   /** Judge metrics: rubric names of `BUILT_IN_RUBRICS` (`faithfulness`, `answer_relevance`, ...). */
   readonly judged: readonly JudgedMetric[];
   readonly judge: JudgeSpec;
+  /**
+   * Also compare each item's candidate and baseline answers with the pairwise judge (both orders) and
+   * report the win rates. Needs `baseline`. @default false
+   */
+  readonly pairwise?: boolean;
   /** Seeds every bootstrap: the same seed and answers give the same report. @default runId */
   readonly seed?: string;
   /** Items answered and scored at once. @default 4 */
@@ -102,9 +117,18 @@ export async function runEvaluation(input: EvaluationRequest): Promise<RunReport
     input.baseline === undefined
       ? undefined
       : await answerAndScore(spec, input.baseline.answers, concurrency, progress);
+  const pairs =
+    spec.pairwise && baseline !== undefined
+      ? await mapLimited(
+          candidate.map((scored, i) => ({ scored, against: baseline[i] as ScoredItem })),
+          concurrency,
+          ({ scored, against }) => judgeItemPair(spec, scored.item, scored.answer, against.answer),
+        )
+      : undefined;
   return assembleReport(spec, {
     candidate,
     ...(baseline ? { baseline } : {}),
+    ...(pairs ? { pairs } : {}),
     startedAt,
     finishedAt: now().toISOString(),
   });
@@ -127,6 +151,8 @@ export interface RunSpec {
   readonly metrics: readonly ItemMetric[];
   readonly judged: readonly JudgedMetric[];
   readonly judge: JudgeSpec;
+  /** Candidate and baseline answers are compared pairwise (the run has a baseline). */
+  readonly pairwise: boolean;
   readonly seed: string;
 }
 
@@ -156,6 +182,7 @@ export function runSpec(request: RunSpecInput): RunSpec {
       ? [...request.judged, { name: 'sentiment', applies: (item) => variantOf(item) !== undefined }]
       : request.judged,
     judge: request.judge,
+    pairwise: pairwiseOf(request),
     seed: request.seed ?? request.runId,
   };
 }
@@ -185,8 +212,18 @@ export function runSpecOfExpanded(
       ? [...request.judged, { name: 'sentiment', applies: (item) => variantOf(item) !== undefined }]
       : request.judged,
     judge: request.judge,
+    pairwise: pairwiseOf(request),
     seed: request.seed ?? request.runId,
   };
+}
+
+/** Whether a run compares pairwise: asked for, and only with a baseline to compare with. */
+function pairwiseOf(request: Pick<RunSpecInput, 'pairwise' | 'baseline'>): boolean {
+  if (request.pairwise !== true) return false;
+  if (request.baseline === undefined) {
+    throw new ValidationError('pairwise', 'compares the target with a baseline: set baseline too');
+  }
+  return true;
 }
 
 /** A suite's items with each bias probe expanded into one item per group. */
@@ -199,6 +236,11 @@ export interface ScoredRun {
   readonly candidate: readonly ScoredItem[];
   /** The baseline's scores of the same items, in the same order. */
   readonly baseline?: readonly ScoredItem[];
+  /**
+   * The pairwise judgements of the candidate's answer (A) against the baseline's (B), by item id (a
+   * run with `pairwise`); an item without one counts as failed in the win rates.
+   */
+  readonly pairs?: readonly PairJudgement[];
   readonly startedAt: string;
   readonly finishedAt: string;
 }
@@ -229,6 +271,9 @@ export function assembleReport(spec: RunSpec, scored: ScoredRun): RunReport {
       ? undefined
       : [...summaries(baseline), ...biasSummaries(baseline, primary, `${seed}/bias`)];
   const gate = baseline === undefined ? undefined : gateOf(spec, names, candidate, baseline, seed);
+  const pairs = new Map((scored.pairs ?? []).map((pair) => [pair.itemId, pair]));
+  const wins =
+    spec.pairwise && baseline !== undefined ? winRateOf(spec, candidate, baseline, pairs) : undefined;
 
   return {
     runId: spec.runId,
@@ -244,11 +289,72 @@ export function assembleReport(spec: RunSpec, scored: ScoredRun): RunReport {
     metrics,
     ...(baselineMetrics ? { baselineMetrics } : {}),
     ...(gate ? { gate } : {}),
-    items: candidate.map(itemRecord),
+    ...(wins ? { winRate: wins } : {}),
+    items: candidate.map((s) => itemRecord(s, pairs.get(s.item.id))),
     operational: operational(candidate.map((s) => s.answer)),
     failed: candidate.filter((s) => s.answer.error !== undefined).length,
     ...(metrics.some((m) => m.name === 'f1') ? { primaryMetric: 'f1' } : {}),
   };
+}
+
+/** The pairwise judge of a run: its model (or `offline`) and rubric version. */
+export function pairJudgeOf(judge: JudgeSpec): { readonly judge: string; readonly rubric: string } {
+  return judge.kind === 'offline'
+    ? { judge: OFFLINE_JUDGE, rubric: OFFLINE_PAIRWISE_RUBRIC }
+    : { judge: judge.model, rubric: PAIRWISE_RUBRIC.version };
+}
+
+/**
+ * The win rates of the candidate against the baseline, item by item (aligned by position, paired by
+ * the judgement's item id), lengths measured on both answers. An item without a judgement, or whose
+ * answer failed on either side, counts as failed. Seeded by the run's seed.
+ */
+function winRateOf(
+  spec: RunSpec,
+  candidate: readonly ScoredItem[],
+  baseline: readonly ScoredItem[],
+  pairs: ReadonlyMap<string, PairJudgement>,
+): RunWinRate {
+  const rates = winRate(
+    candidate.map((c, i) => {
+      const b = baseline[i];
+      const pair = pairs.get(c.item.id);
+      const failed = b === undefined || c.answer.error !== undefined || b.answer.error !== undefined;
+      return {
+        preference: failed ? null : (pair?.preference ?? null),
+        lengthA: answerLength(c.answer.answer),
+        lengthB: answerLength(b?.answer.answer ?? ''),
+      };
+    }),
+    { seed: `${spec.seed}/win_rate` },
+  );
+  return { ...rates, ...pairJudgeOf(spec.judge) };
+}
+
+/**
+ * Compares one item's candidate answer (A) with the baseline's (B): the model judge's `judgePair`
+ * (both orders, the pairwise rubric), or the offline judge's heuristics. The passages both are judged
+ * against: the candidate's retrieved ones (both sides retrieve with the run's options for the same
+ * question), else the item's.
+ */
+export async function judgeItemPair(
+  spec: Pick<RunSpec, 'judge'>,
+  item: EvalItem,
+  candidate: EvalAnswer,
+  baseline: EvalAnswer,
+): Promise<PairJudgement> {
+  const contexts = contextsOf(item, candidate);
+  if (spec.judge.kind === 'offline') {
+    return offlineJudgePair({ item, a: candidate, b: baseline, contexts });
+  }
+  return judgePair({
+    item,
+    a: candidate,
+    b: baseline,
+    contexts,
+    provider: spec.judge.provider,
+    model: spec.judge.model,
+  });
 }
 
 /**
@@ -413,7 +519,7 @@ function gateOf(
   };
 }
 
-function itemRecord({ item, answer, scores }: ScoredItem): ItemRecord {
+function itemRecord({ item, answer, scores }: ScoredItem, pair?: PairJudgement): ItemRecord {
   const values: Record<string, number | null> = {};
   const errors: Record<string, string> = {};
   const rationales: Record<string, string[]> = {};
@@ -425,6 +531,8 @@ function itemRecord({ item, answer, scores }: ScoredItem): ItemRecord {
     if (Array.isArray(reasons) && reasons.length > 0) rationales[name] = reasons.map(String);
     if (score.details?.unstable === true) unstable.push(name);
   }
+  const pairReasons = pair?.orders.flatMap((o) => (o.rationale === undefined ? [] : [o.rationale])) ?? [];
+  if (pairReasons.length > 0) rationales.preference = pairReasons;
   const usage = answer.usage;
   return {
     id: item.id,
@@ -440,6 +548,7 @@ function itemRecord({ item, answer, scores }: ScoredItem): ItemRecord {
     ...(answer.latencyMs !== undefined ? { latencyMs: answer.latencyMs } : {}),
     ...(usage ? { tokens: usage.inputTokens + usage.outputTokens, costUsd: usage.costUsd } : {}),
     ...(unstable.length > 0 ? { unstable } : {}),
+    ...(pair ? { preference: pair.preference } : {}),
   };
 }
 

@@ -95,7 +95,8 @@ export interface BootstrapOptions {
 export const DEFAULT_RESAMPLES = 2000;
 export const DEFAULT_CONFIDENCE = 0.95;
 
-function checkOptions(opts: BootstrapOptions): { resamples: number; confidence: number } {
+/** The resamples and confidence of bootstrap options, checked (a `ValidationError` names the bad one). */
+export function checkOptions(opts: BootstrapOptions): { resamples: number; confidence: number } {
   const resamples = opts.resamples ?? DEFAULT_RESAMPLES;
   const confidence = opts.confidence ?? DEFAULT_CONFIDENCE;
   if (!Number.isInteger(resamples) || resamples < 1) {
@@ -106,7 +107,7 @@ function checkOptions(opts: BootstrapOptions): { resamples: number; confidence: 
 }
 
 /** The p-quantile of sorted values, interpolated linearly between order statistics (type 7). */
-function quantileSorted(sorted: Float64Array, p: number): number {
+export function quantileSorted(sorted: Float64Array, p: number): number {
   const h = (sorted.length - 1) * p;
   const lo = Math.floor(h);
   const a = sorted[lo] as number;

@@ -185,6 +185,13 @@ describe('primaryMetric', () => {
     ).toBe('faithfulness');
   });
 
+  it("is never a pairwise win rate, which compares with the run's baseline rather than scoring the model", () => {
+    expect(
+      primaryMetric({ win_rate: metric(0.7), win_rate_lc: metric(0.6), faithfulness: metric(0.9) })?.name,
+    ).toBe('faithfulness');
+    expect(primaryMetric({ win_rate: metric(0.7), win_rate_lc: metric(0.6) })).toBeUndefined();
+  });
+
   it('widens a bound the run could not compute to the whole range', () => {
     expect(primaryMetric({ f1: metric(1, [null, null]) })?.ci).toEqual([0, 1]);
   });

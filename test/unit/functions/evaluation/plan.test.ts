@@ -7,6 +7,7 @@ import {
 } from '#aws/errors.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
+import { estimateRunCost } from '#core/eval/cost.ts';
 import type { EvalItem } from '#core/eval/types.ts';
 import { environment, makeHandler, money, parseRunRequest } from '#functions/evaluation/plan.ts';
 import { evalStaging, type StagedPlan } from '#functions/evaluation/staging.ts';
@@ -322,6 +323,51 @@ describe('plan handler', () => {
     expect((error as Error).message).toContain('request.k:');
     expect(store.calls).not.toContain('claimRun');
     expect(() => parseRunRequest({ suite: 's', target: { model: 'm' }, extra: 1 })).toThrow(/request/);
+  });
+
+  it('prices a pairwise run with its two judge calls per item, and stages the request that asks for it', async () => {
+    await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    const plain = plan().estimatedCostUsd;
+    s3.install();
+    s3.put(CURATED, DATA, SUITE_LINES);
+    store.runs.clear();
+    const request = { ...PROMOTION.request, pairwise: true };
+    await handler()({ event: envelope({ ...PROMOTION, request }), executionName: 'exec-1' });
+    expect(plan().request).toEqual(request);
+    // 6 items × 2 orders, each call reading both answers, at the judge's prices.
+    const judge = estimateRunCost({
+      items: s3
+        .json<EvalItem[]>(ARTIFACTS, evalStaging.batch('run-1', 0))
+        .concat(s3.json<EvalItem[]>(ARTIFACTS, evalStaging.batch('run-1', 1))),
+      target: { ...catalogModel('free'), pricePer1kInputUsd: 0, pricePer1kOutputUsd: 0 },
+      judge: MODELS[2] as CatalogModel,
+      judgedMetrics: 0,
+      k: 2,
+      rag: false,
+      baseline: false,
+      pairwise: true,
+    });
+    expect(judge.judgeCalls).toBe(12);
+    expect(plan().estimatedCostUsd - plain).toBeCloseTo(judge.judgeUsd, 12);
+    const tight = envelope({ ...PROMOTION, request: { ...request, budgetUsd: 0.000001 } });
+    store.runs.clear();
+    await expect(handler()({ event: tight, executionName: 'exec-1' })).rejects.toThrow(
+      /3 judged metrics × k=2 repeats, 2 pairwise judge calls per item;/,
+    );
+  });
+
+  it('fails a pairwise request without a baseline, naming request.pairwise', async () => {
+    const { baseline: _, ...alone } = PROMOTION.request;
+    const event = envelope({ ...PROMOTION, request: { ...alone, pairwise: true } });
+    const error = await errorOf(handler()({ event, executionName: 'exec-1' }));
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe('request.pairwise');
+    expect((error as Error).message).toBe(
+      'Invalid evaluation request: request.pairwise: compares the target with a baseline: set baseline too, or leave pairwise out',
+    );
+    expect(store.calls).not.toContain('claimRun');
+    // Without pairwise (or with it off), no baseline is needed.
+    expect(parseRunRequest({ ...alone, pairwise: false })).toEqual({ ...alone, pairwise: false });
   });
 
   it('refuses a run over its budget, giving the estimate, the budget, the items, k and the models', async () => {

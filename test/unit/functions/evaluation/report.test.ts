@@ -3,7 +3,14 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_METRICS } from '#core/eval/metrics/index.ts';
 import { itemsJsonl, summaryJson } from '#core/eval/report/index.ts';
-import { assembleReport, DEFAULT_JUDGED, runSpec, type ScoredItem, scoreAnswer } from '#core/eval/run.ts';
+import {
+  assembleReport,
+  DEFAULT_JUDGED,
+  judgeItemPair,
+  runSpec,
+  type ScoredItem,
+  scoreAnswer,
+} from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import { evaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import { makeHandler, metricTarget } from '#functions/evaluation/report.ts';
@@ -190,6 +197,72 @@ describe('report handler', () => {
       Source: 'llmops',
       DetailType: 'llmops.EvaluationCompleted',
     });
+  });
+
+  it("puts a pairwise run's win rates in summary.json, the run record and the event, without gating on them", async () => {
+    const scored = await scoredItems();
+    const pairs = await Promise.all(
+      scored.candidate.map((c, i) =>
+        judgeItemPair(SPEC, c.item, c.answer, (scored.baseline[i] as ScoredItem).answer),
+      ),
+    );
+    const request = {
+      suite: 'golden',
+      target: { prompt: 'support@latest' },
+      baseline: { prompt: 'support@production' },
+      pairwise: true,
+    };
+    const p = plan({ request });
+    stage(p, scored);
+    // The pairs travel with their batch's scores.
+    for (const [index, [from, to]] of [
+      [0, 12],
+      [12, 24],
+    ].entries()) {
+      const key = evalStaging.scored(RUN, index);
+      const batch = s3.json<StagedScores>(ARTIFACTS, key);
+      s3.put(ARTIFACTS, key, JSON.stringify({ ...batch, pairs: pairs.slice(from, to) }));
+    }
+    const out = await handler()({ runId: RUN });
+
+    const pairwiseSpec = runSpec({
+      runId: RUN,
+      suite: { name: 'golden', version: 3 },
+      items: ITEMS,
+      target: { prompt: 'support:2' },
+      baseline: { target: { prompt: 'support:1' } },
+      metrics: DEFAULT_METRICS,
+      judged: DEFAULT_JUDGED,
+      judge: { kind: 'offline' },
+      pairwise: true,
+    });
+    const report = assembleReport(pairwiseSpec, {
+      ...scored,
+      pairs,
+      startedAt: STARTED,
+      finishedAt: NOW.toISOString(),
+    });
+    const w = report.winRate;
+    // The candidate is unsure on every third item (8 of 24), where the baseline answers: lost.
+    expect(w).toMatchObject({ n: 24, failed: 0, judge: 'offline', rubric: 'offline-pairwise:1' });
+    expect(w?.losses).toBeGreaterThanOrEqual(8);
+    const summary = s3.json<ReturnType<typeof summaryJson>>(ARTIFACTS, `evaluations/${RUN}/summary.json`);
+    expect(summary.winRate).toEqual(summaryJson(report).winRate);
+    expect(summary.winRate).toMatchObject({ n: 24, failed: 0, judge: 'offline' });
+    expect(s3.text(ARTIFACTS, `evaluations/${RUN}/report.html`)).toContain('id="win-rate"');
+    expect(s3.text(ARTIFACTS, `evaluations/${RUN}/report.md`)).toContain('**Win rate against the baseline**');
+
+    const expected = {
+      win_rate: { value: w?.raw.value, n: 24, ci: [w?.raw.ci[0], w?.raw.ci[1]] },
+      win_rate_lc: { value: w?.lengthControlled.value, n: 24, ci: [...(w?.lengthControlled.ci ?? [])] },
+    };
+    expect(store.runs.get(RUN)?.metrics).toMatchObject(expected);
+    const [detail] = announced();
+    expect(detail?.metrics).toMatchObject(expected);
+    expect(detail?.requested).toEqual({ prompt: 'support@latest' });
+    // They inform: the gate's verdicts are the run's without them.
+    expect(out.pass).toBe(report.gate?.pass);
+    expect(store.runs.get(RUN)?.gate?.metrics.map((m) => m.name)).not.toContain('win_rate');
   });
 
   it("records a promotion run's gate with the metrics that failed it", async () => {

@@ -195,6 +195,56 @@ describe('score handler', () => {
     expect(scored().candidate[0]?.scores.faithfulness?.details?.judge).toBe('vendor.judge');
   });
 
+  it('compares candidate and baseline pairwise when the request asks, staging the judgements with the scores', async () => {
+    const pairwise = plan({
+      request: {
+        suite: 'golden',
+        target: { prompt: 'support:2' },
+        baseline: { prompt: 'support:1' },
+        pairwise: true,
+      },
+    });
+    stage(pairwise);
+    await makeHandler(deps())({ runId: RUN, batch: BATCH });
+    const { pairs, candidate } = scored();
+    expect(pairs?.map((p) => [p.itemId, p.judge, p.rubric])).toEqual([
+      ['q1', 'offline', 'offline-pairwise:1'],
+      ['q2', 'offline', 'offline-pairwise:1'],
+      ['p1@female', 'offline', 'offline-pairwise:1'],
+    ]);
+    // q2's candidate answer failed: no preference, with the reason (never a loss).
+    expect(pairs?.[1]).toMatchObject({
+      preference: null,
+      error: 'no answer to judge: ThrottledError: slow down (after 4 attempts)',
+    });
+    expect(pairs?.[0]?.orders.map((o) => o.order)).toEqual(['AB', 'BA']);
+    // The scores are what they are without pairwise.
+    stage(plan());
+    await makeHandler(deps())({ runId: RUN, batch: BATCH });
+    expect(scored().pairs).toBeUndefined();
+    expect(scored().candidate).toEqual(candidate);
+  });
+
+  it("asks the plan's model judge twice per pairwise item, both orders, on top of the metrics' calls", async () => {
+    stage(
+      plan({
+        request: {
+          suite: 'golden',
+          target: { prompt: 'support:2' },
+          baseline: { prompt: 'support:1' },
+          pairwise: true,
+        },
+        judge: { offline: false, id: 'judge', modelId: 'vendor.judge', provider: 'bedrock' },
+      }),
+    );
+    await makeHandler(deps())({ runId: RUN, batch: BATCH });
+    const pairCalls = provider.requests.filter((r: ChatRequest) => r.responseFormat?.name === 'preference');
+    // q1 and p1 have both answers; q2's candidate failed, so it is not judged.
+    expect(pairCalls).toHaveLength(4);
+    expect(pairCalls.every((r) => r.modelId === 'vendor.judge' && r.temperature === 0)).toBe(true);
+    expect(scored().pairs?.map((p) => p.judge)).toEqual(['vendor.judge', 'vendor.judge', 'vendor.judge']);
+  });
+
   it('judges offline when the models are offline, whatever the plan says', async () => {
     stage(plan({ judge: { offline: false, id: 'judge', modelId: 'vendor.judge', provider: 'bedrock' } }));
     await makeHandler(deps({ offline: true }))({ runId: RUN, batch: BATCH });

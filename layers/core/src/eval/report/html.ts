@@ -12,9 +12,10 @@ import {
   isNumber,
   MISSING,
 } from './format.ts';
+import { winRateCounts } from './markdown.ts';
 import { type MetricRow, metricRows, primaryMetric, scoresOf, worstItems } from './select.ts';
 import { barChart, histogram, histogramBins, niceDomain, pairedBarChart } from './svg.ts';
-import type { GateVerdict, ItemRecord, RunReport, RunTarget } from './types.ts';
+import type { GateVerdict, ItemRecord, RunReport, RunTarget, RunWinRate } from './types.ts';
 
 /**
  * `report.html`: one self-contained page (no scripts, fonts, images or stylesheets from anywhere, a
@@ -200,7 +201,7 @@ function header(report: RunReport): SafeHtml {
 <dt>Started</dt><dd>${report.startedAt}</dd>
 <dt>Finished</dt><dd>${report.finishedAt} (${duration(report.startedAt, report.finishedAt)})</dd>
 </dl>
-<nav aria-label="Sections"><ul>${report.gate ? html`<li><a href="#gate">Gate</a></li>` : null}<li><a href="#metrics">Metrics</a></li>${report.baselineMetrics ? html`<li><a href="#baseline">Baseline</a></li>` : null}<li><a href="#tags">By tag</a></li><li><a href="#distributions">Distributions</a></li><li><a href="#operational">Operational</a></li><li><a href="#worst">Worst items</a></li>${report.failed > 0 ? html`<li><a href="#failed">Failed items</a></li>` : null}</ul></nav></header>`;
+<nav aria-label="Sections"><ul>${report.gate ? html`<li><a href="#gate">Gate</a></li>` : null}<li><a href="#metrics">Metrics</a></li>${report.baselineMetrics ? html`<li><a href="#baseline">Baseline</a></li>` : null}${report.winRate ? html`<li><a href="#win-rate">Win rate</a></li>` : null}<li><a href="#tags">By tag</a></li><li><a href="#distributions">Distributions</a></li><li><a href="#operational">Operational</a></li><li><a href="#worst">Worst items</a></li>${report.failed > 0 ? html`<li><a href="#failed">Failed items</a></li>` : null}</ul></nav></header>`;
 }
 
 function gateSection(report: RunReport): SafeHtml | null {
@@ -326,6 +327,52 @@ function baselineSection(report: RunReport, rows: readonly MetricRow[]): SafeHtm
   )}</tbody></table>`;
   return html`<section id="baseline" aria-labelledby="baseline-h"><h2 id="baseline-h">Baseline versus candidate</h2>
 ${figure(chart, `Grey: ${legend.baseline}. Blue: ${legend.candidate}.`, dataTable)}</section>`;
+}
+
+/** The length model's coefficient in words: which way answer length swayed the judge. */
+function lengthEffect(w: RunWinRate): string {
+  const model = w.model;
+  if (model === undefined) return MISSING;
+  if (!(model.scale > 0)) return 'none measured: both answers were of equal length on every item';
+  return `slope ${formatSigned(model.slope)} on tanh(length difference / ${formatAmount(model.scale)} characters)${
+    model.slope > 0
+      ? ': the longer answer tended to win'
+      : model.slope < 0
+        ? ': the shorter answer tended to win'
+        : ''
+  }`;
+}
+
+function winRateSection(report: RunReport): SafeHtml | null {
+  const w = report.winRate;
+  if (!w) return null;
+  const rows = [
+    { label: 'raw (ties count half)', e: w.raw },
+    { label: 'length-controlled', e: w.lengthControlled },
+  ];
+  const chart = barChart({
+    id: 'chart-win-rate',
+    title: 'Win rate of the candidate against the baseline',
+    desc: `Raw and length-controlled pairwise win rates over ${plural(w.n, 'judged item')}, each with its 95% confidence interval; the dashed line is 0.5, where neither answer is preferred.`,
+    rows: rows.map((r) => ({ label: r.label, value: r.e.value, ci: r.e.ci, n: r.e.n, marker: 0.5 })),
+    domain: [0, 1],
+  });
+  const dataTable = html`<table><thead><tr><th scope="col">Win rate</th><th scope="col" class="num">Value</th><th scope="col" class="num">95% CI</th><th scope="col" class="num">n</th></tr></thead><tbody>${rows.map(
+    (r) => html`<tr><th scope="row">${r.label}</th>${estimateCells(r.e)}</tr>`,
+  )}</tbody></table>`;
+  const offline = w.judge === 'offline' ? html` ${badge('offline — uncalibrated', 'warn')}` : null;
+  return html`<section id="win-rate" aria-labelledby="win-rate-h"><h2 id="win-rate-h">Pairwise win rate ${badge('informs — not gating', 'info')}</h2>
+<p class="muted">Each item's candidate and baseline answers were compared by the judge in both orders; a preference counts only when both orders agree, and a pair whose orders disagree counts as a tie. The length-controlled rate is the win probability at equal answer lengths, from a logistic regression of the outcome on the length difference.</p>
+<div class="scroll"><table><caption>Candidate against baseline: wins plus half the ties, over the judged items.</caption><thead><tr><th scope="col">Win rate</th><th scope="col" class="num">Value</th><th scope="col" class="num">95% CI</th><th scope="col" class="num">n</th></tr></thead><tbody>${rows.map(
+    (r) => html`<tr><th scope="row">${r.label}</th>${estimateCells(r.e)}</tr>`,
+  )}</tbody></table></div>
+<dl class="facts">
+<dt>Judged items</dt><dd>${formatCount(w.n)}: ${winRateCounts(w)}</dd>
+<dt>Failed</dt><dd>${formatCount(w.failed)} (no judgement: left out)</dd>
+<dt>Length effect</dt><dd>${lengthEffect(w)}</dd>
+<dt>Judge</dt><dd>${clip(w.judge)} · ${clip(w.rubric)}${offline}</dd>
+</dl>
+${figure(chart, 'Bars: win rate; whiskers: 95% CI; dashed line: 0.5.', dataTable)}</section>`;
 }
 
 function tagSection(report: RunReport, tagsPerChart: number): SafeHtml {
@@ -504,6 +551,7 @@ ${header(report)}
 ${gateSection(report)}
 ${metricsSection(report, rows)}
 ${baselineSection(report, rows)}
+${winRateSection(report)}
 ${tagSection(report, options.tagsPerChart ?? 12)}
 ${distributionSection(report)}
 ${operationalSection(report)}

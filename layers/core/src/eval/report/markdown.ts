@@ -1,7 +1,7 @@
 import { escapeMarkdown } from './escape.ts';
 import { formatCi, formatCount, formatScore, formatShare, formatSigned, MISSING } from './format.ts';
 import { metricRows, primaryMetric, worstItems } from './select.ts';
-import type { GateVerdict, RunReport, RunTarget } from './types.ts';
+import type { GateVerdict, RunReport, RunTarget, RunWinRate } from './types.ts';
 
 /**
  * A short Markdown summary of a run, fit for a pull-request comment: the verdict first, one table row
@@ -49,6 +49,33 @@ function link(url: string): string {
     : `Full report: ${escapeMarkdown(url, 300)}`;
 }
 
+/** A pairwise run's judged items in words: `13 wins, 5 losses, 1 tie, 1 inconsistent (counted as ties)`. */
+export function winRateCounts(w: Pick<RunWinRate, 'wins' | 'losses' | 'ties' | 'inconsistent'>): string {
+  const count = (n: number, one: string, many: string) => `${formatCount(n)} ${n === 1 ? one : many}`;
+  return [
+    count(w.wins, 'win', 'wins'),
+    count(w.losses, 'loss', 'losses'),
+    count(w.ties, 'tie', 'ties'),
+    `${formatCount(w.inconsistent)} inconsistent (counted as ties)`,
+  ].join(', ');
+}
+
+/** A pairwise run's win rates: a two-row table and the counts they rest on. */
+export function winRateLines(w: RunWinRate): string[] {
+  const row = (label: string, e: RunWinRate['raw']) =>
+    `| ${label} | ${formatScore(e.value)} ${formatCi(e.ci)} | ${formatCount(e.n)} |`;
+  return [
+    '**Win rate against the baseline** (pairwise; informs, does not gate)',
+    '',
+    '| Win rate | Value [95% CI] | n |',
+    '|---|---:|---:|',
+    row('raw (ties count half)', w.raw),
+    row('length-controlled', w.lengthControlled),
+    '',
+    `${winRateCounts(w)}, ${formatCount(w.failed)} failed · judge ${escapeMarkdown(w.judge, 80)} · rubric ${escapeMarkdown(w.rubric, 80)}`,
+  ];
+}
+
 /** The run's pull-request comment. */
 export function renderMarkdown(report: RunReport, options: RenderMarkdownOptions = {}): string {
   const cell = options.cellChars ?? 120;
@@ -83,6 +110,7 @@ export function renderMarkdown(report: RunReport, options: RenderMarkdownOptions
     }
   }
   lines.push('');
+  if (report.winRate) lines.push(...winRateLines(report.winRate), '');
 
   lines.push(
     `**Failed items:** ${formatCount(report.failed)} of ${formatCount(evaluated)} (${formatShare(report.failed, evaluated)})  `,

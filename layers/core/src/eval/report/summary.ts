@@ -1,6 +1,14 @@
 import type { Estimate, MetricSummary } from '../types.ts';
 import { jsonNumber } from './format.ts';
-import type { GateVerdict, ItemRecord, RunJudge, RunReport, RunSuite, RunTarget } from './types.ts';
+import type {
+  GateVerdict,
+  ItemRecord,
+  RunJudge,
+  RunReport,
+  RunSuite,
+  RunTarget,
+  RunWinRate,
+} from './types.ts';
 
 /**
  * The machine-readable outputs of a run: `summary.json` (what a pipeline step or a dashboard reads)
@@ -30,6 +38,31 @@ export interface SummaryGateMetric {
   readonly reason: string;
 }
 
+/** A win rate as `summary.json` gives it. */
+export interface SummaryRate {
+  readonly value: number | null;
+  readonly ci: readonly [number | null, number | null];
+}
+
+/**
+ * `summary.json`'s `winRate`: the candidate's pairwise win rate against the baseline, raw (ties
+ * half) and length-controlled, with the counts and the judge. Informs; never gates.
+ */
+export interface SummaryWinRate {
+  readonly raw: SummaryRate;
+  readonly lengthControlled: SummaryRate;
+  readonly n: number;
+  readonly wins: number;
+  readonly losses: number;
+  readonly ties: number;
+  /** Counted as ties. */
+  readonly inconsistent: number;
+  /** Left out of both rates. */
+  readonly failed: number;
+  readonly judge: string;
+  readonly rubric: string;
+}
+
 export interface SummaryJson {
   readonly runId: string;
   readonly suite: RunSuite;
@@ -45,6 +78,8 @@ export interface SummaryJson {
   /** The gate's verdict; `null` when no gate was applied. */
   readonly pass: boolean | null;
   readonly gate: { readonly pass: boolean; readonly metrics: readonly SummaryGateMetric[] } | null;
+  /** A pairwise run only (absent otherwise). */
+  readonly winRate?: SummaryWinRate;
   readonly judge: RunJudge;
   readonly operational: {
     readonly latencyP50: number | null;
@@ -64,6 +99,26 @@ export interface SummaryOptions {
 
 function estimate(e: Estimate): SummaryEstimate {
   return { value: jsonNumber(e.value), n: e.n, ci: [jsonNumber(e.ci[0]), jsonNumber(e.ci[1])] };
+}
+
+function rate(e: Estimate): SummaryRate {
+  return { value: jsonNumber(e.value), ci: [jsonNumber(e.ci[0]), jsonNumber(e.ci[1])] };
+}
+
+/** A run's win rates as `summary.json` gives them. */
+export function summaryWinRate(w: RunWinRate): SummaryWinRate {
+  return {
+    raw: rate(w.raw),
+    lengthControlled: rate(w.lengthControlled),
+    n: w.n,
+    wins: w.wins,
+    losses: w.losses,
+    ties: w.ties,
+    inconsistent: w.inconsistent,
+    failed: w.failed,
+    judge: w.judge,
+    rubric: w.rubric,
+  };
 }
 
 function metric(m: MetricSummary, baseline: MetricSummary | undefined): SummaryMetric {
@@ -111,6 +166,7 @@ export function summaryJson(report: RunReport, options: SummaryOptions = {}): Su
           })),
         }
       : null,
+    ...(report.winRate ? { winRate: summaryWinRate(report.winRate) } : {}),
     judge: { model: report.judge.model, offline: report.judge.offline },
     operational: {
       latencyP50: jsonNumber(op.latencyP50),
@@ -142,6 +198,7 @@ export function itemLine(item: ItemRecord): Record<string, unknown> {
     tokens: jsonNumber(item.tokens),
     costUsd: jsonNumber(item.costUsd),
     unstable: item.unstable ?? [],
+    ...(item.preference === undefined ? {} : { preference: item.preference }),
   };
 }
 

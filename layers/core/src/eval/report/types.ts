@@ -1,4 +1,5 @@
 import type { Estimate, MetricSummary } from '../types.ts';
+import type { WinRate } from '../win-rate.ts';
 
 /**
  * What a finished evaluation run hands to the reporters: who ran what against which suite, the metric
@@ -72,6 +73,22 @@ export interface ItemRecord {
   readonly costUsd?: number;
   /** Metrics whose repeated judgements of this item disagreed. */
   readonly unstable?: readonly string[];
+  /**
+   * A pairwise run: the judge's preference between the candidate's answer (`A`) and the baseline's
+   * (`B`), `tie`, `inconsistent` (the orders disagreed), or `null` (not judged).
+   */
+  readonly preference?: 'A' | 'B' | 'tie' | 'inconsistent' | null;
+}
+
+/**
+ * The pairwise win rates of a run's candidate against its baseline (`win-rate.ts`), with the judge and
+ * rubric that compared them. They inform; they never gate.
+ */
+export interface RunWinRate extends WinRate {
+  /** The pairwise judge's model id, or `offline`. */
+  readonly judge: string;
+  /** Its rubric version (`judge-pairwise:1`, `offline-pairwise:1`). */
+  readonly rubric: string;
 }
 
 /** Latency in milliseconds, cost in US dollars; `NaN` when not measured. */
@@ -96,6 +113,8 @@ export interface RunReport {
   readonly metrics: readonly MetricSummary[];
   readonly baselineMetrics?: readonly MetricSummary[];
   readonly gate?: RunGate;
+  /** A pairwise run's win rates of the candidate against the baseline. */
+  readonly winRate?: RunWinRate;
   readonly items: readonly ItemRecord[];
   readonly operational: RunOperational;
   /** Items whose answer could not be produced. */
