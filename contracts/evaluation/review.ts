@@ -7,7 +7,10 @@ import { ITEM_ID } from './suite.ts';
  * - a {@link ReviewTask} asks a person to grade one item's answer on one judge metric, and says why it
  *   was picked: the judge disagreed with itself across repeats (`unstable`), its score sat close to the
  *   pass/fail threshold or its repeats spread widely (`low_confidence`), or the item was drawn at random
- *   (`sample`, so that agreement is measured on ordinary items too, not only on hard ones);
+ *   (`sample`, so that agreement is measured on ordinary items too, not only on hard ones); or a user
+ *   of an app rated an answer down with a comment (`feedback`): the "judge" is then that user, the
+ *   rubric names them (`feedback-annotator:<user>`), and the task carries what a reviewer needs to
+ *   grade the answer ({@link reviewFeedback}), so that reviewers' labels measure each annotator;
  * - a {@link ReviewLabel} is the person's answer: `pass` or `fail`, or a grade in [0, 1] (1 best, whatever
  *   the metric's direction) that passes at {@link REVIEW_THRESHOLD};
  * - a {@link CalibrationLabel} pairs the judge's verdict with the person's, per rubric version, to measure
@@ -17,12 +20,19 @@ import { ITEM_ID } from './suite.ts';
 /** A score, judge's or person's, passes at or above this. */
 export const REVIEW_THRESHOLD = 0.5;
 
-/** Why a task was picked, in priority order: the cap keeps unstable ones first, samples last. */
-export const REVIEW_REASONS = ['unstable', 'low_confidence', 'sample'] as const;
+/**
+ * Why a task was picked, in priority order: the cap keeps unstable ones first, samples last. `feedback`
+ * tasks are not selected from a run (the feedback route opens them one at a time), so their place in
+ * the order never matters; appended, so that the judges' order stays as it was.
+ */
+export const REVIEW_REASONS = ['unstable', 'low_confidence', 'sample', 'feedback'] as const;
 export const reviewReason = z.enum(REVIEW_REASONS);
 export type ReviewReason = z.infer<typeof reviewReason>;
 
-/** Task ids: `review-` and 16 hex digits of the SHA-256 of the run, item and metric. */
+/**
+ * Task ids: `review-` and 16 hex digits of the SHA-256 of the run, item and metric (of
+ * `feedback/<interaction>/<user>` for a feedback task).
+ */
 export const REVIEW_TASK_ID = /^review-[0-9a-f]{16}$/;
 /** Reviewer ids: a user name, an e-mail address or an identity provider's subject (a UUID). */
 export const REVIEWER_ID = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
@@ -31,6 +41,29 @@ export const REVIEW_COMMENT_MAX_CHARS = 2000;
 
 const score = z.number().check(z.gte(0), z.lte(1));
 const verdict = z.enum(['pass', 'fail']);
+
+/** Longest question, answer or correction a feedback review task carries, in characters. */
+export const REVIEW_FEEDBACK_TEXT_MAX_CHARS = 4000;
+
+/**
+ * What a reviewer needs to grade an answer a user rated down (`reason: feedback`), all PII-redacted and
+ * cut to {@link REVIEW_FEEDBACK_TEXT_MAX_CHARS}: the interaction is no longer readable once it expires,
+ * so the task keeps its own copy.
+ */
+export const reviewFeedback = z.object({
+  /** The app whose user gave the feedback. */
+  app: z.string().check(z.minLength(1)),
+  /** The conversation's last user turn. */
+  question: z.string().check(z.maxLength(REVIEW_FEEDBACK_TEXT_MAX_CHARS)),
+  /** The answer that was rated. */
+  answer: z.string().check(z.maxLength(REVIEW_FEEDBACK_TEXT_MAX_CHARS)),
+  /** The user's comment. */
+  comment: z.string().check(z.maxLength(REVIEW_COMMENT_MAX_CHARS)),
+  categories: z.array(z.string()),
+  /** What the user said the answer should have been, when they said. */
+  correction: z.optional(z.string().check(z.maxLength(REVIEW_FEEDBACK_TEXT_MAX_CHARS))),
+});
+export type ReviewFeedback = z.infer<typeof reviewFeedback>;
 
 /** One item × judge metric for a person to grade, with what the judge said. */
 export const reviewTask = z.object({
@@ -41,7 +74,7 @@ export const reviewTask = z.object({
   reason: reviewReason,
   /** The rubric's version (`judge-faithfulness:1`): calibration is measured per version. */
   rubric: z.string().check(z.minLength(1)),
-  /** The judge model's id. */
+  /** The judge model's id (a feedback task: the user who gave the feedback). */
   judge: z.string().check(z.minLength(1)),
   /** The judge's score: the mean over its repeats, in the metric's direction. */
   judgeScore: score,
@@ -51,8 +84,10 @@ export const reviewTask = z.object({
   spread: z.nullable(z.number().check(z.gte(0))),
   /** The repeats disagreed. */
   unstable: z.boolean(),
-  /** The judge's reasons, one per valid repeat. */
+  /** The judge's reasons, one per valid repeat (a feedback task: the user's comment). */
   rationales: z.array(z.string()),
+  /** `reason: feedback` only: the rated interaction, as a reviewer needs it. */
+  feedback: z.optional(reviewFeedback),
 });
 export type ReviewTask = z.infer<typeof reviewTask>;
 

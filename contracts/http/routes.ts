@@ -1,6 +1,7 @@
 import type * as z from 'zod/mini';
 import { createBaselineRequest } from '../drift/baseline.ts';
 import { evaluationRunRequest } from '../evaluation/run.ts';
+import { feedbackRequest, feedbackResponse } from '../feedback/feedback.ts';
 import { approvalRequest, finetuneJob, finetuneJobRequest } from '../finetune/job.ts';
 import { driftBaselineAccepted, driftStatusResponse } from './drift-schemas.ts';
 import {
@@ -44,7 +45,8 @@ export type ApiFunctionName =
   | 'openapi'
   | 'evaluations'
   | 'drift'
-  | 'finetune';
+  | 'finetune'
+  | 'feedback';
 
 /**
  * `apiKey`: app routes, called with an API key (`x-api-key`) under a usage plan.
@@ -277,6 +279,18 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: labelReviewRequest,
     successStatus: 200,
     response: storedReviewTask,
+  },
+  {
+    method: 'POST',
+    path: '/v1/feedback',
+    fn: 'feedback',
+    auth: 'apiKey',
+    operationId: 'sendFeedback',
+    summary:
+      'Rate an answer of this app (thumbs or 1-5, with an optional correction, preferred answer, categories and comment); one verdict per interaction and user, a repeat replaces it. Free text is PII-redacted; feedback becomes preference data for fine-tuning',
+    requestBody: feedbackRequest,
+    successStatus: 200,
+    response: feedbackResponse,
   },
   {
     method: 'POST',

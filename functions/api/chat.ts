@@ -4,6 +4,7 @@ import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { EmbeddingsGateway } from '#aws/embeddings-gateway.ts';
 import { DEFAULT_CAPACITY_RETRY_AFTER_SECONDS, NotFoundError } from '#aws/errors.ts';
+import { DynamoInteractionStore } from '#aws/feedback/dynamo-interaction-store.ts';
 import { AnswerDeadlineError, ModelGateway, type StreamChunk } from '#aws/gateway.ts';
 import {
   type ApiRequest,
@@ -258,6 +259,10 @@ export const environment = {
   APP_ACCESS: envVar.optionalString(),
   /** Each app's token count per UTC day (`TokenBudget`, `#aws/token-budget.ts`). */
   USAGE_TABLE: envVar.string(),
+  /** Answered chat calls kept for feedback (`DynamoInteractionStore`; put only). */
+  INTERACTIONS_TABLE: envVar.string(),
+  /** Days a kept call stays open to feedback (`feedback.interactionTtlDays`): its `expiresAt`. */
+  INTERACTION_TTL_DAYS: envVar.int(1),
   MAX_REQUEST_BYTES: envVar.int(1),
   MODEL_PROVIDER: envVar.optionalString(),
   /**
@@ -302,6 +307,9 @@ export const handler = apiHandler(
       }),
       recorder,
       budget,
+      // Chat calls are kept for feedback; embeddings (below) are not: there is no answer to rate.
+      interactions: new DynamoInteractionStore(documents, config.INTERACTIONS_TABLE),
+      interactionTtlDays: config.INTERACTION_TTL_DAYS,
       ...(guardrail !== undefined ? { guardrail } : {}),
       ...(guard !== undefined ? { guard } : {}),
       sampleRate: config.INTERACTION_SAMPLE_RATE,

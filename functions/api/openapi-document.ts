@@ -12,9 +12,9 @@ import { type AccessDescription, AccessPolicy } from '#core/access/policy.ts';
 const ERRORS: Record<string, string> = {
   '400': 'The request broke a rule: `error.field` names the field, `error.rule` the rule',
   '403':
-    "Missing or invalid API key, an admin or reviewer route called without IAM (SigV4) signature, or a prompt, model or RAG collection outside the calling app's access (the message names the app and the rule)",
+    "Missing or invalid API key, an admin or reviewer route called without IAM (SigV4) signature, a prompt, model or RAG collection outside the calling app's access (the message names the app and the rule), or feedback on another app's interaction",
   '404':
-    "No such prompt, version, label, model, RAG document, evaluation suite or run, review task, drift check or fine-tuning job (a document of a collection outside the app's access is not found either)",
+    "No such prompt, version, label, model, RAG document, evaluation suite or run, review task, drift check, fine-tuning job, or interaction open to feedback (a document of a collection outside the app's access is not found either)",
   '409':
     'A conflicting write (a review task already labelled, an approval of a fine-tuning job that is not awaiting one), or a production label move refused by its promotion gate: `evaluation_failed`, `evaluation_pending` or `evaluation_required`, with the run in `error.evaluation`',
   '413': 'The body is larger than the API accepts',
@@ -120,6 +120,8 @@ const RULES: Readonly<Record<ApiFunctionName, readonly (keyof AccessDescription)
   evaluations: [],
   drift: [],
   finetune: [],
+  // Feedback on an interaction needs its prompt and model to be still the app's to use.
+  feedback: ['prompts', 'models'],
 };
 
 /**

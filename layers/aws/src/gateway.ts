@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { StoredInteraction } from '#contracts/feedback/feedback.ts';
 import type { ApiCaller } from '#contracts/http/caller.ts';
 import type { GatewayChatInput, GatewayChatResponse, ServedBy } from '#contracts/http/schemas.ts';
 import type { CatalogCanary, CatalogModel, ModelFeature } from '#contracts/models/catalog.ts';
@@ -26,6 +27,7 @@ import type {
   ModelProvider,
   ProviderName,
 } from '#core/models/types.ts';
+import { canonicalJson } from '#core/prompts/hash.ts';
 import { parsePromptRef } from '#core/prompts/reference.ts';
 import { placeholders, renderPrompt } from '#core/prompts/template.ts';
 import { SCHEMA_VERSION } from '#events/envelope.ts';
@@ -37,7 +39,14 @@ import {
   ThrottledError,
   ValidationError,
 } from './errors.ts';
-import { type InteractionRecorder, isSampled, loggedText, recordSafely } from './interactions.ts';
+import type { InteractionStore } from './feedback/stores.ts';
+import {
+  type InteractionRecorder,
+  isSampled,
+  type LoggedText,
+  loggedText,
+  recordSafely,
+} from './interactions.ts';
 import { logger, metrics } from './logging.ts';
 import { citationsOf, contextBlock, type Retrieval, type Retriever } from './rag/retriever.ts';
 import type { TokenBudget } from './token-budget.ts';
@@ -46,8 +55,8 @@ import type { TokenBudget } from './token-budget.ts';
  * The model gateway: resolves a prompt reference, renders the template, chooses the model, refuses input
  * that cannot fit its context window, puts the caller's text through the content guard's input policy,
  * calls the provider (with the guardrail; otherwise the answer goes through the guard's output policy),
- * prices the call from the catalog, emits metrics and records the interaction. One code path for
- * buffered and streamed answers.
+ * prices the call from the catalog, emits metrics and records the interaction (and, given a store,
+ * keeps an answered call for feedback). One code path for buffered and streamed answers.
  *
  * Rollouts: while the model has a `canary`, a share of its calls (chosen by a hash of the request id,
  * {@link canaryBucket}) goes to the candidate's inference component on the same endpoint; every such
@@ -109,6 +118,13 @@ export interface GatewayDeps {
    * @default true
    */
   readonly canary?: boolean;
+  /**
+   * Where answered chat calls are kept for feedback (`POST /v1/feedback` names them), PII-redacted as
+   * the log's payload is. Absent (the evaluation's answers): nothing is kept.
+   */
+  readonly interactions?: InteractionStore;
+  /** Days a kept call stays open to feedback (`feedback.interactionTtlDays`). @default 30 */
+  readonly interactionTtlDays?: number;
 }
 
 /** The answer when retrieval finds nothing relevant: said plainly, with no model call and nothing invented. */
@@ -122,6 +138,15 @@ export const DEFAULT_MAX_TOKENS = 1024;
 
 /** The `Prompt` metrics dimension of a raw chat (no versioned prompt). */
 export const NO_PROMPT = '(none)';
+
+/** Days a call kept for feedback stays open to it, when `interactionTtlDays` does not say. */
+export const DEFAULT_INTERACTION_TTL_DAYS = 30;
+
+/**
+ * Largest call kept for feedback, in bytes of its JSON (a DynamoDB item holds 400 KB): beyond it the
+ * oldest turns are left out (and the record is `truncated`). Each text is already cut at the log's bound.
+ */
+export const MAX_KEPT_INTERACTION_BYTES = 300_000;
 
 /** Everything decided before the model is called. */
 export interface PreparedChat {
@@ -734,40 +759,68 @@ export class ModelGateway {
     });
     const redactions: Record<string, number> = {};
     const sampled = isSampled(prepared.interactionId, this.deps.sampleRate);
-    const payload = sampled
-      ? {
-          system:
-            prepared.request.system === undefined ? null : loggedText(prepared.request.system, redactions),
-          messages: prepared.request.messages.map((m) => ({
-            role: m.role,
-            content: loggedText(m.content, redactions),
-          })),
-          answer: loggedText(result.text, redactions),
-          redactions,
-        }
-      : null;
-    await recordSafely(this.deps.recorder, {
-      ...interactionBase(
-        prepared.interactionId,
-        requestId,
-        caller,
-        stream,
-        prepared.startedAt,
-        prepared.route,
-        this.now(),
-      ),
-      prompt: promptRecord(prepared),
-      model: response.model,
-      usage: response.usage,
-      modelLatencyMs: outcome.modelLatencyMs,
-      status: 'ok',
-      errorCode: null,
-      stopReason: response.stopReason,
-      guardrail: response.guardrail ?? null,
-      payload,
-      ...retrievalRecord(prepared.retrieval, sampled),
-      ...variantRecord(prepared),
-    });
+    // Redacted once: the log's payload and the call kept for feedback hold the same texts.
+    const texts =
+      sampled || this.deps.interactions !== undefined
+        ? loggedCall(prepared.request, result.text, redactions)
+        : undefined;
+    const payload = sampled && texts !== undefined ? { ...texts, redactions } : null;
+    // Kept for feedback while the record goes out: neither ever fails the call.
+    await Promise.all([
+      recordSafely(this.deps.recorder, {
+        ...interactionBase(
+          prepared.interactionId,
+          requestId,
+          caller,
+          stream,
+          prepared.startedAt,
+          prepared.route,
+          this.now(),
+        ),
+        prompt: promptRecord(prepared),
+        model: response.model,
+        usage: response.usage,
+        modelLatencyMs: outcome.modelLatencyMs,
+        status: 'ok',
+        errorCode: null,
+        stopReason: response.stopReason,
+        guardrail: response.guardrail ?? null,
+        payload,
+        ...retrievalRecord(prepared.retrieval, sampled),
+        ...variantRecord(prepared),
+      }),
+      texts === undefined ? undefined : this.keepInteraction(prepared, caller, response, texts),
+    ]);
+  }
+
+  /**
+   * Keeps an answered call for feedback, when the gateway has somewhere to keep it. Never throws: the
+   * answer has been paid for and sent, so a call that cannot be kept is logged and counted
+   * (`InteractionStoreFailures`) and only feedback on it is lost (a 404).
+   */
+  private async keepInteraction(
+    prepared: PreparedChat,
+    caller: ApiCaller,
+    response: GatewayChatResponse,
+    texts: LoggedCall,
+  ): Promise<void> {
+    const store = this.deps.interactions;
+    if (store === undefined) return;
+    try {
+      const ttlDays = this.deps.interactionTtlDays ?? DEFAULT_INTERACTION_TTL_DAYS;
+      await store.put(
+        keptInteraction(
+          prepared,
+          caller,
+          response,
+          texts,
+          Math.floor(this.now() / 1000) + ttlDays * DAY_SECONDS,
+        ),
+      );
+    } catch (error) {
+      logger.error('Interaction not kept for feedback', { error, interactionId: prepared.interactionId });
+      metrics.addMetric('InteractionStoreFailures', 'Count', 1);
+    }
   }
 
   private async fail(
@@ -1103,6 +1156,68 @@ async function* resultStream(result: ChatResult): AsyncGenerator<ChatStreamEvent
 async function* noContextStream(prepared: PreparedChat): AsyncGenerator<ChatStreamEvent, void, undefined> {
   yield { type: 'delta', text: NO_CONTEXT_ANSWER };
   yield { type: 'done', result: noContextResult(prepared) };
+}
+
+const DAY_SECONDS = 24 * 60 * 60;
+
+/** A call's texts as the log keeps them: PII-redacted and each cut at the log's bound (`loggedText`). */
+interface LoggedCall {
+  readonly system: LoggedText | null;
+  readonly messages: { readonly role: 'user' | 'assistant'; readonly content: LoggedText }[];
+  readonly answer: LoggedText;
+}
+
+/** The rendered input and the answer, redacted; `redactions` counts what was replaced, by kind. */
+function loggedCall(request: ChatRequest, answer: string, redactions: Record<string, number>): LoggedCall {
+  return {
+    system: request.system === undefined ? null : loggedText(request.system, redactions),
+    messages: request.messages.map((m) => ({ role: m.role, content: loggedText(m.content, redactions) })),
+    answer: loggedText(answer, redactions),
+  };
+}
+
+/**
+ * What is kept of an answered call for feedback. `promptHash` is the SHA-256 of the canonical JSON of
+ * the redacted input (`{system, messages}`), so that two answers to one prompt share it; a record over
+ * {@link MAX_KEPT_INTERACTION_BYTES} leaves its oldest turns out (the last one stays).
+ */
+function keptInteraction(
+  prepared: PreparedChat,
+  caller: ApiCaller,
+  response: GatewayChatResponse,
+  texts: LoggedCall,
+  expiresAt: number,
+): StoredInteraction {
+  const system = texts.system?.text ?? null;
+  const messages = texts.messages.map((m) => ({ role: m.role, content: m.content.text }));
+  const promptHash = `sha256:${createHash('sha256').update(canonicalJson({ system, messages })).digest('hex')}`;
+  const cut = [texts.system, texts.answer, ...texts.messages.map((m) => m.content)].some(
+    (text) => text?.truncated === true,
+  );
+  const record: StoredInteraction = {
+    interactionId: prepared.interactionId,
+    app: caller.app,
+    tenant: caller.tenant,
+    occurredAt: new Date(prepared.startedAt).toISOString(),
+    expiresAt,
+    route: prepared.route,
+    prompt: promptRecord(prepared),
+    model: response.model,
+    ...(prepared.rollout !== undefined ? { variant: prepared.rollout.variant } : {}),
+    retrieval: (prepared.retrieval?.chunks ?? []).map((c) => ({ docId: c.docId, chunkId: c.chunkId })),
+    system,
+    messages,
+    answer: texts.answer.text,
+    promptHash,
+    truncated: cut,
+  };
+  let size = Buffer.byteLength(JSON.stringify(record), 'utf8');
+  let dropped = 0;
+  while (size > MAX_KEPT_INTERACTION_BYTES && dropped < messages.length - 1) {
+    size -= Buffer.byteLength(JSON.stringify(messages[dropped]), 'utf8') + 1;
+    dropped++;
+  }
+  return dropped === 0 ? record : { ...record, messages: messages.slice(dropped), truncated: true };
 }
 
 /** The prompt an interaction record names: null for a raw chat. */

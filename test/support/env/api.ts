@@ -2,9 +2,9 @@ import { FULL_ACCESS } from '../app-access.ts';
 import { TEST_EMBEDDING_MODEL } from './embedding-model.ts';
 
 /**
- * The API functions' environment (chat, prompts, models, rag, openapi, evaluations), for tests that import their
- * handler modules (which read it at import, as at a cold start). Import this module before any handler
- * module; a test may set a variable itself first.
+ * The API functions' environment (chat, prompts, models, rag, openapi, evaluations, feedback), for tests
+ * that import their handler modules (which read it at import, as at a cold start). Import this module
+ * before any handler module; a test may set a variable itself first.
  */
 Object.assign(process.env, {
   PROMPTS_TABLE: process.env.PROMPTS_TABLE ?? 'prompts-test',
@@ -21,6 +21,9 @@ Object.assign(process.env, {
   APP_KEYS: process.env.APP_KEYS ?? JSON.stringify({ 'key-1': 'web' }),
   APP_ACCESS: process.env.APP_ACCESS ?? JSON.stringify({ web: FULL_ACCESS }),
   EVALUATIONS_TABLE: process.env.EVALUATIONS_TABLE ?? 'evaluations-test',
+  INTERACTIONS_TABLE: process.env.INTERACTIONS_TABLE ?? 'interactions-test',
+  INTERACTION_TTL_DAYS: process.env.INTERACTION_TTL_DAYS ?? '7',
+  FEEDBACK_TABLE: process.env.FEEDBACK_TABLE ?? 'feedback-test',
   ARTIFACTS_BUCKET: process.env.ARTIFACTS_BUCKET ?? 'artifacts-test',
   VECTOR_STORE_KIND: process.env.VECTOR_STORE_KIND ?? 'embedded',
   EMBEDDING_MODEL: process.env.EMBEDDING_MODEL ?? JSON.stringify(TEST_EMBEDDING_MODEL),

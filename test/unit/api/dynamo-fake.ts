@@ -35,6 +35,12 @@ export const TABLES: Readonly<Record<string, TableSchema>> = {
     indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } },
   },
   'drift-test': { partition: 'pk', sort: 'sk' },
+  'interactions-test': { partition: 'pk' },
+  'feedback-test': {
+    partition: 'pk',
+    sort: 'sk',
+    indexes: { gsi1: { partition: 'gsi1pk', sort: 'gsi1sk' } },
+  },
   'finetune-test': {
     partition: 'pk',
     sort: 'sk',

@@ -40,6 +40,7 @@ const handlers = {
   evaluations: (await import('#functions/api/evaluations.ts')).handler,
   drift: (await import('#functions/api/drift.ts')).handler,
   finetune: (await import('#functions/api/finetune.ts')).handler,
+  feedback: (await import('#functions/api/feedback.ts')).handler,
 };
 
 afterAll(() => {
@@ -114,6 +115,26 @@ dynamo.items['drift-test'] = [
     signals: {},
     report: { bucket: 'artifacts-test', prefix: `drift/reports/support/${NOW}/` },
     checkedAt: NOW,
+  },
+];
+// An answer of app `web` (API key `key-1`) open to feedback until 2100.
+dynamo.items['interactions-test'] = [
+  {
+    pk: 'i-1',
+    interactionId: 'i-1',
+    app: 'web',
+    tenant: null,
+    occurredAt: NOW,
+    expiresAt: 4_102_444_800,
+    route: 'chat',
+    prompt: { name: 'greeting', version: 2, ref: 'greeting@latest' },
+    model: { id: 'nova-micro', provider: 'offline', modelId: 'us.amazon.nova-micro-v1:0' },
+    retrieval: [],
+    system: null,
+    messages: [{ role: 'user', content: 'Hello Ada' }],
+    answer: 'Hello!',
+    promptHash: `sha256:${'0'.repeat(64)}`,
+    truncated: false,
   },
 ];
 dynamo.lastKey['documents-test'] = { pk: 'doc#guides/intro.md', gsi1pk: 'upload', gsi1sk: 'guides/intro.md' };
@@ -321,6 +342,14 @@ const VALID: Record<string, Record<string, unknown>> = {
     llmops: { prompt: 'greeting', variables: { who: 'Ada' } },
   },
   createEmbeddings: { model: 'titan-embed-text-v2', input: ['refunds', 'returns'], dimensions: 256 },
+  sendFeedback: {
+    interactionId: 'chatcmpl-i-1',
+    rating: 'down',
+    comment: 'Wrong: write to ada@example.com',
+    correction: 'Hello, Ada!',
+    categories: ['wrong_answer'],
+    user: 'ada',
+  },
   createDriftBaseline: {
     check: 'support',
     source: { kind: 'window', from: '2026-11-01T00:00:00.000Z', to: '2026-11-08T00:00:00.000Z' },
