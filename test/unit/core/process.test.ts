@@ -189,6 +189,27 @@ describe('processLine: good records', () => {
     expect(outcome.dedupeText).toBe('p\ncall [PHONE]\nno');
   });
 
+  it('keeps the provenance metadata of a preference record as it is, out of redaction and the dedupe text', () => {
+    const metadata = {
+      source: 'feedback',
+      kind: 'correction',
+      annotators: 'ann@example.com',
+      promptVersion: 2,
+    };
+    const outcome = good(
+      run(
+        { prompt: ' p ', chosen: 'call 555-123-4567', rejected: 'no', metadata },
+        { purpose: 'preference' },
+      ),
+    );
+    expect(outcome.record).toEqual({ prompt: 'p', chosen: 'call [PHONE]', rejected: 'no', metadata });
+    expect(outcome.dedupeText).toBe('p\ncall [PHONE]\nno');
+    const bare = good(
+      run({ prompt: 'p', chosen: 'call 555-123-4567', rejected: 'no' }, { purpose: 'preference' }),
+    );
+    expect(outcome.exactHash).toBe(bare.exactHash);
+  });
+
   it('handles rag records: text for dedupe, title normalized or dropped when empty, metadata kept', () => {
     const outcome = good(
       run(

@@ -124,13 +124,25 @@ describe('preference records', () => {
     accepts('preference', { prompt: 'p', chosen: 'good', rejected: 'bad' });
   });
 
+  it('accepts flat provenance metadata, as rag records do, and nothing nested', () => {
+    accepts('preference', {
+      prompt: 'p',
+      chosen: 'good',
+      rejected: 'bad',
+      metadata: { source: 'feedback', kind: 'correction', chosenInteraction: null, promptVersion: 3 },
+    });
+    expect(
+      errorOf('preference', { prompt: 'p', chosen: 'a', rejected: 'b', metadata: { who: { user: 'u' } } }),
+    ).toBe('metadata.who: expected a string, number, boolean or null');
+  });
+
   it('rejects equal answers, missing fields and unknown keys', () => {
     expect(errorOf('preference', { prompt: 'p', chosen: 'x', rejected: 'x' })).toBe(
       'rejected: must differ from chosen',
     );
     expect(errorOf('preference', { prompt: 'p', chosen: 'x' })).toBe('rejected: required (expected string)');
     expect(errorOf('preference', { prompt: 'p', chosen: 'x', rejected: 'y', score: 1 })).toBe(
-      'score: unknown key (allowed: prompt, chosen, rejected)',
+      'score: unknown key (allowed: prompt, chosen, rejected, metadata)',
     );
   });
 });
@@ -379,6 +391,7 @@ describe('fastParseRecord', () => {
     ['preference', { rejected: 'r', chosen: 'c', prompt: 'p' }],
     ['preference', { rejected: 'c', chosen: 'c', prompt: 'p' }],
     ['preference', { rejected: 'r', chosen: 'c', prompt: 'p', id: 'x' }],
+    ['preference', { rejected: 'r', chosen: 'c', prompt: 'p', metadata: { kind: 'correction' } }],
     ['rag', { text: 't' }],
     ['golden', { input: 'i' }],
   ];

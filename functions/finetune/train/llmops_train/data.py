@@ -7,7 +7,10 @@ exactly one of these shapes (no other keys):
 - finetune, chat form: `{"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}`
   with at least one user and one assistant message, the last from the assistant;
 - finetune, completion form: `{"prompt": str, "completion": str}`;
-- preference: `{"prompt": str, "chosen": str, "rejected": str}`, chosen and rejected different.
+- preference: `{"prompt": str, "chosen": str, "rejected": str}`, chosen and rejected different, with an
+  optional flat `metadata` object (provenance, e.g. the feedback export's: which interactions and
+  annotators made the pair). It is checked to be an object and then dropped: the trainer sees only
+  prompt, chosen and rejected.
 
 A channel directory may hold one or several `.jsonl` files (gzip-compressed `.jsonl.gz` is read as
 well), at any depth; other files (the manifest) are ignored. Files are read in path order.
@@ -35,6 +38,9 @@ CHAT_ROLES: tuple[str, ...] = ("system", "user", "assistant")
 CHAT = "chat"
 COMPLETION = "completion"
 PREFERENCE = "preference"
+
+PREFERENCE_KEYS: tuple[str, ...] = ("prompt", "chosen", "rejected", "metadata")
+"""Keys a preference record may hold; `metadata` is provenance, read past and never trained on."""
 
 CONVERSATIONAL = "conversational"
 PROMPT_COMPLETION = "prompt-completion"
@@ -127,9 +133,11 @@ def classify(record: dict, where: str) -> str:
         _check_messages(record, where)
         return CHAT
     if "chosen" in record or "rejected" in record:
-        _no_other_keys(record, ("prompt", "chosen", "rejected"), where)
+        _no_other_keys(record, PREFERENCE_KEYS, where)
         for key in ("prompt", "chosen", "rejected"):
             _non_empty(record, key, where)
+        if "metadata" in record and not isinstance(record["metadata"], dict):
+            raise DataError(f"{where}: metadata: expected an object")
         if record["chosen"] == record["rejected"]:
             raise DataError(f"{where}: rejected: must differ from chosen")
         return PREFERENCE

@@ -167,6 +167,19 @@ class PreferenceTest(DataTestCase):
         with self.assertRaisesRegex(DataError, f"{path}:1: rejected: must differ from chosen"):
             load_training_data("dpo-lora", self.train)
 
+    def test_metadata_is_accepted_and_dropped(self) -> None:
+        provenance = {"source": "feedback", "kind": "correction", "chosenInteraction": None, "promptVersion": 3}
+        write_records(self.train / "train.jsonl", [{**PAIR, "metadata": provenance}, PAIR])
+        write_records(self.validation / "validation.jsonl", [{**PAIR, "metadata": {}}])
+        data = load_training_data("dpo-lora", self.train, self.validation)
+        self.assertEqual(data.train, [PAIR, PAIR])
+        self.assertEqual(data.validation, [PAIR])
+
+    def test_metadata_must_be_an_object(self) -> None:
+        path = write_records(self.train / "train.jsonl", [{**PAIR, "metadata": "feedback"}])
+        with self.assertRaisesRegex(DataError, f"{path}:1: metadata: expected an object"):
+            load_training_data("dpo-lora", self.train)
+
     def test_missing_rejected(self) -> None:
         write_records(self.train / "train.jsonl", [{"prompt": "p", "chosen": "a"}])
         with self.assertRaisesRegex(DataError, "rejected: expected a non-empty string"):

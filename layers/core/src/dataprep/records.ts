@@ -5,8 +5,8 @@
  * key (`refrence`, `titel`, `contexs`) would otherwise be dropped silently and change what the record
  * means (an evaluation item without its reference, a document without its title). The error names the
  * key and lists the allowed ones, so an uploader can fix the export. Free-form data has one explicit
- * home: `metadata` (flat string/number/boolean/null values on `rag` records; any JSON on `golden` ones,
- * as an evaluation suite takes it). The one exception is an OpenAI Evals sample (a `golden` record with
+ * home: `metadata` (flat string/number/boolean/null values on `rag` and `preference` records; any JSON
+ * on `golden` ones, as an evaluation suite takes it). The one exception is an OpenAI Evals sample (a `golden` record with
  * `ideal`), whose extra fields are kept as they are, since Evals templates read them.
  *
  * `golden` records are evaluation suite lines, and are checked by the suite's own parser
@@ -120,11 +120,24 @@ export const finetuneRecordSchema = z.custom<FinetuneRecord>().superRefine((valu
   }
 });
 
-/** Preference (DPO) record: a prompt with a chosen and a rejected answer, which must differ. */
+const metadataValue = z.union([z.string(), z.number(), z.boolean(), z.null()], {
+  error: 'expected a string, number, boolean or null',
+});
+
+/** Flat metadata: string keys, scalar values. */
+export const metadataSchema = z.record(z.string(), metadataValue);
+
+/**
+ * Preference (DPO) record: a prompt with a chosen and a rejected answer, which must differ. `metadata`
+ * (flat, as on rag records) carries provenance, such as the feedback export's interactions, annotators
+ * and kind of pair; it is kept as it is (not redacted, not part of the dedupe text) and the trainer
+ * drops it.
+ */
 export const preferenceRecordSchema = strict({
   prompt: nonEmptyText,
   chosen: nonEmptyText,
   rejected: nonEmptyText,
+  metadata: metadataSchema.optional(),
 }).superRefine((record, ctx) => {
   if (record.chosen === record.rejected) {
     ctx.addIssue({ code: 'custom', path: ['rejected'], message: 'must differ from chosen' });
@@ -133,13 +146,6 @@ export const preferenceRecordSchema = strict({
 
 /** A preference record. */
 export type PreferenceRecord = z.infer<typeof preferenceRecordSchema>;
-
-const metadataValue = z.union([z.string(), z.number(), z.boolean(), z.null()], {
-  error: 'expected a string, number, boolean or null',
-});
-
-/** Flat metadata: string keys, scalar values. */
-export const metadataSchema = z.record(z.string(), metadataValue);
 
 /** A RAG document. `metadata` is the place for any extra fields. */
 export const ragRecordSchema = strict({
