@@ -7,6 +7,7 @@ import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
+import { driftRunId } from '#core/drift/run-id.ts';
 import { driftDetectedEvent } from '#events/drift-detected.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluation-requested.ts';
@@ -15,9 +16,10 @@ import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluat
  * The target of the rule on `llmops.DriftDetected`: starts the evaluation of production that the
  * configuration asks for on drift (`drift.onDrift`: a suite answered by the production prompt and/or a
  * model), by putting `llmops.EvaluationRequested` with trigger `drift`, as a schedule does. The run id is
- * made of the check and the window, so a redelivered DriftDetected (or the state change behind it), and
- * the other signals of the same check alarming on the same window, name the same run, which the Evaluate
- * state machine claims once: one drift, one run.
+ * made of the check and the window (`driftRunId`, in the core: the closed loop keys the drift's evidence
+ * by it), so a redelivered DriftDetected (or the state change behind it), and the other signals of the
+ * same check alarming on the same window, name the same run, which the Evaluate state machine claims
+ * once: one drift, one run.
  */
 export interface StartEvaluationDeps {
   readonly events: EventBridgeClient;
@@ -46,16 +48,6 @@ export function runRequestOf(raw: string): Record<string, unknown> {
     k: s.k,
     ...(s.ragK !== undefined ? { rag: { k: s.ragK } } : {}),
   };
-}
-
-/**
- * A run id from the check and the window (letters, digits, `-`; at most 80 characters): every signal of
- * a check alarming on the same window names the same run, so that one drift starts one evaluation. Check
- * names are 1-32 lowercase letters, digits and `-` (configuration refuses others).
- */
-export function driftRunId(check: string, windowEnd: string): string {
-  const stamp = windowEnd.replace(/[^0-9]/g, '').slice(0, 14);
-  return `drift-${check.replace(/[^a-z0-9-]/g, '-').slice(0, 32)}-${stamp}`;
 }
 
 export function makeHandler(deps: StartEvaluationDeps) {

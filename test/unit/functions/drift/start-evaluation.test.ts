@@ -5,10 +5,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ConfigError, InvalidEventError } from '#aws/errors.ts';
-import { evaluationRunRequest, RUN_ID } from '#contracts/evaluation/run.ts';
+import { evaluationRunRequest } from '#contracts/evaluation/run.ts';
+import { driftRunId } from '#core/drift/run-id.ts';
 import type { DriftDetectedDetail } from '#events/drift-detected.ts';
 import { evaluationRequestedDetail } from '#events/evaluation-requested.ts';
-import { driftRunId, environment, makeHandler, runRequestOf } from '#functions/drift/start-evaluation.ts';
+import { environment, makeHandler, runRequestOf } from '#functions/drift/start-evaluation.ts';
 import { errorOf } from '../../../support/async.ts';
 
 const events = mockClient(EventBridgeClient);
@@ -54,22 +55,6 @@ const published = () =>
     const entry = call.args[0].input.Entries?.[0];
     return { ...entry, Detail: evaluationRequestedDetail.parse(JSON.parse(String(entry?.Detail))) };
   });
-
-describe('driftRunId', () => {
-  it('is made of the check and the window end, and is a valid run id', () => {
-    const id = driftRunId('support', '2026-12-01T12:00:00.000Z');
-    expect(id).toBe('drift-support-20261201120000');
-    expect(id).toMatch(RUN_ID);
-    expect(driftRunId('support', '2026-12-01T18:00:00.000Z')).not.toBe(id);
-    expect(driftRunId('billing', '2026-12-01T12:00:00.000Z')).not.toBe(id);
-  });
-
-  it('stays a valid run id for the longest check name', () => {
-    const id = driftRunId(`a${'b'.repeat(31)}`, '2026-12-01T12:00:00.000Z');
-    expect(id).toMatch(RUN_ID);
-    expect(id.length).toBeLessThanOrEqual(80);
-  });
-});
 
 describe('runRequestOf', () => {
   it('turns drift.onDrift into the run request of an evaluation', () => {
