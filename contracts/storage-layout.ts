@@ -82,3 +82,15 @@ export const FINETUNE_PREFIX = 'finetune/';
 export const FINETUNE_OUTPUT_PREFIX = `${FINETUNE_PREFIX}output/`;
 export const FINETUNE_CHECKPOINTS_PREFIX = `${FINETUNE_PREFIX}checkpoints/`;
 export const FINETUNE_LINEAGE_PREFIX = `${FINETUNE_PREFIX}lineage/`;
+
+/**
+ * Human feedback's exports (the feedback export): preference pairs go where any upload goes, under
+ * `raw/preference/<dataset>/<export>.jsonl` in the raw bucket (DataPrep curates them), and the
+ * held-out feedback prompts under `raw/golden/<dataset>-holdout/<export>.jsonl` (a suite for the win-rate
+ * report); thumbs without a pair (KTO records) are kept apart, under `feedback/unpaired/` in the
+ * artifacts bucket, which nothing curates.
+ */
+export const FEEDBACK_PREFIX = 'feedback/';
+export const FEEDBACK_UNPAIRED_PREFIX = `${FEEDBACK_PREFIX}unpaired/`;
+export const PREFERENCE_RAW_PREFIX = `${RAW_PREFIX}preference/`;
+export const GOLDEN_RAW_PREFIX = `${RAW_PREFIX}golden/`;

@@ -20,7 +20,9 @@ export type SampleName =
   | 'model-registered'
   | 'model-deployed-promoted'
   | 'model-deployed-rolled-back'
-  | 'finetune-requested';
+  | 'finetune-requested'
+  | 'feedback-threshold-reached'
+  | 'rolled-back';
 
 /** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */
 export function loadSample<S extends z.ZodType>(name: SampleName, schema: S): z.infer<S> {

@@ -21,6 +21,7 @@ export const CONTEXT_KEYS = {
   interactionSampleRate: 'interactionSampleRate',
   vectorStore: 'vectorStore',
   chatReservedConcurrency: 'chatReservedConcurrency',
+  closedLoop: 'closedLoop',
 } as const;
 
 const MiB = 1024 * 1024;
@@ -97,6 +98,13 @@ const OVERRIDES = {
   [CONTEXT_KEYS.apiApps]: override(contextApiApps, (apps) => ({ api: { apps } })),
   [CONTEXT_KEYS.guardrail]: override(contextBoolean, (enabled) => ({ guardrail: { enabled } })),
   [CONTEXT_KEYS.fineTuning]: override(contextBoolean, (enabled) => ({ fineTuning: { enabled } })),
+  // `act`, `recommend` (page with the proposed rollback only) or `off` (no closed loop).
+  [CONTEXT_KEYS.closedLoop]: override(
+    z.enum(['act', 'recommend', 'off'], {
+      error: (iss) => `expected act, recommend or off${got(iss.input)}`,
+    }),
+    (mode) => ({ closedLoop: mode === 'off' ? { enabled: false } : { enabled: true, mode } }),
+  ),
   [CONTEXT_KEYS.interactionSampleRate]: override(sampleRate, (payloadSampleRate) => ({
     interactions: { payloadSampleRate },
   })),

@@ -205,6 +205,16 @@ export const DEV: ProfileConfig = {
       maxGuardrailRate: 0.1,
     },
   },
+  feedback: {
+    // A week to rate an answer; a small export (the demo's feedback crosses it) every six hours.
+    interactionTtlDays: 7,
+    pairThreshold: 8,
+    exportEveryHours: 6,
+    datasetName: 'feedback',
+    holdOutShare: 0.1,
+    annotatorAgreement: { minAgreement: 0.6, minReviewed: 5 },
+  },
+  closedLoop: { enabled: true, mode: 'act', coolDownHours: 6 },
 };
 
 /** What production changes: data kept, a year of logs, WAF, more capacity, OpenSearch with standby replicas. */
@@ -319,6 +329,9 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     },
     canary: { share: 0.1, bakeMinutes: 120, checkMinutes: 10, minCalls: 200, maxErrorRate: 0.02 },
   },
+  // A month to rate an answer; a DPO round needs a few hundred pairs.
+  feedback: { interactionTtlDays: 30, pairThreshold: 500, exportEveryHours: 24 },
+  closedLoop: { coolDownHours: 24 },
 };
 
 /** Every profile's settings, before context overrides. */

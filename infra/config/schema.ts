@@ -720,6 +720,48 @@ const driftSchema = z
     }
   });
 
+/**
+ * Human feedback (`POST /v1/feedback`) and its export as preference data: how long answered calls stay
+ * open to feedback, how many new pairs an export waits for, how often it looks, and which annotators'
+ * feedback it trusts.
+ */
+const feedbackSchema = z.object({
+  /** Days an answered call can receive feedback (the interactions table's TTL); later: 404. */
+  interactionTtlDays: positiveInt.max(400),
+  /** New preference pairs an export waits for before it writes `raw/preference/<export>.jsonl`. */
+  pairThreshold: positiveInt.max(1_000_000),
+  /** Hours between the export's looks (EventBridge Scheduler, a rate). */
+  exportEveryHours: positiveInt.max(168),
+  /**
+   * The dataset the exports make: `raw/preference/<datasetName>/<export>.jsonl` (each export a version of
+   * dataset `<datasetName>`), held-out prompts under `raw/golden/<datasetName>-holdout/`.
+   */
+  datasetName: z.string().regex(/^[a-z][a-z0-9-]{0,47}$/, 'must be 1-48 lowercase letters, digits or "-"'),
+  /** Share of feedback prompts held out of training for the win-rate report (by a hash of the prompt). */
+  holdOutShare: z.number().min(0).max(0.5),
+  /**
+   * An annotator whose negative feedback reviewers labelled at least `minReviewed` times is left out
+   * when reviewers agreed with fewer than `minAgreement` of those verdicts; one reviewed less is kept.
+   */
+  annotatorAgreement: z.object({
+    minAgreement: z.number().min(0).max(1),
+    minReviewed: positiveInt.max(1000),
+  }),
+});
+
+/**
+ * The closed loop: a drift alarm's evaluation of production that regressed against production's last
+ * passing run moves production back (`act`) or proposes it (`recommend`), at most once per target per
+ * cool-down.
+ */
+const closedLoopSchema = z.object({
+  enabled: z.boolean(),
+  /** `act`: move production back and page; `recommend`: page with the proposed rollback only. */
+  mode: z.enum(['act', 'recommend']),
+  /** Hours after an automatic rollback of a target during which it is not rolled back again. */
+  coolDownHours: positiveInt.max(24 * 30),
+});
+
 /** What a profile declares: every setting of one deployment of the stack. */
 export const profileConfigSchema = z
   .object({
@@ -748,6 +790,8 @@ export const profileConfigSchema = z
     evaluation: evaluationSchema,
     drift: driftSchema,
     fineTuning: fineTuningSchema,
+    feedback: feedbackSchema,
+    closedLoop: closedLoopSchema,
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'prod' && c.removal.data !== RemovalPolicy.RETAIN) {

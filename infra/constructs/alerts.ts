@@ -19,6 +19,12 @@ export interface LlmOpsAlertsProps {
   readonly config: AppConfig['alerts'];
   /** The key that encrypts the topic. Its policy is extended so CloudWatch and EventBridge can publish. */
   readonly encryptionKey: kms.IKey;
+  /**
+   * The project bus, whose rules may page (this account's rules on it, as `aws:SourceArn`).
+   *
+   * @default - no rule may publish to the topic
+   */
+  readonly eventBusName?: string;
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -90,6 +96,24 @@ export class LlmOpsAlerts extends Construct {
         },
       }),
     );
+
+    // The project bus's rules page too (the closed loop's rollbacks): this account's rules on that bus.
+    if (props.eventBusName !== undefined) {
+      this.topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowThisAccountBusRulesToPublish',
+          principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [this.topic.topicArn],
+          conditions: {
+            StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+            ArnLike: {
+              'aws:SourceArn': `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/${props.eventBusName}/*`,
+            },
+          },
+        }),
+      );
+    }
 
     for (const email of config.emails) {
       this.topic.addSubscription(new subs.EmailSubscription(email));

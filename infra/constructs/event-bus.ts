@@ -22,6 +22,11 @@ export interface LlmOpsEventBusProps {
   readonly alerts: LlmOpsAlerts;
 }
 
+/** The project bus's name: known before the bus exists (the paging topic's policy names its rules). */
+export function projectBusName(stackName: string): string {
+  return `${stackName}-bus`;
+}
+
 /** The project bus, its archive, and `ruleFor()` to route its events. */
 export class LlmOpsEventBus extends Construct {
   /** The bus (`${stackName}-bus`). */
@@ -46,7 +51,7 @@ export class LlmOpsEventBus extends Construct {
       alerts,
       description: 'the project event bus (events that could not be encrypted or decrypted)',
     });
-    const busName = `${deployment.stackName}-bus`;
+    const busName = projectBusName(deployment.stackName);
     this.bus = new events.EventBus(this, 'Bus', {
       eventBusName: busName,
       description: `${deployment.stackName}: llmops.* lifecycle events`,

@@ -36,6 +36,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { INTERACTION_TTL_ATTRIBUTE } from '#aws/feedback/dynamo-interaction-store.ts';
 import { DOCUMENTS_COLLECTION_INDEX } from '#aws/rag/documents.ts';
 import { USAGE_TTL_ATTRIBUTE } from '#aws/token-budget.ts';
 import type { ApiFunctionName } from '#contracts/http/routes.ts';
@@ -68,6 +69,7 @@ export const API_FUNCTION_ENTRIES: Readonly<Record<ApiFunctionName, string>> = {
   evaluations: 'functions/api/evaluations.ts',
   drift: 'functions/api/drift.ts',
   finetune: 'functions/api/finetune.ts',
+  feedback: 'functions/api/feedback.ts',
 };
 
 /** The CloudWatch namespace of the functions' EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`). */
@@ -86,6 +88,8 @@ export interface ModelGatewayProps {
   readonly maxRequestBytes: number;
   /** Share of chat calls whose payload is recorded (`interactions.payloadSampleRate`). */
   readonly interactionSampleRate: number;
+  /** Days an answered call is kept for feedback (`feedback.interactionTtlDays`). */
+  readonly interactionTtlDays: number;
   /** The project key (tables, log groups). */
   readonly encryptionKey: kms.IKey;
   /** The project bus, where the chat function publishes `llmops.InteractionRecorded`. */
@@ -127,6 +131,11 @@ export class ModelGateway extends Construct {
   public readonly catalogTable: dynamodb.Table;
   /** Each app's token count per UTC day (`pk` = `APP#<app>#<day>`, TTL on `expiresAt`): chat only. */
   public readonly usageTable: dynamodb.Table;
+  /**
+   * Answered calls, open to feedback: `pk` (the interaction id), TTL `expiresAt`. The chat function
+   * writes them (PutItem only); the feedback functions read them.
+   */
+  public readonly interactionsTable: dynamodb.Table;
   public readonly chatFunction: LlmOpsFunction;
   public readonly promptsFunction: LlmOpsFunction;
   public readonly modelsFunction: LlmOpsFunction;
@@ -138,7 +147,7 @@ export class ModelGateway extends Construct {
    * and the drift routes (see `Drift`).
    */
   public readonly functions: Readonly<
-    Record<Exclude<ApiFunctionName, 'evaluations' | 'drift' | 'finetune'>, LlmOpsFunction>
+    Record<Exclude<ApiFunctionName, 'evaluations' | 'drift' | 'finetune' | 'feedback'>, LlmOpsFunction>
   >;
   /** ALARM when the chat function fails (crashes, timeouts: handlers answer every expected error). */
   public readonly chatErrorsAlarm: cloudwatch.Alarm;
@@ -204,7 +213,8 @@ export class ModelGateway extends Construct {
     // streams cannot take the account's concurrency from the other functions (nor they from chat).
     (this.chatFunction.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
       config.chatReservedConcurrency;
-    // The daily token budgets: chat reads an app's counter and adds to it (GetItem, UpdateItem), no more.
+    // The daily token budgets: chat reads an app's counter and adds to it (GetItem, UpdateItem), no more;
+    // and the answered calls it keeps for feedback (PutItem, no more).
     this.usageTable = projectTable(this, 'UsageTable', {
       config: deployment,
       encryptionKey,
@@ -216,6 +226,21 @@ export class ModelGateway extends Construct {
       new iam.PolicyStatement({
         actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [this.usageTable.tableArn],
+      }),
+    );
+    this.interactionsTable = projectTable(this, 'InteractionsTable', {
+      config: deployment,
+      encryptionKey,
+      timeToLiveAttribute: INTERACTION_TTL_ATTRIBUTE,
+      holds: 'answered calls kept for feedback, which expire after feedback.interactionTtlDays',
+    });
+    this.chatFunction
+      .bindString('INTERACTIONS_TABLE', this.interactionsTable.tableName)
+      .bindString('INTERACTION_TTL_DAYS', String(props.interactionTtlDays));
+    this.chatFunction.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [this.interactionsTable.tableArn],
       }),
     );
     this.chatFunction.serviceRole.addToPrincipalPolicy(

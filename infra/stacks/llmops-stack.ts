@@ -19,10 +19,12 @@ import { type AppConfig, deploymentOf, loadConfig, storageOf } from '#infra/conf
 import { REPO_ROOT } from '#infra/repo-root.ts';
 import { LlmOpsAlerts } from '../constructs/alerts.ts';
 import { LlmOpsApi, pascalCase } from '../constructs/api.ts';
+import { ClosedLoop } from '../constructs/closed-loop.ts';
 import { DataPrep } from '../constructs/data-prep.ts';
 import { Drift } from '../constructs/drift.ts';
 import { Evaluation } from '../constructs/evaluation.ts';
-import { LlmOpsEventBus } from '../constructs/event-bus.ts';
+import { LlmOpsEventBus, projectBusName } from '../constructs/event-bus.ts';
+import { Feedback } from '../constructs/feedback.ts';
 import { FineTuning } from '../constructs/fine-tuning.ts';
 import { LlmOpsGuardrail } from '../constructs/guardrail.ts';
 import { InteractionLog } from '../constructs/interaction-log.ts';
@@ -64,6 +66,12 @@ export class LlmOpsStack extends Stack {
   public readonly serving?: LlmServing;
   /** Training, registry, gate and rollout, when `fineTuning.enabled`. */
   public readonly fineTuning?: FineTuning;
+  /** The nested stack of {@link feedback} and {@link closedLoop}. */
+  public readonly improvementStack: NestedStack;
+  /** `POST /v1/feedback` and the export of preference pairs into DataPrep. */
+  public readonly feedback: Feedback;
+  /** Drift alarm → evaluation → rollback (absent with `closedLoop.enabled: false`). */
+  public readonly closedLoop?: ClosedLoop;
   public readonly api: LlmOpsApi;
   /** The role allowed to call the admin routes, when `api.adminPrincipals` names none. */
   public readonly adminRole?: iam.Role;
@@ -81,7 +89,12 @@ export class LlmOpsStack extends Stack {
 
     this.storage = new LlmOpsStorage(this, 'Storage', { deployment, config: storageOf(config) });
     const encryptionKey = this.storage.key;
-    this.alerts = new LlmOpsAlerts(this, 'Alerts', { deployment, config: config.alerts, encryptionKey });
+    this.alerts = new LlmOpsAlerts(this, 'Alerts', {
+      deployment,
+      config: config.alerts,
+      encryptionKey,
+      eventBusName: projectBusName(config.stackName),
+    });
     this.eventBus = new LlmOpsEventBus(this, 'Events', {
       deployment,
       config: { eventArchiveRetentionDays: config.eventArchiveRetentionDays },
@@ -140,6 +153,7 @@ export class LlmOpsStack extends Stack {
       config: config.models,
       maxRequestBytes: config.api.maxRequestBytes,
       interactionSampleRate: config.interactions.payloadSampleRate,
+      interactionTtlDays: config.feedback.interactionTtlDays,
       encryptionKey,
       eventBus: this.eventBus.bus,
       alerts: this.alerts,
@@ -207,6 +221,34 @@ export class LlmOpsStack extends Stack {
         maxRequestBytes: config.api.maxRequestBytes,
       });
     }
+    // Feedback and the closed loop: a nested stack of their own, as fine-tuning, for the 500-resource limit.
+    this.improvementStack = new NestedStack(this, 'ImprovementStack', {
+      description: `${config.stackName}: human feedback into preference data, and the closed loop from a drift alarm to a rollback`,
+    });
+    this.feedback = new Feedback(this.improvementStack, 'Feedback', {
+      deployment,
+      config: config.feedback,
+      maxRequestBytes: config.api.maxRequestBytes,
+      rawBucket: this.storage.raw,
+      artifactsBucket: this.storage.artifacts,
+      encryptionKey,
+      eventBus: this.eventBus.bus,
+      alerts: this.alerts,
+      interactionsTable: this.modelGateway.interactionsTable,
+      evaluationsTable: this.evaluation.table,
+    });
+    this.closedLoop = config.closedLoop.enabled
+      ? new ClosedLoop(this.improvementStack, 'ClosedLoop', {
+          deployment,
+          config: config.closedLoop,
+          artifactsBucket: this.storage.artifacts,
+          encryptionKey,
+          eventBus: this.eventBus.bus,
+          alerts: this.alerts,
+          promptsTable: this.modelGateway.promptsTable,
+          pagingTopic: this.alerts.topic,
+        })
+      : undefined;
     // The admin routes' principals: the configured ones, or a role of the stack's own.
     this.adminRole =
       config.api.adminPrincipals.length === 0
@@ -234,6 +276,7 @@ export class LlmOpsStack extends Stack {
         ...this.modelGateway.functions,
         evaluations: this.evaluation.apiFunction,
         drift: this.drift.apiFunction,
+        feedback: this.feedback.apiFunction,
         ...(this.fineTuning ? { finetune: this.fineTuning.apiFunction } : {}),
       },
       encryptionKey,
@@ -298,6 +341,10 @@ export class LlmOpsStack extends Stack {
         description: `Serves ${config.fineTuning.baseModel.hfModelId} and its adapters (inference components)`,
       });
     }
+    new CfnOutput(this, 'FeedbackTableName', {
+      value: this.feedback.table.tableName,
+      description: 'Human feedback (one verdict per interaction and user) and what the export made of it',
+    });
     new CfnOutput(this, 'PagingTopicArn', { value: this.alerts.topic.topicArn });
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.url,
@@ -340,11 +387,10 @@ export class LlmOpsStack extends Stack {
 const VECTOR_STORE_NAMES = { opensearch: 'OpenSearch Serverless', s3vectors: 'S3 Vectors' } as const;
 
 /**
- * The stack's CloudFormation description: what the stack contains today, and nothing it does not
- * (feedback into training is not built yet).
+ * The stack's CloudFormation description: what the stack contains today, and nothing it does not.
  */
 export function stackDescription(config: AppConfig): string {
-  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms,${config.fineTuning.enabled ? ' fine-tuning on SageMaker spot GPUs with a model registry, a GPU endpoint with inference components and canary rollouts,' : ''} dashboard, interaction log`;
+  return `LLMOps (${config.profile}): data preparation pipeline, RAG ingestion and retrieval (${VECTOR_STORE_NAMES[config.rag.vectorStore]}), model gateway and HTTPS API${config.guardrail.enabled ? ' with a Bedrock guardrail' : ''}, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms,${config.fineTuning.enabled ? ' fine-tuning on SageMaker spot GPUs with a model registry, a GPU endpoint with inference components and canary rollouts,' : ''} human feedback into preference data,${config.closedLoop.enabled ? ' a closed loop from drift alarms to rollbacks,' : ''} dashboard, interaction log`;
 }
 
 export interface BuildAppOptions {

@@ -141,6 +141,9 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'APP_KEYS',
     'APP_ACCESS',
     'USAGE_TABLE',
+    // The answered calls kept for feedback.
+    'INTERACTIONS_TABLE',
+    'INTERACTION_TTL_DAYS',
     'MAX_REQUEST_BYTES',
     'EMBEDDING_MODEL',
     // The Retry-After of a 503 while the GPU endpoint scales out from zero (fineTuning.enabled).
@@ -185,6 +188,14 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'EVENT_BUS_NAME',
     'STACK_NAME',
     'FINETUNE_SETTINGS',
+    'APP_KEYS',
+    'APP_ACCESS',
+    'MAX_REQUEST_BYTES',
+  ],
+  feedback: [
+    'FEEDBACK_TABLE',
+    'INTERACTIONS_TABLE',
+    'EVALUATIONS_TABLE',
     'APP_KEYS',
     'APP_ACCESS',
     'MAX_REQUEST_BYTES',

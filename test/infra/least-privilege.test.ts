@@ -25,12 +25,15 @@ import { DRIFT_DETECTED } from '#events/drift-detected.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { EVALUATION_COMPLETED } from '#events/evaluation-completed.ts';
 import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
+import { FEEDBACK_EXPORT_REQUESTED } from '#events/feedback-export-requested.ts';
+import { FEEDBACK_THRESHOLD_REACHED } from '#events/feedback-threshold-reached.ts';
 import { FINETUNE_REQUESTED } from '#events/finetune-requested.ts';
 import { INTERACTION_RECORDED } from '#events/interaction-recorded.ts';
 import { MODEL_DEPLOYED } from '#events/model-deployed.ts';
 import { MODEL_REGISTERED } from '#events/model-registered.ts';
 import { PIPELINE_FAILED } from '#events/pipeline-failed.ts';
 import { PROMPT_GATE_OVERRIDDEN } from '#events/prompt-gate-overridden.ts';
+import { ROLLED_BACK } from '#events/rolled-back.ts';
 import { type AppConfig, loadConfig } from '#infra/config/index.ts';
 import { DEV } from '#infra/config/profiles.ts';
 import { profileConfigSchema } from '#infra/config/schema.ts';
@@ -461,11 +464,15 @@ describe('events:PutEvents', () => {
     'functions/finetune/register.ts': [MODEL_REGISTERED],
     'functions/finetune/candidate.ts': [EVALUATION_REQUESTED],
     'functions/finetune/rollout.ts': [MODEL_DEPLOYED],
+    // Feedback: an export announces the pairs it wrote; the closed loop announces each rollback decision.
+    'functions/feedback/export.ts': [FEEDBACK_THRESHOLD_REACHED],
+    'functions/loop/on-event.ts': [ROLLED_BACK],
   };
   /** What each kind of schedule puts (through the role it is delivered with), by the role's construct. */
   const SCHEDULES_PUBLISH: Record<string, string[]> = {
     EvaluationScheduleRole: [EVALUATION_REQUESTED],
     DriftScheduleRole: [DRIFT_CHECK_REQUESTED],
+    FeedbackScheduleRole: [FEEDBACK_EXPORT_REQUESTED],
   };
 
   /** The one statement a publisher of `detailTypes` holds: on the project bus, for exactly those events. */

@@ -477,7 +477,7 @@ describe('functions', () => {
   it.each(['dev', 'prod'] as const)('%s: every house function has the house defaults', (p) => {
     const s = p === 'dev' ? dev : prod;
     const fns = houseFunctions(s.json);
-    expect(fns).toHaveLength(36);
+    expect(fns).toHaveLength(39);
     for (const [id, fn] of fns) {
       const fp = props(fn);
       expect(fp.Runtime, id).toBe('nodejs24.x');
@@ -525,6 +525,7 @@ describe('functions', () => {
       'functions/api/chat.ts',
       'functions/api/drift.ts',
       'functions/api/evaluations.ts',
+      'functions/api/feedback.ts',
       'functions/api/finetune.ts',
       'functions/api/models.ts',
       'functions/api/openapi.ts',
@@ -546,11 +547,13 @@ describe('functions', () => {
       'functions/evaluation/register-suite.ts',
       'functions/evaluation/report.ts',
       'functions/evaluation/score.ts',
+      'functions/feedback/export.ts',
       'functions/finetune/candidate.ts',
       'functions/finetune/gate.ts',
       'functions/finetune/plan.ts',
       'functions/finetune/register.ts',
       'functions/finetune/rollout.ts',
+      'functions/loop/on-event.ts',
       'functions/pipeline-failed/handler.ts',
       'functions/rag/chunk.ts',
       'functions/rag/embed.ts',
@@ -747,7 +750,24 @@ describe('IAM', () => {
     for (const { policy, statement } of allStatements(dev.json)) {
       const actions = list(statement.Action);
       const resources = list(statement.Resource).map(flatten);
-      if (resources.some((r) => r.startsWith(`<${rawId}.Arn>`))) {
+      if (
+        policy.startsWith('FeedbackExportFunction') &&
+        resources.some((r) => r.startsWith(`<${rawId}.Arn>`))
+      ) {
+        // The feedback export uploads as a person would: its own folders, which DataPrep curates (and
+        // lists them, to read back what a retried run wrote).
+        if (actions.every((a) => a === 's3:ListBucket')) continue;
+        for (const r of resources) {
+          expect(
+            [
+              `<${rawId}.Arn>/raw/preference/feedback/*`,
+              `<${rawId}.Arn>/raw/golden/feedback-holdout/*`,
+              `<${artifactsId}.Arn>/feedback/unpaired/*`,
+            ],
+            policy,
+          ).toContain(r);
+        }
+      } else if (resources.some((r) => r.startsWith(`<${rawId}.Arn>`))) {
         for (const a of actions)
           expect(
             ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'],
@@ -833,6 +853,13 @@ describe('IAM', () => {
           // The endpoint's containers load the adapters: read-only.
           expect(r, policy).toBe(`<${artifactsId}.Arn>/finetune/output/*`);
           expect(actions, policy).toEqual(['s3:GetObject']);
+        } else if (policy.startsWith('FeedbackExportFunction')) {
+          // The unpaired (KTO) records, kept apart from DataPrep's input.
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/feedback/unpaired/*`);
+        } else if (policy.startsWith('ClosedLoopLoopFunction')) {
+          // The runs' items and summaries it compares: read-only.
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/evaluations/*`);
+          expect(actions.sort(), policy).toEqual(['s3:GetObject', 's3:GetObjectVersion']);
         } else if (policy.startsWith('FineTuningRegisterFunction')) {
           // The lineage record of each model package: written, never read.
           expect(r, policy).toBe(`<${artifactsId}.Arn>/finetune/lineage/*`);
@@ -903,7 +930,7 @@ describe('encryption', () => {
   it('the tables, topic and queues are encrypted; only the bus DLQ (which must survive a key failure) uses SSE-SQS', () => {
     const key = arnOf(keyId(dev.json));
     const tables = resourcesOfType(dev.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(8);
+    expect(tables).toHaveLength(11);
     for (const [id, table] of tables) {
       expect(props(table).SSESpecification, id).toEqual({
         KMSMasterKeyId: key,
@@ -914,7 +941,7 @@ describe('encryption', () => {
     const [, topic] = only(dev.json, 'AWS::SNS::Topic');
     expect(props(topic).KmsMasterKeyId).toEqual(key);
     const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(20);
+    expect(queues).toHaveLength(24);
     for (const [id, q] of queues) {
       if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
       else expect(props(q).KmsMasterKeyId, id).toEqual(key);
@@ -1030,7 +1057,7 @@ describe('retention and removal', () => {
     }
     expect(logicalIdsOfType(prod.json, 'Custom::S3AutoDeleteObjects')).toEqual([]);
     const tables = resourcesOfType(prod.json, 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(8);
+    expect(tables).toHaveLength(11);
     for (const [id, table] of tables) {
       expect(table.DeletionPolicy, id).toBe('Retain');
       expect(props(table).PointInTimeRecoverySpecification, id).toEqual({ PointInTimeRecoveryEnabled: true });
@@ -1098,11 +1125,13 @@ describe('alarms and paging', () => {
       // alarms (embedding, descriptors, quality) + per chat model of the catalog a latency and a cost anomaly alarm + the default app's
       // daily cost budget + fine-tuning: FineTune and Rollout × (executions failed + failure rule DLQ), the
       // trigger DLQ, the DLQs of the async Gate and Rollout functions, the three canary alarms, RolledBack,
-      // the base component's 5xx and latency alarms (13) + in dev (copies scale to zero) NoCapacity
+      // the base component's 5xx and latency alarms (13) + feedback and the closed loop: the DLQs of the
+      // async Export and Loop functions and of their trigger rules (4) + in dev (copies scale to zero)
+      // NoCapacity
       const chatModels = alarms.filter(([id]) => id.startsWith('MonitoringLatencyAnomaly')).length;
       expect(chatModels).toBe(6);
       const scaleOutFromZero = p === 'dev' ? 1 : 0;
-      expect(alarms).toHaveLength(28 + 1 + chatModels * 2 + 13 + scaleOutFromZero);
+      expect(alarms).toHaveLength(28 + 1 + chatModels * 2 + 13 + 4 + scaleOutFromZero);
       const scalingPolicies = new Set(logicalIdsOfType(s.json, 'AWS::ApplicationAutoScaling::ScalingPolicy'));
       const scalingAlarms = alarms.filter(([, a]) =>
         ((props(a).AlarmActions ?? []) as CfnJson[]).some((action) => scalingPolicies.has(action?.Ref)),
@@ -1188,6 +1217,8 @@ describe('stack', () => {
         'DriftCheckStateMachineArn',
         'EvaluateStateMachineArn',
         'EventBusName',
+        // The feedback table (its verdicts and what the export made of them).
+        'FeedbackTableName',
         // Fine-tuning (fineTuning.enabled): its state machines, the model registry and the endpoint.
         'FineTuneStateMachineArn',
         'GuardrailId',
@@ -1288,16 +1319,16 @@ describe('idle cost and description', () => {
   it('the description names what the stack contains, and nothing that is not built', () => {
     const description = (s: Synthesized) => (s.json as CfnJson).Description as string;
     expect(description(dev)).toBe(
-      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms, fine-tuning on SageMaker spot GPUs with a model registry, a GPU endpoint with inference components and canary rollouts, dashboard, interaction log',
+      'LLMOps (dev): data preparation pipeline, RAG ingestion and retrieval (S3 Vectors), model gateway and HTTPS API with a Bedrock guardrail, evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue), drift checks with calibrated alarms, fine-tuning on SageMaker spot GPUs with a model registry, a GPU endpoint with inference components and canary rollouts, human feedback into preference data, a closed loop from drift alarms to rollbacks, dashboard, interaction log',
     );
     expect(description(prod)).toContain('(OpenSearch Serverless)');
     for (const s of [dev, prod]) {
       expect(description(s)).toContain(
         'evaluation (scheduled runs, LLM-as-judge, promotion gate, review queue)',
       );
-      // Fine-tuning is built (fine-tuning.test.ts: not without it); feedback into training is not.
+      // Fine-tuning is built (fine-tuning.test.ts: not without it), and so are feedback and the loop.
       expect(description(s)).toContain('fine-tuning on SageMaker spot GPUs');
-      expect(description(s)).not.toMatch(/RLHF|feedback/i);
+      expect(description(s)).toContain('human feedback into preference data');
     }
   });
 });

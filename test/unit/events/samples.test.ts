@@ -5,10 +5,12 @@ import { documentIndexedEvent } from '#events/document-indexed.ts';
 import { driftCheckRequestedEvent } from '#events/drift-check-requested.ts';
 import { driftDetectedEvent } from '#events/drift-detected.ts';
 import { evaluationCompletedEvent } from '#events/evaluation-completed.ts';
+import { feedbackThresholdReachedEvent } from '#events/feedback-threshold-reached.ts';
 import { fineTuneRequestedEvent } from '#events/finetune-requested.ts';
 import { modelDeployedEvent } from '#events/model-deployed.ts';
 import { modelRegisteredEvent } from '#events/model-registered.ts';
 import { pipelineFailedEvent } from '#events/pipeline-failed.ts';
+import { rolledBackEvent } from '#events/rolled-back.ts';
 import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
 import { sageMakerModelPackageStateChangeEvent } from '#events/sagemaker-model-package-state-change.ts';
 import { sageMakerTrainingJobStateChangeEvent } from '#events/sagemaker-training-job-state-change.ts';
@@ -256,6 +258,41 @@ describe('event samples parse with their schemas', () => {
     expect(rolledBack.detail.verified.inferenceComponent).toBe(
       rolledBack.detail.previous?.inferenceComponent,
     );
+  });
+
+  it('llmops.FeedbackThresholdReached: the pairs, the KTO records and held-out prompts beside them, the annotators left out', () => {
+    const event = loadSample('feedback-threshold-reached', feedbackThresholdReachedEvent);
+    expect(event.detail).toMatchObject({
+      exportId: 'feedback-20261205t060040z',
+      pairs: 512,
+      threshold: 500,
+      location: { key: 'raw/preference/feedback/feedback-20261205t060040z.jsonl' },
+      unpaired: { records: 2210 },
+      heldOut: { prompts: 57 },
+    });
+    expect(event.detail.pairs).toBeGreaterThanOrEqual(event.detail.threshold);
+    expect(event.detail.annotators.excluded).toEqual([{ user: 'user-0042', agreement: 0.2, reviewed: 10 }]);
+    const raw = structuredClone(rawSample('feedback-threshold-reached')) as { detail: { pairs: number } };
+    raw.detail.pairs = 0;
+    const result = feedbackThresholdReachedEvent.safeParse(raw);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['detail', 'pairs']);
+  });
+
+  it('llmops.RolledBack: the target moved back, where to, and the evidence', () => {
+    const event = loadSample('rolled-back', rolledBackEvent);
+    expect(event.detail).toMatchObject({
+      outcome: 'rolled_back',
+      mode: 'act',
+      target: { kind: 'prompt', name: 'rag-answer', label: 'production' },
+      from: { version: 4 },
+      to: { version: 3, passingRunId: 'sched-golden-daily-20261204060000' },
+    });
+    expect(event.detail.evidence.drift?.signal).toBe('quality');
+    expect(event.detail.evidence.evaluation.failing.map((m) => m.name)).toEqual(['f1']);
+    const raw = structuredClone(rawSample('rolled-back')) as { detail: { outcome: string } };
+    raw.detail.outcome = 'reverted';
+    expect(rolledBackEvent.safeParse(raw).success).toBe(false);
   });
 
   it('rejects a ModelDeployed detail with a canary share above 1', () => {
