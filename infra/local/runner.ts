@@ -411,7 +411,10 @@ export class LocalRunner {
     return value;
   }
 
-  /** Pages alarm state changes have sent to SNS topics of the template, oldest first. */
+  /**
+   * Pages sent to SNS topics of the template, oldest first: by alarm state changes, and by rules whose
+   * target is a topic (the closed loop's `llmops.RolledBack`).
+   */
   get pages(): readonly AlarmPage[] {
     return this.alarms.pages;
   }
@@ -585,6 +588,18 @@ export class LocalRunner {
         this.deliveries.push({ ...base, ok: false, error: (error as Error).message });
         this.#progress(`${rule.logicalId}: delivery to ${base.target} failed: ${(error as Error).message}`);
       }
+      return;
+    }
+    if (target.targetType === 'AWS::SNS::Topic' && target.targetLogicalId !== undefined) {
+      // EventBridge publishes the target's input as the message, with SNS's default subject.
+      this.alarms.recordPage({
+        topicArn: target.Arn,
+        topicLogicalId: target.targetLogicalId,
+        subject: 'AWS Notification Message',
+        message: typeof input === 'string' ? input : JSON.stringify(input),
+      });
+      this.deliveries.push({ ...base, ok: true });
+      this.#progress(`${rule.logicalId}: paged ${target.targetLogicalId}`);
       return;
     }
     if (target.targetType === 'AWS::Lambda::Function') {

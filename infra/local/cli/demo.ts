@@ -6,7 +6,9 @@
  * worse prompt version evaluated against production on the golden set, and refused by the gate) and the
  * drift demo (replayed traffic that shifts topic, the DriftCheck state machine, the synthesized drift
  * alarms evaluated on the scores it emitted, the page, llmops.DriftDetected and the evaluation it
- * starts), all over the local stack.
+ * starts) with the closed loop (a release forced past its gate is rolled back after that evaluation,
+ * and the rollback pages), and the feedback demo (feedback lines → preference pairs → DataPrep → the
+ * DPO recipe's training request → the candidate's evaluation), all over the local stack.
  */
 
 import { basename, join } from 'node:path';
@@ -20,7 +22,21 @@ import {
   registerGoldenSuite,
   runGateDemo,
 } from '../eval/eval-demo.ts';
+import {
+  describeFeedback,
+  FEEDBACK_SAMPLE,
+  type FeedbackChainResult,
+  readFeedbackFile,
+  runFeedbackChain,
+} from '../feedback-demo.ts';
 import { describeFineTune, type FineTuneChainResult, fineTuneOutcome } from '../finetune-demo.ts';
+import {
+  describeLoop,
+  type ForcedRelease,
+  forceProduction,
+  type LoopOutcome,
+  loopOutcome,
+} from '../loop-demo.ts';
 import {
   askRag,
   BUNDLED_CORPUS,
@@ -29,6 +45,7 @@ import {
   describeIngest,
   type IngestSummary,
   ingestFolder,
+  RAG_PROMPT,
   type RagAnswer,
 } from '../rag-demo.ts';
 import type { LocalRunner } from '../runner.ts';
@@ -175,6 +192,11 @@ export async function runDemo(request: DemoRequest): Promise<number> {
     let evalFailure: string | undefined;
     let drift: DriftDemoResult | undefined;
     let driftFailure: string | undefined;
+    let forced: ForcedRelease | undefined;
+    let loop: LoopOutcome | undefined;
+    let loopFailure: string | undefined;
+    let feedback: FeedbackChainResult | undefined;
+    let feedbackFailure: string | undefined;
     if (stack.api) {
       try {
         api = await apiDemo(stack, request);
@@ -196,11 +218,44 @@ export async function runDemo(request: DemoRequest): Promise<number> {
           console.error(`Evaluation demo failed: ${evalFailure}`);
         }
       }
+      // The closed loop's setup: the worse version forced into production past its failed gate.
+      if (evaluation !== undefined) {
+        try {
+          forced = await forceProduction(
+            apiClient(stack, request.stack.verbose),
+            RAG_PROMPT.name,
+            Number(evaluation.worse.candidate.split(':')[1]),
+            'hotfix: shorter answers requested by support (local demo)',
+          );
+        } catch (error) {
+          loopFailure = (error as Error).message;
+          console.error(`Closed loop demo failed: ${loopFailure}`);
+        }
+      }
+      const before = { events: stack.events.length, pages: stack.pages.length };
       try {
         drift = await driftDemo(stack, request);
       } catch (error) {
         driftFailure = (error as Error).message;
         console.error(`Drift demo failed: ${driftFailure}`);
+      }
+      if (forced !== undefined) {
+        try {
+          loop = await loopOutcome(stack, apiClient(stack, request.stack.verbose), RAG_PROMPT.name, before);
+          if (!request.json) {
+            console.log('\n● Closed loop: drift alarm → evaluation of production → rollback');
+            for (const line of describeLoop(forced, loop)) console.log(line);
+          }
+        } catch (error) {
+          loopFailure = (error as Error).message;
+          console.error(`Closed loop demo failed: ${loopFailure}`);
+        }
+      }
+      try {
+        feedback = await feedbackDemo(stack, request);
+      } catch (error) {
+        feedbackFailure = (error as Error).message;
+        console.error(`Feedback demo failed: ${feedbackFailure}`);
       }
     } else if (!request.json) {
       console.log('\n● API: the template declares no REST API; nothing to serve');
@@ -232,6 +287,25 @@ export async function runDemo(request: DemoRequest): Promise<number> {
           ...(evalFailure ? { evalFailure } : {}),
           ...(drift ? { drift } : {}),
           ...(driftFailure ? { driftFailure } : {}),
+          ...(loop && forced ? { loop: { forced, ...loop } } : {}),
+          ...(loopFailure ? { loopFailure } : {}),
+          ...(feedback
+            ? {
+                feedback: {
+                  accepted: feedback.sent.filter((f) => f.status === 200).length,
+                  lines: feedback.sent.length,
+                  exported: feedback.exported,
+                  pipelines: feedback.pipelines,
+                  fineTune: feedback.fineTune
+                    ? {
+                        evaluation: feedback.fineTune.evaluation,
+                        rollout: feedback.fineTune.rollout?.outcome ?? null,
+                      }
+                    : null,
+                },
+              }
+            : {}),
+          ...(feedbackFailure ? { feedbackFailure } : {}),
         }),
       );
     }
@@ -252,11 +326,32 @@ export async function runDemo(request: DemoRequest): Promise<number> {
       drift.pages.length > 0 &&
       drift.driftDetected !== null &&
       drift.evaluation?.status === 'SUCCEEDED' &&
+      // The loop must roll the forced release back to the version that passed, and page.
+      loopRolledBack(loopFailure, forced, loop) &&
+      // Every feedback line accepted, the pairs exported, and the DPO candidate evaluated.
+      feedbackFailure === undefined &&
+      feedback?.sent.every((f) => f.status === 200) === true &&
+      feedback.exported !== null &&
+      (feedback.fineTune?.evaluation ?? null) !== null &&
       rag !== undefined &&
       rag.ingest.failed.length === 0
       ? 0
       : 1;
   });
+}
+
+/** The closed loop did what the demo shows: the forced release rolled back to the one that passed, paged. */
+function loopRolledBack(
+  failure: string | undefined,
+  forced: ForcedRelease | undefined,
+  loop: LoopOutcome | undefined,
+): boolean {
+  if (failure !== undefined || forced === undefined || loop === undefined) return false;
+  return (
+    loop.decisions.some((d) => d.outcome === 'rolled_back') &&
+    loop.production === forced.from &&
+    loop.pages.length > 0
+  );
 }
 
 /**
@@ -357,6 +452,24 @@ async function driftDemo(stack: LocalRunner, request: DemoRequest): Promise<Drif
       `\n● Drift check ${result.check} every ${result.cadenceMinutes} minutes (DriftCheck state machine, synthesized alarms evaluated locally)`,
     );
     for (const line of describeDriftDemo(result)) console.log(line);
+  }
+  await stack.idle();
+  return result;
+}
+
+/**
+ * The feedback demo: the bundled feedback lines rate the API demo prompt's answers; the export's schedule
+ * fires, the pairs go through DataPrep, and FineTune trains on them with the DPO recipe (stand-in).
+ */
+async function feedbackDemo(stack: LocalRunner, request: DemoRequest): Promise<FeedbackChainResult> {
+  const client = apiClient(stack, request.stack.verbose);
+  progress(`Sending feedback (${relativeToRepo(FEEDBACK_SAMPLE)}), exporting preference pairs, fine-tuning`);
+  const result = await runFeedbackChain(stack, client, readFeedbackFile(FEEDBACK_SAMPLE), (line) =>
+    progress(`  … ${line}`),
+  );
+  if (!request.json) {
+    console.log('\n● Feedback → preference pairs → DataPrep → DPO → candidate evaluation');
+    for (const line of describeFeedback(result)) console.log(line);
   }
   await stack.idle();
   return result;

@@ -9,6 +9,7 @@ import { type LocalCommand, UsageError } from './command.ts';
 import { demoCommand } from './demo.ts';
 import { driftCommand } from './drift.ts';
 import { evaluateCommand } from './evaluate.ts';
+import { feedbackCommand } from './feedback.ts';
 import { finetuneCommand } from './finetune.ts';
 import { ingestCommand } from './ingest.ts';
 import { addLegacyOptions, type LegacyFlags, legacyCommandLine } from './legacy-flags.ts';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly LocalCommand<unknown>[] = [
   evaluateCommand,
   driftCommand,
   finetuneCommand,
+  feedbackCommand,
   serveCommand,
 ];
 

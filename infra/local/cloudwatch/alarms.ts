@@ -212,6 +212,15 @@ export class LocalAlarms {
     };
   }
 
+  /**
+   * Records a page that did not come from an alarm: an EventBridge rule whose target is an SNS topic of
+   * the template (the closed loop's rollbacks), as SNS would deliver it to the topic's subscribers.
+   */
+  recordPage(page: AlarmPage): void {
+    this.pages.push(page);
+    this.#options.onPage?.(page);
+  }
+
   /** Records a page for each SNS topic of the template among the actions of the new state. */
   #page(alarm: LocalMetricAlarm | LocalCompositeAlarm, state: AlarmState, message: () => string): void {
     if (!alarm.actionsEnabled) return;
@@ -229,8 +238,7 @@ export class LocalAlarms {
         subject: notificationSubject(alarm.name, state, this.#options.region),
         message: message(),
       };
-      this.pages.push(page);
-      this.#options.onPage?.(page);
+      this.recordPage(page);
     }
   }
 

@@ -1,0 +1,331 @@
+/**
+ * Human feedback into training, on the local stack, end to end:
+ *
+ *   feedback lines → the interactions they rate (a line that names a prompt instead of an interaction
+ *   id is answered first, through `POST /v1/chat`) → `POST /v1/feedback` → the export's schedule fires
+ *   → preference pairs (`raw/preference/<dataset>/<export>.jsonl`) → DataPrep → llmops.DatasetReady
+ *   {purpose: preference} → FineTune (the DPO recipe; the training stand-in records the request) →
+ *   the candidate's evaluation → gate → rollout.
+ *
+ * What it reports is read back from the API's answers, the local buses, S3 and the SageMaker stand-in:
+ * nothing is assumed. A line the API refused is reported with the API's own error.
+ */
+import { readFileSync } from 'node:fs';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { FEEDBACK_EXPORT_REQUESTED } from '#events/feedback-export-requested.ts';
+import type { FeedbackThresholdReachedDetail } from '#events/feedback-threshold-reached.ts';
+import { REPO_ROOT } from '#infra/repo-root.ts';
+import type { LocalApiClient } from './api-client.ts';
+import { DEMO_PROMPT } from './api-demo.ts';
+import { type DatasetSummary, summarize } from './cli/datasets.ts';
+import { registerGoldenSuite } from './eval/eval-demo.ts';
+import { type FineTuneChainResult, fineTuneOutcome } from './finetune-demo.ts';
+import type { LocalRunner } from './runner.ts';
+import { firedEvent, localSchedules } from './scheduler.ts';
+
+/** The bundled feedback: ratings, corrections and preferred answers on the API demo's prompt. */
+export const FEEDBACK_SAMPLE = `${REPO_ROOT}/infra/local/samples/feedback.jsonl`;
+
+/** The fields of a line that say which interaction it rates; every other field is the feedback. */
+const TARGET_FIELDS = ['interactionId', 'prompt', 'variables', 'model'] as const;
+
+/** One line of a feedback file: the interaction it rates (or how to create it) and the feedback. */
+export interface FeedbackLine {
+  /** 1-based line number in the file. */
+  readonly line: number;
+  readonly interactionId?: string;
+  readonly prompt?: string;
+  readonly variables?: Readonly<Record<string, string>>;
+  readonly model?: string;
+  /** What `POST /v1/feedback` receives, less the interaction id (rating, correction, user, ...). */
+  readonly feedback: Readonly<Record<string, unknown>>;
+}
+
+/** A feedback file that cannot be read as feedback lines: names the file and the line. */
+export class FeedbackFileError extends Error {}
+
+/**
+ * Parses a feedback file: one JSON object per line (blank lines skipped), each with either
+ * `interactionId` or `prompt` (and optionally `variables`, `model`). The feedback fields themselves are
+ * checked by the API, which names what is wrong.
+ */
+export function parseFeedbackLines(text: string, file: string): FeedbackLine[] {
+  const lines: FeedbackLine[] = [];
+  for (const [index, raw] of text.split('\n').entries()) {
+    const where = `${file} line ${index + 1}`;
+    if (raw.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (error) {
+      throw new FeedbackFileError(`${where}: not JSON (${(error as Error).message})`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new FeedbackFileError(`${where}: must be a JSON object`);
+    }
+    const record = value as Record<string, unknown>;
+    const { interactionId, prompt, variables, model } = record;
+    if ((interactionId === undefined) === (prompt === undefined)) {
+      throw new FeedbackFileError(`${where}: must have either "interactionId" or "prompt" (not both)`);
+    }
+    if (interactionId !== undefined && typeof interactionId !== 'string') {
+      throw new FeedbackFileError(`${where}: "interactionId" must be a string`);
+    }
+    if (prompt !== undefined && typeof prompt !== 'string') {
+      throw new FeedbackFileError(
+        `${where}: "prompt" must be a prompt reference (name, name@label, name:version)`,
+      );
+    }
+    if (
+      variables !== undefined &&
+      (typeof variables !== 'object' ||
+        variables === null ||
+        Array.isArray(variables) ||
+        Object.values(variables).some((v) => typeof v !== 'string'))
+    ) {
+      throw new FeedbackFileError(`${where}: "variables" must be an object of strings`);
+    }
+    if (model !== undefined && typeof model !== 'string') {
+      throw new FeedbackFileError(`${where}: "model" must be a catalog model id`);
+    }
+    if (interactionId !== undefined && (variables !== undefined || model !== undefined)) {
+      throw new FeedbackFileError(`${where}: "variables" and "model" go with "prompt", not "interactionId"`);
+    }
+    const feedback = Object.fromEntries(
+      Object.entries(record).filter(([key]) => !(TARGET_FIELDS as readonly string[]).includes(key)),
+    );
+    lines.push({
+      line: index + 1,
+      ...(interactionId !== undefined ? { interactionId: interactionId as string } : {}),
+      ...(prompt !== undefined ? { prompt: prompt as string } : {}),
+      ...(variables !== undefined ? { variables: variables as Record<string, string> } : {}),
+      ...(model !== undefined ? { model: model as string } : {}),
+      feedback,
+    });
+  }
+  if (lines.length === 0) throw new FeedbackFileError(`${file}: no feedback line`);
+  return lines;
+}
+
+/** What one line became. */
+export interface SentFeedback {
+  readonly line: number;
+  readonly interactionId: string | null;
+  /** The HTTP status of `POST /v1/feedback` (or of the chat that should have made the interaction). */
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** What one run of the chain did. */
+export interface FeedbackChainResult {
+  /** Interactions created for lines that named a prompt. */
+  readonly interactionsCreated: number;
+  readonly sent: readonly SentFeedback[];
+  /** The export's announcement, when the pairs reached the threshold; null otherwise. */
+  readonly exported: FeedbackThresholdReachedDetail | null;
+  /** The first pair of the export, as DataPrep received it. */
+  readonly firstPair: Record<string, unknown> | null;
+  /** What DataPrep made of the export (null without one). */
+  readonly dataset: DatasetSummary | null;
+  /** The state machine executions the export started, in order (DataPrep, FineTune, Evaluate, Rollout). */
+  readonly pipelines: readonly { readonly pipeline: string; readonly status: string }[];
+  /** The fine-tuning chain of the exported dataset (null without one). */
+  readonly fineTune: FineTuneChainResult | null;
+}
+
+function detailsOf<T>(stack: LocalRunner, detailType: string, from = 0): T[] {
+  return stack.events
+    .slice(from)
+    .filter((e) => e.event['detail-type'] === detailType)
+    .map((e) => e.event.detail as T);
+}
+
+/**
+ * Sends the lines' feedback through the local API (answering a line's prompt first when it names one:
+ * lines with the same prompt, variables and model rate the same interaction), then fires the export's
+ * schedule and follows everything it started until the stack is idle.
+ */
+export async function runFeedbackChain(
+  stack: LocalRunner,
+  client: LocalApiClient,
+  lines: readonly FeedbackLine[],
+  onStep: (line: string) => void = () => undefined,
+): Promise<FeedbackChainResult> {
+  // The suite that gates the candidate the feedback trains (as the fine-tuning chain registers it).
+  if (!detailsOf<{ name: string }>(stack, 'llmops.DatasetReady').some((d) => d.name === 'golden')) {
+    onStep('registering the gate suite golden (corpus/eval/golden.jsonl)');
+    await registerGoldenSuite(stack);
+  }
+  if (lines.some((l) => l.prompt?.split(/[@:]/)[0] === DEMO_PROMPT.name)) {
+    await ensureDemoPrompt(client, onStep);
+  }
+  const created = new Map<string, string>();
+  const sent: SentFeedback[] = [];
+  for (const line of lines) {
+    let interactionId = line.interactionId ?? null;
+    if (line.prompt !== undefined) {
+      const key = JSON.stringify([line.prompt, line.variables ?? {}, line.model ?? null]);
+      interactionId = created.get(key) ?? null;
+      if (interactionId === null) {
+        const { response } = await client.send('POST', '/v1/chat', {
+          prompt: line.prompt,
+          ...(line.variables ? { variables: line.variables } : {}),
+          ...(line.model ? { model: line.model } : {}),
+        });
+        const body = (await response.json()) as { interactionId?: string };
+        if (response.status !== 200 || typeof body.interactionId !== 'string') {
+          sent.push({ line: line.line, interactionId: null, status: response.status, body });
+          continue;
+        }
+        interactionId = body.interactionId;
+        created.set(key, interactionId);
+      }
+    }
+    const { response } = await client.send('POST', '/v1/feedback', { interactionId, ...line.feedback });
+    sent.push({ line: line.line, interactionId, status: response.status, body: await response.json() });
+  }
+  onStep(`${sent.filter((s) => s.status === 200).length} of ${lines.length} feedback line(s) accepted`);
+  await stack.idle();
+
+  const schedule = localSchedules(stack.template).find((s) => s.detailType === FEEDBACK_EXPORT_REQUESTED);
+  if (schedule === undefined) throw new Error('The template has no feedback export schedule');
+  const fromEvent = stack.events.length;
+  const fromDelivery = stack.deliveries.length;
+  onStep(`the ${schedule.name} schedule fires: the export looks for new preference pairs`);
+  const fired = firedEvent(schedule, new Date(), {
+    account: stack.template.account,
+    region: stack.template.region,
+  });
+  stack.publish(fired.bus, fired.event);
+  await stack.idle();
+
+  const exported = detailsOf<FeedbackThresholdReachedDetail>(
+    stack,
+    'llmops.FeedbackThresholdReached',
+    fromEvent,
+  ).at(-1);
+  const machines = new Map(
+    stack.template.stateMachines().map((m) => [m.logicalId, m.pipeline ?? m.logicalId]),
+  );
+  const pipelines = stack.deliveries
+    .slice(fromDelivery)
+    .filter((d) => d.execution !== undefined)
+    .map((d) => ({ pipeline: machines.get(d.target) ?? d.target, status: String(d.execution?.status) }));
+  if (exported === undefined) {
+    return {
+      interactionsCreated: created.size,
+      sent,
+      exported: null,
+      firstPair: null,
+      dataset: null,
+      pipelines,
+      fineTune: null,
+    };
+  }
+  onStep(`${exported.pairs} pair(s) exported to ${exported.location.key}`);
+  const object = await stack.s3.send(
+    new GetObjectCommand({ Bucket: exported.location.bucket, Key: exported.location.key }),
+  );
+  const text = (await object.Body?.transformToString()) ?? '';
+  const first = text.split('\n').find((l) => l.trim() !== '');
+  const dataset = await summarize(stack, exported.location.key, exported.location.bucket);
+  const fineTune = dataset.dataset ? await fineTuneOutcome(stack, client, dataset) : null;
+  return {
+    interactionsCreated: created.size,
+    sent,
+    exported,
+    firstPair: first === undefined ? null : (JSON.parse(first) as Record<string, unknown>),
+    dataset,
+    pipelines,
+    fineTune,
+  };
+}
+
+/**
+ * The bundled sample rates the API demo's prompt: on a stack that has none (the `feedback` command's
+ * own), it is created and labelled `production` as the API demo does.
+ */
+async function ensureDemoPrompt(client: LocalApiClient, onStep: (line: string) => void): Promise<void> {
+  const name = DEMO_PROMPT.name;
+  const { response } = await client.send('GET', `/v1/prompts/${name}`);
+  await response.body?.cancel();
+  if (response.status !== 404) return;
+  const created = await client.call<{ version: number }>(
+    `POST /v1/prompts/${name}/versions`,
+    'POST',
+    `/v1/prompts/${name}/versions`,
+    DEMO_PROMPT.draft,
+    201,
+  );
+  await client.call(
+    `PUT /v1/prompts/${name}/labels/production`,
+    'PUT',
+    `/v1/prompts/${name}/labels/production`,
+    { version: created.version },
+  );
+  onStep(`created prompt ${name} v${created.version} (production): the sample's lines rate its answers`);
+}
+
+/** Reads and parses a feedback file. */
+export function readFeedbackFile(path: string): FeedbackLine[] {
+  return parseFeedbackLines(readFileSync(path, 'utf8'), path);
+}
+
+const clip = (text: unknown, n = 90): string => {
+  const s = typeof text === 'string' ? text : JSON.stringify(text);
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+};
+
+/** Human-readable lines of a chain's result. */
+export function describeFeedback(result: FeedbackChainResult): string[] {
+  const accepted = result.sent.filter((s) => s.status === 200);
+  const replaced = accepted.filter((s) => (s.body as { created?: boolean }).created === false).length;
+  const reviews = accepted.filter((s) => (s.body as { reviewTaskId?: string }).reviewTaskId).length;
+  const lines = [
+    `  feedback: ${accepted.length}/${result.sent.length} accepted on ${new Set(accepted.map((s) => s.interactionId)).size} interaction(s) (${result.interactionsCreated} answered for this), ${replaced} replaced an earlier verdict, ${reviews} opened a review task`,
+  ];
+  for (const refused of result.sent.filter((s) => s.status !== 200)) {
+    const error = (refused.body as { error?: { message?: string } }).error?.message;
+    lines.push(`  line ${refused.line} refused (${refused.status}): ${clip(error ?? refused.body, 140)}`);
+  }
+  const e = result.exported;
+  if (e === null) {
+    lines.push('  export: not enough new pairs yet (the verdicts stay pending for the next export)');
+    return lines;
+  }
+  lines.push(
+    `  export ${e.exportId}: ${e.pairs} pair(s) (threshold ${e.threshold}) → s3://${e.location.bucket}/${e.location.key}`,
+    `    ${e.unpaired.records} unpaired (KTO) record(s)${e.unpaired.location ? ` → ${e.unpaired.location.key}` : ''}; ${e.heldOut.prompts} held-out prompt(s)${e.heldOut.location ? ` → ${e.heldOut.location.key}` : ''}; annotators ${e.annotators.included} in, ${e.annotators.excluded.length} left out`,
+  );
+  if (result.firstPair) {
+    lines.push(
+      `    first pair: chosen ${clip(result.firstPair.chosen, 60)} · rejected ${clip(result.firstPair.rejected, 60)}`,
+    );
+  }
+  if (result.dataset?.dataset) {
+    const d = result.dataset.dataset;
+    lines.push(
+      `  DataPrep: ${result.dataset.status} ${d.name} v${d.version} (${d.purpose}), ${result.dataset.kept ?? '?'} kept`,
+    );
+  }
+  lines.push(
+    `  pipelines started: ${result.pipelines.map((p) => `${p.pipeline} ${p.status}`).join(', ') || 'none'}`,
+  );
+  const f = result.fineTune;
+  if (f) {
+    const recipe = (f.job as { recipe?: string } | null)?.recipe ?? '?';
+    lines.push(
+      `  fine-tuning (${recipe}): training ${String(f.trainingRequest?.TrainingJobName ?? 'not requested')}; evaluation ${f.evaluation ? `${f.evaluation.runId} ${f.evaluation.pass === true ? 'PASS' : f.evaluation.pass === false ? 'FAIL' : 'no verdict'}` : 'none'}; rollout ${f.rollout ? `${f.rollout.outcome}` : 'none'}`,
+    );
+    const winRate = f.evaluation?.metrics.win_rate;
+    const lc = f.evaluation?.metrics.win_rate_lc;
+    if (winRate && lc) {
+      lines.push(
+        `    win rate against production: ${fmt(winRate.value)} [${fmt(winRate.ci[0])}, ${fmt(winRate.ci[1])}], length-controlled ${fmt(lc.value)} [${fmt(lc.ci[0])}, ${fmt(lc.ci[1])}] (n ${winRate.n}, offline judge)`,
+      );
+    }
+  }
+  return lines;
+}
+
+const fmt = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(3));
