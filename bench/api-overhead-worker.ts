@@ -16,9 +16,10 @@ const { makeHandler } = await import('#functions/api/chat.ts');
 /**
  * One side of the chat-overhead benchmark, in its own process (stdout carries the EMF metrics and logs,
  * as in Lambda; the result goes to stderr). `full`: the chat handler with its middleware, prompt
- * rendering, model choice, context-window check, pricing, PII-redacted interaction record and metrics,
- * with the registry and catalog answering from memory (a warm function's caches) and a recorder that
- * drops the record (its PutEvents is one network call, not measured here). `bare`: a handler that parses
+ * rendering, model choice, context-window check, pricing, PII-redacted interaction record, the call
+ * kept for feedback and metrics, with the registry and catalog answering from memory (a warm function's
+ * caches), a recorder that drops the record and a store that drops the kept call (its PutEvents and
+ * PutItem are network calls, not measured here). `bare`: a handler that parses
  * the body and only calls the same offline provider with the same rendered input.
  */
 const mode = process.argv[2] as 'full' | 'bare';
@@ -102,6 +103,9 @@ if (mode === 'full') {
         },
         providerFor: () => provider,
         recorder: { record: async () => {} },
+        // The call kept for feedback is built (hashed, sized) and dropped, as the record is.
+        interactions: { put: async () => {}, get: async () => undefined, getMany: async () => new Map() },
+        interactionTtlDays: 7,
         sampleRate: 1,
         timeoutMs: 30_000,
       }),

@@ -33,6 +33,8 @@ function run(mode: 'full' | 'bare'): Result {
         PROMPTS_TABLE: 'bench',
         CATALOG_TABLE: 'bench',
         USAGE_TABLE: 'bench',
+        INTERACTIONS_TABLE: 'bench',
+        INTERACTION_TTL_DAYS: '7',
         CATALOG_SEED: '[]',
         EVENT_BUS_NAME: 'bench',
         INTERACTION_SAMPLE_RATE: '1',
