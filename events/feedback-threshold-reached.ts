@@ -27,7 +27,11 @@ export const feedbackThresholdReachedDetail = z.object({
   unpaired: z.object({ records: z.number().int().nonnegative(), location: location.nullable() }),
   /** Held-out feedback prompts for the win-rate report (`raw/golden/<dataset>-holdout/<exportId>.jsonl`). */
   heldOut: z.object({ prompts: z.number().int().nonnegative(), location: location.nullable() }),
-  /** Annotators whose feedback was used, and those left out for their agreement with the reviewers. */
+  /**
+   * Annotators whose feedback was used, and those left out for their agreement with the reviewers, as
+   * pseudonyms (`annotator-` and 12 hex digits of the SHA-256 of the user id): the bus and its archive
+   * keep no user id.
+   */
   annotators: z.object({
     included: z.number().int().nonnegative(),
     excluded: z.array(z.object({ user: z.string(), agreement: z.number(), reviewed: z.number().int() })),

@@ -22,7 +22,7 @@ import {
   PREFERENCE_RAW_PREFIX,
 } from '#contracts/storage-layout.ts';
 import { splitAnnotators } from '#core/feedback/annotators.ts';
-import { buildFeedbackRecords, type FeedbackRecords } from '#core/feedback/pairs.ts';
+import { annotatorPseudonym, buildFeedbackRecords, type FeedbackRecords } from '#core/feedback/pairs.ts';
 import { mapLimited } from '#core/map-limited.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import {
@@ -315,12 +315,15 @@ export function makeHandler(deps: ExportDeps) {
       pending: pending.length,
     };
     metrics.addMetric('FeedbackPairsPending', 'Count', counts.pairs);
+    // Who was left out, as pseudonyms: user ids may be e-mail addresses, and logs and the bus (with its
+    // archive) keep what they are given. An operator matches a pseudonym against the feedback table.
+    const excluded = annotators.excluded.map((a) => ({ ...a, user: annotatorPseudonym(a.user) }));
     const log = {
       ...counts,
       more,
       threshold: settings.pairThreshold,
       skipped,
-      excluded: annotators.excluded,
+      excluded,
     };
 
     if (counts.pairs < settings.pairThreshold && !more) {
@@ -372,7 +375,7 @@ export function makeHandler(deps: ExportDeps) {
         location: where(pairsFile),
         unpaired: { records: counts.unpaired, location: counts.unpaired > 0 ? where(unpairedFile) : null },
         heldOut: { prompts: counts.heldOut, location: counts.heldOut > 0 ? where(heldOutFile) : null },
-        annotators: { included: annotators.included.length, excluded: [...annotators.excluded] },
+        annotators: { included: annotators.included.length, excluded },
       };
       await publishEvent(deps.events, {
         busName: deps.busName,

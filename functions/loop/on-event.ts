@@ -156,12 +156,13 @@ export function makeHandler(deps: LoopDeps) {
 
   /**
    * The versions a prompt's label pointed at before (its label history, newest moves first, at most the
-   * last 50): production's last passing run may be the release a forced or ungated version replaced.
+   * last 500 moves of all its labels): production's last passing run may be the release a forced or
+   * ungated version replaced.
    */
   async function heldBefore(evaluated: EvaluatedTarget): Promise<Position[]> {
     if (evaluated.label === undefined || evaluated.position.version === undefined) return [];
     const name = evaluated.key;
-    const history = await deps.prompts.labelHistory(name, 50);
+    const history = await deps.prompts.labelHistory(name, 500);
     const versions = new Set<number>();
     for (const move of history.filter((m) => m.label === evaluated.label)) {
       versions.add(move.version);

@@ -35,9 +35,12 @@ export function chatFunctionTimeoutSeconds(chatTimeoutMs: number): number {
 }
 /**
  * Most concurrency a profile may reserve for the chat function: Lambda refuses a reservation that leaves
- * fewer than 100 unreserved executions in the account, and an account's default concurrency is 1000.
+ * fewer than 100 unreserved executions in the account, an account's default concurrency is 1000, and the
+ * closed loop's function reserves one ({@link LOOP_RESERVED_CONCURRENCY}).
  */
-export const MAX_CHAT_RESERVED_CONCURRENCY = 900;
+export const MAX_CHAT_RESERVED_CONCURRENCY = 899;
+/** The closed loop decides one event at a time: its function reserves exactly one execution. */
+export const LOOP_RESERVED_CONCURRENCY = 1;
 /** Lambda allows 4 KiB of environment per function; the catalog seed travels in one variable. */
 export const MAX_CATALOG_SEED_BYTES = 2_560;
 /**
@@ -389,7 +392,7 @@ const modelsSchema = z
      */
     chatReservedConcurrency: positiveInt.max(
       MAX_CHAT_RESERVED_CONCURRENCY,
-      `must be at most ${MAX_CHAT_RESERVED_CONCURRENCY}: Lambda keeps 100 of an account's default 1000 concurrent executions unreserved`,
+      `must be at most ${MAX_CHAT_RESERVED_CONCURRENCY}: Lambda keeps 100 of an account's default 1000 concurrent executions unreserved, and the closed loop reserves one`,
     ),
   })
   .superRefine((models, ctx) => {
@@ -728,7 +731,7 @@ const driftSchema = z
 const feedbackSchema = z.object({
   /** Days an answered call can receive feedback (the interactions table's TTL); later: 404. */
   interactionTtlDays: positiveInt.max(400),
-  /** New preference pairs an export waits for before it writes `raw/preference/<export>.jsonl`. */
+  /** New preference pairs an export waits for before it writes `raw/preference/<datasetName>/<export>.jsonl`. */
   pairThreshold: positiveInt.max(1_000_000),
   /** Hours between the export's looks (EventBridge Scheduler, a rate). */
   exportEveryHours: positiveInt.max(168),

@@ -29,6 +29,7 @@ import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { EVALUATION_COMPLETED } from '#events/evaluation-completed.ts';
 import { ROLLED_BACK } from '#events/rolled-back.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
+import { LOOP_RESERVED_CONCURRENCY } from '#infra/config/schema.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
@@ -75,7 +76,8 @@ export class ClosedLoop extends Construct {
       alerts,
     })
       .bindTable(this.table, 'LOOP_TABLE', 'readwrite')
-      .bindTable(props.promptsTable, 'PROMPTS_TABLE', 'readwrite')
+      // Reads labels and versions, moves a label (UpdateItem) and records the move (PutItem); no delete.
+      .bindTable(props.promptsTable, 'PROMPTS_TABLE', 'read', [], { putItem: true, updateItem: true })
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'read', EVALUATIONS_PREFIX)
       .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
         sources: [LLMOPS_SOURCE],
@@ -85,7 +87,8 @@ export class ClosedLoop extends Construct {
 
     // One decision at a time: a label move is checked, then made; two concurrent deliveries (or two
     // checks' runs on one target) must not both pass the check. The second then sees production moved.
-    (this.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
+    (this.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
+      LOOP_RESERVED_CONCURRENCY;
 
     this.triggerDeadLetterQueue = new LlmOpsDeadLetterQueue(this, 'TriggerDeadLetterQueue', {
       alerts,

@@ -87,7 +87,8 @@ export class Feedback extends Construct {
         "API feedback: an app's verdict on one of its answers, redacted, counted and queued for review",
       timeout: Duration.seconds(29),
     })
-      .bindTable(this.table, 'FEEDBACK_TABLE', 'readwrite')
+      // Reads the previous verdict and writes the new one (and its prompt-hash pointer): no update, no delete.
+      .bindTable(this.table, 'FEEDBACK_TABLE', 'read', [], { putItem: true })
       .bindTable(props.interactionsTable, 'INTERACTIONS_TABLE', 'read')
       // Review tasks are written (the queue), nothing else of the evaluation's table.
       .bindTable(props.evaluationsTable, 'EVALUATIONS_TABLE', 'read', [], { putItem: true })

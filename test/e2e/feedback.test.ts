@@ -6,7 +6,8 @@ import { LocalApi } from '#infra/local/api/server.ts';
 import { LocalApiClient } from '#infra/local/api-client.ts';
 import { DEMO_PROMPT } from '#infra/local/api-demo.ts';
 import { apiClient } from '#infra/local/cli/local-runner.ts';
-import { FEEDBACK_SAMPLE, readFeedbackFile, runFeedbackChain } from '#infra/local/feedback-demo.ts';
+import { runFeedbackChain } from '#infra/local/feedback-demo.ts';
+import { FEEDBACK_SAMPLE, readFeedbackFile } from '#infra/local/feedback-lines.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
 
 /**

@@ -60,6 +60,22 @@ describe('npm start', () => {
       /PUT production → 409 evaluation_failed: f1 got worse by more than the margin/,
     );
     expect(run.stdout).toContain('PUT production → 200: rag-answer:3 promoted (gate passed)');
+    // The closed loop: the terse version forced into production is rolled back after the drift alarm's
+    // evaluation, to the version that passed its gate, and the rollback pages.
+    expect(run.stdout).toContain('forced release: rag-answer@production v3 → v2 past its failed gate');
+    expect(run.stdout).toContain('closed loop (act): rolled_back rag-answer@production v2 → v3');
+    expect(run.stdout).toMatch(
+      /page \(SNS, AWS Notification Message\): \{"schemaVersion":"1\.0","rollbackId":/,
+    );
+    expect(run.stdout).toContain('rag-answer@production now: v3');
+    // Feedback: every line accepted, the pairs exported through DataPrep, the DPO candidate evaluated.
+    expect(run.stdout).toMatch(/feedback: (\d+)\/\1 accepted on \d+ interaction\(s\)/);
+    expect(run.stdout).toMatch(/export feedback-\d{8}t\d{6}z: \d+ pair\(s\) \(threshold 8\)/);
+    expect(run.stdout).toContain('DataPrep: READY feedback v1 (preference)');
+    expect(run.stdout).toMatch(
+      /fine-tuning \(dpo-lora\): training \S+; evaluation candidate-\S+ PASS; rollout promoted/,
+    );
+    expect(run.stdout).toMatch(/win rate against production: \d\.\d{3} \[/);
   });
 
   it('evaluates a golden set over the bundled corpus through a prompt, writing the report files', () => {

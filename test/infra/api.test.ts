@@ -13,7 +13,7 @@ import {
   loadConfig,
   type VectorStoreKind,
 } from '#infra/config/index.ts';
-import { MAX_CHAT_RESERVED_CONCURRENCY } from '#infra/config/schema.ts';
+import { LOOP_RESERVED_CONCURRENCY, MAX_CHAT_RESERVED_CONCURRENCY } from '#infra/config/schema.ts';
 import { LlmOpsAlerts } from '#infra/constructs/alerts.ts';
 import { greaterThanRegex, LlmOpsApi, pascalCase } from '#infra/constructs/api.ts';
 import { HOUSE_ENVIRONMENT_NAMES, LlmOpsFunction } from '#infra/constructs/llmops-function.ts';
@@ -427,12 +427,13 @@ describe('chat bounds: one key cannot starve the account', () => {
       const chat = props(functionOf(s.json, 'chat')[1]);
       expect(chat.ReservedConcurrentExecutions).toBe(BOUNDS[p].reserved);
       // An account's default quota is 1000 and Lambda keeps 100 unreserved: every reservation together fits.
+      // The whole deployment: the closed loop's function, in its nested stack, reserves one.
       const reserved = resourcesOfType(s.json, 'AWS::Lambda::Function').reduce(
         (sum, [, f]) => sum + ((props(f).ReservedConcurrentExecutions as number | undefined) ?? 0),
         0,
       );
       expect(reserved).toBeLessThanOrEqual(1000 - 100);
-      expect(MAX_CHAT_RESERVED_CONCURRENCY).toBe(900);
+      expect(MAX_CHAT_RESERVED_CONCURRENCY + LOOP_RESERVED_CONCURRENCY).toBe(900);
     },
   );
 

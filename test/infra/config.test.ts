@@ -347,8 +347,9 @@ describe('chat bounds', () => {
     expect(() => loadConfig({ chatReservedConcurrency: 'many' })).toThrow(
       /context key "chatReservedConcurrency": expected a whole number of concurrent executions/,
     );
-    expect(() => loadConfig({ chatReservedConcurrency: '901' })).toThrow(
-      /config "models\.chatReservedConcurrency" \(profile dev\): must be at most 900/,
+    // 900 with the closed loop's one would leave 99 of 1000 unreserved: Lambda refuses that.
+    expect(() => loadConfig({ chatReservedConcurrency: '900' })).toThrow(
+      /config "models\.chatReservedConcurrency" \(profile dev\): must be at most 899/,
     );
     // A reservation below the chat burst would turn admitted bursts into Lambda throttles (5xx).
     expect(() => loadConfig({ chatReservedConcurrency: '4' })).toThrow(

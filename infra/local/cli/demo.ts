@@ -22,13 +22,8 @@ import {
   registerGoldenSuite,
   runGateDemo,
 } from '../eval/eval-demo.ts';
-import {
-  describeFeedback,
-  FEEDBACK_SAMPLE,
-  type FeedbackChainResult,
-  readFeedbackFile,
-  runFeedbackChain,
-} from '../feedback-demo.ts';
+import { describeFeedback, type FeedbackChainResult, runFeedbackChain } from '../feedback-demo.ts';
+import { FEEDBACK_SAMPLE, readFeedbackFile } from '../feedback-lines.ts';
 import { describeFineTune, type FineTuneChainResult, fineTuneOutcome } from '../finetune-demo.ts';
 import {
   describeLoop,

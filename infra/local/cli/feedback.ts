@@ -11,6 +11,7 @@
  * reason) or a pipeline the export started failed; 2 for bad arguments or a line that is not feedback.
  */
 import { resolve } from 'node:path';
+import { FeedbackFileError, type FeedbackLine, readFeedbackFile } from '../feedback-lines.ts';
 import {
   addStackOptions,
   type LocalCommand,
@@ -23,6 +24,8 @@ import { apiClient, progress, withLocalRunner } from './local-runner.ts';
 export interface FeedbackRequest {
   /** Absolute path of the JSONL file. */
   readonly file: string;
+  /** Its lines, read and checked before the stack starts. */
+  readonly lines: readonly FeedbackLine[];
   readonly json: boolean;
   readonly stack: StackOptions;
 }
@@ -54,28 +57,26 @@ export const feedbackCommand: LocalCommand<FeedbackRequest> = {
     );
   },
   parse([file], options) {
-    return { file: resolve(String(file)), json: options.json === true, stack: parseStackOptions(options) };
+    const path = resolve(String(file));
+    let lines: FeedbackLine[];
+    try {
+      lines = readFeedbackFile(path);
+    } catch (error) {
+      if (error instanceof FeedbackFileError) throw new UsageError(error.message);
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`${path}: no such file`);
+      throw error;
+    }
+    return { file: path, lines, json: options.json === true, stack: parseStackOptions(options) };
   },
   run: runFeedback,
 };
 
 /** Runs the chain; 0 when every line was accepted and nothing the export started failed. */
 export async function runFeedback(request: FeedbackRequest): Promise<number> {
-  const { FeedbackFileError, readFeedbackFile } = await import('../feedback-demo.ts');
-  let lines: ReturnType<typeof readFeedbackFile>;
-  try {
-    lines = readFeedbackFile(request.file);
-  } catch (error) {
-    if (error instanceof FeedbackFileError) throw new UsageError(error.message);
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UsageError(`${request.file}: no such file`);
-    }
-    throw error;
-  }
   return withLocalRunner(request.stack, async (stack) => {
     const { describeFeedback, runFeedbackChain } = await import('../feedback-demo.ts');
     const client = apiClient(stack, request.stack.verbose);
-    const result = await runFeedbackChain(stack, client, lines, (line) => progress(`  … ${line}`));
+    const result = await runFeedbackChain(stack, client, request.lines, (line) => progress(`  … ${line}`));
     if (request.json) {
       console.log(
         JSON.stringify({

@@ -271,7 +271,9 @@ describe('event samples parse with their schemas', () => {
       heldOut: { prompts: 57 },
     });
     expect(event.detail.pairs).toBeGreaterThanOrEqual(event.detail.threshold);
-    expect(event.detail.annotators.excluded).toEqual([{ user: 'user-0042', agreement: 0.2, reviewed: 10 }]);
+    expect(event.detail.annotators.excluded).toEqual([
+      { user: 'annotator-3f9c2a71d0be', agreement: 0.2, reviewed: 10 },
+    ]);
     const raw = structuredClone(rawSample('feedback-threshold-reached')) as { detail: { pairs: number } };
     raw.detail.pairs = 0;
     const result = feedbackThresholdReachedEvent.safeParse(raw);

@@ -268,11 +268,12 @@ describe('the feedback export', () => {
     }[];
     expect(pairs.map((p) => p.chosen).sort()).toEqual(['Better 0.', 'Better 1.', 'Better 2.']);
     expect(pairs.every((p) => p.metadata.annotators === annotatorPseudonym('ann'))).toBe(true);
-    // The event goes to operators, not into training data: it names the excluded annotator by user id.
+    // The bus and its archive keep no user id: the excluded annotator is named by its pseudonym.
     expect(sentEvents()[0]?.detail.annotators).toEqual({
       included: 1,
-      excluded: [{ user: 'troll', agreement: 0.1, reviewed: 10 }],
+      excluded: [{ user: annotatorPseudonym('troll'), agreement: 0.1, reviewed: 10 }],
     });
+    expect(JSON.stringify(sentEvents())).not.toContain('troll');
     // The excluded annotator's verdicts were looked at: they leave the queue too.
     expect(feedback.pendingNow()).toEqual([]);
   });
