@@ -153,6 +153,8 @@ export class ModelGateway extends Construct {
   public readonly chatErrorsAlarm: cloudwatch.Alarm;
   /** ALARM on sustained model throttling (all models, prompts and apps together). */
   public readonly modelThrottlesAlarm: cloudwatch.Alarm;
+  /** Interaction records lost (the log) and answered calls not kept for feedback: each pages. */
+  public readonly recordsLostAlarms: readonly cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: ModelGatewayProps) {
     super(scope, id);
@@ -336,6 +338,36 @@ export class ModelGateway extends Construct {
     });
     alerts.page(this.chatErrorsAlarm);
     alerts.page(this.modelThrottlesAlarm);
+    // What an answered call leaves behind never fails the call, so losing it must page instead: the
+    // interaction log's record (drift, evaluation baselines) and the call kept for feedback (a lost one
+    // answers its feedback 404). Each is summed over every dimension by a Metrics Insights query.
+    this.recordsLostAlarms = (
+      [
+        [
+          'InteractionLogFailures',
+          'interaction records could not be put on the bus (the inference log misses them)',
+        ],
+        [
+          'InteractionStoreFailures',
+          'answered calls could not be kept for feedback (feedback on them answers 404)',
+        ],
+      ] as const
+    ).map(([metric, what]) => {
+      const alarm = new cloudwatch.Alarm(this, `${metric}Alarm`, {
+        alarmDescription: `${metric}: ${what}, 5 or more in 5 minutes. The chat function's log names each (with the interaction id).`,
+        metric: new cloudwatch.MathExpression({
+          expression: `SELECT SUM(${metric}) FROM "${LLMOPS_METRICS_NAMESPACE}"`,
+          label: `${metric} (all models)`,
+          period: Duration.minutes(5),
+        }),
+        threshold: 5,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alerts.page(alarm);
+      return alarm;
+    });
   }
 
   /**

@@ -7,6 +7,7 @@ import { PIPELINE_FAILED as PIPELINE_FAILED_EVENT } from '#events/pipeline-faile
 import { rawSample } from '#events/samples.ts';
 import type { AccessDeniedError } from '#infra/local/iam/evaluator.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
+import { withoutAction } from '../support/template-edits.ts';
 
 /**
  * The local run enforces the synthesized IAM: the same stack with one action taken out of a function's role
@@ -14,41 +15,6 @@ import { LocalRunner } from '#infra/local/runner.ts';
  */
 const PIPELINE_FAILED = 'functions/pipeline-failed/handler.ts';
 const MODELS = 'functions/api/models.ts';
-
-interface Resource {
-  Type: string;
-  Properties?: Record<string, unknown>;
-  Metadata?: Record<string, unknown>;
-}
-interface Statement {
-  Action: string | string[];
-}
-
-/** Removes `action` from every identity policy attached to the role of the function bundled from `entry`. */
-function withoutAction(template: Record<string, unknown>, entry: string, action: string): void {
-  const resources = Object.values(template.Resources as Record<string, Resource>);
-  const fn = resources.find(
-    (r) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.['llmops:entry'] === entry,
-  );
-  const role = fn?.Properties?.Role as { 'Fn::GetAtt': [string, string] } | undefined;
-  const roleId = role?.['Fn::GetAtt'][0];
-  if (roleId === undefined) throw new Error(`No function with a template role bundled from ${entry}`);
-  let removed = 0;
-  for (const policy of resources.filter((r) => r.Type === 'AWS::IAM::Policy')) {
-    const props = policy.Properties as {
-      Roles: Array<{ Ref?: string }>;
-      PolicyDocument: { Statement: Statement[] };
-    };
-    if (!props.Roles.some((role) => role.Ref === roleId)) continue;
-    for (const statement of props.PolicyDocument.Statement) {
-      const actions = [statement.Action].flat();
-      statement.Action = actions.filter((a) => a !== action);
-      removed += actions.length - statement.Action.length;
-    }
-    props.PolicyDocument.Statement = props.PolicyDocument.Statement.filter((s) => s.Action.length > 0);
-  }
-  if (removed === 0) throw new Error(`The role of ${entry} has no ${action} to remove`);
-}
 
 let stack: LocalRunner;
 

@@ -1120,7 +1120,8 @@ describe('alarms and paging', () => {
       const composites = resourcesOfType(s.json, 'AWS::CloudWatch::CompositeAlarm');
       // 4 pipelines × (executions failed + DLQs of the failure rule and the trigger rules) + DLQs of the bus,
       // the failure handler and the interaction rule + chat errors, model throttles, API 5XX, Firehose
-      // freshness and delivery + DLQs of the async Evaluation and Drift functions (RegisterSuite,
+      // freshness and delivery + interaction records lost and calls not kept for feedback (2) + DLQs of
+      // the async Evaluation and Drift functions (RegisterSuite,
       // CatalogScores, OnAlarm, StartEvaluation) + evaluation regressions + the drift check's three signal
       // alarms (embedding, descriptors, quality) + per chat model of the catalog a latency and a cost anomaly alarm + the default app's
       // daily cost budget + fine-tuning: FineTune and Rollout × (executions failed + failure rule DLQ), the
@@ -1131,7 +1132,7 @@ describe('alarms and paging', () => {
       const chatModels = alarms.filter(([id]) => id.startsWith('MonitoringLatencyAnomaly')).length;
       expect(chatModels).toBe(6);
       const scaleOutFromZero = p === 'dev' ? 1 : 0;
-      expect(alarms).toHaveLength(28 + 1 + chatModels * 2 + 13 + 4 + scaleOutFromZero);
+      expect(alarms).toHaveLength(28 + 2 + 1 + chatModels * 2 + 13 + 4 + scaleOutFromZero);
       const scalingPolicies = new Set(logicalIdsOfType(s.json, 'AWS::ApplicationAutoScaling::ScalingPolicy'));
       const scalingAlarms = alarms.filter(([, a]) =>
         ((props(a).AlarmActions ?? []) as CfnJson[]).some((action) => scalingPolicies.has(action?.Ref)),
