@@ -31,7 +31,11 @@ import { ROLLED_BACK } from '#events/rolled-back.ts';
 import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import { LOOP_RESERVED_CONCURRENCY } from '#infra/config/schema.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
-import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
+import {
+  LlmOpsDeadLetterQueue,
+  RULE_TARGET_MAX_EVENT_AGE,
+  RULE_TARGET_RETRY_ATTEMPTS,
+} from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { projectTable } from './project-table.ts';
 
@@ -96,11 +100,7 @@ export class ClosedLoop extends Construct {
       encryptionKey,
       allowEventBridge: true,
     });
-    const delivery = {
-      deadLetterQueue: this.triggerDeadLetterQueue.queue,
-      retryAttempts: 8,
-      maxEventAge: Duration.hours(24),
-    };
+    const delivery = this.triggerDeadLetterQueue.delivery;
     new events.Rule(this, 'LoopRule', {
       description: `Closed loop: ${DRIFT_DETECTED} and ${EVALUATION_COMPLETED} → the loop`,
       eventBus: props.eventBus,
@@ -122,7 +122,10 @@ export class ClosedLoop extends Construct {
             arn: props.pagingTopic.topicArn,
             input: events.RuleTargetInput.fromEventPath('$.detail'),
             deadLetterConfig: { arn: deadLetterQueue.queueArn },
-            retryPolicy: { maximumRetryAttempts: 8, maximumEventAgeInSeconds: 24 * 60 * 60 },
+            retryPolicy: {
+              maximumRetryAttempts: RULE_TARGET_RETRY_ATTEMPTS,
+              maximumEventAgeInSeconds: RULE_TARGET_MAX_EVENT_AGE.toSeconds(),
+            },
           }),
         },
       ],

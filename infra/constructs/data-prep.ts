@@ -259,13 +259,7 @@ export class DataPrep extends Construct {
           object: { key: [{ 'anything-but': { wildcard: [...RAG_DOCUMENT_WILDCARDS] } }] },
         },
       },
-      targets: [
-        new targets.SfnStateMachine(this.stateMachine, {
-          deadLetterQueue: this.triggerDeadLetterQueue.queue,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(24),
-        }),
-      ],
+      targets: [new targets.SfnStateMachine(this.stateMachine, this.triggerDeadLetterQueue.delivery)],
     });
   }
 }

@@ -11,6 +11,17 @@ import { Construct } from 'constructs';
 import type { LlmOpsAlerts } from './alerts.ts';
 import { acknowledge } from './nag.ts';
 
+/** How often, and how long, EventBridge retries a rule target before it dead-letters the event. */
+export const RULE_TARGET_RETRY_ATTEMPTS = 8;
+export const RULE_TARGET_MAX_EVENT_AGE = Duration.hours(24);
+
+/** What a rule target of the house is given: retries, then this queue. */
+export interface RuleTargetDelivery {
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly retryAttempts: number;
+  readonly maxEventAge: Duration;
+}
+
 export interface LlmOpsDeadLetterQueueProps {
   /** Pages when a message lands in the queue. */
   readonly alerts: LlmOpsAlerts;
@@ -100,5 +111,17 @@ export class LlmOpsDeadLetterQueue extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     props.alerts.page(this.alarm);
+  }
+
+  /**
+   * The delivery of a rule target that dead-letters here: retried {@link RULE_TARGET_RETRY_ATTEMPTS}
+   * times over up to {@link RULE_TARGET_MAX_EVENT_AGE}, then sent to this queue, where the alarm sees it.
+   */
+  public get delivery(): RuleTargetDelivery {
+    return {
+      deadLetterQueue: this.queue,
+      retryAttempts: RULE_TARGET_RETRY_ATTEMPTS,
+      maxEventAge: RULE_TARGET_MAX_EVENT_AGE,
+    };
   }
 }

@@ -269,11 +269,7 @@ export class Drift extends Construct {
       encryptionKey,
       allowEventBridge: true,
     });
-    const delivery = {
-      deadLetterQueue: this.triggerDeadLetterQueue.queue,
-      retryAttempts: 8,
-      maxEventAge: Duration.hours(24),
-    };
+    const delivery = this.triggerDeadLetterQueue.delivery;
     new events.Rule(this, 'DriftCheckRequestedRule', {
       description: `DriftCheck: ${DRIFT_CHECK_REQUESTED} → state machine`,
       eventBus: props.eventBus,

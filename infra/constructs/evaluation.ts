@@ -354,11 +354,7 @@ export class Evaluation extends Construct {
       encryptionKey,
       allowEventBridge: true,
     });
-    const delivery = {
-      deadLetterQueue: this.triggerDeadLetterQueue.queue,
-      retryAttempts: 8,
-      maxEventAge: Duration.hours(24),
-    };
+    const delivery = this.triggerDeadLetterQueue.delivery;
     this.requestRule = new events.Rule(this, 'EvaluationRequestedRule', {
       description: `Evaluate: ${EVALUATION_REQUESTED} → state machine`,
       eventBus: props.eventBus,

@@ -25,6 +25,7 @@ import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { EVALUATIONS_INDEX } from '#aws/eval/dynamo-evaluation-store.ts';
 import { FEEDBACK_INDEX } from '#aws/feedback/dynamo-feedback-store.ts';
+import { heldOutSuiteOf } from '#contracts/feedback/feedback.ts';
 import {
   FEEDBACK_UNPAIRED_PREFIX,
   GOLDEN_RAW_PREFIX,
@@ -115,7 +116,7 @@ export class Feedback extends Construct {
         'readwrite',
         `${PREFERENCE_RAW_PREFIX}${config.datasetName}/`,
       )
-      .grantBucket(props.rawBucket, 'readwrite', `${GOLDEN_RAW_PREFIX}${config.datasetName}-holdout/`)
+      .grantBucket(props.rawBucket, 'readwrite', `${GOLDEN_RAW_PREFIX}${heldOutSuiteOf(config.datasetName)}/`)
       .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'readwrite', FEEDBACK_UNPAIRED_PREFIX)
       .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
         sources: [LLMOPS_SOURCE],
@@ -141,13 +142,7 @@ export class Feedback extends Construct {
       description: `Feedback: ${FEEDBACK_EXPORT_REQUESTED} → the export`,
       eventBus: props.eventBus,
       eventPattern: { source: [LLMOPS_SOURCE], detailType: [FEEDBACK_EXPORT_REQUESTED] },
-      targets: [
-        new targets.LambdaFunction(this.exportFunction, {
-          deadLetterQueue: this.triggerDeadLetterQueue.queue,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(24),
-        }),
-      ],
+      targets: [new targets.LambdaFunction(this.exportFunction, this.triggerDeadLetterQueue.delivery)],
     });
     const { schedules } = projectEventSchedules(this, {
       description: `${deployment.stackName}: puts ${FEEDBACK_EXPORT_REQUESTED} on the project bus`,

@@ -236,13 +236,7 @@ export class PipelineStateMachine extends Construct {
           stateMachineArn: [this.stateMachine.stateMachineArn],
         },
       },
-      targets: [
-        new targets.LambdaFunction(props.failureHandler, {
-          deadLetterQueue: this.failureRuleDeadLetterQueue.queue,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(24),
-        }),
-      ],
+      targets: [new targets.LambdaFunction(props.failureHandler, this.failureRuleDeadLetterQueue.delivery)],
     });
   }
 }

@@ -6,7 +6,7 @@
  * which it uses through SQS). Each delivery is retried 8 times over up to a day before it is
  * dead-lettered, where an alarm sees it.
  */
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aws } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -15,6 +15,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
+import { RULE_TARGET_MAX_EVENT_AGE, RULE_TARGET_RETRY_ATTEMPTS } from './dead-letter-queue.ts';
 import { grantKeyVia, putEventsStatement } from './llmops-function.ts';
 
 /** One schedule: when it fires and the event detail it puts (the schema version is added). */
@@ -84,8 +85,8 @@ export function projectEventSchedules(
         {
           role: forTargets,
           deadLetterQueue: props.deadLetterQueue,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(24),
+          retryAttempts: RULE_TARGET_RETRY_ATTEMPTS,
+          maxEventAge: RULE_TARGET_MAX_EVENT_AGE,
         },
       ),
     });

@@ -248,12 +248,7 @@ export class RagIngest extends Construct {
       encryptionKey,
       allowEventBridge: true,
     });
-    const target = () =>
-      new targets.SfnStateMachine(this.stateMachine, {
-        deadLetterQueue: this.triggerDeadLetterQueue.queue,
-        retryAttempts: 8,
-        maxEventAge: Duration.hours(24),
-      });
+    const target = () => new targets.SfnStateMachine(this.stateMachine, this.triggerDeadLetterQueue.delivery);
     this.uploadRule = new events.Rule(this, 'DocumentUploadRule', {
       description:
         'RagIngest: a document created or deleted under raw/rag/ (txt, md, html, pdf) → state machine',
