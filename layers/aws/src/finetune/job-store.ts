@@ -1,7 +1,6 @@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -16,7 +15,7 @@ import {
   SORT_KEY_MAX_BYTES,
   withCursor,
 } from '../cursor.ts';
-import { defined, isConditionFailure, withoutStorageAttributes } from '../dynamo-items.ts';
+import { defined, isConditionFailure, putIfAbsent, withoutStorageAttributes } from '../dynamo-items.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 
 /**
@@ -106,25 +105,17 @@ export class DynamoFinetuneJobStore implements FinetuneJobStore {
 
   async claim(job: FinetuneJob): Promise<'created' | 'exists'> {
     assertJobId('jobId', job.jobId);
-    try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: defined({
-            ...job,
-            type: 'FinetuneJob',
-            ...jobKey(job.jobId),
-            gsi1pk: JOBS_PK,
-            gsi1sk: `${job.createdAt}#${job.jobId}`,
-          }),
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return 'created';
-    } catch (error) {
-      if (isConditionFailure(error)) return 'exists';
-      throw error;
-    }
+    return putIfAbsent(
+      this.#doc,
+      this.#table,
+      defined({
+        ...job,
+        type: 'FinetuneJob',
+        ...jobKey(job.jobId),
+        gsi1pk: JOBS_PK,
+        gsi1sk: `${job.createdAt}#${job.jobId}`,
+      }),
+    );
   }
 
   async get(jobId: string): Promise<FinetuneJob | undefined> {

@@ -39,7 +39,7 @@ import {
 } from '#contracts/models/catalog.ts';
 import { describeRule } from '#core/schema-rules.ts';
 import { describeIssues } from '../config.ts';
-import { defined, isConditionFailure, withoutStorageAttributes } from '../dynamo-items.ts';
+import { defined, isConditionFailure, putIfAbsent, withoutStorageAttributes } from '../dynamo-items.ts';
 import { ConflictError, LlmOpsError, TransientError, ValidationError } from '../errors.ts';
 
 /** What served the model before the rollout: null on a first rollout. */
@@ -176,24 +176,16 @@ export class DynamoRolloutStore implements RolloutStore {
   }
 
   async create(record: RolloutRecord): Promise<'created' | 'exists'> {
-    try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: defined({
-            ...record,
-            type: 'Rollout',
-            pk: rolloutPk(record.servedModel),
-            sk: rolloutSk(record.rolloutId),
-          }),
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return 'created';
-    } catch (error) {
-      if (isConditionFailure(error)) return 'exists';
-      throw error;
-    }
+    return putIfAbsent(
+      this.#doc,
+      this.#table,
+      defined({
+        ...record,
+        type: 'Rollout',
+        pk: rolloutPk(record.servedModel),
+        sk: rolloutSk(record.rolloutId),
+      }),
+    );
   }
 
   async acquireLock(servedModel: string, rolloutId: string, at: string): Promise<LockResult> {
@@ -504,19 +496,7 @@ export class DynamoRolloutCatalog implements RolloutCatalog {
       updatedAt: at,
       updatedBy: ROLLOUT_AUTHOR,
     });
-    try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return 'created';
-    } catch (error) {
-      if (isConditionFailure(error)) return 'exists';
-      throw error;
-    }
+    return putIfAbsent(this.#doc, this.#table, item);
   }
 
   async startCanary(

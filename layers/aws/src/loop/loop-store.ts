@@ -23,13 +23,12 @@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { LedgerPass, RollbackOutcome } from '#core/loop/decide.ts';
 import type { RolledBackDetail } from '#events/rolled-back.ts';
-import { defined, isConditionFailure, withoutStorageAttributes } from '../dynamo-items.ts';
+import { defined, isConditionFailure, putIfAbsent, withoutStorageAttributes } from '../dynamo-items.ts';
 
 /** The drift that started a run, as the `llmops.RolledBack` evidence carries it. */
 export type DriftEvidence = NonNullable<RolledBackDetail['evidence']['drift']>;
@@ -242,19 +241,7 @@ export class DynamoLoopStore implements LoopStore {
 
   /** Puts an item unless its key is taken. */
   async #putOnce(item: Record<string, unknown>): Promise<'created' | 'exists'> {
-    try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return 'created';
-    } catch (error) {
-      if (isConditionFailure(error)) return 'exists';
-      throw error;
-    }
+    return putIfAbsent(this.#doc, this.#table, item);
   }
 
   /** Every item of a partition whose sort key begins with `prefix`, in key order (or reversed). */
