@@ -217,3 +217,12 @@ export const FEEDBACK_REVIEW_RUN = 'feedback';
 export function annotatorRubric(user: string): string {
   return `feedback-annotator:${user}`;
 }
+
+/**
+ * The evaluation suite of a feedback dataset's held-out prompts: the export writes them under
+ * `raw/golden/<suite>/`, DataPrep registers each file as a version of it, and a candidate trained on the
+ * dataset is judged on it against production (its win rate on prompts it never trained on).
+ */
+export function heldOutSuiteOf(datasetName: string): string {
+  return `${datasetName}-holdout`;
+}

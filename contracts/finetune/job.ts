@@ -160,9 +160,15 @@ export const finetuneJob = z.object({
   candidateModel: z.optional(z.string()),
   evaluation: z.optional(
     z.object({
+      /** The gate's run (`candidate-<jobId>`): its verdict decides. */
       runId: z.string(),
       pass: z.optional(z.nullable(z.boolean())),
       report: z.optional(z.string()),
+      /**
+       * A candidate trained on feedback: its run on the held-out feedback prompts
+       * (`candidate-<jobId>-holdout`), whose win rate against production informs and never gates.
+       */
+      winRateRunId: z.optional(z.string()),
     }),
   ),
   approval: z.optional(

@@ -111,6 +111,14 @@ export function candidateRunId(jobId: string): string {
   return `candidate-${jobId}`;
 }
 
+/**
+ * The run id of a feedback-trained candidate's win rate on the held-out feedback prompts: never a gate
+ * run (the Gate matches {@link candidateRunId} exactly and ignores this one).
+ */
+export function holdoutRunId(jobId: string): string {
+  return `${candidateRunId(jobId)}-holdout`;
+}
+
 /** Rollout's Start output (`$.rollout`). */
 export const rolloutStart = z.discriminatedUnion('status', [
   z.object({

@@ -12,10 +12,10 @@ import { DynamoFeedbackStore } from '#aws/feedback/dynamo-feedback-store.ts';
 import { DynamoInteractionStore } from '#aws/feedback/dynamo-interaction-store.ts';
 import type { ExportedFeedback, FeedbackStore, InteractionStore } from '#aws/feedback/stores.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
-import { readText } from '#aws/s3-io.ts';
+import { headObject, readText } from '#aws/s3-io.ts';
 import { envVar } from '#contracts/env.ts';
 import type { CalibrationLabel } from '#contracts/evaluation/review.ts';
-import { annotatorRubric, type StoredFeedback } from '#contracts/feedback/feedback.ts';
+import { annotatorRubric, heldOutSuiteOf, type StoredFeedback } from '#contracts/feedback/feedback.ts';
 import {
   FEEDBACK_UNPAIRED_PREFIX,
   GOLDEN_RAW_PREFIX,
@@ -42,10 +42,10 @@ import {
  *    annotators the reviewers disagreed with too often;
  * 3. builds the records (`#core/feedback/pairs.ts`: DPO pairs, KTO records, held-out golden lines) and
  *    drops those an export already wrote (`exportedIds`);
- * 4. with at least `pairThreshold` new pairs, writes them (see {@link feedbackExportKeys}), records the
- *    export (`markExported`: the record ids and the verdicts used) and puts
- *    `llmops.FeedbackThresholdReached`. With fewer it writes and marks nothing: the verdicts stay pending
- *    and the next run counts them again with whatever came in since.
+ * 4. with at least `pairThreshold` new pairs, writes them (see {@link feedbackExportKeys}; the held-out
+ *    prompts first, the pairs last), records the export (`markExported`: the record ids and the verdicts
+ *    used) and puts `llmops.FeedbackThresholdReached`. With fewer it writes and marks nothing: the
+ *    verdicts stay pending and the next run counts them again with whatever came in since.
  *
  * **A full run exports below the threshold.** When the pending verdicts are more than one run reads,
  * waiting cannot help: the next run would read the same oldest verdicts and find the same few pairs, and
@@ -57,11 +57,19 @@ import {
  * then the mark, then the event:
  * - the files' content is deterministic for the same verdicts (stable ids, sorted, normalized texts), and
  *   so is their name: the export id is the time of the newest verdict change the export used, not the
- *   time of the run. A run retried after writing its files writes to the same keys, finds them there
- *   with the same bytes (a conditional put, `If-None-Match: *`, then a read) and leaves them alone: no
- *   second object version, so DataPrep, which keys its work on the object version, does not run twice.
- *   A different export that falls on the same second finds a file with other content, and moves its id
- *   on by a second;
+ *   time of the run. Every key is looked at before any file is written: an id is the export's when each
+ *   of its keys is absent or already holds the same bytes. A run retried after writing some or all of
+ *   its files comes back to the same id, finds those in place and leaves them alone (no second object
+ *   version, so DataPrep, which keys its work on the object version, does not run twice), and writes the
+ *   rest. A different export that falls on the same second finds a key with other content and moves its
+ *   id on by a second, before it has written anything under that id. Each put is conditional
+ *   (`If-None-Match: *`), so a file written between the look and the put is never overwritten;
+ * - the held-out prompts before the pairs: each file's S3 event starts a DataPrep run of its own, and the
+ *   pairs' leads to training and then to the candidate's evaluation, which judges the candidate on the
+ *   held-out suite only when a version of it is registered by then. Written first, the suite's version
+ *   starts curating first (on AWS training alone takes hours). A run that stops between the two files
+ *   has written no pairs: its retry writes them under the same id, after the held-out file it finds in
+ *   place;
  * - marking second means a stop before the mark loses nothing (the verdicts are still pending, the
  *   retry rebuilds the same records into the same files); marking first would lose the records of a run
  *   that stopped before writing them;
@@ -70,7 +78,8 @@ import {
  *   events, not from it.
  * What a retry cannot keep: when the verdicts change between the stop and the retry (new feedback on the
  * same prompts, an interaction expiring, an annotator crossing the agreement bar), the retry is another
- * export with another id, and the pairs the stopped run had written are written again.
+ * export with another id, and the records the stopped run had written (held-out prompts, pairs) are
+ * written again.
  */
 
 /**
@@ -124,14 +133,15 @@ export function exportIdOf(datasetName: string, at: Date): string {
  * - the unpaired (KTO) records, `feedback/unpaired/<exportId>.jsonl` in the artifacts bucket: not DataPrep
  *   input, kept for a KTO recipe;
  * - the held-out prompts, `raw/golden/<datasetName>-holdout/<exportId>.jsonl` in the raw bucket: a new
- *   version of the golden suite `<datasetName>-holdout` for the win-rate report.
+ *   version of the golden suite `<datasetName>-holdout`, on which a candidate trained on the dataset is
+ *   judged against production (its win rate on prompts it never trained on).
  */
 export const feedbackExportKeys = {
   pairs: (datasetName: string, exportId: string) =>
     `${PREFERENCE_RAW_PREFIX}${datasetName}/${exportId}.jsonl`,
   unpaired: (exportId: string) => `${FEEDBACK_UNPAIRED_PREFIX}${exportId}.jsonl`,
   heldOut: (datasetName: string, exportId: string) =>
-    `${GOLDEN_RAW_PREFIX}${datasetName}-holdout/${exportId}.jsonl`,
+    `${GOLDEN_RAW_PREFIX}${heldOutSuiteOf(datasetName)}/${exportId}.jsonl`,
 };
 
 export interface ExportDeps {
@@ -167,7 +177,7 @@ export interface ExportResult {
   readonly skipped: Readonly<Record<string, number>>;
 }
 
-/** A file of an export: where, and its lines. */
+/** A file of an export: where, and its lines. Written in the order of the export's list. */
 interface ExportFile {
   readonly bucket: string;
   readonly key: (exportId: string) => string;
@@ -198,6 +208,17 @@ async function readPending(
 function isPreconditionFailed(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
+}
+
+/** What a key holds: nothing, these bytes (a retried run wrote them), or other bytes (another export's). */
+async function held(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: string,
+): Promise<'absent' | 'same' | 'other'> {
+  if ((await headObject(s3, { bucket, key })) === undefined) return 'absent';
+  return (await readText(s3, bucket, key)) === body ? 'same' : 'other';
 }
 
 /**
@@ -242,24 +263,28 @@ function newestChange(verdicts: readonly StoredFeedback[], fallback: () => Date)
 }
 
 /**
- * Writes the files under the first export id, from the newest verdict change on, whose first file is
- * absent or already holds the same bytes. Returns that id.
+ * Writes the files, in order, under the first export id, from the newest verdict change on, whose keys
+ * are each absent or already hold the same bytes: every key is looked at before anything is written, so
+ * that no file is left under an id another export holds. Returns that id.
  */
 async function writeFiles(deps: ExportDeps, files: readonly ExportFile[], base: number): Promise<string> {
   const { datasetName } = deps.settings;
   const bodies = files.map((file) => jsonl(file.lines));
   for (let shift = 0; shift < MAX_ID_SHIFTS; shift++) {
     const exportId = exportIdOf(datasetName, new Date(base + shift * 1000));
-    const [first, ...rest] = files;
-    if (first === undefined) return exportId;
-    const outcome = await putOnce(deps.s3, first.bucket, first.key(exportId), bodies[0] as string);
-    if (outcome === 'conflict') {
+    const holds: ('absent' | 'same' | 'other')[] = [];
+    for (const [i, file] of files.entries()) {
+      holds.push(await held(deps.s3, file.bucket, file.key(exportId), bodies[i] as string));
+    }
+    if (holds.includes('other')) {
       logger.warn('Export id taken by another export: moving on a second', { exportId });
       continue;
     }
-    for (const [i, file] of rest.entries()) {
+    for (const [i, file] of files.entries()) {
+      if (holds[i] === 'same') continue;
       const key = file.key(exportId);
-      if ((await putOnce(deps.s3, file.bucket, key, bodies[i + 1] as string)) === 'conflict') {
+      // Written since the look: another run of the same export (the same bytes), or another export.
+      if ((await putOnce(deps.s3, file.bucket, key, bodies[i] as string)) === 'conflict') {
         throw new ConflictError(`s3://${file.bucket}/${key} holds another export's records`);
       }
     }
@@ -333,26 +358,30 @@ export function makeHandler(deps: ExportDeps) {
     }
 
     const { datasetName } = settings;
-    const files: ExportFile[] = [
-      {
-        bucket: deps.rawBucket,
-        key: (id: string) => feedbackExportKeys.pairs(datasetName, id),
-        // DataPrep's preference record: no id (its schema is closed), provenance in metadata.
-        lines: fresh.pairs.map(({ prompt, chosen, rejected, metadata }) => ({
-          prompt,
-          chosen,
-          rejected,
-          metadata,
-        })),
-      },
-      { bucket: deps.artifactsBucket, key: feedbackExportKeys.unpaired, lines: fresh.unpaired },
-      {
-        bucket: deps.rawBucket,
-        key: (id: string) => feedbackExportKeys.heldOut(datasetName, id),
-        lines: fresh.heldOut,
-      },
-    ];
-    const written = files.filter((file) => file.lines.length > 0);
+    const pairsFile: ExportFile = {
+      bucket: deps.rawBucket,
+      key: (id: string) => feedbackExportKeys.pairs(datasetName, id),
+      // DataPrep's preference record: no id (its schema is closed), provenance in metadata.
+      lines: fresh.pairs.map(({ prompt, chosen, rejected, metadata }) => ({
+        prompt,
+        chosen,
+        rejected,
+        metadata,
+      })),
+    };
+    const unpairedFile: ExportFile = {
+      bucket: deps.artifactsBucket,
+      key: feedbackExportKeys.unpaired,
+      lines: fresh.unpaired,
+    };
+    const heldOutFile: ExportFile = {
+      bucket: deps.rawBucket,
+      key: (id: string) => feedbackExportKeys.heldOut(datasetName, id),
+      lines: fresh.heldOut,
+    };
+    // The pairs last: their DataPrep run leads to training, and the candidate trained on them is judged
+    // on the held-out suite only once a version of it is registered.
+    const written = [heldOutFile, unpairedFile, pairsFile].filter((file) => file.lines.length > 0);
     const exportId = await writeFiles(deps, written, newestChange(built.verdicts, now));
     logger.appendKeys({ exportId });
 
@@ -366,7 +395,6 @@ export function makeHandler(deps: ExportDeps) {
 
     if (counts.pairs > 0) {
       const where = (file: ExportFile) => ({ bucket: file.bucket, key: file.key(exportId) });
-      const [pairsFile, unpairedFile, heldOutFile] = files as [ExportFile, ExportFile, ExportFile];
       const detail: FeedbackThresholdReachedDetail = {
         schemaVersion: SCHEMA_VERSION,
         exportId,

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import * as zm from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { describeIssues, readConfig } from '#aws/config.ts';
-import { InvalidEventError, NotFoundError } from '#aws/errors.ts';
+import { ConfigError, InvalidEventError, NotFoundError } from '#aws/errors.ts';
+import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
+import type { EvaluationStore } from '#aws/eval/evaluation-store.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { type CandidateCatalog, retireCandidate } from '#aws/finetune/candidates.ts';
 import { finetuneDeps } from '#aws/finetune/deps.ts';
@@ -14,17 +16,29 @@ import type { FinetuneSettings } from '#aws/finetune/settings.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { envVar } from '#contracts/env.ts';
-import { evaluationRunRequest } from '#contracts/evaluation/run.ts';
-import { FINETUNE_JOB_ID, type FinetuneRecipe, RECIPES_BY_PURPOSE } from '#contracts/finetune/job.ts';
+import { type EvaluationRunRequest, evaluationRunRequest } from '#contracts/evaluation/run.ts';
+import { heldOutSuiteOf } from '#contracts/feedback/feedback.ts';
+import {
+  FINETUNE_JOB_ID,
+  type FinetuneJob,
+  type FinetuneRecipe,
+  RECIPES_BY_PURPOSE,
+} from '#contracts/finetune/job.ts';
 import {
   type CandidateReady,
   candidateReady,
   candidateRunId,
+  holdoutRunId,
+  type Registered,
   registered,
 } from '#contracts/pipelines/finetune.ts';
 import { inferenceComponentNameOf } from '#core/finetune/plan.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
-import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluation-requested.ts';
+import {
+  EVALUATION_REQUESTED,
+  type EvaluationRequestedDetail,
+  evaluationRequestedDetail,
+} from '#events/evaluation-requested.ts';
 
 /**
  * The FineTune state machine's steps around the candidate, one function chosen by `step`:
@@ -41,6 +55,11 @@ import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluat
  *   model, raw and length-controlled (DPO is known to lengthen answers). The win rate informs the
  *   approval; the gate still decides on the suite's metrics. The verdict comes back as
  *   `llmops.EvaluationCompleted`, to the Gate.
+ *   A candidate trained on human feedback (its dataset is the feedback export's, whose held-out suite
+ *   `FEEDBACK_HOLDOUT_SUITE` names) is also judged where its training data came from: when a version of
+ *   that suite is registered, a second run `candidate-<jobId>-holdout` compares it pairwise with the same
+ *   baseline on the latest version (prompts users rated that no export ever trained on), recorded on the
+ *   job as `evaluation.winRateRunId`. It informs and never gates: the Gate reads `candidate-<jobId>` only.
  * - `fail` (RecordFailure, the state with the caught `error`): the job is recorded `failed` with the
  *   error and its cause; a candidate component and catalog entry it left are deleted, so that a failed job
  *   leaves nothing served. A state without a job id (Plan failed before it named one) is only logged.
@@ -55,6 +74,14 @@ export interface CandidateDeps {
   readonly stackName: string;
   /** The base model's component, whose copies the candidate's adapter runs on. */
   readonly baseComponent: string;
+  /**
+   * The feedback export's held-out suite (`<feedback dataset>-holdout`) and the registry of suites: a
+   * candidate trained on that dataset is also judged on the suite's latest version. Absent: never.
+   */
+  readonly feedbackHoldout?: {
+    readonly suite: string;
+    readonly suites: Pick<EvaluationStore, 'getSuite'>;
+  };
 }
 
 /** The longest error and cause recorded on a job. */
@@ -78,6 +105,8 @@ export interface EvaluationRequestOutput {
   readonly runId: string;
   readonly jobId: string;
   readonly status: 'requested';
+  /** The run on the held-out feedback prompts, when there is one. */
+  readonly winRateRunId?: string;
 }
 
 export interface FailOutput {
@@ -151,6 +180,68 @@ export function makeHandler(deps: CandidateDeps) {
     return { status: 'pending', inferenceComponentStatus: state.status, attempts };
   }
 
+  /** A run request checked against the Evaluate state machine's own schema. */
+  function checkedRequest(request: EvaluationRunRequest, what: string): EvaluationRunRequest {
+    const checked = zm.safeParse(evaluationRunRequest, request);
+    if (!checked.success) {
+      throw new InvalidEventError(`Invalid ${what} request: ${describeIssues(checked.error, 'request')}`);
+    }
+    return checked.data;
+  }
+
+  async function requestRun(runId: string, request: EvaluationRunRequest): Promise<void> {
+    const detail: EvaluationRequestedDetail = {
+      schemaVersion: SCHEMA_VERSION,
+      runId,
+      trigger: 'model',
+      requestedBy: 'finetune',
+      request,
+    };
+    await publishEvent(deps.events, {
+      busName: deps.busName,
+      source: LLMOPS_SOURCE,
+      detailType: EVALUATION_REQUESTED,
+      schema: evaluationRequestedDetail,
+      detail,
+    });
+  }
+
+  /**
+   * The run on the held-out feedback prompts of a candidate trained on feedback: the suite's latest
+   * version, pairwise against the gate run's baseline. Undefined for any other dataset, and while no
+   * version of the suite is registered (an export with no held-out prompt yet).
+   */
+  async function holdoutRun(
+    job: FinetuneJob | undefined,
+    reg: Registered,
+  ): Promise<{ runId: string; request: EvaluationRunRequest } | undefined> {
+    const holdout = deps.feedbackHoldout;
+    if (job === undefined || holdout === undefined) return undefined;
+    if (heldOutSuiteOf(job.dataset.name) !== holdout.suite) return undefined;
+    const suite = await holdout.suites.getSuite(holdout.suite);
+    if (suite === undefined) {
+      logger.info('No held-out feedback suite registered yet: no win-rate run on it', {
+        suite: holdout.suite,
+      });
+      return undefined;
+    }
+    return {
+      runId: holdoutRunId(reg.jobId),
+      request: checkedRequest(
+        {
+          suite: suite.name,
+          suiteVersion: suite.version,
+          maxItems: deps.settings.gate.maxItems,
+          k: 1,
+          target: { model: reg.candidateModel },
+          baseline: { model: reg.baselineModel },
+          pairwise: true,
+        },
+        'held-out feedback evaluation',
+      ),
+    };
+  }
+
   async function evaluate(input: unknown): Promise<EvaluationRequestOutput> {
     const { registered: reg } = parseInput(evaluateInput, input, 'RequestEvaluation input');
     const { jobId } = reg;
@@ -160,36 +251,27 @@ export function makeHandler(deps: CandidateDeps) {
     // The job records its recipe; a job that is gone fails the move to `evaluating` below, as before.
     const job = await deps.store.get(jobId);
     const pairwise = job !== undefined && trainsOnPreferences(job.recipe);
-    const request = {
-      suite: gate.suite,
-      maxItems: gate.maxItems,
-      k: gate.k,
-      target: { model: reg.candidateModel },
-      baseline: { model: reg.baselineModel },
-      ...(pairwise ? { pairwise: true } : {}),
-    };
-    const checked = zm.safeParse(evaluationRunRequest, request);
-    if (!checked.success) {
-      throw new InvalidEventError(
-        `Invalid candidate evaluation request: ${describeIssues(checked.error, 'request')}`,
-      );
-    }
-    await publishEvent(deps.events, {
-      busName: deps.busName,
-      source: LLMOPS_SOURCE,
-      detailType: EVALUATION_REQUESTED,
-      schema: evaluationRequestedDetail,
-      detail: {
-        schemaVersion: SCHEMA_VERSION,
-        runId,
-        trigger: 'model',
-        requestedBy: 'finetune',
-        request: checked.data,
+    const request = checkedRequest(
+      {
+        suite: gate.suite,
+        maxItems: gate.maxItems,
+        k: gate.k,
+        target: { model: reg.candidateModel },
+        baseline: { model: reg.baselineModel },
+        ...(pairwise ? { pairwise: true } : {}),
       },
-    });
+      'candidate evaluation',
+    );
+    // Read before anything is put, so that a failed read (retried by the state machine) puts nothing.
+    const holdout = await holdoutRun(job, reg);
+    await requestRun(runId, request);
+    if (holdout !== undefined) await requestRun(holdout.runId, holdout.request);
     await deps.store.update(
       jobId,
-      { status: 'evaluating', evaluation: { runId } },
+      {
+        status: 'evaluating',
+        evaluation: { runId, ...(holdout !== undefined ? { winRateRunId: holdout.runId } : {}) },
+      },
       { expectStatus: ['registered', 'evaluating'] },
     );
     metrics.addMetric('FinetuneEvaluationsRequested', 'Count', 1);
@@ -197,8 +279,19 @@ export function makeHandler(deps: CandidateDeps) {
       suite: gate.suite,
       baseline: reg.baselineModel,
       pairwise,
+      ...(holdout !== undefined
+        ? {
+            winRateRunId: holdout.runId,
+            holdoutSuite: `${holdout.request.suite} v${holdout.request.suiteVersion}`,
+          }
+        : {}),
     });
-    return { runId, jobId, status: 'requested' };
+    return {
+      runId,
+      jobId,
+      status: 'requested',
+      ...(holdout !== undefined ? { winRateRunId: holdout.runId } : {}),
+    };
   }
 
   async function fail(input: unknown): Promise<FailOutput> {
@@ -269,10 +362,34 @@ export const environment = {
   /** The base model's inference component (warmed up when scaled to zero before an evaluation). */
   BASE_INFERENCE_COMPONENT: envVar.string(),
   FINETUNE_SETTINGS: envVar.string(),
+  /**
+   * The feedback export's held-out suite (`<feedback dataset>-holdout`): a candidate trained on the
+   * feedback dataset is also judged on it. Absent: no such run.
+   */
+  FEEDBACK_HOLDOUT_SUITE: envVar.optionalString(),
+  /** The evaluation suites' registry (read): is a version of FEEDBACK_HOLDOUT_SUITE registered. */
+  EVALUATIONS_TABLE: envVar.optionalString(),
 };
 
 const config = readConfig(environment);
 const documents = createDocumentClient();
+
+/** The held-out suite and its registry; a suite without the table would go unjudged in silence. */
+export function feedbackHoldoutOf(
+  env: {
+    readonly FEEDBACK_HOLDOUT_SUITE?: string | undefined;
+    readonly EVALUATIONS_TABLE?: string | undefined;
+  },
+  suites: (table: string) => Pick<EvaluationStore, 'getSuite'>,
+): CandidateDeps['feedbackHoldout'] {
+  if (env.FEEDBACK_HOLDOUT_SUITE === undefined) return undefined;
+  if (env.EVALUATIONS_TABLE === undefined) {
+    throw new ConfigError('FEEDBACK_HOLDOUT_SUITE is set but EVALUATIONS_TABLE is not');
+  }
+  return { suite: env.FEEDBACK_HOLDOUT_SUITE, suites: suites(env.EVALUATIONS_TABLE) };
+}
+
+const feedbackHoldout = feedbackHoldoutOf(config, (table) => new DynamoEvaluationStore(documents, table));
 
 export const handler = withObservability(
   makeHandler({
@@ -280,5 +397,6 @@ export const handler = withObservability(
     busName: config.EVENT_BUS_NAME,
     ...finetuneDeps(config, documents),
     baseComponent: config.BASE_INFERENCE_COMPONENT,
+    ...(feedbackHoldout !== undefined ? { feedbackHoldout } : {}),
   }),
 );

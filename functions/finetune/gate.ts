@@ -37,10 +37,11 @@ import {
  * Gate: the fine-tuning job's verdicts, from three events (dispatched by `detail-type`, each parsed with
  * its schema):
  *
- * - `llmops.EvaluationCompleted` of a candidate run (`candidate-<jobId>`; any other run is ignored): a
- *   pass approves the model package (`auto`: the job is `approved`, which starts the rollout) or waits
- *   for an admin (`manual`: `awaiting_approval`); a failed or verdict-less run rejects the package, takes
- *   the candidate off the endpoint and out of the catalog, and the job is `rejected`.
+ * - `llmops.EvaluationCompleted` of a candidate run (`candidate-<jobId>`, matched exactly; any other run
+ *   is ignored, the win-rate run `candidate-<jobId>-holdout` of a candidate trained on feedback
+ *   included): a pass approves the model package (`auto`: the job is `approved`, which starts the
+ *   rollout) or waits for an admin (`manual`: `awaiting_approval`); a failed or verdict-less run rejects
+ *   the package, takes the candidate off the endpoint and out of the catalog, and the job is `rejected`.
  * - SageMaker "Model Package State Change" of this deployment's group: an approval or a rejection made
  *   in the console moves the job too (found by the package's `jobId` metadata).
  * - `llmops.ModelDeployed`: the rollout's outcome, `deployed` or `rolled_back`.
@@ -138,6 +139,8 @@ export function makeHandler(deps: GateDeps) {
       runId: detail.runId,
       pass: detail.pass,
       report: `s3://${detail.report.bucket}/${detail.report.html}`,
+      // The record replaces the job's: the held-out win-rate run it names stays named.
+      ...(job.evaluation?.winRateRunId !== undefined ? { winRateRunId: job.evaluation.winRateRunId } : {}),
     };
     const against = detail.baseline?.model ?? detail.baseline?.prompt ?? 'no baseline';
     if (detail.pass === true) {

@@ -211,7 +211,8 @@ export const DEV: ProfileConfig = {
     pairThreshold: 8,
     exportEveryHours: 6,
     datasetName: 'feedback',
-    holdOutShare: 0.1,
+    // A fifth of the prompts held out, so that the demo's few judge the candidate on some it never saw.
+    holdOutShare: 0.2,
     annotatorAgreement: { minAgreement: 0.6, minReviewed: 5 },
   },
   closedLoop: { enabled: true, mode: 'act', coolDownHours: 6 },
@@ -330,7 +331,7 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     canary: { share: 0.1, bakeMinutes: 120, checkMinutes: 10, minCalls: 200, maxErrorRate: 0.02 },
   },
   // A month to rate an answer; a DPO round needs a few hundred pairs.
-  feedback: { interactionTtlDays: 30, pairThreshold: 500, exportEveryHours: 24 },
+  feedback: { interactionTtlDays: 30, pairThreshold: 500, exportEveryHours: 24, holdOutShare: 0.1 },
   closedLoop: { coolDownHours: 24 },
 };
 

@@ -9,6 +9,8 @@
  *                  PendingManualApproval + lineage, the candidate's adapter component and catalog entry,
  *                  llmops.ModelRegistered) → CandidateReady (loop) → RequestEvaluation → Done
  *       any failure → RecordFailure (the job failed, with why; its component removed) → Fail (pages)
+ *                  (a candidate trained on feedback: a second, informing run on the held-out
+ *                  feedback suite, candidate-<job>-holdout, with its win rate)
  *   llmops.EvaluationCompleted (candidate-<job>) ─▶ Gate: pass → approve (auto) or await an admin
  *                                                 (manual); fail → reject, component removed
  *   SageMaker Model Package State Change (Approved) ─▶ Rollout state machine:
@@ -120,6 +122,16 @@ export interface FineTuningProps {
   readonly datasetsTable: dynamodb.ITable;
   /** Largest request body of the fine-tuning routes (`api.maxRequestBytes`). */
   readonly maxRequestBytes: number;
+  /**
+   * The feedback export's held-out suite (`<feedback dataset>-holdout`) and the evaluations table that
+   * registers its versions (read): a candidate trained on the feedback dataset is also judged on it,
+   * pairwise against production (its win rate; it never gates).
+   * @default no such run
+   */
+  readonly feedbackHoldout?: {
+    readonly suite: string;
+    readonly evaluationsTable: dynamodb.ITable;
+  };
 }
 
 export class FineTuning extends Construct {
@@ -378,6 +390,12 @@ export class FineTuning extends Construct {
       .bindString('STACK_NAME', deployment.stackName)
       .bindString('BASE_INFERENCE_COMPONENT', serving.baseComponentName)
       .bindString('FINETUNE_SETTINGS', settings);
+    if (props.feedbackHoldout !== undefined) {
+      // Is a version of the held-out suite registered (a Query of its versions, newest first).
+      this.candidateFunction
+        .bindTable(props.feedbackHoldout.evaluationsTable, 'EVALUATIONS_TABLE', 'read')
+        .bindString('FEEDBACK_HOLDOUT_SUITE', props.feedbackHoldout.suite);
+    }
 
     // Gate: the candidate's verdict, console approvals and rollout outcomes on the job record.
     this.gateFunction = new LlmOpsFunction(this, 'GateFunction', {
@@ -862,11 +880,7 @@ export class FineTuning extends Construct {
       encryptionKey,
       allowEventBridge: true,
     });
-    const delivery = {
-      deadLetterQueue: this.triggerDeadLetterQueue.queue,
-      retryAttempts: 8,
-      maxEventAge: Duration.hours(24),
-    };
+    const delivery = this.triggerDeadLetterQueue.delivery;
     new events.Rule(this, 'TrainRule', {
       description: `FineTune: ${DATASET_READY} {purpose: finetune|preference} and ${FINETUNE_REQUESTED} → state machine`,
       eventBus: props.eventBus,

@@ -3,14 +3,18 @@
  *
  *   feedback lines → the interactions they rate (a line that names a prompt instead of an interaction
  *   id is answered first, through `POST /v1/chat`) → `POST /v1/feedback` → the export's schedule fires
- *   → preference pairs (`raw/preference/<dataset>/<export>.jsonl`) → DataPrep → llmops.DatasetReady
- *   {purpose: preference} → FineTune (the DPO recipe; the training stand-in records the request) →
- *   the candidate's evaluation → gate → rollout.
+ *   → held-out prompts (`raw/golden/<dataset>-holdout/<export>.jsonl`) → DataPrep → suite
+ *   `<dataset>-holdout`, and preference pairs (`raw/preference/<dataset>/<export>.jsonl`) → DataPrep →
+ *   llmops.DatasetReady {purpose: preference} → FineTune (the DPO recipe; the training stand-in records
+ *   the request) → the candidate's evaluation → gate → rollout, and its win rate on the held-out
+ *   prompts (run `candidate-<jobId>-holdout`, which informs and never gates).
  *
  * What it reports is read back from the API's answers, the local buses, S3 and the SageMaker stand-in:
  * nothing is assumed. A line the API refused is reported with the API's own error.
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { holdoutRunId } from '#contracts/pipelines/finetune.ts';
+import type { EvaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import { FEEDBACK_EXPORT_REQUESTED } from '#events/feedback-export-requested.ts';
 import type { FeedbackThresholdReachedDetail } from '#events/feedback-threshold-reached.ts';
 import type { LocalApiClient } from './api-client.ts';
@@ -46,6 +50,17 @@ export interface FeedbackChainResult {
   readonly pipelines: readonly { readonly pipeline: string; readonly status: string }[];
   /** The fine-tuning chain of the exported dataset (null without one). */
   readonly fineTune: FineTuneChainResult | null;
+  /**
+   * The candidate's run on the held-out feedback prompts (`candidate-<jobId>-holdout`: its win rate
+   * against production, `win_rate` and `win_rate_lc` among the metrics), null without one (no candidate,
+   * or no held-out prompt registered by the time it was evaluated).
+   */
+  readonly holdout: {
+    readonly runId: string;
+    readonly suite: EvaluationCompletedDetail['suite'];
+    readonly metrics: EvaluationCompletedDetail['metrics'];
+    readonly report: string;
+  } | null;
 }
 
 function detailsOf<T>(stack: LocalRunner, detailType: string, from = 0): T[] {
@@ -135,6 +150,7 @@ export async function runFeedbackChain(
       dataset: null,
       pipelines,
       fineTune: null,
+      holdout: null,
     };
   }
   onStep(`${exported.pairs} pair(s) exported to ${exported.location.key}`);
@@ -145,6 +161,13 @@ export async function runFeedbackChain(
   const first = text.split('\n').find((l) => l.trim() !== '');
   const dataset = await summarize(stack, exported.location.key, exported.location.bucket);
   const fineTune = dataset.dataset ? await fineTuneOutcome(stack, client, dataset) : null;
+  const jobId = fineTune?.registered?.jobId;
+  const holdout =
+    jobId === undefined
+      ? undefined
+      : detailsOf<EvaluationCompletedDetail>(stack, 'llmops.EvaluationCompleted', fromEvent).find(
+          (e) => e.runId === holdoutRunId(jobId),
+        );
   return {
     interactionsCreated: created.size,
     sent,
@@ -153,6 +176,9 @@ export async function runFeedbackChain(
     dataset,
     pipelines,
     fineTune,
+    holdout: holdout
+      ? { runId: holdout.runId, suite: holdout.suite, metrics: holdout.metrics, report: holdout.report.html }
+      : null,
   };
 }
 
@@ -230,12 +256,24 @@ export function describeFeedback(result: FeedbackChainResult): string[] {
     const winRate = f.evaluation?.metrics.win_rate;
     const lc = f.evaluation?.metrics.win_rate_lc;
     if (winRate && lc) {
-      lines.push(
-        `    win rate against production: ${fmt(winRate.value)} [${fmt(winRate.ci[0])}, ${fmt(winRate.ci[1])}], length-controlled ${fmt(lc.value)} [${fmt(lc.ci[0])}, ${fmt(lc.ci[1])}] (n ${winRate.n}, offline judge)`,
-      );
+      lines.push(`    win rate against production: ${winRates(winRate, lc)} (n ${winRate.n}, offline judge)`);
     }
+  }
+  const h = result.holdout;
+  const heldOutWin = h?.metrics.win_rate;
+  const heldOutLc = h?.metrics.win_rate_lc;
+  if (h && heldOutWin && heldOutLc) {
+    lines.push(
+      `    win rate on ${h.suite.items} held-out feedback prompt(s): ${winRates(heldOutWin, heldOutLc)} (n ${heldOutWin.n}, ${h.suite.name} v${h.suite.version}, run ${h.runId}, offline judge)`,
+    );
   }
   return lines;
 }
+
+type Metric = EvaluationCompletedDetail['metrics'][string];
+
+/** A raw and a length-controlled win rate with their intervals. */
+const winRates = (raw: Metric, lc: Metric): string =>
+  `${fmt(raw.value)} [${fmt(raw.ci[0])}, ${fmt(raw.ci[1])}], length-controlled ${fmt(lc.value)} [${fmt(lc.ci[0])}, ${fmt(lc.ci[1])}]`;
 
 const fmt = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(3));

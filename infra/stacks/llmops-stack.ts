@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { App, CfnOutput, NestedStack, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { heldOutSuiteOf } from '#contracts/feedback/feedback.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { PIPELINE_FAILED } from '#events/pipeline-failed.ts';
 import { type AppConfig, deploymentOf, loadConfig, storageOf } from '#infra/config/index.ts';
@@ -219,6 +220,11 @@ export class LlmOpsStack extends Stack {
         catalogTable: this.modelGateway.catalogTable,
         datasetsTable: this.dataPrep.table,
         maxRequestBytes: config.api.maxRequestBytes,
+        // A candidate trained on the feedback export is also judged on its held-out prompts.
+        feedbackHoldout: {
+          suite: heldOutSuiteOf(config.feedback.datasetName),
+          evaluationsTable: this.evaluation.table,
+        },
       });
     }
     // Feedback and the closed loop: a nested stack of their own, as fine-tuning, for the 500-resource limit.

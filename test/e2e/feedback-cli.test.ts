@@ -34,6 +34,13 @@ describe('npm start -- feedback', () => {
     expect(result.fineTune).toMatchObject({
       evaluation: { pass: true },
       rollout: { outcome: 'promoted' },
+      job: { evaluation: { winRateRunId: expect.stringMatching(/^candidate-ft-[0-9a-f]{16}-holdout$/) } },
+    });
+    // The candidate's win rate on the held-out feedback prompts, beside the rest (an additive key).
+    expect(result.holdout).toMatchObject({
+      runId: expect.stringMatching(/^candidate-ft-[0-9a-f]{16}-holdout$/),
+      suite: { name: 'feedback-holdout' },
+      metrics: { win_rate: { n: expect.any(Number) }, win_rate_lc: { n: expect.any(Number) } },
     });
   });
 

@@ -203,6 +203,21 @@ describe('feedback → export → DataPrep → FineTune (DPO), from the synthesi
     expect(trained?.HyperParameters?.recipe).toBe('dpo-lora');
     expect(result.fineTune?.evaluation?.pass).toBe(true);
     expect(result.fineTune?.evaluation?.metrics.win_rate_lc?.n).toBeGreaterThan(0);
+    // The held-out prompts became a suite, registered before the candidate was evaluated: the candidate
+    // is judged on it too, pairwise against production, and the job names that run.
+    expect(exported.heldOut.prompts).toBeGreaterThan(0);
+    expect(exported.heldOut.location?.key).toMatch(/^raw\/golden\/feedback-holdout\//);
+    const jobId = result.fineTune?.registered?.jobId;
+    expect(result.holdout).toMatchObject({
+      runId: `candidate-${jobId}-holdout`,
+      suite: { name: 'feedback-holdout', version: 1, items: exported.heldOut.prompts },
+    });
+    expect(result.holdout?.metrics.win_rate?.n).toBe(exported.heldOut.prompts);
+    expect(result.holdout?.metrics.win_rate_lc?.value).toEqual(expect.any(Number));
+    expect(result.fineTune?.job).toMatchObject({
+      status: 'deployed',
+      evaluation: { runId: `candidate-${jobId}`, pass: true, winRateRunId: `candidate-${jobId}-holdout` },
+    });
 
     // A second export with nothing new writes nothing and starts nothing.
     const again = await runFeedbackChain(stack, client, [

@@ -19,7 +19,7 @@ import { FINETUNE_REQUESTED } from '#events/finetune-requested.ts';
 import { MODEL_DEPLOYED } from '#events/model-deployed.ts';
 import { SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE } from '#events/sagemaker-model-package-state-change.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
-import { list, roleStatements } from './support/iam.ts';
+import { entryStatements, functionOfEntry, list, roleStatements } from './support/iam.ts';
 import {
   type CfnJson,
   type CfnResource,
@@ -284,6 +284,34 @@ describe('the endpoint', () => {
       expect(alarm.Dimensions).toEqual([{ Name: 'InferenceComponentName', Value: 'llmops-dev-base' }]);
       expect(alarm.Threshold).toBe(1);
       expect(alarm.AlarmActions).toEqual([ref(stepId)]);
+    },
+  );
+});
+
+describe('the candidate function', () => {
+  it.each(['dev', 'prod'] as const)(
+    '%s: names the held-out feedback suite and may only read the evaluations table, where its versions are registered',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const entry = 'functions/finetune/candidate.ts';
+      const variables = props(functionOfEntry(s.json, entry)).Environment.Variables;
+      const [table] = only(s.json, 'AWS::DynamoDB::Table', (_r, id) =>
+        id.startsWith('EvaluationEvaluationsTable'),
+      );
+      expect(variables.FEEDBACK_HOLDOUT_SUITE).toBe(`${s.config.feedback.datasetName}-holdout`);
+      expect(variables.EVALUATIONS_TABLE).toEqual(ref(table));
+      const onTable = entryStatements(s.json, entry).filter((statement) =>
+        list(statement.Resource)
+          .map(flatten)
+          .some((resource) => resource.startsWith(`<${table}.Arn>`)),
+      );
+      expect(onTable.flatMap((statement) => list(statement.Action)).sort()).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:DescribeTable',
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+      ]);
     },
   );
 });

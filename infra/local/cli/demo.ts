@@ -297,6 +297,7 @@ export async function runDemo(request: DemoRequest): Promise<number> {
                         rollout: feedback.fineTune.rollout?.outcome ?? null,
                       }
                     : null,
+                  holdout: feedback.holdout,
                 },
               }
             : {}),

@@ -3,8 +3,9 @@
  * interaction, named by `interactionId` or made first from `prompt` (+ `variables`, `model`) through
  * `POST /v1/chat`; the rest of the line is what `POST /v1/feedback` receives (`rating`, `correction`,
  * `preferredAnswer`, `categories`, `comment`, `user`). Then the export's schedule fires: the pairs it
- * built, the file it wrote and the pipeline runs it started (DataPrep, FineTune with the DPO recipe, the
- * candidate's evaluation, the rollout) are printed, or, with `--json`, one JSON object on the last line.
+ * built, the files it wrote and the pipeline runs it started (DataPrep, FineTune with the DPO recipe, the
+ * candidate's evaluation, the rollout, and the candidate's win rate on the held-out feedback prompts) are
+ * printed, or, with `--json`, one JSON object on the last line.
  *
  * Exit codes: 0 when every line was accepted (an export below the threshold is not a failure: the
  * verdicts wait for the next one); 1 when the API refused a line (the output names the line and the
@@ -95,6 +96,7 @@ export async function runFeedback(request: FeedbackRequest): Promise<number> {
                 job: result.fineTune.job,
               }
             : null,
+          holdout: result.holdout,
         }),
       );
     } else {

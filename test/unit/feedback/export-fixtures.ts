@@ -1,4 +1,11 @@
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import type {
   ExportedFeedback,
@@ -184,19 +191,23 @@ export class MemoryCalibration {
 
 /**
  * S3 in memory behind `aws-sdk-client-mock`, with conditional puts: `IfNoneMatch: '*'` on a key that
- * exists fails with 412 PreconditionFailed, as S3 does.
+ * exists fails with 412 PreconditionFailed, as S3 does. `failPutOnce` makes the next put of a key fail
+ * (a run that stops there).
  */
 export function memoryS3() {
   const mock = mockClient(S3Client);
   const objects = new Map<string, string>();
+  const failing = new Set<string>();
   let puts = 0;
   const where = (bucket?: string, key?: string) => `${bucket}/${key}`;
   const install = () => {
     mock.reset();
     objects.clear();
+    failing.clear();
     puts = 0;
     mock.on(PutObjectCommand).callsFake((input) => {
       const at = where(input.Bucket, input.Key);
+      if (failing.delete(at)) throw new Error('the connection was reset');
       if (input.IfNoneMatch === '*' && objects.has(at)) {
         throw Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
           name: 'PreconditionFailed',
@@ -213,6 +224,12 @@ export function memoryS3() {
         throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
       return { Body: { transformToString: async () => body } };
     });
+    mock.on(HeadObjectCommand).callsFake((input) => {
+      const body = objects.get(where(input.Bucket, input.Key));
+      if (body === undefined)
+        throw new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } });
+      return { ContentLength: body.length, ETag: '"etag"' };
+    });
   };
   install();
   return {
@@ -221,6 +238,7 @@ export function memoryS3() {
     install,
     client: new S3Client({ region: 'us-east-1' }),
     put: (bucket: string, key: string, body: string) => objects.set(where(bucket, key), body),
+    failPutOnce: (bucket: string, key: string) => failing.add(where(bucket, key)),
     get: (bucket: string, key: string) => objects.get(where(bucket, key)),
     lines: (bucket: string, key: string): unknown[] =>
       (objects.get(where(bucket, key)) ?? '')

@@ -303,20 +303,55 @@ describe('the feedback export', () => {
 
     const retried = await run();
     expect(retried).toMatchObject({ exported: true, exportId: EXPORT_ID, pairs: 3 });
-    // The retry found its files in place (a refused conditional put, then a read) and wrote none again.
+    // The retry found its files in place (the same bytes under its keys) and wrote none again.
     expect(s3.puts()).toBe(3);
     expect(new Map(s3.objects)).toEqual(files);
     expect(feedback.pendingNow()).toEqual([]);
     expect(sentEvents()).toHaveLength(1);
   });
 
-  it('moves its id on by a second when another export already holds that name', async () => {
+  it('writes the held-out prompts before the pairs, so that their suite is curated first', async () => {
     const { interactions, verdicts } = exportable();
+    await world(interactions, verdicts).run();
+    expect(s3.mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
+      keys.heldOut,
+      keys.unpaired,
+      keys.pairs,
+    ]);
+  });
+
+  it('writes the pairs under the same id on the retry of a run that stopped after the held-out file', async () => {
+    const { interactions, verdicts } = exportable();
+    const { feedback, run } = world(interactions, verdicts);
+    s3.failPutOnce(RAW, keys.pairs);
+    await expect(run()).rejects.toThrow('the connection was reset');
+    // No pairs yet, so nothing trains: the held-out file waits alone, and nothing is marked.
+    expect(s3.get(RAW, keys.pairs)).toBeUndefined();
+    expect(s3.lines(RAW, keys.heldOut)).toHaveLength(1);
+    expect(feedback.pendingNow()).toHaveLength(5);
+    const heldOut = s3.get(RAW, keys.heldOut);
+
+    expect(await run()).toMatchObject({ exported: true, exportId: EXPORT_ID, pairs: 3, heldOut: 1 });
+    expect(s3.get(RAW, keys.heldOut)).toBe(heldOut);
+    expect(s3.lines(RAW, keys.pairs)).toHaveLength(3);
+    expect(s3.puts()).toBe(3);
+    expect(sentEvents()).toHaveLength(1);
+  });
+
+  it('moves its id on by a second when another export already holds that name, writing nothing under it', async () => {
+    const { interactions, verdicts } = exportable();
+    // Another export of the same second, without held-out prompts: its pairs only.
     s3.put(RAW, keys.pairs, '{"prompt":"p","chosen":"c","rejected":"r"}\n');
     const result = await world(interactions, verdicts).run();
     expect(result.exportId).toBe('feedback-20261205t060041z');
     expect(s3.get(RAW, keys.pairs)).toBe('{"prompt":"p","chosen":"c","rejected":"r"}\n');
     expect(s3.lines(RAW, feedbackExportKeys.pairs('feedback', 'feedback-20261205t060041z'))).toHaveLength(3);
+    // Every key was looked at before any was written: no held-out file under the other export's id.
+    expect(s3.get(RAW, keys.heldOut)).toBeUndefined();
+    expect(s3.get(ARTIFACTS, keys.unpaired)).toBeUndefined();
+    expect(s3.lines(RAW, feedbackExportKeys.heldOut('feedback', 'feedback-20261205t060041z'))).toHaveLength(
+      1,
+    );
   });
 
   it('exports below the threshold when more is pending than a run reads, so the queue always moves', async () => {

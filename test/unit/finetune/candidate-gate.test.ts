@@ -10,6 +10,8 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '#aws/errors.ts';
+import type { SuiteVersion } from '#aws/eval/evaluation-store.ts';
 import { candidateCatalogEntry } from '#aws/finetune/candidates.ts';
 import { ModelRegistry } from '#aws/finetune/model-registry.ts';
 import { evaluationRequestedDetail } from '#events/evaluation-requested.ts';
@@ -68,6 +70,44 @@ beforeEach(() => {
     }),
   );
 });
+
+/** The evaluation store's suite registry, with the versions given. */
+function suiteRegistry(...versions: number[]) {
+  const asked: string[] = [];
+  return {
+    asked,
+    getSuite: async (name: string): Promise<SuiteVersion | undefined> => {
+      asked.push(name);
+      const version = versions.at(-1);
+      return version === undefined
+        ? undefined
+        : {
+            name,
+            version,
+            items: 3,
+            tags: ['feedback'],
+            location: { bucket: 'curated-test', key: `datasets/golden/${name}/v${version}/data.jsonl` },
+            contentHash: `sha256:${'c'.repeat(64)}`,
+            registeredAt: '2026-12-05T06:01:00.000Z',
+          };
+    },
+  };
+}
+
+/** A job trained with DPO on the feedback export's dataset (`feedback`). */
+const feedbackJob = () =>
+  storedJob('registered', {
+    recipe: 'dpo-lora',
+    dataset: { name: 'feedback', version: 1, purpose: 'preference', contentHash: `sha256:${'d'.repeat(64)}` },
+  });
+
+/** The EvaluationRequested details put, in order. */
+const requested = () =>
+  events
+    .commandCalls(PutEventsCommand)
+    .map((call) =>
+      evaluationRequestedDetail.parse(JSON.parse(call.args[0].input.Entries?.[0]?.Detail ?? '{}')),
+    );
 
 const deps = (approval: 'auto' | 'manual' = 'auto') => ({
   events: new EventBridgeClient({}),
@@ -189,6 +229,113 @@ describe('RequestEvaluation', () => {
     expect(candidate.trainsOnPreferences('dpo-lora')).toBe(true);
     expect(candidate.trainsOnPreferences('sft-qlora')).toBe(false);
   });
+
+  it('also judges a candidate trained on feedback on the latest held-out feedback suite: pairwise, k 1, the gate’s baseline and maxItems', async () => {
+    store.jobs.set(JOB_ID, feedbackJob());
+    const suites = suiteRegistry(1, 2);
+    const out = await candidate.makeHandler({
+      ...deps(),
+      feedbackHoldout: { suite: 'feedback-holdout', suites },
+    })({ step: 'evaluate', registered });
+    expect(out).toEqual({
+      runId: `candidate-${JOB_ID}`,
+      jobId: JOB_ID,
+      status: 'requested',
+      winRateRunId: `candidate-${JOB_ID}-holdout`,
+    });
+    expect(suites.asked).toEqual(['feedback-holdout']);
+    const [gateRun, holdoutRun] = requested();
+    expect(gateRun).toMatchObject({
+      runId: `candidate-${JOB_ID}`,
+      request: { suite: 'support-golden', pairwise: true },
+    });
+    expect(holdoutRun).toEqual({
+      schemaVersion: '1.0',
+      runId: `candidate-${JOB_ID}-holdout`,
+      trigger: gateRun?.trigger,
+      requestedBy: gateRun?.requestedBy,
+      request: {
+        suite: 'feedback-holdout',
+        suiteVersion: 2,
+        maxItems: 200,
+        k: 1,
+        target: { model: 'support-assistant-v4' },
+        baseline: gateRun?.request.baseline,
+        pairwise: true,
+      },
+    });
+    expect(store.jobs.get(JOB_ID)).toMatchObject({
+      status: 'evaluating',
+      evaluation: { runId: `candidate-${JOB_ID}`, winRateRunId: `candidate-${JOB_ID}-holdout` },
+    });
+  });
+
+  it('asks for the gate’s run only while no version of the held-out feedback suite is registered', async () => {
+    store.jobs.set(JOB_ID, feedbackJob());
+    const suites = suiteRegistry();
+    const out = await candidate.makeHandler({
+      ...deps(),
+      feedbackHoldout: { suite: 'feedback-holdout', suites },
+    })({ step: 'evaluate', registered });
+    expect(out).toEqual({ runId: `candidate-${JOB_ID}`, jobId: JOB_ID, status: 'requested' });
+    expect(suites.asked).toEqual(['feedback-holdout']);
+    expect(requested().map((d) => d.runId)).toEqual([`candidate-${JOB_ID}`]);
+    expect(store.jobs.get(JOB_ID)?.evaluation).toEqual({ runId: `candidate-${JOB_ID}` });
+  });
+
+  it('judges a candidate trained on another dataset on the gate suite only, without looking for the held-out suite', async () => {
+    for (const job of [
+      storedJob('registered'),
+      storedJob('registered', {
+        recipe: 'dpo-lora',
+        dataset: {
+          name: 'helpfulness',
+          version: 2,
+          purpose: 'preference',
+          contentHash: `sha256:${'b'.repeat(64)}`,
+        },
+      }),
+    ]) {
+      events.resetHistory();
+      store.jobs.set(JOB_ID, job);
+      const suites = suiteRegistry(1);
+      await candidate.makeHandler({ ...deps(), feedbackHoldout: { suite: 'feedback-holdout', suites } })({
+        step: 'evaluate',
+        registered,
+      });
+      expect(suites.asked).toEqual([]);
+      expect(requested().map((d) => d.runId)).toEqual([`candidate-${JOB_ID}`]);
+      expect(store.jobs.get(JOB_ID)?.evaluation).toEqual({ runId: `candidate-${JOB_ID}` });
+    }
+    // Without FEEDBACK_HOLDOUT_SUITE, a feedback dataset is judged on the gate suite only too.
+    events.resetHistory();
+    store.jobs.set(JOB_ID, feedbackJob());
+    await candidate.makeHandler(deps())({ step: 'evaluate', registered });
+    expect(requested().map((d) => d.runId)).toEqual([`candidate-${JOB_ID}`]);
+  });
+
+  it('reads the held-out suite from FEEDBACK_HOLDOUT_SUITE, and refuses it without EVALUATIONS_TABLE', () => {
+    const tables: string[] = [];
+    const registry = (table: string) => {
+      tables.push(table);
+      return suiteRegistry();
+    };
+    expect(candidate.feedbackHoldoutOf({}, registry)).toBeUndefined();
+    expect(candidate.feedbackHoldoutOf({ EVALUATIONS_TABLE: 'evaluations' }, registry)).toBeUndefined();
+    expect(
+      candidate.feedbackHoldoutOf(
+        { FEEDBACK_HOLDOUT_SUITE: 'feedback-holdout', EVALUATIONS_TABLE: 'evaluations' },
+        registry,
+      ),
+    ).toMatchObject({ suite: 'feedback-holdout' });
+    expect(tables).toEqual(['evaluations']);
+    expect(() =>
+      candidate.feedbackHoldoutOf({ FEEDBACK_HOLDOUT_SUITE: 'feedback-holdout' }, registry),
+    ).toThrow(ConfigError);
+    expect(Object.keys(candidate.environment)).toEqual(
+      expect.arrayContaining(['FEEDBACK_HOLDOUT_SUITE', 'EVALUATIONS_TABLE']),
+    );
+  });
 });
 
 describe('RecordFailure', () => {
@@ -301,6 +448,28 @@ describe('Gate on EvaluationCompleted', () => {
       outcome: 'ignored',
     });
     expect(sagemaker.calls()).toHaveLength(0);
+  });
+
+  it('is not moved by the held-out win-rate run of a candidate trained on feedback, whatever its verdict', async () => {
+    const evaluation = { runId: `candidate-${JOB_ID}`, winRateRunId: `candidate-${JOB_ID}-holdout` };
+    store.jobs.set(JOB_ID, { ...feedbackJob(), status: 'evaluating', evaluation });
+    const handler = gate.makeHandler(deps());
+    for (const pass of [false, null, true]) {
+      expect(await handler(evaluationCompleted(pass, `candidate-${JOB_ID}-holdout`))).toMatchObject({
+        outcome: 'ignored',
+      });
+    }
+    expect(sagemaker.calls()).toHaveLength(0);
+    expect(catalog.deleted).toEqual([]);
+    expect(store.updates).toEqual([]);
+    expect(store.jobs.get(JOB_ID)).toMatchObject({ status: 'evaluating', evaluation });
+    // The gate's own run decides, and the job still names the win-rate run.
+    expect(await handler(evaluationCompleted(true))).toMatchObject({ status: 'approved' });
+    expect(store.jobs.get(JOB_ID)?.evaluation).toMatchObject({
+      runId: `candidate-${JOB_ID}`,
+      pass: true,
+      winRateRunId: `candidate-${JOB_ID}-holdout`,
+    });
   });
 });
 

@@ -20,12 +20,7 @@
  * Passes and rollbacks are read whole (a target gains a few a day) and returned newest first. DynamoDB
  * deletes expired items up to days late, so expired evidence is never returned.
  */
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { LedgerPass, RollbackOutcome } from '#core/loop/decide.ts';
 import type { RolledBackDetail } from '#events/rolled-back.ts';
 import { defined, isConditionFailure, putIfAbsent, withoutStorageAttributes } from '../dynamo-items.ts';
