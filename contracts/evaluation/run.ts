@@ -143,6 +143,11 @@ export const evaluationRun = z.object({
   suite: z.optional(z.object({ name: z.string(), version: z.int(), items: z.int() })),
   /** The plan's cost estimate in US dollars (generation and judging). */
   estimatedCostUsd: z.optional(z.number()),
+  /**
+   * The execution that claimed the run: only it stages and runs it; a retry of its own Plan claims it
+   * again, a duplicate execution (a redelivered request) finds it taken and does nothing.
+   */
+  claimedBy: z.optional(z.string()),
   /** Items whose answer could not be produced (counted as failed, never as a zero). */
   failed: z.optional(z.int()),
   metrics: z.optional(z.record(z.string(), metricValue)),

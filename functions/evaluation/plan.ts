@@ -391,8 +391,22 @@ export function makeHandler(deps: PlanDeps) {
           spec.judged.map((j) => rubricVersionOf(j.name)),
         );
 
-    // Staged first, claimed last: a retry of this step stages the same objects again, and an execution
-    // that loses the claim (a redelivered event) stops without starting anything.
+    // Claimed first, staged after: an execution that loses the claim (a redelivered request, or the
+    // duplicates a drift alarm's signals start together) stops before it writes anything, so it never
+    // overwrites the staging the claiming execution is reading. A retry of this step in the claiming
+    // execution claims the run again (the claim names the execution) and stages the same objects again;
+    // a claiming execution that fails after the claim ends the run in RecordFailure, never leaving it
+    // running.
+    const claimed = await deps.store.claimRun(run, {
+      resolved: { target: target.target, ...(baseline ? { baseline: baseline.target } : {}) },
+      suite: { name: suite.name, version: suite.version, items: spec.suiteItems },
+      estimatedCostUsd,
+      ...(executionName !== '' ? { claimedBy: executionName } : {}),
+    });
+    if (!claimed) {
+      logger.info('Evaluation run already claimed: nothing to do');
+      return { runId, status: 'duplicate', batches: [] };
+    }
     const batches: BatchRef[] = [];
     for (let from = 0, index = 0; from < spec.items.length; from += deps.batchSize, index++) {
       const location = { bucket: deps.artifactsBucket, key: evalStaging.batch(runId, index) };
@@ -435,15 +449,6 @@ export function makeHandler(deps: PlanDeps) {
     };
     await writeStagedJson(deps.s3, { bucket: deps.artifactsBucket, key: evalStaging.plan(runId) }, plan);
 
-    const claimed = await deps.store.claimRun(run, {
-      resolved: { target: target.target, ...(baseline ? { baseline: baseline.target } : {}) },
-      suite: { name: suite.name, version: suite.version, items: spec.suiteItems },
-      estimatedCostUsd,
-    });
-    if (!claimed) {
-      logger.info('Evaluation run already claimed: nothing to do');
-      return { runId, status: 'duplicate', batches: [] };
-    }
     metrics.addMetric('EvaluationRunsStarted', 'Count', 1);
     metrics.addMetric('EvaluationItemsPlanned', 'Count', spec.items.length);
     logger.info('Planned evaluation run', {

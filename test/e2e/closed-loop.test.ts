@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DriftDemoResult, runDriftDemo } from '#infra/local/drift-demo.ts';
 import { forceProduction, loopOutcome } from '#infra/local/loop-demo.ts';
-import { decisions, driftDetected, PROMPT, production, type Setup, setUp } from '../support/closed-loop.ts';
+import {
+  decisions,
+  driftDetected,
+  loopDiagnostics,
+  PROMPT,
+  production,
+  type Setup,
+  setUp,
+} from '../support/closed-loop.ts';
 
 /**
  * The closed loop on the local stack, from the synthesized template: a version of the grounded prompt
@@ -30,7 +38,7 @@ describe('act: the drift alarm → evaluation of production → rollback, from r
     const { stack, client, passed, failed } = setup;
     expect(drift.evaluation?.status).toBe('SUCCEEDED');
     const outcome = await loopOutcome(stack, client, PROMPT, before);
-    expect(outcome.decisions).toHaveLength(1);
+    expect(outcome.decisions, await loopDiagnostics(stack)).toHaveLength(1);
     const [decision] = outcome.decisions;
     expect(decision).toMatchObject({
       outcome: 'rolled_back',

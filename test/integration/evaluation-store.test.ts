@@ -170,6 +170,23 @@ describe('DynamoEvaluationStore on dynalite: runs', () => {
     expect(await store.claimRun(scheduled, start)).toBe(false);
   });
 
+  it('lets the execution that claimed a running run claim it again (a retried Plan), and no other', async () => {
+    const { store } = await freshStore();
+    const scheduled = run('drift-all-traffic-1', { trigger: 'drift', requestedBy: 'drift:alarm' });
+    expect(await store.claimRun(scheduled, { ...start, claimedBy: 'exec-1' })).toBe(true);
+    // The duplicates a drift alarm's signals start at once: each finds the run taken.
+    expect(await store.claimRun(scheduled, { ...start, claimedBy: 'exec-2' })).toBe(false);
+    expect(await store.claimRun(scheduled, start)).toBe(false);
+    expect(await store.claimRun(scheduled, { ...start, claimedBy: 'exec-1' })).toBe(true);
+    expect(await store.getRun('drift-all-traffic-1')).toMatchObject({
+      status: 'running',
+      claimedBy: 'exec-1',
+    });
+    await store.finishRun('drift-all-traffic-1', { status: 'succeeded' });
+    // An ended run is never claimed again, not even by its own execution.
+    expect(await store.claimRun(scheduled, { ...start, claimedBy: 'exec-1' })).toBe(false);
+  });
+
   it('keeps its storage attributes in the table and out of what it returns', async () => {
     const { store, table } = await freshStore();
     await store.createRun(run('run-1'));

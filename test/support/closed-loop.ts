@@ -1,3 +1,5 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { expect } from 'vitest';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
 import { type RolledBackDetail, rolledBackDetail } from '#events/rolled-back.ts';
@@ -79,4 +81,30 @@ export function decisions(stack: LocalRunner, from = 0): RolledBackDetail[] {
 export async function production(client: LocalApiClient): Promise<number> {
   const { response } = await client.send('GET', `/v1/prompts/${PROMPT}?label=production`);
   return ((await response.json()) as { version: number }).version;
+}
+
+/**
+ * What the loop did, for an assertion's message: its table's decisions (outcome and reason per run) and
+ * every delivery to its function that failed.
+ */
+export async function loopDiagnostics(stack: LocalRunner): Promise<string> {
+  const [table] = stack.template
+    .resourcesOfType('AWS::DynamoDB::Table')
+    .filter(({ logicalId }) => logicalId.startsWith('ClosedLoopLoopTable'))
+    .map(({ logicalId }) => stack.template.ref(logicalId));
+  const { Items = [] } = await stack.dynamo.send(new ScanCommand({ TableName: table }));
+  const decisions = Items.map((item) => unmarshall(item)).filter((item) => item.sk === 'DECISION');
+  const failed = stack.deliveries.filter((d) => d.target.startsWith('ClosedLoopLoopFunction') && !d.ok);
+  const completed = stack.events
+    .filter((e) => e.event['detail-type'] === 'llmops.EvaluationCompleted')
+    .map((e) => (e.event.detail as { runId: string }).runId);
+  const driftRuns = stack.deliveries
+    .filter((d) => d.execution !== undefined && JSON.stringify(d.execution.input ?? {}).includes('"drift-'))
+    .map((d) => ({
+      status: d.execution?.status,
+      output: d.execution?.output,
+      error: d.execution?.error,
+      cause: d.execution?.cause,
+    }));
+  return JSON.stringify({ decisions, failedDeliveries: failed, completed, driftRuns }, null, 2);
 }

@@ -130,7 +130,7 @@ const WRITE_CONCURRENCY = 10;
 const REVIEW_STATUSES: readonly StoredReviewTask['status'][] = ['open', 'labelled'];
 const OUTCOME_STATUSES: readonly RunOutcome['status'][] = ['succeeded', 'failed', 'skipped'];
 /** The fields a run's start sets (never taken from `init` by a claim). */
-const START_FIELDS = new Set(['resolved', 'suite', 'estimatedCostUsd']);
+const START_FIELDS = new Set(['resolved', 'suite', 'estimatedCostUsd', 'claimedBy']);
 
 export class DynamoEvaluationStore implements EvaluationStore {
   readonly #doc: DynamoDBDocumentClient;
@@ -242,11 +242,21 @@ export class DynamoEvaluationStore implements EvaluationStore {
           TableName: this.#table,
           Key: runKey(init.runId),
           UpdateExpression: `SET #status = :running, ${[...set.actions, ...keep.actions].join(', ')}`,
-          ConditionExpression: 'attribute_not_exists(pk) OR #status = :queued',
-          ExpressionAttributeNames: { '#status': 'status', ...set.names, ...keep.names },
+          // A retried Plan of the execution that holds the claim takes it again; no one else does.
+          ConditionExpression:
+            start.claimedBy === undefined
+              ? 'attribute_not_exists(pk) OR #status = :queued'
+              : 'attribute_not_exists(pk) OR #status = :queued OR (#status = :running AND #claimedBy = :owner)',
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            ...(start.claimedBy === undefined ? {} : { '#claimedBy': 'claimedBy' }),
+            ...set.names,
+            ...keep.names,
+          },
           ExpressionAttributeValues: {
             ':running': 'running',
             ':queued': 'queued',
+            ...(start.claimedBy === undefined ? {} : { ':owner': start.claimedBy }),
             ...set.values,
             ...keep.values,
           },

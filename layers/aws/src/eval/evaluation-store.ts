@@ -29,7 +29,7 @@ export type RunOutcome = Pick<
 > & { readonly status: Extract<RunStatus, 'succeeded' | 'failed' | 'skipped'> };
 
 /** What a run's start records (the plan's resolution of the request). */
-export type RunStart = Pick<EvaluationRun, 'resolved' | 'suite' | 'estimatedCostUsd'>;
+export type RunStart = Pick<EvaluationRun, 'resolved' | 'suite' | 'estimatedCostUsd' | 'claimedBy'>;
 
 /** A review task in the queue: the task, and the person's label once given. */
 export interface StoredReviewTask extends ReviewTask {
@@ -55,8 +55,9 @@ export interface EvaluationStore {
   getRun(runId: string): Promise<EvaluationRun | undefined>;
   /**
    * Claims a run for an execution: a `queued` run becomes `running` with `start`; an absent one (a
-   * scheduled run) is created `running` from `init`. `false` when it was already claimed or has ended
-   * (a redelivered event: nothing changes).
+   * scheduled run) is created `running` from `init`; a `running` one claimed by the same execution
+   * (`start.claimedBy`: a retried Plan) is claimed again. `false` when another execution claimed it or it
+   * has ended (a redelivered event: nothing changes).
    */
   claimRun(init: EvaluationRun, start: RunStart): Promise<boolean>;
   /**

@@ -306,12 +306,24 @@ describe('plan handler', () => {
     ).rejects.toThrow(/predictions\/bad\.jsonl:2: a second prediction for id "g1"/);
   });
 
-  it('is a duplicate when the run was already claimed (a redelivered event): nothing changes', async () => {
+  it('is a duplicate when the run was already claimed (a redelivered event): nothing changes, nothing is written', async () => {
     await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
     const before = store.runs.get('run-1');
+    const staged = new Map(s3.objects);
     const out = await handler()({ event: envelope(PROMOTION), executionName: 'exec-2' });
     expect(out).toEqual({ runId: 'run-1', status: 'duplicate', batches: [] });
     expect(store.runs.get('run-1')).toEqual(before);
+    // The staging the claiming execution reads is never overwritten by a duplicate (its plan would name
+    // exec-2).
+    expect(new Map(s3.objects)).toEqual(staged);
+    expect([...staged.values()].some((o) => o.body.includes('"executionName":"exec-1"'))).toBe(true);
+  });
+
+  it('a retry of the claiming execution’s Plan claims the run again and stages the same plan', async () => {
+    const first = await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    expect(store.runs.get('run-1')).toMatchObject({ status: 'running', claimedBy: 'exec-1' });
+    const again = await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    expect(again).toEqual(first);
   });
 
   it('fails a bad request with a ValidationError naming the field and the rule', async () => {

@@ -55,7 +55,9 @@ export class FakeEvaluationStore implements EvaluationStore {
   async claimRun(init: EvaluationRun, start: RunStart): Promise<boolean> {
     this.calls.push('claimRun');
     const held = this.runs.get(init.runId);
-    if (held !== undefined && held.status !== 'queued') return false;
+    const ownRetry =
+      held?.status === 'running' && start.claimedBy !== undefined && held.claimedBy === start.claimedBy;
+    if (held !== undefined && held.status !== 'queued' && !ownRetry) return false;
     this.runs.set(init.runId, { ...init, ...held, ...start, status: 'running', updatedAt: this.at });
     return true;
   }
