@@ -388,6 +388,29 @@ export interface JudgePairOptions extends JudgeCallOptions {
 }
 
 /**
+ * The judgement of a pair one of whose answers failed: no preference, with the reason, in both orders
+ * (no judge is called). Undefined when both answers are there to judge.
+ */
+export function unansweredPair(
+  base: Pick<PairJudgement, 'itemId' | 'judge' | 'rubric'>,
+  a: EvalAnswer,
+  b: EvalAnswer,
+): PairJudgement | undefined {
+  const unanswered = [a, b].find((answer) => answer.error !== undefined);
+  if (unanswered === undefined) return undefined;
+  const error = `no answer to judge: ${unanswered.error}`;
+  return {
+    ...base,
+    preference: null,
+    error,
+    orders: [
+      { order: 'AB', preferred: null, error },
+      { order: 'BA', preferred: null, error },
+    ],
+  };
+}
+
+/**
  * Compares two answers to one item: the judge sees A then B, and B then A. The preference holds only
  * when both orders name the same answer (or both a tie).
  */
@@ -416,20 +439,9 @@ export async function judgePair(options: JudgePairOptions): Promise<PairJudgemen
       return { order, preferred: null, error: describe(error) };
     }
   };
-  const unanswered = [a, b].find((answer) => answer.error !== undefined);
   const base = { itemId: item.id, judge: options.model, rubric: rubric.version };
-  if (unanswered !== undefined) {
-    const error = `no answer to judge: ${unanswered.error}`;
-    return {
-      ...base,
-      preference: null,
-      error,
-      orders: [
-        { order: 'AB', preferred: null, error },
-        { order: 'BA', preferred: null, error },
-      ],
-    };
-  }
+  const unanswered = unansweredPair(base, a, b);
+  if (unanswered !== undefined) return unanswered;
   const orders = (await Promise.all([ask('AB'), ask('BA')])) as [PairOrder, PairOrder];
   const [ab, ba] = orders;
   if (ab.preferred === null || ba.preferred === null) {

@@ -25,7 +25,7 @@ import { ValidationError } from '../errors.ts';
 import { cosine, OfflineProvider, splitSentences, stem } from '../models/offline.ts';
 import type { ModelProvider } from '../models/types.ts';
 import { declines } from './decline.ts';
-import { type PairJudgement, type PairOrder, type Preference, rubricInput } from './judge.ts';
+import { type PairJudgement, type PairOrder, type Preference, rubricInput, unansweredPair } from './judge.ts';
 import { squadF1 } from './metrics/reference.ts';
 import { lexiconMatches, TOXICITY_METRIC } from './metrics/toxicity.ts';
 import { sentimentLevel } from './rubrics/sentiment.ts';
@@ -354,19 +354,8 @@ export async function offlineJudgePair(options: {
 }): Promise<PairJudgement> {
   const { item, a, b } = options;
   const base = { itemId: item.id, judge: OFFLINE_JUDGE, rubric: OFFLINE_PAIRWISE_RUBRIC };
-  const unanswered = [a, b].find((answer) => answer.error !== undefined);
-  if (unanswered !== undefined) {
-    const error = `no answer to judge: ${unanswered.error}`;
-    return {
-      ...base,
-      preference: null,
-      error,
-      orders: [
-        { order: 'AB', preferred: null, error },
-        { order: 'BA', preferred: null, error },
-      ],
-    };
-  }
+  const unanswered = unansweredPair(base, a, b);
+  if (unanswered !== undefined) return unanswered;
   const contexts = options.contexts ?? item.contexts ?? [];
   const [meritA, meritB] = await Promise.all(
     [a, b].map((answer) => offlineMerit(rubricInput(item, answer, contexts))),
