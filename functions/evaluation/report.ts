@@ -8,17 +8,17 @@ import { readConfig } from '#aws/config.ts';
 import { RUN_METRICS } from '#aws/eval/batch-metrics.ts';
 import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
 import type { EvaluationStore } from '#aws/eval/evaluation-store.ts';
+import { readRunItems } from '#aws/eval/run-items.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
-import { readText } from '#aws/s3-io.ts';
 import { envVar } from '#contracts/env.ts';
 import { reviewTask } from '#contracts/evaluation/review.ts';
 import type { EvaluationRun, GateMetric, MetricValue } from '#contracts/evaluation/run.ts';
 import type { PairJudgement } from '#core/eval/judge.ts';
 import { regressed, regressionGate } from '#core/eval/regression.ts';
 import { itemsJsonl, jsonNumber, renderHtml, renderMarkdown, summaryJson } from '#core/eval/report/index.ts';
-import type { ItemRecord, RunGate, RunReport } from '#core/eval/report/types.ts';
+import type { RunGate, RunReport } from '#core/eval/report/types.ts';
 import { selectForReview } from '#core/eval/review.ts';
 import {
   assembleReport,
@@ -90,12 +90,6 @@ const NOT_CALLED: ModelProvider = {
   },
   embed: () => Promise.reject(new Error('The Report step calls no judge')),
 };
-
-/** A line of a previous run's `items.jsonl`, as far as the regression check reads it. */
-const previousItem = zm.looseObject({
-  id: zm.string(),
-  scores: zm.record(zm.string(), zm.nullable(zm.number())),
-});
 
 /** The gate's verdicts as the run record and a promotion gate keep them (non-finite numbers as null/0). */
 export function gateMetrics(gate: RunGate): GateMetric[] {
@@ -176,13 +170,10 @@ export function makeHandler(deps: ReportDeps) {
       });
       return undefined;
     }
-    const text = await readText(deps.s3, previous.report.bucket, previous.report.items);
-    const items: ItemRecord[] = [];
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      const parsed = zm.safeParse(previousItem, JSON.parse(line));
-      if (parsed.success) items.push(parsed.data as unknown as ItemRecord);
-    }
+    const { items } = await readRunItems(deps.s3, {
+      bucket: previous.report.bucket,
+      key: previous.report.items,
+    });
     return regressionGate({
       current: { items: report.items, metrics: report.metrics },
       previous: items,

@@ -20,7 +20,7 @@ import type { FeedbackThresholdReachedDetail } from '#events/feedback-threshold-
 import type { LocalApiClient } from './api-client.ts';
 import { DEMO_PROMPT } from './api-demo.ts';
 import { type DatasetSummary, summarize } from './cli/datasets.ts';
-import { registerGoldenSuite } from './eval/eval-demo.ts';
+import { ensureGoldenSuite } from './eval/eval-demo.ts';
 import type { FeedbackLine } from './feedback-lines.ts';
 import { type FineTuneChainResult, fineTuneOutcome } from './finetune-demo.ts';
 import type { LocalRunner } from './runner.ts';
@@ -63,13 +63,6 @@ export interface FeedbackChainResult {
   } | null;
 }
 
-function detailsOf<T>(stack: LocalRunner, detailType: string, from = 0): T[] {
-  return stack.events
-    .slice(from)
-    .filter((e) => e.event['detail-type'] === detailType)
-    .map((e) => e.event.detail as T);
-}
-
 /**
  * Sends the lines' feedback through the local API (answering a line's prompt first when it names one:
  * lines with the same prompt, variables and model rate the same interaction), then fires the export's
@@ -82,10 +75,7 @@ export async function runFeedbackChain(
   onStep: (line: string) => void = () => undefined,
 ): Promise<FeedbackChainResult> {
   // The suite that gates the candidate the feedback trains (as the fine-tuning chain registers it).
-  if (!detailsOf<{ name: string }>(stack, 'llmops.DatasetReady').some((d) => d.name === 'golden')) {
-    onStep('registering the gate suite golden (corpus/eval/golden.jsonl)');
-    await registerGoldenSuite(stack);
-  }
+  await ensureGoldenSuite(stack, onStep);
   if (lines.some((l) => l.prompt?.split(/[@:]/)[0] === DEMO_PROMPT.name)) {
     await ensureDemoPrompt(client, onStep);
   }
@@ -129,11 +119,9 @@ export async function runFeedbackChain(
   stack.publish(fired.bus, fired.event);
   await stack.idle();
 
-  const exported = detailsOf<FeedbackThresholdReachedDetail>(
-    stack,
-    'llmops.FeedbackThresholdReached',
-    fromEvent,
-  ).at(-1);
+  const exported = stack
+    .details<FeedbackThresholdReachedDetail>('llmops.FeedbackThresholdReached', fromEvent)
+    .at(-1);
   const machines = new Map(
     stack.template.stateMachines().map((m) => [m.logicalId, m.pipeline ?? m.logicalId]),
   );
@@ -165,9 +153,9 @@ export async function runFeedbackChain(
   const holdout =
     jobId === undefined
       ? undefined
-      : detailsOf<EvaluationCompletedDetail>(stack, 'llmops.EvaluationCompleted', fromEvent).find(
-          (e) => e.runId === holdoutRunId(jobId),
-        );
+      : stack
+          .details<EvaluationCompletedDetail>('llmops.EvaluationCompleted', fromEvent)
+          .find((e) => e.runId === holdoutRunId(jobId));
   return {
     interactionsCreated: created.size,
     sent,

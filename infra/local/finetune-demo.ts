@@ -17,7 +17,7 @@ import type { ModelDeployedDetail } from '#events/model-deployed.ts';
 import type { ModelRegisteredDetail } from '#events/model-registered.ts';
 import type { LocalApiClient } from './api-client.ts';
 import { type DatasetSummary, summarize, uploadDatasets } from './cli/datasets.ts';
-import { registerGoldenSuite } from './eval/eval-demo.ts';
+import { ensureGoldenSuite } from './eval/eval-demo.ts';
 import type { LocalRunner } from './runner.ts';
 
 /** What one run of the chain did. */
@@ -44,10 +44,6 @@ export interface FineTuneChainResult {
 /** The question asked of the served model after a rollout. */
 export const SERVED_MODEL_QUESTION = 'In one sentence: what does a Lambda cold start cost a caller?';
 
-function detailsOf<T>(stack: LocalRunner, detailType: string): T[] {
-  return stack.events.filter((e) => e.event['detail-type'] === detailType).map((e) => e.event.detail as T);
-}
-
 /**
  * Uploads `file` as a `purpose` dataset and follows the chain until everything it started has ended.
  * The gate's suite (`golden`) is registered first when the stack has none.
@@ -58,10 +54,7 @@ export async function runFineTuneChain(
   upload: { readonly file: string; readonly purpose: 'finetune' | 'preference' },
   onStep: (line: string) => void = () => undefined,
 ): Promise<FineTuneChainResult> {
-  if (!detailsOf<{ name: string }>(stack, 'llmops.DatasetReady').some((d) => d.name === 'golden')) {
-    onStep('registering the gate suite golden (corpus/eval/golden.jsonl)');
-    await registerGoldenSuite(stack);
-  }
+  await ensureGoldenSuite(stack, onStep);
   const trainingBefore = stack.sagemaker.recordedTrainingRequests().length;
   const [key = ''] = await uploadDatasets(
     stack,
@@ -84,9 +77,9 @@ export async function fineTuneOutcome(
   client: LocalApiClient,
   dataset: DatasetSummary,
 ): Promise<FineTuneChainResult> {
-  const registered = detailsOf<ModelRegisteredDetail>(stack, 'llmops.ModelRegistered').find(
-    (r) => r.dataset.name === dataset.dataset?.name && r.dataset.version === dataset.dataset?.version,
-  );
+  const registered = stack
+    .details<ModelRegisteredDetail>('llmops.ModelRegistered')
+    .find((r) => r.dataset.name === dataset.dataset?.name && r.dataset.version === dataset.dataset?.version);
   const jobId = registered?.jobId;
   const trainingRequest =
     registered === undefined
@@ -94,12 +87,12 @@ export async function fineTuneOutcome(
       : (stack.sagemaker
           .recordedTrainingRequests()
           .find((r) => r.TrainingJobName === registered.trainingJob.name) ?? null);
-  const completed = detailsOf<EvaluationCompletedDetail>(stack, 'llmops.EvaluationCompleted').find(
-    (e) => jobId !== undefined && e.runId === `candidate-${jobId}`,
-  );
-  const deployed = detailsOf<ModelDeployedDetail>(stack, 'llmops.ModelDeployed').find(
-    (d) => registered !== undefined && d.candidate.modelPackageArn === registered.modelPackageArn,
-  );
+  const completed = stack
+    .details<EvaluationCompletedDetail>('llmops.EvaluationCompleted')
+    .find((e) => jobId !== undefined && e.runId === `candidate-${jobId}`);
+  const deployed = stack
+    .details<ModelDeployedDetail>('llmops.ModelDeployed')
+    .find((d) => registered !== undefined && d.candidate.modelPackageArn === registered.modelPackageArn);
   const modelPackage = registered
     ? stripMetadata(
         (await stack.sagemaker.DescribeModelPackage({

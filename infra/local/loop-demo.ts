@@ -56,10 +56,7 @@ export async function loopOutcome(
   prompt: string,
   from: { readonly events: number; readonly pages: number },
 ): Promise<LoopOutcome> {
-  const decisions = stack.events
-    .slice(from.events)
-    .filter((e) => e.event['detail-type'] === 'llmops.RolledBack')
-    .map((e) => e.event.detail as RolledBackDetail);
+  const decisions = stack.details<RolledBackDetail>('llmops.RolledBack', from.events);
   const pages = stack.pages
     .slice(from.pages)
     .filter((p) => p.message.includes('"rollbackId"'))

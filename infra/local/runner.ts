@@ -521,6 +521,17 @@ export class LocalRunner {
     });
   }
 
+  /**
+   * The details of the events of one detail type put on any bus so far (from the `from`-th event routed),
+   * oldest first: what a demo or a test reads back of what happened.
+   */
+  details<T>(detailType: string, from = 0): T[] {
+    return this.events
+      .slice(from)
+      .filter((e) => e.event['detail-type'] === detailType)
+      .map((e) => e.event.detail as T);
+  }
+
   /** Puts an event on a bus: recorded, then routed to every matching rule in the background. */
   publish(bus: string, event: EventEnvelope): void {
     const matched = this.#rules.filter((rule) => rule.busName === bus && matchesPattern(rule.pattern, event));

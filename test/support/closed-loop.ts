@@ -72,10 +72,7 @@ export function driftDetected(stack: LocalRunner, windowEnd: string): void {
 }
 
 export function decisions(stack: LocalRunner, from = 0): RolledBackDetail[] {
-  return stack.events
-    .slice(from)
-    .filter((e) => e.event['detail-type'] === 'llmops.RolledBack')
-    .map((e) => rolledBackDetail.parse(e.event.detail));
+  return stack.details('llmops.RolledBack', from).map((detail) => rolledBackDetail.parse(detail));
 }
 
 export async function production(client: LocalApiClient): Promise<number> {
@@ -95,9 +92,7 @@ export async function loopDiagnostics(stack: LocalRunner): Promise<string> {
   const { Items = [] } = await stack.dynamo.send(new ScanCommand({ TableName: table }));
   const decisions = Items.map((item) => unmarshall(item)).filter((item) => item.sk === 'DECISION');
   const failed = stack.deliveries.filter((d) => d.target.startsWith('ClosedLoopLoopFunction') && !d.ok);
-  const completed = stack.events
-    .filter((e) => e.event['detail-type'] === 'llmops.EvaluationCompleted')
-    .map((e) => (e.event.detail as { runId: string }).runId);
+  const completed = stack.details<{ runId: string }>('llmops.EvaluationCompleted').map((d) => d.runId);
   const driftRuns = stack.deliveries
     .filter((d) => d.execution !== undefined && JSON.stringify(d.execution.input ?? {}).includes('"drift-'))
     .map((d) => ({

@@ -51,6 +51,19 @@ interface GateRefusal {
   };
 }
 
+/**
+ * Registers the golden suite (the gate of prompt promotions and fine-tuned candidates) unless the stack
+ * has one already.
+ */
+export async function ensureGoldenSuite(
+  stack: LocalRunner,
+  onStep: (line: string) => void = () => undefined,
+): Promise<void> {
+  if (stack.details<{ name: string }>('llmops.DatasetReady').some((d) => d.name === 'golden')) return;
+  onStep('registering the gate suite golden (corpus/eval/golden.jsonl)');
+  await registerGoldenSuite(stack);
+}
+
 /** Uploads the golden suite through DataPrep and waits until it is registered. */
 export async function registerGoldenSuite(stack: LocalRunner): Promise<void> {
   await uploadDatasets(stack, [{ path: GOLDEN_SUITE, purpose: 'golden' }], [readFileSync(GOLDEN_SUITE)]);

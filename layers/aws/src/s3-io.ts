@@ -18,7 +18,8 @@ export interface ObjectRef {
 
 export const stripQuotes = (etag: string): string => etag.replace(/^"+|"+$/g, '');
 
-function isNotFound(error: unknown): boolean {
+/** Whether an S3 call failed because the object (or version) does not exist. */
+export function isNotFound(error: unknown): boolean {
   return (
     error instanceof NoSuchKey ||
     error instanceof NotFound ||

@@ -6,12 +6,13 @@
  * through them (`regressionGate` in the core). A missing object is a `NotFoundError` naming it; a line
  * that is not an item (`{id, scores}`) is skipped and counted, as Report's own regression check does.
  */
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod/mini';
 import type { RegressionItem } from '#core/eval/regression.ts';
 import type { MetricSummary } from '#core/eval/types.ts';
 import { describeIssues } from '../config.ts';
 import { InvalidEventError, NotFoundError } from '../errors.ts';
+import { isNotFound, readText } from '../s3-io.ts';
 
 export interface ObjectLocation {
   readonly bucket: string;
@@ -37,20 +38,11 @@ const summaryMetrics = z.looseObject({
 /** What a comparison reads of a run's metric summary. */
 export type RunMetric = Pick<MetricSummary, 'name' | 'judge'>;
 
-function isMissing(error: unknown): boolean {
-  return (
-    error instanceof NoSuchKey ||
-    (error as { name?: string } | null)?.name === 'NoSuchKey' ||
-    (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode === 404
-  );
-}
-
 async function readObject(s3: S3Client, location: ObjectLocation): Promise<string> {
   try {
-    const response = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
-    return (await response.Body?.transformToString('utf-8')) ?? '';
+    return await readText(s3, location.bucket, location.key);
   } catch (error) {
-    if (isMissing(error)) {
+    if (isNotFound(error)) {
       throw new NotFoundError(`s3://${location.bucket}/${location.key} does not exist`, { cause: error });
     }
     throw error;
