@@ -10,6 +10,7 @@
  */
 import { countTokens as countO200k } from '../dataprep/tokens.ts';
 import { ValidationError } from '../errors.ts';
+import { TokenIndex } from './pretokens.ts';
 
 export type ChunkMetadata = Readonly<Record<string, string | number | boolean | null>>;
 
@@ -334,6 +335,8 @@ class Chunker {
   private readonly pieceBudget: number;
   /** Whether counts add up exactly across the cuts that `isTokenBoundary` accepts (the o200k counter). */
   private readonly additive: boolean;
+  /** Exact o200k counts of the document's ranges, when that is the counter. */
+  private readonly index: TokenIndex | undefined;
   // The pieces of the current section, as parallel arrays.
   private starts: number[] = [];
   private ends: number[] = [];
@@ -348,6 +351,7 @@ class Chunker {
     this.text = doc.text;
     this.pieceBudget = maxTokens - overlapTokens;
     this.additive = count === countO200k;
+    this.index = this.additive ? new TokenIndex(this.text) : undefined;
   }
 
   chunkSection(section: Section): void {
@@ -371,32 +375,12 @@ class Chunker {
   }
 
   /**
-   * Tokens of `text.slice(a, b)`. With the o200k counter, a range with non-ASCII characters is counted
-   * as the sum of its parts between token boundaries, so that only the words holding non-ASCII
-   * characters leave the counter's fast ASCII path: the same count, much sooner.
+   * Tokens of `text.slice(a, b)`. With the o200k counter, from the document's pre-token index: the
+   * same count, without counting any text twice.
    */
   private countRange(a: number, b: number): number {
-    const { text } = this;
-    if (!this.additive) return this.count(text.slice(a, b));
-    let q = a;
-    while (q < b && text.charCodeAt(q) < 0x80) q++;
-    if (q === b) return this.count(text.slice(a, b));
-    let tokens = 0;
-    let from = a;
-    while (q < b) {
-      // The smallest run [wordStart, wordEnd) around the non-ASCII character at q between token boundaries.
-      let wordStart = q;
-      while (wordStart > from && !isTokenBoundary(text, wordStart)) wordStart--;
-      let wordEnd = q + 1;
-      while (wordEnd < b && !isTokenBoundary(text, wordEnd)) wordEnd++;
-      if (wordStart > from) tokens += this.count(text.slice(from, wordStart));
-      tokens += this.count(text.slice(wordStart, wordEnd));
-      from = wordEnd;
-      q = wordEnd;
-      while (q < b && text.charCodeAt(q) < 0x80) q++;
-    }
-    if (from < b) tokens += this.count(text.slice(from, b));
-    return tokens;
+    if (this.index === undefined) return this.count(this.text.slice(a, b));
+    return this.index.count(a, b);
   }
 
   /** Adds [a, b) as one piece when it fits the piece budget, else the pieces of its split at `level`. */
