@@ -8,9 +8,13 @@
  * - any other resource: `stateOverrides[stateName]`, or an {@link UnsupportedTaskError} before the run.
  * Handler errors reach Step Functions as Lambda reports them: Error = the error's `name`, Cause = JSON
  * `{ errorType, errorMessage, trace }`, so Retry/Catch on error names behave as on AWS.
+ * Distributed Map states, which the library refuses, run as map runs of `./distributed-map.ts`: each is
+ * replaced by a Task state whose local handler reads the items, runs the children as executions of their
+ * own (with these same dependencies) and writes the results.
  */
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import type { S3Client } from '@aws-sdk/client-s3';
 import {
   ExecutionError,
   ExecutionTimeoutError,
@@ -18,6 +22,13 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import {
+  type DistributedMapSite,
+  distributedMapProblems,
+  extractDistributedMaps,
+  type MapRunEnvironment,
+  mapRunHandler,
+} from './distributed-map.ts';
 import type { LambdaInvoker } from './lambda-registry.ts';
 
 /** The definition is not valid Amazon States Language (asl-validator's findings are listed). */
@@ -79,13 +90,21 @@ export interface RunnableStateMachine {
 /** One entry of the execution's event log, as passed to `onTransition`. */
 export interface TransitionInfo {
   readonly executionArn: string;
-  /** aws-local-stepfunctions event type: StateEntered, StateExited, StateFailed, StateRetried, ... */
+  /**
+   * aws-local-stepfunctions event type: StateEntered, StateExited, StateFailed, StateRetried, ...; a
+   * distributed Map also reports MapRunStarted, MapRunSucceeded and MapRunFailed.
+   */
   readonly type: string;
   readonly timestamp: number;
   readonly stateName?: string;
   readonly stateType?: string;
-  /** Map iteration index, for events inside a Map. */
+  /**
+   * Map iteration index, for events inside a Map; for the events of a distributed Map's child execution
+   * (whose `executionArn` is the child's), the child's position in the map run.
+   */
   readonly index?: number;
+  /** The map run, for a distributed Map's MapRun* events and the events of its child executions. */
+  readonly mapRunArn?: string;
   readonly input?: unknown;
   readonly output?: unknown;
   readonly error?: string;
@@ -110,6 +129,11 @@ export interface RunStateMachineDeps {
   readonly retryDelayMs?: number;
   /** Wait state durations in milliseconds, by state name. */
   readonly waitTimeOverrides?: Readonly<Record<string, number>>;
+  /**
+   * The S3 client distributed Maps read their ItemReader objects and write their ResultWriter files with.
+   * A definition that needs it fails with {@link UnsupportedDefinitionError} before the run without it.
+   */
+  readonly s3?: S3Client;
 }
 
 /** Execution statuses the local runner produces. */
@@ -203,18 +227,7 @@ export function validateDefinition(definition: unknown, stateMachine = 'definiti
   walkStates(definition, (name, state) => {
     if (state.QueryLanguage === 'JSONata') problems.push(`${name}: QueryLanguage JSONata is not supported`);
     if (state.Assign !== undefined) problems.push(`${name}: Assign (variables) is not supported`);
-    if (state.Type === 'Map') {
-      const processor = isRecord(state.ItemProcessor) ? state.ItemProcessor : undefined;
-      const config = processor && isRecord(processor.ProcessorConfig) ? processor.ProcessorConfig : undefined;
-      if (
-        config?.Mode === 'DISTRIBUTED' ||
-        state.ItemReader !== undefined ||
-        state.ResultWriter !== undefined
-      ) {
-        problems.push(`${name}: Distributed Map (ItemReader/ResultWriter/DISTRIBUTED mode) is not supported`);
-      }
-      if (state.ItemBatcher !== undefined) problems.push(`${name}: ItemBatcher is not supported`);
-    }
+    problems.push(...distributedMapProblems(name, state));
   });
   if (problems.length > 0) throw new UnsupportedDefinitionError(stateMachine, problems);
   validated.add(key);
@@ -230,35 +243,28 @@ export async function runStateMachine(
   input: unknown,
   deps: RunStateMachineDeps,
 ): Promise<ExecutionResult> {
+  return runExecution(sm, input, deps, undefined);
+}
+
+/** A child execution of a distributed Map: its ARN, and where its events say it belongs. */
+interface ChildOf {
+  readonly executionArn: string;
+  readonly index: number;
+  readonly mapRunArn: string;
+}
+
+async function runExecution(
+  sm: RunnableStateMachine,
+  input: unknown,
+  deps: RunStateMachineDeps,
+  childOf: ChildOf | undefined,
+): Promise<ExecutionResult> {
   const stateMachineName = sm.arn.slice(sm.arn.lastIndexOf(':') + 1);
-  validateDefinition(sm.definition, stateMachineName);
-  const definition = structuredClone(sm.definition) as StateMachineDefinition;
-  const byResource: Record<string, (input: unknown) => Promise<unknown>> = {};
-  walkStates(definition, (stateName, state) => {
-    const override =
-      typeof state.Resource === 'string' ? deps.resourceOverrides?.[state.Resource] : undefined;
-    if (state.Type === 'Task' && override) byResource[stateName] = override;
-  });
-  const handlers = buildTaskHandlers(
-    definition,
-    Object.keys(byResource).length === 0
-      ? deps
-      : { ...deps, stateOverrides: { ...byResource, ...deps.stateOverrides } },
-  );
-  // aws-local-stepfunctions times a Task out after 60 s unless it sets TimeoutSeconds; Step Functions
-  // has no such default (the Lambda's own timeout governs). Use the longest delay setTimeout accepts.
-  walkStates(definition, (_name, state) => {
-    if (
-      state.Type === 'Task' &&
-      state.TimeoutSeconds === undefined &&
-      state.TimeoutSecondsPath === undefined
-    ) {
-      state.TimeoutSeconds = MAX_TIMER_SECONDS;
-    }
-  });
+  const compiled = compile(sm.definition, stateMachineName, deps);
+  const { definition, handlers } = compiled;
 
   const name = deps.executionName ?? randomUUID();
-  const executionArn = executionArnFor(sm.arn, name);
+  const executionArn = childOf?.executionArn ?? executionArnFor(sm.arn, name);
   const executionInput: unknown = JSON.parse(JSON.stringify(input === undefined ? {} : input));
   const retryIntervalOverrides: Record<string, number> = {};
   if (deps.retryDelayMs !== undefined) {
@@ -268,6 +274,28 @@ export async function runStateMachine(
   }
 
   const startedAt = new Date();
+  const onTransition = childOf
+    ? childTransitions(deps.onTransition, executionArn, childOf)
+    : deps.onTransition;
+  const environment: MapRunEnvironment = {
+    stateMachineArn: sm.arn,
+    execution: { Id: executionArn, Name: name, StartTime: startedAt.toISOString(), Input: executionInput },
+    s3: deps.s3,
+    onTransition,
+    runChild: (child) =>
+      runExecution(
+        { definition: child.definition, arn: child.stateMachineArn },
+        child.input,
+        { ...deps, executionName: child.name },
+        { executionArn: child.executionArn, index: child.index, mapRunArn: child.mapRunArn },
+      ),
+  };
+  for (const site of compiled.maps) {
+    if (deps.stateOverrides?.[site.stateName]) continue;
+    const run = mapRunHandler(site, environment);
+    handlers[site.stateName] = async (stateInput) => toJson(await run(stateInput));
+  }
+
   // Already validated above with the same validator and checks (ARNs, paths) the library would run.
   const machine = new StateMachine(definition, { validationOptions: { noValidate: true } });
   const execution = machine.run(executionInput as JsonInput, {
@@ -281,8 +309,9 @@ export async function runStateMachine(
       StateMachine: { Id: sm.arn, Name: stateMachineName },
     },
   });
-  const logsDone = deps.onTransition
-    ? forwardTransitions(execution.eventLogs, executionArn, deps.onTransition)
+  const mapStates = new Set(compiled.maps.map((site) => site.stateName));
+  const logsDone = onTransition
+    ? forwardTransitions(execution.eventLogs, executionArn, mapStates, onTransition)
     : undefined;
 
   let status: ExecutionStatus;
@@ -331,6 +360,73 @@ export async function runStateMachine(
     stoppedAt,
     statusChangeDetail,
   };
+}
+
+interface Compiled {
+  /** The definition to run: a validated clone with its distributed Maps replaced by stand-in Tasks. */
+  readonly definition: StateMachineDefinition;
+  readonly maps: readonly DistributedMapSite[];
+  /** Task handlers by state name; the distributed Maps' ones are set once the execution is known. */
+  readonly handlers: TaskHandlers;
+}
+
+/**
+ * Validates a definition and prepares it for aws-local-stepfunctions. The child definitions of its
+ * distributed Maps are prepared too (and dropped), so that a child which cannot run fails the run before
+ * it starts rather than in the middle of a map run.
+ * @throws InvalidDefinitionError | UnsupportedDefinitionError | UnsupportedTaskError
+ */
+function compile(source: unknown, stateMachineName: string, deps: RunStateMachineDeps): Compiled {
+  validateDefinition(source, stateMachineName);
+  const definition = structuredClone(source) as StateMachineDefinition;
+  const maps = extractDistributedMaps(definition);
+  const standIns: Record<string, (input: unknown) => Promise<unknown>> = {};
+  for (const site of maps) {
+    if (site.usesS3 && !deps.s3) {
+      throw new UnsupportedDefinitionError(stateMachineName, [
+        `${site.stateName}: a Distributed Map with an ItemReader or a ResultWriter Resource needs an S3 client (RunStateMachineDeps.s3)`,
+      ]);
+    }
+    compile(site.processor, `${stateMachineName}/${site.label}`, deps);
+    standIns[site.stateName] = () => Promise.reject(new Error(`${site.stateName}: map run not set up`));
+  }
+  const byResource: Record<string, (input: unknown) => Promise<unknown>> = {};
+  walkStates(definition, (stateName, state) => {
+    const override =
+      typeof state.Resource === 'string' ? deps.resourceOverrides?.[state.Resource] : undefined;
+    if (state.Type === 'Task' && override) byResource[stateName] = override;
+  });
+  const handlers = buildTaskHandlers(definition, {
+    ...deps,
+    stateOverrides: { ...byResource, ...standIns, ...deps.stateOverrides },
+  });
+  // aws-local-stepfunctions times a Task out after 60 s unless it sets TimeoutSeconds; Step Functions
+  // has no such default (the Lambda's own timeout governs). Use the longest delay setTimeout accepts.
+  walkStates(definition, (_name, state) => {
+    if (
+      state.Type === 'Task' &&
+      state.TimeoutSeconds === undefined &&
+      state.TimeoutSecondsPath === undefined
+    ) {
+      state.TimeoutSeconds = MAX_TIMER_SECONDS;
+    }
+  });
+  return { definition, maps, handlers };
+}
+
+/** A child execution's events, marked with the map run they belong to and the child's position in it. */
+function childTransitions(
+  onTransition: ((info: TransitionInfo) => void) | undefined,
+  executionArn: string,
+  childOf: ChildOf,
+): ((info: TransitionInfo) => void) | undefined {
+  if (!onTransition) return undefined;
+  return (info) =>
+    onTransition(
+      info.executionArn === executionArn && info.mapRunArn === undefined
+        ? { ...info, index: childOf.index, mapRunArn: childOf.mapRunArn }
+        : info,
+    );
 }
 
 /** The "Step Functions Execution Status Change" event for a finished execution, as EventBridge delivers it. */
@@ -468,6 +564,7 @@ async function invokeAsLambda(
 async function forwardTransitions(
   events: AsyncGenerator<unknown>,
   executionArn: string,
+  mapStates: ReadonlySet<string>,
   onTransition: (info: TransitionInfo) => void,
 ): Promise<void> {
   for await (const event of events) {
@@ -477,12 +574,20 @@ async function forwardTransitions(
       : isRecord(event.parentState)
         ? event.parentState
         : undefined;
+    const stateName = state && typeof state.name === 'string' ? state.name : undefined;
+    // A distributed Map runs as a stand-in Task: its events say Map, as the definition does.
+    const stateType =
+      state && typeof state.type === 'string'
+        ? state.type === 'Task' && stateName !== undefined && mapStates.has(stateName)
+          ? 'Map'
+          : state.type
+        : undefined;
     const info: TransitionInfo = {
       executionArn,
       type: String(event.type),
       timestamp: typeof event.timestamp === 'number' ? event.timestamp : Date.now(),
-      ...(state && typeof state.name === 'string' ? { stateName: state.name } : {}),
-      ...(state && typeof state.type === 'string' ? { stateType: state.type } : {}),
+      ...(stateName !== undefined ? { stateName } : {}),
+      ...(stateType !== undefined ? { stateType } : {}),
       ...(typeof event.index === 'number' ? { index: event.index } : {}),
       ...(state && 'input' in state
         ? { input: state.input }
