@@ -174,6 +174,11 @@ export class LocalApi {
         }
       });
     });
+    // A kept-alive socket closed by the server while a request is already on its way is reset on the
+    // client: Node's 5 s default fires whenever the event loop stalls that long (a busy machine, a full
+    // GC). API Gateway keeps idle connections far longer; so does the local API.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) =>
         reject(
