@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
 
 export const DATASET_READY = 'llmops.DatasetReady';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
 
 export const DRIFT_CHECK_REQUESTED = 'llmops.DriftCheckRequested';
@@ -14,17 +14,22 @@ export const DRIFT_CHECK_REQUESTED = 'llmops.DriftCheckRequested';
 export const driftCheckRequestedDetail = z
   .object({
     schemaVersion: z.literal(SCHEMA_VERSION),
-    check: z.string().min(1),
-    requestedBy: z.string().min(1),
-    windowEnd: z.iso.datetime().optional(),
-    baseline: z
-      .object({ source: z.record(z.string(), z.unknown()), note: z.string().max(500).optional() })
-      .optional(),
+    check: z.string().check(z.minLength(1)),
+    requestedBy: z.string().check(z.minLength(1)),
+    windowEnd: z.optional(z.iso.datetime()),
+    baseline: z.optional(
+      z.object({
+        source: z.record(z.string(), z.unknown()),
+        note: z.optional(z.string().check(z.maxLength(500))),
+      }),
+    ),
   })
-  .refine((d) => (d.windowEnd === undefined) !== (d.baseline === undefined), {
-    message: 'must carry either windowEnd (a scheduled check) or baseline (a baseline to build)',
-    path: ['windowEnd'],
-  });
+  .check(
+    z.refine((d) => (d.windowEnd === undefined) !== (d.baseline === undefined), {
+      message: 'must carry either windowEnd (a scheduled check) or baseline (a baseline to build)',
+      path: ['windowEnd'],
+    }),
+  );
 export type DriftCheckRequestedDetail = z.infer<typeof driftCheckRequestedDetail>;
 
 export const driftCheckRequestedEvent = eventBridgeEvent(DRIFT_CHECK_REQUESTED, driftCheckRequestedDetail);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
 
 export const EVALUATION_REQUESTED = 'llmops.EvaluationRequested';
@@ -13,18 +13,18 @@ export const EVALUATION_REQUESTED = 'llmops.EvaluationRequested';
  */
 export const evaluationRequestedDetail = z.object({
   schemaVersion: z.literal(SCHEMA_VERSION),
-  runId: z.string().min(1).optional(),
+  runId: z.optional(z.string().check(z.minLength(1))),
   trigger: z.enum(['api', 'schedule', 'promotion', 'model', 'drift']),
-  requestedBy: z.string().min(1),
+  requestedBy: z.string().check(z.minLength(1)),
   request: z.record(z.string(), z.unknown()),
   /** A promotion's run: the prompt and versions whose gate record the run writes. */
-  promotion: z
-    .object({
-      prompt: z.string().min(1),
-      candidateVersion: z.number().int().positive(),
-      baselineVersion: z.number().int().positive(),
-    })
-    .optional(),
+  promotion: z.optional(
+    z.object({
+      prompt: z.string().check(z.minLength(1)),
+      candidateVersion: z.number().check(z.int(), z.positive()),
+      baselineVersion: z.number().check(z.int(), z.positive()),
+    }),
+  ),
 });
 export type EvaluationRequestedDetail = z.infer<typeof evaluationRequestedDetail>;
 

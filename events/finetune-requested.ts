@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
 
 export const FINETUNE_REQUESTED = 'llmops.FineTuneRequested';
@@ -18,7 +18,7 @@ export type FinetunePurpose = z.infer<typeof finetunePurpose>;
  * hyperparameters (an API request adds its request id, so that asking again trains again).
  */
 export const FINETUNE_JOB_ID = /^ft-[0-9a-f]{16}$/;
-export const finetuneJobId = z.string().regex(FINETUNE_JOB_ID, 'must be ft- and 16 hex digits');
+export const finetuneJobId = z.string().check(z.regex(FINETUNE_JOB_ID, 'must be ft- and 16 hex digits'));
 
 /**
  * `llmops.FineTuneRequested`: `POST /v1/finetune-jobs` accepted a fine-tuning request. The dataset is
@@ -29,13 +29,16 @@ export const fineTuneRequestedDetail = z.object({
   schemaVersion: z.literal(SCHEMA_VERSION),
   jobId: finetuneJobId,
   /** The caller (the API principal), for audit. */
-  requestedBy: z.string().min(1),
-  dataset: z.object({ name: z.string().min(1), version: z.number().int().positive() }),
+  requestedBy: z.string().check(z.minLength(1)),
+  dataset: z.object({
+    name: z.string().check(z.minLength(1)),
+    version: z.number().check(z.int(), z.positive()),
+  }),
   purpose: finetunePurpose,
   /** A Hugging Face model id, e.g. `meta-llama/Llama-3.1-8B-Instruct`. */
-  baseModel: z.string().min(1).optional(),
-  recipe: finetuneRecipe.optional(),
-  hyperparameters: z.record(z.string(), z.number()).optional(),
+  baseModel: z.optional(z.string().check(z.minLength(1))),
+  recipe: z.optional(finetuneRecipe),
+  hyperparameters: z.optional(z.record(z.string(), z.number())),
 });
 export type FineTuneRequestedDetail = z.infer<typeof fineTuneRequestedDetail>;
 

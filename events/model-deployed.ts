@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
 import { catalogModelId } from './model-registered.ts';
 import { MODEL_PACKAGE_ARN } from './sagemaker-model-package-state-change.ts';

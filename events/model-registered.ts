@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { datasetReadyDetail, s3Location } from './dataset-ready.ts';
 import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
 import { finetuneJobId, finetunePurpose, finetuneRecipe } from './finetune-requested.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { eventBridgeEvent, SCHEMA_VERSION } from './envelope.ts';
 
 export const PROMPT_GATE_OVERRIDDEN = 'llmops.PromptGateOverridden';
@@ -10,17 +10,17 @@ export const PROMPT_GATE_OVERRIDDEN = 'llmops.PromptGateOverridden';
  */
 export const promptGateOverriddenDetail = z.object({
   schemaVersion: z.literal(SCHEMA_VERSION),
-  prompt: z.string().min(1),
-  label: z.string().min(1),
-  version: z.number().int().positive(),
-  previousVersion: z.number().int().positive().nullable(),
-  reason: z.string().min(1),
-  author: z.string().min(1),
+  prompt: z.string().check(z.minLength(1)),
+  label: z.string().check(z.minLength(1)),
+  version: z.number().check(z.int(), z.positive()),
+  previousVersion: z.nullable(z.number().check(z.int(), z.positive())),
+  reason: z.string().check(z.minLength(1)),
+  author: z.string().check(z.minLength(1)),
   /** What the gate said at the time: no run, a run still going, or a failed one (with its run id). */
   gate: z.object({
     status: z.enum(['none', 'queued', 'running', 'failed', 'skipped', 'succeeded']),
-    runId: z.string().nullable(),
-    pass: z.boolean().nullable(),
+    runId: z.nullable(z.string()),
+    pass: z.nullable(z.boolean()),
   }),
 });
 export type PromptGateOverriddenDetail = z.infer<typeof promptGateOverriddenDetail>;

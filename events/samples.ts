@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { parse } from 'zod/v4/core';
 
 /** Names of the JSON samples beside this file. */
 export type SampleName =
@@ -25,9 +26,9 @@ export type SampleName =
   | 'rolled-back';
 
 /** Loads a sample event and parses it with its schema, so a sample that drifts from its schema fails loudly. */
-export function loadSample<S extends z.ZodType>(name: SampleName, schema: S): z.infer<S> {
+export function loadSample<S extends z.core.$ZodType>(name: SampleName, schema: S): z.infer<S> {
   const raw: unknown = JSON.parse(readFileSync(new URL(`./samples/${name}.json`, import.meta.url), 'utf8'));
-  return schema.parse(raw);
+  return parse(schema, raw);
 }
 
 /** The raw JSON of a sample, unparsed. */

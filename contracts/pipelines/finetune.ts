@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { s3Location } from '#events/dataset-ready.ts';
 import { FINETUNE_RECIPES, TRAINING_PURPOSES } from '../finetune/job.ts';
 

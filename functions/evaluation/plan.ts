@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import * as zm from 'zod/mini';
 import { createDocumentClient, createS3Client } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';

@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createDocumentClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';

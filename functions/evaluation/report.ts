@@ -1,7 +1,7 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import * as zm from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient, createS3Client } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';

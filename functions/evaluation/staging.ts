@@ -1,5 +1,5 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { z as zc } from 'zod';
+import * as zc from 'zod';
 import * as z from 'zod/mini';
 import { describeIssues } from '#aws/config.ts';
 import { InvalidEventError, TransientError } from '#aws/errors.ts';

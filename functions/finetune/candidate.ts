@@ -1,6 +1,6 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import * as zm from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { describeIssues, readConfig } from '#aws/config.ts';

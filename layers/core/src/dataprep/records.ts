@@ -15,7 +15,7 @@
  * Required text fields must be non-empty strings here; `processLine` additionally rejects text that
  * becomes empty after normalization (code `EMPTY_TEXT`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   type OpenaiEvalsSample,
   type SuiteItemLine,

@@ -1,7 +1,7 @@
 /**
  * A mergeable token-count accumulator (no tokenizer here, so code that only aggregates counts stays small).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidArgumentError } from './errors.ts';
 
 /** The tokenizer used for token statistics. */
