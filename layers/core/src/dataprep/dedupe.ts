@@ -45,7 +45,23 @@ const MAX_REMEMBERED_CANDIDATES = 64;
  * full is still indexed in its other bands, so recall barely changes.
  */
 const BUCKET_CAP = 32;
-const EXACT_HASH = /^[0-9a-fA-F]{16}$/;
+
+/** The 8 hexadecimal digits of `s` at `at` as an int32 (`parseInt(…, 16) | 0`), or undefined. */
+function hexWord(s: string, at: number): number | undefined {
+  let word = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = s.charCodeAt(i);
+    let digit: number;
+    if (c >= 0x30 && c <= 0x39) digit = c - 0x30;
+    else {
+      const lower = c | 0x20;
+      if (lower < 0x61 || lower > 0x66) return undefined;
+      digit = lower - 0x61 + 10;
+    }
+    word = (word << 4) | digit;
+  }
+  return word;
+}
 
 /** 16 bits of a band hash that are independent of its slot (which comes from `hash mod capacity`). */
 function fingerprint(hash: number): number {
@@ -148,14 +164,14 @@ export class Deduper {
    *   Jaccard similarity is >= threshold, otherwise `unique` (and the record is added to the index)
    */
   check(exactHash: string, signature: Uint8Array): DedupeVerdict {
-    if (!EXACT_HASH.test(exactHash)) {
+    const hi = hexWord(exactHash, 0);
+    const lo = hexWord(exactHash, 8);
+    if (exactHash.length !== 16 || hi === undefined || lo === undefined) {
       throw new InvalidArgumentError('exactHash', 'must be 16 hexadecimal characters', exactHash);
     }
     if (signature.length !== this.numPerm) {
       throw new InvalidArgumentError('signature', `must be ${this.numPerm} bytes long`, signature);
     }
-    const hi = Number.parseInt(exactHash.slice(0, 8), 16) | 0;
-    const lo = Number.parseInt(exactHash.slice(8), 16) | 0;
     if (this.#hasExact(hi, lo)) return 'exact';
     if (this.#findNear(signature)) return 'near';
     this.#add(hi, lo, signature);

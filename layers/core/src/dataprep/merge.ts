@@ -27,6 +27,29 @@ export interface MergeStats {
   dedupeIndexBytes: number;
 }
 
+/** A staged record, as {@link parseStagingLine} reads it back. */
+export interface StagedRecord {
+  exactHash: string;
+  signature: Uint8Array;
+  tokens: number;
+  /** The record's JSON, as it goes to the curated file. */
+  record: string;
+}
+
+/** Reads a line written by `stagingLine` (part.ts): `<exactHash>\t<minhash base64>\t<tokens>\t<record JSON>`. */
+export function parseStagingLine(line: string): StagedRecord {
+  const t1 = line.indexOf('\t');
+  const t2 = line.indexOf('\t', t1 + 1);
+  const t3 = line.indexOf('\t', t2 + 1);
+  return {
+    exactHash: line.slice(0, t1),
+    // A view of the decoded bytes (from Buffer's pool): the deduplicator copies what it keeps.
+    signature: Buffer.from(line.slice(t1 + 1, t2), 'base64'),
+    tokens: Number(line.slice(t2 + 1, t3)),
+    record: line.slice(t3 + 1),
+  };
+}
+
 /** Names of the curated files a purpose produces. */
 export const outputNames = (purpose: Purpose): string[] =>
   purpose === 'finetune' || purpose === 'preference' ? ['train', 'validation'] : ['data'];
@@ -65,21 +88,19 @@ export async function mergeParts(
   for (const part of parts) {
     for await (const line of part.staging()) {
       if (line.length === 0) continue;
-      const t1 = line.indexOf('\t');
-      const t2 = line.indexOf('\t', t1 + 1);
-      const t3 = line.indexOf('\t', t2 + 1);
-      const exactHash = line.slice(0, t1);
-      const signature = new Uint8Array(Buffer.from(line.slice(t1 + 1, t2), 'base64'));
+      const { exactHash, signature, tokens: count, record } = parseStagingLine(line);
       const verdict = deduper.check(exactHash, signature);
       if (verdict !== 'unique') {
         duplicates[verdict]++;
         continue;
       }
       kept++;
-      tokens.add(Number(line.slice(t2 + 1, t3)));
+      tokens.add(count);
       const target = split ? assignSplit(exactHash, options.validationRatio) : 'data';
       splits[target] = (splits[target] ?? 0) + 1;
-      await sink(target).writeLine(line.slice(t3 + 1));
+      // A sink that has room returns nothing: no await (and no microtask) per line then.
+      const wait = sink(target).writeLine(record);
+      if (wait) await wait;
     }
   }
   let offset = 0;

@@ -55,14 +55,70 @@ function classifyUnit(c: number): boolean {
   return word;
 }
 
-/** Fills the module scratch buffer with the shingle hashes of `text`; returns how many. */
-function fillShingles(text: string): number {
-  const s = text.toLowerCase();
+/** For each ASCII code: its lower-case form when it is a letter or digit (part of a word), else 0. */
+const ASCII_WORD = new Uint8Array(128);
+for (let c = 0x30; c <= 0x39; c++) ASCII_WORD[c] = c;
+for (let c = 0x61; c <= 0x7a; c++) ASCII_WORD[c] = c;
+for (let c = 0x41; c <= 0x5a; c++) ASCII_WORD[c] = c | 0x20;
+
+/** Start and end of the first three words, for the character-gram fallback. */
+const bounds = new Int32Array(6);
+
+/**
+ * Hashes the words of ASCII `text` into {@link wordHashes} as {@link unicodeWords} does after
+ * `toLowerCase` (which, on ASCII, only maps A-Z to a-z), without making the lower-case copy; returns how
+ * many, or -1 at the first non-ASCII character (the caller then takes the general path).
+ */
+function asciiWords(text: string): number {
+  const len = text.length;
+  let wh = wordHashes;
+  let words = 0;
+  let h = 0;
+  let start = -1;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    const lower = ASCII_WORD[c] as number;
+    if (lower !== 0) {
+      if (start < 0) {
+        start = i;
+        h = 0x811c9dc5;
+      }
+      h = Math.imul(h ^ lower, 0x01000193);
+    } else if (start >= 0) {
+      if (words === wh.length) {
+        wordHashes = grow(wh);
+        wh = wordHashes;
+      }
+      wh[words] = h;
+      if (words < 3) {
+        bounds[2 * words] = start;
+        bounds[2 * words + 1] = i;
+      }
+      words++;
+      start = -1;
+    }
+  }
+  if (start >= 0) {
+    if (words === wh.length) {
+      wordHashes = grow(wh);
+      wh = wordHashes;
+    }
+    wh[words] = h;
+    if (words < 3) {
+      bounds[2 * words] = start;
+      bounds[2 * words + 1] = len;
+    }
+    words++;
+  }
+  return words;
+}
+
+/** Hashes the words of lower-cased `s` into {@link wordHashes}; returns how many. */
+function unicodeWords(s: string): number {
   const len = s.length;
   let wh = wordHashes;
   let words = 0;
-  // Start/end of the first three words, for the character-gram fallback.
-  const bounds = [0, 0, 0, 0, 0, 0];
   let h = 0;
   let start = -1;
   // One step past the end (a separator there) closes the last word.
@@ -100,6 +156,16 @@ function fillShingles(text: string): number {
       start = -1;
     }
   }
+  return words;
+}
+
+/** Fills the module scratch buffer with the shingle hashes of `text`; returns how many. */
+function fillShingles(text: string): number {
+  let words = asciiWords(text);
+  // Lower-casing ASCII text changes only its letters' case, which asciiWords folds as it goes.
+  const s = words >= 0 ? text : text.toLowerCase();
+  if (words < 0) words = unicodeWords(s);
+  const wh = wordHashes;
   let n = 0;
   if (words >= 3) {
     if (words - 2 > scratch.length) scratch = new Int32Array(words * 2);
@@ -120,11 +186,12 @@ function fillShingles(text: string): number {
   }
   // Fewer than three words: character 4-grams of the words joined by spaces (or of the whole text
   // when it has no letters or digits at all), so short texts still compare by content.
+  const lower = s === text ? text.toLowerCase() : s;
   let joined: string;
-  if (words === 0) joined = s.trim();
+  if (words === 0) joined = lower.trim();
   else {
     const parts: string[] = [];
-    for (let w = 0; w < words; w++) parts.push(s.slice(bounds[2 * w], bounds[2 * w + 1]));
+    for (let w = 0; w < words; w++) parts.push(lower.slice(bounds[2 * w], bounds[2 * w + 1]));
     joined = parts.join(' ');
   }
   if (joined.length === 0) return 0;

@@ -13,8 +13,6 @@ const LINE_BREAKS = /\r\n?|[\u0085\u2028\u2029]/g;
 // From the start of a run only (runs are single spaces by then; the look-behind keeps it linear anyway).
 const TRAILING = /(?<! ) +\n/g;
 const BLANK_RUNS = /\n{3,}/g;
-// Anything other than printable ASCII and `\n`: when absent, only the cheap steps can change the text.
-const NEEDS_FULL = /[^\n\u0020-\u007E]/;
 
 /**
  * Normalizes text for storage and comparison:
@@ -28,9 +26,14 @@ const NEEDS_FULL = /[^\n\u0020-\u007E]/;
  * Idempotent: `normalizeText(normalizeText(s)) === normalizeText(s)`.
  */
 export function normalizeText(s: string): string {
-  if (!NEEDS_FULL.test(s)) {
-    // Printable ASCII and `\n` only: just the space and newline rules.
-    return needsSpaceRules(s)
+  return normalizeKnown(s, normalizationNeeded(s));
+}
+
+/** {@link normalizeText} of `s`, given `rules = normalizationNeeded(s)` (computed by the caller's own pass). */
+export function normalizeKnown(s: string, rules: number): string {
+  if (rules !== FULL) {
+    // Printable ASCII and `\n` only: just the space and newline rules, when one applies.
+    return rules === APPLIES
       ? s.replace(SPACES, ' ').replace(TRAILING, '\n').replace(BLANK_RUNS, '\n\n').trim()
       : s;
   }
@@ -40,18 +43,34 @@ export function normalizeText(s: string): string {
   return t.normalize('NFC');
 }
 
-/** For printable ASCII plus `\n`: whether any space/newline rule applies (cheap substring scans). */
-function needsSpaceRules(s: string): boolean {
-  if (s.length === 0) return false;
+const NONE = 0;
+const APPLIES = 1;
+const FULL = 2;
+
+/**
+ * Which of {@link normalizeText}'s rules `s` needs, in one pass: 2 (all of them) when it holds anything other than printable ASCII and `\n` (the full rules
+ * then run); otherwise 1 when a space or newline rule changes it (a space or newline at either
+ * end, two spaces, a space before a newline, three newlines in a row), else 0 (`s` is normal).
+ */
+export function normalizationNeeded(s: string): number {
+  const n = s.length;
+  if (n === 0) return NONE;
+  let applies = false;
+  let prev = -1;
+  let newlines = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7e || (c < 0x20 && c !== 0x0a)) return FULL;
+    if (c === 0x20) {
+      if (prev === 0x20) applies = true;
+      newlines = 0;
+    } else if (c === 0x0a) {
+      if (prev === 0x20 || ++newlines === 3) applies = true;
+    } else newlines = 0;
+    prev = c;
+  }
   const first = s.charCodeAt(0);
-  const last = s.charCodeAt(s.length - 1);
-  return (
-    first === 0x20 ||
-    first === 0x0a ||
-    last === 0x20 ||
-    last === 0x0a ||
-    s.includes('  ') ||
-    s.includes(' \n') ||
-    s.includes('\n\n\n')
-  );
+  const last = s.charCodeAt(n - 1);
+  if (first === 0x20 || first === 0x0a || last === 0x20 || last === 0x0a) applies = true;
+  return applies ? APPLIES : NONE;
 }

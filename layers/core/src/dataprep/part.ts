@@ -96,13 +96,16 @@ export async function processPart(
       stats.quarantined++;
       stats.quarantineCodes[outcome.code] = (stats.quarantineCodes[outcome.code] ?? 0) + 1;
       quarantine ??= sinks.quarantine();
-      await quarantine.writeLine(quarantineLine(line, outcome.code, outcome.reason));
+      const wait = quarantine.writeLine(quarantineLine(line, outcome.code, outcome.reason));
+      if (wait) await wait;
     } else {
       stats.good++;
       if (options.enrich) await options.enrich(outcome.record, redactions);
-      await sinks.staging.writeLine(
+      // A sink that has room returns nothing: no await (and no microtask) per line then.
+      const wait = sinks.staging.writeLine(
         stagingLine(outcome.exactHash, outcome.signature, outcome.tokens, outcome.record),
       );
+      if (wait) await wait;
     }
     next = await lines.next();
   }

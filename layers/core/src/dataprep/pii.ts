@@ -156,24 +156,40 @@ const IPV6_HINT = /::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]/;
  */
 export function redactPii(text: string, counts?: Record<PiiKind, number>): RedactionResult {
   const c = counts ?? emptyPiiCounts();
+  return { text: redactPiiFlagged(text, piiCharacterFlags(text), c), counts: c };
+}
+
+/**
+ * {@link redactPii}'s text, given `flags`: {@link piiCharacterFlags} of `text`, or of any text that holds
+ * every ASCII character that `text` holds (as a caller's own pass over the text before normalization).
+ */
+export function redactPiiFlagged(text: string, flags: number, c: Record<PiiKind, number>): string {
   let t = text;
+  // Each detector below first checks the flags of the characters every match of it needs. Placeholders
+  // add only `[`, `]`, `_` and capitals, and no match spans one, so a detector can only match characters
+  // of the original text: the flags stay valid as `t` changes.
+  const f = flags;
+  const upper = (f & UPPER) !== 0;
 
   // Secrets with well-known shapes.
-  if (t.includes('PRIVATE KEY')) t = replaceAll(t, PRIVATE_KEY, 'SECRET', c);
-  if (t.includes('eyJ')) t = replaceValue(t, JWT, 'SECRET', c);
-  if (t.includes('sk-')) t = replaceAll(t, OPENAI, 'SECRET', c);
-  if (t.includes('_') && (t.includes('gh') || t.includes('github_pat_')))
+  if (f & DASH && upper && t.includes('PRIVATE KEY')) t = replaceAll(t, PRIVATE_KEY, 'SECRET', c);
+  if (f & DOT && upper && t.includes('eyJ')) t = replaceValue(t, JWT, 'SECRET', c);
+  if (f & DASH && t.includes('sk-')) t = replaceAll(t, OPENAI, 'SECRET', c);
+  if (f & UNDERSCORE && (t.includes('gh') || t.includes('github_pat_')))
     t = replaceAll(t, GITHUB, 'SECRET', c);
-  if (t.includes('xox')) t = replaceAll(t, SLACK, 'SECRET', c);
-  if (t.includes('AIza')) t = replaceAll(t, GOOGLE, 'SECRET', c);
-  if (t.includes('earer')) t = replaceValue(t, BEARER, 'SECRET', c);
+  if (f & DASH && t.includes('xox')) t = replaceAll(t, SLACK, 'SECRET', c);
+  if (upper && t.includes('AIza')) t = replaceAll(t, GOOGLE, 'SECRET', c);
+  if (upper && t.includes('earer')) t = replaceValue(t, BEARER, 'SECRET', c);
 
   // AWS keys.
-  if (t.includes('A') && AWS_ACCESS_KEY_HINT.test(t)) t = replaceAll(t, AWS_ACCESS_KEY, 'AWS_ACCESS_KEY', c);
-  // Both AWS secret detectors need a 40-character base64 run; the assigned form also needs `:` or `=`.
-  if (t.length >= 40 && hasBase64Run(t, 40)) {
-    if (hasAssignment(t) && /secret/i.test(t)) t = replaceValue(t, AWS_SECRET_ASSIGNED, 'AWS_SECRET_KEY', c);
-    if (hasBase64Run(t, 40)) {
+  if (upper && AWS_ACCESS_KEY_HINT.test(t)) t = replaceAll(t, AWS_ACCESS_KEY, 'AWS_ACCESS_KEY', c);
+  // Both AWS secret detectors need a 40-character base64 run; the assigned form also needs `:` or `=`,
+  // the standalone one (random-looking) a capital and a digit.
+  const assigned = (f & ASSIGNS) !== 0;
+  const random = upper && (f & DIGIT) !== 0;
+  if ((assigned || random) && t.length >= 40 && hasBase64Run(t, 40)) {
+    if (assigned && /secret/i.test(t)) t = replaceValue(t, AWS_SECRET_ASSIGNED, 'AWS_SECRET_KEY', c);
+    if (random && hasBase64Run(t, 40)) {
       t = t.replace(AWS_SECRET_STANDALONE, (m) => {
         if (!looksRandom(m)) return m;
         c.AWS_SECRET_KEY++;
@@ -183,7 +199,7 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
   }
 
   // Key/value assignments (every match holds a `:` or `=`).
-  if (hasAssignment(t) && ASSIGNMENT_HINT.test(t)) {
+  if (assigned && ASSIGNMENT_HINT.test(t)) {
     t = t.replace(ASSIGNMENT, (m, key: string, dq?: string, sq?: string, bare?: string) => {
       // Already redacted (by an earlier detector or an earlier pass).
       if (PLACEHOLDER.test(dq ?? sq ?? bare ?? '')) return m;
@@ -198,10 +214,10 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
     });
   }
 
-  if (t.includes('@')) t = replaceAll(t, EMAIL, 'EMAIL', c);
+  if (f & AT) t = replaceAll(t, EMAIL, 'EMAIL', c);
 
   // Digit-based detectors. IPv6 before IPv4 so that `::ffff:192.0.2.1` is one address.
-  if (t.includes(':') && IPV6_HINT.test(t)) {
+  if (f & COLON && IPV6_HINT.test(t)) {
     t = t.replace(IPV6, (m) => {
       // A sentence may end right after an address: keep trailing dots out of it.
       const core = withoutTrailingDots(m);
@@ -210,8 +226,8 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
       return PII_PLACEHOLDERS.IPV6 + m.slice(core.length);
     });
   }
-  if (IPV4_HINT.test(t)) t = replaceAll(t, IPV4, 'IPV4', c);
-  if (SEVEN_DIGITS.test(t)) {
+  if (f & DIGIT && f & DOT && IPV4_HINT.test(t)) t = replaceAll(t, IPV4, 'IPV4', c);
+  if (f & SEVEN_DIGITS_OR_MORE && SEVEN_DIGITS.test(t)) {
     t = t.replace(CARD, (m) => {
       if (!cardLike(m)) return m;
       c.CREDIT_CARD++;
@@ -219,9 +235,9 @@ export function redactPii(text: string, counts?: Record<PiiKind, number>): Redac
     });
     t = replaceAll(t, SSN, 'SSN', c);
     t = replaceAll(t, PHONE_NA, 'PHONE', c);
-    if (t.includes('+')) t = redactIntlPhones(t, c);
+    if (f & PLUS) t = redactIntlPhones(t, c);
   }
-  return { text: t, counts: c };
+  return t;
 }
 
 /** `s` without its trailing dots (`s.replace(/\.+$/, '')`, which is quadratic on inner runs of dots). */
@@ -363,9 +379,56 @@ function isJsWhitespace(c: number): boolean {
   );
 }
 
-/** Whether `text` holds a `:` or `=`, which every key/value assignment match needs. */
-function hasAssignment(text: string): boolean {
-  return text.includes('=') || text.includes(':');
+// Flags of piiCharacterFlags: one per character (class) that some detector's matches all contain.
+const UPPER = 1;
+const DIGIT = 2;
+const DOT = 4;
+const DASH = 8;
+const UNDERSCORE = 16;
+const COLON = 32;
+const EQUALS = 64;
+const AT = 128;
+const PLUS = 256;
+const SEVEN_DIGITS_OR_MORE = 512;
+const ASSIGNS = COLON | EQUALS;
+
+/** The flag of each ASCII character (0 for most), for callers that fold the scan into their own pass. */
+export const PII_CHARACTER_FLAGS = new Uint16Array(128);
+/** The flag of an ASCII digit: the value to count digits by. */
+export const PII_DIGIT = DIGIT;
+/** The flag set when a text holds at least {@link PII_SEVEN_DIGITS_MIN} digits. */
+export const PII_SEVEN_DIGITS = SEVEN_DIGITS_OR_MORE;
+export const PII_SEVEN_DIGITS_MIN = 7;
+/** Every flag: {@link redactPiiFlagged} then runs each detector that its own pre-checks let through. */
+export const PII_EVERY_FLAG = (SEVEN_DIGITS_OR_MORE << 1) - 1;
+const CHARACTER_FLAGS = PII_CHARACTER_FLAGS;
+for (let ch = 0x41; ch <= 0x5a; ch++) CHARACTER_FLAGS[ch] = UPPER;
+for (let ch = 0x30; ch <= 0x39; ch++) CHARACTER_FLAGS[ch] = DIGIT;
+CHARACTER_FLAGS[0x2e] = DOT;
+CHARACTER_FLAGS[0x2d] = DASH;
+CHARACTER_FLAGS[0x5f] = UNDERSCORE;
+CHARACTER_FLAGS[0x3a] = COLON;
+CHARACTER_FLAGS[0x3d] = EQUALS;
+CHARACTER_FLAGS[0x40] = AT;
+CHARACTER_FLAGS[0x2b] = PLUS;
+
+/**
+ * What {@link redactPiiFlagged} needs to know of a text, from one pass: the flags of the ASCII characters
+ * it holds (capitals, digits, `.`, `-`, `_`, `:`, `=`, `@`, `+`), and {@link PII_SEVEN_DIGITS} when it
+ * holds at least 7 digits.
+ */
+export function piiCharacterFlags(text: string): number {
+  let flags = 0;
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch < 0x80) {
+      const flag = CHARACTER_FLAGS[ch] as number;
+      flags |= flag;
+      digits += flag & DIGIT;
+    }
+  }
+  return digits >= DIGIT * PII_SEVEN_DIGITS_MIN ? flags | SEVEN_DIGITS_OR_MORE : flags;
 }
 
 function replaceAll(text: string, re: RegExp, kind: PiiKind, counts: Record<PiiKind, number>): string {

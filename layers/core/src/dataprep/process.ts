@@ -7,8 +7,17 @@ import { exactHash as computeExactHash } from './dedupe.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { isOversize, type OversizeLine, type RawLine } from './lines.ts';
 import { minhashSignature } from './minhash.ts';
-import { normalizeText } from './normalize.ts';
-import { emptyPiiCounts, PII_KINDS, type PiiKind, redactPii } from './pii.ts';
+import { normalizeKnown } from './normalize.ts';
+import {
+  emptyPiiCounts,
+  PII_CHARACTER_FLAGS,
+  PII_DIGIT,
+  PII_SEVEN_DIGITS,
+  PII_SEVEN_DIGITS_MIN,
+  type PiiKind,
+  piiCharacterFlags,
+  redactPiiFlagged,
+} from './pii.ts';
 import { fastParseRecord, formatZodIssues, PURPOSES, type Purpose, recordSchemas } from './records.ts';
 import { countTokens } from './tokens.ts';
 
@@ -19,7 +28,7 @@ export interface ProcessOptions {
   /** Lines longer than this many bytes are rejected with `TOO_LARGE`. */
   maxRecordBytes: number;
   /**
-   * Redacts one text field, incrementing `counts`. @default regex {@link redactPii}
+   * Redacts one text field, incrementing `counts`. @default regex `redactPii` (pii.ts)
    */
   redact?: (text: string, counts: Record<PiiKind, number>) => string;
 }
@@ -58,36 +67,45 @@ export function emptyRedactionCounts(): Record<PiiKind, number> {
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const MAX_REASON_CHARS = 300;
-const defaultRedact = (text: string, counts: Record<PiiKind, number>): string => redactPii(text, counts).text;
 
 /** Counts for the record being processed; added to the caller's only when the record comes out good. */
 const pending = emptyPiiCounts();
 
-/** A text field of a record: the object or array that holds it, and the key or index. */
-interface TextField {
-  holder: Record<string, unknown> | unknown[];
-  key: string | number;
+/**
+ * A text field of a record: the object or array that holds it, the key or index, and its text as the
+ * stages leave it (written back to the record once redacted, see {@link redactFields}).
+ */
+export class TextField {
+  /** The field's text: the record's value (`''` when not a string), then normalized, then redacted. */
+  text: string;
+  /** {@link scanField} of `text` after normalization (the PII detectors' character flags). */
+  flags = 0;
+  constructor(
+    readonly holder: Record<string, unknown> | unknown[],
+    readonly key: string | number,
+    /**
+     * What emptiness (after normalization or redaction) does: `required` quarantines the record
+     * (`EMPTY_TEXT`); `optional` removes the field (`holder` is then an object); `turn` keeps the empty
+     * turn, unless every turn of its conversation is empty (see `conversation`).
+     */
+    readonly empty: 'required' | 'optional' | 'turn',
+    /** Part of the dedupe text. */
+    readonly dedupe: boolean,
+    /** For a `turn`: the path of its conversation (`input`, `messages`, `counterfactuals.0.input`). */
+    readonly conversation: string | undefined,
+    /** The path (with `pathIndex` < 0), or the part of it before the index (built only for a reason). */
+    readonly pathHead: string,
+    readonly pathIndex = -1,
+    readonly pathTail = '',
+  ) {
+    const value = (holder as Record<string | number, unknown>)[key];
+    this.text = typeof value === 'string' ? value : '';
+  }
+
   /** The field's dotted path, for reasons: `messages.2.content`, `contexts.1`, `prompt`. */
-  path: string;
-  /**
-   * What emptiness (after normalization or redaction) does: `required` quarantines the record
-   * (`EMPTY_TEXT`); `optional` removes the field (`holder` is then an object); `turn` keeps the empty
-   * turn, unless every turn of its conversation is empty (see `conversation`).
-   */
-  empty: 'required' | 'optional' | 'turn';
-  /** For a `turn`: the path of its conversation (`input`, `messages`, `counterfactuals.0.input`). */
-  conversation?: string;
-  /** Part of the dedupe text. */
-  dedupe: boolean;
-}
-
-function getText(field: TextField): string {
-  const value = (field.holder as Record<string | number, unknown>)[field.key];
-  return typeof value === 'string' ? value : '';
-}
-
-function setText(field: TextField, value: string): void {
-  (field.holder as Record<string | number, unknown>)[field.key] = value;
+  get path(): string {
+    return this.pathIndex < 0 ? this.pathHead : `${this.pathHead}.${this.pathIndex}${this.pathTail}`;
+  }
 }
 
 /**
@@ -98,7 +116,7 @@ function setText(field: TextField, value: string): void {
  * 3. a line of whitespace only → `blank` (not an error);
  * 4. `JSON.parse` → `INVALID_JSON` (with the parser's message); not a JSON object → `NOT_AN_OBJECT`;
  * 5. the purpose's schema ({@link recordSchemas}) → `SCHEMA` (with {@link formatZodIssues});
- * 6. every text field is normalized ({@link normalizeText}); a required one that becomes empty →
+ * 6. every text field is normalized (`normalizeText`); a required one that becomes empty →
  *    `EMPTY_TEXT` naming the field; an optional one (rag `title`, golden `reference`) is dropped;
  * 7. every text field is redacted; a preference pair whose chosen and rejected answers are equal after
  *    normalization and redaction → `SCHEMA`; a golden record that the suite parser no longer takes
@@ -134,16 +152,56 @@ export function processLine(
   opts: ProcessOptions,
   redactionCounts: Record<PiiKind, number>,
 ): LineOutcome {
+  const text = decodeLine(line, opts.maxRecordBytes);
+  if (typeof text !== 'string') return text;
+  const parsed = parseLine(text);
+  if (isLineVerdict(parsed)) return parsed;
+  const record = validateRecord(opts.purpose, parsed);
+  if (isLineVerdict(record)) return record;
+  const fields = textFields(opts.purpose, record);
+  const notNormal = normalizeFields(fields);
+  if (notNormal !== undefined) return notNormal;
+  resetPending();
+  const notRedacted = redactFields(opts.purpose, record, fields, opts.redact, pending);
+  if (notRedacted !== undefined) return notRedacted;
+  const { dedupeText, tokenText } = recordTexts(fields);
+  addPending(redactionCounts);
+  return {
+    kind: 'good',
+    record,
+    dedupeText,
+    exactHash: computeExactHash(dedupeText),
+    signature: minhashSignature(dedupeText),
+    tokens: countTokens(tokenText),
+  };
+}
+
+/*
+ * The stages of {@link processLine}, exported so that the benchmark's profile can time each one over the
+ * same records, calling them in the same order (no timers in the pipeline itself).
+ */
+
+/** A line that is not a record: blank, or bad. */
+export type LineVerdict = Exclude<LineOutcome, { kind: 'good' }>;
+
+const BLANK: LineOutcome = Object.freeze({ kind: 'blank' });
+
+/** Whether what a stage returned is a verdict on the line (blank or bad) rather than its next value. */
+export function isLineVerdict(value: object): value is LineVerdict {
+  return value === BLANK || value instanceof BadLine;
+}
+
+/** Steps 1-2: the size limit, then strict UTF-8 decoding (which drops a leading BOM). */
+export function decodeLine(line: RawLine | OversizeLine, maxRecordBytes: number): string | LineVerdict {
   if (isOversize(line)) {
-    return bad('TOO_LARGE', `line is ${line.size} bytes, over the limit of ${opts.maxRecordBytes} bytes`);
+    return bad('TOO_LARGE', `line is ${line.size} bytes, over the limit of ${maxRecordBytes} bytes`);
   }
   const { bytes } = line;
-  if (bytes.length > opts.maxRecordBytes) {
-    return bad('TOO_LARGE', `line is ${bytes.length} bytes, over the limit of ${opts.maxRecordBytes} bytes`);
+  if (bytes.length > maxRecordBytes) {
+    return bad('TOO_LARGE', `line is ${bytes.length} bytes, over the limit of ${maxRecordBytes} bytes`);
   }
-  let text: string;
   try {
-    text = decoder.decode(bytes);
+    return decoder.decode(bytes);
   } catch {
     const at = firstInvalidUtf8(bytes);
     return bad(
@@ -151,8 +209,11 @@ export function processLine(
       `invalid UTF-8 at byte ${at} of the line (object byte offset ${line.byteOffset + at}); line starts at byte offset ${line.byteOffset}`,
     );
   }
-  if (isBlank(text)) return { kind: 'blank' };
+}
 
+/** Steps 3-4: blank, then `JSON.parse` and the object check. */
+export function parseLine(text: string): Record<string, unknown> | LineVerdict {
+  if (isBlank(text)) return BLANK;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -163,89 +224,224 @@ export function processLine(
     const got = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`;
     return bad('NOT_AN_OBJECT', `expected a JSON object, got ${got}`);
   }
-  const schema = recordSchemas[opts.purpose];
-  if (!schema)
-    throw new InvalidArgumentError('opts.purpose', `must be one of ${PURPOSES.join('|')}`, opts.purpose);
-  // Well-formed records skip zod (same result); anything else gets the schema and its messages.
-  let record = fastParseRecord(opts.purpose, parsed);
-  if (record === undefined) {
-    const result = schema.safeParse(parsed);
-    if (!result.success) return bad('SCHEMA', formatZodIssues(result.error));
-    // The parsed object is ours alone (fresh from JSON.parse, or zod's copy of it): edit it in place.
-    record = result.data as Record<string, unknown>;
-  }
-  const fields = textFields(opts.purpose, record);
+  return parsed as Record<string, unknown>;
+}
 
-  // Normalize every field first, so that an EMPTY_TEXT record costs no redaction.
+/** Step 5: the purpose's schema. The record returned is the caller's to edit in place. */
+export function validateRecord(
+  purpose: Purpose,
+  parsed: Record<string, unknown>,
+): Record<string, unknown> | LineVerdict {
+  const schema = recordSchemas[purpose];
+  if (!schema)
+    throw new InvalidArgumentError('opts.purpose', `must be one of ${PURPOSES.join('|')}`, purpose);
+  // Well-formed records skip zod (same result); anything else gets the schema and its messages.
+  const record = fastParseRecord(purpose, parsed);
+  if (record !== undefined) return record;
+  const result = schema.safeParse(parsed);
+  if (!result.success) return bad('SCHEMA', formatZodIssues(result.error));
+  // The parsed object is ours alone (fresh from JSON.parse, or zod's copy of it): edit it in place.
+  return result.data as Record<string, unknown>;
+}
+
+/**
+ * Step 6: normalizes every field's text, so that an EMPTY_TEXT record costs no redaction; one pass over
+ * each text ({@link scanField}) also finds what the PII detectors need.
+ */
+export function normalizeFields(fields: readonly TextField[]): LineVerdict | undefined {
   for (const field of fields) {
-    const value = normalizeText(getText(field));
-    if (value.length === 0 && field.empty === 'required') {
+    let text = field.text;
+    let scan = scanField(text);
+    const rules = scan & NORMALIZE_MASK;
+    if (rules !== AS_IS) {
+      text = normalizeKnown(text, rules);
+      // Full normalization (NFC) can make ASCII out of other characters: scan the result again. The
+      // space rules only remove spaces and newlines, which no detector needs.
+      if (rules === FULL_RULES) scan = piiCharacterFlags(text) << FLAGS_SHIFT;
+    }
+    if (text.length === 0 && field.empty === 'required') {
       return bad('EMPTY_TEXT', `${field.path}: is empty after normalization`);
     }
-    setText(field, value);
+    field.text = text;
+    field.flags = scan >>> FLAGS_SHIFT;
   }
-  const emptyAfterNormalization = emptyConversation(fields);
-  if (emptyAfterNormalization !== undefined) {
-    return bad('EMPTY_TEXT', `${emptyAfterNormalization}: every turn is empty after normalization`);
-  }
-  for (const kind of PII_KINDS) pending[kind] = 0;
-  const redact = opts.redact ?? defaultRedact;
+  const empty = emptyConversation(fields);
+  if (empty !== undefined) return bad('EMPTY_TEXT', `${empty}: every turn is empty after normalization`);
+  return undefined;
+}
+
+/**
+ * Step 7: redacts every field's text (counting into `counts`) with `redact`, or by default with
+ * `redactPii`; writes the texts back into the record, drops empty optional fields, and checks what
+ * redaction can break (a preference pair made equal, a golden line grown over a limit).
+ */
+export function redactFields(
+  purpose: Purpose,
+  record: Record<string, unknown>,
+  fields: readonly TextField[],
+  redact: ((text: string, counts: Record<PiiKind, number>) => string) | undefined,
+  counts: Record<PiiKind, number>,
+): LineVerdict | undefined {
   for (const field of fields) {
-    const value = getText(field);
+    const value = field.text;
     if (value.length === 0) continue;
-    const redacted = redact(value, pending);
+    const redacted = redact ? redact(value, counts) : redactPiiFlagged(value, field.flags, counts);
     // Only a custom redactor can empty a text; the regex one always leaves a placeholder.
     if (redacted.length === 0 && field.empty === 'required') {
       return bad('EMPTY_TEXT', `${field.path}: is empty after redaction`);
     }
-    setText(field, redacted);
+    field.text = redacted;
   }
-  const emptyAfterRedaction = emptyConversation(fields);
-  if (emptyAfterRedaction !== undefined) {
-    return bad('EMPTY_TEXT', `${emptyAfterRedaction}: every turn is empty after redaction`);
-  }
+  const empty = emptyConversation(fields);
+  if (empty !== undefined) return bad('EMPTY_TEXT', `${empty}: every turn is empty after redaction`);
   for (const field of fields) {
-    if (field.empty === 'optional' && getText(field).length === 0) {
+    if (field.empty === 'optional' && field.text.length === 0) {
       delete (field.holder as Record<string, unknown>)[field.key];
+    } else {
+      (field.holder as Record<string | number, unknown>)[field.key] = field.text;
     }
   }
-  if (opts.purpose === 'preference' && record.chosen === record.rejected) {
+  if (purpose === 'preference' && record.chosen === record.rejected) {
     return bad('SCHEMA', 'rejected: must differ from chosen (after normalization and redaction)');
   }
-  if (opts.purpose === 'golden') {
+  if (purpose === 'golden') {
     // What is curated must still be a suite line (a placeholder can grow a text over its limit).
-    const again = schema.safeParse(record);
+    const again = recordSchemas.golden.safeParse(record);
     if (!again.success) {
       return bad('SCHEMA', `${formatZodIssues(again.error)} (after normalization and redaction)`);
     }
   }
+  return undefined;
+}
 
+/** The dedupe text and the token text of a good record (see {@link processLine}). */
+export function recordTexts(fields: readonly TextField[]): { dedupeText: string; tokenText: string } {
+  // Joined (flat strings), not concatenated: the per-character loops that read these texts run
+  // measurably slower over a concatenation tree.
   const dedupeParts: string[] = [];
   const tokenParts: string[] = [];
   for (const field of fields) {
-    const value = getText(field);
+    const value = field.text;
     if (value.length === 0) continue;
     tokenParts.push(value);
     if (field.dedupe) dedupeParts.push(value);
   }
-  const dedupeText = dedupeParts.join('\n');
-  for (const kind of PII_KINDS) redactionCounts[kind] += pending[kind];
-  return {
-    kind: 'good',
-    record,
-    dedupeText,
-    exactHash: computeExactHash(dedupeText),
-    signature: minhashSignature(dedupeText),
-    tokens: countTokens(tokenParts.join('\n')),
-  };
+  return { dedupeText: dedupeParts.join('\n'), tokenText: tokenParts.join('\n') };
 }
 
-function bad(code: BadLineCode, reason: string): LineOutcome {
-  return {
-    kind: 'bad',
+/** What {@link scanField} packs: the normalization rules that apply, then the PII character flags. */
+const NORMALIZE_MASK = 3;
+const FLAGS_SHIFT = 2;
+const AS_IS = 0;
+const SPACE_RULES = 1;
+const FULL_RULES = 2;
+
+// scanField's table: the PII flags of each ASCII character, and three bits of its own above them.
+const SPACE_BIT = 10;
+const NEWLINE_BIT = 11;
+const CONTROL = 1 << 12;
+const PII_FLAGS = (1 << SPACE_BIT) - 1;
+const SCAN_TABLE = new Uint16Array(128);
+for (let c = 0; c < 128; c++) {
+  let entry = PII_CHARACTER_FLAGS[c] as number;
+  if (c === 0x20) entry |= 1 << SPACE_BIT;
+  else if (c === 0x0a) entry |= 1 << NEWLINE_BIT;
+  else if (c < 0x20 || c === 0x7f) entry |= CONTROL;
+  SCAN_TABLE[c] = entry;
+}
+
+/**
+ * One pass over a text: which normalization rules apply (as `normalizationNeeded` says: `AS_IS`,
+ * `SPACE_RULES` or `FULL_RULES`) in the low 2 bits, and {@link piiCharacterFlags} above them. Equal to
+ * `normalizationNeeded(s) | (piiCharacterFlags(s) << FLAGS_SHIFT)` (a unit test holds it to that), in
+ * one loop instead of two, and without a branch per character.
+ */
+export function scanField(s: string): number {
+  const n = s.length;
+  if (n === 0) return AS_IS;
+  let seen = 0;
+  let digits = 0;
+  let spaces = 0;
+  // Whether the previous character was a space, and the two before were newlines (0 or 1).
+  let space1 = 0;
+  let newline1 = 0;
+  let newline2 = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    const entry = SCAN_TABLE[c] as number;
+    seen |= entry;
+    digits += entry & PII_DIGIT;
+    const space = (entry >>> SPACE_BIT) & 1;
+    const newline = (entry >>> NEWLINE_BIT) & 1;
+    // Two spaces, a space before a newline, three newlines.
+    spaces |= (space1 & (space | newline)) | (newline2 & newline1 & newline);
+    space1 = space;
+    newline2 = newline1;
+    newline1 = newline;
+  }
+  // A character outside ASCII (or a control character) means the full rules: only flags from here on.
+  const full = i < n || (seen & CONTROL) !== 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      const entry = SCAN_TABLE[c] as number;
+      seen |= entry;
+      digits += entry & PII_DIGIT;
+    }
+  }
+  let flags = seen & PII_FLAGS;
+  if (digits >= PII_SEVEN_DIGITS_MIN * PII_DIGIT) flags |= PII_SEVEN_DIGITS;
+  const first = s.charCodeAt(0);
+  const last = s.charCodeAt(n - 1);
+  if (first === 0x20 || first === 0x0a || last === 0x20 || last === 0x0a) spaces = 1;
+  return (full ? FULL_RULES : spaces ? SPACE_RULES : AS_IS) | (flags << FLAGS_SHIFT);
+}
+
+/** Zeroes the record's redaction counts (property by property: one shape, no keyed access). */
+function resetPending(): void {
+  pending.EMAIL = 0;
+  pending.PHONE = 0;
+  pending.CREDIT_CARD = 0;
+  pending.SSN = 0;
+  pending.IPV4 = 0;
+  pending.IPV6 = 0;
+  pending.AWS_ACCESS_KEY = 0;
+  pending.AWS_SECRET_KEY = 0;
+  pending.SECRET = 0;
+}
+
+/** Adds the record's redaction counts to the caller's. */
+function addPending(counts: Record<PiiKind, number>): void {
+  if (pending.EMAIL) counts.EMAIL += pending.EMAIL;
+  if (pending.PHONE) counts.PHONE += pending.PHONE;
+  if (pending.CREDIT_CARD) counts.CREDIT_CARD += pending.CREDIT_CARD;
+  if (pending.SSN) counts.SSN += pending.SSN;
+  if (pending.IPV4) counts.IPV4 += pending.IPV4;
+  if (pending.IPV6) counts.IPV6 += pending.IPV6;
+  if (pending.AWS_ACCESS_KEY) counts.AWS_ACCESS_KEY += pending.AWS_ACCESS_KEY;
+  if (pending.AWS_SECRET_KEY) counts.AWS_SECRET_KEY += pending.AWS_SECRET_KEY;
+  if (pending.SECRET) counts.SECRET += pending.SECRET;
+}
+
+/** A bad line's outcome (a class, so that the stages can tell it from a record by its prototype). */
+class BadLine {
+  readonly kind: 'bad';
+  readonly code: BadLineCode;
+  readonly reason: string;
+  constructor(code: BadLineCode, reason: string) {
+    this.kind = 'bad';
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+function bad(code: BadLineCode, reason: string): LineVerdict {
+  return new BadLine(
     code,
-    reason: reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason,
-  };
+    reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason,
+  );
 }
 
 function isBlank(text: string): boolean {
@@ -295,11 +491,13 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
 
 /** The first conversation whose turns are all empty, if any. */
 function emptyConversation(fields: readonly TextField[]): string | undefined {
+  // Only golden questions have turns: most records have no conversation to check.
+  if (!fields.some((field) => field.conversation !== undefined)) return undefined;
   const empty = new Set<string>();
   const spoken = new Set<string>();
   for (const field of fields) {
     if (field.conversation === undefined) continue;
-    if (getText(field).length > 0) spoken.add(field.conversation);
+    if (field.text.length > 0) spoken.add(field.conversation);
     else empty.add(field.conversation);
   }
   for (const conversation of empty) if (!spoken.has(conversation)) return conversation;
@@ -313,20 +511,26 @@ function property(
   dedupe: boolean,
   path = key,
 ): TextField {
-  return { holder: record, key, path, empty, dedupe };
+  return new TextField(record, key, empty, dedupe, undefined, path);
 }
 
 /** Finetune messages: every content is required; system ones stay out of the dedupe text. */
 function messageFields(record: Record<string, unknown>, out: TextField[]): void {
   const messages = record.messages as Array<{ role: string; content: string }>;
-  for (const [i, message] of messages.entries()) {
-    out.push({
-      holder: message,
-      key: 'content',
-      path: `messages.${i}.content`,
-      empty: 'required',
-      dedupe: message.role !== 'system',
-    });
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i] as { role: string; content: string };
+    out.push(
+      new TextField(
+        message,
+        'content',
+        'required',
+        message.role !== 'system',
+        undefined,
+        'messages',
+        i,
+        '.content',
+      ),
+    );
   }
 }
 
@@ -340,8 +544,9 @@ function arrayFields(
 ): void {
   const items = holder[key];
   if (!Array.isArray(items)) return;
+  const head = `${prefix}${key}`;
   for (let i = 0; i < items.length; i++) {
-    out.push({ holder: items, key: i, path: `${prefix}${key}.${i}`, empty: 'required', dedupe });
+    out.push(new TextField(items, i, 'required', dedupe, undefined, head, i));
   }
 }
 
@@ -361,14 +566,8 @@ function questionFields(holder: Record<string, unknown>, out: TextField[], prefi
   const conversation = `${prefix}${key}`;
   const systemOnly = turns.every((turn: { role?: unknown }) => turn.role === 'system');
   for (const [i, turn] of (turns as Array<Record<string, unknown>>).entries()) {
-    out.push({
-      holder: turn,
-      key: 'content',
-      path: `${conversation}.${i}.content`,
-      empty: 'turn',
-      conversation,
-      dedupe: systemOnly || turn.role !== 'system',
-    });
+    const dedupe = systemOnly || turn.role !== 'system';
+    out.push(new TextField(turn, 'content', 'turn', dedupe, conversation, conversation, i, '.content'));
   }
 }
 
@@ -387,7 +586,8 @@ function goldenFields(record: Record<string, unknown>, out: TextField[]): void {
   }
 }
 
-function textFields(purpose: Purpose, record: Record<string, unknown>): TextField[] {
+/** The text fields of a validated record, in record order (see {@link processLine}). */
+export function textFields(purpose: Purpose, record: Record<string, unknown>): TextField[] {
   const out: TextField[] = [];
   switch (purpose) {
     case 'finetune':

@@ -1,7 +1,7 @@
 /**
  * Token counting with the o200k_base encoding. Statistics live in `token-stats.ts`.
  */
-import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import { countTokens as countO200k } from '../tokenizer/o200k.ts';
 
 export { HISTOGRAM_GAMMA, TOKENIZER, TokenStats, type TokenStatsJSON } from './token-stats.ts';
 
@@ -31,25 +31,100 @@ CLASS[0x0a] = NEWLINE;
 CLASS[0x0d] = NEWLINE;
 for (const c of [0x09, 0x0b, 0x0c, 0x20]) CLASS[c] = SPACE;
 
-/** Memoized token counts of short pre-tokens; cleared when full, so memory stays bounded. */
-const memo = new Map<string, number>();
+/**
+ * Memoized token counts of short pre-tokens: an open-addressing table keyed by the piece's characters,
+ * probed with a hash computed from the text in place, so that a known piece costs no string. A slot is
+ * 32 bytes, one cache line's half: the hash (int32), the count + 1 (0: empty) with the length in its top
+ * byte, then the piece's characters (ASCII, one byte each). Cleared when it holds
+ * {@link MEMO_MAX_ENTRIES} pieces, so memory stays bounded (4 MiB).
+ */
 const MEMO_MAX_ENTRIES = 50_000;
+const MEMO_SLOTS = 1 << 17;
+const MEMO_MASK = MEMO_SLOTS - 1;
+const SLOT_BYTES = 32;
+const SLOT_WORDS = SLOT_BYTES / 4;
+const PIECE_AT = 8;
+const memoBytes = new Uint8Array(MEMO_SLOTS * SLOT_BYTES);
+const memoWords = new Int32Array(memoBytes.buffer);
+let memoSize = 0;
 /** Longer pieces are counted directly (and rarely repeat). */
-const MEMO_MAX_PIECE = 24;
+const MEMO_MAX_PIECE = SLOT_BYTES - PIECE_AT;
 
 /** Number of o200k_base tokens in `text` (special-token strings count as plain text). */
 export function countTokens(text: string): number {
-  if (!isAscii(text)) return countO200k(text, AS_TEXT);
   const n = text.length;
   let count = 0;
   let i = 0;
   while (i < n) {
-    const end = pieceEnd(text, i, n);
-    const piece = text.slice(i, end);
-    const known = end - i <= MEMO_MAX_PIECE ? memo.get(piece) : undefined;
-    if (known !== undefined) count += known;
-    else {
-      const pieceCount = countPiece(piece);
+    // The piece that starts at `i` (see pieceEnd), with FNV-1a over its code units and their OR: text
+    // with any non-ASCII character (which this pre-tokenizer does not know) is counted the library's
+    // way, whole. Letter pieces, by far the most common, are scanned and hashed in one pass.
+    const c0 = text.charCodeAt(i);
+    let h = 0x811c9dc5;
+    let units = c0;
+    let j = i;
+    if (c0 >= 0x80 || CLASS[c0] === SPACE || CLASS[c0] === OTHER) {
+      if (i + 1 < n && isLetter(text.charCodeAt(i + 1))) {
+        h = Math.imul(h ^ c0, 0x01000193);
+        j = i + 1;
+      }
+    }
+    let end: number;
+    if (isLetter(text.charCodeAt(j))) {
+      for (; j < n; j++) {
+        const c = text.charCodeAt(j);
+        if (c < 0x41 || c > 0x5a) break;
+        h = Math.imul(h ^ c, 0x01000193);
+      }
+      for (; j < n; j++) {
+        const c = text.charCodeAt(j);
+        if (c < 0x61 || c > 0x7a) break;
+        h = Math.imul(h ^ c, 0x01000193);
+      }
+      end = contractionEnd(text, j, n);
+      for (; j < end; j++) h = Math.imul(h ^ text.charCodeAt(j), 0x01000193);
+    } else {
+      end = pieceEnd(text, i, n);
+      units = 0;
+      for (let k = i; k < end; k++) {
+        const c = text.charCodeAt(k);
+        units |= c;
+        h = Math.imul(h ^ c, 0x01000193);
+      }
+    }
+    if (units >= 0x80) return countO200k(text, AS_TEXT);
+    const length = end - i;
+    if (length <= MEMO_MAX_PIECE) {
+      let slot = (h ^ (h >>> 15)) & MEMO_MASK;
+      let known = -1;
+      for (;;) {
+        const word = slot * SLOT_WORDS;
+        const stored = memoWords[word + 1] as number;
+        if (stored === 0) break;
+        if (memoWords[word] === h && stored >>> 24 === length && samePiece(slot, text, i, length)) {
+          known = (stored & 0xffffff) - 1;
+          break;
+        }
+        slot = (slot + 1) & MEMO_MASK;
+      }
+      if (known < 0) {
+        known = countPiece(text.slice(i, end));
+        if (known < 0) return countO200k(text, AS_TEXT);
+        if (memoSize >= MEMO_MAX_ENTRIES) {
+          memoWords.fill(0);
+          memoSize = 0;
+          slot = (h ^ (h >>> 15)) & MEMO_MASK;
+        }
+        const word = slot * SLOT_WORDS;
+        memoWords[word] = h;
+        memoWords[word + 1] = (length << 24) | (known + 1);
+        const at = slot * SLOT_BYTES + PIECE_AT;
+        for (let k = 0; k < length; k++) memoBytes[at + k] = text.charCodeAt(i + k);
+        memoSize++;
+      }
+      count += known;
+    } else {
+      const pieceCount = countPiece(text.slice(i, end));
       if (pieceCount < 0) return countO200k(text, AS_TEXT);
       count += pieceCount;
     }
@@ -58,25 +133,27 @@ export function countTokens(text: string): number {
   return count;
 }
 
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+/** Whether the piece memoized in `slot` (of `length` characters) equals `text[at, at + length)`. */
+function samePiece(slot: number, text: string, at: number, length: number): boolean {
+  const from = slot * SLOT_BYTES + PIECE_AT;
+  for (let k = 0; k < length; k++) if (memoBytes[from + k] !== text.charCodeAt(at + k)) return false;
   return true;
 }
 
 /**
- * Token count of one pre-token, memoized when short; -1 when the tokenizer's own pattern would not
- * keep `piece` whole (never expected: the caller then counts the whole text the library's way).
+ * Token count of one pre-token; -1 when the tokenizer's own pattern would not keep `piece` whole (never
+ * expected: the caller then counts the whole text the library's way).
  */
 function countPiece(piece: string): number {
   O200K_SPLIT.lastIndex = 0;
   const m = O200K_SPLIT.exec(piece);
   if (m === null || m.index !== 0 || m[0].length !== piece.length) return -1;
-  const count = countO200k(piece, AS_TEXT);
-  if (piece.length <= MEMO_MAX_PIECE) {
-    if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
-    memo.set(piece, count);
-  }
-  return count;
+  return countO200k(piece, AS_TEXT);
+}
+
+/** An ASCII letter. */
+function isLetter(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
 }
 
 function classAt(text: string, i: number): number {
