@@ -1,18 +1,19 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { ForbiddenError, NotFoundError } from '#aws/errors.ts';
 import type { ApiRequest, ApiResponse } from '#aws/http.ts';
-import { API_ROUTES, type ApiFunctionName, type ApiRoute } from '#contracts/http/routes.ts';
+import { type ApiFunctionName, type ApiRouteSpec, routesOf } from '#contracts/http/route-table.ts';
 
 /** The operations a function serves, by operation id. */
 export type Operations = Readonly<Record<string, (request: ApiRequest) => Promise<ApiResponse>>>;
 
 /**
- * Routes a request to the operation of `API_ROUTES` that API Gateway matched (its resource template and
- * method). Admin and reviewer routes also check, behind API Gateway's own IAM check and resource policy,
- * that a principal signed the call.
+ * Routes a request to the operation of the route table that API Gateway matched (its resource template
+ * and method). Admin and reviewer routes also check, behind API Gateway's own IAM check and resource
+ * policy, that a principal signed the call. It reads the table without its schemas (`route-table.ts`):
+ * each function's bundle builds only the schemas its own operations parse with.
  */
 export function dispatcher(fn: ApiFunctionName, operations: Operations) {
-  const routes = API_ROUTES.filter((route) => route.fn === fn);
+  const routes = routesOf(fn);
   for (const route of routes) {
     if (operations[route.operationId] === undefined) {
       throw new Error(`functions/api/${fn}.ts does not implement ${route.operationId}`);
@@ -34,7 +35,7 @@ export function dispatcher(fn: ApiFunctionName, operations: Operations) {
   };
 }
 
-function matchRoute(routes: readonly ApiRoute[], event: APIGatewayProxyEvent): ApiRoute {
+function matchRoute(routes: readonly ApiRouteSpec[], event: APIGatewayProxyEvent): ApiRouteSpec {
   const route = routes.find((r) => r.method === event.httpMethod && r.path === event.resource);
   if (route === undefined) throw new NotFoundError(`No route ${event.httpMethod} ${event.resource}`);
   return route;

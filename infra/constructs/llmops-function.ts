@@ -10,8 +10,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -23,6 +23,8 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { buildSync, version as esbuildVersion } from 'esbuild';
+import { PDF_PARSER_FILE, PDF_PARSER_PACKAGE } from '#core/rag/parse/pdf.ts';
 import { O200K_RANKS_FILE, o200kRanksJson } from '#core/tokenizer/o200k.ts';
 import type { DeploymentConfig, VectorStoreKind } from '#infra/config/index.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
@@ -279,27 +281,74 @@ function houseEnvironment(config: DeploymentConfig, sourceMaps: boolean): Record
   };
 }
 
+/** ESM bundles of CommonJS packages call `require`: the banner gives them one. */
+const BUNDLE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+const DATA_CACHE = join(REPO_ROOT, 'node_modules', '.cache', 'llmops');
+
 /**
- * The o200k_base ranks as the tokenizer reads them in a bundle (layers/core/src/tokenizer/o200k.ts),
- * written once per process under node_modules/.cache, named by the hash of their content (so a new
- * gpt-tokenizer or a new format never reuses a stale file, and concurrent synths write the same bytes).
+ * A data file written once per content under node_modules/.cache: named by the hash of what determines
+ * its bytes, so a new package version never reuses a stale file, written through a temporary name so that
+ * concurrent synths never read a partial one.
  */
+function cachedFile(name: string, key: string, write: (file: string) => void): string {
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  const dot = name.indexOf('.');
+  const file = join(DATA_CACHE, `${name.slice(0, dot)}.${hash}${name.slice(dot)}`);
+  if (!existsSync(file)) {
+    mkdirSync(DATA_CACHE, { recursive: true });
+    const partial = `${file}.${process.pid}.partial`;
+    write(partial);
+    renameSync(partial, file);
+  }
+  return file;
+}
+
+/** The o200k_base ranks as the tokenizer reads them in a bundle (layers/core/src/tokenizer/o200k.ts). */
 let o200kRanksCache: string | undefined;
 function o200kRanksFile(): string {
   if (o200kRanksCache === undefined) {
     const json = o200kRanksJson();
-    const hash = createHash('sha256').update(json).digest('hex').slice(0, 16);
-    const dir = join(REPO_ROOT, 'node_modules', '.cache', 'llmops');
-    const file = join(dir, O200K_RANKS_FILE.replace(/\.json$/, `.${hash}.json`));
-    if (!existsSync(file)) {
-      mkdirSync(dir, { recursive: true });
-      const partial = `${file}.${process.pid}.partial`;
-      writeFileSync(partial, json);
-      renameSync(partial, file);
-    }
-    o200kRanksCache = file;
+    o200kRanksCache = cachedFile(O200K_RANKS_FILE, json, (file) => writeFileSync(file, json));
   }
   return o200kRanksCache;
+}
+
+/**
+ * The PDF parser as the PDF module imports it in a bundle (layers/core/src/rag/parse/pdf.ts): the
+ * installed unpdf and its pdf.js build, bundled into one minified ESM file, keyed by unpdf's version and
+ * esbuild's.
+ */
+let pdfParserCache: string | undefined;
+function pdfParserFile(): string {
+  if (pdfParserCache === undefined) {
+    const manifest = join(REPO_ROOT, 'node_modules', PDF_PARSER_PACKAGE, 'package.json');
+    const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
+    pdfParserCache = cachedFile(
+      PDF_PARSER_FILE,
+      `${PDF_PARSER_PACKAGE}@${version} esbuild@${esbuildVersion}`,
+      (file) => {
+        buildSync({
+          stdin: {
+            contents: `export * from '${PDF_PARSER_PACKAGE}';`,
+            resolveDir: dirname(manifest),
+            loader: 'js',
+          },
+          outfile: file,
+          bundle: true,
+          minify: true,
+          format: 'esm',
+          platform: 'node',
+          target: 'node24',
+          mainFields: ['module', 'main'],
+          banner: { js: BUNDLE_BANNER },
+          logLevel: 'silent',
+        });
+      },
+    );
+  }
+  return pdfParserCache;
 }
 
 /** Characters that a path may not hold to be passed to the bundling shell in double quotes. */
@@ -308,19 +357,24 @@ const UNQUOTABLE = /["$`\\%!\n]/;
 /**
  * Shell commands run after esbuild (`afterBundling`): the data files that modules of the bundle read at
  * run time, copied beside `index.mjs` when the bundle contains such a module. Each module names its
- * file in its code (the tokenizer: {@link O200K_RANKS_FILE}), so a bundle that contains the name needs
- * the file and no function has to declare it: the data reaches exactly the functions whose code
- * can read it, never the others (the API functions, whose bundles never contain the tokenizer).
+ * file in its code (the tokenizer: {@link O200K_RANKS_FILE}; the PDF parser: {@link PDF_PARSER_FILE}), so
+ * a bundle that contains the name needs the file and no function has to declare it: the data reaches
+ * exactly the functions whose code can read it, never the others (the API functions, whose bundles
+ * contain neither).
  */
 export function bundledDataCommands(outputDir: string): string[] {
-  const source = o200kRanksFile();
-  for (const path of [outputDir, source]) {
+  const files: [source: string, name: string][] = [
+    [o200kRanksFile(), O200K_RANKS_FILE],
+    [pdfParserFile(), PDF_PARSER_FILE],
+  ];
+  for (const path of [outputDir, ...files.map(([source]) => source)]) {
     if (UNQUOTABLE.test(path)) throw new Error(`LlmOpsFunction: cannot bundle data into or from ${path}`);
   }
   const copyIfNamed =
-    "const f=require('fs'),p=require('path'),[,o,s,n]=process.argv;" +
-    "if(f.readFileSync(p.join(o,'index.mjs'),'utf8').includes(n))f.copyFileSync(s,p.join(o,n))";
-  return [`"${process.execPath}" -e "${copyIfNamed}" "${outputDir}" "${source}" "${O200K_RANKS_FILE}"`];
+    "const f=require('fs'),p=require('path'),[,o,...a]=process.argv,b=f.readFileSync(p.join(o,'index.mjs'),'utf8');" +
+    'for(let i=0;i<a.length;i+=2)if(b.includes(a[i+1]))f.copyFileSync(a[i],p.join(o,a[i+1]))';
+  const args = files.map(([source, name]) => `"${source}" "${name}"`).join(' ');
+  return [`"${process.execPath}" -e "${copyIfNamed}" "${outputDir}" ${args}`];
 }
 
 /** A Lambda function with the house defaults and bind helpers. */
@@ -409,7 +463,7 @@ export class LlmOpsFunction extends NodejsFunction {
         sourcesContent: false,
         target: 'node24',
         mainFields: ['module', 'main'],
-        banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        banner: BUNDLE_BANNER,
         // usearch is a native addon used only by the local run's embedded vector store, which loads it
         // lazily (dynamic import); no Lambda code path loads it, and esbuild cannot bundle a .node binary.
         externalModules: ['usearch'],

@@ -1,7 +1,5 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { TRANSIENT_AWS_ERROR_CODES } from '#contracts/retryable-errors.ts';
@@ -12,11 +10,11 @@ export { logger, metrics };
 
 /**
  * The one observability module for event-driven handlers: the shared Logger and Metrics (from
- * `logging.ts`), the Tracer, and the middleware stack every such handler uses. Outside Lambda the tracer
- * is off by itself; the local runner turns metrics off with POWERTOOLS_METRICS_DISABLED. API handlers use
- * `http.ts` instead, which keeps the tracer out of their bundles (Lambda active tracing still traces them).
+ * `logging.ts`) and the middleware stack every such handler uses; the local runner turns metrics off with
+ * POWERTOOLS_METRICS_DISABLED. API handlers use `http.ts` instead. No function bundles an X-Ray SDK:
+ * Lambda active tracing and Step Functions tracing record each invocation with its init and its state,
+ * without per-SDK-call subsegments, which would cost every function about 120 KiB and 25 ms of cold start.
  */
-export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llmops' });
 
 const TRANSIENT_AWS_ERRORS = new Set(TRANSIENT_AWS_ERROR_CODES);
 
@@ -45,10 +43,9 @@ export function errorMapping(): MiddlewareObj {
   };
 }
 
-/** Wraps a handler body with the project's middleware: logger context, metrics, tracing, error mapping. */
+/** Wraps a handler body with the project's middleware: logger context, metrics, error mapping. */
 export function withObservability<E, R>(handler: (event: E, context: Context) => Promise<R>) {
   return middy(handler)
-    .use(captureLambdaHandler(tracer, { captureResponse: false }))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
     .use(errorMapping());

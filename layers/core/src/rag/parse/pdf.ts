@@ -1,4 +1,5 @@
-import { extractText, getDocumentProxy, getMeta } from 'unpdf';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
   type DocumentMetadata,
   DocumentParseError,
@@ -8,7 +9,42 @@ import {
 } from './document.ts';
 import { normalizeNewlines } from './utf8.ts';
 
-/** PDF: the text page by page, each page's offsets kept so that chunks can cite their page. */
+/**
+ * PDF: the text page by page, each page's offsets kept so that chunks can cite their page.
+ *
+ * The parser (unpdf, with its serverless build of pdf.js: about 1.6 MB of JavaScript) is loaded on the
+ * first PDF, not at module load, so that a function that handles other files (or plans, or reports)
+ * never parses it at cold start:
+ * - in a Lambda bundle, from {@link PDF_PARSER_FILE} beside the bundle (unpdf bundled into one ESM file,
+ *   written at bundling time by `LlmOpsFunction` into every bundle that contains this module);
+ * - in source runs (tests, the local runner, benchmarks), from the installed package.
+ */
+
+/** The PDF parser's module that a bundle carries beside its `index.mjs`; the name also marks bundles that need it. */
+export const PDF_PARSER_FILE = 'unpdf.bundle.mjs';
+
+/** The package that {@link PDF_PARSER_FILE} bundles. */
+export const PDF_PARSER_PACKAGE = 'unpdf';
+
+type Unpdf = typeof import('unpdf');
+
+let unpdf: Promise<Unpdf> | undefined;
+
+/**
+ * unpdf: from {@link PDF_PARSER_FILE} in the folder of `moduleUrl` (a bundle's), else the installed
+ * package. The specifier is a variable so that bundlers leave the package out of the bundle.
+ */
+export function loadPdfParser(moduleUrl: string = import.meta.url): Promise<Unpdf> {
+  if (moduleUrl !== import.meta.url) return importPdfParser(moduleUrl);
+  unpdf ??= importPdfParser(moduleUrl);
+  return unpdf;
+}
+
+async function importPdfParser(moduleUrl: string): Promise<Unpdf> {
+  const beside = new URL(PDF_PARSER_FILE, moduleUrl);
+  const specifier: string = existsSync(fileURLToPath(beside)) ? beside.href : PDF_PARSER_PACKAGE;
+  return (await import(specifier)) as Unpdf;
+}
 
 /** A page's extracted text: `\n` line breaks, no blanks at line ends, trimmed. */
 export function cleanPageText(raw: string): string {
@@ -20,7 +56,8 @@ export function cleanPageText(raw: string): string {
 }
 
 export async function parsePdf(key: string, bytes: Uint8Array): Promise<ParsedDocument> {
-  let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
+  const { extractText, getDocumentProxy, getMeta } = await loadPdfParser();
+  let pdf: Awaited<ReturnType<Unpdf['getDocumentProxy']>>;
   try {
     pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 });
   } catch (error) {
