@@ -1,8 +1,7 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod/mini';
-import { createDocumentClient, createEventBridgeClient, createS3Client } from '#aws/clients.ts';
+import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { parseJsonVariable, readConfig } from '#aws/config.ts';
 import { type DriftStore, DynamoDriftStore } from '#aws/drift/drift-store.ts';
 import { ConfigError, NotFoundError, ValidationError } from '#aws/errors.ts';
@@ -34,6 +33,7 @@ import { DRIFT_REPORTS_PREFIX } from '#contracts/storage-layout.ts';
 import { DRIFT_CHECK_REQUESTED, driftCheckRequestedDetail } from '#events/drift-check-requested.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { dispatcher } from './dispatch.ts';
+import { presignGet } from './report-signer.ts';
 
 /**
  * The drift routes (admin): build a new baseline version of a check (202: the DriftCheck state machine
@@ -175,7 +175,7 @@ export function makeHandler(deps: DriftDeps) {
  * read access, for reports under `drift/reports/<check>/` of the artifacts bucket only (a window record
  * naming any other location gets no links).
  */
-export function reportLinker(artifactsBucket: string, s3: S3Client) {
+export function reportLinker(artifactsBucket: string, s3?: S3Client) {
   return async (
     check: string,
     report: NonNullable<DriftWindowResult['report']>,
@@ -193,10 +193,7 @@ export function reportLinker(artifactsBucket: string, s3: S3Client) {
       });
       return undefined;
     }
-    const link = (file: string) =>
-      getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${file}` }), {
-        expiresIn: REPORT_LINK_TTL_SECONDS,
-      });
+    const link = (file: string) => presignGet(s3, bucket, `${prefix}${file}`, REPORT_LINK_TTL_SECONDS);
     const [summary, html] = await Promise.all([
       link(DRIFT_REPORT_FILES.summary),
       link(DRIFT_REPORT_FILES.html),
@@ -253,7 +250,7 @@ export const handler = apiHandler(
     busName: config.EVENT_BUS_NAME,
     checks: parseDriftChecks(config.DRIFT_CHECKS),
     policy: parseDriftPolicy(config.DRIFT_POLICY),
-    reportLinks: reportLinker(config.ARTIFACTS_BUCKET, createS3Client()),
+    reportLinks: reportLinker(config.ARTIFACTS_BUCKET),
   }),
   {
     appKeys: parseAppKeys(config.APP_KEYS),

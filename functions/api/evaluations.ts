@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createDocumentClient, createEventBridgeClient, createS3Client } from '#aws/clients.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
@@ -29,6 +28,7 @@ import {
 import { pageToken, pathParams } from '#contracts/http/schemas.ts';
 import { EVALUATIONS_PREFIX } from '#contracts/storage-layout.ts';
 import { dispatcher } from './dispatch.ts';
+import { presignGet } from './report-signer.ts';
 
 /**
  * The evaluation routes: start a run on a registered suite (admin, 202: the Evaluate state machine runs
@@ -159,17 +159,14 @@ export const REPORT_LINK_TTL_SECONDS = 900;
  * read access, for reports under `evaluations/` of the artifacts bucket only (a run record naming any
  * other location gets no links).
  */
-export function reportLinker(artifactsBucket: string, s3: S3Client) {
+export function reportLinker(artifactsBucket: string, s3?: S3Client) {
   return async (report: ReportLocation): Promise<ReportLinks | undefined> => {
     const keys = [report.html, report.markdown, report.summary, report.items];
     if (report.bucket !== artifactsBucket || keys.some((key) => !key.startsWith(EVALUATIONS_PREFIX))) {
       logger.warn('Report outside the artifacts bucket reports prefix: no links', { report });
       return undefined;
     }
-    const link = (key: string) =>
-      getSignedUrl(s3, new GetObjectCommand({ Bucket: report.bucket, Key: key }), {
-        expiresIn: REPORT_LINK_TTL_SECONDS,
-      });
+    const link = (key: string) => presignGet(s3, report.bucket, key, REPORT_LINK_TTL_SECONDS);
     const [html, markdown, summary, items] = await Promise.all(keys.map(link));
     return { html, markdown, summary, items } as ReportLinks;
   };
@@ -193,7 +190,7 @@ export const handler = apiHandler(
     store: new DynamoEvaluationStore(createDocumentClient(), config.EVALUATIONS_TABLE),
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
-    reportLinks: reportLinker(config.ARTIFACTS_BUCKET, createS3Client()),
+    reportLinks: reportLinker(config.ARTIFACTS_BUCKET),
   }),
   {
     appKeys: parseAppKeys(config.APP_KEYS),

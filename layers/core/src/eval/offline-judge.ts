@@ -32,6 +32,8 @@ import { sentimentLevel } from './rubrics/sentiment.ts';
 import type { RubricInput } from './rubrics/types.ts';
 import type { EvalAnswer, EvalItem, ItemScore } from './types.ts';
 
+export { isOfflineScore } from './offline-score.ts';
+
 /** What offline scores carry in `details.judge`. */
 export const OFFLINE_JUDGE = 'offline';
 /** The rubric version of offline answer relevance (in `details.rubric`). */
@@ -88,11 +90,6 @@ export function claimSentences(answer: string): string[] {
 /** Labels of every offline score: never a model judge's, never calibrated to gate. */
 function labels(rubric: string, method: string): Record<string, unknown> {
   return { judge: OFFLINE_JUDGE, rubric, offline: true, calibrated: false, method };
-}
-
-/** Whether a score comes from an offline heuristic or lexicon (never fit to gate a release on AWS). */
-export function isOfflineScore(score: ItemScore): boolean {
-  return score.details?.offline === true;
 }
 
 /** Offline faithfulness: the share of the answer's claim sentences whose content words the passages hold. */

@@ -43,7 +43,7 @@ import { ValidationError } from '../errors.ts';
 import { canonicalJson } from '../prompts/hash.ts';
 import { describeRule } from '../schema-rules.ts';
 import { calibratedToGate, MIN_CALIBRATION_KAPPA, MIN_CALIBRATION_LABELS } from './gate.ts';
-import { isOfflineScore } from './offline-judge.ts';
+import { isOfflineScore } from './offline-score.ts';
 import { cohensKappa, createRng, type Kappa, precisionRecall, type Seed } from './stats.ts';
 import type { ItemScore } from './types.ts';
 
