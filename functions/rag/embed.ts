@@ -70,7 +70,8 @@ export function makeHandler(deps: EmbedDeps) {
         );
       }
       tokens += result.inputTokens;
-      if (!(await deps.table.advance(doc.docId, doc.version, 'embedded', now()))) return 'superseded';
+      if (!(await deps.table.advance(doc.docId, doc.version, 'embedded', now(), doc.chunks.length)))
+        return 'superseded';
       out.push({
         ...doc,
         chunks: doc.chunks.map((chunk, i) => ({ ...chunk, vector: result.vectors[i] ?? [] })),

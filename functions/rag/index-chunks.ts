@@ -31,7 +31,7 @@ export interface IndexDeps {
     DocumentTable,
     'get' | 'markIndexed' | 'markFailed' | 'markDeleted' | 'noteChunkWrite'
   >;
-  readonly reporter: Pick<DocumentReporter, 'fail' | 'report'>;
+  readonly reporter: Pick<DocumentReporter, 'fail' | 'report' | 'buffer'>;
   readonly store: () => Promise<VectorStore>;
   readonly now?: () => Date;
 }
@@ -48,6 +48,7 @@ export function makeHandler(deps: IndexDeps) {
       stagedChunks,
     );
     let indexed = 0;
+    const reports = deps.reporter.buffer();
     const counts = await forEachDocument(docs, { ...deps, runId, now }, async (doc) => {
       const current = await deps.table.get(doc.docId);
       if (current?.version !== doc.version) return 'superseded';
@@ -64,7 +65,7 @@ export function makeHandler(deps: IndexDeps) {
         ...(doc.source !== undefined ? { source: doc.source } : {}),
       }));
       const known = { chunkCount: Math.max(current.chunkCount, current.maxChunkCount ?? 0) };
-      await deps.table.noteChunkWrite(doc.docId, chunks.length);
+      await deps.table.noteChunkWrite(doc.docId, chunks.length, current);
       const result = await store.replaceDocument(doc.docId, doc.version, chunks, known);
       if (!(await deps.table.markIndexed(doc.docId, doc.version, chunks.length, now()))) return 'superseded';
       indexed += 1;
@@ -73,7 +74,7 @@ export function makeHandler(deps: IndexDeps) {
         chunks: result.indexed,
         removed: result.removed,
       });
-      await deps.reporter.report({
+      await reports.add({
         docId: doc.docId,
         version: doc.version,
         status: 'indexed',
@@ -85,7 +86,7 @@ export function makeHandler(deps: IndexDeps) {
         runId,
       });
       return 'done';
-    });
+    }).finally(() => reports.flush());
     metrics.addMetric('RagDocumentsIndexed', 'Count', indexed);
     return {
       ...progress,

@@ -4,6 +4,7 @@
  * of the tables and buckets the template declares, and the environment that points the real handler
  * modules' SDK clients at them.
  */
+import { accessSync, constants } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -61,7 +62,8 @@ export interface Emulators {
 export interface StartEmulatorsOptions {
   /**
    * Directory for persistent data (`<dataDir>/dynamodb`, `<dataDir>/s3`). Without it DynamoDB is in memory
-   * and S3 uses a temporary directory removed by `stop()`.
+   * and S3 uses a temporary directory removed by `stop()`, on the machine's memory file system
+   * (`/dev/shm`) when it has one, as throwaway data needs no disk.
    */
   readonly dataDir?: string;
 }
@@ -97,10 +99,24 @@ function loadS3rver(): S3rverConstructor {
   return mod as S3rverConstructor;
 }
 
+const MEMORY_FS = '/dev/shm';
+
+/** Where throwaway S3 data goes: the memory file system when the machine has a writable one. */
+function scratchRoot(): string {
+  try {
+    accessSync(MEMORY_FS, constants.W_OK);
+    return MEMORY_FS;
+  } catch {
+    return tmpdir();
+  }
+}
+
 /** Starts dynalite and s3rver on 127.0.0.1 with ports chosen by the OS. */
 export async function startEmulators(options: StartEmulatorsOptions = {}): Promise<Emulators> {
   const dynaliteDir = options.dataDir ? join(options.dataDir, 'dynamodb') : undefined;
-  const s3Dir = options.dataDir ? join(options.dataDir, 's3') : await mkdtemp(join(tmpdir(), 'llmops-s3-'));
+  const s3Dir = options.dataDir
+    ? join(options.dataDir, 's3')
+    : await mkdtemp(join(scratchRoot(), 'llmops-s3-'));
   const ownsS3Dir = options.dataDir === undefined;
   if (dynaliteDir) await mkdir(dynaliteDir, { recursive: true });
   await mkdir(s3Dir, { recursive: true });

@@ -10,7 +10,7 @@ import type { SdkCall } from '#aws/sdk-call-hooks.ts';
 import type { LocalTemplate } from '../template.ts';
 import { type IamRequest, iamRequestsFor } from './actions.ts';
 import type { Caller, SdkCallAuthorizer } from './caller.ts';
-import { type FunctionRole, TemplatePolicies } from './policies.ts';
+import { type FunctionRole, type NamedPolicy, TemplatePolicies } from './policies.ts';
 
 /** The outcome of evaluating one request. */
 export interface IamDecision {
@@ -81,6 +81,10 @@ export class LocalIam implements SdkCallAuthorizer {
   readonly #region: string;
   readonly #account: string;
   readonly #decisions = new Map<string, Promise<IamDecision>>();
+  /** Decisions by resource class (see {@link resourceClass}), shared by the resources of one class. */
+  readonly #classDecisions = new Map<string, Promise<IamDecision>>();
+  /** The Resource and NotResource patterns of a role's policies and a resource policy, by their names. */
+  readonly #patterns = new Map<string, readonly string[]>();
 
   constructor(template: LocalTemplate) {
     this.#policies = new TemplatePolicies(template);
@@ -122,10 +126,42 @@ export class LocalIam implements SdkCallAuthorizer {
     const key = JSON.stringify([role.functionLogicalId, request.action, request.resource, request.context]);
     let decision = this.#decisions.get(key);
     if (!decision) {
-      decision = this.#simulate(role, request);
+      const resourcePolicy = this.#policies.resourcePolicyFor(request.resource);
+      const cls = resourceClass(request.resource, this.#patternsOf(role, resourcePolicy));
+      if (cls === undefined) {
+        decision = this.#simulate(role, request);
+      } else {
+        // Objects that no policy tells apart (every pattern matches both or neither) get one decision.
+        const classKey = JSON.stringify([
+          role.functionLogicalId,
+          request.action,
+          resourcePolicy?.name ?? null,
+          cls,
+          request.context,
+        ]);
+        let shared = this.#classDecisions.get(classKey);
+        if (!shared) {
+          shared = this.#simulate(role, request);
+          this.#classDecisions.set(classKey, shared);
+        }
+        decision = shared.then((d) => ({ ...d, resource: request.resource }));
+      }
       this.#decisions.set(key, decision);
     }
     return decision;
+  }
+
+  #patternsOf(role: FunctionRole, resourcePolicy: NamedPolicy | undefined): readonly string[] {
+    const key = JSON.stringify([role.functionLogicalId, resourcePolicy?.name ?? null]);
+    let patterns = this.#patterns.get(key);
+    if (!patterns) {
+      const documents = [...role.policies, ...(resourcePolicy ? [resourcePolicy] : [])].map(
+        (p) => p.document,
+      );
+      patterns = [...new Set(documents.flatMap(resourcePatterns))];
+      this.#patterns.set(key, patterns);
+    }
+    return patterns;
   }
 
   /** Every distinct request evaluated so far, with its outcome (what the run exercised of each role). */
@@ -211,4 +247,69 @@ function denialReason(action: string, analysis: RequestAnalysis | undefined): st
   const implicit = denials.find((denial) => denial.policyType !== 'identity');
   const kind = implicit?.policyType === 'resource' ? 'resource-based' : 'identity-based';
   return `because no ${kind} policy allows the ${action} action`;
+}
+
+/** Every `Resource` and `NotResource` pattern of a policy document. */
+function resourcePatterns(document: Record<string, unknown>): string[] {
+  const statements = ([] as unknown[]).concat(document.Statement ?? []);
+  return statements.flatMap((statement) => {
+    if (typeof statement !== 'object' || statement === null) return [];
+    const { Resource, NotResource } = statement as { Resource?: unknown; NotResource?: unknown };
+    return ([] as unknown[]).concat(Resource ?? [], NotResource ?? []).map(String);
+  });
+}
+
+/** An ARN's six segments (the last may hold colons); undefined when it has fewer. */
+function arnSegments(arn: string): string[] | undefined {
+  const parts = arn.split(':');
+  if (parts.length < 6) return undefined;
+  return [...parts.slice(0, 5), parts.slice(5).join(':')];
+}
+
+const globs = new Map<string, { exact: RegExp; folded: RegExp }>();
+
+/** An IAM wildcard pattern (`*`, `?`) as anchored regular expressions, case-sensitive and not. */
+function glob(pattern: string): { exact: RegExp; folded: RegExp } {
+  let compiled = globs.get(pattern);
+  if (!compiled) {
+    const source = `^${pattern
+      .split('')
+      .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+      .join('')}$`;
+    compiled = { exact: new RegExp(source, 's'), folded: new RegExp(source, 'si') };
+    globs.set(pattern, compiled);
+  }
+  return compiled;
+}
+
+/**
+ * The class of an S3 object ARN as the given policy patterns see it: its bucket and, for each pattern,
+ * whether it matches the ARN (as a whole and segment by segment, with and without case), so that two objects
+ * of one class are allowed or denied alike. Undefined (decide this resource alone) for anything else: not
+ * an object ARN with a plain key, or a pattern with a policy variable, or one that may name S3 and is not in
+ * the six-segment form. Patterns of other services are left out: they match no S3 object.
+ */
+export function resourceClass(resource: string, patterns: readonly string[]): string | undefined {
+  const segments = arnSegments(resource);
+  if (segments?.[2] !== 's3' || resource.split(':').length !== 6) return undefined;
+  const slash = segments[5]?.indexOf('/') ?? -1;
+  if (slash <= 0) return undefined;
+  let signature = '';
+  for (const pattern of patterns) {
+    if (pattern.includes('${')) return undefined;
+    const patternSegments = pattern === '*' ? undefined : arnSegments(pattern);
+    // A pattern of another service (named without wildcards) matches no S3 object: it tells none apart.
+    const service = patternSegments?.[2];
+    if (service !== undefined && service !== 's3' && !/[*?]/.test(service)) continue;
+    if (pattern !== '*' && (!patternSegments || pattern.split(':').length !== 6)) return undefined;
+    const whole = glob(pattern);
+    signature += whole.exact.test(resource) ? '1' : '0';
+    signature += whole.folded.test(resource) ? '1' : '0';
+    if (patternSegments) {
+      const bySegment = patternSegments.every((p, i) => glob(p).exact.test(segments[i] ?? ''));
+      const bySegmentFolded = patternSegments.every((p, i) => glob(p).folded.test(segments[i] ?? ''));
+      signature += `${bySegment ? 1 : 0}${bySegmentFolded ? 1 : 0}`;
+    }
+  }
+  return `${segments.slice(0, 5).join(':')}:${segments[5]?.slice(0, slash)}/…|${signature}`;
 }

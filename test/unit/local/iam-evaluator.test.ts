@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type SdkCall, withSdkCallHooks } from '#aws/sdk-call-hooks.ts';
 import { UnmappedSdkCallError } from '#infra/local/iam/actions.ts';
 import { type Caller, currentCaller, runAsCaller } from '#infra/local/iam/caller.ts';
-import { AccessDeniedError, LocalIam } from '#infra/local/iam/evaluator.ts';
+import { AccessDeniedError, LocalIam, resourceClass } from '#infra/local/iam/evaluator.ts';
 import { UnknownRoleError } from '#infra/local/iam/policies.ts';
 import { LocalTemplate } from '#infra/local/template.ts';
 
@@ -230,6 +230,35 @@ describe('LocalIam', () => {
     );
   });
 
+  it('decides objects that no policy tells apart once, and still tells apart those a pattern does', async () => {
+    const fresh = new LocalIam(template);
+    const keys = [
+      'public/a.txt',
+      'public/b.txt',
+      'docs/c.txt',
+      'secret/d.txt',
+      'secret/e.txt',
+      'private/f.txt',
+    ];
+    const outcomes = await Promise.all(
+      keys.map((Key) =>
+        fresh.authorize(reader, s3('GetObjectCommand', { Bucket: bucket, Key })).then(
+          () => 'allowed',
+          (error: Error) => error.message,
+        ),
+      ),
+    );
+    expect(outcomes.slice(0, 3)).toEqual(['allowed', 'allowed', 'allowed']);
+    expect(outcomes[4]).toContain(
+      `s3:GetObject on resource: arn:aws:s3:::${bucket}/secret/e.txt with an explicit deny in a resource-based policy`,
+    );
+    expect(outcomes[5]).toContain('with an explicit deny in an identity-based policy');
+    // Every request is still listed, with its own resource.
+    const decided = (await fresh.decisions()).filter((d) => d.action === 's3:GetObject');
+    expect(decided.map((d) => d.resource.split('/').slice(1).join('/'))).toEqual(keys);
+    expect(decided.map((d) => d.allowed)).toEqual([true, true, true, false, false, false]);
+  });
+
   it("lets an explicit Deny of the role's own policy win over its Allow", async () => {
     const error = await denial(
       iam.authorize(reader, s3('GetObjectCommand', { Bucket: bucket, Key: 'private/a.txt' })),
@@ -328,5 +357,42 @@ describe('SDK calls inside and outside an invocation', () => {
         message: expect.stringContaining('assumed-role/WriterRole/WriterFn'),
       },
     });
+  });
+});
+
+describe('resourceClass', () => {
+  const patterns = ['arn:aws:s3:::b/*', 'arn:aws:s3:::b/secret/*', 'arn:aws:s3:::b/a?.txt'];
+
+  it('puts objects of one bucket that every pattern matches alike in one class', () => {
+    expect(resourceClass('arn:aws:s3:::b/x/1.md', patterns)).toBe(
+      resourceClass('arn:aws:s3:::b/y/2.md', patterns),
+    );
+    expect(resourceClass('arn:aws:s3:::b/x/1.md', patterns)).not.toBe(
+      resourceClass('arn:aws:s3:::b/secret/1.md', patterns),
+    );
+    expect(resourceClass('arn:aws:s3:::b/x/1.md', patterns)).not.toBe(
+      resourceClass('arn:aws:s3:::b/a1.txt', patterns),
+    );
+    expect(resourceClass('arn:aws:s3:::b/x', patterns)).not.toBe(resourceClass('arn:aws:s3:::c/x', patterns));
+  });
+
+  it('decides alone what it cannot class: policy variables, other services, keys with colons', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
+    expect(resourceClass('arn:aws:s3:::b/x', ['arn:aws:s3:::b/${aws:username}/*'])).toBeUndefined();
+    expect(resourceClass('arn:aws:dynamodb:us-east-1:1:table/T', patterns)).toBeUndefined();
+    expect(resourceClass('arn:aws:s3:::b/a:b', patterns)).toBeUndefined();
+    expect(resourceClass('arn:aws:s3:::b', patterns)).toBeUndefined();
+    expect(resourceClass('arn:aws:s3:::b/x', ['arn:aws:s3:*'])).toBeUndefined();
+  });
+
+  it('leaves out the patterns of other services, which match no S3 object', () => {
+    const withLogs = [
+      ...patterns,
+      'arn:aws:logs:us-east-1:1:log-group:G:*',
+      'arn:aws:dynamodb:us-east-1:1:table/T',
+    ];
+    expect(resourceClass('arn:aws:s3:::b/x/1.md', withLogs)).toBe(
+      resourceClass('arn:aws:s3:::b/x/1.md', patterns),
+    );
   });
 });

@@ -98,10 +98,19 @@ describe('DocumentTable.get', () => {
 });
 
 describe('DocumentTable.claim', () => {
-  it('is unchanged when the same version is indexed with the same embedding model, and writes nothing', async () => {
+  it('is unchanged when the same version is indexed with the same embedding model: the claim is refused', async () => {
     ddb.on(GetCommand).resolves({ Item: indexedItem });
+    ddb.on(UpdateCommand).rejects(conditionFailed());
     expect(await table.claim(claimRequest({ sequencer: 'FFFF' }))).toBe('unchanged');
-    expect(updates()).toHaveLength(0);
+    expect(updates()[0]?.ConditionExpression).toBe(
+      '(NOT (#status = :indexed AND #indexedVersion = :version AND #model = :model)) AND (attribute_not_exists(#seq) OR #seq <= :seq)',
+    );
+  });
+
+  it('reads the item only when the claim is refused', async () => {
+    ddb.on(UpdateCommand).resolves({});
+    expect(await table.claim(claimRequest({ sequencer: 'FFFF' }))).toBe('claimed');
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
   });
 
   it.each([
@@ -122,7 +131,9 @@ describe('DocumentTable.claim', () => {
     const input = updates()[0];
     expect(input?.TableName).toBe('documents');
     expect(input?.Key).toEqual({ pk: 'doc#guides/intro.md' });
-    expect(input?.ConditionExpression).toBe('attribute_not_exists(#seq) OR #seq <= :seq');
+    expect(input?.ConditionExpression).toBe(
+      '(NOT (#status = :indexed AND #indexedVersion = :version AND #model = :model)) AND (attribute_not_exists(#seq) OR #seq <= :seq)',
+    );
     expect(input?.ExpressionAttributeNames).toMatchObject({
       '#seq': 'sequencer',
       '#status': 'status',
@@ -161,12 +172,14 @@ describe('DocumentTable.claim', () => {
     expect(remove).toBe('reason');
   });
 
-  it('claims without a condition when the event has no sequencer, removing absent descriptive fields', async () => {
+  it('claims without a sequencer condition when the event has no sequencer, removing absent descriptive fields', async () => {
     ddb.on(GetCommand).resolves({});
     ddb.on(UpdateCommand).resolves({});
     await table.claim(claimRequest({ title: undefined, source: undefined, format: undefined }));
     const input = updates()[0];
-    expect(input).not.toHaveProperty('ConditionExpression');
+    expect(input?.ConditionExpression).toBe(
+      'NOT (#status = :indexed AND #indexedVersion = :version AND #model = :model)',
+    );
     expect(input?.ExpressionAttributeNames).not.toHaveProperty('#seq');
     expect(input?.ExpressionAttributeValues).not.toHaveProperty(':seq');
     expect(String(input?.UpdateExpression).split(' REMOVE ')[1]).toBe('reason, #title, #source, #format');
@@ -189,6 +202,34 @@ describe('DocumentTable.claim', () => {
     ddb.on(GetCommand).resolves({});
     ddb.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceededException'));
     await expect(table.claim(claimRequest())).rejects.toThrow('ProvisionedThroughputExceededException');
+  });
+});
+
+describe('DocumentTable.advance with a chunk count', () => {
+  it('raises maxChunkCount in the same write, under the version condition', async () => {
+    ddb.on(UpdateCommand).resolves({});
+    expect(await table.advance('a.md', 'sha256:v2', 'embedded', NOW, 7)).toBe(true);
+    expect(updates()).toHaveLength(1);
+    expect(updates()[0]).toMatchObject({
+      UpdateExpression: 'SET #status = :status, updatedAt = :now, maxChunkCount = :n',
+      ConditionExpression:
+        '#version = :version AND (attribute_not_exists(maxChunkCount) OR maxChunkCount <= :n)',
+      ExpressionAttributeValues: { ':status': 'embedded', ':n': 7, ':version': 'sha256:v2' },
+    });
+  });
+
+  it('keeps a higher recorded maximum: the status alone is written then', async () => {
+    ddb.on(UpdateCommand).rejectsOnce(conditionFailed()).resolves({});
+    expect(await table.advance('a.md', 'sha256:v2', 'embedded', NOW, 7)).toBe(true);
+    expect(updates()[1]).toMatchObject({
+      UpdateExpression: 'SET #status = :status, updatedAt = :now',
+      ConditionExpression: '#version = :version',
+    });
+  });
+
+  it('is false when a newer version took over', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    expect(await table.advance('a.md', 'sha256:old', 'embedded', NOW, 7)).toBe(false);
   });
 });
 
@@ -305,6 +346,15 @@ describe('DocumentTable.noteChunkWrite', () => {
         'attribute_exists(pk) AND (attribute_not_exists(maxChunkCount) OR maxChunkCount < :n)',
       ExpressionAttributeValues: { ':n': 12 },
     });
+  });
+
+  it('writes nothing when the item as just read already records at least that many', async () => {
+    ddb.on(UpdateCommand).resolves({});
+    await table.noteChunkWrite('a.md', 12, { maxChunkCount: 12 });
+    expect(updates()).toHaveLength(0);
+    await table.noteChunkWrite('a.md', 13, { maxChunkCount: 12 });
+    await table.noteChunkWrite('a.md', 13, {});
+    expect(updates()).toHaveLength(2);
   });
 
   it('never lowers it: a failed condition is not an error', async () => {

@@ -138,14 +138,6 @@ export class DocumentTable {
    * with the same embedding model (`unchanged`) or a newer S3 event already claimed the key (`stale`).
    */
   async claim(request: ClaimRequest): Promise<ClaimOutcome> {
-    const current = await this.get(request.docId);
-    if (
-      current?.status === 'indexed' &&
-      current.indexedVersion === request.version &&
-      current.embeddingModelId === request.embeddingModelId
-    ) {
-      return 'unchanged';
-    }
     const now = request.now.toISOString();
     const names: Record<string, string> = {
       '#status': 'status',
@@ -187,12 +179,17 @@ export class DocumentTable {
         names[`#${field}`] = field;
       }
     }
-    let condition: string | undefined;
+    // One conditional write decides: it claims unless this version is already indexed with this model or
+    // a newer S3 event claimed the key; only when it does not claim is the item read, to say which.
+    names['#indexedVersion'] = 'indexedVersion';
+    names['#model'] = 'embeddingModelId';
+    values[':indexed'] = 'indexed';
+    let condition = 'NOT (#status = :indexed AND #indexedVersion = :version AND #model = :model)';
     if (request.sequencer !== undefined) {
       names['#seq'] = 'sequencer';
       sets.push('#seq = :seq');
       values[':seq'] = orderableSequencer(request.sequencer);
-      condition = 'attribute_not_exists(#seq) OR #seq <= :seq';
+      condition = `(${condition}) AND (attribute_not_exists(#seq) OR #seq <= :seq)`;
     }
     try {
       await this.client.send(
@@ -200,31 +197,64 @@ export class DocumentTable {
           TableName: this.tableName,
           Key: { pk: pk(request.docId) },
           UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
-          ...(condition ? { ConditionExpression: condition } : {}),
+          ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
       );
       return 'claimed';
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 'stale';
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+    const current = await this.get(request.docId);
+    return current?.status === 'indexed' &&
+      current.indexedVersion === request.version &&
+      current.embeddingModelId === request.embeddingModelId
+      ? 'unchanged'
+      : 'stale';
   }
 
   /**
    * Moves the document to `status` if `version` is still its current version; false when a newer version
-   * took over (the caller then leaves the document alone).
+   * took over (the caller then leaves the document alone). With `chunkCount` (Embed, which knows how many
+   * chunks Index will write), the same write raises `maxChunkCount` to it, as {@link noteChunkWrite} does,
+   * so that Index need not.
    */
-  async advance(docId: string, version: string, status: 'chunked' | 'embedded', now: Date): Promise<boolean> {
-    return this.update(docId, version, 'SET #status = :status, updatedAt = :now', {
-      ':status': status,
-      ':now': now.toISOString(),
-    });
+  async advance(
+    docId: string,
+    version: string,
+    status: 'chunked' | 'embedded',
+    now: Date,
+    chunkCount?: number,
+  ): Promise<boolean> {
+    const values = { ':status': status, ':now': now.toISOString() };
+    if (
+      chunkCount !== undefined &&
+      (await this.update(
+        docId,
+        version,
+        'SET #status = :status, updatedAt = :now, maxChunkCount = :n',
+        { ...values, ':n': chunkCount },
+        '(attribute_not_exists(maxChunkCount) OR maxChunkCount <= :n)',
+      ))
+    ) {
+      return true;
+    }
+    // Without a count, or with a recorded maximum above it (which stays): the status alone.
+    return this.update(docId, version, 'SET #status = :status, updatedAt = :now', values);
   }
 
-  /** Before a write of `chunkCount` chunks: raises `maxChunkCount` to it (never lowers it). */
-  async noteChunkWrite(docId: string, chunkCount: number): Promise<void> {
+  /**
+   * Before a write of `chunkCount` chunks: raises `maxChunkCount` to it (never lowers it). `current`, the
+   * item as just read, saves the write when it already records at least that many (the raise would change
+   * nothing), e.g. when the document advanced to `embedded` with its chunk count.
+   */
+  async noteChunkWrite(
+    docId: string,
+    chunkCount: number,
+    current?: Pick<DocumentItem, 'maxChunkCount'>,
+  ): Promise<void> {
+    if (current?.maxChunkCount !== undefined && current.maxChunkCount >= chunkCount) return;
     try {
       await this.client.send(
         new UpdateCommand({

@@ -5,7 +5,7 @@ import { VectorStoreWriteError } from '#core/rag/store.ts';
 import { DOCUMENT_INDEXED, documentIndexedDetail } from '#events/document-indexed.ts';
 import { LLMOPS_SOURCE, SCHEMA_VERSION } from '#events/envelope.ts';
 import { LlmOpsError } from '../errors.ts';
-import { publishEvent } from '../events-publisher.ts';
+import { PUT_EVENTS_MAX_ENTRIES, publishEvent, publishEvents } from '../events-publisher.ts';
 import { logger } from '../logging.ts';
 import type { DocumentTable } from './documents.ts';
 
@@ -83,7 +83,13 @@ function detailsOf(error: unknown): Record<string, unknown> {
   return { error: { thrown: typeof error, value: String(error) } };
 }
 
-type ReportedDetail = Omit<input<typeof documentIndexedDetail>, 'schemaVersion' | 'vectorStore'>;
+export type ReportedDetail = Omit<input<typeof documentIndexedDetail>, 'schemaVersion' | 'vectorStore'>;
+
+/** Announcements kept for one PutEvents request (see {@link DocumentReporter.buffer}). */
+export interface ReportBuffer {
+  add(detail: ReportedDetail): Promise<void>;
+  flush(): Promise<void>;
+}
 
 /** Announces where a document ended (`llmops.DocumentIndexed`). */
 export class DocumentReporter {
@@ -101,6 +107,45 @@ export class DocumentReporter {
       schema: documentIndexedDetail,
       detail: { schemaVersion: SCHEMA_VERSION, vectorStore: this.vectorStore, ...detail },
     });
+  }
+
+  /** Announces several documents' ends, in PutEvents requests of up to 10 events. */
+  async reportMany(details: readonly ReportedDetail[]): Promise<void> {
+    if (details.length === 0) return;
+    await publishEvents(this.events, {
+      busName: this.busName,
+      source: LLMOPS_SOURCE,
+      detailType: DOCUMENT_INDEXED,
+      schema: documentIndexedDetail,
+      details: details.map(
+        (detail): input<typeof documentIndexedDetail> => ({
+          schemaVersion: SCHEMA_VERSION,
+          vectorStore: this.vectorStore,
+          ...detail,
+        }),
+      ),
+    });
+  }
+
+  /**
+   * A buffer of announcements for a step's loop: `add` keeps a detail and sends the buffer once it holds
+   * a full PutEvents request (10 events), `flush` sends the rest. A step flushes before it returns or
+   * throws, so an announcement waits at most for 9 more documents or the end of the step.
+   */
+  buffer(): ReportBuffer {
+    let pending: ReportedDetail[] = [];
+    const flush = async () => {
+      const sending = pending;
+      pending = [];
+      await this.reportMany(sending);
+    };
+    return {
+      add: async (detail) => {
+        pending.push(detail);
+        if (pending.length >= PUT_EVENTS_MAX_ENTRIES) await flush();
+      },
+      flush,
+    };
   }
 
   /**
