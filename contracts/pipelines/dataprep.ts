@@ -1,6 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { datasetCounts, s3Location } from '#events/dataset-ready.ts';
 import { DATASETS_PREFIX, QUARANTINE_PREFIX, STAGING_PREFIX } from '../storage-layout.ts';
+import { mapRunOutput } from './map-run.ts';
 
 /**
  * Schemas of the payloads that pass between the DataPrep state machine's tasks. Each task parses its
@@ -40,7 +41,10 @@ export const planNew = z.object({
   source: sourceRef,
   /** Where this version's curated files go in the curated bucket, ending in `/`. */
   outputPrefix: z.string().min(1),
-  parts: z.array(partRange).min(1),
+  /** The Map's items: one {@link PartRange} per line (JSONL), in order. */
+  items: s3Location,
+  /** Lines of `items`: at least one (an empty upload is one empty part). */
+  partCount: z.number().int().positive(),
 });
 export type PlanNew = z.infer<typeof planNew>;
 
@@ -83,7 +87,11 @@ export const partResult = z.object({
 });
 export type PartResult = z.infer<typeof partResult>;
 
-export const finalizeInput = planNew.extend({ partResults: z.array(partResult).min(1) });
+/**
+ * Finalize's input: the plan, and where the Map Run wrote its results (each child execution's output is
+ * one {@link PartResult}).
+ */
+export const finalizeInput = planNew.extend({ mapRun: mapRunOutput });
 export type FinalizeInput = z.infer<typeof finalizeInput>;
 
 export const finalizeOutput = z.object({
@@ -114,6 +122,11 @@ export type RegisterOutput = z.infer<typeof registerOutput>;
 export const layout = {
   /** Where DataPrep writes in the artifacts bucket's staging area (the functions' grants name it). */
   stagingPrefix: `${STAGING_PREFIX}dataprep/`,
+  /** Where Plan stages a run's Map items (the state machine may read this prefix only). */
+  itemsPrefix: `${STAGING_PREFIX}dataprep/items/`,
+  items: (runId: string) => `${layout.itemsPrefix}${runId}.jsonl`,
+  /** Where the Map's ResultWriter writes (`<prefix>/<Map Run id>/manifest.json` and result files). */
+  mapRunsPrefix: `${STAGING_PREFIX}dataprep/map-runs`,
   /** Where DataPrep writes in the artifacts bucket's quarantine. */
   quarantinePrefix: `${QUARANTINE_PREFIX}dataprep/`,
   outputPrefix: (d: DatasetRef) =>

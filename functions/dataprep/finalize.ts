@@ -3,22 +3,31 @@ import type { Context } from 'aws-lambda';
 import { createS3Client } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { NoValidRecordsError } from '#aws/errors.ts';
+import { MapRunIncompleteError, readMapRunResults } from '#aws/map-run.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
 import { readFrom, S3LineWriter, textLines, type WrittenObject } from '#aws/s3-io.ts';
 import { envVar } from '#contracts/env.ts';
-import { type FinalizeOutput, finalizeInput, layout } from '#contracts/pipelines/dataprep.ts';
+import {
+  type FinalizeInput,
+  type FinalizeOutput,
+  finalizeInput,
+  layout,
+  type PartResult,
+  partResult,
+} from '#contracts/pipelines/dataprep.ts';
 import { buildManifest } from '#core/dataprep/manifest.ts';
 import { mergeParts } from '#core/dataprep/merge.ts';
 
 /**
- * Finalize: merges the parts in order. Removes exact and near duplicates across the whole upload (the
- * first occurrence wins), splits train/validation deterministically for finetune and preference data,
- * writes the curated JSONL files and the manifest to the curated bucket, and the quarantine file (the
- * original bad lines, PII not redacted, with absolute line numbers) to its own location under
- * `quarantine/` in the artifacts bucket, which no reader of curated data can read and which expires.
- * Reads staging line by line; memory grows only with the dedupe index (bytes per unique record are
- * reported in the manifest).
+ * Finalize: reads each part's result from the Map Run's result files (written to S3 by the Distributed
+ * Map's ResultWriter), and refuses a run that does not account for every planned part. Merges the parts in
+ * order. Removes exact and near duplicates across the whole upload (the first occurrence wins), splits
+ * train/validation deterministically for finetune and preference data, writes the curated JSONL files and
+ * the manifest to the curated bucket, and the quarantine file (the original bad lines, PII not redacted,
+ * with absolute line numbers) to its own location under `quarantine/` in the artifacts bucket, which no
+ * reader of curated data can read and which expires. Reads staging line by line; memory grows only with
+ * the dedupe index (bytes per unique record are reported in the manifest).
  */
 export interface FinalizeDeps {
   readonly s3: S3Client;
@@ -32,12 +41,38 @@ export interface FinalizeDeps {
   readonly now?: () => Date;
 }
 
+/** Every planned part's result, in part order. @throws MapRunIncompleteError when any is missing */
+async function partResultsOf(s3: S3Client, state: FinalizeInput): Promise<PartResult[]> {
+  const run = await readMapRunResults(s3, state.mapRun, partResult);
+  const [failure] = run.failed;
+  if (failure) {
+    throw new MapRunIncompleteError(
+      `${run.failed.length} of ${state.partCount} part(s) failed in ${run.mapRunArn}, the first with ${failure.error}: ${failure.cause ?? 'no cause given'}`,
+    );
+  }
+  const parts = run.succeeded.map((child) => child.output).sort((a, b) => a.index - b.index);
+  if (parts.length !== state.partCount || parts.some((part, i) => part.index !== i)) {
+    const seen = new Set(parts.map((part) => part.index));
+    const missing = Array.from({ length: state.partCount }, (_, i) => i).filter((i) => !seen.has(i));
+    const twice = [
+      ...new Set(parts.filter((part, i) => parts[i - 1]?.index === part.index).map((p) => p.index)),
+    ];
+    const list = (indexes: number[]) => indexes.slice(0, 10).join(', ') + (indexes.length > 10 ? ', …' : '');
+    throw new MapRunIncompleteError(
+      `${run.mapRunArn} has ${parts.length} part result(s) for ${state.partCount} planned part(s)` +
+        (missing.length > 0 ? `; missing part(s) ${list(missing)}` : '') +
+        (twice.length > 0 ? `; part(s) ${list(twice)} more than once` : ''),
+    );
+  }
+  return parts;
+}
+
 export function makeHandler(deps: FinalizeDeps) {
   return async (input: unknown, _context?: Context): Promise<FinalizeOutput> => {
     const state = parseInput(finalizeInput, input, 'Finalize input');
     const { dataset, source, runId, outputPrefix } = state;
     logger.appendKeys({ runId });
-    const parts = [...state.partResults].sort((a, b) => a.index - b.index);
+    const parts = await partResultsOf(deps.s3, state);
     const writers = new Map<string, S3LineWriter>();
     const quarantineKey = layout.quarantine(dataset);
     const writerFor = (name: string) => {

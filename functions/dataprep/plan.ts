@@ -1,12 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createDocumentClient, createS3Client } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { DatasetRegistry } from '#aws/dataset-registry.ts';
 import { InvalidDatasetError, SourceChangedError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
+import { writeStaged } from '#aws/rag/staging.ts';
 import { headObject, stripQuotes } from '#aws/s3-io.ts';
 import { envVar } from '#contracts/env.ts';
 import { layout, type PlanOutput } from '#contracts/pipelines/dataprep.ts';
@@ -18,7 +19,8 @@ import { s3ObjectCreatedEvent } from '#events/s3-object-created.ts';
  * Plan: the first DataPrep task. Validates the S3 event, derives the dataset (purpose and name) from
  * the key `raw/<purpose>/<name>.jsonl` or `raw/<purpose>/<name>/<file>.jsonl`, claims the exact object
  * version in the registry (a redelivered event becomes DUPLICATE and changes nothing), and splits the
- * object into byte ranges for the parallel Map state.
+ * object into byte ranges for the parallel Map state: it stages them as the Distributed Map's items (one
+ * range per line) and returns their location, so the number of parts is not bounded by the state's size.
  */
 const SUPPORTED_EXTENSIONS = ['.jsonl', '.ndjson'];
 const NAME_MAX = 96;
@@ -29,6 +31,8 @@ const wrappedInput = z.object({ event: z.unknown(), executionName: z.string().mi
 export interface PlanDeps {
   readonly s3: S3Client;
   readonly registry: Pick<DatasetRegistry, 'claimSource'>;
+  /** Where the Map's items are staged (under `staging/dataprep/items/`). */
+  readonly artifactsBucket: string;
   readonly partSizeBytes: number;
   readonly maxParts: number;
   readonly now?: () => Date;
@@ -122,6 +126,8 @@ export function makeHandler(deps: PlanDeps) {
     metrics.addMetric('UploadsAccepted', 'Count', 1);
     const datasetRef = { ...dataset, version: claim.version };
     const parts = planRanges(head.size, { partSize: deps.partSizeBytes, maxParts: deps.maxParts });
+    const items = { bucket: deps.artifactsBucket, key: layout.items(runId) };
+    await writeStaged(deps.s3, items, parts);
     logger.info('Planned dataset preparation', { dataset: datasetRef, size: head.size, parts: parts.length });
     return {
       status: 'NEW',
@@ -129,7 +135,8 @@ export function makeHandler(deps: PlanDeps) {
       dataset: datasetRef,
       source,
       outputPrefix: layout.outputPrefix(datasetRef),
-      parts,
+      items,
+      partCount: parts.length,
     };
   };
 }
@@ -137,6 +144,7 @@ export function makeHandler(deps: PlanDeps) {
 /** The environment this function reads (a contract: the stack sets exactly these variables). */
 export const environment = {
   DATASETS_TABLE: envVar.string(),
+  ARTIFACTS_BUCKET: envVar.string(),
   PART_SIZE_BYTES: envVar.int(1024),
   MAX_PARTS: envVar.int(1),
 };
@@ -147,6 +155,7 @@ export const handler = withObservability(
   makeHandler({
     s3: createS3Client(),
     registry: new DatasetRegistry(createDocumentClient(), config.DATASETS_TABLE),
+    artifactsBucket: config.ARTIFACTS_BUCKET,
     partSizeBytes: config.PART_SIZE_BYTES,
     maxParts: config.MAX_PARTS,
   }),

@@ -30,7 +30,8 @@ export const DEV: ProfileConfig = {
   alerts: { emails: [], httpsEndpoints: [] },
   dataPrep: {
     partSizeBytes: 64 * MiB,
-    maxParts: 256,
+    // Parts are child executions of a Distributed Map: 10,000 parts of 64 MiB before parts grow.
+    maxParts: 10_000,
     maxConcurrency: 4,
     maxRecordBytes: 1 * MiB,
     validationRatio: 0.1,

@@ -200,10 +200,17 @@ const dataPrepSchema = z
   .object({
     /** Size of one part of a raw upload processed by one ProcessPart invocation. */
     partSizeBytes: positiveInt.min(5 * MiB, 'must be at least 5 MiB (the S3 multipart minimum)'),
-    /** Upper bound on the number of parts of one upload. */
-    maxParts: positiveInt.max(10_000, 'must be at most 10000 (the S3 multipart maximum)'),
-    /** Map state concurrency (parts processed at once). */
-    maxConcurrency: positiveInt.max(40, 'must be at most 40 (inline Map limit)'),
+    /**
+     * Upper bound on the number of parts of one upload; beyond `maxParts × partSizeBytes` bytes the parts
+     * grow instead. Each part is a child execution of the Distributed Map, its result a line of the Map
+     * Run's result files and its staged file one that Finalize merges in order.
+     */
+    maxParts: positiveInt.max(
+      10_000,
+      'must be at most 10000 (each part is a child execution, and Finalize merges every one in order)',
+    ),
+    /** Parts processed at once (child executions of the Distributed Map). */
+    maxConcurrency: positiveInt.max(10_000, 'must be at most 10000 (the Distributed Map limit)'),
     /** Records larger than this are quarantined. */
     maxRecordBytes: positiveInt,
     /** Share of records put in the validation split. */
@@ -513,8 +520,8 @@ const ragSchema = z
     embedBatchSize: positiveInt.max(96),
     /** Embedding requests in flight at once, per document. */
     embedConcurrency: positiveInt.max(16),
-    /** Documents ingested at once (inline Map). */
-    maxConcurrency: positiveInt.max(40),
+    /** Batches of documents ingested at once (child executions of the Distributed Map). */
+    maxConcurrency: positiveInt.max(10_000, 'must be at most 10000 (the Distributed Map limit)'),
     /** Largest document accepted, in bytes (larger uploads fail with a reason). */
     maxDocumentBytes: positiveInt.max(512 * MiB),
   })

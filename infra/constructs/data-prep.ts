@@ -1,15 +1,17 @@
 /**
  * DataPrep: a raw upload (S3 Object Created under `raw/`, on the default bus) starts a state machine
- * that plans the upload into parts, processes the parts in an inline Map (validate, redact PII, dedupe
- * within the part), finalizes (cross-part dedupe, split, manifest, curated/; the quarantined lines to
+ * that plans the upload into parts, processes the parts in a Distributed Map (validate, redact PII, dedupe
+ * within the part; one child execution per part), finalizes (cross-part dedupe, split, manifest, curated/; the quarantined lines to
  * `quarantine/` in the artifacts bucket, where no reader of curated data can read them) and registers the
  * dataset version (DynamoDB registry + `llmops.DatasetReady` on the project bus).
  *
  *   Plan → AlreadyProcessed? ─DUPLICATE→ AlreadyProcessed (Succeed)
- *                            └otherwise→ ProcessParts (Map: ProcessPart) → Finalize → Register → Done
+ *                            └otherwise→ ProcessParts (Distributed Map: ProcessPart) → Finalize → Register → Done
  *
- * JSONPath and an INLINE Map only: the local runner (aws-local-stepfunctions) ignores JSONata and cannot
- * run a distributed Map.
+ * Plan stages the parts (byte ranges) in S3 as the Map's items; the Map writes each part's result to S3
+ * (ResultWriter), where Finalize reads them: the execution state carries locations only, so the number
+ * of parts is bounded by `dataPrep.maxParts` (see the schema), not by the state's 256 KiB. JSONPath only:
+ * the local runner ignores JSONata.
  */
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -38,6 +40,7 @@ import { LlmOpsDeadLetterQueue } from './dead-letter-queue.ts';
 import { LlmOpsFunction } from './llmops-function.ts';
 import { PipelineStateMachine, pipelineStep } from './pipeline-state-machine.ts';
 import { projectTable } from './project-table.ts';
+import { acknowledgeStagedMap, MAX_CHILD_EXECUTIONS, stagedDistributedMap } from './staged-map.ts';
 
 /** Name of the registry table's global secondary index. */
 export const REGISTRY_GSI = 'gsi1';
@@ -86,9 +89,9 @@ export class DataPrep extends Construct {
   constructor(scope: Construct, id: string, props: DataPrepProps) {
     super(scope, id);
     const { deployment, config: dp, encryptionKey, alerts } = props;
-    if (dp.maxConcurrency < 1 || dp.maxConcurrency > 40) {
+    if (dp.maxConcurrency < 1 || dp.maxConcurrency > MAX_CHILD_EXECUTIONS) {
       throw new Error(
-        `DataPrep: dataPrep.maxConcurrency must be 1..40 (inline Map), got ${dp.maxConcurrency}`,
+        `DataPrep: dataPrep.maxConcurrency must be 1..${MAX_CHILD_EXECUTIONS} (Distributed Map), got ${dp.maxConcurrency}`,
       );
     }
 
@@ -111,6 +114,8 @@ export class DataPrep extends Construct {
     })
       // Plan refuses keys outside raw/ before reading them (InvalidDatasetError).
       .grantBucket(props.rawBucket, 'read', RAW_PREFIX)
+      // It stages the parts as the Map's items, and writes nothing else.
+      .bindBucket(props.artifactsBucket, 'ARTIFACTS_BUCKET', 'write', layout.itemsPrefix)
       .bindTable(this.table, 'DATASETS_TABLE', 'readwrite', [REGISTRY_GSI])
       .bindString('PART_SIZE_BYTES', String(dp.partSizeBytes))
       .bindString('MAX_PARTS', String(dp.maxParts));
@@ -156,7 +161,8 @@ export class DataPrep extends Construct {
       memorySize: dp.finalizeMemoryMb,
       timeout: Duration.minutes(15),
     })
-      // Reads the parts ProcessPart staged (it neither rewrites nor deletes them: the lifecycle rule does).
+      // Reads the parts ProcessPart staged and the Map Run's result files (it neither rewrites nor deletes
+      // them: the lifecycle rule does).
       .grantBucket(props.artifactsBucket, 'read', layout.stagingPrefix)
       .bindBucket(props.curatedBucket, 'CURATED_BUCKET', 'write', DATASETS_PREFIX)
       // Write only: the quarantine holds unredacted lines that only operators read.
@@ -186,8 +192,15 @@ export class DataPrep extends Construct {
     const invoke = (stateName: string, fn: LlmOpsFunction, payload?: sfn.TaskInput): tasks.LambdaInvoke =>
       pipelineStep(steps, stateName, fn, retry, payload);
 
-    const processParts = new sfn.Map(steps, 'ProcessParts', {
-      itemsPath: '$.parts',
+    // One child execution per part (a part is sized for one ProcessPart invocation, so no ItemBatcher).
+    // No failure is tolerated: a part that still fails after its retries fails the Map Run, and the
+    // catch below releases the claim before the execution fails (Finalize also refuses results that do
+    // not account for every part).
+    const processParts = stagedDistributedMap(steps, 'ProcessParts', {
+      bucket: props.artifactsBucket,
+      itemsPrefix: layout.itemsPrefix,
+      itemsKeyPath: '$.items.key',
+      resultsPrefix: layout.mapRunsPrefix,
       maxConcurrency: dp.maxConcurrency,
       itemSelector: {
         part: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
@@ -195,7 +208,8 @@ export class DataPrep extends Construct {
         source: sfn.JsonPath.objectAt('$.source'),
         dataset: sfn.JsonPath.objectAt('$.dataset'),
       },
-      resultPath: '$.partResults',
+      resultPath: '$.mapRun',
+      label: 'Parts',
     }).itemProcessor(invoke('ProcessPart', this.processPartFunction));
 
     // Plan gets the execution name too: it identifies the run, so a retried Plan keeps its claim.
@@ -241,6 +255,7 @@ export class DataPrep extends Construct {
       this.registerFunction,
       this.releaseClaimFunction,
     ]);
+    acknowledgeStagedMap(this.stateMachine, processParts);
 
     this.triggerDeadLetterQueue = new LlmOpsDeadLetterQueue(this, 'TriggerDeadLetterQueue', {
       alerts,

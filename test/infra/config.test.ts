@@ -36,7 +36,7 @@ describe('loadConfig', () => {
     expect(config.alerts).toEqual({ emails: [], httpsEndpoints: [] });
     expect(config.dataPrep).toEqual({
       partSizeBytes: 64 * MiB,
-      maxParts: 256,
+      maxParts: 10_000,
       maxConcurrency: 4,
       maxRecordBytes: 1 * MiB,
       validationRatio: 0.1,

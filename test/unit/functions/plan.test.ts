@@ -1,6 +1,6 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../support/env/dataprep.ts';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -37,9 +37,19 @@ describe('plan handler', () => {
   const handler = makeHandler({
     s3: new S3Client({ region: 'us-east-1' }),
     registry: { claimSource },
+    artifactsBucket: 'artifacts',
     partSizeBytes: 1000,
     maxParts: 8,
   });
+  /** The lines of the object Plan put (its Map items), parsed. */
+  const staged = (key: string) => {
+    const put = s3Mock.commandCalls(PutObjectCommand).find((call) => call.args[0].input.Key === key);
+    if (!put) throw new Error(`nothing put at ${key}`);
+    return String(put.args[0].input.Body)
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { index: number; start: number; end: number });
+  };
   const event = rawSample('s3-object-created') as { detail: { object: Record<string, unknown> } };
 
   beforeEach(() => {
@@ -47,7 +57,8 @@ describe('plan handler', () => {
     claimSource.mockReset();
   });
 
-  it('claims the object version and plans byte ranges', async () => {
+  it('claims the object version and stages its byte ranges as the Map items', async () => {
+    s3Mock.on(PutObjectCommand).resolves({});
     s3Mock.on(HeadObjectCommand).resolves({
       ContentLength: 2500,
       ETag: '"b1946ac92492d2347c6235b4d2611184"',
@@ -67,10 +78,13 @@ describe('plan handler', () => {
       },
     });
     if (out.status !== 'NEW') throw new Error('expected NEW');
-    expect(out.parts.map((p) => [p.start, p.end])).toEqual([
-      [0, 1000],
-      [1000, 2000],
-      [2000, 2500],
+    // The ranges travel through S3 (the Distributed Map's items), never through the state.
+    expect(out.items).toEqual({ bucket: 'artifacts', key: 'staging/dataprep/items/exec-42.jsonl' });
+    expect(out.partCount).toBe(3);
+    expect(staged(out.items.key).map((p) => [p.index, p.start, p.end])).toEqual([
+      [0, 0, 1000],
+      [1, 1000, 2000],
+      [2, 2000, 2500],
     ]);
     expect(claimSource).toHaveBeenCalledWith(
       expect.objectContaining({ bucket: 'llmops-dev-raw-example', key: 'raw/finetune/support-chats.jsonl' }),
@@ -90,6 +104,7 @@ describe('plan handler', () => {
       status: 'DUPLICATE',
       existing: { version: 1, state: 'REGISTERED', runId: 'first' },
     });
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(0);
   });
 
   it('fails with SourceChangedError when the object is gone', async () => {
