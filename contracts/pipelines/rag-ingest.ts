@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { s3Location } from '#events/dataset-ready.ts';
 import { STAGING_PREFIX } from '../storage-layout.ts';
+import { mapRunOutput } from './map-run.ts';
 
 /**
  * Payloads between the RagIngest state machine's tasks, and the staging layout in the artifacts bucket.
  * Documents, chunks and vectors travel through S3 (`staging/rag/<runId>/…`, expired by the staging
- * lifecycle rule), never through the state (256 KiB limit): the Map iterates over batches of documents.
+ * lifecycle rule), never through the state (256 KiB limit). So do the Map's items (one batch reference
+ * per line, read by the Distributed Map's ItemReader) and its results (written by its ResultWriter and
+ * read back by Finish), so that a run may have any number of batches.
  */
 
 export const batchRef = z.object({
@@ -21,10 +24,14 @@ export type BatchRef = z.infer<typeof batchRef>;
 
 export const planOutput = z.object({
   runId: z.string().min(1),
-  trigger: z.enum(['upload', 'delete', 'dataset']),
+  /** `batch`: the records of a batch the trigger queue delivered (each an upload, a deletion or a dataset). */
+  trigger: z.enum(['upload', 'delete', 'dataset', 'batch']),
   /** What started the run: the S3 key or `dataset:<name>@v<version>`. */
   origin: z.string().min(1),
-  batches: z.array(batchRef),
+  /** The Map's items: one {@link BatchRef} per line (JSONL), ingest batches first. */
+  items: s3Location,
+  /** Lines of `items` (0: nothing to chunk, embed, index or delete; the Map is skipped). */
+  batchCount: z.number().int().nonnegative(),
   counts: z.object({
     /** Documents claimed for ingestion. */
     queued: z.number().int().nonnegative(),
@@ -58,16 +65,12 @@ export const batchProgress = batchInput.extend({
 });
 export type BatchProgress = z.infer<typeof batchProgress>;
 
-/** A Map iteration either ends with its progress, or is caught with the step's error. */
-export const batchResult = z.union([
-  // First: a caught result also carries the step's input (progress counts included), which the progress
-  // schema would accept while dropping `error`.
-  batchInput.extend({ error: z.object({ Error: z.string(), Cause: z.string().optional() }) }),
-  batchProgress,
-]);
-export type BatchResult = z.infer<typeof batchResult>;
-
-export const finishInput = planOutput.extend({ results: z.array(batchResult) });
+/**
+ * Finish's input: the plan, and where the Map Run wrote its results (absent when there was no batch). Each
+ * child execution of the Map ends with its {@link BatchProgress}, or fails with the error of the step that
+ * ran out of retries; its input (a {@link BatchInput}) says which documents were left undone.
+ */
+export const finishInput = planOutput.extend({ mapRun: mapRunOutput.optional() });
 export type FinishInput = z.infer<typeof finishInput>;
 
 export const finishOutput = z.object({
@@ -140,6 +143,11 @@ export type StagedChunks = z.infer<typeof stagedChunks>;
 
 /** Staging keys of one run. */
 export const ragLayout = {
+  /** Where Plan stages a run's Map items (the state machine may read this prefix only). */
+  itemsPrefix: `${STAGING_PREFIX}rag/items/`,
+  items: (runId: string) => `${ragLayout.itemsPrefix}${runId}.jsonl`,
+  /** Where the Map's ResultWriter writes (`<prefix>/<Map Run id>/manifest.json` and result files). */
+  mapRunsPrefix: `${STAGING_PREFIX}rag/map-runs`,
   batch: (runId: string, index: number) =>
     `${STAGING_PREFIX}rag/${runId}/batch-${String(index).padStart(5, '0')}.jsonl`,
   chunks: (batchKey: string) => batchKey.replace(/\.jsonl$/, '.chunks.jsonl'),

@@ -1,19 +1,21 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { readConfig } from '#aws/config.ts';
-import { InvalidEventError } from '#aws/errors.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
-import { parseInput } from '#aws/parse-input.ts';
-import { ChangeSources } from '#aws/rag/change-sources.ts';
+import {
+  type ChangeBatch,
+  ChangeSources,
+  isChangeBatch,
+  planChangeBatch,
+  ragRejectedKey,
+} from '#aws/rag/change-sources.ts';
 import type { DocumentTable } from '#aws/rag/documents.ts';
 import type { DocumentReporter } from '#aws/rag/reporter.ts';
 import { writeStaged } from '#aws/rag/staging.ts';
 import { envVar } from '#contracts/env.ts';
 import { type PlanOutput, ragLayout } from '#contracts/pipelines/rag-ingest.ts';
-import { type ChangeSet, planChanges } from '#core/rag/change-plan.ts';
-import { DATASET_READY, datasetReadyEvent } from '#events/dataset-ready.ts';
-import { s3ObjectCreatedEvent, s3ObjectDeletedEvent } from '#events/s3-object-created.ts';
+import type { ChangeSet } from '#core/rag/change-plan.ts';
 import { ragEnv, stepDeps } from './shared.ts';
 
 /**
@@ -21,6 +23,11 @@ import { ragEnv, stepDeps } from './shared.ts';
  * deletion of one, or `llmops.DatasetReady {purpose: rag}`) and hands it to the change plan of the core,
  * which claims each changed version, records files that cannot be parsed as failed and stages the
  * batches for the Map. A failed document fails the run at the end, so that an alarm sees it.
+ *
+ * The input is one such event (a direct start) or, from the trigger queue's pipe, the JSON array of a
+ * batch's SQS records: each record's event is planned as one event is, the latest event of each document
+ * wins, and the documents of the whole batch are cut into Map items together. A record that is no such
+ * event is rejected with its reason (staged beside the run, and counted as failed) while the others go on.
  */
 export interface PlanDeps {
   readonly s3: S3Client;
@@ -37,33 +44,14 @@ export interface PlanDeps {
 }
 
 const wrappedInput = z.object({ event: z.unknown(), executionName: z.string().min(1) });
-const detailType = z.object({ 'detail-type': z.string() });
 
 export function makeHandler(deps: PlanDeps) {
   const now = deps.now ?? (() => new Date());
   const sources = new ChangeSources(deps.s3, deps.maxDocumentBytes);
 
-  function changesOf(event: unknown): Promise<ChangeSet> {
-    const type = detailType.safeParse(event);
-    const kind = type.success ? type.data['detail-type'] : undefined;
-    switch (kind) {
-      case 'Object Created':
-        return sources.fromUpload(
-          parseInput(s3ObjectCreatedEvent, event, 'RagIngest input (S3 Object Created event)'),
-        );
-      case 'Object Deleted':
-        return sources.fromDeletion(
-          parseInput(s3ObjectDeletedEvent, event, 'RagIngest input (S3 Object Deleted event)'),
-        );
-      case DATASET_READY:
-        return sources.fromDataset(
-          parseInput(datasetReadyEvent, event, 'RagIngest input (llmops.DatasetReady event)'),
-        );
-      default:
-        throw new InvalidEventError(
-          `RagIngest starts from S3 Object Created/Deleted or ${DATASET_READY}, got ${kind ?? 'an event without detail-type'}`,
-        );
-    }
+  /** One event's change set, or a batch's (an array of SQS records). */
+  function changesOf(event: unknown): Promise<ChangeSet | ChangeBatch> {
+    return Array.isArray(event) ? sources.fromBatch(event) : sources.fromEvent(event);
   }
 
   return async (input: unknown, context: Context): Promise<PlanOutput> => {
@@ -73,9 +61,20 @@ export function makeHandler(deps: PlanDeps) {
     const runId = executionName.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
     logger.appendKeys({ runId });
     const changes = await changesOf(event);
-    const plan = await planChanges(
+    if (isChangeBatch(changes) && changes.rejected.length > 0) {
+      logger.error('Rejected trigger records', {
+        rejected: changes.rejected.map(({ record, reason }) => ({ record, reason })),
+      });
+      metrics.addMetric('RagTriggerRecordsRejected', 'Count', changes.rejected.length);
+    }
+    const plan = await planChangeBatch(
       changes,
       {
+        stageRejected: async (records) => {
+          const location = { bucket: deps.artifactsBucket, key: ragRejectedKey(runId) };
+          await writeStaged(deps.s3, location, records);
+          return location;
+        },
         claim: (request) => deps.table.claim(request),
         liveDocuments: (collection) => deps.table.liveDocuments(collection),
         recordFailure: (doc, error, at) => deps.reporter.fail(deps.table, doc, error, runId, at),
@@ -94,6 +93,10 @@ export function makeHandler(deps: PlanDeps) {
         now: now(),
       },
     );
+    // The Distributed Map reads its items from S3, one batch reference per line: the state carries only
+    // where they are, whatever their number.
+    const items = { bucket: deps.artifactsBucket, key: ragLayout.items(runId) };
+    await writeStaged(deps.s3, items, plan.batches);
     metrics.addMetric('RagDocumentsQueued', 'Count', plan.counts.queued);
     metrics.addMetric('RagDocumentsUnchanged', 'Count', plan.counts.unchanged);
     logger.info('Planned RAG ingestion', {
@@ -101,7 +104,14 @@ export function makeHandler(deps: PlanDeps) {
       counts: plan.counts,
       batches: plan.batches.length,
     });
-    return { runId, ...plan };
+    return {
+      runId,
+      trigger: plan.trigger,
+      origin: plan.origin,
+      items,
+      batchCount: plan.batches.length,
+      counts: plan.counts,
+    };
   };
 }
 

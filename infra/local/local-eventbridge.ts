@@ -367,6 +367,26 @@ export async function deliverToFirehose(
   return sink.putRecord(target.Arn, JSON.stringify(input));
 }
 
+/** Something that takes SQS messages (the local queues of `pipes.ts`). */
+export interface QueueMessageSink {
+  /** Sends one message; answers its message id. */
+  sendMessage(queueRef: string, body: string): string;
+}
+
+/**
+ * Delivers an event to a rule target that is an SQS queue, as EventBridge does: the target's input
+ * (Input, InputPath or InputTransformer applied) becomes one message, its body the input as JSON text (a
+ * string input as it is).
+ */
+export function deliverToQueue(
+  sink: QueueMessageSink,
+  target: LocalRuleTarget,
+  event: EventEnvelope,
+): string {
+  const input = targetInput(target, event);
+  return sink.sendMessage(target.Arn, typeof input === 'string' ? input : JSON.stringify(input));
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {

@@ -32,12 +32,14 @@ import { LocalLambdas } from './lambda-registry.ts';
 import { installAwsLambdaGlobal } from './lambda-streaming.ts';
 import {
   deliverToFirehose,
+  deliverToQueue,
   type EventEnvelope,
   type LocalEventBridge,
   startLocalEventBridge,
   targetInput,
   toEventEnvelope,
 } from './local-eventbridge.ts';
+import { LocalPipes, pipeRoleAuthorizer } from './pipes.ts';
 import {
   LocalSageMaker,
   type LocalSageMakerServer,
@@ -119,6 +121,12 @@ export interface LocalRunnerOptions {
    * in time is this times its checks). @default 5
    */
   readonly waitMs?: number;
+  /**
+   * Multiplies each EventBridge Pipe's batching window (MaximumBatchingWindowInSeconds) and its queue's
+   * visibility timeout: a pipe's 10 s window waits 1 s by default, so a burst of uploads forms batches as on
+   * AWS without a run waiting the whole window for each; 1 waits as long as AWS. @default 0.1
+   */
+  readonly pipeWindowScale?: number;
   /**
    * Serve the template's REST API on 127.0.0.1 (started after the emulators). Without it, no API is served.
    * `port` 0 (the default) picks a free port; `apiKey` defaults to a random key; `accessLog` receives one
@@ -248,6 +256,8 @@ export class LocalRunner {
   readonly dynamo: DynamoDBClient;
   /** Delivery streams of the template, writing to the S3 emulator. */
   readonly firehose: LocalFirehose;
+  /** The template's SQS queues (in memory) and the EventBridge Pipes that drain them into executions. */
+  readonly pipes: LocalPipes;
   /** The REST API server, when started with `api` and the template declares one. */
   api: LocalApi | undefined;
   /** CloudWatch metrics: what the functions emitted as EMF during the run (and what tests put). */
@@ -282,6 +292,24 @@ export class LocalRunner {
     this.s3 = createS3Client(emulators.s3Endpoint);
     this.dynamo = createDynamoClient(emulators.dynamoEndpoint);
     this.firehose = new LocalFirehose(template.deliveryStreams(), this.s3);
+    this.pipes = new LocalPipes(template, {
+      region: REGION,
+      ...(options.pipeWindowScale !== undefined ? { windowScale: options.pipeWindowScale } : {}),
+      track: (work) => this.#track(work),
+      // A pipe starts its state machine as a rule does (the pipe stands as the rule), without waiting for it.
+      startExecution: (pipe, records) => {
+        this.#track(this.#deliver(pipe.rule, pipe.target, records as unknown as EventEnvelope));
+      },
+      ...(options.enforceIam === false ? {} : { authorize: pipeRoleAuthorizer(template) }),
+      onProgress: (message) => this.#progress(message),
+      onQueueDepth: (queue, visible) =>
+        this.metrics.put({
+          namespace: 'AWS/SQS',
+          metricName: 'ApproximateNumberOfMessagesVisible',
+          dimensions: { QueueName: queue.name },
+          value: visible,
+        }),
+    });
     this.#rules = template.rules().filter((rule) => rule.state === 'ENABLED' && rule.pattern !== undefined);
     this.#progress = options.onProgress ?? (() => undefined);
     this.#waitMs = options.waitMs ?? LOCAL_WAIT_MS;
@@ -561,6 +589,8 @@ export class LocalRunner {
       const execution = await runStateMachine(machine, input, {
         lambdas: this.lambdas,
         executionName: name,
+        // Distributed Maps read their items from, and write their results to, the S3 emulator.
+        s3: this.s3,
         // Nothing trains locally: the stand-in records the request the Train state renders.
         resourceOverrides: {
           [TRAINING_JOB_SYNC]: (parameters) =>
@@ -589,6 +619,15 @@ export class LocalRunner {
           region: REGION,
         }) as unknown as EventEnvelope,
       );
+      return;
+    }
+    if (target.targetType === 'AWS::SQS::Queue') {
+      try {
+        deliverToQueue(this.pipes, target, event);
+        this.deliveries.push({ ...base, ok: true });
+      } catch (error) {
+        this.deliveries.push({ ...base, ok: false, error: (error as Error).message });
+      }
       return;
     }
     if (target.targetType === 'AWS::KinesisFirehose::DeliveryStream') {

@@ -105,7 +105,7 @@ describe('cdk-nag AwsSolutions gate', () => {
     },
   );
 
-  it('acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions, Resource::*, model invocation and the SageMaker names a deployment creates at run time', () => {
+  it("acknowledges AwsSolutions-IAM5 wildcards only on object ARNs, ARN:* Lambda versions, Resource::*, model invocation, the SageMaker names a deployment creates at run time and a Distributed Map's child executions", () => {
     for (const name of names) {
       const { stack, config } = builds[name];
       // The model grants of the functions that answer through the gateway (chat, and Evaluate's Generate,
@@ -173,6 +173,13 @@ describe('cdk-nag AwsSolutions gate', () => {
         }
         if (ack.id in runTimeNamed) {
           runTimeSeen[ack.id] = [...(runTimeSeen[ack.id] ?? []), ack.path].sort();
+          continue;
+        }
+        // A Distributed Map's child executions: this state machine's own executions (by its name).
+        if (ack.path.endsWith('/StateMachine/DistributedMapPolicy')) {
+          expect(ack.id, ack.path).toMatch(
+            /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:\{"Fn::Select":\[6,\{"Fn::Split":\[":",\{"Ref":"[A-Za-z0-9]+PipelineStateMachine[A-Za-z0-9]+"\}\]\}\]\}(\/[A-Za-z]+)?:\*\]$/,
+          );
           continue;
         }
         // An object ARN is the bucket's `<Id.Arn>`, or in a nested stack the parameter it receives it by.

@@ -321,9 +321,10 @@ describe('bucket prefixes of DataPrep, RagIngest and Evaluation', () => {
     const raw = bucket(json, 'Raw');
     const curated = bucket(json, 'Curated');
     const artifacts = bucket(json, 'Artifacts');
-    // Plan also lists the raw bucket unconditioned, so that a deleted upload's HeadObject is a 404.
+    // Plan also lists the raw bucket unconditioned, so that a deleted upload's HeadObject is a 404; it
+    // writes the Distributed Map's items, nothing else.
     expect(s3Access(json, 'functions/dataprep/plan.ts')).toEqual({
-      objects: { [`${raw}/raw/*`]: READ },
+      objects: { [`${raw}/raw/*`]: READ, [`${artifacts}/staging/dataprep/items/*`]: WRITE },
       lists: [
         { bucket: raw, prefix: ['raw/*'] },
         { bucket: raw, prefix: undefined },
@@ -344,6 +345,42 @@ describe('bucket prefixes of DataPrep, RagIngest and Evaluation', () => {
     // Register records the version and announces it: it reads no object.
     for (const entry of ['functions/dataprep/register.ts', 'functions/dataprep/release-claim.ts']) {
       expect(s3Access(json, entry), entry).toEqual({ objects: {}, lists: [] });
+    }
+  });
+
+  it('the DataPrep and RagIngest state machines read only their items prefix and write only their Map results prefix', () => {
+    const { json } = dev;
+    const artifacts = bucket(json, 'Artifacts');
+    const writer = sorted([
+      's3:AbortMultipartUpload',
+      's3:GetObject',
+      's3:ListMultipartUploadParts',
+      's3:PutObject',
+    ]);
+    for (const [pipeline, prefix] of [
+      ['DataPrep', 'staging/dataprep'],
+      ['RagIngest', 'staging/rag'],
+    ] as const) {
+      const [, sm] = resourcesOfType(json, 'AWS::StepFunctions::StateMachine').find(
+        ([, r]) => r.Metadata?.['llmops:pipeline'] === pipeline,
+      ) as [string, CfnResource];
+      const statements = roleStatements(json, props(sm).RoleArn['Fn::GetAtt'][0]).filter(
+        (st) => st.Effect === 'Allow',
+      );
+      const objects: Record<string, string[]> = {};
+      for (const [resource, actions] of actionsByResource(statements)) {
+        const s3 = sorted(actions).filter((a) => a.startsWith('s3:'));
+        if (s3.length > 0) objects[resource] = s3;
+      }
+      expect(objects, pipeline).toEqual({
+        [`${artifacts}/${prefix}/items/*`]: ['s3:GetObject'],
+        [`${artifacts}/${prefix}/map-runs/*`]: writer,
+      });
+      // No bucket-wide grant, no listing: the items object and the results are named by the state.
+      expect(
+        statements.flatMap((st) => list(st.Action)),
+        pipeline,
+      ).not.toContain('s3:ListBucket');
     }
   });
 

@@ -196,11 +196,15 @@ describe('DataPrep trigger', () => {
         .filter(([, r]) => sourceOf(r).includes('aws.s3'))
         .map(([, r]) => (props(r).Targets as CfnJson[]).map((t) => t.Arn));
       expect(targets).toHaveLength(2);
-      expect(targets).toEqual(
-        expect.arrayContaining(
-          S3_PIPELINES.map((pipeline) => [ref(pipelineStateMachine(s.json, pipeline)[0])]),
-        ),
-      );
+      // RagIngest is started through its trigger queue, by the pipe that drains it.
+      const startedBy = (pipeline: Pipeline): CfnJson => {
+        const machine = ref(pipelineStateMachine(s.json, pipeline)[0]);
+        const pipe = resourcesOfType(s.json, 'AWS::Pipes::Pipe').find(
+          ([, r]) => JSON.stringify(props(r).Target) === JSON.stringify(machine),
+        );
+        return pipe ? props(pipe[1]).Source : machine;
+      };
+      expect(targets).toEqual(expect.arrayContaining(S3_PIPELINES.map((pipeline) => [startedBy(pipeline)])));
     },
   );
 
@@ -271,23 +275,38 @@ describe('DataPrep state machine', () => {
   });
 
   it.each(['dev', 'prod'] as const)(
-    '%s: ProcessParts is an inline Map over $.parts with the profile concurrency',
+    '%s: ProcessParts is a Distributed Map of STANDARD children over the parts Plan staged, results to S3, no failure tolerated',
     (p) => {
       const s = p === 'dev' ? dev : prod;
       const map = stateMachineDefinition(s.json, 'DataPrep').States.ProcessParts;
+      const artifacts = `<${bucketId(s.json, 'Artifacts')}>`;
       expect(map.Type).toBe('Map');
+      expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
       expect(map.MaxConcurrency).toBe(s.config.dataPrep.maxConcurrency);
       expect(map.MaxConcurrency).toBe(p === 'dev' ? 4 : 16);
-      expect(map.ItemsPath).toBe('$.parts');
-      expect(map.ResultPath).toBe('$.partResults');
+      expect(map.ItemsPath).toBeUndefined();
+      expect(map.ItemReader).toEqual({
+        Resource: 'arn:<AWS::Partition>:states:::s3:getObject',
+        ReaderConfig: { InputType: 'JSONL' },
+        Parameters: { Bucket: artifacts, 'Key.$': '$.items.key' },
+      });
+      // One part per child: a part is sized for one ProcessPart invocation.
+      expect(map.ItemBatcher).toBeUndefined();
       expect(map.ItemSelector).toEqual({
         'part.$': '$$.Map.Item.Value',
         'runId.$': '$.runId',
         'source.$': '$.source',
         'dataset.$': '$.dataset',
       });
-      expect(map.ItemReader).toBeUndefined();
-      expect(map.ItemProcessor.ProcessorConfig?.Mode ?? 'INLINE').toBe('INLINE');
+      // Any failed part fails the Map Run (then the claim is released): nothing is curated from a partial run.
+      expect(map.ToleratedFailurePercentage).toBeUndefined();
+      expect(map.ToleratedFailureCount).toBeUndefined();
+      expect(map.Label).toBe('Parts');
+      expect(map.ResultWriter).toEqual({
+        Resource: 'arn:<AWS::Partition>:states:::s3:putObject',
+        Parameters: { Bucket: artifacts, Prefix: 'staging/dataprep/map-runs' },
+      });
+      expect(map.ResultPath).toBe('$.mapRun');
       expect(map.ItemProcessor.StartAt).toBe('ProcessPart');
       expect(Object.keys(map.ItemProcessor.States)).toEqual(['ProcessPart']);
     },
@@ -588,8 +607,10 @@ describe('functions', () => {
     expect(env('functions/dataprep/register.ts')).not.toHaveProperty('CURATED_BUCKET');
     expect(env('functions/dataprep/plan.ts')).toMatchObject({
       DATASETS_TABLE: ref(tableId),
+      // Where it stages the Distributed Map's items.
+      ARTIFACTS_BUCKET: ref(artifactsId),
       PART_SIZE_BYTES: String(64 * 1024 * 1024),
-      MAX_PARTS: '256',
+      MAX_PARTS: '10000',
     });
     expect(env('functions/dataprep/process-part.ts')).toMatchObject({
       ARTIFACTS_BUCKET: ref(artifactsId),
@@ -784,7 +805,13 @@ describe('IAM', () => {
             `<${artifactsId}.Arn>/interactions-errors/*`,
           ]).toContain(r);
         } else if (policy.startsWith('RagIngest')) {
-          expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/rag/*`);
+          // The state machine itself: its Distributed Map's items (read) and results (written), no more.
+          expect(
+            policy.startsWith('RagIngestPipelineStateMachine')
+              ? [`<${artifactsId}.Arn>/staging/rag/items/*`, `<${artifactsId}.Arn>/staging/rag/map-runs/*`]
+              : [`<${artifactsId}.Arn>/staging/rag/*`],
+            policy,
+          ).toContain(r);
         } else if (policy.startsWith('DataPrepFinalizeFunction')) {
           // The quarantine is written, never read (quarantine.test.ts asserts who may read it: nobody).
           expect(
@@ -864,6 +891,19 @@ describe('IAM', () => {
           // The lineage record of each model package: written, never read.
           expect(r, policy).toBe(`<${artifactsId}.Arn>/finetune/lineage/*`);
           expect(actions.sort(), policy).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
+        } else if (policy.startsWith('DataPrepPlanFunction')) {
+          // The Distributed Map's items, written only.
+          expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/dataprep/items/*`);
+          expect(actions.sort(), policy).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
+        } else if (policy.startsWith('DataPrepPipelineStateMachine')) {
+          // Its Distributed Map's items (read) and results (written), no more.
+          expect(
+            [
+              `<${artifactsId}.Arn>/staging/dataprep/items/*`,
+              `<${artifactsId}.Arn>/staging/dataprep/map-runs/*`,
+            ],
+            policy,
+          ).toContain(r);
         } else {
           expect(r, policy).toBe(`<${artifactsId}.Arn>/staging/dataprep/*`);
         }
@@ -941,7 +981,7 @@ describe('encryption', () => {
     const [, topic] = only(dev.json, 'AWS::SNS::Topic');
     expect(props(topic).KmsMasterKeyId).toEqual(key);
     const queues = resourcesOfType(dev.json, 'AWS::SQS::Queue');
-    expect(queues).toHaveLength(24);
+    expect(queues).toHaveLength(25);
     for (const [id, q] of queues) {
       if (id.startsWith('EventsDeadLetterQueue')) expect(props(q).SqsManagedSseEnabled, id).toBe(true);
       else expect(props(q).KmsMasterKeyId, id).toEqual(key);
@@ -1127,12 +1167,12 @@ describe('alarms and paging', () => {
       // daily cost budget + fine-tuning: FineTune and Rollout × (executions failed + failure rule DLQ), the
       // trigger DLQ, the DLQs of the async Gate and Rollout functions, the three canary alarms, RolledBack,
       // the base component's 5xx and latency alarms (13) + feedback and the closed loop: the DLQs of the
-      // async Export and Loop functions and of their trigger rules (4) + in dev (copies scale to zero)
-      // NoCapacity
+      // async Export and Loop functions and of their trigger rules (4) + RagIngest's trigger queue not
+      // draining (1) + in dev (copies scale to zero) NoCapacity
       const chatModels = alarms.filter(([id]) => id.startsWith('MonitoringLatencyAnomaly')).length;
       expect(chatModels).toBe(6);
       const scaleOutFromZero = p === 'dev' ? 1 : 0;
-      expect(alarms).toHaveLength(28 + 2 + 1 + chatModels * 2 + 13 + 4 + scaleOutFromZero);
+      expect(alarms).toHaveLength(28 + 2 + 1 + chatModels * 2 + 13 + 4 + 1 + scaleOutFromZero);
       const scalingPolicies = new Set(logicalIdsOfType(s.json, 'AWS::ApplicationAutoScaling::ScalingPolicy'));
       const scalingAlarms = alarms.filter(([, a]) =>
         ((props(a).AlarmActions ?? []) as CfnJson[]).some((action) => scalingPolicies.has(action?.Ref)),
@@ -1173,8 +1213,23 @@ describe('alarms and paging', () => {
     },
   );
 
-  it('every queue has a visible-messages alarm at >= 1', () => {
-    const queues = logicalIdsOfType(dev.json, 'AWS::SQS::Queue');
+  it('every dead-letter queue has a visible-messages alarm at >= 1; the source queue of a pipe, an age alarm', () => {
+    // A queue a pipe drains holds messages normally: what pages is one that stops draining.
+    const sources = new Set(
+      resourcesOfType(dev.json, 'AWS::Pipes::Pipe').map(
+        ([, r]) => props(r).Source['Fn::GetAtt'][0] as string,
+      ),
+    );
+    expect(sources.size).toBe(1);
+    for (const queueId of sources) {
+      dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Namespace: 'AWS/SQS',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+    const queues = logicalIdsOfType(dev.json, 'AWS::SQS::Queue').filter((id) => !sources.has(id));
     for (const queueId of queues) {
       dev.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',

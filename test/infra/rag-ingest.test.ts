@@ -113,9 +113,16 @@ function ragStateMachine(json: CfnTemplate): [string, CfnResource] {
 const definitionOf = (json: CfnTemplate): CfnJson =>
   JSON.parse(flatten(props(ragStateMachine(json)[1]).DefinitionString));
 
-/** The rules whose targets include the RagIngest state machine. */
-function ragRules(json: CfnTemplate): [string, CfnResource][] {
+/** The RagIngest trigger: the pipe that starts the state machine, and the queue it drains. */
+function ragTrigger(json: CfnTemplate): { pipeId: string; pipe: CfnResource; queueId: string } {
   const target = JSON.stringify(ref(ragStateMachine(json)[0]));
+  const [pipeId, pipe] = only(json, 'AWS::Pipes::Pipe', (r) => JSON.stringify(props(r).Target) === target);
+  return { pipeId, pipe, queueId: props(pipe).Source['Fn::GetAtt'][0] };
+}
+
+/** The rules whose targets include the RagIngest trigger queue (the rules that start RagIngest). */
+function ragRules(json: CfnTemplate): [string, CfnResource][] {
+  const target = JSON.stringify(arnOf(ragTrigger(json).queueId));
   return resourcesOfType(json, 'AWS::Events::Rule').filter(([, r]) =>
     ((props(r).Targets ?? []) as CfnJson[]).some((t) => JSON.stringify(t.Arn) === target),
   );
@@ -208,13 +215,19 @@ describe('RagIngest state machine', () => {
     expect(JSON.stringify(def)).not.toMatch(/JSONata|\{%/);
   });
 
-  it('Plan → Batches → Finish → AnyFailed? → DocumentsFailed (Fail) | Done', () => {
+  it('Plan → AnyBatches? → Batches → Finish → AnyFailed? → DocumentsFailed (Fail) | Done', () => {
     const def = definitionOf(dev.json);
     expect(def.StartAt).toBe('Plan');
     expect(Object.keys(def.States).sort()).toEqual(
-      ['AnyFailed?', 'Batches', 'Done', 'DocumentsFailed', 'Finish', 'Plan'].sort(),
+      ['AnyBatches?', 'AnyFailed?', 'Batches', 'Done', 'DocumentsFailed', 'Finish', 'Plan'].sort(),
     );
-    expect(def.States.Plan.Next).toBe('Batches');
+    expect(def.States.Plan.Next).toBe('AnyBatches?');
+    // A run with nothing to do (everything unchanged) starts no Map Run.
+    expect(def.States['AnyBatches?']).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.batchCount', NumericGreaterThan: 0, Next: 'Batches' }],
+      Default: 'Finish',
+    });
     expect(def.States.Batches.Next).toBe('Finish');
     expect(def.States.Finish.Next).toBe('AnyFailed?');
     expect(def.States['AnyFailed?']).toEqual({
@@ -228,33 +241,46 @@ describe('RagIngest state machine', () => {
       CausePath: '$.summary',
     });
     expect(def.States.Done).toEqual({ Type: 'Succeed' });
-    // A failure of Plan or Finish fails the execution (and reaches the failure handler); only batches are caught.
+    // A failure of Plan, the Map Run itself (items or results unreadable) or Finish fails the execution
+    // (and reaches the failure handler); a failed batch is a failed child, tolerated by the Map.
     expect(def.States.Plan.Catch).toBeUndefined();
+    expect(def.States.Batches.Catch).toBeUndefined();
     expect(def.States.Finish.Catch).toBeUndefined();
   });
 
   it.each(['dev', 'prod'] as const)(
-    '%s: Batches is an inline Map over $.batches with the profile concurrency',
+    '%s: Batches is a Distributed Map of STANDARD children over the items Plan staged, results to S3, every failure tolerated',
     (p) => {
       const s = byProfile(p);
       const map = definitionOf(s.json).States.Batches;
+      const artifacts = `<${artifactsBucketId(s.json)}>`;
       expect(map.Type).toBe('Map');
+      expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
       expect(map.MaxConcurrency).toBe(s.config.rag.maxConcurrency);
       expect(map.MaxConcurrency).toBe(p === 'dev' ? 4 : 10);
-      expect(map.ItemsPath).toBe('$.batches');
-      expect(map.ResultPath).toBe('$.results');
+      expect(map.ItemsPath).toBeUndefined();
+      expect(map.ItemReader).toEqual({
+        Resource: 'arn:<AWS::Partition>:states:::s3:getObject',
+        ReaderConfig: { InputType: 'JSONL' },
+        Parameters: { Bucket: artifacts, 'Key.$': '$.items.key' },
+      });
+      // An item is a batch reference; documents (up to maxDocumentBytes) never ride in a child's input.
+      expect(map.ItemBatcher).toBeUndefined();
       expect(map.ItemSelector).toEqual({ 'runId.$': '$.runId', 'batch.$': '$$.Map.Item.Value' });
-      expect(map.ItemReader).toBeUndefined();
-      expect(map.ItemProcessor.ProcessorConfig?.Mode ?? 'INLINE').toBe('INLINE');
+      expect(map.ToleratedFailurePercentage).toBe(100);
+      expect(map.Label).toBe('Batches');
+      expect(map.ResultWriter).toEqual({
+        Resource: 'arn:<AWS::Partition>:states:::s3:putObject',
+        Parameters: { Bucket: artifacts, Prefix: 'staging/rag/map-runs' },
+      });
+      expect(map.ResultPath).toBe('$.mapRun');
     },
   );
 
-  it('per batch: IsDeletion? → Index | Chunk → Embed → Index; a failed step is caught as BatchFailed', () => {
+  it('per batch: IsDeletion? → Index | Chunk → Embed → Index; a step that fails after its retries fails the child', () => {
     const iterator = definitionOf(dev.json).States.Batches.ItemProcessor;
     expect(iterator.StartAt).toBe('IsDeletion?');
-    expect(Object.keys(iterator.States).sort()).toEqual(
-      ['BatchFailed', 'Chunk', 'Embed', 'Index', 'IsDeletion?'].sort(),
-    );
+    expect(Object.keys(iterator.States).sort()).toEqual(['Chunk', 'Embed', 'Index', 'IsDeletion?'].sort());
     expect(iterator.States['IsDeletion?']).toEqual({
       Type: 'Choice',
       Choices: [{ Variable: '$.batch.kind', StringEquals: 'delete', Next: 'Index' }],
@@ -264,18 +290,53 @@ describe('RagIngest state machine', () => {
     expect(iterator.States.Embed.Next).toBe('Index');
     expect(iterator.States.Index.End).toBe(true);
     expect(iterator.States.Index.Next).toBeUndefined();
-    for (const name of ['Chunk', 'Embed', 'Index']) {
-      expect(iterator.States[name].Catch, name).toEqual([
-        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'BatchFailed' },
-      ]);
-    }
-    // The batch's input (with $.error) is its result: Finish records its documents as failed.
-    expect(iterator.States.BatchFailed).toEqual({ Type: 'Pass', End: true });
+    // Finish reads a failed child's input, error and cause from the Map Run's FAILED result file.
+    for (const name of ['Chunk', 'Embed', 'Index']) expect(iterator.States[name].Catch, name).toBeUndefined();
+  });
+
+  it('its role reads only the items prefix and writes only the results prefix of the artifacts bucket, the key through S3 only', () => {
+    const [, sm] = ragStateMachine(dev.json);
+    const roleId = props(sm).RoleArn['Fn::GetAtt'][0] as string;
+    const statements = roleStatements(dev.json, roleId);
+    const artifacts = `<${artifactsBucketId(dev.json)}.Arn>`;
+    const s3 = statements.filter((st) => list(st.Action).some((a) => a.startsWith('s3:')));
+    expect(
+      s3.map((st) => [list(st.Resource).map(flatten), [...list(st.Action)].sort(), st.Condition]).sort(),
+    ).toEqual(
+      [
+        [[`${artifacts}/staging/rag/items/*`], ['s3:GetObject'], undefined],
+        [
+          [`${artifacts}/staging/rag/map-runs/*`],
+          ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'],
+          undefined,
+        ],
+      ].sort(),
+    );
+    const kms = statements.filter((st) => list(st.Action).some((a) => a.startsWith('kms:')));
+    expect(kms).toHaveLength(1);
+    expect([...list((kms[0] as Statement).Action)].sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(list((kms[0] as Statement).Resource)).toEqual([arnOf(keyId(dev.json))]);
+    expect(flatten((kms[0] as Statement).Condition?.StringEquals?.['kms:ViaService'])).toBe(
+      's3.<AWS::Region>.amazonaws.com',
+    );
+    // The child executions: started as executions of this state machine, described, stopped and
+    // redriven as executions of it (the Map Run label's, for redrive).
+    const states = statements.filter((st) => list(st.Action).some((a) => a.startsWith('states:')));
+    const [smId] = ragStateMachine(dev.json);
+    const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${smId}"}]}]}`;
+    expect(states.map((st) => [[...list(st.Action)].sort(), list(st.Resource).map(flatten)]).sort()).toEqual(
+      [
+        [['states:StartExecution'], [`<${smId}>`]],
+        [['states:DescribeExecution', 'states:StopExecution'], [`${executions}:*`]],
+        [['states:RedriveExecution'], [`${executions}/Batches:*`]],
+      ].sort(),
+    );
   });
 
   it('each task invokes its function, keeps the Payload, and retries Lambda service and transient step errors', () => {
     const def = definitionOf(dev.json);
     const iterator = def.States.Batches.ItemProcessor.States;
+    expect(def.States.Batches.ItemProcessor.ProcessorConfig.Mode).toBe('DISTRIBUTED');
     const tasks: Record<string, [CfnJson, Fn]> = {
       Plan: [def.States.Plan, 'plan'],
       Chunk: [iterator.Chunk, 'chunk'],
@@ -348,7 +409,7 @@ describe('RagIngest triggers', () => {
   });
 
   it.each(['dev', 'prod'] as const)(
-    '%s: exactly these two rules start RagIngest, with the whole event, retries and the trigger DLQ',
+    '%s: exactly these two rules start RagIngest (through its trigger queue), with the whole event, retries and the trigger DLQ',
     (p) => {
       const s = byProfile(p);
       const rules = ragRules(s.json);
@@ -360,7 +421,7 @@ describe('RagIngest triggers', () => {
         const targets = props(rule).Targets as CfnJson[];
         expect(targets, id).toHaveLength(1);
         const [target] = targets;
-        expect(target.Arn, id).toEqual(ref(ragStateMachine(s.json)[0]));
+        expect(target.Arn, id).toEqual(arnOf(ragTrigger(s.json).queueId));
         expect(target.Input ?? target.InputPath ?? target.InputTransformer, id).toBeUndefined();
         expect(target.RetryPolicy.MaximumRetryAttempts, id).toBeGreaterThan(0);
         expect(target.RetryPolicy.MaximumEventAgeInSeconds, id).toBeGreaterThan(0);
@@ -372,6 +433,27 @@ describe('RagIngest triggers', () => {
       const dlq = s.json.Resources[dlqId] as CfnResource;
       expect(dlq.Type).toBe('AWS::SQS::Queue');
       expect(props(dlq).KmsMasterKeyId).toEqual(arnOf(keyId(s.json)));
+      // The same queue takes what the pipe could not start.
+      const queue = s.json.Resources[ragTrigger(s.json).queueId] as CfnResource;
+      expect(props(queue).RedrivePolicy.deadLetterTargetArn).toEqual(arnOf(dlqId));
+    },
+  );
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: a pipe drains the trigger queue into one execution per batch of 25 events (FIRE_AND_FORGET)',
+    (p) => {
+      const s = byProfile(p);
+      const { pipe, queueId } = ragTrigger(s.json);
+      expect(props(pipe)).toMatchObject({
+        Source: arnOf(queueId),
+        Target: ref(ragStateMachine(s.json)[0]),
+        DesiredState: 'RUNNING',
+        SourceParameters: { SqsQueueParameters: { BatchSize: 25, MaximumBatchingWindowInSeconds: 10 } },
+        TargetParameters: { StepFunctionStateMachineParameters: { InvocationType: 'FIRE_AND_FORGET' } },
+      });
+      // No input template: the execution's input is the array of SQS records, which Plan parses.
+      expect(props(pipe).TargetParameters.InputTemplate).toBeUndefined();
+      expect(props(s.json.Resources[queueId] as CfnResource).KmsMasterKeyId).toEqual(arnOf(keyId(s.json)));
     },
   );
 });

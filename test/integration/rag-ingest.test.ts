@@ -197,6 +197,67 @@ describe('RagIngest on the emulators', () => {
     expect(doc?.reason).toMatch(/invalid UTF-8 at byte offset 2/);
   });
 
+  it('a burst of uploads goes through the trigger queue and is ingested by fewer executions than uploads', async () => {
+    const before = stack.deliveries.length;
+    const batchesBefore = stack.pipes.batches.length;
+    const keys = ['burst/a.md', 'burst/b.md', 'burst/c.md', 'burst/d.md'];
+    await Promise.all(
+      keys.map((key, i) =>
+        stack.s3.send(
+          new PutObjectCommand({
+            Bucket: raw,
+            Key: `raw/rag/${key}`,
+            Body: `# Burst ${i}\n\nText number ${i}.`,
+          }),
+        ),
+      ),
+    );
+    await stack.idle();
+    const delivered = stack.deliveries.slice(before);
+    expect(delivered.filter((d) => d.targetType === 'AWS::SQS::Queue')).toHaveLength(keys.length);
+    const executions = delivered.filter((d) => d.execution);
+    expect(executions.length).toBeLessThan(keys.length);
+    expect(executions.every((d) => d.execution?.status === 'SUCCEEDED')).toBe(true);
+    const indexed = executions.reduce(
+      (n, d) => n + ((d.execution?.output as { indexed?: number } | undefined)?.indexed ?? 0),
+      0,
+    );
+    expect(indexed).toBe(keys.length);
+    const batches = stack.pipes.batches.slice(batchesBefore);
+    expect(batches.flatMap((b) => b.messageIds)).toHaveLength(keys.length);
+    for (const key of keys) expect(await documents.get(key)).toMatchObject({ status: 'indexed' });
+  });
+
+  it('a malformed event in a batch is rejected with its reason, the others go on, and the run fails and pages', async () => {
+    const before = stack.events.length;
+    // Matches the upload rule (source, type, bucket, key) but is no S3 event: no detail version, no time.
+    stack.publish('default', {
+      version: '0',
+      id: 'malformed-1',
+      'detail-type': 'Object Created',
+      source: 'aws.s3',
+      account: '000000000000',
+      region: 'us-east-1',
+      resources: [],
+      detail: { bucket: { name: raw }, object: { key: 'raw/rag/malformed.md' } },
+    } as never);
+    await stack.s3.send(
+      new PutObjectCommand({ Bucket: raw, Key: 'raw/rag/fine.md', Body: '# Fine\n\nStill ingested.' }),
+    );
+    await stack.idle();
+    expect(await documents.get('fine.md')).toMatchObject({ status: 'indexed' });
+    const failed = stack.events
+      .slice(before)
+      .filter((e) => e.event['detail-type'] === 'llmops.PipelineFailed')
+      .map((e) => pipelineFailedDetail.parse(e.event.detail));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      pipeline: expect.stringContaining('RagIngest'),
+      error: 'DocumentsFailed',
+    });
+    expect(failed[0]?.cause).toMatch(/1 record\(s\) rejected \(s3:\/\/[^)]+\/rejected\.jsonl\)/);
+  });
+
   it('JSONL under raw/rag/ goes through DataPrep, and its DatasetReady ingests every record', async () => {
     const records = [
       {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ChangePlanPorts, type ChangeSet, MAX_BATCHES, planChanges } from '#core/rag/change-plan.ts';
+import { type ChangePlanPorts, type ChangeSet, planChanges } from '#core/rag/change-plan.ts';
 import type { ParsedDocument } from '#core/rag/parse/document.ts';
 
 const doc = (id: string, text = `text of ${id}`): ParsedDocument => ({
@@ -26,7 +26,7 @@ function memoryPorts(options: { unchanged?: string[]; stale?: string[]; live?: s
       return true;
     },
     stageBatch: async (index, items) => {
-      staged.push([...items]);
+      staged[index] = [...items];
       return { bucket: 'artifacts', key: `staging/rag/run/batch-${index}.jsonl` };
     },
   };
@@ -103,11 +103,16 @@ describe('planChanges', () => {
     expect(plan.batches).toEqual([]);
   });
 
-  it(`grows the batches rather than their number beyond ${MAX_BATCHES}`, async () => {
-    const { ports } = memoryPorts();
-    const documents = Array.from({ length: MAX_BATCHES * 3 + 1 }, (_, i) => doc(`d${i}`));
+  it('keeps the batch size whatever the number of documents (the Map reads its items from S3)', async () => {
+    const { ports, staged } = memoryPorts();
+    const documents = Array.from({ length: 1_501 }, (_, i) => doc(`d${i}`));
     const plan = await planChanges(changeSet({ documents, replacesCollection: false }), ports, settings);
-    expect(plan.batches.length).toBeLessThanOrEqual(MAX_BATCHES);
-    expect(plan.batches.reduce((n, b) => n + b.count, 0)).toBe(documents.length);
+    expect(plan.batches).toHaveLength(751);
+    expect(plan.batches.map((b) => b.index)).toEqual(plan.batches.map((_, i) => i));
+    expect(plan.batches.slice(0, -1).every((b) => b.count === settings.batchSize)).toBe(true);
+    expect(plan.batches.at(-1)?.count).toBe(1);
+    // Each batch is staged once, at its index, with the documents in their order.
+    const ids = staged.flatMap((items) => (items as { docId: string }[]).map((d) => d.docId));
+    expect(ids).toEqual(documents.map((d) => d.id));
   });
 });

@@ -22,6 +22,8 @@ import type { CatalogModel } from '#contracts/models/catalog.ts';
 import {
   type BatchInput,
   type BatchProgress,
+  type BatchRef,
+  batchRef,
   type DeletionItem,
   documentVersion,
   type FinishInput,
@@ -42,6 +44,7 @@ import { makeHandler as makeFinish } from '#functions/rag/finish.ts';
 import { makeHandler as makeIndex } from '#functions/rag/index-chunks.ts';
 import { makeHandler as makePlan, type PlanDeps } from '#functions/rag/plan.ts';
 import { errorOf } from '../../support/async.ts';
+import { type ChildResult, writeMapRunResults } from '../../support/map-run.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Fakes: S3 as a map of objects, EventBridge accepting every event, the status table in memory.
@@ -82,7 +85,13 @@ function objectText(bucket: string, key: string): string {
   return new TextDecoder().decode(object.body);
 }
 
+/** Object bodies read, and dropped unread, by key. */
+const bodiesRead: string[] = [];
+const bodiesDiscarded: string[] = [];
+
 function installS3(): void {
+  bodiesRead.length = 0;
+  bodiesDiscarded.length = 0;
   s3Mock.on(PutObjectCommand).callsFake((input) => {
     const object = putObject(input.Bucket, input.Key, input.Body as string);
     return { ETag: `"${object.etag}"` };
@@ -91,11 +100,18 @@ function installS3(): void {
     const object = objects.get(at(input.Bucket, input.Key));
     if (!object) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
     return {
+      ContentLength: object.body.length,
       ETag: `"${object.etag}"`,
       VersionId: object.versionId,
       Body: {
-        transformToByteArray: async () => object.body,
+        transformToByteArray: async () => {
+          bodiesRead.push(at(input.Bucket, input.Key));
+          return object.body;
+        },
         transformToString: async () => new TextDecoder().decode(object.body),
+        destroy: () => {
+          bodiesDiscarded.push(at(input.Bucket, input.Key));
+        },
       },
     };
   });
@@ -110,7 +126,8 @@ function installS3(): void {
 function published(): Record<string, unknown>[] {
   return ebMock
     .commandCalls(PutEventsCommand)
-    .map((call) => JSON.parse(String(call.args[0].input.Entries?.[0]?.Detail)) as Record<string, unknown>);
+    .flatMap((call) => call.args[0].input.Entries ?? [])
+    .map((entry) => JSON.parse(String(entry.Detail)) as Record<string, unknown>);
 }
 
 type Row = DocumentItem & { sequencer?: string };
@@ -175,8 +192,17 @@ class FakeDocuments {
   }
 
   readonly advance = vi.fn(
-    async (docId: string, version: string, status: 'chunked' | 'embedded', _now: Date) =>
-      this.transition(docId, version, { status }),
+    async (
+      docId: string,
+      version: string,
+      status: 'chunked' | 'embedded',
+      _now: Date,
+      chunkCount?: number,
+    ) => {
+      const max = this.rows.get(docId)?.maxChunkCount;
+      const raise = chunkCount !== undefined && (max === undefined || max <= chunkCount);
+      return this.transition(docId, version, { status, ...(raise ? { maxChunkCount: chunkCount } : {}) });
+    },
   );
 
   readonly markIndexed = vi.fn(async (docId: string, version: string, chunkCount: number, _now: Date) =>
@@ -251,7 +277,10 @@ beforeEach(() => {
   ebMock.reset();
   objects.clear();
   installS3();
-  ebMock.on(PutEventsCommand).resolves({ Entries: [{ EventId: 'event-1' }], FailedEntryCount: 0 });
+  ebMock.on(PutEventsCommand).callsFake((input: { Entries?: unknown[] }) => ({
+    Entries: (input.Entries ?? []).map((_, i) => ({ EventId: `event-${i + 1}` })),
+    FailedEntryCount: 0,
+  }));
   table = new FakeDocuments();
   reporter = new DocumentReporter(new EventBridgeClient({ region: 'us-east-1' }), 'bus', 'embedded');
   vi.spyOn(reporter, 'fail');
@@ -324,6 +353,24 @@ function readJsonl<T>(bucket: string, key: string, parse: (value: unknown) => T)
     .map((line) => parse(JSON.parse(line)));
 }
 
+/** The batches Plan staged as the Map's items (one reference per line of its items file). */
+function batchesOf(out: PlanOutput): BatchRef[] {
+  expect(out.items).toEqual({ bucket: ARTIFACTS, key: ragLayout.items(out.runId) });
+  const batches = readJsonl(out.items.bucket, out.items.key, (v) => batchRef.parse(v));
+  expect(out.batchCount).toBe(batches.length);
+  return batches;
+}
+
+/** The Map Run's result files for these children, as Step Functions writes them. */
+function mapRunOf(children: readonly ChildResult[], perFile?: number) {
+  return writeMapRunResults((bucket, key, body) => putObject(bucket, key, body), {
+    bucket: ARTIFACTS,
+    prefix: ragLayout.mapRunsPrefix,
+    children,
+    ...(perFile !== undefined ? { perFile } : {}),
+  });
+}
+
 /** Stages values as a batch file of run `run-1` and returns the step input for it. */
 function stageBatch(kind: 'ingest' | 'delete', values: readonly object[], index = 0): BatchInput {
   const key = ragLayout.batch('run-1', index);
@@ -393,7 +440,7 @@ describe('Plan', () => {
       origin: `s3://${RAW}/raw/rag/guides/refunds.md`,
       counts: { queued: 1, unchanged: 0, stale: 0, failed: 0, deletions: 0 },
     });
-    expect(out.batches).toEqual([
+    expect(batchesOf(out)).toEqual([
       {
         kind: 'ingest',
         index: 0,
@@ -432,13 +479,18 @@ describe('Plan', () => {
   it('stages nothing when the same content is already indexed with the same model', async () => {
     const plan = planHandler();
     const first = await plan(uploaded('raw/rag/a.md', markdown), context);
-    const [doc] = readJsonl(ARTIFACTS, first.batches[0]?.location.key ?? '', (v) => stagedDocument.parse(v));
+    const [doc] = readJsonl(ARTIFACTS, batchesOf(first)[0]?.location.key ?? '', (v) =>
+      stagedDocument.parse(v),
+    );
     await table.markIndexed('a.md', doc?.version ?? '', 1, NOW);
     objects.clear();
     const again = await plan(uploaded('raw/rag/a.md', markdown, '00617F08299329D190'), context);
-    expect(again.batches).toEqual([]);
+    expect(batchesOf(again)).toEqual([]);
     expect(again.counts).toMatchObject({ queued: 0, unchanged: 1 });
-    expect([...objects.keys()].filter((k) => k.startsWith(ARTIFACTS))).toEqual([]);
+    // Only the (empty) items file: no batch is staged, and the state machine skips the Map.
+    expect([...objects.keys()].filter((k) => k.startsWith(ARTIFACTS))).toEqual([
+      at(ARTIFACTS, again.items.key),
+    ]);
   });
 
   it('counts an upload older than the recorded one as stale', async () => {
@@ -450,15 +502,16 @@ describe('Plan', () => {
     });
     const out = await planHandler()(uploaded('raw/rag/a.md', markdown, 'FF00'), context);
     expect(out.counts).toMatchObject({ queued: 0, stale: 1 });
-    expect(out.batches).toEqual([]);
+    expect(batchesOf(out)).toEqual([]);
   });
 
   it('records a file larger than the limit as failed, with the reason, without reading it', async () => {
     const event = uploaded('raw/rag/big.txt', 'x'.repeat(200));
     const out = await planHandler({ maxDocumentBytes: 100 })(event, context);
     expect(out.counts).toEqual({ queued: 0, unchanged: 0, stale: 0, failed: 1, deletions: 0 });
-    expect(out.batches).toEqual([]);
-    expect(s3Mock.commandCalls(GetObjectCommand)).toHaveLength(0);
+    expect(batchesOf(out)).toEqual([]);
+    expect(bodiesRead).toEqual([]);
+    expect(bodiesDiscarded).toEqual([at(RAW, 'raw/rag/big.txt')]);
     expect(reporter.fail).toHaveBeenCalledTimes(1);
     const etag = objects.get(at(RAW, 'raw/rag/big.txt'))?.etag;
     const row = table.rows.get('big.txt');
@@ -477,7 +530,7 @@ describe('Plan', () => {
       context,
     );
     expect(out.counts).toMatchObject({ queued: 0, failed: 1 });
-    expect(out.batches).toEqual([]);
+    expect(batchesOf(out)).toEqual([]);
     expect(reporter.fail).toHaveBeenCalledTimes(1);
     expect(table.rows.get('notes.txt')).toMatchObject({
       status: 'failed',
@@ -499,7 +552,7 @@ describe('Plan', () => {
       context,
     );
     expect(out).toMatchObject({ trigger: 'upload', counts: { queued: 1, deletions: 0 } });
-    expect(out.batches.map((b) => b.kind)).toEqual(['ingest']);
+    expect(batchesOf(out).map((b) => b.kind)).toEqual(['ingest']);
     expect(table.claim).toHaveBeenCalledWith(
       expect.objectContaining({ docId: 'kept.md', sequencer: SEQUENCER }),
     );
@@ -515,7 +568,7 @@ describe('Plan', () => {
       origin: `s3://${RAW}/raw/rag/my notes(1).md`,
       counts: { queued: 0, deletions: 1 },
     });
-    expect(out.batches).toEqual([
+    expect(batchesOf(out)).toEqual([
       {
         kind: 'delete',
         index: 0,
@@ -549,7 +602,7 @@ describe('Plan', () => {
       origin: 'dataset:faq@v3',
       counts: { queued: 2, unchanged: 0, stale: 0, failed: 0, deletions: 1 },
     });
-    expect(out.batches.map((b) => [b.kind, b.index, b.count])).toEqual([
+    expect(batchesOf(out).map((b) => [b.kind, b.index, b.count])).toEqual([
       ['ingest', 0, 2],
       ['delete', 1, 1],
     ]);
@@ -573,13 +626,13 @@ describe('Plan', () => {
       { event: datasetReady('faq', 'rag', records), executionName: 'exec-8' },
       context,
     );
-    expect(out.batches.map((b) => [b.kind, b.index, b.count])).toEqual([
+    expect(batchesOf(out).map((b) => [b.kind, b.index, b.count])).toEqual([
       ['ingest', 0, 2],
       ['ingest', 1, 2],
       ['ingest', 2, 1],
       ['delete', 3, 1],
     ]);
-    const staged = out.batches
+    const staged = batchesOf(out)
       .filter((b) => b.kind === 'ingest')
       .flatMap((b) =>
         readJsonl(ARTIFACTS, b.location.key, (v) => stagedDocument.parse(v)).map((d) => d.docId),
@@ -782,7 +835,8 @@ describe('Embed', () => {
       expect(chunk.vector?.[0]).toBeCloseTo(expected.vectors[i]?.[0] ?? Number.NaN, 6);
       expect(chunk.text).toBe(doc.chunks[i]?.text);
     });
-    expect(table.advance).toHaveBeenCalledWith('a.md', 'sha256:v1', 'embedded', NOW);
+    // The chunk count Index will write rides on the status write (Index then need not note it).
+    expect(table.advance).toHaveBeenCalledWith('a.md', 'sha256:v1', 'embedded', NOW, 3);
     expect(table.status('a.md')).toBe('embedded');
   });
 
@@ -894,7 +948,11 @@ describe('Index', () => {
       vector: vector(1),
     });
     // The write is noted before it starts, so that an interrupted one is cleaned up later.
-    expect(table.noteChunkWrite).toHaveBeenCalledWith('a.md', 2);
+    expect(table.noteChunkWrite).toHaveBeenCalledWith(
+      'a.md',
+      2,
+      expect.objectContaining({ maxChunkCount: 5 }),
+    );
     expect(table.noteChunkWrite.mock.invocationCallOrder[0]).toBeLessThan(
       replace.mock.invocationCallOrder[0] ?? 0,
     );
@@ -1059,11 +1117,12 @@ describe('Index', () => {
 describe('Finish', () => {
   const handler = () => makeFinish({ s3, table, reporter, now });
 
-  const plan = (overrides: Partial<PlanOutput['counts']> = {}): PlanOutput => ({
+  const plan = (overrides: Partial<PlanOutput['counts']> = {}, batchCount = 0): PlanOutput => ({
     runId: 'run-1',
     trigger: 'dataset',
     origin: 'dataset:faq@v3',
-    batches: [],
+    items: { bucket: ARTIFACTS, key: ragLayout.items('run-1') },
+    batchCount,
     counts: { queued: 3, unchanged: 2, stale: 1, failed: 0, deletions: 1, ...overrides },
   });
 
@@ -1074,29 +1133,24 @@ describe('Finish', () => {
     count: 1,
   });
 
-  it('totals the batches and succeeds when nothing failed', async () => {
+  const done = (kind: 'ingest' | 'delete', index: number, counts: Partial<BatchProgress>): ChildResult => ({
+    input: { runId: 'run-1', batch: batch(kind, index) },
+    output: {
+      runId: 'run-1',
+      batch: batch(kind, index),
+      active: 0,
+      indexed: 0,
+      deleted: 0,
+      failed: 0,
+      superseded: 0,
+      ...counts,
+    },
+  });
+
+  it('totals the batches from the Map Run result files and succeeds when nothing failed', async () => {
     const input: FinishInput = {
-      ...plan(),
-      results: [
-        {
-          runId: 'run-1',
-          batch: batch('ingest', 0),
-          active: 0,
-          indexed: 3,
-          deleted: 0,
-          failed: 0,
-          superseded: 1,
-        },
-        {
-          runId: 'run-1',
-          batch: batch('delete', 1),
-          active: 0,
-          indexed: 0,
-          deleted: 1,
-          failed: 0,
-          superseded: 0,
-        },
-      ],
+      ...plan({}, 2),
+      mapRun: mapRunOf([done('ingest', 0, { indexed: 3, superseded: 1 }), done('delete', 1, { deleted: 1 })]),
     };
     expect(await handler()(input)).toEqual({
       runId: 'run-1',
@@ -1112,7 +1166,13 @@ describe('Finish', () => {
     expect(reporter.fail).not.toHaveBeenCalled();
   });
 
-  it('records every not-yet-indexed document of a caught batch as failed, and fails the run', async () => {
+  it('reads every result file of a Map Run (several children per status, several files)', async () => {
+    const children = Array.from({ length: 7 }, (_, i) => done('ingest', i, { indexed: 2, failed: i % 2 }));
+    const out = await handler()({ ...plan({ stale: 0 }, 7), mapRun: mapRunOf(children, 3) });
+    expect(out).toMatchObject({ status: 'FAILED', indexed: 14, failed: 3 });
+  });
+
+  it('records every not-yet-indexed document of a failed child as failed, with its error, and fails the run', async () => {
     table.seed({ docId: 'faq/a', version: 'sha256:a', status: 'embedded' });
     table.seed({ docId: 'faq/b', version: 'sha256:newer', status: 'queued' });
     table.seed({ docId: 'faq/c', version: 'sha256:c', status: 'indexed' });
@@ -1126,17 +1186,13 @@ describe('Finish', () => {
       0,
     );
     const deletion = stageBatch('delete', [{ docId: 'faq/old', collection: 'dataset:faq' }], 1);
-    const out = await handler()({
-      ...plan({ stale: 0 }),
-      results: [
-        // A caught iteration keeps the step's input (progress counts included) beside the error.
-        {
-          ...progress(ingest, { indexed: 0 }),
-          error: { Error: 'ThrottledError', Cause: 'Model throttled after 6 attempts' },
-        },
-        { ...deletion, error: { Error: 'States.Timeout' } },
-      ],
-    });
+    // A failed child's entry in FAILED_<n>.json holds its input, and the error and cause of the step
+    // that failed it.
+    const mapRun = mapRunOf([
+      { input: ingest, error: 'ThrottledError', cause: 'Model throttled after 6 attempts' },
+      { input: deletion, error: 'States.Timeout' },
+    ]);
+    const out = await handler()({ ...plan({ stale: 0 }, 2), mapRun });
     expect(out).toMatchObject({ status: 'FAILED', indexed: 0, deleted: 0, failed: 2, superseded: 2 });
     expect(table.rows.get('faq/a')).toMatchObject({
       status: 'failed',
@@ -1144,12 +1200,34 @@ describe('Finish', () => {
     });
     expect(table.rows.get('faq/b')?.status).toBe('queued');
     expect(table.rows.get('faq/c')?.status).toBe('indexed');
+    expect(published()).toEqual([
+      expect.objectContaining({
+        docId: 'faq/a',
+        status: 'failed',
+        reason: expect.stringMatching(/^RETRIES_EXHAUSTED/),
+      }),
+    ]);
   });
 
-  it('fails the run when Plan recorded a failed file', async () => {
-    const out = await handler()({ ...plan({ failed: 1, queued: 0 }), results: [] });
+  it('records the documents of a child that timed out as TIMEOUT', async () => {
+    table.seed({ docId: 'faq/a', version: 'sha256:a', status: 'chunked' });
+    const ingest = stageBatch('ingest', [staged({ docId: 'faq/a', version: 'sha256:a' })], 0);
+    const out = await handler()({
+      ...plan({ stale: 0 }, 1),
+      mapRun: mapRunOf([{ input: ingest, error: 'States.Timeout', cause: 'Task timed out' }]),
+    });
+    expect(out).toMatchObject({ status: 'FAILED', failed: 1 });
+    expect(table.rows.get('faq/a')?.reason).toBe(`TIMEOUT: ${FAILURE_CODES.TIMEOUT}`);
+  });
+
+  it('fails the run when Plan recorded a failed file (no batch, no Map Run)', async () => {
+    const out = await handler()(plan({ failed: 1, queued: 0 }));
     expect(out).toMatchObject({ status: 'FAILED', failed: 1 });
     expect(out.summary).toContain('1 failed (see GET /v1/rag/documents?status=failed');
+  });
+
+  it('refuses a plan with batches but no Map Run results', async () => {
+    await expect(handler()(plan({}, 3))).rejects.toThrow(/mapRun is required when the plan has 3 batch/);
   });
 });
 
@@ -1167,11 +1245,12 @@ describe('RagIngest steps in sequence', () => {
       },
       context,
     );
-    const [batchRef] = plan.batches;
-    if (!batchRef) throw new Error('expected one batch');
+    const [batch] = batchesOf(plan);
+    if (!batch) throw new Error('expected one batch');
+    // The child execution's input, as the Map's ItemSelector makes it from the item.
     const chunked = await makeChunk({ s3, table, reporter, maxTokens: 512, overlapTokens: 64, now })({
       runId: plan.runId,
-      batch: batchRef,
+      batch,
     });
     const embedded = await makeEmbed({
       s3,
@@ -1184,7 +1263,8 @@ describe('RagIngest steps in sequence', () => {
       now,
     })(chunked);
     const indexed = await makeIndex({ s3, table, reporter, store: async () => store, now })(embedded);
-    const finished = await makeFinish({ s3, table, reporter, now })({ ...plan, results: [indexed] });
+    const mapRun = mapRunOf([{ input: { runId: plan.runId, batch }, output: indexed }]);
+    const finished = await makeFinish({ s3, table, reporter, now })({ ...plan, mapRun });
     expect(finished).toMatchObject({ status: 'SUCCEEDED', indexed: 1, failed: 0 });
     expect(table.rows.get('guides/refunds.md')).toMatchObject({ status: 'indexed', chunkCount: 1 });
     const query = await provider.embed({

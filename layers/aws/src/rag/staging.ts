@@ -5,7 +5,8 @@ import { InvalidEventError, TransientError } from '../errors.ts';
 
 /**
  * Staged JSONL in the artifacts bucket: how RagIngest's steps hand documents, chunks and vectors to one
- * another (the state carries only their locations, never the payloads).
+ * another, and how the pipelines' Plan steps hand their Distributed Maps the items to iterate over (the
+ * state carries only their locations, never the payloads).
  */
 
 /** Reads a staged JSONL file and parses every line with `schema`. */

@@ -66,24 +66,29 @@ export interface ChangePlanSettings {
   readonly embeddingModelId: string;
   readonly chunkMaxTokens: number;
   readonly chunkOverlapTokens: number;
-  /** Documents per Map item, at least. */
+  /** Documents per Map item. */
   readonly batchSize: number;
   readonly now: Date;
 }
 
-/**
- * Most Map items per run: each item's result stays in the execution state (256 KiB in all), so a large
- * dataset gets bigger batches rather than more of them.
- */
-export const MAX_BATCHES = 500;
+/** What a run has to do: its batches, staged, and what happened to each document of the change set. */
+export interface ChangePlan {
+  readonly trigger: PlanOutput['trigger'];
+  readonly origin: string;
+  readonly batches: BatchRef[];
+  readonly counts: PlanOutput['counts'];
+}
+
 /** Status-table claims in flight at once. */
 const CLAIM_CONCURRENCY = 16;
+/** Batches staged at once. */
+const STAGE_CONCURRENCY = 16;
 
 export async function planChanges(
   changes: ChangeSet,
   ports: ChangePlanPorts,
   settings: ChangePlanSettings,
-): Promise<Omit<PlanOutput, 'runId'>> {
+): Promise<ChangePlan> {
   const { runId, now: at } = settings;
   const counts = { queued: 0, unchanged: 0, stale: 0, failed: 0, deletions: 0 };
   const sequencer = changes.sequencer ? { sequencer: changes.sequencer } : {};
@@ -150,17 +155,22 @@ export async function planChanges(
   }
   counts.deletions = deletions.length;
 
-  const batches: BatchRef[] = [];
-  const batchSize = Math.max(settings.batchSize, Math.ceil((staged.length + deletions.length) / MAX_BATCHES));
-  const stage = async (kind: BatchRef['kind'], items: readonly unknown[]) => {
-    for (let start = 0; start < items.length; start += batchSize) {
-      const slice = items.slice(start, start + batchSize);
-      const location = await ports.stageBatch(batches.length, slice);
-      batches.push({ kind, index: batches.length, location, count: slice.length });
+  // Batches of `batchSize` whatever their number: the Map reads them from S3 and writes its results there.
+  const slices: { kind: BatchRef['kind']; items: readonly unknown[] }[] = [];
+  const cut = (kind: BatchRef['kind'], items: readonly unknown[]) => {
+    for (let start = 0; start < items.length; start += settings.batchSize) {
+      slices.push({ kind, items: items.slice(start, start + settings.batchSize) });
     }
   };
-  await stage('ingest', staged);
-  await stage('delete', deletions);
+  cut('ingest', staged);
+  cut('delete', deletions);
+  const indexed = slices.map((slice, index) => ({ ...slice, index }));
+  const batches = await mapLimit(indexed, STAGE_CONCURRENCY, async ({ kind, items, index }) => ({
+    kind,
+    index,
+    location: await ports.stageBatch(index, items),
+    count: items.length,
+  }));
   return { trigger: changes.trigger, origin: changes.origin, batches, counts };
 }
 
