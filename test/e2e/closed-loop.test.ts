@@ -71,7 +71,10 @@ describe('act: the drift alarm → evaluation of production → rollback, from r
     const { stack, client, passed, failed } = setup;
     await forceProduction(client, PROMPT, failed, 'hotfix again (test)');
     const from = { events: stack.events.length, pages: stack.pages.length };
-    driftDetected(stack, '2026-12-05T12:00:00.000Z');
+    // The window after the one the demo's drift named (a window names its evaluation run: the same one
+    // would be a redelivery).
+    const windowEnd = new Date(Date.parse(drift.driftDetected?.window.end ?? '') + 21_600_000).toISOString();
+    driftDetected(stack, windowEnd);
     await stack.idle();
     const [held] = decisions(stack, from.events);
     expect(held).toMatchObject({ outcome: 'held', from: { version: failed }, to: { version: passed } });
@@ -79,7 +82,7 @@ describe('act: the drift alarm → evaluation of production → rollback, from r
     expect(await production(client)).toBe(failed);
     expect(stack.pages.slice(from.pages).some((p) => p.message.includes(held?.rollbackId ?? '?'))).toBe(true);
     // A redelivered DriftDetected names the same run: nothing is decided twice.
-    driftDetected(stack, '2026-12-05T12:00:00.000Z');
+    driftDetected(stack, windowEnd);
     await stack.idle();
     expect(decisions(stack, from.events)).toHaveLength(1);
   });
