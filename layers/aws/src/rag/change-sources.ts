@@ -2,6 +2,7 @@ import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@a
 import * as z from 'zod';
 import { isRetryableErrorName, TRANSIENT_AWS_ERROR_CODES } from '#contracts/retryable-errors.ts';
 import { RAG_RAW_PREFIX, STAGING_PREFIX } from '#contracts/storage-layout.ts';
+import { mapLimited } from '#core/map-limited.ts';
 import { type ChangeSet, planChanges } from '#core/rag/change-plan.ts';
 import { DocumentParseError } from '#core/rag/parse/document.ts';
 import { parseDocument } from '#core/rag/parse.ts';
@@ -176,7 +177,7 @@ export class ChangeSources {
     });
     const current = latestPerSubject(parsed);
     let superseded = parsed.length - current.length;
-    const changeSets = await mapLimit(current, READ_CONCURRENCY, async ({ record, trigger }) => {
+    const changeSets = await mapLimited(current, READ_CONCURRENCY, async ({ record, trigger }) => {
       try {
         return await this.fromTrigger(trigger);
       } catch (error) {
@@ -465,7 +466,7 @@ export async function planChangeBatch(
   settings: Parameters<typeof planChanges>[2],
 ): Promise<BatchPlan> {
   if (!isChangeBatch(changes)) return planChanges(changes, ports, settings);
-  const planned = await mapLimit(changes.changeSets, PLAN_CONCURRENCY, async (changeSet) => {
+  const planned = await mapLimited(changes.changeSets, PLAN_CONCURRENCY, async (changeSet) => {
     // The change set's slices are kept here by index and staged below with the other change sets' items.
     const slices = new Map<number, readonly unknown[]>();
     const plan = await planChanges(
@@ -497,7 +498,7 @@ export async function planChangeBatch(
       slices.push({ kind, items: values.slice(start, start + settings.batchSize) });
     }
   }
-  const batches = await mapLimit(
+  const batches = await mapLimited(
     slices.map((slice, index) => ({ ...slice, index })),
     PLAN_CONCURRENCY,
     async ({ kind, items, index }) => ({
@@ -516,18 +517,4 @@ export async function planChangeBatch(
     origin += `; ${changes.rejected.length} record(s) rejected (s3://${kept.bucket}/${kept.key})`;
   }
   return { trigger: 'batch', origin, batches, counts };
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

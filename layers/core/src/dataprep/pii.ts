@@ -16,6 +16,7 @@
  * neither a known shape nor a key name next to them.
  */
 import { isIPv6 } from 'node:net';
+import { isJsWhitespace } from '../whitespace.ts';
 
 /** The kinds of PII and secrets that {@link redactPii} detects. */
 export const PII_KINDS = [
@@ -360,23 +361,6 @@ function isWordChar(c: number): boolean {
 /** `[\s.-]`. */
 function isPhoneSeparator(c: number): boolean {
   return c === 0x2e || c === 0x2d || isJsWhitespace(c);
-}
-
-/** `\s`: the ECMAScript WhiteSpace and LineTerminator code points. */
-function isJsWhitespace(c: number): boolean {
-  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-  if (c < 0xa0) return false;
-  return (
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
 }
 
 // Flags of piiCharacterFlags: one per character (class) that some detector's matches all contain.

@@ -5,6 +5,7 @@ import {
   type PlanOutput,
   type StagedDocument,
 } from '#contracts/pipelines/rag-ingest.ts';
+import { mapLimited } from '../map-limited.ts';
 import type { ParsedDocument } from './parse/document.ts';
 
 /**
@@ -111,7 +112,7 @@ export async function planChanges(
     } else counts.stale += 1;
   }
 
-  const claimed = await mapLimit(changes.documents, CLAIM_CONCURRENCY, async (doc) => {
+  const claimed = await mapLimited(changes.documents, CLAIM_CONCURRENCY, async (doc) => {
     const base = {
       docId: doc.id,
       collection: changes.collection,
@@ -165,7 +166,7 @@ export async function planChanges(
   cut('ingest', staged);
   cut('delete', deletions);
   const indexed = slices.map((slice, index) => ({ ...slice, index }));
-  const batches = await mapLimit(indexed, STAGE_CONCURRENCY, async ({ kind, items, index }) => ({
+  const batches = await mapLimited(indexed, STAGE_CONCURRENCY, async ({ kind, items, index }) => ({
     kind,
     index,
     location: await ports.stageBatch(index, items),
@@ -178,18 +179,4 @@ function withoutNulls(metadata: ParsedDocument['metadata']): Record<string, stri
   const out: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(metadata)) if (value !== null) out[key] = value;
   return out;
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

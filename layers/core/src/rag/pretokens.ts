@@ -9,6 +9,7 @@
  */
 import { countTokens } from '../dataprep/tokens.ts';
 import { CLASS, insidePair, LOOK_PAST, OTHER, preTokenEnd, SPACE } from '../tokenizer/pretokens.ts';
+import { isJsWhitespace } from '../whitespace.ts';
 
 export { preTokenEnd };
 
@@ -74,19 +75,7 @@ function isAsciiLetter(c: number): boolean {
 
 /** Whether the UTF-16 unit at `i` is `\s` (what the pattern's `\s` matches). */
 function isSpaceAt(text: string, i: number): boolean {
-  const c = text.charCodeAt(i);
-  if (c < 0x80) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-  return (
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
+  return isJsWhitespace(text.charCodeAt(i));
 }
 
 /** Exact o200k_base counts of the ranges of one text (see the module comment). */
