@@ -4,15 +4,13 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
-import { embedMany } from '#aws/rag/embedder.ts';
-import { documentVersion } from '#contracts/pipelines/rag-ingest.ts';
 import { countTokens } from '#core/dataprep/tokens.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import { parseDocument } from '#core/rag/parse.ts';
-import { chunkStaged } from '#functions/rag/chunking.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
 import { describeCorpus, lambdaGuideCorpus } from './corpus.ts';
 import { announceSmoke, childEnv, formatRatio, options } from './options.ts';
+import { ingestDirect } from './rag-direct.ts';
 
 /**
  * `npm run bench:rag`: end-to-end local ingestion of the whole AWS Lambda Developer Guide (../shared/corpus,
@@ -34,8 +32,6 @@ const corpus = lambdaGuideCorpus(options.smoke ? { limit: 3 } : {});
 const files = corpus.files.map((file) => ({ name: basename(file), bytes: readFileSync(file) }));
 const totalBytes = files.reduce((n, f) => n + f.bytes.length, 0);
 const MB = 1024 * 1024;
-const settings = { chunkMaxTokens: 512, chunkOverlapTokens: 64, embeddingModelId: 'titan-embed-text-v2' };
-const model = { modelId: 'offline', dimensions: 1024 };
 
 async function direct(): Promise<{ ms: number; chunks: number }> {
   const store = new EmbeddedVectorStore({ dimensions: 1024 });
@@ -53,29 +49,7 @@ async function direct(): Promise<{ ms: number; chunks: number }> {
         ...(doc.title !== undefined ? { title: doc.title } : {}),
         source: file.name,
       };
-      const staged = chunkStaged(
-        { ...base, version: documentVersion(base, settings) },
-        { maxTokens: 512, overlapTokens: 64 },
-      );
-      const { vectors } = await embedMany(
-        staged.chunks.map((c) => c.text),
-        { provider, model, batchSize: 16, concurrency: 4 },
-      );
-      await store.replaceDocument(
-        doc.id,
-        staged.version,
-        staged.chunks.map((c, i) => ({
-          chunkId: c.chunkId,
-          docId: doc.id,
-          docVersion: staged.version,
-          index: c.index,
-          text: c.text,
-          headings: c.headings,
-          metadata: c.metadata,
-          vector: vectors[i] ?? [],
-        })),
-      );
-      chunks += staged.chunks.length;
+      chunks += await ingestDirect(base, { store, provider });
     }
   }
   return { ms: performance.now() - t0, chunks };

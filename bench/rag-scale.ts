@@ -4,18 +4,17 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { EmbeddedVectorStore } from '#aws/rag/embedded-store.ts';
-import { embedMany } from '#aws/rag/embedder.ts';
 import { mapRunManifest } from '#contracts/pipelines/map-run.ts';
-import { documentVersion, ragLayout } from '#contracts/pipelines/rag-ingest.ts';
+import { ragLayout } from '#contracts/pipelines/rag-ingest.ts';
 import { OfflineProvider } from '#core/models/offline.ts';
 import { parseDocument } from '#core/rag/parse.ts';
 import { datasetReadyEvent } from '#events/dataset-ready.ts';
 import { rawSample } from '#events/samples.ts';
-import { chunkStaged } from '#functions/rag/chunking.ts';
 import { DOCUMENT_BATCH_SIZE } from '#infra/constructs/rag-ingest.ts';
 import type { EventEnvelope } from '#infra/local/local-eventbridge.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
 import { announceSmoke, childEnv, formatRatio, options, outDir, sized } from './options.ts';
+import { ingestDirect } from './rag-direct.ts';
 
 /**
  * `npx tsx bench/rag-scale.ts`: ONE RagIngest run of `BENCH_RAG_SCALE_DOCS` documents (100,000 by
@@ -37,7 +36,6 @@ const BASELINE_DOCS = Math.min(DOCS, sized('BENCH_RAG_SCALE_BASELINE_DOCS', 10_0
 const BATCH_SIZE = options.smoke ? 5 : DOCUMENT_BATCH_SIZE;
 const DATASET = 'scale-bench';
 const MB = 1024 * 1024;
-const SETTINGS = { chunkMaxTokens: 512, chunkOverlapTokens: 64, embeddingModelId: 'titan-embed-text-v2' };
 
 // ---------------------------------------------------------------------------------------------------
 // The documents: deterministic Markdown, lengths spread log-uniformly from about 300 bytes to 4 KB.
@@ -152,7 +150,6 @@ async function baseline(file: string, docs: number): Promise<SideResult> {
   const rss = sampleRss();
   const store = new EmbeddedVectorStore({ dimensions: 1024 });
   const provider = new OfflineProvider();
-  const model = { modelId: 'offline', dimensions: 1024 };
   const t0 = performance.now();
   let chunks = 0;
   for (const doc of await parseDocument({ key: DATASET, bytes, contentType: 'application/jsonl' })) {
@@ -169,29 +166,7 @@ async function baseline(file: string, docs: number): Promise<SideResult> {
       ...(doc.title !== undefined ? { title: doc.title } : {}),
       ...(doc.source !== undefined ? { source: doc.source } : {}),
     };
-    const staged = chunkStaged(
-      { ...base, version: documentVersion(base, SETTINGS) },
-      { maxTokens: SETTINGS.chunkMaxTokens, overlapTokens: SETTINGS.chunkOverlapTokens },
-    );
-    const { vectors } = await embedMany(
-      staged.chunks.map((c) => c.text),
-      { provider, model, batchSize: 16, concurrency: 4 },
-    );
-    await store.replaceDocument(
-      doc.id,
-      staged.version,
-      staged.chunks.map((c, i) => ({
-        chunkId: c.chunkId,
-        docId: doc.id,
-        docVersion: staged.version,
-        index: c.index,
-        text: c.text,
-        headings: c.headings,
-        metadata: c.metadata,
-        vector: vectors[i] ?? [],
-      })),
-    );
-    chunks += staged.chunks.length;
+    chunks += await ingestDirect(base, { store, provider });
   }
   const ms = performance.now() - t0;
   return { docs, ms, chunks, peakRssMb: rss.stop() };
