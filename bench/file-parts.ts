@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { textLines } from '#aws/s3-io.ts';
 import { type ByteRange, planRanges } from '#core/dataprep/lines.ts';
 import { type LineSink, type PartStats, processPart } from '#core/dataprep/part.ts';
 import { countTokens } from '#core/dataprep/tokens.ts';
@@ -65,22 +66,8 @@ export const planParts = (file: string): ByteRange[] =>
  * as `textLines` (#aws/s3-io.ts), which the Finalize handler reads staging with, over chunks of the
  * stream's default size (64 KiB; as an S3 body's, they keep the decoded text small).
  */
-export async function* fileLines(path: string): AsyncGenerator<string> {
-  const decoder = new TextDecoder('utf-8');
-  let rest = '';
-  for await (const chunk of createReadStream(path)) {
-    rest += decoder.decode(chunk as Buffer, { stream: true });
-    let newline = rest.indexOf('\n');
-    let from = 0;
-    while (newline !== -1) {
-      yield rest.slice(from, newline);
-      from = newline + 1;
-      newline = rest.indexOf('\n', from);
-    }
-    rest = rest.slice(from);
-  }
-  rest += decoder.decode();
-  if (rest.length > 0) yield rest;
+export function fileLines(path: string): AsyncGenerator<string> {
+  return textLines(createReadStream(path));
 }
 
 /** Loads what a warm ProcessPart function has loaded already: the tokenizer's tables (its first count). */

@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
  * length and vocabulary, with 2% carrying PII, 3% exact duplicates, 2% near duplicates and 0.5% bad lines,
  * so the benchmark exercises every step of the pipeline.
  */
-const WORDS = (
+export const WORDS = (
   'lambda function timeout memory concurrency event bridge bucket object version table index query ' +
   'latency token model prompt answer context retrieval embedding vector chunk dataset training evaluation ' +
   'metric alarm drift baseline window deploy endpoint canary rollback traffic variant scale zero cost ' +
@@ -14,7 +14,8 @@ const WORDS = (
   'backoff throttle queue dead letter replay archive schema contract sample golden reference judge'
 ).split(' ');
 
-function rng(seed: number) {
+/** A deterministic uniform [0, 1) generator from `seed`. */
+export function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;

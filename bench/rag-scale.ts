@@ -13,6 +13,7 @@ import { rawSample } from '#events/samples.ts';
 import { DOCUMENT_BATCH_SIZE } from '#infra/constructs/rag-ingest.ts';
 import type { EventEnvelope } from '#infra/local/local-eventbridge.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
+import { WORDS as GENERATE_WORDS, rng } from './generate.ts';
 import { announceSmoke, childEnv, formatRatio, options, outDir, sized } from './options.ts';
 import { ingestDirect } from './rag-direct.ts';
 
@@ -40,23 +41,12 @@ const MB = 1024 * 1024;
 // ---------------------------------------------------------------------------------------------------
 // The documents: deterministic Markdown, lengths spread log-uniformly from about 300 bytes to 4 KB.
 
-const WORDS = (
-  'lambda function timeout memory concurrency event bridge bucket object version table index query ' +
-  'latency token model prompt answer context retrieval embedding vector chunk dataset training evaluation ' +
-  'metric alarm drift baseline window deploy endpoint canary rollback traffic variant scale zero cost ' +
-  'budget invoice region account policy role permission encrypt key rotate secret parameter cache retry ' +
-  'backoff throttle queue dead letter replay archive schema contract sample golden reference judge ' +
-  'partition shard stream consumer producer batch window checkpoint snapshot restore replica failover'
-).split(' ');
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-    s ^= s >>> 12;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
+const WORDS = [
+  ...GENERATE_WORDS,
+  ...'partition shard stream consumer producer batch window checkpoint snapshot restore replica failover'.split(
+    ' ',
+  ),
+];
 
 /** The `i`-th document as a curated rag record (`{id, title, text, metadata}`). */
 function documentRecord(i: number, random: () => number): string {
