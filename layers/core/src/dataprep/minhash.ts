@@ -64,6 +64,17 @@ for (let c = 0x41; c <= 0x5a; c++) ASCII_WORD[c] = c | 0x20;
 /** Start and end of the first three words, for the character-gram fallback. */
 const bounds = new Int32Array(6);
 
+/** Records the hash of word number `n` (and, for the first three, where it is); returns `n + 1`. */
+function pushWord(n: number, h: number, start: number, end: number): number {
+  if (n === wordHashes.length) wordHashes = grow(wordHashes);
+  wordHashes[n] = h;
+  if (n < 3) {
+    bounds[2 * n] = start;
+    bounds[2 * n + 1] = end;
+  }
+  return n + 1;
+}
+
 /**
  * Hashes the words of ASCII `text` into {@link wordHashes} as {@link unicodeWords} does after
  * `toLowerCase` (which, on ASCII, only maps A-Z to a-z), without making the lower-case copy; returns how
@@ -71,7 +82,6 @@ const bounds = new Int32Array(6);
  */
 function asciiWords(text: string): number {
   const len = text.length;
-  let wh = wordHashes;
   let words = 0;
   let h = 0;
   let start = -1;
@@ -86,30 +96,12 @@ function asciiWords(text: string): number {
       }
       h = Math.imul(h ^ lower, 0x01000193);
     } else if (start >= 0) {
-      if (words === wh.length) {
-        wordHashes = grow(wh);
-        wh = wordHashes;
-      }
-      wh[words] = h;
-      if (words < 3) {
-        bounds[2 * words] = start;
-        bounds[2 * words + 1] = i;
-      }
-      words++;
+      words = pushWord(words, h, start, i);
       start = -1;
     }
   }
   if (start >= 0) {
-    if (words === wh.length) {
-      wordHashes = grow(wh);
-      wh = wordHashes;
-    }
-    wh[words] = h;
-    if (words < 3) {
-      bounds[2 * words] = start;
-      bounds[2 * words + 1] = len;
-    }
-    words++;
+    words = pushWord(words, h, start, len);
   }
   return words;
 }
@@ -117,7 +109,6 @@ function asciiWords(text: string): number {
 /** Hashes the words of lower-cased `s` into {@link wordHashes}; returns how many. */
 function unicodeWords(s: string): number {
   const len = s.length;
-  let wh = wordHashes;
   let words = 0;
   let h = 0;
   let start = -1;
@@ -143,16 +134,7 @@ function unicodeWords(s: string): number {
       h = Math.imul(h ^ c, 0x01000193);
       if (pair) h = Math.imul(h ^ s.charCodeAt(++i), 0x01000193);
     } else if (start >= 0) {
-      if (words === wh.length) {
-        wordHashes = grow(wh);
-        wh = wordHashes;
-      }
-      wh[words] = h;
-      if (words < 3) {
-        bounds[2 * words] = start;
-        bounds[2 * words + 1] = i;
-      }
-      words++;
+      words = pushWord(words, h, start, i);
       start = -1;
     }
   }
