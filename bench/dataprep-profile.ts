@@ -21,6 +21,7 @@ import {
 import { assignSplit } from '#core/dataprep/split.ts';
 import { TokenStats } from '#core/dataprep/token-stats.ts';
 import { countTokens } from '#core/dataprep/tokens.ts';
+import { STAGES } from './dataprep-stages.ts';
 import {
   FileSink,
   fileLines,
@@ -42,24 +43,6 @@ import { announceSmoke, outDir as benchOutDir, sized } from './options.ts';
  * own, without FILE, it generates a file of BENCH_PROFILE_MB (default 50; `--smoke`: 1). Each stage's
  * time includes one clock read (tens of ns) and whatever garbage collection falls in it.
  */
-const STAGES = [
-  'read + split lines',
-  'decode + JSON.parse',
-  'validate',
-  'normalize',
-  'redact (PII)',
-  'exact hash (SHA-256)',
-  'MinHash',
-  'token count (o200k)',
-  'serialize staging',
-  'write staging',
-  'quarantine',
-  'read staging',
-  'parse staging',
-  'dedupe index',
-  'split + token stats',
-  'write curated',
-] as const;
 type Stage = (typeof STAGES)[number];
 
 const spent = new Float64Array(STAGES.length);

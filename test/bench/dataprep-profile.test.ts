@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { STAGES } from '../../bench/dataprep-stages.ts';
 import { expectSuccess, positiveNumbers, runSmoke } from './support.ts';
 
 /**
@@ -6,24 +7,6 @@ import { expectSuccess, positiveNumbers, runSmoke } from './support.ts';
  * pipeline once, with numbers that parse. Speed is not asserted.
  */
 const NUMBER = String.raw`(\d+(?:\.\d+)?)`;
-const STAGES = [
-  'read + split lines',
-  'decode + JSON.parse',
-  'validate',
-  'normalize',
-  'redact (PII)',
-  'exact hash (SHA-256)',
-  'MinHash',
-  'token count (o200k)',
-  'serialize staging',
-  'write staging',
-  'quarantine',
-  'read staging',
-  'parse staging',
-  'dedupe index',
-  'split + token stats',
-  'write curated',
-];
 
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

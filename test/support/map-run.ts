@@ -3,6 +3,8 @@
  * transformation NONE, JSON arrays, each child's input and output as JSON text), for tests of the steps
  * that read them. `put` stores an object wherever the test keeps S3.
  */
+import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
 import type { MapRunOutput } from '#contracts/pipelines/map-run.ts';
 
 export interface ChildResult {
@@ -89,4 +91,33 @@ export function withFunctionVariables(
   if (!fn) throw new Error(`no function bundled from ${entry}`);
   Object.assign(fn.Properties.Environment.Variables, variables);
   return template;
+}
+
+/**
+ * S3 in memory for unit tests of the readers (aws-sdk-client-mock): `put` stores an object, GetObject on
+ * any client answers it (NoSuchKey otherwise); `reset` empties the store, to call before each test.
+ */
+export function memoryS3(): {
+  readonly s3: S3Client;
+  readonly objects: Map<string, string>;
+  readonly put: (bucket: string, key: string, body: string) => void;
+  reset(): void;
+} {
+  const s3Mock = mockClient(S3Client);
+  const objects = new Map<string, string>();
+  return {
+    s3: new S3Client({ region: 'us-east-1' }),
+    objects,
+    put: (bucket, key, body) => objects.set(`${bucket}/${key}`, body),
+    reset() {
+      objects.clear();
+      s3Mock.reset();
+      s3Mock.on(GetObjectCommand).callsFake((input) => {
+        const body = objects.get(`${input.Bucket}/${input.Key}`);
+        if (body === undefined)
+          throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
+        return { Body: { transformToString: async () => body } };
+      });
+    },
+  };
 }

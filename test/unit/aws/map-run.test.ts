@@ -1,28 +1,14 @@
-import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { InvalidEventError } from '#aws/errors.ts';
 import { PENDING_CHILD_ERROR, readMapRunResults } from '#aws/map-run.ts';
-import { writeMapRunResults } from '../../support/map-run.ts';
+import { memoryS3, writeMapRunResults } from '../../support/map-run.ts';
 
-const s3Mock = mockClient(S3Client);
-const s3 = new S3Client({ region: 'us-east-1' });
-const objects = new Map<string, string>();
-const put = (bucket: string, key: string, body: string) => objects.set(`${bucket}/${key}`, body);
+const { s3, objects, put, reset } = memoryS3();
 
 const output = z.object({ index: z.number().int(), n: z.number() });
 
-beforeEach(() => {
-  objects.clear();
-  s3Mock.reset();
-  s3Mock.on(GetObjectCommand).callsFake((input) => {
-    const body = objects.get(`${input.Bucket}/${input.Key}`);
-    if (body === undefined)
-      throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
-    return { Body: { transformToString: async () => body } };
-  });
-});
+beforeEach(reset);
 
 describe('readMapRunResults', () => {
   it('reads every result file the manifest lists: outputs of succeeded children, error and cause of failed ones', async () => {

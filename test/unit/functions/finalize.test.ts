@@ -1,33 +1,19 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../support/env/dataprep.ts';
-import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MapRunIncompleteError } from '#aws/map-run.ts';
 import { type FinalizeInput, layout, type PartResult } from '#contracts/pipelines/dataprep.ts';
 import { makeHandler } from '#functions/dataprep/finalize.ts';
-import { type ChildResult, writeMapRunResults } from '../../support/map-run.ts';
+import { type ChildResult, memoryS3, writeMapRunResults } from '../../support/map-run.ts';
 
 /**
  * Finalize reads each part's result from the Map Run's result files, and builds nothing from a run that
  * does not account for every planned part (the merge itself is covered by the core tests and the
  * integration test on the emulators).
  */
-const s3Mock = mockClient(S3Client);
-const s3 = new S3Client({ region: 'us-east-1' });
-const objects = new Map<string, string>();
-const put = (bucket: string, key: string, body: string) => objects.set(`${bucket}/${key}`, body);
+const { s3, put, reset } = memoryS3();
 
-beforeEach(() => {
-  objects.clear();
-  s3Mock.reset();
-  s3Mock.on(GetObjectCommand).callsFake((input) => {
-    const body = objects.get(`${input.Bucket}/${input.Key}`);
-    if (body === undefined)
-      throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} });
-    return { Body: { transformToString: async () => body } };
-  });
-});
+beforeEach(reset);
 
 const handler = makeHandler({
   s3,

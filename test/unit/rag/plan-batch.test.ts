@@ -12,9 +12,8 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { latestPerSubject, parseTriggerEvent, ragRejectedKey } from '#aws/rag/change-sources.ts';
-import type { ClaimOutcome, ClaimRequest, DocumentItem } from '#aws/rag/documents.ts';
 import { orderableSequencer } from '#aws/rag/documents.ts';
 import { DocumentReporter } from '#aws/rag/reporter.ts';
 import {
@@ -26,6 +25,7 @@ import {
 } from '#contracts/pipelines/rag-ingest.ts';
 import { rawSample } from '#events/samples.ts';
 import { makeHandler as makePlan } from '#functions/rag/plan.ts';
+import { FakeDocuments } from './fake-documents.ts';
 
 /**
  * Plan with the input the trigger queue's pipe gives an execution: the JSON array of a batch's SQS
@@ -60,64 +60,6 @@ function lines(bucket: string, key: string): unknown[] {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line) as unknown);
-}
-
-type Row = DocumentItem & { sequencer?: string };
-
-/** The status table in memory: claims as the real one decides them. */
-class FakeDocuments {
-  readonly rows = new Map<string, Row>();
-
-  readonly claim = vi.fn(async (request: ClaimRequest): Promise<ClaimOutcome> => {
-    const current = this.rows.get(request.docId);
-    if (
-      current?.status === 'indexed' &&
-      current.indexedVersion === request.version &&
-      current.embeddingModelId === request.embeddingModelId
-    ) {
-      return 'unchanged';
-    }
-    const sequencer = request.sequencer !== undefined ? orderableSequencer(request.sequencer) : undefined;
-    if (sequencer !== undefined && current?.sequencer !== undefined && current.sequencer > sequencer) {
-      return 'stale';
-    }
-    this.rows.set(request.docId, {
-      docId: request.docId,
-      collection: request.collection,
-      status: 'queued',
-      version: request.version,
-      runId: request.runId,
-      embeddingModelId: request.embeddingModelId,
-      chunkCount: 0,
-      createdAt: request.now.toISOString(),
-      updatedAt: request.now.toISOString(),
-      ...(sequencer !== undefined ? { sequencer } : {}),
-    });
-    return 'claimed';
-  });
-
-  readonly markFailed = vi.fn(
-    async (docId: string, version: string, failure: { code: string; message: string }, _now: Date) => {
-      const current = this.rows.get(docId);
-      if (current?.version !== version) return false;
-      this.rows.set(docId, { ...current, status: 'failed', reason: `${failure.code}: ${failure.message}` });
-      return true;
-    },
-  );
-
-  readonly liveDocuments = vi.fn(async (collection: string) =>
-    [...this.rows.values()]
-      .filter((row) => row.collection === collection && row.status !== 'deleted')
-      .map((row) => ({ docId: row.docId, chunkCount: row.chunkCount })),
-  );
-
-  /** What Index does when a run ends well: every queued version becomes the indexed one. */
-  indexAll(): void {
-    for (const [docId, row] of this.rows) {
-      if (row.status === 'queued')
-        this.rows.set(docId, { ...row, status: 'indexed', indexedVersion: row.version });
-    }
-  }
 }
 
 let table: FakeDocuments;
