@@ -8,22 +8,11 @@ import {
   type TransitionInfo,
   UnsupportedDefinitionError,
 } from '#infra/local/state-machines.ts';
+import { invokeTask } from '../../support/asl.ts';
 
 const SM_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Ingest';
 const BUCKET = 'dmap-items';
-const fnArn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
 const EXCEEDED = 'States.ExceedToleratedFailureThreshold';
-
-/** A LambdaInvoke task as CDK synthesizes it. */
-function invokeTask(fn: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    Type: 'Task',
-    Resource: 'arn:aws:states:::lambda:invoke',
-    Parameters: { FunctionName: fnArn(fn), 'Payload.$': '$' },
-    OutputPath: '$.Payload',
-    ...extra,
-  };
-}
 
 /** A one-state machine whose state is a distributed Map whose children run the Work function. */
 function machine(map: Record<string, unknown>, executionType = 'STANDARD'): Record<string, unknown> {

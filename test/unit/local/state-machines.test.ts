@@ -13,21 +13,10 @@ import {
   UnsupportedTaskError,
 } from '#infra/local/state-machines.ts';
 import { LocalTemplate } from '#infra/local/template.ts';
+import { fnArn, invokeTask } from '../../support/asl.ts';
 import { sampleTemplate } from './fixtures.ts';
 
 const SM_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:DataPrep';
-const fnArn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
-
-/** A LambdaInvoke task as CDK synthesizes it. */
-function invokeTask(fn: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    Type: 'Task',
-    Resource: 'arn:aws:states:::lambda:invoke',
-    Parameters: { FunctionName: fnArn(fn), 'Payload.$': '$' },
-    OutputPath: '$.Payload',
-    ...extra,
-  };
-}
 
 /** Task → Choice → Map(Task) → Task, with Retry on an error name and a Catch. */
 function definition(): Record<string, unknown> {
