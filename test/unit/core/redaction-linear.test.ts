@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { normalizeText } from '#core/dataprep/normalize.ts';
 import { emptyPiiCounts, redactIntlPhones, redactPii } from '#core/dataprep/pii.ts';
+import { OLD_JWT, oldIntlPhones } from '../../support/replaced-regexes.ts';
 import { bestTime, expectLinear, repeatTo } from './linear-time.ts';
 
 /**
@@ -146,28 +147,10 @@ describe('normalizeText runs in linear time', () => {
 // ---------------------------------------------------------------------------------------------------
 // The rewrites find exactly what the regexes they replace found.
 
-/** The international phone regex that `redactIntlPhones` replaces (exponential in the digits it cuts). */
-const OLD_PHONE_INTL =
-  /(?<![\w+])\+[1-9]\d{0,2}(?:[\s.-]?\(\d{1,4}\))?(?:[\s.-]?\d{1,5}){1,6}(?![\w]|[.-]\d)/g;
-
-function oldIntlPhones(text: string): { text: string; count: number } {
-  let count = 0;
-  const out = text.replace(OLD_PHONE_INTL, (m) => {
-    const digits = m.replace(/\D/g, '').length;
-    if (digits < 8 || digits > 15) return m;
-    count++;
-    return '[PHONE]';
-  });
-  return { text: out, count };
-}
-
 function newIntlPhones(text: string): { text: string; count: number } {
   const counts = emptyPiiCounts();
   return { text: redactIntlPhones(text, counts), count: counts.PHONE };
 }
-
-/** The JWT regex before it was anchored at runs of token characters (quadratic on `eyJ-eyJ-...`). */
-const OLD_JWT = /\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 
 describe('international phone numbers: the same matches as the regex', () => {
   const phoneChar = fc.constantFrom(

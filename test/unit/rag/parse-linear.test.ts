@@ -11,6 +11,7 @@ import {
   withoutComment,
 } from '#core/rag/parse/markdown.ts';
 import { cleanPageText } from '#core/rag/parse/pdf.ts';
+import { OLD_FENCE, OLD_FRONT_MATTER_KEY, OLD_H1_LINE, OLD_HEADING } from '../../support/replaced-regexes.ts';
 import { bestTime, expectLinear, repeatTo } from '../core/linear-time.ts';
 
 /** What ingestion runs over a Markdown file: front matter, the title, then the sections of the chunker. */
@@ -114,11 +115,6 @@ describe('HTML and PDF text clean-up run in linear time', () => {
 
 // ---------------------------------------------------------------------------------------------------
 // The rewrites find exactly what the regexes they replace found.
-
-const OLD_HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
-const OLD_H1_LINE = /^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/;
-const OLD_FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
-const OLD_FRONT_MATTER_KEY = /^([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+(.*))?$/;
 
 /** Short lines over the characters these parsers read (the old regexes are fast on short input). */
 const line = (chars: string[]) =>
