@@ -82,7 +82,10 @@ for (const [name, { source }] of Object.entries(BARE)) {
     mainFields: ['module', 'main'],
     banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
     // The same credential provider alias as every deployed function (infra/constructs/llmops-function.ts).
-    alias: { '@aws-sdk/credential-provider-node': join(ROOT, 'layers/aws/src/lambda-credentials.ts') },
+    alias: {
+      '@aws-sdk/credential-provider-node': join(ROOT, 'layers/aws/src/lambda-credentials.ts'),
+      '@aws-sdk/token-providers': join(ROOT, 'layers/aws/src/lambda-token-providers.ts'),
+    },
     logLevel: 'silent',
   });
 }

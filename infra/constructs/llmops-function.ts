@@ -469,7 +469,8 @@ export class LlmOpsFunction extends NodejsFunction {
         externalModules: ['usearch'],
         bundleAwsSDK: true,
         // Lambda gives functions their credentials in the environment: bundle only that provider instead
-        // of the SDK's whole default chain (see layers/aws/src/lambda-credentials.ts).
+        // of the SDK's whole default chain (see layers/aws/src/lambda-credentials.ts), and no SSO token
+        // lookup (see layers/aws/src/lambda-token-providers.ts).
         // Functions that open the vector store carry only the adapter of the stack's store (see
         // layers/aws/src/rag/vector-store.ts): the others and their clients stay out of the bundle.
         ...(props.vectorStore
@@ -477,6 +478,7 @@ export class LlmOpsFunction extends NodejsFunction {
           : {}),
         esbuildArgs: {
           '--alias:@aws-sdk/credential-provider-node': './layers/aws/src/lambda-credentials.ts',
+          '--alias:@aws-sdk/token-providers': './layers/aws/src/lambda-token-providers.ts',
         },
         // Large static tables (the tokenizer's ranks) ship as data beside the bundle, read on first use,
         // instead of being compiled as JavaScript at every cold start.
