@@ -1,5 +1,4 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { parseJsonVariable, readConfig } from '#aws/config.ts';
@@ -8,6 +7,7 @@ import { ConfigError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { logger, metrics } from '#aws/logging.ts';
+import type { S3Presigner } from '#aws/s3-presign.ts';
 import {
   type BaselineSource,
   createBaselineRequest,
@@ -175,7 +175,7 @@ export function makeHandler(deps: DriftDeps) {
  * read access, for reports under `drift/reports/<check>/` of the artifacts bucket only (a window record
  * naming any other location gets no links).
  */
-export function reportLinker(artifactsBucket: string, s3?: S3Client) {
+export function reportLinker(artifactsBucket: string, presigner?: S3Presigner) {
   return async (
     check: string,
     report: NonNullable<DriftWindowResult['report']>,
@@ -193,7 +193,7 @@ export function reportLinker(artifactsBucket: string, s3?: S3Client) {
       });
       return undefined;
     }
-    const link = (file: string) => presignGet(s3, bucket, `${prefix}${file}`, REPORT_LINK_TTL_SECONDS);
+    const link = (file: string) => presignGet(presigner, bucket, `${prefix}${file}`, REPORT_LINK_TTL_SECONDS);
     const [summary, html] = await Promise.all([
       link(DRIFT_REPORT_FILES.summary),
       link(DRIFT_REPORT_FILES.html),

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { createDocumentClient, createEventBridgeClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '#aws/errors.ts';
@@ -9,6 +8,7 @@ import { requestEvaluation } from '#aws/eval/evaluation-requests.ts';
 import type { EvaluationStore } from '#aws/eval/evaluation-store.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { logger, metrics } from '#aws/logging.ts';
+import type { S3Presigner } from '#aws/s3-presign.ts';
 import { envVar } from '#contracts/env.ts';
 import type { ReviewLabel } from '#contracts/evaluation/review.ts';
 import {
@@ -159,14 +159,14 @@ export const REPORT_LINK_TTL_SECONDS = 900;
  * read access, for reports under `evaluations/` of the artifacts bucket only (a run record naming any
  * other location gets no links).
  */
-export function reportLinker(artifactsBucket: string, s3?: S3Client) {
+export function reportLinker(artifactsBucket: string, presigner?: S3Presigner) {
   return async (report: ReportLocation): Promise<ReportLinks | undefined> => {
     const keys = [report.html, report.markdown, report.summary, report.items];
     if (report.bucket !== artifactsBucket || keys.some((key) => !key.startsWith(EVALUATIONS_PREFIX))) {
       logger.warn('Report outside the artifacts bucket reports prefix: no links', { report });
       return undefined;
     }
-    const link = (key: string) => presignGet(s3, report.bucket, key, REPORT_LINK_TTL_SECONDS);
+    const link = (key: string) => presignGet(presigner, report.bucket, key, REPORT_LINK_TTL_SECONDS);
     const [html, markdown, summary, items] = await Promise.all(keys.map(link));
     return { html, markdown, summary, items } as ReportLinks;
   };

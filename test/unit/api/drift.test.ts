@@ -1,7 +1,6 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../support/env/drift-api.ts';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -10,6 +9,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DriftStore } from '#aws/drift/drift-store.ts';
 import { ConfigError } from '#aws/errors.ts';
 import { type ApiResponse, apiHandler } from '#aws/http.ts';
+import { createS3Presigner } from '#aws/s3-presign.ts';
 import type { DriftBaseline, DriftWindowResult } from '#contracts/drift/baseline.ts';
 import {
   DRIFT_STATUS_WINDOWS,
@@ -25,7 +25,7 @@ const drift = await import('#functions/api/drift.ts');
 const { makeHandler, reportLinker, parseDriftChecks, parseDriftPolicy } = drift;
 
 /** Signs with fixed test credentials: presigning is local (no call is made). */
-const LINK_SIGNER = new S3Client({
+const LINK_SIGNER = createS3Presigner({
   region: 'us-east-1',
   credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
 });

@@ -1,12 +1,12 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../support/env/api.ts';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredReviewTask } from '#aws/eval/evaluation-store.ts';
 import { type ApiResponse, apiHandler } from '#aws/http.ts';
+import { createS3Presigner } from '#aws/s3-presign.ts';
 import type { EvaluationRun, ReportLocation } from '#contracts/evaluation/run.ts';
 import {
   evaluationRunResponse,
@@ -25,7 +25,7 @@ Object.assign(process.env, {
 });
 const { makeHandler, reportLinker } = await import('#functions/api/evaluations.ts');
 /** Signs with fixed test credentials: presigning is local (no call is made). */
-const LINK_SIGNER = new S3Client({
+const LINK_SIGNER = createS3Presigner({
   region: 'us-east-1',
   credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
 });
