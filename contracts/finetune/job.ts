@@ -27,6 +27,15 @@ export const RECIPES_BY_PURPOSE: Readonly<Record<TrainingPurpose, readonly Finet
   preference: ['dpo-lora'],
 };
 
+/**
+ * The largest LoRA rank the serving endpoint loads: vLLM's `max_lora_rank` on the base model
+ * (`SM_VLLM_MAX_LORA_RANK`, set from this constant by `infra/constructs/llm-serving.ts`). A higher
+ * `lora_r` would train, and bill, an adapter no copy can load, so the API refuses it and the training
+ * script (`MAX_LORA_RANK` in `llmops_train/args.py`) checks the same number. Raising it reserves more
+ * GPU memory per adapter slot on every copy (vLLM sizes its LoRA buffers by the maximum rank).
+ */
+export const MAX_LORA_RANK = 64;
+
 /** One hyperparameter: its kind and inclusive range (`gt`: strictly above `min`). */
 interface HyperparameterRule {
   readonly kind: 'int' | 'float';
@@ -35,6 +44,8 @@ interface HyperparameterRule {
   readonly gt?: boolean;
   /** `max` excluded (`lora_dropout` < 1). */
   readonly lt?: boolean;
+  /** Why the range ends where it does, added to the refusal. */
+  readonly why?: string;
 }
 
 /**
@@ -47,7 +58,12 @@ export const HYPERPARAMETER_RULES = {
   per_device_train_batch_size: { kind: 'int', min: 1, max: 256 },
   gradient_accumulation_steps: { kind: 'int', min: 1, max: 1024 },
   max_seq_length: { kind: 'int', min: 16, max: 131_072 },
-  lora_r: { kind: 'int', min: 1, max: 256 },
+  lora_r: {
+    kind: 'int',
+    min: 1,
+    max: MAX_LORA_RANK,
+    why: 'the largest LoRA rank the serving endpoint loads',
+  },
   lora_alpha: { kind: 'int', min: 1, max: 1024 },
   lora_dropout: { kind: 'float', min: 0, max: 1, lt: true },
   dpo_beta: { kind: 'float', min: 0, max: 10, gt: true },
@@ -70,7 +86,8 @@ export function hyperparameterProblem(name: string, value: unknown): string | un
   const low = rule.gt ? value <= rule.min : value < rule.min;
   const high = rule.lt ? value >= rule.max : value > rule.max;
   if (low || high) {
-    return `"${name}" must be ${rule.gt ? 'above' : 'at least'} ${rule.min} and ${rule.lt ? 'below' : 'at most'} ${rule.max}, got ${value}`;
+    const why = rule.why === undefined ? '' : ` (${rule.why})`;
+    return `"${name}" must be ${rule.gt ? 'above' : 'at least'} ${rule.min} and ${rule.lt ? 'below' : 'at most'} ${rule.max}${why}, got ${value}`;
   }
   return undefined;
 }

@@ -22,6 +22,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
+import { MAX_LORA_RANK } from '#contracts/finetune/job.ts';
 import { FINETUNE_OUTPUT_PREFIX } from '#contracts/storage-layout.ts';
 import { sageMakerNameOf } from '#core/finetune/plan.ts';
 import type { FineTuningConfig } from '#infra/config/finetune.ts';
@@ -150,7 +151,8 @@ export class LlmServing extends Construct {
           // Adapter components load LoRA adapters on the base model's copies.
           SM_VLLM_ENABLE_LORA: 'true',
           SM_VLLM_MAX_LORAS: '4',
-          SM_VLLM_MAX_LORA_RANK: '64',
+          // The API and the training script refuse a higher lora_r: every adapter trained here loads.
+          SM_VLLM_MAX_LORA_RANK: String(MAX_LORA_RANK),
         },
       },
       tags,

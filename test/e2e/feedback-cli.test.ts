@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,12 @@ describe('npm start -- feedback', () => {
     expect((result.sent as { status: number }[]).every((s) => s.status === 200)).toBe(true);
     expect(result.exported).toMatchObject({ threshold: 8, pairs: expect.any(Number) });
     expect(result.dataset).toMatchObject({ name: 'feedback', purpose: 'preference', version: 1 });
+    // The runs the export started, each followed to its end.
+    const pipelines = result.pipelines as { pipeline: string; status: string }[];
+    expect(pipelines.map((p) => p.pipeline)).toEqual(
+      expect.arrayContaining(['DataPrep', 'FineTune', 'Evaluate', 'Rollout']),
+    );
+    expect(pipelines.every((p) => p.status === 'SUCCEEDED')).toBe(true);
     expect(result.fineTune).toMatchObject({
       evaluation: { pass: true },
       rollout: { outcome: 'promoted' },
@@ -44,15 +50,25 @@ describe('npm start -- feedback', () => {
     });
   });
 
-  it('names a refused line and exits 1; a line that is not feedback exits 2 before the stack starts', () => {
+  it('names a refused line and exits 1, still reporting the runs the export started; a line that is not feedback exits 2 before the stack starts', () => {
+    // The sample (its prompt lines answered first), then a line for an interaction that does not exist.
+    const sample = readFileSync(join(REPO_ROOT, 'infra/local/samples/feedback.jsonl'), 'utf8').trimEnd();
+    const refusedLine = sample.split('\n').length + 1;
     const file = join(work, 'mixed.jsonl');
     writeFileSync(
       file,
-      `${JSON.stringify({ prompt: 'support-answer@production', variables: { question: 'How long can a function run?', context: 'Up to 15 minutes.' }, rating: 'up' })}\n${JSON.stringify({ interactionId: 'no-such-interaction', rating: 'down' })}\n`,
+      `${sample}\n${JSON.stringify({ interactionId: 'no-such-interaction', rating: 'down' })}\n`,
     );
     const refused = start(file);
     expect(refused.code, refused.stderr).toBe(1);
-    expect(refused.stdout).toMatch(/line 2 refused \(404\)/);
+    expect(refused.stdout).toMatch(new RegExp(`line ${refusedLine} refused \\(404\\)`));
+    const started = /^ {2}pipelines started: (.+)$/m.exec(refused.stdout);
+    expect(started, refused.stdout).not.toBeNull();
+    const runs = (started?.[1] ?? '').split(', ').map((run) => run.split(' '));
+    expect(runs.map(([pipeline]) => pipeline)).toEqual(
+      expect.arrayContaining(['DataPrep', 'FineTune', 'Evaluate', 'Rollout']),
+    );
+    expect(runs.every(([, status]) => status === 'SUCCEEDED')).toBe(true);
 
     const bad = join(work, 'bad.jsonl');
     writeFileSync(bad, '{"rating": "up"}\n');

@@ -16,6 +16,7 @@ import {
 import { withOverrides } from '#infra/config/merge.ts';
 import { DEV, PROD_OVERRIDES } from '#infra/config/profiles.ts';
 import { chatFunctionTimeoutSeconds, profileConfigSchema } from '#infra/config/schema.ts';
+import { synth } from './support/synth.ts';
 
 const MiB = 1024 * 1024;
 
@@ -430,6 +431,56 @@ describe('profiles and the vector store', () => {
     const prod = loadConfig({ profile: 'prod' });
     expect(config.dataPrep).toEqual({ ...prod.dataPrep, comprehendPii: true });
     expect(config.guardrail).toEqual({ ...prod.guardrail, enabled: false });
+  });
+});
+
+describe('the closed loop (-c closedLoop)', () => {
+  it('acts in both profiles by default, with a cool-down of 6 h in dev and 24 h in prod', () => {
+    expect(loadConfig({}).closedLoop).toEqual({ enabled: true, mode: 'act', coolDownHours: 6 });
+    expect(loadConfig({ profile: 'prod' }).closedLoop).toEqual({
+      enabled: true,
+      mode: 'act',
+      coolDownHours: 24,
+    });
+  });
+
+  it('-c closedLoop=recommend only proposes; off turns the loop off; each keeps the profile’s cool-down', () => {
+    expect(loadConfig({ closedLoop: 'recommend' }).closedLoop).toEqual({
+      enabled: true,
+      mode: 'recommend',
+      coolDownHours: 6,
+    });
+    expect(loadConfig({ closedLoop: 'off' }).closedLoop).toMatchObject({ enabled: false, coolDownHours: 6 });
+    expect(loadConfig(new App({ context: { profile: 'prod', closedLoop: 'off' } })).closedLoop).toMatchObject(
+      { enabled: false, coolDownHours: 24 },
+    );
+    expect(loadConfig({ profile: 'prod', closedLoop: 'act' }).closedLoop).toEqual(
+      loadConfig({ profile: 'prod' }).closedLoop,
+    );
+  });
+
+  it('refuses any other value with a ConfigError naming the key, the values it takes and the value given', () => {
+    for (const value of ['auto', 'true', 'ACT', 'none']) {
+      expect(() => loadConfig({ closedLoop: value }), value).toThrow(ConfigError);
+      expect(() => loadConfig({ closedLoop: value }), value).toThrow(
+        `context key "closedLoop": expected act, recommend or off`,
+      );
+    }
+    expect(() => loadConfig({ closedLoop: 'auto' })).toThrow(/, got "auto"/);
+    // An empty value is an unset one, as for every context key: the profile's mode.
+    expect(loadConfig({ closedLoop: '' }).closedLoop.mode).toBe('act');
+  });
+
+  it('-c closedLoop=off synthesizes no part of the loop: no function, table, rule or queue, and the description says so', () => {
+    const { json, stack } = synth({ closedLoop: 'off' }, { nag: false, cfnValidation: false });
+    const resources = Object.entries(json.Resources);
+    expect(resources.filter(([id]) => id.startsWith('ClosedLoop')).map(([id]) => id)).toEqual([]);
+    expect(
+      resources.filter(([, r]) => r.Metadata?.['llmops:entry'] === 'functions/loop/on-event.ts'),
+    ).toEqual([]);
+    expect(stack.templateOptions.description).not.toContain('closed loop');
+    // The rest of the improvement stack stays: feedback still runs.
+    expect(resources.some(([id]) => id.startsWith('Feedback'))).toBe(true);
   });
 });
 

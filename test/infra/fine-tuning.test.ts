@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { HYPERPARAMETER_RULES, MAX_LORA_RANK } from '#contracts/finetune/job.ts';
 import { API_ROUTES } from '#contracts/http/routes.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
 import { LLMOPS_SOURCE } from '#events/envelope.ts';
@@ -227,6 +228,29 @@ describe('the endpoint', () => {
         (id: string) => props(s.json.Resources[id] as CfnResource).MetricName,
       );
       expect(metrics.sort()).toEqual(['Invocation5XXErrors', 'ModelLatency']);
+    },
+  );
+
+  it.each(['dev', 'prod'] as const)(
+    '%s: the base model runs the vLLM image with LoRA enabled, loading every rank the API accepts',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const { baseModel, serving } = s.config.fineTuning;
+      const [, model] = only(s.json, 'AWS::SageMaker::Model');
+      const container = props(model).PrimaryContainer;
+      expect(serving.image.repository).toBe('vllm');
+      expect(flatten(container.Image)).toBe(
+        `${flatten({ 'Fn::FindInMap': ['DlcRegistries', { Ref: 'AWS::Region' }, 'account'] })}` +
+          `.dkr.ecr.<AWS::Region>.<AWS::URLSuffix>/vllm:${serving.image.tag}`,
+      );
+      expect(container.Environment).toMatchObject({
+        SM_VLLM_MODEL: baseModel.hfModelId,
+        SM_VLLM_MAX_MODEL_LEN: String(baseModel.contextWindow),
+        SM_VLLM_ENABLE_LORA: 'true',
+        SM_VLLM_MAX_LORA_RANK: String(MAX_LORA_RANK),
+      });
+      // One number: the API's largest lora_r is the rank the endpoint loads.
+      expect(HYPERPARAMETER_RULES.lora_r.max).toBe(Number(container.Environment.SM_VLLM_MAX_LORA_RANK));
     },
   );
 

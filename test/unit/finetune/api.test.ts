@@ -12,7 +12,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatasetVersionItem } from '#aws/dataset-registry.ts';
 import { ModelRegistry } from '#aws/finetune/model-registry.ts';
 import { type ApiResponse, apiHandler } from '#aws/http.ts';
-import { finetuneJob } from '#contracts/finetune/job.ts';
+import { finetuneJob, MAX_LORA_RANK } from '#contracts/finetune/job.ts';
 import { finetuneJobAccepted } from '#contracts/http/finetune-schemas.ts';
 import { fineTuneRequestedDetail } from '#events/finetune-requested.ts';
 import { TEST_FINETUNE_SETTINGS } from '../../support/env/finetune.ts';
@@ -148,6 +148,24 @@ describe('POST /v1/finetune-jobs', () => {
       expect(parse(response).error.field).toBe(field);
     }
     expect(events.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('answers 400 naming lora_r above the largest rank the serving endpoint loads, and accepts that rank', async () => {
+    const refused = await call('POST', '/v1/finetune-jobs', {
+      body: { dataset: { name: 'support-chats' }, hyperparameters: { lora_r: MAX_LORA_RANK * 2 } },
+    });
+    expect(refused.statusCode).toBe(400);
+    const { error } = parse(refused);
+    expect(error.field).toBe('hyperparameters.lora_r');
+    expect(error.message).toContain(`at most ${MAX_LORA_RANK}`);
+    expect(error.message).toContain('the largest LoRA rank the serving endpoint loads');
+    expect(events.commandCalls(PutEventsCommand)).toHaveLength(0);
+
+    const accepted = await call('POST', '/v1/finetune-jobs', {
+      body: { dataset: { name: 'support-chats' }, hyperparameters: { lora_r: MAX_LORA_RANK } },
+    });
+    expect(accepted.statusCode).toBe(202);
+    expect(putDetail().hyperparameters).toMatchObject({ lora_r: MAX_LORA_RANK });
   });
 });
 

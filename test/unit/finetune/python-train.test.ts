@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { HYPERPARAMETER_RULES, MAX_LORA_RANK } from '#contracts/finetune/job.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const trainDir = join(root, 'functions', 'finetune', 'train');
@@ -37,6 +38,17 @@ describe('fine-tuning entry point (Python)', () => {
     expect(Number(ran?.[1])).toBeGreaterThanOrEqual(15);
     expect(output).toMatch(/^OK\b/m);
   }, 90_000);
+
+  it('caps lora_r at the rank the API accepts and the serving endpoint loads', () => {
+    const { status, output } = python([
+      '-c',
+      'import sys; sys.path.insert(0, sys.argv[1]); from llmops_train.args import MAX_LORA_RANK; print(MAX_LORA_RANK)',
+      trainDir,
+    ]);
+    expect(status, output).toBe(0);
+    expect(Number(output.trim())).toBe(MAX_LORA_RANK);
+    expect(HYPERPARAMETER_RULES.lora_r.max).toBe(MAX_LORA_RANK);
+  });
 
   it('has metric definitions within SageMaker limits', () => {
     const definitions = JSON.parse(

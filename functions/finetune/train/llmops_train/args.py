@@ -32,6 +32,11 @@ DEFAULT_OUTPUT_DATA_DIR = "/opt/ml/output/data"
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 DEFAULT_TRAIN_DIR = "/opt/ml/input/data/train"
 
+MAX_LORA_RANK = 64
+"""The largest `lora_r` the serving endpoint loads (vLLM's `max_lora_rank`). The API refuses a higher
+rank with the same number (`MAX_LORA_RANK` in `contracts/finetune/job.ts`, which also sets the
+endpoint's `SM_VLLM_MAX_LORA_RANK`); checked here too so that no job trains an adapter it cannot serve."""
+
 DEFAULT_LEARNING_RATE: dict[str, float] = {"sft-lora": 2e-4, "sft-qlora": 2e-4, "dpo-lora": 5e-6}
 """The learning rate of each recipe when the `learning_rate` hyperparameter is not given."""
 
@@ -110,6 +115,16 @@ def _positive(kind: Callable[[str, str], float | int]) -> Callable[[str, str], f
     return parse
 
 
+def _lora_rank(name: str, value: str) -> int:
+    number = _int(name, value)
+    if not 1 <= number <= MAX_LORA_RANK:
+        raise ValueError(
+            f"hyperparameter {name}: must be in [1, {MAX_LORA_RANK}] (the largest LoRA rank the serving"
+            f" endpoint loads), got {value!r}"
+        )
+    return number
+
+
 def _recipe(name: str, value: str) -> str:
     text = value.strip()
     if text not in RECIPES:
@@ -146,7 +161,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "per_device_train_batch_size": _positive(_int),
     "gradient_accumulation_steps": _positive(_int),
     "max_seq_length": _positive(_int),
-    "lora_r": _positive(_int),
+    "lora_r": _lora_rank,
     "lora_alpha": _positive(_int),
     "lora_dropout": _dropout,
     "dpo_beta": _positive(_float),

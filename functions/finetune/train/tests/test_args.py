@@ -8,7 +8,13 @@ import os
 import tempfile
 import unittest
 
-from llmops_train.args import DEFAULT_CHECKPOINT_DIR, HYPERPARAMETER_NAMES, parse_cli, parse_hyperparameters
+from llmops_train.args import (
+    DEFAULT_CHECKPOINT_DIR,
+    HYPERPARAMETER_NAMES,
+    MAX_LORA_RANK,
+    parse_cli,
+    parse_hyperparameters,
+)
 
 BASE = ["--base_model", "HuggingFaceTB/SmolLM2-135M-Instruct", "--recipe", "sft-lora"]
 ENV = {"SM_CHANNEL_TRAIN": "/data/train", "SM_MODEL_DIR": "/m", "SM_OUTPUT_DATA_DIR": "/o"}
@@ -156,6 +162,11 @@ class ValidationTest(unittest.TestCase):
         for name, value in cases.items():
             with self.subTest(name=name), self.assertRaisesRegex(ValueError, f"hyperparameter {name}:"):
                 parse(f"--{name}", value)
+
+    def test_lora_rank_up_to_what_serving_loads(self) -> None:
+        self.assertEqual(parse("--lora_r", str(MAX_LORA_RANK)).lora_r, MAX_LORA_RANK)
+        with self.assertRaisesRegex(ValueError, rf"hyperparameter lora_r: must be in \[1, {MAX_LORA_RANK}\]"):
+            parse("--lora_r", str(MAX_LORA_RANK + 1))
 
     def test_types(self) -> None:
         for name, value in {"lora_r": "2.5", "epochs": "one", "learning_rate": "nan", "seed": ""}.items():

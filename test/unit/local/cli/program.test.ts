@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LocalCommand } from '#infra/local/cli/command.ts';
-import { runCli } from '#infra/local/cli/program.ts';
+import { COMMANDS, runCli } from '#infra/local/cli/program.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'llmops-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -192,13 +192,17 @@ describe('npm start exit codes', () => {
   it('prints help for the program and for each command, and exits 0', async () => {
     const program = await cli('--help');
     expect(program.code).toBe(0);
-    for (const name of ['demo', 'prepare', 'ingest', 'ask', 'serve']) expect(program.out).toContain(name);
+    const verbs = ['demo', 'prepare', 'ingest', 'ask', 'evaluate', 'drift', 'finetune', 'feedback', 'serve'];
+    // Every verb the program has is in this list, so a new one gets its help checked here too.
+    expect(COMMANDS.map((c) => c.name).sort()).toEqual([...verbs].sort());
+    for (const name of verbs) expect(program.out).toContain(name);
     expect(program.out).toContain('--upload FILE --purpose P');
-    for (const name of ['prepare', 'ingest', 'ask', 'serve']) {
+    for (const name of verbs) {
       const run = await cli(name, '--help');
-      expect(run.code).toBe(0);
+      expect(run.code, name).toBe(0);
+      expect(run.command, name).toBeUndefined();
       expect(run.out).toContain(`Usage: npm start -- ${name}`);
-      expect(run.out).toContain('Examples:');
+      expect(run.out, name).toContain('Examples:');
     }
     expect((await cli('help', 'ask')).out).toContain('--questions <file>');
   });
