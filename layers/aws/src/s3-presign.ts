@@ -107,12 +107,12 @@ export function createS3Presigner(options: S3PresignerOptions): S3Presigner {
         },
         { expiresIn, ...(signingDate === undefined ? {} : { signingDate }) },
       );
-      const url = new URL(`${base.protocol}//${signed.headers.host}${signed.path}`);
-      const query = Object.entries(signed.query)
+      const origin = new URL(`${base.protocol}//${signed.headers.host}`).origin;
+      const query = Object.entries(signed.query ?? {})
         .flatMap(([name, value]) => (Array.isArray(value) ? value.map((v) => [name, v]) : [[name, value]]))
         .map(([name, value]) => `${escapeSegment(String(name))}=${escapeSegment(String(value ?? ''))}`)
         .join('&');
-      return `${url.origin}${signed.path}?${query}`;
+      return `${origin}${signed.path}?${query}`;
     },
   };
 }
