@@ -3,10 +3,10 @@ import '../support/env/api.ts';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelGateway } from '#aws/gateway.ts';
 import { apiHandler } from '#aws/http.ts';
-import { ModelCatalog, seedOnce } from '#aws/model-catalog.ts';
+import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
 import { PromptRegistry } from '#aws/prompt-registry.ts';
 import { chatResponse } from '#contracts/http/schemas.ts';
@@ -14,16 +14,25 @@ import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts'
 import { interactionRecordedDetail } from '#events/interaction-recorded.ts';
 import { makeHandler as makeChat } from '#functions/api/chat.ts';
 import { makeHandler as makePrompts } from '#functions/api/prompts.ts';
-import { loadConfig } from '#infra/config/index.ts';
-import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
+import { type Emulators, startEmulators } from '#infra/local/emulators.ts';
+import { runAsCaller } from '#infra/local/iam/caller.ts';
+import { LocalIam } from '#infra/local/iam/evaluator.ts';
 import { invokeStreaming, type StreamingHandler } from '#infra/local/lambda-streaming.ts';
 import { FULL_ACCESS } from '../support/app-access.ts';
-import { createKeyTable } from '../support/dynamo.ts';
+import { evaluatedClients, synthesizedStack } from '../support/as-function.ts';
 
 /**
  * The chat and prompt handlers end to end on dynalite: real registry and catalog (seeded from the dev
- * profile's configuration), the offline provider, the response-streaming handler run as Lambda runs it.
+ * profile's configuration, as the template gives it to the chat function), the offline provider, the
+ * response-streaming handler run as Lambda runs it. Each handler runs as its function of the synthesized
+ * stack, on the tables the template declares: every SDK call it makes (the catalog Scan of automatic
+ * model selection included) is evaluated against that function's role and fails with AccessDenied where
+ * the role does not allow it, as on AWS.
  */
+const stack = synthesizedStack();
+const chatFunction = stack.fn('functions/api/chat.ts');
+const promptsFunction = stack.fn('functions/api/prompts.ts');
+const catalogArn = `arn:aws:dynamodb:${stack.template.region}:${stack.template.account}:table/${chatFunction.environment.CATALOG_TABLE}`;
 let emulators: Emulators;
 let dynamo: DynamoDBClient;
 const records: InteractionRecordedDetail[] = [];
@@ -69,14 +78,28 @@ async function text(body: AsyncIterable<Buffer>): Promise<string> {
   return out;
 }
 
+/** A chat request, answered and read to its end as the chat function. */
+function ask(request: APIGatewayProxyEvent): Promise<{ statusCode: number; body: string }> {
+  return chatFunction.run(async () => {
+    const response = await invokeStreaming(chat, request, context);
+    return { statusCode: response.statusCode, body: await text(response.body) };
+  });
+}
+
+/** A prompt registry request, as the prompts function. */
+function prompt(request: APIGatewayProxyEvent) {
+  return promptsFunction.run(() => prompts(request, context));
+}
+
 beforeAll(async () => {
   emulators = await startEmulators();
-  dynamo = createDynamoClient(emulators.dynamoEndpoint);
-  await createKeyTable(dynamo, 'prompts-chat-it', { sortKey: true });
-  await createKeyTable(dynamo, 'catalog-chat-it', { sortKey: false });
+  await stack.provision(emulators);
+  ({ dynamo } = evaluatedClients(emulators));
   const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-  const registry = new PromptRegistry(doc, 'prompts-chat-it');
-  const catalog = new ModelCatalog(doc, 'catalog-chat-it');
+  // The chat function reads the tables the prompts function writes.
+  expect(promptsFunction.environment.PROMPTS_TABLE).toBe(chatFunction.environment.PROMPTS_TABLE);
+  const registry = new PromptRegistry(doc, chatFunction.environment.PROMPTS_TABLE ?? '');
+  const catalog = new ModelCatalog(doc, chatFunction.environment.CATALOG_TABLE ?? '');
   // A larger body limit than the API's, so that one request can exceed a 128k-token context window.
   const options = {
     appKeys: { 'key-web': 'web' },
@@ -94,11 +117,19 @@ beforeAll(async () => {
         sampleRate: 1,
         timeoutMs: 10_000,
       }),
-      ensureSeeded: seedOnce(catalog, loadConfig({ profile: 'dev' }).models.catalog),
+      // As the chat function seeds at cold start: the entries the catalog lacks, with conditional puts.
+      ensureSeeded: seedOnce(catalog, parseSeed(chatFunction.environment.CATALOG_SEED ?? '[]'), {
+        mode: 'insert',
+      }),
     }),
     { ...options, streaming: true },
   ) as unknown as StreamingHandler;
   prompts = apiHandler(makePrompts({ registry }), options);
+});
+
+afterEach(async () => {
+  // Also a denial that a handler turns into an error response, or swallows (the best-effort seed).
+  expect((await stack.iam.decisions()).filter((d) => !d.allowed)).toEqual([]);
 });
 
 afterAll(async () => {
@@ -122,33 +153,35 @@ const variables = {
 
 describe('chat on dynalite with the offline provider', () => {
   it('creates a prompt, labels it, and answers through its production label with usage and cost', async () => {
-    const created = await prompts(
+    const created = await prompt(
       event('POST', '/v1/prompts/{name}/versions', draft, { admin: true, path: { name: 'support' } }),
-      context,
     );
     expect(created.statusCode).toBe(201);
-    const moved = await prompts(
+    const moved = await prompt(
       event(
         'PUT',
         '/v1/prompts/{name}/labels/{label}',
         { version: 1 },
         { admin: true, path: { name: 'support', label: 'production' } },
       ),
-      context,
     );
     expect(moved.statusCode).toBe(200);
 
-    const response = await invokeStreaming(
-      chat,
-      event('POST', '/v1/chat', { prompt: 'support', variables }),
-      context,
-    );
+    const response = await ask(event('POST', '/v1/chat', { prompt: 'support', variables }));
     expect(response.statusCode).toBe(200);
-    const body = chatResponse.parse(JSON.parse(await text(response.body)));
+    const body = chatResponse.parse(JSON.parse(response.body));
     expect(body.answer).toContain('128 MB to 10,240 MB');
     expect(body.model.provider).toBe('offline');
-    // The cheapest active chat model of the dev catalog.
+    // The cheapest active chat model of the dev catalog, chosen from a Scan the chat role allows.
     expect(body.model.id).toBe('nova-micro');
+    expect(await stack.iam.decisions()).toContainEqual(
+      expect.objectContaining({
+        functionLogicalId: chatFunction.logicalId,
+        action: 'dynamodb:Scan',
+        resource: catalogArn,
+        allowed: true,
+      }),
+    );
     expect(body.prompt).toEqual({ name: 'support', version: 1 });
     expect(body.usage.costUsd).toBeGreaterThan(0);
 
@@ -163,12 +196,10 @@ describe('chat on dynalite with the offline provider', () => {
   });
 
   it('streams the same answer as server-sent events', async () => {
-    const response = await invokeStreaming(
-      chat,
+    const response = await ask(
       event('POST', '/v1/chat', { prompt: 'support@production', variables, stream: true }),
-      context,
     );
-    const events = (await text(response.body)).trim().split('\n\n');
+    const events = response.body.trim().split('\n\n');
     const done = events.at(-1) ?? '';
     expect(done.startsWith('event: done')).toBe(true);
     const final = chatResponse.parse(JSON.parse(done.slice(done.indexOf('data: ') + 6)));
@@ -180,35 +211,47 @@ describe('chat on dynalite with the offline provider', () => {
   });
 
   it('refuses what cannot fit, an unknown label and a missing variable with 4xx bodies naming the problem', async () => {
-    const huge = await invokeStreaming(
-      chat,
+    const huge = await ask(
       event('POST', '/v1/chat', {
         prompt: 'support:1',
         model: 'nova-micro',
         variables: { ...variables, context: 'token '.repeat(130_000) },
       }),
-      context,
     );
     expect(huge.statusCode).toBe(400);
-    expect(JSON.parse(await text(huge.body)).error).toMatchObject({
+    expect(JSON.parse(huge.body).error).toMatchObject({
       code: 'context_window_exceeded',
       field: 'messages',
     });
-    const staging = await invokeStreaming(
-      chat,
-      event('POST', '/v1/chat', { prompt: 'support@staging', variables }),
-      context,
-    );
+    const staging = await ask(event('POST', '/v1/chat', { prompt: 'support@staging', variables }));
     expect(staging.statusCode).toBe(404);
-    const missing = await invokeStreaming(
-      chat,
-      event('POST', '/v1/chat', { prompt: 'support', variables: { question: 'x' } }),
-      context,
-    );
-    expect(JSON.parse(await text(missing.body)).error).toMatchObject({
+    const missing = await ask(event('POST', '/v1/chat', { prompt: 'support', variables: { question: 'x' } }));
+    expect(JSON.parse(missing.body).error).toMatchObject({
       code: 'prompt_render_error',
       field: 'variables.context',
     });
     expect(records.at(-1)?.status).toBe('client_error');
+  });
+
+  it('fails the same catalog Scan with AccessDenied as a function whose role does not allow it', async () => {
+    const catalog = new ModelCatalog(
+      DynamoDBDocumentClient.from(dynamo),
+      chatFunction.environment.CATALOG_TABLE ?? '',
+    );
+    // Its own evaluator, so that this denial stays out of the decisions the other tests check.
+    const denied = await runAsCaller(
+      { logicalId: promptsFunction.logicalId, functionName: promptsFunction.name },
+      new LocalIam(stack.template),
+      () => catalog.list(),
+    ).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(denied).toMatchObject({
+      name: 'AccessDeniedException',
+      action: 'dynamodb:Scan',
+      resource: catalogArn,
+      functionLogicalId: promptsFunction.logicalId,
+    });
   });
 });

@@ -3,11 +3,11 @@ import '../support/env/api.ts';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeBackoff } from '#aws/backoff.ts';
 import { encodeCursor } from '#aws/cursor.ts';
 import { TransientError, ValidationError } from '#aws/errors.ts';
-import { DynamoEvaluationStore, EVALUATIONS_INDEX } from '#aws/eval/dynamo-evaluation-store.ts';
+import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
 import { DynamoFeedbackStore, FEEDBACK_INDEX } from '#aws/feedback/dynamo-feedback-store.ts';
 import { DynamoInteractionStore } from '#aws/feedback/dynamo-interaction-store.ts';
 import { apiHandler } from '#aws/http.ts';
@@ -17,8 +17,9 @@ import {
   type StoredInteraction,
 } from '#contracts/feedback/feedback.ts';
 import { makeHandler as makeFeedback } from '#functions/api/feedback.ts';
-import { createDynamoClient, type Emulators, startEmulators } from '#infra/local/emulators.ts';
+import { type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import { FULL_ACCESS } from '../support/app-access.ts';
+import { evaluatedClients, synthesizedStack } from '../support/as-function.ts';
 import { errorOf } from '../support/async.ts';
 import { createIndexedTable, createKeyTable, isolatedDocumentClients } from '../support/dynamo.ts';
 import { apiEvent } from '../support/gateway-fixtures.ts';
@@ -26,9 +27,13 @@ import { apiEvent } from '../support/gateway-fixtures.ts';
 /**
  * The feedback stores with real DynamoDB document clients against dynalite, on tables shaped as the
  * stack's: interactions (`pk` only, TTL on `expiresAt`, which dynalite never expires: the stores' clock
- * does) and feedback (the house project table: `pk`/`sk` and the `gsi1` index). Each test gets tables
- * of its own.
+ * does) and feedback (the house project table: `pk`/`sk` and the `gsi1` index). Each test of the stores
+ * gets tables of its own. The feedback handler runs as the feedback function of the synthesized stack,
+ * on the tables the template declares: every SDK call it makes is evaluated against that function's
+ * role, and fails with AccessDenied where the role does not allow it, as on AWS.
  */
+const stack = synthesizedStack();
+const feedbackFunction = stack.fn('functions/api/feedback.ts');
 let emulators: Emulators;
 let dynamo: DynamoDBClient;
 let doc: DynamoDBDocumentClient;
@@ -41,8 +46,15 @@ const instant = makeBackoff({ maxAttempts: 3, sleep: async () => {} });
 
 beforeAll(async () => {
   emulators = await startEmulators();
-  dynamo = createDynamoClient(emulators.dynamoEndpoint);
+  // Calls made outside `feedbackFunction.run` (the stores' own tests, seeding, reading back) are not
+  // evaluated: they are no function's.
+  ({ dynamo } = evaluatedClients(emulators));
   doc = DynamoDBDocumentClient.from(dynamo);
+});
+
+afterEach(async () => {
+  // Also a denial that the handler turns into an error response.
+  expect((await stack.iam.decisions()).filter((d) => !d.allowed)).toEqual([]);
 });
 
 afterAll(async () => {
@@ -339,22 +351,29 @@ describe('DynamoFeedbackStore', () => {
 });
 
 describe('POST /v1/feedback on the real stores', () => {
+  beforeAll(async () => {
+    await stack.provision(emulators);
+  });
+
   it('stores the verdict pending, opens the review task, whose label becomes the annotator calibration', async () => {
-    const interactions = await interactionsTable();
-    const feedbackName = await feedbackTable();
-    const evaluations = await createIndexedTable(dynamo, `evaluations-${++tables}`, EVALUATIONS_INDEX);
+    const table = (variable: string) => feedbackFunction.environment[variable] ?? '';
+    const interactions = table('INTERACTIONS_TABLE');
+    const feedbackName = table('FEEDBACK_TABLE');
+    const evaluations = table('EVALUATIONS_TABLE');
     const interactionStore = new DynamoInteractionStore(doc, interactions, { now: () => new Date(NOW) });
     const feedbackStore = new DynamoFeedbackStore(doc, feedbackName);
     const evaluationStore = new DynamoEvaluationStore(doc, evaluations, { now: () => new Date(NOW) });
     await interactionStore.put(interaction('i-1'));
-    const handler = apiHandler(
-      makeFeedback({
-        interactions: interactionStore,
-        feedback: feedbackStore,
-        reviews: evaluationStore,
-        now: () => NOW,
-      }),
-      { appKeys: { 'key-web': 'web' }, appAccess: { web: FULL_ACCESS }, maxRequestBytes: 100_000 },
+    const handler = feedbackFunction.wrap(
+      apiHandler(
+        makeFeedback({
+          interactions: interactionStore,
+          feedback: feedbackStore,
+          reviews: evaluationStore,
+          now: () => NOW,
+        }),
+        { appKeys: { 'key-web': 'web' }, appAccess: { web: FULL_ACCESS }, maxRequestBytes: 100_000 },
+      ),
     );
     const post = async (body: unknown) => {
       const response = await handler(
@@ -373,6 +392,15 @@ describe('POST /v1/feedback on the real stores', () => {
     expect(first.body).toMatchObject({ created: true, redactions: { EMAIL: 1 } });
     const again = await post({ interactionId: 'i-1', rating: 'down', comment: 'Still wrong', user: 'ada' });
     expect(again.body).toMatchObject({ created: false, reviewTaskId: first.body.reviewTaskId });
+    // Its reads of the interaction and its writes of the verdict and the review task were evaluated.
+    const evaluated = (await stack.iam.decisions()).filter(
+      (d) => d.functionLogicalId === feedbackFunction.logicalId,
+    );
+    expect(evaluated.map((d) => d.resource)).toEqual(
+      expect.arrayContaining(
+        [interactions, feedbackName, evaluations].map((t) => expect.stringMatching(`:table/${t}$`)),
+      ),
+    );
 
     const pending = await feedbackStore.pending({ limit: 10 });
     expect(pending.items).toHaveLength(1);

@@ -73,6 +73,35 @@ function iamTemplate(): Record<string, unknown> {
         },
       },
       Table: { Type: 'AWS::DynamoDB::Table', Properties: { TableName: 'Table' } },
+      Queue: { Type: 'AWS::SQS::Queue', Properties: {} },
+      // Only the reader's role may send to the queue or publish to the topic, whatever other roles allow.
+      QueuePolicy: {
+        Type: 'AWS::SQS::QueuePolicy',
+        Properties: {
+          Queues: [{ Ref: 'Queue' }],
+          PolicyDocument: policy({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 'sqs:SendMessage',
+            Resource: { 'Fn::GetAtt': ['Queue', 'Arn'] },
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': ['ReaderRole', 'Arn'] } } },
+          }),
+        },
+      },
+      Topic: { Type: 'AWS::SNS::Topic', Properties: {} },
+      TopicPolicy: {
+        Type: 'AWS::SNS::TopicPolicy',
+        Properties: {
+          Topics: [{ Ref: 'Topic' }],
+          PolicyDocument: policy({
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 'sns:Publish',
+            Resource: { Ref: 'Topic' },
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': ['ReaderRole', 'Arn'] } } },
+          }),
+        },
+      },
       Bus: { Type: 'AWS::Events::EventBus', Properties: { Name: 'llmops-bus' } },
       ReaderRole: { Type: 'AWS::IAM::Role', Properties: {} },
       ReaderPolicy: {
@@ -103,6 +132,8 @@ function iamTemplate(): Record<string, unknown> {
               Resource: { 'Fn::GetAtt': ['Key', 'Arn'] },
               Condition: { StringEquals: { 'kms:ViaService': 's3.us-east-1.amazonaws.com' } },
             },
+            { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['Queue', 'Arn'] } },
+            { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: 'Topic' } },
           ),
         },
       },
@@ -115,6 +146,8 @@ function iamTemplate(): Record<string, unknown> {
               PolicyDocument: policy(
                 { Effect: 'Allow', Action: 's3:PutObject', Resource: objects('/*') },
                 { Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': ['Bus', 'Arn'] } },
+                { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['Queue', 'Arn'] } },
+                { Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: 'Topic' } },
               ),
             },
           ],
@@ -257,6 +290,46 @@ describe('LocalIam', () => {
     const decided = (await fresh.decisions()).filter((d) => d.action === 's3:GetObject');
     expect(decided.map((d) => d.resource.split('/').slice(1).join('/'))).toEqual(keys);
     expect(decided.map((d) => d.allowed)).toEqual([true, true, true, false, false, false]);
+  });
+
+  it('denies a send that an explicit Deny of the queue policy covers, although the role allows it', async () => {
+    const queueUrl = template.ref('Queue');
+    const queueArn = template.getAtt('Queue', 'Arn');
+    const send = (commandName: string, input: Record<string, unknown>): SdkCall => ({
+      clientName: 'SQSClient',
+      commandName,
+      input: { QueueUrl: queueUrl, ...input },
+    });
+    await expect(
+      iam.authorize(reader, send('SendMessageCommand', { MessageBody: 'x' })),
+    ).resolves.toBeUndefined();
+    const error = await denial(iam.authorize(writer, send('SendMessageCommand', { MessageBody: 'x' })));
+    expect(error.name).toBe('AccessDenied');
+    expect(error.$metadata.httpStatusCode).toBe(403);
+    expect(error.message).toContain(
+      `sqs:SendMessage on resource: ${queueArn} with an explicit deny in a resource-based policy`,
+    );
+    // A batch is authorized as SendMessage, and refused alike.
+    const batch = await denial(
+      iam.authorize(writer, send('SendMessageBatchCommand', { Entries: [{ Id: '1', MessageBody: 'x' }] })),
+    );
+    expect(batch).toMatchObject({ action: 'sqs:SendMessage', resource: queueArn });
+  });
+
+  it("denies a publish that an explicit Deny of the topic policy covers, with SNS's own error code", async () => {
+    const topicArn = template.ref('Topic');
+    const publish: SdkCall = {
+      clientName: 'SNSClient',
+      commandName: 'PublishCommand',
+      input: { TopicArn: topicArn, Message: 'x' },
+    };
+    await expect(iam.authorize(reader, publish)).resolves.toBeUndefined();
+    const error = await denial(iam.authorize(writer, publish));
+    expect(error.name).toBe('AuthorizationError');
+    expect(error.$metadata.httpStatusCode).toBe(403);
+    expect(error.message).toContain(
+      `sns:Publish on resource: ${topicArn} with an explicit deny in a resource-based policy`,
+    );
   });
 
   it("lets an explicit Deny of the role's own policy win over its Allow", async () => {
