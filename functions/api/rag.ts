@@ -1,9 +1,10 @@
 import * as z from 'zod/mini';
 import { createDocumentClient } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
-import { NotFoundError, ValidationError } from '#aws/errors.ts';
+import { ContentBlockedError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { type ApiRequest, apiHandler, json, parseAppKeys, parseWith } from '#aws/http.ts';
 import { metrics } from '#aws/logging.ts';
+import { createContentGuard } from '#aws/models/guardrail.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
 import { DOCUMENT_STATUSES, type DocumentItem, DocumentTable } from '#aws/rag/documents.ts';
 import { citationsOf, Retriever } from '#aws/rag/retriever.ts';
@@ -18,6 +19,7 @@ import { parseAppAccess } from '#contracts/http/access.ts';
 import { pageToken, pathParams, ragSearchRequest } from '#contracts/http/schemas.ts';
 import { isLiteral } from '#core/access/glob.ts';
 import { AccessPolicy } from '#core/access/policy.ts';
+import type { ContentGuard } from '#core/models/types.ts';
 import { dispatcher } from './dispatch.ts';
 
 /**
@@ -28,10 +30,30 @@ import { dispatcher } from './dispatch.ts';
  * them (a `collection` filter of its own is intersected with them), and naming another collection is a
  * 403. A document of another collection is a 404, exactly as a document that does not exist, so that an
  * app cannot learn which documents other collections hold.
+ *
+ * A search's query is caller text on its way to the embedding model: it passes the content guard's input
+ * policy first, as every caller text of `/v1/chat` and `/v1/embeddings` does. A refused query is a 400
+ * `content_blocked` naming `query` (as `/v1/embeddings` refuses an input: there is no answer to put the
+ * policy's message in), and nothing is embedded or searched.
  */
 export interface RagDeps {
   readonly retriever: Pick<Retriever, 'retrieve'>;
   readonly documents: Pick<DocumentTable, 'get' | 'list'>;
+  /** The input policy over a search's query. @default none: the deployment has no guardrail */
+  readonly guard?: Pick<ContentGuard, 'checkInput'>;
+}
+
+/**
+ * Refuses a query the input policy blocks (`ContentBlockedError`, 400 `content_blocked`). A guard that
+ * fails fails the request: no query reaches the embedding model unchecked.
+ */
+async function assertQueryAllowed(guard: RagDeps['guard'], query: string): Promise<void> {
+  if (guard === undefined) return;
+  const verdict = await guard.checkInput([query]);
+  if (verdict.action !== 'INTERVENED') return;
+  metrics.addMetric('RagSearchesBlocked', 'Count', 1);
+  const policies = verdict.policies.length > 0 ? ` (${verdict.policies.join(', ')})` : '';
+  throw new ContentBlockedError('query', `was blocked by the content policy${policies}`);
 }
 
 const listQuery = z.object({
@@ -87,6 +109,7 @@ export function makeHandler(deps: RagDeps) {
       const body = parseWith(ragSearchRequest, request.body, '');
       const policy = AccessPolicy.forCaller(request.caller);
       const collections = policy.retrievalCollections(body.filters);
+      await assertQueryAllowed(deps.guard, body.query);
       const retrieval = await deps.retriever.retrieve(
         collections === undefined ? body : { ...body, collections },
       );
@@ -144,6 +167,8 @@ export const environment = {
   APP_ACCESS: envVar.optionalString(),
   MAX_REQUEST_BYTES: envVar.int(1),
   MODEL_PROVIDER: envVar.optionalString(),
+  GUARDRAIL_ID: envVar.optionalString(),
+  GUARDRAIL_VERSION: envVar.optionalString(),
   ...embeddingModelEnvironment,
   ...vectorStoreEnvironment,
 };
@@ -151,17 +176,25 @@ export const environment = {
 const config = readConfig(environment);
 
 const model = embeddingModelFromEnv();
+const offline = config.MODEL_PROVIDER === 'offline';
+// The query through the same input policy as the chat function's caller texts.
+const guard = createContentGuard({
+  offline,
+  guardrail:
+    config.GUARDRAIL_ID !== undefined && config.GUARDRAIL_VERSION !== undefined
+      ? { id: config.GUARDRAIL_ID, version: config.GUARDRAIL_VERSION }
+      : undefined,
+});
 
 export const handler = apiHandler(
   makeHandler({
     retriever: new Retriever({
       store: vectorStoreFromEnv,
       model,
-      provider: createProviderRouter({ mode: config.MODEL_PROVIDER === 'offline' ? 'offline' : 'catalog' })(
-        model,
-      ),
+      provider: createProviderRouter({ mode: offline ? 'offline' : 'catalog' })(model),
     }),
     documents: new DocumentTable(createDocumentClient(), config.DOCUMENTS_TABLE),
+    ...(guard !== undefined ? { guard } : {}),
   }),
   {
     appKeys: parseAppKeys(config.APP_KEYS),

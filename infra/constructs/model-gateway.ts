@@ -5,10 +5,13 @@
  * - chat: renders a prompt, calls its model (Bedrock or SageMaker) with the guardrail, streams or
  *   returns the answer, and publishes `llmops.InteractionRecorded`. Reads prompts and the catalog; at
  *   cold start it adds the seed entries the catalog lacks, with conditional puts only
- *   (`dynamodb:PutItem`, no delete: it never removes an entry; its one update is the canary counter).
+ *   (`dynamodb:PutItem` held to the seed's attributes, no delete: it never removes an entry; its one
+ *   update is the canary counter, held to `pk` and `canary`).
  * - prompts: prompt versions and labels (read/write on the prompts table only).
  * - models: the catalog (read/write on the catalog table only: admin edits, and seed entries whose
  *   configuration changed).
+ * - rag: retrieval (`POST /v1/rag/search`) and document status; a search's query passes the
+ *   guardrail's input policy (ApplyGuardrail) before it is embedded.
  * - openapi: the OpenAPI document (no data access at all).
  *
  * Model invocation is granted on what the configured catalog names, not on every model: its Bedrock
@@ -20,10 +23,10 @@
  *
  * - chat also counts each app's tokens per UTC day in the usage table (`USAGE_TABLE`: GetItem and
  *   UpdateItem only), for the daily token budgets of per-app access.
- * - every gateway function (chat, the evaluation's Generate) counts the calls a rollout's candidate
- *   answers on the catalog entry (`dynamodb:UpdateItem` on the catalog table, no other write), and
- *   chat answers a SageMaker model without capacity with 503 and `Retry-After`
- *   (`SAGEMAKER_RETRY_AFTER_SECONDS`).
+ * - chat counts the calls a rollout's candidate answers on the catalog entry (`dynamodb:UpdateItem` on
+ *   the catalog table, conditioned on `dynamodb:Attributes` to `pk` and `canary`); the evaluation's
+ *   Generate answers without canary routing and has no catalog write. Chat answers a SageMaker model
+ *   without capacity with 503 and `Retry-After` (`SAGEMAKER_RETRY_AFTER_SECONDS`).
  *
  * `APP_KEYS` (API key id → app name) and `APP_ACCESS` (app name → what it may use) are bound by the API
  * construct, which owns the keys.
@@ -47,7 +50,7 @@ import type { AppConfig, DeploymentConfig } from '#infra/config/index.ts';
 import { chatFunctionTimeoutSeconds } from '#infra/config/schema.ts';
 import type { LlmOpsAlerts } from './alerts.ts';
 import type { LlmOpsGuardrail } from './guardrail.ts';
-import { LlmOpsFunction } from './llmops-function.ts';
+import { grantKeyVia, LlmOpsFunction } from './llmops-function.ts';
 import {
   bedrockInvokeResources,
   grantModel,
@@ -115,13 +118,20 @@ export interface ModelGatewayProps {
    */
   readonly retryAfterSeconds?: number;
   /**
-   * The fine-tuning pipeline rolls models out by canary on this catalog: the functions that call models
-   * may count a canary's candidate calls on its catalog entry (UpdateItem).
+   * The fine-tuning pipeline rolls models out by canary on this catalog: the chat function may count a
+   * canary's candidate calls on its catalog entry (UpdateItem of `pk` and `canary` only).
    *
    * @default false
    */
   readonly rollouts?: boolean;
 }
+
+/** The catalog table's key attribute (`pk`, the model id). */
+const CATALOG_KEY = ['pk'] as const;
+/** What a seed entry holds besides the model's fields (`seedItem` of `#aws/model-catalog.ts`). */
+const SEED_BOOKKEEPING = ['seedHash', 'source', 'updatedAt', 'updatedBy'] as const;
+/** The top-level attributes a canary count names (`canaryCountInput` of `#aws/model-catalog.ts`). */
+const CANARY_COUNTER_ATTRIBUTES = [...CATALOG_KEY, 'canary'] as const;
 
 /** Tables and functions of the model gateway. */
 export class ModelGateway extends Construct {
@@ -210,7 +220,11 @@ export class ModelGateway extends Construct {
     };
     // The seed adds missing catalog entries with conditional puts (attribute_not_exists(pk)) and never
     // updates or deletes one.
-    this.bindGatewayCalls(this.chatFunction, { policyId: 'ModelInvokePolicy', catalogPutItem: true });
+    this.bindGatewayCalls(this.chatFunction, {
+      policyId: 'ModelInvokePolicy',
+      catalogPutItem: true,
+      countsCanaryCalls: true,
+    });
     // At most this many answers at once, and always that many available to chat: one caller's long
     // streams cannot take the account's concurrency from the other functions (nor they from chat).
     (this.chatFunction.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions =
@@ -285,7 +299,11 @@ export class ModelGateway extends Construct {
     })
       .bindTable(documentsTable, 'DOCUMENTS_TABLE', 'read', [DOCUMENTS_COLLECTION_INDEX])
       .bindString('EMBEDDING_MODEL', JSON.stringify(embedding))
-      .bindString('MAX_REQUEST_BYTES', maxRequestBytes);
+      .bindString('MAX_REQUEST_BYTES', maxRequestBytes)
+      // A search's query passes the guardrail's input policy (ApplyGuardrail) before it is embedded.
+      .bindString('GUARDRAIL_ID', guardrail?.guardrailId ?? '')
+      .bindString('GUARDRAIL_VERSION', guardrail?.guardrailVersion ?? '');
+    guardrail?.grantApply(this.ragFunction);
     // Listing every document (no collection given) scans the status table.
     this.ragFunction.serviceRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [documentsTable.tableArn] }),
@@ -373,24 +391,27 @@ export class ModelGateway extends Construct {
   /**
    * What a function needs to answer through the gateway code path (`ModelGateway` of
    * `#aws/gateway.ts`), as the chat function does: prompts (read), the catalog (read, listed with Scan
-   * for model selection; UpdateItem alone to count a rollout's candidate calls), `llmops.InteractionRecorded` on the bus, the guardrail, the call settings, the
-   * embedding model and the vector store (RAG), and invoke on the catalog's models. The function must be
-   * bundled for the store's kind and placed in its network.
+   * for model selection; the seed's puts and the canary counter's updates only where asked, see
+   * `grantCatalogWrites`), `llmops.InteractionRecorded` on the bus, the guardrail, the call settings,
+   * the embedding model and the vector store (RAG), and invoke on the catalog's models. The function must
+   * be bundled for the store's kind and placed in its network.
    */
   public bindGatewayCalls(
     fn: LlmOpsFunction,
-    options: { readonly policyId?: string; readonly catalogPutItem?: boolean } = {},
+    options: {
+      readonly policyId?: string;
+      /** Seeds the catalog at cold start (conditional puts of the entries it lacks). */
+      readonly catalogPutItem?: boolean;
+      /** Routes a share of calls to a rollout's candidate and counts them on the catalog entry. */
+      readonly countsCanaryCalls?: boolean;
+    } = {},
   ): LlmOpsFunction {
     const { config, eventBus, guardrail, store } = this.#gateway;
     const policyId = options.policyId ?? `${fn.node.id}ModelInvokePolicy`;
     fn.bindTable(this.promptsTable, 'PROMPTS_TABLE', 'read')
-      // The catalog is listed with Scan (model selection, GET /v1/models).
-      // UpdateItem: the candidate's call counters of a rollout's canary (`ADD canary.calls`).
-      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'read', [], {
-        scan: true,
-        ...(this.#gateway.rollouts === true ? { updateItem: true } : {}),
-        ...(options.catalogPutItem ? { putItem: true } : {}),
-      })
+      // The catalog is listed with Scan (model selection, GET /v1/models); its writes are granted apart,
+      // each held to the attributes it writes (`grantCatalogWrites`).
+      .bindTable(this.catalogTable, 'CATALOG_TABLE', 'read', [], { scan: true })
       .bindEventBus(eventBus, 'EVENT_BUS_NAME', {
         sources: [LLMOPS_SOURCE],
         detailTypes: [INTERACTION_RECORDED],
@@ -401,6 +422,10 @@ export class ModelGateway extends Construct {
       .bindString('CHAT_TIMEOUT_MS', String(config.chatTimeoutMs))
       .bindString('PROMPT_CACHE_TTL_SECONDS', String(config.promptCacheTtlSeconds))
       .bindString('EMBEDDING_MODEL', JSON.stringify(store.embeddingModel));
+    this.grantCatalogWrites(fn, {
+      seed: options.catalogPutItem === true ? config.catalog : undefined,
+      canary: this.#gateway.rollouts && options.countsCanaryCalls === true,
+    });
     this.grantModelInvoke(fn, config.catalog, this.#gateway.stackName, policyId);
     guardrail?.grantApply(fn);
     store.grantRead(fn);
@@ -416,6 +441,66 @@ export class ModelGateway extends Construct {
     readonly store: RagVectorStore;
     readonly rollouts: boolean;
   };
+
+  /**
+   * The catalog writes of a gateway function, each conditioned on `dynamodb:Attributes` (every top-level
+   * attribute a request names must be in the list, the key included), so that neither can rewrite what
+   * admins, the evaluation pipeline or a rollout own:
+   *
+   * - `seed`: `PutItem` of the seed entries the table lacks (`ModelCatalog.seed` in `insert` mode, on
+   *   condition `attribute_not_exists(pk)`), limited to the attributes those items hold: `pk`, the fields
+   *   the configured entries set, and the seed's bookkeeping. IAM cannot require the write's own
+   *   condition, so the role could still replace a configured entry, never with a `canary` or fields the
+   *   configuration does not set.
+   * - `canary`: `UpdateItem` of a rollout's candidate call counters (`canaryCountInput`: `ADD
+   *   canary.calls`, `canary.errors`, on condition of `canary.rolloutId`), limited to `pk` and `canary`.
+   */
+  private grantCatalogWrites(
+    fn: LlmOpsFunction,
+    writes: { readonly seed: readonly CatalogModel[] | undefined; readonly canary: boolean },
+  ): void {
+    const statements: iam.PolicyStatement[] = [];
+    if (writes.seed !== undefined) {
+      const fields = writes.seed.flatMap((model) =>
+        Object.entries(model).flatMap(([name, value]) => (value === undefined ? [] : [name])),
+      );
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'SeedCatalogEntries',
+          actions: ['dynamodb:PutItem'],
+          resources: [this.catalogTable.tableArn],
+          conditions: {
+            'ForAllValues:StringEquals': {
+              'dynamodb:Attributes': [...new Set([...CATALOG_KEY, ...fields, ...SEED_BOOKKEEPING])].sort(),
+            },
+          },
+        }),
+      );
+    }
+    if (writes.canary) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'CountCanaryCalls',
+          actions: ['dynamodb:UpdateItem'],
+          resources: [this.catalogTable.tableArn],
+          conditions: {
+            'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...CANARY_COUNTER_ATTRIBUTES] },
+          },
+        }),
+      );
+    }
+    if (statements.length === 0) return;
+    for (const statement of statements) fn.serviceRole.addToPrincipalPolicy(statement);
+    const key = this.catalogTable.encryptionKey;
+    if (key) {
+      grantKeyVia(fn.serviceRole, key, 'dynamodb', [
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:Encrypt',
+        'kms:GenerateDataKey',
+      ]);
+    }
+  }
 
   /**
    * Bedrock and SageMaker invoke actions for a gateway function, in a policy of their own: exactly the

@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV } from '#infra/config/profiles.ts';
+import { LocalApi } from '#infra/local/api/server.ts';
 import { ingestFolder, LOCAL_MIN_SCORE } from '#infra/local/rag-demo.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
 
 /**
  * The official OpenAI client against the synthesized REST API served locally (offline model provider):
  * `baseURL` is the API's `/v1`, and the API key goes as the client sends it, `Authorization: Bearer`.
+ * Two apps: the profile's `default`, and `metered`, whose daily token budget one answer spends (its key
+ * served by a second local API over the same template and functions).
  */
 const PROMPT = 'openai-e2e';
 const CONTEXT =
@@ -25,11 +29,26 @@ const DOCUMENT = [
   'Lambda bills by the millisecond of duration, rounded up, and by the number of requests.',
 ].join('\n');
 
+/** The dev profile's apps, and one with a budget of one token a UTC day. */
+const METERED = 'metered';
+const APPS = [
+  ...DEV.api.apps,
+  {
+    name: METERED,
+    rateLimit: 10,
+    burstLimit: 20,
+    quotaPerDay: 1_000,
+    access: { prompts: ['*'], models: ['*'], collections: ['*'], rawChat: true, tokensPerDay: 1 },
+  },
+];
+
 let stack: LocalRunner;
 let url: string;
 let key: string;
 let client: OpenAI;
 let corpus: string;
+let meteredApi: LocalApi;
+let metered: OpenAI;
 
 /** An admin call (the API key stands in for SigV4 locally), to set up a prompt. */
 async function admin(method: string, path: string, body: unknown): Promise<void> {
@@ -43,11 +62,22 @@ async function admin(method: string, path: string, body: unknown): Promise<void>
 }
 
 beforeAll(async () => {
-  stack = await LocalRunner.start({ api: { port: 0 }, context: { interactionSampleRate: 1 } });
+  stack = await LocalRunner.start({
+    api: { port: 0, appName: 'default' },
+    context: { interactionSampleRate: 1, apiApps: JSON.stringify(APPS) },
+  });
   if (!stack.api) throw new Error('The synthesized template declares no REST API');
   url = stack.api.url;
   key = stack.api.apiKey;
   client = new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0 });
+  meteredApi = await LocalApi.start({
+    template: stack.template,
+    lambdas: stack.lambdas,
+    port: 0,
+    appName: METERED,
+    accessLog: () => undefined,
+  });
+  metered = new OpenAI({ apiKey: meteredApi.apiKey, baseURL: `${meteredApi.url}/v1`, maxRetries: 0 });
   await admin('POST', `/v1/prompts/${PROMPT}/versions`, {
     messages: [
       { role: 'system', content: 'Answer only from this context:\n{{context}}' },
@@ -63,6 +93,7 @@ beforeAll(async () => {
   if (ingested.indexed !== 1) throw new Error(`ingestion failed: ${JSON.stringify(ingested)}`);
 });
 afterAll(async () => {
+  await meteredApi?.stop();
   await stack?.stop();
   if (corpus) rmSync(corpus, { recursive: true, force: true });
 });
@@ -202,5 +233,64 @@ describe('the official OpenAI client against the local API', () => {
       );
     expect(error instanceof OpenAI.NotFoundError || error instanceof OpenAI.BadRequestError).toBe(true);
     expect((error as Error).message).toContain('Model gpt-4o is not in the catalog');
+  });
+
+  it('refuses an app over its daily token budget with RateLimitError 429 token_budget_exceeded and Retry-After', async () => {
+    // The first answer of the day is admitted (nothing spent yet) and spends more than the one token.
+    const first = await metered.chat.completions.create({
+      model: 'nova-micro',
+      messages: [{ role: 'user', content: QUESTION }],
+    });
+    expect(first.usage?.total_tokens).toBeGreaterThan(1);
+    const refused = async (call: Promise<unknown>) => {
+      const error = await call.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+      return error as InstanceType<typeof OpenAI.RateLimitError>;
+    };
+    const error = await refused(
+      metered.chat.completions.create({
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: QUESTION }],
+      }),
+    );
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('token_budget_exceeded');
+    // OpenAI's error object: `{error: {message, type, param, code}}`; a spent budget is its insufficient_quota.
+    expect(error.type).toBe('insufficient_quota');
+    expect(error.param).toBeNull();
+    expect(error.error).toMatchObject({
+      code: 'token_budget_exceeded',
+      type: 'insufficient_quota',
+      param: null,
+      message: expect.stringContaining(`app "${METERED}" has spent its daily token budget`),
+    });
+    expect(error.message).toContain('renews at 00:00 UTC');
+    // Seconds until 00:00 UTC: at least 1, at most a day.
+    const retryAfter = Number(error.headers.get('retry-after'));
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(86_400);
+    // A streamed call is refused the same way, before any chunk; so are embeddings.
+    const streamed = await refused(
+      metered.chat.completions.create({
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: QUESTION }],
+        stream: true,
+      }),
+    );
+    expect(streamed.code).toBe('token_budget_exceeded');
+    const embeddings = await refused(
+      metered.embeddings.create({ model: 'titan-embed-text-v2', input: 'refunds' }),
+    );
+    expect(embeddings.code).toBe('token_budget_exceeded');
+    // The other app's budget is its own.
+    const other = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: [{ role: 'user', content: QUESTION }],
+    });
+    expect(other.choices[0]?.finish_reason).toBe('stop');
   });
 });

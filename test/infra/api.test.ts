@@ -161,7 +161,15 @@ const EXPECTED_ENV: Record<ApiFunctionName, string[]> = {
     'PROMOTION_SUITES',
   ],
   models: ['CATALOG_TABLE', 'CATALOG_SEED', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
-  rag: ['DOCUMENTS_TABLE', 'EMBEDDING_MODEL', 'APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
+  rag: [
+    'DOCUMENTS_TABLE',
+    'EMBEDDING_MODEL',
+    'APP_KEYS',
+    'APP_ACCESS',
+    'MAX_REQUEST_BYTES',
+    'GUARDRAIL_ID',
+    'GUARDRAIL_VERSION',
+  ],
   openapi: ['APP_KEYS', 'APP_ACCESS', 'MAX_REQUEST_BYTES'],
   evaluations: [
     'EVALUATIONS_TABLE',
@@ -642,7 +650,7 @@ describe('guardrail', () => {
     expect(g.BlockedOutputsMessaging).toMatch(/withheld/);
   });
 
-  it("the chat function pins the published version and may apply exactly that guardrail; only Evaluate's Generate (the gateway code path) and Score (the grounding check) may too", () => {
+  it("the chat function pins the published version and may apply exactly that guardrail; only the rag function (search queries), Evaluate's Generate (the gateway code path) and Score (the grounding check) may too", () => {
     const [guardrailId] = only(dev.json, 'AWS::Bedrock::Guardrail');
     const [versionId, version] = only(dev.json, 'AWS::Bedrock::GuardrailVersion');
     expect(props(version).GuardrailIdentifier).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailId'] });
@@ -650,6 +658,7 @@ describe('guardrail', () => {
     // Each function that applies the guardrail pins the same published version, and may apply exactly it.
     const appliers = {
       chat: functionOf(dev.json, 'chat'),
+      rag: functionOf(dev.json, 'rag'),
       generate: only(
         dev.json,
         'AWS::Lambda::Function',
@@ -671,7 +680,7 @@ describe('guardrail', () => {
       expect(apply, name).toHaveLength(1);
       expect(apply[0]?.Resource, name).toEqual({ 'Fn::GetAtt': [guardrailId, 'GuardrailArn'] });
     }
-    // Nobody else: the only policies that mention ApplyGuardrail are those of these three roles.
+    // Nobody else: the only policies that mention ApplyGuardrail are those of these four roles.
     const everyone = resourcesOfType(dev.json, 'AWS::IAM::Policy')
       .filter(([, p]) => JSON.stringify(props(p)).includes('bedrock:ApplyGuardrail'))
       .flatMap(([, p]) => (props(p).Roles as CfnJson[]).map((r) => r.Ref as string));

@@ -3,7 +3,8 @@
  *
  * - model invocation names the configured catalog's models and profiles (and tagged SageMaker endpoints),
  *   never every model or every endpoint;
- * - the chat function may add catalog items but never update or delete one;
+ * - the chat function may add the seed's catalog items and count a canary's calls, each write held to
+ *   its attributes (`dynamodb:Attributes`), but never delete one;
  * - DataPrep, RagIngest and Evaluation functions reach only the key prefixes their code uses;
  * - events:PutEvents is conditioned on exactly the source and detail-types each function (and the
  *   evaluation schedules) publishes;
@@ -16,6 +17,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { canaryCountInput } from '#aws/model-catalog.ts';
 import { API_ROUTES } from '#contracts/http/routes.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import { DATASET_READY } from '#events/dataset-ready.ts';
@@ -42,6 +44,8 @@ import {
   SAGEMAKER_INVOKE_TAG_KEY,
   sageMakerInvokeTagValue,
 } from '#infra/constructs/model-access.ts';
+import { AccessDeniedError, LocalIam } from '#infra/local/iam/evaluator.ts';
+import { LocalTemplate } from '#infra/local/template.ts';
 import { cdkJsonContext, LlmOpsStack } from '#infra/stacks/llmops-stack.ts';
 import {
   entryStatements,
@@ -258,6 +262,14 @@ describe('the model catalog table', () => {
     return `<${id}.Arn>`;
   };
 
+  /** The statements of an entry's role on the catalog table. */
+  const onCatalog = (json: CfnTemplate, entry: string) =>
+    entryStatements(json, entry).filter(
+      (s) => s.Effect === 'Allow' && list(s.Resource).map(flatten).includes(catalogArn(json)),
+    );
+  const withAction = (statements: readonly Statement[], action: string) =>
+    statements.filter((s) => list(s.Action).includes(action));
+
   it('chat may read, scan, put and update catalog items (canary counters), but never delete or batch-write one', () => {
     for (const s of [dev, prod]) {
       const actions = actionsByResource(entryStatements(s.json, 'functions/api/chat.ts')).get(
@@ -278,6 +290,105 @@ describe('the model catalog table', () => {
       for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']) {
         expect(actions?.has(action), action).toBe(false);
       }
+    }
+  });
+
+  it("chat's UpdateItem on the catalog names only the key and the canary counters (dynamodb:Attributes)", () => {
+    for (const s of [dev, prod]) {
+      const updates = withAction(onCatalog(s.json, 'functions/api/chat.ts'), 'dynamodb:UpdateItem');
+      // One statement, UpdateItem alone: no unconditioned grant of it beside.
+      expect(updates).toHaveLength(1);
+      expect(updates[0]).toMatchObject({
+        Sid: 'CountCanaryCalls',
+        Action: 'dynamodb:UpdateItem',
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'canary'] } },
+      });
+      expect(Object.keys(updates[0]?.Condition ?? {})).toEqual(['ForAllValues:StringEquals']);
+    }
+  });
+
+  it("chat's PutItem on the catalog names only the attributes of the configured seed's items", () => {
+    for (const s of [dev, custom]) {
+      const puts = withAction(onCatalog(s.json, 'functions/api/chat.ts'), 'dynamodb:PutItem');
+      expect(puts).toHaveLength(1);
+      const fields = s.config.models.catalog.flatMap((m) =>
+        Object.entries(m).flatMap(([name, value]) => (value === undefined ? [] : [name])),
+      );
+      const allowed = list(
+        (puts[0]?.Condition?.['ForAllValues:StringEquals']?.['dynamodb:Attributes'] ?? []) as string[],
+      );
+      expect(puts[0]).toMatchObject({ Sid: 'SeedCatalogEntries', Action: 'dynamodb:PutItem' });
+      // `seedItem` of #aws/model-catalog.ts: the key, the model's fields and the seed's bookkeeping.
+      expect(allowed).toEqual(
+        sorted(new Set(['pk', ...fields, 'seedHash', 'source', 'updatedAt', 'updatedBy'])),
+      );
+      // What only a pipeline or an admin writes is never the seed's.
+      for (const owned of ['canary', 'evaluations', 'evaluationScore']) expect(allowed).not.toContain(owned);
+    }
+    // The custom catalog's SageMaker entry sets `inferenceComponent`, which dev's entries do not.
+    const devPut = withAction(onCatalog(dev.json, 'functions/api/chat.ts'), 'dynamodb:PutItem')[0];
+    expect(JSON.stringify(devPut?.Condition)).not.toContain('inferenceComponent');
+  });
+
+  it('the local IAM evaluation holds the synthesized chat role to those attributes (dynamodb:Attributes evaluated)', async () => {
+    const template = new LocalTemplate(dev.json, { namePrefix: 'lp' });
+    const iam = new LocalIam(template);
+    const [chatId] = resourcesOfType(dev.json, 'AWS::Lambda::Function').find(
+      ([, r]) => r.Metadata?.['llmops:entry'] === 'functions/api/chat.ts',
+    ) as [string, CfnResource];
+    const chat = { logicalId: chatId, functionName: chatId };
+    const [tableId] = resourcesOfType(dev.json, 'AWS::DynamoDB::Table').find(([id]) =>
+      id.startsWith('ModelGatewayCatalogTable'),
+    ) as [string, CfnResource];
+    const table = template.ref(tableId);
+    const call = (commandName: string, input: Record<string, unknown>) =>
+      iam.authorize(chat, { clientName: 'DynamoDBClient', commandName, input });
+    const denied = async (promise: Promise<unknown>) =>
+      expect(
+        await promise.then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      ).toBeInstanceOf(AccessDeniedError);
+    const model = dev.config.models.catalog[0] as CatalogModel;
+    const seed = {
+      ...model,
+      pk: model.id,
+      source: 'config',
+      seedHash: 'h',
+      updatedAt: 't',
+      updatedBy: 'config-seed',
+    };
+
+    // What the code sends: a canary count (`canaryCountInput`) and a seed's conditional put.
+    await expect(
+      call('UpdateItemCommand', canaryCountInput(table, model.id, 'r-1', true)),
+    ).resolves.toBeUndefined();
+    await expect(
+      call('PutItemCommand', {
+        TableName: table,
+        Item: seed,
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    ).resolves.toBeUndefined();
+    // What it may not: an update of another attribute, or a put that plants a canary.
+    await denied(
+      call('UpdateItemCommand', {
+        TableName: table,
+        Key: { pk: model.id },
+        UpdateExpression: 'SET #status = :s',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':s': 'deprecated' },
+      }),
+    );
+    await denied(call('PutItemCommand', { TableName: table, Item: { ...seed, canary: { share: 1 } } }));
+  });
+
+  it('the evaluation answers (Generate) without canary routing and writes nothing on the catalog', () => {
+    const statements = onCatalog(dev.json, 'functions/evaluation/generate.ts');
+    expect(statements.length).toBeGreaterThan(0);
+    for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']) {
+      expect(withAction(statements, action), action).toEqual([]);
     }
   });
 

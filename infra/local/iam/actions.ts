@@ -4,6 +4,7 @@
  * A command this table does not know fails loudly: a call that is not evaluated must not pass silently.
  */
 import type { SdkCall } from '#aws/sdk-call-hooks.ts';
+import { putItemAttributes, updateItemAttributes } from './dynamodb-attributes.ts';
 
 /** One authorization AWS performs for a call. */
 export interface IamRequest {
@@ -84,6 +85,15 @@ function onEachTable(action: string): Mapper {
     }));
 }
 
+/** Adds `dynamodb:Attributes` (the top-level attributes the request names) to an item write's context. */
+function withAttributes(
+  mapper: Mapper,
+  attributes: (input: Readonly<Record<string, unknown>>) => string[],
+): Mapper {
+  return (input, env, call) =>
+    mapper(input, env, call).map((r) => ({ ...r, context: { 'dynamodb:Attributes': attributes(input) } }));
+}
+
 const TRANSACT_ACTIONS: Readonly<Record<string, string>> = {
   Get: 'dynamodb:GetItem',
   Put: 'dynamodb:PutItem',
@@ -102,8 +112,8 @@ const transact: Mapper = (input, env, call) =>
 
 const DYNAMODB: Readonly<Record<string, Mapper>> = {
   GetItem: onTable('dynamodb:GetItem'),
-  PutItem: onTable('dynamodb:PutItem'),
-  UpdateItem: onTable('dynamodb:UpdateItem'),
+  PutItem: withAttributes(onTable('dynamodb:PutItem'), putItemAttributes),
+  UpdateItem: withAttributes(onTable('dynamodb:UpdateItem'), updateItemAttributes),
   DeleteItem: onTable('dynamodb:DeleteItem'),
   DescribeTable: onTable('dynamodb:DescribeTable'),
   Query: onTableOrIndex('dynamodb:Query'),
