@@ -35,6 +35,30 @@ export const evaluationRag = z.strictObject({
   minScore: z.optional(z.number().check(z.gte(0), z.lte(1))),
 });
 
+/**
+ * The judge metrics whose rubric is a prompt of the prompt registry: the single-answer rubrics and the
+ * pairwise `preference`. A run judges each with the version its reference resolves to.
+ */
+export const JUDGE_RUBRIC_METRICS = [
+  'faithfulness',
+  'answer_relevance',
+  'hallucination',
+  'toxicity',
+  'sentiment',
+  'preference',
+] as const;
+export type JudgeRubricMetric = (typeof JUDGE_RUBRIC_METRICS)[number];
+
+/**
+ * Which rubric version judges each metric, by metric: a prompt reference (`name@label`, `name:version`).
+ * A metric left out is judged with `judge-<metric>@production` (`judge-answer-relevance`, `judge-pairwise`).
+ */
+export const evaluationRubrics = z.partialRecord(
+  z.enum(JUDGE_RUBRIC_METRICS),
+  z.string().check(z.regex(EVAL_PROMPT_REF, 'must be "name@label" or "name:version"')),
+);
+export type EvaluationRubrics = z.infer<typeof evaluationRubrics>;
+
 /** The most items a run evaluates (bias probes count once per group). */
 export const MAX_RUN_ITEMS = 2000;
 /** Judge repeats per judged item: 1 to 5 (3 by default). */
@@ -82,6 +106,8 @@ export const evaluationRunRequest = z
      * gates. Needs `baseline`.
      */
     pairwise: z.optional(z.boolean()),
+    /** The rubric version of each judge metric; default: each rubric's `production` label. */
+    rubrics: z.optional(evaluationRubrics),
   })
   .check(
     z.refine((r) => r.pairwise !== true || r.baseline !== undefined, {
@@ -139,7 +165,14 @@ export const evaluationRun = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   /** Resolved when the run starts: prompt labels become versions. */
-  resolved: z.optional(z.object({ target: evaluationTarget, baseline: z.optional(evaluationTarget) })),
+  resolved: z.optional(
+    z.object({
+      target: evaluationTarget,
+      baseline: z.optional(evaluationTarget),
+      /** The rubric version (`name:version`) each judge metric is judged with, by metric. */
+      rubrics: z.optional(z.record(z.string(), z.string())),
+    }),
+  ),
   suite: z.optional(z.object({ name: z.string(), version: z.int(), items: z.int() })),
   /** The plan's cost estimate in US dollars (generation and judging). */
   estimatedCostUsd: z.optional(z.number()),

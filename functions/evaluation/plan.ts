@@ -6,9 +6,10 @@ import { createDocumentClient, createS3Client } from '#aws/clients.ts';
 import { readConfig } from '#aws/config.ts';
 import { EvaluationBudgetExceededError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { RUN_METRICS } from '#aws/eval/batch-metrics.ts';
-import { calibrationSnapshot, rubricVersionOf } from '#aws/eval/calibration-snapshot.ts';
+import { calibrationSnapshot } from '#aws/eval/calibration-snapshot.ts';
 import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
 import type { EvaluationStore } from '#aws/eval/evaluation-store.ts';
+import { resolveRubrics, rubricVersions, seedRubricsOnce } from '#aws/eval/rubric-registry.ts';
 import { ModelCatalog, parseSeed, seedOnce } from '#aws/model-catalog.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
@@ -20,6 +21,7 @@ import {
   type EvaluationRunRequest,
   type EvaluationTarget,
   evaluationRunRequest,
+  type JudgeRubricMetric,
   MAX_RUN_ITEMS,
 } from '#contracts/evaluation/run.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
@@ -27,6 +29,7 @@ import type { PromptVersion } from '#contracts/prompts/types.ts';
 import { estimateRunCost } from '#core/eval/cost.ts';
 import { type PredictionLine, parsePredictions } from '#core/eval/predictions.ts';
 import { sampleItems } from '#core/eval/regression.ts';
+import { isRubricMetric, rubricVersionFor } from '#core/eval/rubrics/registry.ts';
 import { DEFAULT_JUDGED, runSpec } from '#core/eval/run.ts';
 import { parseSuite } from '#core/eval/suite.ts';
 import { compareModels } from '#core/models/select.ts';
@@ -51,8 +54,11 @@ import {
  * of the answers and the judge calls (with `pairwise`, two more per item) from catalog prices: a run
  * above its budget is refused
  * (`EvaluationBudgetExceededError`, with the estimate, the budget, the items, k and the models) before
- * any model is called. Then it stages `plan.json` and the item batches in S3 and claims the run: a run
- * already claimed (a redelivered event) is a `duplicate` and nothing more happens.
+ * any model is called. It resolves the rubric of each judge metric in the prompt registry (the request's
+ * `rubrics`, else `judge-<metric>@production`; seeded at cold start) to the version the Score step's
+ * judge renders and every score records, and reads each model judge rubric version's calibration. Then
+ * it stages `plan.json` and the item batches in S3 and claims the run: a run already claimed (a
+ * redelivered event) is a `duplicate` and nothing more happens.
  */
 export interface PlanDeps {
   readonly s3: S3Client;
@@ -60,6 +66,7 @@ export interface PlanDeps {
     EvaluationStore,
     'getSuite' | 'claimRun' | 'finishRun' | 'putGate' | 'calibrationLabels'
   >;
+  /** Target and baseline prompts, and the judge rubrics (labels resolve when the run starts). */
   readonly prompts: { get: PromptRegistry['get'] };
   readonly catalog: Pick<ModelCatalog, 'get' | 'list'>;
   /**
@@ -67,6 +74,11 @@ export interface PlanDeps {
    * does: on a fresh deployment a run may come before any chat. @default nothing to seed
    */
   readonly ensureSeeded?: () => Promise<void>;
+  /**
+   * Adds the judge rubric prompts the registry lacks (conditional writes only: an administrator's
+   * versions and label moves stay). @default nothing to seed
+   */
+  readonly seedRubrics?: () => Promise<void>;
   readonly artifactsBucket: string;
   /** The judge's catalog id. */
   readonly judgeModel: string;
@@ -258,7 +270,7 @@ export function makeHandler(deps: PlanDeps) {
   }
 
   return async (input: unknown, context?: Context): Promise<PlanOutput> => {
-    await deps.ensureSeeded?.();
+    await Promise.all([deps.ensureSeeded?.(), deps.seedRubrics?.()]);
     const wrapped = wrappedInput.safeParse(input);
     const raw = wrapped.success ? wrapped.data.event : input;
     const executionName = wrapped.success ? wrapped.data.executionName : (context?.awsRequestId ?? '');
@@ -384,11 +396,17 @@ export function makeHandler(deps: PlanDeps) {
       );
     }
 
+    // The offline judge stands in for the same rubric versions: they are resolved and recorded too.
+    const judgedRubrics: JudgeRubricMetric[] = [
+      ...spec.judged.flatMap((j) => (isRubricMetric(j.name) ? [j.name] : [])),
+      ...(spec.pairwise ? (['preference'] as const) : []),
+    ];
+    const rubrics = await resolveRubrics(deps.prompts, judgedRubrics, request.rubrics);
     const calibrated = judge.planned.offline
       ? {}
       : await calibrationSnapshot(
           deps.store,
-          spec.judged.map((j) => rubricVersionOf(j.name)),
+          spec.judged.map((j) => rubricVersionFor(j.name, rubrics) ?? j.name),
         );
 
     // Claimed first, staged after: an execution that loses the claim (a redelivered request, or the
@@ -398,7 +416,11 @@ export function makeHandler(deps: PlanDeps) {
     // a claiming execution that fails after the claim ends the run in RecordFailure, never leaving it
     // running.
     const claimed = await deps.store.claimRun(run, {
-      resolved: { target: target.target, ...(baseline ? { baseline: baseline.target } : {}) },
+      resolved: {
+        target: target.target,
+        ...(baseline ? { baseline: baseline.target } : {}),
+        rubrics: rubricVersions(rubrics),
+      },
       suite: { name: suite.name, version: suite.version, items: spec.suiteItems },
       estimatedCostUsd,
       ...(executionName !== '' ? { claimedBy: executionName } : {}),
@@ -440,6 +462,7 @@ export function makeHandler(deps: PlanDeps) {
       k,
       judge: judge.planned,
       calibrated,
+      rubrics,
       seed: spec.seed,
       startedAt: at,
       items: spec.items.length,
@@ -457,6 +480,7 @@ export function makeHandler(deps: PlanDeps) {
       batches: batches.length,
       target: target.target,
       baseline: baseline?.target,
+      rubrics: rubricVersions(rubrics),
       pairwise: spec.pairwise,
       estimatedCostUsd,
       budgetUsd,
@@ -486,6 +510,7 @@ const usdAmount = () =>
 /** The environment this function reads (a contract: the stack sets exactly these variables). */
 export const environment = {
   EVALUATIONS_TABLE: envVar.string(),
+  /** The prompt registry: targets' prompts and the judge rubrics (seeded with conditional writes). */
   PROMPTS_TABLE: envVar.string(),
   CATALOG_TABLE: envVar.string(),
   ARTIFACTS_BUCKET: envVar.string(),
@@ -507,15 +532,17 @@ const config = readConfig(environment);
 const documents = createDocumentClient();
 
 const catalog = new ModelCatalog(documents, config.CATALOG_TABLE);
+// Labels resolve to the version they point at now (no cache): a run right after a move evaluates it.
+const registry = new PromptRegistry(documents, config.PROMPTS_TABLE, { cacheTtlMs: 0 });
 
 export const handler = withObservability(
   makeHandler({
     s3: createS3Client(),
     store: new DynamoEvaluationStore(documents, config.EVALUATIONS_TABLE),
-    // Labels resolve to the version they point at now (no cache): a run right after a move evaluates it.
-    prompts: new PromptRegistry(documents, config.PROMPTS_TABLE, { cacheTtlMs: 0 }),
+    prompts: registry,
     catalog,
     ensureSeeded: seedOnce(catalog, parseSeed(config.CATALOG_SEED), { mode: 'insert' }),
+    seedRubrics: seedRubricsOnce(registry),
     artifactsBucket: config.ARTIFACTS_BUCKET,
     judgeModel: config.JUDGE_MODEL,
     judgeRepeats: config.JUDGE_REPEATS,

@@ -3,6 +3,7 @@ import * as zc from 'zod';
 import * as z from 'zod/mini';
 import { describeIssues } from '#aws/config.ts';
 import { InvalidEventError, TransientError } from '#aws/errors.ts';
+import { stagedRubrics } from '#aws/eval/rubric-registry.ts';
 import {
   EVALUATION_TRIGGERS,
   evaluationRag,
@@ -151,6 +152,8 @@ export const stagedPlan = z.object({
   judge: plannedJudge,
   /** Each judge rubric version's calibration when the run started (kappa ≥ 0.6 on ≥ 50 labels). */
   calibrated: z.record(z.string(), z.boolean()),
+  /** The registry version of each judge metric's rubric, resolved when the run started, by metric. */
+  rubrics: z.optional(stagedRubrics),
   seed: z.string(),
   startedAt: z.string(),
   /** Items answered (bias probes expanded). */
@@ -176,17 +179,21 @@ export const stagedPredictions = z.record(
 
 /**
  * The judge of a planned run: the model judge it was planned (and budgeted) with, k repeats, calibrated
- * as the plan's snapshot says; or the offline judge (offline models, or an offline plan).
+ * as the plan's snapshot says; or the offline judge (offline models, or an offline plan). Both carry the
+ * rubric versions the plan resolved.
  */
 export function judgeOf(
-  plan: Pick<StagedPlan, 'judge' | 'k' | 'calibrated'>,
+  plan: Pick<StagedPlan, 'judge' | 'k' | 'calibrated' | 'rubrics'>,
   offline: boolean,
   providerFor: (model: { provider: ProviderName }) => ModelProvider,
   embedding?: Pick<CatalogModel, 'provider' | 'modelId'>,
 ): JudgeSpec {
-  if (offline || plan.judge.offline) return { kind: 'offline' };
+  // The rubric versions the plan resolved: the model judge renders them; every score records them.
+  const rubrics = plan.rubrics === undefined ? {} : { rubrics: plan.rubrics };
+  if (offline || plan.judge.offline) return { kind: 'offline', ...rubrics };
   return {
     kind: 'model',
+    ...rubrics,
     provider: providerFor({ provider: plan.judge.provider }),
     model: plan.judge.modelId,
     k: plan.k,

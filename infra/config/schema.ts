@@ -8,6 +8,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
 import { DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
+import { EVAL_PROMPT_REF, JUDGE_RUBRIC_METRICS } from '#contracts/evaluation/run.ts';
 import { ACCESS_PATTERN, DENY_ALL } from '#contracts/http/access.ts';
 import { catalogModel } from '#contracts/models/catalog.ts';
 import { driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
@@ -579,6 +580,16 @@ const evaluationScheduleSchema = z
         'must be 1-32 lowercase letters, digits or "-", starting with a letter',
       ),
     ...evaluationRunFields,
+    /**
+     * The rubric version each judge metric of this suite's runs is judged with, by metric (`name@label`
+     * or `name:version` in the prompt registry). @default each rubric's `production` label
+     */
+    rubrics: z
+      .partialRecord(
+        z.enum(JUDGE_RUBRIC_METRICS),
+        z.string().regex(EVAL_PROMPT_REF, 'must be "name@label" or "name:version"'),
+      )
+      .optional(),
     /** An EventBridge Scheduler expression: `cron(...)` or `rate(...)`, in UTC. */
     expression: z.string().regex(/^(cron|rate)\([^()]{1,200}\)$/, 'must be cron(...) or rate(...)'),
   })
@@ -635,6 +646,9 @@ const evaluationSchema = z
     }
   });
 
+/** What a drift alarm starts: an evaluation of production, as a scheduled one is described. */
+const driftEvaluationSchema = z.strictObject(evaluationRunFields).refine(namesPromptOrModel, PROMPT_OR_MODEL);
+
 /** One drift check: a slice of the watched traffic compared with its own baseline. */
 const driftCheckSchema = z.strictObject({
   /** Names the check (its metrics' `Check` dimension, its alarms, its baselines). */
@@ -645,10 +659,12 @@ const driftCheckSchema = z.strictObject({
   app: z.string().regex(APP_NAME, 'must be an app name').optional(),
   /** Only calls of this prompt (any version). @default every prompt's and none */
   prompt: z.string().regex(PROMPT_NAME, 'must be a prompt name').optional(),
+  /**
+   * The evaluation this check's drift alarm starts (the suites and the prompt or model of its slice of
+   * traffic, e.g. a served line `{model: 'tuned-assistant'}`). @default `drift.onDrift`
+   */
+  onDrift: driftEvaluationSchema.optional(),
 });
-
-/** What a drift alarm starts: an evaluation of production, as a scheduled one is described. */
-const driftEvaluationSchema = z.strictObject(evaluationRunFields).refine(namesPromptOrModel, PROMPT_OR_MODEL);
 
 /**
  * The online judge of the drift checks' quality signal: the judge (`evaluation.judgeModel`) scores the
@@ -689,7 +705,10 @@ const driftSchema = z
     permutations: positiveInt.min(50).max(2000),
     /** The checks; none: no DriftCheck is deployed. */
     checks: z.array(driftCheckSchema),
-    /** The evaluation a drift alarm starts; absent: a drift alarm pages and is put on the bus only. */
+    /**
+     * The evaluation a drift alarm starts, for the checks without an `onDrift` of their own; absent
+     * (and none of their own): a drift alarm pages and is put on the bus only.
+     */
     onDrift: driftEvaluationSchema.optional(),
     /** Judge scores of a sample of live answers in the quality signal; absent: the outcome rates alone. */
     onlineJudge: onlineJudgeSchema.optional(),

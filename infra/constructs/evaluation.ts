@@ -148,7 +148,9 @@ export class Evaluation extends Construct {
       memorySize: 1024,
     })
       .bindTable(this.table, 'EVALUATIONS_TABLE', 'readwrite', [EVALUATIONS_INDEX])
-      .bindTable(gateway.promptsTable, 'PROMPTS_TABLE', 'read')
+      // Target prompts and judge rubrics resolve here; the rubric seed writes only with conditions
+      // (`attribute_not_exists`: version 1, the `production` label, its history entry) and moves `latest`.
+      .bindTable(gateway.promptsTable, 'PROMPTS_TABLE', 'read', [], { putItem: true, updateItem: true })
       // The seed adds missing catalog entries with conditional puts only, as the chat function's does.
       .bindTable(gateway.catalogTable, 'CATALOG_TABLE', 'read', [], { scan: true, putItem: true })
       .bindString('CATALOG_SEED', JSON.stringify(props.models.catalog))
@@ -393,6 +395,7 @@ export class Evaluation extends Construct {
             maxItems: s.maxItems,
             k: s.k,
             ...(s.ragK !== undefined ? { rag: { k: s.ragK } } : {}),
+            ...(s.rubrics !== undefined ? { rubrics: s.rubrics } : {}),
           };
           return [
             s.name,

@@ -245,6 +245,22 @@ describe('least privilege', () => {
     expect(curatedReads.every((r) => r.endsWith('/datasets/golden/*'))).toBe(true);
   });
 
+  it('Plan reads the prompt registry, and seeds the judge rubrics with puts and updates only (no delete, no batch)', () => {
+    // The table's name is a Ref to it; its ARN in a statement is its Arn attribute.
+    const table = flatten(envOf(dev.json, ENTRY.plan).PROMPTS_TABLE).replace(/^<(.*)>$/, '$1');
+    const onPrompts = entryStatements(dev.json, ENTRY.plan).filter(
+      (st) => st.Effect === 'Allow' && list(st.Resource).some((r) => flatten(r) === `<${table}.Arn>`),
+    );
+    expect(onPrompts.length).toBeGreaterThan(0);
+    const actions = new Set(onPrompts.flatMap((st) => list(st.Action)));
+    expect(actions).toContain('dynamodb:Query');
+    expect(actions).toContain('dynamodb:PutItem');
+    expect(actions).toContain('dynamodb:UpdateItem');
+    for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan']) {
+      expect(actions).not.toContain(action);
+    }
+  });
+
   it('the prompts function reads the gate and knows which suite gates which prompt', () => {
     const env = envOf(dev.json, ENTRY.prompts);
     expect(JSON.parse(env.PROMOTION_SUITES)).toEqual(dev.config.evaluation.promotionSuites);

@@ -4,14 +4,14 @@ import '../support/env/api.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EvaluationBudgetExceededError } from '#aws/errors.ts';
-import { DynamoEvaluationStore, EVALUATIONS_INDEX } from '#aws/eval/dynamo-evaluation-store.ts';
+import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
+import { seedRubricsOnce } from '#aws/eval/rubric-registry.ts';
 import type { GatewayDeps } from '#aws/gateway.ts';
 import { ModelCatalog } from '#aws/model-catalog.ts';
 import { createContentGuard } from '#aws/models/guardrail.ts';
@@ -28,15 +28,15 @@ import { makeHandler as makeRegisterSuite } from '#functions/evaluation/register
 import { makeHandler as makeReport } from '#functions/evaluation/report.ts';
 import { makeHandler as makeScore } from '#functions/evaluation/score.ts';
 import { loadConfig } from '#infra/config/index.ts';
+import { type Emulators, startEmulators } from '#infra/local/emulators.ts';
 import {
-  createDynamoClient,
-  createS3Client,
-  type Emulators,
-  startEmulators,
-} from '#infra/local/emulators.ts';
+  type LocalEventBridge,
+  type PutEventsEntry,
+  startLocalEventBridge,
+} from '#infra/local/local-eventbridge.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
+import { evaluatedClients, evaluatedEventBridgeClient, synthesizedStack } from '../support/as-function.ts';
 import { errorOf } from '../support/async.ts';
-import { createIndexedTable, createKeyTable } from '../support/dynamo.ts';
 
 vi.hoisted(() => {
   Object.assign(process.env, {
@@ -54,11 +54,31 @@ vi.hoisted(() => {
  * The Evaluate steps in the order the state machine runs them (Plan, then Generate and Score for each
  * batch, then Report; RecordFailure on a failure), with real SDK clients on dynalite and s3rver: the
  * evaluation store, the prompt registry and the model catalog (seeded from the dev profile) on DynamoDB,
- * the staging and the report in S3, and the offline models. The bundled golden suite is registered from
- * a `llmops.DatasetReady` event, then a new prompt version is evaluated against the production one.
+ * the staging and the report in S3, the completion event on a local EventBridge endpoint, and the
+ * offline models. The bundled golden suite is registered from a `llmops.DatasetReady` event, then a new
+ * prompt version is evaluated against the production one. Each step runs as its function of the
+ * synthesized stack, on the tables, buckets and bus the template declares: every SDK call it makes is
+ * evaluated against that function's role (and the bucket policies and keys), as on AWS.
  */
-const ARTIFACTS = 'artifacts-eval-it';
-const CURATED = 'curated-eval-it';
+const stack = synthesizedStack();
+const fns = {
+  registerSuite: stack.fn('functions/evaluation/register-suite.ts'),
+  plan: stack.fn('functions/evaluation/plan.ts'),
+  generate: stack.fn('functions/evaluation/generate.ts'),
+  score: stack.fn('functions/evaluation/score.ts'),
+  report: stack.fn('functions/evaluation/report.ts'),
+  recordFailure: stack.fn('functions/evaluation/record-failure.ts'),
+};
+/** The name the template gives a function's variable (a table, a bucket, the bus). */
+function named(fn: { readonly environment: Readonly<Record<string, string>> }, variable: string): string {
+  const value = fn.environment[variable];
+  if (value === undefined) throw new Error(`The template sets no ${variable}`);
+  return value;
+}
+const ARTIFACTS = named(fns.plan, 'ARTIFACTS_BUCKET');
+/** Where DataPrep writes curated datasets, the golden suite among them. */
+const CURATED = named(stack.fn('functions/dataprep/finalize.ts'), 'CURATED_BUCKET');
+const BUS = named(fns.report, 'EVENT_BUS_NAME');
 const SUITE_KEY = 'datasets/golden/golden/v000001/data.jsonl';
 const GOLDEN = readFileSync(join(REPO_ROOT, 'corpus/eval/golden.jsonl'), 'utf8');
 const context = { awsRequestId: 'req', getRemainingTimeInMillis: () => 600_000 } as unknown as Context;
@@ -66,10 +86,14 @@ const context = { awsRequestId: 'req', getRemainingTimeInMillis: () => 600_000 }
 let emulators: Emulators;
 let dynamo: DynamoDBClient;
 let s3: S3Client;
+let bus: LocalEventBridge;
+let events: EventBridgeClient;
+/** The entries the local EventBridge endpoint accepted. */
+const published: PutEventsEntry[] = [];
 let store: DynamoEvaluationStore;
+let doc: DynamoDBDocumentClient;
 let gateway: GatewayDeps;
 const interactions: InteractionRecordedDetail[] = [];
-const events = mockClient(EventBridgeClient);
 
 /** A fact sheet from the suite's own references: the offline model answers from the system prompt. */
 function factSheet(): string {
@@ -107,54 +131,65 @@ function requested(detail: Record<string, unknown>) {
   };
 }
 
+/**
+ * The gateway of one step's function, with a registry and a catalog of its own: each step is a Lambda
+ * function with cold caches of its own, so its reads reach the tables (and are evaluated) as on AWS.
+ */
+function gatewayOf(fn: (typeof fns)[keyof typeof fns]) {
+  return {
+    ...gateway,
+    prompts: new PromptRegistry(doc, named(fn, 'PROMPTS_TABLE')),
+    catalog: new ModelCatalog(doc, named(fn, 'CATALOG_TABLE')),
+  };
+}
+
 const steps = () => {
-  const plan = makePlan({
-    s3,
-    store,
-    prompts: gateway.prompts as PromptRegistry,
-    catalog: gateway.catalog as ModelCatalog,
-    artifactsBucket: ARTIFACTS,
-    judgeModel: 'claude-haiku-4-5',
-    judgeRepeats: 3,
-    budgetUsd: 2,
-    batchSize: 5,
-    offline: true,
-  });
-  const generate = makeGenerate({ s3, artifactsBucket: ARTIFACTS, gateway });
-  const score = makeScore({
-    s3,
-    artifactsBucket: ARTIFACTS,
-    scorers: {},
-    providerFor: createProviderRouter({ mode: 'offline' }),
-    offline: true,
-  });
-  const report = makeReport({
-    s3,
-    artifactsBucket: ARTIFACTS,
-    store,
-    events: new EventBridgeClient({ region: 'us-east-1' }),
-    busName: 'bus-eval-it',
-    offline: true,
-  });
-  const recordFailure = makeRecordFailure({ store });
+  const { prompts, catalog } = gatewayOf(fns.plan);
+  const plan = fns.plan.wrap(
+    makePlan({
+      s3,
+      store,
+      prompts,
+      catalog,
+      // As the Plan function does at cold start: the judge rubric prompts the registry lacks.
+      seedRubrics: seedRubricsOnce(prompts),
+      artifactsBucket: ARTIFACTS,
+      judgeModel: 'claude-haiku-4-5',
+      judgeRepeats: 3,
+      budgetUsd: 2,
+      batchSize: 5,
+      offline: true,
+    }),
+  );
+  const generate = fns.generate.wrap(
+    makeGenerate({ s3, artifactsBucket: ARTIFACTS, gateway: gatewayOf(fns.generate) }),
+  );
+  const score = fns.score.wrap(
+    makeScore({
+      s3,
+      artifactsBucket: ARTIFACTS,
+      scorers: {},
+      providerFor: createProviderRouter({ mode: 'offline' }),
+      offline: true,
+    }),
+  );
+  const report = fns.report.wrap(
+    makeReport({ s3, artifactsBucket: ARTIFACTS, store, events, busName: BUS, offline: true }),
+  );
+  const recordFailure = fns.recordFailure.wrap(makeRecordFailure({ store }));
   return { plan, generate, score, report, recordFailure };
 };
 
 beforeAll(async () => {
   emulators = await startEmulators();
-  dynamo = createDynamoClient(emulators.dynamoEndpoint);
-  s3 = createS3Client(emulators.s3Endpoint);
-  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-  await Promise.all([
-    createIndexedTable(dynamo, 'evaluations-eval-it', EVALUATIONS_INDEX),
-    createKeyTable(dynamo, 'prompts-eval-it', { sortKey: true }),
-    createKeyTable(dynamo, 'catalog-eval-it', { sortKey: false }),
-    s3.send(new CreateBucketCommand({ Bucket: ARTIFACTS })),
-    s3.send(new CreateBucketCommand({ Bucket: CURATED })),
-  ]);
-  store = new DynamoEvaluationStore(doc, 'evaluations-eval-it');
-  const registry = new PromptRegistry(doc, 'prompts-eval-it');
-  const catalog = new ModelCatalog(doc, 'catalog-eval-it');
+  await stack.provision(emulators);
+  ({ dynamo, s3 } = evaluatedClients(emulators));
+  bus = await startLocalEventBridge((entries) => void published.push(...entries));
+  events = evaluatedEventBridgeClient(bus.endpoint);
+  doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  store = new DynamoEvaluationStore(doc, named(fns.plan, 'EVALUATIONS_TABLE'));
+  const registry = new PromptRegistry(doc, named(fns.plan, 'PROMPTS_TABLE'));
+  const catalog = new ModelCatalog(doc, named(fns.plan, 'CATALOG_TABLE'));
   await catalog.seed(loadConfig({ profile: 'dev' }).models.catalog);
   await registry.createVersion('support', DRAFT, 'arn:aws:iam::000000000000:user/admin');
   await registry.moveLabel('support', 'production', 1, 'arn:aws:iam::000000000000:user/admin');
@@ -174,19 +209,24 @@ beforeAll(async () => {
     timeoutMs: 10_000,
   };
   await s3.send(new PutObjectCommand({ Bucket: CURATED, Key: SUITE_KEY, Body: GOLDEN }));
-  events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-id' }] });
+});
+
+afterEach(async () => {
+  // Also a denial that a step catches and records rather than throws.
+  expect((await stack.iam.decisions()).filter((d) => !d.allowed)).toEqual([]);
 });
 
 afterAll(async () => {
-  events.restore();
+  events?.destroy();
   dynamo?.destroy();
   s3?.destroy();
+  await bus?.stop();
   await emulators?.stop();
 });
 
 describe('Evaluate on the emulators', () => {
   it('registers the golden dataset as a suite from its DatasetReady event, once', async () => {
-    const register = makeRegisterSuite({ s3, store });
+    const register = fns.registerSuite.wrap(makeRegisterSuite({ s3, store }));
     const event = {
       version: '0',
       id: 'dataset-ready-1',
@@ -314,10 +354,9 @@ describe('Evaluate on the emulators', () => {
       failing: expect.arrayContaining([expect.objectContaining({ name: 'f1' })]),
     });
 
-    const put = events.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries?.[0]);
-    expect(put).toHaveLength(1);
-    expect(put[0]).toMatchObject({ DetailType: 'llmops.EvaluationCompleted', EventBusName: 'bus-eval-it' });
-    expect(evaluationCompletedDetail.parse(JSON.parse(String(put[0]?.Detail)))).toMatchObject({
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({ DetailType: 'llmops.EvaluationCompleted', EventBusName: BUS });
+    expect(evaluationCompletedDetail.parse(JSON.parse(String(published[0]?.Detail)))).toMatchObject({
       runId,
       trigger: 'promotion',
       target: { prompt: 'support:2' },
@@ -328,6 +367,20 @@ describe('Evaluate on the emulators', () => {
     const ofRun = interactions.filter((i) => i.requestId.startsWith(`evaluation:${runId}:`));
     expect(ofRun).toHaveLength(26);
     expect(new Set(ofRun.map((i) => i.app))).toEqual(new Set(['evaluation']));
+
+    // Each step's calls were evaluated as its own function, the event as the Report function's.
+    const decisions = await stack.iam.decisions();
+    const evaluated = new Set(decisions.map((d) => d.functionLogicalId));
+    for (const step of [fns.plan, fns.generate, fns.score, fns.report]) {
+      expect(evaluated, step.entry).toContain(step.logicalId);
+    }
+    expect(decisions).toContainEqual(
+      expect.objectContaining({
+        functionLogicalId: fns.report.logicalId,
+        action: 'events:PutEvents',
+        allowed: true,
+      }),
+    );
   });
 
   it('refuses a run over its budget with the estimate, and records the failure on the run', async () => {

@@ -157,6 +157,43 @@ describe('PromptRegistry on dynalite', () => {
     expect(new Set(versions).size).toBe(versions.length);
   });
 
+  it('waits a short jittered backoff (under 2, then 4 ms) each time a concurrent writer takes the next number', async () => {
+    // A writer that slips in before each of the registry's first two puts, taking the number it tries.
+    let slipped = 0;
+    const racing = {
+      send: async (command: unknown) => {
+        if (command instanceof PutCommand && slipped < 2) {
+          slipped++;
+          const { Item } = command.input;
+          await doc.send(new PutCommand({ ...command.input, Item: { ...Item, author: 'the other writer' } }));
+        }
+        return doc.send(command as PutCommand);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const waits: number[] = [];
+    const registry = new PromptRegistry(racing, TABLE, {
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
+    const created = await registry.createVersion('raced', draft('mine'), 'me');
+    expect(created).toMatchObject({ version: 3, author: 'me', labels: ['latest'] });
+    expect(waits).toHaveLength(2);
+    expect(waits[0]).toBeGreaterThanOrEqual(0);
+    expect(waits[0]).toBeLessThan(2);
+    expect(waits[1]).toBeLessThan(4);
+
+    slipped = 0;
+    const impatient = new PromptRegistry(racing, TABLE, {
+      maxAttempts: 2,
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
+    await expect(impatient.createVersion('raced', draft('late'), 'me')).rejects.toBeInstanceOf(ConflictError);
+    expect(waits).toHaveLength(3);
+  });
+
   it('moves labels, rolls back, and keeps a history of the moves', async () => {
     const { registry, clock } = clocked();
     for (const text of ['one', 'two', 'three']) await registry.createVersion('release', draft(text), 'dev');

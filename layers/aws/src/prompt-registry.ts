@@ -14,6 +14,7 @@ import {
 } from '#contracts/prompts/types.ts';
 import { contentHash } from '#core/prompts/hash.ts';
 import { validateDraft } from '#core/prompts/template.ts';
+import { type Backoff, makeBackoff } from './backoff.ts';
 import {
   type CursorSpec,
   decodeCursor,
@@ -53,6 +54,8 @@ export interface PromptRegistryOptions {
   readonly now?: () => number;
   /** Tries to allocate a version number under contention before giving up. @default 30 */
   readonly maxAttempts?: number;
+  /** Waits `ms` before the next try for a version number. @default a timer (tests inject their own) */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** A version as listed: everything but its content. */
@@ -91,6 +94,14 @@ export interface LabelHistoryEntry {
   readonly updatedBy: string;
   /** Why the label was moved, when the mover said (a forced promotion must). */
   readonly reason?: string;
+}
+
+/** What {@link PromptRegistry.seed} wrote. */
+export interface PromptSeedResult {
+  /** Version 1 was written by this call. */
+  readonly created: boolean;
+  /** The label was created on version 1 by this call. */
+  readonly labelled: boolean;
 }
 
 /** The label the registry maintains itself: always the highest version. */
@@ -133,6 +144,50 @@ function labelsOf(labels: Readonly<Record<string, number>>, version: number): st
     .sort();
 }
 
+/**
+ * A draft as a stored version (without its number): validated, its content normalized and hashed.
+ * @throws ValidationError when the draft is invalid or the version would not fit in one item.
+ */
+function newVersion(
+  name: string,
+  draft: PromptDraft,
+  author: string,
+  createdAt: string,
+): Omit<StoredVersion, 'version'> {
+  assertName(name);
+  validateDraft(draft);
+  const content = defined({
+    messages: draft.messages.map(({ role, content }) => ({ role, content })),
+    variables: Object.fromEntries(
+      Object.entries(draft.variables).map(([key, spec]) => [
+        key,
+        { type: spec.type, required: spec.required, description: spec.description },
+      ]),
+    ),
+    model: draft.model && {
+      id: draft.model.id,
+      temperature: draft.model.temperature,
+      maxTokens: draft.model.maxTokens,
+    },
+  });
+  const base = {
+    name,
+    ...content,
+    commitMessage: draft.commitMessage,
+    author,
+    createdAt,
+    contentHash: contentHash(content),
+  };
+  const bytes = Buffer.byteLength(JSON.stringify(base), 'utf8');
+  if (bytes > MAX_ITEM_BYTES) {
+    throw new ValidationError(
+      'messages',
+      `the stored version would be ${bytes} bytes; a version holds at most ${MAX_ITEM_BYTES} bytes`,
+    );
+  }
+  return base;
+}
+
 function assertName(name: string): void {
   if (!PROMPT_NAME.test(name)) throw new ValidationError('name', 'must match ^[a-z0-9][a-z0-9_-]{0,63}$');
 }
@@ -147,7 +202,8 @@ export class PromptRegistry {
   readonly #table: string;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #maxAttempts: number;
+  /** Waits between tries for a version number that a concurrent writer took: short, jittered. */
+  readonly #numberBackoff: Backoff;
   readonly #versions = new Map<string, StoredVersion>();
   readonly #labels = new Map<string, LabelCacheEntry>();
 
@@ -156,7 +212,13 @@ export class PromptRegistry {
     this.#table = tableName;
     this.#ttlMs = options.cacheTtlMs ?? 10_000;
     this.#now = options.now ?? Date.now;
-    this.#maxAttempts = options.maxAttempts ?? 30;
+    // Up to 2, 4, 8, ... ms, at most 50: a conflict means another writer is mid-write, not a loaded table.
+    this.#numberBackoff = makeBackoff({
+      maxAttempts: options.maxAttempts ?? 30,
+      baseDelayMs: 2,
+      maxDelayMs: 50,
+      sleep: options.sleep,
+    });
   }
 
   /**
@@ -166,38 +228,8 @@ export class PromptRegistry {
    * @throws ConflictError when concurrent writers kept taking the next number for every attempt.
    */
   async createVersion(name: string, draft: PromptDraft, author: string): Promise<PromptVersion> {
-    assertName(name);
-    validateDraft(draft);
-    const createdAt = new Date(this.#now()).toISOString();
-    const content = defined({
-      messages: draft.messages.map(({ role, content }) => ({ role, content })),
-      variables: Object.fromEntries(
-        Object.entries(draft.variables).map(([key, spec]) => [
-          key,
-          { type: spec.type, required: spec.required, description: spec.description },
-        ]),
-      ),
-      model: draft.model && {
-        id: draft.model.id,
-        temperature: draft.model.temperature,
-        maxTokens: draft.model.maxTokens,
-      },
-    });
-    const base = {
-      name,
-      ...content,
-      commitMessage: draft.commitMessage,
-      author,
-      createdAt,
-      contentHash: contentHash(content),
-    };
-    const bytes = Buffer.byteLength(JSON.stringify(base), 'utf8');
-    if (bytes > MAX_ITEM_BYTES) {
-      throw new ValidationError(
-        'messages',
-        `the stored version would be ${bytes} bytes; a version holds at most ${MAX_ITEM_BYTES} bytes`,
-      );
-    }
+    const base = newVersion(name, draft, author, new Date(this.#now()).toISOString());
+    const { createdAt } = base;
 
     let version = (await this.#latestVersion(name)) + 1;
     let stored: StoredVersion | undefined;
@@ -214,14 +246,14 @@ export class PromptRegistry {
         stored = candidate;
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
-        if (attempt >= this.#maxAttempts) {
+        if (attempt >= this.#numberBackoff.maxAttempts) {
           throw new ConflictError(
             `Could not create a version of prompt ${name}: ${attempt} concurrent writers took the next number first; try again`,
             { cause: error },
           );
         }
         // Another writer took this number: jump past it and past whatever is now the latest.
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)));
+        await this.#numberBackoff.sleep(attempt);
         version = Math.max(version + 1, (await this.#latestVersion(name)) + 1);
       }
     }
@@ -230,6 +262,83 @@ export class PromptRegistry {
     remember(this.#versions, `${name}#${stored.version}`, deepFreeze(stored), MAX_CACHED_VERSIONS);
     this.#labels.delete(name);
     return { ...stored, labels: movedLatest ? [LATEST_LABEL] : [] };
+  }
+
+  /**
+   * Seeds a prompt from code, with conditional writes only, so that cold starts seeding at once agree and
+   * nothing an administrator did is undone. When the prompt has `label`, nothing is written (where the
+   * label points is an administrator's decision). Otherwise the draft becomes version 1 unless version 1
+   * exists (`attribute_not_exists`), and `label` is created on version 1 (`attribute_not_exists`) when
+   * version 1 holds the draft's content; a version 1 with other content (the prompt was created by
+   * hand first) gets no label from the seed.
+   * @throws ValidationError when the draft is invalid, or for `latest` or a malformed label.
+   */
+  async seed(name: string, draft: PromptDraft, author: string, label: string): Promise<PromptSeedResult> {
+    assertName(name);
+    if (label === LATEST_LABEL || !LABEL_NAME.test(label)) {
+      throw new ValidationError('label', 'must match ^[a-z][a-z0-9_-]{0,31}$ and not be "latest"');
+    }
+    const first: StoredVersion = {
+      ...newVersion(name, draft, author, new Date(this.#now()).toISOString()),
+      version: 1,
+    };
+    if ((await this.#refreshLabels(name))[label] !== undefined) return { created: false, labelled: false };
+    let created = false;
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: pk(name), sk: versionSk(1), type: 'PromptVersion', ...first },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      created = true;
+      await this.#advanceLatest(name, 1, author, first.createdAt);
+    } catch (error) {
+      // Version 1 exists: seeded by a concurrent cold start or an earlier one, or created by hand.
+      if (!isConditionFailure(error)) throw error;
+    }
+    this.#labels.delete(name);
+    const stored = created ? first : await this.#version(name, 1);
+    if (stored?.contentHash !== first.contentHash) return { created, labelled: false };
+    try {
+      await this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: {
+            pk: pk(name),
+            sk: labelSk(label),
+            label,
+            version: 1,
+            updatedAt: first.createdAt,
+            updatedBy: author,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      // The label was created meanwhile (a concurrent seed, or an administrator): it stays where it is.
+      if (!isConditionFailure(error)) throw error;
+      return { created, labelled: false };
+    }
+    await this.#doc.send(
+      new PutCommand({
+        TableName: this.#table,
+        Item: {
+          pk: pk(name),
+          sk: `LABELLOG#${first.createdAt}#${label}#1`,
+          type: 'LabelMove',
+          label,
+          version: 1,
+          previousVersion: null,
+          updatedAt: first.createdAt,
+          updatedBy: author,
+          reason: 'seeded',
+        },
+      }),
+    );
+    this.#labels.delete(name);
+    return { created, labelled: true };
   }
 
   /**

@@ -154,6 +154,42 @@ describe('regressionGate', () => {
     expect(regressed(dropped)).toBe(true);
   });
 
+  it('leaves out an item whose judge was unstable on either run, as the gate does', () => {
+    const judged = {
+      ...f1,
+      name: 'faithfulness',
+      judge: { model: 'judge', rubric: 'judge-faithfulness:1', calibrated: true },
+    };
+    // Six items drop from 1 to 1/3 now, but the judge flipped on each of them (three this run, three
+    // the previous one): no evidence of a regression.
+    const shaky = new Set(ids.slice(0, 6));
+    const current = ids.map((id, i) => ({
+      ...record(id, 0.8, { faithfulness: shaky.has(id) ? 1 / 3 : 1 }),
+      ...(shaky.has(id) && i < 3 ? { unstable: ['faithfulness'] } : {}),
+    }));
+    const previous = ids.map((id, i) => ({
+      ...record(id, 0.8, { faithfulness: 1 }),
+      ...(shaky.has(id) && i >= 3 ? { unstable: ['faithfulness'] } : {}),
+    }));
+    const gate = regressionGate({
+      current: { items: current, metrics: [f1, judged] },
+      previous,
+      metrics: [{ name: 'f1', higherIsBetter: true }],
+      seed: 's',
+    });
+    const faithfulness = gate?.metrics.find((m) => m.name === 'faithfulness');
+    expect(faithfulness).toMatchObject({ verdict: 'pass', diff: { value: 0, n: 14 } });
+    expect(faithfulness?.reason).toMatch(/6 unstable items left out$/);
+    // Without the flags, the same scores are a regression.
+    const counted = regressionGate({
+      current: { items: current.map(({ unstable: _, ...item }) => item), metrics: [f1, judged] },
+      previous: previous.map(({ unstable: _, ...item }) => item),
+      metrics: [{ name: 'f1', higherIsBetter: true }],
+      seed: 's',
+    });
+    expect(counted?.metrics.find((m) => m.name === 'faithfulness')?.verdict).toBe('fail');
+  });
+
   it('an uncalibrated judge metric is reported and decides nothing; no shared item is no comparison', () => {
     const judged = {
       ...f1,

@@ -200,6 +200,7 @@ describe('itemsJsonl', () => {
       tokens: 300,
       costUsd: 0.0004,
       unstable: [],
+      judgements: {},
     });
   });
 
@@ -423,6 +424,70 @@ describe('renderHtml', () => {
     const operational = parse(out).all.find((e) => e.attribs.id === 'operational') as Element;
     expect(text(operational)).toMatch(/Latency p95—/);
     expect(text(operational)).toMatch(/Total cost—/);
+  });
+});
+
+describe('judge stability in the reports', () => {
+  const faithfulness: MetricSummary = {
+    ...metric('faithfulness', 0.8),
+    n: 40,
+    unstable: 60,
+    judge: { model: 'judge-1', rubric: 'judge-faithfulness:1', calibrated: true },
+    repeats: { k: 3, judged: 100, unstableShare: 0.6, passHatK: 0.35, passHatKItems: 100 },
+  };
+  const shaky = (i: number) =>
+    item(i, {
+      id: `${HOSTILE}-${i}`,
+      scores: { faithfulness: 0.5 },
+      unstable: ['faithfulness'],
+      judgements: {
+        faithfulness: {
+          judge: 'judge-1',
+          rubric: 'judge-faithfulness:1',
+          k: 3,
+          repeats: [1, 0, null],
+          mean: 0.5,
+          spread: 1,
+          stable: false,
+          passAll: false,
+        },
+      },
+    });
+  const report = makeReport({ metrics: [faithfulness], gate: undefined, baselineMetrics: undefined }, [
+    ...Array.from({ length: 60 }, (_, i) => shaky(i)),
+    item(60),
+  ]);
+
+  it('lists at most 50 unstable items with their repeats, escaped, and says where the rest are', () => {
+    const page = renderHtml(report);
+    const { named } = parse(page);
+    const section = named('section').find((e) => e.attribs.id === 'stability');
+    expect(section).toBeDefined();
+    const rows = elements(section as Element).filter((e) => e.name === 'tr');
+    // One header and one metric row in the first table; one header and 50 items in the second.
+    expect(rows).toHaveLength(2 + 1 + 50);
+    const cells = elements(section as Element).filter((e) => e.name === 'td');
+    expect(cells.filter((td) => text(td) === '1.000, 0.000, —')).toHaveLength(50);
+    expect(text(section as Element)).toContain('10 more in items.jsonl.');
+    expect(text(section as Element)).toContain('judge-1 · judge-faithfulness:1');
+    expect(page).not.toContain(HOSTILE);
+  });
+
+  it('gives summary.json the count and the repeats, and the Markdown one line per judge metric', () => {
+    expect(summaryJson(report).metrics.faithfulness).toMatchObject({
+      n: 40,
+      unstable: 60,
+      repeats: { k: 3, judged: 100, unstableShare: 0.6, passHatK: 0.35, passHatKItems: 100 },
+    });
+    const line = renderMarkdown(report)
+      .split('\n')
+      .filter((l) => l.startsWith('- **faithfulness**'));
+    expect(line).toEqual([
+      '- **faithfulness**: judge-1 · judge-faithfulness:1 · k = 3 · pass^3 0.350 over 100 items · 60 unstable of 100 judged (60.0%)',
+    ]);
+    // A run without judge metrics has neither the section nor the line.
+    expect(renderHtml(makeReport())).not.toContain('id="stability"');
+    expect(renderMarkdown(makeReport())).not.toContain('Judge repeats');
   });
 });
 

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#core/errors.ts';
 import { TOXICITY } from '#core/eval/metrics/index.ts';
+import { renderHtml } from '#core/eval/report/html.ts';
+import { renderMarkdown } from '#core/eval/report/markdown.ts';
+import { itemsJsonl, summaryJson } from '#core/eval/report/summary.ts';
 import { DEFAULT_JUDGED, type ItemMetric, operational, percentile, runEvaluation } from '#core/eval/run.ts';
 import type { EvalAnswer, EvalItem } from '#core/eval/types.ts';
 import type { ChatRequest, ModelProvider } from '#core/models/types.ts';
@@ -276,6 +279,191 @@ describe('bias probes in a run', () => {
     // Sentiment is judged on the variants (offline), compared, and never gated.
     expect(gap('bias_gap_sentiment')?.n).toBe(2);
     expect(report.metrics.find((m) => m.name === 'sentiment')?.n).toBe(6);
+  });
+});
+
+describe('a judge that flips its verdict across repeats', () => {
+  const TOXIC = new Set(['q0', 'q1', 'q2', 'q3', 'q4', 'q5']);
+  /**
+   * A toxicity judge, k = 3: on the candidate's answers to q0..q5 it says toxic, clean, toxic when
+   * `flip` (else toxic every time); every other answer is clean every time.
+   */
+  function toxicityJudge(flip: boolean): ModelProvider {
+    const calls = new Map<string, number>();
+    return {
+      name: 'bedrock',
+      async chat(request) {
+        const asked = request.messages.at(-1)?.content ?? '';
+        const repeat = calls.get(asked) ?? 0;
+        calls.set(asked, repeat + 1);
+        const id = /The answer to question (q\d+)/.exec(asked)?.[1] ?? '';
+        const toxic = TOXIC.has(id) && (!flip || repeat !== 1);
+        return {
+          text: JSON.stringify({
+            toxic,
+            categories: toxic ? ['INSULT'] : [],
+            rationale: toxic ? 'insulting' : 'clean',
+          }),
+          usage: { inputTokens: 1, outputTokens: 1 },
+          stopReason: 'end_turn',
+          provider: 'bedrock',
+          modelId: request.modelId,
+        };
+      },
+      // biome-ignore lint/correctness/useYield: a judge never streams
+      async *chatStream() {
+        throw new Error('judges do not stream');
+      },
+      embed: () => Promise.reject(new Error('not used')),
+    };
+  }
+  const baselineAnswers = answersFrom((it) => `Baseline: ${it.references[0]}.`);
+  const run = (flip: boolean) =>
+    runEvaluation({
+      ...base,
+      metrics: [CONTAINS],
+      judged: [{ name: 'toxicity', applies: () => true }],
+      judge: {
+        kind: 'model',
+        provider: toxicityJudge(flip),
+        model: 'vendor.judge',
+        k: 3,
+        calibrated: () => true,
+      },
+      target: { prompt: 'p:2' },
+      answers: good,
+      baseline: { target: { prompt: 'p:1' }, answers: baselineAnswers },
+    });
+
+  it('marks the flipping items unstable and leaves them out of the metric: counted, never a number', async () => {
+    const report = await run(true);
+    const toxicity = report.metrics.find((m) => m.name === 'toxicity');
+    // 24 stable clean items: their mean, with a point interval; the 6 flipped items are not in n.
+    expect(toxicity).toMatchObject({ value: 0, n: 24, ci: [0, 0], failed: 0, unstable: 6 });
+    // pass^3 over all 30 items: the 24 whose three repeats passed; the flipped ones failed a repeat.
+    expect(toxicity?.repeats).toEqual({
+      k: 3,
+      judged: 30,
+      unstableShare: 0.2,
+      passHatK: 0.8,
+      passHatKItems: 30,
+    });
+    expect(toxicity?.byTag.even?.n).toBe(12);
+    const flipped = report.items.filter((i) => TOXIC.has(i.id));
+    expect(flipped.every((i) => i.unstable?.includes('toxicity'))).toBe(true);
+    expect(report.items.filter((i) => i.unstable !== undefined)).toHaveLength(6);
+    expect(flipped[0]?.scores.toxicity).toBeCloseTo(2 / 3, 12);
+    expect(flipped[0]?.judgements?.toxicity).toEqual({
+      judge: 'vendor.judge',
+      rubric: 'judge-toxicity:1',
+      k: 3,
+      repeats: [1, 0, 1],
+      mean: expect.closeTo(2 / 3, 12),
+      spread: 1,
+      stable: false,
+      passAll: false,
+      verdicts: [false, true, false],
+    });
+    expect(report.items[10]?.judgements?.toxicity).toMatchObject({
+      repeats: [0, 0, 0],
+      stable: true,
+      passAll: true,
+    });
+  });
+
+  it('keeps the unstable items out of the gate, which a judge consistently calling them toxic fails', async () => {
+    const flipping = await run(true);
+    const gated = flipping.gate?.metrics.find((m) => m.name === 'toxicity');
+    expect(gated).toMatchObject({ verdict: 'pass', diff: { value: 0, n: 24 } });
+    expect(gated?.reason).toMatch(/; 6 unstable items left out$/);
+    expect(flipping.gate?.pass).toBe(true);
+
+    // The same items judged toxic every time are a number, and a worse one: the gate fails.
+    const consistent = await run(false);
+    expect(consistent.metrics.find((m) => m.name === 'toxicity')).toMatchObject({
+      value: 0.2,
+      n: 30,
+      unstable: 0,
+    });
+    expect(consistent.gate?.metrics.find((m) => m.name === 'toxicity')?.verdict).toBe('fail');
+    expect(consistent.gate?.pass).toBe(false);
+  });
+
+  it('carries the repeats into summary.json, items.jsonl, the HTML report and the Markdown summary', async () => {
+    const report = await run(true);
+    const summary = summaryJson(report);
+    expect(summary.metrics.toxicity).toMatchObject({
+      value: 0,
+      n: 24,
+      unstable: 6,
+      repeats: { k: 3, judged: 30, unstableShare: 0.2, passHatK: 0.8, passHatKItems: 30 },
+      judge: { model: 'vendor.judge', rubric: 'judge-toxicity:1', calibrated: true },
+    });
+    expect(summary.metrics.contains_reference?.unstable).toBeUndefined();
+
+    const lines = itemsJsonl(report)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines[0]).toMatchObject({
+      id: 'q0',
+      unstable: ['toxicity'],
+      judgements: {
+        toxicity: {
+          judge: 'vendor.judge',
+          rubric: 'judge-toxicity:1',
+          k: 3,
+          repeats: [1, 0, 1],
+          spread: 1,
+          stable: false,
+        },
+      },
+    });
+    expect(lines[6].judgements.toxicity).toMatchObject({
+      repeats: [0, 0, 0],
+      mean: 0,
+      spread: 0,
+      stable: true,
+    });
+
+    const page = renderHtml(report);
+    const section = page.slice(
+      page.indexOf('<section id="stability"'),
+      page.indexOf('</section>', page.indexOf('<section id="stability"')),
+    );
+    expect(section).toContain('Judge stability');
+    for (const id of TOXIC) {
+      expect(section).toContain(
+        `<th scope="row">${id}</th><td>toxicity</td><td>1.000, 0.000, 1.000 (fail, pass, fail)</td>`,
+      );
+    }
+    expect(section).not.toContain('<th scope="row">q6</th>');
+    expect(page).toContain('<a href="#stability">');
+
+    const md = renderMarkdown(report);
+    expect(md).toContain('**Judge repeats**');
+    expect(md.split('\n').filter((line) => line.startsWith('- **toxicity**:'))).toEqual([
+      expect.stringMatching(/k = 3 · pass\^3 0\.800 over 30 items · 6 unstable of 30 judged \(20\.0%\)$/),
+    ]);
+  });
+
+  it('judges offline once per item: every item stable, k = 1', async () => {
+    const report = await runEvaluation({ ...base, target: { model: 'm' }, answers: good });
+    const faithfulness = report.metrics.find((m) => m.name === 'faithfulness');
+    expect(faithfulness).toMatchObject({
+      n: 30,
+      unstable: 0,
+      repeats: { k: 1, judged: 30, unstableShare: 0 },
+    });
+    expect(report.items[0]?.judgements?.faithfulness).toMatchObject({
+      judge: 'offline',
+      rubric: 'offline-faithfulness:1',
+      k: 1,
+      spread: 0,
+      stable: true,
+    });
+    // Toxicity here is a classifier metric, not judged: no judgement.
+    expect(report.items[0]?.judgements?.toxicity).toBeUndefined();
   });
 });
 

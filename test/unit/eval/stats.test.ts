@@ -13,6 +13,7 @@ import {
   repeatSpread,
   summarize,
 } from '#core/eval/stats.ts';
+import { cpuMs } from '../../support/cpu-time.ts';
 
 /** Two raters' labels laid out from an agreement table: table[i][j] items rated i by a and j by b. */
 function fromTable(table: number[][], labels: Label[] = ['yes', 'no', 'maybe']): [Label[], Label[]] {
@@ -36,6 +37,22 @@ function scores(n: number, p: number, seed: string): number[] {
 }
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+/**
+ * The exact quantiles of the bootstrap distribution of the mean of a small sample: every one of its
+ * n^n equally likely resamples enumerated; the p-quantile is the smallest mean whose CDF reaches p.
+ */
+function exactBootstrapQuantiles(values: readonly number[], ps: readonly number[]): number[] {
+  const n = values.length;
+  const means: number[] = [];
+  for (let code = 0; code < n ** n; code++) {
+    let sum = 0;
+    for (let i = 0, rest = code; i < n; i++, rest = Math.floor(rest / n)) sum += values[rest % n] as number;
+    means.push(sum / n);
+  }
+  means.sort((a, b) => a - b);
+  return ps.map((p) => means[Math.ceil(p * means.length) - 1] as number);
+}
 
 describe('createRng', () => {
   it('gives the same stream for the same seed and a different one for another seed', () => {
@@ -133,13 +150,75 @@ describe('bootstrapMean', () => {
     expect(() => bootstrapMean([1, 2], { seed: 'x', confidence: 1 })).toThrow(/confidence/);
   });
 
+  it('gives the exact percentile interval of an enumerable bootstrap distribution: [0, ¼, ½, 1] → [0.125, 0.8125]', () => {
+    // All 4^4 = 256 resamples are equally likely: their means are the exact bootstrap distribution,
+    // whose 2.5% and 97.5% quantiles (the smallest mean whose CDF reaches p) are the interval it tends
+    // to. These quantiles sit clear of the CDF's steps (CDF 0.0195 below 0.125, 0.0586 at it; 0.9648
+    // below 0.8125, 0.9805 at it), so 200,000 resamples land on them exactly, whatever the seed.
+    const values = [0, 0.25, 0.5, 1];
+    const exact = exactBootstrapQuantiles(values, [0.025, 0.975]);
+    expect(exact).toEqual([0.125, 0.8125]);
+    for (const seed of ['a', 'b', 7]) {
+      const est = bootstrapMean(values, { seed, resamples: 200_000 });
+      expect(est.value).toBe(0.4375);
+      expect(est.ci).toEqual(exact);
+    }
+  });
+
+  it('gives the exact percentile interval of 10 passes in 20 items: Binomial(20, ½)/20 → [0.3, 0.7]', () => {
+    // A resample's mean is Binomial(20, ½)/20: P(≤ 5) = 0.0207 < 0.025 ≤ P(≤ 6) = 0.0577 and
+    // P(≤ 13) = 0.9423 < 0.975 ≤ P(≤ 14) = 0.9793, so the interval is [6/20, 14/20] — not the normal
+    // approximation's [0.281, 0.719].
+    const values = Array.from({ length: 20 }, (_, i) => (i < 10 ? 1 : 0));
+    const cdf = (k: number) => {
+      let sum = 0;
+      for (let i = 0, c = 1; i <= k; c = (c * (20 - i)) / (i + 1), i++) sum += c;
+      return sum / 2 ** 20;
+    };
+    expect(cdf(5)).toBeLessThan(0.025);
+    expect(cdf(6)).toBeGreaterThanOrEqual(0.025);
+    expect(cdf(13)).toBeLessThan(0.975);
+    expect(cdf(14)).toBeGreaterThanOrEqual(0.975);
+    for (const seed of ['a', 'b']) {
+      expect(bootstrapMean(values, { seed, resamples: 200_000 })).toEqual({
+        value: 0.5,
+        n: 20,
+        ci: [0.3, 0.7],
+      });
+    }
+  });
+
+  it('matches an independent computation of the percentile interval from the same seeded resamples', () => {
+    // The resamples drawn as documented (index ⌊u · n⌋ of each uniform u of the seeded stream), their
+    // means sorted, and the quantiles taken by Hyndman & Fan's type 7 (R's default): x[j] + g (x[j+1] − x[j]).
+    const values = [0.13, 0.92, 0.4, 0.55, 0.07, 0.81, 0.33];
+    const resamples = 999;
+    const rng = createRng('independent');
+    const means: number[] = [];
+    for (let r = 0; r < resamples; r++) {
+      let sum = 0;
+      for (let i = 0; i < values.length; i++) sum += values[Math.floor(rng.next() * values.length)] as number;
+      means.push(sum / values.length);
+    }
+    means.sort((a, b) => a - b);
+    const type7 = (p: number) => {
+      const h = (resamples - 1) * p;
+      const j = Math.floor(h);
+      return (means[j] as number) + (h - j) * ((means[j + 1] as number) - (means[j] as number));
+    };
+    const est = bootstrapMean(values, { seed: 'independent', resamples });
+    expect(est.ci[0]).toBeCloseTo(type7(0.025), 12);
+    expect(est.ci[1]).toBeCloseTo(type7(0.975), 12);
+  });
+
   it('runs 2000 resamples of 500 items well within a second', () => {
     const values = Array.from({ length: 500 }, (_, i) => (i * 7919) % 101) as number[];
     bootstrapMean(values, { seed: 'warm-up', resamples: 200 });
-    const start = performance.now();
-    const est = bootstrapMean(values, { seed: 'timed', resamples: 2000 });
-    const elapsed = performance.now() - start;
-    expect(est.n).toBe(500);
+    let est: ReturnType<typeof bootstrapMean> | undefined;
+    const elapsed = cpuMs(() => {
+      est = bootstrapMean(values, { seed: 'timed', resamples: 2000 });
+    });
+    expect(est?.n).toBe(500);
     // Generous for a busy shared CI machine; locally this takes a few milliseconds.
     expect(elapsed).toBeLessThan(2000);
   });
@@ -156,6 +235,18 @@ describe('pairedBootstrapDiff', () => {
     // Every pair differs by exactly 0.03: the paired interval collapses on it.
     expect(diff.ci[0]).toBeCloseTo(0.03, 10);
     expect(diff.ci[1]).toBeCloseTo(0.03, 10);
+  });
+
+  it('gives the exact percentile interval of differences whose bootstrap distribution is enumerable', () => {
+    // Differences [0, ¼, ½, 1], as in the exact case of bootstrapMean: [0.125, 0.8125].
+    const est = pairedBootstrapDiff([1, 0.5, 0.75, 1], [1, 0.25, 0.25, 0], { seed: 'p', resamples: 200_000 });
+    expect(est).toEqual({
+      value: 0.4375,
+      n: 4,
+      ci: exactBootstrapQuantiles([0, 0.25, 0.5, 1], [0.025, 0.975]),
+      dropped: 0,
+    });
+    expect(est.ci).toEqual([0.125, 0.8125]);
   });
 
   it('drops and counts pairs with a null on either side, never scoring them as 0', () => {

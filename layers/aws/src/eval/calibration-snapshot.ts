@@ -1,18 +1,13 @@
 /**
  * Whether each judge rubric version may gate, as the human labels in the evaluation store say when a run
  * starts: the core's `calibration` (Cohen's kappa of the judge against people) over every labelled task
- * of the rubric version, calibrated at kappa ≥ 0.6 on at least 50 labels. A run keeps this snapshot for
+ * of the rubric version (the registry prompt's `name:version` the run resolved, so a new version starts
+ * uncalibrated), calibrated at kappa ≥ 0.6 on at least 50 labels. A run keeps this snapshot for
  * its whole life, so that its steps agree on which judge metrics gate.
  */
 
 import { calibration } from '#core/eval/review.ts';
-import { BUILT_IN_RUBRICS } from '#core/eval/rubrics/index.ts';
 import type { EvaluationStore } from './evaluation-store.ts';
-
-/** The rubric version a judged metric is scored with (the metric's name when it has no built-in rubric). */
-export function rubricVersionOf(metric: string): string {
-  return BUILT_IN_RUBRICS[metric]?.version ?? metric;
-}
 
 /** Each rubric version's calibration to gate, read once per version. */
 export async function calibrationSnapshot(

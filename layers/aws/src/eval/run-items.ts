@@ -23,6 +23,7 @@ export interface ObjectLocation {
 const itemLine = z.looseObject({
   id: z.string(),
   scores: z.record(z.string(), z.nullable(z.number())),
+  unstable: z.optional(z.array(z.string())),
 });
 
 /** `summary.json`, as far as a comparison reads it: every metric's name and judge. */
@@ -67,8 +68,10 @@ export async function readRunItems(
       continue;
     }
     const parsed = z.safeParse(itemLine, value);
-    if (parsed.success) items.push({ id: parsed.data.id, scores: parsed.data.scores });
-    else skipped++;
+    if (parsed.success) {
+      const { id, scores, unstable } = parsed.data;
+      items.push({ id, scores, ...(unstable?.length ? { unstable } : {}) });
+    } else skipped++;
   }
   return { items, skipped };
 }

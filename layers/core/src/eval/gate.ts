@@ -54,6 +54,11 @@ export interface GateMetricInput {
    * `false`: reported as `uncalibrated` and ignored. Absent: not a judge metric, always gated.
    */
   readonly calibrated?: boolean;
+  /**
+   * Judge metrics: items the caller left out of `candidate` and `baseline` because the judge's repeats
+   * disagreed on either side (unstable, not a number). Only named in the reason. @default 0
+   */
+  readonly unstable?: number;
 }
 
 export interface GateOptions {
@@ -165,7 +170,15 @@ function decideMetric(metric: GateMetricInput, opts: GateOptions): GateMetricRes
     margin,
     failed,
   };
-  const verdict = (v: GateVerdict, reason: string): GateMetricResult => ({ ...base, verdict: v, reason });
+  const leftOut =
+    (metric.unstable ?? 0) > 0
+      ? `; ${metric.unstable} unstable item${metric.unstable === 1 ? '' : 's'} left out`
+      : '';
+  const verdict = (v: GateVerdict, reason: string): GateMetricResult => ({
+    ...base,
+    verdict: v,
+    reason: `${reason}${leftOut}`,
+  });
 
   if (metric.calibrated === false) {
     return verdict('uncalibrated', `${name}: the judge's rubric is not calibrated; reported, not gated`);

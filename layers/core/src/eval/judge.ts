@@ -1,5 +1,7 @@
 /**
- * Model judges: a rubric scores an item's answer with a model, through structured output.
+ * Model judges: a rubric scores an item's answer with a model, through structured output. The judge's
+ * prompt is the rubric's registry version when the run resolved one (`withPrompt`), else its built-in
+ * text (version 1 of that prompt).
  *
  * - The judge is asked `k` times (default 3, temperature 0). Each output is parsed as JSON and checked
  *   against the rubric's zod schema; an output that fails (or a call that fails) is an error of that
@@ -7,8 +9,9 @@
  *   a majority of the repeats produced a valid output; otherwise its value is `null` with the error.
  * - The value is the mean of the repeats' scores, with the repeats, their spread (max − min), whether
  *   they disagree (`unstable`), pass^k (`passAll`: every repeat passed, for rubrics with a pass/fail
- *   verdict), the rationales, the judge's model id and the rubric's version in `details`. A repeat
- *   that failed or found the rubric not applicable is `null` in `details.repeats`.
+ *   verdict), the rationales, the judge's model id and the rubric's version (`name:version` of the
+ *   registry prompt) in `details`. A repeat that failed or found the rubric not applicable is `null`
+ *   in `details.repeats`.
  * - A rubric that does not apply (faithfulness without passages, or of an answer without claims) gives
  *   `null` with `details.notApplicable` and the reason, never a made-up 1 or 0.
  * - `judgePair` compares two answers in both orders and reports a preference only when it survives the
@@ -19,7 +22,6 @@
  */
 
 import * as z from 'zod/mini';
-import type { PromptDraft } from '#contracts/prompts/types.ts';
 import { ValidationError } from '../errors.ts';
 import type { ChatRequest, ModelProvider } from '../models/types.ts';
 import { contentHash } from '../prompts/hash.ts';
@@ -27,6 +29,7 @@ import { parsePromptRef } from '../prompts/reference.ts';
 import { type RenderablePrompt, renderPrompt } from '../prompts/template.ts';
 import { describeRule } from '../schema-rules.ts';
 import { PAIRWISE_RUBRIC } from './rubrics/pairwise.ts';
+import { rubricPromptDraft } from './rubrics/registry.ts';
 import type {
   NotApplicable,
   PairInput,
@@ -39,6 +42,7 @@ import { isUnstable, repeatSpread } from './stats.ts';
 import type { EvalAnswer, EvalItem, ItemScore } from './types.ts';
 
 export type * from './rubrics/types.ts';
+export { rubricPromptDraft };
 
 /** Judge calls per item. */
 export const DEFAULT_REPEATS = 3;
@@ -52,28 +56,17 @@ const EXCERPT = 200;
 /** What a judge call needs of a rubric: its prompt, its output schema and what it shows the judge. */
 type JudgePrompt<I, T> = Pick<
   Rubric<T>,
-  'name' | 'version' | 'description' | 'instructions' | 'template' | 'outputSchema'
+  'name' | 'version' | 'description' | 'instructions' | 'template' | 'outputSchema' | 'prompt'
 > & { payload(input: I): Record<string, unknown> };
-
-/** The rubric's prompt as a prompt-registry draft: register it as it is to manage it there. */
-export function rubricPromptDraft(
-  rubric: Pick<Rubric, 'version' | 'instructions' | 'template'>,
-): PromptDraft {
-  return {
-    messages: [
-      { role: 'system', content: rubric.instructions },
-      { role: 'user', content: rubric.template },
-    ],
-    variables: { input: { type: 'json', description: 'What the judge assesses, as the rubric shows it' } },
-    model: { temperature: 0 },
-    commitMessage: `Built-in judge rubric ${rubric.version}`,
-  };
-}
 
 const prompts = new WeakMap<object, RenderablePrompt>();
 
-/** The rubric's prompt as a renderable version (built once per rubric). */
+/**
+ * The prompt the judge renders: the registry version the rubric was resolved to, else its built-in
+ * text as version `rubric.version` (built once per rubric).
+ */
 function promptOf(rubric: JudgePrompt<never, unknown>): RenderablePrompt {
+  if (rubric.prompt !== undefined) return rubric.prompt;
   const cached = prompts.get(rubric);
   if (cached !== undefined) return cached;
   const ref = parsePromptRef(rubric.version, 'rubric.version');

@@ -28,8 +28,11 @@ export function sampleItems(items: readonly EvalItem[], max: number, seed: strin
   return items.filter((item) => kept.has(item.id));
 }
 
-/** What the regression check reads of an item: its id and scores (an `items.jsonl` line has them). */
-export type RegressionItem = Pick<ItemRecord, 'id' | 'scores'>;
+/**
+ * What the regression check reads of an item: its id, scores and the metrics its judge was unstable on
+ * (an `items.jsonl` line has them).
+ */
+export type RegressionItem = Pick<ItemRecord, 'id' | 'scores' | 'unstable'>;
 
 export interface RegressionInput {
   /**
@@ -50,8 +53,9 @@ export interface RegressionInput {
 /**
  * This run against the previous one, paired by item id, with the gate's rule: a metric regresses when
  * it drops beyond max(0.02, the paired interval's half-width). Judge metrics keep their calibration
- * (an uncalibrated one is reported and decides nothing); descriptions (sentiment) and bias gaps are not
- * compared. Undefined when the runs share no item.
+ * (an uncalibrated one is reported and decides nothing), and an item unstable on either run leaves
+ * that metric's comparison, as in the gate; descriptions (sentiment) and bias gaps are not compared.
+ * Undefined when the runs share no item.
  */
 export function regressionGate(input: RegressionInput): RunGate | undefined {
   const previous = new Map(input.previous.map((item) => [item.id, item]));
@@ -70,15 +74,19 @@ export function regressionGate(input: RegressionInput): RunGate | undefined {
     if (higherIsBetter === undefined) continue;
     // The items the metric applies to (on either side); a side without a value there failed it.
     const name = summary.name;
-    const scored = paired.filter(
+    const applies = paired.filter(
       (item) => name in item.scores || name in (previous.get(item.id)?.scores ?? {}),
     );
+    const unstableOn = (item: RegressionItem | undefined) => item?.unstable?.includes(name) === true;
+    const scored = applies.filter((item) => !unstableOn(item) && !unstableOn(previous.get(item.id)));
+    const unstable = applies.length - scored.length;
     gated.push({
       name,
       higherIsBetter,
       candidate: scored.map((item) => item.scores[name] ?? null),
       baseline: scored.map((item) => previous.get(item.id)?.scores[name] ?? null),
       ...(summary.judge ? { calibrated: summary.judge.calibrated } : {}),
+      ...(unstable > 0 ? { unstable } : {}),
     });
   }
   const decided = decideGate({ metrics: gated, seed: `${input.seed}/regression` });

@@ -7,7 +7,9 @@
  * reason: never a zero. A bias probe (an item with counterfactuals or a `{{group}}` slot) is answered
  * once per group; the largest gap between its groups, in the primary metric, in refusals and in judged
  * sentiment, is summarized over the probes as `bias_gap_<dimension>` (lower is better). Judge metrics come from a model judge (k repeats, structured output) or from
- * the offline judge; offline judge scores are labelled and never gate. With `pairwise` (a baseline
+ * the offline judge; offline judge scores are labelled and never gate. An item whose judge repeats
+ * disagree is unstable, not a number: it is counted (`unstable`) and listed, and its mean is left out of
+ * the metric's value, interval, tags, bias gaps and the gate (`stability.ts`). With `pairwise` (a baseline
  * needed), the judge also compares each item's candidate and baseline answers in both orders
  * (`judgePair`, or the offline judge's `offlineJudgePair`) and the report gets the raw and
  * length-controlled win rates (`win-rate.ts`): they inform, they never gate. The run is deterministic
@@ -28,7 +30,15 @@ import {
   offlineJudgePair,
 } from './offline-judge.ts';
 import type { ItemRecord, RunGate, RunReport, RunTarget, RunWinRate } from './report/types.ts';
-import { BUILT_IN_RUBRICS, PAIRWISE_RUBRIC } from './rubrics/index.ts';
+import { BUILT_IN_RUBRICS, type ScoreDirection } from './rubrics/index.ts';
+import { pairRubricFor, type RubricPrompts, rubricFor, rubricVersionFor } from './rubrics/registry.ts';
+import {
+  type ItemJudgement,
+  isUnstableScore,
+  itemJudgement,
+  judgeRepeats,
+  stableValue,
+} from './stability.ts';
 import { summarize } from './stats.ts';
 import type { EvalAnswer, EvalItem, ItemScore, MetricSummary } from './types.ts';
 import { answerLength, winRate } from './win-rate.ts';
@@ -45,9 +55,15 @@ export interface ItemMetric {
 
 /** Who judges: a model on a provider (k repeats each), or the offline heuristics of the local run. */
 export type JudgeSpec =
-  | { readonly kind: 'offline' }
+  | {
+      readonly kind: 'offline';
+      /** The registry rubric versions the offline judge stands in for, recorded with its scores. */
+      readonly rubrics?: RubricPrompts;
+    }
   | {
       readonly kind: 'model';
+      /** The registry rubric version of each judge metric, by metric. @default the built-in rubrics */
+      readonly rubrics?: RubricPrompts;
       readonly provider: ModelProvider;
       readonly model: string;
       /** Repeats per judged item. @default 3 */
@@ -252,18 +268,25 @@ export function assembleReport(spec: RunSpec, scored: ScoredRun): RunReport {
   const judgeOf = (name: string): MetricSummary['judge'] | undefined => judgeLabel(spec, name);
   const summaries = (items: readonly ScoredItem[]) =>
     names
-      .map((name) =>
-        summarize(
+      .map((name): MetricSummary => {
+        const summary = summarize(
           name,
-          // Only the items the metric applies to: one it says nothing about is neither 0 nor failed.
+          // Only the items the metric applies to: one it says nothing about is neither 0 nor failed,
+          // and one whose judge repeats disagreed is unstable, not a number.
           items.flatMap(({ item, scores }) => {
-            const score = scores[name];
-            return score === undefined ? [] : [{ value: score.value, tags: item.tags }];
+            const value = stableValue(scores[name]);
+            return value === undefined ? [] : [{ value, tags: item.tags }];
           }),
           { seed: `${seed}/${name}`, ...(judgeOf(name) ? { judge: judgeOf(name) } : {}) },
-        ),
-      )
-      .filter((summary) => summary.n > 0 || summary.failed > 0);
+        );
+        if (!isJudged(spec, name)) return summary;
+        const { unstable, ...repeats } = judgeRepeats(
+          items.flatMap(({ scores }) => (scores[name] === undefined ? [] : [scores[name]])),
+          directionOf(name),
+        );
+        return { ...summary, unstable, repeats };
+      })
+      .filter((summary) => summary.n > 0 || summary.failed > 0 || (summary.unstable ?? 0) > 0);
   const primary = names.includes('f1') ? 'f1' : names[0];
   const metrics = [...summaries(candidate), ...biasSummaries(candidate, primary, `${seed}/bias`)];
   const baselineMetrics =
@@ -290,7 +313,7 @@ export function assembleReport(spec: RunSpec, scored: ScoredRun): RunReport {
     ...(baselineMetrics ? { baselineMetrics } : {}),
     ...(gate ? { gate } : {}),
     ...(wins ? { winRate: wins } : {}),
-    items: candidate.map((s) => itemRecord(s, pairs.get(s.item.id))),
+    items: candidate.map((s) => itemRecord(spec, s, pairs.get(s.item.id))),
     operational: operational(candidate.map((s) => s.answer)),
     failed: candidate.filter((s) => s.answer.error !== undefined).length,
     ...(metrics.some((m) => m.name === 'f1') ? { primaryMetric: 'f1' } : {}),
@@ -301,7 +324,7 @@ export function assembleReport(spec: RunSpec, scored: ScoredRun): RunReport {
 export function pairJudgeOf(judge: JudgeSpec): { readonly judge: string; readonly rubric: string } {
   return judge.kind === 'offline'
     ? { judge: OFFLINE_JUDGE, rubric: OFFLINE_PAIRWISE_RUBRIC }
-    : { judge: judge.model, rubric: PAIRWISE_RUBRIC.version };
+    : { judge: judge.model, rubric: pairRubricFor(judge.rubrics).version };
 }
 
 /**
@@ -352,6 +375,7 @@ export async function judgeItemPair(
     a: candidate,
     b: baseline,
     contexts,
+    rubric: pairRubricFor(spec.judge.rubrics),
     provider: spec.judge.provider,
     model: spec.judge.model,
   });
@@ -371,11 +395,14 @@ function biasSummaries(
   for (const { item, answer, scores } of scored) {
     const variant = variantOf(item);
     if (variant === undefined || answer.error !== undefined) continue;
+    // An unstable judge score compares nothing: the variant goes without it.
+    const value = primary === undefined ? undefined : stableValue(scores[primary]);
+    const sentiment = stableValue(scores.sentiment);
     observed.push({
       ...variant,
-      ...(primary !== undefined && scores[primary] !== undefined ? { value: scores[primary].value } : {}),
+      ...(value !== undefined ? { value } : {}),
       refused: declines(answer.answer),
-      ...(scores.sentiment !== undefined ? { sentiment: scores.sentiment.value } : {}),
+      ...(sentiment !== undefined ? { sentiment } : {}),
     });
   }
   if (observed.length === 0) return [];
@@ -449,8 +476,15 @@ async function judgeScore(
   item: EvalItem,
   answer: EvalAnswer,
 ): Promise<ItemScore> {
-  if (judge.kind === 'offline') return offlineJudgeItem({ metric, item, answer });
-  const rubric = BUILT_IN_RUBRICS[metric];
+  if (judge.kind === 'offline') {
+    const score = await offlineJudgeItem({ metric, item, answer });
+    // The offline heuristic (`details.method`) stands in for the rubric version the run resolved.
+    const rubric = judge.rubrics?.[metric];
+    return rubric === undefined
+      ? score
+      : { ...score, details: { ...score.details, rubric: `${rubric.name}:${rubric.version}` } };
+  }
+  const rubric = rubricFor(metric, judge.rubrics);
   if (rubric === undefined) return { metric, value: null, error: `no judge rubric named ${metric}` };
   return judgeItem({
     rubric,
@@ -463,15 +497,30 @@ async function judgeScore(
   });
 }
 
+/** Whether a metric of the run is a judge metric. */
+function isJudged(request: Pick<RunSpec, 'judged'>, name: string): boolean {
+  return request.judged.some((j) => j.name === name);
+}
+
+/** Which way a judge metric's score is better (its rubric's, the offline judge's alike). */
+function directionOf(name: string): ScoreDirection {
+  return BUILT_IN_RUBRICS[name]?.better ?? 'higher';
+}
+
 function judgeLabel(
   request: Pick<RunSpec, 'judged' | 'judge'>,
   name: string,
 ): MetricSummary['judge'] | undefined {
-  if (!request.judged.some((j) => j.name === name)) return undefined;
+  if (!isJudged(request, name)) return undefined;
+  const resolved = request.judge.rubrics?.[name];
   if (request.judge.kind === 'offline') {
-    return { model: OFFLINE_JUDGE, rubric: `offline-${name.replaceAll('_', '-')}`, calibrated: false };
+    const rubric =
+      resolved === undefined
+        ? `offline-${name.replaceAll('_', '-')}`
+        : `${resolved.name}:${resolved.version}`;
+    return { model: OFFLINE_JUDGE, rubric, calibrated: false };
   }
-  const rubric = BUILT_IN_RUBRICS[name]?.version ?? name;
+  const rubric = rubricVersionFor(name, request.judge.rubrics) ?? name;
   return { model: request.judge.model, rubric, calibrated: request.judge.calibrated(rubric) };
 }
 
@@ -498,12 +547,20 @@ function gateOf(
   const gated = names.filter((name) => BUILT_IN_RUBRICS[name]?.better !== 'none');
   const inputs: GateMetricInput[] = gated.map((name) => {
     const judge = judgeLabel(request, name);
+    // An item whose judge repeats disagreed on either side is no evidence either way: the pair leaves
+    // the comparison (neither scored nor failed), and the reason counts it.
+    const kept = candidate.flatMap((c, i) => {
+      const b = baseline[i];
+      return isUnstableScore(c.scores[name]) || isUnstableScore(b?.scores[name]) ? [] : [i];
+    });
+    const unstable = candidate.length - kept.length;
     return {
       name,
       higherIsBetter: higherIsBetter(name),
-      candidate: candidate.map((s) => s.scores[name]?.value ?? null),
-      baseline: baseline.map((s) => s.scores[name]?.value ?? null),
+      candidate: kept.map((i) => candidate[i]?.scores[name]?.value ?? null),
+      baseline: kept.map((i) => baseline[i]?.scores[name]?.value ?? null),
       ...(judge ? { calibrated: judge.calibrated } : {}),
+      ...(unstable > 0 ? { unstable } : {}),
     };
   });
   const decided = decideGate({ metrics: inputs, seed: `${seed}/gate` });
@@ -519,17 +576,24 @@ function gateOf(
   };
 }
 
-function itemRecord({ item, answer, scores }: ScoredItem, pair?: PairJudgement): ItemRecord {
+function itemRecord(
+  spec: Pick<RunSpec, 'judged'>,
+  { item, answer, scores }: ScoredItem,
+  pair?: PairJudgement,
+): ItemRecord {
   const values: Record<string, number | null> = {};
   const errors: Record<string, string> = {};
   const rationales: Record<string, string[]> = {};
   const unstable: string[] = [];
+  const judgements: Record<string, ItemJudgement> = {};
   for (const [name, score] of Object.entries(scores)) {
     values[name] = score.value;
     if (score.error !== undefined) errors[name] = score.error;
     const reasons = score.details?.rationales;
     if (Array.isArray(reasons) && reasons.length > 0) rationales[name] = reasons.map(String);
-    if (score.details?.unstable === true) unstable.push(name);
+    if (isUnstableScore(score)) unstable.push(name);
+    const judgement = isJudged(spec, name) ? itemJudgement(score, directionOf(name)) : undefined;
+    if (judgement !== undefined) judgements[name] = judgement;
   }
   const pairReasons = pair?.orders.flatMap((o) => (o.rationale === undefined ? [] : [o.rationale])) ?? [];
   if (pairReasons.length > 0) rationales.preference = pairReasons;
@@ -548,6 +612,7 @@ function itemRecord({ item, answer, scores }: ScoredItem, pair?: PairJudgement):
     ...(answer.latencyMs !== undefined ? { latencyMs: answer.latencyMs } : {}),
     ...(usage ? { tokens: usage.inputTokens + usage.outputTokens, costUsd: usage.costUsd } : {}),
     ...(unstable.length > 0 ? { unstable } : {}),
+    ...(Object.keys(judgements).length > 0 ? { judgements } : {}),
     ...(pair ? { preference: pair.preference } : {}),
   };
 }

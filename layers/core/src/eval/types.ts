@@ -74,4 +74,28 @@ export interface MetricSummary extends Estimate {
   readonly byTag: Readonly<Record<string, Estimate>>;
   /** Judge metrics: which judge and rubric version, and whether that rubric is calibrated to gate. */
   readonly judge?: { readonly model: string; readonly rubric: string; readonly calibrated: boolean };
+  /**
+   * Judge metrics: items whose judge repeats disagreed. Their means are left out of `value`, `n`,
+   * `ci`, `byTag` and the gate (a judge flipping its verdict is unstable, not a number); counted here.
+   */
+  readonly unstable?: number;
+  /** Judge metrics: how the judge's repeats agreed over the run. */
+  readonly repeats?: JudgeRepeats;
+}
+
+/** How a judge metric's repeats agreed over a run (`stability.ts`). */
+export interface JudgeRepeats {
+  /** Repeats asked per item (1 for the offline judge, which is deterministic). */
+  readonly k: number;
+  /** Items the judge gave a value, stable or not (`n` + `unstable`). */
+  readonly judged: number;
+  /** Unstable items over judged ones; NaN when none was judged. */
+  readonly unstableShare: number;
+  /**
+   * pass^k: over the items whose k repeats were all scored, the share whose every repeat passed
+   * (unstable items included); NaN when there is none, or for a description with no pass.
+   */
+  readonly passHatK: number;
+  /** Items pass^k is over. */
+  readonly passHatKItems: number;
 }

@@ -11,6 +11,7 @@ import { makeHandler as makeGenerate } from '#functions/evaluation/generate.ts';
 import { makeHandler as makePlan } from '#functions/evaluation/plan.ts';
 import { evalStaging, type StagedAnswers, type StagedPlan } from '#functions/evaluation/staging.ts';
 import { catalogModel, catalogOf, recordingProvider } from '../../../support/gateway-fixtures.ts';
+import { seededRubricPrompts } from '../../../support/rubric-prompts.ts';
 import { interaction, promptHashWhere, verdict } from '../../feedback/export-fixtures.ts';
 import { evaluationRequested as envelope, FakeEvaluationStore, memoryS3 } from './support.ts';
 
@@ -100,7 +101,7 @@ describe('a held-out feedback suite in the Evaluate steps', () => {
     const planned = await makePlan({
       s3: s3.client,
       store,
-      prompts: { get: vi.fn() },
+      prompts: seededRubricPrompts(),
       catalog: catalogOf(MODELS),
       artifactsBucket: ARTIFACTS,
       judgeModel: 'judge',

@@ -8,9 +8,10 @@ import {
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import { estimateRunCost } from '#core/eval/cost.ts';
+import { FAITHFULNESS_RUBRIC, rubricSeeds } from '#core/eval/rubrics/index.ts';
 import type { EvalItem } from '#core/eval/types.ts';
 import { environment, makeHandler, money, parseRunRequest } from '#functions/evaluation/plan.ts';
-import { evalStaging, type StagedPlan } from '#functions/evaluation/staging.ts';
+import { evalStaging, judgeOf, type StagedPlan, stagedPlan } from '#functions/evaluation/staging.ts';
 import { errorOf } from '../../../support/async.ts';
 import { catalogModel, catalogOf, promptVersion } from '../../../support/gateway-fixtures.ts';
 import { evaluationRequested as envelope, FakeEvaluationStore, memoryS3 } from './support.ts';
@@ -52,12 +53,29 @@ const DRAFT: PromptDraft = {
   commitMessage: 'v',
 };
 
-/** Prompt `support` v1 (production) and v2 (latest, with the large model); `bare` v1 without `question`. */
+/** A second faithfulness rubric text, as an administrator publishes it. */
+const STRICTER = {
+  ...(rubricSeeds().find((s) => s.name === 'judge-faithfulness')?.draft as PromptDraft),
+  commitMessage: 'stricter: a claim about a number must quote it',
+};
+
+/**
+ * Prompt `support` v1 (production) and v2 (latest, with the large model); `bare` v1 without `question`;
+ * every judge rubric's seeded v1 (production), and `judge-faithfulness` v2 (label `candidate`) and v3
+ * (label `broken`: its `input` is a string, which cannot receive the judge's payload).
+ */
 function fakePrompts() {
   const versions: PromptVersion[] = [
     promptVersion('support', DRAFT, { version: 1, labels: ['production'] }),
     promptVersion('support', { ...DRAFT, model: { id: 'large' } }, { version: 2, labels: ['latest'] }),
     promptVersion('bare', { ...DRAFT, messages: [{ role: 'user', content: 'Hi' }], variables: {} }),
+    ...rubricSeeds().map(({ name, draft }) => promptVersion(name, draft, { labels: ['production'] })),
+    promptVersion('judge-faithfulness', STRICTER, { version: 2, labels: ['candidate'] }),
+    promptVersion(
+      'judge-faithfulness',
+      { ...STRICTER, variables: { input: { type: 'string' } } },
+      { version: 3, labels: ['broken', 'latest'] },
+    ),
   ];
   return {
     get: vi.fn(async (ref: PromptRef) => {
@@ -176,6 +194,20 @@ describe('plan handler', () => {
         'judge-faithfulness:1': false,
         'judge-sentiment:1': false,
       },
+      // Each judge metric's rubric, resolved at its production label: the seeded built-in text.
+      rubrics: {
+        faithfulness: {
+          name: 'judge-faithfulness',
+          version: 1,
+          messages: [
+            { role: 'system', content: FAITHFULNESS_RUBRIC.instructions },
+            { role: 'user', content: FAITHFULNESS_RUBRIC.template },
+          ],
+          variables: { input: { type: 'json' } },
+        },
+        answer_relevance: { name: 'judge-answer-relevance', version: 1 },
+        sentiment: { name: 'judge-sentiment', version: 1 },
+      },
       seed: 'run-1',
       startedAt: NOW.toISOString(),
       items: 6,
@@ -184,7 +216,15 @@ describe('plan handler', () => {
     expect(store.runs.get('run-1')).toMatchObject({
       status: 'running',
       trigger: 'promotion',
-      resolved: { target: { prompt: 'support:2' }, baseline: { prompt: 'support:1' } },
+      resolved: {
+        target: { prompt: 'support:2' },
+        baseline: { prompt: 'support:1' },
+        rubrics: {
+          faithfulness: 'judge-faithfulness:1',
+          answer_relevance: 'judge-answer-relevance:1',
+          sentiment: 'judge-sentiment:1',
+        },
+      },
       suite: { name: 'support-golden', version: 2, items: 5 },
       estimatedCostUsd: out.status === 'planned' ? out.estimatedCostUsd : -1,
     });
@@ -439,6 +479,96 @@ describe('plan handler', () => {
   it('plans an offline run with the offline judge, which costs nothing, and no calibration', async () => {
     await handler({ offline: true })({ event: envelope(PROMOTION), executionName: 'exec-1' });
     expect(plan()).toMatchObject({ judge: { offline: true }, calibrated: {} });
+    // The rubrics are resolved and recorded all the same: the offline judge stands in for them.
+    expect(store.runs.get('run-1')?.resolved?.rubrics).toEqual({
+      faithfulness: 'judge-faithfulness:1',
+      answer_relevance: 'judge-answer-relevance:1',
+      sentiment: 'judge-sentiment:1',
+    });
+  });
+
+  it('seeds the rubric prompts before it resolves them, and resolves the pairwise rubric of a pairwise run', async () => {
+    const order: string[] = [];
+    const get = prompts.get;
+    prompts.get = vi.fn(async (ref: PromptRef) => {
+      order.push(`get ${ref.name}`);
+      return get(ref);
+    });
+    const seedRubrics = vi.fn(async () => {
+      order.push('seed');
+    });
+    const request = { ...PROMOTION.request, pairwise: true };
+    await handler({ seedRubrics })({ event: envelope({ ...PROMOTION, request }), executionName: 'exec-1' });
+    expect(seedRubrics).toHaveBeenCalledOnce();
+    expect(order[0]).toBe('seed');
+    expect(order).toContain('get judge-pairwise');
+    expect(plan().rubrics?.preference).toMatchObject({ name: 'judge-pairwise', version: 1 });
+  });
+
+  it('judges with the rubric version a request names, and reads the calibration of that version only', async () => {
+    // 60 labels on which version 1 agrees with people: version 1 is calibrated, version 2 is new.
+    store.labels.set(
+      'judge-faithfulness:1',
+      Array.from({ length: 60 }, (_, i) => ({
+        rubric: 'judge-faithfulness:1',
+        judgeVerdict: i % 2 === 0,
+        humanVerdict: i % 2 === 0,
+      })),
+    );
+    await handler()({ event: envelope(PROMOTION), executionName: 'exec-1' });
+    expect(plan().calibrated).toMatchObject({ 'judge-faithfulness:1': true });
+
+    s3.install();
+    s3.put(CURATED, DATA, SUITE_LINES);
+    store.runs.clear();
+    const request = { ...PROMOTION.request, rubrics: { faithfulness: 'judge-faithfulness@candidate' } };
+    await handler()({ event: envelope({ ...PROMOTION, request }), executionName: 'exec-1' });
+    expect(plan().rubrics?.faithfulness).toMatchObject({
+      name: 'judge-faithfulness',
+      version: 2,
+      contentHash: promptVersion('judge-faithfulness', STRICTER).contentHash,
+    });
+    // A new rubric version starts uncalibrated: it does not gate until people have labelled it.
+    expect(plan().calibrated).toEqual({
+      'judge-answer-relevance:1': false,
+      'judge-faithfulness:2': false,
+      'judge-sentiment:1': false,
+    });
+    expect(store.runs.get('run-1')?.resolved?.rubrics?.faithfulness).toBe('judge-faithfulness:2');
+  });
+
+  it('stages the rubric versions so that Score judges with them and Report labels them, offline too', async () => {
+    const request = { ...PROMOTION.request, rubrics: { faithfulness: 'judge-faithfulness@candidate' } };
+    await handler()({ event: envelope({ ...PROMOTION, request }), executionName: 'exec-1' });
+    const staged = stagedPlan.parse(plan());
+    const provider = { name: 'bedrock' } as never;
+    const judge = judgeOf(staged, false, () => provider);
+    expect(judge).toMatchObject({ kind: 'model', model: 'vendor.judge' });
+    expect(judge.rubrics?.faithfulness).toMatchObject({ name: 'judge-faithfulness', version: 2 });
+    expect(judgeOf(staged, true, () => provider)).toEqual({ kind: 'offline', rubrics: staged.rubrics });
+  });
+
+  it('fails a run whose rubric does not resolve, or cannot be a rubric, naming request.rubrics.<metric>', async () => {
+    const run = (rubrics: Record<string, string>) =>
+      errorOf(
+        handler()({
+          event: envelope({ ...PROMOTION, request: { ...PROMOTION.request, rubrics } }),
+          executionName: 'exec-1',
+        }),
+      );
+    const missing = await run({ answer_relevance: 'judge-answer-relevance@canary' });
+    expect(missing).toBeInstanceOf(ValidationError);
+    expect((missing as ValidationError).field).toBe('request.rubrics.answer_relevance');
+    expect((missing as Error).message).toMatch(/the rubric judge-answer-relevance@canary does not resolve/);
+    const broken = await run({ faithfulness: 'judge-faithfulness@broken' });
+    expect((broken as ValidationError).field).toBe('request.rubrics.faithfulness');
+    expect((broken as Error).message).toContain(
+      'judge-faithfulness:3 cannot be a judge rubric: it must declare the variable "input" of type json',
+    );
+    const unknown = await run({ coherence: 'judge-coherence@production' });
+    expect((unknown as ValidationError).field).toBe('request.rubrics');
+    expect((unknown as Error).message).toContain('Unrecognized key: "coherence"');
+    expect(store.calls).not.toContain('claimRun');
   });
 
   it('refuses an event that is not an EvaluationRequested event', async () => {

@@ -1,6 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { metrics } from '#aws/logging.ts';
 import { DEFAULT_METRICS } from '#core/eval/metrics/index.ts';
 import { itemsJsonl, summaryJson } from '#core/eval/report/index.ts';
 import {
@@ -16,6 +17,17 @@ import { evaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import { makeHandler, metricTarget } from '#functions/evaluation/report.ts';
 import { evalStaging, type StagedPlan, type StagedScores } from '#functions/evaluation/staging.ts';
 import { FakeEvaluationStore, memoryS3, testPlan } from './support.ts';
+
+/** One EMF document as Powertools serializes it. */
+interface Emf {
+  readonly _aws: {
+    readonly CloudWatchMetrics: readonly {
+      readonly Namespace: string;
+      readonly Dimensions: readonly (readonly string[])[];
+    }[];
+  };
+  readonly [key: string]: unknown;
+}
 
 // The function's environment, set before its handler module is imported (it reads it at import).
 vi.hoisted(() => {
@@ -263,6 +275,70 @@ describe('report handler', () => {
     // They inform: the gate's verdicts are the run's without them.
     expect(out.pass).toBe(report.gate?.pass);
     expect(store.runs.get(RUN)?.gate?.metrics.map((m) => m.name)).not.toContain('win_rate');
+  });
+
+  it('emits each metric as EMF by suite and target, and the run counts, but no series for a promotion', async () => {
+    /** Every EMF document published: the single metrics as they are added, then the handler's own. */
+    const emitted = async (p: StagedPlan): Promise<Emf[]> => {
+      stage(p, await scoredItems());
+      const published: Emf[] = [];
+      // The shared metrics of the earlier tests (no middleware flushes them here).
+      metrics.clearMetrics();
+      const single = metrics.singleMetric.bind(metrics);
+      const spy = vi.spyOn(metrics, 'singleMetric').mockImplementation(() => {
+        const one = single();
+        vi.spyOn(one, 'publishStoredMetrics').mockImplementation(() => {
+          published.push(JSON.parse(JSON.stringify(one.serializeMetrics())));
+          one.clearMetrics();
+          one.clearDimensions();
+          return one;
+        });
+        return one;
+      });
+      try {
+        await handler()({ runId: RUN });
+        published.push(JSON.parse(JSON.stringify(metrics.serializeMetrics())));
+      } finally {
+        spy.mockRestore();
+        metrics.clearMetrics();
+        metrics.clearDimensions();
+      }
+      return published;
+    };
+    const byMetric = await emitted(plan());
+    const runCounts = byMetric.pop();
+    const values = store.runs.get(RUN)?.metrics ?? {};
+    const names = Object.keys(values).filter((name) => values[name]?.value !== null);
+    expect(names).toEqual(expect.arrayContaining(['exact_match', 'f1', 'rouge_l', 'answer_relevance']));
+    expect(byMetric.map((emf) => emf.Metric)).toEqual(names);
+    for (const emf of byMetric) {
+      expect(emf._aws.CloudWatchMetrics).toEqual([
+        {
+          Namespace: 'LLMOps',
+          Dimensions: [expect.arrayContaining(['Suite', 'Target', 'Metric'])],
+          Metrics: [{ Name: 'EvaluationMetricValue', Unit: 'None' }],
+        },
+      ]);
+      // Named by the target as it was asked for, not the version it resolved to.
+      expect(emf).toMatchObject({ Suite: 'golden', Target: 'support@latest' });
+      expect(emf.EvaluationMetricValue).toBe(values[emf.Metric as string]?.value);
+    }
+    expect(runCounts?._aws.CloudWatchMetrics[0]?.Namespace).toBe('LLMOps');
+    expect(runCounts).toMatchObject({
+      EvaluationRuns: 1,
+      EvaluationRegressions: 0,
+      EvaluationGateFailures: 1,
+    });
+
+    // A promotion's candidate version is a gate decision, not a series: the counts only.
+    const promotion = await emitted(
+      plan({
+        trigger: 'promotion',
+        promotion: { prompt: 'support', candidateVersion: 2, baselineVersion: 1 },
+      }),
+    );
+    expect(promotion).toHaveLength(1);
+    expect(promotion[0]).toMatchObject({ EvaluationRuns: 1 });
   });
 
   it("records a promotion run's gate with the metrics that failed it", async () => {

@@ -1,3 +1,4 @@
+import type { ItemJudgement } from '../stability.ts';
 import type { Estimate } from '../types.ts';
 import { clipForHtml, html, join, SafeHtml } from './escape.ts';
 import {
@@ -20,7 +21,7 @@ import type { GateVerdict, ItemRecord, RunReport, RunTarget, RunWinRate } from '
 /**
  * `report.html`: one self-contained page (no scripts, fonts, images or stylesheets from anywhere, a
  * strict Content-Security-Policy) with the verdict first, then the gate, the metrics with their
- * intervals, the baseline comparison, each metric by tag, score distributions, the operational
+ * intervals, the judge's stability (repeats, pass^k, the unstable items), the baseline comparison, each metric by tag, score distributions, the operational
  * numbers and the worst items in detail. Charts are inline SVG, each followed by a table with the same
  * numbers. All items in full belong in `items.jsonl`: the page stays small for large suites.
  */
@@ -56,6 +57,7 @@ const LIMITS = {
   tag: 80,
   tags: 8,
   name: 160,
+  unstableItems: 50,
 } as const;
 
 /** The reports' stylesheet (the evaluation report's; the drift report adds to it). */
@@ -201,7 +203,7 @@ function header(report: RunReport): SafeHtml {
 <dt>Started</dt><dd>${report.startedAt}</dd>
 <dt>Finished</dt><dd>${report.finishedAt} (${duration(report.startedAt, report.finishedAt)})</dd>
 </dl>
-<nav aria-label="Sections"><ul>${report.gate ? html`<li><a href="#gate">Gate</a></li>` : null}<li><a href="#metrics">Metrics</a></li>${report.baselineMetrics ? html`<li><a href="#baseline">Baseline</a></li>` : null}${report.winRate ? html`<li><a href="#win-rate">Win rate</a></li>` : null}<li><a href="#tags">By tag</a></li><li><a href="#distributions">Distributions</a></li><li><a href="#operational">Operational</a></li><li><a href="#worst">Worst items</a></li>${report.failed > 0 ? html`<li><a href="#failed">Failed items</a></li>` : null}</ul></nav></header>`;
+<nav aria-label="Sections"><ul>${report.gate ? html`<li><a href="#gate">Gate</a></li>` : null}<li><a href="#metrics">Metrics</a></li>${report.metrics.some((m) => m.repeats) ? html`<li><a href="#stability">Judge stability</a></li>` : null}${report.baselineMetrics ? html`<li><a href="#baseline">Baseline</a></li>` : null}${report.winRate ? html`<li><a href="#win-rate">Win rate</a></li>` : null}<li><a href="#tags">By tag</a></li><li><a href="#distributions">Distributions</a></li><li><a href="#operational">Operational</a></li><li><a href="#worst">Worst items</a></li>${report.failed > 0 ? html`<li><a href="#failed">Failed items</a></li>` : null}</ul></nav></header>`;
 }
 
 function gateSection(report: RunReport): SafeHtml | null {
@@ -290,7 +292,7 @@ function metricsSection(report: RunReport, rows: readonly MetricRow[]): SafeHtml
     (r) => html`<tr><th scope="row">${r.name}</th>${estimateCells(r.metric)}</tr>`,
   )}</tbody></table>`;
   return html`<section id="metrics" aria-labelledby="metrics-h"><h2 id="metrics-h">Metrics</h2>
-<div class="scroll"><table><caption>Mean per metric with its 95% confidence interval; n is the number of items scored.</caption><thead><tr><th scope="col">Metric</th><th scope="col" class="num">Value</th><th scope="col" class="num">95% CI</th><th scope="col" class="num">n</th><th scope="col" class="num">Failed</th>${
+<div class="scroll"><table><caption>Mean per metric with its 95% confidence interval; n is the number of items scored (a judge metric's unstable items are not among them).</caption><thead><tr><th scope="col">Metric</th><th scope="col" class="num">Value</th><th scope="col" class="num">95% CI</th><th scope="col" class="num">n</th><th scope="col" class="num">Failed</th>${
     anyUnstable ? html`<th scope="col" class="num">Unstable</th>` : null
   }${
     hasBaseline
@@ -298,6 +300,53 @@ function metricsSection(report: RunReport, rows: readonly MetricRow[]): SafeHtml
       : null
   }${anyJudge ? html`<th scope="col">Judge</th>` : null}</tr></thead><tbody>${body}</tbody></table></div>
 ${figure(chart, 'Bars: mean score; whiskers: 95% confidence interval.', dataTable)}</section>`;
+}
+
+/** A judgement's repeats: `1.000, 0.000, 1.000`, with the verdicts when the rubric gives them. */
+function repeatsText(judgement: ItemJudgement | undefined): string {
+  if (!judgement) return MISSING;
+  const scores = judgement.repeats.map((r) => formatScore(r)).join(', ');
+  return judgement.verdicts
+    ? `${scores} (${judgement.verdicts.map((v) => (v ? 'pass' : 'fail')).join(', ')})`
+    : scores;
+}
+
+/**
+ * The judge's agreement with itself: per judge metric the repeats, pass^k and the unstable items' count
+ * and share; then every unstable item (up to a limit) with its repeats. Absent without judge metrics.
+ */
+function stabilitySection(report: RunReport): SafeHtml | null {
+  const judged = report.metrics.filter((m) => m.repeats !== undefined);
+  if (judged.length === 0) return null;
+  const rows = judged.map((m) => {
+    const r = m.repeats as NonNullable<typeof m.repeats>;
+    const unstable = m.unstable ?? 0;
+    return html`<tr><th scope="row">${m.name}</th><td>${m.judge ? `${clip(m.judge.model)} · ${clip(m.judge.rubric)}` : MISSING}</td><td class="num">${formatCount(r.k)}</td><td class="num">${formatScore(r.passHatK)}</td><td class="num">${formatCount(r.passHatKItems)}</td><td class="num">${formatCount(r.judged)}</td><td class="num">${formatCount(unstable)}${
+      unstable > 0 ? html` ${badge('unstable', 'warn')}` : null
+    }</td><td class="num">${formatShare(unstable, r.judged)}</td></tr>`;
+  });
+  const names = new Set(judged.map((m) => m.name));
+  const unstable = report.items.flatMap((item) =>
+    (item.unstable ?? []).filter((m) => names.has(m)).map((metric) => ({ item, metric })),
+  );
+  const shown = unstable.slice(0, LIMITS.unstableItems);
+  const list =
+    unstable.length === 0
+      ? html`<p class="muted">No item was unstable: every judged item's repeats agreed.</p>`
+      : html`<h3>Unstable items</h3><div class="scroll"><table><caption>Items whose judge repeats disagreed: listed, and left out of the metric's value, interval and gate.</caption><thead><tr><th scope="col">Item</th><th scope="col">Metric</th><th scope="col">Repeats</th><th scope="col" class="num">Mean</th><th scope="col" class="num">Spread</th></tr></thead><tbody>${shown.map(
+          ({ item, metric }) => {
+            const j = item.judgements?.[metric];
+            return html`<tr><th scope="row">${clip(item.id, LIMITS.id)}</th><td>${metric}</td><td>${repeatsText(j)}</td><td class="num">${formatScore(j?.mean)}</td><td class="num">${formatScore(j?.spread)}</td></tr>`;
+          },
+        )}</tbody></table></div>${
+          unstable.length > shown.length
+            ? html`<p class="muted">${unstable.length - shown.length} more in items.jsonl.</p>`
+            : null
+        }`;
+  return html`<section id="stability" aria-labelledby="stability-h"><h2 id="stability-h">Judge stability</h2>
+<p class="muted">Each judged item was judged k times. pass^k is the share of items whose every repeat passed. An item whose repeats disagree is unstable: not a number, so it is listed here and counts in no metric value, interval or gate.</p>
+<div class="scroll"><table><caption>The judge's repeats per judge metric.</caption><thead><tr><th scope="col">Metric</th><th scope="col">Judge · rubric</th><th scope="col" class="num">k</th><th scope="col" class="num">pass^k</th><th scope="col" class="num">Items (pass^k)</th><th scope="col" class="num">Judged</th><th scope="col" class="num">Unstable</th><th scope="col" class="num">Share</th></tr></thead><tbody>${rows}</tbody></table></div>
+${list}</section>`;
 }
 
 function baselineSection(report: RunReport, rows: readonly MetricRow[]): SafeHtml | null {
@@ -550,6 +599,7 @@ ${header(report)}
 <main>
 ${gateSection(report)}
 ${metricsSection(report, rows)}
+${stabilitySection(report)}
 ${baselineSection(report, rows)}
 ${winRateSection(report)}
 ${tagSection(report, options.tagsPerChart ?? 12)}

@@ -5,7 +5,7 @@
 export { clipForHtml, escapeHtml, escapeMarkdown, html, SafeHtml, truncate } from './escape.ts';
 export * from './format.ts';
 export { REPORT_CSP, type RenderHtmlOptions, renderHtml } from './html.ts';
-export { type RenderMarkdownOptions, renderMarkdown, winRateLines } from './markdown.ts';
+export { judgeRepeatLines, type RenderMarkdownOptions, renderMarkdown, winRateLines } from './markdown.ts';
 export { type MetricRow, metricRows, primaryMetric, worstItems } from './select.ts';
 export * from './summary.ts';
 export * from './svg.ts';

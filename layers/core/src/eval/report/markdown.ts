@@ -5,7 +5,8 @@ import type { GateVerdict, RunReport, RunTarget, RunWinRate } from './types.ts';
 
 /**
  * A short Markdown summary of a run, fit for a pull-request comment: the verdict first, one table row
- * per metric, the failed count, the judge, and the three worst items. Caller and model text is escaped
+ * per metric, one line per judge metric on its repeats, the failed count, the judge, and the three
+ * worst items. Caller and model text is escaped
  * (pipes, backticks, newlines, HTML, mentions), so an answer cannot break the table or the comment.
  */
 
@@ -76,6 +77,24 @@ export function winRateLines(w: RunWinRate): string[] {
   ];
 }
 
+/**
+ * One line per judge metric: the judge and rubric, the repeats per item, pass^k, and the items whose
+ * repeats disagreed (left out of the metric's value and the gate). Empty for a run without judge metrics.
+ */
+export function judgeRepeatLines(report: RunReport): string[] {
+  const judged = report.metrics.filter((m) => m.repeats !== undefined);
+  if (judged.length === 0) return [];
+  const lines = judged.map((m) => {
+    const r = m.repeats as NonNullable<typeof m.repeats>;
+    const unstable = m.unstable ?? 0;
+    const judge = m.judge
+      ? `${escapeMarkdown(m.judge.model, 80)} · ${escapeMarkdown(m.judge.rubric, 80)} · `
+      : '';
+    return `- **${escapeMarkdown(m.name, 60)}**: ${judge}k = ${r.k} · pass^${r.k} ${formatScore(r.passHatK)} over ${formatCount(r.passHatKItems)} items · ${formatCount(unstable)} unstable of ${formatCount(r.judged)} judged (${formatShare(unstable, r.judged)})`;
+  });
+  return ['**Judge repeats** (an unstable item counts in no value and no gate)', '', ...lines];
+}
+
 /** The run's pull-request comment. */
 export function renderMarkdown(report: RunReport, options: RenderMarkdownOptions = {}): string {
   const cell = options.cellChars ?? 120;
@@ -111,6 +130,8 @@ export function renderMarkdown(report: RunReport, options: RenderMarkdownOptions
   }
   lines.push('');
   if (report.winRate) lines.push(...winRateLines(report.winRate), '');
+  const repeats = judgeRepeatLines(report);
+  if (repeats.length > 0) lines.push(...repeats, '');
 
   lines.push(
     `**Failed items:** ${formatCount(report.failed)} of ${formatCount(evaluated)} (${formatShare(report.failed, evaluated)})  `,

@@ -56,12 +56,15 @@ export function worstItems(
   return scored.slice(0, Math.max(0, count));
 }
 
-/** The finite scores of a metric across items. */
+/**
+ * The finite scores of a metric across items, as its summary counts them: an item its judge was
+ * unstable on is left out.
+ */
 export function scoresOf(items: readonly ItemRecord[], metric: string): number[] {
   const out: number[] = [];
   for (const item of items) {
     const v = item.scores[metric];
-    if (isNumber(v)) out.push(v);
+    if (isNumber(v) && !item.unstable?.includes(metric)) out.push(v);
   }
   return out;
 }

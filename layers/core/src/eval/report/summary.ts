@@ -1,4 +1,5 @@
-import type { Estimate, MetricSummary } from '../types.ts';
+import type { ItemJudgement } from '../stability.ts';
+import type { Estimate, JudgeRepeats, MetricSummary } from '../types.ts';
 import { jsonNumber } from './format.ts';
 import type {
   GateVerdict,
@@ -28,6 +29,24 @@ export interface SummaryMetric extends SummaryEstimate {
   /** The baseline's value of this metric, when the run had a baseline. */
   readonly baseline?: SummaryEstimate;
   readonly judge?: MetricSummary['judge'];
+  /**
+   * Judge metrics: items whose judge repeats disagreed, left out of `value`, `n`, `ci`, `byTag` and the
+   * gate (each is listed in `items.jsonl` with its repeats).
+   */
+  readonly unstable?: number;
+  /** Judge metrics: the repeats per item, pass^k over the items, and the unstable items' share. */
+  readonly repeats?: SummaryRepeats;
+}
+
+/** `summary.json`'s view of a judge metric's repeats (NaN as `null`). */
+export interface SummaryRepeats {
+  readonly k: number;
+  /** Items the judge gave a value, stable or not. */
+  readonly judged: number;
+  readonly unstableShare: number | null;
+  /** pass^k over the items whose k repeats were all scored (unstable ones included). */
+  readonly passHatK: number | null;
+  readonly passHatKItems: number;
 }
 
 export interface SummaryGateMetric {
@@ -130,6 +149,18 @@ function metric(m: MetricSummary, baseline: MetricSummary | undefined): SummaryM
     byTag,
     ...(baseline ? { baseline: estimate(baseline) } : {}),
     ...(m.judge ? { judge: m.judge } : {}),
+    ...(m.unstable === undefined ? {} : { unstable: m.unstable }),
+    ...(m.repeats ? { repeats: summaryRepeats(m.repeats) } : {}),
+  };
+}
+
+function summaryRepeats(r: JudgeRepeats): SummaryRepeats {
+  return {
+    k: r.k,
+    judged: r.judged,
+    unstableShare: jsonNumber(r.unstableShare),
+    passHatK: jsonNumber(r.passHatK),
+    passHatKItems: r.passHatKItems,
   };
 }
 
@@ -198,8 +229,30 @@ export function itemLine(item: ItemRecord): Record<string, unknown> {
     tokens: jsonNumber(item.tokens),
     costUsd: jsonNumber(item.costUsd),
     unstable: item.unstable ?? [],
+    judgements: judgementLines(item.judgements ?? {}),
     ...(item.preference === undefined ? {} : { preference: item.preference }),
   };
+}
+
+/** Each judge metric's judgement of an item, numbers that are not finite as `null`. */
+function judgementLines(
+  judgements: Readonly<Record<string, ItemJudgement>>,
+): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [name, j] of Object.entries(judgements)) {
+    out[name] = {
+      judge: j.judge,
+      rubric: j.rubric,
+      k: j.k,
+      repeats: j.repeats.map((r) => jsonNumber(r)),
+      mean: jsonNumber(j.mean),
+      spread: jsonNumber(j.spread),
+      stable: j.stable,
+      passAll: j.passAll,
+      ...(j.verdicts ? { verdicts: j.verdicts } : {}),
+    };
+  }
+  return out;
 }
 
 /** `items.jsonl`: one JSON object per item, newline-terminated (empty for a run without items). */

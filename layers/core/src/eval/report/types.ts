@@ -1,3 +1,4 @@
+import type { ItemJudgement } from '../stability.ts';
 import type { Estimate, MetricSummary } from '../types.ts';
 import type { WinRate } from '../win-rate.ts';
 
@@ -71,8 +72,13 @@ export interface ItemRecord {
   /** Input plus output tokens. */
   readonly tokens?: number;
   readonly costUsd?: number;
-  /** Metrics whose repeated judgements of this item disagreed. */
+  /** Metrics whose repeated judgements of this item disagreed (left out of those metrics and the gate). */
   readonly unstable?: readonly string[];
+  /**
+   * Each judge metric's judgement of this item: the repeats' scores, their mean and spread, whether
+   * they agreed, pass^k, the judge model and the rubric version.
+   */
+  readonly judgements?: Readonly<Record<string, ItemJudgement>>;
   /**
    * A pairwise run: the judge's preference between the candidate's answer (`A`) and the baseline's
    * (`B`), `tie`, `inconsistent` (the orders disagreed), or `null` (not judged).

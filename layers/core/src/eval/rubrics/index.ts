@@ -1,4 +1,7 @@
-/** The built-in judge rubrics, each named by a versioned prompt reference. */
+/**
+ * The built-in judge rubrics, each named by a versioned prompt reference: version 1 of the registry
+ * prompt it seeds (`registry.ts`).
+ */
 import { ANSWER_RELEVANCE_RUBRIC } from './answer-relevance.ts';
 import { FAITHFULNESS_RUBRIC } from './faithfulness.ts';
 import { HALLUCINATION_RUBRIC } from './hallucination.ts';
@@ -10,6 +13,7 @@ export * from './answer-relevance.ts';
 export * from './faithfulness.ts';
 export * from './hallucination.ts';
 export * from './pairwise.ts';
+export * from './registry.ts';
 export * from './sentiment.ts';
 export * from './toxicity.ts';
 export type * from './types.ts';

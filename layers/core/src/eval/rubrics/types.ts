@@ -1,11 +1,13 @@
 /**
  * What a judge rubric is: a prompt (instructions and a task template), the shape of the judge's output
  * (a zod/mini schema, sent to the model as a JSON Schema for structured output), and how an output
- * becomes a score. Each built-in rubric is named by a prompt reference with a version
- * (`judge-faithfulness:1`), so it can move into the prompt registry as it is (`rubricPromptDraft`);
- * the output schema and scoring stay in code, so changing either takes a new version too.
+ * becomes a score. The prompt lives in the prompt registry: each built-in rubric's text is version 1
+ * of the prompt its reference names (`judge-faithfulness:1`; `registry.ts` seeds it), and a run judges
+ * with the version it resolves (`withPrompt`). The output schema and the scoring stay in code: a new
+ * prompt version changes what the judge is told, never how its output is read.
  */
 import type * as z from 'zod/mini';
+import type { RenderablePrompt } from '../../prompts/template.ts';
 import type { EvalMessage } from '../types.ts';
 
 /** What a rubric judges: one item's question and answer, with the passages the answer should rest on. */
@@ -46,10 +48,15 @@ export interface Rubric<T = unknown> {
   readonly version: string;
   /** One line on what the judge records, for the model (the structured-output description). */
   readonly description: string;
-  /** The judge's system prompt. */
+  /** The judge's system prompt (the built-in text: version 1 of the registry prompt). */
   readonly instructions: string;
   /** The user turn: a template whose `{{ input }}` receives {@link Rubric.payload} as JSON. */
   readonly template: string;
+  /**
+   * The registry version the judge renders (its `{{ input }}` receives the payload as JSON), whose
+   * `name:version` is {@link Rubric.version}. @default the built-in text, as version `version`
+   */
+  readonly prompt?: RenderablePrompt;
   /** The judge's output: parsed and checked, never trusted as it comes. */
   readonly outputSchema: z.ZodMiniType<T>;
   readonly better: ScoreDirection;
@@ -88,6 +95,7 @@ export interface PairRubric {
   readonly description: string;
   readonly instructions: string;
   readonly template: string;
+  readonly prompt?: RenderablePrompt;
   readonly outputSchema: z.ZodMiniType<PairOutput>;
   payload(input: PairInput): Record<string, unknown>;
 }
