@@ -94,6 +94,9 @@ describe('npm start', () => {
     );
     expect(run.code, run.stderr).toBe(0);
     const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as {
+      runId: string;
+      suite: { name: string; version: string; items: number };
+      target: { prompt?: string; model?: string };
       items: number;
       failed: number;
       judge: string;
@@ -107,6 +110,21 @@ describe('npm start', () => {
       judge: 'offline',
       pass: null,
       report: join(out, 'report.html'),
+    });
+    // Which run, of which suite (named by its file, versioned by its content), against what.
+    expect(summary.runId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(summary.suite).toEqual({
+      name: 'golden',
+      version: expect.stringMatching(/^sha256-[0-9a-f]{16}$/),
+      items: 13,
+    });
+    expect(summary.target).toEqual({ prompt: 'rag-answer' });
+    const written = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(written).toMatchObject({ runId: summary.runId, suite: summary.suite, target: summary.target });
+    // The offline judge judges once: every judged item stable, k = 1.
+    expect(written.metrics.answer_relevance).toMatchObject({
+      unstable: 0,
+      repeats: { k: 1, unstableShare: 0 },
     });
     for (const name of ['exact_match', 'f1', 'rouge_l', 'context_recall', 'abstention', 'faithfulness']) {
       const metric = summary.metrics[name];
