@@ -18,7 +18,7 @@ export const driftDetectedDetail = z.object({
   metric: z.object({
     namespace: z.string().min(1),
     name: z.string().min(1),
-    signal: z.enum(['embedding', 'descriptors', 'quality']),
+    signal: z.enum(['embedding', 'descriptors', 'quality', 'feedback']),
   }),
   /** The windows the alarm evaluated: M breaching out of N periods of `periodSeconds`. */
   window: z.object({

@@ -61,11 +61,33 @@ export type CreateBaselineRequest = z.infer<typeof createBaselineRequest>;
  * errors (`provider_error`, `error`), the throttles (`throttled`) and the guardrail interventions. The
  * quality signal compares their rates (`#core/drift/outcomes.ts`).
  */
+const count = z.int().check(z.nonnegative());
+
+/**
+ * What people said of the answered calls of a window (`#core/drift/labelled.ts`): the verdicts of
+ * `POST /v1/feedback` on them, by polarity and by rating (the scores 0, 0.25, 0.5, 0.75, 1), and the
+ * complaints a reviewer labelled (`reviewed`) and confirmed (`confirmed`: the reviewer failed the answer).
+ */
+export const feedbackCounts = z.object({
+  answered: count,
+  verdicts: count,
+  positive: count,
+  negative: count,
+  ratings: z.array(count).check(z.length(5)),
+  reviewed: count,
+  confirmed: count,
+});
+
 export const outcomeCounts = z.object({
-  calls: z.int().check(z.nonnegative()),
-  errors: z.int().check(z.nonnegative()),
-  throttles: z.int().check(z.nonnegative()),
-  guardrailInterventions: z.int().check(z.nonnegative()),
+  calls: count,
+  errors: count,
+  throttles: count,
+  guardrailInterventions: count,
+  /**
+   * The verdicts on the window's answered calls, as the feedback store held them when the window was
+   * collected; absent when the stack reads no feedback, and in counts from before the feedback signal.
+   */
+  feedback: z.optional(feedbackCounts),
 });
 
 /** A baseline version: the records every later window of its check is compared with. */
@@ -77,6 +99,11 @@ export const driftBaseline = z.object({
   records: z.int(),
   /** How many of them carry an embedding. */
   embedded: z.int(),
+  /**
+   * How many carry an answer embedding (the answers' embedding family); absent in baselines from before
+   * it, which are "no baseline" for that family.
+   */
+  answerEmbedded: z.optional(z.int()),
   /** The embedding model the records were embedded with (a window is embedded with the same). */
   embeddingModel: z.nullable(z.string()),
   /** The records (JSON lines of `{text, answer?, retrievalTopScore?, embedding?}`) in the artifacts bucket. */
@@ -100,12 +127,32 @@ export type DriftBaseline = z.infer<typeof driftBaseline>;
 export const DRIFT_SCORE_METRIC = 'DriftScore';
 
 /**
- * The signals a check publishes and alarms on: the questions' embeddings, the text descriptors, and the
- * quality of the outcomes (error, throttle and guardrail intervention rates, and the online judge's
- * scores of a sample of the answers when it is configured).
+ * The signals of a check's tests whose false alarms the alarm policy budgets, one share of the
+ * false-page target each (`driftAlarmPolicy`'s `signals` is the checks times these): the questions'
+ * embeddings, the text descriptors, and the quality of the outcomes (error, throttle and guardrail
+ * intervention rates, and the online judge's scores of a sample of the answers when it is configured).
  */
 export const DRIFT_SIGNALS = ['embedding', 'descriptors', 'quality'] as const;
 export type DriftSignal = (typeof DRIFT_SIGNALS)[number];
+
+/**
+ * The users' feedback (thumbs-up rate and mean rating): a signal that pages, within the quality signal's
+ * share of the false-page target. Both are one-sided (only a worsening drifts, two-sided tests read one
+ * way), so under no change each fires in at most alpha / 2 of the windows, and M windows in a row with
+ * at most (alpha / 2)^M: the two together at most 2 · (alpha / 2)^M ≤ alpha^M, one share.
+ */
+export const FEEDBACK_SIGNAL = 'feedback';
+
+/** Every signal that pages: an alarm each, in the check's paging composite. */
+export const PAGING_DRIFT_SIGNALS = [...DRIFT_SIGNALS, FEEDBACK_SIGNAL] as const;
+export type PagingDriftSignal = (typeof PAGING_DRIFT_SIGNALS)[number];
+
+/**
+ * Signals a check publishes without an alarm (on the dashboard and in its status): the answers'
+ * embeddings, which move with every deliberate release of a prompt or a model, and the precision of the
+ * complaints reviewers labelled, which few windows have enough of.
+ */
+export const DRIFT_WATCHED_SIGNALS = ['answerEmbedding', 'reviews'] as const;
 
 /** One signal of a checked window. */
 export const signalResult = z.object({
@@ -118,7 +165,8 @@ export const signalResult = z.object({
   insufficient: z.boolean(),
   /**
    * The test that decided (an embedding method, the descriptor, or the rate or the online judge's test,
-   * `judgeAnswerRelevance`, with the smallest adjusted p).
+   * `judgeAnswerRelevance`, or the labelled outcome — `thumbsUpRate`, `meanRating`, `complaintPrecision`
+   * — with the smallest adjusted p).
    */
   method: z.nullable(z.string()),
 });

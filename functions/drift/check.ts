@@ -21,8 +21,22 @@ import {
 import { envVar } from '#contracts/env.ts';
 import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
 import { driftScore } from '#core/drift/alarm-policy.ts';
-import { checkDrift, type DriftCheckResult, type DriftRecord, EMBEDDING_METHODS } from '#core/drift/check.ts';
+import {
+  checkDrift,
+  type DriftCheckResult,
+  type DriftRecord,
+  EMBEDDING_METHODS,
+  type EmbeddingDetail,
+  type EmbeddingVerdict,
+} from '#core/drift/check.ts';
 import { minWindowSize } from '#core/drift/embedding.ts';
+import {
+  compareFeedback,
+  compareReviews,
+  type FeedbackComparison,
+  type LabelledComparison,
+  type ReviewComparison,
+} from '#core/drift/labelled.ts';
 import {
   compareJudged,
   type JudgeableRecord,
@@ -30,7 +44,13 @@ import {
   judgeSample,
 } from '#core/drift/online-judge.ts';
 import { compareOutcomes, type OutcomeComparison } from '#core/drift/outcomes.ts';
-import { driftSummaryJson, renderDriftHtml } from '#core/drift/report.ts';
+import {
+  driftSummaryJson,
+  renderDriftHtml,
+  SCORE_HISTORY_WINDOWS,
+  scoreHistory,
+} from '#core/drift/report.ts';
+import { answerEmbeddingJson, answerEmbeddingSection, labelledSection } from '#core/drift/report-sections.ts';
 import { judgeItem } from '#core/eval/judge.ts';
 import {
   OFFLINE_ANSWER_RELEVANCE_RUBRIC,
@@ -73,6 +93,15 @@ import {
  * breaching: no data is never drift). A window already recorded (a redelivered schedule) changes
  * nothing and publishes nothing again.
  *
+ * Two more families are scored when the data exists, each a signal of its own: the **answers'
+ * embeddings** (`answerEmbedding`: the same three tests on the answers Collect embedded; a baseline
+ * without any is "no baseline" for it, and publishes no score), and the **labelled outcomes** of the
+ * window's answered calls (`compareFeedback`: the users' thumbs-up rate and mean rating, signal
+ * `feedback`; `compareReviews`: the share of the reviewed complaints a reviewer confirmed, signal
+ * `reviews`), when both the window and the baseline were collected with feedback counts. The feedback
+ * signal pages like the three others; the answers' embeddings and the reviews are published and reported
+ * without an alarm.
+ *
  * With the online judge (`drift.onlineJudge`), the quality signal has one more test: the judge model
  * scores the answer relevance of a small, capped sample of the window's answers (one call each, at most
  * {@link JUDGE_CONCURRENCY} at once), and of the baseline's sample, judged once per baseline and kept
@@ -86,7 +115,10 @@ import {
 export interface CheckDeps {
   readonly s3: S3Client;
   readonly bucket: string;
-  readonly store: Pick<DriftStore, 'recordWindow' | 'getWindow' | 'createBaseline' | 'getBaseline'>;
+  readonly store: Pick<
+    DriftStore,
+    'recordWindow' | 'getWindow' | 'createBaseline' | 'getBaseline' | 'recentWindows'
+  >;
   readonly policy: DriftPolicy;
   /** The metrics namespace the alarms watch. */
   readonly publishScore: (check: string, signal: string, score: number, at: Date) => void;
@@ -145,14 +177,15 @@ interface JudgeOutcome {
 const mean = (xs: readonly number[]): number | null =>
   xs.length === 0 ? null : xs.reduce((sum, x) => sum + x, 0) / xs.length;
 
-/** The embedding signal: the smallest p-value of the three tests, against alpha / 3. */
-export function embeddingSignal(result: DriftCheckResult): SignalResult | undefined {
-  const e = result.details.embedding;
-  const verdict = result.embedding;
-  if (e === null || verdict === null) return undefined;
+/** An embedding family's signal: the smallest p-value of its three tests, against alpha / 3. */
+function embeddingFamilySignal(
+  verdict: EmbeddingVerdict | null,
+  e: EmbeddingDetail | null,
+): SignalResult | undefined {
+  if (verdict === null) return undefined;
   let best: { method: string; p: number } | undefined;
   for (const method of EMBEDDING_METHODS) {
-    const p = e.tests[method].pValue;
+    const p = e?.tests[method].pValue ?? null;
     if (p !== null && (best === undefined || p < best.p)) best = { method, p };
   }
   const pValue = best?.p ?? null;
@@ -163,6 +196,36 @@ export function embeddingSignal(result: DriftCheckResult): SignalResult | undefi
     drift: verdict.drift,
     insufficient: pValue === null,
     method: best?.method ?? null,
+  };
+}
+
+/** The embedding signal: the smallest p-value of the questions' three tests, against alpha / 3. */
+export function embeddingSignal(result: DriftCheckResult): SignalResult | undefined {
+  if (result.details.embedding === null) return undefined;
+  return embeddingFamilySignal(result.embedding, result.details.embedding);
+}
+
+/**
+ * The answers' embedding signal: the smallest p-value of the three tests on the answers, against
+ * alpha / 3; `undefined` when the family was not tested (no answer embedding, or none in the baseline).
+ */
+export function answerEmbeddingSignal(result: DriftCheckResult): SignalResult | undefined {
+  return embeddingFamilySignal(result.answerEmbedding, result.details.answerEmbedding?.embedding ?? null);
+}
+
+/**
+ * A labelled-outcome signal (feedback, reviews): the smallest Benjamini–Hochberg adjusted p-value of its
+ * tests that did not move the good way, against alpha (1, a score of 0, when none worsened; `null` when
+ * no test had data).
+ */
+export function labelledSignal(comparison: LabelledComparison<string>): SignalResult {
+  return {
+    score: driftScore(comparison.pValue, comparison.alpha),
+    pValue: comparison.pValue,
+    threshold: comparison.alpha,
+    drift: comparison.drift,
+    insufficient: comparison.insufficient,
+    method: comparison.method,
   };
 }
 
@@ -202,6 +265,53 @@ export function qualitySignal(comparison: OutcomeComparison): SignalResult {
   };
 }
 
+/** The labelled outcomes of a window against its baseline, or why there are none. */
+interface Labelled {
+  readonly feedback?: FeedbackComparison;
+  readonly reviews?: ReviewComparison;
+  readonly notes: readonly string[];
+}
+
+/**
+ * The feedback and reviews comparisons of a window, when both it and its baseline were collected with
+ * feedback counts; else a note saying why not (a baseline without them is "no baseline", not drift).
+ */
+function labelledOutcomes(
+  state: Collected,
+  baseline: DriftBaseline,
+  options: { readonly alpha: number; readonly minWindow: number },
+): Labelled {
+  const current = state.outcomes?.feedback;
+  if (current === undefined) {
+    return {
+      notes: [
+        'The window was collected without feedback counts (the check reads no feedback table): no feedback or reviews signal.',
+      ],
+    };
+  }
+  const reference = baseline.outcomes?.feedback;
+  if (reference === undefined) {
+    return {
+      notes: [
+        `Baseline v${baseline.version} (${baseline.source.kind}) has no feedback counts (only a traffic window collected with the feedback table has them): no baseline for the feedback and reviews signals, which is not drift.`,
+      ],
+    };
+  }
+  return {
+    feedback: compareFeedback(reference, current, options),
+    reviews: compareReviews(reference, current, options),
+    notes: [],
+  };
+}
+
+/** The labelled signals of a window, by name. */
+function labelledSignals(labelled: Labelled): Record<string, SignalResult> {
+  return {
+    ...(labelled.feedback !== undefined ? { feedback: labelledSignal(labelled.feedback) } : {}),
+    ...(labelled.reviews !== undefined ? { reviews: labelledSignal(labelled.reviews) } : {}),
+  };
+}
+
 /** Why a window has no quality signal, for its report. */
 function noQualityNote(state: Collected, baseline: DriftBaseline): string {
   if (state.outcomes === undefined) {
@@ -225,6 +335,8 @@ export function makeHandler(deps: CheckDeps) {
     baseline: DriftBaseline,
     quality: OutcomeComparison | undefined,
     judge: OnlineJudgeResult | undefined,
+    labelled: Labelled,
+    signals: Readonly<Record<string, SignalResult>>,
   ) {
     const prefix = driftKeys.reportPrefix(state.check, state.window.end);
     const summary = {
@@ -234,10 +346,18 @@ export function makeHandler(deps: CheckDeps) {
       ...(result !== null
         ? driftSummaryJson(result, { report: 'report.html' })
         : { n: { reference: baseline.records, current: 0 }, report: null }),
-      drift: (result?.drift ?? false) || (quality?.drift ?? false),
+      drift:
+        (result?.drift ?? false) ||
+        (quality?.drift ?? false) ||
+        (labelled.feedback?.drift ?? false) ||
+        (labelled.reviews?.drift ?? false),
+      answerEmbedding: result !== null ? answerEmbeddingJson(result) : null,
       quality: quality ?? null,
       ...(quality === undefined ? { qualityNote: noQualityNote(state, baseline) } : {}),
       ...(judge !== undefined ? { judge } : {}),
+      feedback: labelled.feedback ?? null,
+      reviews: labelled.reviews ?? null,
+      ...(labelled.notes.length > 0 ? { labelledNote: labelled.notes.join(' ') } : {}),
     };
     await deps.s3.send(
       new PutObjectCommand({
@@ -248,9 +368,25 @@ export function makeHandler(deps: CheckDeps) {
       }),
     );
     if (result === null) return { bucket: deps.bucket, prefix };
+    const labels = {
+      reference: `baseline v${baseline.version}`,
+      current: `window ending ${state.window.end}`,
+    };
+    const sections = [
+      answerEmbeddingSection(result, labels),
+      labelledSection({
+        ...(labelled.feedback !== undefined ? { feedback: labelled.feedback } : {}),
+        ...(labelled.reviews !== undefined ? { reviews: labelled.reviews } : {}),
+        notes: labelled.notes,
+      }),
+    ].filter((section) => section !== null);
+    // The scores over the check's recent windows, this one (not recorded yet) last.
+    const recent = await deps.store.recentWindows(state.check, SCORE_HISTORY_WINDOWS - 1);
     const html = renderDriftHtml(result, {
-      labels: { reference: `baseline v${baseline.version}`, current: `window ending ${state.window.end}` },
+      labels,
       ...(quality !== undefined ? { quality } : {}),
+      sections,
+      history: scoreHistory([...recent, { window: state.window, signals }]),
     });
     await deps.s3.send(
       new PutObjectCommand({
@@ -436,6 +572,7 @@ export function makeHandler(deps: CheckDeps) {
         source: { kind: 'window', from: state.window.start, to: state.window.end },
         records: current.length,
         embedded: current.filter((r) => r.embedding !== undefined).length,
+        answerEmbedded: current.filter((r) => r.answerEmbedding !== undefined).length,
         embeddingModel: state.embeddingModel,
         location: { bucket: deps.bucket, key },
         createdAt: now().toISOString(),
@@ -464,19 +601,23 @@ export function makeHandler(deps: CheckDeps) {
           })
         : undefined;
     const judgeSummary = judged !== undefined ? { judge: judged.summary } : {};
+    // What people said of the window's answers (feedback and reviews), when both sides have the counts.
+    const labelled = labelledOutcomes(state, state.baseline, { alpha: policy.alpha, minWindow });
+    const labelledDrift = (labelled.feedback?.drift ?? false) || (labelled.reviews?.drift ?? false);
     if (current.length === 0) {
       if (quality === undefined) {
         return record({ ...base, baseline: state.baseline.version, status: 'insufficient' });
       }
-      const signal = qualitySignal(quality);
+      const signals = { quality: qualitySignal(quality), ...labelledSignals(labelled) };
+      const scored = Object.values(signals).some((s) => s.score !== null);
       return record({
         ...base,
         ...judgeSummary,
         baseline: state.baseline.version,
-        status: signal.score !== null ? 'checked' : 'insufficient',
-        drift: quality.drift,
-        signals: { quality: signal },
-        report: await writeReport(state, null, state.baseline, quality, judged?.summary),
+        status: scored ? 'checked' : 'insufficient',
+        drift: quality.drift || labelledDrift,
+        signals,
+        report: await writeReport(state, null, state.baseline, quality, judged?.summary, labelled, signals),
       });
     }
     const result = checkDrift(reference, current, {
@@ -493,7 +634,18 @@ export function makeHandler(deps: CheckDeps) {
     const descriptors = descriptorsSignal(result, policy.alpha);
     if (descriptors !== undefined) signals.descriptors = descriptors;
     if (quality !== undefined) signals.quality = qualitySignal(quality);
-    const report = await writeReport(state, result, state.baseline, quality, judged?.summary);
+    Object.assign(signals, labelledSignals(labelled));
+    const answers = answerEmbeddingSignal(result);
+    if (answers !== undefined) signals.answerEmbedding = answers;
+    const report = await writeReport(
+      state,
+      result,
+      state.baseline,
+      quality,
+      judged?.summary,
+      labelled,
+      signals,
+    );
     const scored = Object.values(signals).some((s) => s.score !== null);
     const outcome = await record({
       ...base,
@@ -501,7 +653,7 @@ export function makeHandler(deps: CheckDeps) {
       baseline: state.baseline.version,
       status: scored ? 'checked' : 'insufficient',
       n: result.n,
-      drift: result.drift || (quality?.drift ?? false),
+      drift: result.drift || (quality?.drift ?? false) || labelledDrift,
       signals,
       report,
     });

@@ -5,6 +5,7 @@ import * as z from 'zod/mini';
 import { createDocumentClient, createS3Client } from '#aws/clients.ts';
 import { describeIssues, readConfig } from '#aws/config.ts';
 import { type DriftStore, DynamoDriftStore } from '#aws/drift/drift-store.ts';
+import { DynamoVerdictReader, type VerdictReader, windowFeedback } from '#aws/drift/feedback-reader.ts';
 import { readInteractions } from '#aws/drift/interaction-log.ts';
 import { InvalidEventError } from '#aws/errors.ts';
 import { DynamoEvaluationStore } from '#aws/eval/dynamo-evaluation-store.ts';
@@ -26,6 +27,7 @@ import type { DriftRecord } from '#core/drift/check.ts';
 import { type OutcomeCounts, OutcomeTally } from '#core/drift/outcomes.ts';
 import {
   driftRecordOf,
+  inTraffic,
   isWatched,
   sampleByKey,
   type TimeWindow,
@@ -53,15 +55,17 @@ import {
  * - **a scheduled check** (`windowEnd`): reads the interaction log for the window of one cadence that
  *   ends there, keeps the check's traffic (sampled, answered calls of its app and prompt; never the
  *   evaluation runs' own), subsamples it to `maxWindowRecords` by a seeded hash of the call ids, embeds
- *   the questions RAG did not already embed (with the deployment's embedding model, the one RAG uses),
- *   counts how every call of the check's traffic in the window ended (sampled or not, any status: the
- *   quality signal's errors, throttles and guardrail interventions), and stages the records for Check
- *   with the counts and the check's active baseline;
+ *   the questions RAG did not already embed and every answer (with the deployment's embedding model, the
+ *   one RAG uses; an answer's first {@link MAX_ANSWER_EMBED_CHARS} characters), counts how every call of
+ *   the check's traffic in the window ended (sampled or not, any status: the quality signal's errors,
+ *   throttles and guardrail interventions), reads what people said of its answered calls (with the
+ *   feedback table: the verdicts on them, and the review labels of their complaints), and stages the
+ *   records for Check with the counts and the check's active baseline;
  * - **a baseline request** (`baseline`): builds the records of a new baseline version from its source
  *   (a pinned window of the check's traffic, a registered suite's questions, or a finished evaluation
- *   run's questions and answers), embeds them, writes them under `drift/baselines/` and records the
- *   version (with the window's outcome counts when the source is a window), which becomes the check's
- *   active baseline.
+ *   run's questions and answers), embeds them (questions and answers), writes them under
+ *   `drift/baselines/` and records the version (with the window's outcome and feedback counts when the
+ *   source is a window), which becomes the check's active baseline.
  *
  * A request that cannot be served (an unknown check, a bad source, a source with no records) fails
  * the execution with an `InvalidEventError` that names the problem; the pipeline's failure alarm sees it.
@@ -70,7 +74,10 @@ export interface CollectDeps {
   readonly s3: S3Client;
   readonly bucket: string;
   readonly store: Pick<DriftStore, 'getBaseline' | 'createBaseline'>;
-  readonly evaluations: Pick<EvaluationStore, 'getSuite' | 'getRun'>;
+  /** Suites and runs (baseline sources), and the review labels of the window's complaints. */
+  readonly evaluations: Pick<EvaluationStore, 'getSuite' | 'getRun' | 'getReviewTask'>;
+  /** The verdicts of the feedback table; absent: no feedback counts (and no feedback signal). */
+  readonly feedback?: VerdictReader;
   readonly checks: readonly DriftCheckConfig[];
   readonly policy: DriftPolicy;
   /** Embeds texts with the deployment's embedding model (vectors in input order). */
@@ -84,6 +91,15 @@ export interface CollectDeps {
 
 const DAY_MS = 86_400_000;
 
+/** The characters of an answer that are embedded (about 500 tokens: the cost of a window stays bounded). */
+export const MAX_ANSWER_EMBED_CHARS = 2000;
+
+/** An answer's text as it is embedded: its first {@link MAX_ANSWER_EMBED_CHARS} code points. */
+export function answerToEmbed(answer: string): string {
+  const points = Array.from(answer);
+  return points.length <= MAX_ANSWER_EMBED_CHARS ? answer : points.slice(0, MAX_ANSWER_EMBED_CHARS).join('');
+}
+
 /** A line of an evaluation run's `items.jsonl`, as far as a baseline reads it. */
 const evaluationItemLine = z.looseObject({
   input: z.string(),
@@ -91,19 +107,37 @@ const evaluationItemLine = z.looseObject({
   error: z.optional(z.nullable(z.string())),
 });
 
-/** Adds an embedding to every record that lacks one. Returns how many records were embedded here. */
+/**
+ * Adds an embedding to every record's question that lacks one (RAG kept its own for the calls that
+ * retrieved) and to every answer that is not empty, in one batch. Returns how many questions and answers
+ * were embedded here.
+ */
 async function embedMissing(
   records: DriftRecord[],
   embed: CollectDeps['embed'],
-): Promise<{ records: DriftRecord[]; embeddedHere: number }> {
-  const missing = records.flatMap((r, i) => (r.embedding === undefined && r.text !== undefined ? [i] : []));
-  if (missing.length === 0) return { records, embeddedHere: 0 };
-  const vectors = await embed(missing.map((i) => records[i]?.text ?? ''));
+): Promise<{ records: DriftRecord[]; embeddedHere: number; answersEmbedded: number }> {
+  const questions = records.flatMap((r, i) => (r.embedding === undefined && r.text !== undefined ? [i] : []));
+  const answers = records.flatMap((r, i) =>
+    r.answerEmbedding === undefined && r.answer !== undefined && r.answer.trim() !== '' ? [i] : [],
+  );
+  if (questions.length === 0 && answers.length === 0) {
+    return { records, embeddedHere: 0, answersEmbedded: 0 };
+  }
+  const vectors = await embed([
+    ...questions.map((i) => records[i]?.text ?? ''),
+    ...answers.map((i) => answerToEmbed(records[i]?.answer ?? '')),
+  ]);
   const out = [...records];
-  missing.forEach((recordIndex, k) => {
+  questions.forEach((recordIndex, k) => {
     out[recordIndex] = { ...(out[recordIndex] as DriftRecord), embedding: vectors[k] as number[] };
   });
-  return { records: out, embeddedHere: missing.length };
+  answers.forEach((recordIndex, k) => {
+    out[recordIndex] = {
+      ...(out[recordIndex] as DriftRecord),
+      answerEmbedding: vectors[questions.length + k] as number[],
+    };
+  });
+  return { records: out, embeddedHere: questions.length, answersEmbedded: answers.length };
 }
 
 /** What a source gives a baseline, or a window its check: records, and for traffic how its calls ended. */
@@ -112,7 +146,10 @@ interface Gathered {
   readonly outcomes?: OutcomeCounts;
 }
 
-/** The check's traffic in a window: its watched calls, subsampled, as drift records, and how every call ended. */
+/**
+ * The check's traffic in a window: its watched calls, subsampled, as drift records, how every call
+ * ended, and (with the feedback table) what people said of every answered call, sampled or not.
+ */
 async function windowRecords(
   deps: CollectDeps,
   check: DriftCheckConfig,
@@ -123,6 +160,8 @@ async function windowRecords(
   const watched: InteractionRecordedDetail[] = [];
   // Every call of the traffic counts for the outcomes; only the sampled, answered ones are read.
   const tally = new OutcomeTally(window, check);
+  // Every answered call of the traffic may have feedback, sampled or not.
+  const answered: string[] = [];
   let invalid = lines.unparsable;
   for (const record of lines.records) {
     const parsed = z.safeParse(interactionRecordedDetail, record);
@@ -131,9 +170,19 @@ async function windowRecords(
       continue;
     }
     tally.add(parsed.data);
+    if (parsed.data.status === 'ok' && inTraffic(parsed.data, window, check)) {
+      answered.push(parsed.data.interactionId);
+    }
     if (isWatched(parsed.data, window, check)) watched.push(parsed.data);
   }
-  const outcomes = tally.counts();
+  const feedback =
+    deps.feedback === undefined
+      ? undefined
+      : await windowFeedback(answered, `${seed}:feedback`, {
+          verdicts: deps.feedback,
+          reviews: deps.evaluations,
+        });
+  const outcomes = { ...tally.counts(), ...(feedback !== undefined ? { feedback } : {}) };
   if (invalid > 0) {
     logger.warn('Interaction log lines skipped: not interaction records', { invalid });
     metrics.addMetric('DriftLogLinesSkipped', 'Count', invalid);
@@ -245,6 +294,7 @@ export function makeHandler(deps: CollectDeps) {
         source: parsed.data,
         records: records.length,
         embedded: records.filter((r) => r.embedding !== undefined).length,
+        answerEmbedded: records.filter((r) => r.answerEmbedding !== undefined).length,
         embeddingModel: deps.embeddingModel,
         location: { bucket: deps.bucket, key },
         createdAt: now().toISOString(),
@@ -261,13 +311,14 @@ export function makeHandler(deps: CollectDeps) {
     const window = windowEndingAt(end, deps.policy.cadenceMinutes);
     const windowEnd = end.toISOString();
     const gathered = await windowRecords(deps, check, window, `${check.name}:${windowEnd}`);
-    const { records, embeddedHere } = await embedMissing(gathered.records, deps.embed);
+    const { records, embeddedHere, answersEmbedded } = await embedMissing(gathered.records, deps.embed);
     const key = driftKeys.current(check.name, windowEnd);
     await writeRecords(deps.s3, deps.bucket, key, records);
     metrics.addMetric('DriftWindowRecords', 'Count', records.length);
     logger.info('Drift window collected', {
       records: records.length,
       embeddedHere,
+      answersEmbedded,
       outcomes: gathered.outcomes,
     });
     return {
@@ -292,6 +343,8 @@ export const environment = {
   ...driftEnvironment,
   DRIFT_CHECKS: envVar.string(),
   EVALUATIONS_TABLE: envVar.string(),
+  /** The feedback table (the verdicts on the window's answers); absent: no feedback signal. */
+  FEEDBACK_TABLE: envVar.optionalString(),
   /** `offline` locally: the offline embedding model. */
   MODEL_PROVIDER: envVar.optionalString(),
   ...embeddingModelEnvironment,
@@ -310,6 +363,9 @@ export const handler = withObservability(
     bucket: config.ARTIFACTS_BUCKET,
     store: new DynamoDriftStore(documents, config.DRIFT_TABLE),
     evaluations: new DynamoEvaluationStore(documents, config.EVALUATIONS_TABLE),
+    ...(config.FEEDBACK_TABLE !== undefined
+      ? { feedback: new DynamoVerdictReader(documents, config.FEEDBACK_TABLE) }
+      : {}),
     checks: parseChecks(config.DRIFT_CHECKS),
     policy: parsePolicy(config.DRIFT_POLICY),
     embeddingModel: embeddingModel.modelId,

@@ -6,7 +6,7 @@ import { type DriftStore, DynamoDriftStore } from '#aws/drift/drift-store.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
-import { DRIFT_SCORE_METRIC, DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
+import { DRIFT_SCORE_METRIC, PAGING_DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
 import { envVar } from '#contracts/env.ts';
 import { cloudWatchAlarmStateChangeEvent } from '#events/cloudwatch-alarm-state-change.ts';
 import { DRIFT_DETECTED, type DriftDetectedDetail, driftDetectedDetail } from '#events/drift-detected.ts';
@@ -64,8 +64,8 @@ export function makeHandler(deps: OnAlarmDeps) {
     if (stat === undefined || stat.metric.name !== DRIFT_SCORE_METRIC)
       return ignored('not a drift score alarm');
     const check = stat.metric.dimensions?.Check;
-    const signal = stat.metric.dimensions?.Signal as (typeof DRIFT_SIGNALS)[number] | undefined;
-    if (check === undefined || signal === undefined || !DRIFT_SIGNALS.includes(signal)) {
+    const signal = stat.metric.dimensions?.Signal as (typeof PAGING_DRIFT_SIGNALS)[number] | undefined;
+    if (check === undefined || signal === undefined || !PAGING_DRIFT_SIGNALS.includes(signal)) {
       return ignored('the alarm names no check and signal');
     }
     const [latest] = await deps.store.recentWindows(check, 1);

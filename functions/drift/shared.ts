@@ -93,23 +93,30 @@ export const driftKeys = {
     `${baselineKey.endsWith('.jsonl') ? baselineKey.slice(0, -'.jsonl'.length) : baselineKey}.judged-${rubric.replace(/[^A-Za-z0-9._-]/g, '-')}.json`,
 };
 
+const compactEmbedding = z.object({
+  encoding: z.literal('int8'),
+  dims: z.int(),
+  scale: z.number(),
+  data: z.string(),
+});
+
 /** One line of a records file. */
 const storedRecord = z.object({
   text: z.optional(z.string()),
   answer: z.optional(z.string()),
   retrievalTopScore: z.optional(z.number()),
-  embedding: z.optional(
-    z.object({ encoding: z.literal('int8'), dims: z.int(), scale: z.number(), data: z.string() }),
-  ),
+  embedding: z.optional(compactEmbedding),
+  answerEmbedding: z.optional(compactEmbedding),
 });
 
 /** Records as JSON lines, each embedding in the compact form (about 1.4 KB for 1,024 dimensions). */
 export function recordsJsonl(records: readonly DriftRecord[]): string {
   return records
-    .map(({ embedding, ...rest }) =>
+    .map(({ embedding, answerEmbedding, ...rest }) =>
       JSON.stringify({
         ...rest,
         ...(embedding !== undefined ? { embedding: encodeEmbedding(embedding) } : {}),
+        ...(answerEmbedding !== undefined ? { answerEmbedding: encodeEmbedding(answerEmbedding) } : {}),
       }),
     )
     .map((line) => `${line}\n`)
@@ -130,16 +137,23 @@ export function parseRecords(text: string, what: string): DriftRecord[] {
     const parsed = z.safeParse(storedRecord, value);
     if (!parsed.success)
       throw new InvalidEventError(`${what} line ${i + 1}: ${describeIssues(parsed.error)}`);
-    const { embedding, ...rest } = parsed.data;
-    let vector: number[] | undefined;
-    try {
-      vector = embedding === undefined ? undefined : decodeEmbedding(embedding);
-    } catch (error) {
-      throw new InvalidEventError(`${what} line ${i + 1}: embedding.${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    records.push({ ...rest, ...(vector !== undefined ? { embedding: vector } : {}) });
+    const { embedding, answerEmbedding, ...rest } = parsed.data;
+    const decode = (field: string, value: typeof embedding): number[] | undefined => {
+      try {
+        return value === undefined ? undefined : decodeEmbedding(value);
+      } catch (error) {
+        throw new InvalidEventError(`${what} line ${i + 1}: ${field}.${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+    };
+    const vector = decode('embedding', embedding);
+    const answerVector = decode('answerEmbedding', answerEmbedding);
+    records.push({
+      ...rest,
+      ...(vector !== undefined ? { embedding: vector } : {}),
+      ...(answerVector !== undefined ? { answerEmbedding: answerVector } : {}),
+    });
   });
   return records;
 }

@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { createEventBridgeClient } from '#aws/clients.ts';
 import { parseJsonVariable, readConfig } from '#aws/config.ts';
+import { ConfigError } from '#aws/errors.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
@@ -14,8 +15,10 @@ import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluat
 
 /**
  * The target of the rule on `llmops.DriftDetected`: starts the evaluation of production that the
- * configuration asks for on drift (`drift.onDrift`: a suite answered by the production prompt and/or a
- * model), by putting `llmops.EvaluationRequested` with trigger `drift`, as a schedule does. The run id is
+ * configuration asks for on a drift of the check that fired (the check's own `onDrift`, else
+ * `drift.onDrift`: a suite answered by the production prompt and/or a model), by putting
+ * `llmops.EvaluationRequested` with trigger `drift`, as a schedule does. A check with neither starts
+ * nothing (its alarm has paged already). The run id is
  * made of the check and the window (`driftRunId`, in the core: the closed loop keys the drift's evidence
  * by it), so a redelivered DriftDetected (or the state change behind it), and the other signals of the
  * same check alarming on the same window, name the same run, which the Evaluate state machine claims
@@ -24,11 +27,20 @@ import { EVALUATION_REQUESTED, evaluationRequestedDetail } from '#events/evaluat
 export interface StartEvaluationDeps {
   readonly events: EventBridgeClient;
   readonly busName: string;
-  /** The run request (`evaluationRunRequest`'s shape: suite, target, maxItems, k, rag). */
-  readonly request: Record<string, unknown>;
+  /**
+   * The run request of a check without its own (`evaluationRunRequest`'s shape: suite, target, maxItems,
+   * k, rag). @default none: such a check starts nothing
+   */
+  readonly request?: Record<string, unknown>;
+  /** The run requests of the checks that name their own, by check name. @default none */
+  readonly byCheck?: Readonly<Record<string, Record<string, unknown>>>;
 }
 
-/** `DRIFT_EVALUATION`: what `drift.onDrift` asks for, as synthesized. */
+export type StartEvaluationResult =
+  | { readonly runId: string; readonly check: string }
+  | { readonly runId: null; readonly check: string; readonly reason: string };
+
+/** `DRIFT_EVALUATION` (and each check's in `DRIFT_CHECK_EVALUATIONS`): an `onDrift`, as synthesized. */
 const driftEvaluation = z.object({
   suite: z.string(),
   prompt: z.optional(z.string()),
@@ -40,7 +52,16 @@ const driftEvaluation = z.object({
 
 /** The run request of a `drift.onDrift` setting. */
 export function runRequestOf(raw: string): Record<string, unknown> {
-  const s = parseJsonVariable('DRIFT_EVALUATION', driftEvaluation, raw);
+  return requestOf(parseJsonVariable('DRIFT_EVALUATION', driftEvaluation, raw));
+}
+
+/** The run requests of the checks' own `onDrift` settings (`DRIFT_CHECK_EVALUATIONS`), by check name. */
+export function checkRequestsOf(raw: string): Record<string, Record<string, unknown>> {
+  const byCheck = parseJsonVariable('DRIFT_CHECK_EVALUATIONS', z.record(z.string(), driftEvaluation), raw);
+  return Object.fromEntries(Object.entries(byCheck).map(([check, s]) => [check, requestOf(s)]));
+}
+
+function requestOf(s: z.infer<typeof driftEvaluation>): Record<string, unknown> {
   return {
     suite: s.suite,
     target: { ...(s.prompt ? { prompt: s.prompt } : {}), ...(s.model ? { model: s.model } : {}) },
@@ -51,9 +72,17 @@ export function runRequestOf(raw: string): Record<string, unknown> {
 }
 
 export function makeHandler(deps: StartEvaluationDeps) {
-  return async (input: unknown, _context?: Context): Promise<{ runId: string }> => {
+  return async (input: unknown, _context?: Context): Promise<StartEvaluationResult> => {
     const { detail } = parseInput(driftDetectedEvent, input, 'llmops.DriftDetected event');
-    const runId = driftRunId(detail.check, detail.window.end);
+    const check = detail.check;
+    // The check's own evaluation (its slice's prompt or model), else the default one.
+    const request = Object.hasOwn(deps.byCheck ?? {}, check) ? deps.byCheck?.[check] : deps.request;
+    if (request === undefined) {
+      const reason = `drift check ${check} names no evaluation (no onDrift of its own, no drift.onDrift): nothing started`;
+      logger.warn('No evaluation of production on this drift', { check, reason });
+      return { runId: null, check, reason };
+    }
+    const runId = driftRunId(check, detail.window.end);
     await publishEvent(deps.events, {
       busName: deps.busName,
       source: LLMOPS_SOURCE,
@@ -64,28 +93,43 @@ export function makeHandler(deps: StartEvaluationDeps) {
         runId,
         trigger: 'drift',
         requestedBy: `drift:${detail.alarmName}`,
-        request: deps.request,
+        request,
       },
     });
     metrics.addMetric('DriftEvaluationsRequested', 'Count', 1);
     logger.info('Evaluation of production requested on drift', {
       runId,
-      check: detail.check,
+      check,
       signal: detail.metric.signal,
+      target: request.target,
     });
-    return { runId };
+    return { runId, check };
   };
 }
 
 /** The environment this function reads (a contract: the stack sets exactly these variables). */
-export const environment = { EVENT_BUS_NAME: envVar.string(), DRIFT_EVALUATION: envVar.string() };
+export const environment = {
+  EVENT_BUS_NAME: envVar.string(),
+  /** `drift.onDrift`: the evaluation of the checks without their own. */
+  DRIFT_EVALUATION: envVar.optionalString(),
+  /** The checks' own `onDrift`, by check name (JSON). */
+  DRIFT_CHECK_EVALUATIONS: envVar.optionalString(),
+};
 
 const config = readConfig(environment);
+if (config.DRIFT_EVALUATION === undefined && config.DRIFT_CHECK_EVALUATIONS === undefined) {
+  throw new ConfigError(
+    'Invalid function configuration: DRIFT_EVALUATION or DRIFT_CHECK_EVALUATIONS: set at least one (an onDrift evaluation)',
+  );
+}
 
 export const handler = withObservability(
   makeHandler({
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
-    request: runRequestOf(config.DRIFT_EVALUATION),
+    ...(config.DRIFT_EVALUATION !== undefined ? { request: runRequestOf(config.DRIFT_EVALUATION) } : {}),
+    ...(config.DRIFT_CHECK_EVALUATIONS !== undefined
+      ? { byCheck: checkRequestsOf(config.DRIFT_CHECK_EVALUATIONS) }
+      : {}),
   }),
 );

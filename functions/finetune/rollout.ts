@@ -52,8 +52,12 @@ import { sageMakerModelPackageStateChangeEvent } from '#events/sagemaker-model-p
  *   as `previous` in the rollout and the event, so that an operator can move back at once.
  * - `rollback`: the canary is removed, the candidate's component deleted, its catalog entry deprecated
  *   and its model package rejected ("rolled back: <reason>").
- * - `verify` (after promote): the served entry's component is InService and loads the package's
- *   adapter artifact, and the endpoint is InService; else the verification is recorded and
+ * - `verify` (after promote, and after rollback): SageMaker can roll back silently, so what serves is
+ *   read, not assumed. After a promotion the served entry points at the candidate's component, which is
+ *   InService and loads the package's adapter artifact, on an InService endpoint. After a rollback the
+ *   served entry, its canary gone, points at the previous component again, which is InService (and loads
+ *   the previous model's package artifact, when that model is known), on an InService endpoint; after a
+ *   first rollout's rollback nothing routes to the candidate. Else the verification is recorded and
  *   {@link RolloutVerificationError} fails the execution (which pages).
  * - `deployed`: `llmops.ModelDeployed` published, the rollout finished, the lock released, and the EMF
  *   metric `RolloutsRolledBack` (1 on rollback, 0 on promote) for the stack's paging alarm.
@@ -433,11 +437,31 @@ export function makeHandler(deps: RolloutDeps) {
 
   async function verify(ref: { servedModel: string; rolloutId: string }): Promise<VerifyOutput> {
     const record = await loadRecord(ref);
-    if (record.status !== 'promoted') {
+    if (record.status === 'canary') {
       throw new ConflictError(
-        `Rollout ${record.rolloutId} is ${record.status}: only a promotion is verified`,
+        `Rollout ${record.rolloutId} is still in canary: only a promotion or a rollback is verified`,
       );
     }
+    const verification =
+      record.status === 'promoted' ? await verifyPromotion(record) : await verifyRollback(record);
+    const { problems, ...verified } = verification;
+    await deps.store.recordVerification(record.servedModel, record.rolloutId, {
+      ...verified,
+      at: now().toISOString(),
+    });
+    if (!verified.matches) {
+      logger.error('Rollout verification failed', { outcome: record.status, problems });
+      throw new RolloutVerificationError(
+        `Rollout ${record.rolloutId} of ${record.servedModel} does not serve what it ${record.status === 'promoted' ? 'promoted' : 'rolled back to'}: ${problems.join('; ')}`,
+        problems,
+      );
+    }
+    logger.info('Rollout verified', { outcome: record.status, ...verified });
+    return verified;
+  }
+
+  /** After a promotion: the served entry on the candidate's component, which serves its package. */
+  async function verifyPromotion(record: RolloutRecord): Promise<Verification> {
     const served = await deps.catalog.get(record.servedModel);
     const component = served?.inferenceComponent ?? record.inferenceComponent;
     const verification = await deps.serving.verify(component, record.modelPackageArn, deps.endpointName);
@@ -448,21 +472,85 @@ export function makeHandler(deps: RolloutDeps) {
         `${record.servedModel} points at ${served.inferenceComponent ?? 'no component'}, not ${record.inferenceComponent}`,
       );
     }
-    const { problems: _problems, ...verified } = verification;
-    const outcome = { ...verified, matches: problems.length === 0 };
-    await deps.store.recordVerification(record.servedModel, record.rolloutId, {
-      ...outcome,
-      at: now().toISOString(),
-    });
-    if (!outcome.matches) {
-      logger.error('Rollout verification failed', { problems });
-      throw new RolloutVerificationError(
-        `Rollout ${record.rolloutId} of ${record.servedModel} does not serve what it promoted: ${problems.join('; ')}`,
+    return { ...verification, matches: problems.length === 0, problems };
+  }
+
+  /**
+   * After a rollback: the served entry back on the previous component, with no canary, and that
+   * component serving (the previous model's package artifact, when the model is known); after a first
+   * rollout's rollback, nothing routes to the candidate.
+   */
+  async function verifyRollback(record: RolloutRecord): Promise<Verification> {
+    const served = await deps.catalog.get(record.servedModel);
+    const problems: string[] = [];
+    if (served?.canary?.rolloutId === record.rolloutId) {
+      problems.push(`the canary of rollout ${record.rolloutId} is still on ${record.servedModel}`);
+    }
+    if (record.initial) {
+      if (served?.inferenceComponent === record.inferenceComponent) {
+        problems.push(`${record.servedModel} still points at ${record.inferenceComponent}`);
+      }
+      const [candidate, endpoint] = await Promise.all([
+        deps.serving.describeComponent(record.inferenceComponent),
+        deps.serving.endpointStatus(deps.endpointName),
+      ]);
+      return {
+        inferenceComponent: record.inferenceComponent,
+        status: candidate?.status ?? 'NotFound',
+        artifactUrl: candidate?.artifactUrl ?? null,
+        expectedArtifactUrl: null,
+        endpointStatus: endpoint ?? 'NotFound',
+        matches: problems.length === 0,
         problems,
+      };
+    }
+    const component = record.previous?.inferenceComponent ?? served?.inferenceComponent;
+    if (served === undefined) problems.push(`${record.servedModel} is not in the catalog`);
+    else if (component !== undefined && served.inferenceComponent !== component) {
+      problems.push(
+        `${record.servedModel} points at ${served.inferenceComponent ?? 'no component'}, not the previous ${component}`,
       );
     }
-    logger.info('Rollout verified', { ...outcome });
-    return outcome;
+    if (component === undefined) {
+      problems.push(`${record.servedModel} had no component before the rollout to go back to`);
+      return {
+        inferenceComponent: record.inferenceComponent,
+        status: 'NotFound',
+        artifactUrl: null,
+        expectedArtifactUrl: null,
+        endpointStatus: (await deps.serving.endpointStatus(deps.endpointName)) ?? 'NotFound',
+        matches: false,
+        problems,
+      };
+    }
+    const previousModel = record.previous?.model;
+    const packageArn =
+      previousModel === undefined
+        ? undefined
+        : (await deps.catalog.get(previousModel))?.lineage?.modelPackageArn;
+    if (packageArn !== undefined) {
+      const verification = await deps.serving.verify(component, packageArn, deps.endpointName);
+      problems.push(...verification.problems);
+      return { ...verification, matches: problems.length === 0, problems };
+    }
+    // The previous model is not known (its package neither): the component and endpoint in service.
+    const [state, endpoint] = await Promise.all([
+      deps.serving.describeComponent(component),
+      deps.serving.endpointStatus(deps.endpointName),
+    ]);
+    const status = state?.status ?? 'NotFound';
+    const endpointStatus = endpoint ?? 'NotFound';
+    if (status !== 'InService') problems.push(`inference component ${component} is ${status}`);
+    if (endpointStatus !== 'InService') problems.push(`endpoint ${deps.endpointName} is ${endpointStatus}`);
+    return {
+      inferenceComponent: component,
+      status,
+      artifactUrl: state?.artifactUrl ?? null,
+      expectedArtifactUrl: null,
+      endpointStatus,
+      matches: problems.length === 0,
+      problems,
+    };
   }
 
   /** After a rollback: what serves now (the previous component; nothing after a first rollout). */
@@ -495,22 +583,23 @@ export function makeHandler(deps: RolloutDeps) {
       throw new ConflictError(`Rollout ${record.rolloutId} has not been promoted or rolled back yet`);
     }
     const outcome = record.status;
+    // What Verify read; a rollback that was not verified (an execution older than its Verify) is read now.
     const verified: ModelDeployedDetail['verified'] =
-      outcome === 'promoted'
-        ? record.verified !== undefined
+      record.verified !== undefined
+        ? {
+            inferenceComponent: record.verified.inferenceComponent,
+            status: record.verified.status,
+            artifactUrl: record.verified.artifactUrl,
+            matches: record.verified.matches,
+          }
+        : outcome === 'promoted'
           ? {
-              inferenceComponent: record.verified.inferenceComponent,
-              status: record.verified.status,
-              artifactUrl: record.verified.artifactUrl,
-              matches: record.verified.matches,
-            }
-          : {
               inferenceComponent: record.inferenceComponent,
               status: 'Unverified',
               artifactUrl: null,
               matches: false,
             }
-        : await servingAfterRollback(record);
+          : await servingAfterRollback(record);
     // How long the canary baked: to its last check (counted in waits), else to the decision.
     const decidedAt = Date.parse(record.check?.at ?? record.decidedAt ?? now().toISOString());
     const detail: ModelDeployedDetail = {

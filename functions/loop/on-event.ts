@@ -5,10 +5,13 @@ import * as z from 'zod';
 import * as zm from 'zod/mini';
 import { createDocumentClient, createEventBridgeClient, createS3Client } from '#aws/clients.ts';
 import { parseJsonVariable, readConfig } from '#aws/config.ts';
-import { InvalidEventError, NotFoundError } from '#aws/errors.ts';
+import { ConfigError, InvalidEventError, NotFoundError } from '#aws/errors.ts';
 import { RUN_METRICS } from '#aws/eval/batch-metrics.ts';
 import { readRunItems, readRunMetrics } from '#aws/eval/run-items.ts';
 import { publishEvent } from '#aws/events-publisher.ts';
+import { createSageMakerClient } from '#aws/finetune/model-registry.ts';
+import { DynamoRolloutCatalog, DynamoRolloutStore } from '#aws/finetune/rollout-store.ts';
+import { SageMakerServing } from '#aws/finetune/serving.ts';
 import {
   type DecisionRecord,
   DRIFT_EVIDENCE_DAYS,
@@ -33,6 +36,7 @@ import {
   type Position,
   passedEvaluation,
   productionMoved,
+  type ServedLine,
   targetKey,
 } from '#core/loop/decide.ts';
 import {
@@ -50,6 +54,7 @@ import {
   evaluationCompletedEvent,
 } from '#events/evaluation-completed.ts';
 import { ROLLED_BACK, type RolledBackDetail, rolledBackDetail } from '#events/rolled-back.ts';
+import { type LoopRouting, routeBack, servedLine } from './model-routing.ts';
 
 /**
  * The closed loop: a drift alarm → an evaluation of production → a rollback (or a recommendation),
@@ -66,12 +71,15 @@ import { ROLLED_BACK, type RolledBackDetail, rolledBackDetail } from '#events/ro
  *   core, whose header gives the rules): `none`, or a rollback decision `rolled_back`, `recommended` or
  *   `held`. In `act` mode a prompt's label is moved back to the destination (`moveLabel`, author
  *   `closed-loop`, the decision's reason kept in the label history), after checking that the label still
- *   points at the version evaluated. **A model is never moved here**: routing a model back is a new
- *   rollout of the earlier model through the fine-tuning Rollout state machine, which this function does
- *   not start, so a model's regression is `recommended` with the last model that passed, and its reason
- *   says so. Every outcome but `none` is recorded as the target's audit and announced as
- *   `llmops.RolledBack` (a rule pages on-call with it), with the drift's evidence and the comparison
- *   metric by metric. A drift run that did not regress is a pass; one with nothing to compare with is not.
+ *   points at the version evaluated. A served line of fine-tuned models (`tuned-assistant`) is routed
+ *   back to the last model deployed on it that passed an evaluation (`routeBack` in `./model-routing.ts`:
+ *   the rollout's own conditional catalog writes under the line's rollout lock, after SageMaker confirms
+ *   that the destination's component serves its package's adapter); its regression is of the model the
+ *   line routes to, and it is compared with that model's passes too (its gate run). A model that is no
+ *   served line (a Bedrock model) has no routing to move: it is `recommended` with the last model that
+ *   passed, and its reason says why nothing moved. Every outcome but `none` is recorded as the target's
+ *   audit and announced as `llmops.RolledBack` (a rule pages on-call with it), with the drift's evidence
+ *   and the comparison metric by metric. A drift run that did not regress is a pass; one with nothing to compare with is not.
  *
  * Delivery is at least once: the decision on a run is claimed once (a conditional put) before anything
  * is carried out, and a redelivery carries out what is left of the decision made first (a label already
@@ -88,6 +96,11 @@ export interface LoopDeps {
   readonly events: EventBridgeClient;
   readonly busName: string;
   readonly settings: ClosedLoopSettings;
+  /**
+   * The served lines' catalog entries, rollout table and SageMaker (fine-tuning deployed): what a line
+   * routes to and the move back. @default none: a model's regression is only recommended
+   */
+  readonly routing?: LoopRouting;
   readonly now?: () => Date;
 }
 
@@ -159,7 +172,9 @@ export function makeHandler(deps: LoopDeps) {
    * last 500 moves of all its labels): production's last passing run may be the release a forced or
    * ungated version replaced.
    */
-  async function heldBefore(evaluated: EvaluatedTarget): Promise<Position[]> {
+  async function heldBefore(evaluated: EvaluatedTarget, line: ServedLine | undefined): Promise<Position[]> {
+    // A served line: the model it routes to (its gate run is the release's passing run).
+    if (line !== undefined) return [{ model: line.serving }];
     if (evaluated.label === undefined || evaluated.position.version === undefined) return [];
     const name = evaluated.key;
     const history = await deps.prompts.labelHistory(name, 500);
@@ -176,10 +191,11 @@ export function makeHandler(deps: LoopDeps) {
     detail: EvaluationCompletedDetail,
     evaluated: EvaluatedTarget,
     ledger: readonly LedgerPass[],
+    line: ServedLine | undefined,
   ): Promise<Comparison> {
     const suite = `${detail.suite.name} v${detail.suite.version}`;
     const previous = lastPassingRun(ledger, {
-      heldBefore: await heldBefore(evaluated),
+      heldBefore: await heldBefore(evaluated, line),
       target: evaluated.key,
       suite: detail.suite,
       position: evaluated.position,
@@ -268,6 +284,24 @@ export function makeHandler(deps: LoopDeps) {
     };
   }
 
+  /**
+   * The target's passes; a served line's also hold the passes of the models it routed to (under their
+   * own ids: a candidate's gate run), as passes of the line.
+   */
+  async function ledgerOf(key: string, line: ServedLine | undefined): Promise<LedgerPass[]> {
+    const models = line === undefined ? [] : [line.serving, ...line.deployed];
+    const [own, ...others] = await Promise.all([
+      deps.store.passes(key),
+      ...models.map((model) => deps.store.passes(`model:${model}`)),
+    ]);
+    const seen = new Set(own.map((pass) => pass.runId));
+    const borrowed = others
+      .flat()
+      .filter((pass) => !seen.has(pass.runId))
+      .map((pass) => ({ ...pass, target: key }));
+    return [...own, ...borrowed];
+  }
+
   /** Decides on a drift run (no side effect but the claim); the decision made first when there is one. */
   async function decision(
     detail: EvaluationCompletedDetail,
@@ -293,9 +327,20 @@ export function makeHandler(deps: LoopDeps) {
       };
     } else {
       const key = targetKey(target);
-      const [ledger, rollbacks] = await Promise.all([deps.store.passes(key), deps.store.rollbacks(key)]);
-      const comparison = await compare(detail, evaluated, ledger);
-      const production = target.kind === 'prompt' ? await labelPosition(target) : evaluated.position;
+      const [lookup, rollbacks, drift] = await Promise.all([
+        target.kind === 'model' ? servedLine(deps.routing, target.id) : undefined,
+        deps.store.rollbacks(key),
+        deps.store.getDriftEvidence(detail.runId).then((evidence) => evidence ?? null),
+      ]);
+      const line = lookup?.kind === 'line' ? lookup.line : undefined;
+      const ledger = await ledgerOf(key, line);
+      const comparison = await compare(detail, evaluated, ledger, line);
+      const production =
+        target.kind === 'prompt'
+          ? await labelPosition(target)
+          : line !== undefined
+            ? { model: line.serving }
+            : evaluated.position;
       const decided = decide({
         target,
         run: { runId: detail.runId, suite: detail.suite, position: evaluated.position },
@@ -306,11 +351,13 @@ export function makeHandler(deps: LoopDeps) {
         mode: deps.settings.mode,
         coolDownHours: deps.settings.coolDownHours,
         now: new Date(decidedAt),
+        ...(line !== undefined ? { line } : {}),
+        ...(lookup?.kind === 'unroutable' ? { unroutable: lookup.reason } : {}),
+        ...(drift !== null ? { driftAt: drift.windowEnd } : {}),
       });
       if (decided.outcome === 'none') {
         record = { ...base, targetKey: key, outcome: 'none', passed: decided.passed, reason: decided.reason };
       } else {
-        const drift = (await deps.store.getDriftEvidence(detail.runId)) ?? null;
         record = {
           ...base,
           targetKey: key,
@@ -333,7 +380,8 @@ export function makeHandler(deps: LoopDeps) {
    */
   async function carryOut(record: DecisionRecord, target: LoopTarget): Promise<RolledBackDetail | undefined> {
     const rolledBack = record.rolledBack;
-    if (rolledBack?.outcome !== 'rolled_back' || target.kind !== 'prompt') return rolledBack;
+    if (rolledBack?.outcome !== 'rolled_back') return rolledBack;
+    if (target.kind === 'model') return routeLineBack(record, rolledBack, target);
     const to = rolledBack.to?.version;
     const from = rolledBack.from.version;
     if (to === undefined || from === undefined) {
@@ -354,6 +402,52 @@ export function makeHandler(deps: LoopDeps) {
     await deps.prompts.moveLabel(target.name, target.label, to, LOOP_AUTHOR, rolledBack.reason);
     logger.info('Production moved back', { prompt: target.name, label: target.label, from, to });
     return rolledBack;
+  }
+
+  /**
+   * Routes a served line back to the destination (`routeBack`): held when the line moved, a rollout is
+   * in progress, or the destination does not serve; a line at the destination was moved by an earlier
+   * delivery.
+   */
+  async function routeLineBack(
+    record: DecisionRecord,
+    rolledBack: RolledBackDetail,
+    target: Extract<LoopTarget, { kind: 'model' }>,
+  ): Promise<RolledBackDetail> {
+    const to = rolledBack.to?.model;
+    const from = rolledBack.from.model;
+    if (to === undefined || from === undefined || deps.routing === undefined) {
+      throw new InvalidEventError(
+        `rollback ${rolledBack.rollbackId} of a model names no models to route between, or fine-tuning is not deployed`,
+      );
+    }
+    const result = await routeBack(deps.routing, {
+      line: target.id,
+      from,
+      to,
+      rollbackId: rolledBack.rollbackId,
+      at: rolledBack.at,
+    });
+    switch (result.kind) {
+      case 'already':
+        logger.info('The line routes to the destination already (an earlier delivery moved it)', { to });
+        return rolledBack;
+      case 'held':
+        logger.warn('The line could not be routed back: held', { from, to, reason: result.reason });
+        return {
+          ...rolledBack,
+          outcome: 'held',
+          reason: `${record.regression ?? rolledBack.reason}; ${result.reason}`,
+        };
+      case 'moved': {
+        const { verification } = result;
+        logger.info('Served line routed back', { line: target.id, from, to, verification });
+        return {
+          ...rolledBack,
+          reason: `${rolledBack.reason}; ${target.id} now routes to inference component ${verification.inferenceComponent} (${verification.status}, its endpoint ${verification.endpointStatus}), which loads ${verification.artifactUrl ?? 'no artifact'}`,
+        };
+      }
+    }
   }
 
   async function onDriftRun(detail: EvaluationCompletedDetail, at: string): Promise<LoopResult> {
@@ -457,10 +551,27 @@ export const environment = {
   EVENT_BUS_NAME: envVar.string(),
   /** `{mode, coolDownHours}` of `closedLoop`. */
   CLOSED_LOOP: envVar.string(),
+  /** The model catalog (a served line's routing), when fine-tuning is deployed. */
+  CATALOG_TABLE: envVar.optionalString(),
+  /** The fine-tuning table (the rollouts: lock, `current`, history), when fine-tuning is deployed. */
+  ROLLOUT_TABLE: envVar.optionalString(),
 };
 
 const config = readConfig(environment);
 const documents = createDocumentClient();
+if ((config.CATALOG_TABLE === undefined) !== (config.ROLLOUT_TABLE === undefined)) {
+  throw new ConfigError(
+    'Invalid function configuration: CATALOG_TABLE and ROLLOUT_TABLE: set both (fine-tuning deployed) or neither',
+  );
+}
+const routing: LoopRouting | undefined =
+  config.CATALOG_TABLE !== undefined && config.ROLLOUT_TABLE !== undefined
+    ? {
+        catalog: new DynamoRolloutCatalog(documents, config.CATALOG_TABLE),
+        rollouts: new DynamoRolloutStore(documents, config.ROLLOUT_TABLE),
+        serving: new SageMakerServing(createSageMakerClient()),
+      }
+    : undefined;
 
 export const handler = withObservability(
   makeHandler({
@@ -472,5 +583,6 @@ export const handler = withObservability(
     events: createEventBridgeClient(),
     busName: config.EVENT_BUS_NAME,
     settings: parseJsonVariable('CLOSED_LOOP', closedLoopSettings, config.CLOSED_LOOP),
+    ...(routing !== undefined ? { routing } : {}),
   }),
 );

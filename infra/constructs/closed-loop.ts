@@ -6,7 +6,8 @@
  *        └────────────▶ Loop: keeps the drift's evidence under the run id
  * llmops.EvaluationCompleted ─▶ Loop: passing runs into the ledger; a drift run compared with
  *   production's last passing run on the same items ▸ regressed beyond the gate margin ▸
- *   act: the prompt's label back to the last version that passed · recommend: the proposal only
+ *   act: the prompt's label back to the last version that passed, or a served line's routing back to
+ *   the last model deployed on it that passed · recommend: the proposal only
  *   ▸ llmops.RolledBack ─▶ the paging topic (the evidence in the page)
  * ```
  *
@@ -50,6 +51,17 @@ export interface ClosedLoopProps {
   readonly promptsTable: dynamodb.ITable;
   /** On-call's topic: every `llmops.RolledBack` pages, with its evidence. */
   readonly pagingTopic: sns.ITopic;
+  /**
+   * Fine-tuning's served line (`FineTuning`): binds what routing the line back to a model deployed on it
+   * before takes (the catalog, the rollout table, SageMaker's view of what serves).
+   * @default none: a model's regression is only recommended
+   */
+  readonly modelRouting?: ModelRoutingBinder;
+}
+
+/** What can bind a function to route a served line back (the fine-tuning construct). */
+export interface ModelRoutingBinder {
+  bindModelRouting(fn: LlmOpsFunction): LlmOpsFunction;
 }
 
 export class ClosedLoop extends Construct {
@@ -88,6 +100,8 @@ export class ClosedLoop extends Construct {
         detailTypes: [ROLLED_BACK],
       })
       .bindString('CLOSED_LOOP', JSON.stringify({ mode: config.mode, coolDownHours: config.coolDownHours }));
+    // A served line's regression routes it back to a model deployed on it before (act mode).
+    props.modelRouting?.bindModelRouting(this.function);
 
     // One decision at a time: a label move is checked, then made; two concurrent deliveries (or two
     // checks' runs on one target) must not both pass the check. The second then sees production moved.

@@ -34,7 +34,12 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { EVALUATIONS_INDEX } from '#aws/eval/dynamo-evaluation-store.ts';
-import { DRIFT_SCORE_METRIC, DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
+import {
+  DRIFT_SCORE_METRIC,
+  DRIFT_SIGNALS,
+  DRIFT_WATCHED_SIGNALS,
+  PAGING_DRIFT_SIGNALS,
+} from '#contracts/drift/baseline.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
 import {
   DATASETS_PREFIX,
@@ -98,7 +103,7 @@ export class Drift extends Construct {
   public readonly collectFunction: LlmOpsFunction;
   public readonly checkFunction: LlmOpsFunction;
   public readonly onAlarmFunction: LlmOpsFunction;
-  /** Absent when `drift.onDrift` is not configured. */
+  /** Absent when neither `drift.onDrift` nor a check's own `onDrift` is configured. */
   public readonly startEvaluationFunction?: LlmOpsFunction;
   /** `POST /v1/drift/baselines`, `GET /v1/drift/status`. */
   public readonly apiFunction: LlmOpsFunction;
@@ -139,7 +144,8 @@ export class Drift extends Construct {
       permutations: config.permutations,
       maxWindowRecords: config.maxWindowRecords,
     });
-    const checksJson = JSON.stringify(config.checks);
+    // What Collect and Check read of a check: its slice (its onDrift is StartEvaluation's).
+    const checksJson = JSON.stringify(config.checks.map(({ onDrift: _onDrift, ...check }) => check));
 
     this.table = projectTable(this, 'DriftTable', {
       config: deployment,
@@ -310,7 +316,7 @@ export class Drift extends Construct {
     const widgets: cloudwatch.IWidget[] = [];
     for (const c of config.checks) {
       const perSignal: Record<string, cloudwatch.Alarm> = {};
-      for (const signal of DRIFT_SIGNALS) {
+      for (const signal of PAGING_DRIFT_SIGNALS) {
         perSignal[signal] = new cloudwatch.Alarm(this, `Alarm-${c.name}-${signal}`, {
           alarmDescription:
             `Drift check ${c.name}: the ${signal} score was at or above its threshold (1.0) in ${m} of the last ${n} windows of ${config.cadenceMinutes} minutes ` +
@@ -337,13 +343,26 @@ export class Drift extends Construct {
         new cloudwatch.GraphWidget({
           title: `Drift check ${c.name}: scores (1.0 = threshold; alarm at ${m} of ${n} windows)`,
           width: 12,
-          left: Object.values(perSignal).map((a) => a.metric),
+          // The paging signals' scores, and those published without an alarm (the answers' embeddings, the reviews).
+          left: [
+            ...Object.values(perSignal).map((a) => a.metric),
+            ...DRIFT_WATCHED_SIGNALS.map(
+              (signal) =>
+                new cloudwatch.Metric({
+                  namespace: LLMOPS_METRICS_NAMESPACE,
+                  metricName: DRIFT_SCORE_METRIC,
+                  dimensionsMap: { service: METRICS_SERVICE, Check: c.name, Signal: signal },
+                  statistic: 'Maximum',
+                  period,
+                }),
+            ),
+          ],
           leftYAxis: { min: 0 },
           leftAnnotations: [{ value: 1, label: 'threshold', color: cloudwatch.Color.RED }],
         }),
       );
       checkAlarms[c.name] = new cloudwatch.CompositeAlarm(this, `CheckAlarm-${c.name}`, {
-        alarmDescription: `Drift check ${c.name}: the embedding, the descriptor or the quality signal drifted (its alarm says which).`,
+        alarmDescription: `Drift check ${c.name}: the embedding, the descriptor, the quality or the feedback signal drifted (its alarm says which).`,
         alarmRule: cloudwatch.AlarmRule.anyOf(
           ...Object.values(perSignal).map((a) =>
             cloudwatch.AlarmRule.fromAlarm(a, cloudwatch.AlarmState.ALARM),
@@ -381,8 +400,13 @@ export class Drift extends Construct {
       });
     }
 
-    // llmops.DriftDetected starts the evaluation of production the configuration asks for.
-    if (config.onDrift !== undefined) {
+    // llmops.DriftDetected starts the evaluation of production the configuration asks for: the check's
+    // own onDrift (the prompt or model of its slice of traffic), else drift.onDrift.
+    const checkEvaluations = Object.fromEntries(
+      config.checks.flatMap((c) => (c.onDrift === undefined ? [] : [[c.name, c.onDrift] as const])),
+    );
+    const hasCheckEvaluations = Object.keys(checkEvaluations).length > 0;
+    if (config.onDrift !== undefined || hasCheckEvaluations) {
       this.startEvaluationFunction = new LlmOpsFunction(this, 'StartEvaluationFunction', {
         ...common,
         entry: 'functions/drift/start-evaluation.ts',
@@ -390,12 +414,16 @@ export class Drift extends Construct {
         timeout: Duration.seconds(30),
         async: true,
         alerts,
-      })
-        .bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
-          sources: [LLMOPS_SOURCE],
-          detailTypes: [EVALUATION_REQUESTED],
-        })
-        .bindString('DRIFT_EVALUATION', JSON.stringify(config.onDrift));
+      }).bindEventBus(props.eventBus, 'EVENT_BUS_NAME', {
+        sources: [LLMOPS_SOURCE],
+        detailTypes: [EVALUATION_REQUESTED],
+      });
+      if (config.onDrift !== undefined) {
+        this.startEvaluationFunction.bindString('DRIFT_EVALUATION', JSON.stringify(config.onDrift));
+      }
+      if (hasCheckEvaluations) {
+        this.startEvaluationFunction.bindString('DRIFT_CHECK_EVALUATIONS', JSON.stringify(checkEvaluations));
+      }
       new events.Rule(this, 'DriftDetectedRule', {
         description: `Drift: ${DRIFT_DETECTED} → an evaluation of production (${EVALUATION_REQUESTED})`,
         eventBus: props.eventBus,
@@ -403,5 +431,15 @@ export class Drift extends Construct {
         targets: [new targets.LambdaFunction(this.startEvaluationFunction, delivery)],
       });
     }
+  }
+
+  /**
+   * Reads the feedback table: Collect counts the verdicts on each window's answered calls (and reads the
+   * review labels of their complaints from the evaluations table, which it reads already), the feedback
+   * and reviews signals. The table belongs to the feedback capability, created after this construct.
+   */
+  public watchFeedback(feedbackTable: dynamodb.ITable): this {
+    this.collectFunction.bindTable(feedbackTable, 'FEEDBACK_TABLE', 'read');
+    return this;
   }
 }

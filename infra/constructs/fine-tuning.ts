@@ -16,7 +16,9 @@
  *   SageMaker Model Package State Change (Approved) ─▶ Rollout state machine:
  *     Start (canary share on the served model) → Wait → Check (alarms, counts, bake) ─continue→ Wait
  *       ├promote→ Promote → Verify (what actually serves) → Deployed (llmops.ModelDeployed)
- *       └rollback→ Rollback → Deployed (llmops.ModelDeployed; RolloutsRolledBack pages)
+ *       └rollback→ Rollback → VerifyRolledBack (the previous component serves again) → Deployed
+ *                  (llmops.ModelDeployed; RolloutsRolledBack pages)
+ *     a Verify that finds another configuration serving fails the execution (RolloutFailed pages)
  *   canary alarms (the candidate's error rate, p90 latency, guardrail interventions) ─▶ Rollout function
  *
  * JSONPath and no Distributed Map, as the other pipelines (the local runner runs both state machines,
@@ -160,6 +162,14 @@ export class FineTuning extends Construct {
   /** ALARM when a rollout rolled back: pages. */
   public readonly rolledBackAlarm: cloudwatch.Alarm;
   public readonly triggerDeadLetterQueue: LlmOpsDeadLetterQueue;
+  /** What {@link bindModelRouting} grants: the catalog, and the SageMaker resources a rollout verifies. */
+  readonly #routing: {
+    readonly catalogTable: dynamodb.ITable;
+    readonly namePrefix: string;
+    readonly componentsArn: string;
+    readonly endpointArn: string;
+    readonly packagesArn: string;
+  };
 
   constructor(scope: Construct, id: string, props: FineTuningProps) {
     super(scope, id);
@@ -537,6 +547,13 @@ export class FineTuning extends Construct {
         "The versions of this deployment's one model package group, created by each training job.",
       );
     }
+    this.#routing = {
+      catalogTable: props.catalogTable,
+      namePrefix,
+      componentsArn,
+      endpointArn,
+      packagesArn,
+    };
 
     // The FineTune state machine.
     const steps = new Construct(this, 'Steps');
@@ -745,7 +762,7 @@ export class FineTuning extends Construct {
           outcome,
           rollout: sfn.JsonPath.objectAt('$.rollout'),
           check: sfn.JsonPath.objectAt('$.check'),
-          ...(outcome === 'promoted' ? { verified: sfn.JsonPath.objectAt('$.verified') } : {}),
+          verified: sfn.JsonPath.objectAt('$.verified'),
         },
         '$.deployed',
       ).addCatch(rolloutFailed, rolloutCaught);
@@ -758,11 +775,16 @@ export class FineTuning extends Construct {
       },
       '$.promoted',
     ).addCatch(rolloutFailed, rolloutCaught);
-    const verify = rolloutStep(
-      'Verify',
-      { step: 'verify', rollout: sfn.JsonPath.objectAt('$.rollout') },
-      '$.verified',
-    ).addCatch(rolloutFailed, rolloutCaught);
+    // Which configuration actually serves, after a promotion and after a rollback alike (SageMaker can
+    // roll back silently); a mismatch fails the execution, which pages.
+    const verifyStep = (name: string) =>
+      rolloutStep(
+        name,
+        { step: 'verify', rollout: sfn.JsonPath.objectAt('$.rollout') },
+        '$.verified',
+      ).addCatch(rolloutFailed, rolloutCaught);
+    const verify = verifyStep('Verify');
+    const verifyRolledBack = verifyStep('VerifyRolledBack');
     const rollback = rolloutStep(
       'Rollback',
       {
@@ -789,7 +811,10 @@ export class FineTuning extends Construct {
                 )
                 .when(
                   sfn.Condition.stringEquals('$.check.decision', 'rollback'),
-                  rollback.next(deployed('DeployedRolledBack', 'rolled_back')).next(rolloutDone),
+                  rollback
+                    .next(verifyRolledBack)
+                    .next(deployed('DeployedRolledBack', 'rolled_back'))
+                    .next(rolloutDone),
                 )
                 .otherwise(bake),
             ),
@@ -806,7 +831,7 @@ export class FineTuning extends Construct {
       config: deployment,
       encryptionKey,
       comment:
-        'Approved model package → canary share → bake → promote and verify, or roll back → llmops.ModelDeployed',
+        'Approved model package → canary share → bake → promote or roll back, then verify what serves → llmops.ModelDeployed',
     });
     this.rolloutStateMachine = this.rolloutPipeline.stateMachine;
     this.rolloutPipeline.acknowledgeInvokedFunctions([this.rolloutFunction]);
@@ -943,6 +968,43 @@ export class FineTuning extends Construct {
       },
       targets: [new targets.LambdaFunction(this.rolloutFunction, delivery)],
     });
+  }
+
+  /**
+   * Lets a function route the served line back to a model deployed on it before (the closed loop in
+   * `act` mode), as a rollout moves it: the catalog (`CATALOG_TABLE`: read, and the conditional updates
+   * of the canary and the promotion), the rollout items of this construct's table (`ROLLOUT_TABLE`: the
+   * history, the line's lock and `current`), and SageMaker's view of what serves (the components, the
+   * endpoint, the packages' adapter artifacts), read only.
+   */
+  public bindModelRouting(fn: LlmOpsFunction): LlmOpsFunction {
+    const { catalogTable, namePrefix, componentsArn, endpointArn, packagesArn } = this.#routing;
+    fn.bindTable(catalogTable, 'CATALOG_TABLE', 'read', [], { updateItem: true })
+      // The lock is put and deleted, `current` put; the history read.
+      .bindTable(this.table, 'ROLLOUT_TABLE', 'readwrite');
+    fn.serviceRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'VerifyServedModel',
+        actions: [
+          'sagemaker:DescribeInferenceComponent',
+          'sagemaker:DescribeEndpoint',
+          'sagemaker:DescribeModelPackage',
+        ],
+        resources: [componentsArn, endpointArn, packagesArn],
+      }),
+    );
+    const policy = fn.serviceRole.node.findChild('DefaultPolicy');
+    acknowledge(
+      policy,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:inference-component/${namePrefix}*]`,
+      "The candidates' adapter components are created at run time, named after the deployment and the job; described only.",
+    );
+    acknowledge(
+      policy,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/${this.modelPackageGroupName.toLowerCase()}/*]`,
+      "The versions of this deployment's one model package group, created by each training job; described only.",
+    );
+    return fn;
   }
 }
 

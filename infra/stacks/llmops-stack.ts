@@ -243,6 +243,8 @@ export class LlmOpsStack extends Stack {
       interactionsTable: this.modelGateway.interactionsTable,
       evaluationsTable: this.evaluation.table,
     });
+    // The drift checks read the verdicts on each window's answers (the feedback and reviews signals).
+    this.drift.watchFeedback(this.feedback.table);
     this.closedLoop = config.closedLoop.enabled
       ? new ClosedLoop(this.improvementStack, 'ClosedLoop', {
           deployment,
@@ -253,6 +255,7 @@ export class LlmOpsStack extends Stack {
           alerts: this.alerts,
           promptsTable: this.modelGateway.promptsTable,
           pagingTopic: this.alerts.topic,
+          ...(this.fineTuning ? { modelRouting: this.fineTuning } : {}),
         })
       : undefined;
     // The admin routes' principals: the configured ones, or a role of the stack's own.

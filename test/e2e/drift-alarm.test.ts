@@ -33,14 +33,21 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     expect(first?.baseline).toBe(1);
     expect(similar?.status).toBe('checked');
     expect(similar?.drift).toBe(false);
-    for (const score of Object.values(similar?.signals ?? {}).map((s) => s.score)) {
-      expect(score).toBeLessThan(1);
+    // Every score below 1; the demo posts no feedback, so the feedback and reviews signals have no
+    // verdict to compare: insufficient, no score.
+    for (const [name, s] of Object.entries(similar?.signals ?? {})) {
+      if (name === 'feedback' || name === 'reviews')
+        expect(s, name).toMatchObject({ score: null, insufficient: true });
+      else expect(s.score, name).toBeLessThan(1);
     }
+    expect(similar?.signals.answerEmbedding).toMatchObject({ drift: false, insufficient: false });
     for (const window of [shifted1, shifted2]) {
       expect(window?.drift).toBe(true);
       expect(window?.baseline).toBe(1);
       expect(window?.signals.embedding?.score).toBeGreaterThanOrEqual(1);
       expect(window?.signals.descriptors?.score).toBeGreaterThanOrEqual(1);
+      // The answers moved with the questions: their own family sees it too.
+      expect(window?.signals.answerEmbedding?.score).toBeGreaterThanOrEqual(1);
     }
   });
 
@@ -48,16 +55,31 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     const [first, similar, shifted1, shifted2] = result.windows.map((w) => driftWindowResult.parse(w.result));
     // Every call counts, failed or not; only the answered ones are read for the other signals.
     const ok = { throttles: 0, guardrailInterventions: 0 };
-    expect(first?.outcomes).toEqual({ reference: null, current: { calls: 200, errors: 2, ...ok } });
+    // Collect looked up the verdicts on every answered call: the demo posts none.
+    const feedback = (answered: number) => ({
+      feedback: {
+        answered,
+        verdicts: 0,
+        positive: 0,
+        negative: 0,
+        ratings: [0, 0, 0, 0, 0],
+        reviewed: 0,
+        confirmed: 0,
+      },
+    });
+    expect(first?.outcomes).toEqual({
+      reference: null,
+      current: { calls: 200, errors: 2, ...ok, ...feedback(198) },
+    });
     expect(first?.n.current).toBe(198);
     expect(similar?.outcomes).toEqual({
-      reference: { calls: 200, errors: 2, ...ok },
-      current: { calls: 200, errors: 2, ...ok },
+      reference: { calls: 200, errors: 2, ...ok, ...feedback(198) },
+      current: { calls: 200, errors: 2, ...ok, ...feedback(198) },
     });
     expect(similar?.signals.quality).toMatchObject({ drift: false, insufficient: false });
     expect(similar?.signals.quality?.score).toBeLessThan(1);
     for (const window of [shifted1, shifted2]) {
-      expect(window?.outcomes?.current).toEqual({ calls: 200, errors: 30, ...ok });
+      expect(window?.outcomes?.current).toEqual({ calls: 200, errors: 30, ...ok, ...feedback(170) });
       expect(window?.n.current).toBe(170);
       expect(window?.signals.quality).toMatchObject({ drift: true, method: 'errorRate' });
       expect(window?.signals.quality?.score).toBeGreaterThanOrEqual(1);

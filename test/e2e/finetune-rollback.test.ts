@@ -17,8 +17,8 @@ import { waitFor } from '../support/async.ts';
  * second goes out as a canary (a fifth of the calls); while it bakes, the candidate's answers fail (their
  * `RolloutError` datapoints, as the gateway emits them), the synthesized canary alarm enters ALARM, its
  * state change reaches the Rollout function through the synthesized rule, the next Check rolls back, the
- * line keeps serving the first candidate, and the RolledBack alarm pages. Waits last 300 ms here, so the
- * bake (six checks) lasts long enough to breach.
+ * line keeps serving the first candidate (Verify reads it from SageMaker after the rollback), and the
+ * RolledBack alarm pages. Waits last 300 ms here, so the bake (six checks) lasts long enough to breach.
  */
 const SAMPLES = join(REPO_ROOT, 'infra/local/samples');
 const SERVED = 'tuned-assistant';
@@ -98,6 +98,27 @@ describe('fine-tuning: a canary that breaches is rolled back, and pages', () => 
     expect(rolledBack?.reason).toContain('CanaryErrorRate');
     expect(rolledBack?.canary.breaches).toEqual([breached[0]]);
     expect(rolledBack?.previous?.inferenceComponent).toBe(firstComponent);
+    // Verify ran after the rollback (SageMaker can roll back silently): the first candidate's component
+    // serves again, in service, loading its own package's adapter.
+    const rollbackRun = stack.deliveries
+      .map((d) => d.execution)
+      .filter((e) => e !== undefined && /FineTuningRolloutPipeline/.test(e.stateMachineArn))
+      .at(-1);
+    expect(rollbackRun?.status).toBe('SUCCEEDED');
+    expect(rollbackRun?.output).toMatchObject({
+      verified: {
+        inferenceComponent: firstComponent,
+        status: 'InService',
+        endpointStatus: 'InService',
+        expectedArtifactUrl: expect.stringMatching(/^s3:\/\/.+model\.tar\.gz$/),
+        matches: true,
+      },
+    });
+    const output = rollbackRun?.output as
+      | { verified?: { artifactUrl: string; expectedArtifactUrl: string } }
+      | undefined;
+    expect(output?.verified?.artifactUrl).toBe(output?.verified?.expectedArtifactUrl);
+    expect(rolledBack?.verified).toMatchObject({ inferenceComponent: firstComponent, matches: true });
 
     // The line still serves the first candidate, with no canary; the second is gone and rejected.
     const after = await served();

@@ -1,8 +1,13 @@
 import { join } from 'node:path';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluationCompletedDetail } from '#events/evaluation-completed.ts';
+import { LLMOPS_SOURCE } from '#events/envelope.ts';
+import { type EvaluationCompletedDetail, evaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import { modelDeployedDetail } from '#events/model-deployed.ts';
 import { modelRegisteredDetail } from '#events/model-registered.ts';
+import { rolledBackDetail } from '#events/rolled-back.ts';
 import { apiClient } from '#infra/local/cli/local-runner.ts';
 import { type FineTuneChainResult, runFineTuneChain } from '#infra/local/finetune-demo.ts';
 import { LocalRunner } from '#infra/local/runner.ts';
@@ -15,9 +20,10 @@ import { REPO_ROOT } from '#infra/repo-root.ts';
  * (which records and validates the CreateTrainingJob request the Train state renders), the model
  * package with its lineage, the candidate's evaluation on the golden suite against the served model, the
  * gate (auto-approval in dev), the Rollout state machine (first rollout, then a canary), the served
- * model answering through the OpenAI-compatible route, and the job record of each step. Every SDK call
- * of the functions is judged by the local IAM evaluator. A failed evaluation, and a failed training job,
- * keep the candidate out of production.
+ * model answering through the OpenAI-compatible route, and the job record of each step. Then the closed
+ * loop: a drift evaluation of the line that regressed against the gate run of the model it serves routes
+ * the line back to the first candidate. Every SDK call of the functions is judged by the local IAM
+ * evaluator. A failed evaluation, and a failed training job, keep the candidate out of production.
  */
 const SAMPLES = join(REPO_ROOT, 'infra/local/samples');
 
@@ -175,4 +181,95 @@ describe('fine-tuning: upload → training → registry → gate → rollout →
     ]);
     expect(stack.pages).toEqual([]);
   });
+
+  it('routes the line back to the first candidate when a drift evaluation finds the second regressed, and pages', async () => {
+    const completed = stack.details<EvaluationCompletedDetail>('llmops.EvaluationCompleted');
+    const gateRun = completed.find((d) => d.runId === `candidate-${second.registered?.jobId}`);
+    if (gateRun === undefined) throw new Error('the second candidate was not evaluated');
+    // The drift run of the line: the second candidate's gate run, every score a whole point lower.
+    const bucket = gateRun.report.bucket;
+    const read = async (key: string) =>
+      (await stack.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString() ??
+      '';
+    const lower = (line: string) => {
+      const item = JSON.parse(line) as { scores: Record<string, number | null> };
+      const scores = Object.fromEntries(
+        Object.entries(item.scores).map(([name, v]) => [name, v === null ? null : v - 1]),
+      );
+      return JSON.stringify({ ...item, scores });
+    };
+    const runId = 'drift-tuned-traffic-20261205060000';
+    const report = (name: string) => `evaluations/${runId}/${name}`;
+    const items = (await read(gateRun.report.items)).split('\n').filter((l) => l.trim() !== '');
+    await stack.s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: report('items.jsonl'),
+        Body: `${items.map(lower).join('\n')}\n`,
+      }),
+    );
+    await stack.s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: report('summary.json'),
+        Body: await read(gateRun.report.summary),
+      }),
+    );
+    const detail: EvaluationCompletedDetail = {
+      ...gateRun,
+      runId,
+      trigger: 'drift',
+      target: { model: 'tuned-assistant' },
+      requested: { model: 'tuned-assistant' },
+      baseline: null,
+      pass: null,
+      regression: false,
+      report: {
+        bucket,
+        summary: report('summary.json'),
+        items: report('items.jsonl'),
+        html: report('report.html'),
+        markdown: report('report.md'),
+      },
+    };
+    const from = { events: stack.events.length, pages: stack.pages.length };
+    stack.publish(stack.output('EventBusName'), {
+      version: '0',
+      id: `completed-${runId}`,
+      'detail-type': 'llmops.EvaluationCompleted',
+      source: LLMOPS_SOURCE,
+      account: stack.template.account,
+      time: new Date().toISOString(),
+      region: stack.template.region,
+      resources: [],
+      detail,
+    });
+    await stack.idle();
+
+    const [decision] = stack.details('llmops.RolledBack', from.events).map((d) => rolledBackDetail.parse(d));
+    const firstComponent = first.rollout?.candidate.inferenceComponent;
+    expect(decision).toMatchObject({
+      outcome: 'rolled_back',
+      target: { kind: 'model', id: 'tuned-assistant' },
+      from: { model: 'tuned-assistant-v2' },
+      to: { model: 'tuned-assistant-v1', passingRunId: `candidate-${first.registered?.jobId}` },
+      evidence: { evaluation: { runId, comparedWith: gateRun.runId } },
+    });
+    expect(decision?.reason).toContain(`tuned-assistant now routes to inference component ${firstComponent}`);
+    // The line calls the first candidate's component again (read from the catalog table).
+    const [catalog] = stack.template
+      .resourcesOfType('AWS::DynamoDB::Table')
+      .filter(({ logicalId }) => logicalId.startsWith('ModelGatewayCatalogTable'))
+      .map(({ logicalId }) => stack.template.ref(logicalId));
+    const { Item } = await stack.dynamo.send(
+      new GetItemCommand({ TableName: catalog, Key: { pk: { S: 'tuned-assistant' } }, ConsistentRead: true }),
+    );
+    const served = Item === undefined ? undefined : unmarshall(Item);
+    expect(served).toMatchObject({ inferenceComponent: firstComponent });
+    expect(served?.canary).toBeUndefined();
+    // The page is the decision.
+    expect(stack.pages.slice(from.pages).some((p) => p.message.includes(decision?.rollbackId ?? '?'))).toBe(
+      true,
+    );
+  }, 60_000);
 });

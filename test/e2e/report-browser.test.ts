@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkDrift, type DriftRecord } from '#core/drift/check.ts';
+import { renderDriftHtml } from '#core/drift/report.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
 
 /**
@@ -288,5 +290,59 @@ describe('report.html in headless Chromium', () => {
     }
     // Every one of the 400 projected embeddings is a visible point.
     expect(page.charts[0]?.shapes).toBeGreaterThanOrEqual(400);
+  }, 120_000);
+
+  it("draws a scheduled check's scores over time: a visible line per signal, a gap where none, the threshold", async () => {
+    if (browser && browser.exitCode === null) {
+      const exited = new Promise((resolve) => browser?.once('exit', resolve));
+      browser.kill('SIGKILL');
+      await exited;
+    }
+    const read = (name: string) =>
+      readFileSync(join(REPO_ROOT, `corpus/drift/${name}.jsonl`), 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as DriftRecord);
+    const result = checkDrift(read('reference'), read('shifted'), { seed: 'history' });
+    // Four six-hour windows; the second too small for the descriptors (no score: a gap in their line).
+    const embedding = [0.3, 0.6, 4, 10];
+    const descriptors = [0.1, null, 2, 10];
+    const history = ['00', '06', '12', '18'].map((hour, i) => ({
+      end: `2027-01-05T${hour}:00:00.000Z`,
+      scores: { embedding: embedding[i] ?? null, descriptors: descriptors[i] ?? null },
+    }));
+    const file = join(work, 'drift-history.html');
+    writeFileSync(file, renderDriftHtml(result, { history }));
+    const socket = await openInChromium(file);
+    const chart = await evaluate<{
+      width: number;
+      height: number;
+      lines: number;
+      points: number;
+      threshold: number;
+    }>(
+      socket,
+      `(() => {
+        const svg = document.querySelector('figure[data-chart="score-history"] svg');
+        const box = svg ? svg.getBoundingClientRect() : { width: 0, height: 0 };
+        const visible = (selector) => (svg ? [...svg.querySelectorAll(selector)] : []).filter((s) => {
+          const b = s.getBBox();
+          return b.width > 0 || b.height > 0;
+        }).length;
+        return {
+          width: box.width,
+          height: box.height,
+          lines: visible('g[data-series] path'),
+          points: visible('g[data-series] circle'),
+          threshold: visible('line[data-threshold]'),
+        };
+      })()`,
+    );
+    expect(chart.width).toBeGreaterThan(100);
+    expect(chart.height).toBeGreaterThan(20);
+    // The embedding's line through its four windows, the descriptors' through the two after the gap.
+    expect(chart.lines).toBe(2);
+    expect(chart.points).toBe(7);
+    expect(chart.threshold).toBe(1);
   }, 120_000);
 });

@@ -145,15 +145,21 @@ describe('cdk-nag AwsSolutions gate', () => {
       const fineTuning = `${stackPath}/FineTuningStack`;
       const functionPolicies = (fns: string[]) =>
         fns.map((fn) => `${fineTuning}/FineTuning/${fn}FunctionServiceRole/DefaultPolicy`).sort();
+      // The closed loop describes the served line's components and packages before it routes the line back.
+      const loopPolicy = config.closedLoop.enabled
+        ? [`${stackPath}/ImprovementStack/ClosedLoop/LoopFunctionServiceRole/DefaultPolicy`]
+        : [];
       const runTimeNamed: Record<string, string[]> = config.fineTuning.enabled
         ? {
             [`AwsSolutions-IAM5[Resource::${sagemaker}:training-job/${deployment}-*]`]: [
               `${fineTuning}/FineTuning/Pipeline/StateMachine/Role/DefaultPolicy`,
             ],
-            [`AwsSolutions-IAM5[Resource::${sagemaker}:inference-component/${deployment}-*]`]:
-              functionPolicies(['Register', 'Candidate', 'Gate', 'Rollout', 'Api']),
+            [`AwsSolutions-IAM5[Resource::${sagemaker}:inference-component/${deployment}-*]`]: [
+              ...functionPolicies(['Register', 'Candidate', 'Gate', 'Rollout', 'Api']),
+              ...loopPolicy,
+            ].sort(),
             [`AwsSolutions-IAM5[Resource::${sagemaker}:model-package/${deployment}-${config.fineTuning.servedModel}/*]`]:
-              functionPolicies(['Register', 'Gate', 'Rollout', 'Api']),
+              [...functionPolicies(['Register', 'Gate', 'Rollout', 'Api']), ...loopPolicy].sort(),
             'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs*]':
               [`${fineTuning}/FineTuning/TrainingPolicy`],
             'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/*]':

@@ -16,7 +16,12 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DRIFT_SCORE_METRIC, DRIFT_SIGNALS } from '#contracts/drift/baseline.ts';
+import {
+  DRIFT_SCORE_METRIC,
+  DRIFT_SIGNALS,
+  DRIFT_WATCHED_SIGNALS,
+  PAGING_DRIFT_SIGNALS,
+} from '#contracts/drift/baseline.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
 import { driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
 import {
@@ -341,8 +346,10 @@ describe('schedules', () => {
 
 describe('the alarm policy', () => {
   it('dev pages on 2 of 2 six-hour windows at alpha 0.05; prod on 2 of 2 hourly windows at alpha 0.02', () => {
-    // Three signals a check (embedding, descriptors, quality) share the false-page target of one check.
+    // Three signals a check (embedding, descriptors, quality) share the false-page target of one check;
+    // the feedback signal pages within the quality signal's share (both one-sided).
     expect(DRIFT_SIGNALS).toEqual(['embedding', 'descriptors', 'quality']);
+    expect(PAGING_DRIFT_SIGNALS).toEqual(['embedding', 'descriptors', 'quality', 'feedback']);
     expect(dev.config.drift.checks).toHaveLength(1);
     expect(prod.config.drift.checks).toHaveLength(1);
     // dev: 120 windows · 0.05² · 3 = 0.90; prod: 720 windows · 0.02² · 3 = 0.864 (each ≤ 1).
@@ -390,7 +397,7 @@ describe('the drift alarms', () => {
       const { policy } = expectedPolicy(s.config);
       const topicId = onlyId(s.json, 'AWS::SNS::Topic');
       const alarms = signalAlarms(s.json);
-      expect(alarms.size).toBe(s.config.drift.checks.length * DRIFT_SIGNALS.length);
+      expect(alarms.size).toBe(s.config.drift.checks.length * PAGING_DRIFT_SIGNALS.length);
       // The alarm watches the series the Check function emits (its Powertools service and namespace).
       const checkEnv = envOf(s.json, ENTRY.check);
       expect(checkEnv.POWERTOOLS_SERVICE_NAME).toBe(METRICS_SERVICE);
@@ -398,7 +405,7 @@ describe('the drift alarms', () => {
       const composites = resourcesOfType(s.json, 'AWS::CloudWatch::CompositeAlarm');
       for (const c of s.config.drift.checks) {
         const ids: string[] = [];
-        for (const signal of DRIFT_SIGNALS) {
+        for (const signal of PAGING_DRIFT_SIGNALS) {
           const found = alarms.get(`${c.name}/${signal}`);
           expect(found, `${c.name}/${signal}`).toBeDefined();
           const [id, alarm] = found as [string, Record<string, CfnJson>];
@@ -546,7 +553,7 @@ describe('llmops.DriftDetected starts an evaluation of production', () => {
     );
     expect(onDetected).toEqual([]);
     expect(rulesTargeting(json, functionArn(json, ENTRY.onAlarm))).toHaveLength(1);
-    expect(signalAlarms(json).size).toBe(config.drift.checks.length * DRIFT_SIGNALS.length);
+    expect(signalAlarms(json).size).toBe(config.drift.checks.length * PAGING_DRIFT_SIGNALS.length);
   });
 });
 
@@ -701,6 +708,32 @@ describe('grants', () => {
   );
 });
 
+describe('the feedback signal’s grants', () => {
+  it.each(['dev', 'prod'] as const)(
+    '%s: Collect reads the feedback table (the verdicts on each window’s answers) and writes nothing to it',
+    (p) => {
+      const { json } = p === 'dev' ? dev : prod;
+      const [tableId] = only(json, 'AWS::DynamoDB::Table', (_r, id) => /^FeedbackFeedbackTable/.test(id));
+      expect(envOf(json, ENTRY.collect).FEEDBACK_TABLE).toEqual({ Ref: tableId });
+      const onTable = entryStatements(json, ENTRY.collect).filter(
+        (st) => st.Effect === 'Allow' && list(st.Resource).map(flatten).includes(`<${tableId}.Arn>`),
+      );
+      const granted = onTable.flatMap((st) => list(st.Action));
+      expect(granted).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem']));
+      for (const a of [
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:BatchWriteItem',
+      ]) {
+        expect(granted).not.toContain(a);
+      }
+      // Check reads no feedback: Collect hands it the counts.
+      expect(envOf(json, ENTRY.check)).not.toHaveProperty('FEEDBACK_TABLE');
+    },
+  );
+});
+
 describe('the dashboard', () => {
   it.each(['dev', 'prod'] as const)(
     "%s: a Drift section charts each check's DriftScore by signal against the threshold (1)",
@@ -723,8 +756,9 @@ describe('the dashboard', () => {
         const lines = (graph.properties.metrics as CfnJson[][]).map((line) =>
           line.filter((part) => typeof part === 'string'),
         );
+        // The paging signals, then those published without an alarm.
         expect(lines).toEqual(
-          DRIFT_SIGNALS.map((signal) => [
+          [...PAGING_DRIFT_SIGNALS, ...DRIFT_WATCHED_SIGNALS].map((signal) => [
             LLMOPS_METRICS_NAMESPACE,
             DRIFT_SCORE_METRIC,
             'Check',

@@ -378,6 +378,35 @@ describe('canary alarms and paging', () => {
   });
 });
 
+describe('the Rollout state machine', () => {
+  it.each(['dev', 'prod'] as const)(
+    '%s: verifies what serves after a promotion and after a rollback; a mismatch fails the execution',
+    (p) => {
+      const s = p === 'dev' ? dev : prod;
+      const states = definition(s.json, 'Rollout').States;
+      expect(states.Promote.Next).toBe('Verify');
+      expect(states.Verify.Next).toBe('DeployedPromoted');
+      // SageMaker can roll back silently: after a rollback, the previous component must serve again.
+      expect(states.Rollback.Next).toBe('VerifyRolledBack');
+      expect(states.VerifyRolledBack.Next).toBe('DeployedRolledBack');
+      for (const name of ['Verify', 'VerifyRolledBack']) {
+        expect(states[name].Parameters, name).toEqual({
+          step: 'verify',
+          'rollout.$': '$.rollout',
+        });
+        expect(states[name].ResultPath, name).toBe('$.verified');
+        expect(states[name].Catch, name).toEqual([
+          expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'RolloutFailed' }),
+        ]);
+      }
+      expect(states.RolloutFailed.Type).toBe('Fail');
+      // Both outcomes announce what Verify read.
+      expect(states.DeployedRolledBack.Parameters['verified.$']).toBe('$.verified');
+      expect(states.DeployedPromoted.Parameters['verified.$']).toBe('$.verified');
+    },
+  );
+});
+
 describe('rules', () => {
   it.each(['dev', 'prod'] as const)(
     '%s: DatasetReady {purpose finetune|preference} and FineTuneRequested start FineTune, from the project bus',

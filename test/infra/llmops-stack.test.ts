@@ -1162,8 +1162,8 @@ describe('alarms and paging', () => {
       // the failure handler and the interaction rule + chat errors, model throttles, API 5XX, Firehose
       // freshness and delivery + interaction records lost and calls not kept for feedback (2) + DLQs of
       // the async Evaluation and Drift functions (RegisterSuite,
-      // CatalogScores, OnAlarm, StartEvaluation) + evaluation regressions + the drift check's three signal
-      // alarms (embedding, descriptors, quality) + per chat model of the catalog a latency and a cost anomaly alarm + the default app's
+      // CatalogScores, OnAlarm, StartEvaluation) + evaluation regressions + the drift check's four signal
+      // alarms (embedding, descriptors, quality, feedback) + per chat model of the catalog a latency, a cost and a tokens anomaly alarm + the default app's
       // daily cost budget + fine-tuning: FineTune and Rollout × (executions failed + failure rule DLQ), the
       // trigger DLQ, the DLQs of the async Gate and Rollout functions, the three canary alarms, RolledBack,
       // the base component's 5xx and latency alarms (13) + feedback and the closed loop: the DLQs of the
@@ -1172,7 +1172,7 @@ describe('alarms and paging', () => {
       const chatModels = alarms.filter(([id]) => id.startsWith('MonitoringLatencyAnomaly')).length;
       expect(chatModels).toBe(6);
       const scaleOutFromZero = p === 'dev' ? 1 : 0;
-      expect(alarms).toHaveLength(28 + 2 + 1 + chatModels * 2 + 13 + 4 + 1 + scaleOutFromZero);
+      expect(alarms).toHaveLength(29 + 2 + 1 + chatModels * 3 + 13 + 4 + 1 + scaleOutFromZero);
       const scalingPolicies = new Set(logicalIdsOfType(s.json, 'AWS::ApplicationAutoScaling::ScalingPolicy'));
       const scalingAlarms = alarms.filter(([, a]) =>
         ((props(a).AlarmActions ?? []) as CfnJson[]).some((action) => scalingPolicies.has(action?.Ref)),
@@ -1180,7 +1180,7 @@ describe('alarms and paging', () => {
       expect(scalingAlarms.map(([id]) => id)).toEqual(
         p === 'dev' ? [expect.stringMatching(/^ServingNoCapacity/)] : [],
       );
-      // One composite per drift check: any of its three signals' alarms. It pages; its members do not.
+      // One composite per drift check: any of its four signals' alarms. It pages; its members do not.
       expect(composites).toHaveLength(1);
       const members = new Set(
         composites.flatMap(([, c]) => JSON.stringify(props(c).AlarmRule).match(/Drift[A-Za-z0-9]+/g) ?? []),
@@ -1209,7 +1209,7 @@ describe('alarms and paging', () => {
         expect(props(alarm).AlarmActions, id).toEqual([ref(topicId)]);
         expect(props(alarm).OKActions, id).toEqual([ref(topicId)]);
       }
-      expect(members.size).toBe(3);
+      expect(members.size).toBe(4);
     },
   );
 

@@ -4,6 +4,7 @@ import {
   driftAlarmPolicy,
   driftScore,
   EMBEDDING_TESTS,
+  falseRunProbability,
   MAX_ALARM_SPAN_MINUTES,
   MAX_DRIFT_SCORE,
   MINUTES_PER_MONTH,
@@ -218,6 +219,52 @@ describe('driftScore', () => {
     for (const threshold of [0, 1, -0.1, 1.5, Number.NaN]) {
       expect(() => driftScore(0.01, threshold), String(threshold)).toThrow(
         expect.objectContaining({ name: 'ValidationError', field: 'threshold' }),
+      );
+    }
+  });
+});
+
+describe('falseRunProbability', () => {
+  it('matches the equicorrelated normal model integrated by SciPy', () => {
+    // scipy.integrate.quad(lambda b: norm.sf((c - sqrt(rho) b) / sqrt(1 - rho))**m * norm.pdf(b), -12, 12),
+    // c = norm.isf(alpha), rho = 1 / (1 + baselineWindows).
+    for (const [alpha, m, windows, expected] of [
+      [0.05, 2, 1, 0.012189428767174909],
+      [0.02, 2, 1, 0.003387287638239139],
+      [0.05, 2, 4, 0.0052454497158263],
+      [0.05, 3, 1, 0.0049584841479990704],
+      [0.02, 2, 0.1, 0.011966277567180147],
+    ] as const) {
+      expect(falseRunProbability(alpha, m, windows) / expected, `${alpha} ${m} ${windows}`).toBeCloseTo(1, 6);
+    }
+  });
+
+  it('is alpha^M for independent windows (an infinite baseline) and tends to alpha for a tiny one', () => {
+    expect(falseRunProbability(0.05, 2, Number.POSITIVE_INFINITY)).toBe(0.05 ** 2);
+    expect(falseRunProbability(0.05, 1, 1)).toBe(0.05);
+    expect(falseRunProbability(0.05, 2, 1e9) / 0.05 ** 2).toBeCloseTo(1, 6);
+    expect(falseRunProbability(0.05, 2, 1e-6) / 0.05).toBeCloseTo(1, 2);
+    // A shared baseline makes runs likelier, the more so the smaller it is: at least alpha^M, at most alpha.
+    let previous = 0.05;
+    for (const windows of [0.5, 1, 2, 4, 8, 32]) {
+      const p = falseRunProbability(0.05, 2, windows);
+      expect(p).toBeLessThan(previous);
+      expect(p).toBeGreaterThan(0.05 ** 2);
+      previous = p;
+    }
+  });
+
+  it('refuses inputs outside their ranges, naming each', () => {
+    for (const [field, alpha, m, windows] of [
+      ['alpha', 0, 2, 1],
+      ['alpha', 1, 2, 1],
+      ['m', 0.05, 0, 1],
+      ['m', 0.05, 1.5, 1],
+      ['baselineWindows', 0.05, 2, 0],
+      ['baselineWindows', 0.05, 2, Number.NaN],
+    ] as const) {
+      expect(() => falseRunProbability(alpha, m, windows), `${field} ${alpha} ${m} ${windows}`).toThrow(
+        expect.objectContaining({ name: 'ValidationError', field }),
       );
     }
   });

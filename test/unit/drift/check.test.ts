@@ -197,6 +197,91 @@ describe('checkDrift', () => {
   });
 });
 
+describe('checkDrift: the answers’ embeddings', () => {
+  /** Records with a question embedding and, for `answers[i]`, an answer embedding. */
+  const answered = (questions: number[][], answers: (number[] | undefined)[]): DriftRecord[] =>
+    questions.map((embedding, i) => ({
+      embedding,
+      ...(answers[i] !== undefined ? { answerEmbedding: answers[i] } : {}),
+    }));
+
+  it('tests the answers as a second family with its own verdict, seeded apart', () => {
+    const questions = gaussian('q', 80, 6);
+    const reference = answered(questions, gaussian('a-ref', 80, 5));
+    const current = answered(gaussian('q2', 80, 6), gaussian('a-cur', 80, 5, 0.6));
+    const result = checkDrift(reference, current, { seed: 's' });
+    expect(result.embedding).toMatchObject({ drift: false });
+    expect(result.answerEmbedding).toMatchObject({ drift: true, insufficient: false, threshold: 0.05 / 3 });
+    expect(result.drift).toBe(true);
+    const detail = result.details.answerEmbedding;
+    expect(detail).toMatchObject({ status: 'tested', n: { reference: 80, current: 80 } });
+    expect(detail?.embedding?.dimension).toBe(5);
+    expect(detail?.projection?.given).toEqual({ reference: 80, current: 80 });
+    for (const method of EMBEDDING_METHODS) expect(detail?.embedding?.tests[method].n).toBeDefined();
+    // Two draws of one distribution of answers: no drift.
+    const same = checkDrift(reference, answered(gaussian('q2', 80, 6), gaussian('a-cur', 80, 5)), {
+      seed: 's',
+    });
+    expect(same.answerEmbedding).toMatchObject({ drift: false, insufficient: false });
+  });
+
+  it('uses the records that carry an answer embedding: a window with few is insufficient, not "no drift"', () => {
+    const reference = answered(gaussian('q', 80, 4), gaussian('a', 80, 3));
+    const current = answered(gaussian('q2', 80, 4), gaussian('b', 12, 3));
+    const result = checkDrift(reference, current);
+    expect(result.answerEmbedding).toMatchObject({ drift: false, insufficient: true, pValue: null });
+    expect(result.details.answerEmbedding).toMatchObject({ status: 'insufficient', n: { current: 12 } });
+    expect(result.insufficient).toBe(true);
+    const one = checkDrift(reference, answered(gaussian('q2', 80, 4), gaussian('b', 1, 3)));
+    expect(one.answerEmbedding).toMatchObject({ insufficient: true, pValue: null });
+    expect(one.details.answerEmbedding).toMatchObject({ status: 'insufficient', embedding: null });
+    expect(one.details.notes.join(' ')).toMatch(/1 in the current window/);
+  });
+
+  it('a reference without answer embeddings is "no baseline" for them, never drift', () => {
+    const reference = vectors(gaussian('q', 60, 4));
+    const current = answered(gaussian('q2', 60, 4), gaussian('b', 60, 3, 5));
+    const result = checkDrift(reference, current);
+    expect(result.answerEmbedding).toBeNull();
+    expect(result.details.answerEmbedding).toEqual({
+      status: 'no-baseline',
+      n: { reference: 0, current: 60 },
+      embedding: null,
+      projection: null,
+    });
+    expect(result.drift).toBe(false);
+    expect(result.details.notes.join(' ')).toMatch(/no baseline, not "no drift"/);
+  });
+
+  it('leaves the result as it was when no record has an answer embedding', () => {
+    const result = checkDrift(vectors(gaussian('q', 60, 4)), vectors(gaussian('q2', 60, 4)));
+    expect(result.answerEmbedding).toBeNull();
+    expect(result.details.answerEmbedding).toBeNull();
+  });
+
+  it('names a bad answer embedding, checking its dimensions apart from the questions’', () => {
+    const field = (current: DriftRecord[]) => {
+      try {
+        checkDrift([{ embedding: [1, 2, 3], answerEmbedding: [1, 2] }], current);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ValidationError);
+        return `${(error as ValidationError).field}: ${(error as ValidationError).rule}`;
+      }
+      throw new Error('expected a ValidationError');
+    };
+    expect(field([{ embedding: [1, 2, 3], answerEmbedding: [1, 2, 3] }])).toBe(
+      'current.0.answerEmbedding: must have 2 dimensions like the first answer embedding (has 3)',
+    );
+    expect(field([{ embedding: [1, 2, 3], answerEmbedding: [1, Number.POSITIVE_INFINITY] }])).toBe(
+      'current.0.answerEmbedding.1: must be a finite number',
+    );
+    // An answer embedding alone is not a record: it needs a text or an embedding.
+    expect(field([{ answerEmbedding: [1, 2] } as DriftRecord])).toBe(
+      'current.0: must have a text or an embedding',
+    );
+  });
+});
+
 describe('projectEmbeddings', () => {
   it('projects at most maxPoints vectors, the smaller window keeping up to half, seeded', () => {
     const reference = gaussian('r', 900, 5);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkDrift, type DriftRecord } from '#core/drift/check.ts';
 import { compareJudged } from '#core/drift/online-judge.ts';
 import { compareOutcomes } from '#core/drift/outcomes.ts';
-import { driftSummaryJson, formatPValue, renderDriftHtml } from '#core/drift/report.ts';
+import { driftSummaryJson, formatPValue, renderDriftHtml, scoreHistory } from '#core/drift/report.ts';
 import { REPORT_CSP } from '#core/eval/report/html.ts';
 import { createRng } from '#core/eval/stats.ts';
 
@@ -191,5 +191,71 @@ describe('renderDriftHtml with the quality signal', () => {
 
   it('has no quality section without a comparison', () => {
     expect(renderDriftHtml(drifted)).not.toContain('id="quality"');
+  });
+});
+
+describe('the scores over time', () => {
+  const HOURS = ['2027-01-05T00:00:00.000Z', '2027-01-05T06:00:00.000Z', '2027-01-05T12:00:00.000Z'];
+  const at = (i: number) => HOURS[i] as string;
+  const signal = (score: number | null) => ({ score });
+  // As the store lists them: newest first; the second window was too small for the descriptors.
+  const recorded = [
+    { window: { end: at(2) }, signals: { embedding: signal(3.4), descriptors: signal(1.2) } },
+    { window: { end: at(1) }, signals: { embedding: signal(0.5), descriptors: signal(null) } },
+    { window: { end: at(0) }, signals: { embedding: signal(0.2), descriptors: signal(0.1) } },
+  ];
+  const history = scoreHistory(recorded);
+  const page = renderDriftHtml(drifted, { history });
+  /** The markup of one signal's series. */
+  const seriesOf = (name: string) => new RegExp(`<g data-series="${name}">(.*?)</g>`).exec(page)?.[1] ?? '';
+
+  it("orders a check's recorded windows oldest first, each signal's score by window", () => {
+    expect(history).toEqual([
+      { end: at(0), scores: { embedding: 0.2, descriptors: 0.1 } },
+      { end: at(1), scores: { embedding: 0.5, descriptors: null } },
+      { end: at(2), scores: { embedding: 3.4, descriptors: 1.2 } },
+    ]);
+    // A window given twice (the current one, recorded meanwhile) is one window.
+    expect(scoreHistory([...recorded, recorded[0] as (typeof recorded)[number]])).toHaveLength(3);
+    // A window compared with nothing (no baseline yet, or pinned as the baseline) has no signal: left out.
+    expect(scoreHistory([...recorded, { window: { end: '2027-01-04T18:00:00.000Z' }, signals: {} }])).toEqual(
+      history,
+    );
+  });
+
+  it('draws one line per signal against the dashed threshold, after the table of tests', () => {
+    const charts = [...page.matchAll(/data-chart="([^"]+)"/g)].map((m) => m[1]);
+    expect(charts.slice(0, 4)).toEqual(['verdict', 'tests', 'score-history', 'embedding-projection']);
+    expect(page).toContain('<h2 id="history-h">Scores over time</h2>');
+    expect(page).toMatch(/<line data-threshold="1" [^>]*stroke-dasharray="6 4"\/>/);
+    // The embedding signal: a point per window and one line through the three.
+    expect(seriesOf('embedding').match(/<circle /g)).toHaveLength(3);
+    expect(seriesOf('embedding').match(/<path /g)).toHaveLength(1);
+    expect(seriesOf('embedding')).toContain(
+      'embedding, window ending 2027-01-05T12:00:00.000Z: score 3.4 (at or above the threshold)',
+    );
+  });
+
+  it('breaks a line where a window had no score (insufficient data), never drawing a 0', () => {
+    // Two points either side of the gap, each alone: no line joins them.
+    expect(seriesOf('descriptors').match(/<circle /g)).toHaveLength(2);
+    expect(seriesOf('descriptors')).not.toContain('<path ');
+    // The data table says so too: a dash, not 0.
+    expect(page).toMatch(
+      /<th scope="row">2027-01-05T06:00:00\.000Z<\/th><td class="num">0\.5<\/td><td class="num">—<\/td>/,
+    );
+  });
+
+  it('escapes the names and ends it is given', () => {
+    const hostile = renderDriftHtml(drifted, {
+      history: [{ end: HOSTILE, scores: { [HOSTILE]: 1 } }],
+    });
+    expect(hostile).not.toContain('<script');
+    expect(hostile).toContain('data-chart="score-history"');
+  });
+
+  it('has no history section for a one-off comparison', () => {
+    expect(renderDriftHtml(drifted)).not.toContain('data-chart="score-history"');
+    expect(renderDriftHtml(drifted, { history: [] })).not.toContain('id="history"');
   });
 });

@@ -661,6 +661,128 @@ describe('verify', () => {
   });
 });
 
+describe('verify after a rollback', () => {
+  const PREVIOUS_ARTIFACT = 's3://llmops-dev-artifacts-example/finetune/output/ft3/output/model.tar.gz';
+
+  /** The canary of ft4 breached and was rolled back: the line should serve ft3 again. */
+  async function rolledBack() {
+    const rollout = await startCanary();
+    await handlerWith()(alarmEvent(ERRORS_ALARM));
+    advance(4);
+    await handlerWith()({ step: 'check', rollout });
+    sagemaker.on(DeleteInferenceComponentCommand).resolves({});
+    sagemaker.on(UpdateModelPackageCommand).resolves({});
+    await handlerWith()({ step: 'rollback', rollout });
+    return rollout;
+  }
+
+  /** SageMaker's view of ft3: its component, ft3's package, the endpoint. */
+  function previousServes(component: { status?: string; artifactUrl?: string } = {}) {
+    sagemaker.on(DescribeInferenceComponentCommand, { InferenceComponentName: componentOf(3) }).resolves({
+      InferenceComponentName: componentOf(3),
+      EndpointName: ENDPOINT,
+      InferenceComponentStatus: component.status ?? 'InService',
+      Specification: { Container: { ArtifactUrl: component.artifactUrl ?? PREVIOUS_ARTIFACT } },
+    } as never);
+    sagemaker.on(DescribeModelPackageCommand, { ModelPackageName: packageArn(3) }).resolves({
+      InferenceSpecification: { Containers: [{ Image: 'vllm', ModelDataUrl: PREVIOUS_ARTIFACT }] },
+    } as never);
+    sagemaker
+      .on(DescribeEndpointCommand)
+      .resolves({ EndpointName: ENDPOINT, EndpointStatus: 'InService' } as never);
+  }
+
+  it("checks that the line serves the previous component again, loading the previous model's package", async () => {
+    const rollout = await rolledBack();
+    previousServes();
+    expect(await handlerWith()({ step: 'verify', rollout })).toEqual({
+      inferenceComponent: componentOf(3),
+      status: 'InService',
+      artifactUrl: PREVIOUS_ARTIFACT,
+      expectedArtifactUrl: PREVIOUS_ARTIFACT,
+      endpointStatus: 'InService',
+      matches: true,
+    });
+    expect(sagemaker.commandCalls(DescribeModelPackageCommand)[0]?.args[0].input).toEqual({
+      ModelPackageName: packageArn(3),
+    });
+    expect((await store.get(SERVED, rollout.rolloutId))?.verified).toMatchObject({
+      inferenceComponent: componentOf(3),
+      matches: true,
+    });
+    // Deployed announces what Verify read.
+    await handlerWith()({ step: 'deployed', rollout });
+    const put = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    expect(modelDeployedDetail.parse(JSON.parse(put?.Detail ?? '{}'))).toMatchObject({
+      outcome: 'rolled_back',
+      verified: { inferenceComponent: componentOf(3), artifactUrl: PREVIOUS_ARTIFACT, matches: true },
+    });
+  });
+
+  it('fails with a RolloutVerificationError, recorded, when SageMaker rolled the previous component back silently', async () => {
+    const rollout = await rolledBack();
+    previousServes({ status: 'Failed', artifactUrl: 's3://elsewhere/model.tar.gz' });
+    const error = await errorOf(handlerWith()({ step: 'verify', rollout }));
+    expect(error).toBeInstanceOf(RolloutVerificationError);
+    expect((error as Error).message).toContain('does not serve what it rolled back to');
+    expect((error as RolloutVerificationError).problems).toEqual([
+      `inference component ${componentOf(3)} is Failed`,
+      `inference component ${componentOf(3)} loads s3://elsewhere/model.tar.gz, not ${PREVIOUS_ARTIFACT}`,
+    ]);
+    expect((await store.get(SERVED, rollout.rolloutId))?.verified).toMatchObject({ matches: false });
+  });
+
+  it('fails when the line does not point at the previous component, or still has the canary', async () => {
+    const rollout = await rolledBack();
+    previousServes();
+    const served = catalog.models.get(SERVED) as CatalogModel;
+    catalog.models.set(SERVED, {
+      ...served,
+      inferenceComponent: componentOf(4),
+      canary: {
+        model: candidateId(4),
+        inferenceComponent: componentOf(4),
+        share: 0.2,
+        rolloutId: rollout.rolloutId,
+        calls: 0,
+        errors: 0,
+      },
+    });
+    const error = await errorOf(handlerWith()({ step: 'verify', rollout }));
+    expect((error as RolloutVerificationError).problems).toEqual([
+      `the canary of rollout ${rollout.rolloutId} is still on ${SERVED}`,
+      `${SERVED} points at ${componentOf(4)}, not the previous ${componentOf(3)}`,
+    ]);
+  });
+
+  it("after a first rollout's rollback, checks that nothing routes to the candidate", async () => {
+    catalog.models.delete(SERVED);
+    store.current.clear();
+    const out = rolloutStart.parse(await handlerWith()({ step: 'start', event: approved(4) }));
+    if (out.status !== 'canary') throw new Error('expected a first rollout');
+    sagemaker.on(DeleteInferenceComponentCommand).resolves({});
+    sagemaker.on(UpdateModelPackageCommand).resolves({});
+    await handlerWith()({ step: 'rollback', rollout: out, reason: 'operator' });
+    sagemaker
+      .on(DescribeInferenceComponentCommand)
+      .rejects(
+        Object.assign(new Error('Could not find inference component "x".'), { name: 'ValidationException' }),
+      );
+    sagemaker.on(DescribeEndpointCommand).resolves({ EndpointStatus: 'InService' } as never);
+    expect(await handlerWith()({ step: 'verify', rollout: out })).toMatchObject({
+      inferenceComponent: componentOf(4),
+      status: 'NotFound',
+      matches: true,
+    });
+    expect(catalog.models.get(SERVED)).toBeUndefined();
+  });
+
+  it('refuses to verify a rollout still in canary', async () => {
+    const rollout = await startCanary();
+    expect(await errorOf(handlerWith()({ step: 'verify', rollout }))).toBeInstanceOf(ConflictError);
+  });
+});
+
 describe('deployed', () => {
   it('publishes ModelDeployed for a promotion, releases the lock, and counts no rollback', async () => {
     const rollout = await bakedToPromote();

@@ -183,31 +183,120 @@ describe('decide', () => {
     });
   });
 
-  it('only recommends for a model, with the last model that passed, and says that it did not act', () => {
-    const line = 'model:tuned-assistant';
+  it('only recommends for a model that is no served line, with the last model that passed, and says why', () => {
     const decision = decide(
       input({
-        target: { kind: 'model', id: 'tuned-assistant' },
-        run: { runId: 'drift-x-1', suite: SUITE, position: { model: 'tuned-assistant' } },
-        production: { model: 'tuned-assistant' },
+        target: { kind: 'model', id: 'nova-lite' },
+        run: { runId: 'drift-x-1', suite: SUITE, position: { model: 'nova-lite' } },
+        production: { model: 'nova-lite' },
         ledger: [
-          pass(0, 'sched-line', hoursAgo(20), {
-            target: line,
-            position: { model: 'tuned-assistant' },
+          pass(0, 'sched-lite', hoursAgo(20), {
+            target: 'model:nova-lite',
+            position: { model: 'nova-lite' },
             label: undefined,
           }),
-          pass(0, 'candidate-j1', hoursAgo(90), { target: line, position: { model: 'tuned-assistant-v1' } }),
-          pass(0, 'candidate-j2', hoursAgo(40), { target: line, position: { model: 'tuned-assistant-v2' } }),
+          pass(0, 'sched-micro', hoursAgo(40), {
+            target: 'model:nova-lite',
+            position: { model: 'nova-micro' },
+          }),
         ],
+        unroutable: 'model nova-lite is not a served line of fine-tuned models (no inference component)',
       }),
     );
     expect(decision).toMatchObject({
       outcome: 'recommended',
-      from: { model: 'tuned-assistant' },
+      from: { model: 'nova-lite' },
+      to: { model: 'nova-micro', passingRunId: 'sched-micro' },
+    });
+    expect(decision.reason).toContain(
+      'recommended: route model nova-lite back to model nova-micro (passed sched-micro); nothing was moved: model nova-lite is not a served line',
+    );
+  });
+});
+
+describe('decide, for a served line of fine-tuned models', () => {
+  const LINE = 'model:tuned-assistant';
+  /** The line serves v3 since two days; v2 and v1 served it before; v4 passed its gate, never deployed. */
+  const lineInput = (
+    line: Partial<NonNullable<DecisionInput['line']>> = {},
+    overrides: Partial<DecisionInput> = {},
+  ): DecisionInput =>
+    input({
+      target: { kind: 'model', id: 'tuned-assistant' },
+      run: { runId: 'drift-x-1', suite: SUITE, position: { model: 'tuned-assistant' } },
+      production: { model: 'tuned-assistant-v3' },
+      ledger: [
+        pass(0, 'sched-line', hoursAgo(20), { target: LINE, position: { model: 'tuned-assistant' } }),
+        pass(0, 'candidate-j1', hoursAgo(200), { target: LINE, position: { model: 'tuned-assistant-v1' } }),
+        pass(0, 'candidate-j2', hoursAgo(120), { target: LINE, position: { model: 'tuned-assistant-v2' } }),
+        pass(0, 'candidate-j3', hoursAgo(60), { target: LINE, position: { model: 'tuned-assistant-v3' } }),
+        pass(0, 'candidate-j4', hoursAgo(10), { target: LINE, position: { model: 'tuned-assistant-v4' } }),
+      ],
+      line: {
+        serving: 'tuned-assistant-v3',
+        servingSince: hoursAgo(48),
+        deployed: ['tuned-assistant-v2', 'tuned-assistant-v1'],
+        rollout: null,
+        ...line,
+      },
+      driftAt: hoursAgo(1),
+      ...overrides,
+    });
+
+  it('rolls the model the line routes to back to the last model deployed on it that passed, never to one not deployed', () => {
+    const decision = decide(lineInput());
+    expect(decision).toMatchObject({
+      outcome: 'rolled_back',
+      from: { model: 'tuned-assistant-v3' },
       to: { model: 'tuned-assistant-v2', passingRunId: 'candidate-j2' },
     });
-    expect(decision.reason).toContain('fine-tuning Rollout state machine');
-    expect(decision.reason).toContain('nothing was moved');
+    expect(decision.reason).toBe(
+      'model tuned-assistant (model tuned-assistant-v3) regressed on golden v2 against its last passing run sched-4: ' +
+        'f1 -0.214 beyond the margin 0.061; rolled back to model tuned-assistant-v2 (passed candidate-j2)',
+    );
+  });
+
+  it('skips a deployed model that regressed since its last pass, and holds when none is left', () => {
+    const regressed2 = [rollback({ model: 'tuned-assistant-v2' }, hoursAgo(30), 'held')];
+    expect(decide(lineInput({}, { rollbacks: regressed2 }))).toMatchObject({
+      outcome: 'rolled_back',
+      to: { model: 'tuned-assistant-v1', passingRunId: 'candidate-j1' },
+    });
+    const nothing = decide(lineInput({ deployed: [] }));
+    expect(nothing).toMatchObject({ outcome: 'held', to: null });
+    expect(nothing.reason).toContain(
+      'held: no model tuned-assistant routed to before has passed an evaluation to go back to',
+    );
+  });
+
+  it('holds while a rollout of the line is in progress, and when the line switched models after the drift', () => {
+    const rolling = decide(lineInput({ rollout: 'rollout-0123456789abcdef' }));
+    expect(rolling).toMatchObject({ outcome: 'held', to: null });
+    expect(rolling.reason).toContain(
+      'held: rollout rollout-0123456789abcdef of model tuned-assistant is in progress',
+    );
+    const switched = decide(lineInput({ servingSince: hoursAgo(0.5) }));
+    expect(switched).toMatchObject({ outcome: 'held', to: null });
+    expect(switched.reason).toContain(
+      `held: model tuned-assistant moved to model tuned-assistant-v3 at ${hoursAgo(0.5)}, after the drift (window ending ${hoursAgo(1)})`,
+    );
+    // Without the drift's evidence, the switch time cannot be compared: it acts.
+    expect(decide(lineInput({ servingSince: hoursAgo(0.5) }, { driftAt: undefined })).outcome).toBe(
+      'rolled_back',
+    );
+  });
+
+  it('recommends in recommend mode, and holds within the cool-down, like a prompt', () => {
+    const recommended = decide(lineInput({}, { mode: 'recommend' }));
+    expect(recommended).toMatchObject({ outcome: 'recommended', to: { model: 'tuned-assistant-v2' } });
+    expect(recommended.reason).toContain(
+      'recommended: route model tuned-assistant back to model tuned-assistant-v2 (passed candidate-j2) (recommend mode: nothing was moved)',
+    );
+    const cooling = decide(
+      lineInput({}, { rollbacks: [rollback({ model: 'tuned-assistant-v4' }, hoursAgo(2))] }),
+    );
+    expect(cooling).toMatchObject({ outcome: 'held', to: { model: 'tuned-assistant-v2' } });
+    expect(cooling.reason).toContain('within the cool-down of 6 h');
   });
 });
 

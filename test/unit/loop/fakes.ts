@@ -1,4 +1,12 @@
-import { NotFoundError } from '#aws/errors.ts';
+import { ConflictError, NotFoundError } from '#aws/errors.ts';
+import type {
+  CurrentServing,
+  LockResult,
+  PromoteResult,
+  RolloutCatalog,
+  RolloutRecord,
+  RolloutStore,
+} from '#aws/finetune/rollout-store.ts';
 import type {
   ClaimResult,
   DecisionRecord,
@@ -7,6 +15,7 @@ import type {
   RollbackRecord,
 } from '#aws/loop/loop-store.ts';
 import type { LabelHistoryEntry, LabelMove, PromptRegistry } from '#aws/prompt-registry.ts';
+import type { CatalogCanary, CatalogLineage, CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import type { LedgerPass } from '#core/loop/decide.ts';
 
@@ -155,5 +164,85 @@ export class FakePrompts implements Pick<PromptRegistry, 'get' | 'moveLabel' | '
     });
     this.moves.push({ name, label, version, author, ...(reason !== undefined ? { reason } : {}) });
     return { name, label, version, previousVersion };
+  }
+}
+
+/**
+ * The served lines' side of the loop (`LoopRouting`): the catalog's canary and promotion with the
+ * Dynamo catalog's conditions, the rollout table's records, lock and `current`. SageMaker is the real
+ * `SageMakerServing` on a mocked client.
+ */
+export class FakeLineCatalog implements Pick<RolloutCatalog, 'get' | 'startCanary' | 'promote'> {
+  readonly models = new Map<string, CatalogModel>();
+
+  async get(id: string): Promise<CatalogModel | undefined> {
+    return structuredClone(this.models.get(id));
+  }
+
+  async startCanary(served: string, canary: CatalogCanary) {
+    const model = this.models.get(served);
+    if (model === undefined) return { started: false as const, holder: null };
+    if (model.canary !== undefined && model.canary.rolloutId !== canary.rolloutId) {
+      return { started: false as const, holder: model.canary.rolloutId };
+    }
+    this.models.set(served, { ...model, canary: { ...canary } });
+    return { started: true as const };
+  }
+
+  async promote(
+    served: string,
+    rolloutId: string,
+    candidate: { inferenceComponent: string; lineage?: CatalogLineage | undefined },
+  ): Promise<PromoteResult> {
+    const model = this.models.get(served);
+    if (model?.canary?.rolloutId === rolloutId) {
+      const { canary: _canary, lineage: _lineage, ...rest } = model;
+      this.models.set(served, {
+        ...rest,
+        inferenceComponent: candidate.inferenceComponent,
+        ...(candidate.lineage ? { lineage: candidate.lineage } : {}),
+      });
+      return 'promoted';
+    }
+    if (model?.canary === undefined && model?.inferenceComponent === candidate.inferenceComponent) {
+      return 'already';
+    }
+    throw new ConflictError(`cannot promote ${rolloutId} on ${served}`);
+  }
+}
+
+export class FakeLineRollouts
+  implements Pick<RolloutStore, 'get' | 'getCurrent' | 'setCurrent' | 'acquireLock' | 'releaseLock'>
+{
+  readonly records = new Map<string, RolloutRecord>();
+  readonly current = new Map<string, CurrentServing>();
+  readonly locks = new Map<string, string>();
+  /** Every lock taken, in order (a released lock is not forgotten here). */
+  readonly taken: string[] = [];
+
+  async get(served: string, rolloutId: string): Promise<RolloutRecord | undefined> {
+    return structuredClone(this.records.get(`${served}/${rolloutId}`));
+  }
+
+  async getCurrent(served: string): Promise<CurrentServing | undefined> {
+    return structuredClone(this.current.get(served));
+  }
+
+  async setCurrent(served: string, current: CurrentServing): Promise<void> {
+    this.current.set(served, structuredClone(current));
+  }
+
+  async acquireLock(served: string, rolloutId: string): Promise<LockResult> {
+    const holder = this.locks.get(served);
+    if (holder !== undefined && holder !== rolloutId) return { acquired: false, holder };
+    this.locks.set(served, rolloutId);
+    this.taken.push(rolloutId);
+    return { acquired: true };
+  }
+
+  async releaseLock(served: string, rolloutId: string): Promise<boolean> {
+    if (this.locks.get(served) !== rolloutId) return false;
+    this.locks.delete(served);
+    return true;
   }
 }

@@ -2,17 +2,28 @@
 import '../../support/env/loop.ts';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeEndpointCommand,
+  DescribeInferenceComponentCommand,
+  DescribeModelPackageCommand,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidEventError } from '#aws/errors.ts';
+import type { RolloutRecord } from '#aws/finetune/rollout-store.ts';
+import { SageMakerServing } from '#aws/finetune/serving.ts';
 import { metrics } from '#aws/observability.ts';
+import type { CatalogLineage, CatalogModel } from '#contracts/models/catalog.ts';
 import { driftRunId } from '#core/drift/run-id.ts';
+import { rolloutIdOf } from '#core/finetune/rollout.ts';
 import type { EvaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import { type RolledBackDetail, rolledBackDetail, rolledBackEvent } from '#events/rolled-back.ts';
 import { loadSample, rawSample } from '#events/samples.ts';
+import { type LoopRouting, revertIdOf } from '#functions/loop/model-routing.ts';
 import { type ClosedLoopSettings, environment, LOOP_AUTHOR, makeHandler } from '#functions/loop/on-event.ts';
 import { errorOf } from '../../support/async.ts';
-import { FakeLoopStore, FakePrompts } from './fakes.ts';
+import { FakeLineCatalog, FakeLineRollouts, FakeLoopStore, FakePrompts } from './fakes.ts';
 
 const BUCKET = 'artifacts-test';
 const NOW = new Date('2026-12-05T00:09:30.000Z');
@@ -22,6 +33,7 @@ const IDS = Array.from({ length: 20 }, (_, i) => `q${i}`);
 
 const events = mockClient(EventBridgeClient);
 const s3 = mockClient(S3Client);
+const sagemaker = mockClient(SageMakerClient);
 const objects = new Map<string, string>();
 
 /** Writes a run's report files the loop reads: `items.jsonl` (f1 of each item) and `summary.json`. */
@@ -90,6 +102,8 @@ const published = (): RolledBackDetail[] =>
 
 let store: FakeLoopStore;
 let prompts: FakePrompts;
+/** Fine-tuning's served lines, when a test deploys one. */
+let routing: LoopRouting | undefined;
 
 function handler(settings: ClosedLoopSettings = { mode: 'act', coolDownHours: 6 }) {
   return makeHandler({
@@ -100,6 +114,7 @@ function handler(settings: ClosedLoopSettings = { mode: 'act', coolDownHours: 6 
     events: new EventBridgeClient({ region: 'us-east-1' }),
     busName: 'bus',
     settings,
+    ...(routing !== undefined ? { routing } : {}),
     now: () => NOW,
   });
 }
@@ -123,6 +138,8 @@ beforeEach(() => {
   objects.clear();
   events.reset();
   events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-out' }] });
+  routing = undefined;
+  sagemaker.reset();
   s3.reset();
   s3.on(GetObjectCommand).callsFake((input) => {
     const body = input.Bucket === BUCKET ? objects.get(String(input.Key)) : undefined;
@@ -140,10 +157,12 @@ describe('the closed loop function', () => {
   it('reads exactly the environment the stack sets', () => {
     expect(Object.keys(environment).sort()).toEqual([
       'ARTIFACTS_BUCKET',
+      'CATALOG_TABLE',
       'CLOSED_LOOP',
       'EVENT_BUS_NAME',
       'LOOP_TABLE',
       'PROMPTS_TABLE',
+      'ROLLOUT_TABLE',
     ]);
   });
 
@@ -509,20 +528,22 @@ describe('a drift run that regressed', () => {
     expect(store.decisions.get(DRIFT_RUN)).toMatchObject({ status: 'done', outcome: 'held' });
   });
 
-  it('for a model only recommends the last model that passed, and says the loop does not start rollouts', async () => {
-    const model = { target: { model: 'tuned-assistant' }, requested: { model: 'tuned-assistant' } };
-    writeRun('sched-line', 0.8);
+  it('for a model that is no served line only recommends the last model that passed, and says why', async () => {
+    const model = { target: { model: 'nova-lite' }, requested: { model: 'nova-lite' } };
+    writeRun('sched-lite', 0.8);
     await handler()(
-      completed({ runId: 'sched-line', trigger: 'schedule', ...model }, '2026-12-04T06:10:00Z'),
+      completed({ runId: 'sched-lite', trigger: 'schedule', ...model }, '2026-12-04T06:10:00Z'),
     );
+    // nova-micro passed a comparison against nova-lite: a pass of nova-lite's ledger too.
+    writeRun('micro-vs-lite', 0.8);
     await handler()(
       completed(
         {
-          runId: 'candidate-job-6',
+          runId: 'micro-vs-lite',
           trigger: 'model',
-          target: { model: 'tuned-assistant-v6' },
-          requested: { model: 'tuned-assistant-v6' },
-          baseline: { model: 'tuned-assistant' },
+          target: { model: 'nova-micro' },
+          requested: { model: 'nova-micro' },
+          baseline: { model: 'nova-lite' },
           pass: true,
         },
         '2026-12-01T06:10:00Z',
@@ -533,14 +554,15 @@ describe('a drift run that regressed', () => {
     expect(prompts.moves).toEqual([]);
     const [recommended] = published();
     expect(recommended).toMatchObject({
-      rollbackId: `rollback-model-tuned-assistant-${DRIFT_RUN}`,
+      rollbackId: `rollback-model-nova-lite-${DRIFT_RUN}`,
       mode: 'act',
-      target: { kind: 'model', id: 'tuned-assistant' },
-      from: { model: 'tuned-assistant' },
-      to: { model: 'tuned-assistant-v6', passingRunId: 'candidate-job-6' },
+      target: { kind: 'model', id: 'nova-lite' },
+      from: { model: 'nova-lite' },
+      to: { model: 'nova-micro', passingRunId: 'micro-vs-lite' },
     });
-    expect(recommended?.reason).toContain('through the fine-tuning Rollout state machine');
-    expect(recommended?.reason).toContain('does not start model rollouts, so nothing was moved');
+    expect(recommended?.reason).toContain(
+      'nothing was moved: fine-tuning is not deployed, so no served line can be routed back',
+    );
   });
 
   it('decides nothing for a run that asked for a pinned version, or whose event does not say', async () => {
@@ -564,6 +586,262 @@ describe('a drift run that regressed', () => {
       'evaluations/sched-v4/items.jsonl does not exist',
     );
     expect(prompts.moves).toEqual([]);
+  });
+});
+
+describe('a served line of fine-tuned models that regressed', () => {
+  const LINE = 'tuned-assistant';
+  const ENDPOINT = 'LlmOps-dev-llm';
+  const candidate = (v: number) => `${LINE}-v${v}`;
+  const component = (v: number) => `LlmOps-dev-tuned-assistant-ft${v}`;
+  const packageArn = (v: number) =>
+    `arn:aws:sagemaker:us-east-1:123456789012:model-package/llmops-dev-tuned-assistant/${v}`;
+  const artifact = (v: number) => `s3://${BUCKET}/finetune/output/ft${v}/output/model.tar.gz`;
+  const lineRun = { target: { model: LINE }, requested: { model: LINE } };
+  const rollbackId = `rollback-model-${LINE}-${DRIFT_RUN}`;
+
+  const lineage = (v: number): CatalogLineage => ({
+    jobId: `ft-job-${v}`,
+    modelPackageArn: packageArn(v),
+    baseModel: 'qwen2-5-1-5b-instruct',
+    recipe: 'sft-lora',
+    dataset: { name: 'support-chats', version: String(v) },
+    placeholder: true,
+  });
+  const entry = (id: string, v: number): CatalogModel => ({
+    id,
+    provider: 'sagemaker',
+    modelId: ENDPOINT,
+    inferenceComponent: component(v),
+    kind: 'chat',
+    contextWindow: 32_768,
+    maxOutputTokens: 2048,
+    pricePer1kInputUsd: 0,
+    pricePer1kOutputUsd: 0,
+    features: ['systemPrompt'],
+    regions: ['us-east-1'],
+    status: id === LINE ? 'active' : 'deprecated',
+    lineage: lineage(v),
+  });
+  const deployedRecord = (v: number, previous: RolloutRecord['previous']): RolloutRecord => ({
+    rolloutId: rolloutIdOf(packageArn(v)),
+    servedModel: LINE,
+    candidateModel: candidate(v),
+    jobId: `ft-job-${v}`,
+    modelPackageArn: packageArn(v),
+    inferenceComponent: component(v),
+    endpoint: ENDPOINT,
+    share: previous === null ? 1 : 0.2,
+    bakeSeconds: previous === null ? 0 : 1800,
+    startedAt: `2026-12-0${v}T00:00:00.000Z`,
+    bakeUntil: `2026-12-0${v}T00:30:00.000Z`,
+    initial: previous === null,
+    previous,
+    breaches: [],
+    status: 'promoted',
+  });
+
+  let catalog: FakeLineCatalog;
+  let rollouts: FakeLineRollouts;
+  /** Each component's status (absent: not found); each loads its version's artifact. */
+  let components: Map<string, string>;
+
+  /**
+   * The line serves v2 since Dec 3 (its canary promoted), v1 before it (the first rollout); v3 passed its
+   * gate on Dec 4 and awaits an admin: it was never deployed. Each candidate's gate run passed (v1 against
+   * the base model, v2 and v3 against the line).
+   */
+  async function servedLine(): Promise<void> {
+    catalog = new FakeLineCatalog();
+    rollouts = new FakeLineRollouts();
+    routing = {
+      catalog,
+      rollouts,
+      serving: new SageMakerServing(new SageMakerClient({ region: 'us-east-1' })),
+    };
+    for (const v of [1, 2, 3]) catalog.models.set(candidate(v), entry(candidate(v), v));
+    catalog.models.set(LINE, entry(LINE, 2));
+    rollouts.records.set(`${LINE}/${rolloutIdOf(packageArn(1))}`, deployedRecord(1, null));
+    rollouts.records.set(
+      `${LINE}/${rolloutIdOf(packageArn(2))}`,
+      deployedRecord(2, { model: candidate(1), inferenceComponent: component(1) }),
+    );
+    rollouts.current.set(LINE, {
+      model: candidate(2),
+      inferenceComponent: component(2),
+      rolloutId: rolloutIdOf(packageArn(2)),
+      at: '2026-12-03T00:31:00.000Z',
+    });
+    components = new Map([1, 2, 3].map((v) => [component(v), 'InService']));
+    const version = (name: string) => Number(name.slice(-1));
+    sagemaker.on(DescribeInferenceComponentCommand).callsFake((input) => {
+      const name = String(input.InferenceComponentName);
+      const status = components.get(name);
+      if (status === undefined) {
+        throw Object.assign(new Error(`Could not find inference component "${name}".`), {
+          name: 'ValidationException',
+        });
+      }
+      return {
+        InferenceComponentName: name,
+        InferenceComponentStatus: status,
+        EndpointName: ENDPOINT,
+        Specification: { Container: { ArtifactUrl: artifact(version(name)) } },
+      };
+    });
+    sagemaker.on(DescribeModelPackageCommand).callsFake((input) => ({
+      InferenceSpecification: {
+        Containers: [{ Image: 'vllm', ModelDataUrl: artifact(version(String(input.ModelPackageName))) }],
+      },
+    }));
+    sagemaker.on(DescribeEndpointCommand).resolves({ EndpointStatus: 'InService' } as never);
+    const gateRuns: [number, string, string][] = [
+      [1, 'qwen2-5-1-5b-instruct', '2026-12-01T06:10:00Z'],
+      [2, LINE, '2026-12-02T06:10:00Z'],
+      [3, LINE, '2026-12-04T06:10:00Z'],
+    ];
+    for (const [v, baseline, at] of gateRuns) {
+      writeRun(`candidate-job-${v}`, 0.8);
+      await handler()(
+        completed(
+          {
+            runId: `candidate-job-${v}`,
+            trigger: 'model',
+            target: { model: candidate(v) },
+            requested: { model: candidate(v) },
+            baseline: { model: baseline },
+            pass: true,
+          },
+          at,
+        ),
+      );
+    }
+    await handler()(driftDetected());
+  }
+
+  it('routes the line back to the last model deployed on it that passed, once SageMaker says it serves, and pages', async () => {
+    await servedLine();
+    const out = await handler()(driftRun(0.3, lineRun));
+    expect(out).toMatchObject({ outcome: 'rolled_back', duplicate: false });
+
+    // v1 (deployed before v2, passed its gate), not v3 (passed later, never deployed).
+    const [rolledBack] = published();
+    expect(rolledBack).toMatchObject({
+      rollbackId,
+      outcome: 'rolled_back',
+      mode: 'act',
+      target: { kind: 'model', id: LINE },
+      from: { model: candidate(2) },
+      to: { model: candidate(1), passingRunId: 'candidate-job-1' },
+      // Compared with the gate run of the model the line routes to.
+      evidence: { evaluation: { comparedWith: 'candidate-job-2' }, drift: { check: 'all-traffic' } },
+    });
+    expect(rolledBack?.reason).toMatch(
+      /^model tuned-assistant \(model tuned-assistant-v2\) regressed on golden v2 against its last passing run candidate-job-2: f1 -0\.500 beyond the margin [0-9.]+; rolled back to model tuned-assistant-v1 \(passed candidate-job-1\)/,
+    );
+    expect(rolledBack?.reason).toContain(
+      `; tuned-assistant now routes to inference component ${component(1)} (InService, its endpoint InService), which loads ${artifact(1)}`,
+    );
+
+    // The line calls v1's component with v1's lineage, with no canary; the next rollout names v1 as previous.
+    const served = catalog.models.get(LINE);
+    expect(served).toMatchObject({ inferenceComponent: component(1), lineage: lineage(1) });
+    expect(served?.canary).toBeUndefined();
+    expect(rollouts.current.get(LINE)).toEqual({
+      model: candidate(1),
+      inferenceComponent: component(1),
+      rolloutId: rolloutIdOf(packageArn(1)),
+      at: NOW.toISOString(),
+    });
+    expect(rollouts.taken).toEqual([revertIdOf(rollbackId)]);
+    expect(rollouts.locks.size).toBe(0);
+    // v1's component, its package and the endpoint were read before the move.
+    expect(
+      sagemaker
+        .commandCalls(DescribeInferenceComponentCommand)
+        .map((c) => c.args[0].input.InferenceComponentName),
+    ).toEqual([component(1)]);
+    expect(await store.rollbacks(`model:${LINE}`)).toEqual([{ ...rolledBack, targetKey: `model:${LINE}` }]);
+    expect(store.decisions.get(DRIFT_RUN)).toMatchObject({ status: 'done', outcome: 'rolled_back' });
+
+    // A redelivery decides nothing again and moves nothing.
+    const again = await handler()(driftRun(0.3, lineRun));
+    expect(again).toMatchObject({ outcome: 'rolled_back', duplicate: true });
+    expect(published()).toHaveLength(1);
+  });
+
+  it('holds, moving nothing, when the destination is not in service (SageMaker rolled it back)', async () => {
+    await servedLine();
+    components.set(component(1), 'Failed');
+    const out = await handler()(driftRun(0.3, lineRun));
+    expect(out).toMatchObject({ outcome: 'held' });
+    const [held] = published();
+    expect(held).toMatchObject({ outcome: 'held', to: { model: candidate(1) } });
+    expect(held?.reason).toContain(
+      `; held: model tuned-assistant-v1 does not serve as deployed: inference component ${component(1)} is Failed`,
+    );
+    expect(held?.reason).not.toContain('rolled back to');
+    expect(catalog.models.get(LINE)?.inferenceComponent).toBe(component(2));
+    expect(rollouts.taken).toEqual([]);
+    expect(rollouts.current.get(LINE)?.model).toBe(candidate(2));
+  });
+
+  it('holds while a rollout of the line is in progress', async () => {
+    await servedLine();
+    const line = catalog.models.get(LINE) as CatalogModel;
+    catalog.models.set(LINE, {
+      ...line,
+      canary: {
+        model: candidate(3),
+        inferenceComponent: component(3),
+        share: 0.2,
+        rolloutId: 'rollout-00000000000000v3',
+        calls: 0,
+        errors: 0,
+      },
+    });
+    const out = await handler()(driftRun(0.3, lineRun));
+    expect(out).toMatchObject({ outcome: 'held' });
+    expect(out.kind === 'decision' && out.reason).toContain(
+      'held: rollout rollout-00000000000000v3 of model tuned-assistant is in progress',
+    );
+    expect(catalog.models.get(LINE)).toMatchObject({
+      inferenceComponent: component(2),
+      canary: { rolloutId: 'rollout-00000000000000v3' },
+    });
+    expect(rollouts.taken).toEqual([]);
+  });
+
+  it('finishes a move cut short by a failure on the redelivery, moving the line once', async () => {
+    await servedLine();
+    const promote = vi
+      .spyOn(catalog, 'promote')
+      .mockRejectedValueOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    expect(await errorOf(handler()(driftRun(0.3, lineRun)))).toMatchObject({ name: 'ThrottlingException' });
+    // The destination is the line's canary with the whole share; the lock is free; nothing was announced.
+    expect(catalog.models.get(LINE)?.canary).toMatchObject({
+      model: candidate(1),
+      share: 1,
+      rolloutId: revertIdOf(rollbackId),
+    });
+    expect(rollouts.locks.size).toBe(0);
+    expect(published()).toEqual([]);
+
+    const out = await handler()(driftRun(0.3, lineRun));
+    expect(out).toMatchObject({ outcome: 'rolled_back', duplicate: false });
+    expect(promote).toHaveBeenCalledTimes(2);
+    expect(catalog.models.get(LINE)).toMatchObject({ inferenceComponent: component(1) });
+    expect(catalog.models.get(LINE)?.canary).toBeUndefined();
+    expect(published().map((p) => p.outcome)).toEqual(['rolled_back']);
+  });
+
+  it('in recommend mode proposes the last model deployed on the line that passed, and moves nothing', async () => {
+    await servedLine();
+    const out = await handler({ mode: 'recommend', coolDownHours: 6 })(driftRun(0.3, lineRun));
+    expect(out).toMatchObject({ outcome: 'recommended' });
+    expect(published()[0]).toMatchObject({ from: { model: candidate(2) }, to: { model: candidate(1) } });
+    expect(catalog.models.get(LINE)?.inferenceComponent).toBe(component(2));
+    expect(rollouts.taken).toEqual([]);
   });
 });
 

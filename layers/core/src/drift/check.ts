@@ -46,6 +46,10 @@ import type { DriftSeed } from './types.ts';
  *   1-Wasserstein distance as its effect size), a categorical one by the chi-squared test (with the
  *   PSI as its effect size). The p-values go through Benjamini–Hochberg at alpha: a descriptor drifts
  *   when BH rejects it, so that nine descriptors do not make nine chances of a false alarm.
+ * - **Answers' embeddings**, when records carry one (`answerEmbedding`: live traffic's answers, embedded
+ *   with the questions' model): the same three tests on the records of each window that have one, a
+ *   second family with its own verdict. A reference without any is "no baseline" for it (a baseline of
+ *   questions only, or one that predates the answers' embeddings), never drift.
  * - **Insufficient data**: a window (or a descriptor's sample) smaller than the minimum per-window size
  *   at which a test detects a standardized shift of `effect` with probability `power` at `alpha`
  *   ({@link minWindowSize}; 50 by default) is reported as `insufficient`, with no p-value, never as
@@ -63,6 +67,8 @@ export interface DriftRecord {
   readonly answer?: string;
   /** The request's best retrieval similarity (requests that used retrieval). */
   readonly retrievalTopScore?: number;
+  /** The answer's embedding, by the same model as `embedding`: the answers' embedding family. */
+  readonly answerEmbedding?: readonly number[];
 }
 
 export interface DriftCheckOptions {
@@ -192,6 +198,24 @@ export interface EmbeddingDetail {
   readonly fired: Readonly<Record<EmbeddingMethod, boolean>>;
 }
 
+/**
+ * The answers' embedding family: `tested` (the three tests ran; the verdict may still be insufficient),
+ * `insufficient` (a window has fewer than two answer embeddings: nothing to run), or `no-baseline` (the
+ * reference has none while the current window has some: nothing to compare with, which is not drift).
+ */
+export type AnswerEmbeddingStatus = 'tested' | 'insufficient' | 'no-baseline';
+
+/** The answers' embedding family in full. */
+export interface AnswerEmbeddingDetail {
+  readonly status: AnswerEmbeddingStatus;
+  /** The records of each window that carry an answer embedding (the family's sample). */
+  readonly n: { readonly reference: number; readonly current: number };
+  /** The three tests, when they ran. */
+  readonly embedding: EmbeddingDetail | null;
+  /** The answers projected on their two principal components, when the tests ran. */
+  readonly projection: Projection | null;
+}
+
 /** A 2-D principal-component projection of (a subsample of) both windows' embeddings. */
 export interface Projection {
   readonly reference: readonly (readonly [number, number])[];
@@ -209,6 +233,8 @@ export interface DriftDetails {
   readonly power: number;
   readonly minWindow: number;
   readonly embedding: EmbeddingDetail | null;
+  /** The answers' embedding family; `null` when no record of either window carries an answer embedding. */
+  readonly answerEmbedding: AnswerEmbeddingDetail | null;
   readonly descriptors: Readonly<Record<string, DescriptorDetail>>;
   /** Descriptors no record of either window measures, and why. */
   readonly skipped: readonly { readonly name: string; readonly reason: string }[];
@@ -221,11 +247,16 @@ export interface DriftDetails {
 
 /** The check's result: the CLI contract's fields, and the details behind them. */
 export interface DriftCheckResult {
-  /** Anything drifted (the embedding verdict or any descriptor). */
+  /** Anything drifted (either embedding verdict or any descriptor). */
   readonly drift: boolean;
   /** Some part could not be tested for lack of data: with `drift` false, "cannot tell", not "no drift". */
   readonly insufficient: boolean;
   readonly embedding: EmbeddingVerdict | null;
+  /**
+   * The answers' embedding verdict (the same three tests on the answers); `null` when the family was not
+   * tested (no answer embedding in either window, or none in the reference: `details.answerEmbedding`).
+   */
+  readonly answerEmbedding: EmbeddingVerdict | null;
   readonly descriptors: Readonly<Record<string, DescriptorVerdict>>;
   readonly n: { readonly reference: number; readonly current: number };
   readonly details: DriftDetails;
@@ -234,12 +265,35 @@ export interface DriftCheckResult {
 // ---------------------------------------------------------------------------------------------------
 // Validation
 
-/** Checks both windows; returns the embedding dimension (`undefined` when no record has one). */
+/** An embedding field: a non-empty array of finite numbers of `dim` dimensions when `dim` is known. */
+function checkVector(value: unknown, at: string, dim: number | undefined, first: string): number {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ValidationError(at, 'must be a non-empty array of numbers');
+  }
+  if (dim !== undefined && value.length !== dim) {
+    throw new ValidationError(
+      at,
+      `must have ${dim} dimensions like the first ${first} (has ${value.length})`,
+    );
+  }
+  value.forEach((x, j) => {
+    if (typeof x !== 'number' || !Number.isFinite(x)) {
+      throw new ValidationError(`${at}.${j}`, 'must be a finite number');
+    }
+  });
+  return value.length;
+}
+
+/**
+ * Checks both windows; returns the embedding dimension (`undefined` when no record has one), and the
+ * answers' (each family has its own: every answer embedding has the dimension of the first).
+ */
 function checkRecords(
   reference: readonly DriftRecord[],
   current: readonly DriftRecord[],
 ): number | undefined {
   let dim: number | undefined;
+  let answerDim: number | undefined;
   for (const [field, records] of [
     ['reference', reference],
     ['current', current],
@@ -259,22 +313,14 @@ function checkRecords(
       if (text !== undefined && typeof text !== 'string') {
         throw new ValidationError(`${at}.text`, 'must be a string');
       }
-      if (embedding !== undefined) {
-        if (!Array.isArray(embedding) || embedding.length === 0) {
-          throw new ValidationError(`${at}.embedding`, 'must be a non-empty array of numbers');
-        }
-        if (dim === undefined) dim = embedding.length;
-        else if (embedding.length !== dim) {
-          throw new ValidationError(
-            `${at}.embedding`,
-            `must have ${dim} dimensions like the first embedding (has ${embedding.length})`,
-          );
-        }
-        embedding.forEach((x, j) => {
-          if (typeof x !== 'number' || !Number.isFinite(x)) {
-            throw new ValidationError(`${at}.embedding.${j}`, 'must be a finite number');
-          }
-        });
+      if (embedding !== undefined) dim = checkVector(embedding, `${at}.embedding`, dim, 'embedding');
+      if (record.answerEmbedding !== undefined) {
+        answerDim = checkVector(
+          record.answerEmbedding,
+          `${at}.answerEmbedding`,
+          answerDim,
+          'answer embedding',
+        );
       }
     });
   }
@@ -347,6 +393,64 @@ function checkEmbeddings(
       insufficient,
     },
     detail: { dimension: reference[0]?.length ?? 0, threshold, tests, fired },
+  };
+}
+
+/**
+ * The answers' embedding family: the three tests on the records of each window that carry an answer
+ * embedding (the answers of live traffic; a suite's questions have none), seeded apart from the
+ * questions' tests. `null` when no record of either window has one.
+ */
+function checkAnswerEmbeddings(
+  reference: readonly DriftRecord[],
+  current: readonly DriftRecord[],
+  s: Settings,
+): { verdict: EmbeddingVerdict | null; detail: AnswerEmbeddingDetail; note?: string } | null {
+  const vectors = (records: readonly DriftRecord[]) =>
+    records.flatMap((r) => (r.answerEmbedding === undefined ? [] : [r.answerEmbedding]));
+  const ref = vectors(reference);
+  const cur = vectors(current);
+  const n = { reference: ref.length, current: cur.length };
+  if (n.reference === 0 && n.current === 0) return null;
+  if (n.reference === 0) {
+    return {
+      verdict: null,
+      detail: { status: 'no-baseline', n, embedding: null, projection: null },
+      note:
+        `Answers' embeddings not tested: the reference has none (a baseline of questions only, or one that ` +
+        `predates them) and the current window has ${n.current}: no baseline, not "no drift".`,
+    };
+  }
+  const threshold = s.alpha / 3;
+  if (Math.min(n.reference, n.current) < 2) {
+    return {
+      verdict: {
+        method: 'mmd',
+        statistic: Number.NaN,
+        pValue: null,
+        threshold,
+        drift: false,
+        insufficient: true,
+      },
+      detail: { status: 'insufficient', n, embedding: null, projection: null },
+      note:
+        `Answers' embeddings: ${n.reference} in the reference and ${n.current} in the current window, ` +
+        `below the ${s.minWindow} needed: insufficient data, not "no drift".`,
+    };
+  }
+  const seeded = { ...s, seed: `${s.seed}\u0000answers` };
+  const { verdict, detail } = checkEmbeddings(ref, cur, seeded);
+  const projection = projectEmbeddings(ref, cur, { seed: seeded.seed, maxPoints: s.projectionPoints });
+  return {
+    verdict,
+    detail: { status: verdict.insufficient ? 'insufficient' : 'tested', n, embedding: detail, projection },
+    ...(verdict.insufficient
+      ? {
+          note:
+            `Answers' embeddings: a window is below the ${s.minWindow} answers needed to detect a shift of ` +
+            `${s.effect} standard deviations with power ${s.power}: insufficient data, not "no drift".`,
+        }
+      : {}),
   };
 }
 
@@ -720,6 +824,9 @@ export function checkDrift(
     }
   }
 
+  const answers = checkAnswerEmbeddings(reference, current, s);
+  if (answers?.note !== undefined) notes.push(answers.note);
+
   const { details: descriptorDetails, skipped, examples } = checkDescriptors(reference, current, s);
   const descriptors: Record<string, DescriptorVerdict> = {};
   for (const [name, d] of Object.entries(descriptorDetails)) {
@@ -731,7 +838,11 @@ export function checkDrift(
       insufficient: d.insufficient,
     };
   }
-  const verdicts = [...(embedding ? [embedding.verdict] : []), ...Object.values(descriptors)];
+  const verdicts = [
+    ...(embedding ? [embedding.verdict] : []),
+    ...(answers?.verdict ? [answers.verdict] : []),
+    ...Object.values(descriptors),
+  ];
   if (embedding?.verdict.insufficient) {
     notes.push(
       `Embedding tests: a window is below the ${s.minWindow} records needed to detect a shift of ` +
@@ -749,6 +860,7 @@ export function checkDrift(
     drift: verdicts.some((v) => v.drift),
     insufficient: verdicts.some((v) => v.insufficient),
     embedding: embedding?.verdict ?? null,
+    answerEmbedding: answers?.verdict ?? null,
     descriptors,
     n: { reference: reference.length, current: current.length },
     details: {
@@ -758,6 +870,7 @@ export function checkDrift(
       power: s.power,
       minWindow: s.minWindow,
       embedding: embedding?.detail ?? null,
+      answerEmbedding: answers?.detail ?? null,
       descriptors: descriptorDetails,
       skipped,
       notes,

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.ts';
+import type { FeedbackCounts } from './labelled.ts';
 import { JUDGE_TEST, type JudgedComparison } from './online-judge.ts';
 import { benjaminiHochberg, bhAdjusted, chiSquaredTest } from './stats.ts';
 import { type InteractionLike, inTraffic, type TimeWindow, type TrafficFilter } from './window.ts';
@@ -43,6 +44,11 @@ export interface OutcomeCounts {
   readonly throttles: number;
   /** Calls whose guardrail intervened (any status). */
   readonly guardrailInterventions: number;
+  /**
+   * What people said of the window's answered calls (`labelled.ts`: the feedback signal and the
+   * reviews'); absent when the check reads no feedback. Not part of this signal.
+   */
+  readonly feedback?: FeedbackCounts;
 }
 
 /** The statuses counted as errors. */

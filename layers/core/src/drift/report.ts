@@ -22,14 +22,16 @@ import type { OutcomeComparison, OutcomeRate, RateComparison } from './outcomes.
  *   details: every test, effect sizes, per-descriptor summaries). Numbers that are not finite are `null`.
  * - {@link renderDriftHtml}: one self-contained page (no script, font, image or stylesheet from
  *   anywhere, the evaluation report's strict Content-Security-Policy), readable offline: the verdict,
- *   a table of every test, a PCA projection of the embeddings, reference-versus-current histograms of
- *   each continuous descriptor (shared bins) and side-by-side bars of each categorical one, and the
- *   current window's least familiar texts. Charts are inline SVG drawn here; every text that came
+ *   a table of every test, the check's scores over its recent windows (a scheduled check: its history),
+ *   a PCA projection of the embeddings, reference-versus-current histograms of each continuous
+ *   descriptor (shared bins) and side-by-side bars of each categorical one, and the current window's
+ *   least familiar texts. Charts are inline SVG drawn here; every text that came
  *   from a caller (window labels, example texts) is escaped by the `html` template of the evaluation
  *   report (`eval/report/escape.ts`), whose chart and format helpers this reuses.
  *
  * The main elements carry `data-chart` attributes for tests and tools: `verdict`, `tests`,
- * `embedding-projection`, `descriptor-histogram` and `descriptor-bars` (each with `data-descriptor`).
+ * `score-history`, `embedding-projection`, `descriptor-histogram` and `descriptor-bars` (each with
+ * `data-descriptor`).
  */
 
 // ---------------------------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ const DESCRIPTOR_LABELS: Readonly<Record<string, string>> = {
   notFound: 'No-context answers',
 };
 
-const METHOD_LABELS: Readonly<Record<EmbeddingMethod, string>> = {
+export const METHOD_LABELS: Readonly<Record<EmbeddingMethod, string>> = {
   centroid: 'centroid distance',
   mmd: 'MMD²',
   classifier: 'domain classifier AUC',
@@ -237,7 +239,7 @@ function effectText(effect: DescriptorEffect | null): string {
 const COLOURS = { reference: CHART_COLOURS.baseline, current: CHART_COLOURS.candidate } as const;
 const FONT = 'system-ui,-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif';
 
-interface ChartText {
+export interface ChartText {
   readonly id: string;
   readonly title: string;
   readonly desc: string;
@@ -320,7 +322,7 @@ function binnedChart(
 }
 
 /** The projection's points, reference and current in two colours, with the variance each axis holds. */
-function scatterChart(
+export function scatterChart(
   text: ChartText,
   projection: Projection,
   labels: { reference: string; current: string },
@@ -361,6 +363,123 @@ function scatterChart(
   return html`${svgOpen(text, width, height)}${legend(left, 8, labels)}${grid}${axisTitles}${points('reference', projection.reference)}${points('current', projection.current)}</svg>`;
 }
 
+/** One checked window of a check's history: when it ended, and each signal's score. */
+export interface ScoreHistoryWindow {
+  /** The window's end (ISO 8601). */
+  readonly end: string;
+  /** Each signal's score (1.0 = its threshold); `null`: the window was insufficient for it (no score). */
+  readonly scores: Readonly<Record<string, number | null>>;
+}
+
+/** Windows as the drift store records them: their end and each signal's score. */
+export interface ScoredWindow {
+  readonly window: { readonly end: string };
+  readonly signals: Readonly<Record<string, { readonly score: number | null }>>;
+}
+
+/** How many of a check's recent windows its report charts (a week of six-hour windows). */
+export const SCORE_HISTORY_WINDOWS = 28;
+
+/**
+ * A check's recorded windows (any order: the store lists the newest first) as the history chart's
+ * input: oldest first, one per window end (the last given wins). Windows with no signal at all (no
+ * baseline yet, or the one pinned as the baseline) were not compared, and are left out.
+ */
+export function scoreHistory(windows: readonly ScoredWindow[]): ScoreHistoryWindow[] {
+  const byEnd = new Map<string, ScoreHistoryWindow>();
+  for (const w of windows) {
+    if (Object.keys(w.signals).length === 0) continue;
+    byEnd.set(w.window.end, {
+      end: w.window.end,
+      scores: Object.fromEntries(Object.entries(w.signals).map(([signal, s]) => [signal, s.score])),
+    });
+  }
+  return [...byEnd.values()].sort((a, b) => (a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
+}
+
+/** Line colours of the signals, in order of first appearance (colour-blind-safe, distinct from grey). */
+const SERIES_COLOURS = ['#2563eb', '#d97706', '#059669', '#7c3aed', '#0891b2', '#be185d'] as const;
+
+/** A window's end as the chart's axis says it: `MM-DD HH:mm` (UTC). */
+function shortTime(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : new Date(t).toISOString().slice(5, 16).replace('T', ' ');
+}
+
+/**
+ * The signals' scores over the windows, one line per signal against the threshold (1.0, dashed), on a
+ * time axis. A window without a score for a signal (insufficient data) breaks its line: no point, never
+ * a 0. A `<title>` per point says the window, the signal and the score.
+ */
+function scoreHistoryChart(text: ChartText, history: readonly ScoreHistoryWindow[]): SafeHtml {
+  const width = 640;
+  const height = 280;
+  const left = 40;
+  const right = 16;
+  const top = 34;
+  const bottom = height - 36;
+  const signals = [...new Set(history.flatMap((w) => Object.keys(w.scores)))];
+  const times = history.map((w) => Date.parse(w.end));
+  const first = Math.min(...times);
+  const last = Math.max(...times);
+  // One window: centred on a span of an hour either side.
+  const x = linear(
+    last > first ? [first, last] : [first - 3_600_000, first + 3_600_000],
+    left + 8,
+    width - right - 8,
+  );
+  const scores = history.flatMap((w) => Object.values(w.scores).filter(isNumber));
+  const yDomain = niceDomain([], [0, Math.max(2, ...scores)]);
+  const y = linear(yDomain, bottom, top);
+  const colour = (i: number) => SERIES_COLOURS[i % SERIES_COLOURS.length] as string;
+  const series = signals.map((signal, i) => {
+    const points = history.map((w, k) => {
+      const score = w.scores[signal];
+      return isNumber(score) ? { at: times[k] as number, score, end: w.end } : null;
+    });
+    // Runs of consecutive scored windows: a gap where a window has no score.
+    const runs: { at: number; score: number }[][] = [];
+    let run: { at: number; score: number }[] = [];
+    for (const p of points) {
+      if (p === null) {
+        if (run.length > 0) runs.push(run);
+        run = [];
+      } else run.push(p);
+    }
+    if (run.length > 0) runs.push(run);
+    const paths = runs
+      .filter((segment) => segment.length > 1)
+      .map(
+        (segment) =>
+          html`<path d="${segment.map((p, j) => `${j === 0 ? 'M' : 'L'}${r(x(p.at))},${r(y(p.score))}`).join(' ')}" fill="none" stroke="${colour(i)}" stroke-width="2"/>`,
+      );
+    const dots = points.map((p) =>
+      p === null
+        ? null
+        : html`<circle cx="${r(x(p.at))}" cy="${r(y(p.score))}" r="3.5" fill="${colour(i)}"><title>${`${signal}, window ending ${p.end}: score ${formatStatistic(p.score)}${p.score >= 1 ? ' (at or above the threshold)' : ''}`}</title></circle>`,
+    );
+    return html`<g data-series="${token(signal)}">${paths}${dots}</g>`;
+  });
+  const legendItems = signals.map(
+    (signal, i) =>
+      html`<rect x="${left + i * 130}" y="8" width="12" height="12" fill="${colour(i)}"/><text x="${left + i * 130 + 18}" y="18" font-size="11">${clipForHtml(signal, 40)}</text>`,
+  );
+  const every = Math.max(1, Math.ceil(history.length / 5));
+  const xLabels = history.filter((_, k) => k % every === 0 || k === history.length - 1);
+  const threshold = y(1);
+  const axes = html`<line x1="${left}" x2="${width - right}" y1="${bottom}" y2="${bottom}" stroke="${CHART_COLOURS.axis}"/>${ticks(
+    yDomain,
+    4,
+  ).map(
+    (t) =>
+      html`<line x1="${left}" x2="${width - right}" y1="${r(y(t))}" y2="${r(y(t))}" stroke="${CHART_COLOURS.grid}"/><text x="${left - 6}" y="${r(y(t) + 4)}" text-anchor="end" font-size="11" fill="${CHART_COLOURS.muted}">${tickText(t)}</text>`,
+  )}${xLabels.map(
+    (w) =>
+      html`<text x="${r(x(Date.parse(w.end)))}" y="${bottom + 16}" text-anchor="middle" font-size="11" fill="${CHART_COLOURS.muted}">${shortTime(w.end)}</text>`,
+  )}<line data-threshold="1" x1="${left}" x2="${width - right}" y1="${r(threshold)}" y2="${r(threshold)}" stroke="${CHART_COLOURS.marker}" stroke-dasharray="6 4"/><text x="${width - right}" y="${r(threshold - 4)}" text-anchor="end" font-size="11" fill="${CHART_COLOURS.marker}">threshold 1.0</text><text x="${r((left + width - right) / 2)}" y="${height - 4}" text-anchor="middle" font-size="11" fill="${CHART_COLOURS.muted}">window end (UTC)</text>`;
+  return html`${svgOpen(text, width, height)}<g>${legendItems}</g>${axes}${series}</svg>`;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The page
 
@@ -369,6 +488,13 @@ export interface RenderDriftHtmlOptions {
   readonly labels?: { readonly reference?: string; readonly current?: string };
   /** The quality signal's comparison (a scheduled check of live traffic): a section of its own. */
   readonly quality?: OutcomeComparison;
+  /** More sections, after the quality signal's (`report-sections.ts`: the answers' embeddings, the labelled outcomes). */
+  readonly sections?: readonly SafeHtml[];
+  /**
+   * The check's recent windows, this one included ({@link scoreHistory}): a chart of each signal's score
+   * over them. Absent or empty (a one-off comparison, the CLI): no such section.
+   */
+  readonly history?: readonly ScoreHistoryWindow[];
 }
 
 const RATE_LABELS: Readonly<Record<OutcomeRate, string>> = {
@@ -394,9 +520,9 @@ function qualitySection(q: OutcomeComparison): SafeHtml {
 <div class="scroll"><table data-chart="quality"><caption>Each outcome rate and the judged answer relevance, in the baseline and in this window.</caption><thead><tr><th scope="col">Outcome</th><th scope="col" class="num">Baseline</th><th scope="col" class="num">Window</th><th scope="col">Direction</th><th scope="col">Test</th><th scope="col" class="num">Statistic</th><th scope="col" class="num">p-value</th><th scope="col" class="num">Adjusted p</th><th scope="col">Verdict</th></tr></thead><tbody>${rows}${judgeRow}</tbody></table></div></section>`;
 }
 
-type Verdict = 'drift' | 'no-drift' | 'insufficient';
+export type Verdict = 'drift' | 'no-drift' | 'insufficient';
 
-function verdictOf(test: { drift: boolean; insufficient: boolean }): Verdict {
+export function verdictOf(test: { drift: boolean; insufficient: boolean }): Verdict {
   return test.drift ? 'drift' : test.insufficient ? 'insufficient' : 'no-drift';
 }
 
@@ -406,7 +532,7 @@ const VERDICT_TEXT: Readonly<Record<Verdict, { word: string; kind: string }>> = 
   insufficient: { word: 'insufficient data', kind: 'warn' },
 };
 
-function badge(verdict: Verdict): SafeHtml {
+export function badge(verdict: Verdict): SafeHtml {
   const v = VERDICT_TEXT[verdict];
   return html`<span class="badge ${v.kind}" data-verdict="${verdict}">${v.word}</span>`;
 }
@@ -422,6 +548,11 @@ function headline(result: DriftCheckResult): string {
   if (result.embedding?.drift) {
     parts.push(
       `the embeddings moved (${METHOD_LABELS[result.embedding.method]}, p = ${formatPValue(result.embedding.pValue)})`,
+    );
+  }
+  if (result.answerEmbedding?.drift) {
+    parts.push(
+      `the answers' embeddings moved (${METHOD_LABELS[result.answerEmbedding.method]}, p = ${formatPValue(result.answerEmbedding.pValue)})`,
     );
   }
   const drifted = Object.entries(result.descriptors).filter(([, d]) => d.drift);
@@ -473,6 +604,32 @@ function testsSection(result: DriftCheckResult): SafeHtml {
   const notes = d.notes.length > 0 ? html`<ul>${d.notes.map((n) => html`<li>${n}</li>`)}</ul>` : null;
   return html`<section id="tests" aria-labelledby="tests-h"><h2 id="tests-h">Every test</h2>
 <div class="scroll"><table data-chart="tests"><caption>Each test's statistic and p-value; the verdict compares the p-value (embeddings) or the Benjamini–Hochberg adjusted p-value (descriptors) with the threshold. Insufficient data has no p-value and no verdict of "no drift".</caption><thead><tr><th scope="col">Subject</th><th scope="col">Test</th><th scope="col" class="num">Statistic</th><th scope="col" class="num">p-value</th><th scope="col" class="num">Adjusted p</th><th scope="col" class="num">Threshold</th><th scope="col">Correction</th><th scope="col">Effect size</th><th scope="col">Verdict</th></tr></thead><tbody>${embeddingRows}${descriptorRows}</tbody></table></div>${notes}${skipped}</section>`;
+}
+
+/** The scores over the check's recent windows: the chart, and its numbers in a table. */
+function historySection(history: readonly ScoreHistoryWindow[]): SafeHtml | null {
+  if (history.length === 0) return null;
+  const signals = [...new Set(history.flatMap((w) => Object.keys(w.scores)))];
+  const first = history[0] as ScoreHistoryWindow;
+  const last = history[history.length - 1] as ScoreHistoryWindow;
+  const chart = scoreHistoryChart(
+    {
+      id: 'chart-score-history',
+      title: 'Drift scores over the recent windows',
+      desc: `Each signal's score (1.0 is its threshold) in the ${formatCount(history.length)} windows ending ${first.end} to ${last.end}; a gap is a window with too little data to score.`,
+    },
+    history,
+  );
+  const rows = [...history].reverse().map(
+    (w) =>
+      html`<tr><th scope="row">${w.end}</th>${signals.map((signal) => {
+        const score = w.scores[signal];
+        return html`<td class="num">${isNumber(score) ? formatStatistic(score) : MISSING}</td>`;
+      })}</tr>`,
+  );
+  return html`<section id="history" aria-labelledby="history-h"><h2 id="history-h">Scores over time</h2>
+<p class="muted">Each signal's score is log(p) / log(threshold): 1.0 is the threshold, 2.0 a p-value of its square; the alarms page when M of N windows in a row reach 1.0. A window too small to test has no score (a gap, never a 0).</p>
+<figure data-chart="score-history">${chart}<figcaption>The ${formatCount(history.length)} most recent windows of the check, this one last; dashed: the threshold.</figcaption><details><summary>Data table</summary><div class="scroll"><table><thead><tr><th scope="col">Window end</th>${signals.map((signal) => html`<th scope="col" class="num">${signal}</th>`)}</tr></thead><tbody>${rows}</tbody></table></div></details></figure></section>`;
 }
 
 function embeddingSection(
@@ -603,7 +760,9 @@ export function renderDriftHtml(result: DriftCheckResult, options: RenderDriftHt
 ${header(result, labels)}
 <main>
 ${testsSection(result)}
+${historySection(options.history ?? [])}
 ${options.quality ? qualitySection(options.quality) : null}
+${options.sections ?? null}
 ${embeddingSection(result, labels)}
 ${descriptorSection(result, labels)}
 ${examplesSection(result)}

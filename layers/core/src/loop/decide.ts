@@ -24,15 +24,22 @@
  * 2. no destination → `held`. The destination ({@link destinationOf}) is the position (version or model)
  *    with the most recent pass, other than the one that regressed, and other than any that regressed
  *    since its last pass (a position the loop found regressing counts again only once it passes again).
- *    **A rollback never moves to a position without a pass**;
- * 3. a model target → `recommended`: routing a model back is a new rollout of the earlier model through
- *    the fine-tuning Rollout state machine, which the loop does not start; it names the model;
+ *    **A rollback never moves to a position without a pass**; on a served line, only a model deployed
+ *    on the line before (its rollout history) may be the destination;
+ * 3. a model target that is not a served line ({@link ServedLine}: a catalog entry whose routing a
+ *    rollout set) → `recommended`: there is no routing the loop can move back; it names the model;
  * 4. `recommend` mode → `recommended`: nothing is moved;
  * 5. an automatic rollback of the same target within the cool-down → `held` (**one automatic rollback per
  *    target per cool-down**: a second regression so soon says the cause is elsewhere, and a person looks);
  * 6. otherwise → `rolled_back` to the destination.
  * Every outcome but `none` pages (`llmops.RolledBack`) and is kept as the target's audit, and its `from`
  * counts as a regression of that position for rule 2 from then on.
+ *
+ * **A served line** (the fine-tuned models' catalog entry, `tuned-assistant`) is evaluated by its id, but
+ * what regressed is the model it routes to (`tuned-assistant-v2`, the candidate its last rollout
+ * deployed): that is the rollback's `from`, and the destination is a model deployed on the line before.
+ * Rule 1 holds the rollback while a rollout of the line is in progress (a canary), or when the line
+ * switched models after the drift was measured.
  */
 import type { EvaluationCompletedDetail } from '#events/evaluation-completed.ts';
 import type { RolledBackDetail } from '#events/rolled-back.ts';
@@ -97,6 +104,30 @@ export interface DecisionInput {
   readonly mode: 'act' | 'recommend';
   readonly coolDownHours: number;
   readonly now: Date;
+  /**
+   * A model target that is a served line: what it routes to now and what was deployed on it before.
+   * Absent for a prompt, and for a model the loop cannot route back (`unroutable` says why).
+   */
+  readonly line?: ServedLine;
+  /** Why a model target is no served line the loop can route back (its decision is a recommendation). */
+  readonly unroutable?: string;
+  /** When the drift that started the run was measured (its window's end, ISO), when known. */
+  readonly driftAt?: string;
+}
+
+/**
+ * A served line: a catalog entry of fine-tuned models whose routing (the inference component it calls)
+ * the fine-tuning rollouts set, one deployed model after another.
+ */
+export interface ServedLine {
+  /** The model the line routes to now (the candidate its last rollout deployed). */
+  readonly serving: string;
+  /** When the line started routing to it (ISO). */
+  readonly servingSince: string;
+  /** The models the line routed to before, newest first: the only models a rollback may go back to. */
+  readonly deployed: readonly string[];
+  /** The rollout in progress on the line (its canary), or null. */
+  readonly rollout: string | null;
 }
 
 /** A metric that regressed, as the `llmops.RolledBack` evidence carries it. */
@@ -293,7 +324,9 @@ export function decide(input: DecisionInput): LoopDecision {
         };
   }
 
-  const from = run.position;
+  const line = target.kind === 'model' ? input.line : undefined;
+  // What regressed: production at the run (a served line: the model it routes to).
+  const from: Position = line !== undefined ? { model: line.serving } : run.position;
   const failing = failingMetrics(gate);
   const regression =
     `${describeTarget(target)} (${describePosition(from)}) regressed on ${suite} against its last passing ` +
@@ -310,20 +343,35 @@ export function decide(input: DecisionInput): LoopDecision {
   });
 
   // 1. What regressed must still be production.
-  if (input.production === null || !samePosition(input.production, from)) {
+  if (line !== undefined) {
+    const moved = lineMoved(target, line, input.driftAt);
+    if (moved !== undefined) return rollback('held', null, moved);
+  } else if (input.production === null || !samePosition(input.production, from)) {
     return rollback('held', null, productionMoved(target, input.production));
   }
-  // 2. Never to a position without a pass.
-  const to = destinationOf(targetKey(target), from, input.ledger, input.rollbacks);
+  // 2. Never to a position without a pass (on a served line: never to a model not deployed on it).
+  const candidates =
+    line === undefined
+      ? input.ledger
+      : input.ledger.filter(
+          (p) => p.position.model !== undefined && line.deployed.includes(p.position.model),
+        );
+  const to = destinationOf(targetKey(target), from, candidates, input.rollbacks);
   if (to === undefined) {
-    return rollback('held', null, 'held: no other version has passed an evaluation to go back to');
+    return rollback(
+      'held',
+      null,
+      line === undefined
+        ? `held: no other ${target.kind === 'model' ? 'model' : 'version'} has passed an evaluation to go back to`
+        : `held: no model ${target.kind === 'model' ? target.id : target.name} routed to before has passed an evaluation to go back to`,
+    );
   }
-  // 3. A model goes back through a rollout, which the loop does not start.
-  if (target.kind === 'model') {
+  // 3. A model that is no served line has no routing to move back.
+  if (target.kind === 'model' && line === undefined) {
     return rollback(
       'recommended',
       to,
-      `recommended: roll ${describeDestination(to)} out again through the fine-tuning Rollout state machine; the closed loop does not start model rollouts, so nothing was moved`,
+      `recommended: route ${describeTarget(target)} back to ${describeDestination(to)}; nothing was moved: ${input.unroutable ?? 'it is not a served line of fine-tuned models'}`,
     );
   }
   // 4. Recommend mode moves nothing.
@@ -331,7 +379,9 @@ export function decide(input: DecisionInput): LoopDecision {
     return rollback(
       'recommended',
       to,
-      `recommended: move ${target.label} back to ${describeDestination(to)} (recommend mode: nothing was moved)`,
+      target.kind === 'prompt'
+        ? `recommended: move ${target.label} back to ${describeDestination(to)} (recommend mode: nothing was moved)`
+        : `recommended: route ${describeTarget(target)} back to ${describeDestination(to)} (recommend mode: nothing was moved)`,
     );
   }
   // 5. One automatic rollback per target per cool-down.
@@ -348,4 +398,22 @@ export function decide(input: DecisionInput): LoopDecision {
   }
   // 6. Move production back.
   return rollback('rolled_back', to, `rolled back to ${describeDestination(to)}`);
+}
+
+/**
+ * Why a rollback of a served line is held because the line is not where the run found it (rule 1): a
+ * rollout is in progress on it, or it switched models after the drift was measured. Undefined: it is not.
+ */
+export function lineMoved(
+  target: LoopTarget,
+  line: ServedLine,
+  driftAt: string | undefined,
+): string | undefined {
+  if (line.rollout !== null) {
+    return `held: rollout ${line.rollout} of ${describeTarget(target)} is in progress, and the loop never moves a line during a rollout`;
+  }
+  if (driftAt !== undefined && time(line.servingSince) > time(driftAt)) {
+    return `held: ${describeTarget(target)} moved to model ${line.serving} at ${line.servingSince}, after the drift (window ending ${driftAt}), and the loop never moves what it did not evaluate`;
+  }
+  return undefined;
 }

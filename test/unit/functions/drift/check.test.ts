@@ -6,6 +6,7 @@ import { NO_CONTEXT_ANSWER } from '#aws/gateway.ts';
 import { metrics } from '#aws/observability.ts';
 import { type DriftBaseline, type DriftWindowResult, driftWindowResult } from '#contracts/drift/baseline.ts';
 import type { DriftRecord } from '#core/drift/check.ts';
+import type { FeedbackCounts } from '#core/drift/labelled.ts';
 import { compareOutcomes, type OutcomeCounts } from '#core/drift/outcomes.ts';
 import { ANSWER_RELEVANCE_RUBRIC } from '#core/eval/rubrics/index.ts';
 import type { ItemScore } from '#core/eval/types.ts';
@@ -161,6 +162,7 @@ describe('check handler', () => {
           source: { kind: 'window', from: WINDOW.start, to: WINDOW.end },
           records: 60,
           embedded: 60,
+          answerEmbedded: 0,
           embeddingModel: 'amazon.titan-embed-text-v2:0',
           location: { bucket: ARTIFACTS, key },
           createdAt: NOW.toISOString(),
@@ -491,6 +493,209 @@ describe('check handler', () => {
       expect(out.status).toBe('checked');
       expect(publishScore).not.toHaveBeenCalled();
     });
+  });
+});
+
+/**
+ * Feedback counts of a window: thumbs up and down, optionally stars (counts of 1 to 5 stars), and the
+ * complaints reviewed and confirmed.
+ */
+function feedback(
+  up: number,
+  down: number,
+  options: { stars?: number[]; reviewed?: number; confirmed?: number; answered?: number } = {},
+): FeedbackCounts {
+  const [s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0] = options.stars ?? [];
+  return {
+    answered: options.answered ?? 1000,
+    verdicts: up + down + s1 + s2 + s3 + s4 + s5,
+    positive: up + s4 + s5,
+    negative: down + s1 + s2,
+    ratings: [down + s1, s2, s3, s4, up + s5],
+    reviewed: options.reviewed ?? 0,
+    confirmed: options.confirmed ?? 0,
+  };
+}
+
+describe('the answers’ embeddings and the labelled outcomes', () => {
+  let store: FakeDriftStore;
+  let publishScore: ReturnType<typeof vi.fn<CheckDeps['publishScore']>>;
+  const handler = () =>
+    makeHandler({
+      s3: s3.client,
+      bucket: ARTIFACTS,
+      store,
+      policy: TEST_POLICY,
+      publishScore,
+      now: () => NOW,
+    });
+  const summary = () => JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+  const html = () => s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/report.html`);
+  const published = () => new Map(publishScore.mock.calls.map(([, signal, score]) => [signal, score]));
+  /** The records, each with the embedding of `answers`' record at its index as its answer's. */
+  const answered = (records: readonly DriftRecord[], answers: readonly DriftRecord[]) =>
+    records.map((r, i) => ({ ...r, answerEmbedding: answers[i % answers.length]?.embedding as number[] }));
+  /** A baseline's and a window's outcomes: no error, and these verdicts. */
+  const withFeedback = (reference: FeedbackCounts, current: FeedbackCounts) => ({
+    reference: { ...counts(1000), feedback: reference },
+    current: { ...counts(1000), feedback: current },
+  });
+
+  beforeEach(() => {
+    s3.install();
+    store = new FakeDriftStore();
+    publishScore = vi.fn();
+  });
+
+  it('tests the answers’ embeddings as a family of their own: a score published, a section of the report', async () => {
+    // Answers that moved as the shifted questions did, against answers like the reference's.
+    const out = await handler()(stage(answered(reference2, shifted), answered(reference, reference2)));
+    expect(out.signals.answerEmbedding).toMatchObject({
+      drift: true,
+      insufficient: false,
+      threshold: TEST_POLICY.alpha / 3,
+    });
+    expect(out.signals.answerEmbedding?.score).toBeGreaterThanOrEqual(1);
+    // The questions did not move.
+    expect(out.signals.embedding?.drift).toBe(false);
+    expect(out.drift).toBe(true);
+    expect(published().get('answerEmbedding')).toBe(out.signals.answerEmbedding?.score);
+    expect(driftWindowResult.parse(out)).toEqual(out);
+    expect(summary().answerEmbedding).toMatchObject({
+      status: 'tested',
+      n: { reference: 200, current: 200 },
+      drift: true,
+      tests: { mmd: { fired: expect.any(Boolean) } },
+    });
+    expect(html()).toContain('data-chart="answer-embedding" data-status="tested"');
+    expect(html()).toContain('data-chart="answer-projection"');
+    expect(html()).toContain('the answers&#39; embeddings moved');
+  });
+
+  it('finds answers like the baseline’s not drifted', async () => {
+    const out = await handler()(stage(answered(reference2, reference2), answered(reference, reference)));
+    expect(out.signals.answerEmbedding).toMatchObject({ drift: false, insufficient: false });
+    expect(out.signals.answerEmbedding?.score).toBeLessThan(1);
+    expect(out.drift).toBe(false);
+  });
+
+  it('a baseline without answer embeddings (from before them) is no baseline for them, not drift', async () => {
+    const out = await handler()(stage(answered(reference2, shifted), reference));
+    expect(out.signals).not.toHaveProperty('answerEmbedding');
+    expect(out.drift).toBe(false);
+    expect(published().has('answerEmbedding')).toBe(false);
+    expect(summary().answerEmbedding).toMatchObject({
+      status: 'no-baseline',
+      n: { reference: 0, current: 200 },
+      drift: false,
+      pValue: null,
+    });
+    expect(summary().details.notes.join(' ')).toMatch(/no baseline, not "no drift"/);
+    expect(html()).toContain('data-status="no-baseline"');
+  });
+
+  it('a window with too few answers is insufficient for them: no score', async () => {
+    const current = [...answered(reference2.slice(0, 10), shifted), ...reference2.slice(10)];
+    const out = await handler()(stage(current, answered(reference, reference2)));
+    expect(out.signals.answerEmbedding).toMatchObject({ score: null, insufficient: true, drift: false });
+    expect(published().has('answerEmbedding')).toBe(false);
+    expect(summary().answerEmbedding).toMatchObject({ status: 'insufficient', n: { current: 10 } });
+  });
+
+  it('a thumbs-up rate falling from 80% to 50% drifts the feedback signal, published to page', async () => {
+    const out = await handler()(
+      stage(reference2, reference, withFeedback(feedback(160, 40), feedback(100, 100))),
+    );
+    // scipy: chi2_contingency([[160, 40], [100, 100]]) p 6.214951730882236e-10; mannwhitneyu of the
+    // ratings p 3.357136216091945e-10; false_discovery_control of both: 6.214951730882236e-10 each.
+    expect(out.signals.feedback).toEqual({
+      score: expect.closeTo(Math.log(6.214951730882236e-10) / Math.log(0.05), 6),
+      pValue: expect.closeTo(6.214951730882236e-10, 18),
+      threshold: TEST_POLICY.alpha,
+      drift: true,
+      insufficient: false,
+      method: 'thumbsUpRate',
+    });
+    expect(out.drift).toBe(true);
+    expect(published().get('feedback')).toBe(out.signals.feedback?.score);
+    expect(out.outcomes?.current.feedback).toEqual(feedback(100, 100));
+    expect(driftWindowResult.parse(out)).toEqual(out);
+    expect(summary().feedback).toMatchObject({
+      drift: true,
+      tests: {
+        thumbsUpRate: { status: 'tested', reference: 0.8, current: 0.5, direction: 'down', drift: true },
+        meanRating: { status: 'tested', test: 'mann-whitney', direction: 'down', drift: true },
+      },
+    });
+    expect(summary().reviews).toMatchObject({ insufficient: true, pValue: null });
+    expect(html()).toContain('data-chart="labelled"');
+    expect(html()).toMatch(
+      /data-test="labelled-thumbsUpRate">.*<td class="num">80\.0%<\/td><td class="num">50\.0%<\/td>/,
+    );
+  });
+
+  it('a rising thumbs-up rate is good news: a feedback score of 0', async () => {
+    const out = await handler()(
+      stage(reference2, reference, withFeedback(feedback(100, 100), feedback(160, 40))),
+    );
+    expect(out.signals.feedback).toMatchObject({ score: 0, pValue: 1, drift: false, method: null });
+    expect(out.drift).toBe(false);
+  });
+
+  it('too few verdicts make the feedback signal insufficient: no score', async () => {
+    const out = await handler()(
+      stage(reference2, reference, withFeedback(feedback(160, 40), feedback(20, 20))),
+    );
+    expect(out.signals.feedback).toMatchObject({ score: null, insufficient: true, drift: false });
+    expect(published().has('feedback')).toBe(false);
+  });
+
+  it('more of the reviewed complaints confirmed drifts the reviews signal', async () => {
+    const out = await handler()(
+      stage(
+        reference2,
+        reference,
+        withFeedback(
+          feedback(150, 60, { reviewed: 60, confirmed: 20 }),
+          feedback(150, 60, { reviewed: 60, confirmed: 45 }),
+        ),
+      ),
+    );
+    // scipy: chi2_contingency([[20, 40], [45, 15]]) p 1.097196026802034e-05.
+    expect(out.signals.reviews).toMatchObject({
+      pValue: expect.closeTo(1.097196026802034e-5, 15),
+      drift: true,
+      method: 'complaintPrecision',
+    });
+    expect(out.signals.feedback).toMatchObject({ drift: false });
+    expect(published().get('reviews')).toBe(out.signals.reviews?.score);
+    expect(summary().reviews.tests.complaintPrecision).toMatchObject({
+      reference: 20 / 60,
+      current: 45 / 60,
+      direction: 'up',
+    });
+  });
+
+  it('a baseline without feedback counts is no baseline for the feedback and reviews signals, and says so', async () => {
+    const out = await handler()(
+      stage(reference2, reference, {
+        reference: counts(1000),
+        current: { ...counts(1000), feedback: feedback(10, 190) },
+      }),
+    );
+    expect(out.signals).not.toHaveProperty('feedback');
+    expect(out.signals).not.toHaveProperty('reviews');
+    expect(out.drift).toBe(false);
+    expect(summary()).toMatchObject({ feedback: null, reviews: null });
+    expect(summary().labelledNote).toMatch(/^Baseline v3 \(window\) has no feedback counts/);
+    expect(html()).toContain('has no feedback counts');
+  });
+
+  it('scores the feedback of a window without a sampled record', async () => {
+    const out = await handler()(stage([], reference, withFeedback(feedback(160, 40), feedback(100, 100))));
+    expect(out).toMatchObject({ status: 'checked', drift: true, n: { current: 0 } });
+    expect(Object.keys(out.signals).sort()).toEqual(['feedback', 'quality', 'reviews']);
+    expect(summary()).toMatchObject({ report: null, feedback: { drift: true } });
   });
 });
 

@@ -1,8 +1,9 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../../support/env/drift.ts';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { VerdictOnAnswer, VerdictReader } from '#aws/drift/feedback-reader.ts';
 import { InvalidEventError } from '#aws/errors.ts';
-import type { EvaluationStore, SuiteVersion } from '#aws/eval/evaluation-store.ts';
+import type { EvaluationStore, StoredReviewTask, SuiteVersion } from '#aws/eval/evaluation-store.ts';
 import type { DriftCheckConfig } from '#contracts/drift/baseline.ts';
 import type { EvaluationRun } from '#contracts/evaluation/run.ts';
 import { encodeEmbedding } from '#core/drift/compact-embedding.ts';
@@ -63,10 +64,14 @@ function retrieval(queryEmbedding?: number[]) {
   };
 }
 
-/** The evaluation store's suite and run reads, in memory. */
-class FakeEvaluations implements Pick<EvaluationStore, 'getSuite' | 'getRun'> {
+/** The evaluation store's suite, run and review task reads, in memory. */
+class FakeEvaluations implements Pick<EvaluationStore, 'getSuite' | 'getRun' | 'getReviewTask'> {
   readonly suites: SuiteVersion[] = [];
   readonly runs = new Map<string, EvaluationRun>();
+  readonly tasks = new Map<string, StoredReviewTask>();
+  async getReviewTask(taskId: string) {
+    return this.tasks.get(taskId);
+  }
   async getSuite(name: string, version?: number) {
     return this.suites
       .filter((s) => s.name === name && (version === undefined || s.version === version))
@@ -111,6 +116,7 @@ describe('collect handler', () => {
         'DRIFT_POLICY',
         'DRIFT_CHECKS',
         'EVALUATIONS_TABLE',
+        'FEEDBACK_TABLE',
         'MODEL_PROVIDER',
         'EMBEDDING_MODEL',
       ].sort(),
@@ -176,7 +182,7 @@ describe('collect handler', () => {
       return watched;
     }
 
-    it('stages the watched calls, embedding only the questions RAG did not embed', async () => {
+    it('stages the watched calls, embedding the questions RAG did not embed and every answer', async () => {
       stageLog();
       const out = (await handler()(driftCheckRequested({ windowEnd: '2026-12-01T12:00:00Z' }))) as Collected;
 
@@ -196,8 +202,15 @@ describe('collect handler', () => {
       // What Check parses.
       expect(collected.parse(out)).toEqual(out);
 
+      // One batch: the questions without RAG's embedding, then every answer.
       expect(embed).toHaveBeenCalledTimes(1);
-      expect(embed).toHaveBeenCalledWith(['Why does my function time out?', 'Where are my logs?']);
+      expect(embed).toHaveBeenCalledWith([
+        'Why does my function time out?',
+        'Where are my logs?',
+        'Answer to: How do I raise the memory of my function?',
+        'Answer to: Why does my function time out?',
+        'Answer to: Where are my logs?',
+      ]);
 
       expect(s3.contentType(ARTIFACTS, key)).toBe('application/x-ndjson');
       const records = parseRecords(s3.text(ARTIFACTS, key), key);
@@ -221,6 +234,41 @@ describe('collect handler', () => {
       );
       expectNear(byText.get('Where are my logs?')?.embedding, vectorOf('Where are my logs?'));
       expect(byText.get('Why does my function time out?')).not.toHaveProperty('retrievalTopScore');
+      for (const record of records) {
+        expectNear(record.answerEmbedding, vectorOf(`Answer to: ${record.text}`));
+      }
+    });
+
+    it('embeds the first 2,000 characters of a long answer, and no empty one', async () => {
+      const long = `${'é'.repeat(1999)}xyz`;
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-12-01/a.gz',
+        [
+          interaction(1, 'q one', {
+            retrieval: retrieval(RAG_VECTOR),
+            payload: {
+              system: null,
+              messages: [{ role: 'user', content: { text: 'q one', truncated: false } }],
+              answer: { text: long, truncated: false },
+              redactions: {},
+            },
+          }),
+          interaction(2, 'q two', {
+            retrieval: retrieval(RAG_VECTOR),
+            payload: {
+              system: null,
+              messages: [{ role: 'user', content: { text: 'q two', truncated: false } }],
+              answer: { text: '  ', truncated: false },
+              redactions: {},
+            },
+          }),
+        ],
+        new Date('2026-12-01T12:01:00Z'),
+      );
+      await handler()(driftCheckRequested({ windowEnd: WINDOW_END }));
+      expect(embed).toHaveBeenCalledWith([`${'é'.repeat(1999)}x`]);
     });
 
     it('hands the check’s active baseline to Check', async () => {
@@ -246,12 +294,14 @@ describe('collect handler', () => {
       expect(all.outcomes).toEqual({ calls: 8, errors: 1, throttles: 1, guardrailInterventions: 1 });
     });
 
-    it('calls no embedder when every record has its embedding, and stages an empty window as such', async () => {
+    it('calls no embedder when every record has its embeddings, and stages an empty window as such', async () => {
+      // RAG kept the question's embedding; the call has no answer text to embed.
+      const call = interaction(1, 'q one', { retrieval: retrieval(RAG_VECTOR) });
       putLog(
         s3,
         ARTIFACTS,
         'interactions/dt=2026-12-01/a.gz',
-        [interaction(1, 'q one', { retrieval: retrieval(RAG_VECTOR) })],
+        [{ ...call, payload: { ...call.payload, answer: null } }],
         new Date('2026-12-01T12:01:00Z'),
       );
       const one = (await handler()(driftCheckRequested({ windowEnd: WINDOW_END }))) as Collected;
@@ -328,6 +378,102 @@ describe('collect handler', () => {
     });
   });
 
+  describe('what people said of the window’s answers', () => {
+    /** The feedback table's verdicts by interaction, in memory; remembers what was read. */
+    class FakeVerdicts implements VerdictReader {
+      readonly byCall = new Map<string, VerdictOnAnswer[]>();
+      readonly read: string[] = [];
+      async verdictsOn(interactionId: string) {
+        this.read.push(interactionId);
+        return this.byCall.get(interactionId) ?? [];
+      }
+    }
+    const labelled = (taskId: string, label: 'pass' | 'fail' | number): StoredReviewTask =>
+      ({
+        taskId,
+        status: 'labelled',
+        label: { taskId, reviewer: 'rev', label, at: '2026-12-01T11:00:00Z' },
+      }) as StoredReviewTask;
+
+    it('counts the verdicts on every answered call of the check’s traffic, sampled or not, and the reviews of its complaints', async () => {
+      const calls = [
+        interaction(1, 'q1'),
+        interaction(2, 'q2', { payload: null }),
+        interaction(3, 'q3'),
+        interaction(4, 'q4'),
+        interaction(5, 'failed', { status: 'provider_error', payload: null }),
+        interaction(6, 'evaluation', { app: 'evaluation' }),
+        interaction(7, 'other prompt', { prompt: { name: 'billing', version: 1, ref: 'billing:1' } }),
+      ];
+      putLog(s3, ARTIFACTS, 'interactions/dt=2026-12-01/a.gz', calls, new Date('2026-12-01T12:01:00Z'));
+      const verdicts = new FakeVerdicts();
+      verdicts.byCall.set('call-1', [
+        { user: 'ana', score: 1 },
+        { user: 'bo', score: 0, reviewTaskId: 'review-0000000000000001' },
+      ]);
+      // An unsampled call's verdicts count: a person rated its answer.
+      verdicts.byCall.set('call-2', [
+        { user: 'ana', score: 0.5 },
+        { user: 'cy', score: 0.25, reviewTaskId: 'review-0000000000000002' },
+      ]);
+      verdicts.byCall.set('call-3', [{ user: 'dee', score: 0, reviewTaskId: 'review-0000000000000003' }]);
+      // A complaint the user withdrew (now up) is no complaint: its review is not read.
+      verdicts.byCall.set('call-4', [{ user: 'ed', score: 1, reviewTaskId: 'review-0000000000000004' }]);
+      verdicts.byCall.set('call-7', [{ user: 'fay', score: 0 }]);
+      evaluations.tasks.set('review-0000000000000001', labelled('review-0000000000000001', 'fail'));
+      evaluations.tasks.set('review-0000000000000002', labelled('review-0000000000000002', 0.8));
+      evaluations.tasks.set('review-0000000000000004', labelled('review-0000000000000004', 'fail'));
+      // review-…3 is still open: not reviewed.
+
+      const out = (await handler({ feedback: verdicts })(
+        driftCheckRequested({ windowEnd: WINDOW_END }),
+      )) as Collected;
+      // The answered calls of the check's traffic: not the failed one, the evaluation's or another prompt's.
+      expect(verdicts.read.sort()).toEqual(['call-1', 'call-2', 'call-3', 'call-4']);
+      expect(out.outcomes?.feedback).toEqual({
+        answered: 4,
+        verdicts: 6,
+        positive: 2,
+        negative: 3,
+        ratings: [2, 1, 1, 0, 2],
+        reviewed: 2,
+        confirmed: 1,
+      });
+      expect(collected.parse(out)).toEqual(out);
+    });
+
+    it('has no feedback counts without the feedback table', async () => {
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-12-01/a.gz',
+        [interaction(1, 'q1')],
+        new Date('2026-12-01T12:01:00Z'),
+      );
+      const out = (await handler()(driftCheckRequested({ windowEnd: WINDOW_END }))) as Collected;
+      expect(out.outcomes).toEqual({ calls: 1, errors: 0, throttles: 0, guardrailInterventions: 0 });
+    });
+
+    it('keeps a traffic window’s feedback counts with the baseline built from it', async () => {
+      putLog(
+        s3,
+        ARTIFACTS,
+        'interactions/dt=2026-11-20/a.gz',
+        [interaction(1, 'How do I deploy?', { occurredAt: '2026-11-20T09:00:00.000Z' })],
+        new Date('2026-11-20T11:00:00Z'),
+      );
+      const verdicts = new FakeVerdicts();
+      verdicts.byCall.set('call-1', [{ user: 'ana', score: 0.75 }]);
+      const out = (await handler({ feedback: verdicts })(
+        driftCheckRequested({
+          requestedBy: 'ops',
+          baseline: { source: { kind: 'window', from: '2026-11-20T00:00:00Z', to: '2026-11-21T00:00:00Z' } },
+        }),
+      )) as BaselineCreated;
+      expect(out.baseline.outcomes?.feedback).toMatchObject({ answered: 1, verdicts: 1, positive: 1 });
+    });
+  });
+
   describe('a baseline request', () => {
     const request = (source: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
       driftCheckRequested({ requestedBy: 'arn:aws:iam::1:user/ops', baseline: { source, ...extra } });
@@ -365,6 +511,7 @@ describe('collect handler', () => {
         source,
         records: 2,
         embedded: 2,
+        answerEmbedded: 2,
         embeddingModel: TEST_EMBEDDING_MODEL.modelId,
         location: { bucket: ARTIFACTS, key },
         createdAt: NOW.toISOString(),
@@ -375,10 +522,14 @@ describe('collect handler', () => {
       };
       expect(out).toEqual({ status: 'baseline-created', check: 'support', baseline: expected });
       expect(store.baselines).toEqual([expected]);
-      expect(embed).toHaveBeenCalledWith(['What is a layer?']);
+      expect(embed).toHaveBeenCalledWith([
+        'What is a layer?',
+        'Answer to: How do I deploy?',
+        'Answer to: What is a layer?',
+      ]);
       const records = parseRecords(s3.text(ARTIFACTS, key), key);
       expect(records.map((r) => r.text).sort()).toEqual(['How do I deploy?', 'What is a layer?']);
-      expect(records.every((r) => r.embedding?.length === 4)).toBe(true);
+      expect(records.every((r) => r.embedding?.length === 4 && r.answerEmbedding?.length === 4)).toBe(true);
     });
 
     it('builds a version from a registered suite’s questions', async () => {
@@ -476,6 +627,8 @@ describe('collect handler', () => {
         source: { kind: 'evaluation', runId: 'run-7' },
         records: 3,
         embedded: 3,
+        // The run's two answers: the failed item has none.
+        answerEmbedded: 2,
       });
       expect(out.baseline).not.toHaveProperty('outcomes');
       const records = parseRecords(s3.text(ARTIFACTS, out.baseline.location.key), 'baseline');

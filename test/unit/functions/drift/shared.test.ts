@@ -96,6 +96,24 @@ describe('records files', () => {
     expect(parseRecords('', 'f')).toEqual([]);
   });
 
+  it('round-trips an answer’s embedding beside the question’s', () => {
+    const records = [{ text: 'q1', answer: 'a1', embedding: [0.5, -1], answerEmbedding: [1, 0.5, -0.25] }];
+    const text = recordsJsonl(records);
+    expect(JSON.parse(text).answerEmbedding).toMatchObject({ encoding: 'int8', dims: 3 });
+    const [back] = parseRecords(text, 'f');
+    back?.answerEmbedding?.forEach((x, i) => {
+      expect(Math.abs(x - (records[0]?.answerEmbedding?.[i] as number))).toBeLessThanOrEqual(1 / 254 + 1e-12);
+    });
+    expect(back?.embedding).toHaveLength(2);
+    const bad = JSON.stringify({
+      text: 'q',
+      answerEmbedding: { encoding: 'int8', dims: 4, scale: 0.1, data: 'AAA=' },
+    });
+    expect(() => parseRecords(bad, 'f')).toThrow(
+      new InvalidEventError('f line 1: answerEmbedding.data: must decode to dims (4) bytes (decodes to 2)'),
+    );
+  });
+
   it('names the line that is not a record', () => {
     expect(() => parseRecords('{"text":"ok"}\nnot json\n', 's3://b/k')).toThrow(
       new InvalidEventError('s3://b/k line 2: not JSON'),

@@ -9,7 +9,12 @@ import { evaluationRunRequest } from '#contracts/evaluation/run.ts';
 import { driftRunId } from '#core/drift/run-id.ts';
 import type { DriftDetectedDetail } from '#events/drift-detected.ts';
 import { evaluationRequestedDetail } from '#events/evaluation-requested.ts';
-import { environment, makeHandler, runRequestOf } from '#functions/drift/start-evaluation.ts';
+import {
+  checkRequestsOf,
+  environment,
+  makeHandler,
+  runRequestOf,
+} from '#functions/drift/start-evaluation.ts';
 import { errorOf } from '../../../support/async.ts';
 
 const events = mockClient(EventBridgeClient);
@@ -99,6 +104,37 @@ describe('runRequestOf', () => {
   });
 });
 
+describe('checkRequestsOf', () => {
+  it("turns each check's own onDrift into its run request, by check name", () => {
+    const byCheck = checkRequestsOf(
+      JSON.stringify({
+        'tuned-traffic': { suite: 'golden', model: 'tuned-assistant', maxItems: 20, k: 1 },
+        support: { suite: 'support-golden', prompt: 'support@production', maxItems: 50, k: 1, ragK: 4 },
+      }),
+    );
+    expect(byCheck).toEqual({
+      'tuned-traffic': { suite: 'golden', target: { model: 'tuned-assistant' }, maxItems: 20, k: 1 },
+      support: {
+        suite: 'support-golden',
+        target: { prompt: 'support@production' },
+        maxItems: 50,
+        k: 1,
+        rag: { k: 4 },
+      },
+    });
+    for (const request of Object.values(byCheck)) {
+      expect(z.safeParse(evaluationRunRequest, request).success).toBe(true);
+    }
+  });
+
+  it('refuses a map that is not JSON or holds a setting of the wrong shape, naming the variable', () => {
+    expect(() => checkRequestsOf('[')).toThrow('DRIFT_CHECK_EVALUATIONS is not JSON');
+    expect(() => checkRequestsOf(JSON.stringify({ support: { suite: 'golden', k: 1 } }))).toThrow(
+      /^DRIFT_CHECK_EVALUATIONS: /,
+    );
+  });
+});
+
 describe('start-evaluation handler', () => {
   const handler = () =>
     makeHandler({ events: new EventBridgeClient({ region: 'us-east-1' }), busName: 'bus', request: REQUEST });
@@ -109,13 +145,17 @@ describe('start-evaluation handler', () => {
   });
 
   it('reads an environment the stack sets', () => {
-    expect(Object.keys(environment).sort()).toEqual(['DRIFT_EVALUATION', 'EVENT_BUS_NAME']);
+    expect(Object.keys(environment).sort()).toEqual([
+      'DRIFT_CHECK_EVALUATIONS',
+      'DRIFT_EVALUATION',
+      'EVENT_BUS_NAME',
+    ]);
   });
 
   it('requests the evaluation of production, with trigger drift and the run id of the transition', async () => {
     const out = await handler()(driftDetected());
     const runId = driftRunId('support', '2026-12-01T12:00:00.000Z');
-    expect(out).toEqual({ runId });
+    expect(out).toEqual({ runId, check: 'support' });
     expect(published()).toEqual([
       {
         EventBusName: 'bus',
@@ -137,6 +177,41 @@ describe('start-evaluation handler', () => {
     const again = await handler()(driftDetected({ value: 2.9 }));
     expect(again).toEqual(first);
     expect(published().map((p) => p.Detail.runId)).toEqual([first.runId, first.runId]);
+  });
+
+  it("starts the check's own evaluation when it names one, and the default one for the other checks", async () => {
+    const LINE_REQUEST = { suite: 'golden', target: { model: 'tuned-assistant' }, maxItems: 20, k: 1 };
+    const perCheck = makeHandler({
+      events: new EventBridgeClient({ region: 'us-east-1' }),
+      busName: 'bus',
+      request: REQUEST,
+      byCheck: { 'tuned-traffic': LINE_REQUEST },
+    });
+    const tuned = await perCheck(driftDetected({ check: 'tuned-traffic' }));
+    const support = await perCheck(driftDetected({ check: 'support' }));
+    expect(tuned).toEqual({
+      runId: driftRunId('tuned-traffic', '2026-12-01T12:00:00.000Z'),
+      check: 'tuned-traffic',
+    });
+    expect(published().map((p) => [p.Detail.runId, p.Detail.request])).toEqual([
+      [tuned.runId, LINE_REQUEST],
+      [support.runId, REQUEST],
+    ]);
+  });
+
+  it('starts nothing for a check with no evaluation of its own and no default, and says why', async () => {
+    const only = makeHandler({
+      events: new EventBridgeClient({ region: 'us-east-1' }),
+      busName: 'bus',
+      byCheck: { 'tuned-traffic': REQUEST },
+    });
+    expect(await only(driftDetected({ check: 'support' }))).toEqual({
+      runId: null,
+      check: 'support',
+      reason:
+        'drift check support names no evaluation (no onDrift of its own, no drift.onDrift): nothing started',
+    });
+    expect(published()).toEqual([]);
   });
 
   it('refuses an event that is not llmops.DriftDetected', async () => {
