@@ -1,6 +1,6 @@
 /**
  * Operations monitoring: one CloudWatch dashboard per stack, anomaly alarms on each catalog chat model's
- * p99 latency and cost per answer, and a daily cost budget alarm per app.
+ * p99 latency, cost per answer and output tokens per answer, and a daily cost budget alarm per app.
  *
  * Dashboard `<stackName>`, one section per text header: Traffic, Latency, Errors, Guardrail, Evaluation,
  * Pipelines, then the sections later constructs add with {@link OpsMonitoring.addSection} (the drift
@@ -25,18 +25,25 @@
  *   and prompt names are not known at synth time: no alarm on {service, Model, Prompt, App} can cover a
  *   model or an app over its prompts.
  *
- * So the alarms read two series the gateway emits beside its {service, Model, Prompt, App} set (see
- * {@link GATEWAY_ALARM_SERIES}: `Latency` and `CostUsd` by {service, Model}, `CostUsd` by {service, App}):
+ * So the alarms read the series the gateway emits beside its {service, Model, Prompt, App} set (see
+ * {@link GATEWAY_ALARM_SERIES}: `Latency`, `CostUsd` and `OutputTokens` by {service, Model}, `CostUsd` by
+ * {service, App}):
  *
- * - per chat model of the catalog: p99 `Latency` and cost per answer (Average `CostUsd`: one sample per
- *   answered call, so the average is the sum over the answers divided by their count), each above an
- *   `ANOMALY_DETECTION_BAND(m1, band)` for M of N 5-minute periods (`observability.anomaly`); they page
- *   when `observability.anomaly.page` (prod), and show on the dashboard either way;
+ * - per chat model of the catalog: p99 `Latency`, cost per answer (Average `CostUsd`: one sample per
+ *   answered call, so the average is the sum over the answers divided by their count) and tokens per
+ *   answer (Average `OutputTokens`, likewise: answers growing longer, or a model that stops stopping),
+ *   each above an `ANOMALY_DETECTION_BAND(m1, band)` for M of N 5-minute periods
+ *   (`observability.anomaly`); they page when `observability.anomaly.page` (prod), and show on the
+ *   dashboard either way;
  * - per app with `dailyCostBudgetUsd`: Sum `CostUsd` over a 1-day period at or above the budget; pages.
  *
  * Each series is the whole model or app: evaluation answers (app `evaluation`) count in the model's.
  * Missing data (no calls) does not breach. An anomaly model needs about two weeks of data before its band
  * means much; CloudWatch learns it from the alarm's metric, with no separate resource.
+ *
+ * The Traffic section sums requests, tokens and cost by model, by app and by prompt (Metrics Insights
+ * groups by whatever prompt names the series carry); the Guardrail section sums interventions by policy
+ * and by model, the dimensions `GuardrailInterventions` carries (not by app: it has no App dimension).
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -53,8 +60,8 @@ import { LLMOPS_METRICS_NAMESPACE } from './model-gateway.ts';
  * answered call (Powertools adds `service` to both): metric names by the one dimension besides `service`.
  */
 export const GATEWAY_ALARM_SERIES = {
-  /** {service, Model}: p99 latency and cost per answer of each chat model. */
-  Model: ['Latency', 'CostUsd'],
+  /** {service, Model}: p99 latency, cost per answer and tokens per answer of each chat model. */
+  Model: ['Latency', 'CostUsd', 'OutputTokens'],
   /** {service, App}: each app's cost over a day. */
   App: ['CostUsd'],
 } as const satisfies Record<string, readonly string[]>;
@@ -129,6 +136,8 @@ export class OpsMonitoring extends Construct {
   public readonly latencyAnomalyAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
   /** By chat model id: ALARM when the model's cost per answer is above its anomaly band. */
   public readonly costAnomalyAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
+  /** By chat model id: ALARM when the model's output tokens per answer are above their anomaly band. */
+  public readonly tokensAnomalyAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
   /** By app name, for the apps with `dailyCostBudgetUsd`: ALARM when a day of its calls costs that much. */
   public readonly costBudgetAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
 
@@ -170,6 +179,7 @@ export class OpsMonitoring extends Construct {
     const window = `${anomaly.datapointsToAlarm} of ${anomaly.evaluationPeriods} ${ANOMALY_PERIOD_MINUTES}-minute periods`;
     const latencyAlarms: Record<string, cloudwatch.Alarm> = {};
     const costAlarms: Record<string, cloudwatch.Alarm> = {};
+    const tokensAlarms: Record<string, cloudwatch.Alarm> = {};
     const anomalyAlarms: cloudwatch.Alarm[] = [];
     for (const model of chatModels) {
       const latency = anomalyAlarm(
@@ -194,12 +204,27 @@ export class OpsMonitoring extends Construct {
         ),
         `The cost per answer of model ${model.id} (every prompt and app) was above its anomaly band (${anomaly.band} standard deviations) for ${window}: longer prompts or answers, more retrieved context, or a changed price. See tokens in and out by model on the dashboard.`,
       );
+      const tokens = anomalyAlarm(
+        `TokensAnomaly-${model.id}`,
+        series(
+          'OutputTokens',
+          { Model: model.id },
+          {
+            statistic: cloudwatch.Stats.AVERAGE,
+            period: anomalyPeriod,
+            label: `${model.id} output tokens per answer`,
+          },
+        ),
+        `The output tokens per answer of model ${model.id} (every prompt and app) were above their anomaly band (${anomaly.band} standard deviations) for ${window}: answers growing longer (a prompt or model change, a model that runs to its token limit), which raises latency and cost too. See output tokens by model and by prompt on the dashboard.`,
+      );
       latencyAlarms[model.id] = latency;
       costAlarms[model.id] = cost;
-      anomalyAlarms.push(latency, cost);
+      tokensAlarms[model.id] = tokens;
+      anomalyAlarms.push(latency, cost, tokens);
     }
     this.latencyAnomalyAlarms = latencyAlarms;
     this.costAnomalyAlarms = costAlarms;
+    this.tokensAnomalyAlarms = tokensAlarms;
 
     // Daily cost budgets: the app's whole cost over a 1-day period (not aligned to the UTC day).
     const budgetAlarms: Record<string, cloudwatch.Alarm> = {};
@@ -227,7 +252,7 @@ export class OpsMonitoring extends Construct {
           ['CostUsd', 'Cost (USD)'],
         ] as const
       ).flatMap(([metric, what]) =>
-        (['Model', 'App'] as const).map((by) =>
+        (['Model', 'App', 'Prompt'] as const).map((by) =>
           graph(`${what} by ${by.toLowerCase()}`, [
             insights(`SELECT SUM(${metric}) FROM ${CALL_SCHEMA} GROUP BY ${by}`),
           ]),
@@ -237,6 +262,16 @@ export class OpsMonitoring extends Construct {
         'Cost per answer (USD) by chat model',
         chatModels.map((m) =>
           series('CostUsd', { Model: m.id }, { statistic: 'Average', period: FIVE_MINUTES, label: m.id }),
+        ),
+      ),
+      graph(
+        'Output tokens per answer by chat model',
+        chatModels.map((m) =>
+          series(
+            'OutputTokens',
+            { Model: m.id },
+            { statistic: 'Average', period: FIVE_MINUTES, label: m.id },
+          ),
         ),
       ),
       ...Object.entries(budgetAlarms).map(
@@ -269,7 +304,7 @@ export class OpsMonitoring extends Construct {
       ...(anomalyAlarms.length > 0
         ? [
             new cloudwatch.AlarmStatusWidget({
-              title: `Anomaly alarms (${anomaly.page ? 'paging' : 'not paging'}): p99 latency and cost per answer`,
+              title: `Anomaly alarms (${anomaly.page ? 'paging' : 'not paging'}): p99 latency, cost and tokens per answer`,
               alarms: anomalyAlarms,
               width: 24,
             }),
@@ -294,17 +329,20 @@ export class OpsMonitoring extends Construct {
       ),
     ]);
 
-    this.addSection('Guardrail', [
-      graph(
-        'Guardrail interventions by policy',
-        [
-          insights(
-            `SELECT SUM(GuardrailInterventions) FROM SCHEMA("${LLMOPS_METRICS_NAMESPACE}", Model, Policy, service) GROUP BY Policy`,
-          ),
-        ],
-        { width: 12 },
+    this.addSection(
+      'Guardrail',
+      (['Policy', 'Model'] as const).map((by) =>
+        graph(
+          `Guardrail interventions by ${by.toLowerCase()}`,
+          [
+            insights(
+              `SELECT SUM(GuardrailInterventions) FROM SCHEMA("${LLMOPS_METRICS_NAMESPACE}", Model, Policy, service) GROUP BY ${by}`,
+            ),
+          ],
+          { width: 12 },
+        ),
       ),
-    ]);
+    );
 
     this.addSection('Evaluation', [
       graph(

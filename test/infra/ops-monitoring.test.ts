@@ -1,8 +1,8 @@
 /**
  * Operations monitoring in the synthesized stack: the dashboard (named after the stack, its sections in
  * order, Metrics Insights queries on the exact dimension sets the functions emit, one chart per
- * pipeline), the anomaly alarms on each chat model's p99 latency and cost per answer (the band, the
- * M of N, paging by profile), and the daily cost budget alarm of each app that has a budget. dev is
+ * pipeline), the anomaly alarms on each chat model's p99 latency, cost per answer and tokens per answer
+ * (the band, the M of N, paging by profile), and the daily cost budget alarm of each app that has a budget. dev is
  * synthesized with the cdk-nag plugin on, so an unacknowledged finding fails synthesis here too. The
  * construct alone (a bare stack) covers apps without a budget and `addSection`.
  */
@@ -10,7 +10,9 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { emitCallMetrics } from '#aws/gateway.ts';
+import { metrics } from '#aws/logging.ts';
 import { DENY_ALL } from '#contracts/http/access.ts';
 import { type AppConfig, deploymentOf, loadConfig } from '#infra/config/index.ts';
 import { ANOMALY_PERIOD_MINUTES } from '#infra/config/schema.ts';
@@ -125,31 +127,42 @@ describe('the dashboard', () => {
     for (const [title, widgets] of sections) expect(widgets.length, title).toBeGreaterThan(0);
   });
 
-  it('Traffic: requests, tokens in and out and cost, by model and by app, summed over prompts', () => {
+  it('Traffic: requests, tokens in and out and cost, by model, by app and by prompt', () => {
     const queries = section(dev.json, 'Traffic').flatMap(expressions);
     for (const metric of ['Requests', 'InputTokens', 'OutputTokens', 'CostUsd']) {
-      for (const by of ['Model', 'App']) {
+      for (const by of ['Model', 'App', 'Prompt']) {
         expect(queries).toContain(`SELECT SUM(${metric}) FROM ${CALL_SCHEMA} GROUP BY ${by}`);
       }
     }
-    // No prompt is named anywhere: prompt names are not known at synth time.
+    expect(queries).toHaveLength(4 * 3);
+    // No prompt is named anywhere (the queries group by whatever prompts the series carry): prompt names
+    // are not known at synth time.
     expect(JSON.stringify(dashboardOf(dev.json).sections.get('Traffic'))).not.toMatch(/"Prompt","/);
   });
 
-  it("Traffic: each chat model's cost per answer, and each budget against its threshold", () => {
+  it("Traffic: each chat model's cost and output tokens per answer, and each budget against its threshold", () => {
     const widgets = section(dev.json, 'Traffic');
-    const perAnswer = widgets.find((w) => w.properties.title === 'Cost per answer (USD) by chat model');
-    expect(perAnswer).toBeDefined();
-    expect(metricLines(perAnswer as Widget)).toEqual(
-      chatModels(dev.config).map((m) => [
-        LLMOPS_METRICS_NAMESPACE,
-        'CostUsd',
-        'Model',
-        m.id,
-        'service',
-        METRICS_SERVICE,
-      ]),
-    );
+    for (const [title, metric] of [
+      ['Cost per answer (USD) by chat model', 'CostUsd'],
+      ['Output tokens per answer by chat model', 'OutputTokens'],
+    ]) {
+      const perAnswer = widgets.find((w) => w.properties.title === title);
+      expect(perAnswer, title).toBeDefined();
+      expect(metricLines(perAnswer as Widget)).toEqual(
+        chatModels(dev.config).map((m) => [
+          LLMOPS_METRICS_NAMESPACE,
+          metric,
+          'Model',
+          m.id,
+          'service',
+          METRICS_SERVICE,
+        ]),
+      );
+      // Average, the dashboard's default statistic (left out of the widget's JSON).
+      for (const line of (perAnswer as Widget).properties.metrics as CfnJson[][]) {
+        expect(line.at(-1)?.stat ?? 'Average', title).toBe('Average');
+      }
+    }
     const budgets = widgets.filter((w) => String(w.properties.title).startsWith('Cost a day: '));
     expect(budgets.map((w) => w.properties.title)).toEqual(['Cost a day: default']);
     expect(budgets[0]?.properties.annotations.alarms).toHaveLength(1);
@@ -168,7 +181,7 @@ describe('the dashboard', () => {
       `SEARCH('{${LLMOPS_METRICS_NAMESPACE},App,Model,Prompt,service} MetricName="Latency"', 'p99', 300)`,
     );
     const status = widgets.find((w) => w.type === 'alarm');
-    expect(status?.properties.alarms).toHaveLength(2 * chatModels(dev.config).length);
+    expect(status?.properties.alarms).toHaveLength(3 * chatModels(dev.config).length);
     expect(status?.properties.title).toMatch(/not paging/);
     expect(section(prod.json, 'Latency').find((w) => w.type === 'alarm')?.properties.title).toMatch(
       /\(paging\)/,
@@ -188,10 +201,13 @@ describe('the dashboard', () => {
     );
   });
 
-  it('Guardrail: interventions by policy', () => {
-    expect(section(dev.json, 'Guardrail').flatMap(expressions)).toEqual([
-      `SELECT SUM(GuardrailInterventions) FROM SCHEMA("${LLMOPS_METRICS_NAMESPACE}", Model, Policy, service) GROUP BY Policy`,
-    ]);
+  it('Guardrail: interventions by policy and by model, the dimensions the gateway emits them with', () => {
+    expect(section(dev.json, 'Guardrail').flatMap(expressions)).toEqual(
+      ['Policy', 'Model'].map(
+        (by) =>
+          `SELECT SUM(GuardrailInterventions) FROM SCHEMA("${LLMOPS_METRICS_NAMESPACE}", Model, Policy, service) GROUP BY ${by}`,
+      ),
+    );
   });
 
   it('Evaluation: each metric by suite, target and metric, the run counts, and the regression alarm', () => {
@@ -248,19 +264,23 @@ describe('the dashboard', () => {
 });
 
 describe('anomaly alarms', () => {
+  afterEach(() => vi.restoreAllMocks());
+
   it.each(['dev', 'prod'] as const)(
-    '%s: p99 latency and cost per answer of each chat model, above the configured band',
+    '%s: p99 latency, cost per answer and output tokens per answer of each chat model, above the configured band',
     (p) => {
       const s = p === 'dev' ? dev : prod;
       const { band, evaluationPeriods, datapointsToAlarm } = s.config.observability.anomaly;
       const alarms = anomalyAlarms(s.json);
       const chat = chatModels(s.config);
-      expect(alarms).toHaveLength(2 * chat.length);
+      expect(alarms).toHaveLength(3 * chat.length);
       const watched = alarms.map(
         ({ m1 }) => `${m1.Metric.MetricName} ${m1.Stat} ${m1.Metric.Dimensions[0].Value}`,
       );
       expect(watched.sort()).toEqual(
-        chat.flatMap((m) => [`CostUsd Average ${m.id}`, `Latency p99 ${m.id}`]).sort(),
+        chat
+          .flatMap((m) => [`CostUsd Average ${m.id}`, `Latency p99 ${m.id}`, `OutputTokens Average ${m.id}`])
+          .sort(),
       );
       for (const { id, p: alarm, m1 } of alarms) {
         const band_ = (alarm.Metrics as CfnJson[]).find((m) => m.Expression !== undefined);
@@ -283,6 +303,29 @@ describe('anomaly alarms', () => {
       }
     },
   );
+
+  it('read exactly the single-dimension series the gateway emits for each answered call', () => {
+    const emitted: { name: string; dimensions: Record<string, string> }[] = [];
+    vi.spyOn(metrics, 'addDimensions').mockImplementation(() => metrics);
+    vi.spyOn(metrics, 'addMetric').mockImplementation(() => metrics);
+    vi.spyOn(metrics, 'singleMetric').mockImplementation(() => {
+      const dimensions: Record<string, string> = {};
+      return {
+        addDimensions: (d: Record<string, string>) => Object.assign(dimensions, d),
+        addMetric: (name: string) => emitted.push({ name, dimensions }),
+      } as unknown as ReturnType<typeof metrics.singleMetric>;
+    });
+    emitCallMetrics('m', 'p', 'a', {
+      latencyMs: 1,
+      modelLatencyMs: 1,
+      usage: { inputTokens: 1, outputTokens: 1, costUsd: 1 },
+      guardrailPolicies: [],
+    });
+    const by = (dimension: string) =>
+      emitted.filter((e) => Object.keys(e.dimensions).join() === dimension).map((e) => e.name);
+    expect(by('Model').sort()).toEqual([...GATEWAY_ALARM_SERIES.Model].sort());
+    expect(by('App').sort()).toEqual([...GATEWAY_ALARM_SERIES.App].sort());
+  });
 
   it('none for the embedding model', () => {
     const embedding = dev.config.models.catalog.filter((m) => m.kind === 'embedding').map((m) => m.id);
@@ -407,8 +450,9 @@ describe('OpsMonitoring alone', () => {
       const alarms = [
         ...Object.values(monitoring.latencyAnomalyAlarms),
         ...Object.values(monitoring.costAnomalyAlarms),
+        ...Object.values(monitoring.tokensAnomalyAlarms),
       ];
-      expect(alarms).toHaveLength(2 * chatModels(config).length);
+      expect(alarms).toHaveLength(3 * chatModels(config).length);
       const paged = new Set(alerts.pagedAlarms);
       for (const alarm of alarms) expect(paged.has(alarm.node.path), alarm.node.path).toBe(page);
       for (const alarm of Object.values(monitoring.costBudgetAlarms))

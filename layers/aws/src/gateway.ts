@@ -53,8 +53,9 @@ import type { TokenBudget } from './token-budget.ts';
 
 /**
  * The model gateway: resolves a prompt reference, renders the template, chooses the model, refuses input
- * that cannot fit its context window, puts the caller's text through the content guard's input policy,
- * calls the provider (with the guardrail; otherwise the answer goes through the guard's output policy),
+ * that cannot fit its context window, puts the caller's text through the content guard's input policy
+ * (before a `rag` query is embedded: refused text reaches no model, the embedding model included), then
+ * retrieves, calls the provider (with the guardrail; otherwise the answer goes through the guard's output policy),
  * prices the call from the catalog, emits metrics and records the interaction (and, given a store,
  * keeps an answered call for feedback). One code path for buffered and streamed answers.
  *
@@ -148,6 +149,25 @@ export const DEFAULT_INTERACTION_TTL_DAYS = 30;
  */
 export const MAX_KEPT_INTERACTION_BYTES = 300_000;
 
+/** A `rag` request's retrieval query, the collections the caller may search (all: undefined), and where. */
+interface RagQuery {
+  readonly query: string;
+  readonly collections: readonly string[] | undefined;
+  readonly retriever: Pick<Retriever, 'retrieve'>;
+}
+
+/** What a chat request resolves to before anything is rendered or retrieved. */
+interface ResolvedChat {
+  readonly policy: AccessPolicy;
+  /** The prompt version asked for; null for a raw chat. */
+  readonly prompt: PromptVersion | null;
+  readonly turns: ReturnType<typeof splitConversation>;
+  /** Features the call needs whatever it renders (`streaming`). */
+  readonly requiredFeatures: readonly ModelFeature[];
+  /** With `rag`: what to retrieve once the input passed the policy. */
+  readonly rag?: RagQuery;
+}
+
 /** Everything decided before the model is called. */
 export interface PreparedChat {
   readonly interactionId: string;
@@ -216,12 +236,13 @@ export class ModelGateway {
     const deadline = AbortSignal.timeout(this.deps.timeoutMs);
     let prepared: PreparedChat | undefined;
     try {
-      prepared = this.route(
-        await beforeDeadline(this.prepare(body, caller, interactionId, startedAt, [], deadline), deadline),
-        requestId,
-      );
+      const resolved = await beforeDeadline(this.resolve(body, caller, []), deadline);
+      prepared = await this.draft(body, resolved, interactionId, startedAt, requestId, deadline);
+      const refused = await this.checkInput(body, prepared, deadline);
+      if (refused === undefined)
+        prepared = await this.withRetrieval(body, resolved, prepared, requestId, deadline);
       const provider = this.deps.providerFor(prepared.model);
-      const blocked = await this.checkInput(body, prepared, provider, deadline);
+      const blocked = refused && blockedResult(prepared, provider.name, refused);
       const modelStart = this.now();
       const answered =
         blocked === undefined
@@ -254,22 +275,23 @@ export class ModelGateway {
     const startedAt = this.now();
     const interactionId = this.newId();
     const deadline = AbortSignal.timeout(this.deps.timeoutMs);
+    let resolved: ResolvedChat;
     let prepared: PreparedChat;
     try {
-      prepared = await beforeDeadline(
-        this.prepare(body, caller, interactionId, startedAt, ['streaming'], deadline),
-        deadline,
-      );
+      resolved = await beforeDeadline(this.resolve(body, caller, ['streaming']), deadline);
+      prepared = await this.draft(body, resolved, interactionId, startedAt, requestId, deadline);
     } catch (error) {
       const failure = this.pastDeadline(deadline, error);
       await this.fail(body, undefined, caller, requestId, true, startedAt, interactionId, failure);
       throw failure;
     }
-    prepared = this.route(prepared, requestId);
-    const provider = this.deps.providerFor(prepared.model);
     let opened: OpenedStream;
     try {
-      const blocked = await this.checkInput(body, prepared, provider, deadline);
+      const refused = await this.checkInput(body, prepared, deadline);
+      if (refused === undefined)
+        prepared = await this.withRetrieval(body, resolved, prepared, requestId, deadline);
+      const provider = this.deps.providerFor(prepared.model);
+      const blocked = refused && blockedResult(prepared, provider.name, refused);
       opened = await this.openStream(provider, prepared, caller, deadline, blocked);
     } catch (error) {
       const failure = this.pastDeadline(deadline, error);
@@ -476,20 +498,21 @@ export class ModelGateway {
   }
 
   /**
-   * The content guard's input policy over every caller-supplied text ({@link callerTexts}), before any
-   * model call: when it intervenes, the answer (the policy's message; the model is never called), else
-   * undefined. A guard that fails fails the request: nothing unchecked reaches a model.
+   * The content guard's input policy over every caller-supplied text ({@link callerTexts}) of a call
+   * prepared without its passages: before the RAG query is embedded and before any model call. When it
+   * intervenes, its verdict (the request is answered with the policy's message, nothing is retrieved and
+   * no model is called), else undefined. A guard that fails fails the request: nothing unchecked reaches
+   * a model, the embedding model included.
    */
   private async checkInput(
     body: GatewayChatInput,
-    prepared: PreparedChat,
-    provider: ModelProvider,
+    draft: PreparedChat,
     deadline: AbortSignal,
-  ): Promise<ChatResult | undefined> {
+  ): Promise<GuardVerdict | undefined> {
     const guard = this.deps.guard;
     if (guard === undefined) return undefined;
-    const verdict = await beforeDeadline(guard.checkInput(callerTexts(body, prepared), deadline), deadline);
-    return verdict.action === 'INTERVENED' ? blockedResult(prepared, provider.name, verdict) : undefined;
+    const verdict = await beforeDeadline(guard.checkInput(callerTexts(body, draft), deadline), deadline);
+    return verdict.action === 'INTERVENED' ? verdict : undefined;
   }
 
   /**
@@ -586,15 +609,15 @@ export class ModelGateway {
     }
   }
 
-  /** Resolves prompt and model, renders, and checks the context window: no token is paid for yet. */
-  async prepare(
+  /**
+   * What the app may use, the prompt, the turns and, with `rag`, the retrieval query: everything of a
+   * request that does not depend on the retrieved passages, checked before anything is paid for.
+   */
+  private async resolve(
     body: GatewayChatInput,
     caller: Pick<ApiCaller, 'app' | 'access'>,
-    interactionId: string,
-    startedAt: number,
-    requiredFeatures: ModelFeature[] = [],
-    deadline: AbortSignal = AbortSignal.timeout(this.deps.timeoutMs),
-  ): Promise<PreparedChat> {
+    requiredFeatures: readonly ModelFeature[],
+  ): Promise<ResolvedChat> {
     // What the app may use, checked before anything is read or paid for.
     const policy = AccessPolicy.forCaller(caller);
     const ref = body.prompt === undefined ? undefined : parsePromptRef(body.prompt);
@@ -608,27 +631,80 @@ export class ModelGateway {
       throw new ValidationError('variables', 'fill the variables of a prompt: name the prompt too');
     }
     const turns = splitConversation(body.messages ?? [], { withPrompt: prompt !== null });
-    const retrieval =
-      body.rag !== undefined ? await this.retrieve(body, prompt, policy, deadline) : undefined;
+    const rag = body.rag !== undefined ? this.ragQuery(body, prompt, policy) : undefined;
+    return { policy, prompt, turns, requiredFeatures, ...(rag !== undefined ? { rag } : {}) };
+  }
+
+  /**
+   * The call prepared and routed as it would be without passages (a `rag` request's context rendered
+   * empty): what the input policy checks, and what a refused request is answered and recorded with.
+   */
+  private async draft(
+    body: GatewayChatInput,
+    resolved: ResolvedChat,
+    interactionId: string,
+    startedAt: number,
+    requestId: string,
+    deadline: AbortSignal,
+  ): Promise<PreparedChat> {
+    const draft = await beforeDeadline(this.compose(body, resolved, interactionId, startedAt), deadline);
+    return this.route(draft, requestId);
+  }
+
+  /**
+   * A `rag` request, once its input passed the policy: the query embedded and searched, and the call
+   * prepared again with the passages (and routed); any other request as it was drafted.
+   */
+  private async withRetrieval(
+    body: GatewayChatInput,
+    resolved: ResolvedChat,
+    draft: PreparedChat,
+    requestId: string,
+    deadline: AbortSignal,
+  ): Promise<PreparedChat> {
+    if (resolved.rag === undefined) return draft;
+    const retrieval = await beforeDeadline(this.retrieve(body, resolved.rag, deadline), deadline);
+    const prepared = await beforeDeadline(
+      this.compose(body, resolved, draft.interactionId, draft.startedAt, { retrieval, model: draft.model }),
+      deadline,
+    );
+    return this.route(prepared, requestId);
+  }
+
+  /**
+   * Renders, chooses the model and checks the context window: no token is paid for yet. `retrieved`:
+   * the passages of a `rag` request and the model its draft resolved (reused when the request names
+   * it); absent, a `rag` request renders an empty context.
+   */
+  private async compose(
+    body: GatewayChatInput,
+    resolved: ResolvedChat,
+    interactionId: string,
+    startedAt: number,
+    retrieved?: { readonly retrieval: Retrieval; readonly model: CatalogModel },
+  ): Promise<PreparedChat> {
+    const { policy, prompt, turns } = resolved;
+    const rag = resolved.rag !== undefined;
+    const retrieval = retrieved?.retrieval;
     const context = retrieval && retrieval.chunks.length > 0 ? contextBlock(retrieval.chunks) : '';
     const rendered =
       prompt === null
-        ? { system: retrieval ? withContext(turns.system, context) : turns.system, messages: [] }
-        : renderPrompt(prompt, retrieval ? { ...(body.variables ?? {}), context } : (body.variables ?? {}));
+        ? { system: rag ? withContext(turns.system, context) : turns.system, messages: [] }
+        : renderPrompt(prompt, rag ? { ...(body.variables ?? {}), context } : (body.variables ?? {}));
     const messages = [...rendered.messages, ...turns.messages];
     if (messages.length === 0 || messages[messages.length - 1]?.role !== 'user') {
       throw new ValidationError('messages', 'the conversation must end with a user turn');
     }
     const maxTokensAsked = body.maxTokens ?? prompt?.model?.maxTokens;
     const estimatedInput = estimateChatTokens(rendered.system, messages);
-    const features: ModelFeature[] = [...requiredFeatures];
+    const features: ModelFeature[] = [...resolved.requiredFeatures];
     if (rendered.system !== undefined) features.push('systemPrompt');
     const modelId = body.model ?? prompt?.model?.id;
     let model: CatalogModel;
     if (modelId !== undefined) {
       // A prompt's own model is the app's to use only if its allowlist says so (the caller's was checked).
       if (body.model === undefined) policy.assertModel(modelId);
-      model = await this.deps.catalog.get(modelId);
+      model = retrieved?.model.id === modelId ? retrieved.model : await this.deps.catalog.get(modelId);
       const field = body.model !== undefined ? 'model' : 'prompt';
       if (model.kind !== 'chat')
         throw new ValidationError(field, `${model.id} is an embedding model, not a chat model`);
@@ -679,16 +755,15 @@ export class ModelGateway {
     };
   }
 
-  /** Retrieves for a `rag` request: the query is `rag.query`, the last user turn, or the `question` variable. */
-  private async retrieve(
-    body: GatewayChatInput,
-    prompt: PromptVersion | null,
-    policy: AccessPolicy,
-    deadline: AbortSignal,
-  ): Promise<Retrieval> {
+  /**
+   * A `rag` request's retrieval query, checked without retrieving: `rag.query`, the last user turn, or
+   * the `question` variable; and the collections the caller may search.
+   */
+  private ragQuery(body: GatewayChatInput, prompt: PromptVersion | null, policy: AccessPolicy): RagQuery {
     const rag = body.rag ?? {};
     const collections = policy.retrievalCollections(rag.filters);
-    if (this.deps.retriever === undefined) {
+    const retriever = this.deps.retriever;
+    if (retriever === undefined) {
       throw new ValidationError('rag', 'retrieval is not available in this deployment');
     }
     if (prompt !== null && !Object.hasOwn(prompt.variables, 'context')) {
@@ -712,13 +787,19 @@ export class ModelGateway {
         'is required when the request has neither a user message nor a "question" variable',
       );
     }
-    return this.deps.retriever.retrieve({
-      query,
-      k: rag.k,
-      filters: rag.filters,
-      hybrid: rag.hybrid,
-      minScore: rag.minScore,
-      ...(collections !== undefined ? { collections } : {}),
+    return { query, collections, retriever };
+  }
+
+  /** Embeds and searches a `rag` request's query (which passed the input policy). */
+  private async retrieve(body: GatewayChatInput, rag: RagQuery, deadline: AbortSignal): Promise<Retrieval> {
+    const options = body.rag ?? {};
+    return rag.retriever.retrieve({
+      query: rag.query,
+      k: options.k,
+      filters: options.filters,
+      hybrid: options.hybrid,
+      minScore: options.minScore,
+      ...(rag.collections !== undefined ? { collections: rag.collections } : {}),
       signal: deadline,
     });
   }
@@ -1302,11 +1383,12 @@ export function emitCallMetrics(
   metrics.addMetric('OutputTokens', 'Count', values.usage.outputTokens);
   metrics.addMetric('CostUsd', 'None', values.usage.costUsd);
   // The series the operations alarms read (a plain metric alarm names every dimension, and prompt names
-  // are unknown at synthesis): latency and cost by model, cost by app. Single metrics, so that nothing
-  // else the shared instance flushes lands in these sets.
+  // are unknown at synthesis): latency, cost and output tokens by model, cost by app. Single metrics, so
+  // that nothing else the shared instance flushes lands in these sets.
   for (const [name, unit, value] of [
     ['Latency', 'Milliseconds', values.latencyMs],
     ['CostUsd', 'None', values.usage.costUsd],
+    ['OutputTokens', 'Count', values.usage.outputTokens],
   ] as const) {
     const byModel = metrics.singleMetric();
     byModel.addDimensions({ Model: model });
