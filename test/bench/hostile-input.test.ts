@@ -17,9 +17,6 @@ describe('benchmark smoke runs', () => {
     );
     // Three inputs at the two smoke sizes.
     expect(rows).toHaveLength(6);
-    positiveNumbers(
-      out,
-      new RegExp(`every PII detector ${MS}, the whole per-line pipeline ${MS}$`),
-    );
+    positiveNumbers(out, new RegExp(`every PII detector ${MS}, the whole per-line pipeline ${MS}$`));
   });
 });

@@ -131,12 +131,14 @@ describe('the daily cost of a profile with no traffic', () => {
   }
   /**
    * The drift checks a month with no traffic: docs/drift.md's cost table at the default cadence, less
-   * its online judge line (it judges live answers: none without traffic). The compute and embedding
-   * lines are those of full windows, so this errs high.
+   * its online judge (the judge's calls and its `DriftJudgeCalls` metric: it judges live answers, none
+   * without traffic). The compute, embedding and feedback-read lines are those of full windows, so this
+   * errs high.
    */
   const DRIFT_MONTH_NO_TRAFFIC_USD = {
-    dev: 0.12 + 0.05 + 0.8 + 0.7 + 2.4,
-    prod: 1.4 + 1.2 + 0.8 + 0.7 + 2.4,
+    // Compute, question and answer embeddings, feedback reads, alarms, failure alarms, 10 metrics.
+    dev: 0.12 + 0.05 + 0.24 + 0.19 + 0.9 + 0.7 + 3.0,
+    prod: 1.4 + 1.2 + 5.76 + 1.14 + 0.9 + 0.7 + 3.0,
   } as const;
 
   function daily(profile: 'dev' | 'prod', answering: (config: AppConfig) => CatalogModel) {
@@ -182,9 +184,9 @@ describe('the daily cost of a profile with no traffic', () => {
     // Answers (Nova Micro): 20 × ((300 + 26 + 1500) × $0.000035 + 150 × $0.00014) / 1k = $0.0016982.
     // Comprehend: 20 × 6 units × $0.0001 = $0.012. Guardrail: 20 × 2 × 7 units × $0.35 / 1k = $0.098.
     expect(dev.evaluation).toBeCloseTo(0.13304 + 0.0016982 + 0.012 + 0.098, 9);
-    // Drift: $4.07 a month.
-    expect(dev.drift).toBeCloseTo(4.07 / 30, 9);
-    expect(dev.total).toBeCloseTo(0.380405, 5);
+    // Drift: $5.20 a month.
+    expect(dev.drift).toBeCloseTo(5.2 / 30, 9);
+    expect(dev.total).toBeCloseTo(0.13304 + 0.0016982 + 0.012 + 0.098 + 5.2 / 30, 9);
     expect(dev.total).toBeLessThan(1);
   });
 
@@ -197,8 +199,8 @@ describe('the daily cost of a profile with no traffic', () => {
   it('prices prod the same way: 200 items judged three times a day', () => {
     const prod = daily('prod', model('nova-micro'));
     expect(prod.judgeCalls).toBe(1200);
-    expect(prod.drift).toBeCloseTo(6.5 / 30, 9);
-    // Judge $3.9912, answers $0.017, Comprehend $0.12, guardrail $0.98, drift $0.2167.
-    expect(prod.total).toBeCloseTo(3.9912 + 0.016982 + 0.12 + 0.98 + 6.5 / 30, 4);
+    expect(prod.drift).toBeCloseTo(14.1 / 30, 9);
+    // Judge $3.9912, answers $0.017, Comprehend $0.12, guardrail $0.98, drift $0.47.
+    expect(prod.total).toBeCloseTo(3.9912 + 0.016982 + 0.12 + 0.98 + 14.1 / 30, 4);
   });
 });
