@@ -111,6 +111,20 @@ export function makeHandler(deps: GateDeps) {
     return { outcome: 'moved', jobId, status: patch.status };
   }
 
+  /** Puts the verdict on a job still awaiting one; the status it moved to instead, if it did. */
+  async function recordVerdict(
+    jobId: string,
+    evaluation: NonNullable<FinetuneJob['evaluation']>,
+  ): Promise<FinetuneJobStatus | undefined> {
+    try {
+      await deps.store.update(jobId, { evaluation }, { expectStatus: AWAITING_EVALUATION });
+      return undefined;
+    } catch (error) {
+      if (error instanceof FinetuneJobStatusError) return error.status;
+      throw error;
+    }
+  }
+
   async function retire(job: FinetuneJob): Promise<void> {
     await retireCandidate(deps, {
       jobId: job.jobId,
@@ -142,6 +156,13 @@ export function makeHandler(deps: GateDeps) {
       // The record replaces the job's: the held-out win-rate run it names stays named.
       ...(job.evaluation?.winRateRunId !== undefined ? { winRateRunId: job.evaluation.winRateRunId } : {}),
     };
+    // The verdict goes on the job before SageMaker hears of it: the package's state change moves the job
+    // on its own (to approved or rejected), and when it is handled first the job would keep no verdict.
+    const movedOn = await recordVerdict(jobId, evaluation);
+    if (movedOn !== undefined) {
+      logger.info('Verdict already given: nothing to do', { status: movedOn });
+      return { outcome: 'duplicate', jobId, status: movedOn };
+    }
     const against = detail.baseline?.model ?? detail.baseline?.prompt ?? 'no baseline';
     if (detail.pass === true) {
       if (deps.settings.gate.approval === 'manual') {

@@ -425,6 +425,31 @@ describe('Gate on EvaluationCompleted', () => {
     expect(catalog.deleted).toEqual(['support-assistant-v4']);
   });
 
+  it('keeps the verdict on the job when the package state change it causes is handled first', async () => {
+    const evaluation = { runId: `candidate-${JOB_ID}`, winRateRunId: `candidate-${JOB_ID}-holdout` };
+    store.jobs.set(JOB_ID, { ...storedJob('evaluating'), evaluation });
+    // SageMaker's "Approved" state change reaches another invocation of the gate while this one is
+    // still between the approval and its own move of the job.
+    const approvals = new ModelRegistry(new SageMakerClient({}));
+    const handler = gate.makeHandler({
+      ...deps('auto'),
+      registry: Object.assign(Object.create(approvals) as ModelRegistry, {
+        setApproval: async (...args: Parameters<ModelRegistry['setApproval']>) => {
+          await approvals.setApproval(...args);
+          await gate.makeHandler(deps('auto'))(rawSample('sagemaker-model-package-approved'));
+        },
+      }),
+    });
+    expect(await handler(evaluationCompleted(true))).toMatchObject({
+      outcome: 'duplicate',
+      status: 'approved',
+    });
+    expect(store.jobs.get(JOB_ID)).toMatchObject({
+      status: 'approved',
+      evaluation: { runId: `candidate-${JOB_ID}`, pass: true, winRateRunId: `candidate-${JOB_ID}-holdout` },
+    });
+  });
+
   it('rejects a run without a verdict', async () => {
     store.jobs.set(JOB_ID, storedJob('evaluating'));
     expect(await gate.makeHandler(deps())(evaluationCompleted(null))).toMatchObject({ status: 'rejected' });
