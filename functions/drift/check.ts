@@ -5,11 +5,13 @@ import * as z from 'zod/mini';
 import { createDocumentClient, createS3Client } from '#aws/clients.ts';
 import { describeIssues, readConfig } from '#aws/config.ts';
 import { type DriftStore, DynamoDriftStore } from '#aws/drift/drift-store.ts';
-import { ConfigError } from '#aws/errors.ts';
+import { ConfigError, ValidationError } from '#aws/errors.ts';
+import { resolveRubrics, seedRubricsOnce } from '#aws/eval/rubric-registry.ts';
 import { NO_CONTEXT_ANSWER } from '#aws/gateway.ts';
 import { createProviderRouter } from '#aws/models/router.ts';
 import { logger, metrics, withObservability } from '#aws/observability.ts';
 import { parseInput } from '#aws/parse-input.ts';
+import { PromptRegistry } from '#aws/prompt-registry.ts';
 import { embeddingModelFromEnv } from '#aws/rag/vector-store.ts';
 import {
   DRIFT_SCORE_METRIC,
@@ -19,6 +21,7 @@ import {
   type SignalResult,
 } from '#contracts/drift/baseline.ts';
 import { envVar } from '#contracts/env.ts';
+import type { JudgeRubricMetric } from '#contracts/evaluation/run.ts';
 import { type CatalogModel, catalogModel } from '#contracts/models/catalog.ts';
 import { driftScore } from '#core/drift/alarm-policy.ts';
 import {
@@ -52,12 +55,9 @@ import {
 } from '#core/drift/report.ts';
 import { answerEmbeddingJson, answerEmbeddingSection, labelledSection } from '#core/drift/report-sections.ts';
 import { judgeItem } from '#core/eval/judge.ts';
-import {
-  OFFLINE_ANSWER_RELEVANCE_RUBRIC,
-  OFFLINE_JUDGE,
-  offlineJudgeItem,
-} from '#core/eval/offline-judge.ts';
+import { OFFLINE_JUDGE, offlineJudgeItem } from '#core/eval/offline-judge.ts';
 import { ANSWER_RELEVANCE_RUBRIC } from '#core/eval/rubrics/index.ts';
+import { type RubricPrompt, withPrompt } from '#core/eval/rubrics/registry.ts';
 import type { EvalAnswer, EvalItem, ItemScore } from '#core/eval/types.ts';
 import { mapLimited } from '#core/map-limited.ts';
 import {
@@ -104,13 +104,20 @@ import {
  *
  * With the online judge (`drift.onlineJudge`), the quality signal has one more test: the judge model
  * scores the answer relevance of a small, capped sample of the window's answers (one call each, at most
- * {@link JUDGE_CONCURRENCY} at once), and of the baseline's sample, judged once per baseline and kept
- * beside its records (`<baseline>.judged-<rubric>.json`); the two windows' scores are compared by the
- * KS test, which joins the outcome rates in Benjamini–Hochberg (only a decline is drift). A failed judge
- * call is left out, never a 0; a window whose judge calls all failed has an insufficient judge test, not
- * drift. The window's record and report keep the judged counts, both means and the failures; the EMF
- * metric `DriftJudgeCalls` counts the calls. A retried step judges the window again (a bounded cost) but
- * records and publishes once.
+ * {@link JUDGE_CONCURRENCY} at once), and of the baseline's sample, judged once per baseline and rubric
+ * version and kept beside its records (`<baseline>.judged-<rubric>.json`); the two windows' scores are
+ * compared by the KS test, which joins the outcome rates in Benjamini–Hochberg (only a decline is
+ * drift). The rubric is a prompt of the registry, resolved as an evaluation run resolves it
+ * (`judge-answer-relevance@production`, seeded once per cold start with the same insert-only seed), at
+ * each check that has answers to judge: a label moved since the last check takes effect at the next one, and
+ * the baseline is judged again with the new version. Its `name:version` and the judge model are in the
+ * window's record, in `summary.json` (`judge`, `quality.judge`) and in the report's judge row. A rubric
+ * that does not resolve, or a version that cannot be a rubric, leaves the judge out of that window (the
+ * rates score as without it) with a `judgeNote` in `summary.json` saying why, an error log and the
+ * metric `DriftJudgeRubricErrors`. A failed judge call is left out, never a 0; a window whose judge
+ * calls all failed has an insufficient judge test, not drift. The window's record and report keep the
+ * judged counts, both means and the failures; the EMF metric `DriftJudgeCalls` counts the calls. A
+ * retried step judges the window again (a bounded cost) but records and publishes once.
  */
 export interface CheckDeps {
   readonly s3: S3Client;
@@ -134,17 +141,27 @@ export const JUDGE_CONCURRENCY = 4;
 /** The online judge of the quality signal. */
 export interface OnlineJudge {
   readonly settings: OnlineJudgeSettings;
-  /** The rubric version its scores come from (the baseline's cached scores name it). */
-  readonly rubric: string;
   /** The judge model's id (`offline` locally). */
   readonly model: string;
+  /**
+   * The rubric the judge scores with, resolved for each check that has answers to judge.
+   * @throws ValidationError when the rubric does not resolve or its version cannot be a rubric: the
+   *   check goes on without the judge and says why; any other error fails the step (it is retried)
+   */
+  readonly rubric: () => Promise<OnlineJudgeRubric>;
+  /** @default JUDGE_CONCURRENCY */
+  readonly concurrency?: number;
+}
+
+/** The rubric version an online judge scores with. */
+export interface OnlineJudgeRubric {
+  /** The version its scores come from, `name:version` (the baseline's cached scores name it). */
+  readonly version: string;
   /**
    * Scores one answer to one question, one judge call: a value in [0, 1], or `null` with the error when
    * the call failed (a rejection counts as a failure too).
    */
   readonly score: (question: string, answer: string) => Promise<ItemScore>;
-  /** @default JUDGE_CONCURRENCY */
-  readonly concurrency?: number;
 }
 
 /** The baseline's judged sample, as the cache keeps it. */
@@ -168,11 +185,13 @@ interface Judged {
   readonly failed: number;
 }
 
-/** The judge's part of a window: the test for the quality signal, and what the record keeps. */
-interface JudgeOutcome {
-  readonly test: JudgedComparison;
-  readonly summary: OnlineJudgeResult;
-}
+/**
+ * The judge's part of a window: the test for the quality signal and what the record keeps, or why the
+ * window has no judge test (its rubric did not resolve).
+ */
+type JudgeOutcome =
+  | { readonly test: JudgedComparison; readonly summary: OnlineJudgeResult }
+  | { readonly note: string };
 
 const mean = (xs: readonly number[]): number | null =>
   xs.length === 0 ? null : xs.reduce((sum, x) => sum + x, 0) / xs.length;
@@ -334,7 +353,7 @@ export function makeHandler(deps: CheckDeps) {
     result: DriftCheckResult | null,
     baseline: DriftBaseline,
     quality: OutcomeComparison | undefined,
-    judge: OnlineJudgeResult | undefined,
+    judged: JudgeOutcome | undefined,
     labelled: Labelled,
     signals: Readonly<Record<string, SignalResult>>,
   ) {
@@ -354,7 +373,8 @@ export function makeHandler(deps: CheckDeps) {
       answerEmbedding: result !== null ? answerEmbeddingJson(result) : null,
       quality: quality ?? null,
       ...(quality === undefined ? { qualityNote: noQualityNote(state, baseline) } : {}),
-      ...(judge !== undefined ? { judge } : {}),
+      ...(judged !== undefined && 'summary' in judged ? { judge: judged.summary } : {}),
+      ...(judged !== undefined && 'note' in judged ? { judgeNote: judged.note } : {}),
       feedback: labelled.feedback ?? null,
       reviews: labelled.reviews ?? null,
       ...(labelled.notes.length > 0 ? { labelledNote: labelled.notes.join(' ') } : {}),
@@ -400,11 +420,15 @@ export function makeHandler(deps: CheckDeps) {
   }
 
   /** Judges each record's answer (one call each, a few at once); a failed call is left out. */
-  async function judgeAll(judge: OnlineJudge, records: readonly JudgeableRecord[]): Promise<Judged> {
+  async function judgeAll(
+    judge: OnlineJudge,
+    rubric: OnlineJudgeRubric,
+    records: readonly JudgeableRecord[],
+  ): Promise<Judged> {
     const errors: string[] = [];
     const values = await mapLimited(records, judge.concurrency ?? JUDGE_CONCURRENCY, async (r) => {
       try {
-        const score = await judge.score(r.text, r.answer);
+        const score = await rubric.score(r.text, r.answer);
         if (typeof score.value === 'number' && Number.isFinite(score.value)) return score.value;
         errors.push(score.error ?? 'no score');
       } catch (error) {
@@ -430,12 +454,13 @@ export function makeHandler(deps: CheckDeps) {
    */
   async function baselineJudged(
     judge: OnlineJudge,
+    rubric: OnlineJudgeRubric,
     baseline: DriftBaseline,
     sample: readonly JudgeableRecord[],
     seed: string,
   ): Promise<{ judged: Judged; calls: number }> {
     const { bucket } = baseline.location;
-    const key = driftKeys.judged(baseline.location.key, judge.rubric);
+    const key = driftKeys.judged(baseline.location.key, rubric.version);
     const { share, maxPerWindow, minJudged } = judge.settings;
     // Listed first: without s3:ListBucket on the key itself, a missing object answers 403, not 404.
     const listed = await deps.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
@@ -463,10 +488,10 @@ export function makeHandler(deps: CheckDeps) {
         ...(parsed.success ? {} : { issues: describeIssues(parsed.error) }),
       });
     }
-    const judged = await judgeAll(judge, sample);
+    const judged = await judgeAll(judge, rubric, sample);
     if (judged.failed === 0 || judged.scores.length >= minJudged) {
       const cache: JudgedCache = {
-        rubric: judge.rubric,
+        rubric: rubric.version,
         model: judge.model,
         share,
         maxPerWindow,
@@ -489,8 +514,9 @@ export function makeHandler(deps: CheckDeps) {
   }
 
   /**
-   * The online judge's part of the quality signal: both windows' samples judged (the baseline's once),
-   * compared. `undefined` without a judge, or when a window has no answer to judge (then the quality
+   * The online judge's part of the quality signal: the rubric resolved, both windows' samples judged
+   * with it (the baseline's once per rubric version), compared; or a note when the rubric does not
+   * resolve. `undefined` without a judge, or when a window has no answer to judge (then the quality
    * signal is the outcome rates alone).
    */
   async function onlineJudge(
@@ -514,8 +540,21 @@ export function makeHandler(deps: CheckDeps) {
       });
       return undefined;
     }
-    const ref = await baselineJudged(judge, baseline, referenceSample, seed);
-    const cur = await judgeAll(judge, currentSample);
+    let rubric: OnlineJudgeRubric;
+    try {
+      rubric = await judge.rubric();
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      logger.error('Online judge: the rubric does not resolve; the window is checked without the judge', {
+        error,
+      });
+      metrics.addMetric('DriftJudgeRubricErrors', 'Count', 1);
+      return {
+        note: `The online judge was left out of this window (${error.rule}): the quality signal is the outcome rates alone.`,
+      };
+    }
+    const ref = await baselineJudged(judge, rubric, baseline, referenceSample, seed);
+    const cur = await judgeAll(judge, rubric, currentSample);
     metrics.addMetric('DriftJudgeCalls', 'Count', ref.calls + currentSample.length);
     const side = (j: Judged) => ({
       sampled: j.sampled,
@@ -524,9 +563,13 @@ export function makeHandler(deps: CheckDeps) {
       mean: mean(j.scores),
     });
     return {
-      test: compareJudged(ref.judged.scores, cur.scores, { minJudged }),
+      test: compareJudged(ref.judged.scores, cur.scores, {
+        minJudged,
+        rubric: rubric.version,
+        model: judge.model,
+      }),
       summary: {
-        rubric: judge.rubric,
+        rubric: rubric.version,
         model: judge.model,
         reference: side(ref.judged),
         current: side(cur),
@@ -597,10 +640,10 @@ export function makeHandler(deps: CheckDeps) {
         ? compareOutcomes(state.baseline.outcomes, state.outcomes, {
             alpha: policy.alpha,
             minWindow,
-            ...(judged !== undefined ? { judge: judged.test } : {}),
+            ...(judged !== undefined && 'test' in judged ? { judge: judged.test } : {}),
           })
         : undefined;
-    const judgeSummary = judged !== undefined ? { judge: judged.summary } : {};
+    const judgeSummary = judged !== undefined && 'summary' in judged ? { judge: judged.summary } : {};
     // What people said of the window's answers (feedback and reviews), when both sides have the counts.
     const labelled = labelledOutcomes(state, state.baseline, { alpha: policy.alpha, minWindow });
     const labelledDrift = (labelled.feedback?.drift ?? false) || (labelled.reviews?.drift ?? false);
@@ -617,7 +660,7 @@ export function makeHandler(deps: CheckDeps) {
         status: scored ? 'checked' : 'insufficient',
         drift: quality.drift || labelledDrift,
         signals,
-        report: await writeReport(state, null, state.baseline, quality, judged?.summary, labelled, signals),
+        report: await writeReport(state, null, state.baseline, quality, judged, labelled, signals),
       });
     }
     const result = checkDrift(reference, current, {
@@ -637,15 +680,7 @@ export function makeHandler(deps: CheckDeps) {
     Object.assign(signals, labelledSignals(labelled));
     const answers = answerEmbeddingSignal(result);
     if (answers !== undefined) signals.answerEmbedding = answers;
-    const report = await writeReport(
-      state,
-      result,
-      state.baseline,
-      quality,
-      judged?.summary,
-      labelled,
-      signals,
-    );
+    const report = await writeReport(state, result, state.baseline, quality, judged, labelled, signals);
     const scored = Object.values(signals).some((s) => s.score !== null);
     const outcome = await record({
       ...base,
@@ -698,6 +733,11 @@ export const environment = {
   ONLINE_JUDGE_MODEL: envVar.optionalString(),
   /** With ONLINE_JUDGE: the embedding model answer relevance embeds with (the drift check's, RAG's). */
   EMBEDDING_MODEL: envVar.optionalString(),
+  /**
+   * With ONLINE_JUDGE: the prompt registry, where the judge's rubric is resolved (and seeded with the
+   * built-in rubrics, insert-only, as Evaluate's Plan seeds them).
+   */
+  PROMPTS_TABLE: envVar.optionalString(),
   /** `offline` locally: the offline judge. */
   MODEL_PROVIDER: envVar.optionalString(),
 };
@@ -737,52 +777,105 @@ function liveItem(question: string, answer: string): { item: EvalItem; answer: E
   };
 }
 
+/** The prompt registry the online judge resolves its rubric in (and seeds, insert-only). */
+export type RubricRegistry = Pick<PromptRegistry, 'get' | 'seed'>;
+
+/** The judge metric the online judge scores: its rubric is the registry's `judge-answer-relevance`. */
+export const ONLINE_JUDGE_METRIC = 'answer_relevance' satisfies JudgeRubricMetric;
+
+/**
+ * Resolves the online judge's rubric in the registry as an evaluation run does: the rubric prompts
+ * seeded once per cold start (insert-only: an administrator's versions and label moves stay), then
+ * `judge-answer-relevance@production` read without a cache at each call.
+ * @throws ValidationError when it does not resolve or cannot be a rubric
+ */
+export function rubricResolver(registry: RubricRegistry): () => Promise<RubricPrompt> {
+  const seed = seedRubricsOnce(registry);
+  return async () => {
+    await seed();
+    const resolved = await resolveRubrics(registry, [ONLINE_JUDGE_METRIC]);
+    const prompt = resolved[ONLINE_JUDGE_METRIC];
+    // resolveRubrics resolves every metric it is given, or throws: this only guards the index.
+    if (prompt === undefined) {
+      throw new ValidationError(`rubrics.${ONLINE_JUDGE_METRIC}`, 'resolved to no rubric');
+    }
+    return prompt;
+  };
+}
+
 /**
  * The online judge the environment configures: answer relevance by the judge model, one call per answer
- * (k = 1), embedding with the drift check's embedding model; the offline judge locally. `undefined`
- * without `ONLINE_JUDGE`.
+ * (k = 1), embedding with the drift check's embedding model, with the rubric version the registry
+ * resolves (`PROMPTS_TABLE`); locally the offline judge, which stands in for the same resolved version
+ * and records it. `undefined` without `ONLINE_JUDGE`.
  */
 export function onlineJudgeFromEnv(
   env: z.infer<z.ZodMiniObject<typeof environment>>,
+  registryOf: (table: string) => RubricRegistry,
 ): OnlineJudge | undefined {
   if (env.ONLINE_JUDGE === undefined) return undefined;
   const settings = parseOnlineJudge(env.ONLINE_JUDGE);
   const judge = judgeModelFromEnv(env.ONLINE_JUDGE_MODEL);
   const embedding = embeddingModelFromEnv({ EMBEDDING_MODEL: env.EMBEDDING_MODEL });
+  if (env.PROMPTS_TABLE === undefined) {
+    throw new ConfigError(
+      'Invalid function configuration: (env).PROMPTS_TABLE: is required with ONLINE_JUDGE (the judge resolves its rubric in the prompt registry)',
+    );
+  }
+  const resolve = rubricResolver(registryOf(env.PROMPTS_TABLE));
   if (env.MODEL_PROVIDER === 'offline') {
     return {
       settings,
-      rubric: OFFLINE_ANSWER_RELEVANCE_RUBRIC,
       model: OFFLINE_JUDGE,
-      score: (question, answer) =>
-        offlineJudgeItem({ metric: 'answer_relevance', ...liveItem(question, answer) }),
+      rubric: async () => {
+        const prompt = await resolve();
+        const version = `${prompt.name}:${prompt.version}`;
+        return {
+          version,
+          // The offline heuristic (`details.method`) stands in for the resolved version, as in a run.
+          score: async (question, answer) => {
+            const score = await offlineJudgeItem({
+              metric: ONLINE_JUDGE_METRIC,
+              ...liveItem(question, answer),
+            });
+            return { ...score, details: { ...score.details, rubric: version } };
+          },
+        };
+      },
     };
   }
   const providerFor = createProviderRouter({ mode: 'catalog' });
   return {
     settings,
-    rubric: ANSWER_RELEVANCE_RUBRIC.version,
     model: judge.modelId,
-    score: (question, answer) =>
-      judgeItem({
-        rubric: ANSWER_RELEVANCE_RUBRIC,
-        ...liveItem(question, answer),
-        provider: providerFor(judge),
-        model: judge.modelId,
-        k: 1,
-        embedding: { provider: providerFor(embedding), model: embedding.modelId },
-      }),
+    rubric: async () => {
+      const rubric = withPrompt(ANSWER_RELEVANCE_RUBRIC, await resolve());
+      return {
+        version: rubric.version,
+        score: (question, answer) =>
+          judgeItem({
+            rubric,
+            ...liveItem(question, answer),
+            provider: providerFor(judge),
+            model: judge.modelId,
+            k: 1,
+            embedding: { provider: providerFor(embedding), model: embedding.modelId },
+          }),
+      };
+    },
   };
 }
 
 const config = readConfig(environment);
-const judge = onlineJudgeFromEnv(config);
+const documents = createDocumentClient();
+// Labels read without a cache: a label moved since the last check takes effect at the next one.
+const judge = onlineJudgeFromEnv(config, (table) => new PromptRegistry(documents, table, { cacheTtlMs: 0 }));
 
 export const handler = withObservability(
   makeHandler({
     s3: createS3Client(),
     bucket: config.ARTIFACTS_BUCKET,
-    store: new DynamoDriftStore(createDocumentClient(), config.DRIFT_TABLE),
+    store: new DynamoDriftStore(documents, config.DRIFT_TABLE),
     policy: parsePolicy(config.DRIFT_POLICY),
     ...(judge !== undefined ? { judge } : {}),
     publishScore: (check, signal, score, at) => {

@@ -300,10 +300,13 @@ export const PROD_OVERRIDES: Overrides<ProfileConfig> = {
     ],
   },
   // Hourly checks of up to 2,000 sampled calls; a drift alarm evaluates 200 items, judged three times;
-  // the online judge scores 5% of each window's answers, at most 50 calls a window.
+  // the online judge scores 5% of each window's answers, at most 50 calls a window. 1,000 permutations
+  // reach alpha 0.01 (each embedding test at 0.0033, the smallest p-value 1/1001), which 720 windows a
+  // month need at 2 of 2 once runs are bounded with the shared-baseline factor (docs/drift.md).
   drift: {
     cadenceMinutes: 60,
     maxWindowRecords: 2000,
+    permutations: 1000,
     onDrift: { suite: 'golden', prompt: 'rag-answer@production', maxItems: 200, k: 3, ragK: 5 },
     onlineJudge: { share: 0.05, maxPerWindow: 50, minJudged: 20 },
   },

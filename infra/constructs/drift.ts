@@ -20,7 +20,8 @@
  *
  * With `drift.onlineJudge`, Check also calls the judge (`evaluation.judgeModel`, a chat model of the
  * catalog) on a small, capped sample of each window's answers, and the embedding model its answer
- * relevance rubric embeds with: it is granted exactly those two models, and none without it.
+ * relevance rubric embeds with: it is granted exactly those two models, and none without it; and it
+ * reads the prompts table, where it resolves the rubric (inserting the rubric prompts if absent).
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -85,6 +86,8 @@ export interface DriftProps {
   readonly models: AppConfig['models'];
   /** The online judge's model (`evaluation.judgeModel`), an id of the catalog. */
   readonly judgeModel: string;
+  /** The prompt registry, where the online judge resolves its rubric (and seeds the rubric prompts). */
+  readonly promptsTable: dynamodb.ITable;
 }
 
 /** The cron of a cadence: fires on its boundaries (minutes past the hour, or hours of the day). */
@@ -195,7 +198,10 @@ export class Drift extends Construct {
       this.checkFunction
         .bindString('ONLINE_JUDGE', JSON.stringify(config.onlineJudge))
         .bindString('ONLINE_JUDGE_MODEL', JSON.stringify(judge))
-        .bindString('EMBEDDING_MODEL', JSON.stringify(store.embeddingModel));
+        .bindString('EMBEDDING_MODEL', JSON.stringify(store.embeddingModel))
+        // The rubric (`judge-answer-relevance@production`), resolved as Evaluate's Plan resolves it; the
+        // seed's conditional inserts (PutItem, UpdateItem) are its only writes, as Plan's.
+        .bindTable(props.promptsTable, 'PROMPTS_TABLE', 'read', [], { putItem: true, updateItem: true });
       grantModel(this, this.checkFunction, judge, 'Judge');
       grantModel(this, this.checkFunction, store.embeddingModel, 'Embedding');
     }

@@ -19,17 +19,35 @@
  * locally) to score a sample of: in the first two windows an on-topic sentence that restates the
  * question; in the shifted ones, of every five answers, one noncommittal and one off-topic
  * ({@link replayedAnswer}).
+ *
+ * Before each window's check, the app's users rate a seeded sample of its answers through
+ * `POST /v1/feedback` (`drift-feedback.ts`): a tenth more verdicts than the check's minimum window, thumbs
+ * up on 85% of the on-topic answers and 15% of the noncommittal or off-topic ones, so that the feedback
+ * signal (the thumbs-up rate and the mean rating against the baseline's) is scored in every window and
+ * sees the shift: about 85% up in the first two windows, about 55% in the shifted ones. A third of the
+ * negative verdicts carry a comment, which opens a review task (no reviewer labels them: the reviews
+ * signal stays insufficient).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DriftWindowResult } from '#contracts/drift/baseline.ts';
+import { type DriftPolicy, type DriftWindowResult, driftPolicy } from '#contracts/drift/baseline.ts';
+import { type FeedbackCounts, RATING_LEVELS } from '#core/drift/labelled.ts';
 import { DRIFT_CHECK_REQUESTED } from '#events/drift-check-requested.ts';
 import { DRIFT_DETECTED, type DriftDetectedDetail } from '#events/drift-detected.ts';
 import { SCHEMA_VERSION } from '#events/envelope.ts';
 import { EVALUATION_REQUESTED } from '#events/evaluation-requested.ts';
 import type { InteractionRecordedDetail } from '#events/interaction-recorded.ts';
 import { REPO_ROOT } from '#infra/repo-root.ts';
+import { LocalApiClient } from './api-client.ts';
+import {
+  keepForFeedback,
+  type PostedFeedback,
+  planVerdicts,
+  postVerdicts,
+  startReplayApi,
+  verdictsPerWindow,
+} from './drift-feedback.ts';
 import type { LocalRunner } from './runner.ts';
 import { firedEvent, localSchedules } from './scheduler.ts';
 
@@ -80,6 +98,8 @@ export interface DriftDemoWindow {
   readonly result: DriftWindowResult;
   /** The alarms that changed state when evaluated at the window's end. */
   readonly transitions: readonly { alarmName: string; from: string; to: string }[];
+  /** The verdicts posted on the window's answers before its check; `null` without the local API. */
+  readonly feedback: PostedFeedback | null;
 }
 
 export interface DriftDemoResult {
@@ -155,11 +175,77 @@ export function replayedCall(
   };
 }
 
-function policyOf(stack: LocalRunner): { cadenceMinutes: number } {
+function policyOf(stack: LocalRunner): DriftPolicy {
   const collect = stack.template.lambdaFunctions().find((f) => f.entry === 'functions/drift/collect.ts');
   const raw = collect?.environment.DRIFT_POLICY;
   if (raw === undefined) throw new Error('The template has no DriftCheck Collect function');
-  return JSON.parse(raw) as { cadenceMinutes: number };
+  return driftPolicy.parse(JSON.parse(raw));
+}
+
+/** A window's traffic as replayed: each call, its place in the window, whether its answer is poor. */
+interface ReplayedWindow {
+  readonly traffic: TrafficKind;
+  readonly end: number;
+  readonly calls: readonly { call: InteractionRecordedDetail; k: number; poor: boolean }[];
+}
+
+/** The verdicts being posted: one promise a window, and `close` to end the replay's API. */
+interface FeedbackReplay {
+  readonly windows: readonly Promise<PostedFeedback>[];
+  /** Waits for every post to settle, then stops the replay's API. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts sending the verdicts on the windows' answers, window after window: each window's rated calls
+ * kept for feedback, then its verdicts posted. A promise a window, resolved when its verdicts are stored,
+ * so that the next window's go out while a window is checked. Without the local API, none.
+ */
+async function startFeedback(
+  stack: LocalRunner,
+  replays: readonly ReplayedWindow[],
+  perWindow: number,
+  onStep: (line: string) => void,
+): Promise<FeedbackReplay | undefined> {
+  if (stack.api === undefined) {
+    onStep('the local API is not served: no feedback on the replayed answers');
+    return undefined;
+  }
+  const api = await startReplayApi(stack);
+  const client = new LocalApiClient({ url: api.url, apiKey: api.apiKey });
+  onStep(
+    `${perWindow} answers a window rated through POST /v1/feedback (the API served again for the replay at ${api.url}, without the usage plan's throttle)`,
+  );
+  let previous: Promise<unknown> = Promise.resolve();
+  const windows = replays.map((replay, i) => {
+    const answered = replay.calls.filter((c) => c.call.status === 'ok');
+    const verdicts = planVerdicts(
+      answered.map((c) => ({ interactionId: c.call.interactionId, k: c.k, poor: c.poor })),
+      i,
+      perWindow,
+    );
+    const rated = new Set(verdicts.map((v) => v.interactionId));
+    const posted = previous.then(async () => {
+      // The chat function keeps every answered call; only the rated ones are read here.
+      await keepForFeedback(
+        stack,
+        answered.filter((c) => rated.has(c.call.interactionId)).map((c) => c.call),
+      );
+      return postVerdicts(client, verdicts);
+    });
+    previous = posted;
+    // Awaited in turn by the demo, which reports a failure there; handled here so that the windows after
+    // a failed one never surface as unhandled rejections.
+    posted.catch(() => undefined);
+    return posted;
+  });
+  return {
+    windows,
+    close: async () => {
+      await Promise.allSettled(windows);
+      await api.stop();
+    },
+  };
 }
 
 /** Runs the demo (see the module's documentation). */
@@ -170,55 +256,71 @@ export async function runDriftDemo(
   const schedule = localSchedules(stack.template).find((s) => s.detailType === DRIFT_CHECK_REQUESTED);
   if (schedule === undefined) throw new Error('The template has no drift check schedule');
   const check = (JSON.parse(schedule.input) as { check: string }).check;
-  const { cadenceMinutes } = policyOf(stack);
-  const cadence = cadenceMinutes * 60_000;
+  const policy = policyOf(stack);
+  const cadence = policy.cadenceMinutes * 60_000;
   const stream = stack.output('InteractionLogDeliveryStreamName');
   const lastEnd = Math.floor(Date.now() / cadence) * cadence;
   const context = { account: stack.template.account, region: stack.template.region };
 
-  const windows: DriftDemoWindow[] = [];
-  for (const [i, traffic] of DEMO_WINDOWS.entries()) {
+  // Every window's traffic, with call times inside the window.
+  const replays = DEMO_WINDOWS.map((traffic, i) => {
     const end = lastEnd - (DEMO_WINDOWS.length - 1 - i) * cadence;
     const texts = trafficTexts(traffic);
-    const failed = texts.filter((_, k) => failsAt(k, ERROR_SHARE[traffic])).length;
-    onStep(
-      `replaying ${texts.length} ${traffic} calls (${failed} failing) into the window ending ${new Date(end).toISOString()}`,
-    );
-    // As the delivery stream wrote them then: one buffer, delivered as the window closed.
-    const calls = texts.map((text, k) =>
-      JSON.stringify(
-        replayedCall(
-          text,
-          new Date(end - cadence + Math.floor(((k + 0.5) * cadence) / texts.length)),
-          'default',
-          { failed: failsAt(k, ERROR_SHARE[traffic]), answer: replayedAnswer(text, traffic, k) },
-        ),
-      ),
-    );
-    await stack.firehose.putRecordBatch(stream, calls, new Date(end - 1000));
-    await stack.idle();
-    onStep(`the ${schedule.name} schedule fires at ${new Date(end).toISOString()}: DriftCheck`);
-    const fired = firedEvent(schedule, new Date(end), context);
-    const before = stack.deliveries.length;
-    stack.publish(fired.bus, fired.event);
-    await stack.idle();
-    const execution = stack.deliveries
-      .slice(before)
-      .find((d) => d.execution !== undefined && d.execution.status !== undefined)?.execution;
-    if (execution?.status !== 'SUCCEEDED') {
-      throw new Error(
-        `DriftCheck for the window ending ${new Date(end).toISOString()} ended ${execution?.status}`,
+    const calls = texts.map((text, k) => {
+      const answer = replayedAnswer(text, traffic, k);
+      const at = new Date(end - cadence + Math.floor(((k + 0.5) * cadence) / texts.length));
+      const call = replayedCall(text, at, 'default', { failed: failsAt(k, ERROR_SHARE[traffic]), answer });
+      return { call, k, poor: answer === NONCOMMITTAL_ANSWER || answer === OFF_TOPIC_ANSWER };
+    });
+    return { traffic, end, calls };
+  });
+  const posting = await startFeedback(stack, replays, verdictsPerWindow(policy), onStep);
+  const windows: DriftDemoWindow[] = [];
+  try {
+    for (const [i, { traffic, end, calls }] of replays.entries()) {
+      const failed = calls.filter((c) => c.call.status !== 'ok').length;
+      onStep(
+        `replaying ${calls.length} ${traffic} calls (${failed} failing) into the window ending ${new Date(end).toISOString()}`,
       );
+      // As the delivery stream wrote them then: one buffer, delivered as the window closed.
+      await stack.firehose.putRecordBatch(
+        stream,
+        calls.map((c) => JSON.stringify(c.call)),
+        new Date(end - 1000),
+      );
+      await stack.idle();
+      // The verdicts on the window's answers, stored before its check reads them.
+      const feedback = (await posting?.windows[i]) ?? null;
+      if (feedback !== null) {
+        onStep(
+          `${feedback.verdicts} verdicts on the window's answers through POST /v1/feedback: ${feedback.up} up, ${feedback.down} down, ${feedback.complaints} with a comment (review tasks)`,
+        );
+      }
+      onStep(`the ${schedule.name} schedule fires at ${new Date(end).toISOString()}: DriftCheck`);
+      const fired = firedEvent(schedule, new Date(end), context);
+      const before = stack.deliveries.length;
+      stack.publish(fired.bus, fired.event);
+      await stack.idle();
+      const execution = stack.deliveries
+        .slice(before)
+        .find((d) => d.execution !== undefined && d.execution.status !== undefined)?.execution;
+      if (execution?.status !== 'SUCCEEDED') {
+        throw new Error(
+          `DriftCheck for the window ending ${new Date(end).toISOString()} ended ${execution?.status}`,
+        );
+      }
+      const result = execution.output as DriftWindowResult;
+      // CloudWatch evaluates every minute: the first evaluation after the check has run.
+      const transitions = (await stack.evaluateAlarms(new Date(end + 60_000))).map((t) => ({
+        alarmName: t.alarmName,
+        from: t.from,
+        to: t.to,
+      }));
+      await stack.idle();
+      windows.push({ traffic, result, transitions, feedback });
     }
-    const result = execution.output as DriftWindowResult;
-    // CloudWatch evaluates every minute: the first evaluation after the check has run.
-    const transitions = (await stack.evaluateAlarms(new Date(end + 60_000))).map((t) => ({
-      alarmName: t.alarmName,
-      from: t.from,
-      to: t.to,
-    }));
-    await stack.idle();
-    windows.push({ traffic, result, transitions });
+  } finally {
+    await posting?.close();
   }
 
   const pages = stack.pages
@@ -239,7 +341,7 @@ export async function runDriftDemo(
   );
   return {
     check,
-    cadenceMinutes,
+    cadenceMinutes: policy.cadenceMinutes,
     windows,
     pages,
     driftDetected: (detected?.event.detail as DriftDetectedDetail | undefined) ?? null,
@@ -285,6 +387,35 @@ function judgeLine(judge: DriftWindowResult['judge']): string | undefined {
   return `    online judge (${judge.model}, ${judge.rubric}): ${c.judged} of ${c.sampled} answers judged${failed}, mean ${score(c.mean)} (baseline ${score(r.mean)} on ${r.judged})`;
 }
 
+/**
+ * What people said of a window's answers in words: its verdicts, their thumbs-up rate and mean rating
+ * beside the baseline's, and the complaints posted for review (with the reviewers' labels so far).
+ */
+function feedbackLine(
+  outcomes: DriftWindowResult['outcomes'],
+  posted: PostedFeedback | null,
+): string | undefined {
+  const current = outcomes?.current.feedback;
+  if (current === undefined) return undefined;
+  const reference = outcomes?.reference?.feedback;
+  const up = (c: FeedbackCounts) => percent(c.positive, c.positive + c.negative);
+  const mean = (c: FeedbackCounts) =>
+    score(
+      c.verdicts === 0
+        ? null
+        : c.ratings.reduce((s, k, i) => s + k * (RATING_LEVELS[i] as number), 0) / c.verdicts,
+    );
+  const parts = [
+    `${current.verdicts} verdicts on ${current.answered} answered calls`,
+    `${up(current)} up${reference !== undefined ? ` (baseline ${up(reference)} of ${reference.verdicts})` : ''}`,
+    `mean rating ${mean(current)}${reference !== undefined ? ` (baseline ${mean(reference)})` : ''}`,
+  ];
+  if (posted !== null) {
+    parts.push(`${posted.complaints} complaints queued for review (${current.reviewed} reviewed)`);
+  }
+  return `    feedback: ${parts.join(', ')}`;
+}
+
 /** The demo's result in lines, for the terminal. */
 export function describeDriftDemo(result: DriftDemoResult): string[] {
   const lines: string[] = [];
@@ -301,6 +432,8 @@ export function describeDriftDemo(result: DriftDemoResult): string[] {
     if (outcomes !== undefined) lines.push(outcomes);
     const judged = judgeLine(r.judge);
     if (judged !== undefined) lines.push(judged);
+    const feedback = feedbackLine(r.outcomes, w.feedback);
+    if (feedback !== undefined) lines.push(feedback);
     // Alarms entering or leaving ALARM (every alarm leaves INSUFFICIENT_DATA at its first evaluation).
     for (const t of w.transitions.filter((t) => t.to === 'ALARM' || t.from === 'ALARM')) {
       lines.push(`    alarm ${t.alarmName}: ${t.from} → ${t.to}`);

@@ -193,6 +193,7 @@ export class LlmOpsStack extends Stack {
       evaluationsTable: this.evaluation.table,
       models: config.models,
       judgeModel: config.evaluation.judgeModel,
+      promptsTable: this.modelGateway.promptsTable,
     });
     if (config.fineTuning.enabled) {
       // A nested stack of its own: CloudFormation allows 500 resources in a stack, and fine-tuning with

@@ -13,13 +13,14 @@ import { LocalRunner } from '#infra/local/runner.ts';
  * page the composite alarm sends, CloudWatch's state change routed by the synthesized rule to the alarm
  * handler, `llmops.DriftDetected` on the project bus, and the evaluation of production it starts. The
  * online judge of the quality signal scores a sample of each checked window's answers (the offline judge
- * locally), and the baseline's once.
+ * locally), and the baseline's once. The app's users rate a sample of each window's answers through
+ * `POST /v1/feedback` before its check, so the feedback signal is scored in every window.
  */
 let stack: LocalRunner;
 let result: DriftDemoResult;
 
 beforeAll(async () => {
-  stack = await LocalRunner.start();
+  stack = await LocalRunner.start({ api: {} });
   result = await runDriftDemo(stack);
 }, 240_000);
 afterAll(async () => {
@@ -33,11 +34,10 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     expect(first?.baseline).toBe(1);
     expect(similar?.status).toBe('checked');
     expect(similar?.drift).toBe(false);
-    // Every score below 1; the demo posts no feedback, so the feedback and reviews signals have no
-    // verdict to compare: insufficient, no score.
+    // Every score below 1, the feedback signal's included; no reviewer labelled a complaint, so the
+    // reviews signal has nothing to compare: insufficient, no score.
     for (const [name, s] of Object.entries(similar?.signals ?? {})) {
-      if (name === 'feedback' || name === 'reviews')
-        expect(s, name).toMatchObject({ score: null, insufficient: true });
+      if (name === 'reviews') expect(s, name).toMatchObject({ score: null, insufficient: true });
       else expect(s.score, name).toBeLessThan(1);
     }
     expect(similar?.signals.answerEmbedding).toMatchObject({ drift: false, insufficient: false });
@@ -55,31 +55,37 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     const [first, similar, shifted1, shifted2] = result.windows.map((w) => driftWindowResult.parse(w.result));
     // Every call counts, failed or not; only the answered ones are read for the other signals.
     const ok = { throttles: 0, guardrailInterventions: 0 };
-    // Collect looked up the verdicts on every answered call: the demo posts none.
-    const feedback = (answered: number) => ({
-      feedback: {
-        answered,
-        verdicts: 0,
-        positive: 0,
-        negative: 0,
-        ratings: [0, 0, 0, 0, 0],
-        reviewed: 0,
-        confirmed: 0,
-      },
-    });
+    // Collect looked up the verdicts on every answered call, and found those the demo posted.
+    const feedback = (i: number, answered: number) => {
+      const posted = result.windows[i]?.feedback;
+      return {
+        feedback: {
+          answered,
+          verdicts: posted?.verdicts,
+          positive: posted?.up,
+          negative: posted?.down,
+          ratings: [posted?.down, 0, 0, 0, posted?.up],
+          reviewed: 0,
+          confirmed: 0,
+        },
+      };
+    };
     expect(first?.outcomes).toEqual({
       reference: null,
-      current: { calls: 200, errors: 2, ...ok, ...feedback(198) },
+      current: { calls: 200, errors: 2, ...ok, ...feedback(0, 198) },
     });
     expect(first?.n.current).toBe(198);
     expect(similar?.outcomes).toEqual({
-      reference: { calls: 200, errors: 2, ...ok, ...feedback(198) },
-      current: { calls: 200, errors: 2, ...ok, ...feedback(198) },
+      reference: { calls: 200, errors: 2, ...ok, ...feedback(0, 198) },
+      current: { calls: 200, errors: 2, ...ok, ...feedback(1, 198) },
     });
     expect(similar?.signals.quality).toMatchObject({ drift: false, insufficient: false });
     expect(similar?.signals.quality?.score).toBeLessThan(1);
-    for (const window of [shifted1, shifted2]) {
-      expect(window?.outcomes?.current).toEqual({ calls: 200, errors: 30, ...ok, ...feedback(170) });
+    for (const [i, window] of [
+      [2, shifted1],
+      [3, shifted2],
+    ] as const) {
+      expect(window?.outcomes?.current).toEqual({ calls: 200, errors: 30, ...ok, ...feedback(i, 170) });
       expect(window?.n.current).toBe(170);
       expect(window?.signals.quality).toMatchObject({ drift: true, method: 'errorRate' });
       expect(window?.signals.quality?.score).toBeGreaterThanOrEqual(1);
@@ -90,13 +96,53 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     );
   });
 
+  it('the feedback signal: the thumbs-up rate and mean rating of each window against the baseline’s', () => {
+    const results = result.windows.map((w) => driftWindowResult.parse(w.result));
+    const upRate = (i: number) => {
+      const c = results[i]?.outcomes?.current.feedback;
+      return (c?.positive ?? 0) / ((c?.positive ?? 0) + (c?.negative ?? 0));
+    };
+    // Every window's verdicts went through POST /v1/feedback, thumbs only, on answers of that window.
+    for (const w of result.windows) {
+      expect(w.feedback?.verdicts).toBeGreaterThan(0);
+      expect((w.feedback?.up ?? 0) + (w.feedback?.down ?? 0)).toBe(w.feedback?.verdicts);
+    }
+    // About 85% up on the first two windows' answers, about 55% on the shifted ones'.
+    expect(upRate(0)).toBeGreaterThan(0.8);
+    expect(upRate(1)).toBeGreaterThan(0.8);
+    expect(upRate(2)).toBeLessThan(0.65);
+    expect(upRate(3)).toBeLessThan(0.65);
+    // Scored in every checked window (enough verdicts on both sides): below the threshold in the similar
+    // one, above it in the shifted ones, where it drifts.
+    const [, similar, shifted1, shifted2] = results;
+    expect(similar?.signals.feedback).toMatchObject({ insufficient: false, drift: false });
+    expect(similar?.signals.feedback?.score).toBeLessThan(1);
+    for (const window of [shifted1, shifted2]) {
+      expect(window?.signals.feedback).toMatchObject({ insufficient: false, drift: true });
+      expect(window?.signals.feedback?.score).toBeGreaterThanOrEqual(1);
+      expect(['thumbsUpRate', 'meanRating']).toContain(window?.signals.feedback?.method);
+    }
+    // A share of the negative verdicts carry a comment: review tasks, which no reviewer has labelled, so
+    // the reviews signal (the complaints' precision) has nothing to compare.
+    expect(result.windows.reduce((n, w) => n + (w.feedback?.complaints ?? 0), 0)).toBeGreaterThan(0);
+    for (const window of results.slice(1)) {
+      expect(window.signals.reviews).toMatchObject({ score: null, insufficient: true });
+    }
+    // The feedback alarm pages with the others: OK through one shifted window, ALARM after the second.
+    const feedbackAlarm = (i: number) =>
+      result.windows[i]?.transitions.filter((t) => t.alarmName.includes('feedback')).map((t) => t.to) ?? [];
+    expect(feedbackAlarm(2)).not.toContain('ALARM');
+    expect(feedbackAlarm(3)).toContain('ALARM');
+  });
+
   it('the online judge scores a capped sample of each checked window’s answers, and the baseline’s once', async () => {
     const [first, ...checked] = result.windows.map((w) => driftWindowResult.parse(w.result));
     // The pinned window is the baseline: nothing to compare it with yet.
     expect(first?.judge).toBeUndefined();
     expect(checked).toHaveLength(3);
     for (const window of checked) {
-      expect(window.judge).toMatchObject({ model: 'offline', rubric: 'offline-answer-relevance:1' });
+      // The offline judge stands in for the rubric version the registry resolved (seeded by Check).
+      expect(window.judge).toMatchObject({ model: 'offline', rubric: 'judge-answer-relevance:1' });
       expect(window.judge?.current.judged).toBeGreaterThan(0);
       expect(window.judge?.current.failed).toBe(0);
       expect(window.judge?.current.mean).toEqual(expect.any(Number));
@@ -121,7 +167,7 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
     );
     expect((listed.Contents ?? []).map((o) => o.Key).filter((k) => k?.includes('.judged-'))).toEqual([
       expect.stringMatching(
-        /^drift\/baselines\/all-traffic\/window-.*\.judged-offline-answer-relevance-1\.json$/,
+        /^drift\/baselines\/all-traffic\/window-.*\.judged-judge-answer-relevance-1\.json$/,
       ),
     ]);
   });
@@ -149,8 +195,9 @@ describe('drift: alarm → page → DriftDetected → evaluation, locally', () =
   });
 
   it('DriftDetected starts an evaluation of production, once', () => {
-    // The three signals of the check alarmed on the same window: each became DriftDetected and asked for
-    // an evaluation with the same run id, which the Evaluate state machine claims once.
+    // The paging signals of the check alarmed on the same window (the feedback signal's with them): each
+    // became DriftDetected and asked for an evaluation with the same run id, which the Evaluate state
+    // machine claims once.
     const requests = stack.events
       .filter((e) => e.event['detail-type'] === 'llmops.EvaluationRequested')
       .map((e) => evaluationRequestedDetail.parse(e.event.detail))

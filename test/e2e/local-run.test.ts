@@ -60,6 +60,10 @@ describe('npm start', () => {
       /PUT production → 409 evaluation_failed: f1 got worse by more than the margin/,
     );
     expect(run.stdout).toContain('PUT production → 200: rag-answer:3 promoted (gate passed)');
+    // Drift: the users' verdicts on the replayed answers, compared with the baseline's in every window.
+    expect(run.stdout).toMatch(
+      /feedback: \d+ verdicts on \d+ answered calls, \d+\.\d% up \(baseline \d+\.\d% of \d+\)/,
+    );
     // The closed loop: the terse version forced into production is rolled back after the drift alarm's
     // evaluation, to the version that passed its gate, and the rollback pages.
     expect(run.stdout).toContain('forced release: rag-answer@production v3 → v2 past its failed gate');
@@ -125,6 +129,11 @@ describe('npm start', () => {
     expect(written.metrics.answer_relevance).toMatchObject({
       unstable: 0,
       repeats: { k: 1, unstableShare: 0 },
+    });
+    // The --json line carries the judge metrics' stability as summary.json does.
+    expect(summary.metrics.answer_relevance).toMatchObject({
+      unstable: written.metrics.answer_relevance.unstable,
+      repeats: written.metrics.answer_relevance.repeats,
     });
     for (const name of ['exact_match', 'f1', 'rouge_l', 'context_recall', 'abstention', 'faithfulness']) {
       const metric = summary.metrics[name];

@@ -23,7 +23,7 @@ import {
   PAGING_DRIFT_SIGNALS,
 } from '#contracts/drift/baseline.ts';
 import { RETRYABLE_ERROR_NAMES } from '#contracts/retryable-errors.ts';
-import { driftAlarmPolicy } from '#core/drift/alarm-policy.ts';
+import { driftAlarmPolicy, SHARED_BASELINE_FACTOR } from '#core/drift/alarm-policy.ts';
 import {
   CLOUDWATCH_ALARM_STATE_CHANGE,
   cloudWatchAlarmStateChangeEvent,
@@ -345,24 +345,32 @@ describe('schedules', () => {
 });
 
 describe('the alarm policy', () => {
-  it('dev pages on 2 of 2 six-hour windows at alpha 0.05; prod on 2 of 2 hourly windows at alpha 0.02', () => {
+  it('dev pages on 2 of 2 six-hour windows at alpha 0.02; prod on 2 of 2 hourly windows at alpha 0.01 (1,000 permutations)', () => {
     // Three signals a check (embedding, descriptors, quality) share the false-page target of one check;
     // the feedback signal pages within the quality signal's share (both one-sided).
     expect(DRIFT_SIGNALS).toEqual(['embedding', 'descriptors', 'quality']);
     expect(PAGING_DRIFT_SIGNALS).toEqual(['embedding', 'descriptors', 'quality', 'feedback']);
     expect(dev.config.drift.checks).toHaveLength(1);
     expect(prod.config.drift.checks).toHaveLength(1);
-    // dev: 120 windows · 0.05² · 3 = 0.90; prod: 720 windows · 0.02² · 3 = 0.864 (each ≤ 1).
+    // Runs of 2 windows sharing a baseline are bounded by F · alpha² (F = SHARED_BASELINE_FACTOR, 4, the
+    // benchmark's worst measured ratio): dev, 200 permutations: 120 windows · 4 · 0.02² · 3 = 0.576;
+    // prod, 1,000 permutations (alpha 0.01 reachable): 720 · 4 · 0.01² · 3 = 0.864 (each ≤ 1).
+    expect(SHARED_BASELINE_FACTOR).toBe(4);
+    expect([dev.config.drift.permutations, prod.config.drift.permutations]).toEqual([200, 1000]);
     expect(expectedPolicy(dev.config).policy).toMatchObject({
-      alpha: 0.05,
-      datapointsToAlarm: 2,
-      evaluationPeriods: 2,
-      falsePagesPerMonthBound: expect.closeTo(0.9, 9),
-    });
-    expect(expectedPolicy(prod.config).policy).toMatchObject({
       alpha: 0.02,
       datapointsToAlarm: 2,
       evaluationPeriods: 2,
+      windowsPerMonth: 120,
+      falseRunBound: expect.closeTo(4 * 0.02 ** 2, 12),
+      falsePagesPerMonthBound: expect.closeTo(0.576, 9),
+    });
+    expect(expectedPolicy(prod.config).policy).toMatchObject({
+      alpha: 0.01,
+      datapointsToAlarm: 2,
+      evaluationPeriods: 2,
+      windowsPerMonth: 720,
+      falseRunBound: expect.closeTo(4 * 0.01 ** 2, 12),
       falsePagesPerMonthBound: expect.closeTo(0.864, 9),
     });
   });
@@ -655,6 +663,29 @@ describe('grants', () => {
     },
   );
 
+  it.each(['dev', 'prod'] as const)(
+    '%s: Check reads the prompts table, where the judge resolves its rubric, and only inserts the seed (PutItem, UpdateItem)',
+    (p) => {
+      const { json } = p === 'dev' ? dev : prod;
+      const [tableId] = only(json, 'AWS::DynamoDB::Table', (_r, id) => /^ModelGatewayPromptsTable/.test(id));
+      expect(envOf(json, ENTRY.check).PROMPTS_TABLE).toEqual({ Ref: tableId });
+      const granted = entryStatements(json, ENTRY.check)
+        .filter((st) => st.Effect === 'Allow' && list(st.Resource).map(flatten).includes(`<${tableId}.Arn>`))
+        .flatMap((st) => list(st.Action));
+      expect(granted).toEqual(
+        expect.arrayContaining([
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+        ]),
+      );
+      for (const a of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan']) {
+        expect(granted).not.toContain(a);
+      }
+    },
+  );
+
   it('the profiles: dev judges 10% of a window’s answers (at most 20), prod 5% (at most 50)', () => {
     expect(dev.config.drift.onlineJudge).toEqual({ share: 0.1, maxPerWindow: 20, minJudged: 10 });
     expect(prod.config.drift.onlineJudge).toEqual({ share: 0.05, maxPerWindow: 50, minJudged: 20 });
@@ -667,7 +698,7 @@ describe('grants', () => {
       [...actions(json, ENTRY.check)].filter((a) => a.startsWith('bedrock:') || a.startsWith('sagemaker:')),
     ).toEqual([]);
     const env = envOf(json, ENTRY.check);
-    for (const name of ['ONLINE_JUDGE', 'ONLINE_JUDGE_MODEL', 'EMBEDDING_MODEL'])
+    for (const name of ['ONLINE_JUDGE', 'ONLINE_JUDGE_MODEL', 'EMBEDDING_MODEL', 'PROMPTS_TABLE'])
       expect(env).not.toHaveProperty(name);
     // Its S3 access is the same.
     const artifacts = `<${bucket(json, 'Artifacts')}.Arn>`;

@@ -3,7 +3,10 @@ import type { RunReport } from '#core/eval/report/types.ts';
 
 /**
  * The `--json` line, cut from `summary.json`: `{runId, suite, target, baseline?, items, failed, judge,
- * metrics: {<name>: {value, n, ci, failed}}, pass, gate?, report}`.
+ * metrics: {<name>: {value, n, ci, failed, unstable?, repeats?}}, pass, gate?, report}`. A judge metric
+ * carries its stability as `summary.json` gives it: `unstable` (the items whose repeats disagreed, left
+ * out of `value`, `n` and `ci`) and `repeats` (`{k, judged, unstableShare, passHatK, passHatKItems}`), so
+ * a script that reads the line sees a judge that flips verdicts, not only its mean.
  */
 export function cliSummary(report: RunReport, reportPath: string | undefined): Record<string, unknown> {
   const summary = summaryJson(report, reportPath === undefined ? {} : { reportPath });
@@ -16,9 +19,16 @@ export function cliSummary(report: RunReport, reportPath: string | undefined): R
     failed: summary.failed,
     judge: summary.judge.offline ? 'offline' : summary.judge.model,
     metrics: Object.fromEntries(
-      Object.entries(summary.metrics).map(([name, { value, n, ci, failed }]) => [
+      Object.entries(summary.metrics).map(([name, { value, n, ci, failed, unstable, repeats }]) => [
         name,
-        { value, n, ci, failed },
+        {
+          value,
+          n,
+          ci,
+          failed,
+          ...(unstable === undefined ? {} : { unstable }),
+          ...(repeats === undefined ? {} : { repeats }),
+        },
       ]),
     ),
     pass: summary.pass,

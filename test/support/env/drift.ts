@@ -2,8 +2,9 @@ import { TEST_EMBEDDING_MODEL } from './embedding-model.ts';
 
 /**
  * The drift functions' environment (Collect, Check, OnAlarm, StartEvaluation), for tests that import
- * their handler modules (which read it at import, as at a cold start). The policy is the one the dev
- * profile synthesizes (2 of 2 windows of 6 hours at alpha 0.05); the offline provider embeds. Import this
+ * their handler modules (which read it at import, as at a cold start). The policy has the dev profile's
+ * shape (2 of 2 windows of 6 hours, 200 permutations) at alpha 0.05, so that the tests' small windows
+ * decide (the dev profile itself runs at 0.02); the offline provider embeds. Import this
  * module before any handler module; a test may set a variable itself first.
  */
 Object.assign(process.env, {

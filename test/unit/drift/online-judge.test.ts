@@ -191,4 +191,17 @@ describe('compareJudged', () => {
   it('names its test judgeAnswerRelevance', () => {
     expect(JUDGE_TEST).toBe('judgeAnswerRelevance');
   });
+
+  it('labels the comparison with the rubric version and the judge model when given, and only then', () => {
+    const current = [0.86, 0.92, 0.8, 0.89, 0.83, 0.94, 0.77, 0.88, 0.91, 0.85];
+    const bare = compareJudged(reference, current, { minJudged: 10 });
+    expect(bare).not.toHaveProperty('rubric');
+    expect(bare).not.toHaveProperty('model');
+    const labelled = compareJudged(reference, current, {
+      minJudged: 10,
+      rubric: 'judge-answer-relevance:2',
+      model: 'offline',
+    });
+    expect(labelled).toEqual({ ...bare, rubric: 'judge-answer-relevance:2', model: 'offline' });
+  });
 });

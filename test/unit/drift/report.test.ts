@@ -192,6 +192,25 @@ describe('renderDriftHtml with the quality signal', () => {
   it('has no quality section without a comparison', () => {
     expect(renderDriftHtml(drifted)).not.toContain('id="quality"');
   });
+
+  it('names the rubric version and the judge model of the judged relevance, escaped', () => {
+    expect(page).not.toContain('data-test="quality-judge-rubric"');
+    const labelled = compareJudged(
+      Array.from({ length: 20 }, (_, i) => 0.7 + (i % 5) * 0.05),
+      Array.from({ length: 20 }, (_, i) => 0.3 + (i % 5) * 0.05),
+      { minJudged: 10, rubric: 'judge-answer-relevance:2', model: '<b>judge</b>' },
+    );
+    const withRubric = renderDriftHtml(drifted, {
+      quality: compareOutcomes(counts(200, 2, 1, 0), counts(200, 30, 1, 0), {
+        alpha: 0.05,
+        minWindow: 50,
+        judge: labelled,
+      }),
+    });
+    expect(withRubric).toContain(
+      'data-test="quality-judge-rubric">rubric judge-answer-relevance:2, judge &lt;b&gt;judge&lt;/b&gt;</span>',
+    );
+  });
 });
 
 describe('the scores over time', () => {

@@ -138,7 +138,7 @@ describe('the daily cost of a profile with no traffic', () => {
   const DRIFT_MONTH_NO_TRAFFIC_USD = {
     // Compute, question and answer embeddings, feedback reads, alarms, failure alarms, 10 metrics.
     dev: 0.12 + 0.05 + 0.24 + 0.19 + 0.9 + 0.7 + 3.0,
-    prod: 1.4 + 1.2 + 5.76 + 1.14 + 0.9 + 0.7 + 3.0,
+    prod: 1.58 + 1.2 + 5.76 + 1.14 + 0.9 + 0.7 + 3.0,
   } as const;
 
   function daily(profile: 'dev' | 'prod', answering: (config: AppConfig) => CatalogModel) {
@@ -199,8 +199,8 @@ describe('the daily cost of a profile with no traffic', () => {
   it('prices prod the same way: 200 items judged three times a day', () => {
     const prod = daily('prod', model('nova-micro'));
     expect(prod.judgeCalls).toBe(1200);
-    expect(prod.drift).toBeCloseTo(14.1 / 30, 9);
-    // Judge $3.9912, answers $0.017, Comprehend $0.12, guardrail $0.98, drift $0.47.
-    expect(prod.total).toBeCloseTo(3.9912 + 0.016982 + 0.12 + 0.98 + 14.1 / 30, 4);
+    expect(prod.drift).toBeCloseTo(14.28 / 30, 9);
+    // Judge $3.9912, answers $0.017, Comprehend $0.12, guardrail $0.98, drift $0.476.
+    expect(prod.total).toBeCloseTo(3.9912 + 0.016982 + 0.12 + 0.98 + 14.28 / 30, 4);
   });
 });

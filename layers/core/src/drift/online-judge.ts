@@ -100,6 +100,10 @@ export interface JudgedComparison {
   /** The KS test's two-sided p-value; `null` unless tested. */
   readonly pValue: number | null;
   readonly minJudged: number;
+  /** The rubric version the scores come from (`judge-answer-relevance:2`), when the caller named it. */
+  readonly rubric?: string;
+  /** The judge model that gave the scores (`offline` locally), when the caller named it. */
+  readonly model?: string;
 }
 
 function checkScores(scores: readonly number[], field: string): void {
@@ -115,14 +119,16 @@ const meanOf = (xs: readonly number[]): number | null =>
   xs.length === 0 ? null : xs.reduce((sum, x) => sum + x, 0) / xs.length;
 
 /**
- * The judge's scores of the current window against the reference's (see the module's documentation).
+ * The judge's scores of the current window against the reference's (see the module's documentation),
+ * labelled with the rubric version and the judge model they come from when `options` names them (both
+ * windows' scores must come from the same ones: the caller judges the baseline again for another).
  * @throws ValidationError naming the field: a score that is not a finite number, a `minJudged` that is
  *   not a positive integer
  */
 export function compareJudged(
   reference: readonly number[],
   current: readonly number[],
-  options: { readonly minJudged: number },
+  options: { readonly minJudged: number; readonly rubric?: string; readonly model?: string },
 ): JudgedComparison {
   checkScores(reference, 'reference');
   checkScores(current, 'current');
@@ -146,5 +152,7 @@ export function compareJudged(
     statistic: test?.statistic ?? null,
     pValue: test?.pValue ?? null,
     minJudged,
+    ...(options.rubric !== undefined ? { rubric: options.rubric } : {}),
+    ...(options.model !== undefined ? { model: options.model } : {}),
   };
 }

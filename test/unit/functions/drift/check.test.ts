@@ -1,14 +1,15 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../../support/env/drift.ts';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { ConfigError, InvalidEventError } from '#aws/errors.ts';
+import { ConfigError, InvalidEventError, NotFoundError, ValidationError } from '#aws/errors.ts';
 import { NO_CONTEXT_ANSWER } from '#aws/gateway.ts';
 import { metrics } from '#aws/observability.ts';
 import { type DriftBaseline, type DriftWindowResult, driftWindowResult } from '#contracts/drift/baseline.ts';
+import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import type { DriftRecord } from '#core/drift/check.ts';
 import type { FeedbackCounts } from '#core/drift/labelled.ts';
 import { compareOutcomes, type OutcomeCounts } from '#core/drift/outcomes.ts';
-import { ANSWER_RELEVANCE_RUBRIC } from '#core/eval/rubrics/index.ts';
+import { ANSWER_RELEVANCE_RUBRIC, rubricSeeds } from '#core/eval/rubrics/index.ts';
 import type { ItemScore } from '#core/eval/types.ts';
 import {
   type CheckDeps,
@@ -22,6 +23,7 @@ import { type Collected, collected, driftKeys, parseRecords, recordsJsonl } from
 import { BEDROCK_CATALOG } from '#infra/config/bedrock-catalog.ts';
 import { errorOf } from '../../../support/async.ts';
 import { TEST_EMBEDDING_MODEL } from '../../../support/env/embedding-model.ts';
+import { promptVersion } from '../../../support/gateway-fixtures.ts';
 import { corpus, FakeDriftStore, memoryS3, TEST_POLICY } from './support.ts';
 
 const s3 = memoryS3();
@@ -124,6 +126,7 @@ describe('check handler', () => {
       'MODEL_PROVIDER',
       'ONLINE_JUDGE',
       'ONLINE_JUDGE_MODEL',
+      'PROMPTS_TABLE',
     ]);
   });
 
@@ -715,27 +718,37 @@ describe('the online judge', () => {
 
   /**
    * A judge that scores an on-topic answer 0.7 to 0.95 (by the question's length) and a noncommittal one
-   * 0 to 0.15; `fail` says which calls fail (a rejection, or a null score).
+   * 0 to 0.15, with the rubric version `rubric` (resolved once per check: `resolved` counts); `fail` says
+   * which calls fail (a rejection, or a null score).
    */
-  function fakeJudge(fail: (question: string, answer: string) => 'reject' | 'null' | false = () => false) {
+  function fakeJudge(
+    fail: (question: string, answer: string) => 'reject' | 'null' | false = () => false,
+    rubric = RUBRIC,
+  ) {
     const calls: { question: string; answer: string }[] = [];
+    let resolved = 0;
     const judge: OnlineJudge = {
       settings: SETTINGS,
-      rubric: RUBRIC,
       model: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
-      score: async (question, answer): Promise<ItemScore> => {
-        calls.push({ question, answer });
-        const failure = fail(question, answer);
-        if (failure === 'reject')
-          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-        if (failure === 'null') {
-          return { metric: 'answer_relevance', value: null, error: 'the judge failed 1 of 1 repeats' };
-        }
-        const spread = (question.length % 26) / 100;
-        return { metric: 'answer_relevance', value: answer === vague() ? spread / 2 : 0.7 + spread };
+      rubric: async () => {
+        resolved += 1;
+        return {
+          version: rubric,
+          score: async (question, answer): Promise<ItemScore> => {
+            calls.push({ question, answer });
+            const failure = fail(question, answer);
+            if (failure === 'reject')
+              throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+            if (failure === 'null') {
+              return { metric: 'answer_relevance', value: null, error: 'the judge failed 1 of 1 repeats' };
+            }
+            const spread = (question.length % 26) / 100;
+            return { metric: 'answer_relevance', value: answer === vague() ? spread / 2 : 0.7 + spread };
+          },
+        };
       },
     };
-    return { judge, calls };
+    return { judge, calls, resolved: () => resolved };
   }
 
   const handler = (judge: OnlineJudge | undefined, overrides: Partial<CheckDeps> = {}) =>
@@ -787,13 +800,20 @@ describe('the online judge', () => {
 
     const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
     expect(summary.judge).toEqual(out.judge);
+    // The judge's test names the rubric version and the judge model its scores come from.
     expect(summary.quality.judge).toMatchObject({
       status: 'tested',
       n: { reference: 20, current: 20 },
       minJudged: 10,
       drift: false,
+      rubric: RUBRIC,
+      model: judge.model,
     });
     expect(summary.quality.judge.reference).toBeCloseTo(out.judge?.reference.mean as number, 12);
+    const page = s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/report.html`);
+    expect(page).toContain(
+      `data-test="quality-judge-rubric">rubric ${RUBRIC}, judge us.anthropic.claude-haiku-4-5-20251001-v1:0<`,
+    );
 
     // The baseline's scores, kept beside its records for the next windows.
     const cache = JSON.parse(s3.text(ARTIFACTS, JUDGED_KEY));
@@ -841,6 +861,63 @@ describe('the online judge', () => {
     expect(calls).toHaveLength(40);
     expect(out.judge?.model).toBe(other.model);
     expect(JSON.parse(s3.text(ARTIFACTS, JUDGED_KEY)).model).toBe(other.model);
+  });
+
+  it('judges the baseline again with a new rubric version, kept under its own key', async () => {
+    const base = withAnswers(reference, onTopic);
+    const outcomes = { reference: counts(200, 2), current: counts(200, 2) };
+    const first = fakeJudge();
+    await handler(first.judge)(stage(withAnswers(reference2, onTopic), base, outcomes));
+    expect(first.resolved()).toBe(1);
+    // `production` moved to version 2: the next check resolves it and judges both windows with it.
+    const moved = fakeJudge(undefined, 'judge-answer-relevance:2');
+    const out = await handler(moved.judge, { store: new FakeDriftStore() })(
+      stage(withAnswers(reference2, onTopic), base, outcomes),
+    );
+    expect(moved.calls).toHaveLength(40);
+    expect(out.judge?.rubric).toBe('judge-answer-relevance:2');
+    const kept = JSON.parse(s3.text(ARTIFACTS, driftKeys.judged(BASELINE_KEY, 'judge-answer-relevance:2')));
+    expect(kept.rubric).toBe('judge-answer-relevance:2');
+    // Version 1's scores stay where they were.
+    expect(JSON.parse(s3.text(ARTIFACTS, JUDGED_KEY)).rubric).toBe(RUBRIC);
+  });
+
+  it('a rubric that does not resolve leaves the judge out of the window, saying why; the rates score as without it', async () => {
+    const outcomes = { reference: counts(200, 2), current: counts(200, 30) };
+    const staged = () => stage(withAnswers(reference2, onTopic), withAnswers(reference, onTopic), outcomes);
+    const { judge, calls } = fakeJudge();
+    const unresolved: OnlineJudge = {
+      ...judge,
+      rubric: async () => {
+        throw new ValidationError(
+          'request.rubrics.answer_relevance',
+          'the rubric judge-answer-relevance@production does not resolve: Prompt judge-answer-relevance has no label production',
+        );
+      },
+    };
+    const out = await handler(unresolved)(staged());
+    expect(calls).toEqual([]);
+    expect(out).not.toHaveProperty('judge');
+    expect(judgeCalls()).toEqual([]);
+    expect(addMetric).toHaveBeenCalledWith('DriftJudgeRubricErrors', 'Count', 1);
+    const summary = JSON.parse(s3.text(ARTIFACTS, `drift/reports/support/${WINDOW.end}/summary.json`));
+    expect(summary.judgeNote).toBe(
+      'The online judge was left out of this window (the rubric judge-answer-relevance@production does not resolve: Prompt judge-answer-relevance has no label production): the quality signal is the outcome rates alone.',
+    );
+    expect(summary.quality).not.toHaveProperty('judge');
+    const without = await handler(undefined, { store: new FakeDriftStore() })(staged());
+    expect(out.signals).toEqual(without.signals);
+
+    // Any other failure (the registry unreachable) fails the step, which is retried.
+    const unreachable: OnlineJudge = {
+      ...judge,
+      rubric: async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+      },
+    };
+    await expect(handler(unreachable, { store: new FakeDriftStore() })(staged())).rejects.toThrow(
+      'Rate exceeded',
+    );
   });
 
   it('answers judged less relevant drift the quality signal, though the error rate stayed', async () => {
@@ -920,12 +997,14 @@ describe('the online judge', () => {
   });
 
   it('a window without answers to judge behaves exactly as without the judge', async () => {
-    const { judge, calls } = fakeJudge();
+    const { judge, calls, resolved } = fakeJudge();
     // The window's answers are the gateway's no-context answer: nothing of the model's to judge.
     const outcomes = { reference: counts(200, 2), current: counts(200, 30) };
     const current = withAnswers(reference2, () => NO_CONTEXT_ANSWER);
     const out = await handler(judge)(stage(current, withAnswers(reference, onTopic), outcomes));
     expect(calls).toEqual([]);
+    // Nothing to judge: the rubric is not even resolved.
+    expect(resolved()).toBe(0);
     expect(out).not.toHaveProperty('judge');
     const without = await handler(undefined, { store: new FakeDriftStore() })(
       stage(current, withAnswers(reference, onTopic), outcomes),
@@ -984,49 +1063,129 @@ describe('the online judge the environment configures', () => {
     ONLINE_JUDGE: JSON.stringify({ share: 0.1, maxPerWindow: 20, minJudged: 10 }),
     ONLINE_JUDGE_MODEL: JSON.stringify(JUDGE),
     EMBEDDING_MODEL: JSON.stringify(TEST_EMBEDDING_MODEL),
+    PROMPTS_TABLE: 'prompts',
     MODEL_PROVIDER: undefined,
     ...overrides,
   });
 
+  /** An in-memory prompt registry: `seed` as the registry's (insert-only), `get` by label or version. */
+  function fakeRegistry() {
+    const versions: PromptVersion[] = [];
+    const registry = {
+      seed: vi.fn(async (name: string, draft: PromptDraft, _author: string, label: string) => {
+        if (versions.some((v) => v.name === name)) return { created: false, labelled: false };
+        versions.push(promptVersion(name, draft, { labels: [label] }));
+        return { created: true, labelled: true };
+      }),
+      get: vi.fn(async (ref: PromptRef) => {
+        const found = versions.find(
+          (v) =>
+            v.name === ref.name &&
+            ('version' in ref ? v.version === ref.version : v.labels.includes(ref.label)),
+        );
+        if (found === undefined) throw new NotFoundError(`Prompt ${ref.name} has no such version or label`);
+        return found;
+      }),
+    };
+    /** Publishes `draft` as the next version of `name` and moves `production` to it. */
+    const promote = (name: string, draft: PromptDraft) => {
+      const count = versions.filter((v) => v.name === name).length;
+      versions.forEach((v, i) => {
+        if (v.name === name) versions[i] = { ...v, labels: v.labels.filter((l) => l !== 'production') };
+      });
+      versions.push(promptVersion(name, draft, { version: count + 1, labels: ['production'] }));
+    };
+    return { registry, versions, promote };
+  }
+  const SEEDED = rubricSeeds().find((r) => r.name === 'judge-answer-relevance')?.draft as PromptDraft;
+
   it('none without ONLINE_JUDGE', () => {
+    const { registry } = fakeRegistry();
     expect(
-      onlineJudgeFromEnv(env({ ONLINE_JUDGE: undefined, ONLINE_JUDGE_MODEL: undefined })),
+      onlineJudgeFromEnv(env({ ONLINE_JUDGE: undefined, ONLINE_JUDGE_MODEL: undefined }), () => registry),
     ).toBeUndefined();
+    expect(registry.seed).not.toHaveBeenCalled();
   });
 
-  it('answer relevance by the judge model of the catalog (k = 1)', () => {
-    const judge = onlineJudgeFromEnv(env());
+  it('answer relevance by the judge model of the catalog (k = 1), with the rubric the registry resolves', async () => {
+    const { registry, promote } = fakeRegistry();
+    const tables: string[] = [];
+    const judge = onlineJudgeFromEnv(env(), (table) => {
+      tables.push(table);
+      return registry;
+    });
+    expect(tables).toEqual(['prompts']);
     expect(judge).toMatchObject({
       settings: { share: 0.1, maxPerWindow: 20, minJudged: 10 },
-      rubric: ANSWER_RELEVANCE_RUBRIC.version,
       model: JUDGE?.modelId,
     });
+    // Nothing read or written before a check judges.
+    expect(registry.seed).not.toHaveBeenCalled();
+    // A fresh registry: the rubric prompts are seeded (the evaluations' seed), then production resolves.
+    const first = await judge?.rubric();
+    expect(first?.version).toBe('judge-answer-relevance:1');
+    expect(first?.version).toBe(ANSWER_RELEVANCE_RUBRIC.version);
+    expect(registry.seed.mock.calls.map(([name]) => name).sort()).toEqual(
+      rubricSeeds()
+        .map((r) => r.name)
+        .sort(),
+    );
+    expect(registry.get).toHaveBeenLastCalledWith({ name: 'judge-answer-relevance', label: 'production' });
+    // `production` moved: the next check judges with the new version; the seed ran once.
+    promote('judge-answer-relevance', {
+      ...SEEDED,
+      messages: [{ role: 'system', content: 'Stricter.' }, ...SEEDED.messages.slice(1)],
+    });
+    const second = await judge?.rubric();
+    expect(second?.version).toBe('judge-answer-relevance:2');
+    expect(registry.seed).toHaveBeenCalledTimes(rubricSeeds().length);
   });
 
-  it('the offline judge locally: an on-topic answer scores above a noncommittal one', async () => {
-    const judge = onlineJudgeFromEnv(env({ MODEL_PROVIDER: 'offline' }));
-    expect(judge).toMatchObject({ rubric: 'offline-answer-relevance:1', model: 'offline' });
+  it('a production version that cannot be a rubric is a ValidationError, naming it', async () => {
+    const { registry, promote } = fakeRegistry();
+    const judge = onlineJudgeFromEnv(env(), () => registry);
+    await judge?.rubric();
+    promote('judge-answer-relevance', { ...SEEDED, variables: { input: { type: 'string' } } });
+    const error = await errorOf(Promise.resolve(judge?.rubric()));
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).rule).toMatch(/^judge-answer-relevance:2 cannot be a judge rubric/);
+  });
+
+  it('the offline judge locally: it records the resolved rubric version; an on-topic answer scores above a noncommittal one', async () => {
+    const { registry } = fakeRegistry();
+    const judge = onlineJudgeFromEnv(env({ MODEL_PROVIDER: 'offline' }), () => registry);
+    expect(judge).toMatchObject({ model: 'offline' });
+    const rubric = await judge?.rubric();
+    expect(rubric?.version).toBe('judge-answer-relevance:1');
     const question = 'How do I deploy a new version of my function with aliases?';
-    const onTopic = await judge?.score(
+    const onTopic = await rubric?.score(
       question,
       'Deploy a new version of the function, then point the alias at it.',
     );
-    const noncommittal = await judge?.score(question, "I don't know.");
+    const noncommittal = await rubric?.score(question, "I don't know.");
     expect(onTopic?.value).toBeGreaterThan(0.3);
+    expect(onTopic?.details).toMatchObject({ judge: 'offline', rubric: 'judge-answer-relevance:1' });
     expect(noncommittal?.value).toBe(0);
   });
 
-  it('refuses a judge that is not a chat model of the catalog, or a missing one', () => {
-    expect(() => onlineJudgeFromEnv(env({ ONLINE_JUDGE_MODEL: undefined }))).toThrow(ConfigError);
+  it('refuses a judge that is not a chat model of the catalog, a missing one, or no prompts table', () => {
+    const registryOf = () => fakeRegistry().registry;
+    expect(() => onlineJudgeFromEnv(env({ ONLINE_JUDGE_MODEL: undefined }), registryOf)).toThrow(ConfigError);
     expect(() => judgeModelFromEnv(JSON.stringify(TEST_EMBEDDING_MODEL))).toThrow(
       /ONLINE_JUDGE_MODEL: must be a chat model of the catalog, got kind embedding/,
     );
     expect(() => judgeModelFromEnv('{')).toThrow(/ONLINE_JUDGE_MODEL: must be the JSON of a catalog model/);
-    expect(() => onlineJudgeFromEnv(env({ EMBEDDING_MODEL: undefined }))).toThrow(/EMBEDDING_MODEL/);
+    expect(() => onlineJudgeFromEnv(env({ EMBEDDING_MODEL: undefined }), registryOf)).toThrow(
+      /EMBEDDING_MODEL/,
+    );
     expect(() =>
       onlineJudgeFromEnv(
         env({ ONLINE_JUDGE: JSON.stringify({ share: 0.1, maxPerWindow: 5, minJudged: 10 }) }),
+        registryOf,
       ),
     ).toThrow(/ONLINE_JUDGE: minJudged/);
+    expect(() => onlineJudgeFromEnv(env({ PROMPTS_TABLE: undefined }), registryOf)).toThrow(
+      /PROMPTS_TABLE: is required with ONLINE_JUDGE/,
+    );
   });
 });
