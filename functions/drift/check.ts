@@ -37,7 +37,6 @@ import {
   compareFeedback,
   compareReviews,
   type FeedbackComparison,
-  type LabelledComparison,
   type ReviewComparison,
 } from '#core/drift/labelled.ts';
 import {
@@ -232,12 +231,18 @@ export function answerEmbeddingSignal(result: DriftCheckResult): SignalResult | 
   return embeddingFamilySignal(result.answerEmbedding, result.details.answerEmbedding?.embedding ?? null);
 }
 
+/** What a signal reads from a comparison of rates or scores: its adjusted p-value against alpha. */
+type RateComparison = Pick<OutcomeComparison, 'pValue' | 'alpha' | 'drift' | 'insufficient'> & {
+  readonly method: string | null;
+};
+
 /**
- * A labelled-outcome signal (feedback, reviews): the smallest Benjamini–Hochberg adjusted p-value of its
- * tests that did not move the good way, against alpha (1, a score of 0, when none worsened; `null` when
- * no test had data).
+ * A signal from a comparison of outcome rates or labelled outcomes (quality; feedback, reviews): the
+ * smallest Benjamini–Hochberg adjusted p-value of its tests that did not move the good way, against
+ * alpha (1, a score of 0, when none worsened; `null` when no test had data). For quality, the outcome
+ * rates that did not go down and the online judge's test when its scores did not go up.
  */
-export function labelledSignal(comparison: LabelledComparison<string>): SignalResult {
+function rateSignal(comparison: RateComparison): SignalResult {
   return {
     score: driftScore(comparison.pValue, comparison.alpha),
     pValue: comparison.pValue,
@@ -265,22 +270,6 @@ export function descriptorsSignal(result: DriftCheckResult, alpha: number): Sign
     drift: details.some(([, d]) => d.drift),
     insufficient: pValue === null,
     method: best?.name ?? null,
-  };
-}
-
-/**
- * The quality signal: the smallest Benjamini–Hochberg adjusted p-value of the outcome rates that did not
- * go down (and of the online judge's test when its scores did not go up), against alpha (1, a score of
- * 0, when none worsened; `null` when no test had data).
- */
-export function qualitySignal(comparison: OutcomeComparison): SignalResult {
-  return {
-    score: driftScore(comparison.pValue, comparison.alpha),
-    pValue: comparison.pValue,
-    threshold: comparison.alpha,
-    drift: comparison.drift,
-    insufficient: comparison.insufficient,
-    method: comparison.method,
   };
 }
 
@@ -326,8 +315,8 @@ function labelledOutcomes(
 /** The labelled signals of a window, by name. */
 function labelledSignals(labelled: Labelled): Record<string, SignalResult> {
   return {
-    ...(labelled.feedback !== undefined ? { feedback: labelledSignal(labelled.feedback) } : {}),
-    ...(labelled.reviews !== undefined ? { reviews: labelledSignal(labelled.reviews) } : {}),
+    ...(labelled.feedback !== undefined ? { feedback: rateSignal(labelled.feedback) } : {}),
+    ...(labelled.reviews !== undefined ? { reviews: rateSignal(labelled.reviews) } : {}),
   };
 }
 
@@ -651,7 +640,7 @@ export function makeHandler(deps: CheckDeps) {
       if (quality === undefined) {
         return record({ ...base, baseline: state.baseline.version, status: 'insufficient' });
       }
-      const signals = { quality: qualitySignal(quality), ...labelledSignals(labelled) };
+      const signals = { quality: rateSignal(quality), ...labelledSignals(labelled) };
       const scored = Object.values(signals).some((s) => s.score !== null);
       return record({
         ...base,
@@ -676,7 +665,7 @@ export function makeHandler(deps: CheckDeps) {
     if (embedding !== undefined) signals.embedding = embedding;
     const descriptors = descriptorsSignal(result, policy.alpha);
     if (descriptors !== undefined) signals.descriptors = descriptors;
-    if (quality !== undefined) signals.quality = qualitySignal(quality);
+    if (quality !== undefined) signals.quality = rateSignal(quality);
     Object.assign(signals, labelledSignals(labelled));
     const answers = answerEmbeddingSignal(result);
     if (answers !== undefined) signals.answerEmbedding = answers;

@@ -19,15 +19,15 @@ export function seededRubricPrompts(): { get(ref: PromptRef): Promise<PromptVers
       labels: ['latest', 'production'],
     }),
   );
-  return {
-    async get(ref) {
-      const found = versions.find(
-        (v) =>
-          v.name === ref.name &&
-          ('version' in ref ? v.version === ref.version : v.labels.includes(ref.label)),
-      );
-      if (found === undefined) throw new NotFoundError(`Prompt ${ref.name} has no such version or label`);
-      return found;
-    },
-  };
+  return { get: async (ref) => findPrompt(versions, ref) };
+}
+
+/** The version of `versions` that `ref` names (its number, or the label it carries), as the registry finds it. */
+export function findPrompt(versions: readonly PromptVersion[], ref: PromptRef): PromptVersion {
+  const found = versions.find(
+    (v) =>
+      v.name === ref.name && ('version' in ref ? v.version === ref.version : v.labels.includes(ref.label)),
+  );
+  if (found === undefined) throw new NotFoundError(`Prompt ${ref.name} has no such version or label`);
+  return found;
 }

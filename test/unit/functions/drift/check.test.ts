@@ -1,7 +1,7 @@
 // The function's environment, set before its handler module is imported (it reads it at import).
 import '../../../support/env/drift.ts';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { ConfigError, InvalidEventError, NotFoundError, ValidationError } from '#aws/errors.ts';
+import { ConfigError, InvalidEventError, ValidationError } from '#aws/errors.ts';
 import { NO_CONTEXT_ANSWER } from '#aws/gateway.ts';
 import { metrics } from '#aws/observability.ts';
 import { type DriftBaseline, type DriftWindowResult, driftWindowResult } from '#contracts/drift/baseline.ts';
@@ -24,6 +24,7 @@ import { BEDROCK_CATALOG } from '#infra/config/bedrock-catalog.ts';
 import { errorOf } from '../../../support/async.ts';
 import { TEST_EMBEDDING_MODEL } from '../../../support/env/embedding-model.ts';
 import { promptVersion } from '../../../support/gateway-fixtures.ts';
+import { findPrompt } from '../../../support/rubric-prompts.ts';
 import { corpus, FakeDriftStore, memoryS3, TEST_POLICY } from './support.ts';
 
 const s3 = memoryS3();
@@ -1077,15 +1078,7 @@ describe('the online judge the environment configures', () => {
         versions.push(promptVersion(name, draft, { labels: [label] }));
         return { created: true, labelled: true };
       }),
-      get: vi.fn(async (ref: PromptRef) => {
-        const found = versions.find(
-          (v) =>
-            v.name === ref.name &&
-            ('version' in ref ? v.version === ref.version : v.labels.includes(ref.label)),
-        );
-        if (found === undefined) throw new NotFoundError(`Prompt ${ref.name} has no such version or label`);
-        return found;
-      }),
+      get: vi.fn(async (ref: PromptRef) => findPrompt(versions, ref)),
     };
     /** Publishes `draft` as the next version of `name` and moves `production` to it. */
     const promote = (name: string, draft: PromptDraft) => {

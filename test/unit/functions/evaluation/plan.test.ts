@@ -1,10 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  EvaluationBudgetExceededError,
-  InvalidEventError,
-  NotFoundError,
-  ValidationError,
-} from '#aws/errors.ts';
+import { EvaluationBudgetExceededError, InvalidEventError, ValidationError } from '#aws/errors.ts';
 import type { CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptDraft, PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import { estimateRunCost } from '#core/eval/cost.ts';
@@ -14,6 +9,7 @@ import { environment, makeHandler, money, parseRunRequest } from '#functions/eva
 import { evalStaging, judgeOf, type StagedPlan, stagedPlan } from '#functions/evaluation/staging.ts';
 import { errorOf } from '../../../support/async.ts';
 import { catalogModel, catalogOf, promptVersion } from '../../../support/gateway-fixtures.ts';
+import { findPrompt } from '../../../support/rubric-prompts.ts';
 import { evaluationRequested as envelope, FakeEvaluationStore, memoryS3 } from './support.ts';
 
 // The function's environment, set before its handler module is imported (it reads it at import).
@@ -78,15 +74,7 @@ function fakePrompts() {
     ),
   ];
   return {
-    get: vi.fn(async (ref: PromptRef) => {
-      const found = versions.find(
-        (v) =>
-          v.name === ref.name &&
-          ('version' in ref ? v.version === ref.version : v.labels.includes(ref.label)),
-      );
-      if (found === undefined) throw new NotFoundError(`Prompt ${ref.name} has no such version or label`);
-      return found;
-    }),
+    get: vi.fn(async (ref: PromptRef) => findPrompt(versions, ref)),
   };
 }
 
