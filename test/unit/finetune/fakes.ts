@@ -1,8 +1,9 @@
-import { NotFoundError } from '#aws/errors.ts';
+import { ConflictError, NotFoundError } from '#aws/errors.ts';
 import type { FinetuneJobPatch, FinetuneJobStore, Page } from '#aws/finetune/job-store.ts';
 import { FinetuneJobStatusError } from '#aws/finetune/job-store.ts';
+import type { PromoteResult, RolloutCatalog } from '#aws/finetune/rollout-store.ts';
 import type { FinetuneJob, FinetuneJobStatus } from '#contracts/finetune/job.ts';
-import type { CatalogModel } from '#contracts/models/catalog.ts';
+import type { CatalogCanary, CatalogLineage, CatalogModel } from '#contracts/models/catalog.ts';
 
 /** An in-memory job store with the Dynamo store's semantics (conditional claim and status moves). */
 export class FakeJobStore implements FinetuneJobStore {
@@ -112,4 +113,65 @@ export function storedJob(status: FinetuneJobStatus, overrides: Partial<Finetune
     updatedAt: '2026-11-22T09:12:04.000Z',
     ...overrides,
   };
+}
+
+/** The served catalog of a rollout in memory, with the Dynamo catalog's conditions on canary and promotion. */
+export class MemoryRolloutCatalog implements RolloutCatalog {
+  models = new Map<string, CatalogModel>();
+  async get(id: string) {
+    const found = this.models.get(id);
+    return found === undefined ? undefined : structuredClone(found);
+  }
+  async createServed(served: string, candidate: CatalogModel) {
+    if (this.models.has(served)) return 'exists' as const;
+    const { evaluations: _e, evaluationScore: _s, canary: _c, ...fields } = candidate;
+    this.models.set(served, { ...fields, id: served, status: 'active' });
+    return 'created' as const;
+  }
+  async startCanary(served: string, canary: CatalogCanary) {
+    const model = this.models.get(served);
+    if (model === undefined) return { started: false as const, holder: null };
+    if (model.canary !== undefined && model.canary.rolloutId !== canary.rolloutId) {
+      return { started: false as const, holder: model.canary.rolloutId };
+    }
+    model.canary = { ...canary };
+    return { started: true as const };
+  }
+  async promote(
+    served: string,
+    rolloutId: string,
+    candidate: { inferenceComponent: string; lineage?: CatalogLineage | undefined },
+  ): Promise<PromoteResult> {
+    const model = this.models.get(served);
+    if (model?.canary?.rolloutId === rolloutId) {
+      const { canary: _canary, lineage: _lineage, ...rest } = model;
+      this.models.set(served, {
+        ...rest,
+        inferenceComponent: candidate.inferenceComponent,
+        ...(candidate.lineage ? { lineage: candidate.lineage } : {}),
+      });
+      return 'promoted';
+    }
+    if (model?.canary === undefined && model?.inferenceComponent === candidate.inferenceComponent)
+      return 'already';
+    throw new ConflictError(`cannot promote ${rolloutId}`);
+  }
+  async clearCanary(served: string, rolloutId: string) {
+    const model = this.models.get(served);
+    if (model?.canary?.rolloutId !== rolloutId) return false;
+    delete model.canary;
+    return true;
+  }
+  async removeServed(served: string, component: string) {
+    const model = this.models.get(served);
+    if (model?.inferenceComponent !== component || model.canary !== undefined) return false;
+    this.models.delete(served);
+    return true;
+  }
+  async deprecate(id: string) {
+    const model = this.models.get(id);
+    if (model === undefined) return false;
+    model.status = 'deprecated';
+    return true;
+  }
 }

@@ -32,8 +32,6 @@ import { ConflictError, InvalidEventError } from '#aws/errors.ts';
 import type {
   CurrentServing,
   LockResult,
-  PromoteResult,
-  RolloutCatalog,
   RolloutCheckRecord,
   RolloutRecord,
   RolloutStore,
@@ -52,6 +50,7 @@ import { modelDeployedDetail } from '#events/model-deployed.ts';
 import { rawSample } from '#events/samples.ts';
 import { environment, makeHandler, ROLLOUTS_ROLLED_BACK_METRIC } from '#functions/finetune/rollout.ts';
 import { errorOf } from '../../support/async.ts';
+import { MemoryRolloutCatalog } from './fakes.ts';
 
 const sagemaker = mockClient(SageMakerClient);
 const eventBridge = mockClient(EventBridgeClient);
@@ -143,66 +142,6 @@ class MemoryRolloutStore implements RolloutStore {
   }
 }
 
-class MemoryCatalog implements RolloutCatalog {
-  models = new Map<string, CatalogModel>();
-  async get(id: string) {
-    const found = this.models.get(id);
-    return found === undefined ? undefined : structuredClone(found);
-  }
-  async createServed(served: string, candidate: CatalogModel) {
-    if (this.models.has(served)) return 'exists' as const;
-    const { evaluations: _e, evaluationScore: _s, canary: _c, ...fields } = candidate;
-    this.models.set(served, { ...fields, id: served, status: 'active' });
-    return 'created' as const;
-  }
-  async startCanary(served: string, canary: CatalogCanary) {
-    const model = this.models.get(served);
-    if (model === undefined) return { started: false as const, holder: null };
-    if (model.canary !== undefined && model.canary.rolloutId !== canary.rolloutId) {
-      return { started: false as const, holder: model.canary.rolloutId };
-    }
-    model.canary = { ...canary };
-    return { started: true as const };
-  }
-  async promote(
-    served: string,
-    rolloutId: string,
-    candidate: { inferenceComponent: string; lineage?: CatalogLineage | undefined },
-  ): Promise<PromoteResult> {
-    const model = this.models.get(served);
-    if (model?.canary?.rolloutId === rolloutId) {
-      const { canary: _canary, lineage: _lineage, ...rest } = model;
-      this.models.set(served, {
-        ...rest,
-        inferenceComponent: candidate.inferenceComponent,
-        ...(candidate.lineage ? { lineage: candidate.lineage } : {}),
-      });
-      return 'promoted';
-    }
-    if (model?.canary === undefined && model?.inferenceComponent === candidate.inferenceComponent)
-      return 'already';
-    throw new ConflictError(`cannot promote ${rolloutId}`);
-  }
-  async clearCanary(served: string, rolloutId: string) {
-    const model = this.models.get(served);
-    if (model?.canary?.rolloutId !== rolloutId) return false;
-    delete model.canary;
-    return true;
-  }
-  async removeServed(served: string, component: string) {
-    const model = this.models.get(served);
-    if (model?.inferenceComponent !== component || model.canary !== undefined) return false;
-    this.models.delete(served);
-    return true;
-  }
-  async deprecate(id: string) {
-    const model = this.models.get(id);
-    if (model === undefined) return false;
-    model.status = 'deprecated';
-    return true;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------
 
 const lineage = (version: number): CatalogLineage => ({
@@ -262,7 +201,7 @@ function alarmEvent(alarmName: string, value: 'ALARM' | 'OK' = 'ALARM') {
 }
 
 let store: MemoryRolloutStore;
-let catalog: MemoryCatalog;
+let catalog: MemoryRolloutCatalog;
 let clock: Date;
 let emitted: { name: string; value: number }[];
 
@@ -299,7 +238,7 @@ beforeEach(() => {
   eventBridge.reset();
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-1' }] });
   store = new MemoryRolloutStore();
-  catalog = new MemoryCatalog();
+  catalog = new MemoryRolloutCatalog();
   clock = new Date('2026-11-22T10:31:44.000Z');
   emitted = [];
   // Production serves ft3 (promoted by an earlier rollout); ft4 is the approved candidate.
@@ -440,7 +379,7 @@ describe('start', () => {
   });
 
   it('releases the lock when Start fails before recording the rollout', async () => {
-    const failing = new MemoryCatalog();
+    const failing = new MemoryRolloutCatalog();
     failing.models = catalog.models;
     failing.startCanary = async () => {
       throw Object.assign(new Error('throttled'), { name: 'ThrottlingException' });

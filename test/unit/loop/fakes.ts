@@ -1,12 +1,5 @@
-import { ConflictError, NotFoundError } from '#aws/errors.ts';
-import type {
-  CurrentServing,
-  LockResult,
-  PromoteResult,
-  RolloutCatalog,
-  RolloutRecord,
-  RolloutStore,
-} from '#aws/finetune/rollout-store.ts';
+import { NotFoundError } from '#aws/errors.ts';
+import type { CurrentServing, LockResult, RolloutRecord, RolloutStore } from '#aws/finetune/rollout-store.ts';
 import type {
   ClaimResult,
   DecisionRecord,
@@ -15,9 +8,9 @@ import type {
   RollbackRecord,
 } from '#aws/loop/loop-store.ts';
 import type { LabelHistoryEntry, LabelMove, PromptRegistry } from '#aws/prompt-registry.ts';
-import type { CatalogCanary, CatalogLineage, CatalogModel } from '#contracts/models/catalog.ts';
 import type { PromptRef, PromptVersion } from '#contracts/prompts/types.ts';
 import type { LedgerPass } from '#core/loop/decide.ts';
+import { MemoryRolloutCatalog } from '../finetune/fakes.ts';
 
 /**
  * Fakes of the closed loop's ports: the loop store in memory with the Dynamo store's rules (first
@@ -172,44 +165,7 @@ export class FakePrompts implements Pick<PromptRegistry, 'get' | 'moveLabel' | '
  * Dynamo catalog's conditions, the rollout table's records, lock and `current`. SageMaker is the real
  * `SageMakerServing` on a mocked client.
  */
-export class FakeLineCatalog implements Pick<RolloutCatalog, 'get' | 'startCanary' | 'promote'> {
-  readonly models = new Map<string, CatalogModel>();
-
-  async get(id: string): Promise<CatalogModel | undefined> {
-    return structuredClone(this.models.get(id));
-  }
-
-  async startCanary(served: string, canary: CatalogCanary) {
-    const model = this.models.get(served);
-    if (model === undefined) return { started: false as const, holder: null };
-    if (model.canary !== undefined && model.canary.rolloutId !== canary.rolloutId) {
-      return { started: false as const, holder: model.canary.rolloutId };
-    }
-    this.models.set(served, { ...model, canary: { ...canary } });
-    return { started: true as const };
-  }
-
-  async promote(
-    served: string,
-    rolloutId: string,
-    candidate: { inferenceComponent: string; lineage?: CatalogLineage | undefined },
-  ): Promise<PromoteResult> {
-    const model = this.models.get(served);
-    if (model?.canary?.rolloutId === rolloutId) {
-      const { canary: _canary, lineage: _lineage, ...rest } = model;
-      this.models.set(served, {
-        ...rest,
-        inferenceComponent: candidate.inferenceComponent,
-        ...(candidate.lineage ? { lineage: candidate.lineage } : {}),
-      });
-      return 'promoted';
-    }
-    if (model?.canary === undefined && model?.inferenceComponent === candidate.inferenceComponent) {
-      return 'already';
-    }
-    throw new ConflictError(`cannot promote ${rolloutId} on ${served}`);
-  }
-}
+export class FakeLineCatalog extends MemoryRolloutCatalog {}
 
 export class FakeLineRollouts
   implements Pick<RolloutStore, 'get' | 'getCurrent' | 'setCurrent' | 'acquireLock' | 'releaseLock'>
